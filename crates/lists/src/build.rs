@@ -12,7 +12,7 @@ use crate::index::{
     Category, CategoryId, CategoryIndex, FLAG_EXCLUDES, FLAG_URLS, IllegalEntry, SourceSummary,
     slot_index,
 };
-use crate::source::{BadLine, Entry, EXPRESSION_SIZE_LIMIT, ListFormat, parse_list};
+use crate::source::{BadLine, EXPRESSION_SIZE_LIMIT, Entry, ListFormat, parse_list};
 
 /// Load factor of the hash table: low enough that a miss (the common case for parent domains)
 /// ends within a cache line or two, high enough to stay within 40 bytes per domain.

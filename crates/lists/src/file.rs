@@ -126,7 +126,9 @@ impl CategoryIndex {
         payload.u64(self.key_count);
         payload.u8(self.min_labels);
         payload.u64(self.slots.len() as u64);
-        payload.bytes.reserve(self.slots.len() * 8 + self.blob.len() + 8);
+        payload
+            .bytes
+            .reserve(self.slots.len() * 8 + self.blob.len() + 8);
         for &slot in &self.slots {
             payload.u64(slot);
         }

@@ -106,7 +106,10 @@ pub fn parse_list(format: ListFormat, text: &[u8]) -> ParsedList {
                 parsed.bad_lines.push(BadLine {
                     line: number,
                     reason: "not valid UTF-8".into(),
-                    text: String::from_utf8_lossy(raw_line).chars().take(120).collect(),
+                    text: String::from_utf8_lossy(raw_line)
+                        .chars()
+                        .take(120)
+                        .collect(),
                 });
                 continue;
             }
@@ -116,7 +119,9 @@ pub fn parse_list(format: ListFormat, text: &[u8]) -> ParsedList {
         }
         match parse_line(format, line) {
             LineOutcome::Entries(entries) => {
-                parsed.entries.extend(entries.into_iter().map(|e| (number, e)));
+                parsed
+                    .entries
+                    .extend(entries.into_iter().map(|e| (number, e)));
             }
             LineOutcome::Comment => {}
             LineOutcome::Unsupported => parsed.unsupported += 1,
@@ -373,7 +378,10 @@ mod tests {
 
     #[test]
     fn expressions_file() {
-        let parsed = parse_list(ListFormat::Expressions, b"(/banner/|/sponsor/)\n(unclosed\n");
+        let parsed = parse_list(
+            ListFormat::Expressions,
+            b"(/banner/|/sponsor/)\n(unclosed\n",
+        );
         assert_eq!(parsed.entries.len(), 1);
         assert_eq!(parsed.bad_lines.len(), 1);
         assert_eq!(parsed.bad_lines[0].line, 2);

@@ -76,7 +76,10 @@ fn domain_entries_match_subdomains_on_label_boundaries() {
 #[test]
 fn every_category_of_a_host_is_reported() {
     let index = sample_index();
-    assert_eq!(host_categories(&index, "m.casino.com"), ["gambling", "games"]);
+    assert_eq!(
+        host_categories(&index, "m.casino.com"),
+        ["gambling", "games"]
+    );
 }
 
 #[test]

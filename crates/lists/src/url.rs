@@ -372,7 +372,10 @@ mod tests {
             ("http://bad.com/a%2Fb", "http://bad.com/a%2fb"),
             ("http://bad.com/a b", "http://bad.com/a%20b"),
             ("http://bad.com/100%", "http://bad.com/100%25"),
-            ("http://bad.com/s?q=A%26B&x=%41", "http://bad.com/s?q=a%26b&x=a"),
+            (
+                "http://bad.com/s?q=A%26B&x=%41",
+                "http://bad.com/s?q=a%26b&x=a",
+            ),
             ("http://3232235777/", "http://192.168.1.1/"),
             ("http://0x7f.1/", "http://127.0.0.1/"),
             ("http://[::ffff:7f00:1]:8080/", "http://127.0.0.1:8080/"),
