@@ -444,7 +444,9 @@ fn best_local_entry<'a>(
         Some(name) => name.suffixes().map(str::to_string).collect(),
         None => vec![host.key()],
     };
-    let mut best: Option<(&LocalEntry, (usize, usize, bool, bool))> = None;
+    // (host length, path length, group's own list, block): larger is more specific.
+    type Specificity = (usize, usize, bool, bool);
+    let mut best: Option<(&LocalEntry, Specificity)> = None;
     for key in &keys {
         let Some(entries) = snapshot.local.get(key) else {
             continue;

@@ -1,1 +1,101 @@
-fn main() {}
+//! `ward`: the command line. It parses arguments, loads the index and policy, and wires them to
+//! the library crates; the logic lives in `ward-lists` and `ward-policy`.
+//!
+//! Exit codes (documented in the README):
+//! - 0: success; for `ward check`, the request is allowed;
+//! - 1: `ward check` only: the request is blocked;
+//! - 2: bad usage or bad input (unknown option, unparseable URL or time);
+//! - 3: Ward could not do its work (unreadable or corrupt index, policy that does not load, I/O).
+
+mod check;
+mod lists;
+mod policy;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Exit code: allowed, or success.
+pub const EXIT_OK: u8 = 0;
+/// Exit code: `ward check` found the request blocked.
+pub const EXIT_BLOCKED: u8 = 1;
+/// Exit code: bad usage or input.
+pub const EXIT_USAGE: u8 = 2;
+/// Exit code: Ward could not do its work.
+pub const EXIT_FAILURE: u8 = 3;
+
+/// Ward: web filtering, monitoring and safeguarding records for schools.
+#[derive(Debug, Parser)]
+#[command(name = "ward", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+/// Where the compiled category index and the policy come from.
+#[derive(Debug, Clone, clap::Args)]
+pub struct Inputs {
+    /// The compiled category index (built by `ward lists import`).
+    #[arg(long, env = "WARD_INDEX", default_value = "var/ward.idx")]
+    pub index: PathBuf,
+    /// A policy file (TOML); without one, the built-in default policy is used.
+    #[arg(long, env = "WARD_POLICY")]
+    pub policy: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Build and inspect the category index.
+    #[command(subcommand)]
+    Lists(lists::ListsCommand),
+    /// Show and check the policy.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Decide one request (or, with --batch, one per line of standard input).
+    Check(check::CheckArgs),
+}
+
+/// An error with the exit code it should end the process with.
+#[derive(Debug)]
+pub struct Failure {
+    /// Exit code.
+    pub code: u8,
+    /// What went wrong.
+    pub error: anyhow::Error,
+}
+
+impl Failure {
+    /// Bad usage or input.
+    pub fn usage(error: impl Into<anyhow::Error>) -> Failure {
+        Failure {
+            code: EXIT_USAGE,
+            error: error.into(),
+        }
+    }
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(error: E) -> Failure {
+        Failure {
+            code: EXIT_FAILURE,
+            error: error.into(),
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lists(command) => lists::run(command),
+        Command::Policy(command) => policy::run(command),
+        Command::Check(arguments) => check::run(arguments),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(failure) => {
+            eprintln!("ward: {:#}", failure.error);
+            ExitCode::from(failure.code)
+        }
+    }
+}

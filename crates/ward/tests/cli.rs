@@ -1,0 +1,257 @@
+//! Runs the `ward` binary as a user does: import lists, check requests, show the policy.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn ward(arguments: &[&str], directory: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(arguments)
+        .current_dir(directory)
+        .env_remove("WARD_INDEX")
+        .env_remove("WARD_POLICY")
+        .output()
+        .expect("ward runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// A fresh working folder with a small set of list files.
+fn workspace(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("ward-cli-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(folder.join("ut1/gambling")).expect("temp folder");
+    std::fs::create_dir_all(folder.join("ut1/games")).expect("temp folder");
+    std::fs::write(
+        folder.join("ut1/gambling/domains"),
+        "casino.com\nbad line!\n",
+    )
+    .expect("write");
+    std::fs::write(folder.join("ut1/games/domains"), "play.net\n").expect("write");
+    std::fs::write(folder.join("iwf.txt"), "abuse.example/img/\n").expect("write");
+    std::fs::write(
+        folder.join("ads.txt"),
+        "||ads.example^\n@@||ok.ads.example^\n",
+    )
+    .expect("write");
+    folder
+}
+
+fn import(folder: &Path) {
+    let output = ward(
+        &[
+            "lists",
+            "import",
+            "--out",
+            "var/ward.idx",
+            "--ut1",
+            "ut1",
+            "--illegal",
+            "iwf=iwf.txt",
+            "--adblock",
+            "ads=ads.txt",
+        ],
+        folder,
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("ut1/gambling/domains:2: not a domain"),
+        "bad lines are reported with file and line: {stderr}"
+    );
+    assert!(text(&output.stdout).contains("wrote var/ward.idx"));
+}
+
+#[test]
+fn import_then_check() {
+    let folder = workspace("check");
+    import(&folder);
+
+    let output = ward(
+        &["check", "http://www.casino.com/", "--group", "ks2"],
+        &folder,
+    );
+    assert_eq!(output.status.code(), Some(1), "blocked exits 1");
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.starts_with("block  http://www.casino.com/"),
+        "{stdout}"
+    );
+    assert!(stdout.contains(
+        "reason:     rule gambling (unacceptable): category gambling, domain casino.com"
+    ));
+
+    let output = ward(&["check", "example.org", "--group", "staff"], &folder);
+    assert_eq!(output.status.code(), Some(0), "allowed exits 0");
+
+    let output = ward(
+        &[
+            "check",
+            "play.net",
+            "--group",
+            "ks2",
+            "--at",
+            "2026-11-23T12:15",
+        ],
+        &folder,
+    );
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "games at lunchtime: {}",
+        text(&output.stdout)
+    );
+    let output = ward(
+        &[
+            "check",
+            "play.net",
+            "--group",
+            "ks2",
+            "--at",
+            "2026-11-23T10:15",
+        ],
+        &folder,
+    );
+    assert_eq!(output.status.code(), Some(1), "games in lessons");
+
+    let output = ward(
+        &[
+            "check",
+            "http://abuse.example/img/1.jpg",
+            "--group",
+            "staff",
+        ],
+        &folder,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).contains("illegal-content list iwf"));
+
+    let output = ward(&["check", "http://exa mple.com/"], &folder);
+    assert_eq!(output.status.code(), Some(2), "bad input exits 2");
+    let output = ward(&["check", "example.com", "--group", "year12"], &folder);
+    assert_eq!(output.status.code(), Some(2), "unknown group exits 2");
+    assert!(text(&output.stderr).contains("no group \"year12\""));
+    let output = ward(&["check", "example.com", "--at", "teatime"], &folder);
+    assert_eq!(output.status.code(), Some(2), "bad time exits 2");
+}
+
+#[test]
+fn batch_mode_answers_every_line() {
+    let folder = workspace("batch");
+    import(&folder);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "check",
+            "--batch",
+            "--group",
+            "ks2",
+            "--at",
+            "2026-11-23T10:00",
+        ])
+        .current_dir(&folder)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ward runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(b"casino.com\nhttp://x.ads.example/a staff\nok.ads.example staff\n\nhttp://[bad/\nplay.net staff\n")
+        .expect("write");
+    let output = child.wait_with_output().expect("ward finishes");
+    assert!(output.status.success());
+    let lines: Vec<String> = text(&output.stdout).lines().map(String::from).collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert!(lines[0].starts_with("block\tks2\tgambling\trule gambling"));
+    assert!(
+        lines[1].starts_with("allow\tstaff\tads\t"),
+        "ads is in no rule: {}",
+        lines[1]
+    );
+    assert_eq!(
+        lines[2], "allow\tstaff\t-\tuncategorised",
+        "adblock exception"
+    );
+    assert_eq!(lines[3], "error\tempty line");
+    assert!(lines[4].starts_with("error\t"));
+    assert!(lines[5].starts_with("block\tstaff\tgames\t"));
+}
+
+#[test]
+fn damaged_or_missing_index_is_refused() {
+    let folder = workspace("damaged");
+    let output = ward(&["check", "example.com"], &folder);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("ward lists import"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    import(&folder);
+    let path = folder.join("var/ward.idx");
+    let mut bytes = std::fs::read(&path).expect("index written");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(&path, &bytes).expect("write");
+    let output = ward(&["check", "example.com"], &folder);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("corrupt"),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = ward(&["lists", "stats"], &folder);
+    assert_eq!(output.status.code(), Some(3));
+}
+
+#[test]
+fn policy_show_and_check() {
+    let folder = workspace("policy");
+    let output = ward(&["policy", "show"], &folder);
+    assert!(output.status.success(), "show works before any import");
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("| On-line gambling |  |  |  | X |  |"),
+        "{stdout}"
+    );
+
+    import(&folder);
+    let output = ward(&["policy", "check"], &folder);
+    assert!(output.status.success());
+    assert!(
+        text(&output.stderr)
+            .contains("warning: rule \"terrorist-material\": the index has no category \"ctiru\"")
+    );
+
+    std::fs::write(
+        folder.join("bad.toml"),
+        ward_policy::DEFAULT_POLICY
+            .replace("unknown_group = \"eyfs\"", "unknown_group = \"nobody\""),
+    )
+    .expect("write");
+    let output = ward(&["policy", "check", "--policy", "bad.toml"], &folder);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(
+        text(&output.stderr).contains("unknown group \"nobody\""),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = ward(&["lists", "stats"], &folder);
+    assert!(output.status.success());
+    assert!(text(&output.stdout).contains("bytes per key"));
+}
+
+#[test]
+fn unreadable_list_names_its_path() {
+    let folder = workspace("unreadable");
+    let output = ward(&["lists", "import", "--domains", "x=missing.txt"], &folder);
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("missing.txt"));
+    let output = ward(&["lists", "import"], &folder);
+    assert_eq!(output.status.code(), Some(2), "no lists given");
+}
