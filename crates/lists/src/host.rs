@@ -199,40 +199,41 @@ fn parse_ascii_host(text: &str) -> Result<Host, HostError> {
     if text.len() > MAX_DOMAIN_LEN {
         return Err(HostError::TooLong);
     }
-    let mut name = String::with_capacity(text.len());
-    for label in text.split('.') {
-        if label.is_empty() || label.len() > MAX_LABEL_LEN {
+    let mut label_length = 0;
+    for byte in text.bytes() {
+        if byte == b'.' {
+            if label_length == 0 {
+                return Err(HostError::BadLabel);
+            }
+            label_length = 0;
+            continue;
+        }
+        if !(byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_') {
+            return Err(HostError::BadCharacter(char::from(byte)));
+        }
+        label_length += 1;
+        if label_length > MAX_LABEL_LEN {
             return Err(HostError::BadLabel);
         }
-        if !name.is_empty() {
-            name.push('.');
-        }
-        for byte in label.bytes() {
-            let lower = byte.to_ascii_lowercase();
-            if !(lower.is_ascii_alphanumeric() || lower == b'-' || lower == b'_') {
-                return Err(HostError::BadCharacter(char::from(byte)));
-            }
-            name.push(char::from(lower));
-        }
     }
-    Ok(Host::Domain(DomainName(name)))
+    if label_length == 0 {
+        return Err(HostError::BadLabel);
+    }
+    Ok(Host::Domain(DomainName(text.to_ascii_lowercase())))
 }
 
 /// The WHATWG "ends in a number" check and IPv4 parser. Returns `Ok(None)` for names that are
 /// not meant as addresses, an error for names that look like addresses but are not valid ones.
 fn parse_ipv4(text: &str) -> Result<Option<Ipv4Addr>, HostError> {
-    let mut parts: Vec<&str> = text.split('.').collect();
-    if parts.last() == Some(&"") {
-        parts.pop();
-    }
-    let Some(last) = parts.last() else {
-        return Ok(None);
-    };
+    // The caller has removed one trailing dot, as WHATWG does; a second one leaves an empty
+    // last label, which is not a number.
+    let last = text.rsplit('.').next().unwrap_or(text);
     let last_is_number = !last.is_empty()
         && (last.bytes().all(|b| b.is_ascii_digit()) || parse_ipv4_number(last).is_some());
     if !last_is_number {
         return Ok(None);
     }
+    let parts: Vec<&str> = text.split('.').collect();
     if parts.len() > 4 {
         return Err(HostError::BadIpv4);
     }

@@ -347,6 +347,11 @@ impl CategoryIndex {
         let Some(set) = &self.expression_set else {
             return;
         };
+        // Most URLs match no expression, and a yes/no search stops earlier than finding every
+        // match.
+        if !set.is_match(text) {
+            return;
+        }
         for pattern in set.matches(text).iter() {
             let (category, expression) = &self.expressions[pattern];
             if !result.contains(*category) {

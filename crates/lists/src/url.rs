@@ -16,6 +16,7 @@
 //! Escapes of characters that carry structure (`/ ? # % & = + ;`) are kept as escapes, because
 //! decoding them would change which resource or parameter the server sees.
 
+use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
@@ -168,9 +169,15 @@ impl CanonicalUrl {
     /// The text list entries and expressions match against: host, then path and query, with no
     /// scheme or port, as squidGuard-style lists write URLs (`example.com/path`).
     pub fn match_key(&self) -> String {
-        let host = self.host.to_string();
-        let mut key = String::with_capacity(host.len() + self.path_and_query.len());
-        key.push_str(&host);
+        let mut key = match &self.host {
+            Host::Domain(name) => {
+                let mut key =
+                    String::with_capacity(name.as_str().len() + self.path_and_query.len());
+                key.push_str(name.as_str());
+                key
+            }
+            Host::Ipv4(_) | Host::Ipv6(_) => self.host.to_string(),
+        };
         key.push_str(&self.path_and_query);
         key
     }
@@ -195,11 +202,19 @@ impl FromStr for CanonicalUrl {
 }
 
 /// Removes leading and trailing C0 controls and spaces, and every tab and newline, as browsers do.
-fn clean_input(raw: &str) -> String {
-    raw.trim_matches(|c: char| c <= ' ')
-        .chars()
-        .filter(|&c| !matches!(c, '\t' | '\n' | '\r'))
-        .collect()
+/// Borrows when there is nothing to remove, which is almost always.
+fn clean_input(raw: &str) -> Cow<'_, str> {
+    let trimmed = raw.trim_matches(|c: char| c <= ' ');
+    if trimmed.bytes().any(|b| matches!(b, b'\t' | b'\n' | b'\r')) {
+        Cow::Owned(
+            trimmed
+                .chars()
+                .filter(|&c| !matches!(c, '\t' | '\n' | '\r'))
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(trimmed)
+    }
 }
 
 /// Splits off a known scheme. Text without `scheme:` is taken as a scheme-less `http` URL; so is
@@ -298,35 +313,33 @@ fn push_escape(output: &mut String, byte: u8) {
 
 /// Canonical path: segments canonicalised, empty segments dropped (repeated slashes), `.` and
 /// `..` resolved; a trailing slash is kept because `/dir/` and `/dir` can be different resources.
+/// Segments are written straight into the result and taken back out for `.` and `..`.
 fn canonical_path(raw: &str) -> String {
-    let raw = raw.replace('\\', "/");
-    let ends_with_slash = raw.ends_with('/');
-    let mut segments: Vec<String> = Vec::new();
+    let mut path = String::with_capacity(raw.len() + 1);
+    let ends_with_slash = raw.ends_with(['/', '\\']);
     let mut ends_in_directory = ends_with_slash;
-    for segment in raw.split('/') {
+    for segment in raw.split(['/', '\\']) {
         if segment.is_empty() {
             continue;
         }
-        let mut canonical = String::with_capacity(segment.len());
-        push_canonical_component(&mut canonical, segment.as_bytes());
-        match canonical.as_str() {
-            "." => ends_in_directory = true,
-            ".." => {
-                segments.pop();
+        let start = path.len();
+        path.push('/');
+        push_canonical_component(&mut path, segment.as_bytes());
+        match &path[start + 1..] {
+            "." => {
+                path.truncate(start);
                 ends_in_directory = true;
             }
-            _ => {
-                segments.push(canonical);
-                ends_in_directory = ends_with_slash;
+            ".." => {
+                path.truncate(start);
+                let parent = path.rfind('/').unwrap_or(0);
+                path.truncate(parent);
+                ends_in_directory = true;
             }
+            _ => ends_in_directory = ends_with_slash,
         }
     }
-    let mut path = String::with_capacity(raw.len() + 1);
-    for segment in &segments {
-        path.push('/');
-        path.push_str(segment);
-    }
-    if segments.is_empty() || ends_in_directory {
+    if path.is_empty() || ends_in_directory {
         path.push('/');
     }
     path
