@@ -279,11 +279,21 @@ impl CategoryIndex {
         } else {
             suffix_hashes(bytes, &mut hashes)
         };
+        // Load the first slot of every probe before examining any: the loads are independent, so
+        // the processor overlaps their cache misses instead of waiting for each in turn.
+        let probes = if is_ip {
+            1
+        } else {
+            count.saturating_sub(usize::from(self.min_labels).saturating_sub(1))
+        };
+        let mut first_slots = [0u64; MAX_LABELS];
+        for (slot, &(hash, _)) in first_slots.iter_mut().zip(&hashes[..probes]) {
+            *slot = self.slots[slot_index(hash, self.slots.len())];
+        }
         let mut excluded: Vec<u16> = Vec::new();
-        for (position, &(hash, start)) in hashes[..count].iter().enumerate() {
-            let labels = count - position;
-            if !is_ip && labels < usize::from(self.min_labels) {
-                break;
+        for (position, &(hash, start)) in hashes[..probes].iter().enumerate() {
+            if first_slots[position] == 0 {
+                continue;
             }
             let Some(record) = self.find(hash, &bytes[start..]) else {
                 continue;

@@ -78,7 +78,11 @@ impl fmt::Display for Warning {
 #[derive(Debug, Clone)]
 pub(crate) enum CompiledVerdict {
     Acceptable,
-    AtCertainTimes(Vec<usize>),
+    AtCertainTimes {
+        windows: Vec<usize>,
+        /// The windows' titles, joined, for reasons.
+        titles: String,
+    },
     ForNominatedUsers {
         groups: Vec<usize>,
         users: Vec<String>,
@@ -216,6 +220,7 @@ impl PolicySnapshot {
                     &rule.id,
                     verdict,
                     &window_index,
+                    &windows,
                     &find_group,
                 )?);
             }
@@ -421,6 +426,7 @@ fn compile_verdict(
     rule: &str,
     verdict: &VerdictSpec,
     windows: &HashMap<String, usize>,
+    window_titles: &[Window],
     find_group: &dyn Fn(&str, &str) -> Result<usize, PolicyError>,
 ) -> Result<CompiledVerdict, PolicyError> {
     Ok(match verdict {
@@ -439,7 +445,15 @@ fn compile_verdict(
                         })?,
                 );
             }
-            CompiledVerdict::AtCertainTimes(found)
+            let titles = found
+                .iter()
+                .map(|&w| window_titles[w].title.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            CompiledVerdict::AtCertainTimes {
+                windows: found,
+                titles,
+            }
         }
         VerdictSpec::ForNominatedUsers { groups, users } => {
             let mut found = Vec::new();

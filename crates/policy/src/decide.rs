@@ -4,7 +4,7 @@
 use std::fmt;
 
 use jiff::Timestamp;
-use ward_lists::{CanonicalUrl, Classification, Host, UrlError};
+use ward_lists::{CanonicalUrl, Classification, Host, Matched, UrlError};
 
 use crate::compile::{
     CompiledVerdict, GrantHolder, GrantTarget, GroupId, LocalEntry, PolicySnapshot, is_within,
@@ -85,82 +85,109 @@ impl fmt::Display for Action {
 }
 
 /// One category the request is in, and the list entry that put it there.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CategoryMatch {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CategoryMatch<'a> {
     /// Category name.
-    pub category: String,
+    pub category: &'a str,
     /// The entry, e.g. `domain casino.com`.
-    pub entry: String,
+    pub matched: Matched<'a>,
+}
+
+/// Which window or nomination a time or nomination verdict turned on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleDetail<'a> {
+    /// Inside this window (its title).
+    InsideWindow(&'a str),
+    /// Outside all of these windows (their titles, joined).
+    OutsideWindows(&'a str),
+    /// This user is nominated.
+    NominatedUser(&'a str),
+    /// This group is nominated.
+    NominatedGroup(&'a GroupId),
+    /// Neither the user nor the group is nominated.
+    NotNominated,
+}
+
+impl fmt::Display for RuleDetail<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RuleDetail::InsideWindow(title) => write!(f, "inside {title}"),
+            RuleDetail::OutsideWindows(titles) => write!(f, "outside {titles}"),
+            RuleDetail::NominatedUser(user) => write!(f, "user {user} is nominated"),
+            RuleDetail::NominatedGroup(group) => write!(f, "group {group} is nominated"),
+            RuleDetail::NotNominated => f.write_str("not a nominated user"),
+        }
+    }
 }
 
 /// Why the decision was made: the step of the precedence that decided, and its rule, list,
-/// category and entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+/// category and entry. Borrows from the snapshot, so deciding allocates nothing for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reason<'a> {
     /// Step 1: on an illegal-content list.
     IllegalList {
         /// The list (category), e.g. `iwf`.
-        list: String,
+        list: &'a str,
         /// The entry matched.
-        entry: String,
+        matched: Matched<'a>,
     },
     /// Step 2: a rule says "unacceptable and illegal" for this group.
     IllegalRule {
         /// The rule id.
-        rule: String,
+        rule: &'a str,
         /// The category.
-        category: String,
+        category: &'a str,
         /// The entry matched.
-        entry: String,
+        matched: Matched<'a>,
     },
     /// Step 3: a temporary grant.
     Grant {
         /// Grant id.
-        grant: String,
+        grant: &'a str,
         /// Its reason.
-        reason: String,
+        reason: &'a str,
         /// Who approved it.
-        approved_by: String,
+        approved_by: &'a str,
         /// When it ends.
         until: Timestamp,
     },
     /// Step 4: a local allow or block list.
     LocalList {
         /// `all` or the group id.
-        list: String,
+        list: &'a str,
         /// The entry as written.
-        entry: String,
+        entry: &'a str,
     },
     /// Step 5: a User Actions rule.
     Rule {
         /// The rule id.
-        rule: String,
+        rule: &'a str,
         /// Its verdict for this group.
         verdict: VerdictKind,
         /// The category.
-        category: String,
+        category: &'a str,
         /// The entry matched.
-        entry: String,
+        matched: Matched<'a>,
         /// For time and nomination verdicts: which window or nomination applied.
-        detail: Option<String>,
+        detail: Option<RuleDetail<'a>>,
     },
     /// Step 6: nothing covered the request; the group's fallback applied.
     Uncategorised,
 }
 
-impl fmt::Display for Reason {
+impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Reason::IllegalList { list, entry } => {
-                write!(f, "illegal-content list {list}: {entry}")
+            Reason::IllegalList { list, matched } => {
+                write!(f, "illegal-content list {list}: {matched}")
             }
             Reason::IllegalRule {
                 rule,
                 category,
-                entry,
+                matched,
             } => write!(
                 f,
-                "rule {rule} (unacceptable and illegal): category {category}, {entry}"
+                "rule {rule} (unacceptable and illegal): category {category}, {matched}"
             ),
             Reason::Grant {
                 grant,
@@ -176,13 +203,13 @@ impl fmt::Display for Reason {
                 rule,
                 verdict,
                 category,
-                entry,
+                matched,
                 detail,
             } => {
                 write!(
                     f,
-                    "rule {rule} ({}): category {category}, {entry}",
-                    verdict.heading().to_ascii_lowercase()
+                    "rule {rule} ({}): category {category}, {matched}",
+                    verdict.lower_case()
                 )?;
                 if let Some(detail) = detail {
                     write!(f, "; {detail}")?;
@@ -196,24 +223,24 @@ impl fmt::Display for Reason {
 
 /// The answer: allow or block, why, for which group, and every category the request is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Decision {
+pub struct Decision<'a> {
     /// Allow or block.
     pub action: Action,
     /// Why.
-    pub reason: Reason,
+    pub reason: Reason<'a>,
     /// The group whose policy applied (the unknown-client group if the identity's was unknown).
-    pub group: GroupId,
+    pub group: &'a GroupId,
     /// Every category the request is in.
-    pub categories: Vec<CategoryMatch>,
+    pub categories: Vec<CategoryMatch<'a>>,
 }
 
 /// Decides a request. Pure: the same arguments always give the same decision.
-pub fn decide(
-    snapshot: &PolicySnapshot,
+pub fn decide<'a>(
+    snapshot: &'a PolicySnapshot,
     request: &Request,
     identity: &Identity,
     now: Timestamp,
-) -> Decision {
+) -> Decision<'a> {
     let group = snapshot
         .group_position(&identity.group)
         .unwrap_or(snapshot.unknown_group);
@@ -226,27 +253,27 @@ pub fn decide(
         .matches
         .iter()
         .map(|m| CategoryMatch {
-            category: index.category(m.category).name.clone(),
-            entry: m.matched.to_string(),
+            category: index.category(m.category).name.as_str(),
+            matched: m.matched,
         })
         .collect();
     let (action, reason) = decide_step(snapshot, request, identity, group, &classification, now);
     Decision {
         action,
         reason,
-        group: snapshot.groups[group].id.clone(),
+        group: &snapshot.groups[group].id,
         categories,
     }
 }
 
-fn decide_step(
-    snapshot: &PolicySnapshot,
+fn decide_step<'a>(
+    snapshot: &'a PolicySnapshot,
     request: &Request,
     identity: &Identity,
     group: usize,
-    classification: &Classification<'_>,
+    classification: &Classification<'a>,
     now: Timestamp,
-) -> (Action, Reason) {
+) -> (Action, Reason<'a>) {
     let index = snapshot.index.as_ref();
 
     // 1. Illegal-content lists.
@@ -254,8 +281,8 @@ fn decide_step(
         let category = index.category(found.category);
         if category.illegal {
             let reason = Reason::IllegalList {
-                list: category.name.clone(),
-                entry: found.matched.to_string(),
+                list: &category.name,
+                matched: found.matched,
             };
             return (Action::Block, reason);
         }
@@ -270,9 +297,9 @@ fn decide_step(
                 CompiledVerdict::UnacceptableAndIllegal
             ) {
                 let reason = Reason::IllegalRule {
-                    rule: rule.id.clone(),
-                    category: index.category(found.category).name.clone(),
-                    entry: found.matched.to_string(),
+                    rule: &rule.id,
+                    category: &index.category(found.category).name,
+                    matched: found.matched,
                 };
                 return (Action::Block, reason);
             }
@@ -299,9 +326,9 @@ fn decide_step(
         };
         if holds && covers {
             let reason = Reason::Grant {
-                grant: grant.id.clone(),
-                reason: grant.reason.clone(),
-                approved_by: grant.approved_by.clone(),
+                grant: &grant.id,
+                reason: &grant.reason,
+                approved_by: &grant.approved_by,
                 until: grant.end,
             };
             return (Action::Allow, reason);
@@ -312,21 +339,22 @@ fn decide_step(
     if let Some((entry, list)) = best_local_entry(snapshot, request, group) {
         let reason = Reason::LocalList {
             list,
-            entry: entry.text.clone(),
+            entry: &entry.text,
         };
         return (entry.action, reason);
     }
 
     // 5. The User Actions rules.
-    let mut allowed: Option<Reason> = None;
-    let mut blocked: Option<(u8, Reason)> = None;
+    let mut allowed: Option<Reason<'a>> = None;
+    let mut blocked: Option<(u8, Reason<'a>)> = None;
     for found in &classification.matches {
         for &rule_number in &snapshot.category_rules[found.category.index()] {
             let rule = &snapshot.rules[rule_number];
-            let (outcome, kind, detail) = match &rule.verdicts[group] {
+            // The rank orders blocking verdicts: the strongest one gives the reason.
+            let (block_rank, kind, detail) = match &rule.verdicts[group] {
                 CompiledVerdict::Acceptable => (None, VerdictKind::Acceptable, None),
                 CompiledVerdict::Unacceptable => (Some(3), VerdictKind::Unacceptable, None),
-                CompiledVerdict::AtCertainTimes(windows) => {
+                CompiledVerdict::AtCertainTimes { windows, titles } => {
                     let open = windows
                         .iter()
                         .map(|&w| &snapshot.windows[w])
@@ -335,44 +363,37 @@ fn decide_step(
                         Some(window) => (
                             None,
                             VerdictKind::AtCertainTimes,
-                            Some(format!("inside {}", window.title)),
+                            Some(RuleDetail::InsideWindow(&window.title)),
                         ),
-                        None => {
-                            let titles: Vec<&str> = windows
-                                .iter()
-                                .map(|&w| snapshot.windows[w].title.as_str())
-                                .collect();
-                            (
-                                Some(2),
-                                VerdictKind::AtCertainTimes,
-                                Some(format!("outside {}", titles.join(", "))),
-                            )
-                        }
+                        None => (
+                            Some(2),
+                            VerdictKind::AtCertainTimes,
+                            Some(RuleDetail::OutsideWindows(titles)),
+                        ),
                     }
                 }
                 CompiledVerdict::ForNominatedUsers { groups, users } => {
                     let by_user = identity
                         .user
                         .as_deref()
-                        .and_then(|u| users.iter().find(|n| n.eq_ignore_ascii_case(u)).cloned());
+                        .and_then(|u| users.iter().find(|n| n.eq_ignore_ascii_case(u)));
                     if let Some(user) = by_user {
                         (
                             None,
                             VerdictKind::ForNominatedUsers,
-                            Some(format!("user {user} is nominated")),
+                            Some(RuleDetail::NominatedUser(user)),
                         )
                     } else if groups.contains(&group) {
-                        let id = &snapshot.groups[group].id;
                         (
                             None,
                             VerdictKind::ForNominatedUsers,
-                            Some(format!("group {id} is nominated")),
+                            Some(RuleDetail::NominatedGroup(&snapshot.groups[group].id)),
                         )
                     } else {
                         (
                             Some(1),
                             VerdictKind::ForNominatedUsers,
-                            Some("not a nominated user".to_string()),
+                            Some(RuleDetail::NotNominated),
                         )
                     }
                 }
@@ -380,13 +401,13 @@ fn decide_step(
                 CompiledVerdict::UnacceptableAndIllegal => continue,
             };
             let reason = Reason::Rule {
-                rule: rule.id.clone(),
+                rule: &rule.id,
                 verdict: kind,
-                category: index.category(found.category).name.clone(),
-                entry: found.matched.to_string(),
+                category: &index.category(found.category).name,
+                matched: found.matched,
                 detail,
             };
-            match outcome {
+            match block_rank {
                 Some(rank) if blocked.as_ref().is_none_or(|(best, _)| rank > *best) => {
                     blocked = Some((rank, reason));
                 }
@@ -435,7 +456,7 @@ fn best_local_entry<'a>(
     snapshot: &'a PolicySnapshot,
     request: &Request,
     group: usize,
-) -> Option<(&'a LocalEntry, String)> {
+) -> Option<(&'a LocalEntry, &'a str)> {
     if snapshot.local.is_empty() {
         return None;
     }
@@ -473,8 +494,8 @@ fn best_local_entry<'a>(
     }
     best.map(|(entry, _)| {
         let list = match entry.group {
-            Some(g) => snapshot.groups[g].id.to_string(),
-            None => "all".to_string(),
+            Some(g) => snapshot.groups[g].id.as_str(),
+            None => "all",
         };
         (entry, list)
     })

@@ -35,7 +35,7 @@ mod spec;
 mod time;
 
 pub use compile::{Group, GroupId, PolicySnapshot, Warning};
-pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, decide};
+pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide};
 pub use spec::{
     Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec, RuleSpec, VerdictKind,
     VerdictSpec, WindowSpec,

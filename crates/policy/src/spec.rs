@@ -220,6 +220,17 @@ impl VerdictKind {
         VerdictKind::UnacceptableAndIllegal,
     ];
 
+    /// The column heading in lower case, as reasons print it.
+    pub fn lower_case(self) -> &'static str {
+        match self {
+            VerdictKind::Acceptable => "acceptable",
+            VerdictKind::AtCertainTimes => "acceptable at certain times",
+            VerdictKind::ForNominatedUsers => "acceptable for nominated users",
+            VerdictKind::Unacceptable => "unacceptable",
+            VerdictKind::UnacceptableAndIllegal => "unacceptable and illegal",
+        }
+    }
+
     /// The column heading.
     pub fn heading(self) -> &'static str {
         match self {
@@ -330,7 +341,7 @@ impl fmt::Display for VerdictSpec {
                     .collect();
                 write!(f, "acceptable for nominated users: {}", items.join(", "))
             }
-            other => f.write_str(&other.kind().heading().to_ascii_lowercase()),
+            other => f.write_str(other.kind().lower_case()),
         }
     }
 }

@@ -517,11 +517,7 @@ fn every_category_is_reported() {
         &identity,
         at,
     );
-    let mut names: Vec<&str> = decision
-        .categories
-        .iter()
-        .map(|c| c.category.as_str())
-        .collect();
+    let mut names: Vec<&str> = decision.categories.iter().map(|c| c.category).collect();
     names.sort();
     assert_eq!(names, ["gambling", "games"]);
 }
