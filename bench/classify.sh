@@ -29,7 +29,7 @@ measure() { # measure NAME COMMAND... : runs with GNU time; records seconds and 
     local name=$1; shift
     /usr/bin/time -f "%e %M" -o "$out/$name.time" "$@"
     read -r seconds rss < "$out/$name.time"
-    printf '%-28s %8.2f s  %8d KiB peak RSS\n' "$name" "$seconds" "$rss"
+    printf '%-28s %8.2f s  %8d KiB peak RSS\n' "$name" "$seconds" "$rss" >&2
 }
 
 echo "== build: Ward index and squidGuard databases from the same lists"

@@ -386,4 +386,40 @@ proptest! {
         let _ = Host::parse(&text);
         let _ = CategoryIndex::from_bytes(&bytes, "fuzz");
     }
+
+    #[test]
+    fn arbitrary_payloads_behind_a_valid_header_never_panic(
+        payload in prop::collection::vec(any::<u8>(), 0..400),
+    ) {
+        // A valid header and checksum around random bytes reaches the payload parser and the
+        // record checks, which random whole files almost never do.
+        let mut file = Vec::new();
+        file.extend_from_slice(MAGIC);
+        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+        file.extend_from_slice(&0u32.to_le_bytes());
+        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+        file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
+        file.extend_from_slice(&0u32.to_le_bytes());
+        file.extend_from_slice(&payload);
+        if let Ok(index) = CategoryIndex::from_bytes(&file, "fuzz") {
+            let _ = host_categories(&index, "a.example.com");
+            let _ = url_categories(&index, "http://a.example.com/x");
+        }
+    }
+
+    #[test]
+    fn damaged_real_indexes_never_panic(position in any::<prop::sample::Index>(), value in any::<u8>()) {
+        // Change one payload byte of a real index and fix the checksum up, so that the damage
+        // reaches the structural checks.
+        let mut file = sample_index().to_bytes();
+        let payload_start = 32;
+        let at = payload_start + position.index(file.len() - payload_start);
+        file[at] = value;
+        let checksum = crc32fast::hash(&file[payload_start..]);
+        file[24..28].copy_from_slice(&checksum.to_le_bytes());
+        if let Ok(index) = CategoryIndex::from_bytes(&file, "fuzz") {
+            let _ = host_categories(&index, "m.casino.com");
+            let _ = url_categories(&index, "http://www.pics.net/nsfw/x");
+        }
+    }
 }

@@ -1,6 +1,6 @@
 //! `ward check`: decide one request, or one per line of standard input with `--batch`.
 
-use std::io::{BufRead, BufWriter, Write};
+use std::io::{BufRead, BufReader, BufWriter, Write};
 
 use anyhow::anyhow;
 use jiff::Timestamp;
@@ -12,7 +12,7 @@ use crate::{EXIT_BLOCKED, EXIT_OK, Failure, Inputs};
 #[derive(Debug, clap::Args)]
 pub struct CheckArgs {
     /// A URL (`https://example.com/page`) or a host (`example.com`). Not used with --batch.
-    #[arg(required_unless_present = "batch")]
+    #[arg(required_unless_present_any = ["batch", "squid"])]
     request: Option<String>,
     /// The group whose policy applies (default: the policy's unknown-client group).
     #[arg(long)]
@@ -27,6 +27,16 @@ pub struct CheckArgs {
     /// line per request: `ACTION<TAB>GROUP<TAB>CATEGORIES<TAB>REASON`, or `error<TAB>MESSAGE`.
     #[arg(long, conflicts_with = "request")]
     batch: bool,
+    /// Speak squid's URL-rewrite helper protocol on standard input and output, as squidGuard
+    /// does (`url_rewrite_program /usr/bin/ward check --squid --group ks2`): each line is
+    /// `URL CLIENT/FQDN USER METHOD …`; the answer is `ERR` (allow, unchanged) or
+    /// `OK rewrite-url="BLOCK-PAGE?…"`. The ident field, when not `-`, is taken as the user.
+    #[arg(long, conflicts_with_all = ["request", "batch"])]
+    squid: bool,
+    /// Block page that `--squid` sends blocked requests to; `url`, `group` and `reason` are
+    /// added as query parameters.
+    #[arg(long, default_value = "http://ward.invalid/blocked")]
+    block_page: String,
     #[command(flatten)]
     inputs: Inputs,
 }
@@ -59,6 +69,10 @@ pub fn run(arguments: CheckArgs) -> Result<u8, Failure> {
 
     if arguments.batch {
         batch(&snapshot, &default_identity, now)?;
+        return Ok(EXIT_OK);
+    }
+    if arguments.squid {
+        squid_helper(&snapshot, &default_identity, now, &arguments.block_page)?;
         return Ok(EXIT_OK);
     }
     let text = arguments.request.unwrap_or_default();
@@ -146,4 +160,144 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
     }
     out.flush()?;
     Ok(())
+}
+
+/// The squid URL-rewrite helper protocol (non-concurrent form). A line Ward cannot read is
+/// answered `BH` (broken helper: squid logs it and applies its own failure policy), never `ERR`,
+/// so a malformed request is not let through by default.
+fn squid_helper(
+    snapshot: &PolicySnapshot,
+    default: &Identity,
+    now: Timestamp,
+    block_page: &str,
+) -> Result<(), Failure> {
+    let mut stdin = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+    let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
+    let mut buffer = Vec::with_capacity(1024);
+    let mut answer: Vec<u8> = Vec::with_capacity(1024);
+    let mut text = String::with_capacity(256);
+    loop {
+        buffer.clear();
+        if stdin.read_until(b'\n', &mut buffer)? == 0 {
+            break;
+        }
+        let line = String::from_utf8_lossy(&buffer);
+        let mut fields = line.split_whitespace();
+        let Some(target) = fields.next() else {
+            writeln!(out, "BH message=\"empty request\"")?;
+            continue;
+        };
+        let _client = fields.next();
+        let user = fields.next().filter(|u| *u != "-");
+        let method = fields.next().unwrap_or("GET");
+        let identity;
+        let identity = match user {
+            None => default,
+            Some(user) => {
+                identity = Identity {
+                    group: default.group.clone(),
+                    user: Some(percent_decode_lossy(user)),
+                };
+                &identity
+            }
+        };
+        // CONNECT requests arrive as host:port.
+        let parsed = if method.eq_ignore_ascii_case("CONNECT") {
+            let host = match target.rsplit_once(':') {
+                Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+                _ => target,
+            };
+            ward_lists::Host::parse(host)
+                .map(Request::Host)
+                .map_err(ward_lists::UrlError::Host)
+        } else {
+            Request::parse(target)
+        };
+        let request = match parsed {
+            Ok(request) => request,
+            Err(error) => {
+                writeln!(out, "BH message=\"{}\"", quote_safe(&error.to_string()))?;
+                continue;
+            }
+        };
+        let decision = decide(snapshot, &request, identity, now);
+        match decision.action {
+            Action::Allow => out.write_all(b"ERR\n")?,
+            Action::Block => {
+                answer.clear();
+                answer.extend_from_slice(b"OK rewrite-url=\"");
+                answer.extend_from_slice(block_page.as_bytes());
+                answer.extend_from_slice(b"?url=");
+                text.clear();
+                let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{request}"));
+                push_query_escaped(&mut answer, &text);
+                answer.extend_from_slice(b"&group=");
+                answer.extend_from_slice(decision.group.as_str().as_bytes());
+                answer.extend_from_slice(b"&reason=");
+                text.clear();
+                let _ = std::fmt::Write::write_fmt(&mut text, format_args!("{}", decision.reason));
+                push_query_escaped(&mut answer, &text);
+                answer.extend_from_slice(b"\"\n");
+                out.write_all(&answer)?;
+            }
+        }
+        // Squid waits for each answer: flush unless more input is already buffered.
+        if stdin.buffer().is_empty() {
+            out.flush()?;
+        }
+    }
+    out.flush()?;
+    Ok(())
+}
+
+/// Appends `text` percent-encoded for a query parameter (everything but unreserved characters).
+fn push_query_escaped(out: &mut Vec<u8>, text: &str) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    for &byte in text.as_bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+            out.push(byte);
+        } else {
+            out.extend_from_slice(&[
+                b'%',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+        }
+    }
+}
+
+/// Squid percent-encodes the ident field.
+fn percent_decode_lossy(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+        if bytes[index] == b'%'
+            && let (Some(high), Some(low)) = (
+                bytes.get(index + 1).copied().and_then(hex),
+                bytes.get(index + 2).copied().and_then(hex),
+            )
+        {
+            decoded.push(high << 4 | low);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8_lossy(&decoded).into_owned()
+}
+
+/// Text safe inside a double-quoted helper key-value pair.
+fn quote_safe(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c == '"' || c == '\\' || c.is_control() {
+                '\''
+            } else {
+                c
+            }
+        })
+        .collect()
 }

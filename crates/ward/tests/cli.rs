@@ -255,3 +255,51 @@ fn unreadable_list_names_its_path() {
     let output = ward(&["lists", "import"], &folder);
     assert_eq!(output.status.code(), Some(2), "no lists given");
 }
+
+#[test]
+fn squid_helper_protocol() {
+    let folder = workspace("squid");
+    import(&folder);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args([
+            "check",
+            "--squid",
+            "--group",
+            "ks2",
+            "--block-page",
+            "http://ward.school/blocked",
+        ])
+        .current_dir(&folder)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("ward runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(
+            b"http://www.casino.com/a?b 10.0.0.1/- - GET\n\
+              http://example.org/ 10.0.0.1/- - GET\n\
+              casino.com:443 10.0.0.1/- - CONNECT\n\
+              http://[bad 10.0.0.1/- - GET\n\
+              \n",
+        )
+        .expect("write");
+    let output = child.wait_with_output().expect("ward finishes");
+    assert!(output.status.success());
+    let lines: Vec<String> = text(&output.stdout).lines().map(String::from).collect();
+    assert_eq!(
+        lines[0],
+        "OK rewrite-url=\"http://ward.school/blocked?url=http%3A%2F%2Fwww.casino.com%2Fa%3Fb&group=ks2\
+         &reason=rule%20gambling%20%28unacceptable%29%3A%20category%20gambling%2C%20domain%20casino.com\""
+    );
+    assert_eq!(lines[1], "ERR", "allowed requests are left unchanged");
+    assert!(lines[2].starts_with("OK rewrite-url=\"http://ward.school/blocked?url=casino.com&"));
+    assert!(
+        lines[3].starts_with("BH message="),
+        "unreadable requests are not let through"
+    );
+    assert!(lines[4].starts_with("BH message="));
+    assert_eq!(lines.len(), 5);
+}
