@@ -64,6 +64,7 @@ measure squidguard-build squidGuard -c "$config" -C all
 echo "== classify the same $urls URLs through each tool's stdin interface (one core each)"
 measure squidguard-classify sh -c "squidGuard -c '$config' < '$out/squidguard.txt' > '$out/squidguard.out'"
 measure ward-classify sh -c "'$ward' check --batch --group staff --index '$out/ut1.idx' < '$out/urls.txt' > '$out/ward.out'"
+measure ward-classify-squid sh -c "'$ward' check --squid --group staff --index '$out/ut1.idx' < '$out/squidguard.txt' > '$out/ward-squid.out'"
 
 echo "== agreement: categorised (blocked by squidGuard's pass-nothing ACL) by both, by one"
 paste -d '\t' "$out/squidguard.out" "$out/ward.out" | awk -F'\t' '
@@ -77,11 +78,13 @@ echo "== Ward index grown to ~3M domains (UT1 + synthetic)"
 measure ward-import-3m "$ward" lists import --ut1 "$ut1" --domains "synthetic=$out/synthetic.txt" --out "$out/3m.idx" --show-bad 0 >/dev/null
 "$probe" "$out/3m.idx" "$out/urls.txt" | tee "$out/probe-3m.txt"
 
-sg_seconds=$(cut -d' ' -f1 "$out/squidguard-classify.time")
-ward_seconds=$(cut -d' ' -f1 "$out/ward-classify.time")
 echo "== summary"
-python3 - "$urls" "$sg_seconds" "$ward_seconds" <<'PY'
+python3 - "$urls" "$out" <<'PY'
 import sys
-urls, sg, ward = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-print(f"squidGuard {urls / sg:,.0f} URLs/s; ward check --batch {urls / ward:,.0f} URLs/s; ratio {sg / ward:.0f}x")
+urls, out = int(sys.argv[1]), sys.argv[2]
+seconds = lambda name: float(open(f"{out}/{name}.time").read().split()[0])
+sg = seconds("squidguard-classify")
+print(f"squidGuard                   {urls / sg:>11,.0f} URLs/s")
+for name, label in (("ward-classify", "ward check --batch"), ("ward-classify-squid", "ward check --squid")):
+    print(f"{label:<28} {urls / seconds(name):>11,.0f} URLs/s  {sg / seconds(name):.0f}x squidGuard")
 PY

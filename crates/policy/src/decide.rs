@@ -235,6 +235,10 @@ pub struct Decision<'a> {
 }
 
 /// Decides a request. Pure: the same arguments always give the same decision.
+///
+/// Indexing into the snapshot's tables (groups, rules, windows, rules per category) cannot go out
+/// of bounds: `PolicySnapshot::compile` builds every index it stores from those same tables, and
+/// the classification comes from the snapshot's own category index.
 pub fn decide<'a>(
     snapshot: &'a PolicySnapshot,
     request: &Request,
