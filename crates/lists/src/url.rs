@@ -56,14 +56,15 @@ pub enum Scheme {
 
 impl Scheme {
     fn from_name(name: &str) -> Option<Scheme> {
-        match name.to_ascii_lowercase().as_str() {
-            "http" => Some(Scheme::Http),
-            "https" => Some(Scheme::Https),
-            "ws" => Some(Scheme::Ws),
-            "wss" => Some(Scheme::Wss),
-            "ftp" => Some(Scheme::Ftp),
-            _ => None,
-        }
+        [
+            Scheme::Http,
+            Scheme::Https,
+            Scheme::Ws,
+            Scheme::Wss,
+            Scheme::Ftp,
+        ]
+        .into_iter()
+        .find(|scheme| scheme.as_str().eq_ignore_ascii_case(name))
     }
 
     /// The scheme's name, lower case.
@@ -277,6 +278,14 @@ fn is_structural(byte: u8) -> bool {
 /// Appends one URL component in canonical form: lower case, harmless escapes decoded, everything
 /// else outside printable ASCII escaped with lower-case hex.
 fn push_canonical_component(output: &mut String, input: &[u8]) {
+    // Most components are already canonical: lower-case letters, digits and a few marks.
+    let plain = input.iter().all(|&b| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_' | b'~')
+    });
+    if plain && let Ok(text) = std::str::from_utf8(input) {
+        output.push_str(text);
+        return;
+    }
     let mut index = 0;
     while index < input.len() {
         let byte = input[index];
