@@ -107,19 +107,12 @@ fn categories(decision: &Decision<'_>) -> String {
 /// Decides one request per line of standard input. The line buffer is reused and output is
 /// written straight to a buffered writer, so a line costs little more than its decision.
 fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Result<(), Failure> {
-    let mut stdin = std::io::stdin().lock();
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut buffer = Vec::with_capacity(1024);
-    loop {
-        buffer.clear();
-        if stdin.read_until(b'\n', &mut buffer)? == 0 {
-            break;
-        }
-        let line = String::from_utf8_lossy(&buffer);
+    each_stdin_line(|line, _| {
         let mut fields = line.split_whitespace();
         let Some(target) = fields.next() else {
             writeln!(out, "error\tempty line")?;
-            continue;
+            return Ok(());
         };
         let identity;
         let identity = match fields.next() {
@@ -134,7 +127,7 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
                 }
                 Err(problem) => {
                     writeln!(out, "error\t{problem}")?;
-                    continue;
+                    return Ok(());
                 }
             },
         };
@@ -142,7 +135,7 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
             Ok(request) => request,
             Err(error) => {
                 writeln!(out, "error\t{target:?}: {error}")?;
-                continue;
+                return Ok(());
             }
         };
         let decision = decide(snapshot, &request, identity, now);
@@ -157,9 +150,27 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
             out.write_all(found.category.as_bytes())?;
         }
         writeln!(out, "\t{}", decision.reason)?;
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(())
+}
+
+/// Calls `handle` with each line of standard input (invalid UTF-8 replaced), and whether more
+/// input is already buffered. The line buffer is reused, so a line costs little beyond its work.
+fn each_stdin_line(
+    mut handle: impl FnMut(&str, bool) -> Result<(), Failure>,
+) -> Result<(), Failure> {
+    let mut stdin = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
+    let mut buffer = Vec::with_capacity(1024);
+    loop {
+        buffer.clear();
+        if stdin.read_until(b'\n', &mut buffer)? == 0 {
+            return Ok(());
+        }
+        let line = String::from_utf8_lossy(&buffer);
+        handle(&line, !stdin.buffer().is_empty())?;
+    }
 }
 
 /// The squid URL-rewrite helper protocol (non-concurrent form). A line Ward cannot read is
@@ -171,21 +182,14 @@ fn squid_helper(
     now: Timestamp,
     block_page: &str,
 ) -> Result<(), Failure> {
-    let mut stdin = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
-    let mut buffer = Vec::with_capacity(1024);
     let mut answer: Vec<u8> = Vec::with_capacity(1024);
     let mut text = String::with_capacity(256);
-    loop {
-        buffer.clear();
-        if stdin.read_until(b'\n', &mut buffer)? == 0 {
-            break;
-        }
-        let line = String::from_utf8_lossy(&buffer);
+    each_stdin_line(|line, more_buffered| {
         let mut fields = line.split_whitespace();
         let Some(target) = fields.next() else {
             writeln!(out, "BH message=\"empty request\"")?;
-            continue;
+            return Ok(());
         };
         let _client = fields.next();
         let user = fields.next().filter(|u| *u != "-");
@@ -217,7 +221,7 @@ fn squid_helper(
             Ok(request) => request,
             Err(error) => {
                 writeln!(out, "BH message=\"{}\"", quote_safe(&error.to_string()))?;
-                continue;
+                return Ok(());
             }
         };
         let decision = decide(snapshot, &request, identity, now);
@@ -242,10 +246,11 @@ fn squid_helper(
             }
         }
         // Squid waits for each answer: flush unless more input is already buffered.
-        if stdin.buffer().is_empty() {
+        if !more_buffered {
             out.flush()?;
         }
-    }
+        Ok(())
+    })?;
     out.flush()?;
     Ok(())
 }

@@ -14,6 +14,27 @@ fn ward(arguments: &[&str], directory: &Path) -> Output {
         .expect("ward runs")
 }
 
+/// Runs `ward` with `input` on its standard input.
+fn ward_with_input(arguments: &[&str], directory: &Path, input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+        .args(arguments)
+        .current_dir(directory)
+        .env_remove("WARD_INDEX")
+        .env_remove("WARD_POLICY")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ward runs");
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(input)
+        .expect("ward reads its input");
+    child.wait_with_output().expect("ward finishes")
+}
+
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
@@ -141,27 +162,11 @@ fn import_then_check() {
 fn batch_mode_answers_every_line() {
     let folder = workspace("batch");
     import(&folder);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
-            "check",
-            "--batch",
-            "--group",
-            "ks2",
-            "--at",
-            "2026-11-23T10:00",
-        ])
-        .current_dir(&folder)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ward runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(b"casino.com\nhttp://x.ads.example/a staff\nok.ads.example staff\n\nhttp://[bad/\nplay.net staff\n")
-        .expect("write");
-    let output = child.wait_with_output().expect("ward finishes");
+    let output = ward_with_input(
+        &["check", "--batch", "--group", "ks2", "--at", "2026-11-23T10:00"],
+        &folder,
+        b"casino.com\nhttp://x.ads.example/a staff\nok.ads.example staff\n\nhttp://[bad/\nplay.net staff\n",
+    );
     assert!(output.status.success());
     let lines: Vec<String> = text(&output.stdout).lines().map(String::from).collect();
     assert_eq!(lines.len(), 6, "{lines:?}");
@@ -260,33 +265,22 @@ fn unreadable_list_names_its_path() {
 fn squid_helper_protocol() {
     let folder = workspace("squid");
     import(&folder);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
-        .args([
+    let output = ward_with_input(
+        &[
             "check",
             "--squid",
             "--group",
             "ks2",
             "--block-page",
             "http://ward.school/blocked",
-        ])
-        .current_dir(&folder)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("ward runs");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(
-            b"http://www.casino.com/a?b 10.0.0.1/- - GET\n\
-              http://example.org/ 10.0.0.1/- - GET\n\
-              casino.com:443 10.0.0.1/- - CONNECT\n\
-              http://[bad 10.0.0.1/- - GET\n\
-              \n",
-        )
-        .expect("write");
-    let output = child.wait_with_output().expect("ward finishes");
+        ],
+        &folder,
+        b"http://www.casino.com/a?b 10.0.0.1/- - GET\n\
+          http://example.org/ 10.0.0.1/- - GET\n\
+          casino.com:443 10.0.0.1/- - CONNECT\n\
+          http://[bad 10.0.0.1/- - GET\n\
+          \n",
+    );
     assert!(output.status.success());
     let lines: Vec<String> = text(&output.stdout).lines().map(String::from).collect();
     assert_eq!(
