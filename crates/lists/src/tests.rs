@@ -295,8 +295,14 @@ fn label() -> impl Strategy<Value = String> {
     })
 }
 
+/// A domain ending in a real top-level domain: a last label such as `0xa` would make browsers (and
+/// Ward) read the name as a malformed IPv4 address and refuse it.
 fn domain() -> impl Strategy<Value = String> {
-    prop::collection::vec(label(), 2..5).prop_map(|labels| labels.join("."))
+    (
+        prop::collection::vec(label(), 1..4),
+        prop::sample::select(vec!["com", "org", "uk", "net", "example", "xn--p1ai"]),
+    )
+        .prop_map(|(labels, tld)| format!("{}.{tld}", labels.join(".")))
 }
 
 /// Writes `host` the way someone trying to get past a filter might.
