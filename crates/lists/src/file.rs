@@ -135,16 +135,7 @@ impl CategoryIndex {
         payload.u64(self.blob.len() as u64);
         payload.bytes.extend_from_slice(&self.blob);
 
-        let payload = payload.bytes;
-        let mut file = Vec::with_capacity(HEADER_LEN + payload.len());
-        file.extend_from_slice(MAGIC);
-        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.extend_from_slice(&0u32.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        file.extend_from_slice(&0u32.to_le_bytes());
-        file.extend_from_slice(&payload);
-        file
+        frame(&payload.bytes)
     }
 
     /// Writes the index to `path` atomically (temporary file, then rename).
@@ -216,6 +207,19 @@ impl CategoryIndex {
         index.validate().map_err(|e| corrupt(&e))?;
         Ok(index)
     }
+}
+
+/// A whole index file around `payload`: the header with magic, version, length and checksum.
+pub(crate) fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut file = Vec::with_capacity(HEADER_LEN + payload.len());
+    file.extend_from_slice(MAGIC);
+    file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    file.extend_from_slice(&0u32.to_le_bytes());
+    file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
+    file.extend_from_slice(&crc32fast::hash(payload).to_le_bytes());
+    file.extend_from_slice(&0u32.to_le_bytes());
+    file.extend_from_slice(payload);
+    file
 }
 
 fn parse_payload(payload: &[u8]) -> Result<CategoryIndex, String> {

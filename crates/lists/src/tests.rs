@@ -399,14 +399,7 @@ proptest! {
     ) {
         // A valid header and checksum around random bytes reaches the payload parser and the
         // record checks, which random whole files almost never do.
-        let mut file = Vec::new();
-        file.extend_from_slice(MAGIC);
-        file.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
-        file.extend_from_slice(&0u32.to_le_bytes());
-        file.extend_from_slice(&(payload.len() as u64).to_le_bytes());
-        file.extend_from_slice(&crc32fast::hash(&payload).to_le_bytes());
-        file.extend_from_slice(&0u32.to_le_bytes());
-        file.extend_from_slice(&payload);
+        let file = crate::file::frame(&payload);
         if let Ok(index) = CategoryIndex::from_bytes(&file, "fuzz") {
             let _ = host_categories(&index, "a.example.com");
             let _ = url_categories(&index, "http://a.example.com/x");
