@@ -1,0 +1,333 @@
+//! Console accounts, failed-log-in bookkeeping and sessions. Password hashing itself is the
+//! console's; the store keeps the PHC string it is given.
+
+use jiff::{SignedDuration, Timestamp};
+use sqlx::Row;
+
+use crate::{
+    Account, AccountId, Result, Roles, SchoolId, Session, Store, StoreError, dispatch, micros,
+    timestamp,
+};
+
+/// An account to create.
+#[derive(Clone)]
+pub struct NewAccount {
+    /// Log-in name (unique across the deployment).
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// What it may do.
+    pub roles: Roles,
+    /// PHC string of the password.
+    pub password_hash: String,
+    /// Whether the first log-in must choose a new password.
+    pub must_change_password: bool,
+}
+
+/// The state of an account after a failed log-in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LoginFailure {
+    /// Failed attempts since the last success.
+    pub failed_logins: i64,
+    /// If set, log-ins are refused until then.
+    pub locked_until: Option<Timestamp>,
+}
+
+const ACCOUNT_COLUMNS: &str = "id, school_id, username, display_name, roles, password_hash, \
+     must_change_password, failed_logins, locked_until, disabled";
+
+macro_rules! account_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let roles: String = row.try_get("roles")?;
+        let locked_until: Option<i64> = row.try_get("locked_until")?;
+        Account {
+            id: AccountId(row.try_get("id")?),
+            school: SchoolId(row.try_get("school_id")?),
+            username: row.try_get("username")?,
+            display_name: row.try_get("display_name")?,
+            roles: roles.parse::<Roles>()?,
+            password_hash: row.try_get("password_hash")?,
+            must_change_password: row.try_get("must_change_password")?,
+            failed_logins: row.try_get("failed_logins")?,
+            locked_until: locked_until.map(timestamp),
+            disabled: row.try_get("disabled")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Creates an account in `school`.
+    pub async fn create_account(
+        &self,
+        school: SchoolId,
+        account: &NewAccount,
+    ) -> Result<AccountId> {
+        let username = account.username.trim().to_lowercase();
+        if username.is_empty() || username.chars().any(char::is_whitespace) {
+            return Err(StoreError::Invalid(
+                "a username is needed, without spaces".into(),
+            ));
+        }
+        if account.roles.is_empty() {
+            return Err(StoreError::Invalid(
+                "an account needs at least one role".into(),
+            ));
+        }
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let existing = sqlx::query("SELECT id FROM accounts WHERE username = $1")
+                .bind(&username)
+                .fetch_optional(pool)
+                .await?;
+            if existing.is_some() {
+                return Err(StoreError::Conflict(format!("account {username:?}")));
+            }
+            let row = sqlx::query(
+                "INSERT INTO accounts (school_id, username, display_name, roles, password_hash,
+                   must_change_password, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+            )
+            .bind(school.0)
+            .bind(&username)
+            .bind(account.display_name.trim())
+            .bind(account.roles.to_string())
+            .bind(&account.password_hash)
+            .bind(account.must_change_password)
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(AccountId(row.try_get(0)?))
+        })
+    }
+
+    /// The account with this username (any school), for log-in.
+    pub async fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1");
+        dispatch!(self, pool => {
+            match sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(username.trim().to_lowercase())
+                .fetch_optional(pool)
+                .await?
+            {
+                Some(row) => Ok(Some(account_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// One account of a school.
+    pub async fn account(&self, school: SchoolId, id: AccountId) -> Result<Account> {
+        let sql =
+            format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE school_id = $1 AND id = $2");
+        dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("account"))?;
+            Ok(account_from_row!(&row))
+        })
+    }
+
+    /// The school's accounts, by username.
+    pub async fn accounts(&self, school: SchoolId) -> Result<Vec<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE school_id = $1 ORDER BY username"
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(account_from_row!(row))).collect()
+        })
+    }
+
+    /// How many accounts the whole deployment has (none means first start).
+    pub async fn count_accounts(&self) -> Result<i64> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query("SELECT COUNT(*) FROM accounts").fetch_one(pool).await?.try_get(0)?)
+        })
+    }
+
+    /// Records a failed log-in. After `free_attempts` failures each further one locks the
+    /// account for a doubling time (1 s, 2 s, 4 s…, at most `max_lock`): slow enough to stop
+    /// guessing, short enough that a forgetful teacher is not locked out for the day.
+    pub async fn record_login_failure(
+        &self,
+        id: AccountId,
+        now: Timestamp,
+        free_attempts: i64,
+        max_lock: SignedDuration,
+    ) -> Result<LoginFailure> {
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let failed: i64 = sqlx::query(
+                "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+            )
+            .bind(id.0)
+            .fetch_one(&mut *transaction)
+            .await?
+            .try_get(0)?;
+            let locked_until = (failed > free_attempts).then(|| {
+                let exponent = u32::try_from((failed - free_attempts - 1).min(20)).unwrap_or(20);
+                let lock = SignedDuration::from_secs(1i64 << exponent).min(max_lock);
+                now + lock
+            });
+            sqlx::query("UPDATE accounts SET locked_until = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(locked_until.map(micros))
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            Ok(LoginFailure { failed_logins: failed, locked_until })
+        })
+    }
+
+    /// Clears the failure count after a successful log-in.
+    pub async fn record_login_success(&self, id: AccountId) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
+                .bind(id.0)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Sets an account's password (a PHC string) and whether it must be changed at next log-in.
+    pub async fn set_password(
+        &self,
+        school: SchoolId,
+        id: AccountId,
+        password_hash: &str,
+        must_change_password: bool,
+    ) -> Result<()> {
+        let changed = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE accounts SET password_hash = $3, must_change_password = $4, failed_logins = 0,
+                   locked_until = NULL
+                 WHERE school_id = $1 AND id = $2",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(password_hash)
+            .bind(must_change_password)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound("account"));
+        }
+        Ok(())
+    }
+
+    /// Replaces an account's roles.
+    pub async fn set_roles(&self, school: SchoolId, id: AccountId, roles: &Roles) -> Result<()> {
+        if roles.is_empty() {
+            return Err(StoreError::Invalid(
+                "an account needs at least one role".into(),
+            ));
+        }
+        let changed = dispatch!(self, pool => {
+            sqlx::query("UPDATE accounts SET roles = $3 WHERE school_id = $1 AND id = $2")
+                .bind(school.0)
+                .bind(id.0)
+                .bind(roles.to_string())
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound("account"));
+        }
+        Ok(())
+    }
+
+    /// Starts a session for `account`; `token_hash` is the SHA-256 of the cookie's token.
+    pub async fn create_session(
+        &self,
+        account: &Account,
+        token_hash: &str,
+        csrf_token: &str,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sessions (token_hash, account_id, school_id, csrf_token, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(token_hash)
+            .bind(account.id.0)
+            .bind(account.school.0)
+            .bind(csrf_token)
+            .bind(micros(now))
+            .bind(micros(expires_at))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// The live session with this token hash, if any.
+    pub async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT account_id, school_id, csrf_token, expires_at FROM sessions
+                 WHERE token_hash = $1 AND expires_at > $2",
+            )
+            .bind(token_hash)
+            .bind(micros(now))
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(Session {
+                    account: AccountId(row.try_get("account_id")?),
+                    school: SchoolId(row.try_get("school_id")?),
+                    csrf_token: row.try_get("csrf_token")?,
+                    expires_at: timestamp(row.try_get("expires_at")?),
+                })),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Ends one session (log-out).
+    pub async fn delete_session(&self, token_hash: &str) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Ends every session of an account (after a password change, on other devices too) except
+    /// the one whose token hash is `keep`.
+    pub async fn delete_other_sessions(&self, account: AccountId, keep: &str) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("DELETE FROM sessions WHERE account_id = $1 AND token_hash <> $2")
+                .bind(account.0)
+                .bind(keep)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Forgets sessions that have expired.
+    pub async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                .bind(micros(now))
+                .execute(pool)
+                .await?
+                .rows_affected())
+        })
+    }
+}

@@ -1,0 +1,415 @@
+//! Events: blocked and rewritten requests one row each, allowed browsing as counts per subject,
+//! site and hour (F10); and the queries the console asks of them.
+
+use std::collections::HashMap;
+use std::fmt::Write;
+
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::{
+    Action, DeviceId, Event, PersonId, Result, SchoolId, Store, dispatch, micros, timestamp,
+};
+
+/// Rows per multi-row `INSERT` (14 parameters each; both backends allow far more than 7,000).
+const ROWS_PER_INSERT: usize = 500;
+const EVENT_COLUMNS: usize = 14;
+
+/// Where an event writer has got to in its journal; written in the same transaction as the
+/// events, so a batch is in the database exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Progress<'a> {
+    pub gateway: &'a str,
+    pub segment: i64,
+    pub position: i64,
+}
+
+/// Blocked attempts in one category, for the dashboard.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CategoryCount {
+    /// The category.
+    pub category: String,
+    /// Blocked attempts.
+    pub count: i64,
+}
+
+/// What to look for in the activity search. Empty strings and `None` mean "any".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ActivityQuery {
+    /// One person.
+    pub person: Option<PersonId>,
+    /// One device.
+    pub device: Option<DeviceId>,
+    /// From (inclusive).
+    pub from: Option<Timestamp>,
+    /// To (exclusive).
+    pub to: Option<Timestamp>,
+    /// Part of the host name.
+    pub site: String,
+    /// A category the event was in.
+    pub category: String,
+    /// At most this many rows.
+    pub limit: i64,
+}
+
+/// A blocked or rewritten request, as the activity search shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// Its id.
+    pub id: i64,
+    /// When.
+    pub at: Timestamp,
+    /// `dns` or `proxy`.
+    pub source: String,
+    /// The client's address.
+    pub client_ip: String,
+    /// The device's name, if registered.
+    pub device: Option<String>,
+    /// The person's username, if known.
+    pub username: Option<String>,
+    /// The person's full name, if known.
+    pub person_name: Option<String>,
+    /// The host.
+    pub host: String,
+    /// The URL, if seen.
+    pub url: Option<String>,
+    /// `block` or `rewrite`.
+    pub action: String,
+    /// Categories, comma-separated.
+    pub categories: String,
+    /// Why.
+    pub reason: String,
+    /// The search term, if any.
+    pub search_term: Option<String>,
+}
+
+/// Allowed browsing of one subject on one site in one hour.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrowsingRow {
+    /// The start of the hour.
+    pub hour: Timestamp,
+    /// The site.
+    pub site: String,
+    /// Requests in that hour.
+    pub requests: i64,
+}
+
+/// One `INSERT INTO events … VALUES (…), (…)` with `rows` rows of placeholders.
+fn insert_events_sql(rows: usize) -> String {
+    let mut sql = String::from(
+        "INSERT INTO events (school_id, at, gateway, source, client_ip, device_id, person_id, username, \
+         host, url, action, categories, reason, search_term) VALUES ",
+    );
+    for row in 0..rows {
+        sql.push_str(if row == 0 { "(" } else { ", (" });
+        for column in 0..EVENT_COLUMNS {
+            let separator = if column == 0 { "" } else { ", " };
+            let _ = write!(sql, "{separator}${}", row * EVENT_COLUMNS + column + 1);
+        }
+        sql.push(')');
+    }
+    sql
+}
+
+/// Allowed requests summed per (school, hour, subject, site).
+fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
+    let mut counts = HashMap::new();
+    for event in events.iter().filter(|event| event.action == Action::Allow) {
+        let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
+        *counts
+            .entry((event.school.0, hour, event.subject(), event.host.as_str()))
+            .or_insert(0) += 1;
+    }
+    counts
+}
+
+impl Store {
+    /// Writes a batch in one transaction: blocked and rewritten requests as rows, allowed ones
+    /// added to the hourly counts, and (for the event writer) its journal progress.
+    pub(crate) async fn write_events(
+        &self,
+        gateway: &str,
+        events: &[Event],
+        progress: Option<Progress<'_>>,
+    ) -> Result<()> {
+        let recorded: Vec<&Event> = events
+            .iter()
+            .filter(|event| event.action != Action::Allow)
+            .collect();
+        let counts = browsing_counts(events);
+        let full_chunk_sql = insert_events_sql(ROWS_PER_INSERT);
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for chunk in recorded.chunks(ROWS_PER_INSERT) {
+                let partial_sql;
+                let sql = if chunk.len() == ROWS_PER_INSERT {
+                    full_chunk_sql.as_str()
+                } else {
+                    partial_sql = insert_events_sql(chunk.len());
+                    partial_sql.as_str()
+                };
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for event in chunk {
+                    query = query
+                        .bind(event.school.0)
+                        .bind(micros(event.at))
+                        .bind(gateway)
+                        .bind(event.source.as_str())
+                        .bind(event.client_ip.to_string())
+                        .bind(event.device.map(|device| device.0))
+                        .bind(event.person.map(|person| person.0))
+                        .bind(event.username.as_deref())
+                        .bind(event.host.as_str())
+                        .bind(event.url.as_deref())
+                        .bind(event.action.as_str())
+                        .bind(event.categories.as_str())
+                        .bind(event.reason.as_str())
+                        .bind(event.search_term.as_deref());
+                }
+                query.execute(&mut *transaction).await?;
+            }
+            for ((school, hour, subject, site), requests) in &counts {
+                sqlx::query(
+                    "INSERT INTO browsing_counts (school_id, hour, subject, site, requests) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (school_id, subject, hour, site)
+                     DO UPDATE SET requests = browsing_counts.requests + excluded.requests",
+                )
+                .bind(*school)
+                .bind(*hour)
+                .bind(subject.as_str())
+                .bind(*site)
+                .bind(*requests)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            if let Some(progress) = progress {
+                sqlx::query(
+                    "INSERT INTO writer_progress (gateway, segment, position, updated_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (gateway) DO UPDATE SET segment = excluded.segment, position = excluded.position,
+                       updated_at = excluded.updated_at",
+                )
+                .bind(progress.gateway)
+                .bind(progress.segment)
+                .bind(progress.position)
+                .bind(micros(Timestamp::now()))
+                .execute(&mut *transaction)
+                .await?;
+            }
+            transaction.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Where the database has the writer of `gateway` up to: (segment, position).
+    pub(crate) async fn writer_progress(&self, gateway: &str) -> Result<Option<(i64, i64)>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query("SELECT segment, position FROM writer_progress WHERE gateway = $1")
+                .bind(gateway)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Records that a gateway had to drop events.
+    pub(crate) async fn record_drops(&self, gateway: &str, dropped: i64) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("INSERT INTO writer_drops (gateway, at, dropped) VALUES ($1, $2, $3)")
+                .bind(gateway)
+                .bind(micros(Timestamp::now()))
+                .bind(dropped)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Every event any gateway of the deployment has ever had to drop (shown on the dashboard).
+    pub async fn dropped_events(&self) -> Result<i64> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query("SELECT CAST(COALESCE(SUM(dropped), 0) AS BIGINT) FROM writer_drops")
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?)
+        })
+    }
+
+    /// Blocked attempts per category between `from` and `to`, most first. An event in several
+    /// categories counts once in each.
+    pub async fn blocked_by_category(
+        &self,
+        school: SchoolId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<CategoryCount>> {
+        let rows: Vec<(String, i64)> = dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT categories, COUNT(*) FROM events
+                 WHERE school_id = $1 AND at >= $2 AND at < $3 AND action = 'block'
+                 GROUP BY categories",
+            )
+            .bind(school.0)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_>>()?
+        });
+        let mut totals: HashMap<String, i64> = HashMap::new();
+        for (categories, count) in rows {
+            let names: Vec<&str> = categories
+                .split(',')
+                .filter(|name| !name.is_empty())
+                .collect();
+            if names.is_empty() {
+                *totals.entry("(uncategorised)".to_owned()).or_default() += count;
+            }
+            for name in names {
+                *totals.entry(name.to_owned()).or_default() += count;
+            }
+        }
+        let mut counts: Vec<CategoryCount> = totals
+            .into_iter()
+            .map(|(category, count)| CategoryCount { category, count })
+            .collect();
+        counts.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| a.category.cmp(&b.category))
+        });
+        Ok(counts)
+    }
+
+    /// Blocked and rewritten requests matching `query`, newest first.
+    pub async fn search_events(
+        &self,
+        school: SchoolId,
+        query: &ActivityQuery,
+    ) -> Result<Vec<EventRow>> {
+        let site = format!(
+            "%{}%",
+            crate::people::like_escape(&query.site.trim().to_lowercase())
+        );
+        let category = query.category.trim().to_lowercase();
+        let category_pattern = format!("%,{},%", crate::people::like_escape(&category));
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT e.id, e.at, e.source, e.client_ip, d.name AS device_name, p.username AS person_username,
+                   p.given_name, p.family_name, e.username, e.host, e.url, e.action, e.categories, e.reason,
+                   e.search_term
+                 FROM events e
+                 LEFT JOIN people p ON p.id = e.person_id AND p.school_id = e.school_id
+                 LEFT JOIN devices d ON d.id = e.device_id AND d.school_id = e.school_id
+                 WHERE e.school_id = $1
+                   AND ($2 = 0 OR e.person_id = $2)
+                   AND ($3 = 0 OR e.device_id = $3)
+                   AND e.at >= $4 AND e.at < $5
+                   AND e.host LIKE $6 ESCAPE '\\'
+                   AND ($7 = '' OR (',' || e.categories || ',') LIKE $8 ESCAPE '\\')
+                 ORDER BY e.at DESC, e.id DESC LIMIT $9",
+            )
+            .bind(school.0)
+            .bind(query.person.map_or(0, |person| person.0))
+            .bind(query.device.map_or(0, |device| device.0))
+            .bind(query.from.map_or(i64::MIN, micros))
+            .bind(query.to.map_or(i64::MAX, micros))
+            .bind(&site)
+            .bind(&category)
+            .bind(&category_pattern)
+            .bind(query.limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let given: Option<String> = row.try_get("given_name")?;
+                    let family: Option<String> = row.try_get("family_name")?;
+                    let person_username: Option<String> = row.try_get("person_username")?;
+                    let seen_username: Option<String> = row.try_get("username")?;
+                    Ok(EventRow {
+                        id: row.try_get("id")?,
+                        at: timestamp(row.try_get("at")?),
+                        source: row.try_get("source")?,
+                        client_ip: row.try_get("client_ip")?,
+                        device: row.try_get("device_name")?,
+                        username: person_username.or(seen_username),
+                        person_name: given.zip(family).map(|(given, family)| format!("{given} {family}")),
+                        host: row.try_get("host")?,
+                        url: row.try_get("url")?,
+                        action: row.try_get("action")?,
+                        categories: row.try_get("categories")?,
+                        reason: row.try_get("reason")?,
+                        search_term: row.try_get("search_term")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Allowed browsing of one subject (`person:ID`, `device:ID`, `ip:ADDRESS`) between `from`
+    /// and `to`, by hour then site.
+    pub async fn browsing(
+        &self,
+        school: SchoolId,
+        subject: &str,
+        from: Timestamp,
+        to: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<BrowsingRow>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT hour, site, requests FROM browsing_counts
+                 WHERE school_id = $1 AND subject = $2 AND hour >= $3 AND hour < $4
+                 ORDER BY hour DESC, requests DESC, site LIMIT $5",
+            )
+            .bind(school.0)
+            .bind(subject)
+            .bind(micros(from))
+            .bind(micros(to))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(BrowsingRow {
+                        hour: timestamp(row.try_get("hour")?),
+                        site: row.try_get("site")?,
+                        requests: row.try_get("requests")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// How many blocked and rewritten events the school has in all.
+    pub async fn count_events(&self, school: SchoolId) -> Result<i64> {
+        dispatch!(self, pool => {
+            Ok(sqlx::query("SELECT COUNT(*) FROM events WHERE school_id = $1")
+                .bind(school.0)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?)
+        })
+    }
+
+    /// Writes events directly, outside any journal (for imports, tests and tools that have no
+    /// gateway). Front ends use the [`crate::EventWriter`] instead.
+    pub async fn insert_events(&self, events: &[Event]) -> Result<()> {
+        self.write_events("direct", events, None).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_sql_numbers_every_placeholder_once() {
+        let sql = insert_events_sql(2);
+        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14), ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"));
+    }
+}

@@ -1,0 +1,412 @@
+//! Importing pupils and staff from an MIS export (CSV). Column names are matched loosely
+//! (`Forename`, `First name`, `Legal Forename` are all the given name), every row is checked on its
+//! own, and the rows that pass are written in one transaction; the others come back with their
+//! line number and what is wrong.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::{Group, NewPerson, PersonKind, Result, SchoolId, Store, StoreError};
+
+/// Most rows one import takes (a large secondary school has ~2,000 pupils).
+pub const MAX_ROWS: usize = 50_000;
+const MAX_FIELD: usize = 200;
+
+/// A row that was not imported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RowProblem {
+    /// The line in the file (1 is the header).
+    pub line: u64,
+    /// What is wrong, in words for the person importing.
+    pub message: String,
+}
+
+/// The outcome of an import.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Data rows read.
+    pub rows: usize,
+    /// People created.
+    pub created: usize,
+    /// People updated (same username).
+    pub updated: usize,
+    /// Rows not imported.
+    pub problems: Vec<RowProblem>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Column {
+    Kind,
+    Username,
+    GivenName,
+    FamilyName,
+    ExternalId,
+    YearGroup,
+    KeyStage,
+    Class,
+    JobRole,
+}
+
+fn column_for(header: &str) -> Option<Column> {
+    let name: String = header
+        .trim()
+        .trim_start_matches('\u{feff}')
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_alphanumeric())
+        .collect();
+    Some(match name.as_str() {
+        "kind" | "type" | "usertype" | "persontype" => Column::Kind,
+        "username" | "login" | "networkusername" | "networklogin" | "user" => Column::Username,
+        "givenname" | "forename" | "firstname" | "legalforename" | "preferredforename" => {
+            Column::GivenName
+        }
+        "familyname" | "surname" | "lastname" | "legalsurname" | "preferredsurname" => {
+            Column::FamilyName
+        }
+        "upn" | "admissionnumber" | "adno" | "staffcode" | "misid" | "id" | "externalid" => {
+            Column::ExternalId
+        }
+        "year" | "yeargroup" | "ncyear" | "ncy" | "nationalcurriculumyear" => Column::YearGroup,
+        "keystage" => Column::KeyStage,
+        "class" | "reggroup" | "registrationgroup" | "form" | "tutorgroup" => Column::Class,
+        "jobrole" | "role" | "jobtitle" | "post" => Column::JobRole,
+        _ => return None,
+    })
+}
+
+/// A year group in canonical form (`N`, `R`, `1`…`13`), from what MIS exports write.
+fn year_group(text: &str) -> Option<String> {
+    let lower = text.trim().to_lowercase();
+    let lower = lower
+        .strip_prefix("year")
+        .or_else(|| lower.strip_prefix('y'))
+        .unwrap_or(&lower)
+        .trim();
+    match lower {
+        "n" | "n1" | "n2" | "nursery" => Some("N".into()),
+        "r" | "rec" | "reception" => Some("R".into()),
+        number => number
+            .parse::<u8>()
+            .ok()
+            .filter(|year| (1..=13).contains(year))
+            .map(|year| year.to_string()),
+    }
+}
+
+/// The key stage of a year group.
+fn key_stage(year: &str) -> &'static str {
+    match year {
+        "N" | "R" => "EYFS",
+        "1" | "2" => "KS1",
+        "3" | "4" | "5" | "6" => "KS2",
+        "7" | "8" | "9" => "KS3",
+        "10" | "11" => "KS4",
+        _ => "KS5",
+    }
+}
+
+/// The parsed rows of a people CSV: what can be imported and what cannot.
+#[derive(Debug, Default)]
+pub struct PeopleCsv {
+    /// Rows that passed every check.
+    pub people: Vec<NewPerson>,
+    /// Rows that did not.
+    pub problems: Vec<RowProblem>,
+    /// Data rows read.
+    pub rows: usize,
+}
+
+impl PeopleCsv {
+    /// Reads `bytes` as a CSV export. `default_kind` applies to rows without a kind column
+    /// (an export of pupils, or of staff). Groups are assigned from `groups`: a pupil's by year
+    /// group, staff and guests to the school's staff and guest groups.
+    pub fn parse(bytes: &[u8], default_kind: PersonKind, groups: &[Group]) -> Result<PeopleCsv> {
+        let mut reader = csv::ReaderBuilder::new()
+            .flexible(false)
+            .trim(csv::Trim::All)
+            .from_reader(bytes);
+        let headers = reader
+            .byte_headers()
+            .map_err(|error| StoreError::Invalid(format!("the file is not CSV: {error}")))?
+            .clone();
+        let mut columns: HashMap<Column, usize> = HashMap::new();
+        for (index, header) in headers.iter().enumerate() {
+            let header = String::from_utf8_lossy(header);
+            if let Some(column) = column_for(&header) {
+                columns.entry(column).or_insert(index);
+            }
+        }
+        for (needed, name) in [
+            (Column::Username, "username"),
+            (Column::GivenName, "given name (or forename)"),
+            (Column::FamilyName, "family name (or surname)"),
+        ] {
+            if !columns.contains_key(&needed) {
+                return Err(StoreError::Invalid(format!(
+                    "the header has no {name} column (it has: {})",
+                    headers
+                        .iter()
+                        .map(|h| String::from_utf8_lossy(h).into_owned())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )));
+            }
+        }
+        let mut parsed = PeopleCsv::default();
+        let mut seen: HashSet<String> = HashSet::new();
+        let mut record = csv::ByteRecord::new();
+        loop {
+            let line = reader.position().line();
+            match reader.read_byte_record(&mut record) {
+                Ok(false) => break,
+                Ok(true) => {}
+                Err(error) => {
+                    parsed.rows += 1;
+                    let line = error.position().map_or(line, |position| position.line());
+                    parsed.problems.push(RowProblem {
+                        line,
+                        message: format!("unreadable row: {}", csv_error_text(&error)),
+                    });
+                    if matches!(error.kind(), csv::ErrorKind::Io(_)) {
+                        break;
+                    }
+                    continue;
+                }
+            }
+            let line = record.position().map_or(line, |position| position.line());
+            parsed.rows += 1;
+            if parsed.rows > MAX_ROWS {
+                return Err(StoreError::Invalid(format!(
+                    "the file has more than {MAX_ROWS} rows; split it"
+                )));
+            }
+            if record.iter().all(|field| field.is_empty()) {
+                parsed.rows -= 1;
+                continue;
+            }
+            match person_from_record(&record, &columns, default_kind, groups) {
+                Ok(person) => {
+                    if seen.insert(person.username.clone()) {
+                        parsed.people.push(person);
+                    } else {
+                        parsed.problems.push(RowProblem {
+                            line,
+                            message: format!(
+                                "username {:?} appears earlier in the file",
+                                person.username
+                            ),
+                        });
+                    }
+                }
+                Err(message) => parsed.problems.push(RowProblem { line, message }),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+fn csv_error_text(error: &csv::Error) -> String {
+    match error.kind() {
+        csv::ErrorKind::UnequalLengths {
+            expected_len, len, ..
+        } => format!("it has {len} fields where the header has {expected_len}"),
+        _ => error.to_string(),
+    }
+}
+
+fn person_from_record(
+    record: &csv::ByteRecord,
+    columns: &HashMap<Column, usize>,
+    default_kind: PersonKind,
+    groups: &[Group],
+) -> Result<NewPerson, String> {
+    let field = |column: Column| -> Result<Option<String>, String> {
+        let Some(&index) = columns.get(&column) else {
+            return Ok(None);
+        };
+        let bytes = record.get(index).unwrap_or_default();
+        let text = std::str::from_utf8(bytes)
+            .map_err(|_| format!("column {} is not UTF-8 text", index + 1))?;
+        if text.chars().any(char::is_control) {
+            return Err(format!("column {} contains control characters", index + 1));
+        }
+        if text.chars().count() > MAX_FIELD {
+            return Err(format!(
+                "column {} is longer than {MAX_FIELD} characters",
+                index + 1
+            ));
+        }
+        Ok((!text.is_empty()).then(|| text.to_owned()))
+    };
+    let kind = match field(Column::Kind)? {
+        Some(kind) => kind
+            .parse::<PersonKind>()
+            .map_err(|error| error.to_string())?,
+        None => default_kind,
+    };
+    let username = field(Column::Username)?
+        .ok_or("the username is empty")?
+        .to_lowercase();
+    if username.chars().any(char::is_whitespace) || username.len() > 64 {
+        return Err(format!("username {username:?} has spaces or is too long"));
+    }
+    let given_name = field(Column::GivenName)?.ok_or("the given name is empty")?;
+    let family_name = field(Column::FamilyName)?.ok_or("the family name is empty")?;
+    let mut person = NewPerson {
+        kind,
+        username,
+        given_name,
+        family_name,
+        external_id: field(Column::ExternalId)?,
+        year_group: None,
+        key_stage: None,
+        class_name: None,
+        job_role: None,
+        group: None,
+    };
+    match kind {
+        PersonKind::Pupil => {
+            let written = field(Column::YearGroup)?.ok_or("a pupil needs a year group")?;
+            let year = year_group(&written)
+                .ok_or_else(|| format!("year group {written:?} is not N, R or 1 to 13"))?;
+            let group = groups
+                .iter()
+                .find(|group| group.kind == PersonKind::Pupil && group.year_groups.contains(&year))
+                .ok_or_else(|| {
+                    format!("no pupil group includes year {year}; add it to a group first")
+                })?;
+            person.key_stage = Some(match field(Column::KeyStage)? {
+                Some(stage) => stage.to_uppercase(),
+                None => key_stage(&year).to_owned(),
+            });
+            person.year_group = Some(year);
+            person.class_name = field(Column::Class)?;
+            person.group = Some(group.id);
+        }
+        PersonKind::Staff | PersonKind::Guest => {
+            person.job_role = field(Column::JobRole)?;
+            let group = groups
+                .iter()
+                .find(|group| group.kind == kind)
+                .ok_or_else(|| format!("the school has no {kind} group"))?;
+            person.group = Some(group.id);
+        }
+    }
+    Ok(person)
+}
+
+impl Store {
+    /// Imports a people CSV into the school: rows that pass are written (all together, in one
+    /// transaction), rows that do not are reported.
+    pub async fn import_people(
+        &self,
+        school: SchoolId,
+        bytes: &[u8],
+        default_kind: PersonKind,
+    ) -> Result<ImportReport> {
+        let groups = self.groups(school).await?;
+        let parsed = PeopleCsv::parse(bytes, default_kind, &groups)?;
+        let (created, updated) = self.upsert_people(school, &parsed.people).await?;
+        Ok(ImportReport {
+            rows: parsed.rows,
+            created,
+            updated,
+            problems: parsed.problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::GroupId;
+
+    fn groups() -> Vec<Group> {
+        let pupil = |id, name: &str, years: &[&str]| Group {
+            id: GroupId(id),
+            name: name.into(),
+            label: name.into(),
+            kind: PersonKind::Pupil,
+            year_groups: years.iter().map(|y| y.to_string()).collect(),
+        };
+        vec![
+            pupil(1, "eyfs", &["N", "R"]),
+            pupil(2, "ks1", &["1", "2"]),
+            pupil(3, "ks2", &["3", "4"]),
+            pupil(4, "uks2", &["5", "6"]),
+            Group {
+                id: GroupId(5),
+                name: "staff".into(),
+                label: "Staff".into(),
+                kind: PersonKind::Staff,
+                year_groups: vec![],
+            },
+        ]
+    }
+
+    #[test]
+    fn reads_an_mis_export_with_its_own_column_names() {
+        let csv = "\u{feff}UPN,Legal Surname,Legal Forename,Year,Reg Group,Username\n\
+                   A123,Smith,Jo,Year 4,4W,J.Smith\n\
+                   A124,Ng,Sam,R,RB,s.ng\n\
+                   A125,Brown,Ali,Y6,6T,a.brown\n";
+        let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+        assert!(parsed.problems.is_empty(), "{:?}", parsed.problems);
+        assert_eq!(parsed.rows, 3);
+        let jo = &parsed.people[0];
+        assert_eq!(jo.username, "j.smith");
+        assert_eq!(jo.year_group.as_deref(), Some("4"));
+        assert_eq!(jo.key_stage.as_deref(), Some("KS2"));
+        assert_eq!(jo.group, Some(GroupId(3)));
+        assert_eq!(jo.external_id.as_deref(), Some("A123"));
+        assert_eq!(parsed.people[1].group, Some(GroupId(1)));
+        assert_eq!(parsed.people[2].group, Some(GroupId(4)));
+    }
+
+    #[test]
+    fn bad_rows_are_reported_with_their_line_and_the_rest_kept() {
+        let csv = "username,forename,surname,year\n\
+                   a.one,Ann,One,3\n\
+                   ,No,Username,3\n\
+                   b.two,Ben,Two,14\n\
+                   c.three,Cat,Three\n\
+                   a.one,Ann,Again,3\n\
+                   d.four,Dan,Four,5\n\
+                   e.five,Eve,\"Fi\u{7}ve\",5\n";
+        let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+        let usernames: Vec<&str> = parsed.people.iter().map(|p| p.username.as_str()).collect();
+        assert_eq!(usernames, ["a.one", "d.four"]);
+        let lines: Vec<u64> = parsed.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [3, 4, 5, 6, 8], "{:?}", parsed.problems);
+        assert!(parsed.problems[1].message.contains("\"14\""));
+        assert!(
+            parsed.problems[2]
+                .message
+                .contains("3 fields where the header has 4")
+        );
+        assert!(parsed.problems[3].message.contains("earlier in the file"));
+        assert!(parsed.problems[4].message.contains("control characters"));
+    }
+
+    #[test]
+    fn a_file_without_the_needed_columns_is_refused_whole() {
+        let error = PeopleCsv::parse(b"name,age\nJo,7\n", PersonKind::Pupil, &groups())
+            .expect_err("no username column");
+        assert!(error.to_string().contains("no username column"), "{error}");
+        let error = PeopleCsv::parse(b"\xff\xfe\x00garbage", PersonKind::Pupil, &groups())
+            .expect_err("binary");
+        assert!(!error.to_string().is_empty());
+    }
+
+    #[test]
+    fn staff_go_to_the_staff_group_and_guests_need_one() {
+        let csv = "kind,username,first name,last name,job role\n\
+                   staff,t.jones,Tom,Jones,Class teacher\n\
+                   guest,v.visitor,Val,Visitor,\n";
+        let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+        assert_eq!(parsed.people.len(), 1);
+        assert_eq!(parsed.people[0].group, Some(GroupId(5)));
+        assert_eq!(parsed.people[0].job_role.as_deref(), Some("Class teacher"));
+        assert!(parsed.problems[0].message.contains("no guest group"));
+    }
+}

@@ -1,0 +1,295 @@
+//! Ward's store: the schema (one migrations folder per backend), every query Ward runs, the
+//! tamper-evident audit log and the event writer.
+//!
+//! One API, two backends: SQLite (the default: one file, nothing to install) and PostgreSQL (for
+//! a local authority running many schools and several gateways). Queries are written once with
+//! `$1`-style parameters, which both backends accept, and [`dispatch!`] expands each body once per
+//! backend so that rows decode with each driver's own types. Times are stored as microseconds
+//! since the Unix epoch in `BIGINT` columns, so both backends sort and compare them alike.
+//!
+//! Tenancy: every record about a school's people or activity carries its `school_id`, and every
+//! query that reads them takes a [`SchoolId`]. Only this crate knows SQL.
+
+mod accounts;
+mod audit;
+mod events;
+mod import;
+mod journal;
+mod migrate;
+mod model;
+mod people;
+mod schools;
+mod writer;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use accounts::{LoginFailure, NewAccount};
+pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
+pub use events::{ActivityQuery, BrowsingRow, CategoryCount, EventRow};
+pub use import::{ImportReport, PeopleCsv, RowProblem};
+pub use journal::JournalError;
+pub use model::{
+    Account, AccountId, Action, Device, DeviceId, Event, Group, GroupId, Network, NewDevice,
+    NewGroup, NewPerson, Person, PersonId, PersonKind, Role, Roles, School, SchoolId, Session,
+    Source, micros, timestamp,
+};
+pub use writer::{EventSink, EventWriter, WriterConfig, WriterHealth};
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or failed a query, or could not be reached.
+    #[error("database: {0}")]
+    Database(#[from] sqlx::Error),
+    /// The database URL is not one Ward understands.
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://…")]
+    UnsupportedUrl(String),
+    /// A migration already applied to this database differs from the one built into Ward: the
+    /// database was made by another version of Ward and must not be touched by this one.
+    #[error("migration {version} in the database differs from the one built into this Ward")]
+    MigrationChanged {
+        /// The migration's number.
+        version: i64,
+    },
+    /// The database has migrations this Ward does not know: it was upgraded by a newer Ward.
+    #[error("the database is at schema version {found}, newer than this Ward's {known}")]
+    SchemaTooNew {
+        /// The highest version recorded in the database.
+        found: i64,
+        /// The highest version this Ward knows.
+        known: i64,
+    },
+    /// A record the caller named does not exist (in this school).
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// A record with the same unique name already exists.
+    #[error("{0} already exists")]
+    Conflict(String),
+    /// A value the caller passed is not acceptable (a bad network address, an empty name…).
+    #[error("{0}")]
+    Invalid(String),
+    /// The event journal could not be read or written.
+    #[error("event journal: {0}")]
+    Journal(#[from] JournalError),
+}
+
+/// The store's result type.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// A connection pool to one of the two backends.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$pool` bound to the backend's concrete pool. The body is written once and
+/// compiled once per backend, so rows decode with each driver's own types.
+macro_rules! dispatch {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match &$store.backend {
+            $crate::Backend::Sqlite($pool) => $body,
+            $crate::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use dispatch;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    /// An SQLite file.
+    Sqlite,
+    /// A PostgreSQL server.
+    Postgres,
+}
+
+/// How to connect.
+#[derive(Debug, Clone)]
+pub struct OpenOptions {
+    /// The most connections the pool opens.
+    pub max_connections: u32,
+    /// How long a query waits for a free connection (or for PostgreSQL to answer a connect)
+    /// before failing; the event writer relies on this to notice a database that has gone away.
+    pub acquire_timeout: Duration,
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions {
+            max_connections: 8,
+            acquire_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Ward's store: cheap to clone (a pool handle).
+#[derive(Clone, Debug)]
+pub struct Store {
+    backend: Backend,
+    /// Serialises audit appends within this process, so that two entries never race for the
+    /// same place in a school's chain (another process is caught by the unique `seq`).
+    audit_lock: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl Store {
+    /// Opens the database at `url` (`sqlite://var/ward.db`, `sqlite::memory:`,
+    /// `postgres://user@host/db`), creating an SQLite file if it is missing. Does not migrate.
+    pub async fn open(url: &str, options: &OpenOptions) -> Result<Store> {
+        let backend = if url.starts_with("sqlite:") {
+            let connect = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+            let pool = SqlitePoolOptions::new()
+                // An in-memory database lives only as long as its one connection.
+                .max_connections(if in_memory {
+                    1
+                } else {
+                    options.max_connections
+                })
+                .min_connections(if in_memory { 1 } else { 0 })
+                .idle_timeout(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(600))
+                })
+                .max_lifetime(if in_memory {
+                    None
+                } else {
+                    Some(Duration::from_secs(3600))
+                })
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            Backend::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let connect = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(options.max_connections)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_lazy_with(connect);
+            Backend::Postgres(pool)
+        } else {
+            return Err(StoreError::UnsupportedUrl(redact_url(url)));
+        };
+        Ok(Store {
+            backend,
+            audit_lock: Default::default(),
+        })
+    }
+
+    /// Opens and brings the schema up to date.
+    pub async fn open_and_migrate(url: &str, options: &OpenOptions) -> Result<Store> {
+        let store = Store::open(url, options).await?;
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// Applies the migrations this database has not had yet (see `migrate.rs`).
+    pub async fn migrate(&self) -> Result<()> {
+        migrate::run(self).await
+    }
+
+    /// Which backend this is.
+    pub fn backend(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    /// Closes every connection (waiting for queries in flight).
+    pub async fn close(&self) {
+        dispatch!(self, pool => pool.close().await)
+    }
+}
+
+/// A database URL fit for messages and logs: any password replaced by `***`.
+pub fn redact_url(url: &str) -> String {
+    let Some(scheme_end) = url.find("://") else {
+        return url.to_owned();
+    };
+    let rest = &url[scheme_end + 3..];
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    match authority.rfind('@') {
+        Some(at) => match authority[..at].find(':') {
+            Some(colon) => format!(
+                "{}{}:***{}",
+                &url[..scheme_end + 3],
+                &authority[..colon],
+                &rest[at..]
+            ),
+            None => url.to_owned(),
+        },
+        None => url.to_owned(),
+    }
+}
+
+/// A random token of `bytes` bytes, as lower-case hex.
+pub fn random_token(bytes: usize) -> String {
+    let mut buffer = vec![0u8; bytes];
+    // The operating system's random source failing is not something Ward can work around, and
+    // carrying on with a predictable token would be worse than stopping.
+    getrandom::fill(&mut buffer).expect("the operating system's random number source failed");
+    hex(&buffer)
+}
+
+/// Lower-case hex of `bytes`.
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let mut text = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        let _ = write!(text, "{byte:02x}");
+    }
+    text
+}
+
+/// SHA-256 of `text`, as lower-case hex.
+pub fn sha256_hex(text: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(text))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_are_redacted_from_database_urls() {
+        assert_eq!(
+            redact_url("postgres://ward:s3cret@db.example/ward"),
+            "postgres://ward:***@db.example/ward"
+        );
+        assert_eq!(
+            redact_url("postgres://ward@db.example/ward"),
+            "postgres://ward@db.example/ward"
+        );
+        assert_eq!(redact_url("sqlite://var/ward.db"), "sqlite://var/ward.db");
+    }
+
+    #[test]
+    fn tokens_are_random_hex() {
+        let first = random_token(16);
+        assert_eq!(first.len(), 32);
+        assert!(first.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_ne!(first, random_token(16));
+    }
+}

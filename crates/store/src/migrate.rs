@@ -1,0 +1,76 @@
+//! Schema migrations: one folder per backend (`migrations/sqlite`, `migrations/postgres`),
+//! embedded in the binary, applied in order, each in its own transaction.
+//!
+//! The `schema_migrations` table records each applied migration with a checksum of its text.
+//! A database whose recorded checksum differs from the built-in one, or which has migrations this
+//! Ward does not know, is refused rather than guessed at.
+
+use sqlx::Row;
+
+use crate::{Result, Store, StoreError, dispatch, sha256_hex};
+
+/// One migration: its number and its SQL for each backend.
+struct Migration {
+    version: i64,
+    sqlite: &'static str,
+    postgres: &'static str,
+}
+
+const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    sqlite: include_str!("../migrations/sqlite/0001_schema.sql"),
+    postgres: include_str!("../migrations/postgres/0001_schema.sql"),
+}];
+
+const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
+    version BIGINT PRIMARY KEY,
+    checksum TEXT NOT NULL,
+    applied_at BIGINT NOT NULL
+)";
+
+/// The newest schema version this Ward knows.
+pub fn latest_version() -> i64 {
+    MIGRATIONS.last().map_or(0, |migration| migration.version)
+}
+
+pub(crate) async fn run(store: &Store) -> Result<()> {
+    let now = crate::micros(jiff::Timestamp::now());
+    dispatch!(store, pool => {
+        sqlx::query(CREATE_TABLE).execute(pool).await?;
+        let applied: Vec<(i64, String)> = sqlx::query("SELECT version, checksum FROM schema_migrations ORDER BY version")
+            .fetch_all(pool)
+            .await?
+            .iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect::<Result<_, sqlx::Error>>()?;
+        if let Some(&(found, _)) = applied.last()
+            && found > latest_version()
+        {
+            return Err(StoreError::SchemaTooNew { found, known: latest_version() });
+        }
+        for migration in MIGRATIONS {
+            let text = match store.backend() {
+                crate::BackendKind::Sqlite => migration.sqlite,
+                crate::BackendKind::Postgres => migration.postgres,
+            };
+            let checksum = sha256_hex(text.as_bytes());
+            if let Some((_, recorded)) = applied.iter().find(|(version, _)| *version == migration.version) {
+                if *recorded != checksum {
+                    return Err(StoreError::MigrationChanged { version: migration.version });
+                }
+                continue;
+            }
+            let mut transaction = pool.begin().await?;
+            sqlx::raw_sql(text).execute(&mut *transaction).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, checksum, applied_at) VALUES ($1, $2, $3)")
+                .bind(migration.version)
+                .bind(&checksum)
+                .bind(now)
+                .execute(&mut *transaction)
+                .await?;
+            transaction.commit().await?;
+            tracing::info!(version = migration.version, "applied migration");
+        }
+    });
+    Ok(())
+}

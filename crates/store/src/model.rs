@@ -1,0 +1,595 @@
+//! The records the store keeps, and the small types (ids, kinds, roles, networks) they are made of.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+
+use crate::StoreError;
+
+/// Microseconds since the Unix epoch: how times are stored.
+pub fn micros(at: Timestamp) -> i64 {
+    at.as_microsecond()
+}
+
+/// The inverse of [`micros`]; out-of-range values (which Ward never writes) clamp to the epoch.
+pub fn timestamp(micros: i64) -> Timestamp {
+    Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(text: &str) -> Result<$name, Self::Err> {
+                text.parse().map($name)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A school (tenant).
+    SchoolId
+);
+id_type!(
+    /// A group of users the policy decides for.
+    GroupId
+);
+id_type!(
+    /// A pupil, member of staff or guest.
+    PersonId
+);
+id_type!(
+    /// A station or network in the device register.
+    DeviceId
+);
+id_type!(
+    /// A console account.
+    AccountId
+);
+
+/// A school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct School {
+    /// Its id.
+    pub id: SchoolId,
+    /// Its name, as shown in the console.
+    pub name: String,
+    /// A short unique name for URLs and configuration (`park-end`).
+    pub slug: String,
+}
+
+/// What kind of person someone is; it decides which fields apply and which groups fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PersonKind {
+    /// A pupil (has a year group, key stage and class).
+    Pupil,
+    /// A member of staff (has a job role).
+    Staff,
+    /// A guest or community user.
+    Guest,
+}
+
+impl PersonKind {
+    /// The name stored and shown (`pupil`, `staff`, `guest`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PersonKind::Pupil => "pupil",
+            PersonKind::Staff => "staff",
+            PersonKind::Guest => "guest",
+        }
+    }
+}
+
+impl FromStr for PersonKind {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<PersonKind, StoreError> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "pupil" | "student" => Ok(PersonKind::Pupil),
+            "staff" | "teacher" => Ok(PersonKind::Staff),
+            "guest" | "community" | "visitor" => Ok(PersonKind::Guest),
+            other => Err(StoreError::Invalid(format!(
+                "unknown kind of person {other:?} (pupil, staff or guest)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for PersonKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A group as the store keeps it: the policy's group id plus who belongs to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Group {
+    /// Its id.
+    pub id: GroupId,
+    /// The policy's group id (`ks2`).
+    pub name: String,
+    /// How people read it (`Key Stage 2 (Years 3–4)`).
+    pub label: String,
+    /// Whose group it is.
+    pub kind: PersonKind,
+    /// For pupil groups, the year groups that belong (`3`, `4`; `N` and `R` for nursery and
+    /// reception).
+    pub year_groups: Vec<String>,
+}
+
+/// A group to create.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewGroup {
+    /// The policy's group id.
+    pub name: String,
+    /// How people read it.
+    pub label: String,
+    /// Whose group it is.
+    pub kind: PersonKind,
+    /// For pupil groups, the year groups that belong.
+    pub year_groups: Vec<String>,
+}
+
+/// A person as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Person {
+    /// Its id.
+    pub id: PersonId,
+    /// Pupil, staff or guest.
+    pub kind: PersonKind,
+    /// The network log-in name (unique in the school).
+    pub username: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// The MIS's id (a pupil's UPN, a staff code), if the import had one.
+    pub external_id: Option<String>,
+    /// Pupils: `N`, `R`, `1`…`13`.
+    pub year_group: Option<String>,
+    /// Pupils: `EYFS`, `KS1`…`KS5`.
+    pub key_stage: Option<String>,
+    /// Pupils: registration class.
+    pub class_name: Option<String>,
+    /// Staff: job role.
+    pub job_role: Option<String>,
+    /// The policy group they browse as.
+    pub group: Option<String>,
+}
+
+impl Person {
+    /// "Given Family".
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.given_name, self.family_name)
+    }
+}
+
+/// A person to create or update (matched on username).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewPerson {
+    /// Pupil, staff or guest.
+    pub kind: PersonKind,
+    /// The network log-in name.
+    pub username: String,
+    /// Given name.
+    pub given_name: String,
+    /// Family name.
+    pub family_name: String,
+    /// The MIS's id.
+    pub external_id: Option<String>,
+    /// Pupils: year group.
+    pub year_group: Option<String>,
+    /// Pupils: key stage.
+    pub key_stage: Option<String>,
+    /// Pupils: class.
+    pub class_name: Option<String>,
+    /// Staff: job role.
+    pub job_role: Option<String>,
+    /// The group they browse as.
+    pub group: Option<GroupId>,
+}
+
+/// An IP address or subnet, stored in canonical form (`10.0.4.0/24`, host bits cleared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.address, ip) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) == u32::from(ip) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The prefix length: longer is more specific.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
+impl FromStr for Network {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Network, StoreError> {
+        let text = text.trim();
+        let invalid = || StoreError::Invalid(format!("{text:?} is not an IP address or subnet"));
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| invalid())?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(invalid)?,
+        };
+        let address = match address {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        };
+        Ok(Network { address, prefix })
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+/// A device or network in the register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Its id.
+    pub id: DeviceId,
+    /// Station number or name (`ICT-07`, `Library iPads`).
+    pub name: String,
+    /// Its address or subnet.
+    pub network: Network,
+    /// For a shared device, the group everyone using it browses as.
+    pub group: Option<String>,
+    /// Where it is.
+    pub location: String,
+}
+
+/// A device to register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewDevice {
+    /// Station number or name.
+    pub name: String,
+    /// Its address or subnet.
+    pub network: Network,
+    /// For a shared device, its group.
+    pub group: Option<GroupId>,
+    /// Where it is.
+    pub location: String,
+}
+
+/// A console role. What each may do is decided in the console; the store only keeps them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    /// Designated safeguarding lead / online safety coordinator.
+    Dsl,
+    /// Headteacher (and senior leadership).
+    Headteacher,
+    /// Technician or managed service provider.
+    Technician,
+    /// Teacher or support staff.
+    Teacher,
+    /// Governor: aggregates only.
+    Governor,
+}
+
+impl Role {
+    /// Every role, in the order forms show them.
+    pub const ALL: [Role; 5] = [
+        Role::Dsl,
+        Role::Headteacher,
+        Role::Technician,
+        Role::Teacher,
+        Role::Governor,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Dsl => "dsl",
+            Role::Headteacher => "headteacher",
+            Role::Technician => "technician",
+            Role::Teacher => "teacher",
+            Role::Governor => "governor",
+        }
+    }
+
+    /// How people read it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Role::Dsl => "DSL / online safety coordinator",
+            Role::Headteacher => "Headteacher",
+            Role::Technician => "Technician",
+            Role::Teacher => "Teacher",
+            Role::Governor => "Governor",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Role, StoreError> {
+        Role::ALL
+            .into_iter()
+            .find(|role| role.as_str() == text.trim())
+            .ok_or_else(|| StoreError::Invalid(format!("unknown role {text:?}")))
+    }
+}
+
+impl fmt::Display for Role {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The roles an account holds (a small school's headteacher is often its DSL too).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roles(Vec<Role>);
+
+impl Roles {
+    /// From a list; duplicates are removed and the order made canonical.
+    pub fn new(roles: impl IntoIterator<Item = Role>) -> Roles {
+        let mut roles: Vec<Role> = roles.into_iter().collect();
+        roles.sort();
+        roles.dedup();
+        Roles(roles)
+    }
+
+    /// Whether the account holds `role`.
+    pub fn has(&self, role: Role) -> bool {
+        self.0.contains(&role)
+    }
+
+    /// The roles held.
+    pub fn iter(&self) -> impl Iterator<Item = Role> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromStr for Roles {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<Roles, StoreError> {
+        text.split(',')
+            .filter(|part| !part.trim().is_empty())
+            .map(Role::from_str)
+            .collect::<Result<Vec<_>, _>>()
+            .map(Roles::new)
+    }
+}
+
+impl fmt::Display for Roles {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (position, role) in self.0.iter().enumerate() {
+            if position > 0 {
+                f.write_str(",")?;
+            }
+            f.write_str(role.as_str())?;
+        }
+        Ok(())
+    }
+}
+
+/// A console account. The password hash is kept out of `Debug`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Its id.
+    pub id: AccountId,
+    /// The school it belongs to.
+    pub school: SchoolId,
+    /// Log-in name.
+    pub username: String,
+    /// Name shown.
+    pub display_name: String,
+    /// What it may do.
+    pub roles: Roles,
+    /// PHC string (argon2id).
+    pub password_hash: String,
+    /// Set for a one-time password: the next log-in must choose a new one.
+    pub must_change_password: bool,
+    /// Failed log-ins since the last success.
+    pub failed_logins: i64,
+    /// Log-ins are refused until then.
+    pub locked_until: Option<Timestamp>,
+    /// A disabled account cannot log in.
+    pub disabled: bool,
+}
+
+impl fmt::Debug for Account {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("school", &self.school)
+            .field("username", &self.username)
+            .field("roles", &self.roles)
+            .field("password_hash", &"[redacted]")
+            .field("failed_logins", &self.failed_logins)
+            .field("locked_until", &self.locked_until)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A log-in session, found by the hash of its cookie token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The account logged in.
+    pub account: AccountId,
+    /// Its school.
+    pub school: SchoolId,
+    /// The token every form of this session must carry.
+    pub csrf_token: String,
+    /// When it ends.
+    pub expires_at: Timestamp,
+}
+
+/// Which front end saw a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The DNS filter.
+    Dns,
+    /// The HTTP/HTTPS proxy.
+    Proxy,
+}
+
+impl Source {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Dns => "dns",
+            Source::Proxy => "proxy",
+        }
+    }
+}
+
+/// What was done with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let through: only counted (per subject, site and hour).
+    Allow,
+    /// Blocked: stored as an event.
+    Block,
+    /// Rewritten (safe search): stored as an event.
+    Rewrite,
+}
+
+impl Action {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Rewrite => "rewrite",
+        }
+    }
+}
+
+/// One request as a front end reports it to the event writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The school whose network it came from.
+    pub school: SchoolId,
+    /// When.
+    pub at: Timestamp,
+    /// DNS or proxy.
+    pub source: Source,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// The device, if the register knows the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceId>,
+    /// The person, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonId>,
+    /// The user name as the front end saw it (proxy authentication, portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The host name.
+    pub host: String,
+    /// The full URL, where the front end saw one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Allowed, blocked or rewritten.
+    pub action: Action,
+    /// The categories, comma-separated.
+    pub categories: String,
+    /// Why (the decision's reason, as text).
+    pub reason: String,
+    /// The search term, for search-engine URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_term: Option<String>,
+}
+
+impl Event {
+    /// Who allowed browsing is counted against: the person if known, else the device, else the
+    /// address.
+    pub fn subject(&self) -> String {
+        match (self.person, self.device) {
+            (Some(person), _) => format!("person:{person}"),
+            (None, Some(device)) => format!("device:{device}"),
+            (None, None) => format!("ip:{}", self.client_ip),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_canonical_and_contain_their_addresses() {
+        let subnet: Network = "10.0.4.77/24".parse().expect("valid subnet");
+        assert_eq!(subnet.to_string(), "10.0.4.0/24");
+        assert!(subnet.contains("10.0.4.200".parse().expect("ip")));
+        assert!(!subnet.contains("10.0.5.1".parse().expect("ip")));
+        let host: Network = "10.0.3.17".parse().expect("valid address");
+        assert_eq!(host.to_string(), "10.0.3.17/32");
+        assert!(host.contains("10.0.3.17".parse().expect("ip")));
+        let everything: Network = "0.0.0.0/0".parse().expect("valid");
+        assert!(everything.contains("192.0.2.1".parse().expect("ip")));
+        let v6: Network = "2001:db8::1/64".parse().expect("valid v6");
+        assert_eq!(v6.to_string(), "2001:db8::/64");
+        assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "10.0.0", "", "fe80::/129", "10.0.0.1/x"] {
+            assert!(bad.parse::<Network>().is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn roles_round_trip_in_canonical_order() {
+        let roles: Roles = "teacher,dsl,teacher".parse().expect("valid roles");
+        assert_eq!(roles.to_string(), "dsl,teacher");
+        assert!(roles.has(Role::Dsl) && !roles.has(Role::Governor));
+        assert!("dsl,janitor".parse::<Roles>().is_err());
+    }
+}

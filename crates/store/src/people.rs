@@ -1,0 +1,264 @@
+//! People (pupils, staff, guests) and the device register.
+
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::{
+    Device, DeviceId, NewDevice, NewPerson, Person, PersonId, PersonKind, Result, SchoolId, Store,
+    StoreError, dispatch, micros,
+};
+
+const PERSON_COLUMNS: &str = "p.id, p.kind, p.username, p.given_name, p.family_name, p.external_id, \
+     p.year_group, p.key_stage, p.class_name, p.job_role, g.name AS group_name";
+
+macro_rules! person_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let kind: String = row.try_get("kind")?;
+        Person {
+            id: PersonId(row.try_get("id")?),
+            kind: kind.parse::<PersonKind>()?,
+            username: row.try_get("username")?,
+            given_name: row.try_get("given_name")?,
+            family_name: row.try_get("family_name")?,
+            external_id: row.try_get("external_id")?,
+            year_group: row.try_get("year_group")?,
+            key_stage: row.try_get("key_stage")?,
+            class_name: row.try_get("class_name")?,
+            job_role: row.try_get("job_role")?,
+            group: row.try_get("group_name")?,
+        }
+    }};
+}
+
+impl Store {
+    /// Creates or updates people (matched on username within the school), all in one
+    /// transaction: either every one is written or none is. Returns (created, updated).
+    pub async fn upsert_people(
+        &self,
+        school: SchoolId,
+        people: &[NewPerson],
+    ) -> Result<(usize, usize)> {
+        let now = micros(Timestamp::now());
+        let (mut created, mut updated) = (0, 0);
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for person in people {
+                let existing = sqlx::query("SELECT id FROM people WHERE school_id = $1 AND username = $2")
+                    .bind(school.0)
+                    .bind(&person.username)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                let query = match existing {
+                    Some(_) => {
+                        updated += 1;
+                        sqlx::query(
+                            "UPDATE people SET kind = $3, given_name = $4, family_name = $5, external_id = $6,
+                               year_group = $7, key_stage = $8, class_name = $9, job_role = $10, group_id = $11,
+                               updated_at = $12
+                             WHERE school_id = $1 AND username = $2",
+                        )
+                    }
+                    None => {
+                        created += 1;
+                        sqlx::query(
+                            "INSERT INTO people (school_id, username, kind, given_name, family_name, external_id,
+                               year_group, key_stage, class_name, job_role, group_id, updated_at, created_at)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12)",
+                        )
+                    }
+                };
+                query
+                    .bind(school.0)
+                    .bind(&person.username)
+                    .bind(person.kind.as_str())
+                    .bind(&person.given_name)
+                    .bind(&person.family_name)
+                    .bind(&person.external_id)
+                    .bind(&person.year_group)
+                    .bind(&person.key_stage)
+                    .bind(&person.class_name)
+                    .bind(&person.job_role)
+                    .bind(person.group.map(|group| group.0))
+                    .bind(now)
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+            transaction.commit().await?;
+        });
+        Ok((created, updated))
+    }
+
+    /// The school's people, by family name, optionally only one kind and only names or
+    /// usernames containing `search` (case-insensitive), at most `limit`.
+    pub async fn people(
+        &self,
+        school: SchoolId,
+        kind: Option<PersonKind>,
+        search: &str,
+        limit: i64,
+    ) -> Result<Vec<Person>> {
+        let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+             WHERE p.school_id = $1 AND ($2 = '' OR p.kind = $2)
+               AND (lower(p.username) LIKE $3 ESCAPE '\\' OR lower(p.given_name || ' ' || p.family_name) LIKE $3 ESCAPE '\\')
+             ORDER BY p.family_name, p.given_name, p.username LIMIT $4"
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(kind.map_or("", PersonKind::as_str))
+                .bind(&pattern)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(person_from_row!(row))).collect()
+        })
+    }
+
+    /// How many people of each kind the school has: (pupils, staff, guests).
+    pub async fn count_people(&self, school: SchoolId) -> Result<(i64, i64, i64)> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT
+                   CAST(COALESCE(SUM(CASE WHEN kind = 'pupil' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN kind = 'staff' THEN 1 ELSE 0 END), 0) AS BIGINT),
+                   CAST(COALESCE(SUM(CASE WHEN kind = 'guest' THEN 1 ELSE 0 END), 0) AS BIGINT)
+                 FROM people WHERE school_id = $1",
+            )
+            .bind(school.0)
+            .fetch_one(pool)
+            .await?;
+            Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
+        })
+    }
+
+    /// One person of the school, by username.
+    pub async fn person_by_username(
+        &self,
+        school: SchoolId,
+        username: &str,
+    ) -> Result<Option<Person>> {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+             WHERE p.school_id = $1 AND lower(p.username) = lower($2)"
+        );
+        dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(username.trim())
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some(person_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// One person of the school, by id.
+    pub async fn person(&self, school: SchoolId, id: PersonId) -> Result<Person> {
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+             WHERE p.school_id = $1 AND p.id = $2"
+        );
+        dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("person"))?;
+            Ok(person_from_row!(&row))
+        })
+    }
+
+    /// Registers a device. Names are unique within a school.
+    pub async fn add_device(&self, school: SchoolId, device: &NewDevice) -> Result<DeviceId> {
+        if device.name.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "a device needs a name or station number".into(),
+            ));
+        }
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let existing = sqlx::query("SELECT id FROM devices WHERE school_id = $1 AND name = $2")
+                .bind(school.0)
+                .bind(device.name.trim())
+                .fetch_optional(pool)
+                .await?;
+            if existing.is_some() {
+                return Err(StoreError::Conflict(format!("device {:?}", device.name.trim())));
+            }
+            let row = sqlx::query(
+                "INSERT INTO devices (school_id, name, network, group_id, location, created_at)
+                 VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
+            )
+            .bind(school.0)
+            .bind(device.name.trim())
+            .bind(device.network.to_string())
+            .bind(device.group.map(|group| group.0))
+            .bind(device.location.trim())
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(DeviceId(row.try_get(0)?))
+        })
+    }
+
+    /// Removes a device from the register. Events keep its id.
+    pub async fn remove_device(&self, school: SchoolId, id: DeviceId) -> Result<()> {
+        let removed = dispatch!(self, pool => {
+            sqlx::query("DELETE FROM devices WHERE school_id = $1 AND id = $2")
+                .bind(school.0)
+                .bind(id.0)
+                .execute(pool)
+                .await?
+                .rows_affected()
+        });
+        if removed == 0 {
+            return Err(StoreError::NotFound("device"));
+        }
+        Ok(())
+    }
+
+    /// The school's device register, by name.
+    pub async fn devices(&self, school: SchoolId) -> Result<Vec<Device>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT d.id, d.name, d.network, d.location, g.name AS group_name
+                 FROM devices d LEFT JOIN groups g ON g.id = d.group_id
+                 WHERE d.school_id = $1 ORDER BY d.name",
+            )
+            .bind(school.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let network: String = row.try_get("network")?;
+                    Ok(Device {
+                        id: DeviceId(row.try_get("id")?),
+                        name: row.try_get("name")?,
+                        network: network.parse()?,
+                        group: row.try_get("group_name")?,
+                        location: row.try_get("location")?,
+                    })
+                })
+                .collect()
+        })
+    }
+}
+
+/// Escapes `%`, `_` and `\` for a `LIKE … ESCAPE '\'` pattern, so that a search for `50%` finds
+/// that text rather than everything.
+pub(crate) fn like_escape(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            escaped.push('\\');
+        }
+        escaped.push(character);
+    }
+    escaped
+}

@@ -1,0 +1,126 @@
+//! Schools (tenants) and their groups.
+
+use jiff::Timestamp;
+use sqlx::Row;
+
+use crate::{
+    Group, GroupId, NewGroup, PersonKind, Result, School, SchoolId, Store, StoreError, dispatch,
+    micros,
+};
+
+impl Store {
+    /// Creates a school. The slug must be unique across the deployment.
+    pub async fn create_school(&self, name: &str, slug: &str) -> Result<SchoolId> {
+        if name.trim().is_empty() || slug.trim().is_empty() {
+            return Err(StoreError::Invalid(
+                "a school needs a name and a slug".into(),
+            ));
+        }
+        let now = micros(Timestamp::now());
+        let id: i64 = dispatch!(self, pool => {
+            let existing = sqlx::query("SELECT id FROM schools WHERE slug = $1")
+                .bind(slug)
+                .fetch_optional(pool)
+                .await?;
+            if existing.is_some() {
+                return Err(StoreError::Conflict(format!("school {slug:?}")));
+            }
+            sqlx::query("INSERT INTO schools (name, slug, created_at) VALUES ($1, $2, $3) RETURNING id")
+                .bind(name.trim())
+                .bind(slug.trim())
+                .bind(now)
+                .fetch_one(pool)
+                .await?
+                .try_get(0)?
+        });
+        Ok(SchoolId(id))
+    }
+
+    /// Every school, in order of creation.
+    pub async fn schools(&self) -> Result<Vec<School>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query("SELECT id, name, slug FROM schools ORDER BY id")
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok(School {
+                        id: SchoolId(row.try_get("id")?),
+                        name: row.try_get("name")?,
+                        slug: row.try_get("slug")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// One school.
+    pub async fn school(&self, id: SchoolId) -> Result<School> {
+        dispatch!(self, pool => {
+            let row = sqlx::query("SELECT id, name, slug FROM schools WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("school"))?;
+            Ok(School {
+                id: SchoolId(row.try_get("id")?),
+                name: row.try_get("name")?,
+                slug: row.try_get("slug")?,
+            })
+        })
+    }
+
+    /// Creates the groups that do not exist yet (matched by name); existing ones are left as
+    /// they are. Returns how many were created.
+    pub async fn ensure_groups(&self, school: SchoolId, groups: &[NewGroup]) -> Result<usize> {
+        let mut created = 0;
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            for group in groups {
+                let done = sqlx::query(
+                    "INSERT INTO groups (school_id, name, label, kind, year_groups) VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (school_id, name) DO NOTHING",
+                )
+                .bind(school.0)
+                .bind(&group.name)
+                .bind(&group.label)
+                .bind(group.kind.as_str())
+                .bind(group.year_groups.join(","))
+                .execute(&mut *transaction)
+                .await?;
+                created += done.rows_affected() as usize;
+            }
+            transaction.commit().await?;
+        });
+        Ok(created)
+    }
+
+    /// The school's groups, by name.
+    pub async fn groups(&self, school: SchoolId) -> Result<Vec<Group>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT id, name, label, kind, year_groups FROM groups WHERE school_id = $1 ORDER BY id",
+            )
+            .bind(school.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let kind: String = row.try_get("kind")?;
+                    let years: String = row.try_get("year_groups")?;
+                    Ok(Group {
+                        id: GroupId(row.try_get("id")?),
+                        name: row.try_get("name")?,
+                        label: row.try_get("label")?,
+                        kind: kind.parse::<PersonKind>()?,
+                        year_groups: years
+                            .split(',')
+                            .filter(|year| !year.is_empty())
+                            .map(String::from)
+                            .collect(),
+                    })
+                })
+                .collect()
+        })
+    }
+}

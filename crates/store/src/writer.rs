@@ -1,0 +1,450 @@
+//! The event writer: front ends hand events to a bounded queue and never wait on the database;
+//! one task takes them off in batches, appends each batch to the on-disk journal, and writes it
+//! to the database in one transaction together with how far into the journal it has got.
+//!
+//! - Database healthy and nothing waiting: each batch goes to the journal, then straight to the
+//!   database.
+//! - Database slow or down: batches keep going to the journal (the front ends never notice); the
+//!   writer retries with a growing pause and, once the database answers, replays the journal in
+//!   order from where the database says it stopped. Because that place is committed with the
+//!   events, a batch is never written twice nor skipped, even across a crash or restart.
+//! - Events are dropped only when the queue is full (the writer cannot even keep the journal up)
+//!   or the journal has reached its size limit; every drop is counted, shown on the dashboard and
+//!   recorded in the database when it answers.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use jiff::Timestamp;
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+
+use crate::events::Progress;
+use crate::journal::{Journal, Position};
+use crate::{Event, Result, Store, StoreError};
+
+/// How the writer behaves.
+#[derive(Debug, Clone)]
+pub struct WriterConfig {
+    /// This gateway's name, unique in the deployment (its journal progress is kept under it).
+    pub gateway: String,
+    /// The folder for the journal.
+    pub journal_folder: PathBuf,
+    /// Events the queue holds before front ends' events are dropped (counted).
+    pub queue_capacity: usize,
+    /// Most events written in one transaction.
+    pub batch_size: usize,
+    /// Longest a database write may take before the database is treated as down.
+    pub database_timeout: Duration,
+    /// Longest pause between attempts to reach a database that is down.
+    pub max_retry_pause: Duration,
+    /// The journal may hold this many bytes not yet in the database; beyond it events are
+    /// dropped (counted).
+    pub journal_limit: u64,
+    /// A segment this large is closed and a new one started once the database has it all.
+    pub segment_size: u64,
+}
+
+impl WriterConfig {
+    /// Defaults for a gateway called `gateway` keeping its journal in `journal_folder`.
+    pub fn new(gateway: &str, journal_folder: PathBuf) -> WriterConfig {
+        WriterConfig {
+            gateway: gateway.to_owned(),
+            journal_folder,
+            queue_capacity: 100_000,
+            batch_size: 5_000,
+            database_timeout: Duration::from_secs(5),
+            max_retry_pause: Duration::from_secs(30),
+            journal_limit: 2 << 30,
+            segment_size: 64 << 20,
+        }
+    }
+}
+
+/// What the dashboard shows about the writer; shared by the writer, its sinks and the console.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    accepted: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    backlog_bytes: AtomicU64,
+    database_up: AtomicBool,
+    last_write: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl WriterHealth {
+    /// Events front ends have handed over.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Events in the database.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+    /// Events dropped since this gateway started.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+    /// Journal bytes not yet in the database.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.backlog_bytes.load(Ordering::Relaxed)
+    }
+    /// Whether the last database write succeeded.
+    pub fn database_up(&self) -> bool {
+        self.database_up.load(Ordering::Relaxed)
+    }
+    /// When the database last took a batch.
+    pub fn last_write(&self) -> Option<Timestamp> {
+        match self.last_write.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Some(crate::timestamp(micros)),
+        }
+    }
+    /// The last error, if the writer is not healthy.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .map(|error| error.clone())
+            .unwrap_or(None)
+    }
+    fn set_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = error;
+        }
+    }
+}
+
+/// The front ends' end of the queue: cheap to clone, never waits.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    queue: mpsc::Sender<Event>,
+    health: Arc<WriterHealth>,
+}
+
+impl EventSink {
+    /// Hands an event to the writer. Never waits: if the queue is full the event is dropped and
+    /// counted.
+    pub fn record(&self, event: Event) {
+        self.health.accepted.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(event).is_err() {
+            self.health.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Events waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// The writer's health.
+    pub fn health(&self) -> &Arc<WriterHealth> {
+        &self.health
+    }
+}
+
+/// The running writer.
+#[derive(Debug)]
+pub struct EventWriter {
+    task: JoinHandle<()>,
+    stop: Arc<Notify>,
+}
+
+impl EventWriter {
+    /// Opens the journal and starts the writer. Returns the sink front ends use.
+    pub fn start(store: Store, config: WriterConfig) -> Result<(EventSink, EventWriter)> {
+        let journal = Journal::open(&config.journal_folder, 0)?;
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let health = Arc::new(WriterHealth::default());
+        let stop = Arc::new(Notify::new());
+        let state = WriterTask {
+            store,
+            config,
+            journal: Arc::new(Mutex::new(journal)),
+            health: health.clone(),
+            progress: None,
+            dropped_unrecorded: 0,
+            dropped_seen: 0,
+            pause: Duration::ZERO,
+            next_attempt: tokio::time::Instant::now(),
+        };
+        let task = tokio::spawn(state.run(receiver, stop.clone()));
+        Ok((
+            EventSink {
+                queue: sender,
+                health,
+            },
+            EventWriter { task, stop },
+        ))
+    }
+
+    /// Stops taking events, writes what is queued to the journal, tries the database once more,
+    /// and returns. Whatever the database has not got stays in the journal for the next start.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = self.task.await;
+    }
+}
+
+struct WriterTask {
+    store: Store,
+    config: WriterConfig,
+    journal: Arc<Mutex<Journal>>,
+    health: Arc<WriterHealth>,
+    /// Where the database has the journal up to; `None` until the database has told us.
+    progress: Option<Position>,
+    dropped_unrecorded: u64,
+    dropped_seen: u64,
+    pause: Duration,
+    next_attempt: tokio::time::Instant,
+}
+
+impl WriterTask {
+    async fn run(mut self, mut receiver: mpsc::Receiver<Event>, stop: Arc<Notify>) {
+        let mut batch = Vec::with_capacity(self.config.batch_size);
+        let mut stopping = false;
+        loop {
+            let retry_in = self
+                .next_attempt
+                .saturating_duration_since(tokio::time::Instant::now());
+            let behind = self.is_behind();
+            tokio::select! {
+                received = receiver.recv_many(&mut batch, self.config.batch_size) => {
+                    if received == 0 {
+                        break;
+                    }
+                }
+                () = stop.notified(), if !stopping => {
+                    stopping = true;
+                    receiver.close();
+                    continue;
+                }
+                () = tokio::time::sleep(retry_in.max(Duration::from_millis(50))), if behind => {}
+            }
+            if !batch.is_empty() {
+                let events = std::mem::take(&mut batch);
+                self.take(events).await;
+                batch = Vec::with_capacity(self.config.batch_size);
+            }
+            self.catch_up().await;
+        }
+        // Queue closed and drained: one last attempt to bring the database up to date.
+        self.catch_up().await;
+    }
+
+    fn is_behind(&self) -> bool {
+        match (self.progress, self.journal.lock()) {
+            (Some(progress), Ok(journal)) => {
+                progress != journal.end() || self.dropped_unrecorded > 0
+            }
+            _ => true,
+        }
+    }
+
+    fn note_drops(&mut self) {
+        let dropped = self.health.dropped.load(Ordering::Relaxed);
+        self.dropped_unrecorded += dropped - self.dropped_seen;
+        self.dropped_seen = dropped;
+    }
+
+    /// Journals a batch, then writes it straight to the database if nothing is waiting before it.
+    async fn take(&mut self, events: Vec<Event>) {
+        let backlog = self.health.backlog_bytes.load(Ordering::Relaxed);
+        if backlog > self.config.journal_limit {
+            self.health
+                .dropped
+                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            self.health.set_error(Some(format!(
+                "the journal holds {backlog} bytes the database has not taken (limit {}); new events are dropped",
+                self.config.journal_limit
+            )));
+            return;
+        }
+        let journal = self.journal.clone();
+        let appended = tokio::task::spawn_blocking(move || {
+            let count = events.len() as u64;
+            let mut journal = match journal.lock() {
+                Ok(journal) => journal,
+                Err(_) => return Err((count, "the journal lock was poisoned".to_owned())),
+            };
+            let before = journal.end();
+            match journal.append(&events) {
+                Ok(after) => Ok((events, before, after)),
+                Err(error) => Err((count, error.to_string())),
+            }
+        })
+        .await
+        .unwrap_or_else(|error| Err((0, format!("the journal task failed: {error}"))));
+        let (events, before, after) = match appended {
+            Ok(appended) => appended,
+            Err((count, error)) => {
+                // Neither journal nor database can take the batch: drop it, counted, and say why.
+                self.health.dropped.fetch_add(count, Ordering::Relaxed);
+                tracing::error!(%error, "event journal append failed");
+                self.health.set_error(Some(error));
+                return;
+            }
+        };
+        if self.progress == Some(before) && self.database_due() {
+            let progress = Progress {
+                gateway: &self.config.gateway,
+                segment: after.0,
+                position: after.1 as i64,
+            };
+            let written = tokio::time::timeout(
+                self.config.database_timeout,
+                self.store
+                    .write_events(&self.config.gateway, &events, Some(progress)),
+            )
+            .await;
+            match written {
+                Ok(Ok(())) => {
+                    self.progress = Some(after);
+                    self.database_answered(events.len());
+                }
+                Ok(Err(error)) => self.database_failed(error.to_string()),
+                Err(_) => self.database_failed("the database did not answer in time".into()),
+            }
+        }
+        self.update_backlog();
+    }
+
+    fn database_due(&self) -> bool {
+        tokio::time::Instant::now() >= self.next_attempt
+    }
+
+    fn database_answered(&mut self, written: usize) {
+        self.health
+            .written
+            .fetch_add(written as u64, Ordering::Relaxed);
+        self.health.database_up.store(true, Ordering::Relaxed);
+        self.health
+            .last_write
+            .store(crate::micros(Timestamp::now()), Ordering::Relaxed);
+        self.health.set_error(None);
+        self.pause = Duration::ZERO;
+    }
+
+    fn database_failed(&mut self, error: String) {
+        if self.health.database_up.swap(false, Ordering::Relaxed) || self.pause.is_zero() {
+            tracing::warn!(%error, "event database unavailable; events go to the journal until it returns");
+        }
+        self.health.set_error(Some(format!("database: {error}")));
+        self.pause = (self.pause * 2)
+            .max(Duration::from_millis(250))
+            .min(self.config.max_retry_pause);
+        self.next_attempt = tokio::time::Instant::now() + self.pause;
+    }
+
+    fn update_backlog(&self) {
+        let Some(progress) = self.progress else {
+            return;
+        };
+        if let Ok(journal) = self.journal.lock()
+            && let Ok(backlog) = journal.backlog(progress)
+        {
+            self.health.backlog_bytes.store(backlog, Ordering::Relaxed);
+        }
+    }
+
+    /// Brings the database up to the end of the journal, a batch at a time, if it is due.
+    async fn catch_up(&mut self) {
+        self.note_drops();
+        if !self.database_due() {
+            return;
+        }
+        if let Err(error) = self.try_catch_up().await {
+            self.database_failed(error.to_string());
+        }
+        self.update_backlog();
+    }
+
+    async fn try_catch_up(&mut self) -> Result<()> {
+        let timeout = self.config.database_timeout;
+        let timed_out = || StoreError::Invalid("the database did not answer in time".into());
+        if self.progress.is_none() {
+            let recorded =
+                tokio::time::timeout(timeout, self.store.writer_progress(&self.config.gateway))
+                    .await
+                    .map_err(|_| timed_out())??;
+            let oldest = self.lock_journal()?.oldest()?;
+            // With no progress recorded, or progress in a segment already deleted, start at the
+            // oldest segment on disk.
+            self.progress = Some(match recorded {
+                Some((segment, position)) if segment >= oldest.0 => (segment, position as u64),
+                _ => oldest,
+            });
+        }
+        if self.dropped_unrecorded > 0 {
+            tokio::time::timeout(
+                timeout,
+                self.store
+                    .record_drops(&self.config.gateway, self.dropped_unrecorded as i64),
+            )
+            .await
+            .map_err(|_| timed_out())??;
+            self.dropped_unrecorded = 0;
+        }
+        // Replay a bounded number of batches per call, so that the queue keeps being drained
+        // into the journal while a long backlog is written.
+        for _ in 0..8 {
+            let Some(progress) = self.progress else { break };
+            let (chunk, end) = {
+                let journal = self.lock_journal()?;
+                if progress == journal.end() {
+                    break;
+                }
+                (
+                    journal.read(progress, self.config.batch_size)?,
+                    journal.end(),
+                )
+            };
+            for damage in &chunk.damage {
+                tracing::error!(%damage, "event journal damaged");
+            }
+            let next = Progress {
+                gateway: &self.config.gateway,
+                segment: chunk.next.0,
+                position: chunk.next.1 as i64,
+            };
+            tokio::time::timeout(
+                timeout,
+                self.store
+                    .write_events(&self.config.gateway, &chunk.events, Some(next)),
+            )
+            .await
+            .map_err(|_| timed_out())??;
+            self.progress = Some(chunk.next);
+            self.database_answered(chunk.events.len());
+            if chunk.next == end {
+                break;
+            }
+        }
+        // Caught up: close a large segment and delete the ones the database has in full.
+        if let Some(progress) = self.progress {
+            let journal = self.journal.clone();
+            let mut journal = journal
+                .lock()
+                .map_err(|_| StoreError::Invalid("the journal lock was poisoned".into()))?;
+            if progress == journal.end() && progress.1 >= self.config.segment_size {
+                journal.rotate()?;
+                // The database still says "end of the old segment"; that segment is deleted
+                // below, and a restart that cannot find it starts at the oldest one left, which
+                // is exactly where the database's next write will be.
+                self.progress = Some(journal.end());
+            }
+        }
+        if let Some(progress) = self.progress {
+            self.lock_journal()?.remove_before(progress.0)?;
+        }
+        Ok(())
+    }
+
+    fn lock_journal(&self) -> Result<std::sync::MutexGuard<'_, Journal>> {
+        self.journal
+            .lock()
+            .map_err(|_| StoreError::Invalid("the journal lock was poisoned".into()))
+    }
+}

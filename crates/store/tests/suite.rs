@@ -1,0 +1,720 @@
+//! The store's test suite, run against both backends: every test below runs once on a fresh
+//! SQLite file and once on a fresh database of a real PostgreSQL server.
+
+mod support;
+
+use jiff::{SignedDuration, Timestamp};
+use support::Fixture;
+use ward_store::{
+    Action, ActivityQuery, Event, NewAccount, NewAuditEntry, NewDevice, NewGroup, PersonKind,
+    Roles, SchoolId, Source, Store, StoreError,
+};
+
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::support::sqlite_store().await).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(crate::support::postgres_store().await).await
+                }
+            )*
+        }
+    };
+}
+
+on_both_backends!(
+    migrations_are_recorded_and_idempotent,
+    schools_and_groups,
+    every_query_stays_inside_its_school,
+    people_import_keeps_good_rows_and_reports_bad_ones,
+    hostile_text_is_stored_verbatim_and_search_is_literal,
+    device_register,
+    accounts_lock_out_and_sessions_expire,
+    blocked_events_and_browsing_counts,
+    audit_chain_verifies_and_names_the_first_broken_link,
+    event_writer_writes_every_event_once,
+);
+
+fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
+    NewGroup {
+        name: name.into(),
+        label: name.to_uppercase(),
+        kind,
+        year_groups: years.iter().map(|year| year.to_string()).collect(),
+    }
+}
+
+/// A school with Park End's groups.
+async fn school(store: &Store, slug: &str) -> SchoolId {
+    let school = store
+        .create_school(&format!("School {slug}"), slug)
+        .await
+        .expect("create school");
+    store
+        .ensure_groups(
+            school,
+            &[
+                group("eyfs", PersonKind::Pupil, &["N", "R"]),
+                group("ks1", PersonKind::Pupil, &["1", "2"]),
+                group("ks2", PersonKind::Pupil, &["3", "4"]),
+                group("uks2", PersonKind::Pupil, &["5", "6"]),
+                group("staff", PersonKind::Staff, &[]),
+                group("guests", PersonKind::Guest, &[]),
+            ],
+        )
+        .await
+        .expect("create groups");
+    school
+}
+
+fn at(text: &str) -> Timestamp {
+    text.parse().expect("valid timestamp")
+}
+
+fn blocked(school: SchoolId, host: &str, categories: &str, when: &str) -> Event {
+    Event {
+        school,
+        at: at(when),
+        source: Source::Proxy,
+        client_ip: "10.0.3.17".parse().expect("ip"),
+        device: None,
+        person: None,
+        username: None,
+        host: host.into(),
+        url: Some(format!("http://{host}/")),
+        action: Action::Block,
+        categories: categories.into(),
+        reason: "unacceptable for ks2".into(),
+        search_term: None,
+    }
+}
+
+async fn migrations_are_recorded_and_idempotent(fixture: Fixture) {
+    // A second run (as at every start) finds nothing to do and changes nothing.
+    fixture.store.migrate().await.expect("migrate again");
+    fixture.store.ping().await.expect("ping");
+    // A database whose recorded migration differs from Ward's is refused, not guessed at.
+    support::execute_behind_the_stores_back(
+        &fixture.url,
+        "UPDATE schema_migrations SET checksum = 'edited' WHERE version = 1",
+    )
+    .await;
+    let error = fixture
+        .store
+        .migrate()
+        .await
+        .expect_err("changed migration");
+    assert!(
+        matches!(error, StoreError::MigrationChanged { version: 1 }),
+        "{error}"
+    );
+}
+
+async fn schools_and_groups(fixture: Fixture) {
+    let store = &fixture.store;
+    let park_end = school(store, "park-end").await;
+    let error = store
+        .create_school("Another", "park-end")
+        .await
+        .expect_err("duplicate slug");
+    assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+    assert_eq!(
+        store.school(park_end).await.expect("school").slug,
+        "park-end"
+    );
+    // Groups are created once; a second call (every start does it) adds none.
+    let again = store
+        .ensure_groups(park_end, &[group("ks2", PersonKind::Pupil, &["3", "4"])])
+        .await
+        .expect("ensure");
+    assert_eq!(again, 0);
+    let groups = store.groups(park_end).await.expect("groups");
+    let names: Vec<&str> = groups.iter().map(|g| g.name.as_str()).collect();
+    assert_eq!(names, ["eyfs", "ks1", "ks2", "uks2", "staff", "guests"]);
+    assert_eq!(groups[0].year_groups, ["N", "R"]);
+    assert_eq!(store.schools().await.expect("schools").len(), 1);
+}
+
+async fn every_query_stays_inside_its_school(fixture: Fixture) {
+    let store = &fixture.store;
+    let first = school(store, "first").await;
+    let second = school(store, "second").await;
+    let csv = b"username,forename,surname,year\nsam.a,Sam,Able,4\n";
+    store
+        .import_people(first, csv, PersonKind::Pupil)
+        .await
+        .expect("import");
+    let sam = store
+        .person_by_username(first, "sam.a")
+        .await
+        .expect("query")
+        .expect("Sam is in the first school");
+    assert!(
+        store
+            .person_by_username(second, "sam.a")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    assert!(matches!(
+        store.person(second, sam.id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .people(second, None, "", 100)
+            .await
+            .expect("people")
+            .is_empty()
+    );
+    let device = store
+        .add_device(
+            first,
+            &NewDevice {
+                name: "ICT-01".into(),
+                network: "10.0.3.1".parse().expect("net"),
+                group: None,
+                location: String::new(),
+            },
+        )
+        .await
+        .expect("device");
+    assert!(store.devices(second).await.expect("devices").is_empty());
+    assert!(store.remove_device(second, device).await.is_err());
+    let mut event = blocked(first, "bad.example", "adult", "2026-11-23T10:00:00Z");
+    event.person = Some(sam.id);
+    store.insert_events(&[event]).await.expect("events");
+    let everything = ActivityQuery {
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    assert_eq!(
+        store
+            .search_events(first, &everything)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    assert!(
+        store
+            .search_events(second, &everything)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    let day = (at("2026-11-23T00:00:00Z"), at("2026-11-24T00:00:00Z"));
+    assert!(
+        store
+            .blocked_by_category(second, day.0, day.1)
+            .await
+            .expect("counts")
+            .is_empty()
+    );
+    store
+        .append_audit(first, &audit_entry("people.import"))
+        .await
+        .expect("audit");
+    assert!(
+        store
+            .audit_entries(second, 10, None, "")
+            .await
+            .expect("audit")
+            .is_empty()
+    );
+    assert_eq!(store.verify_audit(second).await.expect("verify").entries, 0);
+}
+
+async fn people_import_keeps_good_rows_and_reports_bad_ones(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "import").await;
+    let csv = "UPN,Surname,Forename,Year,Reg Group,Username\n\
+               A1,Smith,Jo,Year 4,4W,j.smith\n\
+               A2,Ng,Sam,Year 19,RB,s.ng\n\
+               A3,Brown,Ali,6,6T\n\
+               A4,Khan,Zara,R,RB,z.khan\n";
+    let report = store
+        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.rows, report.created, report.updated), (4, 2, 0));
+    let lines: Vec<u64> = report.problems.iter().map(|p| p.line).collect();
+    assert_eq!(lines, [3, 4]);
+    let jo = store
+        .person_by_username(school, "J.Smith")
+        .await
+        .expect("query")
+        .expect("Jo imported");
+    assert_eq!(jo.group.as_deref(), Some("ks2"));
+    assert_eq!(jo.class_name.as_deref(), Some("4W"));
+    assert_eq!(jo.key_stage.as_deref(), Some("KS2"));
+    // The same file again updates rather than duplicates; a move to year 5 changes group.
+    let moved = "username,forename,surname,year\nj.smith,Jo,Smith,5\n";
+    let report = store
+        .import_people(school, moved.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.created, report.updated), (0, 1));
+    let jo = store
+        .person_by_username(school, "j.smith")
+        .await
+        .expect("query")
+        .expect("Jo");
+    assert_eq!(jo.group.as_deref(), Some("uks2"));
+    let staff = "username,first name,last name,job role\nt.jones,Tom,Jones,Class teacher\n";
+    store
+        .import_people(school, staff.as_bytes(), PersonKind::Staff)
+        .await
+        .expect("import staff");
+    assert_eq!(store.count_people(school).await.expect("count"), (2, 1, 0));
+    let pupils = store
+        .people(school, Some(PersonKind::Pupil), "", 100)
+        .await
+        .expect("people");
+    let names: Vec<String> = pupils.iter().map(|p| p.full_name()).collect();
+    assert_eq!(names, ["Zara Khan", "Jo Smith"]);
+}
+
+async fn hostile_text_is_stored_verbatim_and_search_is_literal(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "hostile").await;
+    let csv = "username,forename,surname,year\n\
+               x.script,<script>alert(1)</script>,\"O'Brien; DROP TABLE people; --\",3\n\
+               p.percent,100%,Under_score,3\n";
+    let report = store
+        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let person = store
+        .person_by_username(school, "x.script")
+        .await
+        .expect("query")
+        .expect("stored");
+    assert_eq!(person.given_name, "<script>alert(1)</script>");
+    assert_eq!(person.family_name, "O'Brien; DROP TABLE people; --");
+    for (search, expected) in [
+        ("' OR '1'='1", 0),
+        ("O'Brien; DROP TABLE people; --", 1),
+        ("'; DROP TABLE people; --", 0),
+        ("%", 1),
+        ("_", 1),
+        ("\\", 0),
+        ("<script>", 1),
+        ("", 2),
+    ] {
+        let found = store
+            .people(school, None, search, 100)
+            .await
+            .expect("search");
+        assert_eq!(found.len(), expected, "search {search:?} found {found:?}");
+    }
+    let query = ActivityQuery {
+        site: "' OR 1=1 --".into(),
+        category: "%".into(),
+        limit: 10,
+        ..ActivityQuery::default()
+    };
+    assert!(
+        store
+            .search_events(school, &query)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    assert_eq!(store.count_people(school).await.expect("count").0, 2);
+}
+
+async fn device_register(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "devices").await;
+    let groups = store.groups(school).await.expect("groups");
+    let ks1 = groups.iter().find(|g| g.name == "ks1").expect("ks1").id;
+    let ipads = NewDevice {
+        name: "Class 2 iPads".into(),
+        network: "10.0.20.77/24".parse().expect("subnet"),
+        group: Some(ks1),
+        location: "Class 2".into(),
+    };
+    store.add_device(school, &ipads).await.expect("add");
+    let error = store
+        .add_device(school, &ipads)
+        .await
+        .expect_err("duplicate");
+    assert!(matches!(error, StoreError::Conflict(_)));
+    let devices = store.devices(school).await.expect("devices");
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].network.to_string(), "10.0.20.0/24");
+    assert_eq!(devices[0].group.as_deref(), Some("ks1"));
+    assert!(
+        devices[0]
+            .network
+            .contains("10.0.20.5".parse().expect("ip"))
+    );
+    store
+        .remove_device(school, devices[0].id)
+        .await
+        .expect("remove");
+    assert!(store.devices(school).await.expect("devices").is_empty());
+}
+
+async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "accounts").await;
+    let account = NewAccount {
+        username: "Head".into(),
+        display_name: "The Head".into(),
+        roles: "headteacher,dsl".parse().expect("roles"),
+        password_hash: "$argon2id$placeholder".into(),
+        must_change_password: true,
+    };
+    let id = store
+        .create_account(school, &account)
+        .await
+        .expect("create");
+    assert!(matches!(
+        store.create_account(school, &account).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let found = store
+        .account_by_username("HEAD")
+        .await
+        .expect("query")
+        .expect("usernames are matched without case");
+    assert_eq!(found.id, id);
+    assert!(found.must_change_password);
+    assert_eq!(found.roles.to_string(), "dsl,headteacher");
+    assert!(
+        !format!("{found:?}").contains("placeholder"),
+        "hash in Debug output"
+    );
+    let now = at("2026-11-23T09:00:00Z");
+    let max_lock = SignedDuration::from_mins(15);
+    for attempt in 1..=3 {
+        let failure = store
+            .record_login_failure(id, now, 3, max_lock)
+            .await
+            .expect("failure");
+        assert_eq!(failure.failed_logins, attempt);
+        assert_eq!(failure.locked_until, None);
+    }
+    let fourth = store
+        .record_login_failure(id, now, 3, max_lock)
+        .await
+        .expect("failure");
+    assert_eq!(
+        fourth.locked_until,
+        Some(now + SignedDuration::from_secs(1))
+    );
+    let fifth = store
+        .record_login_failure(id, now, 3, max_lock)
+        .await
+        .expect("failure");
+    assert_eq!(fifth.locked_until, Some(now + SignedDuration::from_secs(2)));
+    for _ in 0..20 {
+        store
+            .record_login_failure(id, now, 3, max_lock)
+            .await
+            .expect("failure");
+    }
+    let locked = store.account(school, id).await.expect("account");
+    assert_eq!(locked.locked_until, Some(now + max_lock));
+    store.record_login_success(id).await.expect("success");
+    let account_now = store.account(school, id).await.expect("account");
+    assert_eq!(
+        (account_now.failed_logins, account_now.locked_until),
+        (0, None)
+    );
+
+    store
+        .create_session(
+            &account_now,
+            "hash-1",
+            "csrf-1",
+            now,
+            now + SignedDuration::from_hours(8),
+        )
+        .await
+        .expect("session");
+    store
+        .create_session(
+            &account_now,
+            "hash-2",
+            "csrf-2",
+            now,
+            now + SignedDuration::from_hours(8),
+        )
+        .await
+        .expect("session");
+    let session = store
+        .session("hash-1", now)
+        .await
+        .expect("query")
+        .expect("live");
+    assert_eq!(
+        (session.account, session.csrf_token.as_str()),
+        (id, "csrf-1")
+    );
+    let later = now + SignedDuration::from_hours(9);
+    assert!(
+        store
+            .session("hash-1", later)
+            .await
+            .expect("query")
+            .is_none()
+    );
+    store
+        .delete_other_sessions(id, "hash-1")
+        .await
+        .expect("delete others");
+    assert!(store.session("hash-2", now).await.expect("query").is_none());
+    store.delete_session("hash-1").await.expect("log out");
+    assert!(store.session("hash-1", now).await.expect("query").is_none());
+    store
+        .set_roles(school, id, &Roles::new([ward_store::Role::Teacher]))
+        .await
+        .expect("roles");
+    assert_eq!(
+        store
+            .account(school, id)
+            .await
+            .expect("account")
+            .roles
+            .to_string(),
+        "teacher"
+    );
+    assert!(
+        store
+            .set_roles(school, id, &Roles::default())
+            .await
+            .is_err()
+    );
+}
+
+async fn blocked_events_and_browsing_counts(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "events").await;
+    store
+        .import_people(
+            school,
+            b"username,forename,surname,year\nj.smith,Jo,Smith,4\n",
+            PersonKind::Pupil,
+        )
+        .await
+        .expect("import");
+    let jo = store
+        .person_by_username(school, "j.smith")
+        .await
+        .expect("query")
+        .expect("Jo");
+    let mut events = vec![
+        blocked(school, "casino.example", "gambling", "2026-11-23T10:00:00Z"),
+        blocked(school, "casino.example", "gambling", "2026-11-23T10:05:00Z"),
+        blocked(
+            school,
+            "adult.example",
+            "adult,porn",
+            "2026-11-23T11:00:00Z",
+        ),
+        blocked(school, "yesterday.example", "adult", "2026-11-22T11:00:00Z"),
+    ];
+    events[2].person = Some(jo.id);
+    events[2].search_term = Some("how to get past the filter".into());
+    let mut allowed = blocked(school, "bbc.co.uk", "news", "2026-11-23T10:10:00Z");
+    allowed.action = Action::Allow;
+    allowed.person = Some(jo.id);
+    events.push(allowed.clone());
+    events.push(allowed.clone());
+    store.insert_events(&events).await.expect("insert");
+    // A second batch in the same hour adds to the same count.
+    store.insert_events(&[allowed]).await.expect("insert");
+
+    let day = (at("2026-11-23T00:00:00Z"), at("2026-11-24T00:00:00Z"));
+    let counts = store
+        .blocked_by_category(school, day.0, day.1)
+        .await
+        .expect("counts");
+    let counts: Vec<(&str, i64)> = counts
+        .iter()
+        .map(|c| (c.category.as_str(), c.count))
+        .collect();
+    assert_eq!(counts, [("gambling", 2), ("adult", 1), ("porn", 1)]);
+    assert_eq!(
+        store.count_events(school).await.expect("count"),
+        4,
+        "allowed requests are counts, not rows"
+    );
+
+    let by_person = ActivityQuery {
+        person: Some(jo.id),
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    let rows = store
+        .search_events(school, &by_person)
+        .await
+        .expect("search");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].person_name.as_deref(), Some("Jo Smith"));
+    assert_eq!(
+        rows[0].search_term.as_deref(),
+        Some("how to get past the filter")
+    );
+    let by_category = ActivityQuery {
+        category: "PORN".into(),
+        from: Some(day.0),
+        to: Some(day.1),
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    assert_eq!(
+        store
+            .search_events(school, &by_category)
+            .await
+            .expect("search")
+            .len(),
+        1
+    );
+    // "adult" must not match inside another category's name.
+    let partial = ActivityQuery {
+        category: "dul".into(),
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    assert!(
+        store
+            .search_events(school, &partial)
+            .await
+            .expect("search")
+            .is_empty()
+    );
+    let by_site = ActivityQuery {
+        site: "CASINO".into(),
+        limit: 100,
+        ..ActivityQuery::default()
+    };
+    let rows = store.search_events(school, &by_site).await.expect("search");
+    assert_eq!(rows.len(), 2);
+    assert!(rows[0].at > rows[1].at, "newest first");
+    let browsing = store
+        .browsing(school, &format!("person:{}", jo.id), day.0, day.1, 100)
+        .await
+        .expect("browsing");
+    assert_eq!(browsing.len(), 1);
+    assert_eq!(
+        (browsing[0].site.as_str(), browsing[0].requests),
+        ("bbc.co.uk", 3)
+    );
+    assert_eq!(browsing[0].hour, at("2026-11-23T10:00:00Z"));
+}
+
+fn audit_entry(action: &str) -> NewAuditEntry {
+    NewAuditEntry {
+        actor: "head".into(),
+        action: action.into(),
+        subject: "person:1".into(),
+        detail: "looked at activity".into(),
+        reason: Some("concern raised by class teacher".into()),
+    }
+}
+
+async fn audit_chain_verifies_and_names_the_first_broken_link(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "audit").await;
+    let mut last = None;
+    for number in 0..5 {
+        let entry = store
+            .append_audit(school, &audit_entry(&format!("action.{number}")))
+            .await
+            .expect("append");
+        if let Some(previous) = &last {
+            let previous: &ward_store::AuditEntry = previous;
+            assert_eq!(entry.prev_hash, previous.hash);
+            assert_eq!(entry.seq, previous.seq + 1);
+        }
+        last = Some(entry);
+    }
+    let verified = store.verify_audit(school).await.expect("verify");
+    assert_eq!(verified.entries, 5);
+    assert_eq!(verified.first_broken, None);
+    assert_eq!(verified.head, last.map(|entry| entry.hash));
+    let newest = store
+        .audit_entries(school, 2, None, "")
+        .await
+        .expect("entries");
+    assert_eq!(newest.iter().map(|e| e.seq).collect::<Vec<_>>(), [5, 4]);
+    let filtered = store
+        .audit_entries(school, 10, None, "action.3")
+        .await
+        .expect("entries");
+    assert_eq!(filtered.len(), 1);
+
+    // Someone with database access rewrites what entry 3 says.
+    support::execute_behind_the_stores_back(
+        &fixture.url,
+        "UPDATE audit_log SET reason = 'nothing to see' WHERE seq = 3",
+    )
+    .await;
+    let verified = store.verify_audit(school).await.expect("verify");
+    let (seq, why) = verified.first_broken.expect("tampering found");
+    assert_eq!(seq, 3);
+    assert!(why.contains("changed"), "{why}");
+
+    // Deleting an entry is caught as a gap.
+    support::execute_behind_the_stores_back(&fixture.url, "DELETE FROM audit_log WHERE seq <= 3")
+        .await;
+    let verified = store.verify_audit(school).await.expect("verify");
+    assert_eq!(verified.first_broken.map(|(seq, _)| seq), Some(1));
+}
+
+async fn event_writer_writes_every_event_once(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "writer").await;
+    let journal = support::temp_folder("journal");
+    let mut config = ward_store::WriterConfig::new("gateway-1", journal.clone());
+    config.batch_size = 500;
+    config.segment_size = 16 << 10; // small segments, so rotation and deletion happen
+    let (sink, writer) =
+        ward_store::EventWriter::start(store.clone(), config.clone()).expect("start");
+    for number in 0..5_000 {
+        sink.record(blocked(
+            school,
+            &format!("site{number}.example"),
+            "adult",
+            "2026-11-23T10:00:00Z",
+        ));
+    }
+    let health = sink.health().clone();
+    drop(sink);
+    writer.shutdown().await;
+    assert_eq!(
+        (health.accepted(), health.written(), health.dropped()),
+        (5_000, 5_000, 0)
+    );
+    assert_eq!(store.count_events(school).await.expect("count"), 5_000);
+    // A restart finds nothing left to replay and writes nothing twice.
+    let (sink, writer) = ward_store::EventWriter::start(store.clone(), config).expect("restart");
+    sink.record(blocked(
+        school,
+        "after-restart.example",
+        "adult",
+        "2026-11-23T10:00:00Z",
+    ));
+    drop(sink);
+    writer.shutdown().await;
+    assert_eq!(store.count_events(school).await.expect("count"), 5_001);
+    let segments = std::fs::read_dir(&journal).expect("journal folder").count();
+    assert!(
+        segments <= 2,
+        "old journal segments are deleted once written ({segments} left)"
+    );
+}

@@ -1,0 +1,170 @@
+//! The event writer against a PostgreSQL server that dies: the test stops its own throwaway
+//! cluster while events flow, starts it again, and finds every event written, once, in order.
+//! Then the same with a gateway restart while the database is still down.
+
+mod support;
+
+use std::time::Duration;
+
+use support::PgCluster;
+use ward_store::{
+    Action, ActivityQuery, Event, EventWriter, OpenOptions, SchoolId, Source, Store, WriterConfig,
+};
+
+fn event(school: SchoolId, number: usize) -> Event {
+    Event {
+        school,
+        at: jiff::Timestamp::from_second(1_795_000_000 + number as i64).expect("valid time"),
+        source: Source::Dns,
+        client_ip: "10.0.3.17".parse().expect("ip"),
+        device: None,
+        person: None,
+        username: None,
+        host: format!("n{number:06}.example"),
+        url: None,
+        action: Action::Block,
+        categories: "adult".into(),
+        reason: "outage test".into(),
+        search_term: None,
+    }
+}
+
+async fn open(cluster: &PgCluster) -> (Store, SchoolId) {
+    let url = support::create_database(&cluster.url()).await;
+    let options = OpenOptions {
+        max_connections: 4,
+        acquire_timeout: Duration::from_secs(1),
+    };
+    let store = Store::open_and_migrate(&url, &options).await.expect("open");
+    let school = store
+        .create_school("Outage", "outage")
+        .await
+        .expect("school");
+    (store, school)
+}
+
+fn config(journal: std::path::PathBuf) -> WriterConfig {
+    let mut config = WriterConfig::new("gateway-outage", journal);
+    config.batch_size = 200;
+    config.database_timeout = Duration::from_secs(2);
+    config.max_retry_pause = Duration::from_millis(500);
+    config
+}
+
+/// Every event's number, in the order the database stored them.
+async fn stored_numbers(store: &Store, school: SchoolId) -> Vec<usize> {
+    let everything = ActivityQuery {
+        limit: 1_000_000,
+        ..ActivityQuery::default()
+    };
+    let mut rows = store
+        .search_events(school, &everything)
+        .await
+        .expect("search");
+    rows.sort_by_key(|row| row.id);
+    rows.iter()
+        .map(|row| row.host[1..7].parse().expect("numbered host"))
+        .collect()
+}
+
+async fn wait_until_caught_up(sink: &ward_store::EventSink, expected: u64) {
+    let health = sink.health().clone();
+    for _ in 0..600 {
+        if health.written() == expected && health.backlog_bytes() == 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "writer did not catch up: {} of {expected} written, {} bytes in the journal, last error {:?}",
+        health.written(),
+        health.backlog_bytes(),
+        health.last_error()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_killed_mid_stream_loses_nothing() {
+    let cluster = PgCluster::start();
+    let (store, school) = open(&cluster).await;
+    let journal = support::temp_folder("outage-journal");
+    let (sink, writer) = EventWriter::start(store.clone(), config(journal)).expect("start");
+
+    let total = 12_000;
+    let mut produced = 0;
+    // A steady stream: 100 events every 10 ms. The database dies a third of the way in and comes
+    // back two thirds of the way in.
+    while produced < total {
+        for _ in 0..100 {
+            sink.record(event(school, produced));
+            produced += 1;
+        }
+        if produced == total / 3 {
+            cluster.kill();
+        }
+        if produced == 2 * total / 3 {
+            assert!(
+                !sink.health().database_up(),
+                "the writer noticed the database was gone"
+            );
+            assert!(
+                sink.health().backlog_bytes() > 0,
+                "events went to the journal meanwhile"
+            );
+            cluster.resume();
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    wait_until_caught_up(&sink, total as u64).await;
+    assert_eq!(sink.health().dropped(), 0);
+    drop(sink);
+    writer.shutdown().await;
+    let numbers = stored_numbers(&store, school).await;
+    assert_eq!(numbers.len(), total, "every event written exactly once");
+    assert!(
+        numbers
+            .iter()
+            .enumerate()
+            .all(|(index, number)| index == *number),
+        "in order"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn journal_survives_a_gateway_restart_while_the_database_is_down() {
+    let cluster = PgCluster::start();
+    let (store, school) = open(&cluster).await;
+    let journal = support::temp_folder("restart-journal");
+
+    let (sink, writer) = EventWriter::start(store.clone(), config(journal.clone())).expect("start");
+    for number in 0..1_000 {
+        sink.record(event(school, number));
+    }
+    wait_until_caught_up(&sink, 1_000).await;
+    cluster.kill();
+    for number in 1_000..3_000 {
+        sink.record(event(school, number));
+    }
+    drop(sink);
+    // The gateway stops (SIGTERM) with the database still down: the journal keeps the events.
+    writer.shutdown().await;
+
+    cluster.resume();
+    let (sink, writer) = EventWriter::start(store.clone(), config(journal)).expect("restart");
+    for number in 3_000..3_500 {
+        sink.record(event(school, number));
+    }
+    // This writer's own count covers what it replayed from the journal plus its own 500.
+    wait_until_caught_up(&sink, 2_500).await;
+    drop(sink);
+    writer.shutdown().await;
+    let numbers = stored_numbers(&store, school).await;
+    assert_eq!(numbers.len(), 3_500);
+    assert!(
+        numbers
+            .iter()
+            .enumerate()
+            .all(|(index, number)| index == *number),
+        "in order"
+    );
+}
