@@ -60,6 +60,8 @@ pub struct Group {
     pub title: String,
     /// Pupils, staff or guests.
     pub kind: GroupKind,
+    /// For pupil groups, the year groups that belong.
+    pub years: Vec<String>,
     /// What happens to requests nothing else decides.
     pub uncategorised: Fallback,
 }
@@ -173,10 +175,35 @@ impl PolicySnapshot {
             if group_index.insert(group.id.clone(), groups.len()).is_some() {
                 return Err(duplicate("group", &group.id));
             }
+            for year in &group.years {
+                let valid = matches!(year.as_str(), "N" | "R")
+                    || year
+                        .parse::<u8>()
+                        .is_ok_and(|number| (1..=13).contains(&number) && !year.starts_with('0'));
+                let problem = if group.kind != GroupKind::Pupil {
+                    Some("only pupil groups have year groups".to_owned())
+                } else if !valid {
+                    Some(format!("year group {year:?} is not N, R or 1 to 13"))
+                } else {
+                    groups
+                        .iter()
+                        .find(|other: &&Group| other.years.contains(year))
+                        .map(|other| {
+                            format!("year {year} is already in group {:?}", other.id.as_str())
+                        })
+                };
+                if let Some(problem) = problem {
+                    return Err(PolicyError::BadGroup {
+                        group: group.id.clone(),
+                        problem,
+                    });
+                }
+            }
             groups.push(Group {
                 id,
                 title: group.title.clone(),
                 kind: group.kind,
+                years: group.years.clone(),
                 uncategorised: group.uncategorised,
             });
         }

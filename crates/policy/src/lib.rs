@@ -63,7 +63,15 @@ pub enum PolicyError {
         /// The id.
         id: String,
     },
-    /// A reference to a group that is not defined.
+    /// A group's year groups are wrong (not a year, on a non-pupil group, or in two groups).
+    #[error("group {group:?}: {problem}")]
+    BadGroup {
+        /// The group's id.
+        group: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// A name that should be a group's id is not one.
     #[error("{context}: unknown group {group:?}")]
     UnknownGroup {
         /// Where the reference is.

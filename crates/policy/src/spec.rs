@@ -78,6 +78,10 @@ pub struct GroupSpec {
     pub title: String,
     /// Pupils, staff or guests.
     pub kind: GroupKind,
+    /// For pupil groups, the year groups that belong (`N`, `R`, `1`…`13`): pupils imported
+    /// from the MIS join the group of their year.
+    #[serde(default)]
+    pub years: Vec<String>,
     /// What happens to sites nothing else decides.
     #[serde(default)]
     pub uncategorised: Fallback,

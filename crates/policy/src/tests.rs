@@ -51,11 +51,13 @@ unknown_group = "ks2"
 id = "ks2"
 title = "Key Stage 2"
 kind = "pupil"
+years = ["3", "4", "5", "6"]
 
 [[group]]
 id = "eyfs"
 title = "Early Years"
 kind = "pupil"
+years = ["N", "R"]
 uncategorised = "block"
 
 [[group]]
@@ -629,7 +631,22 @@ fn illegal_categories_cannot_be_made_acceptable() {
 
 #[test]
 fn malformed_policies_are_refused_with_a_reason() {
-    let cases: [(&str, &str, &str); 12] = [
+    let cases: [(&str, &str, &str); 15] = [
+        (
+            "years = [\"N\", \"R\"]",
+            "years = [\"R\", \"3\"]",
+            "year 3 is already in group \"ks2\"",
+        ),
+        (
+            "years = [\"N\", \"R\"]",
+            "years = [\"R\", \"14\"]",
+            "not N, R or 1 to 13",
+        ),
+        (
+            "kind = \"staff\"",
+            "kind = \"staff\"\nyears = [\"7\"]",
+            "only pupil groups have year groups",
+        ),
         (
             "timezone = \"Europe/London\"",
             "timezone = \"Europe/Atlantis\"",
