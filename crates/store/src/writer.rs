@@ -320,9 +320,11 @@ impl WriterTask {
             .written
             .fetch_add(written as u64, Ordering::Relaxed);
         self.health.database_up.store(true, Ordering::Relaxed);
-        self.health
-            .last_write
-            .store(crate::micros(Timestamp::now()), Ordering::Relaxed);
+        if written > 0 {
+            self.health
+                .last_write
+                .store(crate::micros(Timestamp::now()), Ordering::Relaxed);
+        }
         self.health.set_error(None);
         self.pause = Duration::ZERO;
     }
@@ -376,6 +378,7 @@ impl WriterTask {
                 Some((segment, position)) if segment >= oldest.0 => (segment, position as u64),
                 _ => oldest,
             });
+            self.database_answered(0);
         }
         if self.dropped_unrecorded > 0 {
             tokio::time::timeout(

@@ -1,15 +1,17 @@
-//! `ward`: the command line. It parses arguments, loads the index and policy, and wires them to
-//! the library crates; the logic lives in `ward-lists` and `ward-policy`.
+//! `ward`: the command line. It parses arguments and configuration, and wires the library crates
+//! together; the logic lives in `ward-lists`, `ward-policy`, `ward-store` and `ward-console`.
 //!
 //! Exit codes (documented in the README):
 //! - 0: success; for `ward check`, the request is allowed;
-//! - 1: `ward check` only: the request is blocked;
+//! - 1: `ward check`: the request is blocked; `ward audit verify`: a chain is broken;
 //! - 2: bad usage or bad input (unknown option, unparseable URL or time);
 //! - 3: Ward could not do its work (unreadable or corrupt index, policy that does not load, I/O).
 
 mod check;
+mod config;
 mod lists;
 mod policy;
+mod serve;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,7 +20,7 @@ use clap::{Parser, Subcommand};
 
 /// Exit code: allowed, or success.
 pub const EXIT_OK: u8 = 0;
-/// Exit code: `ward check` found the request blocked.
+/// Exit code: `ward check` found the request blocked; `ward audit verify` found a broken chain.
 pub const EXIT_BLOCKED: u8 = 1;
 /// Exit code: bad usage or input.
 pub const EXIT_USAGE: u8 = 2;
@@ -54,6 +56,11 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Decide one request (or, with --batch, one per line of standard input).
     Check(check::CheckArgs),
+    /// Run Ward: the staff console and the event writer (DNS filter and proxy to come).
+    Serve(serve::ServeArgs),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(serve::AuditCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -90,6 +97,8 @@ fn main() -> ExitCode {
         Command::Lists(command) => lists::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Check(arguments) => check::run(arguments),
+        Command::Serve(arguments) => serve::run(arguments),
+        Command::Audit(command) => serve::audit(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

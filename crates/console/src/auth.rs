@@ -1,0 +1,559 @@
+//! Log-in, log-out, password change, and who is asking ([`CurrentUser`]).
+//!
+//! Passwords are argon2id PHC strings. Sessions are a random 256-bit token in an `HttpOnly`,
+//! `SameSite=Strict` cookie (`Secure` when configured); the database keeps only its SHA-256. After
+//! a few failed log-ins each further failure locks the account for a doubling time; an unknown
+//! username costs the same time as a wrong password, so the two cannot be told apart.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::OnceLock;
+
+use argon2::Argon2;
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use askama::Template;
+use axum::extract::{ConnectInfo, FromRequestParts, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use serde::Deserialize;
+use ward_store::{Account, NewAuditEntry, Session, random_token, sha256_hex};
+
+use crate::pages::Layout;
+use crate::roles::{self, Permission};
+use crate::{AppError, AppState};
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "ward_session";
+/// The log-in form's CSRF cookie (double-submit: the form carries the same value).
+pub const LOGIN_COOKIE: &str = "ward_login";
+/// Shortest password accepted.
+pub const MIN_PASSWORD: usize = 10;
+/// Longest password accepted (argon2 hashes anything, but a megabyte "password" is an attack).
+pub const MAX_PASSWORD: usize = 256;
+
+/// Hashes a password as an argon2id PHC string. CPU-heavy (tens of milliseconds): call it from
+/// a blocking task.
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|hash| hash.to_string())
+        .map_err(|error| AppError::Internal(format!("password hashing: {error}")))
+}
+
+/// Whether `password` matches the PHC string `hash` (false for a malformed hash).
+pub fn verify_password(password: &str, hash: &str) -> bool {
+    Argon2::default()
+        .verify_password(password.as_bytes(), hash)
+        .is_ok()
+}
+
+/// A password to hand out once (first start, reset): 20 hex digits in groups of five.
+pub fn one_time_password() -> String {
+    let token = random_token(10);
+    token
+        .as_bytes()
+        .chunks(5)
+        .map(|chunk| String::from_utf8_lossy(chunk).into_owned())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Why a new password is not acceptable, if it is not.
+pub fn password_problem(password: &str, username: &str) -> Option<String> {
+    let length = password.chars().count();
+    if length < MIN_PASSWORD {
+        return Some(format!(
+            "A password needs at least {MIN_PASSWORD} characters."
+        ));
+    }
+    if length > MAX_PASSWORD {
+        return Some(format!(
+            "A password can have at most {MAX_PASSWORD} characters."
+        ));
+    }
+    if password.eq_ignore_ascii_case(username) {
+        return Some("A password cannot be the username.".into());
+    }
+    None
+}
+
+/// A hash of a random password, verified against when the username does not exist so that
+/// the answer takes as long as for a real account.
+fn dummy_hash() -> &'static str {
+    static DUMMY: OnceLock<String> = OnceLock::new();
+    DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default())
+}
+
+async fn verify_blocking(password: String, hash: String) -> bool {
+    tokio::task::spawn_blocking(move || verify_password(&password, &hash))
+        .await
+        .unwrap_or(false)
+}
+
+async fn hash_blocking(password: String) -> Result<String, AppError> {
+    tokio::task::spawn_blocking(move || hash_password(&password))
+        .await
+        .map_err(|error| AppError::Internal(format!("password hashing task: {error}")))?
+}
+
+/// The value of cookie `name`, if the request has it.
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(key, _)| *key == name)
+        .map(|(_, value)| value)
+}
+
+fn set_cookie(state: &AppState, name: &str, value: &str, max_age_seconds: i64) -> HeaderValue {
+    let secure = if state.config().secure_cookies {
+        "; Secure"
+    } else {
+        ""
+    };
+    let text = format!(
+        "{name}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+    );
+    // The value is hex or empty and the name a constant, so the header is always valid.
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static(""))
+}
+
+/// A logged-in session, found by the CSRF middleware and left in the request's extensions.
+#[derive(Debug, Clone)]
+pub struct SessionContext {
+    /// The session.
+    pub session: Session,
+    /// Its account.
+    pub account: Account,
+    /// SHA-256 of the cookie's token.
+    pub token_hash: String,
+}
+
+/// Looks up the session a request's cookie names, if it is live and its account usable.
+pub async fn load_session(state: &AppState, headers: &HeaderMap) -> Option<SessionContext> {
+    let token = cookie(headers, SESSION_COOKIE)?;
+    if token.len() != 64 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    let token_hash = sha256_hex(token.as_bytes());
+    let store = state.store();
+    let session = store.session(&token_hash, Timestamp::now()).await.ok()??;
+    let account = store.account(session.school, session.account).await.ok()?;
+    if account.disabled {
+        return None;
+    }
+    Some(SessionContext {
+        session,
+        account,
+        token_hash,
+    })
+}
+
+/// The logged-in account making the request. Extracting it refuses requests without a live
+/// session (to the log-in page) and, while a one-time password is in use, everything but the
+/// password page.
+#[derive(Debug, Clone)]
+pub struct CurrentUser {
+    /// The account.
+    pub account: Account,
+    /// The session.
+    pub session: Session,
+    /// SHA-256 of the session token.
+    pub token_hash: String,
+}
+
+impl CurrentUser {
+    /// Refuses the request unless the account's roles carry `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), AppError> {
+        if self.can(permission) {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// Whether the account's roles carry `permission`.
+    pub fn can(&self, permission: Permission) -> bool {
+        roles::allows(&self.account.roles, permission)
+    }
+
+    /// An audit entry by this account.
+    pub fn audit(
+        &self,
+        action: &str,
+        subject: &str,
+        detail: String,
+        reason: Option<String>,
+    ) -> NewAuditEntry {
+        NewAuditEntry {
+            actor: self.account.username.clone(),
+            action: action.to_owned(),
+            subject: subject.to_owned(),
+            detail,
+            reason,
+        }
+    }
+}
+
+impl FromRequestParts<AppState> for CurrentUser {
+    type Rejection = AppError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &AppState,
+    ) -> Result<CurrentUser, AppError> {
+        let path = parts.uri.path();
+        let Some(context) = parts.extensions.get::<SessionContext>().cloned() else {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_owned(), |target| target.as_str().to_owned());
+            return Err(AppError::LoginRequired { next });
+        };
+        if context.account.must_change_password && path != "/account/password" && path != "/logout"
+        {
+            return Err(AppError::PasswordChangeRequired);
+        }
+        Ok(CurrentUser {
+            account: context.account,
+            session: context.session,
+            token_hash: context.token_hash,
+        })
+    }
+}
+
+/// The client's address, where the server recorded it.
+pub struct ClientAddress(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        _state: &S,
+    ) -> Result<ClientAddress, Self::Rejection> {
+        Ok(ClientAddress(
+            parts
+                .extensions
+                .get::<ConnectInfo<SocketAddr>>()
+                .map(|info| info.0.ip()),
+        ))
+    }
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    layout: Layout,
+    next: String,
+    username: String,
+    message: String,
+}
+
+/// Query of the log-in page.
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    #[serde(default)]
+    next: String,
+}
+
+/// Only a path on this console is a safe place to return to after log-in.
+fn local_path(next: &str) -> String {
+    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+        next.to_owned()
+    } else {
+        "/".to_owned()
+    }
+}
+
+fn login_form(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    username: &str,
+    message: &str,
+) -> Result<Response, AppError> {
+    let token = random_token(32);
+    let mut layout = Layout::bare("Log in");
+    layout.csrf = token.clone();
+    let page = LoginPage {
+        layout,
+        next: local_path(next),
+        username: username.to_owned(),
+        message: message.to_owned(),
+    };
+    let mut response = (status, Html(page.render()?)).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(state, LOGIN_COOKIE, &token, 3600),
+    );
+    Ok(response)
+}
+
+/// `GET /login`.
+pub async fn login_page(
+    State(state): State<AppState>,
+    Query(query): Query<LoginQuery>,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    if load_session(&state, &headers).await.is_some() {
+        return Ok(Redirect::to(&local_path(&query.next)).into_response());
+    }
+    login_form(&state, StatusCode::OK, &query.next, "", "")
+}
+
+/// The log-in form.
+#[derive(Debug, Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    #[serde(default)]
+    next: String,
+}
+
+/// `POST /login` (its CSRF cookie is checked by the middleware).
+pub async fn login(
+    State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
+    axum::Form(form): axum::Form<LoginForm>,
+) -> Result<Response, AppError> {
+    let store = state.store();
+    let config = state.config();
+    let now = Timestamp::now();
+    let from = address.map_or("an unknown address".to_owned(), |ip| ip.to_string());
+    let refused = |message: &str| {
+        login_form(
+            &state,
+            StatusCode::UNAUTHORIZED,
+            &form.next,
+            &form.username,
+            message,
+        )
+    };
+    let wrong = "That username and password do not match. Check them and try again.";
+    if form.password.len() > MAX_PASSWORD * 4 {
+        return refused(wrong);
+    }
+    let account = store.account_by_username(&form.username).await?;
+    let Some(account) = account.filter(|account| !account.disabled) else {
+        verify_blocking(form.password.clone(), dummy_hash().to_owned()).await;
+        tracing::info!(username = %form.username.chars().take(64).collect::<String>(), %from, "log-in with an unknown username");
+        return refused(wrong);
+    };
+    if let Some(until) = account.locked_until.filter(|until| *until > now) {
+        let seconds = until.duration_since(now).as_secs().max(1);
+        return login_form(
+            &state,
+            StatusCode::TOO_MANY_REQUESTS,
+            &form.next,
+            &form.username,
+            &format!("Too many failed attempts. Wait {seconds} seconds, then try again."),
+        );
+    }
+    if !verify_blocking(form.password.clone(), account.password_hash.clone()).await {
+        let failure = store
+            .record_login_failure(
+                account.id,
+                now,
+                config.free_login_attempts,
+                config.max_lockout,
+            )
+            .await?;
+        let detail = format!(
+            "from {from}; {} failed in a row{}",
+            failure.failed_logins,
+            failure
+                .locked_until
+                .map_or(String::new(), |until| format!("; locked until {until}"))
+        );
+        store
+            .append_audit(
+                account.school,
+                &NewAuditEntry {
+                    actor: account.username.clone(),
+                    action: "login.failed".into(),
+                    subject: format!("account:{}", account.username),
+                    detail,
+                    reason: None,
+                },
+            )
+            .await?;
+        return refused(wrong);
+    }
+    store.record_login_success(account.id).await?;
+    let token = random_token(32);
+    let token_hash = sha256_hex(token.as_bytes());
+    store
+        .create_session(
+            &account,
+            &token_hash,
+            &random_token(32),
+            now,
+            now + config.session_lifetime,
+        )
+        .await?;
+    store
+        .append_audit(
+            account.school,
+            &NewAuditEntry {
+                actor: account.username.clone(),
+                action: "login".into(),
+                subject: format!("account:{}", account.username),
+                detail: format!("from {from}"),
+                reason: None,
+            },
+        )
+        .await?;
+    let target = if account.must_change_password {
+        "/account/password".to_owned()
+    } else {
+        local_path(&form.next)
+    };
+    let mut response = Redirect::to(&target).into_response();
+    let lifetime = config.session_lifetime.as_secs();
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, &token, lifetime),
+    );
+    headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
+    Ok(response)
+}
+
+/// `POST /logout`.
+pub async fn logout(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    state.store().delete_session(&user.token_hash).await?;
+    let mut response = Redirect::to("/login").into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        set_cookie(&state, SESSION_COOKIE, "", 0),
+    );
+    Ok(response)
+}
+
+#[derive(Template)]
+#[template(path = "password.html")]
+struct PasswordPage {
+    layout: Layout,
+    forced: bool,
+    message: String,
+}
+
+/// `GET /account/password`.
+pub async fn password_page(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    let page = PasswordPage {
+        layout: Layout::for_user(&state, &user, "Change password").await,
+        forced: user.account.must_change_password,
+        message: String::new(),
+    };
+    Ok(Html(page.render()?).into_response())
+}
+
+/// The password form.
+#[derive(Debug, Deserialize)]
+pub struct PasswordForm {
+    current: String,
+    new: String,
+    confirm: String,
+}
+
+/// `POST /account/password`.
+pub async fn change_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(form): axum::Form<PasswordForm>,
+) -> Result<Response, AppError> {
+    let problem = if form.current.len() > MAX_PASSWORD * 4
+        || !verify_blocking(form.current.clone(), user.account.password_hash.clone()).await
+    {
+        Some("The current password is not right.".to_owned())
+    } else if form.new != form.confirm {
+        Some("The new password and its confirmation differ.".to_owned())
+    } else if form.new == form.current {
+        Some("Choose a password different from the current one.".to_owned())
+    } else {
+        password_problem(&form.new, &user.account.username)
+    };
+    if let Some(message) = problem {
+        let page = PasswordPage {
+            layout: Layout::for_user(&state, &user, "Change password").await,
+            forced: user.account.must_change_password,
+            message,
+        };
+        return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
+    }
+    let hash = hash_blocking(form.new.clone()).await?;
+    let store = state.store();
+    store
+        .set_password(user.account.school, user.account.id, &hash, false)
+        .await?;
+    store
+        .delete_other_sessions(user.account.id, &user.token_hash)
+        .await?;
+    store
+        .append_audit(
+            user.account.school,
+            &user.audit(
+                "account.password",
+                &format!("account:{}", user.account.username),
+                "changed own password; other sessions ended".into(),
+                None,
+            ),
+        )
+        .await?;
+    Ok(Redirect::to("/").into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_hash_and_verify() {
+        let hash = hash_password("correct horse battery").expect("hash");
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse batterY", &hash));
+        assert!(!verify_password("anything", "not a hash"));
+    }
+
+    #[test]
+    fn password_rules() {
+        assert!(password_problem("short", "jo").is_some());
+        assert!(password_problem("j.smith.long", "J.SMITH.LONG").is_some());
+        assert!(password_problem(&"x".repeat(300), "jo").is_some());
+        assert!(password_problem("a perfectly fine phrase", "jo").is_none());
+        let one_time = one_time_password();
+        assert_eq!(one_time.len(), 23);
+        assert!(password_problem(&one_time, "admin").is_none());
+    }
+
+    #[test]
+    fn only_local_paths_are_returned_to() {
+        assert_eq!(local_path("/people?kind=pupil"), "/people?kind=pupil");
+        assert_eq!(local_path("//evil.example/"), "/");
+        assert_eq!(local_path("/\\evil.example/"), "/");
+        assert_eq!(local_path("https://evil.example/"), "/");
+    }
+
+    #[test]
+    fn cookies_are_found_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; ward_session=abc; b=2"),
+        );
+        assert_eq!(cookie(&headers, SESSION_COOKIE), Some("abc"));
+        assert_eq!(cookie(&headers, "missing"), None);
+    }
+}

@@ -1,0 +1,172 @@
+//! Ward's console: the web app staff use, server-rendered (askama) and usable without
+//! JavaScript.
+//!
+//! [`router`] builds the whole app from an [`AppState`]; `ward serve` runs it on a listener and
+//! tests drive it the same way. Every route checks the logged-in account's roles on the server
+//! ([`roles`]); every state-changing request is refused without the session's CSRF token (the
+//! [`csrf`] middleware, which runs before any handler); every privileged action writes an audit
+//! entry. The console holds no SQL: it asks `ward-store`.
+
+pub mod auth;
+pub mod csrf;
+mod error;
+mod pages;
+pub mod roles;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+use jiff::SignedDuration;
+use jiff::tz::TimeZone;
+use ward_store::{EventSink, Store};
+
+pub use error::AppError;
+
+/// How the console behaves; `ward serve` fills it from Ward's configuration.
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// Mark cookies `Secure` (set when the console is served over HTTPS, directly or behind a
+    /// TLS-terminating proxy).
+    pub secure_cookies: bool,
+    /// How long a log-in lasts.
+    pub session_lifetime: SignedDuration,
+    /// Failed log-ins allowed before each further one locks the account for a doubling time.
+    pub free_login_attempts: i64,
+    /// The longest such lock.
+    pub max_lockout: SignedDuration,
+    /// The school's time zone, for "today" and for the times shown.
+    pub time_zone: TimeZone,
+    /// Largest upload (CSV import), in bytes.
+    pub upload_limit: usize,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> ConsoleConfig {
+        ConsoleConfig {
+            secure_cookies: false,
+            session_lifetime: SignedDuration::from_hours(8),
+            free_login_attempts: 5,
+            max_lockout: SignedDuration::from_mins(15),
+            time_zone: TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC),
+            upload_limit: 10 << 20,
+        }
+    }
+}
+
+/// What every handler can reach.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    config: ConsoleConfig,
+    events: Option<EventSink>,
+}
+
+impl AppState {
+    /// State for a console on `store`; `events` is the event writer's sink, whose health the
+    /// dashboard shows (absent when no gateway runs in this process).
+    pub fn new(store: Store, config: ConsoleConfig, events: Option<EventSink>) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                events,
+            }),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &ConsoleConfig {
+        &self.inner.config
+    }
+
+    /// The event writer's sink, if this process runs one.
+    pub fn events(&self) -> Option<&EventSink> {
+        self.inner.events.as_ref()
+    }
+}
+
+const STYLE: &str = include_str!("../static/style.css");
+
+/// The whole console.
+pub fn router(state: AppState) -> Router {
+    let upload_limit = state.config().upload_limit;
+    Router::new()
+        .route("/", get(pages::dashboard))
+        .route("/login", get(auth::login_page).post(auth::login))
+        .route("/logout", post(auth::logout))
+        .route(
+            "/account/password",
+            get(auth::password_page).post(auth::change_password),
+        )
+        .route("/people", get(pages::people))
+        .route(
+            "/people/import",
+            get(pages::import_page)
+                .post(pages::import)
+                .layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/devices", get(pages::devices).post(pages::add_device))
+        .route("/devices/{id}/delete", post(pages::delete_device))
+        .route(
+            "/activity",
+            get(pages::activity_page).post(pages::activity_search),
+        )
+        .route("/audit", get(pages::audit))
+        .route(
+            "/accounts",
+            get(pages::accounts).post(pages::create_account),
+        )
+        .route("/accounts/{id}/roles", post(pages::set_roles))
+        .route("/accounts/{id}/reset-password", post(pages::reset_password))
+        .route("/static/style.css", get(style))
+        .fallback(not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            csrf::guard,
+        ))
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(state)
+}
+
+async fn style() -> impl IntoResponse {
+    ([(header::CONTENT_TYPE, "text/css; charset=utf-8")], STYLE)
+}
+
+async fn not_found() -> AppError {
+    AppError::NotFound
+}
+
+/// Headers on every response: no framing, no sniffing, no caching of pages that may hold
+/// children's data, and scripts only from the console itself (it has none today).
+async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+    let headers = response.headers_mut();
+    let static_headers = [
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+        ),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ];
+    for (name, value) in static_headers {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
+}

@@ -1,0 +1,106 @@
+//! What each role may do. Checked on the server for every route (and, through the school id in
+//! every query, for every record).
+//!
+//! | permission | DSL | headteacher | technician | teacher | governor |
+//! |---|---|---|---|---|---|
+//! | dashboard (aggregates only) | ✓ | ✓ | ✓ | ✓ | ✓ |
+//! | people list | ✓ | ✓ | ✓ | | |
+//! | import people | ✓ | | ✓ | | |
+//! | device register | | | ✓ | | |
+//! | activity search (named people, with a reason) | ✓ | ✓ | | | |
+//! | audit log | ✓ | ✓ | | | |
+//! | accounts and roles | | ✓ | ✓ | | |
+//!
+//! Governors and teachers see counts only, never a pupil's name. An account can give others only
+//! roles it holds itself, except the headteacher, who can give any: a technician cannot make
+//! anyone (least of all themselves) a DSL.
+
+use ward_store::{Role, Roles};
+
+/// Something an account may be allowed to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Permission {
+    /// The dashboard: counts and health, no names.
+    ViewDashboard,
+    /// The list of pupils, staff and guests.
+    ViewPeople,
+    /// CSV import of people.
+    ImportPeople,
+    /// The device register.
+    ManageDevices,
+    /// Activity search, including a named person's (with a reason, audited).
+    SearchActivity,
+    /// The audit log.
+    ViewAudit,
+    /// Accounts and their roles.
+    ManageAccounts,
+}
+
+/// Whether `role` carries `permission`.
+pub fn role_allows(role: Role, permission: Permission) -> bool {
+    use Permission::*;
+    match role {
+        Role::Dsl => matches!(
+            permission,
+            ViewDashboard | ViewPeople | ImportPeople | SearchActivity | ViewAudit
+        ),
+        Role::Headteacher => matches!(
+            permission,
+            ViewDashboard | ViewPeople | SearchActivity | ViewAudit | ManageAccounts
+        ),
+        Role::Technician => matches!(
+            permission,
+            ViewDashboard | ViewPeople | ImportPeople | ManageDevices | ManageAccounts
+        ),
+        Role::Teacher | Role::Governor => matches!(permission, ViewDashboard),
+    }
+}
+
+/// Whether any of `roles` carries `permission`.
+pub fn allows(roles: &Roles, permission: Permission) -> bool {
+    roles.iter().any(|role| role_allows(role, permission))
+}
+
+/// Whether an account holding `granter` may give `role` to an account.
+pub fn may_grant(granter: &Roles, role: Role) -> bool {
+    granter.has(Role::Headteacher)
+        || (allows(granter, Permission::ManageAccounts) && granter.has(role))
+        || (granter.has(Role::Technician) && matches!(role, Role::Teacher | Role::Governor))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn governors_and_teachers_see_aggregates_only() {
+        for role in [Role::Governor, Role::Teacher] {
+            let roles = Roles::new([role]);
+            assert!(allows(&roles, Permission::ViewDashboard));
+            for permission in [
+                Permission::ViewPeople,
+                Permission::SearchActivity,
+                Permission::ViewAudit,
+                Permission::ManageAccounts,
+            ] {
+                assert!(!allows(&roles, permission), "{role} has {permission:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_technician_cannot_make_a_dsl() {
+        let technician = Roles::new([Role::Technician]);
+        assert!(may_grant(&technician, Role::Teacher));
+        assert!(may_grant(&technician, Role::Technician));
+        assert!(!may_grant(&technician, Role::Dsl));
+        assert!(!may_grant(&technician, Role::Headteacher));
+        let head = Roles::new([Role::Headteacher]);
+        assert!(Role::ALL.into_iter().all(|role| may_grant(&head, role)));
+        let dsl = Roles::new([Role::Dsl]);
+        assert!(
+            !may_grant(&dsl, Role::Dsl),
+            "the DSL does not manage accounts"
+        );
+    }
+}

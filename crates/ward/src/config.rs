@@ -1,0 +1,438 @@
+//! Ward's configuration: built-in defaults, then a TOML file, then `WARD_…` environment
+//! variables, into one typed [`Config`]. Unknown keys in the file and unknown `WARD_`
+//! variables are errors, not silently ignored. Every setting is documented in
+//! `ward.example.toml`, which a test parses and checks against these types.
+//!
+//! A setting's variable is `WARD_` and its path in upper case with `_` between the parts:
+//! `console.listen` is `WARD_CONSOLE_LISTEN`, `data_dir` is `WARD_DATA_DIR`.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+use serde::{Deserialize, Serialize};
+
+/// Variables that are not settings but are read elsewhere (the CLI's own flags, the first
+/// administrator's password, the log filter, the test suite's database).
+const OTHER_VARIABLES: &[&str] = &[
+    "WARD_CONFIG",
+    "WARD_INDEX",
+    "WARD_POLICY",
+    "WARD_ADMIN_PASSWORD",
+    "WARD_LOG",
+    "WARD_TEST_POSTGRES",
+    "WARD_PG_BIN",
+];
+
+/// Everything `ward serve` can be told.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Folder for Ward's data: the SQLite database, the event journal, the category index.
+    pub data_dir: PathBuf,
+    /// The school created on first start.
+    pub school: SchoolConfig,
+    /// The database.
+    pub database: DatabaseConfig,
+    /// The staff console.
+    pub console: ConsoleSettings,
+    /// Recording events.
+    pub events: EventSettings,
+    /// Filtering: the policy.
+    pub filter: FilterSettings,
+}
+
+/// The school created on first start.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SchoolConfig {
+    /// Its name, as the console shows it.
+    pub name: String,
+    /// A short unique name (letters, digits, `-`).
+    pub slug: String,
+    /// Its time zone, for "today" and the times shown.
+    pub time_zone: String,
+}
+
+/// The database. The URL may hold a password, so `Debug` hides it.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; empty means `ward.db` in the
+    /// data folder.
+    pub url: String,
+    /// Most connections open at once.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before a query fails.
+    pub connect_timeout_seconds: u64,
+}
+
+impl fmt::Debug for DatabaseConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DatabaseConfig")
+            .field("url", &ward_store::redact_url(&self.url))
+            .field("max_connections", &self.max_connections)
+            .field("connect_timeout_seconds", &self.connect_timeout_seconds)
+            .finish()
+    }
+}
+
+/// The staff console.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConsoleSettings {
+    /// Address and port to listen on.
+    pub listen: String,
+    /// Mark cookies `Secure`: set when the console is reached over HTTPS.
+    pub secure_cookies: bool,
+    /// Hours a log-in lasts.
+    pub session_hours: i64,
+    /// Failed log-ins allowed before each further one locks the account for a doubling time.
+    pub free_login_attempts: i64,
+    /// The longest such lock, in minutes.
+    pub max_lockout_minutes: i64,
+    /// Largest CSV upload, in megabytes.
+    pub upload_limit_mb: usize,
+}
+
+/// Recording events.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventSettings {
+    /// This gateway's name, unique among the gateways sharing a database.
+    pub gateway: String,
+    /// Events held in memory before new ones are dropped (counted on the dashboard).
+    pub queue_capacity: usize,
+    /// Most events written in one transaction.
+    pub batch_size: usize,
+    /// Seconds a database write may take before the database is treated as down.
+    pub database_timeout_seconds: u64,
+    /// Megabytes of journal (events not yet in the database) kept before new ones are dropped.
+    pub journal_limit_mb: u64,
+}
+
+/// Filtering. (The category index joins it with the DNS filter.)
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct FilterSettings {
+    /// The policy file; empty means the built-in default policy. Its groups become the
+    /// school's groups.
+    pub policy: String,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            data_dir: PathBuf::from("var"),
+            school: SchoolConfig {
+                name: "Our School".into(),
+                slug: "school".into(),
+                time_zone: "Europe/London".into(),
+            },
+            database: DatabaseConfig {
+                url: String::new(),
+                max_connections: 8,
+                connect_timeout_seconds: 5,
+            },
+            console: ConsoleSettings {
+                listen: "127.0.0.1:8080".into(),
+                secure_cookies: false,
+                session_hours: 8,
+                free_login_attempts: 5,
+                max_lockout_minutes: 15,
+                upload_limit_mb: 10,
+            },
+            events: EventSettings {
+                gateway: "gateway".into(),
+                queue_capacity: 100_000,
+                batch_size: 5_000,
+                database_timeout_seconds: 5,
+                journal_limit_mb: 2_048,
+            },
+            filter: FilterSettings {
+                policy: String::new(),
+            },
+        }
+    }
+}
+
+impl Default for SchoolConfig {
+    fn default() -> SchoolConfig {
+        Config::default().school
+    }
+}
+impl Default for DatabaseConfig {
+    fn default() -> DatabaseConfig {
+        Config::default().database
+    }
+}
+impl Default for ConsoleSettings {
+    fn default() -> ConsoleSettings {
+        Config::default().console
+    }
+}
+impl Default for EventSettings {
+    fn default() -> EventSettings {
+        Config::default().events
+    }
+}
+impl Default for FilterSettings {
+    fn default() -> FilterSettings {
+        Config::default().filter
+    }
+}
+
+impl Config {
+    /// Reads the configuration: defaults, then `file` (if given), then the `WARD_` variables
+    /// among `environment`.
+    pub fn load(
+        file: Option<&Path>,
+        environment: impl IntoIterator<Item = (String, String)>,
+    ) -> anyhow::Result<Config> {
+        let mut table =
+            toml::Table::try_from(Config::default()).context("default configuration")?;
+        if let Some(file) = file {
+            let text = std::fs::read_to_string(file).with_context(|| {
+                format!("cannot read the configuration file {}", file.display())
+            })?;
+            let from_file: toml::Table = text
+                .parse()
+                .with_context(|| format!("{} is not valid TOML", file.display()))?;
+            merge(&mut table, from_file);
+        }
+        let leaves = leaf_paths(&toml::Table::try_from(Config::default())?);
+        let mut unknown = Vec::new();
+        for (name, value) in environment {
+            let Some(setting) = name.strip_prefix("WARD_") else {
+                continue;
+            };
+            if OTHER_VARIABLES.contains(&name.as_str()) {
+                continue;
+            }
+            let Some(path) = leaves
+                .iter()
+                .find(|path| path.join("_").to_ascii_uppercase() == setting)
+            else {
+                unknown.push(name);
+                continue;
+            };
+            set_from_text(&mut table, path, &value).with_context(|| format!("{name}={value:?}"))?;
+        }
+        if !unknown.is_empty() {
+            bail!(
+                "unknown environment variable(s) {}: the settings are {}",
+                unknown.join(", "),
+                leaves
+                    .iter()
+                    .map(|path| format!("WARD_{}", path.join("_").to_ascii_uppercase()))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        let config: Config = table.try_into().map_err(|error: toml::de::Error| {
+            anyhow::anyhow!(
+                "configuration{}: {}",
+                file.map_or(String::new(), |file| format!(" ({})", file.display())),
+                error.message()
+            )
+        })?;
+        config.check()?;
+        Ok(config)
+    }
+
+    fn check(&self) -> anyhow::Result<()> {
+        self.listen_address()?;
+        jiff::tz::TimeZone::get(&self.school.time_zone).with_context(|| {
+            format!(
+                "school.time_zone {:?} is not a time zone",
+                self.school.time_zone
+            )
+        })?;
+        if self.school.slug.is_empty()
+            || !self
+                .school
+                .slug
+                .bytes()
+                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+        {
+            bail!(
+                "school.slug {:?} must be letters, digits and -",
+                self.school.slug
+            );
+        }
+        if self.events.batch_size == 0 || self.events.queue_capacity == 0 {
+            bail!("events.batch_size and events.queue_capacity must be above 0");
+        }
+        if self.console.session_hours <= 0 {
+            bail!("console.session_hours must be above 0");
+        }
+        Ok(())
+    }
+
+    /// The console's address.
+    pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
+        self.console.listen.parse().with_context(|| {
+            format!(
+                "console.listen {:?} is not ADDRESS:PORT",
+                self.console.listen
+            )
+        })
+    }
+
+    /// The database URL, with the default filled in.
+    pub fn database_url(&self) -> String {
+        if self.database.url.is_empty() {
+            format!("sqlite://{}", self.data_dir.join("ward.db").display())
+        } else {
+            self.database.url.clone()
+        }
+    }
+}
+
+/// Lays `overlay` over `base`, table by table.
+fn merge(base: &mut toml::Table, overlay: toml::Table) {
+    for (key, value) in overlay {
+        match (base.get_mut(&key), value) {
+            (Some(toml::Value::Table(base)), toml::Value::Table(overlay)) => merge(base, overlay),
+            (_, value) => {
+                base.insert(key, value);
+            }
+        }
+    }
+}
+
+/// Every setting's path (`["console", "listen"]`).
+fn leaf_paths(table: &toml::Table) -> Vec<Vec<String>> {
+    let mut paths = Vec::new();
+    for (key, value) in table {
+        match value {
+            toml::Value::Table(inner) => {
+                for mut path in leaf_paths(inner) {
+                    path.insert(0, key.clone());
+                    paths.push(path);
+                }
+            }
+            _ => paths.push(vec![key.clone()]),
+        }
+    }
+    paths
+}
+
+/// Sets the setting at `path` from an environment variable's text, typed like its default.
+fn set_from_text(table: &mut toml::Table, path: &[String], text: &str) -> anyhow::Result<()> {
+    let (last, parents) = path.split_last().context("empty setting path")?;
+    let mut current = table;
+    for part in parents {
+        current = match current.get_mut(part) {
+            Some(toml::Value::Table(inner)) => inner,
+            _ => bail!("no section {part}"),
+        };
+    }
+    let value = match current.get(last) {
+        Some(toml::Value::Integer(_)) => {
+            toml::Value::Integer(text.trim().parse().context("expected a whole number")?)
+        }
+        Some(toml::Value::Boolean(_)) => {
+            toml::Value::Boolean(text.trim().parse().context("expected true or false")?)
+        }
+        _ => toml::Value::String(text.to_owned()),
+    };
+    current.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn environment(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect()
+    }
+
+    fn example() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ward.example.toml")
+    }
+
+    #[test]
+    fn the_example_file_parses_and_documents_every_setting() {
+        let config = Config::load(Some(&example()), Vec::new()).expect("the example loads");
+        assert_eq!(config.school.time_zone, "Europe/London");
+        let text = std::fs::read_to_string(example()).expect("read the example");
+        let example_table: toml::Table = text.parse().expect("TOML");
+        let documented = leaf_paths(&example_table);
+        for path in leaf_paths(&toml::Table::try_from(Config::default()).expect("defaults")) {
+            assert!(
+                documented.contains(&path),
+                "ward.example.toml does not show {}",
+                path.join(".")
+            );
+        }
+    }
+
+    #[test]
+    fn layers_apply_in_order_defaults_file_environment() {
+        let folder = std::env::temp_dir().join(format!("ward-config-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let file = folder.join("ward.toml");
+        std::fs::write(&file, "[console]\nlisten = \"0.0.0.0:9000\"\nsession_hours = 4\n[school]\nname = \"Park End\"\n")
+            .expect("write");
+        let config = Config::load(
+            Some(&file),
+            environment(&[
+                ("WARD_CONSOLE_LISTEN", "127.0.0.1:9100"),
+                ("WARD_EVENTS_BATCH_SIZE", "250"),
+                ("WARD_CONSOLE_SECURE_COOKIES", "true"),
+                ("WARD_INDEX", "ignored: a CLI flag's variable"),
+                ("PATH", "/usr/bin"),
+            ]),
+        )
+        .expect("load");
+        assert_eq!(
+            config.console.listen, "127.0.0.1:9100",
+            "environment beats file"
+        );
+        assert_eq!(config.console.session_hours, 4, "file beats default");
+        assert_eq!(config.school.name, "Park End");
+        assert_eq!(config.school.slug, "school", "default kept");
+        assert_eq!(config.events.batch_size, 250);
+        assert!(config.console.secure_cookies);
+        assert_eq!(config.database_url(), "sqlite://var/ward.db");
+        std::fs::remove_dir_all(&folder).expect("clean up");
+    }
+
+    #[test]
+    fn unknown_keys_and_variables_are_refused() {
+        let folder = std::env::temp_dir().join(format!("ward-config-bad-{}", std::process::id()));
+        std::fs::create_dir_all(&folder).expect("folder");
+        let file = folder.join("ward.toml");
+        std::fs::write(&file, "[console]\nlisten_on = \"0.0.0.0:9000\"\n").expect("write");
+        let error = Config::load(Some(&file), Vec::new()).expect_err("unknown key");
+        assert!(format!("{error:#}").contains("listen_on"), "{error:#}");
+        let error = Config::load(None, environment(&[("WARD_CONSOLE_PORT", "80")]))
+            .expect_err("unknown variable");
+        assert!(
+            format!("{error:#}").contains("WARD_CONSOLE_PORT"),
+            "{error:#}"
+        );
+        let error = Config::load(None, environment(&[("WARD_EVENTS_BATCH_SIZE", "lots")]))
+            .expect_err("bad number");
+        assert!(format!("{error:#}").contains("whole number"), "{error:#}");
+        let error = Config::load(None, environment(&[("WARD_CONSOLE_LISTEN", "localhost")]))
+            .expect_err("bad address");
+        assert!(format!("{error:#}").contains("ADDRESS:PORT"), "{error:#}");
+        std::fs::remove_dir_all(&folder).expect("clean up");
+    }
+
+    #[test]
+    fn database_passwords_stay_out_of_debug_output() {
+        let mut config = Config::default();
+        config.database.url = "postgres://ward:hunter2@db/ward".into();
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("ward:***@db"), "{shown}");
+    }
+}

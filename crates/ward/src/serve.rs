@@ -1,0 +1,296 @@
+//! `ward serve`: one process that runs the console and the event writer (and the DNS filter and
+//! proxy as they arrive), and `ward audit verify`.
+//!
+//! First start on an empty database creates the school, its groups (from the policy) and an
+//! administrator account, and prints the administrator's one-time password once (or takes a
+//! password from `WARD_ADMIN_PASSWORD`). SIGTERM or SIGINT stops it gracefully: the console stops
+//! accepting, requests in flight finish, queued events go to the journal and, if the database
+//! answers, to the database.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::SignedDuration;
+use tokio::net::TcpListener;
+use ward_console::{AppState, ConsoleConfig};
+use ward_policy::{DEFAULT_POLICY, GroupKind, PolicySpec};
+use ward_store::{
+    EventWriter, NewAccount, NewAuditEntry, NewGroup, OpenOptions, PersonKind, Role, Roles, Store,
+    WriterConfig,
+};
+
+use crate::config::Config;
+use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
+
+/// Arguments of `ward serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); see ward.example.toml. Environment variables override it.
+    #[arg(long, env = "WARD_CONFIG")]
+    pub config: Option<PathBuf>,
+}
+
+/// `ward audit …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk every school's audit chain and report the first broken link.
+    Verify(ServeArgs),
+}
+
+fn load_config(arguments: &ServeArgs) -> Result<Config, Failure> {
+    Config::load(arguments.config.as_deref(), std::env::vars()).map_err(Failure::usage)
+}
+
+async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    std::fs::create_dir_all(&config.data_dir).with_context(|| {
+        format!(
+            "cannot create the data folder {}",
+            config.data_dir.display()
+        )
+    })?;
+    let options = OpenOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.connect_timeout_seconds),
+    };
+    let url = config.database_url();
+    Store::open_and_migrate(&url, &options)
+        .await
+        .with_context(|| format!("database {}", ward_store::redact_url(&url)))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// `ward serve`.
+pub fn run(arguments: ServeArgs) -> Result<u8, Failure> {
+    let config = load_config(&arguments)?;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WARD_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Logs go to standard error; standard output has only the lines people and scripts read
+    // (the first administrator's password, the console's address).
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .init();
+    runtime()?.block_on(async {
+        let listener = TcpListener::bind(config.listen_address()?)
+            .await
+            .with_context(|| format!("cannot listen on {}", config.console.listen))?;
+        serve(config, listener, shutdown_signal()).await
+    })?;
+    Ok(EXIT_OK)
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(signal) => signal,
+                Err(error) => {
+                    tracing::error!(%error, "cannot watch for SIGTERM; stop Ward with SIGINT");
+                    let _ = interrupt.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// Runs Ward on `listener` until `shutdown` resolves.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let store = open_store(&config).await?;
+    first_start(&config, &store).await?;
+
+    let mut writer_config =
+        WriterConfig::new(&config.events.gateway, config.data_dir.join("journal"));
+    writer_config.queue_capacity = config.events.queue_capacity;
+    writer_config.batch_size = config.events.batch_size;
+    writer_config.database_timeout = Duration::from_secs(config.events.database_timeout_seconds);
+    writer_config.journal_limit = config.events.journal_limit_mb << 20;
+    let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
+
+    let console = ConsoleConfig {
+        secure_cookies: config.console.secure_cookies,
+        session_lifetime: SignedDuration::from_hours(config.console.session_hours),
+        free_login_attempts: config.console.free_login_attempts,
+        max_lockout: SignedDuration::from_mins(config.console.max_lockout_minutes),
+        time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
+        upload_limit: config.console.upload_limit_mb << 20,
+    };
+    let app = ward_console::router(AppState::new(store.clone(), console, Some(events.clone())));
+    let address = listener.local_addr()?;
+    // Scripts and tests read this line to find the console (the port may have been chosen by
+    // the system).
+    println!("Ward console listening on http://{address}/");
+    tracing::info!(%address, database = %ward_store::redact_url(&config.database_url()), "Ward started");
+
+    let sweeper = tokio::spawn({
+        let store = store.clone();
+        async move {
+            let mut every_hour = tokio::time::interval(Duration::from_secs(3600));
+            loop {
+                every_hour.tick().await;
+                if let Err(error) = store.delete_expired_sessions(jiff::Timestamp::now()).await {
+                    tracing::warn!(%error, "could not delete expired sessions");
+                }
+            }
+        }
+    });
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+    .context("console server")?;
+    tracing::info!("stopping: writing queued events");
+    sweeper.abort();
+    drop(events);
+    writer.shutdown().await;
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// The groups of the configured policy, as the store keeps them.
+fn policy_groups(config: &Config) -> anyhow::Result<Vec<NewGroup>> {
+    let text = if config.filter.policy.is_empty() {
+        DEFAULT_POLICY.to_owned()
+    } else {
+        std::fs::read_to_string(&config.filter.policy)
+            .with_context(|| format!("cannot read the policy {}", config.filter.policy))?
+    };
+    let spec = PolicySpec::from_toml(&text).context("policy")?;
+    Ok(spec
+        .groups
+        .iter()
+        .map(|group| NewGroup {
+            name: group.id.clone(),
+            label: group.title.clone(),
+            kind: match group.kind {
+                GroupKind::Pupil => PersonKind::Pupil,
+                GroupKind::Staff => PersonKind::Staff,
+                GroupKind::Guest => PersonKind::Guest,
+            },
+            year_groups: group.years.clone(),
+        })
+        .collect())
+}
+
+/// On an empty database: the school, its groups and the first administrator. On every start:
+/// groups the policy has gained.
+async fn first_start(config: &Config, store: &Store) -> anyhow::Result<()> {
+    let groups = policy_groups(config)?;
+    let schools = store.schools().await?;
+    let school = match schools.first() {
+        Some(school) => school.id,
+        None => {
+            store
+                .create_school(&config.school.name, &config.school.slug)
+                .await?
+        }
+    };
+    store.ensure_groups(school, &groups).await?;
+    if store.count_accounts().await? > 0 {
+        return Ok(());
+    }
+    let (password, chosen) = match std::env::var("WARD_ADMIN_PASSWORD") {
+        Ok(password) if !password.is_empty() => {
+            if let Some(problem) = ward_console::auth::password_problem(&password, "admin") {
+                anyhow::bail!("WARD_ADMIN_PASSWORD: {problem}");
+            }
+            (password, true)
+        }
+        _ => (ward_console::auth::one_time_password(), false),
+    };
+    let hash = tokio::task::spawn_blocking({
+        let password = password.clone();
+        move || ward_console::auth::hash_password(&password)
+    })
+    .await?
+    .map_err(|error| anyhow::anyhow!("{error:?}"))?;
+    store
+        .create_account(
+            school,
+            &NewAccount {
+                username: "admin".into(),
+                display_name: "Administrator".into(),
+                roles: Roles::new([Role::Headteacher, Role::Dsl, Role::Technician]),
+                password_hash: hash,
+                must_change_password: !chosen,
+            },
+        )
+        .await?;
+    store
+        .append_audit(
+            school,
+            &NewAuditEntry {
+                actor: "system".into(),
+                action: "setup".into(),
+                subject: "account:admin".into(),
+                detail: format!(
+                    "first start: school {:?}, {} groups, administrator account created",
+                    config.school.name,
+                    groups.len()
+                ),
+                reason: None,
+            },
+        )
+        .await?;
+    println!("Ward is set up for {}.", config.school.name);
+    println!("  Console:  http://{}/", config.console.listen);
+    println!("  Username: admin");
+    if chosen {
+        println!("  Password: the one in WARD_ADMIN_PASSWORD");
+    } else {
+        println!("  One-time password: {password}");
+        println!("  (Shown only now. You choose your own password when you first log in.)");
+    }
+    Ok(())
+}
+
+/// `ward audit verify`: exit 0 when every chain holds, 1 when one is broken.
+pub fn audit(command: AuditCommand) -> Result<u8, Failure> {
+    let AuditCommand::Verify(arguments) = command;
+    let config = load_config(&arguments)?;
+    runtime()?.block_on(async {
+        let store = open_store(&config).await?;
+        let mut broken = false;
+        for school in store.schools().await? {
+            let result = store.verify_audit(school.id).await?;
+            match result.first_broken {
+                Some((seq, why)) => {
+                    broken = true;
+                    println!("{}: BROKEN at entry {seq}: {why}", school.name);
+                }
+                None => println!(
+                    "{}: {} entries, chain intact, head {}",
+                    school.name,
+                    result.entries,
+                    result.head.as_deref().unwrap_or("(empty)")
+                ),
+            }
+        }
+        store.close().await;
+        Ok::<_, Failure>(if broken { EXIT_BLOCKED } else { EXIT_OK })
+    })
+}
