@@ -26,6 +26,8 @@ pub enum AppError {
     NotFound,
     /// The request itself is wrong (a form value that does not parse, a duplicate name).
     BadRequest(String),
+    /// The upload is larger than the configured limit.
+    TooLarge,
     /// Something failed inside Ward.
     Internal(String),
 }
@@ -81,6 +83,12 @@ impl IntoResponse for AppError {
                 StatusCode::NOT_FOUND,
                 "Page not found",
                 "There is no such page or record here.",
+            ),
+            AppError::TooLarge => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "The file is too large",
+                "Ward takes uploads up to the size set in its configuration \
+                 (console.upload_limit_mb). Split the file, or ask your technician.",
             ),
             AppError::BadRequest(message) => (
                 StatusCode::BAD_REQUEST,

@@ -302,10 +302,18 @@ pub async fn import(
 ) -> Result<Response, AppError> {
     user.require(Permission::ImportPeople)?;
     let unreadable = |error: axum::extract::multipart::MultipartError| {
-        AppError::BadRequest(format!(
-            "The upload could not be read: {}",
-            error.body_text()
-        ))
+        // axum reports the body limit as 413, or (when the limit trips inside a field) only in
+        // the error's text.
+        if error.status() == StatusCode::PAYLOAD_TOO_LARGE
+            || error.body_text().contains("too large")
+        {
+            AppError::TooLarge
+        } else {
+            AppError::BadRequest(format!(
+                "The upload could not be read: {}",
+                error.body_text()
+            ))
+        }
     };
     let mut kind = PersonKind::Pupil;
     let mut file: Option<(String, Vec<u8>)> = None;

@@ -103,6 +103,9 @@ impl Store {
 
     /// The account with this username (any school), for log-in.
     pub async fn account_by_username(&self, username: &str) -> Result<Option<Account>> {
+        if username.chars().any(char::is_control) {
+            return Ok(None);
+        }
         let sql = format!("SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE username = $1");
         dispatch!(self, pool => {
             match sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))

@@ -176,6 +176,9 @@ impl Store {
         before_seq: Option<i64>,
         action_prefix: &str,
     ) -> Result<Vec<AuditEntry>> {
+        if action_prefix.chars().any(char::is_control) {
+            return Ok(Vec::new());
+        }
         let pattern = format!("{}%", crate::people::like_escape(action_prefix));
         dispatch!(self, pool => {
             let rows = sqlx::query(

@@ -291,6 +291,11 @@ impl Store {
         school: SchoolId,
         query: &ActivityQuery,
     ) -> Result<Vec<EventRow>> {
+        // Hosts and categories never hold control characters; a NUL would cut the pattern short
+        // in SQLite and be refused by PostgreSQL.
+        if (query.site.chars().chain(query.category.chars())).any(char::is_control) {
+            return Ok(Vec::new());
+        }
         let site = format!(
             "%{}%",
             crate::people::like_escape(&query.site.trim().to_lowercase())

@@ -98,6 +98,11 @@ impl Store {
         search: &str,
         limit: i64,
     ) -> Result<Vec<Person>> {
+        // Names never hold control characters (imports refuse them), and a NUL would end the
+        // pattern early in SQLite and be refused by PostgreSQL.
+        if search.chars().any(char::is_control) {
+            return Ok(Vec::new());
+        }
         let pattern = format!("%{}%", like_escape(&search.to_lowercase()));
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
@@ -140,6 +145,9 @@ impl Store {
         school: SchoolId,
         username: &str,
     ) -> Result<Option<Person>> {
+        if username.chars().any(char::is_control) {
+            return Ok(None);
+        }
         let sql = format!(
             "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
              WHERE p.school_id = $1 AND lower(p.username) = lower($2)"

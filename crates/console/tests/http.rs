@@ -1,0 +1,486 @@
+//! The console over real HTTP: log-in and lock-out, roles on every route, CSRF on every form,
+//! tenancy, hostile input, the activity search's reason and its audit entry, CSV import.
+
+mod support;
+
+use support::{Console, PASSWORD, csrf_in};
+
+#[test]
+fn log_in_log_out_and_password_change() {
+    let console = Console::start();
+    let mut client = console.client();
+    let page = client.get("/people?kind=pupil");
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/login?next=/people%3Fkind%3Dpupil")
+    );
+    let page = client.log_in("dsl", "wrong password");
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("do not match"));
+    let page = client.log_in("nobody", PASSWORD);
+    assert_eq!(page.status, 401, "an unknown user gets the same answer");
+    assert!(page.body.contains("do not match"));
+    let page = client.log_in("DSL", PASSWORD);
+    assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    let page = client.get("/");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Test dsl"));
+    // Change the password; the old one stops working.
+    let page = client.submit(
+        "/account/password",
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", "short"),
+            ("confirm", "short"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("at least 10 characters"));
+    let page = client.submit(
+        "/account/password",
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", "a new long password"),
+            ("confirm", "a new long password"),
+        ],
+    );
+    assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    let token = csrf_in(&client.get("/").body);
+    let page = client.post("/logout", &[("csrf", &token)]);
+    assert_eq!((page.status, page.location.as_str()), (303, "/login"));
+    assert_eq!(client.get("/").status, 303, "logged out");
+    assert_eq!(console.client().log_in("dsl", PASSWORD).status, 401);
+    assert_eq!(
+        console.client().log_in("dsl", "a new long password").status,
+        303
+    );
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    for expected in ["login.failed", "login", "account.password"] {
+        assert!(
+            actions.iter().any(|action| action == expected),
+            "{expected} missing from {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn repeated_failures_lock_the_account_and_are_audited() {
+    let console = Console::start();
+    let mut client = console.client();
+    for _ in 0..5 {
+        assert_eq!(client.log_in("teacher", "guess").status, 401);
+    }
+    // The sixth failure locks the account; now even the right password is refused for a while.
+    assert_eq!(client.log_in("teacher", "guess").status, 401);
+    let page = client.log_in("teacher", PASSWORD);
+    assert_eq!(page.status, 429, "{}", page.body);
+    assert!(page.body.contains("Too many failed attempts"));
+    let failures = console
+        .audit()
+        .iter()
+        .filter(|entry| entry.entry.action == "login.failed")
+        .count();
+    assert_eq!(failures, 6);
+    // The headteacher issues a new one-time password, which also unlocks the account.
+    let mut head = console.logged_in("head");
+    let accounts = head.get("/accounts").body;
+    let teacher_id = console
+        .runtime
+        .block_on(console.store.account_by_username("teacher"))
+        .expect("query")
+        .expect("teacher")
+        .id;
+    let token = csrf_in(&accounts);
+    let page = head.post(
+        &format!("/accounts/{teacher_id}/reset-password"),
+        &[("csrf", &token)],
+    );
+    assert_eq!(page.status, 200);
+    let marker = "<code>";
+    let start = page.body.find(marker).expect("one-time password shown") + marker.len();
+    let one_time = &page.body[start..start + 23];
+    let mut teacher = console.client();
+    let page = teacher.log_in("teacher", one_time);
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/account/password")
+    );
+    assert_eq!(
+        teacher.get("/").location,
+        "/account/password",
+        "nothing else until it is changed"
+    );
+}
+
+#[test]
+fn every_route_checks_the_role() {
+    let console = Console::start();
+    let routes = [
+        "/people",
+        "/people/import",
+        "/devices",
+        "/activity",
+        "/audit",
+        "/accounts",
+    ];
+    let allowed: &[(&str, &[&str])] = &[
+        ("dsl", &["/people", "/people/import", "/activity", "/audit"]),
+        ("head", &["/people", "/activity", "/audit", "/accounts"]),
+        (
+            "tech",
+            &["/people", "/people/import", "/devices", "/accounts"],
+        ),
+        ("teacher", &[]),
+        ("governor", &[]),
+    ];
+    for (username, may) in allowed {
+        let mut client = console.logged_in(username);
+        assert_eq!(client.get("/").status, 200, "{username} sees the dashboard");
+        for route in routes {
+            let page = client.get(route);
+            let expected = if may.contains(&route) { 200 } else { 403 };
+            assert_eq!(page.status, expected, "{username} GET {route}");
+            if expected == 403 {
+                assert!(page.body.contains("Not available to your role"));
+            }
+        }
+    }
+    // Refused on POST too, not only hidden from the menu.
+    let mut teacher = console.logged_in("teacher");
+    let token = csrf_in(&teacher.get("/").body);
+    let page = teacher.post(
+        "/activity",
+        &[
+            ("csrf", &token),
+            ("person", "j.smith"),
+            ("reason", "curious about it"),
+        ],
+    );
+    assert_eq!(page.status, 403);
+    let page = teacher.post(
+        "/accounts",
+        &[("csrf", &token), ("username", "x"), ("roles", "dsl")],
+    );
+    assert_eq!(page.status, 403);
+}
+
+#[test]
+fn governors_see_counts_but_never_names() {
+    let console = Console::start();
+    let mut governor = console.logged_in("governor");
+    let page = governor.get("/");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("gambling"),
+        "counts by category are shown"
+    );
+    assert!(
+        page.body.contains("id=\"blocked-total\">2<"),
+        "{}",
+        page.body
+    );
+    for name in ["Smith", "j.smith", "Ng", "s.ng", "how to bet"] {
+        assert!(
+            !page.body.contains(name),
+            "the governor's dashboard shows {name:?}"
+        );
+    }
+    assert_eq!(governor.get("/people").status, 403);
+    assert_eq!(governor.get("/activity").status, 403);
+}
+
+#[test]
+fn forms_without_the_csrf_token_are_refused() {
+    let console = Console::start();
+    let mut tech = console.logged_in("tech");
+    let device = [("name", "ICT-01"), ("network", "10.0.3.1")];
+    let page = tech.post("/devices", &device);
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("This form has expired"));
+    let page = tech.post(
+        "/devices",
+        &[
+            ("name", "ICT-01"),
+            ("network", "10.0.3.1"),
+            ("csrf", "0000"),
+        ],
+    );
+    assert_eq!(page.status, 403);
+    // Another session's token does not do either.
+    let other = csrf_in(&console.logged_in("head").get("/").body);
+    let page = tech.post(
+        "/devices",
+        &[
+            ("name", "ICT-01"),
+            ("network", "10.0.3.1"),
+            ("csrf", &other),
+        ],
+    );
+    assert_eq!(page.status, 403);
+    let page = tech.upload_people(
+        "pupil",
+        "pupils.csv",
+        b"username,forename,surname,year\na.b,A,B,3\n",
+        false,
+    );
+    assert_eq!(page.status, 403, "uploads need the token too");
+    // Log-in itself needs the cookie-bound token.
+    let mut stranger = console.client();
+    let page = stranger.post(
+        "/login",
+        &[
+            ("username", "dsl"),
+            ("password", PASSWORD),
+            ("csrf", "forged"),
+        ],
+    );
+    assert_eq!(page.status, 403);
+    // With the token, it works; and it was audited.
+    let page = tech.submit("/devices", "/devices", &device);
+    assert_eq!((page.status, page.location.as_str()), (303, "/devices"));
+    assert!(tech.get("/devices").body.contains("10.0.3.1/32"));
+    assert!(
+        console
+            .audit()
+            .iter()
+            .any(|entry| entry.entry.action == "device.add")
+    );
+}
+
+#[test]
+fn a_named_persons_activity_needs_a_reason_which_is_audited() {
+    let console = Console::start();
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.submit(
+        "/activity",
+        "/activity",
+        &[("person", "j.smith"), ("reason", "")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("needs a reason"));
+    assert!(
+        !page.body.contains("casino.example"),
+        "no results without a reason"
+    );
+    let reason = "Class teacher reported a concern about gambling";
+    let page = dsl.submit(
+        "/activity",
+        "/activity",
+        &[("person", "J.Smith"), ("reason", reason)],
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("casino.example"));
+    assert!(
+        page.body.contains("how to bet online"),
+        "search terms are shown"
+    );
+    let entry = console
+        .audit()
+        .into_iter()
+        .find(|entry| entry.entry.action == "activity.view")
+        .expect("the look is in the audit log");
+    assert_eq!(entry.entry.actor, "dsl");
+    assert_eq!(entry.entry.subject, "person:j.smith");
+    assert_eq!(entry.entry.reason.as_deref(), Some(reason));
+    let audit_page = dsl.get("/audit?action=activity");
+    assert!(audit_page.body.contains(reason));
+    let page = dsl.submit(
+        "/activity",
+        "/activity",
+        &[("person", "nobody.here"), ("reason", reason)],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("nobody with the username"));
+}
+
+#[test]
+fn each_school_sees_only_its_own_records() {
+    let console = Console::start();
+    let mut other = console.logged_in("other.dsl");
+    let people = other.get("/people").body;
+    assert!(people.contains("Other Child"));
+    assert!(
+        !people.contains("Smith"),
+        "another school's pupils are invisible"
+    );
+    let page = other.submit(
+        "/activity",
+        "/activity",
+        &[
+            ("person", "j.smith"),
+            ("reason", "trying another school's pupil"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("nobody with the username"));
+    let page = other.submit("/activity", "/activity", &[("site", "casino")]);
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("casino.example"));
+    assert!(!other.get("/").body.contains("gambling"));
+    let audit = other.get("/audit").body;
+    assert!(
+        !audit.contains("account:dsl"),
+        "another school's audit entries are invisible"
+    );
+}
+
+#[test]
+fn hostile_input_is_text_and_search_fields_are_literal() {
+    let console = Console::start();
+    let mut tech = console.logged_in("tech");
+    let csv = "username,forename,surname,year\n\
+               x.script,<script>alert(1)</script>,\"<img src=x onerror=alert(2)>\",3\n";
+    let page = tech.upload_people("pupil", "evil<b>.csv", csv.as_bytes(), true);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let page = tech.get("/people?q=x.script");
+    assert!(
+        page.body
+            .contains("&#60;script&#62;alert(1)&#60;/script&#62;"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("<script>"));
+    assert!(!page.body.contains("<img src=x"));
+    for search in [
+        "' OR '1'='1",
+        "%",
+        "_",
+        "\\",
+        "'; DROP TABLE people; --",
+        "\u{0}",
+    ] {
+        let query: String = search.bytes().map(|byte| format!("%{byte:02X}")).collect();
+        let page = tech.get(&format!("/people?q={query}"));
+        assert_eq!(page.status, 200, "search {search:?}");
+        assert!(
+            !page.body.contains("Smith"),
+            "search {search:?} matched everyone"
+        );
+    }
+    let page = tech.get("/people?kind=dragon");
+    assert_eq!(page.status, 400);
+    let mut dsl = console.logged_in("dsl");
+    for field in ["person", "site", "category", "from", "to", "device"] {
+        let page = dsl.submit(
+            "/activity",
+            "/activity",
+            &[(field, "' OR 1=1 --"), ("reason", "testing input")],
+        );
+        assert!(matches!(page.status, 200 | 400), "{field}: {}", page.status);
+        assert!(
+            !page.body.contains("casino.example"),
+            "{field} matched everything"
+        );
+    }
+    assert_eq!(
+        tech.get("/people").status,
+        200,
+        "the people table is still there"
+    );
+}
+
+#[test]
+fn csv_import_reports_bad_rows_and_refuses_what_is_not_csv() {
+    let console = Console::start();
+    let mut dsl = console.logged_in("dsl");
+    let csv = "UPN,Legal Surname,Legal Forename,Year,Reg Group,Username\n\
+               B1,Patel,Ravi,Year 3,3A,r.patel\n\
+               B2,Jones,Mia,Year 14,3A,m.jones\n\
+               B3,Evans,Tom,R,RB,t.evans\n";
+    let page = dsl.upload_people("pupil", "spring.csv", csv.as_bytes(), true);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("<strong>2</strong> added"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Year 14"));
+    let people = dsl.get("/people?q=patel").body;
+    assert!(people.contains("Ravi Patel") && people.contains("ks2"));
+    let page = dsl.upload_people("pupil", "garbage.bin", b"\x00\x01\x02\xff", true);
+    assert_eq!(page.status, 400, "{}", page.body);
+    let huge = vec![b'a'; 11 << 20];
+    let page = dsl.upload_people("pupil", "huge.csv", &huge, true);
+    assert_eq!(page.status, 413, "over the upload limit: {}", page.body);
+    let entry = console
+        .audit()
+        .into_iter()
+        .find(|entry| entry.entry.action == "people.import")
+        .expect("import audited");
+    assert!(
+        entry.entry.detail.contains("2 created"),
+        "{}",
+        entry.entry.detail
+    );
+}
+
+#[test]
+fn a_technician_cannot_make_anyone_a_dsl() {
+    let console = Console::start();
+    let mut tech = console.logged_in("tech");
+    let page = tech.submit(
+        "/accounts",
+        "/accounts",
+        &[("username", "new.dsl"), ("roles", "dsl")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("do not allow"));
+    let page = tech.submit(
+        "/accounts",
+        "/accounts",
+        &[
+            ("username", "new.teacher"),
+            ("display_name", "New Teacher"),
+            ("roles", "teacher"),
+        ],
+    );
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains("One-time password for <strong>new.teacher</strong>")
+    );
+    let tech_id = console
+        .runtime
+        .block_on(console.store.account_by_username("tech"))
+        .expect("query")
+        .expect("tech")
+        .id;
+    let page = tech.submit(
+        "/accounts",
+        &format!("/accounts/{tech_id}/roles"),
+        &[("roles", "technician"), ("roles", "dsl")],
+    );
+    assert_eq!(page.status, 400, "not even to themselves");
+    assert!(
+        console
+            .audit()
+            .iter()
+            .any(|entry| entry.entry.action == "account.create")
+    );
+}
+
+#[test]
+fn unknown_pages_and_records_get_clear_pages() {
+    let console = Console::start();
+    let mut tech = console.logged_in("tech");
+    let page = tech.get("/no/such/page");
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("Page not found"));
+    let page = tech.submit("/devices", "/devices/999999/delete", &[]);
+    assert_eq!(page.status, 404);
+    let page = tech.submit(
+        "/devices",
+        "/devices",
+        &[("name", "Bad"), ("network", "10.0.0.300")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("not an IP address or subnet"));
+    let page = tech.get("/static/style.css");
+    assert_eq!(page.status, 200);
+}
