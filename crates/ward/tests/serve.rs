@@ -1,0 +1,282 @@
+//! Runs `ward serve` as a newcomer does: first start on an empty folder prints a one-time
+//! password, which logs in (and must be changed); SIGTERM stops it cleanly; a restart keeps the
+//! accounts; `ward audit verify` checks the chain and finds a tampered entry.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+fn temp_folder(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("ward-serve-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("create a temporary folder");
+    folder
+}
+
+fn ward(directory: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
+    command.current_dir(directory);
+    for (name, _) in std::env::vars() {
+        if name.starts_with("WARD_") {
+            command.env_remove(name);
+        }
+    }
+    command
+}
+
+/// A running `ward serve`, with what it printed before the console came up.
+struct Server {
+    child: Child,
+    base: String,
+    printed: Vec<String>,
+}
+
+impl Server {
+    fn start(directory: &Path, environment: &[(&str, &str)]) -> Server {
+        let mut child = ward(directory)
+            .arg("serve")
+            .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
+            .envs(environment.iter().copied())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ward serve starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut printed = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("read stdout");
+            if let Some(address) = line.strip_prefix("Ward console listening on ") {
+                return Server {
+                    child,
+                    base: address.trim_end_matches('/').to_owned(),
+                    printed,
+                };
+            }
+            printed.push(line);
+        }
+        let output = child.wait_with_output().expect("ward serve ended");
+        panic!(
+            "ward serve stopped before listening: {:?}\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    fn one_time_password(&self) -> Option<String> {
+        self.printed
+            .iter()
+            .find_map(|line| line.trim().strip_prefix("One-time password: "))
+            .map(str::to_owned)
+    }
+
+    /// Sends SIGTERM and waits; returns whether it exited successfully, and its log.
+    fn terminate(self) -> (bool, String) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let output = self.child.wait_with_output().expect("ward serve stops");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+/// Logs in through the form; returns the session cookie and where the console sent us.
+fn log_in(base: &str, username: &str, password: &str) -> (u16, String, Option<String>) {
+    let agent = agent();
+    let mut page = agent
+        .get(format!("{base}/login"))
+        .call()
+        .expect("login page");
+    let cookie = login_cookie(&page);
+    let body = page.body_mut().read_to_string().expect("body");
+    let token = body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("CSRF token on the log-in page")
+        .to_owned();
+    let response = agent
+        .post(format!("{base}/login"))
+        .header("cookie", format!("ward_login={cookie}"))
+        .send_form([
+            ("username", username),
+            ("password", password),
+            ("csrf", &token),
+        ])
+        .expect("log in");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let session = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("ward_session="))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned);
+    (response.status().as_u16(), location, session)
+}
+
+fn login_cookie(page: &ureq::http::Response<ureq::Body>) -> String {
+    page.headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("ward_login="))
+        .and_then(|value| value.split(';').next())
+        .expect("log-in cookie")
+        .to_owned()
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .build()
+        .new_agent()
+}
+
+#[test]
+fn first_start_then_log_in_stop_restart_and_verify_the_audit_log() {
+    let folder = temp_folder("first-start");
+    let server = Server::start(&folder, &[("WARD_SCHOOL_NAME", "Park End Primary School")]);
+    assert!(
+        server
+            .printed
+            .iter()
+            .any(|line| line.contains("Ward is set up for Park End Primary School"))
+    );
+    let password = server
+        .one_time_password()
+        .expect("a one-time password is printed");
+    assert!(
+        folder.join("var/ward.db").exists(),
+        "SQLite in the data folder"
+    );
+
+    let (status, location, session) = log_in(&server.base, "admin", &password);
+    assert_eq!((status, location.as_str()), (303, "/account/password"));
+    let session = session.expect("a session cookie");
+    let agent = agent();
+    let response = agent
+        .get(format!("{}/", server.base))
+        .header("cookie", format!("ward_session={session}"))
+        .call()
+        .expect("dashboard");
+    assert_eq!(
+        response.status(),
+        303,
+        "the one-time password must be changed first"
+    );
+    let (clean, log) = server.terminate();
+    assert!(clean, "SIGTERM ends ward serve with success:\n{log}");
+    assert!(log.contains("stopped"), "{log}");
+
+    // A restart keeps the school and the account; no new password is printed.
+    let server = Server::start(&folder, &[]);
+    assert_eq!(server.one_time_password(), None);
+    assert_eq!(log_in(&server.base, "admin", &password).0, 303);
+    assert_eq!(log_in(&server.base, "admin", "a wrong password").0, 401);
+    let (clean, _) = server.terminate();
+    assert!(clean);
+
+    let verify = ward(&folder)
+        .args(["audit", "verify"])
+        .output()
+        .expect("ward audit verify");
+    let said = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert_eq!(verify.status.code(), Some(0), "{said}");
+    assert!(
+        said.contains("Park End Primary School: 4 entries, chain intact"),
+        "{said}"
+    );
+
+    // Someone edits the log behind Ward's back: verify names the entry and exits 1.
+    let database = format!("sqlite://{}", folder.join("var/ward.db").display());
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use sqlx::Connection;
+            let mut connection = sqlx::SqliteConnection::connect(&database)
+                .await
+                .expect("open");
+            sqlx::query("UPDATE audit_log SET detail = 'from 10.0.0.99' WHERE seq = 3")
+                .execute(&mut connection)
+                .await
+                .expect("tamper");
+        });
+    let verify = ward(&folder)
+        .args(["audit", "verify"])
+        .output()
+        .expect("ward audit verify");
+    let said = String::from_utf8_lossy(&verify.stdout).into_owned();
+    assert_eq!(verify.status.code(), Some(1), "{said}");
+    assert!(said.contains("BROKEN at entry 3"), "{said}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
+
+#[test]
+fn the_first_password_can_come_from_the_environment() {
+    let folder = temp_folder("admin-password");
+    let failed = ward(&folder)
+        .arg("serve")
+        .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
+        .env("WARD_ADMIN_PASSWORD", "short")
+        .output()
+        .expect("ward serve");
+    assert_eq!(failed.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("at least 10 characters"));
+
+    let server = Server::start(
+        &folder,
+        &[("WARD_ADMIN_PASSWORD", "chosen by the installer")],
+    );
+    assert_eq!(server.one_time_password(), None);
+    let (status, location, _) = log_in(&server.base, "admin", "chosen by the installer");
+    assert_eq!(
+        (status, location.as_str()),
+        (303, "/"),
+        "no forced change for a chosen password"
+    );
+    let (clean, _) = server.terminate();
+    assert!(clean);
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
+
+#[test]
+fn configuration_mistakes_are_reported_not_ignored() {
+    let folder = temp_folder("config");
+    let output = ward(&folder)
+        .arg("serve")
+        .env("WARD_CONSOLE_PORT", "8080")
+        .output()
+        .expect("ward serve");
+    assert_eq!(output.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        said.contains("WARD_CONSOLE_PORT") && said.contains("WARD_CONSOLE_LISTEN"),
+        "{said}"
+    );
+    std::fs::write(
+        folder.join("ward.toml"),
+        "[console]\nlisten = \"127.0.0.1:0\"\ncolour = \"blue\"\n",
+    )
+    .expect("write");
+    let output = ward(&folder)
+        .args(["serve", "--config", "ward.toml"])
+        .output()
+        .expect("ward serve");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("colour"));
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
