@@ -94,8 +94,10 @@ pub struct BrowsingRow {
     pub requests: i64,
 }
 
-/// One `INSERT INTO events … VALUES (…), (…)` with `rows` rows of placeholders.
-fn insert_events_sql(rows: usize) -> String {
+/// One `INSERT INTO events … VALUES (…), (…)` with `rows` rows of placeholders: numbered
+/// (`$1`) for PostgreSQL, anonymous (`?`) for SQLite, whose lookup of numbered parameters by
+/// name is linear, which makes a 7,000-parameter statement quadratic.
+fn insert_events_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO events (school_id, at, gateway, source, client_ip, device_id, person_id, username, \
          host, url, action, categories, reason, search_term) VALUES ",
@@ -104,7 +106,11 @@ fn insert_events_sql(rows: usize) -> String {
         sql.push_str(if row == 0 { "(" } else { ", (" });
         for column in 0..EVENT_COLUMNS {
             let separator = if column == 0 { "" } else { ", " };
-            let _ = write!(sql, "{separator}${}", row * EVENT_COLUMNS + column + 1);
+            if numbered {
+                let _ = write!(sql, "{separator}${}", row * EVENT_COLUMNS + column + 1);
+            } else {
+                let _ = write!(sql, "{separator}?");
+            }
         }
         sql.push(')');
     }
@@ -137,7 +143,8 @@ impl Store {
             .filter(|event| event.action != Action::Allow)
             .collect();
         let counts = browsing_counts(events);
-        let full_chunk_sql = insert_events_sql(ROWS_PER_INSERT);
+        let numbered = self.backend() == crate::BackendKind::Postgres;
+        let full_chunk_sql = insert_events_sql(ROWS_PER_INSERT, numbered);
         dispatch!(self, pool => {
             let mut transaction = pool.begin().await?;
             for chunk in recorded.chunks(ROWS_PER_INSERT) {
@@ -145,7 +152,7 @@ impl Store {
                 let sql = if chunk.len() == ROWS_PER_INSERT {
                     full_chunk_sql.as_str()
                 } else {
-                    partial_sql = insert_events_sql(chunk.len());
+                    partial_sql = insert_events_sql(chunk.len(), numbered);
                     partial_sql.as_str()
                 };
                 let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
@@ -414,7 +421,10 @@ mod tests {
 
     #[test]
     fn insert_sql_numbers_every_placeholder_once() {
-        let sql = insert_events_sql(2);
+        let sql = insert_events_sql(2, true);
         assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14), ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"));
+        let sql = insert_events_sql(2, false);
+        assert_eq!(sql.matches('?').count(), 28);
+        assert!(!sql.contains('$'));
     }
 }
