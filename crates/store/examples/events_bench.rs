@@ -19,7 +19,7 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
     Event {
         school: SchoolId(1),
         at: start + jiff::SignedDuration::from_millis(number as i64),
-        source: if number % 3 == 0 {
+        source: if number.is_multiple_of(3) {
             Source::Dns
         } else {
             Source::Proxy
@@ -50,7 +50,7 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
         } else {
             String::new()
         },
-        search_term: (number % 10 == 0).then(|| format!("search words {}", number % 13)),
+        search_term: number.is_multiple_of(10).then(|| format!("search words {}", number % 13)),
     }
 }
 
