@@ -50,7 +50,9 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
         } else {
             String::new()
         },
-        search_term: number.is_multiple_of(10).then(|| format!("search words {}", number % 13)),
+        search_term: number
+            .is_multiple_of(10)
+            .then(|| format!("search words {}", number % 13)),
     }
 }
 
