@@ -92,8 +92,11 @@ async fn database_killed_mid_stream_loses_nothing() {
 
     let total = 12_000;
     let mut produced = 0;
-    // A steady stream: 100 events every 10 ms. The database dies a third of the way in and comes
-    // back two thirds of the way in.
+    let mut killed_at = None;
+    let mut resumed = false;
+    // A steady stream: 100 events every 10 ms. The database dies a third of the way in; it comes
+    // back once the writer has noticed (which takes up to the pool's connect timeout) and at
+    // least two thirds of the events have been handed over.
     while produced < total {
         for _ in 0..100 {
             sink.record(event(school, produced));
@@ -101,19 +104,36 @@ async fn database_killed_mid_stream_loses_nothing() {
         }
         if produced == total / 3 {
             cluster.kill();
+            killed_at = Some(std::time::Instant::now());
         }
-        if produced == 2 * total / 3 {
-            assert!(
-                !sink.health().database_up(),
-                "the writer noticed the database was gone"
-            );
+        if let Some(killed) = killed_at
+            && !resumed
+            && produced >= 2 * total / 3
+            && !sink.health().database_up()
+        {
             assert!(
                 sink.health().backlog_bytes() > 0,
                 "events went to the journal meanwhile"
             );
+            assert!(killed.elapsed() < Duration::from_secs(20));
             cluster.resume();
+            resumed = true;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if !resumed {
+        // The stream ended before the writer noticed; wait for it, then bring the database back.
+        for _ in 0..200 {
+            if !sink.health().database_up() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            !sink.health().database_up(),
+            "the writer noticed the database was gone"
+        );
+        cluster.resume();
     }
     wait_until_caught_up(&sink, total as u64).await;
     assert_eq!(sink.health().dropped(), 0);
