@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
-use ward_store::{Account, NewAuditEntry, Session, random_token, sha256_hex};
+use ward_store::{Account, NewAuditEntry, Session, Store, random_token, sha256_hex};
 
 use crate::pages::Layout;
 use crate::roles::{self, Permission};
@@ -91,7 +91,8 @@ async fn verify_blocking(password: String, hash: String) -> bool {
         .unwrap_or(false)
 }
 
-async fn hash_blocking(password: String) -> Result<String, AppError> {
+/// [`hash_password`] on a blocking thread, so the runtime keeps serving while it works.
+pub(crate) async fn hash_blocking(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|error| AppError::Internal(format!("password hashing task: {error}")))?
@@ -181,21 +182,26 @@ impl CurrentUser {
         roles::allows(&self.account.roles, permission)
     }
 
-    /// An audit entry by this account.
-    pub fn audit(
+    /// Writes an audit entry by this account in its school.
+    pub async fn record(
         &self,
+        store: &Store,
         action: &str,
         subject: &str,
         detail: String,
         reason: Option<String>,
-    ) -> NewAuditEntry {
-        NewAuditEntry {
+    ) -> Result<(), ward_store::StoreError> {
+        let entry = NewAuditEntry {
             actor: self.account.username.clone(),
             action: action.to_owned(),
             subject: subject.to_owned(),
             detail,
             reason,
-        }
+        };
+        store
+            .append_audit(self.account.school, &entry)
+            .await
+            .map(|_| ())
     }
 }
 
@@ -500,17 +506,14 @@ pub async fn change_password(
     store
         .delete_other_sessions(user.account.id, &user.token_hash)
         .await?;
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "account.password",
-                &format!("account:{}", user.account.username),
-                "changed own password; other sessions ended".into(),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "account.password",
+        &format!("account:{}", user.account.username),
+        "changed own password; other sessions ended".into(),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/").into_response())
 }
 

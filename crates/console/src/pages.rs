@@ -14,7 +14,7 @@ use ward_store::{
     PersonKind, Role, Roles, Store,
 };
 
-use crate::auth::{CurrentUser, hash_password, one_time_password};
+use crate::auth::{CurrentUser, hash_blocking, one_time_password};
 use crate::roles::{Permission, may_grant};
 use crate::{AppError, AppState};
 
@@ -339,23 +339,20 @@ pub async fn import(
         .import_people(user.account.school, &bytes, kind)
         .await?;
     let name: String = name.chars().filter(|c| !c.is_control()).take(100).collect();
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "people.import",
-                &format!("file:{name}"),
-                format!(
-                    "{kind}s: {} rows, {} created, {} updated, {} not imported",
-                    report.rows,
-                    report.created,
-                    report.updated,
-                    report.problems.len()
-                ),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "people.import",
+        &format!("file:{name}"),
+        format!(
+            "{kind}s: {} rows, {} created, {} updated, {} not imported",
+            report.rows,
+            report.created,
+            report.updated,
+            report.problems.len()
+        ),
+        None,
+    )
+    .await?;
     let page = ImportPage {
         layout: Layout::for_user(&state, &user, "Import people").await,
         report: Some(ImportSummary {
@@ -439,17 +436,14 @@ pub async fn add_device(
         location: form.location.trim().to_owned(),
     };
     store.add_device(school, &device).await?;
-    store
-        .append_audit(
-            school,
-            &user.audit(
-                "device.add",
-                &format!("device:{}", device.name),
-                format!("{} group {}", device.network, form.group.trim()),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "device.add",
+        &format!("device:{}", device.name),
+        format!("{} group {}", device.network, form.group.trim()),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -464,17 +458,14 @@ pub async fn delete_device(
     store
         .remove_device(user.account.school, DeviceId(id))
         .await?;
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "device.remove",
-                &format!("device:{id}"),
-                String::new(),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "device.remove",
+        &format!("device:{id}"),
+        String::new(),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -650,18 +641,15 @@ async fn run_activity_search(
         form.category.trim()
     );
     // The audit entry is written before any result is shown: no record, no look.
-    store
-        .append_audit(
-            school,
-            &user.audit(
-                action,
-                &subject,
-                detail,
-                (!reason.is_empty()).then(|| reason.to_owned()),
-            ),
-        )
-        .await
-        .map_err(internal)?;
+    user.record(
+        store,
+        action,
+        &subject,
+        detail,
+        (!reason.is_empty()).then(|| reason.to_owned()),
+    )
+    .await
+    .map_err(internal)?;
     let results = store
         .search_events(school, &query)
         .await
@@ -872,12 +860,7 @@ pub async fn create_account(
         name => name.to_owned(),
     };
     let password = one_time_password();
-    let hash = tokio::task::spawn_blocking({
-        let password = password.clone();
-        move || hash_password(&password)
-    })
-    .await
-    .map_err(|error| AppError::Internal(error.to_string()))??;
+    let hash = hash_blocking(password.clone()).await?;
     let store = state.store();
     store
         .create_account(
@@ -891,17 +874,14 @@ pub async fn create_account(
             },
         )
         .await?;
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "account.create",
-                &format!("account:{}", username.to_lowercase()),
-                format!("roles {roles}"),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "account.create",
+        &format!("account:{}", username.to_lowercase()),
+        format!("roles {roles}"),
+        None,
+    )
+    .await?;
     accounts_page(&state, &user, Some((username.to_lowercase(), password))).await
 }
 
@@ -931,17 +911,14 @@ pub async fn set_roles(
     store
         .set_roles(user.account.school, account.id, &roles)
         .await?;
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "account.roles",
-                &format!("account:{}", account.username),
-                format!("from {} to {roles}", account.roles),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "account.roles",
+        &format!("account:{}", account.username),
+        format!("from {} to {roles}", account.roles),
+        None,
+    )
+    .await?;
     Ok(Redirect::to("/accounts").into_response())
 }
 
@@ -965,26 +942,18 @@ pub async fn reset_password(
         )));
     }
     let password = one_time_password();
-    let hash = tokio::task::spawn_blocking({
-        let password = password.clone();
-        move || hash_password(&password)
-    })
-    .await
-    .map_err(|error| AppError::Internal(error.to_string()))??;
+    let hash = hash_blocking(password.clone()).await?;
     store
         .set_password(user.account.school, account.id, &hash, true)
         .await?;
     store.delete_other_sessions(account.id, "").await?;
-    store
-        .append_audit(
-            user.account.school,
-            &user.audit(
-                "account.reset_password",
-                &format!("account:{}", account.username),
-                "one-time password issued; sessions ended".into(),
-                None,
-            ),
-        )
-        .await?;
+    user.record(
+        store,
+        "account.reset_password",
+        &format!("account:{}", account.username),
+        "one-time password issued; sessions ended".into(),
+        None,
+    )
+    .await?;
     accounts_page(&state, &user, Some((account.username, password))).await
 }
