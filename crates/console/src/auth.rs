@@ -134,24 +134,37 @@ pub struct SessionContext {
     pub token_hash: String,
 }
 
-/// Looks up the session a request's cookie names, if it is live and its account usable.
-pub async fn load_session(state: &AppState, headers: &HeaderMap) -> Option<SessionContext> {
-    let token = cookie(headers, SESSION_COOKIE)?;
+/// Looks up the session a request's cookie names, if it is live and its account usable. A
+/// database that fails is an error, not "logged out": staff should see that Ward has a problem,
+/// not be sent to log in again.
+pub async fn load_session(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<SessionContext>, AppError> {
+    let Some(token) = cookie(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
     if token.len() != 64 || !token.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-        return None;
+        return Ok(None);
     }
     let token_hash = sha256_hex(token.as_bytes());
     let store = state.store();
-    let session = store.session(&token_hash, Timestamp::now()).await.ok()??;
-    let account = store.account(session.school, session.account).await.ok()?;
+    let Some(session) = store.session(&token_hash, Timestamp::now()).await? else {
+        return Ok(None);
+    };
+    let account = match store.account(session.school, session.account).await {
+        Ok(account) => account,
+        Err(ward_store::StoreError::NotFound(_)) => return Ok(None),
+        Err(error) => return Err(error.into()),
+    };
     if account.disabled {
-        return None;
+        return Ok(None);
     }
-    Some(SessionContext {
+    Ok(Some(SessionContext {
         session,
         account,
         token_hash,
-    })
+    }))
 }
 
 /// The logged-in account making the request. Extracting it refuses requests without a live
@@ -306,7 +319,7 @@ pub async fn login_page(
     Query(query): Query<LoginQuery>,
     headers: HeaderMap,
 ) -> Result<Response, AppError> {
-    if load_session(&state, &headers).await.is_some() {
+    if load_session(&state, &headers).await?.is_some() {
         return Ok(Redirect::to(&local_path(&query.next)).into_response());
     }
     login_form(&state, StatusCode::OK, &query.next, "", "")

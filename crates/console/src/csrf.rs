@@ -41,7 +41,10 @@ fn token_in_query(request: &Request) -> Option<String> {
 
 /// The middleware (see the module documentation).
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let context = auth::load_session(&state, request.headers()).await;
+    let context = match auth::load_session(&state, request.headers()).await {
+        Ok(context) => context,
+        Err(error) => return error.into_response(),
+    };
     let mut request = request;
     if let Some(context) = &context {
         request

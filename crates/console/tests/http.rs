@@ -484,3 +484,20 @@ fn unknown_pages_and_records_get_clear_pages() {
     let page = tech.get("/static/style.css");
     assert_eq!(page.status, 200);
 }
+
+#[test]
+fn a_database_failure_gets_the_generic_error_page() {
+    let console = Console::start();
+    let mut dsl = console.logged_in("dsl");
+    console.runtime.block_on(console.store.close());
+    let page = dsl.get("/people");
+    assert_eq!(page.status, 500);
+    assert!(page.body.contains("Something went wrong"));
+    assert!(
+        !page.body.to_lowercase().contains("pool"),
+        "no internal detail leaks: {}",
+        page.body
+    );
+    let page = console.client().log_in("dsl", PASSWORD);
+    assert_eq!(page.status, 500);
+}
