@@ -1,6 +1,6 @@
 //! `ward check`: decide one request, or one per line of standard input with `--batch`.
 
-use std::io::{BufRead, BufReader, BufWriter, Write};
+use std::io::{BufWriter, Read, Write};
 
 use anyhow::anyhow;
 use jiff::Timestamp;
@@ -109,7 +109,7 @@ fn categories(decision: &Decision<'_>) -> String {
 fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Result<(), Failure> {
     let mut out = BufWriter::with_capacity(1 << 16, std::io::stdout().lock());
     each_stdin_line(|line, _| {
-        let mut fields = line.split_whitespace();
+        let mut fields = line.split_ascii_whitespace();
         let Some(target) = fields.next() else {
             writeln!(out, "error\tempty line")?;
             return Ok(());
@@ -139,7 +139,12 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
             }
         };
         let decision = decide(snapshot, &request, identity, now);
-        write!(out, "{}\t{}\t", decision.action, decision.group)?;
+        out.write_all(match decision.action {
+            Action::Allow => b"allow\t",
+            Action::Block => b"block\t",
+        })?;
+        out.write_all(decision.group.as_str().as_bytes())?;
+        out.write_all(b"\t")?;
         if decision.categories.is_empty() {
             out.write_all(b"-")?;
         }
@@ -157,19 +162,58 @@ fn batch(snapshot: &PolicySnapshot, default: &Identity, now: Timestamp) -> Resul
 }
 
 /// Calls `handle` with each line of standard input (invalid UTF-8 replaced), and whether more
-/// input is already buffered. The line buffer is reused, so a line costs little beyond its work.
+/// input is already buffered. Lines are handed over where they lie in a large read buffer, so a
+/// line costs no copy beyond its work.
 fn each_stdin_line(
     mut handle: impl FnMut(&str, bool) -> Result<(), Failure>,
 ) -> Result<(), Failure> {
-    let mut stdin = BufReader::with_capacity(1 << 16, std::io::stdin().lock());
-    let mut buffer = Vec::with_capacity(1024);
+    let mut stdin = std::io::stdin().lock();
+    let mut buffer = vec![0u8; 1 << 20];
+    // buffer[start..filled] holds input not yet handed over.
+    let (mut start, mut filled) = (0, 0);
     loop {
-        buffer.clear();
-        if stdin.read_until(b'\n', &mut buffer)? == 0 {
+        if start > 0 {
+            buffer.copy_within(start..filled, 0);
+            filled -= start;
+            start = 0;
+        }
+        if filled == buffer.len() {
+            // A line longer than the buffer: grow it rather than cut the line.
+            buffer.resize(buffer.len() * 2, 0);
+        }
+        let read = match stdin.read(&mut buffer[filled..]) {
+            Ok(read) => read,
+            Err(error) if error.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(error) => return Err(error.into()),
+        };
+        filled += read;
+        let at_end = read == 0;
+        while start < filled {
+            let Some(length) = memchr::memchr(b'\n', &buffer[start..filled]) else {
+                if !at_end {
+                    break;
+                }
+                // The last line has no newline.
+                let line = &buffer[start..filled];
+                start = filled;
+                with_text(line, |text| handle(text, false))?;
+                break;
+            };
+            let line = &buffer[start..start + length];
+            start += length + 1;
+            with_text(line, |text| handle(text, start < filled))?;
+        }
+        if at_end {
             return Ok(());
         }
-        let line = String::from_utf8_lossy(&buffer);
-        handle(&line, !stdin.buffer().is_empty())?;
+    }
+}
+
+/// Runs `f` on `bytes` as text: borrowed when it is UTF-8, else with invalid bytes replaced.
+fn with_text<T>(bytes: &[u8], f: impl FnOnce(&str) -> T) -> T {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => f(text),
+        Err(_) => f(&String::from_utf8_lossy(bytes)),
     }
 }
 
@@ -186,7 +230,7 @@ fn squid_helper(
     let mut answer: Vec<u8> = Vec::with_capacity(1024);
     let mut text = String::with_capacity(256);
     each_stdin_line(|line, more_buffered| {
-        let mut fields = line.split_whitespace();
+        let mut fields = line.split_ascii_whitespace();
         let Some(target) = fields.next() else {
             writeln!(out, "BH message=\"empty request\"")?;
             return Ok(());
