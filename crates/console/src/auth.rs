@@ -317,9 +317,10 @@ fn login_form(
 pub async fn login_page(
     State(state): State<AppState>,
     Query(query): Query<LoginQuery>,
-    headers: HeaderMap,
+    // Found by the CSRF middleware, which looks every request's session up once.
+    session: Option<axum::Extension<SessionContext>>,
 ) -> Result<Response, AppError> {
-    if load_session(&state, &headers).await?.is_some() {
+    if session.is_some() {
         return Ok(Redirect::to(&local_path(&query.next)).into_response());
     }
     login_form(&state, StatusCode::OK, &query.next, "", "")

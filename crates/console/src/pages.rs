@@ -111,6 +111,7 @@ pub struct CategoryLine {
 }
 
 /// The event writer's state, as words and numbers.
+#[derive(Default)]
 pub struct WriterLine {
     running: bool,
     database_up: bool,
@@ -177,16 +178,8 @@ pub async fn dashboard(
             }
         }
         None => WriterLine {
-            running: false,
-            database_up: false,
-            queued: 0,
-            accepted: 0,
-            written: 0,
-            dropped_here: 0,
             dropped_ever,
-            backlog_bytes: 0,
-            last_write: String::new(),
-            last_error: String::new(),
+            ..WriterLine::default()
         },
     };
     let page = DashboardPage {
@@ -517,23 +510,37 @@ struct ActivityPage {
     limit: i64,
 }
 
+/// Most result rows one search shows.
+const ACTIVITY_LIMIT: i64 = 500;
+
+impl ActivityPage {
+    /// The search form with `form`'s values and no results yet.
+    async fn new(
+        state: &AppState,
+        user: &CurrentUser,
+        form: ActivityForm,
+    ) -> Result<ActivityPage, AppError> {
+        Ok(ActivityPage {
+            layout: Layout::for_user(state, user, "Activity").await,
+            devices: state.store().devices(user.account.school).await?,
+            form,
+            message: String::new(),
+            searched: false,
+            subject: String::new(),
+            results: Vec::new(),
+            browsing: Vec::new(),
+            limit: ACTIVITY_LIMIT,
+        })
+    }
+}
+
 /// `GET /activity`: the search form.
 pub async fn activity_page(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Response, AppError> {
     user.require(Permission::SearchActivity)?;
-    let page = ActivityPage {
-        layout: Layout::for_user(&state, &user, "Activity").await,
-        devices: state.store().devices(user.account.school).await?,
-        form: ActivityForm::default(),
-        message: String::new(),
-        searched: false,
-        subject: String::new(),
-        results: Vec::new(),
-        browsing: Vec::new(),
-        limit: 0,
-    };
+    let page = ActivityPage::new(&state, &user, ActivityForm::default()).await?;
     render(&page)
 }
 
@@ -557,21 +564,7 @@ pub async fn activity_search(
     axum::Form(form): axum::Form<ActivityForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::SearchActivity)?;
-    let store = state.store();
-    let school = user.account.school;
-    let limit = 500;
-    let devices = store.devices(school).await?;
-    let mut page = ActivityPage {
-        layout: Layout::for_user(&state, &user, "Activity").await,
-        devices,
-        form,
-        message: String::new(),
-        searched: false,
-        subject: String::new(),
-        results: Vec::new(),
-        browsing: Vec::new(),
-        limit,
-    };
+    let mut page = ActivityPage::new(&state, &user, form).await?;
     match run_activity_search(&state, &user, &mut page).await {
         Ok(()) => render(&page),
         Err(message) => {

@@ -144,13 +144,17 @@ impl Store {
             .collect();
         let counts = browsing_counts(events);
         let numbered = self.backend() == crate::BackendKind::Postgres;
-        let full_chunk_sql = insert_events_sql(ROWS_PER_INSERT, numbered);
+        // The statement for a full chunk is the same every time: build it once per backend.
+        static FULL_CHUNK: [std::sync::OnceLock<String>; 2] =
+            [std::sync::OnceLock::new(), std::sync::OnceLock::new()];
+        let full_chunk_sql = FULL_CHUNK[usize::from(numbered)]
+            .get_or_init(|| insert_events_sql(ROWS_PER_INSERT, numbered));
         dispatch!(self, pool => {
             let mut transaction = pool.begin().await?;
             for chunk in recorded.chunks(ROWS_PER_INSERT) {
                 let partial_sql;
                 let sql = if chunk.len() == ROWS_PER_INSERT {
-                    full_chunk_sql.as_str()
+                    full_chunk_sql
                 } else {
                     partial_sql = insert_events_sql(chunk.len(), numbered);
                     partial_sql.as_str()

@@ -157,6 +157,11 @@ impl Journal {
 
     /// Bytes from `from` to the end of the journal: what the database has still to receive.
     pub fn backlog(&self, from: Position) -> Result<u64, JournalError> {
+        // The usual case, the database within the segment being written: no need to look at
+        // the folder.
+        if from.0 == self.segment {
+            return Ok(self.size.saturating_sub(from.1));
+        }
         let mut total = 0;
         for segment in list_segments(&self.folder)?
             .into_iter()

@@ -73,6 +73,9 @@ pub enum StoreError {
     /// A value the caller passed is not acceptable (a bad network address, an empty name…).
     #[error("{0}")]
     Invalid(String),
+    /// The database did not answer within the time allowed (the event writer's timeout).
+    #[error("the database did not answer within {0:?}")]
+    Timeout(Duration),
     /// The event journal could not be read or written.
     #[error("event journal: {0}")]
     Journal(#[from] JournalError),

@@ -167,6 +167,7 @@ impl EventWriter {
             progress: None,
             dropped_unrecorded: 0,
             dropped_seen: 0,
+            removed_below: 0,
             pause: Duration::ZERO,
             next_attempt: tokio::time::Instant::now(),
         };
@@ -197,6 +198,9 @@ struct WriterTask {
     progress: Option<Position>,
     dropped_unrecorded: u64,
     dropped_seen: u64,
+    /// Segments below this one have been deleted (so the folder is listed only when the
+    /// database moves into a new segment).
+    removed_below: i64,
     pause: Duration,
     next_attempt: tokio::time::Instant,
 }
@@ -305,7 +309,8 @@ impl WriterTask {
                     self.database_answered(events.len());
                 }
                 Ok(Err(error)) => self.database_failed(error.to_string()),
-                Err(_) => self.database_failed("the database did not answer in time".into()),
+                Err(_) => self
+                    .database_failed(StoreError::Timeout(self.config.database_timeout).to_string()),
             }
         }
         self.update_backlog();
@@ -340,13 +345,18 @@ impl WriterTask {
         self.next_attempt = tokio::time::Instant::now() + self.pause;
     }
 
+    /// Records how much of the journal the database has not taken. Until the database has said
+    /// where it is, all of the journal on disk counts, so the journal limit holds even when the
+    /// database has never answered since the start.
     fn update_backlog(&self) {
-        let Some(progress) = self.progress else {
+        let Ok(journal) = self.journal.lock() else {
             return;
         };
-        if let Ok(journal) = self.journal.lock()
-            && let Ok(backlog) = journal.backlog(progress)
-        {
+        let from = match self.progress {
+            Some(progress) => Ok(progress),
+            None => journal.oldest(),
+        };
+        if let Ok(backlog) = from.and_then(|from| journal.backlog(from)) {
             self.health.backlog_bytes.store(backlog, Ordering::Relaxed);
         }
     }
@@ -365,7 +375,7 @@ impl WriterTask {
 
     async fn try_catch_up(&mut self) -> Result<()> {
         let timeout = self.config.database_timeout;
-        let timed_out = || StoreError::Invalid("the database did not answer in time".into());
+        let timed_out = || StoreError::Timeout(timeout);
         if self.progress.is_none() {
             let recorded =
                 tokio::time::timeout(timeout, self.store.writer_progress(&self.config.gateway))
@@ -439,8 +449,11 @@ impl WriterTask {
                 self.progress = Some(journal.end());
             }
         }
-        if let Some(progress) = self.progress {
+        if let Some(progress) = self.progress
+            && progress.0 > self.removed_below
+        {
             self.lock_journal()?.remove_before(progress.0)?;
+            self.removed_below = progress.0;
         }
         Ok(())
     }

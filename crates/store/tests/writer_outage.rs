@@ -188,3 +188,44 @@ async fn journal_survives_a_gateway_restart_while_the_database_is_down() {
         "in order"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_journal_limit_holds_when_the_database_never_answered() {
+    // Nothing listens on port 1: the writer never learns where the database is.
+    let options = OpenOptions {
+        max_connections: 1,
+        acquire_timeout: Duration::from_millis(300),
+    };
+    let store = Store::open("postgres://postgres@127.0.0.1:1/none", &options)
+        .await
+        .expect("a lazy pool opens without connecting");
+    let journal = support::temp_folder("limit-journal");
+    let mut config = config(journal.clone());
+    config.journal_limit = 20_000;
+    let (sink, writer) = EventWriter::start(store, config).expect("start");
+    for batch in 0..20 {
+        for number in 0..100 {
+            sink.record(event(SchoolId(1), batch * 100 + number));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let health = sink.health().clone();
+    drop(sink);
+    writer.shutdown().await;
+    assert!(!health.database_up());
+    assert!(
+        health.dropped() > 0,
+        "beyond the limit new events are dropped, and counted"
+    );
+    let on_disk: u64 = std::fs::read_dir(&journal)
+        .expect("journal folder")
+        .map(|entry| entry.expect("entry").metadata().expect("metadata").len())
+        .sum();
+    // One batch may cross the limit (it is checked before each append), never more.
+    assert!(
+        on_disk < 20_000 + 200 * 1_000,
+        "journal grew to {on_disk} bytes"
+    );
+    assert_eq!(health.accepted(), 2_000);
+    assert!(on_disk > 0 && health.dropped() < 2_000);
+}
