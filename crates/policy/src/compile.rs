@@ -12,7 +12,7 @@ use ward_lists::{CategoryId, CategoryIndex, Entry, Host, ListFormat, parse_list}
 
 use crate::PolicyError;
 use crate::decide::Action;
-use crate::spec::{Fallback, GroupKind, PolicySpec, VerdictSpec};
+use crate::spec::{Fallback, GroupKind, PolicySpec, VerdictSpec, YouTubeMode};
 use crate::time::{Window, parse_time};
 
 /// The id of a group: lower-case letters, digits, `_` and `-`.
@@ -64,6 +64,10 @@ pub struct Group {
     pub years: Vec<String>,
     /// What happens to requests nothing else decides.
     pub uncategorised: Fallback,
+    /// Safe search forced on search engines.
+    pub safe_search: bool,
+    /// YouTube restricted mode.
+    pub youtube: YouTubeMode,
 }
 
 /// Something worth telling whoever loads the policy, that does not stop it loading.
@@ -205,6 +209,8 @@ impl PolicySnapshot {
                 kind: group.kind,
                 years: group.years.clone(),
                 uncategorised: group.uncategorised,
+                safe_search: group.safe_search,
+                youtube: group.youtube,
             });
         }
         let find_group = |context: &str, id: &str| {

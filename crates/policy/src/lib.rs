@@ -37,7 +37,7 @@ mod time;
 pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide};
 pub use spec::{
-    Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec, RuleSpec, VerdictKind,
+    BlockedAnswer, DnsSpec, YouTubeMode, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec, RuleSpec, VerdictKind,
     VerdictSpec, WindowSpec,
 };
 pub use time::parse_time;

@@ -36,6 +36,52 @@ pub struct PolicySpec {
     /// Temporary unfiltering (F5) approved by the coordinator.
     #[serde(rename = "grant", default)]
     pub grants: Vec<GrantSpec>,
+    /// How the DNS filter answers for blocked names.
+    #[serde(default)]
+    pub dns: DnsSpec,
+}
+
+/// How the DNS filter answers for blocked names.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSpec {
+    /// `block-page` (the address of Ward's block page, so plain HTTP shows why) or `nxdomain`.
+    pub blocked: BlockedAnswer,
+    /// Seconds a client may keep a blocked answer (short, so an unblock takes effect soon).
+    pub blocked_ttl: u32,
+}
+
+impl Default for DnsSpec {
+    fn default() -> DnsSpec {
+        DnsSpec {
+            blocked: BlockedAnswer::BlockPage,
+            blocked_ttl: 60,
+        }
+    }
+}
+
+/// The answer for a blocked name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BlockedAnswer {
+    /// The block page's address for A and AAAA (no data for other types).
+    #[default]
+    BlockPage,
+    /// "No such name".
+    Nxdomain,
+}
+
+/// YouTube's restricted mode, enforced by DNS (F7).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum YouTubeMode {
+    /// Strict restricted mode (`restrict.youtube.com`).
+    #[default]
+    Strict,
+    /// Moderate restricted mode (`restrictmoderate.youtube.com`).
+    Moderate,
+    /// Not enforced.
+    Off,
 }
 
 impl PolicySpec {
@@ -85,6 +131,16 @@ pub struct GroupSpec {
     /// What happens to sites nothing else decides.
     #[serde(default)]
     pub uncategorised: Fallback,
+    /// Safe search forced on Google, Bing and DuckDuckGo (F7). On unless set to false.
+    #[serde(default = "yes")]
+    pub safe_search: bool,
+    /// YouTube restricted mode: `strict` (the default), `moderate` or `off`.
+    #[serde(default)]
+    pub youtube: YouTubeMode,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// A named, weekly time window in the policy's time zone.

@@ -53,6 +53,7 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
         search_term: number
             .is_multiple_of(10)
             .then(|| format!("search words {}", number % 13)),
+        count: 1,
     }
 }
 

@@ -124,7 +124,7 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
         let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
         *counts
             .entry((event.school.0, hour, event.subject(), event.host.as_str()))
-            .or_insert(0) += 1;
+            .or_insert(0) += i64::from(event.count);
     }
     counts
 }

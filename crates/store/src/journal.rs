@@ -282,6 +282,7 @@ mod tests {
             categories: "adult".into(),
             reason: "test".into(),
             search_term: None,
+            count: 1,
         }
     }
 

@@ -11,6 +11,7 @@
 //! query that reads them takes a [`SchoolId`]. Only this crate knows SQL.
 
 mod accounts;
+mod alerts;
 mod audit;
 mod events;
 mod import;
@@ -29,6 +30,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{LoginFailure, NewAccount};
+pub use alerts::{Alert, NewAlert};
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};

@@ -230,6 +230,11 @@ impl Network {
         }
     }
 
+    /// The network's address (host bits cleared).
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
     /// The prefix length: longer is more specific.
     pub fn prefix(&self) -> u8 {
         self.prefix
@@ -548,6 +553,18 @@ pub struct Event {
     /// The search term, for search-engine URLs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub search_term: Option<String>,
+    /// How many requests this event stands for: 1 for a blocked or rewritten one; a front end
+    /// may add up allowed requests of one subject, site and hour into one event.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
 }
 
 impl Event {

@@ -95,6 +95,7 @@ fn blocked(school: SchoolId, host: &str, categories: &str, when: &str) -> Event 
         categories: categories.into(),
         reason: "unacceptable for ks2".into(),
         search_term: None,
+        count: 1,
     }
 }
 

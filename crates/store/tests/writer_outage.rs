@@ -26,6 +26,7 @@ fn event(school: SchoolId, number: usize) -> Event {
         categories: "adult".into(),
         reason: "outage test".into(),
         search_term: None,
+        count: 1,
     }
 }
 

@@ -164,6 +164,7 @@ impl Console {
                 categories: categories.into(),
                 reason: "unacceptable for ks2".into(),
                 search_term: search.map(String::from),
+                count: 1,
             };
             store
                 .insert_events(&[

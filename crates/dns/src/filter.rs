@@ -1,0 +1,673 @@
+//! The DNS filter's per-query logic, between the sockets ([`crate::server`]) and the policy:
+//! who is asking, what the policy says, and which answer that makes. No policy logic lives here;
+//! the verdict comes from [`ward_policy::decide`].
+//!
+//! Order for every query:
+//! 1. not a query / unreadable → dropped / FORMERR; other classes → REFUSED;
+//! 2. bypass names (DoH canary, iCloud Private Relay) → NXDOMAIN, for everyone;
+//! 3. the name's decision for the client's group → blocked answer if blocked (illegal-content
+//!    lists first, as the policy's precedence says);
+//! 4. safe-search names for the group → a CNAME to the safe host with its addresses;
+//! 5. otherwise the upstream answer (from the cache when live); each name its CNAME chain leads
+//!    to is decided too, and a blocked one blocks the answer.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+use ward_lists::Host;
+use ward_policy::{
+    Action as Verdict, BlockedAnswer, Decision, Identity, PolicySnapshot, Request, YouTubeMode,
+    decide,
+};
+use ward_store::{Action, Device, DeviceId, Event, EventSink, PersonId, SchoolId, Source};
+
+use crate::cache::{Cache, Entry, MAX_KEY};
+use crate::rewrite::{self, SafeSearch};
+use crate::upstream::Upstreams;
+use crate::wire::{self, Answer, CLASS_IN, Query, QueryError, rcode, rtype};
+use crate::{reply, wire::MAX_NAME_WIRE};
+
+/// Who a client address is, as the device register says.
+#[derive(Debug)]
+pub struct Client {
+    /// The registered device, if any.
+    pub device: Option<DeviceId>,
+    /// The person, when a log-in maps the address to one.
+    pub person: Option<PersonId>,
+    /// The group and user name the policy is applied to.
+    pub identity: Identity,
+    /// The group's safe-search setting.
+    pub safe_search: bool,
+    /// The group's YouTube setting.
+    pub youtube: YouTubeMode,
+}
+
+/// Client address → who, from the device register (exact addresses, then the most specific
+/// subnet), and the unknown-client group for everything else.
+#[derive(Debug)]
+pub struct ClientMap {
+    exact: HashMap<IpAddr, Arc<Client>>,
+    /// Most specific first.
+    subnets: Vec<(ward_store::Network, Arc<Client>)>,
+    unknown: Arc<Client>,
+}
+
+impl ClientMap {
+    /// Builds the map for a policy. Devices whose group the policy does not have get the
+    /// unknown-client group (and are reported in the returned warnings).
+    pub fn new(devices: &[Device], policy: &PolicySnapshot) -> (ClientMap, Vec<String>) {
+        let mut warnings = Vec::new();
+        let client = |device: Option<DeviceId>, group: Option<&str>, warnings: &mut Vec<String>| {
+            let known = group.and_then(|name| {
+                let found = policy.groups().iter().find(|g| g.id.as_str() == name);
+                if found.is_none() {
+                    warnings.push(format!(
+                        "device {}: group {name:?} is not in the policy; it gets the unknown-client group",
+                        device.map_or(String::new(), |d| d.to_string())
+                    ));
+                }
+                found
+            });
+            let group = known.unwrap_or_else(|| policy.unknown_group());
+            Arc::new(Client {
+                device,
+                person: None,
+                identity: Identity {
+                    group: group.id.clone(),
+                    user: None,
+                },
+                safe_search: group.safe_search,
+                youtube: group.youtube,
+            })
+        };
+        let mut exact = HashMap::new();
+        let mut subnets = Vec::new();
+        for device in devices {
+            let entry = client(Some(device.id), device.group.as_deref(), &mut warnings);
+            let network = device.network;
+            let full = if network.address().is_ipv4() { 32 } else { 128 };
+            if network.prefix() == full {
+                exact.insert(network.address(), entry);
+            } else {
+                subnets.push((network, entry));
+            }
+        }
+        subnets.sort_by_key(|(network, _)| std::cmp::Reverse(network.prefix()));
+        let unknown = client(None, None, &mut warnings);
+        (
+            ClientMap {
+                exact,
+                subnets,
+                unknown,
+            },
+            warnings,
+        )
+    }
+
+    /// Who `address` is.
+    pub fn lookup(&self, address: IpAddr) -> &Arc<Client> {
+        let address = canonical_ip(address);
+        if let Some(client) = self.exact.get(&address) {
+            return client;
+        }
+        self.subnets
+            .iter()
+            .find(|(network, _)| network.contains(address))
+            .map_or(&self.unknown, |(_, client)| client)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 address they are.
+fn canonical_ip(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// What the filter decides with: swapped whole on reload.
+#[derive(Debug)]
+pub struct FilterState {
+    /// The policy, with its category index.
+    pub policy: Arc<PolicySnapshot>,
+    /// The device register.
+    pub clients: ClientMap,
+}
+
+/// Deployment settings of the DNS filter (the policy says the rest).
+#[derive(Debug, Clone)]
+pub struct FilterSettings {
+    /// The school whose network this is (events are recorded under it).
+    pub school: SchoolId,
+    /// The block page's IPv4 address, for A queries of blocked names.
+    pub block_page_ipv4: Option<Ipv4Addr>,
+    /// The block page's IPv6 address, for AAAA queries of blocked names.
+    pub block_page_ipv6: Option<Ipv6Addr>,
+    /// Answers the cache holds.
+    pub cache_entries: usize,
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Queries answered.
+    pub queries: AtomicU64,
+    /// Answered from the cache.
+    pub cache_hits: AtomicU64,
+    /// Blocked (policy, CNAME chain or bypass name).
+    pub blocked: AtomicU64,
+    /// Rewritten for safe search.
+    pub rewritten: AtomicU64,
+    /// Answered SERVFAIL because no upstream answered usably.
+    pub upstream_failures: AtomicU64,
+    /// Packets that were not queries, and queries that could not be read.
+    pub malformed: AtomicU64,
+    /// Policy reloads that took effect.
+    pub reloads: AtomicU64,
+}
+
+impl Stats {
+    fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What to do after [`DnsFilter::answer`].
+#[derive(Debug)]
+pub enum Step {
+    /// The answer is in the output buffer: send it.
+    Reply,
+    /// Send nothing (the packet was not a query).
+    Drop,
+    /// The upstream must be asked first: call [`DnsFilter::resolve`].
+    Resolve(Pending),
+}
+
+/// A question for the upstream, and what the answer is for.
+#[derive(Debug)]
+pub struct Pending {
+    key: Vec<u8>,
+    name_wire: Vec<u8>,
+    qtype: u16,
+    rewrite: Option<SafeSearch>,
+    asked: String,
+}
+
+/// Allowed queries added up per subject, site and hour until the next flush, so that the event
+/// writer gets one event per (client, site, hour) rather than one per query.
+#[derive(Debug, Default)]
+struct Counts {
+    by_subject: Mutex<HashMap<CountSubject, HashMap<Box<str>, u32>>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct CountSubject {
+    hour: i64,
+    client: IpAddr,
+    device: Option<DeviceId>,
+    person: Option<PersonId>,
+}
+
+/// The DNS filter: policy state, cache, upstreams and event output. Shared by every socket.
+pub struct DnsFilter {
+    state: ArcSwap<FilterState>,
+    settings: FilterSettings,
+    cache: Cache,
+    upstreams: Upstreams,
+    events: Option<EventSink>,
+    counts: Counts,
+    stats: Stats,
+}
+
+impl std::fmt::Debug for DnsFilter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DnsFilter")
+            .field("settings", &self.settings)
+            .field("upstreams", &self.upstreams)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The context of one query once parsed.
+struct Asked<'q> {
+    query: Query<'q>,
+    name: String,
+    client_ip: IpAddr,
+    client: Arc<Client>,
+    limit: usize,
+}
+
+impl DnsFilter {
+    /// A filter with this state, settings, upstreams and event sink (`None`: events are not
+    /// recorded, for tests and benchmarks of the filter alone).
+    pub fn new(
+        state: FilterState,
+        settings: FilterSettings,
+        upstreams: Upstreams,
+        events: Option<EventSink>,
+    ) -> DnsFilter {
+        DnsFilter {
+            state: ArcSwap::from_pointee(state),
+            cache: Cache::new(settings.cache_entries),
+            settings,
+            upstreams,
+            events,
+            counts: Counts::default(),
+            stats: Stats::default(),
+        }
+    }
+
+    /// Puts a new policy and device register in force. Queries being answered finish with the
+    /// state they started with; the next ones use the new one.
+    pub fn replace_state(&self, state: FilterState) {
+        self.state.store(Arc::new(state));
+        Stats::add(&self.stats.reloads);
+    }
+
+    /// The state in force.
+    pub fn state(&self) -> Arc<FilterState> {
+        self.state.load_full()
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The upstream resolvers.
+    pub fn upstreams(&self) -> &Upstreams {
+        &self.upstreams
+    }
+
+    /// Answers `packet` from `client_ip` into `out` when it can without the upstream.
+    /// `udp_limit` is false for TCP (answers up to 65,535 bytes).
+    pub fn answer(&self, packet: &[u8], client_ip: IpAddr, udp: bool, out: &mut Vec<u8>) -> Step {
+        self.answer_with(packet, client_ip, udp, out, None)
+    }
+
+    /// Asks the upstream for what [`DnsFilter::answer`] could not answer, then answers.
+    pub async fn resolve(
+        &self,
+        pending: Pending,
+        packet: &[u8],
+        client_ip: IpAddr,
+        udp: bool,
+        out: &mut Vec<u8>,
+    ) -> Step {
+        let fetched = self.fetch(&pending).await;
+        match fetched {
+            Some(entry) => {
+                self.answer_with(packet, client_ip, udp, out, Some((pending.key, entry)))
+            }
+            None => {
+                Stats::add(&self.stats.upstream_failures);
+                match wire::parse_query(packet) {
+                    Ok(query) => {
+                        Answer::start(out, &query, rcode::SERVFAIL).edns(query.edns, 0);
+                        Step::Reply
+                    }
+                    Err(_) => Step::Drop,
+                }
+            }
+        }
+    }
+
+    async fn fetch(&self, pending: &Pending) -> Option<Arc<Entry>> {
+        let reply = match self
+            .upstreams
+            .resolve(&pending.name_wire, pending.qtype)
+            .await
+        {
+            Ok(reply) => reply,
+            Err(error) => {
+                tracing::warn!(name = %pending.asked, %error, "upstream failed");
+                return None;
+            }
+        };
+        let normalised = match reply::normalise(reply) {
+            Ok((normalised, _ech_removed)) => normalised,
+            Err(error) => {
+                tracing::warn!(name = %pending.asked, %error, "upstream reply refused");
+                return None;
+            }
+        };
+        let message = match pending.rewrite {
+            None => normalised,
+            Some(rewrite) => {
+                match reply::safe_search(&pending.asked, pending.qtype, rewrite.target, &normalised)
+                {
+                    Ok(message) => message,
+                    Err(error) => {
+                        tracing::warn!(name = %pending.asked, %error, "safe-search answer failed");
+                        return None;
+                    }
+                }
+            }
+        };
+        let now = Instant::now();
+        let entry = Arc::new(Entry::new(message, now)?);
+        self.cache.insert(&pending.key, entry.clone(), now);
+        Some(entry)
+    }
+
+    fn answer_with(
+        &self,
+        packet: &[u8],
+        client_ip: IpAddr,
+        udp: bool,
+        out: &mut Vec<u8>,
+        fetched: Option<(Vec<u8>, Arc<Entry>)>,
+    ) -> Step {
+        let query = match wire::parse_query(packet) {
+            Ok(query) => query,
+            Err(QueryError::Ignore) => {
+                Stats::add(&self.stats.malformed);
+                return Step::Drop;
+            }
+            Err(QueryError::Malformed { id, flags }) => {
+                Stats::add(&self.stats.malformed);
+                Answer::headers_only(out, id, flags, rcode::FORMERR);
+                return Step::Reply;
+            }
+            Err(QueryError::NotImplemented { id, flags }) => {
+                Answer::headers_only(out, id, flags, rcode::NOTIMP);
+                return Step::Reply;
+            }
+            Err(QueryError::BadVersion { id, flags }) => {
+                // BADVERS is extended rcode 16: 1 in the OPT record's upper bits, 0 in the header.
+                Answer::headers_only(out, id, flags, rcode::NOERROR).edns(None, 1);
+                return Step::Reply;
+            }
+        };
+        Stats::add(&self.stats.queries);
+        if query.qclass != CLASS_IN {
+            Answer::start(out, &query, rcode::REFUSED).edns(query.edns, 0);
+            return Step::Reply;
+        }
+        let Some(name) = query.name() else {
+            // A label with a dot, a space or a control byte in it: no host is named like this,
+            // and it cannot be classified, so it is not forwarded.
+            Answer::start(out, &query, rcode::REFUSED).edns(query.edns, 0);
+            return Step::Reply;
+        };
+        let state = self.state.load();
+        let asked = Asked {
+            limit: if udp {
+                query.udp_limit()
+            } else {
+                usize::from(u16::MAX)
+            },
+            client: state.clients.lookup(client_ip).clone(),
+            client_ip,
+            name,
+            query,
+        };
+        let now = Timestamp::now();
+
+        if let Some(why) = rewrite::bypass(&asked.name) {
+            Stats::add(&self.stats.blocked);
+            Answer::start(out, &asked.query, rcode::NXDOMAIN)
+                .negative_soa(state.policy.spec().dns.blocked_ttl)
+                .edns(asked.query.edns, 0);
+            self.record(&asked, now, Action::Block, "bypass".into(), why.into());
+            return Step::Reply;
+        }
+
+        // The root has no host to decide on (resolvers ask for its NS records).
+        let host = if asked.name.is_empty() {
+            None
+        } else {
+            match Host::parse(&asked.name) {
+                Ok(host) => Some(host),
+                Err(_) => {
+                    Answer::start(out, &asked.query, rcode::REFUSED).edns(asked.query.edns, 0);
+                    return Step::Reply;
+                }
+            }
+        };
+        if let Some(host) = host {
+            let decision = decide(
+                &state.policy,
+                &Request::Host(host),
+                &asked.client.identity,
+                now,
+            );
+            if decision.action == Verdict::Block {
+                self.blocked(&state.policy, &asked, out);
+                self.record(
+                    &asked,
+                    now,
+                    Action::Block,
+                    categories(&decision),
+                    decision.reason.to_string(),
+                );
+                return Step::Reply;
+            }
+        }
+
+        let rewrite =
+            rewrite::safe_search(&asked.name, asked.client.safe_search, asked.client.youtube);
+        let mut key = [0u8; MAX_KEY];
+        let mut name_key = [0u8; MAX_NAME_WIRE + 2];
+        let length = asked.query.cache_key(&mut name_key);
+        key[..length].copy_from_slice(&name_key[..length]);
+        key[length] = rewrite.map_or(0, |r| r.variant);
+        let key = &key[..=length];
+
+        let instant = Instant::now();
+        let entry = match fetched {
+            Some((fetched_key, entry)) if fetched_key == key => Some(entry),
+            _ => {
+                let hit = self.cache.get(key, instant);
+                if hit.is_some() {
+                    Stats::add(&self.stats.cache_hits);
+                }
+                hit
+            }
+        };
+        let Some(entry) = entry else {
+            let (name_wire, asked_name) = match rewrite {
+                Some(rewrite) => match wire::name_wire(rewrite.target) {
+                    Some(wire) => (wire, asked.name.clone()),
+                    None => return Step::Drop,
+                },
+                None => (name_key[..length - 2].to_vec(), asked.name.clone()),
+            };
+            return Step::Resolve(Pending {
+                key: key.to_vec(),
+                name_wire,
+                qtype: asked.query.qtype,
+                rewrite,
+                asked: asked_name,
+            });
+        };
+
+        // Every name the answer's CNAME chain leads to is decided for this client too.
+        for target in entry.chain() {
+            let Ok(host) = Host::parse(target) else {
+                continue;
+            };
+            let decision = decide(
+                &state.policy,
+                &Request::Host(host),
+                &asked.client.identity,
+                now,
+            );
+            if decision.action == Verdict::Block {
+                self.blocked(&state.policy, &asked, out);
+                self.record(
+                    &asked,
+                    now,
+                    Action::Block,
+                    categories(&decision),
+                    format!("CNAME to {target}: {}", decision.reason),
+                );
+                return Step::Reply;
+            }
+        }
+
+        if !entry.write_reply(&asked.query, instant, out) {
+            Answer::start(out, &asked.query, rcode::SERVFAIL).edns(asked.query.edns, 0);
+            return Step::Reply;
+        }
+        if out.len() > asked.limit {
+            Answer::start(out, &asked.query, entry.rcode())
+                .truncated()
+                .edns(asked.query.edns, 0);
+        }
+        match rewrite {
+            Some(rewrite) => {
+                Stats::add(&self.stats.rewritten);
+                self.record(
+                    &asked,
+                    now,
+                    Action::Rewrite,
+                    "search-engines".into(),
+                    format!("safe search: {} ({})", rewrite.engine, rewrite.target),
+                );
+            }
+            None => {
+                if !asked.name.is_empty() {
+                    self.count_allowed(&asked, now);
+                }
+            }
+        }
+        Step::Reply
+    }
+
+    /// The blocked answer the policy asks for.
+    fn blocked(&self, policy: &PolicySnapshot, asked: &Asked<'_>, out: &mut Vec<u8>) {
+        Stats::add(&self.stats.blocked);
+        let dns = &policy.spec().dns;
+        let query = &asked.query;
+        let ttl = dns.blocked_ttl;
+        match dns.blocked {
+            BlockedAnswer::Nxdomain => {
+                Answer::start(out, query, rcode::NXDOMAIN)
+                    .negative_soa(ttl)
+                    .edns(query.edns, 0);
+            }
+            BlockedAnswer::BlockPage => {
+                let address = match query.qtype {
+                    rtype::A => self
+                        .settings
+                        .block_page_ipv4
+                        .map(|v4| (v4, Ipv6Addr::UNSPECIFIED)),
+                    rtype::AAAA => self
+                        .settings
+                        .block_page_ipv6
+                        .map(|v6| (Ipv4Addr::UNSPECIFIED, v6)),
+                    _ => None,
+                };
+                let mut answer = Answer::start(out, query, rcode::NOERROR);
+                match address {
+                    Some((v4, v6)) => answer.address(query.qtype, ttl, v4, v6),
+                    // No block page for this type: "no data", so the client tries A.
+                    None => answer.negative_soa(ttl),
+                };
+                answer.edns(query.edns, 0);
+            }
+        }
+    }
+
+    fn record(
+        &self,
+        asked: &Asked<'_>,
+        now: Timestamp,
+        action: Action,
+        categories: String,
+        reason: String,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        events.record(Event {
+            school: self.settings.school,
+            at: now,
+            source: Source::Dns,
+            client_ip: canonical_ip(asked.client_ip),
+            device: asked.client.device,
+            person: asked.client.person,
+            username: asked.client.identity.user.clone(),
+            host: asked.name.clone(),
+            url: None,
+            action,
+            categories,
+            reason,
+            search_term: None,
+            count: 1,
+        });
+    }
+
+    fn count_allowed(&self, asked: &Asked<'_>, now: Timestamp) {
+        if self.events.is_none() {
+            return;
+        }
+        let subject = CountSubject {
+            hour: now.as_second().div_euclid(3600),
+            client: canonical_ip(asked.client_ip),
+            device: asked.client.device,
+            person: asked.client.person,
+        };
+        let mut counts = self
+            .counts
+            .by_subject
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let sites = counts.entry(subject).or_default();
+        match sites.get_mut(asked.name.as_str()) {
+            Some(count) => *count = count.saturating_add(1),
+            None => {
+                sites.insert(asked.name.as_str().into(), 1);
+            }
+        }
+    }
+
+    /// Hands the allowed-query counts gathered since the last call to the event writer.
+    pub fn flush_counts(&self) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        let taken = std::mem::take(
+            &mut *self
+                .counts
+                .by_subject
+                .lock()
+                .unwrap_or_else(|e| e.into_inner()),
+        );
+        for (subject, sites) in taken {
+            let at =
+                Timestamp::from_second(subject.hour * 3600).unwrap_or_else(|_| Timestamp::now());
+            for (site, count) in sites {
+                events.record(Event {
+                    school: self.settings.school,
+                    at,
+                    source: Source::Dns,
+                    client_ip: subject.client,
+                    device: subject.device,
+                    person: subject.person,
+                    username: None,
+                    host: site.into(),
+                    url: None,
+                    action: Action::Allow,
+                    categories: String::new(),
+                    reason: String::new(),
+                    search_term: None,
+                    count,
+                });
+            }
+        }
+    }
+}
+
+fn categories(decision: &Decision<'_>) -> String {
+    let mut names: Vec<&str> = decision.categories.iter().map(|c| c.category).collect();
+    names.dedup();
+    names.join(",")
+}
