@@ -37,8 +37,8 @@ mod time;
 pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide};
 pub use spec::{
-    BlockedAnswer, DnsSpec, YouTubeMode, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec, RuleSpec, VerdictKind,
-    VerdictSpec, WindowSpec,
+    BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
+    RuleSpec, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
 };
 pub use time::parse_time;
 

@@ -39,8 +39,10 @@ pub struct Config {
     pub console: ConsoleSettings,
     /// Recording events.
     pub events: EventSettings,
-    /// Filtering: the policy.
+    /// Filtering: the policy and the category index.
     pub filter: FilterSettings,
+    /// The DNS filter.
+    pub dns: DnsSettings,
 }
 
 /// The school created on first start.
@@ -112,13 +114,39 @@ pub struct EventSettings {
     pub journal_limit_mb: u64,
 }
 
-/// Filtering. (The category index joins it with the DNS filter.)
+/// Filtering: the policy and the category index.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct FilterSettings {
     /// The policy file; empty means the built-in default policy. Its groups become the
     /// school's groups.
     pub policy: String,
+    /// The compiled category index (`ward lists import`); empty means `ward.idx` in the data
+    /// folder.
+    pub index: String,
+}
+
+/// The DNS filter.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DnsSettings {
+    /// Addresses to answer on (UDP and TCP), comma-separated; empty turns the DNS filter off.
+    pub listen: String,
+    /// Upstream resolvers, comma-separated (`ADDRESS` or `ADDRESS:PORT`); empty means the
+    /// `nameserver` lines of /etc/resolv.conf.
+    pub upstream: String,
+    /// Milliseconds to wait for one upstream try.
+    pub upstream_timeout_ms: u64,
+    /// Times the whole upstream list is tried before answering SERVFAIL.
+    pub upstream_attempts: usize,
+    /// The block page's IPv4 address, answered for blocked names; empty: "no data".
+    pub block_page_ipv4: String,
+    /// The block page's IPv6 address; empty: "no data".
+    pub block_page_ipv6: String,
+    /// Answers kept in the cache.
+    pub cache_entries: usize,
+    /// Receive loops per UDP socket.
+    pub workers: usize,
 }
 
 impl Default for Config {
@@ -152,6 +180,17 @@ impl Default for Config {
             },
             filter: FilterSettings {
                 policy: String::new(),
+                index: String::new(),
+            },
+            dns: DnsSettings {
+                listen: "127.0.0.1:5353".into(),
+                upstream: String::new(),
+                upstream_timeout_ms: 1_500,
+                upstream_attempts: 2,
+                block_page_ipv4: String::new(),
+                block_page_ipv6: String::new(),
+                cache_entries: 100_000,
+                workers: 2,
             },
         }
     }
@@ -180,6 +219,11 @@ impl Default for EventSettings {
 impl Default for FilterSettings {
     fn default() -> FilterSettings {
         Config::default().filter
+    }
+}
+impl Default for DnsSettings {
+    fn default() -> DnsSettings {
+        Config::default().dns
     }
 }
 
@@ -267,7 +311,72 @@ impl Config {
         if self.console.session_hours <= 0 {
             bail!("console.session_hours must be above 0");
         }
+        self.dns_listen()?;
+        if !self.dns.upstream.trim().is_empty() {
+            self.dns_upstreams()?;
+        }
+        self.block_page_addresses()?;
+        if self.dns.cache_entries == 0 || self.dns.upstream_timeout_ms == 0 {
+            bail!("dns.cache_entries and dns.upstream_timeout_ms must be above 0");
+        }
         Ok(())
+    }
+
+    /// The category index file.
+    pub fn index_path(&self) -> PathBuf {
+        if self.filter.index.is_empty() {
+            self.data_dir.join("ward.idx")
+        } else {
+            PathBuf::from(&self.filter.index)
+        }
+    }
+
+    /// The DNS filter's addresses (none: the filter is off).
+    pub fn dns_listen(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        split_list(&self.dns.listen)
+            .map(|text| {
+                text.parse()
+                    .with_context(|| format!("dns.listen {text:?} is not ADDRESS:PORT"))
+            })
+            .collect()
+    }
+
+    /// The upstream resolvers: the setting, or /etc/resolv.conf's name servers.
+    pub fn dns_upstreams(&self) -> anyhow::Result<Vec<SocketAddr>> {
+        if self.dns.upstream.trim().is_empty() {
+            let text = std::fs::read_to_string("/etc/resolv.conf").context(
+                "dns.upstream is empty and /etc/resolv.conf cannot be read: name the upstream resolvers",
+            )?;
+            return Ok(resolv_conf_servers(&text));
+        }
+        split_list(&self.dns.upstream)
+            .map(|text| {
+                parse_server(text).with_context(|| {
+                    format!("dns.upstream {text:?} is not ADDRESS or ADDRESS:PORT")
+                })
+            })
+            .collect()
+    }
+
+    /// The block page's addresses, where set.
+    pub fn block_page_addresses(
+        &self,
+    ) -> anyhow::Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
+        let v4 =
+            match self.dns.block_page_ipv4.trim() {
+                "" => None,
+                text => Some(text.parse().with_context(|| {
+                    format!("dns.block_page_ipv4 {text:?} is not an IPv4 address")
+                })?),
+            };
+        let v6 =
+            match self.dns.block_page_ipv6.trim() {
+                "" => None,
+                text => Some(text.parse().with_context(|| {
+                    format!("dns.block_page_ipv6 {text:?} is not an IPv6 address")
+                })?),
+            };
+        Ok((v4, v6))
     }
 
     /// The console's address.
@@ -288,6 +397,34 @@ impl Config {
             self.database.url.clone()
         }
     }
+}
+
+fn split_list(text: &str) -> impl Iterator<Item = &str> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+}
+
+/// `ADDRESS`, `ADDRESS:PORT` or `[IPv6]:PORT`; port 53 when not given.
+fn parse_server(text: &str) -> anyhow::Result<SocketAddr> {
+    if let Ok(address) = text.parse::<SocketAddr>() {
+        return Ok(address);
+    }
+    let ip: std::net::IpAddr = text.trim_matches(['[', ']']).parse()?;
+    Ok(SocketAddr::new(ip, 53))
+}
+
+/// The `nameserver` addresses of a resolv.conf.
+fn resolv_conf_servers(text: &str) -> Vec<SocketAddr> {
+    text.lines()
+        .filter_map(|line| line.trim().strip_prefix("nameserver"))
+        .filter_map(|rest| {
+            // A scope suffix (fe80::1%eth0) is dropped: a link-local resolver needs it, but
+            // tokio cannot take it from the text.
+            let address = rest.trim().split('%').next()?;
+            address.parse().ok().map(|ip| SocketAddr::new(ip, 53))
+        })
+        .collect()
 }
 
 /// Lays `overlay` over `base`, table by table.

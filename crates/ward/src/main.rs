@@ -9,6 +9,7 @@
 
 mod check;
 mod config;
+mod gateway;
 mod lists;
 mod policy;
 mod serve;

@@ -1,5 +1,5 @@
-//! `ward serve`: one process that runs the console and the event writer (and the DNS filter and
-//! proxy as they arrive), and `ward audit verify`.
+//! `ward serve`: one process that runs the console, the event writer and the DNS filter (and the
+//! proxy when it arrives), and `ward audit verify`.
 //!
 //! First start on an empty database creates the school, its groups (from the policy) and an
 //! administrator account, and prints the administrator's one-time password once (or takes a
@@ -17,11 +17,12 @@ use tokio::net::TcpListener;
 use ward_console::{AppState, ConsoleConfig};
 use ward_policy::{DEFAULT_POLICY, GroupKind, PolicySpec};
 use ward_store::{
-    EventWriter, NewAccount, NewAuditEntry, NewGroup, OpenOptions, PersonKind, Role, Roles, Store,
-    WriterConfig,
+    EventWriter, NewAccount, NewAuditEntry, NewGroup, OpenOptions, PersonKind, Role, Roles,
+    SchoolId, Store, WriterConfig,
 };
 
 use crate::config::Config;
+use crate::gateway::Gateway;
 use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
 
 /// Arguments of `ward serve`.
@@ -118,7 +119,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
-    first_start(&config, &store).await?;
+    let school = first_start(&config, &store).await?;
 
     let mut writer_config =
         WriterConfig::new(&config.events.gateway, config.data_dir.join("journal"));
@@ -127,6 +128,7 @@ pub async fn serve(
     writer_config.database_timeout = Duration::from_secs(config.events.database_timeout_seconds);
     writer_config.journal_limit = config.events.journal_limit_mb << 20;
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
+    let gateway = Gateway::start(&config, &store, school, events.clone()).await?;
 
     let console = ConsoleConfig {
         secure_cookies: config.console.secure_cookies,
@@ -164,6 +166,9 @@ pub async fn serve(
     .context("console server")?;
     tracing::info!("stopping: writing queued events");
     sweeper.abort();
+    if let Some(gateway) = gateway {
+        gateway.stop().await;
+    }
     drop(events);
     writer.shutdown().await;
     store.close().await;
@@ -198,7 +203,7 @@ fn policy_groups(config: &Config) -> anyhow::Result<Vec<NewGroup>> {
 
 /// On an empty database: the school, its groups and the first administrator. On every start:
 /// groups the policy has gained.
-async fn first_start(config: &Config, store: &Store) -> anyhow::Result<()> {
+async fn first_start(config: &Config, store: &Store) -> anyhow::Result<SchoolId> {
     let groups = policy_groups(config)?;
     let schools = store.schools().await?;
     let school = match schools.first() {
@@ -211,7 +216,7 @@ async fn first_start(config: &Config, store: &Store) -> anyhow::Result<()> {
     };
     store.ensure_groups(school, &groups).await?;
     if store.count_accounts().await? > 0 {
-        return Ok(());
+        return Ok(school);
     }
     let (password, chosen) = match std::env::var("WARD_ADMIN_PASSWORD") {
         Ok(password) if !password.is_empty() => {
@@ -265,7 +270,7 @@ async fn first_start(config: &Config, store: &Store) -> anyhow::Result<()> {
         println!("  One-time password: {password}");
         println!("  (Shown only now. You choose your own password when you first log in.)");
     }
-    Ok(())
+    Ok(school)
 }
 
 /// `ward audit verify`: exit 0 when every chain holds, 1 when one is broken.

@@ -1,6 +1,8 @@
 //! Runs `ward serve` as a newcomer does: first start on an empty folder prints a one-time
 //! password, which logs in (and must be changed); SIGTERM stops it cleanly; a restart keeps the
-//! accounts; `ward audit verify` checks the chain and finds a tampered entry.
+//! accounts; `ward audit verify` checks the chain and finds a tampered entry; the DNS filter
+//! answers `dig` and reloads its policy on SIGHUP, keeping the old one (and raising an alert)
+//! when the new one does not load.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -37,6 +39,8 @@ impl Server {
         let mut child = ward(directory)
             .arg("serve")
             .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
+            // The DNS filter needs a category index; the tests that want it turn it on.
+            .env("WARD_DNS_LISTEN", "")
             .envs(environment.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -278,5 +282,148 @@ fn configuration_mistakes_are_reported_not_ignored() {
         .expect("ward serve");
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("colour"));
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
+
+fn dig(server: &str, arguments: &[&str]) -> String {
+    let (address, port) = server.rsplit_once(':').expect("ADDRESS:PORT");
+    let output = Command::new("dig")
+        .arg(format!("@{address}"))
+        .args(["-p", port, "+tries=1", "+time=3"])
+        .args(arguments)
+        .output()
+        .expect("dig is not installed: run scripts/test, which installs it (Debian package bind9-dnsutils)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn hang_up(server: &Server) {
+    let status = Command::new("kill")
+        .args(["-HUP", &server.child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+const DNS_POLICY: &str = r#"
+name = "DNS school"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "VERDICT"
+"#;
+
+#[test]
+fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
+    let folder = temp_folder("dns");
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    let import = ward(&folder)
+        .args([
+            "lists",
+            "import",
+            "--domains",
+            "gambling=gambling.txt",
+            "--out",
+            "lists.idx",
+        ])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            // Nothing listens here: allowed names get SERVFAIL, which tells them from blocked.
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address is printed")
+        .to_owned();
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+
+    // A policy with a mistake: the old one stays in force, and an alert is raised.
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "maybe"),
+    )
+    .expect("policy");
+    hang_up(&server);
+    let database = format!("sqlite://{}", folder.join("var/ward.db").display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(ward_store::Store::open(
+            &database,
+            &ward_store::OpenOptions::default(),
+        ))
+        .expect("open the database");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let alerts = loop {
+        let alerts = runtime
+            .block_on(store.alerts(ward_store::SchoolId(1), "new", 10))
+            .expect("alerts");
+        if !alerts.is_empty() || std::time::Instant::now() > deadline {
+            break alerts;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(alerts.len(), 1, "one alert for the failed reload");
+    assert!(
+        alerts[0].summary.contains("previous one stays in force"),
+        "{alerts:?}"
+    );
+    assert!(
+        alerts[0].summary.contains("maybe"),
+        "the alert names the problem: {alerts:?}"
+    );
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+
+    // A good policy takes effect without a restart.
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "acceptable"),
+    )
+    .expect("policy");
+    hang_up(&server);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let answer = dig(&dns, &["casino.test"]);
+        if answer.contains("status: SERVFAIL") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new policy never took effect: {answer}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    runtime.block_on(store.close());
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    assert!(log.contains("failed to reload"), "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }

@@ -1,0 +1,400 @@
+//! Test fixtures: a real upstream (unbound from Debian's packages, serving test zones
+//! authoritatively), Ward's DNS filter on an ephemeral port in this process, and `dig` as the
+//! client.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ward_dns::{ClientMap, DnsFilter, FilterSettings, FilterState, Listeners, Upstreams};
+use ward_lists::{IndexBuilder, ListFormat};
+use ward_policy::PolicySnapshot;
+use ward_store::{Device, DeviceId, EventSink, SchoolId};
+
+/// A folder of its own under the system's temporary folder.
+pub fn temp_folder(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!("ward-dns-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("create a temporary folder");
+    folder
+}
+
+/// A free UDP port on 127.0.0.1 (free when asked; the caller binds it at once).
+pub fn free_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .and_then(|s| s.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// The zones every test's upstream serves.
+pub const TEST_ZONE: &str = r#"$ORIGIN test.
+$TTL 300
+@        IN SOA ns.test. admin.test. 1 3600 600 86400 30
+@        IN NS  ns.test.
+ns       IN A   127.0.0.1
+allowed  IN A   192.0.2.10
+allowed  IN AAAA 2001:db8::10
+casino   IN A   192.0.2.66
+chat     IN A   192.0.2.20
+alias    IN CNAME hop.test.
+hop      IN CNAME casino.test.
+friendly IN CNAME allowed.test.
+ech      IN HTTPS 1 . alpn=h2 ech=AEX+DQBBpAAgACCYdhBwwDQrDJ/BMh2Nk7ljMnH0VNaaozvrM8DQtKdpKAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA=
+"#;
+
+/// Search engines, as far as the safe-search tests need them.
+pub const GOOGLE_ZONE: &str = r#"$ORIGIN google.com.
+$TTL 300
+@               IN SOA ns.google.com. admin.google.com. 1 3600 600 86400 30
+@               IN NS  ns.google.com.
+ns              IN A   127.0.0.1
+www             IN A   142.250.0.1
+forcesafesearch IN A   216.239.38.120
+"#;
+
+/// A big answer: over 512 bytes, over 1232 bytes.
+pub fn big_zone() -> String {
+    let mut zone = String::from(
+        "$ORIGIN big.\n$TTL 300\n@ IN SOA ns.big. admin.big. 1 3600 600 86400 30\n@ IN NS ns.big.\nns IN A 127.0.0.1\n",
+    );
+    for i in 0..40 {
+        zone.push_str(&format!(
+            "txt IN TXT \"record {i:02} {}\"\n",
+            "x".repeat(40)
+        ));
+    }
+    zone
+}
+
+/// unbound, answering the test zones authoritatively on 127.0.0.1.
+pub struct Unbound {
+    child: Child,
+    pub address: SocketAddr,
+    folder: PathBuf,
+}
+
+impl Unbound {
+    pub fn start(name: &str) -> Unbound {
+        let unbound = ["/usr/sbin/unbound", "/usr/bin/unbound"]
+            .into_iter()
+            .find(|path| std::path::Path::new(path).exists())
+            .expect("unbound is not installed: run scripts/test, which installs it (Debian package unbound)");
+        let folder = temp_folder(&format!("unbound-{name}"));
+        let zones = [
+            ("test.", TEST_ZONE.to_string()),
+            ("google.com.", GOOGLE_ZONE.to_string()),
+            ("big.", big_zone()),
+        ];
+        let mut config = String::new();
+        for _ in 0..20 {
+            let port = free_port();
+            config.clear();
+            config.push_str(&format!(
+                "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  use-syslog: no\n  logfile: \"\"\n  username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n  pidfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  module-config: \"iterator\"\n  local-zone: \"test.\" nodefault\n",
+                dir = folder.display()
+            ));
+            for (zone, text) in &zones {
+                let file = folder.join(format!("{}zone", zone));
+                std::fs::write(&file, text).expect("write a zone file");
+                config.push_str(&format!(
+                    "auth-zone:\n  name: \"{zone}\"\n  zonefile: \"{}\"\n  for-upstream: yes\n  for-downstream: yes\n",
+                    file.display()
+                ));
+            }
+            config.push_str("remote-control:\n  control-enable: no\n");
+            let config_file = folder.join("unbound.conf");
+            std::fs::write(&config_file, &config).expect("write unbound.conf");
+            let child = Command::new(unbound)
+                .args(["-d", "-c"])
+                .arg(&config_file)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("unbound starts");
+            let address: SocketAddr = ([127, 0, 0, 1], port).into();
+            let mut server = Unbound {
+                child,
+                address,
+                folder: folder.clone(),
+            };
+            if server.wait_ready() {
+                return server;
+            }
+            let _ = server.child.kill();
+        }
+        panic!("unbound did not start");
+    }
+
+    fn wait_ready(&mut self) -> bool {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return false;
+            }
+            let answer = dig(
+                self.address,
+                &["allowed.test", "+short", "+tries=1", "+time=1"],
+            );
+            if answer.trim() == "192.0.2.10" {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        false
+    }
+}
+
+impl Drop for Unbound {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.folder);
+    }
+}
+
+/// Runs dig against `server` with `arguments`; returns what it printed.
+pub fn dig(server: SocketAddr, arguments: &[&str]) -> String {
+    let output = Command::new("dig")
+        .arg(format!("@{}", server.ip()))
+        .args(["-p", &server.port().to_string()])
+        .args(arguments)
+        .output()
+        .expect("dig is not installed: run scripts/test, which installs it (Debian package bind9-dnsutils)");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The `status:` dig printed.
+pub fn status(output: &str) -> &str {
+    output
+        .split("status: ")
+        .nth(1)
+        .and_then(|rest| rest.split(',').next())
+        .unwrap_or("(no answer)")
+}
+
+/// The answer section's lines (name, type and data; no TTL) of a `+noall +answer` dig.
+pub fn answers(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
+        .map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // name ttl class type data… → name type data…
+            let mut kept = vec![fields[0]];
+            kept.extend_from_slice(&fields[3..]);
+            kept.join(" ")
+        })
+        .collect()
+}
+
+/// The category index of the tests: gambling has casino.test, social has chat.test, and the
+/// illegal list has abuse.test.
+pub fn index() -> Arc<ward_lists::CategoryIndex> {
+    let mut builder = IndexBuilder::new();
+    builder
+        .add_text(
+            "test",
+            "gambling",
+            ListFormat::Domains,
+            "gambling",
+            b"casino.test\n",
+            false,
+        )
+        .expect("list");
+    builder
+        .add_text(
+            "test",
+            "social",
+            ListFormat::Domains,
+            "social",
+            b"chat.test\n",
+            false,
+        )
+        .expect("list");
+    builder
+        .add_text(
+            "test",
+            "doh",
+            ListFormat::Domains,
+            "doh",
+            b"dns.provider.test\n",
+            false,
+        )
+        .expect("list");
+    builder
+        .add_text(
+            "test",
+            "iwf",
+            ListFormat::Illegal,
+            "iwf",
+            b"abuse.test\n",
+            true,
+        )
+        .expect("list");
+    Arc::new(builder.finish().expect("index"))
+}
+
+/// The tests' policy: pupils (the unknown-client group) may not gamble or chat; staff may chat;
+/// staff have no safe search. `blocked` is the [dns] answer.
+pub fn policy_toml(blocked: &str) -> String {
+    format!(
+        r#"
+name = "DNS test school"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[dns]
+blocked = "{blocked}"
+blocked_ttl = 30
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+
+[[group]]
+id = "staff"
+title = "Staff"
+kind = "staff"
+safe_search = false
+youtube = "off"
+
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+
+[[rule]]
+id = "social"
+action = "Social networking"
+categories = ["social"]
+verdict = "unacceptable"
+groups = {{ staff = "acceptable" }}
+
+[[rule]]
+id = "bypass"
+action = "Bypassing the filter"
+categories = ["doh"]
+verdict = "unacceptable"
+"#
+    )
+}
+
+pub fn policy(blocked: &str) -> PolicySnapshot {
+    PolicySnapshot::from_toml(&policy_toml(blocked), index())
+        .expect("test policy loads")
+        .0
+}
+
+/// 127.0.0.2 is a staff laptop; every other address is unknown.
+pub fn devices() -> Vec<Device> {
+    vec![Device {
+        id: DeviceId(7),
+        name: "STAFF-LAPTOP-7".into(),
+        network: "127.0.0.2".parse().expect("address"),
+        group: Some("staff".into()),
+        location: "Staff room".into(),
+    }]
+}
+
+pub fn state(blocked: &str) -> FilterState {
+    let policy = policy(blocked);
+    let (clients, warnings) = ClientMap::new(&devices(), &policy);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    FilterState {
+        policy: Arc::new(policy),
+        clients,
+    }
+}
+
+/// Ward's DNS filter running in this process on an ephemeral port.
+pub struct Ward {
+    pub address: SocketAddr,
+    pub filter: Arc<DnsFilter>,
+    runtime: tokio::runtime::Runtime,
+    tasks: Option<tokio::task::JoinSet<()>>,
+}
+
+impl Ward {
+    pub fn start(upstreams: Vec<SocketAddr>, blocked: &str, events: Option<EventSink>) -> Ward {
+        Ward::start_with(upstreams, state(blocked), events, None)
+    }
+
+    pub fn start_with(
+        upstreams: Vec<SocketAddr>,
+        state: FilterState,
+        events: Option<EventSink>,
+        runtime: Option<tokio::runtime::Runtime>,
+    ) -> Ward {
+        let runtime = runtime.unwrap_or_else(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime")
+        });
+        let filter = Arc::new(DnsFilter::new(
+            state,
+            FilterSettings {
+                school: SchoolId(1),
+                block_page_ipv4: Some([192, 0, 2, 250].into()),
+                block_page_ipv6: Some("2001:db8::250".parse().expect("address")),
+                cache_entries: 10_000,
+            },
+            Upstreams::new(upstreams, Duration::from_millis(400), 2),
+            events,
+        ));
+        let (address, tasks) = runtime.block_on(async {
+            let listeners = Listeners::bind(&["127.0.0.1:0".parse().expect("address")])
+                .await
+                .expect("bind");
+            let address = listeners.local_addresses()[0];
+            (address, ward_dns::serve(filter.clone(), listeners, 2))
+        });
+        Ward {
+            address,
+            filter,
+            runtime,
+            tasks: Some(tasks),
+        }
+    }
+
+    /// dig from 127.0.0.1 (an unknown client).
+    pub fn dig(&self, arguments: &[&str]) -> String {
+        dig(self.address, arguments)
+    }
+
+    /// dig from the staff laptop's address.
+    pub fn dig_as_staff(&self, arguments: &[&str]) -> String {
+        let mut all = vec!["-b", "127.0.0.2"];
+        all.extend_from_slice(arguments);
+        dig(self.address, &all)
+    }
+
+    pub fn runtime(&self) -> &tokio::runtime::Runtime {
+        &self.runtime
+    }
+}
+
+impl Drop for Ward {
+    fn drop(&mut self) {
+        if let Some(mut tasks) = self.tasks.take() {
+            self.runtime.block_on(tasks.shutdown());
+        }
+    }
+}
+
+/// Runs a future to completion on a small runtime of its own.
+pub fn runtime_block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(future)
+}
