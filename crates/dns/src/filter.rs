@@ -291,7 +291,8 @@ impl DnsFilter {
         self.answer_with(packet, client_ip, udp, out, None)
     }
 
-    /// Asks the upstream for what [`DnsFilter::answer`] could not answer, then answers.
+    /// Asks the upstream for what [`DnsFilter::answer`] could not answer, then answers. Never
+    /// returns [`Step::Resolve`].
     pub async fn resolve(
         &self,
         pending: Pending,
@@ -300,21 +301,15 @@ impl DnsFilter {
         udp: bool,
         out: &mut Vec<u8>,
     ) -> Step {
-        let fetched = self.fetch(&pending).await;
-        match fetched {
-            Some(entry) => {
-                self.answer_with(packet, client_ip, udp, out, Some((pending.key, entry)))
-            }
-            None => {
-                Stats::add(&self.stats.upstream_failures);
-                match wire::parse_query(packet) {
-                    Ok(query) => {
-                        Answer::start(out, &query, rcode::SERVFAIL).edns(query.edns, 0);
-                        Step::Reply
-                    }
-                    Err(_) => Step::Drop,
-                }
-            }
+        let Some(entry) = self.fetch(&pending).await else {
+            Stats::add(&self.stats.upstream_failures);
+            return servfail(packet, out);
+        };
+        match self.answer_with(packet, client_ip, udp, out, Some((pending.key, entry))) {
+            // After a reload while waiting, the answer may need another upstream question:
+            // SERVFAIL, and the client asks again.
+            Step::Resolve(_) => servfail(packet, out),
+            step => step,
         }
     }
 
@@ -533,7 +528,8 @@ impl DnsFilter {
                 );
             }
             None => {
-                if !asked.name.is_empty() {
+                // Reverse lookups and the root are not browsing.
+                if !asked.name.is_empty() && !asked.name.ends_with(".arpa") {
                     self.count_allowed(&asked, now);
                 }
             }
@@ -663,6 +659,16 @@ impl DnsFilter {
                 });
             }
         }
+    }
+}
+
+fn servfail(packet: &[u8], out: &mut Vec<u8>) -> Step {
+    match wire::parse_query(packet) {
+        Ok(query) => {
+            Answer::start(out, &query, rcode::SERVFAIL).edns(query.edns, 0);
+            Step::Reply
+        }
+        Err(_) => Step::Drop,
     }
 }
 

@@ -210,8 +210,8 @@ async fn tcp_connection(
                 framed.extend_from_slice(&out[..usize::from(length)]);
                 stream.write_all(&framed).await?;
             }
-            Step::Drop => return Ok(()),
-            Step::Resolve(_) => unreachable!("resolve never asks to resolve again"),
+            // `resolve` never asks to resolve again; treat it as nothing to send.
+            Step::Drop | Step::Resolve(_) => return Ok(()),
         }
     }
 }

@@ -4,6 +4,7 @@
 //! the console takes effect without a signal). A policy or index that fails to load leaves the
 //! old state in force, is logged, and raises an alert for the school.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,9 +42,11 @@ impl Gateway {
         let policy = load_policy(config).await?;
         let devices = store.devices(school).await?;
         let state = state(policy, &devices);
-        let upstreams = config.dns_upstreams()?;
+        let upstreams = without_self(config.dns_upstreams()?, &addresses);
         if upstreams.is_empty() {
-            anyhow::bail!("no upstream resolvers: set dns.upstream");
+            anyhow::bail!(
+                "no upstream resolvers (other than Ward itself): set dns.upstream to the resolvers allowed queries go to"
+            );
         }
         let (block_page_ipv4, block_page_ipv6) = config.block_page_addresses()?;
         let filter = Arc::new(DnsFilter::new(
@@ -85,6 +88,26 @@ impl Gateway {
         self.tasks.shutdown().await;
         self.filter.flush_counts();
     }
+}
+
+/// The upstreams, less any that is Ward's own listening address (as when /etc/resolv.conf on
+/// Ward's machine points at Ward): forwarding to itself would loop.
+fn without_self(upstreams: Vec<SocketAddr>, listen: &[SocketAddr]) -> Vec<SocketAddr> {
+    upstreams
+        .into_iter()
+        .filter(|upstream| {
+            let looping = listen.iter().any(|own| {
+                own.port() == upstream.port()
+                    && (own.ip() == upstream.ip()
+                        || (own.ip().is_unspecified()
+                            && (upstream.ip().is_loopback() || upstream.ip().is_unspecified())))
+            });
+            if looping {
+                tracing::warn!(%upstream, "not forwarding to Ward's own address");
+            }
+            !looping
+        })
+        .collect()
 }
 
 /// Reads the index and compiles the policy against it (off the async threads: a large index
@@ -203,5 +226,30 @@ async fn reloader(
         }
         filter.replace_state(FilterState { policy, clients });
         tracing::info!(devices = devices.len(), full, "filter state reloaded");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addresses(list: &[&str]) -> Vec<SocketAddr> {
+        list.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    #[test]
+    fn ward_never_forwards_to_itself() {
+        let kept = without_self(
+            addresses(&[
+                "127.0.0.1:53",
+                "127.0.0.53:53",
+                "10.0.0.1:53",
+                "127.0.0.1:5353",
+            ]),
+            &addresses(&["0.0.0.0:53"]),
+        );
+        assert_eq!(kept, addresses(&["10.0.0.1:53", "127.0.0.1:5353"]));
+        let kept = without_self(addresses(&["10.0.0.2:53"]), &addresses(&["10.0.0.2:53"]));
+        assert!(kept.is_empty());
     }
 }
