@@ -747,4 +747,28 @@ mod tests {
         assert_eq!(read_name(&message, 12), None);
         assert_eq!(skip_name(&message, 12), Some(14));
     }
+
+    proptest::proptest! {
+        /// Any host name round-trips through a query: wire form, parse, presentation form.
+        #[test]
+        fn names_round_trip(labels in proptest::collection::vec("[a-z0-9_-]{1,20}", 1..8), qtype in 1u16..300) {
+            let name = labels.join(".");
+            let mut packet = Vec::new();
+            build_query(&mut packet, 1, &name_wire(&name).expect("short enough"), qtype);
+            let query = parse_query(&packet).expect("a query");
+            proptest::prop_assert_eq!(query.name(), Some(name));
+            proptest::prop_assert_eq!(query.qtype, qtype);
+        }
+
+        /// Arbitrary bytes never panic the readers.
+        #[test]
+        fn arbitrary_bytes_are_refused_not_fatal(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..600)) {
+            let _ = parse_query(&bytes);
+            let _ = read_sections(&bytes);
+            for at in 0..bytes.len().min(40) {
+                let _ = read_name(&bytes, at);
+                let _ = skip_name(&bytes, at);
+            }
+        }
+    }
 }

@@ -6,8 +6,8 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
-    Action, ActivityQuery, Event, NewAccount, NewAuditEntry, NewDevice, NewGroup, PersonKind,
-    Roles, SchoolId, Source, Store, StoreError,
+    Action, ActivityQuery, Event, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewGroup,
+    PersonKind, Roles, SchoolId, Source, Store, StoreError,
 };
 
 macro_rules! on_both_backends {
@@ -42,6 +42,7 @@ on_both_backends!(
     blocked_events_and_browsing_counts,
     audit_chain_verifies_and_names_the_first_broken_link,
     event_writer_writes_every_event_once,
+    alerts_are_raised_per_school,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -718,4 +719,59 @@ async fn event_writer_writes_every_event_once(fixture: Fixture) {
         segments <= 2,
         "old journal segments are deleted once written ({segments} left)"
     );
+}
+
+async fn alerts_are_raised_per_school(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "alerts").await;
+    let other = school_of_its_own(store).await;
+    let alert = |severity, summary: &str| NewAlert {
+        severity,
+        category: "system".into(),
+        person: None,
+        device: None,
+        summary: summary.into(),
+    };
+    store
+        .raise_alert(school, &alert(2, "low"))
+        .await
+        .expect("raise");
+    store
+        .raise_alert(school, &alert(4, "policy reload failed"))
+        .await
+        .expect("raise");
+    let refused = store.raise_alert(school, &alert(6, "off the scale")).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "{refused:?}"
+    );
+    let alerts = store.alerts(school, "new", 10).await.expect("alerts");
+    let summaries: Vec<&str> = alerts.iter().map(|a| a.summary.as_str()).collect();
+    assert_eq!(
+        summaries,
+        ["policy reload failed", "low"],
+        "highest severity first"
+    );
+    assert_eq!(alerts[0].severity, 4);
+    assert!(
+        store
+            .alerts(other, "new", 10)
+            .await
+            .expect("alerts")
+            .is_empty()
+    );
+    assert!(
+        store
+            .alerts(school, "closed", 10)
+            .await
+            .expect("alerts")
+            .is_empty()
+    );
+}
+
+async fn school_of_its_own(store: &Store) -> SchoolId {
+    store
+        .create_school("Another school", "another")
+        .await
+        .expect("create school")
 }
