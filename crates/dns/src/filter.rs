@@ -426,24 +426,10 @@ impl DnsFilter {
                 }
             }
         };
-        if let Some(host) = host {
-            let decision = decide(
-                &state.policy,
-                &Request::Host(host),
-                &asked.client.identity,
-                now,
-            );
-            if decision.action == Verdict::Block {
-                self.blocked(&state.policy, &asked, out);
-                self.record(
-                    &asked,
-                    now,
-                    Action::Block,
-                    categories(&decision),
-                    decision.reason.to_string(),
-                );
-                return Step::Reply;
-            }
+        if let Some(host) = host
+            && self.block_if_decided(&state.policy, &asked, host, None, now, out)
+        {
+            return Step::Reply;
         }
 
         let rewrite =
@@ -485,24 +471,20 @@ impl DnsFilter {
 
         // Every name the answer's CNAME chain leads to is decided for this client too.
         for target in entry.chain() {
-            let Ok(host) = Host::parse(target) else {
-                continue;
+            let blocked = match Host::parse(target) {
+                Ok(host) => {
+                    self.block_if_decided(&state.policy, &asked, host, Some(target), now, out)
+                }
+                // A name that cannot be put in canonical form cannot be classified: the
+                // answer is not given rather than given unchecked.
+                Err(error) => {
+                    self.blocked(&state.policy, &asked, out);
+                    let reason = format!("CNAME to {target:?}, which cannot be checked: {error}");
+                    self.record(&asked, now, Action::Block, String::new(), reason);
+                    true
+                }
             };
-            let decision = decide(
-                &state.policy,
-                &Request::Host(host),
-                &asked.client.identity,
-                now,
-            );
-            if decision.action == Verdict::Block {
-                self.blocked(&state.policy, &asked, out);
-                self.record(
-                    &asked,
-                    now,
-                    Action::Block,
-                    categories(&decision),
-                    format!("CNAME to {target}: {}", decision.reason),
-                );
+            if blocked {
                 return Step::Reply;
             }
         }
@@ -535,6 +517,30 @@ impl DnsFilter {
             }
         }
         Step::Reply
+    }
+
+    /// Decides `host` (the name asked, or `via` a CNAME target) for the client; if the policy
+    /// blocks it, writes the blocked answer, records the event and returns true.
+    fn block_if_decided(
+        &self,
+        policy: &PolicySnapshot,
+        asked: &Asked<'_>,
+        host: Host,
+        via: Option<&str>,
+        now: Timestamp,
+        out: &mut Vec<u8>,
+    ) -> bool {
+        let decision = decide(policy, &Request::Host(host), &asked.client.identity, now);
+        if decision.action != Verdict::Block {
+            return false;
+        }
+        self.blocked(policy, asked, out);
+        let reason = match via {
+            Some(target) => format!("CNAME to {target}: {}", decision.reason),
+            None => decision.reason.to_string(),
+        };
+        self.record(asked, now, Action::Block, categories(&decision), reason);
+        true
     }
 
     /// The blocked answer the policy asks for.
