@@ -27,10 +27,10 @@ use ward_policy::{
 use ward_store::{Action, Device, DeviceId, Event, EventSink, PersonId, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
+use crate::reply;
 use crate::rewrite::{self, SafeSearch};
 use crate::upstream::Upstreams;
 use crate::wire::{self, Answer, CLASS_IN, Query, QueryError, rcode, rtype};
-use crate::{reply, wire::MAX_NAME_WIRE};
 
 /// Who a client address is, as the device register says.
 #[derive(Debug)]
@@ -286,7 +286,7 @@ impl DnsFilter {
     }
 
     /// Answers `packet` from `client_ip` into `out` when it can without the upstream.
-    /// `udp_limit` is false for TCP (answers up to 65,535 bytes).
+    /// `udp` is false for TCP (answers up to 65,535 bytes).
     pub fn answer(&self, packet: &[u8], client_ip: IpAddr, udp: bool, out: &mut Vec<u8>) -> Step {
         self.answer_with(packet, client_ip, udp, out, None)
     }
@@ -435,9 +435,7 @@ impl DnsFilter {
         let rewrite =
             rewrite::safe_search(&asked.name, asked.client.safe_search, asked.client.youtube);
         let mut key = [0u8; MAX_KEY];
-        let mut name_key = [0u8; MAX_NAME_WIRE + 2];
-        let length = asked.query.cache_key(&mut name_key);
-        key[..length].copy_from_slice(&name_key[..length]);
+        let length = asked.query.cache_key(&mut key);
         key[length] = rewrite.map_or(0, |r| r.variant);
         let key = &key[..=length];
 
@@ -453,19 +451,20 @@ impl DnsFilter {
             }
         };
         let Some(entry) = entry else {
-            let (name_wire, asked_name) = match rewrite {
+            // The safe host's name for a rewrite, else the asked name (lower-cased, from the key).
+            let name_wire = match rewrite {
                 Some(rewrite) => match wire::name_wire(rewrite.target) {
-                    Some(wire) => (wire, asked.name.clone()),
+                    Some(wire) => wire,
                     None => return Step::Drop,
                 },
-                None => (name_key[..length - 2].to_vec(), asked.name.clone()),
+                None => key[..length - 2].to_vec(),
             };
             return Step::Resolve(Pending {
                 key: key.to_vec(),
                 name_wire,
                 qtype: asked.query.qtype,
                 rewrite,
-                asked: asked_name,
+                asked: asked.name,
             });
         };
 

@@ -238,8 +238,8 @@ impl Query<'_> {
     }
 
     /// The cache key: the lower-cased name in wire form followed by the type. Returns its length
-    /// in `key`.
-    pub fn cache_key(&self, key: &mut [u8; MAX_NAME_WIRE + 2]) -> usize {
+    /// in `key`; the last byte of `key` is left for the caller (the cache's variant byte).
+    pub fn cache_key(&self, key: &mut [u8; MAX_NAME_WIRE + 3]) -> usize {
         let name = self.name_wire();
         let length = name.len().min(MAX_NAME_WIRE);
         for (out, byte) in key.iter_mut().zip(&name[..length]) {
@@ -697,7 +697,7 @@ mod tests {
         let b = query_bytes("example.com", rtype::A, true);
         let c = query_bytes("example.com", rtype::AAAA, false);
         let key = |packet: &[u8]| {
-            let mut key = [0; MAX_NAME_WIRE + 2];
+            let mut key = [0; MAX_NAME_WIRE + 3];
             let length = parse_query(packet)
                 .expect("well-formed test message")
                 .cache_key(&mut key);

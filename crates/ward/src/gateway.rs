@@ -190,9 +190,13 @@ async fn reloader(
                 }
                 devices = now;
             }
-            // The database being down must not stop a reload: the last register read stays.
+            // The database being down must not stop a SIGHUP reload: the last register read
+            // stays. A periodic refresh has nothing else to do then.
             Err(error) => {
-                tracing::warn!(%error, "cannot read the device register; keeping the last one read")
+                tracing::warn!(%error, "cannot read the device register; keeping the last one read");
+                if !full {
+                    continue;
+                }
             }
         }
         let policy = if full {

@@ -389,12 +389,3 @@ impl Drop for Ward {
         }
     }
 }
-
-/// Runs a future to completion on a small runtime of its own.
-pub fn runtime_block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime")
-        .block_on(future)
-}
