@@ -11,133 +11,22 @@
 //! 5. otherwise the upstream answer (from the cache when live); each name its CNAME chain leads
 //!    to is decided too, and a blocked one blocks the answer.
 
-use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use arc_swap::ArcSwap;
 use jiff::Timestamp;
+use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
 use ward_lists::Host;
-use ward_policy::{
-    Action as Verdict, BlockedAnswer, Decision, Identity, PolicySnapshot, Request, YouTubeMode,
-    decide,
-};
-use ward_store::{Action, Device, DeviceId, Event, EventSink, PersonId, SchoolId, Source};
+use ward_policy::{Action as Verdict, BlockedAnswer, Decision, PolicySnapshot, Request, decide};
+use ward_store::{Action, Event, EventSink, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
 use crate::reply;
 use crate::rewrite::{self, SafeSearch};
 use crate::upstream::Upstreams;
 use crate::wire::{self, Answer, CLASS_IN, Query, QueryError, rcode, rtype};
-
-/// Who a client address is, as the device register says.
-#[derive(Debug)]
-pub struct Client {
-    /// The registered device, if any.
-    pub device: Option<DeviceId>,
-    /// The person, when a log-in maps the address to one.
-    pub person: Option<PersonId>,
-    /// The group and user name the policy is applied to.
-    pub identity: Identity,
-    /// The group's safe-search setting.
-    pub safe_search: bool,
-    /// The group's YouTube setting.
-    pub youtube: YouTubeMode,
-}
-
-/// Client address → who, from the device register (exact addresses, then the most specific
-/// subnet), and the unknown-client group for everything else.
-#[derive(Debug)]
-pub struct ClientMap {
-    exact: HashMap<IpAddr, Arc<Client>>,
-    /// Most specific first.
-    subnets: Vec<(ward_store::Network, Arc<Client>)>,
-    unknown: Arc<Client>,
-}
-
-impl ClientMap {
-    /// Builds the map for a policy. Devices whose group the policy does not have get the
-    /// unknown-client group (and are reported in the returned warnings).
-    pub fn new(devices: &[Device], policy: &PolicySnapshot) -> (ClientMap, Vec<String>) {
-        let mut warnings = Vec::new();
-        let client = |device: Option<DeviceId>, group: Option<&str>, warnings: &mut Vec<String>| {
-            let known = group.and_then(|name| {
-                let found = policy.groups().iter().find(|g| g.id.as_str() == name);
-                if found.is_none() {
-                    warnings.push(format!(
-                        "device {}: group {name:?} is not in the policy; it gets the unknown-client group",
-                        device.map_or(String::new(), |d| d.to_string())
-                    ));
-                }
-                found
-            });
-            let group = known.unwrap_or_else(|| policy.unknown_group());
-            Arc::new(Client {
-                device,
-                person: None,
-                identity: Identity {
-                    group: group.id.clone(),
-                    user: None,
-                },
-                safe_search: group.safe_search,
-                youtube: group.youtube,
-            })
-        };
-        let mut exact = HashMap::new();
-        let mut subnets = Vec::new();
-        for device in devices {
-            let entry = client(Some(device.id), device.group.as_deref(), &mut warnings);
-            let network = device.network;
-            let full = if network.address().is_ipv4() { 32 } else { 128 };
-            if network.prefix() == full {
-                exact.insert(network.address(), entry);
-            } else {
-                subnets.push((network, entry));
-            }
-        }
-        subnets.sort_by_key(|(network, _)| std::cmp::Reverse(network.prefix()));
-        let unknown = client(None, None, &mut warnings);
-        (
-            ClientMap {
-                exact,
-                subnets,
-                unknown,
-            },
-            warnings,
-        )
-    }
-
-    /// Who `address` is.
-    pub fn lookup(&self, address: IpAddr) -> &Arc<Client> {
-        let address = canonical_ip(address);
-        if let Some(client) = self.exact.get(&address) {
-            return client;
-        }
-        self.subnets
-            .iter()
-            .find(|(network, _)| network.contains(address))
-            .map_or(&self.unknown, |(_, client)| client)
-    }
-}
-
-/// IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 address they are.
-fn canonical_ip(address: IpAddr) -> IpAddr {
-    match address {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
-        IpAddr::V4(_) => address,
-    }
-}
-
-/// What the filter decides with: swapped whole on reload.
-#[derive(Debug)]
-pub struct FilterState {
-    /// The policy, with its category index.
-    pub policy: Arc<PolicySnapshot>,
-    /// The device register.
-    pub clients: ClientMap,
-}
 
 /// Deployment settings of the DNS filter (the policy says the rest).
 #[derive(Debug, Clone)]
@@ -167,8 +56,6 @@ pub struct Stats {
     pub upstream_failures: AtomicU64,
     /// Packets that were not queries, and queries that could not be read.
     pub malformed: AtomicU64,
-    /// Policy reloads that took effect.
-    pub reloads: AtomicU64,
 }
 
 impl Stats {
@@ -198,29 +85,14 @@ pub struct Pending {
     asked: String,
 }
 
-/// Allowed queries added up per subject, site and hour until the next flush, so that the event
-/// writer gets one event per (client, site, hour) rather than one per query.
-#[derive(Debug, Default)]
-struct Counts {
-    by_subject: Mutex<HashMap<CountSubject, HashMap<Box<str>, u32>>>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct CountSubject {
-    hour: i64,
-    client: IpAddr,
-    device: Option<DeviceId>,
-    person: Option<PersonId>,
-}
-
 /// The DNS filter: policy state, cache, upstreams and event output. Shared by every socket.
 pub struct DnsFilter {
-    state: ArcSwap<FilterState>,
+    live: Arc<LiveState>,
     settings: FilterSettings,
     cache: Cache,
     upstreams: Upstreams,
     events: Option<EventSink>,
-    counts: Counts,
+    counts: BrowsingCounts,
     stats: Stats,
 }
 
@@ -244,35 +116,29 @@ struct Asked<'q> {
 }
 
 impl DnsFilter {
-    /// A filter with this state, settings, upstreams and event sink (`None`: events are not
-    /// recorded, for tests and benchmarks of the filter alone).
+    /// A filter deciding with `live` (shared with the other front ends), with these settings,
+    /// upstreams and event sink (`None`: events are not recorded, for tests and benchmarks of
+    /// the filter alone).
     pub fn new(
-        state: FilterState,
+        live: Arc<LiveState>,
         settings: FilterSettings,
         upstreams: Upstreams,
         events: Option<EventSink>,
     ) -> DnsFilter {
         DnsFilter {
-            state: ArcSwap::from_pointee(state),
+            live,
             cache: Cache::new(settings.cache_entries),
+            counts: BrowsingCounts::new(settings.school, Source::Dns),
             settings,
             upstreams,
             events,
-            counts: Counts::default(),
             stats: Stats::default(),
         }
     }
 
-    /// Puts a new policy and device register in force. Queries being answered finish with the
-    /// state they started with; the next ones use the new one.
-    pub fn replace_state(&self, state: FilterState) {
-        self.state.store(Arc::new(state));
-        Stats::add(&self.stats.reloads);
-    }
-
-    /// The state in force.
-    pub fn state(&self) -> Arc<FilterState> {
-        self.state.load_full()
+    /// The policy state it decides with.
+    pub fn live(&self) -> &Arc<LiveState> {
+        &self.live
     }
 
     /// Counters since start.
@@ -391,7 +257,7 @@ impl DnsFilter {
             Answer::start(out, &query, rcode::REFUSED).edns(query.edns, 0);
             return Step::Reply;
         };
-        let state = self.state.load();
+        let state = self.live.guard();
         let asked = Asked {
             limit: if udp {
                 query.udp_limit()
@@ -607,62 +473,16 @@ impl DnsFilter {
     }
 
     fn count_allowed(&self, asked: &Asked<'_>, now: Timestamp) {
-        if self.events.is_none() {
-            return;
-        }
-        let subject = CountSubject {
-            hour: now.as_second().div_euclid(3600),
-            client: canonical_ip(asked.client_ip),
-            device: asked.client.device,
-            person: asked.client.person,
-        };
-        let mut counts = self
-            .counts
-            .by_subject
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        let sites = counts.entry(subject).or_default();
-        match sites.get_mut(asked.name.as_str()) {
-            Some(count) => *count = count.saturating_add(1),
-            None => {
-                sites.insert(asked.name.as_str().into(), 1);
-            }
+        if self.events.is_some() {
+            self.counts
+                .add(now, asked.client_ip, &asked.client, &asked.name);
         }
     }
 
     /// Hands the allowed-query counts gathered since the last call to the event writer.
     pub fn flush_counts(&self) {
-        let Some(events) = &self.events else {
-            return;
-        };
-        let taken = std::mem::take(
-            &mut *self
-                .counts
-                .by_subject
-                .lock()
-                .unwrap_or_else(|e| e.into_inner()),
-        );
-        for (subject, sites) in taken {
-            let at =
-                Timestamp::from_second(subject.hour * 3600).unwrap_or_else(|_| Timestamp::now());
-            for (site, count) in sites {
-                events.record(Event {
-                    school: self.settings.school,
-                    at,
-                    source: Source::Dns,
-                    client_ip: subject.client,
-                    device: subject.device,
-                    person: subject.person,
-                    username: None,
-                    host: site.into(),
-                    url: None,
-                    action: Action::Allow,
-                    categories: String::new(),
-                    reason: String::new(),
-                    search_term: None,
-                    count,
-                });
-            }
+        if let Some(events) = &self.events {
+            self.counts.flush(events);
         }
     }
 }

@@ -11,8 +11,9 @@
 //! - [`rewrite`]: the bypass names and the safe-search hosts;
 //! - [`server`]: UDP and TCP sockets.
 //!
-//! The policy and device register are one immutable [`FilterState`], swapped whole by
-//! [`DnsFilter::replace_state`]: a reload never drops a query.
+//! The policy and device register are one immutable `ward_gateway::FilterState`, shared with
+//! the proxy and swapped whole by `ward_gateway::LiveState::replace`: a reload never drops a
+//! query.
 
 pub mod cache;
 pub mod filter;
@@ -22,6 +23,6 @@ pub mod server;
 pub mod upstream;
 pub mod wire;
 
-pub use filter::{Client, ClientMap, DnsFilter, FilterSettings, FilterState, Pending, Stats, Step};
+pub use filter::{DnsFilter, FilterSettings, Pending, Stats, Step};
 pub use server::{Listeners, serve};
 pub use upstream::{UpstreamError, Upstreams};

@@ -409,7 +409,7 @@ fn reloading_under_load_drops_no_query() {
         } else {
             "block-page"
         };
-        ward.filter.replace_state(state(blocked));
+        ward.filter.live().replace(state(blocked));
     }
     stop.store(true, Ordering::Relaxed);
     let mut kinds = [0u32; 2];
@@ -424,7 +424,7 @@ fn reloading_under_load_drops_no_query() {
         kinds[0] > 0 && kinds[1] > 0,
         "both policies were seen in force: {kinds:?}"
     );
-    assert_eq!(ward.filter.stats().reloads.load(Ordering::Relaxed), 60);
+    assert_eq!(ward.filter.live().reloads(), 60);
     // After the last reload (block-page), the block page is what clients get.
     assert_eq!(ward.dig(&["casino.test", "+short"]).trim(), "192.0.2.250");
 }

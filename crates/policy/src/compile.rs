@@ -432,6 +432,11 @@ impl PolicySnapshot {
         &self.groups
     }
 
+    /// The group with this id, if the policy has it.
+    pub fn group(&self, id: &str) -> Option<&Group> {
+        self.groups.iter().find(|g| g.id.as_str() == id)
+    }
+
     /// The group applied to unknown clients.
     pub fn unknown_group(&self) -> &Group {
         &self.groups[self.unknown_group]

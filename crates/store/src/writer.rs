@@ -134,6 +134,19 @@ impl EventSink {
         }
     }
 
+    /// A sink whose events go to the returned receiver instead of a writer: for tests of front
+    /// ends and for tools that read events themselves.
+    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>) {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        (
+            EventSink {
+                queue,
+                health: Arc::new(WriterHealth::default()),
+            },
+            receiver,
+        )
+    }
+
     /// Events waiting in the queue.
     pub fn queued(&self) -> usize {
         self.queue.max_capacity() - self.queue.capacity()

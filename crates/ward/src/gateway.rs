@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tokio::task::JoinSet;
-use ward_dns::{ClientMap, DnsFilter, FilterSettings, FilterState, Listeners, Upstreams};
+use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
+use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
 use ward_policy::{DEFAULT_POLICY, PolicySnapshot};
 use ward_store::{Device, EventSink, NewAlert, SchoolId, Store};
@@ -41,7 +42,7 @@ impl Gateway {
         }
         let policy = load_policy(config).await?;
         let devices = store.devices(school).await?;
-        let state = state(policy, &devices);
+        let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
         let upstreams = without_self(config.dns_upstreams()?, &addresses);
         if upstreams.is_empty() {
             anyhow::bail!(
@@ -50,7 +51,7 @@ impl Gateway {
         }
         let (block_page_ipv4, block_page_ipv6) = config.block_page_addresses()?;
         let filter = Arc::new(DnsFilter::new(
-            state,
+            live.clone(),
             FilterSettings {
                 school,
                 block_page_ipv4,
@@ -77,7 +78,7 @@ impl Gateway {
             config.clone(),
             store.clone(),
             school,
-            filter.clone(),
+            live,
             devices,
         ));
         Ok(Some(Gateway { filter, tasks }))
@@ -144,22 +145,19 @@ async fn load_policy(config: &Config) -> anyhow::Result<PolicySnapshot> {
     .await?
 }
 
-fn state(policy: PolicySnapshot, devices: &[Device]) -> FilterState {
-    let (clients, warnings) = ClientMap::new(devices, &policy);
+fn state(policy: Arc<PolicySnapshot>, devices: &[Device]) -> FilterState {
+    let (state, warnings) = FilterState::new(policy, devices);
     for warning in warnings {
         tracing::warn!(%warning, "device register");
     }
-    FilterState {
-        policy: Arc::new(policy),
-        clients,
-    }
+    state
 }
 
 async fn reloader(
     config: Config,
     store: Store,
     school: SchoolId,
-    filter: Arc<DnsFilter>,
+    live: Arc<LiveState>,
     mut devices: Vec<Device>,
 ) {
     let mut refresh = tokio::time::interval(DEVICE_REFRESH);
@@ -222,13 +220,9 @@ async fn reloader(
                 }
             }
         } else {
-            filter.state().policy.clone()
+            live.load().policy.clone()
         };
-        let (clients, warnings) = ClientMap::new(&devices, &policy);
-        for warning in warnings {
-            tracing::warn!(%warning, "device register");
-        }
-        filter.replace_state(FilterState { policy, clients });
+        live.replace(state(policy, &devices));
         tracing::info!(devices = devices.len(), full, "filter state reloaded");
     }
 }

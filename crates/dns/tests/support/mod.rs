@@ -10,7 +10,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ward_dns::{ClientMap, DnsFilter, FilterSettings, FilterState, Listeners, Upstreams};
+use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
+use ward_gateway::{FilterState, LiveState};
 use ward_lists::{IndexBuilder, ListFormat};
 use ward_policy::PolicySnapshot;
 use ward_store::{Device, DeviceId, EventSink, SchoolId};
@@ -304,13 +305,9 @@ pub fn devices() -> Vec<Device> {
 }
 
 pub fn state(blocked: &str) -> FilterState {
-    let policy = policy(blocked);
-    let (clients, warnings) = ClientMap::new(&devices(), &policy);
+    let (state, warnings) = FilterState::new(Arc::new(policy(blocked)), &devices());
     assert!(warnings.is_empty(), "{warnings:?}");
-    FilterState {
-        policy: Arc::new(policy),
-        clients,
-    }
+    state
 }
 
 /// Ward's DNS filter running in this process on an ephemeral port.
@@ -340,7 +337,7 @@ impl Ward {
                 .expect("runtime")
         });
         let filter = Arc::new(DnsFilter::new(
-            state,
+            Arc::new(LiveState::new(state)),
             FilterSettings {
                 school: SchoolId(1),
                 block_page_ipv4: Some([192, 0, 2, 250].into()),

@@ -1,0 +1,371 @@
+//! What Ward's filtering front ends (the DNS filter and the proxy) share, so that both apply the
+//! same policy to the same person:
+//!
+//! - [`FilterState`]: the policy snapshot and the device register, immutable, and [`LiveState`],
+//!   which holds the one in force and swaps it whole on reload (a request loads it once and keeps
+//!   it to the end, so a reload never drops one);
+//! - [`ClientMap`]: client address → device, person and group (exact addresses, then the most
+//!   specific subnet, else the policy's unknown-client group);
+//! - [`BrowsingCounts`]: allowed requests added up per (hour, client, device, person) and site, so
+//!   that the event writer gets one event per subject, site and hour rather than one per request
+//!   (DESIGN.md F10).
+//!
+//! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use jiff::Timestamp;
+use ward_policy::{Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
+use ward_store::{Action, Device, DeviceId, Event, EventSink, Network, PersonId, SchoolId, Source};
+
+/// Who a client is, as the device register (or a log-in) says.
+#[derive(Debug, Clone)]
+pub struct Client {
+    /// The registered device, if any.
+    pub device: Option<DeviceId>,
+    /// The person, when a log-in maps the client to one.
+    pub person: Option<PersonId>,
+    /// The group and user name the policy is applied to.
+    pub identity: Identity,
+    /// The group's kind (pupil, staff, guest).
+    pub kind: GroupKind,
+    /// Whether the address is in the device register (false: the unknown-client group).
+    pub registered: bool,
+    /// The group's safe-search setting.
+    pub safe_search: bool,
+    /// The group's YouTube setting.
+    pub youtube: YouTubeMode,
+}
+
+impl Client {
+    /// A client of `group` (its settings copied from the policy).
+    pub fn of_group(group: &Group, device: Option<DeviceId>, registered: bool) -> Client {
+        Client {
+            device,
+            person: None,
+            identity: Identity {
+                group: group.id.clone(),
+                user: None,
+            },
+            kind: group.kind,
+            registered,
+            safe_search: group.safe_search,
+            youtube: group.youtube,
+        }
+    }
+
+    /// The same client once a log-in says who they are: the person and user name, and the
+    /// group the policy gives them (`None`: the client's group stays).
+    pub fn logged_in(&self, person: Option<PersonId>, user: &str, group: Option<&Group>) -> Client {
+        let mut client = match group {
+            Some(group) => Client::of_group(group, self.device, self.registered),
+            None => self.clone(),
+        };
+        client.person = person;
+        client.identity.user = Some(user.to_owned());
+        client
+    }
+}
+
+/// Client address → who, from the device register (exact addresses, then the most specific
+/// subnet), and the unknown-client group for everything else.
+#[derive(Debug)]
+pub struct ClientMap {
+    exact: HashMap<IpAddr, Arc<Client>>,
+    /// Most specific first.
+    subnets: Vec<(Network, Arc<Client>)>,
+    unknown: Arc<Client>,
+}
+
+impl ClientMap {
+    /// Builds the map for a policy. Devices whose group the policy does not have get the
+    /// unknown-client group (and are reported in the returned warnings).
+    pub fn new(devices: &[Device], policy: &PolicySnapshot) -> (ClientMap, Vec<String>) {
+        let mut warnings = Vec::new();
+        let mut exact = HashMap::new();
+        let mut subnets = Vec::new();
+        for device in devices {
+            let group = match device.group.as_deref() {
+                None => policy.unknown_group(),
+                Some(name) => policy.group(name).unwrap_or_else(|| {
+                    warnings.push(format!(
+                        "device {}: group {name:?} is not in the policy; it gets the unknown-client group",
+                        device.id
+                    ));
+                    policy.unknown_group()
+                }),
+            };
+            let entry = Arc::new(Client::of_group(group, Some(device.id), true));
+            let network = device.network;
+            let full = if network.address().is_ipv4() { 32 } else { 128 };
+            if network.prefix() == full {
+                exact.insert(network.address(), entry);
+            } else {
+                subnets.push((network, entry));
+            }
+        }
+        subnets.sort_by_key(|(network, _)| std::cmp::Reverse(network.prefix()));
+        let unknown = Arc::new(Client::of_group(policy.unknown_group(), None, false));
+        (
+            ClientMap {
+                exact,
+                subnets,
+                unknown,
+            },
+            warnings,
+        )
+    }
+
+    /// Who `address` is.
+    pub fn lookup(&self, address: IpAddr) -> &Arc<Client> {
+        let address = canonical_ip(address);
+        if let Some(client) = self.exact.get(&address) {
+            return client;
+        }
+        self.subnets
+            .iter()
+            .find(|(network, _)| network.contains(address))
+            .map_or(&self.unknown, |(_, client)| client)
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (from a dual-stack socket) as the IPv4 address they are.
+pub fn canonical_ip(address: IpAddr) -> IpAddr {
+    match address {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(address, IpAddr::V4),
+        IpAddr::V4(_) => address,
+    }
+}
+
+/// What the front ends decide with: swapped whole on reload.
+#[derive(Debug)]
+pub struct FilterState {
+    /// The policy, with its category index.
+    pub policy: Arc<PolicySnapshot>,
+    /// The device register.
+    pub clients: ClientMap,
+}
+
+impl FilterState {
+    /// The state for a policy and device register; the warnings name devices whose group the
+    /// policy does not have.
+    pub fn new(policy: Arc<PolicySnapshot>, devices: &[Device]) -> (FilterState, Vec<String>) {
+        let (clients, warnings) = ClientMap::new(devices, &policy);
+        (FilterState { policy, clients }, warnings)
+    }
+}
+
+/// The state in force, shared by every front end.
+#[derive(Debug)]
+pub struct LiveState {
+    state: ArcSwap<FilterState>,
+    reloads: AtomicU64,
+}
+
+impl LiveState {
+    /// Starts with `state`.
+    pub fn new(state: FilterState) -> LiveState {
+        LiveState {
+            state: ArcSwap::from_pointee(state),
+            reloads: AtomicU64::new(0),
+        }
+    }
+
+    /// The state in force. Keep it for the whole request.
+    pub fn load(&self) -> Arc<FilterState> {
+        self.state.load_full()
+    }
+
+    /// A cheap guard on the state in force, for one short decision.
+    pub fn guard(&self) -> arc_swap::Guard<Arc<FilterState>> {
+        self.state.load()
+    }
+
+    /// Puts a new policy and device register in force. Requests being handled finish with the
+    /// state they started with; the next ones use the new one.
+    pub fn replace(&self, state: FilterState) {
+        self.state.store(Arc::new(state));
+        self.reloads.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Replacements since start.
+    pub fn reloads(&self) -> u64 {
+        self.reloads.load(Ordering::Relaxed)
+    }
+}
+
+/// Allowed requests added up per subject, site and hour until the next flush.
+#[derive(Debug)]
+pub struct BrowsingCounts {
+    school: SchoolId,
+    source: Source,
+    by_subject: Mutex<HashMap<Subject, HashMap<Box<str>, u32>>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Subject {
+    hour: i64,
+    client: IpAddr,
+    device: Option<DeviceId>,
+    person: Option<PersonId>,
+    user: Option<Box<str>>,
+}
+
+impl BrowsingCounts {
+    /// Counts for `school`'s events from `source`.
+    pub fn new(school: SchoolId, source: Source) -> BrowsingCounts {
+        BrowsingCounts {
+            school,
+            source,
+            by_subject: Mutex::default(),
+        }
+    }
+
+    /// Counts one allowed request for `site` by `client` at `client_ip`.
+    pub fn add(&self, now: Timestamp, client_ip: IpAddr, client: &Client, site: &str) {
+        let subject = Subject {
+            hour: now.as_second().div_euclid(3600),
+            client: canonical_ip(client_ip),
+            device: client.device,
+            person: client.person,
+            user: client.identity.user.as_deref().map(Box::from),
+        };
+        let mut counts = self.by_subject.lock().unwrap_or_else(|e| e.into_inner());
+        let sites = counts.entry(subject).or_default();
+        match sites.get_mut(site) {
+            Some(count) => *count = count.saturating_add(1),
+            None => {
+                sites.insert(site.into(), 1);
+            }
+        }
+    }
+
+    /// Hands the counts gathered since the last call to the event writer, one event per
+    /// subject, site and hour (timed at the start of the hour).
+    pub fn flush(&self, events: &EventSink) {
+        let taken = std::mem::take(&mut *self.by_subject.lock().unwrap_or_else(|e| e.into_inner()));
+        for (subject, sites) in taken {
+            let at =
+                Timestamp::from_second(subject.hour * 3600).unwrap_or_else(|_| Timestamp::now());
+            for (site, count) in sites {
+                events.record(Event {
+                    school: self.school,
+                    at,
+                    source: self.source,
+                    client_ip: subject.client,
+                    device: subject.device,
+                    person: subject.person,
+                    username: subject.user.as_deref().map(str::to_owned),
+                    host: site.into(),
+                    url: None,
+                    action: Action::Allow,
+                    categories: String::new(),
+                    reason: String::new(),
+                    search_term: None,
+                    count,
+                });
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy() -> PolicySnapshot {
+        let index = ward_lists::IndexBuilder::new()
+            .finish()
+            .expect("empty index");
+        PolicySnapshot::from_toml(ward_policy::DEFAULT_POLICY, Arc::new(index))
+            .expect("default policy loads")
+            .0
+    }
+
+    fn device(id: i64, network: &str, group: Option<&str>) -> Device {
+        Device {
+            id: DeviceId(id),
+            name: format!("D{id}"),
+            network: network.parse().expect("network"),
+            group: group.map(str::to_owned),
+            location: String::new(),
+        }
+    }
+
+    #[test]
+    fn exact_address_then_most_specific_subnet_then_unknown() {
+        let policy = policy();
+        let devices = [
+            device(1, "10.0.0.0/8", Some("ks2")),
+            device(2, "10.1.0.0/16", Some("staff")),
+            device(3, "10.1.2.3", Some("guests")),
+            device(4, "10.2.0.0/16", Some("no-such-group")),
+        ];
+        let (map, warnings) = ClientMap::new(&devices, &policy);
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("no-such-group"));
+        let group = |ip: &str| {
+            let client = map.lookup(ip.parse().expect("ip"));
+            (
+                client.identity.group.to_string(),
+                client.device,
+                client.registered,
+            )
+        };
+        let unknown = policy.unknown_group().id.to_string();
+        assert_eq!(
+            group("10.1.2.3"),
+            ("guests".into(), Some(DeviceId(3)), true)
+        );
+        assert_eq!(
+            group("::ffff:10.1.2.3"),
+            ("guests".into(), Some(DeviceId(3)), true)
+        );
+        assert_eq!(group("10.1.9.9"), ("staff".into(), Some(DeviceId(2)), true));
+        assert_eq!(group("10.9.9.9"), ("ks2".into(), Some(DeviceId(1)), true));
+        assert_eq!(
+            group("10.2.0.1"),
+            (unknown.clone(), Some(DeviceId(4)), true)
+        );
+        assert_eq!(group("192.168.1.1"), (unknown, None, false));
+    }
+
+    #[test]
+    fn counts_add_up_per_subject_site_and_hour() {
+        let policy = policy();
+        let (map, _) = ClientMap::new(&[], &policy);
+        let client = map.lookup("10.0.0.1".parse().expect("ip")).clone();
+        let named = client.logged_in(Some(PersonId(9)), "jsmith", None);
+        let counts = BrowsingCounts::new(SchoolId(1), Source::Proxy);
+        let at = |s: &str| s.parse::<Timestamp>().expect("time");
+        let ip: IpAddr = "10.0.0.1".parse().expect("ip");
+        counts.add(at("2026-11-23T10:05:00Z"), ip, &client, "example.com");
+        counts.add(at("2026-11-23T10:55:00Z"), ip, &client, "example.com");
+        counts.add(at("2026-11-23T11:00:00Z"), ip, &client, "example.com");
+        counts.add(at("2026-11-23T10:10:00Z"), ip, &named, "example.com");
+        let (sink, mut receiver) = EventSink::channel(16);
+        counts.flush(&sink);
+        let mut events = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            events.push((event.at.to_string(), event.username, event.count));
+        }
+        events.sort();
+        assert_eq!(
+            events,
+            [
+                ("2026-11-23T10:00:00Z".into(), None, 2),
+                ("2026-11-23T10:00:00Z".into(), Some("jsmith".into()), 1),
+                ("2026-11-23T11:00:00Z".into(), None, 1),
+            ]
+        );
+        counts.flush(&sink);
+        assert!(
+            receiver.try_recv().is_err(),
+            "a flush hands each count over once"
+        );
+    }
+}
