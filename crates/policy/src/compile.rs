@@ -68,6 +68,8 @@ pub struct Group {
     pub safe_search: bool,
     /// YouTube restricted mode.
     pub youtube: YouTubeMode,
+    /// Whether hosts written as IP addresses are allowed.
+    pub ip_hosts: Fallback,
 }
 
 /// Something worth telling whoever loads the policy, that does not stop it loading.
@@ -211,6 +213,10 @@ impl PolicySnapshot {
                 uncategorised: group.uncategorised,
                 safe_search: group.safe_search,
                 youtube: group.youtube,
+                ip_hosts: group.ip_hosts.unwrap_or(match group.kind {
+                    GroupKind::Pupil => Fallback::Block,
+                    GroupKind::Staff | GroupKind::Guest => Fallback::Allow,
+                }),
             });
         }
         let find_group = |context: &str, id: &str| {

@@ -158,7 +158,9 @@ pub enum Reason<'a> {
         /// The entry as written.
         entry: &'a str,
     },
-    /// Step 5: a User Actions rule.
+    /// Step 5: the host is an IP address, and the group's `ip_hosts` setting blocks those.
+    IpAddressHost,
+    /// Step 6: a User Actions rule.
     Rule {
         /// The rule id.
         rule: &'a str,
@@ -171,7 +173,7 @@ pub enum Reason<'a> {
         /// For time and nomination verdicts: which window or nomination applied.
         detail: Option<RuleDetail<'a>>,
     },
-    /// Step 6: nothing covered the request; the group's fallback applied.
+    /// Step 7: nothing covered the request; the group's fallback applied.
     Uncategorised,
 }
 
@@ -215,6 +217,9 @@ impl fmt::Display for Reason<'_> {
                     write!(f, "; {detail}")?;
                 }
                 Ok(())
+            }
+            Reason::IpAddressHost => {
+                f.write_str("the host is an IP address, which this group may not use")
             }
             Reason::Uncategorised => f.write_str("uncategorised"),
         }
@@ -348,7 +353,15 @@ fn decide_step<'a>(
         return (entry.action, reason);
     }
 
-    // 5. The User Actions rules.
+    // 5. Hosts given as an IP address (no name to classify: a common way round name-based
+    //    filtering).
+    if matches!(request.host(), Host::Ipv4(_) | Host::Ipv6(_))
+        && snapshot.groups[group].ip_hosts == crate::spec::Fallback::Block
+    {
+        return (Action::Block, Reason::IpAddressHost);
+    }
+
+    // 6. The User Actions rules.
     let mut allowed: Option<Reason<'a>> = None;
     let mut blocked: Option<(u8, Reason<'a>)> = None;
     for found in &classification.matches {
@@ -428,7 +441,7 @@ fn decide_step<'a>(
         return (Action::Allow, reason);
     }
 
-    // 6. The group's fallback.
+    // 7. The group's fallback.
     let action = match snapshot.groups[group].uncategorised {
         crate::spec::Fallback::Allow => Action::Allow,
         crate::spec::Fallback::Block => Action::Block,

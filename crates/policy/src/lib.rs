@@ -18,12 +18,15 @@
 //! 4. **Local lists** of the group and of `all`: the most specific entry wins (longest matching
 //!    domain, then longest path, then the group's own list over `all`); between an allow and a
 //!    block entry equally specific, block.
-//! 5. **The User Actions rules** of every category the request is in: each gives allow or block
+//! 5. **Hosts given as an IP address** (`http://93.184.216.34/`, a CONNECT to an address, a TLS
+//!    connection without a server name): the group's `ip_hosts` setting (block by default for
+//!    pupil groups, which otherwise could reach any site by its address).
+//! 6. **The User Actions rules** of every category the request is in: each gives allow or block
 //!    for this group, user and time ("acceptable at certain times" allows inside its windows,
 //!    "acceptable for nominated users" allows the users and groups it names). If any blocks,
 //!    the request is blocked, and the reason is the strongest blocking rule (unacceptable, then
 //!    outside its times, then not nominated); otherwise it is allowed by the first rule.
-//! 6. **The group's fallback** for requests no rule covers (allow, or block for a walled garden).
+//! 7. **The group's fallback** for requests no rule covers (allow, or block for a walled garden).
 //!
 //! An identity whose group the policy does not know is treated as the policy's unknown-client
 //! group: never unfiltered.
@@ -38,7 +41,7 @@ pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
-    RuleSpec, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
+    ProxySpec, RuleSpec, UnknownClients, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
 };
 pub use time::parse_time;
 

@@ -39,6 +39,28 @@ pub struct PolicySpec {
     /// How the DNS filter answers for blocked names.
     #[serde(default)]
     pub dns: DnsSpec,
+    /// How the proxy treats clients it does not know.
+    #[serde(default)]
+    pub proxy: ProxySpec,
+}
+
+/// Proxy settings that are policy (the deployment's addresses and limits are configuration).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySpec {
+    /// What happens to a client that is not in the device register and has not authenticated.
+    pub unknown_clients: UnknownClients,
+}
+
+/// The proxy's treatment of clients the device register does not know (F11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnknownClients {
+    /// They browse as the policy's unknown-client group.
+    #[default]
+    Group,
+    /// They must log in to the proxy with a Ward account (Basic proxy authentication) first.
+    Authenticate,
 }
 
 /// How the DNS filter answers for blocked names.
@@ -137,6 +159,11 @@ pub struct GroupSpec {
     /// YouTube restricted mode: `strict` (the default), `moderate` or `off`.
     #[serde(default)]
     pub youtube: YouTubeMode,
+    /// Hosts written as an IP address (`http://93.184.216.34/`, CONNECT to an address, TLS
+    /// without a server name): `allow` or `block`. Unset: blocked for pupil groups, allowed for
+    /// the others.
+    #[serde(default)]
+    pub ip_hosts: Option<Fallback>,
 }
 
 fn yes() -> bool {

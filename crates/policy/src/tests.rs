@@ -123,7 +123,7 @@ block = ["news.example", "learn.org/forum"]
 
 [[list]]
 group = "ks2"
-allow = ["learn.org/forum", "play.net"]
+allow = ["learn.org/forum", "play.net", "198.51.100.7"]
 
 [[list]]
 group = "staff"
@@ -439,6 +439,41 @@ fn precedence_and_verdicts() {
         ..case("nominated user", "shop.co.uk", "ks2", MONDAY_MORNING, Allow,
                "rule shopping (acceptable for nominated users): category shopping, domain shop.co.uk; user pupil.helper is nominated")
     });
+    // 5. Hosts written as IP addresses: blocked for pupil groups unless a list allows them.
+    cases.extend([
+        case(
+            "ip host, pupil",
+            "http://0xc0000201/index.html",
+            "ks2",
+            MONDAY_MORNING,
+            Block,
+            "the host is an IP address, which this group may not use",
+        ),
+        case(
+            "ipv6 host, pupil",
+            "[2001:db8::1]",
+            "ks2",
+            MONDAY_MORNING,
+            Block,
+            "the host is an IP address, which this group may not use",
+        ),
+        case(
+            "ip host on the group's allow list",
+            "198.51.100.7",
+            "ks2",
+            MONDAY_MORNING,
+            Allow,
+            "local list ks2: 198.51.100.7",
+        ),
+        case(
+            "ip host, staff",
+            "192.0.2.1",
+            "staff",
+            MONDAY_MORNING,
+            Allow,
+            "uncategorised",
+        ),
+    ]);
     cases.push(Case {
         user: Some("Teacher.One"),
         ..case(
@@ -678,7 +713,7 @@ fn malformed_policies_are_refused_with_a_reason() {
             "group = \"year9\"\nallow",
             "unknown group",
         ),
-        ("\"play.net\"]", "\"bad name.net\"]", "not a domain"),
+        ("\"play.net\",", "\"bad name.net\",", "not a domain"),
         (
             "end = \"2026-03-02T10:00\"",
             "end = \"2026-03-02T08:00\"",
