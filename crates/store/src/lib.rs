@@ -20,6 +20,7 @@ mod migrate;
 mod model;
 mod people;
 mod schools;
+mod unblock;
 mod writer;
 
 use std::str::FromStr;
@@ -40,6 +41,7 @@ pub use model::{
     NewGroup, NewPerson, Person, PersonId, PersonKind, Role, Roles, School, SchoolId, Session,
     Source, micros, timestamp,
 };
+pub use unblock::{MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest, UnblockRequest};
 pub use writer::{EventSink, EventWriter, WriterConfig, WriterHealth};
 
 /// Everything that can go wrong in the store.

@@ -6,8 +6,8 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
-    Action, ActivityQuery, Event, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewGroup,
-    PersonKind, Roles, SchoolId, Source, Store, StoreError,
+    Action, ActivityQuery, Event, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry,
+    NewDevice, NewGroup, NewUnblockRequest, PersonKind, Roles, SchoolId, Source, Store, StoreError,
 };
 
 macro_rules! on_both_backends {
@@ -43,6 +43,7 @@ on_both_backends!(
     audit_chain_verifies_and_names_the_first_broken_link,
     event_writer_writes_every_event_once,
     alerts_are_raised_per_school,
+    unblock_requests_are_recorded_per_school,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -765,6 +766,73 @@ async fn alerts_are_raised_per_school(fixture: Fixture) {
             .alerts(school, "closed", 10)
             .await
             .expect("alerts")
+            .is_empty()
+    );
+}
+
+async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "unblock").await;
+    let other = school_of_its_own(store).await;
+    let request = |reason: &str| NewUnblockRequest {
+        origin: "block-page".into(),
+        client_ip: "10.0.3.7".parse().expect("ip"),
+        device: None,
+        person: None,
+        username: Some("j.smith".into()),
+        group: "ks2".into(),
+        url: "http://www.example.org/racism/history".into(),
+        host: "www.example.org".into(),
+        categories: "racism".into(),
+        blocked_because: "rule hate (unacceptable): category racism".into(),
+        reason: reason.into(),
+    };
+    let before = Timestamp::now();
+    let first = store
+        .create_unblock_request(
+            school,
+            &request("  Year 6 project on the civil rights movement "),
+        )
+        .await
+        .expect("create");
+    let second = store
+        .create_unblock_request(school, &request("Homework"))
+        .await
+        .expect("create");
+    assert!(second > first);
+    for bad in ["", "   ", &"x".repeat(MAX_UNBLOCK_REASON + 1)] {
+        let refused = store.create_unblock_request(school, &request(bad)).await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{refused:?}"
+        );
+    }
+    let listed = store
+        .unblock_requests(school, "new", 10)
+        .await
+        .expect("list");
+    assert_eq!(listed.len(), 2);
+    assert_eq!(listed[0].id, second, "newest first");
+    assert_eq!(
+        listed[1].request,
+        request("Year 6 project on the civil rights movement"),
+        "stored as given, the reason trimmed"
+    );
+    assert_eq!(listed[1].status, "new");
+    assert!(listed[1].created_at >= before);
+    let ip = "10.0.3.7".parse().expect("ip");
+    assert_eq!(
+        store
+            .count_unblock_requests_since(school, ip, before)
+            .await
+            .expect("count"),
+        2
+    );
+    assert!(
+        store
+            .unblock_requests(other, "new", 10)
+            .await
+            .expect("list")
             .is_empty()
     );
 }
