@@ -58,7 +58,7 @@ const YOUTUBE_MODERATE: SafeSearch = SafeSearch {
 /// The rewrite for `name` (lower case, no trailing dot) under a group's settings, if any.
 pub fn safe_search(name: &str, search: bool, youtube: YouTubeMode) -> Option<SafeSearch> {
     if search {
-        if is_google_search(name) {
+        if ward_gateway::search::is_google_search(name) {
             return Some(GOOGLE);
         }
         if matches!(name, "bing.com" | "www.bing.com") {
@@ -89,22 +89,6 @@ pub fn safe_search(name: &str, search: bool, youtube: YouTubeMode) -> Option<Saf
             | "www.youtube-nocookie.com"
     )
     .then_some(youtube_target)
-}
-
-/// `google.TLD` or `www.google.TLD` for Google's search domains: `com`, `cat`, a two-letter
-/// country code, or `co.`/`com.` followed by one (`google.co.uk`, `google.com.au`). Every
-/// country domain is covered without a list to keep up to date; only Google holds names of this
-/// shape.
-fn is_google_search(name: &str) -> bool {
-    let rest = name.strip_prefix("www.").unwrap_or(name);
-    let Some(tld) = rest.strip_prefix("google.") else {
-        return false;
-    };
-    let country = |code: &str| code.len() == 2 && code.bytes().all(|b| b.is_ascii_lowercase());
-    match tld.split_once('.') {
-        None => tld == "com" || tld == "cat" || country(tld),
-        Some((second, code)) => matches!(second, "co" | "com") && country(code),
-    }
 }
 
 #[cfg(test)]

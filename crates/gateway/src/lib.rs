@@ -10,7 +10,11 @@
 //!   that the event writer gets one event per subject, site and hour rather than one per request
 //!   (DESIGN.md F10).
 //!
+//! - [`search`]: search engines' hosts, search terms and safe-search parameters.
+//!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
+
+pub mod search;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -1,0 +1,817 @@
+//! One HTTP/1.1 client connection (explicit proxy or transparent HTTP): every request on it is
+//! identified, decided, and then forwarded, tunnelled, or answered by Ward itself.
+//!
+//! Order for every request:
+//! 1. the target (absolute form, `Host`, or CONNECT's `host:port`), in canonical form, else 400;
+//! 2. requests for Ward itself (PAC/WPAD file, the block page's forms);
+//! 3. who: a `Proxy-Authorization` log-in, else the device register; unknown clients of an
+//!    explicit proxy must log in when the policy says so (407);
+//! 4. `decide` on the full URL (CONNECT: on the host) → block page (HTTP) or 403 (CONNECT);
+//! 5. search terms recorded, safe search forced;
+//! 6. forwarded on this connection's server connection (kept while the client uses the same
+//!    server), or tunnelled (CONNECT, WebSocket upgrades).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Either, Full, Limited};
+use hyper::body::Incoming;
+use hyper::client::conn::http1::SendRequest;
+use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode, Uri};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use jiff::Timestamp;
+use serde::Deserialize;
+use tokio::net::TcpStream;
+use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
+use ward_gateway::{Client, FilterState};
+use ward_lists::Host;
+use ward_policy::{
+    Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
+};
+use ward_store::{Action, NewAlert, NewUnblockRequest};
+
+use crate::io::IdleStream;
+use crate::page::{self, BlockPage, Body};
+use crate::proxy::{Proxy, Seen, Stats};
+use crate::target::{self, Endpoint, HttpTarget};
+
+/// Largest form the block page's forms may post.
+const MAX_FORM: usize = 16 * 1024;
+/// Most unblock requests one address may make in an hour.
+const MAX_REQUESTS_PER_HOUR: i64 = 20;
+
+/// Which listener a connection came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Explicit forward proxy: absolute-form requests and CONNECT.
+    Explicit,
+    /// Transparent HTTP: origin-form requests, decided by `Host`.
+    Transparent,
+}
+
+/// A client connection's state.
+struct Connection {
+    proxy: Arc<Proxy>,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mode: Mode,
+    /// The server connection of the last request, kept for the next request to the same server.
+    server: Mutex<Option<(Endpoint, SendRequest<Incoming>)>>,
+}
+
+/// Serves one client connection until it closes.
+pub async fn serve_connection(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, mode: Mode) {
+    let local = match stream.local_addr() {
+        Ok(local) => local,
+        Err(_) => return,
+    };
+    let settings = &proxy.settings;
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .max_buf_size(settings.max_header_bytes.max(8192));
+    let io = TokioIo::new(IdleStream::new(stream, settings.idle_timeout));
+    let connection = Arc::new(Connection {
+        proxy: proxy.clone(),
+        peer,
+        local,
+        mode,
+        server: Mutex::new(None),
+    });
+    let service = service_fn(move |request| {
+        let connection = connection.clone();
+        async move { Ok::<_, Infallible>(connection.handle(request).await) }
+    });
+    if let Err(error) = builder.serve_connection(io, service).with_upgrades().await {
+        tracing::debug!(%peer, %error, "client connection ended");
+    }
+}
+
+impl Connection {
+    async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        let proxy = &self.proxy;
+        Stats::add(&proxy.stats.requests);
+        let state = proxy.live.load();
+        let school = state.policy.spec().name.as_str();
+        if request.method() == Method::CONNECT {
+            return self.connect(request, &state).await;
+        }
+        let target = match target::http_target(
+            request.uri(),
+            request
+                .headers()
+                .get(header::HOST)
+                .map(HeaderValue::as_bytes),
+        ) {
+            Ok(target) => target,
+            Err(error) => {
+                Stats::add(&proxy.stats.bad_requests);
+                return page::message(
+                    school,
+                    StatusCode::BAD_REQUEST,
+                    "Bad request",
+                    &error.to_string(),
+                );
+            }
+        };
+        if self.is_ward(&target) {
+            return self.ward(request, &target, &state).await;
+        }
+        let client = match self.identify(&request, &state).await {
+            Ok(client) => client,
+            Err(response) => return response,
+        };
+        let now = Timestamp::now();
+        let policy_request = PolicyRequest::Url(target.url.clone());
+        let decision = decide(&state.policy, &policy_request, &client.identity, now);
+        let engine = target
+            .endpoint
+            .host
+            .domain()
+            .and_then(|name| search::engine_of(name.as_str()));
+        let search_term = engine.and_then(|e| search::search_term(e, &target.path_and_query));
+        let seen = Seen {
+            client_ip: self.peer.ip(),
+            client: &client,
+            host: &target.endpoint.host,
+            url: Some(target.display_url()),
+            search_term,
+        };
+        if decision.action == Verdict::Block {
+            Stats::add(&proxy.stats.blocked);
+            let categories = page::categories(&decision);
+            let reason = decision.reason.to_string();
+            proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
+            let illegal = matches!(decision.reason, ward_policy::Reason::IllegalList { .. });
+            let url = target.display_url();
+            let public = self.public_address();
+            let zone = state.policy.time_zone().clone();
+            let block = BlockPage {
+                school,
+                host: &target.endpoint.host.to_string(),
+                url: &url,
+                topic: page::topic(&state.policy, &decision),
+                categories,
+                reason,
+                group: decision.group.as_str(),
+                user: client.identity.user.as_deref().unwrap_or("not logged in"),
+                client: match client.device {
+                    Some(device) => format!("device {device} ({})", self.peer.ip()),
+                    None => self.peer.ip().to_string(),
+                },
+                time: now
+                    .to_zoned_datetime(zone)
+                    .strftime("%A %-d %B %Y, %H:%M")
+                    .to_string(),
+                illegal,
+                unblock_action: format!("http://{public}/ward/unblock"),
+                concern_action: format!("http://{public}/ward/concern"),
+                token: proxy.form_token(self.peer.ip(), &url),
+            };
+            return match block.render() {
+                Ok(html) => page::html(StatusCode::FORBIDDEN, html),
+                Err(error) => {
+                    tracing::error!(%error, "block page did not render");
+                    page::text(
+                        StatusCode::FORBIDDEN,
+                        format!("Blocked by Ward: {}\n", block.reason),
+                    )
+                }
+            };
+        }
+
+        // Safe search: the engine's parameter on search URLs, YouTube's header everywhere on
+        // YouTube.
+        let mut path = None;
+        let mut youtube = None;
+        if let Some(engine) = engine {
+            if client.safe_search {
+                path = search::force_safe_search(engine, &target.path_and_query);
+            }
+            if engine == Engine::YouTube {
+                youtube = match client.youtube {
+                    YouTubeMode::Strict => Some("Strict"),
+                    YouTubeMode::Moderate => Some("Moderate"),
+                    YouTubeMode::Off => None,
+                };
+            }
+        }
+        if seen.search_term.is_some() {
+            let (action, reason) = match (&path, youtube) {
+                (Some(_), _) | (None, Some(_)) => (
+                    Action::Rewrite,
+                    format!(
+                        "search; safe search forced ({})",
+                        engine.map_or("", Engine::name)
+                    ),
+                ),
+                (None, None) => (
+                    Action::Allow,
+                    format!("search ({})", engine.map_or("", Engine::name)),
+                ),
+            };
+            proxy.record(&seen, action, page::categories(&decision), reason);
+        } else {
+            proxy.count(self.peer.ip(), &client, &target.endpoint.host);
+        }
+        let path = path.unwrap_or_else(|| target.path_and_query.clone());
+        self.forward(request, &target.endpoint, &path, youtube)
+            .await
+    }
+
+    /// Who is asking. `Err` is the response to send instead (407).
+    async fn identify(
+        &self,
+        request: &Request<Incoming>,
+        state: &FilterState,
+    ) -> Result<Client, Response<Body>> {
+        let proxy = &self.proxy;
+        let base = state.clients.lookup(self.peer.ip());
+        let school = state.policy.spec().name.as_str();
+        if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
+            return proxy
+                .login(header.as_bytes(), base, state)
+                .await
+                .map_err(|()| page::authentication_required(school));
+        }
+        let must_log_in = !base.registered
+            && self.mode == Mode::Explicit
+            && proxy.settings.authenticator.is_some()
+            && state.policy.spec().proxy.unknown_clients == UnknownClients::Authenticate;
+        if must_log_in {
+            return Err(page::authentication_required(school));
+        }
+        Ok(Client::clone(base))
+    }
+
+    /// A CONNECT tunnel: decided on the host, then spliced.
+    async fn connect(&self, request: Request<Incoming>, state: &FilterState) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        let endpoint = match target::connect_target(request.method(), request.uri()) {
+            Ok(endpoint) => endpoint,
+            Err(error) => {
+                Stats::add(&proxy.stats.bad_requests);
+                return page::text(StatusCode::BAD_REQUEST, format!("{error}\n"));
+            }
+        };
+        let client = match self.identify(&request, state).await {
+            Ok(client) => client,
+            Err(response) => return response,
+        };
+        let seen = Seen {
+            client_ip: self.peer.ip(),
+            client: &client,
+            host: &endpoint.host,
+            url: None,
+            search_term: None,
+        };
+        if let Some(ports) = &proxy.settings.connect_ports
+            && !ports.contains(&endpoint.port)
+        {
+            Stats::add(&proxy.stats.blocked);
+            let reason = format!(
+                "CONNECT to port {}, which the proxy does not open",
+                endpoint.port
+            );
+            proxy.record(&seen, Action::Block, String::new(), reason.clone());
+            return page::text(
+                StatusCode::FORBIDDEN,
+                format!("Blocked by Ward: {reason}.\n"),
+            );
+        }
+        let decision = decide(
+            &state.policy,
+            &PolicyRequest::Host(endpoint.host.clone()),
+            &client.identity,
+            Timestamp::now(),
+        );
+        if decision.action == Verdict::Block {
+            Stats::add(&proxy.stats.blocked);
+            let categories = page::categories(&decision);
+            let reason = decision.reason.to_string();
+            proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
+            let _ = school;
+            return page::text(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Blocked by Ward: {} is not allowed for {} ({}): {reason}.\n",
+                    endpoint.host,
+                    decision.group,
+                    if categories.is_empty() {
+                        "no category"
+                    } else {
+                        categories.as_str()
+                    }
+                ),
+            );
+        }
+        let server = match proxy.connect(&endpoint).await {
+            Ok(server) => server,
+            Err(error) => {
+                Stats::add(&proxy.stats.upstream_errors);
+                return page::text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("Ward could not reach {endpoint}: {error}\n"),
+                );
+            }
+        };
+        proxy.count(self.peer.ip(), &client, &endpoint.host);
+        Stats::add(&proxy.stats.tunnels);
+        let idle = proxy.settings.idle_timeout;
+        tokio::spawn(async move {
+            match hyper::upgrade::on(request).await {
+                Ok(upgraded) => splice(TokioIo::new(upgraded), server, idle).await,
+                Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
+            }
+        });
+        Response::new(Either::Right(Full::new(Bytes::new())))
+    }
+
+    /// Forwards a plain-HTTP request to `endpoint` with `path` (origin form).
+    async fn forward(
+        &self,
+        mut request: Request<Incoming>,
+        endpoint: &Endpoint,
+        path: &str,
+        youtube: Option<&'static str>,
+    ) -> Response<Body> {
+        let proxy = &self.proxy;
+        let upgrade = wants_upgrade(request.headers());
+        let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
+        match path.parse::<Uri>() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => {
+                Stats::add(&proxy.stats.bad_requests);
+                return page::text(
+                    StatusCode::BAD_REQUEST,
+                    "The request path cannot be sent.\n".into(),
+                );
+            }
+        }
+        let headers = request.headers_mut();
+        strip_hop_by_hop(headers, upgrade);
+        if let Ok(host) = HeaderValue::from_str(&endpoint.host_header()) {
+            headers.insert(header::HOST, host);
+        }
+        headers.append(header::VIA, HeaderValue::from_static("1.1 ward"));
+        if let Some(mode) = youtube {
+            headers.insert(
+                HeaderName::from_static(YOUTUBE_RESTRICT),
+                HeaderValue::from_static(mode),
+            );
+        }
+
+        let mut sender = match self.server_for(endpoint, upgrade).await {
+            Ok(sender) => sender,
+            Err(error) => {
+                Stats::add(&proxy.stats.upstream_errors);
+                return page::text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("Ward could not reach {endpoint}: {error}\n"),
+                );
+            }
+        };
+        let result = sender.send_request(request).await;
+        if !upgrade {
+            *self.server.lock().unwrap_or_else(|e| e.into_inner()) =
+                Some((endpoint.clone(), sender));
+        }
+        let mut response = match result {
+            Ok(response) => response,
+            Err(error) => {
+                Stats::add(&proxy.stats.upstream_errors);
+                return page::text(
+                    StatusCode::BAD_GATEWAY,
+                    format!("{endpoint} did not answer properly: {error}\n"),
+                );
+            }
+        };
+        if upgrade && response.status() == StatusCode::SWITCHING_PROTOCOLS {
+            let server_upgrade = hyper::upgrade::on(&mut response);
+            if let Some(client_upgrade) = client_upgrade {
+                let idle = proxy.settings.idle_timeout;
+                tokio::spawn(async move {
+                    match tokio::try_join!(client_upgrade, server_upgrade) {
+                        Ok((client, server)) => {
+                            splice(TokioIo::new(client), TokioIo::new(server), idle).await
+                        }
+                        Err(error) => tracing::debug!(%error, "upgrade failed"),
+                    }
+                });
+            }
+        } else {
+            strip_hop_by_hop(response.headers_mut(), false);
+        }
+        response.map(Either::Left)
+    }
+
+    /// This connection's server connection to `endpoint` if it has one that is still open,
+    /// else a new one. An upgrade always gets a connection of its own.
+    async fn server_for(
+        &self,
+        endpoint: &Endpoint,
+        upgrade: bool,
+    ) -> std::io::Result<SendRequest<Incoming>> {
+        if !upgrade {
+            let kept = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some((kept_endpoint, mut sender)) = kept
+                && kept_endpoint == *endpoint
+                && sender.ready().await.is_ok()
+            {
+                return Ok(sender);
+            }
+        }
+        let stream = self.proxy.connect(endpoint).await?;
+        let io = TokioIo::new(IdleStream::new(stream, self.proxy.settings.idle_timeout));
+        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            if let Err(error) = connection.with_upgrades().await {
+                tracing::debug!(%error, "server connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    fn public_address(&self) -> String {
+        let public = &self.proxy.settings.public_address;
+        if public.is_empty() {
+            self.local.to_string()
+        } else {
+            public.clone()
+        }
+    }
+
+    /// Whether the request is for Ward itself: its own address, or a WPAD host's `wpad.dat`.
+    fn is_ward(&self, target: &HttpTarget) -> bool {
+        let endpoint = &target.endpoint;
+        let own_address = match &endpoint.host {
+            Host::Ipv4(v4) => {
+                std::net::IpAddr::V4(*v4) == ward_gateway::canonical_ip(self.local.ip())
+                    && endpoint.port == self.local.port()
+            }
+            Host::Ipv6(v6) => {
+                std::net::IpAddr::V6(*v6) == self.local.ip() && endpoint.port == self.local.port()
+            }
+            Host::Domain(_) => false,
+        };
+        let public = &self.proxy.settings.public_address;
+        let own_name = !public.is_empty()
+            && (endpoint.authority().eq_ignore_ascii_case(public)
+                || endpoint.host_header().eq_ignore_ascii_case(public));
+        let wpad = endpoint
+            .host
+            .domain()
+            .is_some_and(|name| name.as_str() == "wpad" || name.as_str().starts_with("wpad."))
+            && target.path_and_query == "/wpad.dat";
+        own_address || own_name || wpad
+    }
+
+    /// Ward's own pages: the PAC file and the block page's forms.
+    async fn ward(
+        &self,
+        request: Request<Incoming>,
+        target: &HttpTarget,
+        state: &FilterState,
+    ) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let path = target.path_and_query.split('?').next().unwrap_or("");
+        match (request.method(), path) {
+            (&Method::GET | &Method::HEAD, "/proxy.pac" | "/wpad.dat") => {
+                page::pac(&self.public_address())
+            }
+            (&Method::POST, "/ward/unblock" | "/ward/concern") => {
+                let client = match self.identify(&request, state).await {
+                    Ok(client) => client,
+                    Err(response) => return response,
+                };
+                let form = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(message) => {
+                        return page::message(
+                            school,
+                            StatusCode::BAD_REQUEST,
+                            "That did not work",
+                            message,
+                        );
+                    }
+                };
+                if form.token != self.proxy.form_token(self.peer.ip(), &form.url) {
+                    return page::message(
+                        school,
+                        StatusCode::FORBIDDEN,
+                        "That did not work",
+                        "This form has to be sent from the block page on this computer. Go back, reload the page and try again.",
+                    );
+                }
+                if path == "/ward/unblock" {
+                    self.unblock_request(&form, &client, state).await
+                } else {
+                    self.concern(&form, &client, state).await
+                }
+            }
+            _ => page::message(
+                school,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page on Ward's proxy.",
+            ),
+        }
+    }
+
+    async fn unblock_request(
+        &self,
+        form: &Form,
+        client: &Client,
+        state: &FilterState,
+    ) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let Some(store) = &self.proxy.store else {
+            return page::message(
+                school,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not sent",
+                "Requests cannot be sent from here. Please ask your teacher.",
+            );
+        };
+        let reason = form.reason.trim();
+        if reason.is_empty() {
+            return page::message(
+                school,
+                StatusCode::BAD_REQUEST,
+                "Please say why",
+                "Go back and say why you need this page, then send the request again.",
+            );
+        }
+        let request = match PolicyRequest::parse(&form.url) {
+            Ok(request) => request,
+            Err(_) => {
+                return page::message(
+                    school,
+                    StatusCode::BAD_REQUEST,
+                    "That did not work",
+                    "The page's address could not be read.",
+                );
+            }
+        };
+        let decision = decide(&state.policy, &request, &client.identity, Timestamp::now());
+        if matches!(decision.reason, ward_policy::Reason::IllegalList { .. }) {
+            return page::message(
+                school,
+                StatusCode::FORBIDDEN,
+                "Cannot be unblocked",
+                "This page is on an illegal-content list, which nobody at school can unblock.",
+            );
+        }
+        let school_id = self.proxy.settings.school;
+        let since = Timestamp::now() - jiff::SignedDuration::from_hours(1);
+        match store
+            .count_unblock_requests_since(school_id, self.peer.ip(), since)
+            .await
+        {
+            Ok(count) if count >= MAX_REQUESTS_PER_HOUR => {
+                return page::message(
+                    school,
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "Too many requests",
+                    "This computer has sent a lot of requests in the last hour. Please ask your teacher.",
+                );
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot count unblock requests");
+                return page::message(
+                    school,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sent",
+                    "Your request could not be saved just now. Please try again later or ask your teacher.",
+                );
+            }
+        }
+        let new = NewUnblockRequest {
+            origin: "block-page".into(),
+            client_ip: ward_gateway::canonical_ip(self.peer.ip()),
+            device: client.device,
+            person: client.person,
+            username: client.identity.user.clone(),
+            group: decision.group.to_string(),
+            url: form.url.clone(),
+            host: request.host().to_string(),
+            categories: page::categories(&decision),
+            blocked_because: decision.reason.to_string(),
+            reason: reason
+                .chars()
+                .take(ward_store::MAX_UNBLOCK_REASON)
+                .collect(),
+        };
+        match store.create_unblock_request(school_id, &new).await {
+            Ok(id) => {
+                tracing::info!(id, url = %new.url, "unblock request from the block page");
+                page::message(
+                    school,
+                    StatusCode::OK,
+                    "Request sent",
+                    "Thank you. Your request has been sent, and a member of staff will look at it. You will be able to open the page if it is approved.",
+                )
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot save an unblock request");
+                page::message(
+                    school,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sent",
+                    "Your request could not be saved just now. Please try again later or ask your teacher.",
+                )
+            }
+        }
+    }
+
+    async fn concern(&self, form: &Form, client: &Client, state: &FilterState) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let Some(store) = &self.proxy.store else {
+            return page::message(
+                school,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not sent",
+                "Please tell a member of staff.",
+            );
+        };
+        let message = form.message.trim();
+        if message.is_empty() {
+            return page::message(
+                school,
+                StatusCode::BAD_REQUEST,
+                "Please tell us more",
+                "Go back and write what worried you, then send it again.",
+            );
+        }
+        let who = match (&client.identity.user, client.device) {
+            (Some(user), _) => format!("user {user}"),
+            (None, Some(device)) => format!("device {device} ({})", self.peer.ip()),
+            (None, None) => format!("address {}", self.peer.ip()),
+        };
+        let summary = format!(
+            "Concern reported from the block page by {who} ({}) at {}: {}",
+            client.identity.group,
+            form.url,
+            message.chars().take(2000).collect::<String>()
+        );
+        let alert = NewAlert {
+            severity: 3,
+            category: "concern".into(),
+            person: client.person,
+            device: client.device,
+            summary,
+        };
+        match store.raise_alert(self.proxy.settings.school, &alert).await {
+            Ok(_) => page::message(
+                school,
+                StatusCode::OK,
+                "Thank you for telling us",
+                "A member of staff will read what you wrote. If you are worried right now, talk to your teacher or another adult you trust. You can also call Childline free on 0800 1111.",
+            ),
+            Err(error) => {
+                tracing::error!(%error, "cannot raise an alert for a reported concern");
+                page::message(
+                    school,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sent",
+                    "Your message could not be saved just now. Please tell your teacher or another adult you trust.",
+                )
+            }
+        }
+    }
+}
+
+/// The block page's forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Form {
+    url: String,
+    token: String,
+    reason: String,
+    message: String,
+}
+
+async fn read_form(request: Request<Incoming>) -> Result<Form, &'static str> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err("The form was not sent as a form.");
+    }
+    let body = Limited::new(request.into_body(), MAX_FORM)
+        .collect()
+        .await
+        .map_err(|_| "The form is too large.")?
+        .to_bytes();
+    serde_urlencoded::from_bytes(&body).map_err(|_| "The form could not be read.")
+}
+
+/// Whether the client asks to switch protocols (WebSocket).
+fn wants_upgrade(headers: &HeaderMap) -> bool {
+    headers.contains_key(header::UPGRADE)
+        && headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+}
+
+/// Removes the headers that belong to one connection (RFC 9110 §7.6.1), and those `Connection`
+/// names; keeps `Connection: upgrade` and `Upgrade` for an upgrade.
+fn strip_hop_by_hop(headers: &mut HeaderMap, upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|token| HeaderName::from_bytes(token.trim().as_bytes()).ok())
+        .filter(|name| !(upgrade && name == header::UPGRADE))
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in [
+        header::PROXY_AUTHORIZATION,
+        header::PROXY_AUTHENTICATE,
+        header::TE,
+        header::TRAILER,
+        header::TRANSFER_ENCODING,
+    ] {
+        headers.remove(name);
+    }
+    headers.remove("proxy-connection");
+    headers.remove("keep-alive");
+    if upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    } else {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    }
+}
+
+/// Copies both ways until both sides close, or nothing moves for `idle`.
+pub(crate) async fn splice<A, B>(client: A, server: B, idle: std::time::Duration)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut client = IdleStream::new(client, idle);
+    let mut server = IdleStream::new(server, idle);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+        tracing::debug!(%error, "tunnel ended");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_are_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, X-Secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert(
+            header::PROXY_AUTHORIZATION,
+            HeaderValue::from_static("Basic YTpi"),
+        );
+        headers.insert(header::ACCEPT, HeaderValue::from_static("*/*"));
+        strip_hop_by_hop(&mut headers, false);
+        let names: Vec<&str> = headers.keys().map(HeaderName::as_str).collect();
+        assert_eq!(names, ["accept"]);
+
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        assert!(wants_upgrade(&headers));
+        strip_hop_by_hop(&mut headers, true);
+        assert_eq!(
+            headers.get(header::UPGRADE).map(|v| v.as_bytes()),
+            Some(&b"websocket"[..])
+        );
+        assert_eq!(
+            headers.get(header::CONNECTION).map(|v| v.as_bytes()),
+            Some(&b"upgrade"[..])
+        );
+    }
+}

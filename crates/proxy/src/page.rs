@@ -1,0 +1,171 @@
+//! What the proxy says itself: the block page (F9), the pages after its two forms, the 403 for
+//! blocked tunnels, the 407 asking for a log-in, errors, and the PAC file.
+
+use askama::Template;
+use bytes::Bytes;
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PROXY_AUTHENTICATE};
+use hyper::{Response, StatusCode};
+use ward_policy::{Decision, PolicySnapshot, Reason};
+
+/// Every response body the proxy sends: the origin's, streamed, or its own.
+pub type Body = Either<Incoming, Full<Bytes>>;
+
+/// The block page (F9): plain words for a seven-year-old at the top, the rule for an adult
+/// under "Details for staff", and the two forms.
+#[derive(Template)]
+#[template(path = "block.html")]
+pub struct BlockPage<'a> {
+    /// The school's name (the policy's).
+    pub school: &'a str,
+    /// The page's host.
+    pub host: &'a str,
+    /// The page's address.
+    pub url: &'a str,
+    /// What the page is about, in the policy document's words.
+    pub topic: String,
+    /// The categories, comma-separated.
+    pub categories: String,
+    /// The decision's reason.
+    pub reason: String,
+    /// The group whose policy applied.
+    pub group: &'a str,
+    /// The user name, or "not logged in".
+    pub user: &'a str,
+    /// The device or address.
+    pub client: String,
+    /// When (local time).
+    pub time: String,
+    /// An illegal-content list decided: IWF wording, and no unblock request.
+    pub illegal: bool,
+    /// Where the unblock form posts.
+    pub unblock_action: String,
+    /// Where the concern form posts.
+    pub concern_action: String,
+    /// Ties the forms to this client and address.
+    pub token: String,
+}
+
+/// A short page after a form, or an error.
+#[derive(Template)]
+#[template(path = "message.html")]
+pub struct MessagePage<'a> {
+    /// The school's name.
+    pub school: &'a str,
+    /// Heading.
+    pub title: &'a str,
+    /// One paragraph.
+    pub message: &'a str,
+}
+
+/// What the decided page is about, in words a pupil can read: the User Actions row's own words
+/// where a rule decided.
+pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
+    let rule_words = |id: &str| {
+        policy
+            .spec()
+            .rules
+            .iter()
+            .find(|rule| rule.id == id)
+            .map(|rule| rule.action.clone())
+    };
+    match decision.reason {
+        Reason::Rule { rule, category, .. } | Reason::IllegalRule { rule, category, .. } => {
+            rule_words(rule).unwrap_or_else(|| category.to_owned())
+        }
+        Reason::IllegalList { .. } => "illegal content".into(),
+        Reason::LocalList { .. } => "a site the school has chosen to block".into(),
+        Reason::IpAddressHost => "a web address written as numbers instead of a name".into(),
+        Reason::Uncategorised => "a site that is not on your group's list of allowed sites".into(),
+        Reason::Grant { .. } => "a site that is not allowed".into(),
+    }
+}
+
+/// The categories of a decision, comma-separated, each once.
+pub fn categories(decision: &Decision<'_>) -> String {
+    let mut names: Vec<&str> = Vec::with_capacity(decision.categories.len());
+    for category in &decision.categories {
+        if !names.contains(&category.category) {
+            names.push(category.category);
+        }
+    }
+    names.join(",")
+}
+
+/// An HTML response that no cache keeps.
+pub fn html(status: StatusCode, html: String) -> Response<Body> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(html))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A plain-text response that no cache keeps.
+pub fn text(status: StatusCode, text: String) -> Response<Body> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(text))));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// A message page, or plain text should the template fail.
+pub fn message(school: &str, status: StatusCode, title: &str, message: &str) -> Response<Body> {
+    let page = MessagePage {
+        school,
+        title,
+        message,
+    };
+    match page.render() {
+        Ok(body) => html(status, body),
+        Err(_) => text(status, format!("{title}\n\n{message}\n")),
+    }
+}
+
+/// 407: log in to the proxy.
+pub fn authentication_required(school: &str) -> Response<Body> {
+    let mut response = message(
+        school,
+        StatusCode::PROXY_AUTHENTICATION_REQUIRED,
+        "Please log in",
+        "Log in with your school account to use the internet here.",
+    );
+    response.headers_mut().insert(
+        PROXY_AUTHENTICATE,
+        HeaderValue::from_static("Basic realm=\"Ward\", charset=\"UTF-8\""),
+    );
+    response
+}
+
+/// The proxy auto-configuration file (and WPAD's `wpad.dat`): everything through the proxy at
+/// `address` (`host:port`), plain host names and loopback direct. There is no `DIRECT` fallback:
+/// if the proxy is down, browsing stops rather than going unfiltered.
+pub fn pac(address: &str) -> Response<Body> {
+    let body = format!(
+        "// Ward proxy auto-configuration.\n\
+         function FindProxyForURL(url, host) {{\n\
+         \x20 if (isPlainHostName(host) || host == \"localhost\" || shExpMatch(host, \"127.*\") || host == \"[::1]\") {{\n\
+         \x20   return \"DIRECT\";\n\
+         \x20 }}\n\
+         \x20 return \"PROXY {address}\";\n\
+         }}\n"
+    );
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    let headers = response.headers_mut();
+    headers.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ns-proxy-autoconfig"),
+    );
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
+    response
+}

@@ -1,0 +1,444 @@
+//! The proxy's shared part: settings, identity (device register, proxy log-ins), events and
+//! counters. The per-connection code is in [`crate::http`] and [`crate::tls`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+use sha2::{Digest, Sha256};
+use tokio::net::TcpStream;
+use tokio::sync::Semaphore;
+use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
+use ward_lists::Host;
+use ward_store::{Action, Event, EventSink, PersonId, SchoolId, Source, Store};
+
+use crate::target::Endpoint;
+
+/// How long a proxy log-in is remembered before the password is checked again.
+const AUTH_CACHE_TIME: Duration = Duration::from_secs(300);
+/// Most remembered log-ins.
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
+/// A person who logged in to the proxy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthUser {
+    /// The log-in name.
+    pub username: String,
+    /// The person, if the account is linked to one.
+    pub person: Option<PersonId>,
+    /// The policy group they browse as (`None`: the policy's first staff group).
+    pub group: Option<String>,
+}
+
+/// Checks a proxy log-in (Basic authentication) against Ward's accounts. Implemented by the
+/// binary, which owns password hashing and the account store.
+pub trait Authenticator: Send + Sync + 'static {
+    /// The user, if `username` and `password` are right (and the account may log in).
+    fn check<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>>;
+}
+
+/// Deployment settings (the policy says the rest).
+#[derive(Clone)]
+pub struct ProxySettings {
+    /// The school whose network this is.
+    pub school: SchoolId,
+    /// How clients reach the explicit proxy (`host:port`), written into the PAC file and the
+    /// block page's forms. Empty: the address each connection arrived on.
+    pub public_address: String,
+    /// Most client connections at once; more are refused.
+    pub max_connections: usize,
+    /// Largest request head (request line and headers), in bytes.
+    pub max_header_bytes: usize,
+    /// Time a client has to send a request's head, and the longest idle wait between requests.
+    pub header_timeout: Duration,
+    /// A body or tunnel with no bytes either way for this long is closed.
+    pub idle_timeout: Duration,
+    /// Time to connect to a server.
+    pub connect_timeout: Duration,
+    /// Ports CONNECT may reach (`None`: any).
+    pub connect_ports: Option<Vec<u16>>,
+    /// The port transparent HTTPS connections are spliced to (443).
+    pub tls_port: u16,
+    /// Names resolved from this table before the system resolver (like /etc/hosts; for test
+    /// networks and benchmarks).
+    pub hosts: HashMap<String, IpAddr>,
+    /// Proxy log-ins, if enabled.
+    pub authenticator: Option<Arc<dyn Authenticator>>,
+}
+
+impl std::fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxySettings")
+            .field("school", &self.school)
+            .field("public_address", &self.public_address)
+            .field("max_connections", &self.max_connections)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("header_timeout", &self.header_timeout)
+            .field("idle_timeout", &self.idle_timeout)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("connect_ports", &self.connect_ports)
+            .field("authentication", &self.authenticator.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProxySettings {
+    /// Sensible defaults for `school`.
+    pub fn new(school: SchoolId) -> ProxySettings {
+        ProxySettings {
+            school,
+            public_address: String::new(),
+            max_connections: 4096,
+            max_header_bytes: 64 * 1024,
+            header_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(300),
+            connect_timeout: Duration::from_secs(10),
+            connect_ports: Some(vec![443, 8443]),
+            tls_port: 443,
+            hosts: HashMap::new(),
+            authenticator: None,
+        }
+    }
+}
+
+/// Counters since start.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Client connections accepted.
+    pub connections: AtomicU64,
+    /// Client connections refused at the limit.
+    pub refused: AtomicU64,
+    /// HTTP requests handled (CONNECT included).
+    pub requests: AtomicU64,
+    /// Requests, tunnels and TLS connections blocked.
+    pub blocked: AtomicU64,
+    /// Tunnels opened (CONNECT and transparent HTTPS).
+    pub tunnels: AtomicU64,
+    /// Requests refused as malformed (400).
+    pub bad_requests: AtomicU64,
+    /// Requests that failed at the server's end (502/504).
+    pub upstream_errors: AtomicU64,
+    /// Failed proxy log-ins.
+    pub failed_logins: AtomicU64,
+}
+
+impl Stats {
+    pub(crate) fn add(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The proxy: policy state (shared with the DNS filter), settings, and where events go.
+pub struct Proxy {
+    pub(crate) live: Arc<LiveState>,
+    pub(crate) settings: ProxySettings,
+    pub(crate) store: Option<Store>,
+    pub(crate) events: Option<EventSink>,
+    pub(crate) counts: BrowsingCounts,
+    pub(crate) stats: Stats,
+    pub(crate) connections: Arc<Semaphore>,
+    secret: [u8; 32],
+    logins: Mutex<HashMap<[u8; 32], (AuthUser, Instant)>>,
+}
+
+impl std::fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxy")
+            .field("settings", &self.settings)
+            .field("stats", &self.stats)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a request is, for its event.
+pub(crate) struct Seen<'a> {
+    pub client_ip: IpAddr,
+    pub client: &'a Client,
+    pub host: &'a Host,
+    pub url: Option<String>,
+    pub search_term: Option<String>,
+}
+
+impl Proxy {
+    /// A proxy deciding with `live`; `store` records unblock requests and concerns from the
+    /// block page (`None`: the forms say they cannot be sent); `events` receives the events
+    /// (`None`: not recorded).
+    pub fn new(
+        live: Arc<LiveState>,
+        settings: ProxySettings,
+        store: Option<Store>,
+        events: Option<EventSink>,
+    ) -> Proxy {
+        let mut secret = [0u8; 32];
+        if getrandom::fill(&mut secret).is_err() {
+            // Without randomness the form tokens are predictable, which only lets another page
+            // post a form for the user: keep going, and say so.
+            tracing::warn!("no randomness for the block page's form tokens");
+        }
+        Proxy {
+            live,
+            connections: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            counts: BrowsingCounts::new(settings.school, Source::Proxy),
+            settings,
+            store,
+            events,
+            stats: Stats::default(),
+            secret,
+            logins: Mutex::default(),
+        }
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// The policy state it decides with.
+    pub fn live(&self) -> &Arc<LiveState> {
+        &self.live
+    }
+
+    /// Hands the allowed-request counts gathered since the last call to the event writer.
+    pub fn flush_counts(&self) {
+        if let Some(events) = &self.events {
+            self.counts.flush(events);
+        }
+    }
+
+    /// The token that ties a block page's forms to the client and address.
+    pub(crate) fn form_token(&self, client_ip: IpAddr, url: &str) -> String {
+        let mut hash = Sha256::new();
+        hash.update(self.secret);
+        hash.update(canonical_ip(client_ip).to_string());
+        hash.update([0]);
+        hash.update(url);
+        hash.finalize()[..16]
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    /// Checks a `Proxy-Authorization` header. `Err(())` when it is present but wrong.
+    pub(crate) async fn login(
+        &self,
+        header: &[u8],
+        base: &Client,
+        state: &FilterState,
+    ) -> Result<Client, ()> {
+        let authenticator = self.settings.authenticator.as_ref().ok_or(())?;
+        let (username, password) = basic_credentials(header).ok_or(())?;
+        let key: [u8; 32] = {
+            let mut hash = Sha256::new();
+            hash.update(self.secret);
+            hash.update(username.as_bytes());
+            hash.update([0]);
+            hash.update(password.as_bytes());
+            hash.finalize().into()
+        };
+        let remembered = {
+            let logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+            logins
+                .get(&key)
+                .filter(|(_, until)| *until > Instant::now())
+                .map(|(user, _)| user.clone())
+        };
+        let user = match remembered {
+            Some(user) => user,
+            None => {
+                let Some(user) = authenticator.check(&username, &password).await else {
+                    Stats::add(&self.stats.failed_logins);
+                    return Err(());
+                };
+                let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+                if logins.len() >= AUTH_CACHE_ENTRIES {
+                    let now = Instant::now();
+                    logins.retain(|_, (_, until)| *until > now);
+                    if logins.len() >= AUTH_CACHE_ENTRIES {
+                        logins.clear();
+                    }
+                }
+                logins.insert(key, (user.clone(), Instant::now() + AUTH_CACHE_TIME));
+                user
+            }
+        };
+        let policy = &state.policy;
+        let group = match user.group.as_deref() {
+            Some(name) => policy.group(name),
+            None => policy
+                .groups()
+                .iter()
+                .find(|g| g.kind == ward_policy::GroupKind::Staff),
+        };
+        Ok(base.logged_in(user.person, &user.username, group))
+    }
+
+    /// Records an event for a blocked, rewritten or searched request.
+    pub(crate) fn record(
+        &self,
+        seen: &Seen<'_>,
+        action: Action,
+        categories: String,
+        reason: String,
+    ) {
+        let Some(events) = &self.events else {
+            return;
+        };
+        events.record(Event {
+            school: self.settings.school,
+            at: Timestamp::now(),
+            source: Source::Proxy,
+            client_ip: canonical_ip(seen.client_ip),
+            device: seen.client.device,
+            person: seen.client.person,
+            username: seen.client.identity.user.clone(),
+            host: seen.host.to_string(),
+            url: seen.url.clone(),
+            action,
+            categories,
+            reason,
+            search_term: seen.search_term.clone(),
+            count: 1,
+        });
+    }
+
+    /// Counts an allowed request for the browsing history.
+    pub(crate) fn count(&self, client_ip: IpAddr, client: &Client, host: &Host) {
+        if self.events.is_some() {
+            self.counts
+                .add(Timestamp::now(), client_ip, client, &host.to_string());
+        }
+    }
+
+    /// Connects to a server: the address itself, or the name's addresses in turn.
+    pub(crate) async fn connect(&self, endpoint: &Endpoint) -> std::io::Result<TcpStream> {
+        let addresses: Vec<SocketAddr> = match &endpoint.host {
+            Host::Ipv4(v4) => vec![SocketAddr::new(IpAddr::V4(*v4), endpoint.port)],
+            Host::Ipv6(v6) => vec![SocketAddr::new(IpAddr::V6(*v6), endpoint.port)],
+            Host::Domain(name) => match self.settings.hosts.get(name.as_str()) {
+                Some(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
+                None => tokio::time::timeout(
+                    self.settings.connect_timeout,
+                    tokio::net::lookup_host((name.as_str(), endpoint.port)),
+                )
+                .await
+                .map_err(|_| timed_out("name lookup"))??
+                .collect(),
+            },
+        };
+        let mut last = std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!("{} has no address", endpoint.host),
+        );
+        for address in addresses {
+            match tokio::time::timeout(self.settings.connect_timeout, TcpStream::connect(address))
+                .await
+            {
+                Ok(Ok(stream)) => {
+                    let _ = stream.set_nodelay(true);
+                    return Ok(stream);
+                }
+                Ok(Err(error)) => last = error,
+                Err(_) => last = timed_out("connect"),
+            }
+        }
+        Err(last)
+    }
+}
+
+fn timed_out(what: &str) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, format!("{what} timed out"))
+}
+
+/// `Basic base64(user:password)` → (user, password).
+fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
+    let text = std::str::from_utf8(header).ok()?.trim();
+    let (scheme, encoded) = text.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64_decode(encoded.trim())?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    (!user.is_empty()).then(|| (user.to_owned(), password.to_owned()))
+}
+
+/// Standard base64 with padding (RFC 4648 §4), as Basic authentication uses.
+fn base64_decode(text: &str) -> Option<Vec<u8>> {
+    let bytes = text.as_bytes();
+    if !bytes.len().is_multiple_of(4) || bytes.len() > 4096 {
+        return None;
+    }
+    let value = |b: u8| -> Option<u32> {
+        Some(match b {
+            b'A'..=b'Z' => b - b'A',
+            b'a'..=b'z' => b - b'a' + 26,
+            b'0'..=b'9' => b - b'0' + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => return None,
+        } as u32)
+    };
+    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
+    for (i, chunk) in bytes.chunks(4).enumerate() {
+        let last = i == bytes.len() / 4 - 1;
+        let pad = chunk.iter().rev().take_while(|&&b| b == b'=').count();
+        if pad > 2 || (pad > 0 && !last) {
+            return None;
+        }
+        let mut n = 0u32;
+        for &b in &chunk[..4 - pad] {
+            n = n << 6 | value(b)?;
+        }
+        n <<= 6 * pad as u32;
+        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
+        out.extend_from_slice(&three[..3 - pad]);
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn basic_credentials_are_read() {
+        // "j.smith:pa:ss w0rd"
+        assert_eq!(
+            basic_credentials(b"Basic ai5zbWl0aDpwYTpzcyB3MHJk"),
+            Some(("j.smith".into(), "pa:ss w0rd".into()))
+        );
+        assert_eq!(
+            basic_credentials(b"basic YTpi"),
+            Some(("a".into(), "b".into()))
+        );
+        // "ab:" and "a:bc" (padding).
+        assert_eq!(
+            basic_credentials(b"Basic YWI6"),
+            Some(("ab".into(), String::new()))
+        );
+        assert_eq!(
+            basic_credentials(b"Basic YTpiYw=="),
+            Some(("a".into(), "bc".into()))
+        );
+        for bad in [
+            &b"Bearer YTpi"[..],
+            b"Basic YTpi=",
+            b"Basic Y=pi",
+            b"Basic !!!!",
+            b"Basic OmI=",
+            b"Basic",
+            b"\xff",
+        ] {
+            assert_eq!(basic_credentials(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,142 @@
+//! The proxy's sockets: accept loops per listener, the connection limit, and the periodic
+//! hand-over of browsing counts.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinSet;
+
+use crate::http::{self, Mode};
+use crate::proxy::{Proxy, Stats};
+use crate::tls;
+
+/// How often allowed-request counts go to the event writer.
+const FLUSH_EVERY: Duration = Duration::from_secs(5);
+
+/// What a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ListenerKind {
+    /// Explicit forward proxy (browsers configured, by hand, PAC or WPAD).
+    Explicit,
+    /// Transparent HTTP (port 80 redirected to Ward).
+    TransparentHttp,
+    /// Transparent HTTPS (port 443 redirected to Ward): decided by the TLS server name.
+    TransparentHttps,
+}
+
+/// Bound listening sockets.
+#[derive(Debug)]
+pub struct Listeners {
+    sockets: Vec<(ListenerKind, TcpListener)>,
+}
+
+impl Listeners {
+    /// Binds every address of every kind.
+    pub async fn bind(addresses: &[(ListenerKind, SocketAddr)]) -> std::io::Result<Listeners> {
+        let mut sockets = Vec::with_capacity(addresses.len());
+        for &(kind, address) in addresses {
+            let listener = TcpListener::bind(address).await.map_err(|error| {
+                std::io::Error::new(error.kind(), format!("{address}: {error}"))
+            })?;
+            sockets.push((kind, listener));
+        }
+        Ok(Listeners { sockets })
+    }
+
+    /// The addresses actually bound (ephemeral ports resolved), with their kinds.
+    pub fn local_addresses(&self) -> Vec<(ListenerKind, SocketAddr)> {
+        self.sockets
+            .iter()
+            .filter_map(|(kind, socket)| socket.local_addr().ok().map(|a| (*kind, a)))
+            .collect()
+    }
+}
+
+/// Starts serving every listener; the tasks end when the set is dropped or shut down. The last
+/// counts are handed over by [`Proxy::flush_counts`] after shutdown.
+pub fn serve(proxy: Arc<Proxy>, listeners: Listeners) -> JoinSet<()> {
+    let mut tasks = JoinSet::new();
+    let own: Arc<Vec<SocketAddr>> = Arc::new(
+        listeners
+            .local_addresses()
+            .into_iter()
+            .map(|(_, address)| address)
+            .collect(),
+    );
+    for (kind, listener) in listeners.sockets {
+        tasks.spawn(accept(proxy.clone(), listener, kind, own.clone()));
+    }
+    let flusher = proxy.clone();
+    tasks.spawn(async move {
+        let mut every = tokio::time::interval(FLUSH_EVERY);
+        loop {
+            every.tick().await;
+            flusher.flush_counts();
+        }
+    });
+    tasks
+}
+
+async fn accept(
+    proxy: Arc<Proxy>,
+    listener: TcpListener,
+    kind: ListenerKind,
+    own: Arc<Vec<SocketAddr>>,
+) {
+    // Connections are tracked so that stopping the proxy stops them too.
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                // Out of file descriptors, say: wait a little rather than spin.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = proxy.connections.clone().try_acquire_owned() else {
+            Stats::add(&proxy.stats.refused);
+            refuse(stream, kind);
+            continue;
+        };
+        Stats::add(&proxy.stats.connections);
+        let _ = stream.set_nodelay(true);
+        let proxy = proxy.clone();
+        let own = own.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            match kind {
+                ListenerKind::Explicit => {
+                    http::serve_connection(proxy, stream, peer, Mode::Explicit).await
+                }
+                ListenerKind::TransparentHttp => {
+                    http::serve_connection(proxy, stream, peer, Mode::Transparent).await
+                }
+                ListenerKind::TransparentHttps => {
+                    tls::serve_connection(proxy, stream, peer, own).await
+                }
+            }
+        });
+    }
+}
+
+/// At the connection limit: a 503 for HTTP clients (if the socket takes it at once), then close.
+fn refuse(stream: TcpStream, kind: ListenerKind) {
+    if kind != ListenerKind::TransparentHttps {
+        let _ = stream.try_write(
+            b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n",
+        );
+    }
+    tokio::spawn(async move {
+        let mut stream = stream;
+        let _ = stream.shutdown().await;
+    });
+}
