@@ -43,6 +43,39 @@ pub struct Config {
     pub filter: FilterSettings,
     /// The DNS filter.
     pub dns: DnsSettings,
+    /// The HTTP/HTTPS proxy.
+    pub proxy: ProxyConfig,
+}
+
+/// The HTTP/HTTPS proxy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyConfig {
+    /// Explicit proxy addresses, comma-separated; empty turns it off.
+    pub listen: String,
+    /// Transparent HTTP addresses (port 80 redirected here); empty: off.
+    pub transparent_http: String,
+    /// Transparent HTTPS addresses (port 443 redirected here); empty: off.
+    pub transparent_https: String,
+    /// How clients reach the explicit proxy (`host:port`), for the PAC file and the block
+    /// page's forms; empty: the address each connection arrived on.
+    pub public_address: String,
+    /// Most client connections at once.
+    pub max_connections: usize,
+    /// Largest request head, in KiB.
+    pub max_header_kb: usize,
+    /// Seconds a client has to send a request's head (and the longest wait between requests).
+    pub header_timeout_seconds: u64,
+    /// Seconds a body or tunnel may go without a byte either way.
+    pub idle_timeout_seconds: u64,
+    /// Seconds to connect to a server.
+    pub connect_timeout_seconds: u64,
+    /// Ports CONNECT may reach, comma-separated; `*` for any.
+    pub connect_ports: String,
+    /// Basic proxy log-ins with Ward accounts.
+    pub authentication: bool,
+    /// `NAME=ADDRESS` pairs resolved before the system resolver, comma-separated.
+    pub hosts: String,
 }
 
 /// The school created on first start.
@@ -192,6 +225,20 @@ impl Default for Config {
                 cache_entries: 100_000,
                 workers: 2,
             },
+            proxy: ProxyConfig {
+                listen: "127.0.0.1:3128".into(),
+                transparent_http: String::new(),
+                transparent_https: String::new(),
+                public_address: String::new(),
+                max_connections: 4096,
+                max_header_kb: 64,
+                header_timeout_seconds: 30,
+                idle_timeout_seconds: 300,
+                connect_timeout_seconds: 10,
+                connect_ports: "443,8443".into(),
+                authentication: false,
+                hosts: String::new(),
+            },
         }
     }
 }
@@ -224,6 +271,11 @@ impl Default for FilterSettings {
 impl Default for DnsSettings {
     fn default() -> DnsSettings {
         Config::default().dns
+    }
+}
+impl Default for ProxyConfig {
+    fn default() -> ProxyConfig {
+        Config::default().proxy
     }
 }
 
@@ -319,7 +371,82 @@ impl Config {
         if self.dns.cache_entries == 0 || self.dns.upstream_timeout_ms == 0 {
             bail!("dns.cache_entries and dns.upstream_timeout_ms must be above 0");
         }
+        self.proxy_listeners()?;
+        self.proxy_connect_ports()?;
+        self.proxy_hosts()?;
+        let proxy = &self.proxy;
+        if proxy.max_connections == 0
+            || proxy.header_timeout_seconds == 0
+            || proxy.idle_timeout_seconds == 0
+            || proxy.connect_timeout_seconds == 0
+        {
+            bail!("proxy.max_connections and the proxy's time-outs must be above 0");
+        }
         Ok(())
+    }
+
+    /// The proxy's listening addresses and their kinds (none: the proxy is off).
+    pub fn proxy_listeners(&self) -> anyhow::Result<Vec<(ward_proxy::ListenerKind, SocketAddr)>> {
+        use ward_proxy::ListenerKind::{Explicit, TransparentHttp, TransparentHttps};
+        let mut listeners = Vec::new();
+        for (kind, name, text) in [
+            (Explicit, "proxy.listen", &self.proxy.listen),
+            (
+                TransparentHttp,
+                "proxy.transparent_http",
+                &self.proxy.transparent_http,
+            ),
+            (
+                TransparentHttps,
+                "proxy.transparent_https",
+                &self.proxy.transparent_https,
+            ),
+        ] {
+            for part in split_list(text) {
+                let address = part
+                    .parse()
+                    .with_context(|| format!("{name} {part:?} is not ADDRESS:PORT"))?;
+                listeners.push((kind, address));
+            }
+        }
+        Ok(listeners)
+    }
+
+    /// The ports CONNECT may reach (`None`: any).
+    pub fn proxy_connect_ports(&self) -> anyhow::Result<Option<Vec<u16>>> {
+        if self.proxy.connect_ports.trim() == "*" {
+            return Ok(None);
+        }
+        split_list(&self.proxy.connect_ports)
+            .map(|part| {
+                part.parse::<u16>()
+                    .ok()
+                    .filter(|&port| port != 0)
+                    .with_context(|| format!("proxy.connect_ports {part:?} is not a port"))
+            })
+            .collect::<anyhow::Result<Vec<u16>>>()
+            .map(Some)
+    }
+
+    /// The proxy's own name table.
+    pub fn proxy_hosts(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<String, std::net::IpAddr>> {
+        split_list(&self.proxy.hosts)
+            .map(|part| {
+                let (name, address) = part
+                    .split_once('=')
+                    .with_context(|| format!("proxy.hosts {part:?} is not NAME=ADDRESS"))?;
+                let address = address
+                    .trim()
+                    .parse()
+                    .with_context(|| format!("proxy.hosts {part:?}: not an IP address"))?;
+                Ok((
+                    name.trim().trim_end_matches('.').to_ascii_lowercase(),
+                    address,
+                ))
+            })
+            .collect()
     }
 
     /// The category index file.

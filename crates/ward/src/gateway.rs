@@ -1,8 +1,8 @@
 //! The filtering gateway inside `ward serve`: loads the category index, the policy and the
-//! device register into the DNS filter's state, starts its sockets, and reloads the state on
-//! SIGHUP (index, policy and devices) and every half minute (devices, so that a device added in
-//! the console takes effect without a signal). A policy or index that fails to load leaves the
-//! old state in force, is logged, and raises an alert for the school.
+//! device register into the state the DNS filter and the proxy share, starts their sockets, and
+//! reloads the state on SIGHUP (index, policy and devices) and every half minute (devices, so
+//! that a device added in the console takes effect without a signal). A policy or index that
+//! fails to load leaves the old state in force, is logged, and raises an alert for the school.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
 use ward_policy::{DEFAULT_POLICY, PolicySnapshot};
+use ward_proxy::{Proxy, ProxySettings};
 use ward_store::{Device, EventSink, NewAlert, SchoolId, Store};
 
 use crate::config::Config;
@@ -21,59 +22,54 @@ use crate::config::Config;
 /// How often the device register is read again.
 const DEVICE_REFRESH: Duration = Duration::from_secs(30);
 
-/// A running DNS filter.
+/// The running DNS filter and proxy.
 pub struct Gateway {
-    filter: Arc<DnsFilter>,
+    dns: Option<Arc<DnsFilter>>,
+    proxy: Option<Arc<Proxy>>,
     tasks: JoinSet<()>,
 }
 
 impl Gateway {
-    /// Loads the filter's state and starts answering on the configured addresses. `None` when
-    /// `dns.listen` is empty.
+    /// Loads the shared state and starts the DNS filter and the proxy on their configured
+    /// addresses. `None` when both are off.
     pub async fn start(
         config: &Config,
         store: &Store,
         school: SchoolId,
         events: EventSink,
     ) -> anyhow::Result<Option<Gateway>> {
-        let addresses = config.dns_listen()?;
-        if addresses.is_empty() {
+        let dns_addresses = config.dns_listen()?;
+        let proxy_addresses = config.proxy_listeners()?;
+        if dns_addresses.is_empty() && proxy_addresses.is_empty() {
             return Ok(None);
         }
         let policy = load_policy(config).await?;
         let devices = store.devices(school).await?;
         let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
-        let upstreams = without_self(config.dns_upstreams()?, &addresses);
-        if upstreams.is_empty() {
-            anyhow::bail!(
-                "no upstream resolvers (other than Ward itself): set dns.upstream to the resolvers allowed queries go to"
-            );
-        }
-        let (block_page_ipv4, block_page_ipv6) = config.block_page_addresses()?;
-        let filter = Arc::new(DnsFilter::new(
-            live.clone(),
-            FilterSettings {
+        let mut tasks = JoinSet::new();
+
+        let dns = if dns_addresses.is_empty() {
+            None
+        } else {
+            let filter =
+                start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?;
+            Some(filter)
+        };
+        let proxy = if proxy_addresses.is_empty() {
+            None
+        } else {
+            let proxy = start_proxy(
+                config,
+                store,
                 school,
-                block_page_ipv4,
-                block_page_ipv6,
-                cache_entries: config.dns.cache_entries,
-            },
-            Upstreams::new(
-                upstreams.clone(),
-                Duration::from_millis(config.dns.upstream_timeout_ms),
-                config.dns.upstream_attempts,
-            ),
-            Some(events),
-        ));
-        let listeners = Listeners::bind(&addresses)
-            .await
-            .with_context(|| format!("cannot listen for DNS on {}", config.dns.listen))?;
-        for address in listeners.local_addresses() {
-            // Scripts and tests read this line to find the DNS filter.
-            println!("Ward DNS filter listening on {address} (UDP and TCP)");
-        }
-        tracing::info!(upstreams = ?upstreams, "DNS filter started");
-        let mut tasks = ward_dns::serve(filter.clone(), listeners, config.dns.workers);
+                &live,
+                &events,
+                &proxy_addresses,
+                &mut tasks,
+            )
+            .await?;
+            Some(proxy)
+        };
         tasks.spawn(reloader(
             config.clone(),
             store.clone(),
@@ -81,14 +77,122 @@ impl Gateway {
             live,
             devices,
         ));
-        Ok(Some(Gateway { filter, tasks }))
+        Ok(Some(Gateway { dns, proxy, tasks }))
     }
 
     /// Stops answering and hands the last counts to the event writer.
     pub async fn stop(mut self) {
         self.tasks.shutdown().await;
-        self.filter.flush_counts();
+        if let Some(dns) = &self.dns {
+            dns.flush_counts();
+        }
+        if let Some(proxy) = &self.proxy {
+            proxy.flush_counts();
+        }
     }
+}
+
+async fn start_dns(
+    config: &Config,
+    school: SchoolId,
+    live: &Arc<LiveState>,
+    events: &EventSink,
+    addresses: &[SocketAddr],
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Arc<DnsFilter>> {
+    let upstreams = without_self(config.dns_upstreams()?, addresses);
+    if upstreams.is_empty() {
+        anyhow::bail!(
+            "no upstream resolvers (other than Ward itself): set dns.upstream to the resolvers allowed queries go to"
+        );
+    }
+    let (block_page_ipv4, block_page_ipv6) = config.block_page_addresses()?;
+    let filter = Arc::new(DnsFilter::new(
+        live.clone(),
+        FilterSettings {
+            school,
+            block_page_ipv4,
+            block_page_ipv6,
+            cache_entries: config.dns.cache_entries,
+        },
+        Upstreams::new(
+            upstreams.clone(),
+            Duration::from_millis(config.dns.upstream_timeout_ms),
+            config.dns.upstream_attempts,
+        ),
+        Some(events.clone()),
+    ));
+    let listeners = Listeners::bind(addresses)
+        .await
+        .with_context(|| format!("cannot listen for DNS on {}", config.dns.listen))?;
+    for address in listeners.local_addresses() {
+        // Scripts and tests read this line to find the DNS filter.
+        println!("Ward DNS filter listening on {address} (UDP and TCP)");
+    }
+    tracing::info!(upstreams = ?upstreams, "DNS filter started");
+    let dns_tasks = ward_dns::serve(filter.clone(), listeners, config.dns.workers);
+    tasks.spawn(async move {
+        let mut dns_tasks = dns_tasks;
+        while dns_tasks.join_next().await.is_some() {}
+    });
+    Ok(filter)
+}
+
+async fn start_proxy(
+    config: &Config,
+    store: &Store,
+    school: SchoolId,
+    live: &Arc<LiveState>,
+    events: &EventSink,
+    addresses: &[(ward_proxy::ListenerKind, SocketAddr)],
+    tasks: &mut JoinSet<()>,
+) -> anyhow::Result<Arc<Proxy>> {
+    let proxy_config = &config.proxy;
+    let mut settings = ProxySettings::new(school);
+    settings.public_address = proxy_config.public_address.trim().to_owned();
+    settings.max_connections = proxy_config.max_connections;
+    settings.max_header_bytes = proxy_config.max_header_kb.saturating_mul(1024);
+    settings.header_timeout = Duration::from_secs(proxy_config.header_timeout_seconds);
+    settings.idle_timeout = Duration::from_secs(proxy_config.idle_timeout_seconds);
+    settings.connect_timeout = Duration::from_secs(proxy_config.connect_timeout_seconds);
+    settings.connect_ports = config.proxy_connect_ports()?;
+    settings.hosts = config.proxy_hosts()?;
+    if proxy_config.authentication {
+        settings.authenticator = Some(Arc::new(crate::proxy_auth::AccountLogins::new(
+            store.clone(),
+            config,
+        )));
+    } else if live.load().policy.spec().proxy.unknown_clients
+        == ward_policy::UnknownClients::Authenticate
+    {
+        tracing::warn!(
+            "the policy asks unknown clients to log in to the proxy, but proxy.authentication is off: they get the unknown-client group"
+        );
+    }
+    let proxy = Arc::new(Proxy::new(
+        live.clone(),
+        settings,
+        Some(store.clone()),
+        Some(events.clone()),
+    ));
+    let listeners = ward_proxy::Listeners::bind(addresses)
+        .await
+        .with_context(|| format!("cannot listen for the proxy on {}", config.proxy.listen))?;
+    for (kind, address) in listeners.local_addresses() {
+        // Scripts and tests read these lines to find the proxy.
+        let what = match kind {
+            ward_proxy::ListenerKind::Explicit => "proxy",
+            ward_proxy::ListenerKind::TransparentHttp => "transparent HTTP proxy",
+            ward_proxy::ListenerKind::TransparentHttps => "transparent HTTPS proxy",
+        };
+        println!("Ward {what} listening on {address}");
+    }
+    let proxy_tasks = ward_proxy::serve(proxy.clone(), listeners);
+    tasks.spawn(async move {
+        let mut proxy_tasks = proxy_tasks;
+        while proxy_tasks.join_next().await.is_some() {}
+    });
+    Ok(proxy)
 }
 
 /// The upstreams, less any that is Ward's own listening address (as when /etc/resolv.conf on

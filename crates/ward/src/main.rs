@@ -12,6 +12,7 @@ mod config;
 mod gateway;
 mod lists;
 mod policy;
+mod proxy_auth;
 mod serve;
 
 use std::path::PathBuf;

@@ -39,8 +39,10 @@ impl Server {
         let mut child = ward(directory)
             .arg("serve")
             .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
-            // The DNS filter needs a category index; the tests that want it turn it on.
+            // The DNS filter and the proxy need a category index; the tests that want them
+            // turn them on.
             .env("WARD_DNS_LISTEN", "")
+            .env("WARD_PROXY_LISTEN", "")
             .envs(environment.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -296,6 +298,19 @@ fn dig(server: &str, arguments: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// curl through the proxy at `proxy`: the status and the body.
+fn curl_through(proxy: &str, url: &str) -> (u16, String) {
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "--proxy"])
+        .arg(format!("http://{proxy}"))
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').expect("status line");
+    (status.trim().parse().expect("HTTP status"), body.to_owned())
+}
+
 fn hang_up(server: &Server) {
     let status = Command::new("kill")
         .args(["-HUP", &server.child.id().to_string()])
@@ -350,6 +365,7 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
         &folder,
         &[
             ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
             // Nothing listens here: allowed names get SERVFAIL, which tells them from blocked.
             ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
             ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
@@ -365,6 +381,17 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
         .expect("the DNS filter's address is printed")
         .to_owned();
     assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address is printed")
+        .trim()
+        .to_owned();
+    // The proxy decides with the same state: blocked with the block page.
+    let (status, body) = curl_through(&proxy, "http://casino.test/spin");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("about\n<strong>Gambling</strong>") || body.contains("<strong>Gambling</strong>"), "{body}");
 
     // A policy with a mistake: the old one stays in force, and an alert is raised.
     std::fs::write(
@@ -421,6 +448,9 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    // The proxy too: casino.test is allowed now, and (it does not exist) cannot be reached.
+    let (status, body) = curl_through(&proxy, "http://casino.test/spin");
+    assert_eq!(status, 502, "{body}");
     runtime.block_on(store.close());
     let (clean, log) = server.terminate();
     assert!(clean, "{log}");

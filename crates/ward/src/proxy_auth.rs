@@ -1,0 +1,91 @@
+//! Proxy log-ins (Basic authentication) checked against Ward's accounts, with the console's
+//! password hashing and lock-out: a wrong password counts towards the same lock as a wrong
+//! console log-in, and is audited the same way.
+
+use std::future::Future;
+use std::pin::Pin;
+
+use jiff::{SignedDuration, Timestamp};
+use ward_proxy::{AuthUser, Authenticator};
+use ward_store::{NewAuditEntry, Store};
+
+use crate::config::Config;
+
+/// Checks proxy log-ins against the accounts in the store.
+pub struct AccountLogins {
+    store: Store,
+    free_attempts: i64,
+    max_lock: SignedDuration,
+}
+
+impl AccountLogins {
+    /// Log-ins against `store`, locked out as the console's are.
+    pub fn new(store: Store, config: &Config) -> AccountLogins {
+        AccountLogins {
+            store,
+            free_attempts: config.console.free_login_attempts,
+            max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
+        }
+    }
+
+    async fn check_account(&self, username: &str, password: &str) -> Option<AuthUser> {
+        if password.len() > 4096 {
+            return None;
+        }
+        let account = match self.store.account_by_username(username).await {
+            Ok(account) => account?,
+            Err(error) => {
+                tracing::error!(%error, "cannot read accounts for a proxy log-in");
+                return None;
+            }
+        };
+        let now = Timestamp::now();
+        if account.disabled || account.locked_until.is_some_and(|until| until > now) {
+            return None;
+        }
+        let (given, hash) = (password.to_owned(), account.password_hash.clone());
+        let right =
+            tokio::task::spawn_blocking(move || ward_console::auth::verify_password(&given, &hash))
+                .await
+                .unwrap_or(false);
+        if !right {
+            let failure = self
+                .store
+                .record_login_failure(account.id, now, self.free_attempts, self.max_lock)
+                .await;
+            let entry = NewAuditEntry {
+                actor: account.username.clone(),
+                action: "proxy.login.failed".into(),
+                subject: format!("account:{}", account.username),
+                detail: match failure {
+                    Ok(failure) => format!("{} failed in a row", failure.failed_logins),
+                    Err(error) => format!("failure not counted: {error}"),
+                },
+                reason: None,
+            };
+            if let Err(error) = self.store.append_audit(account.school, &entry).await {
+                tracing::error!(%error, "cannot audit a failed proxy log-in");
+            }
+            return None;
+        }
+        if let Err(error) = self.store.record_login_success(account.id).await {
+            tracing::warn!(%error, "cannot clear the failed log-in count");
+        }
+        // Accounts are staff accounts: they browse as the policy's staff group.
+        Some(AuthUser {
+            username: account.username,
+            person: None,
+            group: None,
+        })
+    }
+}
+
+impl Authenticator for AccountLogins {
+    fn check<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
+        Box::pin(self.check_account(username, password))
+    }
+}
