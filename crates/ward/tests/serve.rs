@@ -391,7 +391,11 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     // The proxy decides with the same state: blocked with the block page.
     let (status, body) = curl_through(&proxy, "http://casino.test/spin");
     assert_eq!(status, 403, "{body}");
-    assert!(body.contains("about\n<strong>Gambling</strong>") || body.contains("<strong>Gambling</strong>"), "{body}");
+    assert!(
+        body.contains("about\n<strong>Gambling</strong>")
+            || body.contains("<strong>Gambling</strong>"),
+        "{body}"
+    );
 
     // A policy with a mistake: the old one stays in force, and an alert is raised.
     std::fs::write(

@@ -1,0 +1,669 @@
+//! The proxy as clients use it: curl, a Rust HTTP client (ureq) and headless Chromium through
+//! Ward's proxy to a local origin server, and openssl's TLS server behind CONNECT and
+//! transparent HTTPS.
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use support::{Options, TlsOrigin, Ward, curl, form_value, webdriver::Browser};
+use ward_store::{Action, SchoolId};
+
+fn via(ward: &Ward) -> String {
+    format!("http://{}", ward.explicit)
+}
+
+#[test]
+fn allowed_pages_pass_with_hop_by_hop_headers_removed() {
+    let ward = Ward::start(Options::default());
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-H",
+        "Proxy-Connection: keep-alive",
+        &ward.url("www.allowed.test", "/hello?x=1"),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer.body.contains("GET /hello?x=1\n"),
+        "origin form upstream: {}",
+        answer.body
+    );
+    assert!(
+        answer
+            .body
+            .contains(&format!("host: www.allowed.test:{}\n", ward.origin.port())),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("via: 1.1 ward\n"), "{}", answer.body);
+    assert!(!answer.body.contains("proxy-connection"), "{}", answer.body);
+    assert!(
+        !answer.headers.to_ascii_lowercase().contains("x-hop"),
+        "{}",
+        answer.headers
+    );
+
+    // Several requests on one client connection (keep-alive), to two servers.
+    let urls = [
+        ward.url("www.allowed.test", "/one"),
+        ward.url("casino.test", "/two"),
+        ward.url("www.allowed.test", "/three"),
+    ];
+    let answer = curl(&["--proxy", &via(&ward), &urls[0], &urls[1], &urls[2]]);
+    assert!(answer.body.contains("GET /one"), "{}", answer.body);
+    assert!(answer.body.contains("GET /three"), "{}", answer.body);
+    assert!(
+        answer.body.contains("This page is blocked"),
+        "{}",
+        answer.body
+    );
+    assert_eq!(
+        ward.proxy
+            .stats()
+            .connections
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2,
+        "curl kept its one connection for the three URLs"
+    );
+
+    // Allowed browsing is counted per site and hour, not recorded request by request.
+    let events = ward.events();
+    let allowed: u32 = events
+        .iter()
+        .filter(|e| e.action == Action::Allow && e.host == "www.allowed.test")
+        .map(|e| e.count)
+        .sum();
+    assert_eq!(allowed, 3, "{events:?}");
+}
+
+#[test]
+fn blocked_pages_get_the_block_page_and_an_event() {
+    let ward = Ward::start(Options::default());
+    let url = ward.url("casino.test", "/roulette");
+    let answer = curl(&["--proxy", &via(&ward), &url]);
+    assert_eq!(answer.status, 403);
+    let page = &answer.body;
+    for expected in [
+        "This page is blocked",
+        "casino.test",
+        "On-line gambling",
+        "monitored",
+        "Ask for this to be unblocked",
+        "Report a concern",
+        "rule gambling (unacceptable): category gambling, domain casino.test",
+        &format!("action=\"http://{}/ward/unblock\"", ward.explicit),
+    ] {
+        assert!(page.contains(expected), "{expected:?} missing from\n{page}");
+    }
+    assert!(answer.headers.contains("no-store"), "{}", answer.headers);
+
+    // The same site, by an encoded address form, is the same site.
+    let sneaky = format!("http://CASINO.test.:{}/roulette", ward.origin.port());
+    assert_eq!(curl(&["--proxy", &via(&ward), &sneaky]).status, 403);
+
+    // URL entries block per URL.
+    let chat = ward.url("www.allowed.test", "/chat/room1");
+    let answer = curl(&["--proxy", &via(&ward), &chat]);
+    assert_eq!(answer.status, 403);
+    assert!(answer.body.contains("Chat rooms"), "{}", answer.body);
+
+    // Staff (the staff laptop at 127.0.0.2) may visit the gambling site.
+    let answer = curl(&["--interface", "127.0.0.2", "--proxy", &via(&ward), &url]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let events = ward.events();
+    let blocked: Vec<_> = events
+        .iter()
+        .filter(|e| e.action == Action::Block)
+        .collect();
+    assert_eq!(blocked.len(), 3, "{events:?}");
+    assert_eq!(blocked[0].url.as_deref(), Some(&*url));
+    assert_eq!(blocked[0].categories, "gambling");
+    assert_eq!(blocked[0].client_ip.to_string(), "127.0.0.1");
+    assert!(
+        blocked[0].reason.contains("rule gambling"),
+        "{:?}",
+        blocked[0]
+    );
+}
+
+#[test]
+fn illegal_list_urls_get_the_iwf_wording_and_no_unblock_request() {
+    let ward = Ward::start(Options::default());
+    let answer = curl(&[
+        "--interface",
+        "127.0.0.2",
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/abuse/1.jpg"),
+    ]);
+    assert_eq!(answer.status, 403, "staff too");
+    assert!(
+        answer.body.contains("Internet Watch Foundation"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("Ask for this to be unblocked"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("Report a concern"), "{}", answer.body);
+    // Another path of the same site is fine: the list is per URL.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/about"),
+    ]);
+    assert_eq!(answer.status, 200);
+}
+
+#[test]
+fn connect_tunnels_are_decided_on_the_host() {
+    let ward = Ward::start(Options::default());
+    let tls = TlsOrigin::start();
+    // Allowed: a real TLS exchange through the tunnel.
+    let allowed = format!("https://www.allowed.test:{}/", tls.port);
+    let resolve = format!("www.allowed.test:{}:127.0.0.1", tls.port);
+    let answer = curl(&[
+        "-k",
+        "--proxy",
+        &via(&ward),
+        "--resolve",
+        &resolve,
+        &allowed,
+    ]);
+    assert_eq!(answer.status, 200, "{} {}", answer.exit, answer.body);
+    assert!(answer.body.contains("s_server"), "{}", answer.body);
+
+    // Blocked: 403 with the reason, and the TLS exchange never starts.
+    let blocked = format!("https://casino.test:{}/", tls.port);
+    let answer = curl(&["-k", "-v", "--proxy", &via(&ward), &blocked]);
+    assert_ne!(answer.exit, 0);
+    let answer_head = curl(&[
+        "-s",
+        "--proxy",
+        &via(&ward),
+        "-p",
+        "-k",
+        &format!("https://casino.test:{}/", tls.port),
+    ]);
+    assert!(
+        answer_head.headers.contains("403"),
+        "CONNECT answered 403: {}",
+        answer_head.headers
+    );
+
+    // A bare IP address: pupils may not (a common way round name filtering); staff may.
+    let by_ip = format!("https://127.0.0.1:{}/", tls.port);
+    let answer = curl(&["-k", "--proxy", &via(&ward), "-p", &by_ip]);
+    assert!(answer.headers.contains("403"), "{}", answer.headers);
+    let answer = curl(&[
+        "-k",
+        "--interface",
+        "127.0.0.2",
+        "--proxy",
+        &via(&ward),
+        "-p",
+        &by_ip,
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.headers);
+    let events = ward.events();
+    assert!(
+        events.iter().any(|e| e.action == Action::Block
+            && e.host == "127.0.0.1"
+            && e.reason.contains("IP address")),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn transparent_http_and_https() {
+    let tls = TlsOrigin::start();
+    let ward = Ward::start(Options {
+        tls_port: tls.port,
+        ..Options::default()
+    });
+    // HTTP, decided by Host: the client talks to Ward as if it were the server.
+    let answer = curl(&[
+        "-H",
+        &format!("Host: www.allowed.test:{}", ward.origin.port()),
+        &format!("http://{}/page", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(answer.body.contains("GET /page"), "{}", answer.body);
+    let answer = curl(&[
+        "-H",
+        "Host: casino.test",
+        &format!("http://{}/page", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 403);
+    assert!(
+        answer.body.contains("This page is blocked"),
+        "{}",
+        answer.body
+    );
+
+    // HTTPS, decided by the TLS server name and spliced to it unchanged.
+    let https = ward.transparent_https.port();
+    let answer = curl(&[
+        "-k",
+        "--resolve",
+        &format!("www.allowed.test:{https}:127.0.0.1"),
+        &format!("https://www.allowed.test:{https}/"),
+    ]);
+    assert_eq!(answer.status, 200, "exit {}: {}", answer.exit, answer.body);
+    assert!(answer.body.contains("s_server"), "{}", answer.body);
+    let answer = curl(&[
+        "-k",
+        "--resolve",
+        &format!("casino.test:{https}:127.0.0.1"),
+        &format!("https://casino.test:{https}/"),
+    ]);
+    assert_eq!(answer.status, 0, "blocked: the handshake is refused");
+    assert_eq!(answer.exit, 35, "curl's TLS handshake error");
+    // No server name (an address), and Ward cannot tell the destination: refused.
+    let answer = curl(&["-k", &format!("https://127.0.0.1:{https}/")]);
+    assert_eq!(answer.status, 0);
+    // Not TLS at all on the HTTPS port: closed, and the proxy keeps going.
+    let mut stream = TcpStream::connect(ward.transparent_https).expect("connect");
+    stream.write_all(b"GET / HTTP/1.1\r\n\r\n").expect("write");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty());
+    let events = ward.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == Action::Block && e.host == "casino.test" && e.url.is_none()),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn search_terms_are_recorded_and_safe_search_forced() {
+    let ward = Ward::start(Options::default());
+    let port = ward.origin.port();
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &format!("http://www.google.com:{port}/search?q=how+to+make+slime&safe=off"),
+    ]);
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .body
+            .contains("GET /search?q=how+to+make+slime&safe=active\n"),
+        "the server saw safe=active, not the pupil's safe=off: {}",
+        answer.body
+    );
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &format!("http://www.youtube.com:{port}/results?search_query=minecraft"),
+    ]);
+    assert!(
+        answer.body.contains("youtube-restrict: Strict\n"),
+        "{}",
+        answer.body
+    );
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &format!("http://duckduckgo.com:{port}/?q=otters&kp=-2"),
+    ]);
+    assert!(
+        answer.body.contains("GET /?q=otters&kp=1\n"),
+        "{}",
+        answer.body
+    );
+    // Staff's group has safe search too (the default); the term is recorded with their device.
+    let answer = curl(&[
+        "--interface",
+        "127.0.0.2",
+        "--proxy",
+        &via(&ward),
+        &format!("http://www.bing.com:{port}/search?q=exam+timetable"),
+    ]);
+    assert!(answer.body.contains("adlt=strict"), "{}", answer.body);
+
+    let events = ward.events();
+    let terms: Vec<(&str, Option<&str>, Action)> = events
+        .iter()
+        .filter_map(|e| {
+            e.search_term
+                .as_deref()
+                .map(|t| (t, e.device.map(|_| "staff laptop"), e.action))
+        })
+        .collect();
+    assert_eq!(
+        terms,
+        [
+            ("how to make slime", None, Action::Rewrite),
+            ("minecraft", None, Action::Rewrite),
+            ("otters", None, Action::Rewrite),
+            ("exam timetable", Some("staff laptop"), Action::Rewrite),
+        ]
+    );
+}
+
+#[test]
+fn large_bodies_stream_both_ways() {
+    let ward = Ward::start(Options::default());
+    // 256 MiB down: streamed (the proxy never holds it).
+    let folder = support::temp_folder("download");
+    let file = folder.join("big");
+    let status = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "120", "-o"])
+        .arg(&file)
+        .args([
+            "-w",
+            "%{http_code}",
+            "--proxy",
+            &via(&ward),
+            &ward.url("www.allowed.test", "/big?mb=256"),
+        ])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&status.stdout), "200");
+    assert_eq!(std::fs::metadata(&file).expect("file").len(), 256 << 20);
+    // 64 MiB up, chunked.
+    let upload = folder.join("up");
+    std::fs::write(&upload, vec![b'u'; 64 << 20]).expect("write");
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-H",
+        "Transfer-Encoding: chunked",
+        "--data-binary",
+        &format!("@{}", upload.display()),
+        &ward.url("www.allowed.test", "/upload"),
+    ]);
+    assert_eq!(answer.body, format!("received {}", 64 << 20));
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
+
+#[test]
+fn websocket_upgrades_are_tunnelled() {
+    let ward = Ward::start(Options::default());
+    let mut stream = TcpStream::connect(ward.explicit).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    write!(
+        stream,
+        "GET {} HTTP/1.1\r\nHost: www.allowed.test:{}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+        ward.url("www.allowed.test", "/ws"),
+        ward.origin.port()
+    )
+    .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        stream
+            .read_exact(&mut byte)
+            .expect("read the response head");
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 101"), "{head}");
+    assert!(head.contains("upgrade: websocket"), "{head}");
+    for message in [&b"hello"[..], b"second frame"] {
+        stream.write_all(message).expect("send");
+        let mut echoed = vec![0u8; message.len()];
+        stream.read_exact(&mut echoed).expect("echo");
+        assert_eq!(echoed, message);
+    }
+}
+
+#[test]
+fn proxy_log_ins_when_the_policy_asks_for_them() {
+    let policy = format!(
+        "{}\n[proxy]\nunknown_clients = \"authenticate\"\n",
+        support::POLICY
+    );
+    let ward = Ward::start(Options {
+        policy,
+        authenticate: true,
+        ..Options::default()
+    });
+    let url = ward.url("casino.test", "/");
+    let answer = curl(&["--proxy", &via(&ward), &url]);
+    assert_eq!(answer.status, 407);
+    assert!(
+        answer
+            .headers
+            .to_ascii_lowercase()
+            .contains("proxy-authenticate: basic realm=\"ward\""),
+        "{}",
+        answer.headers
+    );
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "--proxy-user",
+        "teacher:wrong",
+        &url,
+    ]);
+    assert_eq!(answer.status, 407);
+    // The teacher browses as staff: gambling is acceptable for staff in this policy.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "--proxy-user",
+        "teacher:secret",
+        &url,
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        !answer.body.contains("proxy-authorization"),
+        "credentials are not forwarded: {}",
+        answer.body
+    );
+    // A registered device needs no log-in.
+    let answer = curl(&["--interface", "127.0.0.2", "--proxy", &via(&ward), &url]);
+    assert_eq!(answer.status, 200);
+    assert_eq!(
+        ward.proxy
+            .stats()
+            .failed_logins
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn malformed_requests_get_400_and_slow_clients_are_cut_off() {
+    let ward = Ward::start(Options {
+        header_timeout: Duration::from_secs(1),
+        ..Options::default()
+    });
+    let send = |bytes: &[u8]| -> String {
+        let mut stream = TcpStream::connect(ward.explicit).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .expect("timeout");
+        stream.write_all(bytes).expect("write");
+        let mut answer = Vec::new();
+        let _ = stream.read_to_end(&mut answer);
+        String::from_utf8_lossy(&answer).into_owned()
+    };
+    for bad in [
+        &b"GARBAGE\r\n\r\n"[..],
+        b"GET http://exa mple.com/ HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\n\r\n",
+        b"GET https://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: bad_host..name\r\nConnection: close\r\n\r\n",
+        b"CONNECT example.com HTTP/1.1\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n",
+    ] {
+        let answer = send(bad);
+        assert!(
+            answer.starts_with("HTTP/1.1 400"),
+            "{:?} → {answer:?}",
+            String::from_utf8_lossy(bad)
+        );
+    }
+    // A head larger than the limit.
+    let mut huge = b"GET http://www.allowed.test/ HTTP/1.1\r\n".to_vec();
+    for i in 0..2000 {
+        huge.extend_from_slice(format!("X-Padding-{i}: {}\r\n", "p".repeat(40)).as_bytes());
+    }
+    huge.extend_from_slice(b"\r\n");
+    let answer = send(&huge);
+    assert!(answer.starts_with("HTTP/1.1 431"), "{answer:?}");
+
+    // A client that sends half a request and stops is disconnected after the header timeout.
+    let mut slow = TcpStream::connect(ward.explicit).expect("connect");
+    slow.write_all(b"GET http://www.allowed.test/ HTTP/1.1\r\nHost: w")
+        .expect("write");
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut off after about a second"
+    );
+
+    // And the proxy still works.
+    let answer = curl(&["--proxy", &via(&ward), &ward.url("www.allowed.test", "/ok")]);
+    assert_eq!(answer.status, 200);
+}
+
+#[test]
+fn a_rust_http_client_through_the_proxy() {
+    let ward = Ward::start(Options::default());
+    let proxy = ureq::Proxy::new(&via(&ward)).expect("proxy");
+    let agent = ureq::Agent::config_builder()
+        .proxy(Some(proxy))
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+    let mut response = agent
+        .get(ward.url("www.allowed.test", "/from-ureq"))
+        .call()
+        .expect("allowed");
+    assert_eq!(response.status(), 200);
+    assert!(
+        response
+            .body_mut()
+            .read_to_string()
+            .expect("body")
+            .contains("GET /from-ureq")
+    );
+    // ureq tunnels every proxied request through CONNECT, which is decided on the host.
+    match agent.get(ward.url("casino.test", "/")).call() {
+        Err(ureq::Error::ConnectProxyFailed(message)) => {
+            assert!(message.contains("403"), "{message}")
+        }
+        other => panic!("expected the CONNECT to be refused with 403: {other:?}"),
+    }
+}
+
+#[test]
+fn the_pac_file_points_browsers_at_the_proxy() {
+    let ward = Ward::start(Options::default());
+    let answer = curl(&[&format!("http://{}/proxy.pac", ward.explicit)]);
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer.headers.contains("application/x-ns-proxy-autoconfig"),
+        "{}",
+        answer.headers
+    );
+    assert!(
+        answer
+            .body
+            .contains(&format!("return \"PROXY {}\";", ward.explicit)),
+        "{}",
+        answer.body
+    );
+    assert!(
+        !answer.body.contains("; DIRECT"),
+        "no unfiltered fallback: {}",
+        answer.body
+    );
+    // WPAD: a DNS name "wpad" pointed at Ward.
+    let answer = curl(&[
+        "-H",
+        "Host: wpad.school.internal",
+        &format!("http://{}/wpad.dat", ward.transparent_http),
+    ]);
+    assert!(answer.body.contains("FindProxyForURL"), "{}", answer.body);
+}
+
+#[test]
+fn the_block_page_in_chromium_sends_an_unblock_request_and_a_concern() {
+    let ward = Ward::start(Options {
+        store: true,
+        ..Options::default()
+    });
+    let browser = Browser::start_with(&[
+        format!("--proxy-server=http://{}", ward.explicit),
+        // Chromium sends loopback addresses direct unless told otherwise.
+        "--proxy-bypass-list=<-loopback>".into(),
+    ]);
+    browser.open(&ward.url("www.allowed.test", "/hello"));
+    browser.wait_for_text("GET /hello");
+    assert!(browser.source().contains("via: 1.1 ward"));
+
+    let blocked = ward.url("casino.test", "/roulette");
+    browser.open(&blocked);
+    browser.wait_for_text("This page is blocked");
+    let text = browser.text();
+    assert!(text.contains("On-line gambling"), "{text}");
+    assert!(text.contains("monitored"), "{text}");
+    browser.type_into("#reason", "We are learning about probability in maths");
+    browser.click("#unblock button");
+    browser.wait_for_text("Request sent");
+
+    let store = ward.store.as_ref().expect("store");
+    let requests = ward
+        .runtime
+        .block_on(store.unblock_requests(SchoolId(1), "new", 10))
+        .expect("requests");
+    assert_eq!(requests.len(), 1);
+    let request = &requests[0].request;
+    assert_eq!(request.url, blocked);
+    assert_eq!(request.host, "casino.test");
+    assert_eq!(request.group, "pupils");
+    assert_eq!(request.categories, "gambling");
+    assert_eq!(request.reason, "We are learning about probability in maths");
+    assert_eq!(request.origin, "block-page");
+
+    browser.open(&blocked);
+    browser.wait_for_text("This page is blocked");
+    browser.type_into("#message", "Someone keeps sending me links to this");
+    browser.click("#concern button");
+    browser.wait_for_text("Thank you for telling us");
+    let alerts = ward
+        .runtime
+        .block_on(store.alerts(SchoolId(1), "new", 10))
+        .expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].category, "concern");
+    assert!(
+        alerts[0].summary.contains("Someone keeps sending me links"),
+        "{alerts:?}"
+    );
+
+    // A form posted from elsewhere (no valid token) is refused.
+    let page = curl(&["--proxy", &via(&ward), &blocked]).body;
+    let token = form_value(&page, "token");
+    let forged = curl(&[
+        "--proxy",
+        &via(&ward),
+        "--data-urlencode",
+        "url=http://www.other.test/",
+        "--data-urlencode",
+        &format!("token={token}"),
+        "--data-urlencode",
+        "reason=spam",
+        &format!("http://{}/ward/unblock", ward.explicit),
+    ]);
+    assert_eq!(forged.status, 403, "{}", forged.body);
+}

@@ -1,0 +1,515 @@
+//! Test fixtures: a local origin server (hyper, in this process), a TLS origin (`openssl
+//! s_server`, Debian's openssl), Ward's proxy on ephemeral ports in this process with a small
+//! policy and category index, and curl as the client.
+
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Frame, Incoming};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ward_gateway::{FilterState, LiveState};
+use ward_lists::{IndexBuilder, ListFormat};
+use ward_policy::PolicySnapshot;
+use ward_proxy::{AuthUser, Authenticator, ListenerKind, Listeners, Proxy, ProxySettings};
+use ward_store::{Device, DeviceId, Event, EventSink, OpenOptions, SchoolId, Store};
+
+#[path = "../../../console/tests/support/webdriver.rs"]
+pub mod webdriver;
+
+/// A folder of its own under the system's temporary folder.
+pub fn temp_folder(name: &str) -> PathBuf {
+    let folder = std::env::temp_dir().join(format!(
+        "ward-proxy-{name}-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let _ = std::fs::remove_dir_all(&folder);
+    std::fs::create_dir_all(&folder).expect("create a temporary folder");
+    folder
+}
+
+pub const POLICY: &str = r#"
+name = "Proxy Test School"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+years = ["5", "6"]
+
+[[group]]
+id = "staff"
+title = "Staff"
+kind = "staff"
+
+[[rule]]
+id = "abuse"
+action = "Child sexual abuse images"
+categories = ["iwf"]
+verdict = "unacceptable and illegal"
+
+[[rule]]
+id = "gambling"
+action = "On-line gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+[rule.groups]
+staff = "acceptable"
+
+[[rule]]
+id = "chat"
+action = "Chat rooms"
+categories = ["chat"]
+verdict = "unacceptable"
+"#;
+
+fn index() -> Arc<ward_lists::CategoryIndex> {
+    let mut builder = IndexBuilder::new();
+    for (category, format, text, illegal) in [
+        ("gambling", ListFormat::Domains, "casino.test\n", false),
+        ("chat", ListFormat::Urls, "www.allowed.test/chat/\n", false),
+        (
+            "iwf",
+            ListFormat::Illegal,
+            "www.allowed.test/abuse/\n",
+            true,
+        ),
+    ] {
+        builder
+            .add_text("test", category, format, category, text.as_bytes(), illegal)
+            .expect("list");
+    }
+    Arc::new(builder.finish().expect("index"))
+}
+
+/// 127.0.0.2 is a staff laptop; everyone else is an unknown pupil.
+pub fn state(policy: &str) -> FilterState {
+    let policy = PolicySnapshot::from_toml(policy, index())
+        .expect("test policy loads")
+        .0;
+    let devices = [Device {
+        id: DeviceId(7),
+        name: "STAFF-7".into(),
+        network: "127.0.0.2".parse().expect("address"),
+        group: Some("staff".into()),
+        location: "Staff room".into(),
+    }];
+    let (state, warnings) = FilterState::new(Arc::new(policy), &devices);
+    assert!(warnings.is_empty(), "{warnings:?}");
+    state
+}
+
+/// The test origin: `/big?mb=N` streams N MiB, `/upload` counts what it is sent, `/ws`
+/// switches protocols and echoes, anything else echoes the request it saw.
+pub async fn origin(
+    request: Request<Incoming>,
+) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, Infallible>>, Infallible> {
+    let path = request.uri().path().to_owned();
+    let query = request.uri().query().unwrap_or("").to_owned();
+    if path == "/big" {
+        let mb: usize = query
+            .strip_prefix("mb=")
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(1);
+        let big = Big {
+            chunk: Bytes::from(vec![b'w'; 64 * 1024]),
+            left: mb * 16,
+        };
+        return Ok(Response::new(big.boxed()));
+    }
+    if path == "/upload" {
+        let mut body = request.into_body();
+        let mut total = 0usize;
+        while let Some(frame) = body.frame().await {
+            if let Ok(data) = frame.map(|f| f.into_data())
+                && let Ok(data) = data
+            {
+                total += data.len();
+            }
+        }
+        return Ok(Response::new(
+            Full::new(Bytes::from(format!("received {total}"))).boxed(),
+        ));
+    }
+    if path == "/ws" && request.headers().contains_key("upgrade") {
+        let upgrade = hyper::upgrade::on(request);
+        tokio::spawn(async move {
+            if let Ok(upgraded) = upgrade.await {
+                let mut io = TokioIo::new(upgraded);
+                let mut buffer = [0u8; 1024];
+                while let Ok(n) = io.read(&mut buffer).await {
+                    if n == 0 || io.write_all(&buffer[..n]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        let response = Response::builder()
+            .status(StatusCode::SWITCHING_PROTOCOLS)
+            .header("upgrade", "websocket")
+            .header("connection", "Upgrade")
+            .body(Full::new(Bytes::new()).boxed())
+            .expect("response");
+        return Ok(response);
+    }
+    let mut seen = format!("{} {}\n", request.method(), request.uri());
+    let mut names: Vec<_> = request
+        .headers()
+        .keys()
+        .map(|k| k.as_str().to_owned())
+        .collect();
+    names.sort();
+    names.dedup();
+    for name in names {
+        for value in request.headers().get_all(&name) {
+            seen.push_str(&format!("{name}: {}\n", value.to_str().unwrap_or("?")));
+        }
+    }
+    let body = format!(
+        "<html><head><title>Origin page</title></head><body><pre id=\"seen\">{seen}</pre></body></html>"
+    );
+    let response = Response::builder()
+        .header("content-type", "text/html")
+        .header("connection", "keep-alive, X-Hop")
+        .header("x-hop", "should not reach the client")
+        .body(Full::new(Bytes::from(body)).boxed())
+        .expect("response");
+    Ok(response)
+}
+
+/// `left` copies of `chunk`, one frame each: a large body that is never all in memory.
+struct Big {
+    chunk: Bytes,
+    left: usize,
+}
+
+impl hyper::body::Body for Big {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        if self.left == 0 {
+            return std::task::Poll::Ready(None);
+        }
+        self.left -= 1;
+        std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+type OriginBody = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// Serves [`origin`] on `listener` until the runtime stops.
+async fn serve_origin(listener: tokio::net::TcpListener) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        tokio::spawn(async move {
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), hyper::service::service_fn(origin))
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+/// Accepts `teacher` / `secret` as staff.
+pub struct TestLogins;
+
+impl Authenticator for TestLogins {
+    fn check<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<AuthUser>> + Send + 'a>> {
+        Box::pin(async move {
+            (username == "teacher" && password == "secret").then(|| AuthUser {
+                username: "teacher".into(),
+                person: None,
+                group: Some("staff".into()),
+            })
+        })
+    }
+}
+
+/// An HTTPS origin: `openssl s_server -www` with a throwaway self-signed certificate.
+pub struct TlsOrigin {
+    pub port: u16,
+    child: Child,
+    _folder: PathBuf,
+}
+
+impl TlsOrigin {
+    pub fn start() -> TlsOrigin {
+        let folder = temp_folder("tls");
+        let status = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-days",
+                "1",
+                "-subj",
+                "/CN=www.allowed.test",
+            ])
+            .arg("-keyout")
+            .arg(folder.join("key.pem"))
+            .arg("-out")
+            .arg(folder.join("cert.pem"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("openssl (Debian package openssl) makes a certificate");
+        assert!(status.success());
+        let port = free_port();
+        let child = Command::new("openssl")
+            .args(["s_server", "-www", "-quiet", "-accept"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("-cert")
+            .arg(folder.join("cert.pem"))
+            .arg("-key")
+            .arg(folder.join("key.pem"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("openssl s_server starts");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "openssl s_server did not start");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        TlsOrigin {
+            port,
+            child,
+            _folder: folder,
+        }
+    }
+}
+
+impl Drop for TlsOrigin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// What the test can change about the proxy.
+pub struct Options {
+    pub policy: String,
+    pub authenticate: bool,
+    pub store: bool,
+    pub tls_port: u16,
+    pub header_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options {
+            policy: POLICY.into(),
+            authenticate: false,
+            store: false,
+            tls_port: 443,
+            header_timeout: Duration::from_secs(5),
+            max_connections: 1000,
+        }
+    }
+}
+
+/// Ward's proxy in this process, with the origin; names of the test lists resolve to the origin.
+pub struct Ward {
+    pub explicit: SocketAddr,
+    pub transparent_http: SocketAddr,
+    pub transparent_https: SocketAddr,
+    pub origin: SocketAddr,
+    pub proxy: Arc<Proxy>,
+    pub store: Option<Store>,
+    pub events: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>,
+    _tasks: tokio::task::JoinSet<()>,
+    pub runtime: tokio::runtime::Runtime,
+    _folder: PathBuf,
+}
+
+impl Ward {
+    pub fn start(options: Options) -> Ward {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let folder = temp_folder("ward");
+        let (sink, receiver) = EventSink::channel(100_000);
+        let (explicit, transparent_http, transparent_https, origin, proxy, store, tasks) = runtime
+            .block_on(async {
+                let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("origin");
+                let origin = origin_listener.local_addr().expect("origin address");
+                tokio::spawn(serve_origin(origin_listener));
+                let store = if options.store {
+                    let url = format!("sqlite://{}", folder.join("ward.db").display());
+                    let store = Store::open_and_migrate(&url, &OpenOptions::default())
+                        .await
+                        .expect("store");
+                    store
+                        .create_school("Proxy Test School", "proxy")
+                        .await
+                        .expect("school");
+                    Some(store)
+                } else {
+                    None
+                };
+                let mut settings = ProxySettings::new(SchoolId(1));
+                let hosts: HashMap<String, IpAddr> = [
+                    "www.allowed.test",
+                    "casino.test",
+                    "www.google.com",
+                    "www.bing.com",
+                    "www.youtube.com",
+                    "duckduckgo.com",
+                ]
+                .into_iter()
+                .map(|name| (name.to_owned(), origin.ip()))
+                .collect();
+                settings.hosts = hosts;
+                settings.connect_ports = None;
+                settings.tls_port = options.tls_port;
+                settings.header_timeout = options.header_timeout;
+                settings.max_connections = options.max_connections;
+                if options.authenticate {
+                    settings.authenticator = Some(Arc::new(TestLogins));
+                }
+                let live = Arc::new(LiveState::new(state(&options.policy)));
+                let proxy = Arc::new(Proxy::new(live, settings, store.clone(), Some(sink)));
+                let listeners = Listeners::bind(&[
+                    (
+                        ListenerKind::Explicit,
+                        "127.0.0.1:0".parse().expect("address"),
+                    ),
+                    (
+                        ListenerKind::TransparentHttp,
+                        "127.0.0.1:0".parse().expect("address"),
+                    ),
+                    (
+                        ListenerKind::TransparentHttps,
+                        "127.0.0.1:0".parse().expect("address"),
+                    ),
+                ])
+                .await
+                .expect("bind");
+                let addresses = listeners.local_addresses();
+                let tasks = ward_proxy::serve(proxy.clone(), listeners);
+                (
+                    addresses[0].1,
+                    addresses[1].1,
+                    addresses[2].1,
+                    origin,
+                    proxy,
+                    store,
+                    tasks,
+                )
+            });
+        Ward {
+            explicit,
+            transparent_http,
+            transparent_https,
+            origin,
+            proxy,
+            store,
+            events: tokio::sync::Mutex::new(receiver),
+            _tasks: tasks,
+            runtime,
+            _folder: folder,
+        }
+    }
+
+    /// The origin's port: test URLs name it, since the names resolve to the origin's address.
+    pub fn url(&self, host: &str, path: &str) -> String {
+        format!("http://{host}:{}{path}", self.origin.port())
+    }
+
+    /// Events recorded so far (blocked, rewritten, searches; allowed counts after a flush).
+    pub fn events(&self) -> Vec<Event> {
+        self.proxy.flush_counts();
+        let mut receiver = self.events.blocking_lock();
+        let mut events = Vec::new();
+        while let Ok(event) = receiver.try_recv() {
+            events.push(event);
+        }
+        events
+    }
+}
+
+/// curl's answer: status, headers and body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: String,
+    pub body: String,
+    pub exit: i32,
+}
+
+/// Runs curl with `arguments`, reporting the status, the response headers and the body.
+pub fn curl(arguments: &[&str]) -> Answer {
+    let folder = temp_folder("curl");
+    let headers = folder.join("headers");
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "--max-time",
+            "20",
+            "-o",
+            "-",
+            "-w",
+            "\n%{http_code}",
+            "-D",
+        ])
+        .arg(&headers)
+        .args(arguments)
+        .output()
+        .expect("curl (Debian package curl) runs");
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+    let answer = Answer {
+        status: status.trim().parse().unwrap_or(0),
+        headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+        body: body.to_owned(),
+        exit: output.status.code().unwrap_or(-1),
+    };
+    let _ = std::fs::remove_dir_all(&folder);
+    answer
+}
+
+/// `name="NAME" value="..."` from a page.
+pub fn form_value(html: &str, name: &str) -> String {
+    html.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} field in {html}"))
+        .to_owned()
+}
