@@ -169,3 +169,81 @@ pub fn pac(address: &str) -> Response<Body> {
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("max-age=300"));
     response
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(illegal: bool) -> String {
+        BlockPage {
+            school: "Park End Primary School",
+            host: "www.0-casino.info",
+            url: "http://www.0-casino.info/roulette?table=<3>&bet=\"all\"",
+            topic: "On-line gambling".into(),
+            categories: "gambling".into(),
+            reason: "rule gambling (unacceptable): category gambling, domain 0-casino.info".into(),
+            group: "ks2",
+            user: "not logged in",
+            client: "device 12 (10.0.3.7)".into(),
+            time: "Monday 23 November 2026, 10:15".into(),
+            illegal,
+            unblock_action: "http://10.0.0.2:3128/ward/unblock".into(),
+            concern_action: "http://10.0.0.2:3128/ward/concern".into(),
+            token: "0123456789abcdef0123456789abcdef".into(),
+        }
+        .render()
+        .expect("the block page renders")
+    }
+
+    /// The block page as a pupil gets it, compared with the reviewed copy in
+    /// `tests/snapshots/`. After a deliberate change, run with `UPDATE_SNAPSHOTS=1` and review
+    /// the difference.
+    #[test]
+    fn block_page_snapshot() {
+        for (illegal, name) in [
+            (false, "block_page.html"),
+            (true, "block_page_illegal.html"),
+        ] {
+            let html = page(illegal);
+            let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("tests/snapshots")
+                .join(name);
+            if std::env::var_os("UPDATE_SNAPSHOTS").is_some() {
+                std::fs::create_dir_all(path.parent().expect("folder")).expect("folder");
+                std::fs::write(&path, &html).expect("write the snapshot");
+            }
+            let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+                panic!("{} is missing: run with UPDATE_SNAPSHOTS=1", path.display())
+            });
+            assert_eq!(
+                html, expected,
+                "the block page changed: review it, then UPDATE_SNAPSHOTS=1"
+            );
+        }
+    }
+
+    #[test]
+    fn what_the_page_shows_is_escaped_and_complete() {
+        let html = page(false);
+        assert!(
+            html.contains("roulette?table=&#60;3&#62;&#38;bet=&#34;all&#34;"),
+            "{html}"
+        );
+        assert!(!html.contains("<3>"));
+        for expected in [
+            "On-line gambling",
+            "monitored",
+            "Ask for this to be unblocked",
+            "Report a concern",
+        ] {
+            assert!(html.contains(expected), "{expected}");
+        }
+        let illegal = page(true);
+        assert!(illegal.contains("Internet Watch Foundation (IWF)"));
+        assert!(
+            !illegal.contains("id=\"unblock\""),
+            "no unblock form for illegal content"
+        );
+        assert!(illegal.contains("id=\"concern\""));
+    }
+}
