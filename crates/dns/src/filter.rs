@@ -19,7 +19,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
 use ward_lists::Host;
-use ward_policy::{Action as Verdict, BlockedAnswer, Decision, PolicySnapshot, Request, decide};
+use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request, decide};
 use ward_store::{Action, Event, EventSink, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
@@ -404,7 +404,7 @@ impl DnsFilter {
             Some(target) => format!("CNAME to {target}: {}", decision.reason),
             None => decision.reason.to_string(),
         };
-        self.record(asked, now, Action::Block, categories(&decision), reason);
+        self.record(asked, now, Action::Block, decision.category_list(), reason);
         true
     }
 
@@ -495,10 +495,4 @@ fn servfail(packet: &[u8], out: &mut Vec<u8>) -> Step {
         }
         Err(_) => Step::Drop,
     }
-}
-
-fn categories(decision: &Decision<'_>) -> String {
-    let mut names: Vec<&str> = decision.categories.iter().map(|c| c.category).collect();
-    names.dedup();
-    names.join(",")
 }

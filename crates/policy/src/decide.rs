@@ -239,6 +239,20 @@ pub struct Decision<'a> {
     pub categories: Vec<CategoryMatch<'a>>,
 }
 
+impl Decision<'_> {
+    /// The categories the request is in, each once, in order, comma-separated (as events and
+    /// block pages show them).
+    pub fn category_list(&self) -> String {
+        let mut names: Vec<&str> = Vec::with_capacity(self.categories.len());
+        for category in &self.categories {
+            if !names.contains(&category.category) {
+                names.push(category.category);
+            }
+        }
+        names.join(",")
+    }
+}
+
 /// Decides a request. Pure: the same arguments always give the same decision.
 ///
 /// Indexing into the snapshot's tables (groups, rules, windows, rules per category) cannot go out

@@ -557,6 +557,18 @@ fn every_category_is_reported() {
     let mut names: Vec<&str> = decision.categories.iter().map(|c| c.category).collect();
     names.sort();
     assert_eq!(names, ["gambling", "games"]);
+    let mut listed: Vec<String> = decision
+        .category_list()
+        .split(',')
+        .map(String::from)
+        .collect();
+    listed.sort();
+    assert_eq!(listed, ["gambling", "games"]);
+
+    // A URL in a category both by its domain and by a URL entry is listed once.
+    let mut decision = decision.clone();
+    decision.categories.push(decision.categories[0]);
+    assert_eq!(decision.category_list().split(',').count(), 2);
 }
 
 #[test]

@@ -180,53 +180,53 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Builds a ClientHello record for tests and fuzzing seeds: `names` as host names in one
-/// server_name extension (none: no extension), optionally an ECH extension, split into records
-/// of at most `record_size` bytes.
-pub fn build_client_hello(names: &[&str], ech: bool, record_size: usize) -> Vec<u8> {
-    let mut extensions = Vec::new();
-    if !names.is_empty() {
-        let mut list = Vec::new();
-        for name in names {
-            list.push(NAME_TYPE_HOST);
-            list.extend_from_slice(&(name.len() as u16).to_be_bytes());
-            list.extend_from_slice(name.as_bytes());
-        }
-        extensions.extend_from_slice(&EXTENSION_SERVER_NAME.to_be_bytes());
-        extensions.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
-        extensions.extend_from_slice(&(list.len() as u16).to_be_bytes());
-        extensions.extend_from_slice(&list);
-    }
-    // supported_versions (TLS 1.3), as every real client sends.
-    extensions.extend_from_slice(&[0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04]);
-    if ech {
-        extensions.extend_from_slice(&EXTENSION_ECH.to_be_bytes());
-        extensions.extend_from_slice(&[0x00, 0x04, 0x00, 0x00, 0x01, 0x00]);
-    }
-    let mut body = vec![0x03, 0x03];
-    body.extend_from_slice(&[7u8; 32]);
-    body.push(32);
-    body.extend_from_slice(&[9u8; 32]);
-    body.extend_from_slice(&[0x00, 0x04, 0x13, 0x01, 0x13, 0x02]);
-    body.extend_from_slice(&[0x01, 0x00]);
-    body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
-    body.extend_from_slice(&extensions);
-    let mut handshake = vec![HANDSHAKE_CLIENT_HELLO];
-    handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
-    handshake.extend_from_slice(&body);
-    let mut out = Vec::new();
-    for chunk in handshake.chunks(record_size.max(1)) {
-        out.extend_from_slice(&[RECORD_HANDSHAKE, 3, 1]);
-        out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
-        out.extend_from_slice(chunk);
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Builds a ClientHello record: `names` as host names in one
+    /// server_name extension (none: no extension), optionally an ECH extension, split into records
+    /// of at most `record_size` bytes.
+    fn build_client_hello(names: &[&str], ech: bool, record_size: usize) -> Vec<u8> {
+        let mut extensions = Vec::new();
+        if !names.is_empty() {
+            let mut list = Vec::new();
+            for name in names {
+                list.push(NAME_TYPE_HOST);
+                list.extend_from_slice(&(name.len() as u16).to_be_bytes());
+                list.extend_from_slice(name.as_bytes());
+            }
+            extensions.extend_from_slice(&EXTENSION_SERVER_NAME.to_be_bytes());
+            extensions.extend_from_slice(&((list.len() + 2) as u16).to_be_bytes());
+            extensions.extend_from_slice(&(list.len() as u16).to_be_bytes());
+            extensions.extend_from_slice(&list);
+        }
+        // supported_versions (TLS 1.3), as every real client sends.
+        extensions.extend_from_slice(&[0x00, 0x2b, 0x00, 0x03, 0x02, 0x03, 0x04]);
+        if ech {
+            extensions.extend_from_slice(&EXTENSION_ECH.to_be_bytes());
+            extensions.extend_from_slice(&[0x00, 0x04, 0x00, 0x00, 0x01, 0x00]);
+        }
+        let mut body = vec![0x03, 0x03];
+        body.extend_from_slice(&[7u8; 32]);
+        body.push(32);
+        body.extend_from_slice(&[9u8; 32]);
+        body.extend_from_slice(&[0x00, 0x04, 0x13, 0x01, 0x13, 0x02]);
+        body.extend_from_slice(&[0x01, 0x00]);
+        body.extend_from_slice(&(extensions.len() as u16).to_be_bytes());
+        body.extend_from_slice(&extensions);
+        let mut handshake = vec![HANDSHAKE_CLIENT_HELLO];
+        handshake.extend_from_slice(&(body.len() as u32).to_be_bytes()[1..]);
+        handshake.extend_from_slice(&body);
+        let mut out = Vec::new();
+        for chunk in handshake.chunks(record_size.max(1)) {
+            out.extend_from_slice(&[RECORD_HANDSHAKE, 3, 1]);
+            out.extend_from_slice(&(chunk.len() as u16).to_be_bytes());
+            out.extend_from_slice(chunk);
+        }
+        out
+    }
 
     #[test]
     fn reads_the_server_name() {

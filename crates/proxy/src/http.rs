@@ -137,26 +137,30 @@ impl Connection {
             .domain()
             .and_then(|name| search::engine_of(name.as_str()));
         let search_term = engine.and_then(|e| search::search_term(e, &target.path_and_query));
+        // The URL is written out only for what is recorded one by one (blocks and searches);
+        // other allowed requests are only counted per site.
+        let url = (decision.action == Verdict::Block || search_term.is_some())
+            .then(|| target.display_url());
         let seen = Seen {
             client_ip: self.peer.ip(),
             client: &client,
             host: &target.endpoint.host,
-            url: Some(target.display_url()),
+            url: url.as_deref(),
             search_term,
         };
         if decision.action == Verdict::Block {
             Stats::add(&proxy.stats.blocked);
-            let categories = page::categories(&decision);
+            let categories = decision.category_list();
             let reason = decision.reason.to_string();
             proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
             let illegal = matches!(decision.reason, ward_policy::Reason::IllegalList { .. });
-            let url = target.display_url();
+            let url = url.as_deref().unwrap_or_default();
             let public = self.public_address();
             let zone = state.policy.time_zone().clone();
             let block = BlockPage {
                 school,
                 host: &target.endpoint.host.to_string(),
-                url: &url,
+                url,
                 topic: page::topic(&state.policy, &decision),
                 categories,
                 reason,
@@ -173,7 +177,7 @@ impl Connection {
                 illegal,
                 unblock_action: format!("http://{public}/ward/unblock"),
                 concern_action: format!("http://{public}/ward/concern"),
-                token: proxy.form_token(self.peer.ip(), &url),
+                token: proxy.form_token(self.peer.ip(), url),
             };
             return match block.render() {
                 Ok(html) => page::html(StatusCode::FORBIDDEN, html),
@@ -204,20 +208,16 @@ impl Connection {
             }
         }
         if seen.search_term.is_some() {
-            let (action, reason) = match (&path, youtube) {
-                (Some(_), _) | (None, Some(_)) => (
+            let engine = engine.map_or("", Engine::name);
+            let (action, reason) = if path.is_some() || youtube.is_some() {
+                (
                     Action::Rewrite,
-                    format!(
-                        "search; safe search forced ({})",
-                        engine.map_or("", Engine::name)
-                    ),
-                ),
-                (None, None) => (
-                    Action::Allow,
-                    format!("search ({})", engine.map_or("", Engine::name)),
-                ),
+                    format!("search; safe search forced ({engine})"),
+                )
+            } else {
+                (Action::Allow, format!("search ({engine})"))
             };
-            proxy.record(&seen, action, page::categories(&decision), reason);
+            proxy.record(&seen, action, decision.category_list(), reason);
         } else {
             proxy.count(self.peer.ip(), &client, &target.endpoint.host);
         }
@@ -254,7 +254,6 @@ impl Connection {
     /// A CONNECT tunnel: decided on the host, then spliced.
     async fn connect(&self, request: Request<Incoming>, state: &FilterState) -> Response<Body> {
         let proxy = &self.proxy;
-        let school = state.policy.spec().name.as_str();
         let endpoint = match target::connect_target(request.method(), request.uri()) {
             Ok(endpoint) => endpoint,
             Err(error) => {
@@ -295,10 +294,9 @@ impl Connection {
         );
         if decision.action == Verdict::Block {
             Stats::add(&proxy.stats.blocked);
-            let categories = page::categories(&decision);
+            let categories = decision.category_list();
             let reason = decision.reason.to_string();
             proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
-            let _ = school;
             return page::text(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -607,7 +605,7 @@ impl Connection {
             group: decision.group.to_string(),
             url: form.url.clone(),
             host: request.host().to_string(),
-            categories: page::categories(&decision),
+            categories: decision.category_list(),
             blocked_because: decision.reason.to_string(),
             reason: reason
                 .chars()

@@ -82,17 +82,6 @@ pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
     }
 }
 
-/// The categories of a decision, comma-separated, each once.
-pub fn categories(decision: &Decision<'_>) -> String {
-    let mut names: Vec<&str> = Vec::with_capacity(decision.categories.len());
-    for category in &decision.categories {
-        if !names.contains(&category.category) {
-            names.push(category.category);
-        }
-    }
-    names.join(",")
-}
-
 /// An HTML response that no cache keeps.
 pub fn html(status: StatusCode, html: String) -> Response<Body> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(html))));

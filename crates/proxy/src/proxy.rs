@@ -164,7 +164,7 @@ pub(crate) struct Seen<'a> {
     pub client_ip: IpAddr,
     pub client: &'a Client,
     pub host: &'a Host,
-    pub url: Option<String>,
+    pub url: Option<&'a str>,
     pub search_term: Option<String>,
 }
 
@@ -301,7 +301,7 @@ impl Proxy {
             person: seen.client.person,
             username: seen.client.identity.user.clone(),
             host: seen.host.to_string(),
-            url: seen.url.clone(),
+            url: seen.url.map(str::to_owned),
             action,
             categories,
             reason,
@@ -313,8 +313,13 @@ impl Proxy {
     /// Counts an allowed request for the browsing history.
     pub(crate) fn count(&self, client_ip: IpAddr, client: &Client, host: &Host) {
         if self.events.is_some() {
-            self.counts
-                .add(Timestamp::now(), client_ip, client, &host.to_string());
+            let now = Timestamp::now();
+            match host {
+                Host::Domain(name) => self.counts.add(now, client_ip, client, name.as_str()),
+                address => self
+                    .counts
+                    .add(now, client_ip, client, &address.to_string()),
+            }
         }
     }
 

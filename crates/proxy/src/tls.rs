@@ -19,7 +19,6 @@ use ward_store::Action;
 
 use crate::hello::{HelloError, MAX_HELLO, parse_client_hello};
 use crate::http::splice;
-use crate::page;
 use crate::proxy::{Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
 
@@ -115,7 +114,7 @@ pub async fn serve_connection(
         proxy.record(
             &seen,
             Action::Block,
-            page::categories(&decision),
+            decision.category_list(),
             decision.reason.to_string(),
         );
         let _ = stream.write_all(&ACCESS_DENIED).await;

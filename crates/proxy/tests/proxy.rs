@@ -536,6 +536,64 @@ fn malformed_requests_get_400_and_slow_clients_are_cut_off() {
 }
 
 #[test]
+fn connections_beyond_the_limit_are_refused_with_503() {
+    let ward = Ward::start(Options {
+        max_connections: 2,
+        ..Options::default()
+    });
+    // Two idle clients hold both places.
+    let held: Vec<TcpStream> = (0..2)
+        .map(|_| TcpStream::connect(ward.explicit).expect("connect"))
+        .collect();
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while ward
+        .proxy
+        .stats()
+        .connections
+        .load(std::sync::atomic::Ordering::Relaxed)
+        < 2
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the two connections were not accepted"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/third"),
+    ]);
+    assert_eq!(answer.status, 503, "{}", answer.body);
+    assert_eq!(
+        ward.proxy
+            .stats()
+            .refused
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // Once one leaves, the next client is served.
+    drop(held);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let answer = curl(&[
+            "--proxy",
+            &via(&ward),
+            &ward.url("www.allowed.test", "/fourth"),
+        ]);
+        if answer.status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never served again: {}",
+            answer.status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn a_rust_http_client_through_the_proxy() {
     let ward = Ward::start(Options::default());
     let proxy = ureq::Proxy::new(&via(&ward)).expect("proxy");

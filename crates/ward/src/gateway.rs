@@ -51,24 +51,23 @@ impl Gateway {
         let dns = if dns_addresses.is_empty() {
             None
         } else {
-            let filter =
-                start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?;
-            Some(filter)
+            Some(start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?)
         };
         let proxy = if proxy_addresses.is_empty() {
             None
         } else {
-            let proxy = start_proxy(
-                config,
-                store,
-                school,
-                &live,
-                &events,
-                &proxy_addresses,
-                &mut tasks,
+            Some(
+                start_proxy(
+                    config,
+                    store,
+                    school,
+                    &live,
+                    &events,
+                    &proxy_addresses,
+                    &mut tasks,
+                )
+                .await?,
             )
-            .await?;
-            Some(proxy)
         };
         tasks.spawn(reloader(
             config.clone(),
