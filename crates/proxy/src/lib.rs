@@ -19,6 +19,7 @@ pub mod http;
 pub mod io;
 pub mod page;
 pub mod proxy;
+pub mod resolve;
 pub mod server;
 pub mod target;
 pub mod tls;

@@ -17,6 +17,7 @@ use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip}
 use ward_lists::Host;
 use ward_store::{Action, Event, EventSink, PersonId, SchoolId, Source, Store};
 
+use crate::resolve::Resolver;
 use crate::target::Endpoint;
 
 /// How long a proxy log-in is remembered before the password is checked again.
@@ -146,6 +147,7 @@ pub struct Proxy {
     pub(crate) counts: BrowsingCounts,
     pub(crate) stats: Stats,
     pub(crate) connections: Arc<Semaphore>,
+    pub(crate) resolver: Resolver,
     secret: [u8; 32],
     logins: Mutex<HashMap<[u8; 32], (AuthUser, Instant)>>,
 }
@@ -187,6 +189,7 @@ impl Proxy {
         Proxy {
             live,
             connections: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            resolver: Resolver::new(settings.connect_timeout),
             counts: BrowsingCounts::new(settings.school, Source::Proxy),
             settings,
             store,
@@ -330,13 +333,13 @@ impl Proxy {
             Host::Ipv6(v6) => vec![SocketAddr::new(IpAddr::V6(*v6), endpoint.port)],
             Host::Domain(name) => match self.settings.hosts.get(name.as_str()) {
                 Some(ip) => vec![SocketAddr::new(*ip, endpoint.port)],
-                None => tokio::time::timeout(
-                    self.settings.connect_timeout,
-                    tokio::net::lookup_host((name.as_str(), endpoint.port)),
-                )
-                .await
-                .map_err(|_| timed_out("name lookup"))??
-                .collect(),
+                None => self
+                    .resolver
+                    .resolve(name.as_str())
+                    .await?
+                    .iter()
+                    .map(|ip| SocketAddr::new(*ip, endpoint.port))
+                    .collect(),
             },
         };
         let mut last = std::io::Error::new(
