@@ -258,18 +258,18 @@ impl DnsFilter {
             return Step::Reply;
         };
         let state = self.live.guard();
+        let now = Timestamp::now();
         let asked = Asked {
             limit: if udp {
                 query.udp_limit()
             } else {
                 usize::from(u16::MAX)
             },
-            client: state.clients.lookup(client_ip).clone(),
+            client: state.client(client_ip, self.live.sessions(), now),
             client_ip,
             name,
             query,
         };
-        let now = Timestamp::now();
 
         if let Some(why) = rewrite::bypass(&asked.name) {
             Stats::add(&self.stats.blocked);

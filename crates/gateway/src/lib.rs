@@ -6,6 +6,8 @@
 //!   it to the end, so a reload never drops one);
 //! - [`ClientMap`]: client address → device, person and group (exact addresses, then the most
 //!   specific subnet, else the policy's unknown-client group);
+//! - [`Sessions`]: portal log-ins, client address → the person logged in there until the session
+//!   ends; they outlive reloads and come before the device register's person and group;
 //! - [`BrowsingCounts`]: allowed requests added up per (hour, client, device, person) and site, so
 //!   that the event writer gets one event per subject, site and hour rather than one per request
 //!   (DESIGN.md F10).
@@ -145,6 +147,84 @@ pub fn canonical_ip(address: IpAddr) -> IpAddr {
     }
 }
 
+/// A portal log-in: the person using a client address until `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    /// The person, if the account is linked to one.
+    pub person: Option<PersonId>,
+    /// The log-in name.
+    pub user: String,
+    /// The policy group they browse as (`None`: the policy's first staff group).
+    pub group: Option<String>,
+    /// When it started.
+    pub since: Timestamp,
+    /// When it ends by itself.
+    pub until: Timestamp,
+}
+
+/// Portal sessions by client address. Read on every request and query (one atomic load when
+/// nobody is logged in), written on log-in and log-out.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    by_address: ArcSwap<HashMap<IpAddr, Arc<Session>>>,
+    writer: Mutex<()>,
+}
+
+impl Sessions {
+    /// The session at `address`, if one is open at `now`.
+    pub fn get(&self, address: IpAddr, now: Timestamp) -> Option<Arc<Session>> {
+        let sessions = self.by_address.load();
+        if sessions.is_empty() {
+            return None;
+        }
+        sessions
+            .get(&canonical_ip(address))
+            .filter(|session| session.until > now)
+            .cloned()
+    }
+
+    /// Opens a session at `address` (replacing any there), and drops sessions that have ended.
+    pub fn start(&self, address: IpAddr, session: Session) {
+        self.change(|sessions| {
+            let now = session.since;
+            sessions.retain(|_, open| open.until > now);
+            sessions.insert(canonical_ip(address), Arc::new(session));
+        });
+    }
+
+    /// Ends the session at `address`; it is returned if there was one.
+    pub fn end(&self, address: IpAddr) -> Option<Arc<Session>> {
+        let mut ended = None;
+        self.change(|sessions| ended = sessions.remove(&canonical_ip(address)));
+        ended
+    }
+
+    /// Sessions open at `now`.
+    pub fn open(&self, now: Timestamp) -> usize {
+        self.by_address
+            .load()
+            .values()
+            .filter(|session| session.until > now)
+            .count()
+    }
+
+    fn change(&self, edit: impl FnOnce(&mut HashMap<IpAddr, Arc<Session>>)) {
+        let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+        let mut sessions = HashMap::clone(&self.by_address.load());
+        edit(&mut sessions);
+        self.by_address.store(Arc::new(sessions));
+    }
+}
+
+/// The group a logged-in account browses as: the one named, else the policy's first staff
+/// group (accounts are staff: pupils do not have them).
+pub fn account_group<'a>(policy: &'a PolicySnapshot, named: Option<&str>) -> Option<&'a Group> {
+    match named {
+        Some(name) => policy.group(name),
+        None => policy.groups().iter().find(|g| g.kind == GroupKind::Staff),
+    }
+}
+
 /// What the front ends decide with: swapped whole on reload.
 #[derive(Debug)]
 pub struct FilterState {
@@ -161,6 +241,20 @@ impl FilterState {
         let (clients, warnings) = ClientMap::new(devices, &policy);
         (FilterState { policy, clients }, warnings)
     }
+
+    /// Who `address` is at `now`: the person of an open portal session there, else the device
+    /// register's entry (or the unknown-client group).
+    pub fn client(&self, address: IpAddr, sessions: &Sessions, now: Timestamp) -> Arc<Client> {
+        let base = self.clients.lookup(address);
+        match sessions.get(address, now) {
+            None => base.clone(),
+            Some(session) => Arc::new(base.logged_in(
+                session.person,
+                &session.user,
+                account_group(&self.policy, session.group.as_deref()),
+            )),
+        }
+    }
 }
 
 /// The state in force, shared by every front end.
@@ -168,6 +262,7 @@ impl FilterState {
 pub struct LiveState {
     state: ArcSwap<FilterState>,
     reloads: AtomicU64,
+    sessions: Sessions,
 }
 
 impl LiveState {
@@ -176,7 +271,13 @@ impl LiveState {
         LiveState {
             state: ArcSwap::from_pointee(state),
             reloads: AtomicU64::new(0),
+            sessions: Sessions::default(),
         }
+    }
+
+    /// Portal sessions (kept across reloads).
+    pub fn sessions(&self) -> &Sessions {
+        &self.sessions
     }
 
     /// The state in force. Keep it for the whole request.
@@ -336,6 +437,80 @@ mod tests {
             (unknown.clone(), Some(DeviceId(4)), true)
         );
         assert_eq!(group("192.168.1.1"), (unknown, None, false));
+    }
+
+    #[test]
+    fn a_portal_session_names_the_person_until_it_ends_or_is_ended() {
+        let devices = [device(1, "10.0.0.0/8", Some("ks2"))];
+        let (state, _) = FilterState::new(Arc::new(policy()), &devices);
+        let sessions = Sessions::default();
+        let at = |s: &str| s.parse::<Timestamp>().expect("time");
+        let here: IpAddr = "10.0.0.7".parse().expect("ip");
+        let before = state.client(here, &sessions, at("2026-11-23T09:00:00Z"));
+        assert_eq!(before.identity.group.as_str(), "ks2");
+        assert_eq!(before.identity.user, None);
+
+        sessions.start(
+            here,
+            Session {
+                person: Some(PersonId(4)),
+                user: "jsmith".into(),
+                group: None,
+                since: at("2026-11-23T09:00:00Z"),
+                until: at("2026-11-23T10:00:00Z"),
+            },
+        );
+        let during = state.client(here, &sessions, at("2026-11-23T09:30:00Z"));
+        assert_eq!(during.identity.group.as_str(), "staff");
+        assert_eq!(during.identity.user.as_deref(), Some("jsmith"));
+        assert_eq!(during.person, Some(PersonId(4)));
+        assert_eq!(during.device, Some(DeviceId(1)), "still the same device");
+        // The same address written as IPv4-mapped IPv6 (a dual-stack socket) is the same client.
+        let mapped: IpAddr = "::ffff:10.0.0.7".parse().expect("ip");
+        assert_eq!(
+            state
+                .client(mapped, &sessions, at("2026-11-23T09:30:00Z"))
+                .identity
+                .user
+                .as_deref(),
+            Some("jsmith")
+        );
+        // Another address on the same subnet is not logged in.
+        let neighbour = state.client(
+            "10.0.0.8".parse().expect("ip"),
+            &sessions,
+            at("2026-11-23T09:30:00Z"),
+        );
+        assert_eq!(neighbour.identity.user, None);
+        // It ends by itself...
+        let after = state.client(here, &sessions, at("2026-11-23T10:00:00Z"));
+        assert_eq!(after.identity.group.as_str(), "ks2");
+        assert_eq!(sessions.open(at("2026-11-23T10:00:00Z")), 0);
+        // ...or when ended.
+        sessions.start(
+            here,
+            Session {
+                person: None,
+                user: "head".into(),
+                group: Some("guests".into()),
+                since: at("2026-11-23T11:00:00Z"),
+                until: at("2026-11-23T12:00:00Z"),
+            },
+        );
+        let named_group = state.client(here, &sessions, at("2026-11-23T11:00:01Z"));
+        assert_eq!(named_group.identity.group.as_str(), "guests");
+        assert_eq!(
+            sessions.end(here).map(|s| s.user.clone()).as_deref(),
+            Some("head")
+        );
+        assert!(sessions.end(here).is_none());
+        assert_eq!(
+            state
+                .client(here, &sessions, at("2026-11-23T11:00:02Z"))
+                .identity
+                .user,
+            None
+        );
     }
 
     #[test]

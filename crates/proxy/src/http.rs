@@ -29,7 +29,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpStream;
 use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
-use ward_gateway::{Client, FilterState};
+use ward_gateway::{Client, FilterState, Session};
 use ward_lists::Host;
 use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
@@ -37,7 +37,7 @@ use ward_policy::{
 use ward_store::{Action, NewAlert, NewUnblockRequest};
 
 use crate::io::IdleStream;
-use crate::page::{self, BlockPage, Body};
+use crate::page::{self, BlockPage, Body, PortalPage};
 use crate::proxy::{Proxy, Seen, Stats};
 use crate::target::{self, Endpoint, HttpTarget};
 
@@ -226,29 +226,54 @@ impl Connection {
             .await
     }
 
-    /// Who is asking. `Err` is the response to send instead (407).
+    /// Who is asking. `Err` is the response to send instead: 407 on the explicit proxy, a
+    /// redirect to the portal for transparent HTTP, when the policy wants unknown clients to log
+    /// in.
     async fn identify(
         &self,
         request: &Request<Incoming>,
         state: &FilterState,
     ) -> Result<Client, Response<Body>> {
         let proxy = &self.proxy;
-        let base = state.clients.lookup(self.peer.ip());
+        let base = state.client(self.peer.ip(), proxy.live.sessions(), Timestamp::now());
         let school = state.policy.spec().name.as_str();
         if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
             return proxy
-                .login(header.as_bytes(), base, state)
+                .login(header.as_bytes(), &base, state)
                 .await
                 .map_err(|()| page::authentication_required(school));
         }
         let must_log_in = !base.registered
-            && self.mode == Mode::Explicit
+            && base.identity.user.is_none()
             && proxy.settings.authenticator.is_some()
             && state.policy.spec().proxy.unknown_clients == UnknownClients::Authenticate;
         if must_log_in {
-            return Err(page::authentication_required(school));
+            return Err(match self.mode {
+                Mode::Explicit => page::authentication_required(school),
+                // A transparent proxy cannot ask for a proxy log-in: the browser is sent to the
+                // portal, and back to the page once logged in.
+                _ => {
+                    let then = request.uri().to_string();
+                    let then = if then.starts_with('/') {
+                        let host = request
+                            .headers()
+                            .get(header::HOST)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or_default();
+                        format!("http://{host}{then}")
+                    } else {
+                        then
+                    };
+                    let location = format!(
+                        "http://{}/ward/login?{}",
+                        self.public_address(),
+                        serde_urlencoded::to_string([("then", then.as_str())]).unwrap_or_default()
+                    );
+                    page::redirect(&location)
+                }
+            });
         }
-        Ok(Client::clone(base))
+        Ok(Client::clone(&base))
     }
 
     /// A CONNECT tunnel: decided on the host, then spliced.
@@ -488,12 +513,43 @@ impl Connection {
             (&Method::GET | &Method::HEAD, "/proxy.pac" | "/wpad.dat") => {
                 page::pac(&self.public_address())
             }
+            (&Method::GET | &Method::HEAD, "/ward/login") => {
+                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                self.portal_page(state, StatusCode::OK, "", &then.then)
+            }
+            (&Method::POST, "/ward/login" | "/ward/logout") => {
+                let form: PortalForm = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(message) => {
+                        return page::message(
+                            school,
+                            StatusCode::BAD_REQUEST,
+                            "That did not work",
+                            message,
+                        );
+                    }
+                };
+                if form.token != self.proxy.form_token(self.peer.ip(), PORTAL_FORM) {
+                    return self.portal_page(
+                        state,
+                        StatusCode::FORBIDDEN,
+                        "The form had expired. Please try again.",
+                        &form.then,
+                    );
+                }
+                if path == "/ward/login" {
+                    self.portal_login(state, &form).await
+                } else {
+                    self.portal_logout(state).await
+                }
+            }
             (&Method::POST, "/ward/unblock" | "/ward/concern") => {
                 let client = match self.identify(&request, state).await {
                     Ok(client) => client,
                     Err(response) => return response,
                 };
-                let form = match read_form(request).await {
+                let form: Form = match read_form(request).await {
                     Ok(form) => form,
                     Err(message) => {
                         return page::message(
@@ -525,6 +581,121 @@ impl Connection {
                 "There is no such page on Ward's proxy.",
             ),
         }
+    }
+
+    /// The portal page for this client: the log-in form, or the session open here.
+    fn portal_page(
+        &self,
+        state: &FilterState,
+        status: StatusCode,
+        problem: &str,
+        then: &str,
+    ) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        if proxy.settings.authenticator.is_none() {
+            return page::message(
+                school,
+                StatusCode::NOT_FOUND,
+                "No log-in here",
+                "This school does not use log-ins for the internet.",
+            );
+        }
+        let session = proxy.live.sessions().get(self.peer.ip(), Timestamp::now());
+        let public = self.public_address();
+        let portal = PortalPage {
+            school,
+            address: ward_gateway::canonical_ip(self.peer.ip()).to_string(),
+            user: session.as_ref().map(|s| s.user.as_str()),
+            until: session.as_ref().map_or(String::new(), |s| {
+                s.until
+                    .to_zoned_datetime(state.policy.time_zone().clone())
+                    .strftime("%H:%M")
+                    .to_string()
+            }),
+            minutes: proxy.settings.portal_session.as_secs() / 60,
+            problem,
+            then: onward_address(then),
+            login_action: format!("http://{public}/ward/login"),
+            logout_action: format!("http://{public}/ward/logout"),
+            token: proxy.form_token(self.peer.ip(), PORTAL_FORM),
+        };
+        match portal.render() {
+            Ok(html) => page::html(status, html),
+            Err(error) => {
+                tracing::error!(%error, "portal page did not render");
+                page::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The log-in page is broken.\n".into(),
+                )
+            }
+        }
+    }
+
+    /// A portal log-in: the account checked (with its lock-out), then a session for this
+    /// client address.
+    async fn portal_login(&self, state: &FilterState, form: &PortalForm) -> Response<Body> {
+        let proxy = &self.proxy;
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
+        };
+        let username = form.username.trim();
+        let Some(user) = authenticator.check(username, &form.password).await else {
+            Stats::add(&proxy.stats.failed_logins);
+            return self.portal_page(
+                state,
+                StatusCode::FORBIDDEN,
+                "That user name and password did not work. After several tries the account is locked for a while.",
+                &form.then,
+            );
+        };
+        let since = Timestamp::now();
+        let until = since
+            + jiff::SignedDuration::try_from(proxy.settings.portal_session)
+                .unwrap_or(jiff::SignedDuration::from_hours(1));
+        proxy.live.sessions().start(
+            self.peer.ip(),
+            Session {
+                person: user.person,
+                user: user.username.clone(),
+                group: user.group.clone(),
+                since,
+                until,
+            },
+        );
+        tracing::info!(user = %user.username, client = %self.peer.ip(), "portal log-in");
+        authenticator
+            .portal_session(
+                &user.username,
+                ward_gateway::canonical_ip(self.peer.ip()),
+                true,
+            )
+            .await;
+        self.portal_page(state, StatusCode::OK, "", &form.then)
+    }
+
+    /// Ends the portal session at this client address.
+    async fn portal_logout(&self, state: &FilterState) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        if let Some(session) = proxy.live.sessions().end(self.peer.ip())
+            && let Some(authenticator) = &proxy.settings.authenticator
+        {
+            tracing::info!(user = %session.user, client = %self.peer.ip(), "portal log-out");
+            authenticator
+                .portal_session(
+                    &session.user,
+                    ward_gateway::canonical_ip(self.peer.ip()),
+                    false,
+                )
+                .await;
+        }
+        page::message(
+            school,
+            StatusCode::OK,
+            "Logged out",
+            "You are logged out. This computer is back to its usual settings.",
+        )
     }
 
     async fn unblock_request(
@@ -691,6 +862,31 @@ impl Connection {
     }
 }
 
+/// What the portal's forms and its address's query carry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PortalForm {
+    username: String,
+    password: String,
+    token: String,
+    then: String,
+}
+
+/// What the portal's form tokens are tied to, besides the client address.
+const PORTAL_FORM: &str = "portal";
+
+/// `then` if it is an `http`/`https` address to send the browser on to, else empty (a
+/// `javascript:` address in a link would run in the portal's page).
+fn onward_address(then: &str) -> &str {
+    let lower = then.get(..8).unwrap_or(then).to_ascii_lowercase();
+    let web = lower.starts_with("http://") || lower.starts_with("https://");
+    if web && then.len() <= 2048 && !then.chars().any(char::is_control) {
+        then
+    } else {
+        ""
+    }
+}
+
 /// The block page's forms.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
@@ -701,7 +897,9 @@ struct Form {
     message: String,
 }
 
-async fn read_form(request: Request<Incoming>) -> Result<Form, &'static str> {
+async fn read_form<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, &'static str> {
     let is_form = request
         .headers()
         .get(header::CONTENT_TYPE)

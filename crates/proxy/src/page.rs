@@ -5,7 +5,7 @@ use askama::Template;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, PROXY_AUTHENTICATE};
+use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, PROXY_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use ward_policy::{Decision, PolicySnapshot, Reason};
 
@@ -44,6 +44,32 @@ pub struct BlockPage<'a> {
     /// Where the concern form posts.
     pub concern_action: String,
     /// Ties the forms to this client and address.
+    pub token: String,
+}
+
+/// The portal: log in to browse as oneself on this computer, or the session open here.
+#[derive(Template)]
+#[template(path = "portal.html")]
+pub struct PortalPage<'a> {
+    /// The school's name.
+    pub school: &'a str,
+    /// The client's address.
+    pub address: String,
+    /// Who is logged in here, if anyone.
+    pub user: Option<&'a str>,
+    /// When their session ends (local time).
+    pub until: String,
+    /// How long a session lasts.
+    pub minutes: u64,
+    /// Why the last log-in did not work.
+    pub problem: &'a str,
+    /// Where to go on to (an `http`/`https` address, or empty).
+    pub then: &'a str,
+    /// Where the log-in form posts.
+    pub login_action: String,
+    /// Where the log-out form posts.
+    pub logout_action: String,
+    /// Ties the forms to this client.
     pub token: String,
 }
 
@@ -92,6 +118,21 @@ pub fn html(status: StatusCode, html: String) -> Response<Body> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// 302 to `location` (the portal, for a transparent client that has to log in).
+pub fn redirect(location: &str) -> Response<Body> {
+    let mut response = text(
+        StatusCode::FOUND,
+        format!("Log in to the internet first: {location}\n"),
+    );
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(LOCATION, value);
+        }
+        Err(_) => *response.status_mut() = StatusCode::FORBIDDEN,
+    }
     response
 }
 

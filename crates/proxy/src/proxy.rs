@@ -45,6 +45,18 @@ pub trait Authenticator: Send + Sync + 'static {
         username: &'a str,
         password: &'a str,
     ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>>;
+
+    /// A portal session was opened (`opened`) or ended by logging out at `address`, for the
+    /// audit log. By default nothing is written.
+    fn portal_session<'a>(
+        &'a self,
+        user: &'a str,
+        address: IpAddr,
+        opened: bool,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let _ = (user, address, opened);
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Deployment settings (the policy says the rest).
@@ -59,6 +71,8 @@ pub struct ProxySettings {
     pub max_connections: usize,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
+    /// How long a portal log-in lasts (ended sooner by logging out).
+    pub portal_session: Duration,
     /// Time a client has to send a request's head, and the longest idle wait between requests.
     pub header_timeout: Duration,
     /// A body or tunnel with no bytes either way for this long is closed.
@@ -100,6 +114,7 @@ impl ProxySettings {
             public_address: String::new(),
             max_connections: 4096,
             max_header_bytes: 64 * 1024,
+            portal_session: Duration::from_secs(60 * 60),
             header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(300),
             connect_timeout: Duration::from_secs(10),
@@ -273,14 +288,7 @@ impl Proxy {
                 user
             }
         };
-        let policy = &state.policy;
-        let group = match user.group.as_deref() {
-            Some(name) => policy.group(name),
-            None => policy
-                .groups()
-                .iter()
-                .find(|g| g.kind == ward_policy::GroupKind::Staff),
-        };
+        let group = ward_gateway::account_group(&state.policy, user.group.as_deref());
         Ok(base.logged_in(user.person, &user.username, group))
     }
 

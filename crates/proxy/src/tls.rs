@@ -62,7 +62,7 @@ pub async fn serve_connection(
         Ok(Err(_)) | Err(_) => return,
     };
     let state = proxy.live.load();
-    let client = state.clients.lookup(peer.ip()).clone();
+    let client = state.client(peer.ip(), proxy.live.sessions(), Timestamp::now());
     let endpoint = match &hello.server_name {
         Some(name) => match server_name_endpoint(name, proxy.settings.tls_port) {
             Ok(endpoint) => endpoint,

@@ -476,6 +476,185 @@ fn proxy_log_ins_when_the_policy_asks_for_them() {
 }
 
 #[test]
+fn a_portal_log_in_browses_as_the_person_until_log_out() {
+    let ward = Ward::start(Options {
+        authenticate: true,
+        ..Options::default()
+    });
+    let casino = ward.url("casino.test", "/");
+    let portal = format!("http://{}/ward/login", ward.explicit);
+    let logout = format!("http://{}/ward/logout", ward.explicit);
+    // Not logged in: this address is an unknown client, and gambling is blocked.
+    assert_eq!(curl(&["--proxy", &via(&ward), &casino]).status, 403);
+
+    let page = curl(&[
+        "--proxy",
+        &via(&ward),
+        &format!("{portal}?then=javascript:alert(1)"),
+    ]);
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Log in to the internet"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("60 minutes"), "{}", page.body);
+    assert!(
+        !page.body.contains("javascript:"),
+        "no script address: {}",
+        page.body
+    );
+    let token = form_value(&page.body, "token");
+
+    // A wrong password, then a forged form, change nothing.
+    let wrong = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("username=teacher&password=wrong&token={token}"),
+        &portal,
+    ]);
+    assert_eq!(wrong.status, 403);
+    assert!(wrong.body.contains("did not work"), "{}", wrong.body);
+    let forged = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        "username=teacher&password=secret&token=0000",
+        &portal,
+    ]);
+    assert_eq!(forged.status, 403);
+    assert_eq!(curl(&["--proxy", &via(&ward), &casino]).status, 403);
+
+    // Logged in: the address browses as the teacher (staff may visit the gambling site),
+    // without sending credentials with each request, and the block page knows who it is.
+    let then = ward.url("casino.test", "/roulette");
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "--data-urlencode",
+        "username=teacher",
+        "--data-urlencode",
+        "password=secret",
+        "--data-urlencode",
+        &format!("token={token}"),
+        "--data-urlencode",
+        &format!("then={then}"),
+        &portal,
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(
+        answer
+            .body
+            .contains("using the internet as <strong>teacher</strong>"),
+        "{}",
+        answer.body
+    );
+    assert!(
+        answer.body.contains(&format!("href=\"{then}\"")),
+        "{}",
+        answer.body
+    );
+    assert_eq!(curl(&["--proxy", &via(&ward), &casino]).status, 200);
+    let chat = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/chat/room1"),
+    ]);
+    assert_eq!(chat.status, 403, "chat rooms stay blocked for staff too");
+    assert!(chat.body.contains("teacher"), "{}", chat.body);
+    // Another address is not logged in.
+    let other = curl(&["--interface", "127.0.0.3", "--proxy", &via(&ward), &casino]);
+    assert_eq!(other.status, 403);
+
+    // Logged out: back to the unknown-client group.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("token={token}"),
+        &logout,
+    ]);
+    assert_eq!(answer.status, 200);
+    assert!(answer.body.contains("logged out"), "{}", answer.body);
+    assert_eq!(curl(&["--proxy", &via(&ward), &casino]).status, 403);
+
+    assert_eq!(
+        *ward.portal.lock().expect("portal log"),
+        ["teacher opened at 127.0.0.1", "teacher ended at 127.0.0.1"]
+    );
+    let events = ward.events();
+    let blocked_chat = events
+        .iter()
+        .find(|e| {
+            e.action == Action::Block && e.url.as_deref().is_some_and(|u| u.contains("/chat/"))
+        })
+        .expect("the blocked chat room is recorded");
+    assert_eq!(blocked_chat.username.as_deref(), Some("teacher"));
+}
+
+#[test]
+fn transparent_clients_are_sent_to_the_portal_when_the_policy_asks_for_log_ins() {
+    let policy = format!(
+        "{}\n[proxy]\nunknown_clients = \"authenticate\"\n",
+        support::POLICY
+    );
+    let ward = Ward::start(Options {
+        policy,
+        authenticate: true,
+        ..Options::default()
+    });
+    let host = format!("www.allowed.test:{}", ward.origin.port());
+    let answer = curl(&[
+        "-H",
+        &format!("Host: {host}"),
+        &format!("http://{}/page?x=1", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 302, "{}", answer.body);
+    let location = answer
+        .headers
+        .lines()
+        .find_map(|line| {
+            line.strip_prefix("location: ")
+                .or_else(|| line.strip_prefix("Location: "))
+        })
+        .expect("a Location header")
+        .trim()
+        .to_owned();
+    let expected = format!(
+        "http://{}/ward/login?then=http%3A%2F%2Fwww.allowed.test%3A{}%2Fpage%3Fx%3D1",
+        ward.transparent_http,
+        ward.origin.port()
+    );
+    assert_eq!(location, expected);
+    // A registered device is not sent anywhere.
+    let answer = curl(&[
+        "--interface",
+        "127.0.0.2",
+        "-H",
+        &format!("Host: {host}"),
+        &format!("http://{}/page", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    // Logged in at the portal (reached through the same transparent listener), the page opens.
+    let page = curl(&[&location]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    let token = form_value(&page.body, "token");
+    let answer = curl(&[
+        "-d",
+        &format!("username=teacher&password=secret&token={token}"),
+        &format!("http://{}/ward/login", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let answer = curl(&[
+        "-H",
+        &format!("Host: {host}"),
+        &format!("http://{}/page", ward.transparent_http),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+#[test]
 fn malformed_requests_get_400_and_slow_clients_are_cut_off() {
     let ward = Ward::start(Options {
         header_timeout: Duration::from_secs(1),

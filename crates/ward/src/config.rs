@@ -72,8 +72,10 @@ pub struct ProxyConfig {
     pub connect_timeout_seconds: u64,
     /// Ports CONNECT may reach, comma-separated; `*` for any.
     pub connect_ports: String,
-    /// Basic proxy log-ins with Ward accounts.
+    /// Basic proxy log-ins with Ward accounts, and the portal log-in page.
     pub authentication: bool,
+    /// Minutes a portal log-in lasts (ended sooner by logging out).
+    pub portal_minutes: u64,
     /// `NAME=ADDRESS` pairs resolved before the system resolver, comma-separated.
     pub hosts: String,
 }
@@ -237,6 +239,7 @@ impl Default for Config {
                 connect_timeout_seconds: 10,
                 connect_ports: "443,8443".into(),
                 authentication: false,
+                portal_minutes: 60,
                 hosts: String::new(),
             },
         }
@@ -379,8 +382,11 @@ impl Config {
             || proxy.header_timeout_seconds == 0
             || proxy.idle_timeout_seconds == 0
             || proxy.connect_timeout_seconds == 0
+            || proxy.portal_minutes == 0
         {
-            bail!("proxy.max_connections and the proxy's time-outs must be above 0");
+            bail!(
+                "proxy.max_connections, proxy.portal_minutes and the proxy's time-outs must be above 0"
+            );
         }
         Ok(())
     }

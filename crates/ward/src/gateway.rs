@@ -156,6 +156,7 @@ async fn start_proxy(
     settings.connect_timeout = Duration::from_secs(proxy_config.connect_timeout_seconds);
     settings.connect_ports = config.proxy_connect_ports()?;
     settings.hosts = config.proxy_hosts()?;
+    settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     if proxy_config.authentication {
         settings.authenticator = Some(Arc::new(crate::proxy_auth::AccountLogins::new(
             store.clone(),

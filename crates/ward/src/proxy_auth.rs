@@ -1,8 +1,9 @@
 //! Proxy log-ins (Basic authentication) checked against Ward's accounts, with the console's
 //! password hashing and lock-out: a wrong password counts towards the same lock as a wrong
-//! console log-in, and is audited the same way.
+//! console log-in, and is audited the same way. Portal sessions opened and ended are audited.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::pin::Pin;
 
 use jiff::{SignedDuration, Timestamp};
@@ -80,6 +81,38 @@ impl AccountLogins {
     }
 }
 
+impl AccountLogins {
+    async fn audit_portal(&self, username: &str, address: IpAddr, opened: bool) {
+        let account = match self.store.account_by_username(username).await {
+            Ok(Some(account)) => account,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "cannot read accounts to audit a portal session");
+                return;
+            }
+        };
+        let entry = NewAuditEntry {
+            actor: account.username.clone(),
+            action: if opened {
+                "proxy.portal.login"
+            } else {
+                "proxy.portal.logout"
+            }
+            .into(),
+            subject: format!("address:{address}"),
+            detail: if opened {
+                format!("browsing as {} from {address}", account.username)
+            } else {
+                format!("logged out at {address}")
+            },
+            reason: None,
+        };
+        if let Err(error) = self.store.append_audit(account.school, &entry).await {
+            tracing::error!(%error, "cannot audit a portal session");
+        }
+    }
+}
+
 impl Authenticator for AccountLogins {
     fn check<'a>(
         &'a self,
@@ -87,5 +120,14 @@ impl Authenticator for AccountLogins {
         password: &'a str,
     ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
         Box::pin(self.check_account(username, password))
+    }
+
+    fn portal_session<'a>(
+        &'a self,
+        user: &'a str,
+        address: IpAddr,
+        opened: bool,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(self.audit_portal(user, address, opened))
     }
 }

@@ -461,3 +461,143 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     assert!(log.contains("failed to reload"), "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+#[test]
+fn a_portal_log_in_changes_what_the_dns_filter_and_the_proxy_allow_and_is_audited() {
+    let folder = temp_folder("portal");
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    let import = ward(&folder)
+        .args([
+            "lists",
+            "import",
+            "--domains",
+            "gambling=gambling.txt",
+            "--out",
+            "lists.idx",
+        ])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    // Pupils (everyone unknown) may not gamble; staff may.
+    let policy = format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "portal test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_AUTHENTICATION", "true"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let printed = |prefix: &str| {
+        server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{prefix:?} is printed"))
+            .to_owned()
+    };
+    let dns = printed("Ward DNS filter listening on ");
+    let proxy = printed("Ward proxy listening on ");
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+    assert_eq!(curl_through(&proxy, "http://casino.test/spin").0, 403);
+
+    let (status, page) = curl_through(&proxy, &format!("http://{proxy}/ward/login"));
+    assert_eq!(status, 200, "{page}");
+    let token = page
+        .split("name=\"token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token")
+        .to_owned();
+    let login = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--data-urlencode",
+            "username=admin",
+        ])
+        .args(["--data-urlencode", "password=portal test password"])
+        .args(["--data-urlencode", &format!("token={token}")])
+        .arg(format!("http://{proxy}/ward/login"))
+        .output()
+        .expect("curl");
+    let said = String::from_utf8_lossy(&login.stdout).into_owned();
+    assert!(said.ends_with("\n200"), "{said}");
+    assert!(said.contains("as <strong>admin</strong>"), "{said}");
+
+    // The same address now browses as staff, through the proxy and through DNS.
+    assert_eq!(
+        curl_through(&proxy, "http://casino.test/spin").0,
+        502,
+        "allowed (unreachable)"
+    );
+    let answer = dig(&dns, &["casino.test"]);
+    assert!(
+        answer.contains("status: SERVFAIL"),
+        "allowed, upstream down: {answer}"
+    );
+
+    let logout = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-d",
+            &format!("token={token}"),
+        ])
+        .arg(format!("http://{proxy}/ward/logout"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&logout.stdout), "200");
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+
+    let database = format!("sqlite://{}", folder.join("var/ward.db").display());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(ward_store::Store::open(
+            &database,
+            &ward_store::OpenOptions::default(),
+        ))
+        .expect("open the database");
+    let entries = runtime
+        .block_on(store.audit_entries(ward_store::SchoolId(1), 10, None, "proxy.portal."))
+        .expect("audit entries");
+    let actions: Vec<_> = entries
+        .iter()
+        .map(|e| {
+            (
+                e.entry.action.as_str(),
+                e.entry.actor.as_str(),
+                e.entry.subject.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("proxy.portal.logout", "admin", "address:127.0.0.1"),
+            ("proxy.portal.login", "admin", "address:127.0.0.1"),
+        ]
+    );
+    runtime.block_on(store.close());
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}

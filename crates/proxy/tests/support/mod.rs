@@ -229,8 +229,10 @@ async fn serve_origin(listener: tokio::net::TcpListener) {
     }
 }
 
-/// Accepts `teacher` / `secret` as staff.
-pub struct TestLogins;
+/// Accepts `teacher` / `secret` as staff, and notes portal sessions opened and ended.
+pub struct TestLogins {
+    pub portal: Arc<std::sync::Mutex<Vec<String>>>,
+}
 
 impl Authenticator for TestLogins {
     fn check<'a>(
@@ -245,6 +247,20 @@ impl Authenticator for TestLogins {
                 group: Some("staff".into()),
             })
         })
+    }
+
+    fn portal_session<'a>(
+        &'a self,
+        user: &'a str,
+        address: IpAddr,
+        opened: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
+        let what = if opened { "opened" } else { "ended" };
+        self.portal
+            .lock()
+            .expect("portal log")
+            .push(format!("{user} {what} at {address}"));
+        Box::pin(std::future::ready(()))
     }
 }
 
@@ -351,6 +367,8 @@ pub struct Ward {
     pub proxy: Arc<Proxy>,
     pub store: Option<Store>,
     pub events: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>,
+    /// Portal sessions opened and ended, as the authenticator heard of them.
+    pub portal: Arc<std::sync::Mutex<Vec<String>>>,
     _tasks: tokio::task::JoinSet<()>,
     pub runtime: tokio::runtime::Runtime,
     _folder: PathBuf,
@@ -365,6 +383,7 @@ impl Ward {
             .expect("runtime");
         let folder = temp_folder("ward");
         let (sink, receiver) = EventSink::channel(100_000);
+        let portal = Arc::new(std::sync::Mutex::new(Vec::new()));
         let (explicit, transparent_http, transparent_https, origin, proxy, store, tasks) = runtime
             .block_on(async {
                 let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -403,7 +422,9 @@ impl Ward {
                 settings.header_timeout = options.header_timeout;
                 settings.max_connections = options.max_connections;
                 if options.authenticate {
-                    settings.authenticator = Some(Arc::new(TestLogins));
+                    settings.authenticator = Some(Arc::new(TestLogins {
+                        portal: portal.clone(),
+                    }));
                 }
                 let live = Arc::new(LiveState::new(state(&options.policy)));
                 let proxy = Arc::new(Proxy::new(live, settings, store.clone(), Some(sink)));
@@ -443,6 +464,7 @@ impl Ward {
             proxy,
             store,
             events: tokio::sync::Mutex::new(receiver),
+            portal,
             _tasks: tasks,
             runtime,
             _folder: folder,
