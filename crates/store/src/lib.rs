@@ -41,7 +41,10 @@ pub use model::{
     NewGroup, NewPerson, Person, PersonId, PersonKind, Role, Roles, School, SchoolId, Session,
     Source, micros, timestamp,
 };
-pub use unblock::{MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest, UnblockRequest};
+pub use unblock::{
+    MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,
+    UnblockDecision, UnblockGrant, UnblockRequest,
+};
 pub use writer::{EventSink, EventWriter, WriterConfig, WriterHealth};
 
 /// Everything that can go wrong in the store.

@@ -27,6 +27,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0002_unblock_requests.sql"),
         postgres: include_str!("../migrations/postgres/0002_unblock_requests.sql"),
     },
+    Migration {
+        version: 3,
+        sqlite: include_str!("../migrations/sqlite/0003_unblock_decisions.sql"),
+        postgres: include_str!("../migrations/postgres/0003_unblock_decisions.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,6 +1,8 @@
-//! Unblock requests (DESIGN.md F5): someone who met the block page asks for a site to be opened,
-//! with a reason. The coordinator's decision, and the grant an approval becomes, belong to the
-//! safeguarding workflow; this module records and lists the requests.
+//! Unblock requests (DESIGN.md F5): someone who met the block page (or a member of staff in the
+//! console) asks for a site to be opened, with a reason. The coordinator approves (possibly
+//! narrowing the site, the group or the period) or refuses, once; an approval is a grant, which
+//! the gateway puts into the live policy until its end. Nothing here is deleted: the requests
+//! and their decisions are the printable log.
 
 use std::net::IpAddr;
 
@@ -39,6 +41,34 @@ pub struct NewUnblockRequest {
     pub reason: String,
 }
 
+/// What an approval opens: a site, for a group or one user, for a period.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnblockGrant {
+    /// A domain (with its subdomains) or a URL prefix.
+    pub site: String,
+    /// The policy group it is for (one of `group` and `user`).
+    pub group: Option<String>,
+    /// The user it is for.
+    pub user: Option<String>,
+    /// From.
+    pub start: Timestamp,
+    /// Until (exclusive).
+    pub end: Timestamp,
+}
+
+/// The coordinator's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnblockDecision {
+    /// Who decided (account user name).
+    pub by: String,
+    /// When.
+    pub at: Timestamp,
+    /// What they said.
+    pub note: String,
+    /// The grant, for an approval.
+    pub grant: Option<UnblockGrant>,
+}
+
 /// A request as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnblockRequest {
@@ -46,14 +76,72 @@ pub struct UnblockRequest {
     pub id: i64,
     /// When it was made.
     pub created_at: Timestamp,
-    /// `new`, or where the coordinator has taken it.
+    /// `new`, `approved` or `refused`.
     pub status: String,
     /// What was recorded.
     pub request: NewUnblockRequest,
+    /// The decision, once made.
+    pub decision: Option<UnblockDecision>,
 }
 
+/// Longest decision note kept.
+pub const MAX_NOTE: usize = 2000;
+
 const COLUMNS: &str = "id, created_at, status, origin, client_ip, device_id, person_id, username, \
-     group_id, url, host, categories, blocked_because, reason";
+     group_id, url, host, categories, blocked_because, reason, decided_by, decided_at, \
+     decision_note, grant_site, grant_group, grant_user, grant_start, grant_end";
+
+macro_rules! request_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let ip: String = row.try_get("client_ip")?;
+        let decided_by: Option<String> = row.try_get("decided_by")?;
+        let grant_site: Option<String> = row.try_get("grant_site")?;
+        let decision = match decided_by {
+            None => None,
+            Some(by) => Some(UnblockDecision {
+                by,
+                at: timestamp(row.try_get::<Option<i64>, _>("decided_at")?.unwrap_or(0)),
+                note: row
+                    .try_get::<Option<String>, _>("decision_note")?
+                    .unwrap_or_default(),
+                grant: match grant_site {
+                    None => None,
+                    Some(site) => Some(UnblockGrant {
+                        site,
+                        group: row.try_get("grant_group")?,
+                        user: row.try_get("grant_user")?,
+                        start: timestamp(
+                            row.try_get::<Option<i64>, _>("grant_start")?.unwrap_or(0),
+                        ),
+                        end: timestamp(row.try_get::<Option<i64>, _>("grant_end")?.unwrap_or(0)),
+                    }),
+                },
+            }),
+        };
+        UnblockRequest {
+            id: row.try_get("id")?,
+            created_at: timestamp(row.try_get("created_at")?),
+            status: row.try_get("status")?,
+            request: NewUnblockRequest {
+                origin: row.try_get("origin")?,
+                client_ip: ip
+                    .parse()
+                    .map_err(|_| StoreError::Invalid(format!("stored client address {ip:?}")))?,
+                device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceId),
+                person: row.try_get::<Option<i64>, _>("person_id")?.map(PersonId),
+                username: row.try_get("username")?,
+                group: row.try_get("group_id")?,
+                url: row.try_get("url")?,
+                host: row.try_get("host")?,
+                categories: row.try_get("categories")?,
+                blocked_because: row.try_get("blocked_because")?,
+                reason: row.try_get("reason")?,
+            },
+            decision,
+        }
+    }};
+}
 
 impl Store {
     /// Records a request; returns its id. The reason must not be empty.
@@ -118,31 +206,7 @@ impl Store {
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    let ip: String = row.try_get("client_ip")?;
-                    Ok(UnblockRequest {
-                        id: row.try_get("id")?,
-                        created_at: timestamp(row.try_get("created_at")?),
-                        status: row.try_get("status")?,
-                        request: NewUnblockRequest {
-                            origin: row.try_get("origin")?,
-                            client_ip: ip.parse().map_err(|_| {
-                                StoreError::Invalid(format!("stored client address {ip:?}"))
-                            })?,
-                            device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceId),
-                            person: row.try_get::<Option<i64>, _>("person_id")?.map(PersonId),
-                            username: row.try_get("username")?,
-                            group: row.try_get("group_id")?,
-                            url: row.try_get("url")?,
-                            host: row.try_get("host")?,
-                            categories: row.try_get("categories")?,
-                            blocked_because: row.try_get("blocked_because")?,
-                            reason: row.try_get("reason")?,
-                        },
-                    })
-                })
-                .collect()
+            rows.iter().map(|row| Ok(request_from_row!(row))).collect()
         })
     }
 
@@ -163,6 +227,153 @@ impl Store {
             .fetch_one(pool)
             .await?;
             Ok(row.try_get(0)?)
+        })
+    }
+
+    /// One request.
+    pub async fn unblock_request(&self, school: SchoolId, id: i64) -> Result<UnblockRequest> {
+        dispatch!(self, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM unblock_requests WHERE school_id = $1 AND id = $2");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("unblock request"))?;
+            Ok(request_from_row!(&row))
+        })
+    }
+
+    /// Every request and decision made since `since`, oldest first (the printable log).
+    pub async fn unblock_log(
+        &self,
+        school: SchoolId,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<UnblockRequest>> {
+        dispatch!(self, pool => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM unblock_requests WHERE school_id = $1 AND created_at >= $2
+                 ORDER BY created_at, id LIMIT $3"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(micros(since))
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(request_from_row!(row))).collect()
+        })
+    }
+
+    /// Approved requests whose grant has not ended at `now`: what the live policy opens.
+    pub async fn unblock_grants(
+        &self,
+        school: SchoolId,
+        now: Timestamp,
+    ) -> Result<Vec<UnblockRequest>> {
+        dispatch!(self, pool => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM unblock_requests
+                 WHERE school_id = $1 AND status = 'approved' AND grant_end > $2 ORDER BY id"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(micros(now))
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(request_from_row!(row))).collect()
+        })
+    }
+
+    /// Decides a new request: `Some(grant)` approves it as that grant, `None` refuses it. A
+    /// request is decided once: deciding one already decided is a `Conflict`.
+    pub async fn decide_unblock_request(
+        &self,
+        school: SchoolId,
+        id: i64,
+        by: &str,
+        note: &str,
+        grant: Option<&UnblockGrant>,
+    ) -> Result<()> {
+        let note = note.trim();
+        if note.chars().count() > MAX_NOTE {
+            return Err(StoreError::Invalid(format!(
+                "the note is longer than {MAX_NOTE} characters"
+            )));
+        }
+        if let Some(grant) = grant {
+            if grant.site.trim().is_empty() {
+                return Err(StoreError::Invalid("a grant needs a site".into()));
+            }
+            if grant.group.is_some() == grant.user.is_some() {
+                return Err(StoreError::Invalid(
+                    "a grant is for a group or for one user".into(),
+                ));
+            }
+            if grant.end <= grant.start {
+                return Err(StoreError::Invalid(
+                    "a grant must end after it starts".into(),
+                ));
+            }
+        }
+        let now = micros(Timestamp::now());
+        let status = if grant.is_some() {
+            "approved"
+        } else {
+            "refused"
+        };
+        dispatch!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE unblock_requests SET status = $1, updated_at = $2, decided_by = $3,
+                     decided_at = $2, decision_note = $4, grant_site = $5, grant_group = $6,
+                     grant_user = $7, grant_start = $8, grant_end = $9
+                 WHERE school_id = $10 AND id = $11 AND status = 'new'",
+            )
+            .bind(status)
+            .bind(now)
+            .bind(by)
+            .bind(note)
+            .bind(grant.map(|g| g.site.trim().to_owned()))
+            .bind(grant.and_then(|g| g.group.clone()))
+            .bind(grant.and_then(|g| g.user.clone()))
+            .bind(grant.map(|g| micros(g.start)))
+            .bind(grant.map(|g| micros(g.end)))
+            .bind(school.0)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            if done.rows_affected() == 1 {
+                return Ok(());
+            }
+        });
+        // Nothing changed: say whether the request is missing or already decided.
+        self.unblock_request(school, id).await?;
+        Err(StoreError::Conflict(format!(
+            "a decision on unblock request {id}"
+        )))
+    }
+
+    /// Ends an approved request's grant at `at` (if it would end later). Returns whether it
+    /// changed anything.
+    pub async fn end_unblock_grant(
+        &self,
+        school: SchoolId,
+        id: i64,
+        at: Timestamp,
+    ) -> Result<bool> {
+        let at = micros(at);
+        dispatch!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE unblock_requests SET grant_end = $1, updated_at = $1
+                 WHERE school_id = $2 AND id = $3 AND status = 'approved' AND grant_end > $1",
+            )
+            .bind(at)
+            .bind(school.0)
+            .bind(id)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
         })
     }
 }

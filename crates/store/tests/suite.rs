@@ -8,6 +8,7 @@ use support::Fixture;
 use ward_store::{
     Action, ActivityQuery, Event, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry,
     NewDevice, NewGroup, NewUnblockRequest, PersonKind, Roles, SchoolId, Source, Store, StoreError,
+    UnblockGrant,
 };
 
 macro_rules! on_both_backends {
@@ -834,6 +835,130 @@ async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {
             .await
             .expect("list")
             .is_empty()
+    );
+
+    assert!(listed[0].decision.is_none());
+
+    // The coordinator narrows the first to one page's folder for the group, for a week, and
+    // refuses the second. Each is decided once; the other school cannot decide them.
+    let start = Timestamp::now();
+    let grant = UnblockGrant {
+        site: "www.example.org/racism/".into(),
+        group: Some("ks2".into()),
+        user: None,
+        start,
+        end: start + jiff::SignedDuration::from_hours(24 * 7),
+    };
+    let bad_grants = [
+        UnblockGrant {
+            site: " ".into(),
+            ..grant.clone()
+        },
+        UnblockGrant {
+            user: Some("j.smith".into()),
+            ..grant.clone()
+        },
+        UnblockGrant {
+            group: None,
+            ..grant.clone()
+        },
+        UnblockGrant {
+            end: start,
+            ..grant.clone()
+        },
+    ];
+    for bad in &bad_grants {
+        let refused = store
+            .decide_unblock_request(school, first, "dsl", "", Some(bad))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Invalid(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let elsewhere = store
+        .decide_unblock_request(other, first, "dsl", "", Some(&grant))
+        .await;
+    assert!(
+        matches!(elsewhere, Err(StoreError::NotFound(_))),
+        "{elsewhere:?}"
+    );
+    store
+        .decide_unblock_request(school, first, "dsl", "For the project only", Some(&grant))
+        .await
+        .expect("approve");
+    store
+        .decide_unblock_request(school, second, "dsl", "Not needed for homework", None)
+        .await
+        .expect("refuse");
+    let again = store
+        .decide_unblock_request(school, first, "head", "", None)
+        .await;
+    assert!(matches!(again, Err(StoreError::Conflict(_))), "{again:?}");
+
+    let approved = store.unblock_request(school, first).await.expect("one");
+    assert_eq!(approved.status, "approved");
+    let decision = approved.decision.expect("decided");
+    assert_eq!(
+        (decision.by.as_str(), decision.note.as_str()),
+        ("dsl", "For the project only")
+    );
+    let kept = decision.grant.expect("a grant");
+    assert_eq!(kept.site, grant.site);
+    assert_eq!(kept.group, grant.group);
+    assert_eq!(kept.start.as_microsecond(), grant.start.as_microsecond());
+    assert_eq!(kept.end.as_microsecond(), grant.end.as_microsecond());
+    let refused = store.unblock_request(school, second).await.expect("one");
+    assert_eq!(refused.status, "refused");
+    assert_eq!(refused.decision.expect("decided").grant, None);
+
+    // The live grants: the approval, until it ends (or is ended early).
+    let grants = store
+        .unblock_grants(school, Timestamp::now())
+        .await
+        .expect("grants");
+    assert_eq!(grants.iter().map(|g| g.id).collect::<Vec<_>>(), [first]);
+    assert!(
+        store
+            .unblock_grants(school, grant.end)
+            .await
+            .expect("grants")
+            .is_empty()
+    );
+    assert!(
+        store
+            .unblock_grants(other, Timestamp::now())
+            .await
+            .expect("grants")
+            .is_empty()
+    );
+    assert!(
+        store
+            .end_unblock_grant(school, first, Timestamp::now())
+            .await
+            .expect("end")
+    );
+    assert!(
+        !store
+            .end_unblock_grant(school, second, Timestamp::now())
+            .await
+            .expect("end")
+    );
+    assert!(
+        store
+            .unblock_grants(school, Timestamp::now())
+            .await
+            .expect("grants")
+            .is_empty()
+    );
+
+    // The log: everything, oldest first, decisions included.
+    let log = store.unblock_log(school, before, 100).await.expect("log");
+    assert_eq!(
+        log.iter()
+            .map(|r| (r.id, r.status.as_str()))
+            .collect::<Vec<_>>(),
+        [(first, "approved"), (second, "refused")]
     );
 }
 
