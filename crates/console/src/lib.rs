@@ -12,6 +12,7 @@ pub mod csrf;
 mod error;
 mod pages;
 pub mod roles;
+mod unblock;
 
 use std::sync::Arc;
 
@@ -22,7 +23,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
-use ward_store::{EventSink, Store};
+use ward_store::{EventSink, Store, UnblockGrant};
 
 pub use error::AppError;
 
@@ -57,6 +58,15 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// What the console asks of the filtering gateway running in the same process.
+pub trait FilterHooks: Send + Sync + 'static {
+    /// Whether approving request `id` as `grant` could go into the live policy: `Err` says why
+    /// not (an illegal-content list covers the site, the group is not in the policy).
+    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String>;
+    /// The store's grants have changed: put them in force now.
+    fn grants_changed(&self);
+}
+
 /// What every handler can reach.
 #[derive(Clone)]
 pub struct AppState {
@@ -67,6 +77,7 @@ struct Inner {
     store: Store,
     config: ConsoleConfig,
     events: Option<EventSink>,
+    filter: Option<Arc<dyn FilterHooks>>,
 }
 
 impl AppState {
@@ -78,8 +89,27 @@ impl AppState {
                 store,
                 config,
                 events,
+                filter: None,
             }),
         }
+    }
+
+    /// The same state, with the gateway of this process to check and apply grants. Without
+    /// one, decisions are still saved, and gateways pick them up within half a minute.
+    pub fn with_filter(store: Store, config: ConsoleConfig, events: Option<EventSink>, filter: Arc<dyn FilterHooks>) -> AppState {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                config,
+                events,
+                filter: Some(filter),
+            }),
+        }
+    }
+
+    /// The filtering gateway of this process, if it runs one.
+    pub fn filter(&self) -> Option<&Arc<dyn FilterHooks>> {
+        self.inner.filter.as_ref()
     }
 
     /// The store.
@@ -130,6 +160,10 @@ pub fn router(state: AppState) -> Router {
             get(pages::accounts).post(pages::create_account),
         )
         .route("/accounts/{id}/roles", post(pages::set_roles))
+        .route("/unblock", get(unblock::list))
+        .route("/unblock/log", get(unblock::log))
+        .route("/unblock/{id}", get(unblock::show).post(unblock::decide))
+        .route("/unblock/{id}/end", post(unblock::end))
         .route("/accounts/{id}/reset-password", post(pages::reset_password))
         .route("/static/style.css", get(style))
         .fallback(not_found)

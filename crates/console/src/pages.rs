@@ -47,6 +47,8 @@ pub struct NavUser {
     pub audit: bool,
     /// Accounts.
     pub accounts: bool,
+    /// Unblock requests.
+    pub unblock: bool,
 }
 
 impl Layout {
@@ -85,17 +87,18 @@ impl Layout {
                 activity: user.can(Permission::SearchActivity),
                 audit: user.can(Permission::ViewAudit),
                 accounts: user.can(Permission::ManageAccounts),
+                unblock: user.can(Permission::DecideUnblocks),
             }),
             csrf: user.session.csrf_token.clone(),
         }
     }
 }
 
-fn render(page: &impl Template) -> Result<Response, AppError> {
+pub(crate) fn render(page: &impl Template) -> Result<Response, AppError> {
     Ok(Html(page.render()?).into_response())
 }
 
-fn local_time(state: &AppState, at: Timestamp) -> String {
+pub(crate) fn local_time(state: &AppState, at: Timestamp) -> String {
     at.to_zoned_datetime(state.config().time_zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()

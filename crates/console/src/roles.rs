@@ -10,6 +10,7 @@
 //! | activity search (named people, with a reason) | ✓ | ✓ | | | |
 //! | audit log | ✓ | ✓ | | | |
 //! | accounts and roles | | ✓ | ✓ | | |
+//! | unblock requests: decide, end grants, the log | ✓ | ✓ | ✓ | | |
 //!
 //! Governors and teachers see counts only, never a pupil's name. An account can give others only
 //! roles it holds itself, except the headteacher, who can give any: a technician cannot make
@@ -34,23 +35,37 @@ pub enum Permission {
     ViewAudit,
     /// Accounts and their roles.
     ManageAccounts,
+    /// Unblock requests: approve (as a grant), narrow, refuse, end a grant; the log.
+    DecideUnblocks,
 }
 
 /// Whether `role` carries `permission`.
 pub fn role_allows(role: Role, permission: Permission) -> bool {
     use Permission::*;
     match role {
+        // Park End's policy has technical staff open sites for a period of study; Amblecote's
+        // has the online safety coordinator (the DSL role) consider requests.
         Role::Dsl => matches!(
             permission,
-            ViewDashboard | ViewPeople | ImportPeople | SearchActivity | ViewAudit
+            ViewDashboard | ViewPeople | ImportPeople | SearchActivity | ViewAudit | DecideUnblocks
         ),
         Role::Headteacher => matches!(
             permission,
-            ViewDashboard | ViewPeople | SearchActivity | ViewAudit | ManageAccounts
+            ViewDashboard
+                | ViewPeople
+                | SearchActivity
+                | ViewAudit
+                | ManageAccounts
+                | DecideUnblocks
         ),
         Role::Technician => matches!(
             permission,
-            ViewDashboard | ViewPeople | ImportPeople | ManageDevices | ManageAccounts
+            ViewDashboard
+                | ViewPeople
+                | ImportPeople
+                | ManageDevices
+                | ManageAccounts
+                | DecideUnblocks
         ),
         Role::Teacher | Role::Governor => matches!(permission, ViewDashboard),
     }

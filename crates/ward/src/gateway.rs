@@ -1,8 +1,11 @@
-//! The filtering gateway inside `ward serve`: loads the category index, the policy and the
-//! device register into the state the DNS filter and the proxy share, starts their sockets, and
-//! reloads the state on SIGHUP (index, policy and devices) and every half minute (devices, so
-//! that a device added in the console takes effect without a signal). A policy or index that
-//! fails to load leaves the old state in force, is logged, and raises an alert for the school.
+//! The filtering gateway inside `ward serve`: loads the category index, the policy, the approved
+//! unblock requests (as the policy's grants) and the device register into the state the DNS
+//! filter and the proxy share, starts their sockets, and reloads the state on SIGHUP (index,
+//! policy, grants and devices), at once when the console decides an unblock request, and every
+//! half minute (grants and devices, so that changes made elsewhere, such as by another gateway's
+//! console, take effect without a signal). A policy or index that fails to load leaves the old
+//! state in force, is logged, and raises an alert for the school; grants that cannot go into the
+//! policy (an illegal-content list covers them) are left out, with an alert.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,13 +16,14 @@ use tokio::task::JoinSet;
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
-use ward_policy::{DEFAULT_POLICY, PolicySnapshot};
+use tokio::sync::Notify;
+use ward_policy::{DEFAULT_POLICY, GrantSpec, PolicySnapshot, PolicySpec};
 use ward_proxy::{Proxy, ProxySettings};
-use ward_store::{Device, EventSink, NewAlert, SchoolId, Store};
+use ward_store::{Device, EventSink, NewAlert, SchoolId, Store, UnblockGrant, UnblockRequest};
 
 use crate::config::Config;
 
-/// How often the device register is read again.
+/// How often the device register and the grants are read again.
 const DEVICE_REFRESH: Duration = Duration::from_secs(30);
 
 /// The running DNS filter and proxy.
@@ -27,6 +31,31 @@ pub struct Gateway {
     dns: Option<Arc<DnsFilter>>,
     proxy: Option<Arc<Proxy>>,
     tasks: JoinSet<()>,
+    hooks: Arc<GatewayHooks>,
+}
+
+/// What the console asks of the gateway in the same process: whether a grant may go into the
+/// policy, and to put the store's grants in force now.
+pub struct GatewayHooks {
+    live: Arc<LiveState>,
+    /// The policy as loaded from its file, before the store's grants.
+    base: std::sync::Mutex<Arc<PolicySpec>>,
+    grants_changed: Notify,
+}
+
+impl ward_console::FilterHooks for GatewayHooks {
+    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String> {
+        let policy = self.live.load().policy.clone();
+        let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
+        spec.grants.push(grant_spec(id, grant, "", ""));
+        PolicySnapshot::compile(spec, policy.index().clone())
+            .map(|_| ())
+            .map_err(|error| error.to_string())
+    }
+
+    fn grants_changed(&self) {
+        self.grants_changed.notify_one();
+    }
 }
 
 impl Gateway {
@@ -43,9 +72,16 @@ impl Gateway {
         if dns_addresses.is_empty() && proxy_addresses.is_empty() {
             return Ok(None);
         }
-        let policy = load_policy(config).await?;
+        let (base, index) = load_policy(config).await?;
+        let grants = store.unblock_grants(school, jiff::Timestamp::now()).await?;
+        let policy = with_grants(&base, &index, &grants, store, school).await?;
         let devices = store.devices(school).await?;
         let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
+        let hooks = Arc::new(GatewayHooks {
+            live: live.clone(),
+            base: std::sync::Mutex::new(base.clone()),
+            grants_changed: Notify::new(),
+        });
         let mut tasks = JoinSet::new();
 
         let dns = if dns_addresses.is_empty() {
@@ -73,10 +109,25 @@ impl Gateway {
             config.clone(),
             store.clone(),
             school,
-            live,
-            devices,
+            hooks.clone(),
+            Loaded {
+                base,
+                index,
+                grants,
+                devices,
+            },
         ));
-        Ok(Some(Gateway { dns, proxy, tasks }))
+        Ok(Some(Gateway {
+            dns,
+            proxy,
+            tasks,
+            hooks,
+        }))
+    }
+
+    /// The hooks the console calls when it decides unblock requests.
+    pub fn hooks(&self) -> Arc<GatewayHooks> {
+        self.hooks.clone()
     }
 
     /// Stops answering and hands the last counts to the event writer.
@@ -215,9 +266,9 @@ fn without_self(upstreams: Vec<SocketAddr>, listen: &[SocketAddr]) -> Vec<Socket
         .collect()
 }
 
-/// Reads the index and compiles the policy against it (off the async threads: a large index
-/// takes a few hundred milliseconds to verify).
-async fn load_policy(config: &Config) -> anyhow::Result<PolicySnapshot> {
+/// Reads the index and the policy file, and checks that the policy compiles against the index
+/// (off the async threads: a large index takes a few hundred milliseconds to verify).
+async fn load_policy(config: &Config) -> anyhow::Result<(Arc<PolicySpec>, Arc<CategoryIndex>)> {
     let index_path = config.index_path();
     let policy_path = config.filter.policy.clone();
     tokio::task::spawn_blocking(move || {
@@ -239,14 +290,82 @@ async fn load_policy(config: &Config) -> anyhow::Result<PolicySnapshot> {
                 policy_path.clone(),
             )
         };
-        let (snapshot, warnings) = PolicySnapshot::from_toml(&text, Arc::new(index))
+        let index = Arc::new(index);
+        let spec = PolicySpec::from_toml(&text).with_context(|| format!("{label} does not load"))?;
+        let (_, warnings) = PolicySnapshot::compile(spec.clone(), index.clone())
             .with_context(|| format!("{label} does not load"))?;
         for warning in warnings {
             tracing::warn!(%warning, "policy");
         }
-        Ok(snapshot)
+        Ok((Arc::new(spec), index))
     })
     .await?
+}
+
+/// An approved unblock request as a policy grant.
+fn grant_spec(id: i64, grant: &UnblockGrant, reason: &str, approved_by: &str) -> GrantSpec {
+    GrantSpec {
+        id: format!("unblock-request-{id}"),
+        site: Some(grant.site.clone()),
+        category: None,
+        group: grant.group.clone(),
+        user: grant.user.clone(),
+        start: grant.start.to_string(),
+        end: grant.end.to_string(),
+        reason: reason.to_owned(),
+        requested_by: None,
+        approved_by: approved_by.to_owned(),
+    }
+}
+
+/// The policy with the approved requests' grants. Grants that cannot go in (an illegal-content
+/// list covers them, their group has gone) are left out, one by one, with an alert: the rest of
+/// the policy still takes effect, and nothing is opened that should not be.
+async fn with_grants(
+    base: &PolicySpec,
+    index: &Arc<CategoryIndex>,
+    grants: &[UnblockRequest],
+    store: &Store,
+    school: SchoolId,
+) -> anyhow::Result<PolicySnapshot> {
+    let mut spec = base.clone();
+    for request in grants {
+        let Some(decision) = &request.decision else { continue };
+        let Some(grant) = &decision.grant else { continue };
+        let candidate = grant_spec(request.id, grant, &request.request.reason, &decision.by);
+        let mut trial = spec.clone();
+        trial.grants.push(candidate.clone());
+        match PolicySnapshot::compile(trial, index.clone()) {
+            Ok(_) => spec.grants.push(candidate),
+            Err(error) => {
+                let summary = format!(
+                    "unblock request {} ({}) cannot be put into the policy and stays closed: {error}",
+                    request.id, grant.site
+                );
+                tracing::error!("{summary}");
+                let alert = NewAlert {
+                    severity: 4,
+                    category: "system".into(),
+                    person: None,
+                    device: None,
+                    summary,
+                };
+                if let Err(error) = store.raise_alert(school, &alert).await {
+                    tracing::error!(%error, "cannot raise the alert for a grant left out");
+                }
+            }
+        }
+    }
+    let (snapshot, _) = PolicySnapshot::compile(spec, index.clone())?;
+    Ok(snapshot)
+}
+
+/// What the state in force was built from.
+struct Loaded {
+    base: Arc<PolicySpec>,
+    index: Arc<CategoryIndex>,
+    grants: Vec<UnblockRequest>,
+    devices: Vec<Device>,
 }
 
 fn state(policy: Arc<PolicySnapshot>, devices: &[Device]) -> FilterState {
@@ -261,9 +380,10 @@ async fn reloader(
     config: Config,
     store: Store,
     school: SchoolId,
-    live: Arc<LiveState>,
-    mut devices: Vec<Device>,
+    hooks: Arc<GatewayHooks>,
+    mut loaded: Loaded,
 ) {
+    let live = hooks.live.clone();
     let mut refresh = tokio::time::interval(DEVICE_REFRESH);
     refresh.tick().await;
     #[cfg(unix)]
@@ -278,33 +398,48 @@ async fn reloader(
         #[cfg(unix)]
         let full = tokio::select! {
             _ = refresh.tick() => false,
+            () = hooks.grants_changed.notified() => false,
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => true,
         };
         #[cfg(not(unix))]
-        let full = {
-            refresh.tick().await;
-            false
+        let full = tokio::select! {
+            _ = refresh.tick() => false,
+            () = hooks.grants_changed.notified() => false,
         };
+        let mut changed = full;
+        // The database being down must not stop a SIGHUP reload: the last register and grants
+        // read stay. A periodic refresh has nothing else to do then.
         match store.devices(school).await {
-            Ok(now) => {
-                if !full && now == devices {
-                    continue;
-                }
-                devices = now;
+            Ok(now) if now != loaded.devices => {
+                loaded.devices = now;
+                changed = true;
             }
-            // The database being down must not stop a SIGHUP reload: the last register read
-            // stays. A periodic refresh has nothing else to do then.
+            Ok(_) => {}
             Err(error) => {
                 tracing::warn!(%error, "cannot read the device register; keeping the last one read");
-                if !full {
-                    continue;
-                }
             }
         }
-        let policy = if full {
+        match store.unblock_grants(school, jiff::Timestamp::now()).await {
+            Ok(now) if now != loaded.grants => {
+                loaded.grants = now;
+                changed = true;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the unblock grants; keeping the last ones read");
+            }
+        }
+        if !changed {
+            continue;
+        }
+        if full {
             tracing::info!("SIGHUP: reloading the category index and the policy");
             match load_policy(&config).await {
-                Ok(policy) => Arc::new(policy),
+                Ok((base, index)) => {
+                    *hooks.base.lock().unwrap_or_else(|e| e.into_inner()) = base.clone();
+                    loaded.base = base;
+                    loaded.index = index;
+                }
                 Err(error) => {
                     let summary = format!(
                         "the policy or category index failed to reload; the previous one stays in force: {error:#}"
@@ -323,11 +458,22 @@ async fn reloader(
                     continue;
                 }
             }
-        } else {
-            live.load().policy.clone()
-        };
-        live.replace(state(policy, &devices));
-        tracing::info!(devices = devices.len(), full, "filter state reloaded");
+        }
+        let policy =
+            match with_grants(&loaded.base, &loaded.index, &loaded.grants, &store, school).await {
+                Ok(policy) => Arc::new(policy),
+                Err(error) => {
+                    tracing::error!(%error, "the policy with its grants does not compile; the previous state stays");
+                    continue;
+                }
+            };
+        live.replace(state(policy, &loaded.devices));
+        tracing::info!(
+            devices = loaded.devices.len(),
+            grants = loaded.grants.len(),
+            full,
+            "filter state reloaded"
+        );
     }
 }
 

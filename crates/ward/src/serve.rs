@@ -138,7 +138,13 @@ pub async fn serve(
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
     };
-    let app = ward_console::router(AppState::new(store.clone(), console, Some(events.clone())));
+    let app_state = match &gateway {
+        Some(gateway) => {
+            AppState::with_filter(store.clone(), console, Some(events.clone()), gateway.hooks())
+        }
+        None => AppState::new(store.clone(), console, Some(events.clone())),
+    };
+    let app = ward_console::router(app_state);
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find the console (the port may have been chosen by
     // the system).
