@@ -96,7 +96,12 @@ impl AppState {
 
     /// The same state, with the gateway of this process to check and apply grants. Without
     /// one, decisions are still saved, and gateways pick them up within half a minute.
-    pub fn with_filter(store: Store, config: ConsoleConfig, events: Option<EventSink>, filter: Arc<dyn FilterHooks>) -> AppState {
+    pub fn with_filter(
+        store: Store,
+        config: ConsoleConfig,
+        events: Option<EventSink>,
+        filter: Arc<dyn FilterHooks>,
+    ) -> AppState {
         AppState {
             inner: Arc::new(Inner {
                 store,

@@ -344,7 +344,10 @@ pub async fn end(
     let store = state.store();
     let school = user.account.school;
     store.unblock_request(school, id).await?;
-    if store.end_unblock_grant(school, id, Timestamp::now()).await? {
+    if store
+        .end_unblock_grant(school, id, Timestamp::now())
+        .await?
+    {
         user.record(
             store,
             "unblock.end",
@@ -398,7 +401,10 @@ pub async fn log(
     let zone = state.config().time_zone.clone();
     let now = Timestamp::now();
     let since = match query.since.trim() {
-        "" => now.to_zoned_datetime(zone.clone()).date().saturating_sub(jiff::Span::new().years(1)),
+        "" => now
+            .to_zoned_datetime(zone.clone())
+            .date()
+            .saturating_sub(jiff::Span::new().years(1)),
         text => text
             .parse::<jiff::civil::Date>()
             .map_err(|_| AppError::BadRequest(format!("{text:?} is not a date")))?,

@@ -128,13 +128,42 @@ fn every_route_checks_the_role() {
         "/activity",
         "/audit",
         "/accounts",
+        "/unblock",
+        "/unblock/log",
     ];
     let allowed: &[(&str, &[&str])] = &[
-        ("dsl", &["/people", "/people/import", "/activity", "/audit"]),
-        ("head", &["/people", "/activity", "/audit", "/accounts"]),
+        (
+            "dsl",
+            &[
+                "/people",
+                "/people/import",
+                "/activity",
+                "/audit",
+                "/unblock",
+                "/unblock/log",
+            ],
+        ),
+        (
+            "head",
+            &[
+                "/people",
+                "/activity",
+                "/audit",
+                "/accounts",
+                "/unblock",
+                "/unblock/log",
+            ],
+        ),
         (
             "tech",
-            &["/people", "/people/import", "/devices", "/accounts"],
+            &[
+                "/people",
+                "/people/import",
+                "/devices",
+                "/accounts",
+                "/unblock",
+                "/unblock/log",
+            ],
         ),
         ("teacher", &[]),
         ("governor", &[]),
@@ -168,6 +197,11 @@ fn every_route_checks_the_role() {
         &[("csrf", &token), ("username", "x"), ("roles", "dsl")],
     );
     assert_eq!(page.status, 403);
+    for route in ["/unblock/1", "/unblock/1/end"] {
+        let page = teacher.post(route, &[("csrf", &token), ("decision", "approve")]);
+        assert_eq!(page.status, 403, "teacher POST {route}");
+    }
+    assert_eq!(teacher.get("/unblock/1").status, 403);
 }
 
 #[test]

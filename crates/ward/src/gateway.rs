@@ -12,11 +12,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
-use tokio::sync::Notify;
 use ward_policy::{DEFAULT_POLICY, GrantSpec, PolicySnapshot, PolicySpec};
 use ward_proxy::{Proxy, ProxySettings};
 use ward_store::{Device, EventSink, NewAlert, SchoolId, Store, UnblockGrant, UnblockRequest};
@@ -47,7 +47,9 @@ impl ward_console::FilterHooks for GatewayHooks {
     fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String> {
         let policy = self.live.load().policy.clone();
         let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
-        spec.grants.push(grant_spec(id, grant, "", ""));
+        // The reason and approver are the request's; only the site, holder and period matter
+        // to whether it compiles.
+        spec.grants.push(grant_spec(id, grant, "(being decided)", "(being decided)"));
         PolicySnapshot::compile(spec, policy.index().clone())
             .map(|_| ())
             .map_err(|error| error.to_string())
@@ -291,7 +293,8 @@ async fn load_policy(config: &Config) -> anyhow::Result<(Arc<PolicySpec>, Arc<Ca
             )
         };
         let index = Arc::new(index);
-        let spec = PolicySpec::from_toml(&text).with_context(|| format!("{label} does not load"))?;
+        let spec =
+            PolicySpec::from_toml(&text).with_context(|| format!("{label} does not load"))?;
         let (_, warnings) = PolicySnapshot::compile(spec.clone(), index.clone())
             .with_context(|| format!("{label} does not load"))?;
         for warning in warnings {
@@ -330,8 +333,12 @@ async fn with_grants(
 ) -> anyhow::Result<PolicySnapshot> {
     let mut spec = base.clone();
     for request in grants {
-        let Some(decision) = &request.decision else { continue };
-        let Some(grant) = &decision.grant else { continue };
+        let Some(decision) = &request.decision else {
+            continue;
+        };
+        let Some(grant) = &decision.grant else {
+            continue;
+        };
         let candidate = grant_spec(request.id, grant, &request.request.reason, &decision.by);
         let mut trial = spec.clone();
         trial.grants.push(candidate.clone());
@@ -459,14 +466,15 @@ async fn reloader(
                 }
             }
         }
-        let policy =
-            match with_grants(&loaded.base, &loaded.index, &loaded.grants, &store, school).await {
-                Ok(policy) => Arc::new(policy),
-                Err(error) => {
-                    tracing::error!(%error, "the policy with its grants does not compile; the previous state stays");
-                    continue;
-                }
-            };
+        let policy = match with_grants(&loaded.base, &loaded.index, &loaded.grants, &store, school)
+            .await
+        {
+            Ok(policy) => Arc::new(policy),
+            Err(error) => {
+                tracing::error!(%error, "the policy with its grants does not compile; the previous state stays");
+                continue;
+            }
+        };
         live.replace(state(policy, &loaded.devices));
         tracing::info!(
             devices = loaded.devices.len(),

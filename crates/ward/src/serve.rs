@@ -139,9 +139,12 @@ pub async fn serve(
         upload_limit: config.console.upload_limit_mb << 20,
     };
     let app_state = match &gateway {
-        Some(gateway) => {
-            AppState::with_filter(store.clone(), console, Some(events.clone()), gateway.hooks())
-        }
+        Some(gateway) => AppState::with_filter(
+            store.clone(),
+            console,
+            Some(events.clone()),
+            gateway.hooks(),
+        ),
         None => AppState::new(store.clone(), console, Some(events.clone())),
     };
     let app = ward_console::router(app_state);

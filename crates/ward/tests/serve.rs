@@ -601,3 +601,198 @@ fn a_portal_log_in_changes_what_the_dns_filter_and_the_proxy_allow_and_is_audite
     assert!(clean, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// GET a console page as the session; the status and the body.
+fn console_get(base: &str, session: &str, path: &str) -> (u16, String) {
+    let mut response = agent()
+        .get(format!("{base}{path}"))
+        .header("cookie", format!("ward_session={session}"))
+        .call()
+        .expect("console page");
+    let status = response.status().as_u16();
+    (status, response.body_mut().read_to_string().expect("body"))
+}
+
+/// POST a console form as the session; the status and the Location.
+fn console_post(base: &str, session: &str, path: &str, form: &[(&str, &str)]) -> (u16, String) {
+    let mut response = agent()
+        .post(format!("{base}{path}"))
+        .header("cookie", format!("ward_session={session}"))
+        .send_form(form.iter().copied())
+        .expect("console form");
+    let location = response
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let status = response.status().as_u16();
+    let body = response.body_mut().read_to_string().unwrap_or_default();
+    (status, if location.is_empty() { body } else { location })
+}
+
+fn field(page: &str, name: &str) -> String {
+    page.split(&format!("name=\"{name}\" value=\""))
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no {name} field in {page}"))
+        .to_owned()
+}
+
+#[test]
+fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() {
+    let folder = temp_folder("unblock");
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    let import = ward(&folder)
+        .args([
+            "lists",
+            "import",
+            "--domains",
+            "gambling=gambling.txt",
+            "--out",
+            "lists.idx",
+        ])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "unblock test password"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address is printed")
+        .trim()
+        .to_owned();
+
+    // A pupil meets the block page and asks, with a reason.
+    let (status, page) = curl_through(&proxy, "http://casino.test/odds");
+    assert_eq!(status, 403, "{page}");
+    let token = field(&page, "token");
+    let sent = Command::new("curl")
+        .args([
+            "-s",
+            "-w",
+            "\n%{http_code}",
+            "--proxy",
+            &format!("http://{proxy}"),
+        ])
+        .args(["--data-urlencode", "url=http://casino.test/odds"])
+        .args([
+            "--data-urlencode",
+            "reason=Maths lesson on probability and the odds of gambling",
+        ])
+        .args(["--data-urlencode", &format!("token={token}")])
+        .arg(format!("http://{proxy}/ward/unblock"))
+        .output()
+        .expect("curl");
+    let said = String::from_utf8_lossy(&sent.stdout).into_owned();
+    assert!(said.ends_with("\n200"), "{said}");
+
+    // The coordinator sees it in the queue and approves it for the group, for a few seconds.
+    let (status, _, session) = log_in(&server.base, "admin", "unblock test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (status, queue) = console_get(&server.base, &session, "/unblock");
+    assert_eq!(status, 200, "{queue}");
+    assert!(queue.contains("Maths lesson on probability"), "{queue}");
+    let (status, request) = console_get(&server.base, &session, "/unblock/1");
+    assert_eq!(status, 200, "{request}");
+    let csrf = field(&request, "csrf");
+    let zone = jiff::tz::TimeZone::get("Europe/London").expect("zone");
+    let local = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(zone.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let now = jiff::Timestamp::now();
+    // Whole seconds, as the form carries them.
+    let until = jiff::Timestamp::from_second(now.as_second() + 8).expect("a time");
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/unblock/1",
+        &[
+            ("csrf", &csrf),
+            ("decision", "approve"),
+            ("site", "casino.test"),
+            ("group", "pupils"),
+            ("user", ""),
+            ("from", &local(now - jiff::SignedDuration::from_mins(1))),
+            ("until", &local(until)),
+            ("note", "For Thursday's lesson"),
+        ],
+    );
+    assert_eq!((status, location.as_str()), (303, "/unblock/1"));
+
+    // The site passes the filter at once: allowed, and unreachable (it does not exist).
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, body) = curl_through(&proxy, "http://casino.test/odds");
+        if status == 502 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never opened: {status} {body}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(jiff::Timestamp::now() < until, "opened before its end");
+    // A second decision on the same request is refused.
+    let (status, _) = console_post(
+        &server.base,
+        &session,
+        "/unblock/1",
+        &[("csrf", &csrf), ("decision", "refuse")],
+    );
+    assert_eq!(status, 400);
+
+    // And closes by itself when the period ends.
+    let deadline = until + jiff::SignedDuration::from_secs(5);
+    loop {
+        let (status, _) = curl_through(&proxy, "http://casino.test/odds");
+        if status == 403 {
+            break;
+        }
+        assert!(
+            jiff::Timestamp::now() < deadline,
+            "still open after its end: {status}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(jiff::Timestamp::now() >= until, "closed before its end");
+
+    // The log and the audit trail have it.
+    let (status, log) = console_get(&server.base, &session, "/unblock/log");
+    assert_eq!(status, 200);
+    assert!(
+        log.contains("approved by admin: casino.test for group pupils"),
+        "{log}"
+    );
+    assert!(
+        log.contains("For Thursday&#39;s lesson") || log.contains("For Thursday's lesson"),
+        "{log}"
+    );
+    let (_, audit) = console_get(&server.base, &session, "/audit");
+    assert!(audit.contains("unblock.approve"), "{audit}");
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
