@@ -49,7 +49,8 @@ impl ward_console::FilterHooks for GatewayHooks {
         let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
         // The reason and approver are the request's; only the site, holder and period matter
         // to whether it compiles.
-        spec.grants.push(grant_spec(id, grant, "(being decided)", "(being decided)"));
+        spec.grants
+            .push(grant_spec(id, grant, "(being decided)", "(being decided)"));
         PolicySnapshot::compile(spec, policy.index().clone())
             .map(|_| ())
             .map_err(|error| error.to_string())
