@@ -350,22 +350,27 @@ async fn with_grants(
                     "unblock request {} ({}) cannot be put into the policy and stays closed: {error}",
                     request.id, grant.site
                 );
-                tracing::error!("{summary}");
-                let alert = NewAlert {
-                    severity: 4,
-                    category: "system".into(),
-                    person: None,
-                    device: None,
-                    summary,
-                };
-                if let Err(error) = store.raise_alert(school, &alert).await {
-                    tracing::error!(%error, "cannot raise the alert for a grant left out");
-                }
+                system_alert(store, school, summary).await;
             }
         }
     }
     let (snapshot, _) = PolicySnapshot::compile(spec, index.clone())?;
     Ok(snapshot)
+}
+
+/// Logs `summary` as an error and raises it as a severity-4 system alert for the school.
+async fn system_alert(store: &Store, school: SchoolId, summary: String) {
+    tracing::error!("{summary}");
+    let alert = NewAlert {
+        severity: 4,
+        category: "system".into(),
+        person: None,
+        device: None,
+        summary,
+    };
+    if let Err(error) = store.raise_alert(school, &alert).await {
+        tracing::error!(%error, "cannot raise a system alert");
+    }
 }
 
 /// What the state in force was built from.
@@ -452,17 +457,7 @@ async fn reloader(
                     let summary = format!(
                         "the policy or category index failed to reload; the previous one stays in force: {error:#}"
                     );
-                    tracing::error!("{summary}");
-                    let alert = NewAlert {
-                        severity: 4,
-                        category: "system".into(),
-                        person: None,
-                        device: None,
-                        summary,
-                    };
-                    if let Err(error) = store.raise_alert(school, &alert).await {
-                        tracing::error!(%error, "cannot raise the alert for the failed reload");
-                    }
+                    system_alert(&store, school, summary).await;
                     continue;
                 }
             }
