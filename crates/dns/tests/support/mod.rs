@@ -18,7 +18,10 @@ use ward_store::{Device, DeviceId, EventSink, SchoolId};
 
 /// A folder of its own under the system's temporary folder.
 pub fn temp_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!("ward-dns-{name}-{}", std::process::id()));
+    // Tests run in parallel and may ask for the same name: each gets a folder of its own.
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let folder = std::env::temp_dir().join(format!("ward-dns-{name}-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("create a temporary folder");
     folder
