@@ -332,15 +332,25 @@ async fn with_grants(
     store: &Store,
     school: SchoolId,
 ) -> anyhow::Result<PolicySnapshot> {
+    let candidates: Vec<(&UnblockRequest, &UnblockGrant, GrantSpec)> = grants
+        .iter()
+        .filter_map(|request| {
+            let decision = request.decision.as_ref()?;
+            let grant = decision.grant.as_ref()?;
+            let spec = grant_spec(request.id, grant, &request.request.reason, &decision.by);
+            Some((request, grant, spec))
+        })
+        .collect();
+    // The usual case: every grant goes in, one compile.
     let mut spec = base.clone();
-    for request in grants {
-        let Some(decision) = &request.decision else {
-            continue;
-        };
-        let Some(grant) = &decision.grant else {
-            continue;
-        };
-        let candidate = grant_spec(request.id, grant, &request.request.reason, &decision.by);
+    spec.grants
+        .extend(candidates.iter().map(|(_, _, grant)| grant.clone()));
+    if let Ok((snapshot, _)) = PolicySnapshot::compile(spec, index.clone()) {
+        return Ok(snapshot);
+    }
+    // Some grant cannot go in: find which, one at a time, and leave those out.
+    let mut spec = base.clone();
+    for (request, grant, candidate) in candidates {
         let mut trial = spec.clone();
         trial.grants.push(candidate.clone());
         match PolicySnapshot::compile(trial, index.clone()) {
@@ -487,6 +497,124 @@ mod tests {
 
     fn addresses(list: &[&str]) -> Vec<SocketAddr> {
         list.iter().map(|a| a.parse().expect("address")).collect()
+    }
+
+    fn approved(id: i64, site: &str) -> UnblockRequest {
+        let start = jiff::Timestamp::now();
+        UnblockRequest {
+            id,
+            created_at: start,
+            status: "approved".into(),
+            request: ward_store::NewUnblockRequest {
+                origin: "block-page".into(),
+                client_ip: "10.0.0.1".parse().expect("ip"),
+                device: None,
+                person: None,
+                username: None,
+                group: "pupils".into(),
+                url: format!("http://{site}/"),
+                host: site.into(),
+                categories: "gambling".into(),
+                blocked_because: "rule gambling".into(),
+                reason: "a lesson".into(),
+            },
+            decision: Some(ward_store::UnblockDecision {
+                by: "dsl".into(),
+                at: start,
+                note: String::new(),
+                grant: Some(UnblockGrant {
+                    site: site.into(),
+                    group: Some("pupils".into()),
+                    user: None,
+                    start,
+                    end: start + jiff::SignedDuration::from_hours(1),
+                }),
+            }),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_grant_that_cannot_go_in_is_left_out_with_an_alert_and_the_rest_stay() {
+        let mut builder = ward_lists::IndexBuilder::new();
+        builder
+            .add_text(
+                "test",
+                "gambling",
+                ward_lists::ListFormat::Domains,
+                "gambling",
+                b"casino.test\nbets.test\n",
+                false,
+            )
+            .expect("list");
+        builder
+            .add_text(
+                "test",
+                "iwf",
+                ward_lists::ListFormat::Illegal,
+                "iwf",
+                b"bets.test/bad/\n",
+                true,
+            )
+            .expect("list");
+        let index = Arc::new(builder.finish().expect("index"));
+        let base = PolicySpec::from_toml(
+            r#"
+name = "Grant school"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+
+[[rule]]
+id = "abuse"
+action = "Child sexual abuse images"
+categories = ["iwf"]
+verdict = "unacceptable and illegal"
+
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+"#,
+        )
+        .expect("policy");
+        let folder = std::env::temp_dir().join(format!("ward-grants-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&folder);
+        std::fs::create_dir_all(&folder).expect("folder");
+        let url = format!("sqlite://{}", folder.join("ward.db").display());
+        let store = Store::open_and_migrate(&url, &ward_store::OpenOptions::default())
+            .await
+            .expect("store");
+        let school = store
+            .create_school("Grant school", "grants")
+            .await
+            .expect("school");
+
+        // Both fine: both go in.
+        let grants = [approved(1, "casino.test")];
+        let policy = with_grants(&base, &index, &grants, &store, school)
+            .await
+            .expect("compiles");
+        assert_eq!(policy.spec().grants.len(), 1);
+        // One covers an illegal-list entry (bets.test/bad/): it alone is left out, with an alert.
+        let grants = [approved(1, "casino.test"), approved(2, "bets.test")];
+        let policy = with_grants(&base, &index, &grants, &store, school)
+            .await
+            .expect("compiles");
+        let ids: Vec<_> = policy.spec().grants.iter().map(|g| g.id.as_str()).collect();
+        assert_eq!(ids, ["unblock-request-1"]);
+        let alerts = store.alerts(school, "new", 10).await.expect("alerts");
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert!(
+            alerts[0].summary.contains("unblock request 2 (bets.test)"),
+            "{alerts:?}"
+        );
+        store.close().await;
+        let _ = std::fs::remove_dir_all(&folder);
     }
 
     #[test]

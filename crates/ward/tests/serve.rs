@@ -319,6 +319,27 @@ fn hang_up(server: &Server) {
     assert!(status.success());
 }
 
+/// Writes `casino.test` as the only gambling entry and builds `lists.idx` from it in `folder`.
+fn gambling_index(folder: &Path) {
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    let import = ward(folder)
+        .args([
+            "lists",
+            "import",
+            "--domains",
+            "gambling=gambling.txt",
+            "--out",
+            "lists.idx",
+        ])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+}
+
 const DNS_POLICY: &str = r#"
 name = "DNS school"
 timezone = "Europe/London"
@@ -339,23 +360,7 @@ verdict = "VERDICT"
 #[test]
 fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     let folder = temp_folder("dns");
-    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
-    let import = ward(&folder)
-        .args([
-            "lists",
-            "import",
-            "--domains",
-            "gambling=gambling.txt",
-            "--out",
-            "lists.idx",
-        ])
-        .output()
-        .expect("ward lists import");
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    gambling_index(&folder);
     std::fs::write(
         folder.join("policy.toml"),
         DNS_POLICY.replace("VERDICT", "unacceptable"),
@@ -465,23 +470,7 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
 #[test]
 fn a_portal_log_in_changes_what_the_dns_filter_and_the_proxy_allow_and_is_audited() {
     let folder = temp_folder("portal");
-    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
-    let import = ward(&folder)
-        .args([
-            "lists",
-            "import",
-            "--domains",
-            "gambling=gambling.txt",
-            "--out",
-            "lists.idx",
-        ])
-        .output()
-        .expect("ward lists import");
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    gambling_index(&folder);
     // Pupils (everyone unknown) may not gamble; staff may.
     let policy = format!(
         "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
@@ -642,23 +631,7 @@ fn field(page: &str, name: &str) -> String {
 #[test]
 fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() {
     let folder = temp_folder("unblock");
-    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
-    let import = ward(&folder)
-        .args([
-            "lists",
-            "import",
-            "--domains",
-            "gambling=gambling.txt",
-            "--out",
-            "lists.idx",
-        ])
-        .output()
-        .expect("ward lists import");
-    assert!(
-        import.status.success(),
-        "{}",
-        String::from_utf8_lossy(&import.stderr)
-    );
+    gambling_index(&folder);
     std::fs::write(
         folder.join("policy.toml"),
         DNS_POLICY.replace("VERDICT", "unacceptable"),
