@@ -104,6 +104,8 @@ pub(crate) struct Rule {
     pub(crate) id: String,
     /// The verdict for each group, by group index.
     pub(crate) verdicts: Vec<CompiledVerdict>,
+    /// The severity of the alert a blocked request in the rule's categories raises.
+    pub(crate) alert: Option<u8>,
 }
 
 /// A local allow or block entry.
@@ -285,9 +287,18 @@ impl PolicySnapshot {
                     ))),
                 }
             }
+            if let Some(severity) = rule.alert
+                && !(1..=5).contains(&severity)
+            {
+                return Err(PolicyError::BadAlert {
+                    rule: rule.id.clone(),
+                    severity,
+                });
+            }
             rules.push(Rule {
                 id: rule.id.clone(),
                 verdicts,
+                alert: rule.alert,
             });
         }
         for (position, category) in index.categories().iter().enumerate() {

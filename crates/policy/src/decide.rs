@@ -237,6 +237,10 @@ pub struct Decision<'a> {
     pub group: &'a GroupId,
     /// Every category the request is in.
     pub categories: Vec<CategoryMatch<'a>>,
+    /// For a blocked request in a serious category, the severity (1 to 5) of the alert it
+    /// raises (DESIGN.md M4): 5 for illegal content, else the highest `alert` of the rules
+    /// covering its categories. `None` for allowed requests.
+    pub alert: Option<u8>,
 }
 
 impl Decision<'_> {
@@ -281,11 +285,22 @@ pub fn decide<'a>(
         })
         .collect();
     let (action, reason) = decide_step(snapshot, request, identity, group, &classification, now);
+    let alert = match (action, &reason) {
+        (Action::Allow, _) => None,
+        (_, Reason::IllegalList { .. } | Reason::IllegalRule { .. }) => Some(5),
+        _ => classification
+            .matches
+            .iter()
+            .flat_map(|found| &snapshot.category_rules[found.category.index()])
+            .filter_map(|&rule| snapshot.rules[rule].alert)
+            .max(),
+    };
     Decision {
         action,
         reason,
         group: &snapshot.groups[group].id,
         categories,
+        alert,
     }
 }
 

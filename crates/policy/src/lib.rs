@@ -145,6 +145,14 @@ pub enum PolicyError {
         /// The category.
         category: String,
     },
+    /// A rule's alert severity is outside 1 to 5.
+    #[error("rule {rule:?}: alert severity {severity} is not between 1 and 5")]
+    BadAlert {
+        /// The rule.
+        rule: String,
+        /// The severity given.
+        severity: u8,
+    },
 }
 
 #[cfg(test)]

@@ -213,6 +213,11 @@ pub struct RuleSpec {
     /// How the row is enforced when no category covers it (shown in reports).
     #[serde(default)]
     pub note: Option<String>,
+    /// A blocked request in one of the row's categories raises an alert of this severity
+    /// (1 to 5) for the safeguarding queue (DESIGN.md M4). Rows whose verdict is "unacceptable
+    /// and illegal", and the illegal-content lists, always alert at 5, whatever this says.
+    #[serde(default)]
+    pub alert: Option<u8>,
 }
 
 /// Local entries for one group (or `all`).

@@ -89,6 +89,7 @@ id = "gambling"
 action = "On-line gambling"
 categories = ["gambling"]
 verdict = "unacceptable"
+alert = 2
 
 [[rule]]
 id = "games"
@@ -523,6 +524,53 @@ fn precedence_and_verdicts() {
         );
         assert_eq!(decision.reason.to_string(), case.reason, "{}", case.name);
     }
+}
+
+#[test]
+fn blocked_requests_in_serious_categories_carry_an_alert_severity() {
+    let snapshot = snapshot();
+    let at: Timestamp = MONDAY_MORNING.parse().expect("valid time");
+    let cases = [
+        // Illegal lists and illegal rules: always 5, for staff too.
+        ("http://abuse.example/img/1.jpg", "staff", None, Some(5)),
+        ("extreme.example", "ks2", None, Some(5)),
+        // A rule with `alert`: its severity when blocked, whatever blocked it (casino.com is
+        // also a game, and the games rule outside lunchtime is weaker than gambling's).
+        ("bet.org", "ks2", None, Some(2)),
+        ("casino.com", "staff", None, Some(2)),
+        // Blocked by a local list, in no category: nothing to alert on.
+        ("news.example", "ks2", None, None),
+        // Blocked, but no rule of its categories alerts.
+        ("video.com/chat/room", "ks2", None, None),
+        // Allowed (by a grant here): no alert.
+        ("bet.org", "staff", Some("teacher.one"), None),
+    ];
+    for (request, group, user, severity) in cases {
+        let identity = Identity {
+            group: group.parse().expect("group"),
+            user: user.map(String::from),
+        };
+        let decision = decide(
+            &snapshot,
+            &Request::parse(request).expect("valid"),
+            &identity,
+            at,
+        );
+        assert_eq!(
+            decision.alert, severity,
+            "{request} for {group}: {}",
+            decision.reason
+        );
+    }
+    // A severity outside 1 to 5 stops the policy loading.
+    let error = load_error(
+        "verdict = \"unacceptable\"\nalert = 2",
+        "verdict = \"unacceptable\"\nalert = 6",
+    );
+    assert!(
+        matches!(&error, PolicyError::BadAlert { rule, severity: 6 } if rule == "gambling"),
+        "{error}"
+    );
 }
 
 #[test]
