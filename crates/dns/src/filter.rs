@@ -20,7 +20,7 @@ use jiff::Timestamp;
 use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request, decide};
-use ward_store::{Action, Event, EventSink, SchoolId, Source};
+use ward_store::{Action, Event, EventAlert, EventSink, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
 use crate::reply;
@@ -276,7 +276,15 @@ impl DnsFilter {
             Answer::start(out, &asked.query, rcode::NXDOMAIN)
                 .negative_soa(state.policy.spec().dns.blocked_ttl)
                 .edns(asked.query.edns, 0);
-            self.record(&asked, now, Action::Block, "bypass".into(), why.into());
+            // Not an alert: browsers ask for some of these names by themselves.
+            self.record(
+                &asked,
+                now,
+                Action::Block,
+                "bypass".into(),
+                why.into(),
+                None,
+            );
             return Step::Reply;
         }
 
@@ -345,7 +353,7 @@ impl DnsFilter {
                 Err(error) => {
                     self.blocked(&state.policy, &asked, out);
                     let reason = format!("CNAME to {target:?}, which cannot be checked: {error}");
-                    self.record(&asked, now, Action::Block, String::new(), reason);
+                    self.record(&asked, now, Action::Block, String::new(), reason, None);
                     true
                 }
             };
@@ -372,6 +380,7 @@ impl DnsFilter {
                     Action::Rewrite,
                     "search-engines".into(),
                     format!("safe search: {} ({})", rewrite.engine, rewrite.target),
+                    None,
                 );
             }
             None => {
@@ -404,7 +413,15 @@ impl DnsFilter {
             Some(target) => format!("CNAME to {target}: {}", decision.reason),
             None => decision.reason.to_string(),
         };
-        self.record(asked, now, Action::Block, decision.category_list(), reason);
+        let alert = ward_gateway::event_alert(&decision);
+        self.record(
+            asked,
+            now,
+            Action::Block,
+            decision.category_list(),
+            reason,
+            alert,
+        );
         true
     }
 
@@ -450,6 +467,7 @@ impl DnsFilter {
         action: Action,
         categories: String,
         reason: String,
+        alert: Option<EventAlert>,
     ) {
         let Some(events) = &self.events else {
             return;
@@ -469,6 +487,7 @@ impl DnsFilter {
             reason,
             search_term: None,
             count: 1,
+            alert,
         });
     }
 

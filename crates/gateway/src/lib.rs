@@ -25,8 +25,18 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
-use ward_policy::{Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
-use ward_store::{Action, Device, DeviceId, Event, EventSink, Network, PersonId, SchoolId, Source};
+use ward_policy::{Decision, Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
+use ward_store::{
+    Action, Device, DeviceId, Event, EventAlert, EventSink, Network, PersonId, SchoolId, Source,
+};
+
+/// The alert a blocked decision raises, as the event writer takes it (DESIGN.md M4).
+pub fn event_alert(decision: &Decision<'_>) -> Option<EventAlert> {
+    decision.alert.map(|level| EventAlert {
+        severity: level.severity,
+        category: level.category.to_owned(),
+    })
+}
 
 /// Who a client is, as the device register (or a log-in) says.
 #[derive(Debug, Clone)]
@@ -372,6 +382,7 @@ impl BrowsingCounts {
                     reason: String::new(),
                     search_term: None,
                     count,
+                    alert: None,
                 });
             }
         }

@@ -237,10 +237,19 @@ pub struct Decision<'a> {
     pub group: &'a GroupId,
     /// Every category the request is in.
     pub categories: Vec<CategoryMatch<'a>>,
-    /// For a blocked request in a serious category, the severity (1 to 5) of the alert it
-    /// raises (DESIGN.md M4): 5 for illegal content, else the highest `alert` of the rules
-    /// covering its categories. `None` for allowed requests.
-    pub alert: Option<u8>,
+    /// For a blocked request in a serious category, the alert it raises (DESIGN.md M4).
+    /// `None` for allowed requests.
+    pub alert: Option<AlertLevel<'a>>,
+}
+
+/// The alert a blocked request raises: severity 5 under the illegal list or rule that blocked
+/// it, else the highest `alert` of the rules covering its categories, under that rule's id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AlertLevel<'a> {
+    /// 1 (lowest) to 5.
+    pub severity: u8,
+    /// The rule id or illegal list it is raised under (the queue's category).
+    pub category: &'a str,
 }
 
 impl Decision<'_> {
@@ -287,13 +296,23 @@ pub fn decide<'a>(
     let (action, reason) = decide_step(snapshot, request, identity, group, &classification, now);
     let alert = match (action, &reason) {
         (Action::Allow, _) => None,
-        (_, Reason::IllegalList { .. } | Reason::IllegalRule { .. }) => Some(5),
+        (_, Reason::IllegalList { list: category, .. })
+        | (_, Reason::IllegalRule { rule: category, .. }) => Some(AlertLevel {
+            severity: 5,
+            category,
+        }),
         _ => classification
             .matches
             .iter()
             .flat_map(|found| &snapshot.category_rules[found.category.index()])
-            .filter_map(|&rule| snapshot.rules[rule].alert)
-            .max(),
+            .map(|&rule| &snapshot.rules[rule])
+            .filter_map(|rule| {
+                rule.alert.map(|severity| AlertLevel {
+                    severity,
+                    category: rule.id.as_str(),
+                })
+            })
+            .max_by_key(|level| level.severity),
     };
     Decision {
         action,

@@ -38,7 +38,9 @@ mod spec;
 mod time;
 
 pub use compile::{Group, GroupId, PolicySnapshot, Warning};
-pub use decide::{Action, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide};
+pub use decide::{
+    Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
+};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
     ProxySpec, RuleSpec, UnknownClients, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,

@@ -532,12 +532,17 @@ fn blocked_requests_in_serious_categories_carry_an_alert_severity() {
     let at: Timestamp = MONDAY_MORNING.parse().expect("valid time");
     let cases = [
         // Illegal lists and illegal rules: always 5, for staff too.
-        ("http://abuse.example/img/1.jpg", "staff", None, Some(5)),
-        ("extreme.example", "ks2", None, Some(5)),
+        (
+            "http://abuse.example/img/1.jpg",
+            "staff",
+            None,
+            Some((5, "iwf")),
+        ),
+        ("extreme.example", "ks2", None, Some((5, "terrorism"))),
         // A rule with `alert`: its severity when blocked, whatever blocked it (casino.com is
         // also a game, and the games rule outside lunchtime is weaker than gambling's).
-        ("bet.org", "ks2", None, Some(2)),
-        ("casino.com", "staff", None, Some(2)),
+        ("bet.org", "ks2", None, Some((2, "gambling"))),
+        ("casino.com", "staff", None, Some((2, "gambling"))),
         // Blocked by a local list, in no category: nothing to alert on.
         ("news.example", "ks2", None, None),
         // Blocked, but no rule of its categories alerts.
@@ -556,8 +561,9 @@ fn blocked_requests_in_serious_categories_carry_an_alert_severity() {
             &identity,
             at,
         );
+        let alert = decision.alert.map(|level| (level.severity, level.category));
         assert_eq!(
-            decision.alert, severity,
+            alert, severity,
             "{request} for {group}: {}",
             decision.reason
         );

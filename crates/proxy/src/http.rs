@@ -34,7 +34,7 @@ use ward_lists::Host;
 use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
 };
-use ward_store::{Action, NewAlert, NewUnblockRequest};
+use ward_store::{Action, AlertSource, NewAlert, NewUnblockRequest};
 
 use crate::io::IdleStream;
 use crate::page::{self, BlockPage, Body, PortalPage};
@@ -152,7 +152,13 @@ impl Connection {
             Stats::add(&proxy.stats.blocked);
             let categories = decision.category_list();
             let reason = decision.reason.to_string();
-            proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
+            proxy.record(
+                &seen,
+                Action::Block,
+                categories.clone(),
+                reason.clone(),
+                ward_gateway::event_alert(&decision),
+            );
             let illegal = matches!(decision.reason, ward_policy::Reason::IllegalList { .. });
             let url = url.as_deref().unwrap_or_default();
             let public = self.public_address();
@@ -217,7 +223,7 @@ impl Connection {
             } else {
                 (Action::Allow, format!("search ({engine})"))
             };
-            proxy.record(&seen, action, decision.category_list(), reason);
+            proxy.record(&seen, action, decision.category_list(), reason, None);
         } else {
             proxy.count(self.peer.ip(), &client, &target.endpoint.host);
         }
@@ -305,7 +311,7 @@ impl Connection {
                 "CONNECT to port {}, which the proxy does not open",
                 endpoint.port
             );
-            proxy.record(&seen, Action::Block, String::new(), reason.clone());
+            proxy.record(&seen, Action::Block, String::new(), reason.clone(), None);
             return page::text(
                 StatusCode::FORBIDDEN,
                 format!("Blocked by Ward: {reason}.\n"),
@@ -321,7 +327,13 @@ impl Connection {
             Stats::add(&proxy.stats.blocked);
             let categories = decision.category_list();
             let reason = decision.reason.to_string();
-            proxy.record(&seen, Action::Block, categories.clone(), reason.clone());
+            proxy.record(
+                &seen,
+                Action::Block,
+                categories.clone(),
+                reason.clone(),
+                ward_gateway::event_alert(&decision),
+            );
             return page::text(
                 StatusCode::FORBIDDEN,
                 format!(
@@ -830,17 +842,23 @@ impl Connection {
             (None, None) => format!("address {}", self.peer.ip()),
         };
         let summary = format!(
-            "Concern reported from the block page by {who} ({}) at {}: {}",
-            client.identity.group,
-            form.url,
-            message.chars().take(2000).collect::<String>()
+            "Concern reported from the block page by {who} ({})",
+            client.identity.group
         );
         let alert = NewAlert {
             severity: 3,
             category: "concern".into(),
+            source: AlertSource::Concern,
             person: client.person,
             device: client.device,
+            client_ip: Some(self.peer.ip()),
+            username: client.identity.user.clone(),
             summary,
+            detail: format!(
+                "Page: {}\nWhat they wrote: {}",
+                form.url,
+                message.chars().take(2000).collect::<String>()
+            ),
         };
         match store.raise_alert(self.proxy.settings.school, &alert).await {
             Ok(_) => page::message(

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
 use ward_lists::Host;
-use ward_store::{Action, Event, EventSink, PersonId, SchoolId, Source, Store};
+use ward_store::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source, Store};
 
 use crate::resolve::Resolver;
 use crate::target::Endpoint;
@@ -292,13 +292,15 @@ impl Proxy {
         Ok(base.logged_in(user.person, &user.username, group))
     }
 
-    /// Records an event for a blocked, rewritten or searched request.
+    /// Records an event for a blocked, rewritten or searched request; `alert` for a blocked
+    /// attempt in a serious category.
     pub(crate) fn record(
         &self,
         seen: &Seen<'_>,
         action: Action,
         categories: String,
         reason: String,
+        alert: Option<EventAlert>,
     ) {
         let Some(events) = &self.events else {
             return;
@@ -318,6 +320,7 @@ impl Proxy {
             reason,
             search_term: seen.search_term.clone(),
             count: 1,
+            alert,
         });
     }
 

@@ -91,6 +91,7 @@ pub async fn serve_connection(
                 Action::Block,
                 String::new(),
                 "TLS without a server name, to an unknown destination".into(),
+                None,
             );
             let _ = stream.write_all(&ACCESS_DENIED).await;
             return;
@@ -116,6 +117,7 @@ pub async fn serve_connection(
             Action::Block,
             decision.category_list(),
             decision.reason.to_string(),
+            ward_gateway::event_alert(&decision),
         );
         let _ = stream.write_all(&ACCESS_DENIED).await;
         return;

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use support::{Options, TlsOrigin, Ward, curl, form_value, webdriver::Browser};
-use ward_store::{Action, SchoolId};
+use ward_store::{Action, AlertFilter, AlertSource, AlertStatus, SchoolId};
 
 fn via(ward: &Ward) -> String {
     format!("http://{}", ward.explicit)
@@ -879,14 +879,15 @@ fn the_block_page_in_chromium_sends_an_unblock_request_and_a_concern() {
     browser.wait_for_text("Thank you for telling us");
     let alerts = ward
         .runtime
-        .block_on(store.alerts(SchoolId(1), "new", 10))
+        .block_on(store.alerts(SchoolId(1), &AlertFilter::status(AlertStatus::New, 10)))
         .expect("alerts");
     assert_eq!(alerts.len(), 1);
     assert_eq!(alerts[0].category, "concern");
     assert!(
-        alerts[0].summary.contains("Someone keeps sending me links"),
+        alerts[0].detail.contains("Someone keeps sending me links"),
         "{alerts:?}"
     );
+    assert_eq!(alerts[0].source, AlertSource::Concern);
 
     // A form posted from elsewhere (no valid token) is refused.
     let page = curl(&["--proxy", &via(&ward), &blocked]).body;

@@ -54,6 +54,11 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
             .is_multiple_of(10)
             .then(|| format!("search words {}", number % 13)),
         count: 1,
+        // As the default policy's gambling row does: blocked attempts raise (folded) alerts.
+        alert: blocked.then(|| ward_store::EventAlert {
+            severity: 2,
+            category: "gambling".into(),
+        }),
     }
 }
 

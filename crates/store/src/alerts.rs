@@ -1,25 +1,200 @@
-//! Alerts: things the safeguarding lead or the technician must see. For now raised by Ward
-//! itself (a policy or list reload that failed); the alert queue of the safeguarding workflow
-//! builds on the same table.
+//! The safeguarding alert queue (DESIGN.md M3, M4): things the designated safeguarding lead or
+//! the technician must see. Raised by Ward itself (a failed reload), by blocked attempts in
+//! serious categories (folded in as events are written, see [`fold_blocked`]), by concerns
+//! reported from the block page, and by risk detection.
+//!
+//! An alert's status moves only along [`AlertStatus::can_become`]; every change is a row in
+//! `alert_changes` (who, when, why), which no route edits or deletes.
 
-use jiff::Timestamp;
+use std::collections::HashMap;
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
-use crate::{DeviceId, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
+use crate::{
+    DeviceId, Event, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+};
+
+/// Where an alert came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertSource {
+    /// Ward itself (a reload that failed, a grant left out).
+    System,
+    /// A blocked attempt in a serious category.
+    Blocked,
+    /// Someone reported a concern (from the block page).
+    Concern,
+    /// Risk detection found phrases in a search, address or page.
+    Detection,
+}
+
+impl AlertSource {
+    /// The name stored and shown.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertSource::System => "system",
+            AlertSource::Blocked => "blocked",
+            AlertSource::Concern => "concern",
+            AlertSource::Detection => "detection",
+        }
+    }
+}
+
+impl FromStr for AlertSource {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<AlertSource> {
+        Ok(match text {
+            "system" => AlertSource::System,
+            "blocked" => AlertSource::Blocked,
+            "concern" => AlertSource::Concern,
+            "detection" => AlertSource::Detection,
+            other => {
+                return Err(StoreError::Invalid(format!(
+                    "unknown alert source {other:?}"
+                )));
+            }
+        })
+    }
+}
+
+/// Where triage has taken an alert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AlertStatus {
+    /// Nobody has looked at it yet.
+    New,
+    /// Looked at; being followed up.
+    Triaged,
+    /// Not a real concern (the reason is in its history).
+    FalsePositive,
+    /// An incident was opened for it.
+    Escalated,
+    /// Dealt with.
+    Closed,
+}
+
+impl AlertStatus {
+    /// Every status, in the order the queue offers them.
+    pub const ALL: [AlertStatus; 5] = [
+        AlertStatus::New,
+        AlertStatus::Triaged,
+        AlertStatus::Escalated,
+        AlertStatus::FalsePositive,
+        AlertStatus::Closed,
+    ];
+
+    /// The name stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AlertStatus::New => "new",
+            AlertStatus::Triaged => "triaged",
+            AlertStatus::FalsePositive => "false_positive",
+            AlertStatus::Escalated => "escalated",
+            AlertStatus::Closed => "closed",
+        }
+    }
+
+    /// The name shown.
+    pub fn label(self) -> &'static str {
+        match self {
+            AlertStatus::New => "New",
+            AlertStatus::Triaged => "Triaged",
+            AlertStatus::FalsePositive => "False positive",
+            AlertStatus::Escalated => "Escalated to an incident",
+            AlertStatus::Closed => "Closed",
+        }
+    }
+
+    /// Whether an alert in this status may be moved to `next`. Nothing goes back to `new`; an
+    /// alert marked false positive or closed can be reopened (to `triaged`), with a reason; one
+    /// escalated stays with its incident until closed.
+    pub fn can_become(self, next: AlertStatus) -> bool {
+        use AlertStatus::*;
+        match (self, next) {
+            (New, Triaged | FalsePositive | Escalated | Closed) => true,
+            (Triaged, FalsePositive | Escalated | Closed) => true,
+            (Escalated, Closed) => true,
+            (FalsePositive | Closed, Triaged) => true,
+            _ => false,
+        }
+    }
+
+    /// Whether a change to this status must say why.
+    pub fn needs_note(self, from: AlertStatus) -> bool {
+        matches!(self, AlertStatus::FalsePositive | AlertStatus::Closed)
+            || matches!(from, AlertStatus::FalsePositive | AlertStatus::Closed)
+    }
+}
+
+impl fmt::Display for AlertStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for AlertStatus {
+    type Err = StoreError;
+    fn from_str(text: &str) -> Result<AlertStatus> {
+        AlertStatus::ALL
+            .into_iter()
+            .find(|status| status.as_str() == text)
+            .ok_or_else(|| StoreError::Invalid(format!("unknown alert status {text:?}")))
+    }
+}
+
+/// Longest note on a status change, in characters.
+pub const MAX_ALERT_NOTE: usize = 4_000;
 
 /// An alert to raise.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
     /// 1 (lowest) to 5 (highest).
     pub severity: u8,
-    /// What kind of alert, e.g. `system` or a risk category.
+    /// What kind of alert: `system`, a rule or list id, a risk category.
     pub category: String,
+    /// Where it came from.
+    pub source: AlertSource,
     /// The person concerned, if any.
     pub person: Option<PersonId>,
     /// The device concerned, if any.
     pub device: Option<DeviceId>,
+    /// The client's address, if it came from the network.
+    pub client_ip: Option<IpAddr>,
+    /// The user name the front end saw, if any.
+    pub username: Option<String>,
     /// One line saying what happened.
     pub summary: String,
+    /// More: the address, the reason, matched phrases and the text around them.
+    pub detail: String,
+}
+
+impl NewAlert {
+    /// An alert raised by Ward itself, about no one.
+    pub fn system(severity: u8, summary: String) -> NewAlert {
+        NewAlert {
+            severity,
+            category: "system".into(),
+            source: AlertSource::System,
+            person: None,
+            device: None,
+            client_ip: None,
+            username: None,
+            summary,
+            detail: String::new(),
+        }
+    }
+
+    /// Who it is about, as events count it: `person:ID`, `device:ID`, `ip:ADDRESS` or ``.
+    pub(crate) fn subject(&self) -> String {
+        match (self.person, self.device, self.client_ip) {
+            (Some(person), _, _) => format!("person:{person}"),
+            (None, Some(device), _) => format!("device:{device}"),
+            (None, None, Some(ip)) => format!("ip:{ip}"),
+            (None, None, None) => String::new(),
+        }
+    }
 }
 
 /// An alert as stored.
@@ -27,16 +202,305 @@ pub struct NewAlert {
 pub struct Alert {
     /// Its id.
     pub id: i64,
-    /// When it was raised.
+    /// When it was raised (the first of its repeats).
     pub created_at: Timestamp,
+    /// The latest of its repeats.
+    pub last_seen: Timestamp,
     /// 1 to 5.
     pub severity: u8,
     /// Its category.
     pub category: String,
-    /// `new`, or where triage has taken it.
-    pub status: String,
+    /// Where it came from.
+    pub source: AlertSource,
+    /// Where triage has taken it.
+    pub status: AlertStatus,
+    /// The person, if known.
+    pub person: Option<PersonId>,
+    /// The person's name and username, if known.
+    pub person_name: Option<String>,
+    /// The device, if known.
+    pub device: Option<DeviceId>,
+    /// The device's name, if known.
+    pub device_name: Option<String>,
+    /// The client's address.
+    pub client_ip: Option<String>,
+    /// The user name the front end saw.
+    pub username: Option<String>,
+    /// `person:ID`, `device:ID`, `ip:ADDRESS` or empty.
+    pub subject: String,
     /// What happened.
     pub summary: String,
+    /// More about it.
+    pub detail: String,
+    /// How many times it happened within the alert window (1 if once).
+    pub repeats: i64,
+    /// When the immediate notification went, if it did.
+    pub notified_at: Option<Timestamp>,
+    /// The incident it was escalated to.
+    pub incident: Option<i64>,
+}
+
+/// One change of an alert's status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertChange {
+    /// When.
+    pub at: Timestamp,
+    /// Who (console username).
+    pub actor: String,
+    /// The status it moved to.
+    pub status: AlertStatus,
+    /// Why.
+    pub note: String,
+}
+
+/// What the queue shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertFilter {
+    /// One status, or every status.
+    pub status: Option<AlertStatus>,
+    /// Only alerts at least this severe.
+    pub min_severity: u8,
+    /// Only alerts about this subject (`person:ID`…).
+    pub subject: Option<String>,
+    /// At most this many.
+    pub limit: i64,
+}
+
+impl AlertFilter {
+    /// Alerts in `status`, every severity.
+    pub fn status(status: AlertStatus, limit: i64) -> AlertFilter {
+        AlertFilter {
+            status: Some(status),
+            min_severity: 1,
+            subject: None,
+            limit,
+        }
+    }
+}
+
+/// Alerts raised in a period, by category and severity (the weekly summary).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertTally {
+    /// The category.
+    pub category: String,
+    /// The severity.
+    pub severity: u8,
+    /// Alerts raised.
+    pub alerts: i64,
+    /// Their repeats added up.
+    pub occurrences: i64,
+    /// Of those, how many are still new.
+    pub still_new: i64,
+}
+
+/// Blocked attempts of one subject in one category within one alert window: one alert (or one
+/// more repeat of an open one).
+#[derive(Debug)]
+pub(crate) struct BlockedFold<'a> {
+    pub(crate) first: &'a Event,
+    pub(crate) subject: String,
+    pub(crate) category: &'a str,
+    pub(crate) severity: u8,
+    pub(crate) count: i64,
+    pub(crate) last_at: Timestamp,
+}
+
+/// Groups a batch's alerting events: per school, subject and category, a new group each time
+/// an event falls outside the window that began with the group's first event.
+pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<BlockedFold<'_>> {
+    let mut open: HashMap<(i64, String, &str), usize> = HashMap::new();
+    let mut folds: Vec<BlockedFold<'_>> = Vec::new();
+    for event in events {
+        let Some(alert) = &event.alert else { continue };
+        let key = (event.school.0, event.subject(), alert.category.as_str());
+        if let Some(&position) = open.get(&key) {
+            let fold = &mut folds[position];
+            if event.at < fold.first.at + window {
+                fold.count += 1;
+                fold.last_at = fold.last_at.max(event.at);
+                fold.severity = fold.severity.max(alert.severity);
+                continue;
+            }
+        }
+        open.insert(key.clone(), folds.len());
+        folds.push(BlockedFold {
+            first: event,
+            subject: key.1,
+            category: key.2,
+            severity: alert.severity,
+            count: 1,
+            last_at: event.at,
+        });
+    }
+    folds
+}
+
+/// A blocked attempt as an alert.
+pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
+    let event = fold.first;
+    let target = event.url.as_deref().unwrap_or(&event.host);
+    NewAlert {
+        severity: fold.severity.clamp(1, 5),
+        category: fold.category.to_owned(),
+        source: AlertSource::Blocked,
+        person: event.person,
+        device: event.device,
+        client_ip: Some(event.client_ip),
+        username: event.username.clone(),
+        summary: format!("Blocked attempt to reach {target} ({})", fold.category),
+        detail: format!(
+            "{} request; categories: {}; why: {}",
+            event.source.as_str(),
+            event.categories,
+            event.reason
+        ),
+    }
+}
+
+const COLUMNS: &str = "a.id, a.created_at, a.last_seen, a.severity, a.category, a.source, a.status, \
+     a.person_id, p.username AS person_username, p.given_name, p.family_name, a.device_id, \
+     d.name AS device_name, a.client_ip, a.username, a.subject, a.summary, a.detail, a.repeats, \
+     a.notified_at, a.incident_id";
+
+const FROM: &str = "alerts a
+     LEFT JOIN people p ON p.id = a.person_id AND p.school_id = a.school_id
+     LEFT JOIN devices d ON d.id = a.device_id AND d.school_id = a.school_id";
+
+macro_rules! alert_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let severity: i64 = row.try_get("severity")?;
+        let created_at: i64 = row.try_get("created_at")?;
+        let last_seen: Option<i64> = row.try_get("last_seen")?;
+        let given: Option<String> = row.try_get("given_name")?;
+        let family: Option<String> = row.try_get("family_name")?;
+        let person_username: Option<String> = row.try_get("person_username")?;
+        let person_name = match (given, family, person_username) {
+            (Some(given), Some(family), Some(username)) => {
+                Some(format!("{given} {family} ({username})"))
+            }
+            _ => None,
+        };
+        let source: String = row.try_get("source")?;
+        let status: String = row.try_get("status")?;
+        let notified_at: Option<i64> = row.try_get("notified_at")?;
+        Alert {
+            id: row.try_get("id")?,
+            created_at: timestamp(created_at),
+            last_seen: timestamp(last_seen.unwrap_or(created_at)),
+            severity: u8::try_from(severity).unwrap_or(5),
+            category: row.try_get("category")?,
+            source: source.parse()?,
+            status: status.parse()?,
+            person: row.try_get::<Option<i64>, _>("person_id")?.map(PersonId),
+            person_name,
+            device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceId),
+            device_name: row.try_get("device_name")?,
+            client_ip: row.try_get("client_ip")?,
+            username: row.try_get("username")?,
+            subject: row.try_get("subject")?,
+            summary: row.try_get("summary")?,
+            detail: row.try_get("detail")?,
+            repeats: row.try_get("repeats")?,
+            notified_at: notified_at.map(timestamp),
+            incident: row.try_get("incident_id")?,
+        }
+    }};
+}
+
+/// Inserts an alert (within a transaction or on a pool); evaluates to its id.
+macro_rules! insert_alert {
+    ($executor:expr, $school:expr, $alert:expr, $at:expr, $last:expr, $repeats:expr) => {{
+        let alert: &$crate::NewAlert = $alert;
+        let row = sqlx::query(
+            "INSERT INTO alerts (school_id, created_at, updated_at, last_seen, severity, category, source,
+               person_id, device_id, client_ip, username, subject, summary, detail, repeats)
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+        )
+        .bind($school)
+        .bind($at)
+        .bind($last)
+        .bind(i64::from(alert.severity))
+        .bind(&alert.category)
+        .bind(alert.source.as_str())
+        .bind(alert.person.map(|p| p.0))
+        .bind(alert.device.map(|d| d.0))
+        .bind(alert.client_ip.map(|ip| ip.to_string()))
+        .bind(alert.username.as_deref())
+        .bind(alert.subject())
+        .bind(&alert.summary)
+        .bind(&alert.detail)
+        .bind($repeats)
+        .fetch_one($executor)
+        .await?;
+        let id: i64 = row.try_get(0)?;
+        id
+    }};
+}
+pub(crate) use insert_alert;
+
+/// Folds one group of blocked attempts into the database within `$transaction`: more repeats
+/// of the subject's open (still new) alert of that category raised within the window, else a
+/// new alert.
+macro_rules! write_blocked_fold {
+    ($transaction:expr, $fold:expr, $window:expr) => {{
+        let fold: &$crate::alerts::BlockedFold<'_> = $fold;
+        let first = $crate::micros(fold.first.at);
+        let open: Option<i64> = sqlx::query(
+            "SELECT id FROM alerts WHERE school_id = $1 AND source = 'blocked' AND subject = $2
+               AND category = $3 AND status = 'new' AND created_at > $4 AND created_at <= $5
+             ORDER BY created_at DESC LIMIT 1",
+        )
+        .bind(fold.first.school.0)
+        .bind(&fold.subject)
+        .bind(fold.category)
+        .bind(first - $window.as_micros() as i64)
+        .bind(first)
+        .fetch_optional(&mut *$transaction)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+        let last = $crate::micros(fold.last_at);
+        match open {
+            Some(id) => {
+                sqlx::query(
+                    "UPDATE alerts SET repeats = repeats + $1,
+                       last_seen = CASE WHEN last_seen IS NULL OR last_seen < $2 THEN $2 ELSE last_seen END,
+                       severity = CASE WHEN severity < $3 THEN $3 ELSE severity END
+                     WHERE id = $4",
+                )
+                .bind(fold.count)
+                .bind(last)
+                .bind(i64::from(fold.severity))
+                .bind(id)
+                .execute(&mut *$transaction)
+                .await?;
+            }
+            None => {
+                let alert = $crate::alerts::blocked_alert(fold);
+                $crate::alerts::insert_alert!(
+                    &mut *$transaction,
+                    fold.first.school.0,
+                    &alert,
+                    first,
+                    last,
+                    fold.count
+                );
+            }
+        }
+    }};
+}
+pub(crate) use write_blocked_fold;
+
+/// Checks a note's length; returns it trimmed.
+fn checked_note(note: &str) -> Result<&str> {
+    let note = note.trim();
+    if note.chars().count() > MAX_ALERT_NOTE {
+        return Err(StoreError::Invalid(format!(
+            "the note is longer than {MAX_ALERT_NOTE} characters"
+        )));
+    }
+    Ok(note)
 }
 
 impl Store {
@@ -50,45 +514,235 @@ impl Store {
         }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let row = sqlx::query(
-                "INSERT INTO alerts (school_id, created_at, updated_at, severity, category, person_id, device_id, summary)
-                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7) RETURNING id",
-            )
-            .bind(school.0)
-            .bind(now)
-            .bind(i64::from(alert.severity))
-            .bind(&alert.category)
-            .bind(alert.person.map(|p| p.0))
-            .bind(alert.device.map(|d| d.0))
-            .bind(&alert.summary)
-            .fetch_one(pool)
-            .await?;
-            Ok(row.try_get(0)?)
+            Ok(insert_alert!(pool, school.0, alert, now, now, 1_i64))
         })
     }
 
-    /// The school's alerts with this status, highest severity and newest first.
-    pub async fn alerts(&self, school: SchoolId, status: &str, limit: i64) -> Result<Vec<Alert>> {
+    /// The school's alerts matching `filter`: highest severity first, then newest.
+    pub async fn alerts(&self, school: SchoolId, filter: &AlertFilter) -> Result<Vec<Alert>> {
         dispatch!(self, pool => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM {FROM}
+                 WHERE a.school_id = $1 AND ($2 = '' OR a.status = $2) AND a.severity >= $3
+                   AND ($4 = '' OR a.subject = $4)
+                 ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT $5"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(filter.status.map_or("", AlertStatus::as_str))
+                .bind(i64::from(filter.min_severity))
+                .bind(filter.subject.as_deref().unwrap_or(""))
+                .bind(filter.limit)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(alert_from_row!(row))).collect()
+        })
+    }
+
+    /// Alerts per status, for the queue's tabs.
+    pub async fn alert_counts(&self, school: SchoolId) -> Result<Vec<(AlertStatus, i64)>> {
+        let rows: Vec<(String, i64)> = dispatch!(self, pool => {
             let rows = sqlx::query(
-                "SELECT id, created_at, severity, category, status, summary FROM alerts
-                 WHERE school_id = $1 AND status = $2 ORDER BY severity DESC, created_at DESC LIMIT $3",
+                "SELECT status, COUNT(*) FROM alerts WHERE school_id = $1 GROUP BY status",
             )
             .bind(school.0)
-            .bind(status)
-            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_>>()?
+        });
+        let mut counts = Vec::new();
+        for status in AlertStatus::ALL {
+            let count = rows
+                .iter()
+                .find(|(name, _)| name == status.as_str())
+                .map_or(0, |(_, count)| *count);
+            counts.push((status, count));
+        }
+        Ok(counts)
+    }
+
+    /// One alert.
+    pub async fn alert(&self, school: SchoolId, id: i64) -> Result<Alert> {
+        dispatch!(self, pool => {
+            let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.school_id = $1 AND a.id = $2");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(id)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("alert"))?;
+            Ok(alert_from_row!(&row))
+        })
+    }
+
+    /// An alert's status changes, oldest first.
+    pub async fn alert_changes(&self, school: SchoolId, id: i64) -> Result<Vec<AlertChange>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT at, actor, status, note FROM alert_changes
+                 WHERE school_id = $1 AND alert_id = $2 ORDER BY at, id",
+            )
+            .bind(school.0)
+            .bind(id)
             .fetch_all(pool)
             .await?;
             rows.iter()
                 .map(|row| {
-                    let severity: i64 = row.try_get(2)?;
-                    Ok(Alert {
-                        id: row.try_get(0)?,
-                        created_at: timestamp(row.try_get(1)?),
+                    let status: String = row.try_get("status")?;
+                    Ok(AlertChange {
+                        at: timestamp(row.try_get("at")?),
+                        actor: row.try_get("actor")?,
+                        status: status.parse()?,
+                        note: row.try_get("note")?,
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// Moves an alert to `status`, recording who, when and why. A move its current status does
+    /// not allow ([`AlertStatus::can_become`]), or a concurrent change got there first, is a
+    /// `Conflict`; a false positive, a closure and a reopening need a note. `incident` links an
+    /// escalated alert to its incident.
+    pub async fn change_alert(
+        &self,
+        school: SchoolId,
+        id: i64,
+        actor: &str,
+        status: AlertStatus,
+        note: &str,
+        incident: Option<i64>,
+    ) -> Result<()> {
+        let note = checked_note(note)?;
+        let current = self.alert(school, id).await?.status;
+        if !current.can_become(status) {
+            return Err(StoreError::Conflict(format!(
+                "alert {id} is {} and cannot become {}",
+                current.label().to_lowercase(),
+                status.label().to_lowercase()
+            )));
+        }
+        if status.needs_note(current) && note.chars().count() < 5 {
+            return Err(StoreError::Invalid(
+                "say why (at least a few words): it is kept with the alert".into(),
+            ));
+        }
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let changed = sqlx::query(
+                "UPDATE alerts SET status = $1, updated_at = $2, incident_id = COALESCE($3, incident_id)
+                 WHERE school_id = $4 AND id = $5 AND status = $6",
+            )
+            .bind(status.as_str())
+            .bind(now)
+            .bind(incident)
+            .bind(school.0)
+            .bind(id)
+            .bind(current.as_str())
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if changed != 1 {
+                return Err(StoreError::Conflict(format!(
+                    "alert {id} was changed by someone else just now"
+                )));
+            }
+            sqlx::query(
+                "INSERT INTO alert_changes (school_id, alert_id, at, actor, status, note)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(school.0)
+            .bind(id)
+            .bind(now)
+            .bind(actor)
+            .bind(status.as_str())
+            .bind(note)
+            .execute(&mut *transaction)
+            .await?;
+            transaction.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Claims the alerts at least `min_severity` raised since `since` that no one has been told
+    /// of yet, marking them told: each is returned to exactly one caller, even with several
+    /// gateways asking at once.
+    pub async fn claim_alerts_to_notify(
+        &self,
+        min_severity: u8,
+        since: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<(SchoolId, Alert)>> {
+        let now = micros(Timestamp::now());
+        let claimed: Vec<(i64, i64)> = dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "UPDATE alerts SET notified_at = $1
+                 WHERE id IN (SELECT id FROM alerts WHERE notified_at IS NULL AND severity >= $2
+                                AND created_at >= $3 ORDER BY id LIMIT $4)
+                   AND notified_at IS NULL
+                 RETURNING school_id, id",
+            )
+            .bind(now)
+            .bind(i64::from(min_severity))
+            .bind(micros(since))
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect::<Result<_>>()?
+        });
+        let mut alerts = Vec::with_capacity(claimed.len());
+        for (school, id) in claimed {
+            alerts.push((SchoolId(school), self.alert(SchoolId(school), id).await?));
+        }
+        alerts.sort_by_key(|(_, alert)| alert.id);
+        Ok(alerts)
+    }
+
+    /// Gives back a claim whose notification could not be sent, so a later attempt sends it.
+    pub async fn unclaim_alert(&self, school: SchoolId, id: i64) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE alerts SET notified_at = NULL WHERE school_id = $1 AND id = $2")
+                .bind(school.0)
+                .bind(id)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Alerts raised between `from` and `to`, per category and severity, most severe first.
+    pub async fn alert_tally(
+        &self,
+        school: SchoolId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<AlertTally>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT category, severity, COUNT(*) AS alerts, CAST(SUM(repeats) AS BIGINT) AS occurrences,
+                   CAST(SUM(CASE WHEN status = 'new' THEN 1 ELSE 0 END) AS BIGINT) AS still_new
+                 FROM alerts WHERE school_id = $1 AND created_at >= $2 AND created_at < $3
+                 GROUP BY category, severity ORDER BY severity DESC, alerts DESC, category",
+            )
+            .bind(school.0)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    let severity: i64 = row.try_get("severity")?;
+                    Ok(AlertTally {
+                        category: row.try_get("category")?,
                         severity: u8::try_from(severity).unwrap_or(5),
-                        category: row.try_get(3)?,
-                        status: row.try_get(4)?,
-                        summary: row.try_get(5)?,
+                        alerts: row.try_get("alerts")?,
+                        occurrences: row.try_get("occurrences")?,
+                        still_new: row.try_get("still_new")?,
                     })
                 })
                 .collect()

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt::Write;
 
-use jiff::Timestamp;
+use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
 use crate::{
@@ -14,6 +14,10 @@ use crate::{
 /// Rows per multi-row `INSERT` (14 parameters each; both backends allow far more than 7,000).
 const ROWS_PER_INSERT: usize = 500;
 const EVENT_COLUMNS: usize = 14;
+
+/// How long repeats of a blocked attempt (same person, same category) are folded into one alert
+/// unless the writer is told otherwise.
+pub const DEFAULT_ALERT_WINDOW: SignedDuration = SignedDuration::from_hours(1);
 
 /// Where an event writer has got to in its journal; written in the same transaction as the
 /// events, so a batch is in the database exactly once.
@@ -132,17 +136,22 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
 impl Store {
     /// Writes a batch in one transaction: blocked and rewritten requests as rows, allowed ones
     /// added to the hourly counts, and (for the event writer) its journal progress.
+    /// Blocked attempts that raise alerts are folded into the alert queue in the same
+    /// transaction (repeats of one subject and category within `alert_window` into one alert),
+    /// so a replayed batch never raises them twice.
     pub(crate) async fn write_events(
         &self,
         gateway: &str,
         events: &[Event],
         progress: Option<Progress<'_>>,
+        alert_window: SignedDuration,
     ) -> Result<()> {
         let recorded: Vec<&Event> = events
             .iter()
             .filter(|event| event.action != Action::Allow)
             .collect();
         let counts = browsing_counts(events);
+        let folds = crate::alerts::fold_blocked(events, alert_window);
         let numbered = self.backend() == crate::BackendKind::Postgres;
         // The statement for a full chunk is the same every time: build it once per backend.
         static FULL_CHUNK: [std::sync::OnceLock<String>; 2] =
@@ -192,6 +201,9 @@ impl Store {
                 .bind(*requests)
                 .execute(&mut *transaction)
                 .await?;
+            }
+            for fold in &folds {
+                crate::alerts::write_blocked_fold!(transaction, fold, alert_window);
             }
             if let Some(progress) = progress {
                 sqlx::query(
@@ -415,7 +427,8 @@ impl Store {
     /// Writes events directly, outside any journal (for imports, tests and tools that have no
     /// gateway). Front ends use the [`crate::EventWriter`] instead.
     pub async fn insert_events(&self, events: &[Event]) -> Result<()> {
-        self.write_events("direct", events, None).await
+        self.write_events("direct", events, None, DEFAULT_ALERT_WINDOW)
+            .await
     }
 }
 

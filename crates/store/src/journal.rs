@@ -283,6 +283,7 @@ mod tests {
             reason: "test".into(),
             search_term: None,
             count: 1,
+            alert: None,
         }
     }
 

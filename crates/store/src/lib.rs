@@ -31,15 +31,17 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{LoginFailure, NewAccount};
-pub use alerts::{Alert, NewAlert};
+pub use alerts::{
+    Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, MAX_ALERT_NOTE, NewAlert,
+};
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
-pub use events::{ActivityQuery, BrowsingRow, CategoryCount, EventRow};
+pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};
 pub use journal::JournalError;
 pub use model::{
-    Account, AccountId, Action, Device, DeviceId, Event, Group, GroupId, Network, NewDevice,
-    NewGroup, NewPerson, Person, PersonId, PersonKind, Role, Roles, School, SchoolId, Session,
-    Source, micros, timestamp,
+    Account, AccountId, Action, Device, DeviceId, Event, EventAlert, Group, GroupId, Network,
+    NewDevice, NewGroup, NewPerson, Person, PersonId, PersonKind, Role, Roles, School, SchoolId,
+    Session, Source, micros, timestamp,
 };
 pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,

@@ -32,6 +32,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0003_unblock_decisions.sql"),
         postgres: include_str!("../migrations/postgres/0003_unblock_decisions.sql"),
     },
+    Migration {
+        version: 4,
+        sqlite: include_str!("../migrations/sqlite/0004_alert_queue.sql"),
+        postgres: include_str!("../migrations/postgres/0004_alert_queue.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -557,6 +557,19 @@ pub struct Event {
     /// may add up allowed requests of one subject, site and hour into one event.
     #[serde(default = "one", skip_serializing_if = "is_one")]
     pub count: u32,
+    /// For a blocked attempt in a serious category: the alert it raises (folded with the same
+    /// person's repeats as it is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<EventAlert>,
+}
+
+/// The alert a blocked event raises: its severity and category (the policy rule or list).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAlert {
+    /// 1 to 5.
+    pub severity: u8,
+    /// The rule or list id.
+    pub category: String,
 }
 
 fn one() -> u32 {

@@ -45,6 +45,8 @@ pub struct WriterConfig {
     pub journal_limit: u64,
     /// A segment this large is closed and a new one started once the database has it all.
     pub segment_size: u64,
+    /// Blocked attempts of one person in one category within this long are one alert.
+    pub alert_window: jiff::SignedDuration,
 }
 
 impl WriterConfig {
@@ -59,6 +61,7 @@ impl WriterConfig {
             max_retry_pause: Duration::from_secs(30),
             journal_limit: 2 << 30,
             segment_size: 64 << 20,
+            alert_window: crate::DEFAULT_ALERT_WINDOW,
         }
     }
 }
@@ -312,8 +315,12 @@ impl WriterTask {
             };
             let written = tokio::time::timeout(
                 self.config.database_timeout,
-                self.store
-                    .write_events(&self.config.gateway, &events, Some(progress)),
+                self.store.write_events(
+                    &self.config.gateway,
+                    &events,
+                    Some(progress),
+                    self.config.alert_window,
+                ),
             )
             .await;
             match written {
@@ -437,8 +444,12 @@ impl WriterTask {
             };
             tokio::time::timeout(
                 timeout,
-                self.store
-                    .write_events(&self.config.gateway, &chunk.events, Some(next)),
+                self.store.write_events(
+                    &self.config.gateway,
+                    &chunk.events,
+                    Some(next),
+                    self.config.alert_window,
+                ),
             )
             .await
             .map_err(|_| timed_out())??;

@@ -6,9 +6,9 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
-    Action, ActivityQuery, Event, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry,
-    NewDevice, NewGroup, NewUnblockRequest, PersonKind, Roles, SchoolId, Source, Store, StoreError,
-    UnblockGrant,
+    Action, ActivityQuery, AlertFilter, AlertSource, AlertStatus, Event, EventAlert,
+    MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewGroup,
+    NewUnblockRequest, PersonKind, Roles, SchoolId, Source, Store, StoreError, UnblockGrant,
 };
 
 macro_rules! on_both_backends {
@@ -44,6 +44,8 @@ on_both_backends!(
     audit_chain_verifies_and_names_the_first_broken_link,
     event_writer_writes_every_event_once,
     alerts_are_raised_per_school,
+    blocked_attempts_fold_into_alerts,
+    alerts_move_through_triage_with_a_history,
     unblock_requests_are_recorded_per_school,
 );
 
@@ -99,6 +101,7 @@ fn blocked(school: SchoolId, host: &str, categories: &str, when: &str) -> Event 
         reason: "unacceptable for ks2".into(),
         search_term: None,
         count: 1,
+        alert: None,
     }
 }
 
@@ -727,13 +730,7 @@ async fn alerts_are_raised_per_school(fixture: Fixture) {
     let store = &fixture.store;
     let school = school(store, "alerts").await;
     let other = school_of_its_own(store).await;
-    let alert = |severity, summary: &str| NewAlert {
-        severity,
-        category: "system".into(),
-        person: None,
-        device: None,
-        summary: summary.into(),
-    };
+    let alert = |severity, summary: &str| NewAlert::system(severity, summary.into());
     store
         .raise_alert(school, &alert(2, "low"))
         .await
@@ -747,7 +744,10 @@ async fn alerts_are_raised_per_school(fixture: Fixture) {
         matches!(refused, Err(StoreError::Invalid(_))),
         "{refused:?}"
     );
-    let alerts = store.alerts(school, "new", 10).await.expect("alerts");
+    let alerts = store
+        .alerts(school, &AlertFilter::status(AlertStatus::New, 10))
+        .await
+        .expect("alerts");
     let summaries: Vec<&str> = alerts.iter().map(|a| a.summary.as_str()).collect();
     assert_eq!(
         summaries,
@@ -757,18 +757,307 @@ async fn alerts_are_raised_per_school(fixture: Fixture) {
     assert_eq!(alerts[0].severity, 4);
     assert!(
         store
-            .alerts(other, "new", 10)
+            .alerts(other, &AlertFilter::status(AlertStatus::New, 10))
             .await
             .expect("alerts")
             .is_empty()
     );
     assert!(
         store
-            .alerts(school, "closed", 10)
+            .alerts(school, &AlertFilter::status(AlertStatus::Closed, 10))
             .await
             .expect("alerts")
             .is_empty()
     );
+}
+
+fn alerting(school: SchoolId, host: &str, rule: &str, severity: u8, when: &str) -> Event {
+    Event {
+        alert: Some(EventAlert {
+            severity,
+            category: rule.into(),
+        }),
+        ..blocked(school, host, rule, when)
+    }
+}
+
+async fn blocked_attempts_fold_into_alerts(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "folding").await;
+    // Within the hour of the first attempt: one alert, three repeats, whether in one batch or
+    // several; another category and another client are alerts of their own; an event with no
+    // alert raises none.
+    let mut other_client = alerting(school, "c.test", "pornography", 3, "2026-11-23T10:05:00Z");
+    other_client.client_ip = "10.0.3.99".parse().expect("ip");
+    store
+        .insert_events(&[
+            alerting(school, "a.test", "pornography", 3, "2026-11-23T10:00:00Z"),
+            alerting(school, "b.test", "pornography", 3, "2026-11-23T10:10:00Z"),
+            alerting(school, "bet.test", "gambling", 2, "2026-11-23T10:11:00Z"),
+            other_client,
+            blocked(school, "chat.test", "chat", "2026-11-23T10:12:00Z"),
+        ])
+        .await
+        .expect("write");
+    store
+        .insert_events(&[alerting(
+            school,
+            "d.test",
+            "pornography",
+            3,
+            "2026-11-23T10:59:00Z",
+        )])
+        .await
+        .expect("write");
+    // Past the hour: a new alert.
+    store
+        .insert_events(&[alerting(
+            school,
+            "e.test",
+            "pornography",
+            3,
+            "2026-11-23T11:00:01Z",
+        )])
+        .await
+        .expect("write");
+    let alerts = store
+        .alerts(school, &AlertFilter::status(AlertStatus::New, 10))
+        .await
+        .expect("alerts");
+    let seen: Vec<(&str, &str, i64, &str)> = alerts
+        .iter()
+        .map(|a| {
+            (
+                a.category.as_str(),
+                a.client_ip.as_deref().unwrap_or(""),
+                a.repeats,
+                a.summary.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (
+                "pornography",
+                "10.0.3.17",
+                1,
+                "Blocked attempt to reach http://e.test/ (pornography)"
+            ),
+            (
+                "pornography",
+                "10.0.3.99",
+                1,
+                "Blocked attempt to reach http://c.test/ (pornography)"
+            ),
+            (
+                "pornography",
+                "10.0.3.17",
+                3,
+                "Blocked attempt to reach http://a.test/ (pornography)"
+            ),
+            (
+                "gambling",
+                "10.0.3.17",
+                1,
+                "Blocked attempt to reach http://bet.test/ (gambling)"
+            ),
+        ]
+    );
+    let folded = &alerts[2];
+    assert_eq!(folded.source, AlertSource::Blocked);
+    assert_eq!(folded.subject, "ip:10.0.3.17");
+    assert_eq!(folded.created_at, at("2026-11-23T10:00:00Z"));
+    assert_eq!(folded.last_seen, at("2026-11-23T10:59:00Z"));
+    // Once someone has looked at it, further attempts are a new alert, not more repeats.
+    store
+        .change_alert(school, folded.id, "dsl", AlertStatus::Triaged, "", None)
+        .await
+        .expect("triage");
+    store
+        .insert_events(&[alerting(
+            school,
+            "f.test",
+            "pornography",
+            3,
+            "2026-11-23T10:30:00Z",
+        )])
+        .await
+        .expect("write");
+    let triaged = store.alert(school, folded.id).await.expect("alert");
+    assert_eq!(triaged.repeats, 3);
+    let fresh = store
+        .alerts(
+            school,
+            &AlertFilter {
+                subject: Some("ip:10.0.3.17".into()),
+                ..AlertFilter::status(AlertStatus::New, 10)
+            },
+        )
+        .await
+        .expect("alerts");
+    assert_eq!(fresh.len(), 3, "{fresh:?}");
+
+    // The weekly tally: per category and severity, with repeats and what is still new.
+    let tally = store
+        .alert_tally(
+            school,
+            at("2026-11-23T00:00:00Z"),
+            at("2026-11-24T00:00:00Z"),
+        )
+        .await
+        .expect("tally");
+    let rows: Vec<(&str, u8, i64, i64, i64)> = tally
+        .iter()
+        .map(|t| {
+            (
+                t.category.as_str(),
+                t.severity,
+                t.alerts,
+                t.occurrences,
+                t.still_new,
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [("pornography", 3, 4, 6, 3), ("gambling", 2, 1, 1, 1)]
+    );
+}
+
+async fn alerts_move_through_triage_with_a_history(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "triage").await;
+    let other = school_of_its_own(store).await;
+    let id = store
+        .raise_alert(school, &NewAlert::system(5, "urgent".into()))
+        .await
+        .expect("raise");
+    let low = store
+        .raise_alert(school, &NewAlert::system(2, "minor".into()))
+        .await
+        .expect("raise");
+    // Another school's alert cannot be seen or changed through this one.
+    assert!(matches!(
+        store.alert(other, id).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(matches!(
+        store
+            .change_alert(other, id, "dsl", AlertStatus::Closed, "not ours", None)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    // A false positive needs a reason.
+    let unexplained = store
+        .change_alert(school, id, "dsl", AlertStatus::FalsePositive, "  ", None)
+        .await;
+    assert!(
+        matches!(unexplained, Err(StoreError::Invalid(_))),
+        "{unexplained:?}"
+    );
+    store
+        .change_alert(school, id, "dsl", AlertStatus::Triaged, "looking", None)
+        .await
+        .expect("triage");
+    store
+        .change_alert(
+            school,
+            id,
+            "dsl",
+            AlertStatus::FalsePositive,
+            "A geography lesson on Essex",
+            None,
+        )
+        .await
+        .expect("false positive");
+    // Nothing goes back to new; a false positive can be reopened, with a reason.
+    let back = store
+        .change_alert(school, id, "dsl", AlertStatus::New, "again", None)
+        .await;
+    assert!(matches!(back, Err(StoreError::Conflict(_))), "{back:?}");
+    let escalate = store
+        .change_alert(school, id, "dsl", AlertStatus::Escalated, "", Some(7))
+        .await;
+    assert!(
+        matches!(escalate, Err(StoreError::Conflict(_))),
+        "{escalate:?}"
+    );
+    store
+        .change_alert(
+            school,
+            id,
+            "head",
+            AlertStatus::Triaged,
+            "The pupil said more today",
+            None,
+        )
+        .await
+        .expect("reopen");
+    store
+        .change_alert(school, id, "dsl", AlertStatus::Escalated, "", Some(7))
+        .await
+        .expect("escalate");
+    let alert = store.alert(school, id).await.expect("alert");
+    assert_eq!(alert.status, AlertStatus::Escalated);
+    assert_eq!(alert.incident, Some(7));
+    let history: Vec<(String, AlertStatus, String)> = store
+        .alert_changes(school, id)
+        .await
+        .expect("history")
+        .into_iter()
+        .map(|change| (change.actor, change.status, change.note))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("dsl".into(), AlertStatus::Triaged, "looking".into()),
+            (
+                "dsl".into(),
+                AlertStatus::FalsePositive,
+                "A geography lesson on Essex".into()
+            ),
+            (
+                "head".into(),
+                AlertStatus::Triaged,
+                "The pupil said more today".into()
+            ),
+            ("dsl".into(), AlertStatus::Escalated, String::new()),
+        ]
+    );
+    assert!(
+        store
+            .alert_changes(other, id)
+            .await
+            .expect("none")
+            .is_empty()
+    );
+    let counts = store.alert_counts(school).await.expect("counts");
+    assert!(counts.contains(&(AlertStatus::Escalated, 1)), "{counts:?}");
+    assert!(counts.contains(&(AlertStatus::New, 1)), "{counts:?}");
+
+    // Notifications: each alert at or above the severity is claimed once; a claim given back
+    // is claimed again.
+    let since = Timestamp::now() - SignedDuration::from_hours(1);
+    let claimed = store
+        .claim_alerts_to_notify(4, since, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.iter().map(|(_, a)| a.id).collect::<Vec<_>>(), [id]);
+    assert!(
+        store
+            .claim_alerts_to_notify(4, since, 10)
+            .await
+            .expect("claim")
+            .is_empty()
+    );
+    store.unclaim_alert(school, id).await.expect("unclaim");
+    let again = store
+        .claim_alerts_to_notify(1, since, 10)
+        .await
+        .expect("claim");
+    let ids: Vec<i64> = again.iter().map(|(_, a)| a.id).collect();
+    assert!(ids.contains(&id) && ids.contains(&low), "{ids:?}");
 }
 
 async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {

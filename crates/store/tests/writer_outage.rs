@@ -27,6 +27,7 @@ fn event(school: SchoolId, number: usize) -> Event {
         reason: "outage test".into(),
         search_term: None,
         count: 1,
+        alert: None,
     }
 }
 

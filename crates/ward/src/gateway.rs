@@ -371,13 +371,7 @@ async fn with_grants(
 /// Logs `summary` as an error and raises it as a severity-4 system alert for the school.
 async fn system_alert(store: &Store, school: SchoolId, summary: String) {
     tracing::error!("{summary}");
-    let alert = NewAlert {
-        severity: 4,
-        category: "system".into(),
-        person: None,
-        device: None,
-        summary,
-    };
+    let alert = NewAlert::system(4, summary);
     if let Err(error) = store.raise_alert(school, &alert).await {
         tracing::error!(%error, "cannot raise a system alert");
     }
@@ -607,7 +601,13 @@ verdict = "unacceptable"
             .expect("compiles");
         let ids: Vec<_> = policy.spec().grants.iter().map(|g| g.id.as_str()).collect();
         assert_eq!(ids, ["unblock-request-1"]);
-        let alerts = store.alerts(school, "new", 10).await.expect("alerts");
+        let alerts = store
+            .alerts(
+                school,
+                &ward_store::AlertFilter::status(ward_store::AlertStatus::New, 10),
+            )
+            .await
+            .expect("alerts");
         assert_eq!(alerts.len(), 1, "{alerts:?}");
         assert!(
             alerts[0].summary.contains("unblock request 2 (bets.test)"),

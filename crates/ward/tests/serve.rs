@@ -420,7 +420,10 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     let alerts = loop {
         let alerts = runtime
-            .block_on(store.alerts(ward_store::SchoolId(1), "new", 10))
+            .block_on(store.alerts(
+                ward_store::SchoolId(1),
+                &ward_store::AlertFilter::status(ward_store::AlertStatus::New, 10),
+            ))
             .expect("alerts");
         if !alerts.is_empty() || std::time::Instant::now() > deadline {
             break alerts;

@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::Timestamp;
 use ward_console::{AppState, ConsoleConfig};
 use ward_store::{
-    Action, Event, NewAccount, NewGroup, OpenOptions, PersonKind, Roles, SchoolId, Source, Store,
+    Action, Event, EventAlert, NewAccount, NewGroup, OpenOptions, PersonKind, Roles, SchoolId,
+    Source, Store,
 };
 
 /// Every test account's password.
@@ -165,6 +166,11 @@ impl Console {
                 reason: "unacceptable for ks2".into(),
                 search_term: search.map(String::from),
                 count: 1,
+                // The default policy's gambling row alerts at severity 2.
+                alert: (categories == "gambling").then(|| EventAlert {
+                    severity: 2,
+                    category: "gambling".into(),
+                }),
             };
             store
                 .insert_events(&[
