@@ -112,13 +112,13 @@ impl AlertStatus {
     /// escalated stays with its incident until closed.
     pub fn can_become(self, next: AlertStatus) -> bool {
         use AlertStatus::*;
-        match (self, next) {
-            (New, Triaged | FalsePositive | Escalated | Closed) => true,
-            (Triaged, FalsePositive | Escalated | Closed) => true,
-            (Escalated, Closed) => true,
-            (FalsePositive | Closed, Triaged) => true,
-            _ => false,
-        }
+        matches!(
+            (self, next),
+            (New, Triaged | FalsePositive | Escalated | Closed)
+                | (Triaged, FalsePositive | Escalated | Closed)
+                | (Escalated, Closed)
+                | (FalsePositive | Closed, Triaged)
+        )
     }
 
     /// Whether a change to this status must say why.
