@@ -7,6 +7,7 @@
 //! [`csrf`] middleware, which runs before any handler); every privileged action writes an audit
 //! entry. The console holds no SQL: it asks `ward-store`.
 
+mod alerts;
 pub mod auth;
 pub mod csrf;
 mod error;
@@ -165,6 +166,9 @@ pub fn router(state: AppState) -> Router {
             get(pages::accounts).post(pages::create_account),
         )
         .route("/accounts/{id}/roles", post(pages::set_roles))
+        .route("/alerts", get(alerts::queue))
+        .route("/alerts/{id}", get(alerts::show).post(alerts::change))
+        .route("/alerts/{id}/activity", post(alerts::context))
         .route("/unblock", get(unblock::list))
         .route("/unblock/log", get(unblock::log))
         .route("/unblock/{id}", get(unblock::show).post(unblock::decide))

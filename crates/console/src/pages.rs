@@ -49,6 +49,8 @@ pub struct NavUser {
     pub accounts: bool,
     /// Unblock requests.
     pub unblock: bool,
+    /// The alert queue.
+    pub alerts: bool,
 }
 
 impl Layout {
@@ -88,6 +90,7 @@ impl Layout {
                 audit: user.can(Permission::ViewAudit),
                 accounts: user.can(Permission::ManageAccounts),
                 unblock: user.can(Permission::DecideUnblocks),
+                alerts: user.can(Permission::TriageAlerts),
             }),
             csrf: user.session.csrf_token.clone(),
         }
@@ -623,6 +626,7 @@ async fn run_activity_search(
         site: form.site.clone(),
         category: form.category.clone(),
         limit: page.limit,
+        client_ip: String::new(),
     };
     let (action, subject) = match (&person, device) {
         (Some(person), _) => ("activity.view", format!("person:{}", person.username)),

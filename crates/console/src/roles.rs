@@ -11,6 +11,7 @@
 //! | audit log | ✓ | ✓ | | | |
 //! | accounts and roles | | ✓ | ✓ | | |
 //! | unblock requests: decide, end grants, the log | ✓ | ✓ | ✓ | | |
+//! | alert queue: see and triage alerts | ✓ | ✓ | | | |
 //!
 //! Governors and teachers see counts only, never a pupil's name. An account can give others only
 //! roles it holds itself, except the headteacher, who can give any: a technician cannot make
@@ -37,6 +38,8 @@ pub enum Permission {
     ManageAccounts,
     /// Unblock requests: approve (as a grant), narrow, refuse, end a grant; the log.
     DecideUnblocks,
+    /// The alert queue: alerts name pupils and what they tried to reach.
+    TriageAlerts,
 }
 
 /// Whether `role` carries `permission`.
@@ -47,7 +50,13 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
         // has the online safety coordinator (the DSL role) consider requests.
         Role::Dsl => matches!(
             permission,
-            ViewDashboard | ViewPeople | ImportPeople | SearchActivity | ViewAudit | DecideUnblocks
+            ViewDashboard
+                | ViewPeople
+                | ImportPeople
+                | SearchActivity
+                | ViewAudit
+                | DecideUnblocks
+                | TriageAlerts
         ),
         Role::Headteacher => matches!(
             permission,
@@ -57,6 +66,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewAudit
                 | ManageAccounts
                 | DecideUnblocks
+                | TriageAlerts
         ),
         Role::Technician => matches!(
             permission,

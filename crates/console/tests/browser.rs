@@ -92,6 +92,65 @@ fn dsl_imports_pupils_then_looks_at_a_pupils_activity_with_a_reason() {
 }
 
 #[test]
+fn dsl_triages_an_alert_to_false_positive_after_looking_at_the_context() {
+    let console = Console::start();
+    let browser = Browser::start();
+    log_in(&browser, &console, "dsl", PASSWORD);
+    browser.wait_for_text("Blocked today");
+
+    // The queue: the blocked gambling attempt is a new alert, with who and what.
+    browser.click("nav a[href='/alerts']");
+    browser.wait_for_text("New (1)");
+    assert_eq!(browser.count("#alerts tbody tr"), 1);
+    let queue = browser.text();
+    assert!(queue.contains("Jo Smith (j.smith)"), "{queue}");
+    assert!(
+        queue.contains("Blocked attempt to reach http://casino.example/ (gambling)"),
+        "{queue}"
+    );
+    browser.click("#alerts a");
+    browser.wait_for_text("No one has acted on it yet");
+
+    // The surrounding activity needs a reason; with one it shows the search next to it.
+    browser.click("#show-context");
+    // The browser's own check stops an empty reason; a too-short one reaches the server.
+    browser.type_into("#reason", "why");
+    browser.click("#show-context");
+    browser.wait_for_text("needs a reason");
+    browser.clear("#reason");
+    browser.type_into("#reason", "Triage of the gambling alert");
+    browser.click("#show-context");
+    browser.wait_for_text("Activity around the alert");
+    let context = browser.text();
+    assert!(context.contains("how to bet online"), "{context}");
+    assert_eq!(browser.count("#context tbody tr"), 2);
+
+    // False positive without a note is refused and nothing changes; with one it is recorded.
+    browser.click("#to-false_positive");
+    browser.wait_for_text("Not changed");
+    assert!(browser.text().contains("No one has acted on it yet"));
+    browser.type_into(
+        "#note",
+        "A maths lesson on probability: the class was shown the site by the teacher",
+    );
+    browser.click("#to-false_positive");
+    browser.wait_for_text("A maths lesson on probability");
+    assert_eq!(browser.find_text("#status"), "False positive");
+    assert_eq!(browser.count("#history tbody tr"), 1);
+
+    // The queue moves it to its tab; the audit log has the look and the decision, with reasons.
+    browser.open(&format!("{}/alerts", console.base));
+    browser.wait_for_text("New (0)");
+    assert!(browser.text().contains("False positive (1)"));
+    browser.open(&format!("{}/audit", console.base));
+    browser.wait_for_text("Audit log");
+    let audit = browser.text();
+    assert!(audit.contains("alert.context"), "{audit}");
+    assert!(audit.contains("Triage of the gambling alert"), "{audit}");
+    assert!(audit.contains("alert.false-positive"), "{audit}");
+}
+
+#[test]
 fn teachers_and_governors_see_only_what_their_role_allows() {
     let console = Console::start();
     let browser = Browser::start();

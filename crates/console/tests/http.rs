@@ -130,6 +130,8 @@ fn every_route_checks_the_role() {
         "/accounts",
         "/unblock",
         "/unblock/log",
+        "/alerts",
+        "/alerts/1",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -141,6 +143,8 @@ fn every_route_checks_the_role() {
                 "/audit",
                 "/unblock",
                 "/unblock/log",
+                "/alerts",
+                "/alerts/1",
             ],
         ),
         (
@@ -152,6 +156,8 @@ fn every_route_checks_the_role() {
                 "/accounts",
                 "/unblock",
                 "/unblock/log",
+                "/alerts",
+                "/alerts/1",
             ],
         ),
         (
@@ -202,6 +208,34 @@ fn every_route_checks_the_role() {
         assert_eq!(page.status, 403, "teacher POST {route}");
     }
     assert_eq!(teacher.get("/unblock/1").status, 403);
+    for (username, route) in [
+        ("teacher", "/alerts/1"),
+        ("teacher", "/alerts/1/activity"),
+        ("tech", "/alerts/1"),
+        ("tech", "/alerts/1/activity"),
+        ("governor", "/alerts/1"),
+    ] {
+        let mut client = console.logged_in(username);
+        let token = csrf_in(&client.get("/").body);
+        let page = client.post(
+            route,
+            &[
+                ("csrf", &token),
+                ("status", "false_positive"),
+                ("note", "not for this role to say"),
+                ("reason", "not for this role to look"),
+            ],
+        );
+        assert_eq!(page.status, 403, "{username} POST {route}");
+    }
+    // Nothing changed: the alert is still new, with no history.
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.get("/alerts/1");
+    assert!(
+        page.body.contains("No one has acted on it yet"),
+        "{}",
+        page.body
+    );
 }
 
 #[test]

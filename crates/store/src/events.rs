@@ -44,6 +44,8 @@ pub struct ActivityQuery {
     pub person: Option<PersonId>,
     /// One device.
     pub device: Option<DeviceId>,
+    /// One client address (as events record it); empty for any.
+    pub client_ip: String,
     /// From (inclusive).
     pub from: Option<Timestamp>,
     /// To (exclusive).
@@ -339,6 +341,7 @@ impl Store {
                    AND e.at >= $4 AND e.at < $5
                    AND e.host LIKE $6 ESCAPE '\\'
                    AND ($7 = '' OR (',' || e.categories || ',') LIKE $8 ESCAPE '\\')
+                   AND ($10 = '' OR e.client_ip = $10)
                  ORDER BY e.at DESC, e.id DESC LIMIT $9",
             )
             .bind(school.0)
@@ -350,6 +353,7 @@ impl Store {
             .bind(&category)
             .bind(&category_pattern)
             .bind(query.limit)
+            .bind(query.client_ip.as_str())
             .fetch_all(pool)
             .await?;
             rows.iter()

@@ -192,6 +192,16 @@ impl Browser {
         );
     }
 
+    /// Empties the input matching `selector`.
+    pub fn clear(&self, selector: &str) {
+        let element = self.find(selector);
+        self.command(
+            "POST",
+            &format!("/element/{element}/clear"),
+            Some(json!({})),
+        );
+    }
+
     /// Clicks the element matching `selector` (and waits for any page load it starts).
     pub fn click(&self, selector: &str) {
         let element = self.find(selector);

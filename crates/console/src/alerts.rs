@@ -1,0 +1,378 @@
+//! The alert queue (DESIGN.md M3, M4): what the DSL (and the headteacher) triage. The queue
+//! lists alerts by status, most severe first; an alert's page shows what happened, its history
+//! and the moves its status allows (false positive and closing need a reason); the person's
+//! surrounding activity is shown only when a reason is given, which is audited before anything
+//! is shown. Every change is audited too.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::SignedDuration;
+use serde::Deserialize;
+use ward_store::{ActivityQuery, Alert, AlertFilter, AlertStatus, EventRow};
+
+use crate::auth::CurrentUser;
+use crate::pages::{Layout, local_time, render};
+use crate::roles::Permission;
+use crate::{AppError, AppState};
+
+/// How far either side of an alert its surrounding activity reaches.
+const CONTEXT: SignedDuration = SignedDuration::from_mins(30);
+
+/// Most alerts one tab lists.
+const QUEUE_LIMIT: i64 = 500;
+
+/// An alert as the queue and its page show it.
+pub struct AlertLine {
+    id: i64,
+    severity: u8,
+    raised: String,
+    last_seen: String,
+    repeats: i64,
+    category: String,
+    source: &'static str,
+    who: String,
+    summary: String,
+    status: &'static str,
+}
+
+fn who(alert: &Alert) -> String {
+    let mut parts = Vec::new();
+    match (&alert.person_name, &alert.username) {
+        (Some(name), _) => parts.push(name.clone()),
+        (None, Some(user)) => parts.push(format!("user {user}")),
+        (None, None) => {}
+    }
+    if let Some(device) = &alert.device_name {
+        parts.push(format!("on {device}"));
+    }
+    if let Some(ip) = &alert.client_ip {
+        parts.push(format!("({ip})"));
+    }
+    if parts.is_empty() {
+        "—".into()
+    } else {
+        parts.join(" ")
+    }
+}
+
+fn line(state: &AppState, alert: &Alert) -> AlertLine {
+    AlertLine {
+        id: alert.id,
+        severity: alert.severity,
+        raised: local_time(state, alert.created_at),
+        last_seen: local_time(state, alert.last_seen),
+        repeats: alert.repeats,
+        category: alert.category.clone(),
+        source: alert.source.as_str(),
+        who: who(alert),
+        summary: alert.summary.clone(),
+        status: alert.status.label(),
+    }
+}
+
+/// A tab of the queue.
+pub struct Tab {
+    status: &'static str,
+    label: &'static str,
+    count: i64,
+    current: bool,
+}
+
+#[derive(Template)]
+#[template(path = "alerts.html")]
+struct QueuePage {
+    layout: Layout,
+    tabs: Vec<Tab>,
+    alerts: Vec<AlertLine>,
+    status_label: &'static str,
+    limit: i64,
+}
+
+/// The queue's tab.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct QueueQuery {
+    status: String,
+}
+
+/// `GET /alerts?status=new`.
+pub async fn queue(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<QueueQuery>,
+) -> Result<Response, AppError> {
+    user.require(Permission::TriageAlerts)?;
+    let store = state.store();
+    let school = user.account.school;
+    let status = match query.status.as_str() {
+        "" => AlertStatus::New,
+        text => text
+            .parse()
+            .map_err(|_| AppError::BadRequest(format!("{text:?} is not an alert status")))?,
+    };
+    let tabs = store
+        .alert_counts(school)
+        .await?
+        .into_iter()
+        .map(|(tab, count)| Tab {
+            status: tab.as_str(),
+            label: tab.label(),
+            count,
+            current: tab == status,
+        })
+        .collect();
+    let alerts = store
+        .alerts(school, &AlertFilter::status(status, QUEUE_LIMIT))
+        .await?
+        .iter()
+        .map(|alert| line(&state, alert))
+        .collect();
+    render(&QueuePage {
+        layout: Layout::for_user(&state, &user, "Alerts").await,
+        tabs,
+        alerts,
+        status_label: status.label(),
+        limit: QUEUE_LIMIT,
+    })
+}
+
+/// A status an alert may move to, as a button.
+pub struct Move {
+    status: &'static str,
+    label: &'static str,
+    needs_note: bool,
+}
+
+/// A change in the alert's history.
+pub struct ChangeLine {
+    at: String,
+    actor: String,
+    status: &'static str,
+    note: String,
+}
+
+#[derive(Template)]
+#[template(path = "alert_show.html")]
+struct ShowPage {
+    layout: Layout,
+    alert: AlertLine,
+    detail: String,
+    notified: String,
+    incident: Option<i64>,
+    has_subject: bool,
+    history: Vec<ChangeLine>,
+    moves: Vec<Move>,
+    message: String,
+    note: String,
+    reason: String,
+    context: Option<Vec<ContextLine>>,
+}
+
+/// A blocked request near the alert.
+pub struct ContextLine {
+    at: String,
+    event: EventRow,
+}
+
+impl ShowPage {
+    async fn new(
+        state: &AppState,
+        user: &CurrentUser,
+        alert: &Alert,
+    ) -> Result<ShowPage, AppError> {
+        let store = state.store();
+        let history = store
+            .alert_changes(user.account.school, alert.id)
+            .await?
+            .into_iter()
+            .map(|change| ChangeLine {
+                at: local_time(state, change.at),
+                actor: change.actor,
+                status: change.status.label(),
+                note: change.note,
+            })
+            .collect();
+        let moves = AlertStatus::ALL
+            .into_iter()
+            .filter(|next| alert.status.can_become(*next))
+            .map(|next| Move {
+                status: next.as_str(),
+                label: match (alert.status, next) {
+                    (AlertStatus::FalsePositive | AlertStatus::Closed, AlertStatus::Triaged) => {
+                        "Reopen"
+                    }
+                    (_, AlertStatus::Triaged) => "Mark triaged",
+                    (_, AlertStatus::FalsePositive) => "False positive",
+                    (_, AlertStatus::Escalated) => "Escalate to an incident",
+                    (_, AlertStatus::Closed) => "Close",
+                    (_, AlertStatus::New) => "New",
+                },
+                needs_note: next.needs_note(alert.status),
+            })
+            .collect();
+        Ok(ShowPage {
+            layout: Layout::for_user(state, user, &format!("Alert {}", alert.id)).await,
+            alert: line(state, alert),
+            detail: alert.detail.clone(),
+            notified: alert
+                .notified_at
+                .map(|at| local_time(state, at))
+                .unwrap_or_default(),
+            incident: alert.incident,
+            has_subject: !alert.subject.is_empty(),
+            history,
+            moves,
+            message: String::new(),
+            note: String::new(),
+            reason: String::new(),
+            context: None,
+        })
+    }
+}
+
+/// `GET /alerts/{id}`.
+pub async fn show(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    user.require(Permission::TriageAlerts)?;
+    let alert = state.store().alert(user.account.school, id).await?;
+    render(&ShowPage::new(&state, &user, &alert).await?)
+}
+
+/// The triage form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct MoveForm {
+    status: String,
+    note: String,
+}
+
+/// `POST /alerts/{id}`: moves the alert to the form's status.
+pub async fn change(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<MoveForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::TriageAlerts)?;
+    let store = state.store();
+    let school = user.account.school;
+    let alert = store.alert(school, id).await?;
+    let status: AlertStatus = form
+        .status
+        .parse()
+        .map_err(|_| AppError::BadRequest("Choose what to do with the alert.".into()))?;
+    let note = form.note.trim();
+    let changed = store
+        .change_alert(school, id, &user.account.username, status, note, None)
+        .await;
+    if let Err(error) = changed {
+        let message = match error {
+            ward_store::StoreError::Conflict(message)
+            | ward_store::StoreError::Invalid(message) => message,
+            other => return Err(other.into()),
+        };
+        let mut page = ShowPage::new(&state, &user, &store.alert(school, id).await?).await?;
+        page.message = format!("Not changed: {message}.");
+        page.note = note.to_owned();
+        return Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response());
+    }
+    let action = match (alert.status, status) {
+        (AlertStatus::FalsePositive | AlertStatus::Closed, AlertStatus::Triaged) => "alert.reopen",
+        (_, AlertStatus::Triaged) => "alert.triage",
+        (_, AlertStatus::FalsePositive) => "alert.false-positive",
+        (_, AlertStatus::Escalated) => "alert.escalate",
+        (_, AlertStatus::Closed) => "alert.close",
+        (_, AlertStatus::New) => "alert.new",
+    };
+    user.record(
+        store,
+        action,
+        &format!("alert:{id}"),
+        format!(
+            "{} → {}: {} ({}, severity {})",
+            alert.status.label(),
+            status.label(),
+            alert.summary,
+            alert.category,
+            alert.severity
+        ),
+        (!note.is_empty()).then(|| note.to_owned()),
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/alerts/{id}")).into_response())
+}
+
+/// The surrounding-activity form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct ContextForm {
+    reason: String,
+}
+
+/// `POST /alerts/{id}/activity`: the blocked requests of the alert's person (or device, or
+/// address) from half an hour before it was raised to half an hour after its last repeat. The
+/// reason is audited before anything is shown.
+pub async fn context(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<ContextForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::TriageAlerts)?;
+    user.require(Permission::SearchActivity)?;
+    let store = state.store();
+    let school = user.account.school;
+    let alert = store.alert(school, id).await?;
+    let mut page = ShowPage::new(&state, &user, &alert).await?;
+    let reason = form.reason.trim();
+    page.reason = reason.to_owned();
+    if reason.chars().count() < 5 {
+        page.message =
+            "Looking at someone's activity needs a reason, which is kept in the audit log.".into();
+        return Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response());
+    }
+    let mut query = ActivityQuery {
+        from: Some(alert.created_at - CONTEXT),
+        to: Some(alert.last_seen + CONTEXT),
+        limit: 200,
+        ..ActivityQuery::default()
+    };
+    match (alert.person, alert.device, &alert.client_ip) {
+        (Some(person), _, _) => query.person = Some(person),
+        (None, Some(device), _) => query.device = Some(device),
+        (None, None, Some(ip)) => query.client_ip = ip.clone(),
+        (None, None, None) => {
+            page.message = "This alert is about no one: there is no activity to show.".into();
+            return Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response());
+        }
+    }
+    user.record(
+        store,
+        "alert.context",
+        &format!("alert:{id}"),
+        format!(
+            "activity of {} from {} to {}",
+            alert.subject,
+            local_time(&state, alert.created_at - CONTEXT),
+            local_time(&state, alert.last_seen + CONTEXT)
+        ),
+        Some(reason.to_owned()),
+    )
+    .await?;
+    page.context = Some(
+        store
+            .search_events(school, &query)
+            .await?
+            .into_iter()
+            .map(|event| ContextLine {
+                at: local_time(&state, event.at),
+                event,
+            })
+            .collect(),
+    );
+    render(&page)
+}
