@@ -667,40 +667,84 @@ impl Store {
         Ok(())
     }
 
-    /// Claims the alerts at least `min_severity` raised since `since` that no one has been told
-    /// of yet, marking them told: each is returned to exactly one caller, even with several
-    /// gateways asking at once.
+    /// Claims the school's alerts at least `min_severity` raised since `since` that no one has
+    /// been told of yet, marking them told: each is returned to exactly one caller, even with
+    /// several gateways asking at once.
     pub async fn claim_alerts_to_notify(
         &self,
+        school: SchoolId,
         min_severity: u8,
         since: Timestamp,
         limit: i64,
-    ) -> Result<Vec<(SchoolId, Alert)>> {
+    ) -> Result<Vec<Alert>> {
         let now = micros(Timestamp::now());
-        let claimed: Vec<(i64, i64)> = dispatch!(self, pool => {
+        let claimed: Vec<i64> = dispatch!(self, pool => {
             let rows = sqlx::query(
                 "UPDATE alerts SET notified_at = $1
-                 WHERE id IN (SELECT id FROM alerts WHERE notified_at IS NULL AND severity >= $2
-                                AND created_at >= $3 ORDER BY id LIMIT $4)
+                 WHERE id IN (SELECT id FROM alerts WHERE school_id = $2 AND notified_at IS NULL
+                                AND severity >= $3 AND created_at >= $4 ORDER BY id LIMIT $5)
                    AND notified_at IS NULL
-                 RETURNING school_id, id",
+                 RETURNING id",
             )
             .bind(now)
+            .bind(school.0)
             .bind(i64::from(min_severity))
             .bind(micros(since))
             .bind(limit)
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
-                .collect::<Result<_>>()?
+            rows.iter().map(|row| Ok(row.try_get(0)?)).collect::<Result<_>>()?
         });
         let mut alerts = Vec::with_capacity(claimed.len());
-        for (school, id) in claimed {
-            alerts.push((SchoolId(school), self.alert(SchoolId(school), id).await?));
+        for id in claimed {
+            alerts.push(self.alert(school, id).await?);
         }
-        alerts.sort_by_key(|(_, alert)| alert.id);
+        alerts.sort_by_key(|alert| alert.id);
         Ok(alerts)
+    }
+
+    /// Claims the sending of the school's summary of `kind` for the period starting at
+    /// `period_start`: true for exactly one caller, false if it was sent (or is being sent).
+    pub async fn claim_summary(
+        &self,
+        school: SchoolId,
+        kind: &str,
+        period_start: Timestamp,
+    ) -> Result<bool> {
+        dispatch!(self, pool => {
+            let inserted = sqlx::query(
+                "INSERT INTO summaries_sent (school_id, kind, period_start, sent_at) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (school_id, kind, period_start) DO NOTHING",
+            )
+            .bind(school.0)
+            .bind(kind)
+            .bind(micros(period_start))
+            .bind(micros(Timestamp::now()))
+            .execute(pool)
+            .await?
+            .rows_affected();
+            Ok(inserted == 1)
+        })
+    }
+
+    /// Gives back a summary claim whose sending failed, so a later attempt sends it.
+    pub async fn unclaim_summary(
+        &self,
+        school: SchoolId,
+        kind: &str,
+        period_start: Timestamp,
+    ) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "DELETE FROM summaries_sent WHERE school_id = $1 AND kind = $2 AND period_start = $3",
+            )
+            .bind(school.0)
+            .bind(kind)
+            .bind(micros(period_start))
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
     }
 
     /// Gives back a claim whose notification could not be sent, so a later attempt sends it.

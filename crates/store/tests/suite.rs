@@ -1040,24 +1040,64 @@ async fn alerts_move_through_triage_with_a_history(fixture: Fixture) {
     // is claimed again.
     let since = Timestamp::now() - SignedDuration::from_hours(1);
     let claimed = store
-        .claim_alerts_to_notify(4, since, 10)
+        .claim_alerts_to_notify(school, 4, since, 10)
         .await
         .expect("claim");
-    assert_eq!(claimed.iter().map(|(_, a)| a.id).collect::<Vec<_>>(), [id]);
+    assert_eq!(claimed.iter().map(|a| a.id).collect::<Vec<_>>(), [id]);
+    assert!(claimed[0].notified_at.is_some());
     assert!(
         store
-            .claim_alerts_to_notify(4, since, 10)
+            .claim_alerts_to_notify(school, 4, since, 10)
             .await
             .expect("claim")
             .is_empty()
     );
+    assert!(
+        store
+            .claim_alerts_to_notify(other, 1, since, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "another school's claim takes none of this school's alerts"
+    );
     store.unclaim_alert(school, id).await.expect("unclaim");
     let again = store
-        .claim_alerts_to_notify(1, since, 10)
+        .claim_alerts_to_notify(school, 1, since, 10)
         .await
         .expect("claim");
-    let ids: Vec<i64> = again.iter().map(|(_, a)| a.id).collect();
-    assert!(ids.contains(&id) && ids.contains(&low), "{ids:?}");
+    let ids: Vec<i64> = again.iter().map(|a| a.id).collect();
+    assert_eq!(ids, [id, low]);
+
+    // A summary is claimed once per school, kind and period; given back, it can be claimed again.
+    let monday = at("2026-11-16T00:00:00Z");
+    assert!(
+        store
+            .claim_summary(school, "weekly", monday)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !store
+            .claim_summary(school, "weekly", monday)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        store
+            .claim_summary(other, "weekly", monday)
+            .await
+            .expect("claim")
+    );
+    store
+        .unclaim_summary(school, "weekly", monday)
+        .await
+        .expect("unclaim");
+    assert!(
+        store
+            .claim_summary(school, "weekly", monday)
+            .await
+            .expect("claim")
+    );
 }
 
 async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {

@@ -45,6 +45,43 @@ pub struct Config {
     pub dns: DnsSettings,
     /// The HTTP/HTTPS proxy.
     pub proxy: ProxyConfig,
+    /// The alert queue and who is told, how.
+    pub alerts: AlertSettings,
+}
+
+/// The alert queue and its notifications (email over SMTP, a webhook, the weekly summary).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AlertSettings {
+    /// Blocked attempts of one person in one category within this many minutes are one alert.
+    pub fold_minutes: u64,
+    /// Alerts at least this severe (1 to 5) are sent at once by email and to the webhook.
+    pub notify_severity: u8,
+    /// Who is emailed at once, comma-separated; empty: nobody.
+    pub email_to: String,
+    /// Who gets the weekly summary, comma-separated; empty: the `email_to` addresses.
+    pub summary_to: String,
+    /// The summary's day of the week (`monday` … `sunday`) and time, school time.
+    pub summary_day: String,
+    /// `HH:MM`.
+    pub summary_time: String,
+    /// An address that is sent each notified alert as JSON (POST); empty: none.
+    pub webhook: String,
+    /// The console's address as staff reach it, for links in messages; empty:
+    /// `http://` and `console.listen`.
+    pub console_url: String,
+    /// The mail server (host name); empty: no email.
+    pub smtp_server: String,
+    /// Its port.
+    pub smtp_port: u16,
+    /// `starttls` (port 587), `tls` (port 465) or `none` (a relay on the school's own network).
+    pub smtp_security: String,
+    /// The user name to log in to the mail server with; empty: no log-in.
+    pub smtp_username: String,
+    /// Its password (better given as `WARD_ALERTS_SMTP_PASSWORD`).
+    pub smtp_password: String,
+    /// The sender, e.g. `Ward <ward@school.example>`.
+    pub smtp_from: String,
 }
 
 /// The HTTP/HTTPS proxy.
@@ -242,7 +279,29 @@ impl Default for Config {
                 portal_minutes: 60,
                 hosts: String::new(),
             },
+            alerts: AlertSettings {
+                fold_minutes: 60,
+                notify_severity: 4,
+                email_to: String::new(),
+                summary_to: String::new(),
+                summary_day: "monday".into(),
+                summary_time: "07:30".into(),
+                webhook: String::new(),
+                console_url: String::new(),
+                smtp_server: String::new(),
+                smtp_port: 587,
+                smtp_security: "starttls".into(),
+                smtp_username: String::new(),
+                smtp_password: String::new(),
+                smtp_from: "Ward <ward@localhost>".into(),
+            },
         }
+    }
+}
+
+impl Default for AlertSettings {
+    fn default() -> AlertSettings {
+        Config::default().alerts
     }
 }
 
@@ -374,6 +433,7 @@ impl Config {
         if self.dns.cache_entries == 0 || self.dns.upstream_timeout_ms == 0 {
             bail!("dns.cache_entries and dns.upstream_timeout_ms must be above 0");
         }
+        self.check_alerts()?;
         self.proxy_listeners()?;
         self.proxy_connect_ports()?;
         self.proxy_hosts()?;
@@ -389,6 +449,71 @@ impl Config {
             );
         }
         Ok(())
+    }
+
+    fn check_alerts(&self) -> anyhow::Result<()> {
+        let alerts = &self.alerts;
+        if alerts.fold_minutes == 0 {
+            bail!("alerts.fold_minutes must be above 0");
+        }
+        if !(1..=5).contains(&alerts.notify_severity) {
+            bail!("alerts.notify_severity must be 1 to 5");
+        }
+        self.summary_schedule()?;
+        if !matches!(alerts.smtp_security.as_str(), "starttls" | "tls" | "none") {
+            bail!(
+                "alerts.smtp_security {:?} must be starttls, tls or none",
+                alerts.smtp_security
+            );
+        }
+        let webhook = alerts.webhook.trim();
+        if !webhook.is_empty()
+            && !webhook.starts_with("https://")
+            && !webhook.starts_with("http://")
+        {
+            bail!("alerts.webhook {webhook:?} must be an http:// or https:// address");
+        }
+        if alerts.smtp_server.trim().is_empty()
+            && !(alerts.email_to.trim().is_empty() && alerts.summary_to.trim().is_empty())
+        {
+            bail!("alerts.email_to and alerts.summary_to need alerts.smtp_server");
+        }
+        Ok(())
+    }
+
+    /// The weekly summary's day and time of day.
+    pub fn summary_schedule(&self) -> anyhow::Result<(jiff::civil::Weekday, jiff::civil::Time)> {
+        use jiff::civil::Weekday;
+        let day = match self.alerts.summary_day.trim().to_ascii_lowercase().as_str() {
+            "monday" => Weekday::Monday,
+            "tuesday" => Weekday::Tuesday,
+            "wednesday" => Weekday::Wednesday,
+            "thursday" => Weekday::Thursday,
+            "friday" => Weekday::Friday,
+            "saturday" => Weekday::Saturday,
+            "sunday" => Weekday::Sunday,
+            other => bail!("alerts.summary_day {other:?} is not a day of the week"),
+        };
+        let time = self
+            .alerts
+            .summary_time
+            .trim()
+            .parse::<jiff::civil::Time>()
+            .with_context(|| {
+                format!(
+                    "alerts.summary_time {:?} is not a time like 07:30",
+                    self.alerts.summary_time
+                )
+            })?;
+        Ok((day, time))
+    }
+
+    /// The console's address for links in messages.
+    pub fn console_url(&self) -> String {
+        match self.alerts.console_url.trim() {
+            "" => format!("http://{}", self.console.listen),
+            url => url.trim_end_matches('/').to_owned(),
+        }
     }
 
     /// The proxy's listening addresses and their kinds (none: the proxy is off).

@@ -28,3 +28,13 @@ CREATE TABLE alert_changes (
     note        TEXT NOT NULL
 );
 CREATE INDEX alert_changes_alert ON alert_changes (school_id, alert_id, at);
+
+-- Summaries sent (the weekly one to the DSL): one row per school, kind and period, written
+-- before sending so that two gateways, or a restart, never send the same one twice.
+CREATE TABLE summaries_sent (
+    school_id    BIGINT NOT NULL REFERENCES schools(id),
+    kind         TEXT NOT NULL,
+    period_start BIGINT NOT NULL,
+    sent_at      BIGINT NOT NULL,
+    PRIMARY KEY (school_id, kind, period_start)
+);
