@@ -11,6 +11,7 @@ mod check;
 mod config;
 mod gateway;
 mod lists;
+mod notify;
 mod policy;
 mod proxy_auth;
 mod serve;

@@ -127,6 +127,9 @@ pub async fn serve(
     writer_config.batch_size = config.events.batch_size;
     writer_config.database_timeout = Duration::from_secs(config.events.database_timeout_seconds);
     writer_config.journal_limit = config.events.journal_limit_mb << 20;
+    writer_config.alert_window = SignedDuration::from_mins(
+        i64::try_from(config.alerts.fold_minutes).unwrap_or(i64::MAX / 60_000_000),
+    );
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
     let gateway = Gateway::start(&config, &store, school, events.clone()).await?;
 
@@ -166,6 +169,10 @@ pub async fn serve(
             }
         }
     });
+    let school_name = store.school(school).await?.name;
+    let notifier =
+        crate::notify::Notifier::from_config(&config, store.clone(), school, school_name)?
+            .map(|notifier| tokio::spawn(notifier.run()));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -175,6 +182,9 @@ pub async fn serve(
     .context("console server")?;
     tracing::info!("stopping: writing queued events");
     sweeper.abort();
+    if let Some(notifier) = notifier {
+        notifier.abort();
+    }
     if let Some(gateway) = gateway {
         gateway.stop().await;
     }

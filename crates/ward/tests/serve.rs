@@ -772,3 +772,241 @@ fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() 
     assert!(clean, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// A real SMTP server (Python's aiosmtpd, Debian `python3-aiosmtpd`) that keeps every message
+/// it is given in a maildir.
+struct SmtpServer {
+    child: Child,
+    port: u16,
+    maildir: PathBuf,
+}
+
+impl SmtpServer {
+    fn start(folder: &Path) -> SmtpServer {
+        let port = free_port();
+        let maildir = folder.join("maildir");
+        let child = Command::new("/usr/bin/python3")
+            .args(["-m", "aiosmtpd", "-n", "-l"])
+            .arg(format!("127.0.0.1:{port}"))
+            .args(["-c", "aiosmtpd.handlers.Mailbox"])
+            .arg(&maildir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("aiosmtpd is not installed: run scripts/test (Debian python3-aiosmtpd)");
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "aiosmtpd did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SmtpServer {
+            child,
+            port,
+            maildir,
+        }
+    }
+
+    /// The messages received so far, as text (quoted-printable soft line breaks joined, so
+    /// that a search for a word finds it wherever the line was broken).
+    fn messages(&self) -> Vec<String> {
+        let Ok(entries) = std::fs::read_dir(self.maildir.join("new")) else {
+            return Vec::new();
+        };
+        entries
+            .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+            .map(|text| text.replace("=\r\n", "").replace("=\n", ""))
+            .collect()
+    }
+
+    /// Waits until `count` messages have arrived; returns them.
+    fn wait_for(&self, count: usize) -> Vec<String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let messages = self.messages();
+            if messages.len() >= count || std::time::Instant::now() > deadline {
+                return messages;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-request HTTP server: answers 200 and hands over the request's head and body.
+fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<String>) {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("address").port();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut received = Vec::new();
+            let mut buffer = [0_u8; 4096];
+            // Read the head, then as much body as Content-Length says.
+            let text = loop {
+                let Ok(read) = stream.read(&mut buffer) else {
+                    break None;
+                };
+                if read == 0 {
+                    break None;
+                }
+                received.extend_from_slice(&buffer[..read]);
+                let text = String::from_utf8_lossy(&received).into_owned();
+                if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                    let length = head
+                        .lines()
+                        .find_map(|line| {
+                            let (name, value) = line.split_once(':')?;
+                            name.eq_ignore_ascii_case("content-length")
+                                .then(|| value.trim().parse::<usize>().ok())?
+                        })
+                        .unwrap_or(0);
+                    if body.len() >= length {
+                        break Some(text);
+                    }
+                }
+            };
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n");
+            if let Some(text) = text {
+                let _ = sender.send(text);
+            }
+        }
+    });
+    (port, receiver)
+}
+
+#[test]
+fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summary_is_sent() {
+    let folder = temp_folder("notify");
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace(
+            "verdict = \"VERDICT\"",
+            "verdict = \"unacceptable\"\nalert = 4",
+        ),
+    )
+    .expect("policy");
+    let smtp = SmtpServer::start(&folder);
+    let (hook_port, hook) = webhook_receiver();
+    // The summary is due at midnight today (school time), so it goes out at start.
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/London").expect("zone"))
+        .strftime("%A")
+        .to_string();
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "notify test password"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+            ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+            ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
+            ("WARD_ALERTS_SMTP_SECURITY", "none"),
+            ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+            (
+                "WARD_ALERTS_EMAIL_TO",
+                "dsl@school.test, Deputy DSL <deputy@school.test>",
+            ),
+            ("WARD_ALERTS_SUMMARY_DAY", &today),
+            ("WARD_ALERTS_SUMMARY_TIME", "00:00"),
+            (
+                "WARD_ALERTS_WEBHOOK",
+                &format!("http://127.0.0.1:{hook_port}/hook"),
+            ),
+            ("WARD_ALERTS_CONSOLE_URL", "https://ward.school.test/"),
+        ],
+    );
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address is printed")
+        .trim()
+        .to_owned();
+
+    let (status, page) = curl_through(&proxy, "http://casino.test/odds");
+    assert_eq!(status, 403, "{page}");
+
+    // The webhook gets the alert as JSON, with a link and without the address visited.
+    let request = hook
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the webhook was called");
+    assert!(request.starts_with("POST /hook "), "{request}");
+    let body = request.split_once("\r\n\r\n").expect("a body").1;
+    let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
+    assert_eq!(json["severity"], 4);
+    assert_eq!(json["category"], "gambling");
+    assert_eq!(json["source"], "blocked");
+    assert_eq!(json["link"], "https://ward.school.test/alerts/1");
+    assert!(
+        json["text"]
+            .as_str()
+            .is_some_and(|text| text.contains("blocked attempt in gambling")),
+        "{json}"
+    );
+    assert!(!body.contains("casino"), "{body}");
+
+    // Two messages: the weekly summary and the alert, each to both recipients.
+    let messages = smtp.wait_for(2);
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    let alert = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] Severity 4 alert: gambling"))
+        .unwrap_or_else(|| panic!("no alert email among {messages:?}"));
+    assert!(alert.contains("From: Ward <ward@school.test>"), "{alert}");
+    // The envelope (as the server saw it) went to both.
+    assert!(
+        alert.contains("X-RcptTo: dsl@school.test, deputy@school.test"),
+        "{alert}"
+    );
+    assert!(alert.contains("Content-Type: text/plain"), "{alert}");
+    assert!(
+        alert.contains("To: dsl@school.test, \"Deputy DSL\" <deputy@school.test>")
+            || alert.contains("To: dsl@school.test, Deputy DSL <deputy@school.test>"),
+        "{alert}"
+    );
+    assert!(
+        alert.contains("https://ward.school.test/alerts/1"),
+        "{alert}"
+    );
+    assert!(
+        !alert.contains("casino"),
+        "the address stays in Ward: {alert}"
+    );
+    let summary = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] Weekly summary"))
+        .unwrap_or_else(|| panic!("no summary among {messages:?}"));
+    assert!(summary.contains("Alerts raised: "), "{summary}");
+    assert!(summary.contains("Blocked attempts: "), "{summary}");
+
+    // Told once: another blocked attempt folds into the same alert and sends nothing more,
+    // and the summary is not sent again.
+    let (status, _) = curl_through(&proxy, "http://casino.test/again");
+    assert_eq!(status, 403);
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(smtp.messages().len(), 2);
+    assert!(hook.try_recv().is_err(), "the webhook was called again");
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+}

@@ -1,0 +1,390 @@
+//! Telling people about alerts (DESIGN.md M3): high-severity alerts at once, by email (SMTP)
+//! and to a webhook; a weekly summary to the DSL.
+//!
+//! Both work from the database, not from the front ends: every few seconds the notifier
+//! claims the school's new alerts at or above the configured severity (a claim marks them told,
+//! so with several gateways each alert is sent once) and sends them; a send that fails gives
+//! the claim back and is tried again later. The weekly summary is claimed the same way, once
+//! per school and week.
+//!
+//! What a message carries is kept to what the reader needs to act: who, what kind, how severe,
+//! when, and a link to the console. The address visited (an illegal-content list's address must
+//! never travel by email), what a pupil wrote and surrounding text stay in the console, behind
+//! log-in, role and audit. The weekly summary has counts only, no names.
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::civil::{Time, Weekday};
+use jiff::tz::TimeZone;
+use jiff::{SignedDuration, Timestamp, ZonedDateTime};
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use ward_store::{Alert, AlertSource, SchoolId, Store};
+
+use crate::config::Config;
+
+/// How often the notifier looks for alerts to send.
+const POLL: Duration = Duration::from_secs(5);
+/// Longest wait between attempts while sending keeps failing.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Alerts older than this when first seen are not sent (after a long outage, the queue says it).
+const TOO_OLD: SignedDuration = SignedDuration::from_hours(24);
+
+/// Where messages go and how.
+#[derive(Clone)]
+pub struct Notifier {
+    store: Store,
+    school: SchoolId,
+    school_name: String,
+    zone: TimeZone,
+    min_severity: u8,
+    console_url: String,
+    email: Option<Email>,
+    summary_to: Vec<Mailbox>,
+    summary_at: (Weekday, Time),
+    webhook: Option<String>,
+}
+
+#[derive(Clone)]
+struct Email {
+    mailer: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+    to: Vec<Mailbox>,
+}
+
+fn mailboxes(list: &str, setting: &str) -> anyhow::Result<Vec<Mailbox>> {
+    list.split(',')
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
+        .map(|part| {
+            part.parse::<Mailbox>()
+                .with_context(|| format!("{setting}: {part:?} is not an email address"))
+        })
+        .collect()
+}
+
+impl Notifier {
+    /// The notifier `config` describes for `school`; `None` when it sends nothing (no mail
+    /// server and no webhook).
+    pub fn from_config(
+        config: &Config,
+        store: Store,
+        school: SchoolId,
+        school_name: String,
+    ) -> anyhow::Result<Option<Notifier>> {
+        let alerts = &config.alerts;
+        let email = match alerts.smtp_server.trim() {
+            "" => None,
+            server => {
+                let builder = match alerts.smtp_security.as_str() {
+                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(server)?,
+                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(server)?,
+                    _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server),
+                };
+                let mut builder = builder
+                    .port(alerts.smtp_port)
+                    .timeout(Some(Duration::from_secs(30)));
+                if !alerts.smtp_username.is_empty() {
+                    builder = builder.credentials(Credentials::new(
+                        alerts.smtp_username.clone(),
+                        alerts.smtp_password.clone(),
+                    ));
+                }
+                Some(Email {
+                    mailer: builder.build(),
+                    from: alerts.smtp_from.parse().with_context(|| {
+                        format!(
+                            "alerts.smtp_from {:?} is not an email address",
+                            alerts.smtp_from
+                        )
+                    })?,
+                    to: mailboxes(&alerts.email_to, "alerts.email_to")?,
+                })
+            }
+        };
+        let summary_to = match alerts.summary_to.trim() {
+            "" => email.as_ref().map(|e| e.to.clone()).unwrap_or_default(),
+            list => mailboxes(list, "alerts.summary_to")?,
+        };
+        let webhook = Some(alerts.webhook.trim().to_owned()).filter(|url| !url.is_empty());
+        if email.is_none() && webhook.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(Notifier {
+            store,
+            school,
+            school_name,
+            zone: TimeZone::get(&config.school.time_zone)?,
+            min_severity: alerts.notify_severity,
+            console_url: config.console_url(),
+            email,
+            summary_to,
+            summary_at: config.summary_schedule()?,
+            webhook,
+        }))
+    }
+
+    /// Sends alerts and summaries until the task is aborted.
+    pub async fn run(self) {
+        let mut backoff = POLL;
+        loop {
+            let sent = self.send_due_alerts().await;
+            let summary = self.send_weekly_summary_if_due(Timestamp::now()).await;
+            match sent.and(summary) {
+                Ok(()) => backoff = POLL,
+                Err(error) => {
+                    tracing::error!("alert notification: {error:#}");
+                    backoff = (backoff * 2).min(MAX_BACKOFF);
+                }
+            }
+            tokio::time::sleep(backoff).await;
+        }
+    }
+
+    /// Claims and sends the alerts due now. An alert whose message cannot be sent is given
+    /// back, to be tried again.
+    pub async fn send_due_alerts(&self) -> anyhow::Result<()> {
+        let since = Timestamp::now() - TOO_OLD;
+        let alerts = self
+            .store
+            .claim_alerts_to_notify(self.school, self.min_severity, since, 20)
+            .await?;
+        let mut failure = Ok(());
+        for alert in alerts {
+            if let Err(error) = self.send_alert(&alert).await {
+                self.store.unclaim_alert(self.school, alert.id).await?;
+                failure = Err(error.context(format!("alert {}", alert.id)));
+            }
+        }
+        failure
+    }
+
+    async fn send_alert(&self, alert: &Alert) -> anyhow::Result<()> {
+        let line = self.alert_line(alert);
+        let link = format!("{}/alerts/{}", self.console_url, alert.id);
+        if let Some(email) = &self.email
+            && !email.to.is_empty()
+        {
+            let mut body = String::new();
+            let _ = writeln!(body, "{line}\n");
+            let _ = writeln!(body, "Open it in Ward (log-in needed): {link}\n");
+            let _ = writeln!(
+                body,
+                "The details (the address, what was written, the activity around it) are in \
+                 Ward only. If a child may be at immediate risk, follow the school's child \
+                 protection procedure now."
+            );
+            let subject = format!(
+                "[Ward] Severity {} alert: {} — {}",
+                alert.severity, alert.category, self.school_name
+            );
+            send_mail(email, &email.to, &subject, body).await?;
+        }
+        if let Some(url) = &self.webhook {
+            let payload = serde_json::json!({
+                "text": format!("{line} {link}"),
+                "id": alert.id,
+                "school": self.school_name,
+                "severity": alert.severity,
+                "category": alert.category,
+                "source": alert.source.as_str(),
+                "raised_at": alert.created_at.to_string(),
+                "who": self.who(alert),
+                "link": link,
+            });
+            post_json(url.clone(), payload).await?;
+        }
+        Ok(())
+    }
+
+    /// Who the alert is about, as a message may say it: the person's name (staff need it to
+    /// act), else the computer, else nothing.
+    fn who(&self, alert: &Alert) -> String {
+        match (&alert.person_name, &alert.username, &alert.device_name) {
+            (Some(name), _, _) => name.clone(),
+            (None, Some(user), _) => format!("user {user}"),
+            (None, None, Some(device)) => format!("computer {device}"),
+            (None, None, None) => match &alert.client_ip {
+                Some(ip) => format!("address {ip}"),
+                None => "no one in particular".into(),
+            },
+        }
+    }
+
+    /// One line saying what happened, without the address or what was written.
+    fn alert_line(&self, alert: &Alert) -> String {
+        let when = alert
+            .created_at
+            .to_zoned_datetime(self.zone.clone())
+            .strftime("%a %-d %b %H:%M");
+        let what = match alert.source {
+            AlertSource::Blocked => format!("blocked attempt in {}", alert.category),
+            AlertSource::Concern => "concern reported from the block page".to_owned(),
+            AlertSource::Detection => format!("risk detected: {}", alert.category),
+            // Ward's own problems name no one; their summary says what broke.
+            AlertSource::System => format!("system: {}", alert.summary),
+        };
+        let repeats = if alert.repeats > 1 {
+            format!(" ({} times)", alert.repeats)
+        } else {
+            String::new()
+        };
+        format!(
+            "Severity {} at {}: {what}{repeats}, {}, {when}.",
+            alert.severity,
+            self.school_name,
+            self.who(alert)
+        )
+    }
+
+    /// The start of the latest summary period that has ended by `now`: the most recent
+    /// summary day and time at or before `now`, school time.
+    fn latest_summary_time(&self, now: Timestamp) -> anyhow::Result<ZonedDateTime> {
+        let (day, time) = self.summary_at;
+        let today = now.to_zoned_datetime(self.zone.clone());
+        let mut date = today.date();
+        for _ in 0..8 {
+            if date.weekday() == day {
+                let at = date
+                    .to_datetime(time)
+                    .to_zoned_datetime(self.zone.clone())?;
+                if at.timestamp() <= now {
+                    return Ok(at);
+                }
+            }
+            date = date.yesterday()?;
+        }
+        anyhow::bail!("no summary time in the last eight days")
+    }
+
+    /// Sends the weekly summary if its time has come and no one has sent it yet: alerts of
+    /// the seven days before the summary time, by category and severity, and blocked attempts
+    /// by category. Counts only.
+    pub async fn send_weekly_summary_if_due(&self, now: Timestamp) -> anyhow::Result<()> {
+        let Some(email) = &self.email else {
+            return Ok(());
+        };
+        if self.summary_to.is_empty() {
+            return Ok(());
+        }
+        let end = self.latest_summary_time(now)?;
+        // Not sent more than a day late (Ward was off): the next one will cover its week.
+        if now.duration_since(end.timestamp()) > SignedDuration::from_hours(24) {
+            return Ok(());
+        }
+        let start = end.checked_sub(jiff::Span::new().weeks(1))?;
+        if !self
+            .store
+            .claim_summary(self.school, "weekly", start.timestamp())
+            .await?
+        {
+            return Ok(());
+        }
+        let sent = self.send_summary(email, &start, &end).await;
+        if sent.is_err() {
+            self.store
+                .unclaim_summary(self.school, "weekly", start.timestamp())
+                .await?;
+        }
+        sent
+    }
+
+    async fn send_summary(
+        &self,
+        email: &Email,
+        start: &ZonedDateTime,
+        end: &ZonedDateTime,
+    ) -> anyhow::Result<()> {
+        let tally = self
+            .store
+            .alert_tally(self.school, start.timestamp(), end.timestamp())
+            .await?;
+        let blocked = self
+            .store
+            .blocked_by_category(self.school, start.timestamp(), end.timestamp())
+            .await?;
+        let period = format!(
+            "{} to {}",
+            start.strftime("%A %-d %B %Y %H:%M"),
+            end.strftime("%A %-d %B %Y %H:%M")
+        );
+        let mut body = String::new();
+        let _ = writeln!(body, "Ward weekly summary for {}", self.school_name);
+        let _ = writeln!(body, "{period}\n");
+        let total: i64 = tally.iter().map(|row| row.alerts).sum();
+        let still_new: i64 = tally.iter().map(|row| row.still_new).sum();
+        let _ = writeln!(
+            body,
+            "Alerts raised: {total} ({still_new} not yet looked at).\n"
+        );
+        if !tally.is_empty() {
+            let _ = writeln!(
+                body,
+                "{:<28} {:>8} {:>7} {:>11} {:>9}",
+                "Category", "Severity", "Alerts", "Occurrences", "Still new"
+            );
+            for row in &tally {
+                let _ = writeln!(
+                    body,
+                    "{:<28} {:>8} {:>7} {:>11} {:>9}",
+                    row.category, row.severity, row.alerts, row.occurrences, row.still_new
+                );
+            }
+            let _ = writeln!(body);
+        }
+        let total_blocked: i64 = blocked.iter().map(|row| row.count).sum();
+        let _ = writeln!(body, "Blocked attempts: {total_blocked}.");
+        for row in blocked.iter().take(15) {
+            let _ = writeln!(body, "  {:<28} {:>8}", row.category, row.count);
+        }
+        let _ = writeln!(
+            body,
+            "\nThe queue, with names and details: {}/alerts",
+            self.console_url
+        );
+        let subject = format!("[Ward] Weekly summary — {}", self.school_name);
+        send_mail(email, &self.summary_to, &subject, body).await
+    }
+}
+
+async fn send_mail(
+    email: &Email,
+    to: &[Mailbox],
+    subject: &str,
+    body: String,
+) -> anyhow::Result<()> {
+    let mut message = Message::builder().from(email.from.clone()).subject(subject);
+    for mailbox in to {
+        message = message.to(mailbox.clone());
+    }
+    let message = message
+        .header(ContentType::TEXT_PLAIN)
+        .body(body)
+        .context("cannot build the message")?;
+    email
+        .mailer
+        .send(message)
+        .await
+        .context("the mail server did not take the message")?;
+    Ok(())
+}
+
+async fn post_json(url: String, payload: serde_json::Value) -> anyhow::Result<()> {
+    tokio::task::spawn_blocking(move || {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .timeout_global(Some(Duration::from_secs(15)))
+            .build()
+            .into();
+        agent
+            .post(&url)
+            .send_json(&payload)
+            .with_context(|| format!("the webhook {url} did not take the alert"))?;
+        Ok(())
+    })
+    .await
+    .context("the webhook task failed")?
+}
