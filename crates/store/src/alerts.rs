@@ -295,7 +295,7 @@ pub struct AlertTally {
 
 /// Blocked attempts of one subject in one category within one alert window: one alert (or one
 /// more repeat of an open one).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct BlockedFold<'a> {
     pub(crate) first: &'a Event,
     pub(crate) subject: String,
@@ -439,58 +439,150 @@ macro_rules! insert_alert {
 }
 pub(crate) use insert_alert;
 
-/// Folds one group of blocked attempts into the database within `$transaction`: more repeats
-/// of the subject's open (still new) alert of that category raised within the window, else a
-/// new alert.
-macro_rules! write_blocked_fold {
-    ($transaction:expr, $fold:expr, $window:expr) => {{
-        let fold: &$crate::alerts::BlockedFold<'_> = $fold;
-        let first = $crate::micros(fold.first.at);
-        let open: Option<i64> = sqlx::query(
-            "SELECT id FROM alerts WHERE school_id = $1 AND source = 'blocked' AND subject = $2
-               AND category = $3 AND status = 'new' AND created_at > $4 AND created_at <= $5
-             ORDER BY created_at DESC LIMIT 1",
-        )
-        .bind(fold.first.school.0)
-        .bind(&fold.subject)
-        .bind(fold.category)
-        .bind(first - $window.as_micros() as i64)
-        .bind(first)
-        .fetch_optional(&mut *$transaction)
-        .await?
-        .map(|row| row.try_get(0))
-        .transpose()?;
-        let last = $crate::micros(fold.last_at);
-        match open {
-            Some(id) => {
-                sqlx::query(
-                    "UPDATE alerts SET repeats = repeats + $1,
-                       last_seen = CASE WHEN last_seen IS NULL OR last_seen < $2 THEN $2 ELSE last_seen END,
-                       severity = CASE WHEN severity < $3 THEN $3 ELSE severity END
-                     WHERE id = $4",
-                )
-                .bind(fold.count)
-                .bind(last)
-                .bind(i64::from(fold.severity))
-                .bind(id)
-                .execute(&mut *$transaction)
-                .await?;
+/// More repeats for an open alert, from one batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Repeats {
+    pub(crate) count: i64,
+    pub(crate) last: i64,
+    pub(crate) severity: i64,
+}
+
+/// Open (still new) blocked-attempt alerts as `(subject, category) → [(created_at, id)]`,
+/// newest first.
+pub(crate) type OpenAlerts = HashMap<(String, String), Vec<(i64, i64)>>;
+
+/// Splits a batch's folds into more repeats of open alerts (by id) and new alerts: a fold joins
+/// the newest open alert of its subject and category raised within the window before its
+/// first attempt.
+pub(crate) fn plan_folds<'a, 'b>(
+    folds: &'b [BlockedFold<'a>],
+    open: &OpenAlerts,
+    window: SignedDuration,
+) -> (HashMap<i64, Repeats>, Vec<&'b BlockedFold<'a>>) {
+    let window = window.as_micros() as i64;
+    let mut repeats: HashMap<i64, Repeats> = HashMap::new();
+    let mut new = Vec::new();
+    for fold in folds {
+        let first = micros(fold.first.at);
+        let joins = open
+            .get(&(fold.subject.clone(), fold.category.to_owned()))
+            .and_then(|alerts| {
+                alerts
+                    .iter()
+                    .find(|(created, _)| *created <= first && *created > first - window)
+            });
+        match joins {
+            Some(&(_, id)) => {
+                let entry = repeats.entry(id).or_insert(Repeats {
+                    count: 0,
+                    last: i64::MIN,
+                    severity: 0,
+                });
+                entry.count += fold.count;
+                entry.last = entry.last.max(micros(fold.last_at));
+                entry.severity = entry.severity.max(i64::from(fold.severity));
             }
-            None => {
+            None => new.push(fold),
+        }
+    }
+    (repeats, new)
+}
+
+/// Rows per `UPDATE … FROM (VALUES …)` of repeats (4 parameters each).
+pub(crate) const REPEAT_ROWS: usize = 200;
+
+/// `UPDATE alerts … FROM (VALUES ($1, $2, $3, $4), …)` for `rows` rows of (id, count, last
+/// seen, severity). Both backends name a VALUES list's columns column1, column2, …
+pub(crate) fn repeats_sql(rows: usize) -> String {
+    use std::fmt::Write as _;
+    let mut sql = String::from(
+        "UPDATE alerts SET repeats = alerts.repeats + v.column2,
+           last_seen = CASE WHEN alerts.last_seen IS NULL OR alerts.last_seen < v.column3
+                            THEN v.column3 ELSE alerts.last_seen END,
+           severity = CASE WHEN alerts.severity < v.column4 THEN v.column4 ELSE alerts.severity END
+         FROM (VALUES ",
+    );
+    for row in 0..rows {
+        let n = row * 4;
+        let _ = write!(
+            sql,
+            "{}(${}, ${}, ${}, ${})",
+            if row == 0 { "" } else { ", " },
+            n + 1,
+            n + 2,
+            n + 3,
+            n + 4
+        );
+    }
+    sql.push_str(") AS v WHERE alerts.id = v.column1");
+    sql
+}
+
+/// Folds a batch's blocked attempts into the alert queue within `$transaction`: one query for
+/// the school's open blocked-attempt alerts in the window, one `UPDATE` per 200 alerts that
+/// get more repeats, one `INSERT` per new alert (one per person and category per window).
+macro_rules! write_blocked_folds {
+    ($transaction:expr, $folds:expr, $window:expr) => {{
+        let folds: &[$crate::alerts::BlockedFold<'_>] = $folds;
+        let window: jiff::SignedDuration = $window;
+        let mut schools: Vec<i64> = folds.iter().map(|fold| fold.first.school.0).collect();
+        schools.sort_unstable();
+        schools.dedup();
+        for school in schools {
+            let these: Vec<$crate::alerts::BlockedFold<'_>> = folds
+                .iter()
+                .filter(|fold| fold.first.school.0 == school)
+                .cloned()
+                .collect();
+            let earliest = these
+                .iter()
+                .map(|fold| $crate::micros(fold.first.at))
+                .min()
+                .unwrap_or(i64::MAX);
+            let rows = sqlx::query(
+                "SELECT subject, category, created_at, id FROM alerts
+                 WHERE school_id = $1 AND source = 'blocked' AND status = 'new' AND created_at > $2
+                 ORDER BY created_at DESC",
+            )
+            .bind(school)
+            .bind(earliest.saturating_sub(window.as_micros() as i64))
+            .fetch_all(&mut *$transaction)
+            .await?;
+            let mut open: $crate::alerts::OpenAlerts = std::collections::HashMap::new();
+            for row in &rows {
+                open.entry((row.try_get(0)?, row.try_get(1)?))
+                    .or_default()
+                    .push((row.try_get(2)?, row.try_get(3)?));
+            }
+            let (repeats, new) = $crate::alerts::plan_folds(&these, &open, window);
+            let repeats: Vec<(i64, $crate::alerts::Repeats)> = repeats.into_iter().collect();
+            for chunk in repeats.chunks($crate::alerts::REPEAT_ROWS) {
+                let sql = $crate::alerts::repeats_sql(chunk.len());
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                for (id, more) in chunk {
+                    query = query
+                        .bind(*id)
+                        .bind(more.count)
+                        .bind(more.last)
+                        .bind(more.severity);
+                }
+                query.execute(&mut *$transaction).await?;
+            }
+            for fold in new {
                 let alert = $crate::alerts::blocked_alert(fold);
                 $crate::alerts::insert_alert!(
                     &mut *$transaction,
-                    fold.first.school.0,
+                    school,
                     &alert,
-                    first,
-                    last,
+                    $crate::micros(fold.first.at),
+                    $crate::micros(fold.last_at),
                     fold.count
                 );
             }
         }
     }};
 }
-pub(crate) use write_blocked_fold;
+pub(crate) use write_blocked_folds;
 
 /// Checks a note's length; returns it trimmed.
 fn checked_note(note: &str) -> Result<&str> {

@@ -204,8 +204,8 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             }
-            for fold in &folds {
-                crate::alerts::write_blocked_fold!(transaction, fold, alert_window);
+            if !folds.is_empty() {
+                crate::alerts::write_blocked_folds!(transaction, &folds, alert_window);
             }
             if let Some(progress) = progress {
                 sqlx::query(
