@@ -66,6 +66,24 @@ pub trait FilterHooks: Send + Sync + 'static {
     fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String>;
     /// The store's grants have changed: put them in force now.
     fn grants_changed(&self);
+    /// What the live policy decides for `site` (a host or URL) for `group` now: `Err` when the
+    /// site cannot be read or the group is not in the policy.
+    fn classify(&self, site: &str, group: &str) -> Result<Classified, String>;
+}
+
+/// The live policy's decision on a site, for a request made in the console.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Classified {
+    /// The site's host, normalised.
+    pub host: String,
+    /// The address as written, normalised.
+    pub url: String,
+    /// Whether the group is blocked from it now.
+    pub blocked: bool,
+    /// Its categories, comma-separated.
+    pub categories: String,
+    /// Why it is blocked (or allowed).
+    pub reason: String,
 }
 
 /// What every handler can reach.
@@ -170,6 +188,8 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts/{id}", get(alerts::show).post(alerts::change))
         .route("/alerts/{id}/activity", post(alerts::context))
         .route("/unblock", get(unblock::list))
+        .route("/unblock/new", get(unblock::new_form).post(unblock::create))
+        .route("/unblock/mine", get(unblock::mine))
         .route("/unblock/log", get(unblock::log))
         .route("/unblock/{id}", get(unblock::show).post(unblock::decide))
         .route("/unblock/{id}/end", post(unblock::end))

@@ -51,6 +51,8 @@ pub struct NavUser {
     pub unblock: bool,
     /// The alert queue.
     pub alerts: bool,
+    /// Asking for a site to be unblocked.
+    pub ask_unblock: bool,
 }
 
 impl Layout {
@@ -91,6 +93,7 @@ impl Layout {
                 accounts: user.can(Permission::ManageAccounts),
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
+                ask_unblock: user.can(Permission::RequestUnblock),
             }),
             csrf: user.session.csrf_token.clone(),
         }

@@ -10,6 +10,7 @@
 //! | activity search (named people, with a reason) | ✓ | ✓ | | | |
 //! | audit log | ✓ | ✓ | | | |
 //! | accounts and roles | | ✓ | ✓ | | |
+//! | unblock requests: ask (for a class or group), see one's own | ✓ | ✓ | ✓ | ✓ | |
 //! | unblock requests: decide, end grants, the log | ✓ | ✓ | ✓ | | |
 //! | alert queue: see and triage alerts | ✓ | ✓ | | | |
 //!
@@ -40,6 +41,8 @@ pub enum Permission {
     DecideUnblocks,
     /// The alert queue: alerts name pupils and what they tried to reach.
     TriageAlerts,
+    /// Asking for a site to be unblocked for a class or group, and following one's requests.
+    RequestUnblock,
 }
 
 /// Whether `role` carries `permission`.
@@ -57,6 +60,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewAudit
                 | DecideUnblocks
                 | TriageAlerts
+                | RequestUnblock
         ),
         Role::Headteacher => matches!(
             permission,
@@ -67,6 +71,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageAccounts
                 | DecideUnblocks
                 | TriageAlerts
+                | RequestUnblock
         ),
         Role::Technician => matches!(
             permission,
@@ -76,8 +81,10 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageDevices
                 | ManageAccounts
                 | DecideUnblocks
+                | RequestUnblock
         ),
-        Role::Teacher | Role::Governor => matches!(permission, ViewDashboard),
+        Role::Teacher => matches!(permission, ViewDashboard | RequestUnblock),
+        Role::Governor => matches!(permission, ViewDashboard),
     }
 }
 

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::civil::DateTime;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use ward_store::{UnblockGrant, UnblockRequest};
+use ward_store::{NewUnblockRequest, UnblockGrant, UnblockRequest};
 
 use crate::auth::CurrentUser;
 use crate::pages::{Layout, local_time, render};
@@ -47,9 +47,10 @@ struct ListPage {
 
 fn who(request: &UnblockRequest) -> String {
     let r = &request.request;
-    match &r.username {
-        Some(user) => format!("{user} ({})", r.client_ip),
-        None => format!("not logged in ({})", r.client_ip),
+    match (&r.username, r.origin.as_str()) {
+        (Some(user), "console") => format!("{user} (in the console)"),
+        (Some(user), _) => format!("{user} ({})", r.client_ip),
+        (None, _) => format!("not logged in ({})", r.client_ip),
     }
 }
 
@@ -134,13 +135,14 @@ struct ShowPage {
     decision: Option<DecisionView>,
     can_end: bool,
     groups: Vec<(String, String)>,
+    wanted: Option<String>,
     default_from: String,
     default_until: String,
 }
 
 fn form_time(state: &AppState, at: Timestamp) -> String {
     at.to_zoned_datetime(state.config().time_zone.clone())
-        .strftime("%Y-%m-%dT%H:%M")
+        .strftime("%Y-%m-%dT%H:%M:%S")
         .to_string()
 }
 
@@ -193,8 +195,27 @@ pub async fn show(
         decision,
         can_end,
         groups,
-        default_from: form_time(&state, now),
-        default_until: form_time(&state, now + SignedDuration::from_hours(24)),
+        wanted: request.request.wanted.map(|(from, until)| {
+            format!(
+                "{} to {}",
+                local_time(&state, from),
+                local_time(&state, until)
+            )
+        }),
+        default_from: form_time(
+            &state,
+            request
+                .request
+                .wanted
+                .map_or(now, |(from, _)| from.max(now)),
+        ),
+        default_until: form_time(
+            &state,
+            request
+                .request
+                .wanted
+                .map_or(now + SignedDuration::from_hours(24), |(_, until)| until),
+        ),
     };
     render(&page)
 }
@@ -456,6 +477,243 @@ pub async fn log(
         layout,
         since: since.to_string(),
         printed: local_time(&state, now),
+        rows,
+    })
+}
+
+#[derive(Template)]
+#[template(path = "unblock_new.html")]
+struct NewPage {
+    layout: Layout,
+    groups: Vec<(String, String)>,
+    form: NewRequestForm,
+    message: String,
+}
+
+/// The form for a request made in the console.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct NewRequestForm {
+    site: String,
+    group: String,
+    reason: String,
+    from: String,
+    until: String,
+}
+
+async fn new_page(
+    state: &AppState,
+    user: &CurrentUser,
+    form: NewRequestForm,
+    message: String,
+) -> Result<NewPage, AppError> {
+    let groups = state
+        .store()
+        .groups(user.account.school)
+        .await?
+        .into_iter()
+        .map(|group| (group.name, group.label))
+        .collect();
+    Ok(NewPage {
+        layout: Layout::for_user(state, user, "Ask for a site to be unblocked").await,
+        groups,
+        form,
+        message,
+    })
+}
+
+/// `GET /unblock/new`: the form a member of staff asks with, for a class or group.
+pub async fn new_form(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::RequestUnblock)?;
+    let now = Timestamp::now();
+    let form = NewRequestForm {
+        from: form_time(&state, now),
+        until: form_time(&state, now + SignedDuration::from_hours(24)),
+        ..NewRequestForm::default()
+    };
+    render(&new_page(&state, &user, form, String::new()).await?)
+}
+
+/// `POST /unblock/new`: records the request (after checking the live policy blocks the site for
+/// that group) and audits it.
+pub async fn create(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(form): axum::Form<NewRequestForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::RequestUnblock)?;
+    match make_request(&state, &user, &form).await {
+        Ok(id) => {
+            let to = if user.can(Permission::DecideUnblocks) {
+                format!("/unblock/{id}")
+            } else {
+                "/unblock/mine".to_owned()
+            };
+            Ok(Redirect::to(&to).into_response())
+        }
+        Err(AppError::BadRequest(message)) => {
+            let page = new_page(&state, &user, form, message).await?;
+            Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response())
+        }
+        Err(other) => Err(other),
+    }
+}
+
+async fn make_request(
+    state: &AppState,
+    user: &CurrentUser,
+    form: &NewRequestForm,
+) -> Result<i64, AppError> {
+    let bad = |message: &str| AppError::BadRequest(message.to_owned());
+    let site = form.site.trim();
+    let group = form.group.trim();
+    let reason = form.reason.trim();
+    if site.is_empty() || group.is_empty() {
+        return Err(bad("Say which site and which group."));
+    }
+    if reason.chars().count() < 5 {
+        return Err(bad(
+            "Say why the class needs it (the coordinator decides on the reason).",
+        ));
+    }
+    if reason.chars().count() > ward_store::MAX_UNBLOCK_REASON {
+        return Err(bad("The reason is too long."));
+    }
+    let from = parse_local(state, &form.from, "From")?;
+    let until = parse_local(state, &form.until, "Until")?;
+    if until <= from {
+        return Err(bad("The period must end after it starts."));
+    }
+    if until.duration_since(from) > LONGEST_GRANT {
+        return Err(bad(
+            "At most three months; a lasting change belongs in the policy.",
+        ));
+    }
+    let store = state.store();
+    let school = user.account.school;
+    if !store.groups(school).await?.iter().any(|g| g.name == group) {
+        return Err(bad("Choose a group from the list."));
+    }
+    let (host, url, categories, blocked_because) = match state.filter() {
+        Some(filter) => {
+            let classified = filter
+                .classify(site, group)
+                .map_err(|why| AppError::BadRequest(format!("Ward cannot read that: {why}")))?;
+            if !classified.blocked {
+                return Err(AppError::BadRequest(format!(
+                    "{} is not blocked for that group now ({}): there is nothing to ask.",
+                    classified.url, classified.reason
+                )));
+            }
+            (
+                classified.host,
+                classified.url,
+                classified.categories,
+                classified.reason,
+            )
+        }
+        // No filter in this process: recorded as asked, checked when it is decided.
+        None => (
+            site.to_owned(),
+            site.to_owned(),
+            String::new(),
+            "not checked: no filter runs in the console's process".to_owned(),
+        ),
+    };
+    let request = NewUnblockRequest {
+        origin: "console".into(),
+        client_ip: std::net::IpAddr::from([0, 0, 0, 0]),
+        device: None,
+        person: None,
+        username: Some(user.account.username.clone()),
+        group: group.to_owned(),
+        url,
+        host,
+        categories,
+        blocked_because,
+        reason: reason.to_owned(),
+        wanted: Some((from, until)),
+    };
+    let id = store.create_unblock_request(school, &request).await?;
+    user.record(
+        store,
+        "unblock.request",
+        &format!("unblock-request:{id}"),
+        format!(
+            "{} for {} from {} to {}",
+            request.url,
+            request.group,
+            local_time(state, from),
+            local_time(state, until)
+        ),
+        Some(reason.to_owned()),
+    )
+    .await?;
+    Ok(id)
+}
+
+struct MineRow {
+    id: i64,
+    asked: String,
+    url: String,
+    group: String,
+    wanted: String,
+    status: String,
+    decision: String,
+}
+
+#[derive(Template)]
+#[template(path = "unblock_mine.html")]
+struct MinePage {
+    layout: Layout,
+    rows: Vec<MineRow>,
+}
+
+/// `GET /unblock/mine`: the requests this account made, and what became of them.
+pub async fn mine(State(state): State<AppState>, user: CurrentUser) -> Result<Response, AppError> {
+    user.require(Permission::RequestUnblock)?;
+    let rows = state
+        .store()
+        .unblock_requests_by(user.account.school, &user.account.username, 200)
+        .await?
+        .into_iter()
+        .map(|request| MineRow {
+            id: request.id,
+            asked: local_time(&state, request.created_at),
+            wanted: request
+                .request
+                .wanted
+                .map(|(from, until)| {
+                    format!(
+                        "{} to {}",
+                        local_time(&state, from),
+                        local_time(&state, until)
+                    )
+                })
+                .unwrap_or_default(),
+            url: request.request.url.clone(),
+            group: request.request.group.clone(),
+            status: request.status.clone(),
+            decision: match &request.decision {
+                None => String::new(),
+                Some(decision) => match &decision.grant {
+                    Some(grant) => format!(
+                        "{} for {}, {} to {}",
+                        grant.site,
+                        holder(grant),
+                        local_time(&state, grant.start),
+                        local_time(&state, grant.end)
+                    ),
+                    None => decision.note.clone(),
+                },
+            },
+        })
+        .collect();
+    render(&MinePage {
+        layout: Layout::for_user(&state, &user, "My unblock requests").await,
         rows,
     })
 }

@@ -132,6 +132,8 @@ fn every_route_checks_the_role() {
         "/unblock/log",
         "/alerts",
         "/alerts/1",
+        "/unblock/new",
+        "/unblock/mine",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -145,6 +147,8 @@ fn every_route_checks_the_role() {
                 "/unblock/log",
                 "/alerts",
                 "/alerts/1",
+                "/unblock/new",
+                "/unblock/mine",
             ],
         ),
         (
@@ -158,6 +162,8 @@ fn every_route_checks_the_role() {
                 "/unblock/log",
                 "/alerts",
                 "/alerts/1",
+                "/unblock/new",
+                "/unblock/mine",
             ],
         ),
         (
@@ -169,9 +175,11 @@ fn every_route_checks_the_role() {
                 "/accounts",
                 "/unblock",
                 "/unblock/log",
+                "/unblock/new",
+                "/unblock/mine",
             ],
         ),
-        ("teacher", &[]),
+        ("teacher", &["/unblock/new", "/unblock/mine"]),
         ("governor", &[]),
     ];
     for (username, may) in allowed {
@@ -228,6 +236,19 @@ fn every_route_checks_the_role() {
         );
         assert_eq!(page.status, 403, "{username} POST {route}");
     }
+    // A governor cannot ask for sites to be unblocked.
+    let mut governor = console.logged_in("governor");
+    let token = csrf_in(&governor.get("/").body);
+    let page = governor.post(
+        "/unblock/new",
+        &[
+            ("csrf", &token),
+            ("site", "casino.example"),
+            ("group", "ks2"),
+            ("reason", "not for this role to ask"),
+        ],
+    );
+    assert_eq!(page.status, 403);
     // Nothing changed: the alert is still new, with no history.
     let mut dsl = console.logged_in("dsl");
     let page = dsl.get("/alerts/1");

@@ -794,6 +794,7 @@ impl Connection {
                 .chars()
                 .take(ward_store::MAX_UNBLOCK_REASON)
                 .collect(),
+            wanted: None,
         };
         match store.create_unblock_request(school_id, &new).await {
             Ok(id) => {

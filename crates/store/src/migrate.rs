@@ -37,6 +37,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0004_alert_queue.sql"),
         postgres: include_str!("../migrations/postgres/0004_alert_queue.sql"),
     },
+    Migration {
+        version: 5,
+        sqlite: include_str!("../migrations/sqlite/0005_unblock_periods.sql"),
+        postgres: include_str!("../migrations/postgres/0005_unblock_periods.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

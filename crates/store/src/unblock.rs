@@ -39,6 +39,8 @@ pub struct NewUnblockRequest {
     pub blocked_because: String,
     /// Why the person wants it.
     pub reason: String,
+    /// The period asked for, if the request says (requests made in the console do).
+    pub wanted: Option<(Timestamp, Timestamp)>,
 }
 
 /// What an approval opens: a site, for a group or one user, for a period.
@@ -89,7 +91,8 @@ pub const MAX_NOTE: usize = 2000;
 
 const COLUMNS: &str = "id, created_at, status, origin, client_ip, device_id, person_id, username, \
      group_id, url, host, categories, blocked_because, reason, decided_by, decided_at, \
-     decision_note, grant_site, grant_group, grant_user, grant_start, grant_end";
+     decision_note, grant_site, grant_group, grant_user, grant_start, grant_end, wanted_from, \
+     wanted_until";
 
 macro_rules! request_from_row {
     ($row:expr) => {{
@@ -137,6 +140,13 @@ macro_rules! request_from_row {
                 categories: row.try_get("categories")?,
                 blocked_because: row.try_get("blocked_because")?,
                 reason: row.try_get("reason")?,
+                wanted: match (
+                    row.try_get::<Option<i64>, _>("wanted_from")?,
+                    row.try_get::<Option<i64>, _>("wanted_until")?,
+                ) {
+                    (Some(from), Some(until)) => Some((timestamp(from), timestamp(until))),
+                    _ => None,
+                },
             },
             decision,
         }
@@ -161,12 +171,20 @@ impl Store {
                 "the reason is longer than {MAX_REASON} characters"
             )));
         }
+        if let Some((from, until)) = request.wanted
+            && until <= from
+        {
+            return Err(StoreError::Invalid(
+                "the period asked for must end after it starts".into(),
+            ));
+        }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
             let row = sqlx::query(
                 "INSERT INTO unblock_requests (school_id, created_at, updated_at, origin, client_ip,
-                     device_id, person_id, username, group_id, url, host, categories, blocked_because, reason)
-                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
+                     device_id, person_id, username, group_id, url, host, categories, blocked_because, reason,
+                     wanted_from, wanted_until)
+                 VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
             )
             .bind(school.0)
             .bind(now)
@@ -181,6 +199,8 @@ impl Store {
             .bind(&request.categories)
             .bind(&request.blocked_because)
             .bind(reason)
+            .bind(request.wanted.map(|(from, _)| micros(from)))
+            .bind(request.wanted.map(|(_, until)| micros(until)))
             .fetch_one(pool)
             .await?;
             Ok(row.try_get(0)?)
@@ -206,6 +226,29 @@ impl Store {
             .bind(limit)
             .fetch_all(pool)
             .await?;
+            rows.iter().map(|row| Ok(request_from_row!(row))).collect()
+        })
+    }
+
+    /// The requests made by `username` (in the console, or from the block page logged in),
+    /// newest first.
+    pub async fn unblock_requests_by(
+        &self,
+        school: SchoolId,
+        username: &str,
+        limit: i64,
+    ) -> Result<Vec<UnblockRequest>> {
+        dispatch!(self, pool => {
+            let sql = format!(
+                "SELECT {COLUMNS} FROM unblock_requests WHERE school_id = $1 AND username = $2
+                 ORDER BY created_at DESC, id DESC LIMIT $3"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(username)
+                .bind(limit)
+                .fetch_all(pool)
+                .await?;
             rows.iter().map(|row| Ok(request_from_row!(row))).collect()
         })
     }

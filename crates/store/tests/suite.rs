@@ -1116,6 +1116,7 @@ async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {
         categories: "racism".into(),
         blocked_because: "rule hate (unacceptable): category racism".into(),
         reason: reason.into(),
+        wanted: None,
     };
     let before = Timestamp::now();
     let first = store
@@ -1288,6 +1289,50 @@ async fn unblock_requests_are_recorded_per_school(fixture: Fixture) {
             .map(|r| (r.id, r.status.as_str()))
             .collect::<Vec<_>>(),
         [(first, "approved"), (second, "refused")]
+    );
+
+    // A request made in the console says the period it wants; a period ending before it
+    // starts is refused. The requester's own list finds it (and only theirs).
+    let lesson = (at("2026-11-26T09:00:00Z"), at("2026-11-26T10:00:00Z"));
+    let asked = store
+        .create_unblock_request(
+            school,
+            &NewUnblockRequest {
+                origin: "console".into(),
+                username: Some("t.jones".into()),
+                wanted: Some(lesson),
+                ..request("Thursday's lesson on probability")
+            },
+        )
+        .await
+        .expect("console request");
+    let backwards = store
+        .create_unblock_request(
+            school,
+            &NewUnblockRequest {
+                wanted: Some((lesson.1, lesson.0)),
+                ..request("backwards")
+            },
+        )
+        .await;
+    assert!(
+        matches!(backwards, Err(StoreError::Invalid(_))),
+        "{backwards:?}"
+    );
+    let mine = store
+        .unblock_requests_by(school, "t.jones", 10)
+        .await
+        .expect("mine");
+    assert_eq!(mine.len(), 1);
+    assert_eq!(mine[0].id, asked);
+    assert_eq!(mine[0].request.wanted, Some(lesson));
+    assert_eq!(mine[0].request.origin, "console");
+    assert!(
+        store
+            .unblock_requests_by(other, "t.jones", 10)
+            .await
+            .expect("mine")
+            .is_empty()
     );
 }
 

@@ -59,6 +59,33 @@ impl ward_console::FilterHooks for GatewayHooks {
     fn grants_changed(&self) {
         self.grants_changed.notify_one();
     }
+
+    fn classify(&self, site: &str, group: &str) -> Result<ward_console::Classified, String> {
+        let policy = self.live.load().policy.clone();
+        let request =
+            ward_policy::Request::parse(site.trim()).map_err(|error| error.to_string())?;
+        let group_id: ward_policy::GroupId = group
+            .parse()
+            .map_err(|_| format!("{group:?} is not a group"))?;
+        if policy.group(group).is_none() {
+            return Err(format!("the policy has no group {group:?}"));
+        }
+        let identity = ward_policy::Identity {
+            group: group_id,
+            user: None,
+        };
+        let decision = ward_policy::decide(&policy, &request, &identity, jiff::Timestamp::now());
+        Ok(ward_console::Classified {
+            host: request.host().to_string(),
+            url: match &request {
+                ward_policy::Request::Url(url) => url.to_string(),
+                ward_policy::Request::Host(host) => host.to_string(),
+            },
+            blocked: decision.action == ward_policy::Action::Block,
+            categories: decision.category_list(),
+            reason: decision.reason.to_string(),
+        })
+    }
 }
 
 impl Gateway {
@@ -511,6 +538,7 @@ mod tests {
                 categories: "gambling".into(),
                 blocked_because: "rule gambling".into(),
                 reason: "a lesson".into(),
+                wanted: None,
             },
             decision: Some(ward_store::UnblockDecision {
                 by: "dsl".into(),

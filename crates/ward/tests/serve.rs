@@ -4,6 +4,9 @@
 //! answers `dig` and reloads its policy on SIGHUP, keeping the old one (and raising an alert)
 //! when the new one does not load.
 
+#[path = "../../console/tests/support/webdriver.rs"]
+pub mod webdriver;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -1009,4 +1012,108 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
     assert!(hook.try_recv().is_err(), "the webhook was called again");
     let (clean, log) = server.terminate();
     assert!(clean, "{log}");
+}
+
+#[test]
+fn in_chromium_a_request_asked_in_the_console_is_approved_opens_the_site_and_expires() {
+    let folder = temp_folder("unblock-browser");
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "browser test password"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address is printed")
+        .trim()
+        .to_owned();
+    assert_eq!(curl_through(&proxy, "http://casino.test/odds").0, 403);
+
+    let browser = webdriver::Browser::start();
+    browser.open(&format!("{}/login", server.base));
+    browser.type_into("input[name=username]", "admin");
+    browser.type_into("input[name=password]", "browser test password");
+    browser.click("form[action='/login'] button[type=submit]");
+    browser.wait_for_text("Blocked today");
+
+    // A site that is not blocked is refused: nothing to ask.
+    browser.open(&format!("{}/unblock/new", server.base));
+    browser.wait_for_text("Ask for a site to be unblocked");
+    browser.type_into("#site", "www.example.org");
+    browser.run("document.querySelector('#group').value = 'pupils'");
+    browser.type_into("#why", "Year 6 maths: probability and the odds of gambling");
+    browser.click("#send-request");
+    browser.wait_for_text("is not blocked for that group now");
+
+    // The casino site, for the next few seconds (the form takes seconds; whole ones).
+    let zone = jiff::tz::TimeZone::get("Europe/London").expect("zone");
+    let local = |at: jiff::Timestamp| {
+        at.to_zoned_datetime(zone.clone())
+            .strftime("%Y-%m-%dT%H:%M:%S")
+            .to_string()
+    };
+    let now = jiff::Timestamp::now();
+    let until = jiff::Timestamp::from_second(now.as_second() + 15).expect("a time");
+    browser.clear("#site");
+    browser.type_into("#site", "casino.test");
+    browser.run(&format!(
+        "document.querySelector('#from').value = '{}'; document.querySelector('#until').value = '{}';",
+        local(now - jiff::SignedDuration::from_mins(1)),
+        local(until)
+    ));
+    browser.click("#send-request");
+    browser.wait_for_text("Period asked for");
+    let request = browser.text();
+    assert!(request.contains("admin (in the console)"), "{request}");
+    assert!(
+        request.contains("Year 6 maths: probability and the odds of gambling"),
+        "{request}"
+    );
+    // The decision starts from the period asked for; approve it as asked.
+    let until_field = browser.run("return document.querySelector('input[name=until]').value");
+    assert_eq!(until_field.as_str(), Some(local(until).as_str()));
+    browser.click("#approve");
+    browser.wait_for_text("Opened");
+
+    // The site passes the filter at once, and closes by itself at the end of the period.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while curl_through(&proxy, "http://casino.test/odds").0 != 502 {
+        assert!(std::time::Instant::now() < deadline, "never opened");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let deadline = until + jiff::SignedDuration::from_secs(5);
+    while curl_through(&proxy, "http://casino.test/odds").0 != 403 {
+        assert!(
+            jiff::Timestamp::now() < deadline,
+            "still open after its end"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(jiff::Timestamp::now() >= until, "closed before its end");
+
+    // The requester's own list shows the decision; the audit log has the request and approval.
+    browser.open(&format!("{}/unblock/mine", server.base));
+    browser.wait_for_text("My unblock requests");
+    assert_eq!(browser.find_text("#mine tbody tr .status"), "approved");
+    browser.open(&format!("{}/audit", server.base));
+    browser.wait_for_text("Audit log");
+    let audit = browser.text();
+    assert!(audit.contains("unblock.request"), "{audit}");
+    assert!(audit.contains("unblock.approve"), "{audit}");
+    drop(browser);
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
 }
