@@ -194,7 +194,8 @@ fn first_start_then_log_in_stop_restart_and_verify_the_audit_log() {
     // A restart keeps the school and the account; no new password is printed.
     let server = Server::start(&folder, &[]);
     assert_eq!(server.one_time_password(), None);
-    assert_eq!(log_in(&server.base, "admin", &password).0, 303);
+    let (status, location, _) = log_in(&server.base, "admin", &password);
+    assert_eq!((status, location.as_str()), (303, "/account/password"));
     assert_eq!(log_in(&server.base, "admin", "a wrong password").0, 401);
     let (clean, _) = server.terminate();
     assert!(clean);
@@ -341,6 +342,28 @@ fn gambling_index(folder: &Path) {
         "{}",
         String::from_utf8_lossy(&import.stderr)
     );
+}
+
+/// Starts `ward serve` in `folder` with the proxy on, the gambling index and `policy` (as
+/// policy.toml), plus `environment`; returns it and the proxy's address.
+fn start_with_proxy(folder: &Path, policy: &str, environment: &[(&str, &str)]) -> (Server, String) {
+    gambling_index(folder);
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let mut all = vec![
+        ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+        ("WARD_FILTER_INDEX", "lists.idx"),
+        ("WARD_FILTER_POLICY", "policy.toml"),
+    ];
+    all.extend_from_slice(environment);
+    let server = Server::start(folder, &all);
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address is printed")
+        .trim()
+        .to_owned();
+    (server, proxy)
 }
 
 const DNS_POLICY: &str = r#"
@@ -637,28 +660,11 @@ fn field(page: &str, name: &str) -> String {
 #[test]
 fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() {
     let folder = temp_folder("unblock");
-    gambling_index(&folder);
-    std::fs::write(
-        folder.join("policy.toml"),
-        DNS_POLICY.replace("VERDICT", "unacceptable"),
-    )
-    .expect("policy");
-    let server = Server::start(
+    let (server, proxy) = start_with_proxy(
         &folder,
-        &[
-            ("WARD_ADMIN_PASSWORD", "unblock test password"),
-            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
-            ("WARD_FILTER_INDEX", "lists.idx"),
-            ("WARD_FILTER_POLICY", "policy.toml"),
-        ],
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[("WARD_ADMIN_PASSWORD", "unblock test password")],
     );
-    let proxy = server
-        .printed
-        .iter()
-        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
-        .expect("the proxy's address is printed")
-        .trim()
-        .to_owned();
 
     // A pupil meets the block page and asks, with a reason.
     let (status, page) = curl_through(&proxy, "http://casino.test/odds");
@@ -899,15 +905,6 @@ fn webhook_receiver() -> (u16, std::sync::mpsc::Receiver<String>) {
 #[test]
 fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summary_is_sent() {
     let folder = temp_folder("notify");
-    gambling_index(&folder);
-    std::fs::write(
-        folder.join("policy.toml"),
-        DNS_POLICY.replace(
-            "verdict = \"VERDICT\"",
-            "verdict = \"unacceptable\"\nalert = 4",
-        ),
-    )
-    .expect("policy");
     let smtp = SmtpServer::start(&folder);
     let (hook_port, hook) = webhook_receiver();
     // The summary is due at midnight today (school time), so it goes out at start.
@@ -915,13 +912,14 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
         .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/London").expect("zone"))
         .strftime("%A")
         .to_string();
-    let server = Server::start(
+    let (server, proxy) = start_with_proxy(
         &folder,
+        &DNS_POLICY.replace(
+            "verdict = \"VERDICT\"",
+            "verdict = \"unacceptable\"\nalert = 4",
+        ),
         &[
             ("WARD_ADMIN_PASSWORD", "notify test password"),
-            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
-            ("WARD_FILTER_INDEX", "lists.idx"),
-            ("WARD_FILTER_POLICY", "policy.toml"),
             ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
             ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
             ("WARD_ALERTS_SMTP_SECURITY", "none"),
@@ -939,13 +937,6 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
             ("WARD_ALERTS_CONSOLE_URL", "https://ward.school.test/"),
         ],
     );
-    let proxy = server
-        .printed
-        .iter()
-        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
-        .expect("the proxy's address is printed")
-        .trim()
-        .to_owned();
 
     let (status, page) = curl_through(&proxy, "http://casino.test/odds");
     assert_eq!(status, 403, "{page}");
@@ -1017,28 +1008,11 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
 #[test]
 fn in_chromium_a_request_asked_in_the_console_is_approved_opens_the_site_and_expires() {
     let folder = temp_folder("unblock-browser");
-    gambling_index(&folder);
-    std::fs::write(
-        folder.join("policy.toml"),
-        DNS_POLICY.replace("VERDICT", "unacceptable"),
-    )
-    .expect("policy");
-    let server = Server::start(
+    let (server, proxy) = start_with_proxy(
         &folder,
-        &[
-            ("WARD_ADMIN_PASSWORD", "browser test password"),
-            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
-            ("WARD_FILTER_INDEX", "lists.idx"),
-            ("WARD_FILTER_POLICY", "policy.toml"),
-        ],
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[("WARD_ADMIN_PASSWORD", "browser test password")],
     );
-    let proxy = server
-        .printed
-        .iter()
-        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
-        .expect("the proxy's address is printed")
-        .trim()
-        .to_owned();
     assert_eq!(curl_through(&proxy, "http://casino.test/odds").0, 403);
 
     let browser = webdriver::Browser::start();
