@@ -34,6 +34,7 @@
 mod compile;
 mod decide;
 mod render;
+mod sanctions;
 mod spec;
 mod time;
 
@@ -41,6 +42,7 @@ pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };
+pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
     ProxySpec, RuleSpec, UnknownClients, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
@@ -147,6 +149,9 @@ pub enum PolicyError {
         /// The category.
         category: String,
     },
+    /// The actions and sanctions tables are malformed or inconsistent.
+    #[error("sanctions tables: {0}")]
+    BadSanctions(String),
     /// A rule's alert severity is outside 1 to 5.
     #[error("rule {rule:?}: alert severity {severity} is not between 1 and 5")]
     BadAlert {

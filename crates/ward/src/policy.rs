@@ -34,6 +34,10 @@ pub fn run(command: PolicyCommand) -> Result<u8, Failure> {
             };
             let (snapshot, _) = compile(&inputs, index)?;
             print!("{}", snapshot.render_markdown());
+            print!(
+                "\n{}",
+                ward_policy::Sanctions::default_tables().render_markdown()
+            );
             Ok(EXIT_OK)
         }
         PolicyCommand::Check { inputs } => {
