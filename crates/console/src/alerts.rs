@@ -137,6 +137,20 @@ pub async fn queue(
     })
 }
 
+/// A move's button label and audit action.
+fn move_names(from: AlertStatus, to: AlertStatus) -> (&'static str, &'static str) {
+    match (from, to) {
+        (AlertStatus::FalsePositive | AlertStatus::Closed, AlertStatus::Triaged) => {
+            ("Reopen", "alert.reopen")
+        }
+        (_, AlertStatus::Triaged) => ("Mark triaged", "alert.triage"),
+        (_, AlertStatus::FalsePositive) => ("False positive", "alert.false-positive"),
+        (_, AlertStatus::Escalated) => ("Escalate to an incident", "alert.escalate"),
+        (_, AlertStatus::Closed) => ("Close", "alert.close"),
+        (_, AlertStatus::New) => ("New", "alert.new"),
+    }
+}
+
 /// A status an alert may move to, as a button.
 pub struct Move {
     status: &'static str,
@@ -198,16 +212,7 @@ impl ShowPage {
             .filter(|next| alert.status.can_become(*next))
             .map(|next| Move {
                 status: next.as_str(),
-                label: match (alert.status, next) {
-                    (AlertStatus::FalsePositive | AlertStatus::Closed, AlertStatus::Triaged) => {
-                        "Reopen"
-                    }
-                    (_, AlertStatus::Triaged) => "Mark triaged",
-                    (_, AlertStatus::FalsePositive) => "False positive",
-                    (_, AlertStatus::Escalated) => "Escalate to an incident",
-                    (_, AlertStatus::Closed) => "Close",
-                    (_, AlertStatus::New) => "New",
-                },
+                label: move_names(alert.status, next).0,
                 needs_note: next.needs_note(alert.status),
             })
             .collect();
@@ -280,17 +285,9 @@ pub async fn change(
         page.note = note.to_owned();
         return Ok((axum::http::StatusCode::BAD_REQUEST, render(&page)?).into_response());
     }
-    let action = match (alert.status, status) {
-        (AlertStatus::FalsePositive | AlertStatus::Closed, AlertStatus::Triaged) => "alert.reopen",
-        (_, AlertStatus::Triaged) => "alert.triage",
-        (_, AlertStatus::FalsePositive) => "alert.false-positive",
-        (_, AlertStatus::Escalated) => "alert.escalate",
-        (_, AlertStatus::Closed) => "alert.close",
-        (_, AlertStatus::New) => "alert.new",
-    };
     user.record(
         store,
-        action,
+        move_names(alert.status, status).1,
         &format!("alert:{id}"),
         format!(
             "{} → {}: {} ({}, severity {})",

@@ -188,12 +188,7 @@ impl NewAlert {
 
     /// Who it is about, as events count it: `person:ID`, `device:ID`, `ip:ADDRESS` or ``.
     pub(crate) fn subject(&self) -> String {
-        match (self.person, self.device, self.client_ip) {
-            (Some(person), _, _) => format!("person:{person}"),
-            (None, Some(device), _) => format!("device:{device}"),
-            (None, None, Some(ip)) => format!("ip:{ip}"),
-            (None, None, None) => String::new(),
-        }
+        crate::model::subject(self.person, self.device, self.client_ip)
     }
 }
 
@@ -258,8 +253,6 @@ pub struct AlertChange {
 pub struct AlertFilter {
     /// One status, or every status.
     pub status: Option<AlertStatus>,
-    /// Only alerts at least this severe.
-    pub min_severity: u8,
     /// Only alerts about this subject (`person:ID`…).
     pub subject: Option<String>,
     /// At most this many.
@@ -271,7 +264,6 @@ impl AlertFilter {
     pub fn status(status: AlertStatus, limit: i64) -> AlertFilter {
         AlertFilter {
             status: Some(status),
-            min_severity: 1,
             subject: None,
             limit,
         }
@@ -295,7 +287,7 @@ pub struct AlertTally {
 
 /// Blocked attempts of one subject in one category within one alert window: one alert (or one
 /// more repeat of an open one).
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub(crate) struct BlockedFold<'a> {
     pub(crate) first: &'a Event,
     pub(crate) subject: String,
@@ -455,10 +447,13 @@ pub(crate) type OpenAlerts = HashMap<(String, String), Vec<(i64, i64)>>;
 /// the newest open alert of its subject and category raised within the window before its
 /// first attempt.
 pub(crate) fn plan_folds<'a, 'b>(
-    folds: &'b [BlockedFold<'a>],
+    folds: impl IntoIterator<Item = &'b BlockedFold<'a>>,
     open: &OpenAlerts,
     window: SignedDuration,
-) -> (HashMap<i64, Repeats>, Vec<&'b BlockedFold<'a>>) {
+) -> (HashMap<i64, Repeats>, Vec<&'b BlockedFold<'a>>)
+where
+    'a: 'b,
+{
     let window = window.as_micros() as i64;
     let mut repeats: HashMap<i64, Repeats> = HashMap::new();
     let mut new = Vec::new();
@@ -529,13 +524,8 @@ macro_rules! write_blocked_folds {
         schools.sort_unstable();
         schools.dedup();
         for school in schools {
-            let these: Vec<$crate::alerts::BlockedFold<'_>> = folds
-                .iter()
-                .filter(|fold| fold.first.school.0 == school)
-                .cloned()
-                .collect();
-            let earliest = these
-                .iter()
+            let these = || folds.iter().filter(|fold| fold.first.school.0 == school);
+            let earliest = these()
                 .map(|fold| $crate::micros(fold.first.at))
                 .min()
                 .unwrap_or(i64::MAX);
@@ -554,7 +544,7 @@ macro_rules! write_blocked_folds {
                     .or_default()
                     .push((row.try_get(2)?, row.try_get(3)?));
             }
-            let (repeats, new) = $crate::alerts::plan_folds(&these, &open, window);
+            let (repeats, new) = $crate::alerts::plan_folds(these(), &open, window);
             let repeats: Vec<(i64, $crate::alerts::Repeats)> = repeats.into_iter().collect();
             for chunk in repeats.chunks($crate::alerts::REPEAT_ROWS) {
                 let sql = $crate::alerts::repeats_sql(chunk.len());
@@ -615,14 +605,13 @@ impl Store {
         dispatch!(self, pool => {
             let sql = format!(
                 "SELECT {COLUMNS} FROM {FROM}
-                 WHERE a.school_id = $1 AND ($2 = '' OR a.status = $2) AND a.severity >= $3
-                   AND ($4 = '' OR a.subject = $4)
-                 ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT $5"
+                 WHERE a.school_id = $1 AND ($2 = '' OR a.status = $2)
+                   AND ($3 = '' OR a.subject = $3)
+                 ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT $4"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(school.0)
                 .bind(filter.status.map_or("", AlertStatus::as_str))
-                .bind(i64::from(filter.min_severity))
                 .bind(filter.subject.as_deref().unwrap_or(""))
                 .bind(filter.limit)
                 .fetch_all(pool)

@@ -581,14 +581,25 @@ fn is_one(count: &u32) -> bool {
 }
 
 impl Event {
-    /// Who allowed browsing is counted against: the person if known, else the device, else the
-    /// address.
+    /// Who allowed browsing is counted against, and whose alerts repeats are folded into: the
+    /// person if known, else the device, else the address.
     pub fn subject(&self) -> String {
-        match (self.person, self.device) {
-            (Some(person), _) => format!("person:{person}"),
-            (None, Some(device)) => format!("device:{device}"),
-            (None, None) => format!("ip:{}", self.client_ip),
-        }
+        subject(self.person, self.device, Some(self.client_ip))
+    }
+}
+
+/// `person:ID`, else `device:ID`, else `ip:ADDRESS`, else empty: the one spelling events,
+/// browsing counts and alerts use, so that an alert and its events name the same subject.
+pub(crate) fn subject(
+    person: Option<PersonId>,
+    device: Option<DeviceId>,
+    client_ip: Option<IpAddr>,
+) -> String {
+    match (person, device, client_ip) {
+        (Some(person), _, _) => format!("person:{person}"),
+        (None, Some(device), _) => format!("device:{device}"),
+        (None, None, Some(ip)) => format!("ip:{ip}"),
+        (None, None, None) => String::new(),
     }
 }
 

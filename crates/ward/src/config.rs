@@ -49,6 +49,9 @@ pub struct Config {
     pub alerts: AlertSettings,
 }
 
+/// The longest alert window: beyond a week, repeats would hide that something is still going on.
+const MAX_FOLD_MINUTES: u64 = 7 * 24 * 60;
+
 /// The alert queue and its notifications (email over SMTP, a webhook, the weekly summary).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -453,8 +456,8 @@ impl Config {
 
     fn check_alerts(&self) -> anyhow::Result<()> {
         let alerts = &self.alerts;
-        if alerts.fold_minutes == 0 {
-            bail!("alerts.fold_minutes must be above 0");
+        if !(1..=MAX_FOLD_MINUTES).contains(&alerts.fold_minutes) {
+            bail!("alerts.fold_minutes must be 1 to {MAX_FOLD_MINUTES} (a week)");
         }
         if !(1..=5).contains(&alerts.notify_severity) {
             bail!("alerts.notify_severity must be 1 to 5");
@@ -819,6 +822,40 @@ mod tests {
         let error = Config::load(None, environment(&[("WARD_CONSOLE_LISTEN", "localhost")]))
             .expect_err("bad address");
         assert!(format!("{error:#}").contains("ADDRESS:PORT"), "{error:#}");
+        for (name, value, expected) in [
+            (
+                "WARD_ALERTS_FOLD_MINUTES",
+                "0",
+                "fold_minutes must be 1 to 10080",
+            ),
+            (
+                "WARD_ALERTS_FOLD_MINUTES",
+                "20000",
+                "fold_minutes must be 1 to 10080",
+            ),
+            (
+                "WARD_ALERTS_NOTIFY_SEVERITY",
+                "6",
+                "notify_severity must be 1 to 5",
+            ),
+            (
+                "WARD_ALERTS_SMTP_SECURITY",
+                "ssl",
+                "must be starttls, tls or none",
+            ),
+            ("WARD_ALERTS_SUMMARY_DAY", "funday", "not a day of the week"),
+            (
+                "WARD_ALERTS_EMAIL_TO",
+                "dsl@school.test",
+                "need alerts.smtp_server",
+            ),
+        ] {
+            let error = Config::load(None, environment(&[(name, value)])).expect_err(value);
+            assert!(
+                format!("{error:#}").contains(expected),
+                "{name}={value}: {error:#}"
+            );
+        }
         std::fs::remove_dir_all(&folder).expect("clean up");
     }
 

@@ -131,9 +131,14 @@ impl Notifier {
     /// Sends alerts and summaries until the task is aborted.
     pub async fn run(self) {
         let mut backoff = POLL;
+        // The summary period this process has seen handled (sent here or by another gateway),
+        // so the database is asked once per period rather than every few seconds.
+        let mut summary_handled = None;
         loop {
             let sent = self.send_due_alerts().await;
-            let summary = self.send_weekly_summary_if_due(Timestamp::now()).await;
+            let summary = self
+                .send_weekly_summary_if_due(Timestamp::now(), &mut summary_handled)
+                .await;
             match sent.and(summary) {
                 Ok(()) => backoff = POLL,
                 Err(error) => {
@@ -147,7 +152,7 @@ impl Notifier {
 
     /// Claims and sends the alerts due now. An alert whose message cannot be sent is given
     /// back, to be tried again.
-    pub async fn send_due_alerts(&self) -> anyhow::Result<()> {
+    async fn send_due_alerts(&self) -> anyhow::Result<()> {
         let since = Timestamp::now() - TOO_OLD;
         let alerts = self
             .store
@@ -263,8 +268,13 @@ impl Notifier {
 
     /// Sends the weekly summary if its time has come and no one has sent it yet: alerts of
     /// the seven days before the summary time, by category and severity, and blocked attempts
-    /// by category. Counts only.
-    pub async fn send_weekly_summary_if_due(&self, now: Timestamp) -> anyhow::Result<()> {
+    /// by category. Counts only. `handled` is the start of the last period known to be sent;
+    /// it is updated once this one is.
+    async fn send_weekly_summary_if_due(
+        &self,
+        now: Timestamp,
+        handled: &mut Option<Timestamp>,
+    ) -> anyhow::Result<()> {
         let Some(email) = &self.email else {
             return Ok(());
         };
@@ -277,20 +287,24 @@ impl Notifier {
             return Ok(());
         }
         let start = end.checked_sub(jiff::Span::new().weeks(1))?;
-        if !self
+        if *handled == Some(start.timestamp()) {
+            return Ok(());
+        }
+        if self
             .store
             .claim_summary(self.school, "weekly", start.timestamp())
             .await?
         {
-            return Ok(());
+            let sent = self.send_summary(email, &start, &end).await;
+            if sent.is_err() {
+                self.store
+                    .unclaim_summary(self.school, "weekly", start.timestamp())
+                    .await?;
+                return sent;
+            }
         }
-        let sent = self.send_summary(email, &start, &end).await;
-        if sent.is_err() {
-            self.store
-                .unclaim_summary(self.school, "weekly", start.timestamp())
-                .await?;
-        }
-        sent
+        *handled = Some(start.timestamp());
+        Ok(())
     }
 
     async fn send_summary(

@@ -127,9 +127,9 @@ pub async fn serve(
     writer_config.batch_size = config.events.batch_size;
     writer_config.database_timeout = Duration::from_secs(config.events.database_timeout_seconds);
     writer_config.journal_limit = config.events.journal_limit_mb << 20;
-    writer_config.alert_window = SignedDuration::from_mins(
-        i64::try_from(config.alerts.fold_minutes).unwrap_or(i64::MAX / 60_000_000),
-    );
+    // At most a week (checked with the configuration), so the conversion cannot fail.
+    writer_config.alert_window =
+        SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60));
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
     let gateway = Gateway::start(&config, &store, school, events.clone()).await?;
 
