@@ -33,6 +33,7 @@
 
 mod compile;
 mod decide;
+mod procedure;
 mod render;
 mod sanctions;
 mod spec;
@@ -42,6 +43,7 @@ pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };
+pub use procedure::{Answer, Audience, CHILD_PROTECTION, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,

@@ -42,6 +42,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0005_unblock_periods.sql"),
         postgres: include_str!("../migrations/postgres/0005_unblock_periods.sql"),
     },
+    Migration {
+        version: 6,
+        sqlite: include_str!("../migrations/sqlite/0006_incidents.sql"),
+        postgres: include_str!("../migrations/postgres/0006_incidents.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (
