@@ -384,7 +384,12 @@ mod tests {
         assert_eq!(fresh.next().map(|s| s.id), Some("do-not-examine"));
         assert_eq!(
             ids(&fresh),
-            ["do-not-examine", "reported", "child-protection", "intervention"],
+            [
+                "do-not-examine",
+                "reported",
+                "child-protection",
+                "intervention"
+            ],
             "the provider's steps appear only when further intervention is needed"
         );
         assert!(!fresh.complete());
@@ -475,7 +480,11 @@ mod tests {
                         .iter()
                         .find(|s| s.id == earlier)
                         .unwrap_or_else(|| panic!("{} follows an unknown step", step.id));
-                    assert!(before.answer(answer).is_some(), "{} follows no answer", step.id);
+                    assert!(
+                        before.answer(answer).is_some(),
+                        "{} follows no answer",
+                        step.id
+                    );
                 }
             }
         }

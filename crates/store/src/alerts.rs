@@ -255,6 +255,8 @@ pub struct AlertFilter {
     pub status: Option<AlertStatus>,
     /// Only alerts about this subject (`person:ID`…).
     pub subject: Option<String>,
+    /// Only alerts escalated to this incident.
+    pub incident: Option<i64>,
     /// At most this many.
     pub limit: i64,
 }
@@ -265,6 +267,7 @@ impl AlertFilter {
         AlertFilter {
             status: Some(status),
             subject: None,
+            incident: None,
             limit,
         }
     }
@@ -607,6 +610,7 @@ impl Store {
                 "SELECT {COLUMNS} FROM {FROM}
                  WHERE a.school_id = $1 AND ($2 = '' OR a.status = $2)
                    AND ($3 = '' OR a.subject = $3)
+                   AND ($5 = 0 OR a.incident_id = $5)
                  ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT $4"
             );
             let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
@@ -614,6 +618,7 @@ impl Store {
                 .bind(filter.status.map_or("", AlertStatus::as_str))
                 .bind(filter.subject.as_deref().unwrap_or(""))
                 .bind(filter.limit)
+                .bind(filter.incident.unwrap_or(0))
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(|row| Ok(alert_from_row!(row))).collect()

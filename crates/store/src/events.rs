@@ -135,6 +135,45 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
     counts
 }
 
+/// The columns an [`EventRow`] is read from (with [`EVENT_FROM`]).
+pub(crate) const EVENT_ROW_COLUMNS: &str = "e.id, e.at, e.source, e.client_ip, d.name AS device_name, \
+     p.username AS person_username, p.given_name, p.family_name, e.username, e.host, e.url, \
+     e.action, e.categories, e.reason, e.search_term";
+
+/// Events with their person and device.
+pub(crate) const EVENT_FROM: &str = "events e
+     LEFT JOIN people p ON p.id = e.person_id AND p.school_id = e.school_id
+     LEFT JOIN devices d ON d.id = e.device_id AND d.school_id = e.school_id";
+
+/// An [`EventRow`] from a row of [`EVENT_ROW_COLUMNS`].
+macro_rules! event_row {
+    ($row:expr) => {{
+        let row = $row;
+        let given: Option<String> = row.try_get("given_name")?;
+        let family: Option<String> = row.try_get("family_name")?;
+        let person_username: Option<String> = row.try_get("person_username")?;
+        let seen_username: Option<String> = row.try_get("username")?;
+        $crate::EventRow {
+            id: row.try_get("id")?,
+            at: $crate::timestamp(row.try_get("at")?),
+            source: row.try_get("source")?,
+            client_ip: row.try_get("client_ip")?,
+            device: row.try_get("device_name")?,
+            username: person_username.or(seen_username),
+            person_name: given
+                .zip(family)
+                .map(|(given, family)| format!("{given} {family}")),
+            host: row.try_get("host")?,
+            url: row.try_get("url")?,
+            action: row.try_get("action")?,
+            categories: row.try_get("categories")?,
+            reason: row.try_get("reason")?,
+            search_term: row.try_get("search_term")?,
+        }
+    }};
+}
+pub(crate) use event_row;
+
 impl Store {
     /// Writes a batch in one transaction: blocked and rewritten requests as rows, allowed ones
     /// added to the hourly counts, and (for the event writer) its journal progress.
@@ -328,13 +367,8 @@ impl Store {
         let category = query.category.trim().to_lowercase();
         let category_pattern = format!("%,{},%", crate::people::like_escape(&category));
         dispatch!(self, pool => {
-            let rows = sqlx::query(
-                "SELECT e.id, e.at, e.source, e.client_ip, d.name AS device_name, p.username AS person_username,
-                   p.given_name, p.family_name, e.username, e.host, e.url, e.action, e.categories, e.reason,
-                   e.search_term
-                 FROM events e
-                 LEFT JOIN people p ON p.id = e.person_id AND p.school_id = e.school_id
-                 LEFT JOIN devices d ON d.id = e.device_id AND d.school_id = e.school_id
+            let sql = format!(
+                "SELECT {EVENT_ROW_COLUMNS} FROM {EVENT_FROM}
                  WHERE e.school_id = $1
                    AND ($2 = 0 OR e.person_id = $2)
                    AND ($3 = 0 OR e.device_id = $3)
@@ -342,8 +376,9 @@ impl Store {
                    AND e.host LIKE $6 ESCAPE '\\'
                    AND ($7 = '' OR (',' || e.categories || ',') LIKE $8 ESCAPE '\\')
                    AND ($10 = '' OR e.client_ip = $10)
-                 ORDER BY e.at DESC, e.id DESC LIMIT $9",
-            )
+                 ORDER BY e.at DESC, e.id DESC LIMIT $9"
+            );
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
             .bind(school.0)
             .bind(query.person.map_or(0, |person| person.0))
             .bind(query.device.map_or(0, |device| device.0))
@@ -356,29 +391,7 @@ impl Store {
             .bind(query.client_ip.as_str())
             .fetch_all(pool)
             .await?;
-            rows.iter()
-                .map(|row| {
-                    let given: Option<String> = row.try_get("given_name")?;
-                    let family: Option<String> = row.try_get("family_name")?;
-                    let person_username: Option<String> = row.try_get("person_username")?;
-                    let seen_username: Option<String> = row.try_get("username")?;
-                    Ok(EventRow {
-                        id: row.try_get("id")?,
-                        at: timestamp(row.try_get("at")?),
-                        source: row.try_get("source")?,
-                        client_ip: row.try_get("client_ip")?,
-                        device: row.try_get("device_name")?,
-                        username: person_username.or(seen_username),
-                        person_name: given.zip(family).map(|(given, family)| format!("{given} {family}")),
-                        host: row.try_get("host")?,
-                        url: row.try_get("url")?,
-                        action: row.try_get("action")?,
-                        categories: row.try_get("categories")?,
-                        reason: row.try_get("reason")?,
-                        search_term: row.try_get("search_term")?,
-                    })
-                })
-                .collect()
+            rows.iter().map(|row| Ok(event_row!(row))).collect()
         })
     }
 

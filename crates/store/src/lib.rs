@@ -15,6 +15,7 @@ mod alerts;
 mod audit;
 mod events;
 mod import;
+mod incidents;
 mod journal;
 mod migrate;
 mod model;
@@ -37,6 +38,10 @@ pub use alerts::{
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};
+pub use incidents::{
+    EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentScope, IncidentStatus,
+    MAX_INCIDENT_TEXT, NewEntry, NewIncident,
+};
 pub use journal::JournalError;
 pub use model::{
     Account, AccountId, Action, Device, DeviceId, Event, EventAlert, Group, GroupId, Network,

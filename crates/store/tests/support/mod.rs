@@ -59,6 +59,26 @@ pub async fn execute_behind_the_stores_back(url: &str, sql: &str) {
     }
 }
 
+/// Runs SQL on the database at `url` directly and reports the database's refusal, if any.
+pub async fn try_behind_the_stores_back(url: &str, sql: &str) -> Result<(), String> {
+    use sqlx::Connection;
+    let sql = sqlx::AssertSqlSafe(sql.to_owned());
+    let outcome = if url.starts_with("sqlite:") {
+        let mut connection = sqlx::SqliteConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sql)
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
+    } else {
+        let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
+        sqlx::raw_sql(sql)
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
+    };
+    outcome.map_err(|error| error.to_string())
+}
+
 /// The PostgreSQL server the test command started (`WARD_TEST_POSTGRES`, a URL to its
 /// `postgres` database).
 pub fn postgres_server() -> String {
