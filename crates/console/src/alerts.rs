@@ -9,7 +9,10 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::SignedDuration;
 use serde::Deserialize;
-use ward_store::{ActivityQuery, Alert, AlertFilter, AlertStatus, EventRow};
+use ward_store::{
+    ActivityQuery, Alert, AlertFilter, AlertStatus, EventRow, IncidentFilter, IncidentScope,
+    IncidentStatus,
+};
 
 use crate::auth::CurrentUser;
 use crate::pages::{Layout, local_time, render};
@@ -175,6 +178,8 @@ struct ShowPage {
     notified: String,
     incident: Option<i64>,
     has_subject: bool,
+    can_escalate: bool,
+    open_incidents: Vec<(i64, String)>,
     history: Vec<ChangeLine>,
     moves: Vec<Move>,
     message: String,
@@ -207,9 +212,30 @@ impl ShowPage {
                 note: change.note,
             })
             .collect();
+        // Escalating records an incident (its own form), so it is not one of the buttons.
+        let can_escalate = alert.status.can_become(AlertStatus::Escalated)
+            && user.can(Permission::ManageIncidents);
+        let open_incidents = match alert.person {
+            Some(person) if can_escalate => store
+                .incidents(
+                    user.account.school,
+                    IncidentScope::All,
+                    &IncidentFilter {
+                        status: Some(IncidentStatus::Open),
+                        person: Some(person),
+                        limit: 20,
+                        ..IncidentFilter::default()
+                    },
+                )
+                .await?
+                .into_iter()
+                .map(|incident| (incident.id, local_time(state, incident.created_at)))
+                .collect(),
+            _ => Vec::new(),
+        };
         let moves = AlertStatus::ALL
             .into_iter()
-            .filter(|next| alert.status.can_become(*next))
+            .filter(|next| alert.status.can_become(*next) && *next != AlertStatus::Escalated)
             .map(|next| Move {
                 status: next.as_str(),
                 label: move_names(alert.status, next).0,
@@ -226,6 +252,8 @@ impl ShowPage {
                 .unwrap_or_default(),
             incident: alert.incident,
             has_subject: !alert.subject.is_empty(),
+            can_escalate,
+            open_incidents,
             history,
             moves,
             message: String::new(),
@@ -270,6 +298,10 @@ pub async fn change(
         .status
         .parse()
         .map_err(|_| AppError::BadRequest("Choose what to do with the alert.".into()))?;
+    if status == AlertStatus::Escalated {
+        // An escalation is an incident: its record comes first.
+        return Ok(Redirect::to(&format!("/incidents/new?alert={id}")).into_response());
+    }
     let note = form.note.trim();
     let changed = store
         .change_alert(school, id, &user.account.username, status, note, None)

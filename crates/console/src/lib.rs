@@ -11,6 +11,7 @@ mod alerts;
 pub mod auth;
 pub mod csrf;
 mod error;
+mod incidents;
 mod pages;
 pub mod roles;
 mod unblock;
@@ -24,6 +25,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
+use ward_policy::Sanctions;
 use ward_store::{EventSink, Store, UnblockGrant};
 
 pub use error::AppError;
@@ -44,6 +46,8 @@ pub struct ConsoleConfig {
     pub time_zone: TimeZone,
     /// Largest upload (CSV import), in bytes.
     pub upload_limit: usize,
+    /// The school's actions and sanctions tables, which incidents are recorded against.
+    pub sanctions: Arc<Sanctions>,
 }
 
 impl Default for ConsoleConfig {
@@ -55,6 +59,7 @@ impl Default for ConsoleConfig {
             max_lockout: SignedDuration::from_mins(15),
             time_zone: TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC),
             upload_limit: 10 << 20,
+            sanctions: Arc::new(Sanctions::default_tables()),
         }
     }
 }
@@ -187,6 +192,15 @@ pub fn router(state: AppState) -> Router {
         .route("/alerts", get(alerts::queue))
         .route("/alerts/{id}", get(alerts::show).post(alerts::change))
         .route("/alerts/{id}/activity", post(alerts::context))
+        .route("/alerts/{id}/incident", post(incidents::link_alert))
+        .route("/incidents", get(incidents::list).post(incidents::create))
+        .route("/incidents/new", get(incidents::new_form))
+        .route("/incidents/{id}", get(incidents::show))
+        .route("/incidents/{id}/notes", post(incidents::note))
+        .route("/incidents/{id}/steps", post(incidents::step))
+        .route("/incidents/{id}/actions", post(incidents::action))
+        .route("/incidents/{id}/signoff", post(incidents::sign_off))
+        .route("/people/{id}/chronology", get(incidents::chronology))
         .route("/unblock", get(unblock::list))
         .route("/unblock/new", get(unblock::new_form).post(unblock::create))
         .route("/unblock/mine", get(unblock::mine))

@@ -53,6 +53,8 @@ pub struct NavUser {
     pub alerts: bool,
     /// Asking for a site to be unblocked.
     pub ask_unblock: bool,
+    /// Incidents.
+    pub incidents: bool,
 }
 
 impl Layout {
@@ -94,6 +96,7 @@ impl Layout {
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),
+                incidents: user.can(Permission::RecordIncident),
             }),
             csrf: user.session.csrf_token.clone(),
         }
@@ -108,6 +111,29 @@ pub(crate) fn local_time(state: &AppState, at: Timestamp) -> String {
     at.to_zoned_datetime(state.config().time_zone.clone())
         .strftime("%Y-%m-%d %H:%M")
         .to_string()
+}
+
+/// A time as a `datetime-local` input's value, in the school's time zone.
+pub(crate) fn form_time(state: &AppState, at: Timestamp) -> String {
+    at.to_zoned_datetime(state.config().time_zone.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// A `datetime-local` input's value, read in the school's time zone.
+pub(crate) fn parse_local(
+    state: &AppState,
+    value: &str,
+    what: &str,
+) -> Result<Timestamp, AppError> {
+    let civil: jiff::civil::DateTime = value
+        .trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a date and time")))?;
+    civil
+        .to_zoned_datetime(state.config().time_zone.clone())
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a time that exists")))
 }
 
 // ---------------------------------------------------------------------------------------------

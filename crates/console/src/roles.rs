@@ -13,6 +13,9 @@
 //! | unblock requests: ask (for a class or group), see one's own | ✓ | ✓ | ✓ | ✓ | |
 //! | unblock requests: decide, end grants, the log | ✓ | ✓ | ✓ | | |
 //! | alert queue: see and triage alerts | ✓ | ✓ | | | |
+//! | incidents: record one, see and add notes to the pupil incidents one recorded | ✓ | ✓ | ✓ | ✓ | |
+//! | incidents: see all, walk the procedure, record actions, chronologies | ✓ | ✓ | | | |
+//! | incidents: sign off (closes it) | ✓ | | | | |
 //!
 //! Governors and teachers see counts only, never a pupil's name. An account can give others only
 //! roles it holds itself, except the headteacher, who can give any: a technician cannot make
@@ -43,6 +46,14 @@ pub enum Permission {
     TriageAlerts,
     /// Asking for a site to be unblocked for a class or group, and following one's requests.
     RequestUnblock,
+    /// Recording an incident (Appendix 1: anyone who finds or suspects one), and seeing and
+    /// adding notes to the pupil incidents one recorded (never child-protection ones).
+    RecordIncident,
+    /// Every incident, staff and child protection included: the procedure, actions taken, the
+    /// person's earlier incidents and chronology.
+    ManageIncidents,
+    /// Signing an incident off, which closes it.
+    SignOffIncidents,
 }
 
 /// Whether `role` carries `permission`.
@@ -61,6 +72,9 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | DecideUnblocks
                 | TriageAlerts
                 | RequestUnblock
+                | RecordIncident
+                | ManageIncidents
+                | SignOffIncidents
         ),
         Role::Headteacher => matches!(
             permission,
@@ -72,6 +86,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | DecideUnblocks
                 | TriageAlerts
                 | RequestUnblock
+                | RecordIncident
+                | ManageIncidents
         ),
         Role::Technician => matches!(
             permission,
@@ -82,8 +98,9 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageAccounts
                 | DecideUnblocks
                 | RequestUnblock
+                | RecordIncident
         ),
-        Role::Teacher => matches!(permission, ViewDashboard | RequestUnblock),
+        Role::Teacher => matches!(permission, ViewDashboard | RequestUnblock | RecordIncident),
         Role::Governor => matches!(permission, ViewDashboard),
     }
 }

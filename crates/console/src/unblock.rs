@@ -7,13 +7,12 @@
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use jiff::civil::DateTime;
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use ward_store::{NewUnblockRequest, UnblockGrant, UnblockRequest};
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, local_time, render};
+use crate::pages::{Layout, form_time, local_time, parse_local, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState};
 
@@ -140,12 +139,6 @@ struct ShowPage {
     default_until: String,
 }
 
-fn form_time(state: &AppState, at: Timestamp) -> String {
-    at.to_zoned_datetime(state.config().time_zone.clone())
-        .strftime("%Y-%m-%dT%H:%M:%S")
-        .to_string()
-}
-
 /// `GET /unblock/{id}`.
 pub async fn show(
     State(state): State<AppState>,
@@ -231,17 +224,6 @@ pub struct DecisionForm {
     from: String,
     until: String,
     note: String,
-}
-
-fn parse_local(state: &AppState, value: &str, what: &str) -> Result<Timestamp, AppError> {
-    let civil: DateTime = value
-        .trim()
-        .parse()
-        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a date and time")))?;
-    civil
-        .to_zoned_datetime(state.config().time_zone.clone())
-        .map(|zoned| zoned.timestamp())
-        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a time that exists")))
 }
 
 /// `POST /unblock/{id}`: approve (as the form's grant) or refuse.

@@ -3,7 +3,7 @@
 
 mod support;
 
-use support::{Console, PASSWORD, csrf_in};
+use support::{Client, Console, PASSWORD, Page, csrf_in};
 
 #[test]
 fn log_in_log_out_and_password_change() {
@@ -589,4 +589,268 @@ fn a_database_failure_gets_the_generic_error_page() {
     );
     let page = console.client().log_in("dsl", PASSWORD);
     assert_eq!(page.status, 500);
+}
+
+/// Records an incident through the form as `client`; returns where the console sent it.
+fn record_incident(client: &mut Client, kind: &str, username: &str, evidence: &str) -> Page {
+    client.submit(
+        "/incidents/new",
+        "/incidents",
+        &[
+            ("kind", kind),
+            ("username", username),
+            ("station", "IT-04"),
+            ("occurred_at", "2026-11-23T10:15:00"),
+            ("evidence", evidence),
+            ("reported_by", "Mr Teacher"),
+        ],
+    )
+}
+
+fn incident_id(page: &Page) -> i64 {
+    let id = page
+        .location
+        .rsplit(['/', '='])
+        .next()
+        .and_then(|id| id.parse().ok());
+    id.unwrap_or_else(|| panic!("no incident id in {:?}: {}", page.location, page.body))
+}
+
+#[test]
+fn incidents_are_seen_and_changed_only_by_those_allowed() {
+    let console = Console::start();
+    let mut teacher = console.logged_in("teacher");
+
+    // A teacher records a pupil incident and sees it; a staff incident goes to the DSL and
+    // headteacher and is not shown to the teacher who recorded it.
+    let pupil = record_incident(
+        &mut teacher,
+        "pupil:non-educational-sites",
+        "j.smith",
+        "Games site open during maths",
+    );
+    assert_eq!(pupil.status, 303, "{}", pupil.body);
+    let pupil_id = incident_id(&pupil);
+    assert_eq!(pupil.location, format!("/incidents/{pupil_id}"));
+    let staff = record_incident(
+        &mut teacher,
+        "staff:personal-use",
+        "m.jones",
+        "Shopping sites on the classroom PC during lessons",
+    );
+    assert_eq!(staff.status, 303, "{}", staff.body);
+    let staff_id = incident_id(&staff);
+    assert_eq!(staff.location, format!("/incidents?recorded={staff_id}"));
+    let list = teacher.get("/incidents");
+    assert!(list.body.contains("Games site") || list.body.contains("j.smith"));
+    assert!(!list.body.contains("m.jones"), "{}", list.body);
+    assert_eq!(teacher.get(&format!("/incidents/{staff_id}")).status, 404);
+
+    // A bad record is refused with the reason, and nothing is recorded.
+    let bad = record_incident(&mut teacher, "pupil:no-such-row", "j.smith", "x");
+    assert_eq!(bad.status, 400);
+    assert!(
+        bad.body.contains("Choose the type of incident"),
+        "{}",
+        bad.body
+    );
+    let empty = record_incident(&mut teacher, "pupil:non-educational-sites", "", "");
+    assert_eq!(empty.status, 400);
+
+    // Who may open which page.
+    let pages = [
+        "/incidents".to_owned(),
+        "/incidents/new".to_owned(),
+        format!("/incidents/{pupil_id}"),
+        format!("/incidents/{staff_id}"),
+        "/people/1/chronology".to_owned(),
+    ];
+    let expected: &[(&str, [u16; 5])] = &[
+        ("dsl", [200, 200, 200, 200, 200]),
+        ("head", [200, 200, 200, 200, 200]),
+        // The technician recorded neither, so sees neither.
+        ("tech", [200, 200, 404, 404, 403]),
+        ("teacher", [200, 200, 200, 404, 403]),
+        ("governor", [403, 403, 403, 403, 403]),
+    ];
+    for (username, statuses) in expected {
+        let mut client = console.logged_in(username);
+        for (page, status) in pages.iter().zip(statuses) {
+            assert_eq!(client.get(page).status, *status, "{username} GET {page}");
+        }
+    }
+
+    // The teacher's view of their incident has the record and notes, not the procedure.
+    let view = teacher.get(&format!("/incidents/{pupil_id}"));
+    assert!(view.body.contains("Games site open during maths"));
+    assert!(!view.body.contains("id=\"procedure\""), "{}", view.body);
+
+    // The procedure, actions and sign-off are the DSL's and headteacher's (sign-off the DSL's).
+    let token = csrf_in(&teacher.get("/").body);
+    let posts: [(&str, Vec<(&str, &str)>); 3] = [
+        (
+            "steps",
+            vec![("step", "do-not-examine"), ("answer", "confirmed")],
+        ),
+        ("actions", vec![("action", "warning"), ("note", "")]),
+        ("signoff", vec![("note", "done")]),
+    ];
+    for (username, refused) in [
+        ("teacher", &["steps", "actions", "signoff"][..]),
+        ("tech", &["steps", "actions", "signoff"][..]),
+        ("governor", &["steps", "actions", "signoff"][..]),
+        ("head", &["signoff"][..]),
+    ] {
+        let mut client = console.logged_in(username);
+        let token = csrf_in(&client.get("/").body);
+        for (route, fields) in &posts {
+            if !refused.contains(route) {
+                continue;
+            }
+            let mut fields = fields.clone();
+            fields.push(("csrf", &token));
+            let page = client.post(&format!("/incidents/{pupil_id}/{route}"), &fields);
+            assert_eq!(page.status, 403, "{username} POST {route}");
+        }
+    }
+    let mut governor = console.logged_in("governor");
+    let governor_token = csrf_in(&governor.get("/").body);
+    let page = governor.post(
+        &format!("/incidents/{pupil_id}/notes"),
+        &[("csrf", &governor_token), ("note", "not mine to write")],
+    );
+    assert_eq!(page.status, 403);
+    let mut dsl = console.logged_in("dsl");
+    let view = dsl.get(&format!("/incidents/{pupil_id}"));
+    assert!(
+        view.body.contains("No actions recorded yet"),
+        "{}",
+        view.body
+    );
+    assert!(!view.body.contains("not mine to write"));
+
+    // The DSL may not sign off before the procedure is complete.
+    let page = dsl.submit(
+        &format!("/incidents/{pupil_id}"),
+        &format!("/incidents/{pupil_id}/signoff"),
+        &[("note", "too early")],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("not complete"), "{}", page.body);
+
+    // Notes are append-only: a teacher adds one to their incident and corrects it; no route
+    // edits or removes an entry, whatever the method.
+    let page = teacher.post(
+        &format!("/incidents/{pupil_id}/notes"),
+        &[("csrf", &token), ("note", "Spoke to Jo at break")],
+    );
+    assert_eq!(page.status, 303);
+    let entries = console
+        .runtime
+        .block_on(console.store.incident_entries(
+            console.school,
+            ward_store::IncidentScope::All,
+            pupil_id,
+        ))
+        .expect("entries");
+    let note = entries.last().expect("the note").id;
+    let page = teacher.post(
+        &format!("/incidents/{pupil_id}/notes"),
+        &[
+            ("csrf", &token),
+            ("note", "Spoke to Jo at lunch, not break"),
+            ("corrects", &note.to_string()),
+        ],
+    );
+    assert_eq!(page.status, 303);
+    for (method, path) in [
+        ("PUT", format!("/incidents/{pupil_id}/notes")),
+        ("DELETE", format!("/incidents/{pupil_id}/notes")),
+        ("PATCH", format!("/incidents/{pupil_id}")),
+        ("DELETE", format!("/incidents/{pupil_id}")),
+        ("POST", format!("/incidents/{pupil_id}/notes/{note}")),
+        ("POST", format!("/incidents/{pupil_id}/entries/{note}")),
+        ("DELETE", format!("/incidents/{pupil_id}/entries/{note}")),
+        ("POST", format!("/incidents/{pupil_id}/edit")),
+    ] {
+        let status = if method == "POST" {
+            dsl.post(&path, &[("csrf", &token), ("note", "rewritten")])
+                .status
+        } else {
+            dsl.call(method, &path).status
+        };
+        assert!(
+            [403, 404, 405].contains(&status),
+            "{method} {path} answered {status}"
+        );
+    }
+    let after = console
+        .runtime
+        .block_on(console.store.incident_entries(
+            console.school,
+            ward_store::IncidentScope::All,
+            pupil_id,
+        ))
+        .expect("entries");
+    let notes: Vec<(&str, Option<i64>)> = after
+        .iter()
+        .map(|entry| (entry.note.as_str(), entry.corrects))
+        .collect();
+    assert_eq!(
+        notes,
+        [
+            ("Spoke to Jo at break", None),
+            ("Spoke to Jo at lunch, not break", Some(note))
+        ]
+    );
+
+    // Once the DSL finds a child protection concern, the teacher who recorded it no longer sees it.
+    for (step, answer) in [
+        ("do-not-examine", "confirmed"),
+        ("reported", "dsl"),
+        ("child-protection", "yes"),
+    ] {
+        let page = dsl.submit(
+            &format!("/incidents/{pupil_id}"),
+            &format!("/incidents/{pupil_id}/steps"),
+            &[("step", step), ("answer", answer), ("note", "")],
+        );
+        assert_eq!(page.status, 303, "{step}: {}", page.body);
+    }
+    assert_eq!(teacher.get(&format!("/incidents/{pupil_id}")).status, 404);
+    assert!(!teacher.get("/incidents").body.contains("Games site"));
+    let page = teacher.post(
+        &format!("/incidents/{pupil_id}/notes"),
+        &[("csrf", &token), ("note", "still there?")],
+    );
+    assert_eq!(page.status, 404);
+    let head = console
+        .logged_in("head")
+        .get(&format!("/incidents/{pupil_id}"));
+    assert!(
+        head.body
+            .contains("child protection: DSL and headteacher only")
+    );
+
+    // Another school's DSL sees none of it.
+    let mut other = console.logged_in("other.dsl");
+    assert_eq!(other.get(&format!("/incidents/{pupil_id}")).status, 404);
+
+    // Every step is in the audit log.
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    for action in [
+        "incident.create",
+        "incident.note",
+        "incident.correct",
+        "incident.step",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == action),
+            "{action} in {actions:?}"
+        );
+    }
 }

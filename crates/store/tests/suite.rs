@@ -1544,7 +1544,7 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
         .expect("teacher's");
     let mut staff = pupil_incident(None, vec![]);
     staff.audience = "staff".into();
-    staff.kind = "inappropriate-personal-use".into();
+    staff.kind = "personal-use".into();
     let staff_id = store
         .open_incident(school, "t.jones", &staff)
         .await

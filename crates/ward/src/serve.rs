@@ -140,6 +140,7 @@ pub async fn serve(
         max_lockout: SignedDuration::from_mins(config.console.max_lockout_minutes),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
+        sanctions: std::sync::Arc::new(ward_policy::Sanctions::default_tables()),
     };
     let app_state = match &gateway {
         Some(gateway) => AppState::with_filter(

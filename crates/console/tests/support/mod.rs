@@ -331,6 +331,18 @@ impl Client {
         self.read(response)
     }
 
+    /// `METHOD path` with an empty body (for methods the console has no routes for).
+    pub fn call(&mut self, method: &str, path: &str) -> Page {
+        let request = ureq::http::Request::builder()
+            .method(method)
+            .uri(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .body(())
+            .expect("a request");
+        let response = self.agent.run(request);
+        self.read(response)
+    }
+
     /// `POST path` with the form, adding the CSRF token from the page at `form_page`.
     pub fn submit(&mut self, form_page: &str, path: &str, fields: &[(&str, &str)]) -> Page {
         let token = csrf_in(&self.get(form_page).body);
