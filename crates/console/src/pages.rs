@@ -247,6 +247,7 @@ struct PeoplePage {
     kind: String,
     search: String,
     can_import: bool,
+    can_chronology: bool,
     limit: i64,
 }
 
@@ -288,6 +289,7 @@ pub async fn people(
         kind: query.kind,
         search: query.q,
         can_import: user.can(Permission::ImportPeople),
+        can_chronology: user.can(Permission::ManageIncidents),
         limit,
     };
     render(&page)
