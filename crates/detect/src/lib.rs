@@ -1,0 +1,10 @@
+//! Ward's risk detection (DESIGN.md M1–M3): noticing that a child may be at risk from what they
+//! search for and read.
+//!
+//! Everything is matched on [`normalise`]d text: one function turns a page, a search or a list's
+//! phrase into the same canonical words, so that writing a phrase differently (accents, look-alike
+//! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
+
+mod normalise;
+
+pub use normalise::normalise;
