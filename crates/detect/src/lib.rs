@@ -6,5 +6,9 @@
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
 mod normalise;
+mod phrases;
 
 pub use normalise::normalise;
+pub use phrases::{
+    AgeBand, Anchor, Category, Finding, ListError, Part, Phrase, PhraseLists, Scanner,
+};

@@ -1,0 +1,581 @@
+//! Weighted phrase lists (issue 7, part 1) and scanning text against them.
+//!
+//! Ward's own list format, one file per set of categories:
+//!
+//! ```text
+//! # Comments start with #.
+//! category self-harm "Self-harm and suicide"
+//! threshold 40
+//! severity primary=5 secondary=4 staff=3
+//!
+//! 40 suicide              # whole words (the default)
+//! 40 kill myself          # several words: whatever separates them in the text
+//! 20 overdos*             # * at an end: the word may go on (overdose, overdosing)
+//! 20 *cide                # ... or may start earlier
+//! 30 pills & overdos*     # all of several phrases, anywhere in the text
+//! -40 suicide prevention  # a negative weight: a harmless context
+//! ```
+//!
+//! Every phrase goes through [`normalise`] when the list is loaded, as the text does when it is
+//! scanned, so a phrase written once matches its evasions. A category fires when the weights of
+//! the phrases found in a text add up to its threshold or more; each phrase counts once per text
+//! (a long page repeating a word is not more worrying than a short one saying it once).
+
+use std::collections::HashMap;
+use std::fmt;
+
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+
+use crate::normalise;
+
+/// The age bands a category's severity is given for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgeBand {
+    /// Primary pupils (EYFS to Year 6).
+    Primary,
+    /// Secondary pupils.
+    Secondary,
+    /// Staff and adults.
+    Staff,
+}
+
+impl AgeBand {
+    fn index(self) -> usize {
+        match self {
+            AgeBand::Primary => 0,
+            AgeBand::Secondary => 1,
+            AgeBand::Staff => 2,
+        }
+    }
+}
+
+/// A list line that could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListError {
+    /// The file (or name) it came from.
+    pub source: String,
+    /// Its line number, from 1.
+    pub line: usize,
+    /// What is wrong with it.
+    pub message: String,
+}
+
+impl fmt::Display for ListError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}: {}", self.source, self.line, self.message)
+    }
+}
+
+/// Where a phrase may sit in the text's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Anchor {
+    /// Whole words only.
+    Words,
+    /// The last word may go on (`overdos*`).
+    Prefix,
+    /// The first word may start earlier (`*cide`).
+    Suffix,
+    /// Anywhere, even inside words (`*cide*`).
+    Anywhere,
+}
+
+/// One part of a listed phrase: normalised text and where it may sit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Part {
+    /// The normalised words, without the padding spaces.
+    pub text: String,
+    /// Where it may sit.
+    pub anchor: Anchor,
+}
+
+impl Part {
+    /// Reads one part as written in a list (`kill myself`, `overdos*`, `*cide`).
+    pub fn parse(written: &str) -> Option<Part> {
+        let written = written.trim();
+        let starts = written.starts_with('*');
+        let ends = written.len() > 1 && written.ends_with('*');
+        let inner = written.trim_matches('*');
+        let text = normalise(inner).trim().to_owned();
+        if text.is_empty() {
+            return None;
+        }
+        let anchor = match (starts, ends) {
+            (false, false) => Anchor::Words,
+            (false, true) => Anchor::Prefix,
+            (true, false) => Anchor::Suffix,
+            (true, true) => Anchor::Anywhere,
+        };
+        Some(Part { text, anchor })
+    }
+
+    /// The pattern searched for in normalised text (which has a space before and after every
+    /// word).
+    fn pattern(&self) -> String {
+        match self.anchor {
+            Anchor::Words => format!(" {} ", self.text),
+            Anchor::Prefix => format!(" {}", self.text),
+            Anchor::Suffix => format!("{} ", self.text),
+            Anchor::Anywhere => self.text.clone(),
+        }
+    }
+
+    /// The part as a list would write it.
+    pub fn written(&self) -> String {
+        match self.anchor {
+            Anchor::Words => self.text.clone(),
+            Anchor::Prefix => format!("{}*", self.text),
+            Anchor::Suffix => format!("*{}", self.text),
+            Anchor::Anywhere => format!("*{}*", self.text),
+        }
+    }
+}
+
+/// A weighted phrase: one part, or several that must all appear.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phrase {
+    /// The parts (all must be found).
+    pub parts: Vec<Part>,
+    /// Its weight (negative for a harmless context).
+    pub weight: i32,
+}
+
+impl Phrase {
+    /// The phrase as a list would write it.
+    pub fn written(&self) -> String {
+        self.parts
+            .iter()
+            .map(Part::written)
+            .collect::<Vec<_>>()
+            .join(" & ")
+    }
+}
+
+/// A category of risk with its phrases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Category {
+    /// Its id (`self-harm`).
+    pub id: String,
+    /// Its name as shown (`Self-harm and suicide`).
+    pub title: String,
+    /// The score at which it fires.
+    pub threshold: i32,
+    /// Severity (1–5) for primary pupils, secondary pupils and staff.
+    pub severity: [u8; 3],
+    /// Its phrases.
+    pub phrases: Vec<Phrase>,
+}
+
+impl Category {
+    /// The severity of a finding for someone in `band`.
+    pub fn severity(&self, band: AgeBand) -> u8 {
+        self.severity[band.index()]
+    }
+}
+
+/// Phrase lists read from Ward's format.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PhraseLists {
+    /// The categories, in the order first seen.
+    pub categories: Vec<Category>,
+}
+
+impl PhraseLists {
+    /// Reads a list in Ward's format. Lines that cannot be used are returned with their line
+    /// numbers and skipped; the rest is kept. A category seen again (in this or another file)
+    /// gets the new phrases added.
+    pub fn parse(&mut self, source: &str, text: &str) -> Vec<ListError> {
+        let mut problems = Vec::new();
+        let mut current: Option<usize> = None;
+        for (number, line) in text.lines().enumerate() {
+            let error = |message: String| ListError {
+                source: source.to_owned(),
+                line: number + 1,
+                message,
+            };
+            let line = match line.find(" #") {
+                Some(at) => &line[..at],
+                None => line,
+            }
+            .trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (keyword, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+            let rest = rest.trim();
+            match keyword {
+                "category" => {
+                    let (id, title) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+                    if id.is_empty()
+                        || !id
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                    {
+                        problems.push(error(format!(
+                            "a category needs an id of lower-case letters, digits and -: {rest:?}"
+                        )));
+                        current = None;
+                        continue;
+                    }
+                    let title = title.trim().trim_matches('"');
+                    current = Some(self.category_index(id, title));
+                }
+                "threshold" | "severity" => {
+                    let Some(index) = current else {
+                        problems.push(error(format!("{keyword} before any category")));
+                        continue;
+                    };
+                    let category = &mut self.categories[index];
+                    if keyword == "threshold" {
+                        match rest.parse::<i32>() {
+                            Ok(threshold) if threshold > 0 => category.threshold = threshold,
+                            _ => problems.push(error(format!(
+                                "the threshold must be a whole number above 0, not {rest:?}"
+                            ))),
+                        }
+                    } else if let Err(message) = parse_severity(rest, &mut category.severity) {
+                        problems.push(error(message));
+                    }
+                }
+                weight => {
+                    let Some(index) = current else {
+                        problems.push(error("a phrase before any category".into()));
+                        continue;
+                    };
+                    let Ok(weight) = weight.parse::<i32>() else {
+                        problems.push(error(format!(
+                            "expected a weight (a whole number) then a phrase, or category, \
+                             threshold or severity; found {keyword:?}"
+                        )));
+                        continue;
+                    };
+                    let parts: Option<Vec<Part>> = rest.split('&').map(Part::parse).collect();
+                    match parts {
+                        Some(parts) if !parts.is_empty() && weight != 0 => self.categories[index]
+                            .phrases
+                            .push(Phrase { parts, weight }),
+                        Some(_) if weight == 0 => {
+                            problems.push(error("a weight of 0 would do nothing".into()))
+                        }
+                        _ => problems.push(error(format!("no words in the phrase {rest:?}"))),
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    fn category_index(&mut self, id: &str, title: &str) -> usize {
+        if let Some(index) = self.categories.iter().position(|c| c.id == id) {
+            if !title.is_empty() {
+                self.categories[index].title = title.to_owned();
+            }
+            return index;
+        }
+        self.categories.push(Category {
+            id: id.to_owned(),
+            title: if title.is_empty() { id } else { title }.to_owned(),
+            threshold: 50,
+            severity: [3, 3, 2],
+            phrases: Vec::new(),
+        });
+        self.categories.len() - 1
+    }
+
+    /// How many phrases all categories hold.
+    pub fn phrase_count(&self) -> usize {
+        self.categories.iter().map(|c| c.phrases.len()).sum()
+    }
+}
+
+fn parse_severity(text: &str, severity: &mut [u8; 3]) -> Result<(), String> {
+    for item in text.split_whitespace() {
+        let (band, value) = item
+            .split_once('=')
+            .ok_or_else(|| format!("write severities as band=N (primary=5), not {item:?}"))?;
+        let value: u8 = value
+            .parse()
+            .ok()
+            .filter(|v| (1..=5).contains(v))
+            .ok_or_else(|| format!("a severity is 1 to 5, not {value:?}"))?;
+        let index = match band {
+            "primary" => 0,
+            "secondary" => 1,
+            "staff" => 2,
+            other => {
+                return Err(format!(
+                    "the age bands are primary, secondary and staff, not {other:?}"
+                ));
+            }
+        };
+        severity[index] = value;
+    }
+    Ok(())
+}
+
+/// What a scan found in one category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finding {
+    /// The category's id.
+    pub category: String,
+    /// The sum of the weights of the phrases found.
+    pub score: i32,
+    /// The phrases found, as written, with their weights.
+    pub phrases: Vec<(String, i32)>,
+    /// Normalised text around the first phrase found.
+    pub context: String,
+}
+
+/// Phrase lists compiled for scanning: one automaton over every distinct part.
+#[derive(Debug, Clone)]
+pub struct Scanner {
+    lists: PhraseLists,
+    automaton: AhoCorasick,
+    /// Per pattern: the (category, phrase) pairs it is a part of.
+    uses: Vec<Vec<(usize, usize)>>,
+    /// Per category and phrase: the patterns that make it up.
+    parts: Vec<Vec<Vec<usize>>>,
+}
+
+/// How many characters of context either side of the first phrase found.
+const CONTEXT: usize = 60;
+
+impl Scanner {
+    /// Compiles `lists`.
+    pub fn new(lists: PhraseLists) -> Scanner {
+        let mut patterns: Vec<String> = Vec::new();
+        let mut ids: HashMap<String, usize> = HashMap::new();
+        let mut uses: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut parts = Vec::with_capacity(lists.categories.len());
+        for (c, category) in lists.categories.iter().enumerate() {
+            let mut category_parts = Vec::with_capacity(category.phrases.len());
+            for (p, phrase) in category.phrases.iter().enumerate() {
+                let mut phrase_parts = Vec::with_capacity(phrase.parts.len());
+                for part in &phrase.parts {
+                    let pattern = part.pattern();
+                    let id = *ids.entry(pattern.clone()).or_insert_with(|| {
+                        patterns.push(pattern);
+                        uses.push(Vec::new());
+                        patterns.len() - 1
+                    });
+                    if !uses[id].contains(&(c, p)) {
+                        uses[id].push((c, p));
+                    }
+                    phrase_parts.push(id);
+                }
+                category_parts.push(phrase_parts);
+            }
+            parts.push(category_parts);
+        }
+        // Every pattern is valid for the builder (plain strings); an error here would be a
+        // size limit, which the default (no limit on the contiguous NFA) does not impose.
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .unwrap_or_else(|error| panic!("building the phrase automaton: {error}"));
+        Scanner {
+            lists,
+            automaton,
+            uses,
+            parts,
+        }
+    }
+
+    /// The lists it scans for.
+    pub fn lists(&self) -> &PhraseLists {
+        &self.lists
+    }
+
+    /// Scans `text` (any text: it is normalised here) and returns the categories whose score
+    /// reached their threshold, highest score first.
+    pub fn scan(&self, text: &str) -> Vec<Finding> {
+        self.scan_normalised(&normalise(text))
+    }
+
+    /// Scans text already [`normalise`]d.
+    pub fn scan_normalised(&self, text: &str) -> Vec<Finding> {
+        let mut seen = vec![false; self.uses.len()];
+        let mut first_at: Vec<Option<usize>> = vec![None; self.uses.len()];
+        let mut any = false;
+        for found in self.automaton.find_overlapping_iter(text) {
+            let id = found.pattern().as_usize();
+            if !seen[id] {
+                seen[id] = true;
+                first_at[id] = Some(found.start());
+                any = true;
+            }
+        }
+        if !any {
+            return Vec::new();
+        }
+        // The phrases whose parts were all seen, per category.
+        let mut candidates: HashMap<usize, Vec<usize>> = HashMap::new();
+        for (id, _) in seen.iter().enumerate().filter(|(_, seen)| **seen) {
+            for &(category, phrase) in &self.uses[id] {
+                let phrases = candidates.entry(category).or_default();
+                if !phrases.contains(&phrase)
+                    && self.parts[category][phrase].iter().all(|part| seen[*part])
+                {
+                    phrases.push(phrase);
+                }
+            }
+        }
+        let mut findings = Vec::new();
+        for (category_index, mut phrases) in candidates {
+            let category = &self.lists.categories[category_index];
+            let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();
+            if score < category.threshold {
+                continue;
+            }
+            phrases.sort_unstable();
+            let at = phrases
+                .iter()
+                .filter(|p| category.phrases[**p].weight > 0)
+                .flat_map(|p| self.parts[category_index][*p].iter())
+                .filter_map(|part| first_at[*part])
+                .min()
+                .unwrap_or(0);
+            findings.push(Finding {
+                category: category.id.clone(),
+                score,
+                phrases: phrases
+                    .iter()
+                    .map(|p| {
+                        let phrase = &category.phrases[*p];
+                        (phrase.written(), phrase.weight)
+                    })
+                    .collect(),
+                context: context(text, at),
+            });
+        }
+        findings.sort_by(|a, b| b.score.cmp(&a.score).then(a.category.cmp(&b.category)));
+        findings
+    }
+}
+
+/// The text around byte `at`, cut on character boundaries.
+fn context(text: &str, at: usize) -> String {
+    let mut start = at.saturating_sub(CONTEXT);
+    while !text.is_char_boundary(start) {
+        start -= 1;
+    }
+    let mut end = (at + CONTEXT * 2).min(text.len());
+    while !text.is_char_boundary(end) {
+        end += 1;
+    }
+    text[start..end].trim().to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIST: &str = "\
+# A small list for the tests.
+category self-harm \"Self-harm and suicide\"
+threshold 40
+severity primary=5 secondary=4 staff=3
+40 suicide
+40 kill myself
+20 overdos*
+20 pills & overdos*
+-40 suicide prevention
+-40 suicide squad
+
+category gambling Gambling
+threshold 30
+30 casino
+10 *bet*
+";
+
+    fn scanner() -> Scanner {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse("test", LIST);
+        assert!(problems.is_empty(), "{problems:?}");
+        Scanner::new(lists)
+    }
+
+    #[test]
+    fn the_list_format_reads_categories_thresholds_severities_and_phrases() {
+        let lists = scanner().lists().clone();
+        assert_eq!(lists.categories.len(), 2);
+        let harm = &lists.categories[0];
+        assert_eq!(
+            (harm.id.as_str(), harm.title.as_str(), harm.threshold),
+            ("self-harm", "Self-harm and suicide", 40)
+        );
+        assert_eq!(harm.severity(AgeBand::Primary), 5);
+        assert_eq!(harm.severity(AgeBand::Staff), 3);
+        assert_eq!(harm.phrases[3].written(), "pils & overdos*");
+        assert_eq!(lists.phrase_count(), 8);
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_their_line_and_skipped() {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse(
+            "bad.list",
+            "40 before any category\ncategory Bad Id\ncategory ok\nthreshold -3\nseverity primary=9\n\
+             severity infants=2\nloud suicide\n0 nothing\n30 ???\n30 fine # a comment\n",
+        );
+        let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [1, 2, 4, 5, 6, 7, 8, 9], "{problems:?}");
+        assert!(problems[0].to_string().starts_with("bad.list:1: "));
+        assert_eq!(
+            lists.categories[0].phrases.len(),
+            1,
+            "the good line is kept"
+        );
+    }
+
+    #[test]
+    fn a_category_fires_at_its_threshold_and_evasions_count() {
+        let scanner = scanner();
+        for text in [
+            "I want to kill myself",
+            "how much paracetamol for an overdose pills",
+            "5u1c1d3",
+            "thinking about s.u.i.c.i.d.e tonight",
+            "KILL   MY\u{200B}SELF",
+        ] {
+            let findings = scanner.scan(text);
+            assert_eq!(
+                findings.first().map(|f| f.category.as_str()),
+                Some("self-harm"),
+                "{text:?}: {findings:?}"
+            );
+        }
+        let finding = &scanner.scan("He said: I want to kill myself, today.")[0];
+        assert_eq!(finding.phrases, [("kil myself".to_owned(), 40)]);
+        assert!(finding.context.contains("kil myself"), "{finding:?}");
+    }
+
+    #[test]
+    fn harmless_contexts_and_partial_scores_do_not_fire() {
+        let scanner = scanner();
+        for text in [
+            "suicide prevention week assembly",
+            "the suicide squad film review",
+            "an overdose of homework",  // 20 < 40
+            "skill myself up in maths", // not the whole word kill
+            "alphabet soup",            // *bet* alone is 10 < 30
+        ] {
+            assert!(
+                scanner.scan(text).is_empty(),
+                "{text:?}: {:?}",
+                scanner.scan(text)
+            );
+        }
+    }
+
+    #[test]
+    fn each_phrase_counts_once_per_text() {
+        let scanner = scanner();
+        let text = "bet ".repeat(50);
+        assert!(
+            scanner.scan(&text).is_empty(),
+            "50 × 10 would pass 30; once is 10"
+        );
+        let findings = scanner.scan("casino and a bet");
+        assert_eq!(findings[0].score, 40);
+    }
+}
