@@ -5,9 +5,11 @@
 //! phrase into the same canonical words, so that writing a phrase differently (accents, look-alike
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
+mod e2guardian;
 mod normalise;
 mod phrases;
 
+pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, decode};
 pub use normalise::normalise;
 pub use phrases::{
     AgeBand, Anchor, Category, Finding, ListError, Part, Phrase, PhraseLists, Scanner,

@@ -1,0 +1,243 @@
+//! Import of e2guardian's phrase lists (they ship in the Debian `e2guardian` package, under
+//! `/etc/e2guardian/lists/phraselists`), so schools can reuse lists they already have.
+//!
+//! e2guardian writes a phrase as `<words>`: a space just inside a bracket is a word boundary
+//! (`< bet >` whole word, `< bet>` a word starting so, `<bet>` anywhere); several groups joined
+//! with commas must all appear; a weighted list ends each line with `<weight>` (negative for
+//! "good" phrases). A banned list has no weights: any of its phrases blocks on its own, so it is
+//! imported with [`BANNED_WEIGHT`]. `#listcategory: "Name"` names the list; `.Include<path>`
+//! lines are returned for the caller to follow. Older lists are in Latin-1, not UTF-8.
+
+use crate::phrases::{Anchor, ListError, Part, Phrase, PhraseLists};
+
+/// The weight given to a banned phrase: more than any threshold, so it fires on its own.
+pub const BANNED_WEIGHT: i32 = 1000;
+
+/// What an e2guardian list held besides phrases.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct E2guardianImport {
+    /// The phrases imported.
+    pub phrases: usize,
+    /// The name its `#listcategory:` line gave, if any.
+    pub list_category: Option<String>,
+    /// The paths of its `.Include<…>` lines, in order.
+    pub includes: Vec<String>,
+    /// Lines that could not be used (skipped).
+    pub problems: Vec<ListError>,
+}
+
+/// Decodes a list file: UTF-8 if it is, else Latin-1 (every byte a character).
+pub fn decode(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(text) => text.to_owned(),
+        Err(_) => bytes.iter().map(|&b| char::from(b)).collect(),
+    }
+}
+
+impl PhraseLists {
+    /// Adds the phrases of one e2guardian list (`banned` for a banned list, which has no
+    /// weights) to the category `id` (created with `title` if new).
+    pub fn import_e2guardian(
+        &mut self,
+        id: &str,
+        title: &str,
+        source: &str,
+        text: &str,
+        banned: bool,
+    ) -> E2guardianImport {
+        let mut report = E2guardianImport::default();
+        let index = self.category_index_for_import(id, title);
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            let problem = |message: String| ListError {
+                source: source.to_owned(),
+                line: number + 1,
+                message,
+            };
+            if let Some(name) = line.strip_prefix("#listcategory:") {
+                report.list_category = Some(name.trim().trim_matches('"').to_owned());
+                continue;
+            }
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if let Some(path) = line.strip_prefix(".Include<") {
+                report
+                    .includes
+                    .push(path.trim_end_matches('>').trim().to_owned());
+                continue;
+            }
+            match parse_line(line, banned) {
+                Ok(phrase) => {
+                    self.categories[index].phrases.push(phrase);
+                    report.phrases += 1;
+                }
+                Err(message) => report.problems.push(problem(message)),
+            }
+        }
+        report
+    }
+}
+
+/// One line: `<a>,<b><30>` (weighted) or `<a>,<b>` (banned).
+fn parse_line(line: &str, banned: bool) -> Result<Phrase, String> {
+    let mut groups = Vec::new();
+    let mut rest = line;
+    while let Some(open) = rest.find('<') {
+        let between = rest[..open].trim();
+        if !between.is_empty() && between != "," {
+            return Err(format!("unexpected {between:?} between phrases"));
+        }
+        let close = rest[open..]
+            .find('>')
+            .ok_or_else(|| "a < without its >".to_owned())?;
+        groups.push(&rest[open + 1..open + close]);
+        rest = &rest[open + close + 1..];
+    }
+    let tail = rest.trim();
+    if !tail.is_empty() && !tail.starts_with('#') {
+        return Err(format!("unexpected {tail:?} after the phrases"));
+    }
+    let weight = if banned {
+        BANNED_WEIGHT
+    } else {
+        let last = groups
+            .pop()
+            .ok_or_else(|| "no phrase on the line".to_owned())?;
+        last.trim()
+            .parse::<i32>()
+            .map_err(|_| format!("the last group should be the weight, not <{last}>"))?
+    };
+    if weight == 0 {
+        return Err("a weight of 0 would do nothing".into());
+    }
+    if groups.is_empty() {
+        return Err("no phrase on the line".into());
+    }
+    let parts = groups
+        .iter()
+        .map(|group| part(group))
+        .collect::<Option<Vec<Part>>>()
+        .ok_or_else(|| "a phrase with no letters or digits".to_owned())?;
+    Ok(Phrase { parts, weight })
+}
+
+/// One `<…>` group: spaces just inside the brackets are word boundaries.
+fn part(group: &str) -> Option<Part> {
+    let start = group.starts_with(' ');
+    let end = group.ends_with(' ');
+    let mut part = Part::parse(group.trim())?;
+    // Part::parse reads `*` marks; e2guardian has none, so the anchor comes from the spaces.
+    part.anchor = match (start, end) {
+        (true, true) => Anchor::Words,
+        (true, false) => Anchor::Prefix,
+        (false, true) => Anchor::Suffix,
+        (false, false) => Anchor::Anywhere,
+    };
+    Some(part)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Scanner;
+
+    #[test]
+    fn e2guardian_lines_become_phrases() {
+        let mut lists = PhraseLists::default();
+        let report = lists.import_e2guardian(
+            "gambling",
+            "Gambling",
+            "gambling/weighted",
+            "#\n#listcategory: \"Gambling\"\n\n< bet >,<poker><40>\n< casino ><30>\n<kasino><30>\n\
+             < online betting ><-10>\n.Include</etc/e2guardian/lists/phraselists/x/weighted>\n\
+             <broken\n< no weight >\n",
+            false,
+        );
+        assert_eq!(report.phrases, 4);
+        assert_eq!(report.list_category.as_deref(), Some("Gambling"));
+        assert_eq!(
+            report.includes,
+            ["/etc/e2guardian/lists/phraselists/x/weighted"]
+        );
+        let lines: Vec<usize> = report.problems.iter().map(|p| p.line).collect();
+        assert_eq!(lines, [9, 10], "{:?}", report.problems);
+        let written: Vec<(String, i32)> = lists.categories[0]
+            .phrases
+            .iter()
+            .map(|p| (p.written(), p.weight))
+            .collect();
+        assert_eq!(
+            written,
+            [
+                ("bet & *poker*".to_owned(), 40),
+                ("casino".to_owned(), 30),
+                ("*kasino*".to_owned(), 30),
+                ("online beting".to_owned(), -10),
+            ]
+        );
+    }
+
+    #[test]
+    fn banned_phrases_fire_on_their_own() {
+        let mut lists = PhraseLists::default();
+        lists.import_e2guardian("porn", "Pornography", "banned", "< xxx >\n", true);
+        let scanner = Scanner::new(lists);
+        assert_eq!(scanner.scan("free XXX videos")[0].score, BANNED_WEIGHT);
+    }
+
+    #[test]
+    fn latin_1_files_are_read() {
+        assert_eq!(decode(b"<caf\xe9><30>"), "<café><30>");
+        assert_eq!(decode("<café><30>".as_bytes()), "<café><30>");
+    }
+
+    /// The lists Debian's e2guardian ships, when they are installed (`scripts/test` installs
+    /// the package): every English weighted list imports with no more than a handful of
+    /// unusable lines.
+    #[test]
+    fn debians_e2guardian_lists_import() {
+        let root = std::path::Path::new("/etc/e2guardian/lists/phraselists");
+        if !root.is_dir() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "e2guardian's lists are missing: scripts/test installs the Debian package"
+            );
+            return;
+        }
+        let mut lists = PhraseLists::default();
+        let mut phrases = 0;
+        let mut problems = 0;
+        for entry in std::fs::read_dir(root).expect("read the phrase lists") {
+            let folder = entry.expect("an entry").path();
+            let file = folder.join("weighted");
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            let name = folder
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let report = lists.import_e2guardian(
+                &name,
+                &name,
+                &file.to_string_lossy(),
+                &decode(&bytes),
+                false,
+            );
+            phrases += report.phrases;
+            problems += report.problems.len();
+        }
+        assert!(phrases > 5_000, "only {phrases} phrases imported");
+        assert!(
+            problems * 100 < phrases,
+            "{problems} unusable lines of {phrases}"
+        );
+        let scanner = Scanner::new(lists);
+        let findings = scanner.scan("Online casino: play poker and blackjack, bet now, jackpot!");
+        assert!(
+            findings.iter().any(|f| f.category == "gambling"),
+            "{findings:?}"
+        );
+    }
+}
