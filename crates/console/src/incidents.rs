@@ -23,7 +23,7 @@ use ward_store::{
 };
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, local_time, parse_local, render};
+use crate::pages::{Layout, form_time, local_time, parse_local, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState};
 
@@ -164,7 +164,7 @@ pub async fn list(
 // Recording one
 
 /// The record form's fields.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RecordForm {
     /// `pupil:KIND` or `staff:KIND`: the row of a sanctions table, which also says whom it is
@@ -276,7 +276,7 @@ pub async fn new_form(
             .clone()
             .or(alert.client_ip.clone())
             .unwrap_or_default();
-        form.occurred_at = crate::pages::form_time(&state, alert.created_at);
+        form.occurred_at = form_time(&state, alert.created_at);
         form.evidence = format!("{} (alert {id}, {} time(s))", alert.summary, alert.repeats);
         form.reported_by = format!(
             "Ward alert {id}, escalated by {}",
@@ -301,7 +301,7 @@ pub async fn create(
     let store = state.store();
     let school = user.account.school;
     let problem = |message: String| async {
-        let page = NewPage::new(&state, &user, form_copy(&form), message).await?;
+        let page = NewPage::new(&state, &user, form.clone(), message).await?;
         Ok::<Response, AppError>((StatusCode::BAD_REQUEST, render(&page)?).into_response())
     };
     let Some((audience, kind)) = form
@@ -379,18 +379,6 @@ pub async fn create(
         Ok(Redirect::to(&format!("/incidents/{id}")).into_response())
     } else {
         Ok(Redirect::to(&format!("/incidents?recorded={id}")).into_response())
-    }
-}
-
-fn form_copy(form: &RecordForm) -> RecordForm {
-    RecordForm {
-        kind: form.kind.clone(),
-        username: form.username.clone(),
-        station: form.station.clone(),
-        occurred_at: form.occurred_at.clone(),
-        evidence: form.evidence.clone(),
-        reported_by: form.reported_by.clone(),
-        alert: form.alert,
     }
 }
 
@@ -530,8 +518,7 @@ fn answers(entries: &[IncidentEntry]) -> HashMap<&str, &IncidentEntry> {
     current
 }
 
-fn progress(audience: Audience, entries: &[IncidentEntry]) -> Progress {
-    let current = answers(entries);
+fn progress(audience: Audience, current: &HashMap<&str, &IncidentEntry>) -> Progress {
     Progress::of(audience, |step| {
         current.get(step).map(|entry| entry.answer.as_str())
     })
@@ -575,8 +562,8 @@ impl ShowPage {
         let audience = audience(incident)?;
         let entries = store.incident_entries(school, scope, incident.id).await?;
         let manage = user.can(Permission::ManageIncidents);
-        let progress = progress(audience, &entries);
         let current = answers(&entries);
+        let progress = progress(audience, &current);
         let steps = progress
             .steps
             .iter()
@@ -833,7 +820,8 @@ pub async fn step(
     let entries = store
         .incident_entries(school, IncidentScope::All, id)
         .await?;
-    let progress = progress(audience, &entries);
+    let current = answers(&entries);
+    let progress = progress(audience, &current);
     let Some((step, _)) = progress.steps.iter().find(|(s, _)| s.id == form.step) else {
         return Err(AppError::BadRequest(
             "That step does not apply to this incident (yet).".into(),
@@ -842,7 +830,7 @@ pub async fn step(
     let Some(answer) = step.answer(&form.answer) else {
         return Err(AppError::BadRequest("Choose one of the answers.".into()));
     };
-    let corrects = answers(&entries).get(step.id).map(|entry| entry.id);
+    let corrects = current.get(step.id).map(|entry| entry.id);
     let entry = NewEntry {
         kind: EntryKind::Step,
         step: step.id.into(),
@@ -951,7 +939,7 @@ pub async fn sign_off(
     let entries = store
         .incident_entries(school, IncidentScope::All, id)
         .await?;
-    if let Some(next) = progress(audience(&incident)?, &entries).next() {
+    if let Some(next) = progress(audience(&incident)?, &answers(&entries)).next() {
         return Err(AppError::BadRequest(format!(
             "The procedure is not complete: \"{}\" has no answer yet.",
             next.question

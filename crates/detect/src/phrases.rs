@@ -264,12 +264,8 @@ impl PhraseLists {
         problems
     }
 
-    /// The index of category `id`, created with `title` if new (for importers).
-    pub(crate) fn category_index_for_import(&mut self, id: &str, title: &str) -> usize {
-        self.category_index(id, title)
-    }
-
-    fn category_index(&mut self, id: &str, title: &str) -> usize {
+    /// The index of category `id`, created with `title` if new.
+    pub(crate) fn category_index(&mut self, id: &str, title: &str) -> usize {
         if let Some(index) = self.categories.iter().position(|c| c.id == id) {
             if !title.is_empty() {
                 self.categories[index].title = title.to_owned();

@@ -77,11 +77,11 @@ pub enum IncidentScope<'a> {
     RecordedBy(&'a str),
 }
 
-impl IncidentScope<'_> {
-    fn bind_values(self) -> (i64, &'static str, String) {
+impl<'a> IncidentScope<'a> {
+    fn bind_values(self) -> (i64, &'static str, &'a str) {
         match self {
-            IncidentScope::All => (1, "", String::new()),
-            IncidentScope::RecordedBy(username) => (0, "pupil", username.to_owned()),
+            IncidentScope::All => (1, "", ""),
+            IncidentScope::RecordedBy(username) => (0, "pupil", username),
         }
     }
 }
@@ -561,7 +561,7 @@ impl Store {
                 .bind(school.0)
                 .bind(all)
                 .bind(audience)
-                .bind(&recorder)
+                .bind(recorder)
                 .bind(filter.status.map_or("", IncidentStatus::as_str))
                 .bind(filter.person.map_or(0, |p| p.0))
                 .bind(filter.username.as_deref().unwrap_or("").trim())
@@ -591,7 +591,7 @@ impl Store {
                 .bind(school.0)
                 .bind(all)
                 .bind(audience)
-                .bind(&recorder)
+                .bind(recorder)
                 .bind(id)
                 .fetch_optional(pool)
                 .await?
@@ -621,7 +621,7 @@ impl Store {
                 .bind(school.0)
                 .bind(all)
                 .bind(audience)
-                .bind(&recorder)
+                .bind(recorder)
                 .bind(id)
                 .fetch_all(pool)
                 .await?;
@@ -814,7 +814,7 @@ impl Store {
                 .bind(school.0)
                 .bind(all)
                 .bind(audience)
-                .bind(&recorder)
+                .bind(recorder)
                 .bind(id)
                 .fetch_all(pool)
                 .await?;
