@@ -11,6 +11,17 @@ mod phrases;
 
 pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, decode};
 pub use normalise::normalise;
+/// Ward's default phrase list (`crates/detect/lists/ward.list`): the categories of DESIGN.md M2.
+pub const DEFAULT_LIST: &str = include_str!("../lists/ward.list");
+
+/// Ward's default phrase list, read. (A test checks that every line of it is usable.)
+pub fn default_lists() -> PhraseLists {
+    let mut lists = PhraseLists::default();
+    let problems = lists.parse("ward.list", DEFAULT_LIST);
+    debug_assert!(problems.is_empty(), "{problems:?}");
+    lists
+}
+
 pub use phrases::{
     AgeBand, Anchor, Category, Finding, ListError, Part, Phrase, PhraseLists, Scanner,
 };

@@ -5,6 +5,7 @@
 //! ```text
 //! # Comments start with #.
 //! category self-harm "Self-harm and suicide"
+//! about "Searches and pages about hurting oneself."   # shown on the public page
 //! threshold 40
 //! severity primary=5 secondary=4 staff=3
 //!
@@ -157,6 +158,8 @@ pub struct Category {
     pub id: String,
     /// Its name as shown (`Self-harm and suicide`).
     pub title: String,
+    /// What it watches for, in a sentence for pupils and parents (may be empty).
+    pub about: String,
     /// The score at which it fires.
     pub threshold: i32,
     /// Severity (1–5) for primary pupils, secondary pupils and staff.
@@ -219,6 +222,13 @@ impl PhraseLists {
                     let title = title.trim().trim_matches('"');
                     current = Some(self.category_index(id, title));
                 }
+                "about" => {
+                    let Some(index) = current else {
+                        problems.push(error("about before any category".into()));
+                        continue;
+                    };
+                    self.categories[index].about = rest.trim_matches('"').to_owned();
+                }
                 "threshold" | "severity" => {
                     let Some(index) = current else {
                         problems.push(error(format!("{keyword} before any category")));
@@ -275,6 +285,7 @@ impl PhraseLists {
         self.categories.push(Category {
             id: id.to_owned(),
             title: if title.is_empty() { id } else { title }.to_owned(),
+            about: String::new(),
             threshold: 50,
             severity: [3, 3, 2],
             phrases: Vec::new(),

@@ -1,0 +1,330 @@
+//! Ward's default phrase list, category by category: what must fire (with the evasions children
+//! use) and what must not (the classic false positives and harmless contexts).
+
+use ward_detect::{DEFAULT_LIST, PhraseLists, Scanner, default_lists};
+
+fn scanner() -> Scanner {
+    Scanner::new(default_lists())
+}
+
+/// The categories `text` fires, in id order.
+fn fired(scanner: &Scanner, text: &str) -> Vec<String> {
+    let mut ids: Vec<String> = scanner.scan(text).into_iter().map(|f| f.category).collect();
+    ids.sort();
+    ids
+}
+
+/// Checks one category's table: every positive fires it, no negative does.
+fn table(category: &str, positives: &[&str], negatives: &[&str]) {
+    let scanner = scanner();
+    let mut failures = Vec::new();
+    for text in positives {
+        if !fired(&scanner, text).iter().any(|c| c == category) {
+            failures.push(format!("should fire: {text:?} → {:?}", scanner.scan(text)));
+        }
+    }
+    for text in negatives {
+        if fired(&scanner, text).iter().any(|c| c == category) {
+            failures.push(format!(
+                "should not fire: {text:?} → {:?}",
+                scanner.scan(text)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{category}:\n{}", failures.join("\n"));
+}
+
+#[test]
+fn the_shipped_list_reads_without_problems_and_covers_m2() {
+    let mut lists = PhraseLists::default();
+    let problems = lists.parse("ward.list", DEFAULT_LIST);
+    assert!(problems.is_empty(), "{problems:?}");
+    let ids: Vec<&str> = lists.categories.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "self-harm",
+            "help-seeking",
+            "bullying",
+            "grooming",
+            "extremism",
+            "hate",
+            "sexual",
+            "drugs",
+            "violence",
+            "gambling"
+        ]
+    );
+    for category in &lists.categories {
+        assert!(!category.about.is_empty(), "{} has no about", category.id);
+        assert!(
+            category.phrases.len() >= 15,
+            "{} has only {} phrases",
+            category.id,
+            category.phrases.len()
+        );
+    }
+}
+
+#[test]
+fn self_harm() {
+    table(
+        "self-harm",
+        &[
+            "i want to kill myself",
+            "I WANT TO DIE",
+            "how to commit suicide painlessly",
+            "5u1c1d3 methods",
+            "s u i c i d a l thoughts every night",
+            "wanna diiiiie",
+            "kms",
+            "k.m.s fr",
+            "thinking about how to unalive myself",
+            "k\u{200B}ill mys\u{00AD}elf",
+            "ѕuісіdаl",
+            "ｋｉｌｌ ｍｙｓｅｌｆ",
+            "how many pills to overdose",
+            "pro ana tips thinspo",
+            "i keep cutting myself",
+            "I feel worthless and hopeless and just want to die",
+        ],
+        &[
+            "suicide prevention week assembly",
+            "watching suicide squad tonight",
+            "kill the process on linux",
+            "the dead sea scrolls",
+            "die hard is a christmas film",
+            "how to stop self harming",
+            "childline number self harm",
+            "the die is cast",
+            "Scunthorpe United v Essex",
+        ],
+    );
+}
+
+#[test]
+fn help_seeking_is_flagged_as_help_seeking_not_intent() {
+    table(
+        "help-seeking",
+        &[
+            "how to stop self harming",
+            "who can i talk to about feeling suicidal",
+            "childline number self harm",
+            "what to do if you are being bullied",
+            "is it normal to feel depressed all the time",
+            "i need help my uncle touched me",
+            "how do i stop wanting to kill myself",
+        ],
+        &[
+            "help with maths homework",
+            "advice on choosing a guitar",
+            "suicide squad cast",
+        ],
+    );
+    let scanner = scanner();
+    for text in [
+        "how to stop self harming",
+        "how do i stop wanting to kill myself",
+    ] {
+        assert_eq!(fired(&scanner, text), ["help-seeking"], "{text:?}");
+    }
+}
+
+#[test]
+fn bullying() {
+    table(
+        "bullying",
+        &[
+            "kys",
+            "just k y s",
+            "kill yourself loser",
+            "nobody likes you",
+            "everyone hates you, you're so ugly",
+            "you should die",
+            "go die in a hole",
+            "i hate you, you're stupid and ugly",
+        ],
+        &[
+            "anti bullying week",
+            "our school's bullying policy",
+            "the ugly duckling",
+            "kill the process",
+            "I love you",
+        ],
+    );
+}
+
+#[test]
+fn grooming() {
+    table(
+        "grooming",
+        &[
+            "this is our little secret",
+            "don't tell your parents about me",
+            "dont tell your mum ok",
+            "delete this chat after",
+            "you're very mature for your age",
+            "age is just a number",
+            "send me a pic of you",
+            "are you home alone right now",
+            "how old are you? turn on your webcam",
+        ],
+        &[
+            "dog grooming near me",
+            "secret santa ideas",
+            "the secret garden book",
+            "how to spot grooming signs",
+            "how old are you in year 5",
+            "keep it a surprise for mum",
+        ],
+    );
+}
+
+#[test]
+fn extremism() {
+    table(
+        "extremism",
+        &[
+            "how to join isis",
+            "the great replacement is real",
+            "race war now",
+            "1488",
+            "sieg heil",
+            "white genocide",
+            "how to make a pipe bomb",
+            "atomwaffen division",
+        ],
+        &[
+            "the history of nazi germany",
+            "counter terrorism police",
+            "the prevent duty at school",
+            "Zog by Julia Donaldson",
+            "national action plan for maths",
+            "world war two evacuees",
+        ],
+    );
+}
+
+#[test]
+fn hate() {
+    table(
+        "hate",
+        &[
+            "go back to your country",
+            "you're such a retard",
+            "n1gger",
+            "f@ggot",
+            "spastic",
+            "tranny",
+        ],
+        &[
+            "a chink in the armour",
+            "a chink of light",
+            "flame retardant",
+            "buying a pack of fags, cigarettes",
+            "Scunthorpe",
+            "the racoon",
+        ],
+    );
+}
+
+#[test]
+fn sexual_content() {
+    table(
+        "sexual",
+        &[
+            "free porn",
+            "p0rn videos",
+            "pornhub",
+            "send nudes",
+            "hentai",
+            "naked boobs",
+            "onlyfans leaks",
+        ],
+        &[
+            "Essex and Middlesex",
+            "Sussex by the sea",
+            "relationships and sex education",
+            "sexual health clinic",
+            "visible to the naked eye",
+            "the naked mole rat",
+            "bits and bobs",
+            "Moby Dick",
+            "the Scunthorpe problem",
+            "love you xxx",
+            "pornography is banned by the acceptable use policy",
+        ],
+    );
+}
+
+#[test]
+fn drugs() {
+    table(
+        "drugs",
+        &[
+            "where to buy weed near me",
+            "buy mdma",
+            "how to make meth",
+            "c0caine",
+            "ketamine",
+            "smoking spice",
+        ],
+        &[
+            "weed killer for the garden",
+            "talk to frank drug advice",
+            "high school musical",
+            "drug awareness lesson",
+            "the ecstasy of saint teresa",
+            "seaweed",
+        ],
+    );
+}
+
+#[test]
+fn violence_and_weapons() {
+    table(
+        "violence",
+        &[
+            "i'm going to stab him",
+            "school shooting",
+            "gonna shoot up the school",
+            "how to make a bomb",
+            "where to buy a zombie knife",
+            "3d printed gun plans",
+            "kill him stab him",
+        ],
+        &[
+            "lush bath bomb",
+            "how to kill the process in linux",
+            "kill process 1234",
+            "we will shoot a video for the project",
+            "school photo shoot",
+            "knife and fork",
+            "stable and stability",
+            "Bombay mix",
+            "bamboo shoots",
+            "to kill time",
+            "water gun fight",
+        ],
+    );
+}
+
+#[test]
+fn gambling() {
+    table(
+        "gambling",
+        &[
+            "online casino free spins",
+            "best betting odds",
+            "bet365 deposit bonus",
+            "roulette and blackjack",
+            "c4s1n0",
+        ],
+        &[
+            "gambling addiction help gamcare",
+            "the alphabet",
+            "I bet you can't",
+            "national lottery heritage fund",
+        ],
+    );
+}
