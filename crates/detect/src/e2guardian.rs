@@ -119,7 +119,80 @@ fn parse_line(line: &str, banned: bool) -> Result<Phrase, String> {
         .map(|group| part(group))
         .collect::<Option<Vec<Part>>>()
         .ok_or_else(|| "a phrase with no letters or digits".to_owned())?;
+    if let Some(short) = parts.iter().find(|part| part.too_short()) {
+        return Err(format!(
+            "<{}> is too short to match inside words: it would match almost any text",
+            short.text
+        ));
+    }
     Ok(Phrase { parts, weight })
+}
+
+/// What importing a folder of e2guardian phrase lists did.
+#[derive(Debug, Default)]
+pub struct E2guardianTree {
+    /// Files read.
+    pub files: usize,
+    /// Phrases imported.
+    pub phrases: usize,
+    /// Lines that could not be used.
+    pub problems: Vec<ListError>,
+}
+
+impl PhraseLists {
+    /// Imports every `weighted*` and `banned*` list under `root` (e2guardian's `phraselists`
+    /// folder, any depth). Each file's phrases go to the category `e2g-FOLDER`, after the folder
+    /// holding it (`pornography/weighted_french` → `e2g-pornography`). An unreadable folder or
+    /// file is an error naming it.
+    pub fn import_e2guardian_tree(
+        &mut self,
+        root: &std::path::Path,
+    ) -> std::io::Result<E2guardianTree> {
+        let mut report = E2guardianTree::default();
+        let mut folders = vec![root.to_path_buf()];
+        while let Some(folder) = folders.pop() {
+            let mut entries = std::fs::read_dir(&folder)
+                .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
+                .map_err(|error| {
+                    std::io::Error::new(error.kind(), format!("{}: {error}", folder.display()))
+                })?;
+            entries.sort_by_key(|entry| entry.file_name());
+            for entry in entries {
+                let path = entry.path();
+                if path.is_dir() {
+                    folders.push(path);
+                    continue;
+                }
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let banned = name.starts_with("banned");
+                if !banned && !name.starts_with("weighted") {
+                    continue;
+                }
+                let bytes = std::fs::read(&path).map_err(|error| {
+                    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+                })?;
+                let topic: String = folder
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_ascii_lowercase())
+                    .unwrap_or_default()
+                    .chars()
+                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+                    .collect();
+                let id = format!("e2g-{topic}");
+                let imported = self.import_e2guardian(
+                    &id,
+                    &id,
+                    &path.to_string_lossy(),
+                    &decode(&bytes),
+                    banned,
+                );
+                report.files += 1;
+                report.phrases += imported.phrases;
+                report.problems.extend(imported.problems);
+            }
+        }
+        Ok(report)
+    }
 }
 
 /// One `<…>` group: spaces just inside the brackets are word boundaries.

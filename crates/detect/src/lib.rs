@@ -6,10 +6,12 @@
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
 mod e2guardian;
+mod html;
 mod normalise;
 mod phrases;
 
-pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, decode};
+pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode};
+pub use html::PageText;
 pub use normalise::normalise;
 /// Ward's default phrase list (`crates/detect/lists/ward.list`): the categories of DESIGN.md M2.
 pub const DEFAULT_LIST: &str = include_str!("../lists/ward.list");

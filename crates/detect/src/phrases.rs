@@ -25,7 +25,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
 use crate::normalise;
 
@@ -67,6 +67,9 @@ impl fmt::Display for ListError {
     }
 }
 
+/// The fewest characters of a part matched inside words (`*abc*`, `abc*`, `*abc`).
+pub const MIN_OPEN_PART: usize = 3;
+
 /// Where a phrase may sit in the text's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Anchor {
@@ -107,6 +110,12 @@ impl Part {
             (true, true) => Anchor::Anywhere,
         };
         Some(Part { text, anchor })
+    }
+
+    /// Whether the part is too short to be matched inside words: one or two letters there
+    /// would match almost any text (`*e*`). Whole words of any length are fine (`kms`).
+    pub fn too_short(&self) -> bool {
+        self.anchor != Anchor::Words && self.text.chars().count() < MIN_OPEN_PART
     }
 
     /// The pattern searched for in normalised text (which has a space before and after every
@@ -260,6 +269,12 @@ impl PhraseLists {
                     };
                     let parts: Option<Vec<Part>> = rest.split('&').map(Part::parse).collect();
                     match parts {
+                        Some(parts) if parts.iter().any(Part::too_short) => {
+                            problems.push(error(format!(
+                                "{rest:?}: a part matched inside words needs at least \
+                                 {MIN_OPEN_PART} letters (it would match almost any text)"
+                            )))
+                        }
                         Some(parts) if !parts.is_empty() && weight != 0 => self.categories[index]
                             .phrases
                             .push(Phrase { parts, weight }),
@@ -382,6 +397,7 @@ impl Scanner {
         // size limit, which the default (no limit on the contiguous NFA) does not impose.
         let automaton = AhoCorasickBuilder::new()
             .match_kind(MatchKind::Standard)
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .unwrap_or_else(|error| panic!("building the phrase automaton: {error}"));
         Scanner {
@@ -390,6 +406,11 @@ impl Scanner {
             uses,
             parts,
         }
+    }
+
+    /// Heap bytes the compiled automaton uses.
+    pub fn memory_usage(&self) -> usize {
+        self.automaton.memory_usage()
     }
 
     /// The lists it scans for.
@@ -527,10 +548,10 @@ threshold 30
         let problems = lists.parse(
             "bad.list",
             "40 before any category\ncategory Bad Id\ncategory ok\nthreshold -3\nseverity primary=9\n\
-             severity infants=2\nloud suicide\n0 nothing\n30 ???\n30 fine # a comment\n",
+             severity infants=2\nloud suicide\n0 nothing\n30 ???\n30 *e*\n30 fine # a comment\n",
         );
         let lines: Vec<usize> = problems.iter().map(|p| p.line).collect();
-        assert_eq!(lines, [1, 2, 4, 5, 6, 7, 8, 9], "{problems:?}");
+        assert_eq!(lines, [1, 2, 4, 5, 6, 7, 8, 9, 10], "{problems:?}");
         assert!(problems[0].to_string().starts_with("bad.list:1: "));
         assert_eq!(
             lists.categories[0].phrases.len(),

@@ -1,0 +1,81 @@
+//! Scanning throughput on real HTML: `scan_bench E2GUARDIAN_LISTS PAGE…`.
+//!
+//! Loads Ward's default list plus every e2guardian list under `E2GUARDIAN_LISTS`, reads the
+//! pages into memory, then scans each (HTML to text, normalisation, phrase matching) on one
+//! thread, as the proxy does a page. Prints phrases loaded, bytes, pages, seconds and MB/s.
+//! `bench/detect.sh` runs it.
+
+use std::time::Instant;
+
+use ward_detect::{PageText, Scanner, default_lists, normalise};
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let Some(root) = args.next() else {
+        eprintln!("usage: scan_bench E2GUARDIAN_LISTS PAGE…");
+        std::process::exit(2);
+    };
+    let mut lists = default_lists();
+    let tree = lists
+        .import_e2guardian_tree(std::path::Path::new(&root))
+        .unwrap_or_else(|error| panic!("{error}"));
+    let pages: Vec<Vec<u8>> = args
+        .map(|path| std::fs::read(&path).unwrap_or_else(|error| panic!("{path}: {error}")))
+        .collect();
+    let bytes: usize = pages.iter().map(Vec::len).sum();
+    let started = Instant::now();
+    let scanner = Scanner::new(lists);
+    let compile = started.elapsed();
+    let rounds = (200_000_000 / bytes.max(1)).clamp(1, 50);
+    // Each stage on its own, for where the time goes, then all three together.
+    let started = Instant::now();
+    let texts: Vec<String> = pages
+        .iter()
+        .map(|page| {
+            let mut text = PageText::new(usize::MAX);
+            text.feed(page);
+            text.text()
+        })
+        .collect();
+    let extract = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    let normalised: Vec<String> = texts.iter().map(|text| normalise(text)).collect();
+    let normalising = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    for text in &normalised {
+        std::hint::black_box(scanner.scan_normalised(text));
+    }
+    let matching = started.elapsed().as_secs_f64();
+    let text_bytes: usize = texts.iter().map(String::len).sum();
+    println!(
+        "stages_s extract {extract:.4} normalise {normalising:.4} match {matching:.4} (text {text_bytes} bytes)"
+    );
+    let started = Instant::now();
+    let mut findings = 0usize;
+    for _ in 0..rounds {
+        for page in &pages {
+            let mut text = PageText::new(usize::MAX);
+            text.feed(page);
+            let title = text.title();
+            findings += scanner.scan_normalised(&normalise(&text.text())).len();
+            findings += scanner.scan(&title).len();
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let scanned = (bytes * rounds) as f64;
+    println!(
+        "phrases {} (e2guardian {} from {} files, {} unusable lines)\npages {} bytes {} rounds {}\ncompile_s {:.3}\nautomaton_bytes {}\nscan_s {:.3}\nmb_per_s {:.1}\nfindings {}",
+        scanner.lists().phrase_count(),
+        tree.phrases,
+        tree.files,
+        tree.problems.len(),
+        pages.len(),
+        bytes,
+        rounds,
+        compile.as_secs_f64(),
+        scanner.memory_usage(),
+        seconds,
+        scanned / seconds / 1e6,
+        findings / rounds,
+    );
+}
