@@ -426,6 +426,12 @@ impl Scanner {
 
     /// Scans text already [`normalise`]d.
     pub fn scan_normalised(&self, text: &str) -> Vec<Finding> {
+        self.scan_normalised_excluding(text, &[])
+    }
+
+    /// Scans text already [`normalise`]d, leaving out phrases the school has excluded (as
+    /// [`Phrase::written`] writes them): a category's score is what the other phrases add up to.
+    pub fn scan_normalised_excluding(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
         let mut seen = vec![false; self.uses.len()];
         let mut first_at: Vec<Option<usize>> = vec![None; self.uses.len()];
         let mut any = false;
@@ -455,6 +461,12 @@ impl Scanner {
         let mut findings = Vec::new();
         for (category_index, mut phrases) in candidates {
             let category = &self.lists.categories[category_index];
+            if !excluded.is_empty() {
+                phrases.retain(|p| {
+                    let written = category.phrases[*p].written();
+                    !excluded.iter().any(|e| *e == written)
+                });
+            }
             let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();
             if score < category.threshold {
                 continue;
@@ -598,6 +610,19 @@ threshold 30
                 scanner.scan(text)
             );
         }
+    }
+
+    #[test]
+    fn excluded_phrases_do_not_count() {
+        let scanner = scanner();
+        let text = normalise("casino and a bet");
+        assert_eq!(scanner.scan_normalised(&text)[0].score, 40);
+        assert!(
+            scanner
+                .scan_normalised_excluding(&text, &["casino".to_owned()])
+                .is_empty(),
+            "10 left, under the threshold"
+        );
     }
 
     #[test]

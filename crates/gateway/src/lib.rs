@@ -35,6 +35,7 @@ pub fn event_alert(decision: &Decision<'_>) -> Option<EventAlert> {
     decision.alert.map(|level| EventAlert {
         severity: level.severity,
         category: level.category.to_owned(),
+        detection: None,
     })
 }
 

@@ -58,6 +58,7 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
         alert: blocked.then(|| ward_store::EventAlert {
             severity: 2,
             category: "gambling".into(),
+            detection: None,
         }),
     }
 }

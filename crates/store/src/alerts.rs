@@ -293,6 +293,7 @@ pub struct AlertTally {
 #[derive(Debug)]
 pub(crate) struct BlockedFold<'a> {
     pub(crate) first: &'a Event,
+    pub(crate) source: AlertSource,
     pub(crate) subject: String,
     pub(crate) category: &'a str,
     pub(crate) severity: u8,
@@ -303,11 +304,21 @@ pub(crate) struct BlockedFold<'a> {
 /// Groups a batch's alerting events: per school, subject and category, a new group each time
 /// an event falls outside the window that began with the group's first event.
 pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<BlockedFold<'_>> {
-    let mut open: HashMap<(i64, String, &str), usize> = HashMap::new();
+    let mut open: HashMap<(i64, String, &str, AlertSource), usize> = HashMap::new();
     let mut folds: Vec<BlockedFold<'_>> = Vec::new();
     for event in events {
         let Some(alert) = &event.alert else { continue };
-        let key = (event.school.0, event.subject(), alert.category.as_str());
+        let source = if alert.detection.is_some() {
+            AlertSource::Detection
+        } else {
+            AlertSource::Blocked
+        };
+        let key = (
+            event.school.0,
+            event.subject(),
+            alert.category.as_str(),
+            source,
+        );
         if let Some(&position) = open.get(&key) {
             let fold = &mut folds[position];
             if event.at < fold.first.at + window {
@@ -320,6 +331,7 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
         open.insert(key.clone(), folds.len());
         folds.push(BlockedFold {
             first: event,
+            source,
             subject: key.1,
             category: key.2,
             severity: alert.severity,
@@ -330,10 +342,23 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
     folds
 }
 
-/// A blocked attempt as an alert.
+/// A blocked attempt, or risk found by detection, as an alert.
 pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
     let event = fold.first;
     let target = event.url.as_deref().unwrap_or(&event.host);
+    if let Some(found) = event.alert.as_ref().and_then(|a| a.detection.as_ref()) {
+        return NewAlert {
+            severity: fold.severity.clamp(1, 5),
+            category: fold.category.to_owned(),
+            source: AlertSource::Detection,
+            person: event.person,
+            device: event.device,
+            client_ip: Some(event.client_ip),
+            username: event.username.clone(),
+            summary: format!("Risk detected ({}): {}", fold.category, event.reason),
+            detail: format!("Address: {target}\n{found}"),
+        };
+    }
     NewAlert {
         severity: fold.severity.clamp(1, 5),
         category: fold.category.to_owned(),
@@ -442,9 +467,9 @@ pub(crate) struct Repeats {
     pub(crate) severity: i64,
 }
 
-/// Open (still new) blocked-attempt alerts as `(subject, category) → [(created_at, id)]`,
-/// newest first.
-pub(crate) type OpenAlerts = HashMap<(String, String), Vec<(i64, i64)>>;
+/// Open (still new) blocked-attempt and detection alerts as `(subject, category, source) →
+/// [(created_at, id)]`, newest first.
+pub(crate) type OpenAlerts = HashMap<(String, String, String), Vec<(i64, i64)>>;
 
 /// Splits a batch's folds into more repeats of open alerts (by id) and new alerts: a fold joins
 /// the newest open alert of its subject and category raised within the window before its
@@ -463,7 +488,11 @@ where
     for fold in folds {
         let first = micros(fold.first.at);
         let joins = open
-            .get(&(fold.subject.clone(), fold.category.to_owned()))
+            .get(&(
+                fold.subject.clone(),
+                fold.category.to_owned(),
+                fold.source.as_str().to_owned(),
+            ))
             .and_then(|alerts| {
                 alerts
                     .iter()
@@ -533,8 +562,9 @@ macro_rules! write_blocked_folds {
                 .min()
                 .unwrap_or(i64::MAX);
             let rows = sqlx::query(
-                "SELECT subject, category, created_at, id FROM alerts
-                 WHERE school_id = $1 AND source = 'blocked' AND status = 'new' AND created_at > $2
+                "SELECT subject, category, source, created_at, id FROM alerts
+                 WHERE school_id = $1 AND source IN ('blocked', 'detection') AND status = 'new'
+                   AND created_at > $2
                  ORDER BY created_at DESC",
             )
             .bind(school)
@@ -543,9 +573,9 @@ macro_rules! write_blocked_folds {
             .await?;
             let mut open: $crate::alerts::OpenAlerts = std::collections::HashMap::new();
             for row in &rows {
-                open.entry((row.try_get(0)?, row.try_get(1)?))
+                open.entry((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?))
                     .or_default()
-                    .push((row.try_get(2)?, row.try_get(3)?));
+                    .push((row.try_get(3)?, row.try_get(4)?));
             }
             let (repeats, new) = $crate::alerts::plan_folds(these(), &open, window);
             let repeats: Vec<(i64, $crate::alerts::Repeats)> = repeats.into_iter().collect();

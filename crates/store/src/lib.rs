@@ -13,6 +13,7 @@
 mod accounts;
 mod alerts;
 mod audit;
+mod detection;
 mod events;
 mod import;
 mod incidents;
@@ -36,6 +37,7 @@ pub use alerts::{
     Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, MAX_ALERT_NOTE, NewAlert,
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
+pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};
 pub use incidents::{

@@ -47,6 +47,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0006_incidents.sql"),
         postgres: include_str!("../migrations/postgres/0006_incidents.sql"),
     },
+    Migration {
+        version: 7,
+        sqlite: include_str!("../migrations/sqlite/0007_detection_exclusions.sql"),
+        postgres: include_str!("../migrations/postgres/0007_detection_exclusions.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

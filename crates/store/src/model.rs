@@ -563,13 +563,18 @@ pub struct Event {
     pub alert: Option<EventAlert>,
 }
 
-/// The alert a blocked event raises: its severity and category (the policy rule or list).
+/// The alert an event raises: a blocked attempt in a serious category, or risk found by
+/// detection. Its severity and category, and for detection what was found.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EventAlert {
     /// 1 to 5.
     pub severity: u8,
-    /// The rule or list id.
+    /// The rule or list id; for risk detection, the phrase list's category.
     pub category: String,
+    /// For risk detection: the phrases found and the text around them (the alert's detail).
+    /// `None`: a blocked attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<String>,
 }
 
 fn one() -> u32 {

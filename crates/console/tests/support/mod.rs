@@ -170,6 +170,7 @@ impl Console {
                 alert: (categories == "gambling").then(|| EventAlert {
                     severity: 2,
                     category: "gambling".into(),
+                    detection: None,
                 }),
             };
             store
