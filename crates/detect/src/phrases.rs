@@ -464,7 +464,7 @@ impl Scanner {
             if !excluded.is_empty() {
                 phrases.retain(|p| {
                     let written = category.phrases[*p].written();
-                    !excluded.iter().any(|e| *e == written)
+                    !excluded.contains(&written)
                 });
             }
             let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();

@@ -36,6 +36,7 @@ use ward_policy::{
 };
 use ward_store::{Action, AlertSource, NewAlert, NewUnblockRequest};
 
+use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::IdleStream;
 use crate::page::{self, BlockPage, Body, PortalPage};
 use crate::proxy::{Proxy, Seen, Stats};
@@ -227,8 +228,42 @@ impl Connection {
         } else {
             proxy.count(self.peer.ip(), &client, &target.endpoint.host);
         }
+        // Risk detection: the search term, else the address; the page as it streams back.
+        let mut scan = None;
+        if let (Some(detection), Some(events)) = (&proxy.settings.detection, &proxy.events)
+            && detection.watches(&client, &target.endpoint.host)
+        {
+            let subject = Subject {
+                school: proxy.settings.school,
+                client_ip: self.peer.ip(),
+                band: detect::age_band(&state.policy, &client),
+                client: Client::clone(&client),
+                host: target.endpoint.host.to_string(),
+                url: url.clone().unwrap_or_else(|| target.display_url()),
+            };
+            let (place, text) = match &seen.search_term {
+                Some(term) => (Place::Search, term.clone()),
+                None => (Place::Address, decoded_address(&subject.url)),
+            };
+            let findings = detection.scan(&text);
+            detect::record(
+                detection,
+                events,
+                &subject,
+                place,
+                &findings,
+                seen.search_term.as_deref(),
+                None,
+            );
+            scan = Some(PageScan {
+                detection: detection.clone(),
+                events: events.clone(),
+                subject,
+                text: ward_detect::PageText::new(detection.page_limit),
+            });
+        }
         let path = path.unwrap_or_else(|| target.path_and_query.clone());
-        self.forward(request, &target.endpoint, &path, youtube)
+        self.forward(request, &target.endpoint, &path, youtube, scan)
             .await
     }
 
@@ -348,6 +383,32 @@ impl Connection {
                 ),
             );
         }
+        // Risk detection sees only the host name of a tunnel (`suicide-methods.example`).
+        if let (Some(detection), Some(events)) = (&proxy.settings.detection, &proxy.events)
+            && detection.watches(&client, &endpoint.host)
+        {
+            let host = endpoint.host.to_string();
+            let findings = detection.scan(&host);
+            if !findings.is_empty() {
+                let subject = Subject {
+                    school: proxy.settings.school,
+                    client_ip: self.peer.ip(),
+                    band: detect::age_band(&state.policy, &client),
+                    client: Client::clone(&client),
+                    url: format!("https://{host}/"),
+                    host,
+                };
+                detect::record(
+                    detection,
+                    events,
+                    &subject,
+                    Place::Address,
+                    &findings,
+                    None,
+                    None,
+                );
+            }
+        }
         let server = match proxy.connect(&endpoint).await {
             Ok(server) => server,
             Err(error) => {
@@ -377,6 +438,7 @@ impl Connection {
         endpoint: &Endpoint,
         path: &str,
         youtube: Option<&'static str>,
+        scan: Option<PageScan>,
     ) -> Response<Body> {
         let proxy = &self.proxy;
         let upgrade = wants_upgrade(request.headers());
@@ -397,6 +459,14 @@ impl Connection {
             headers.insert(header::HOST, host);
         }
         headers.append(header::VIA, HeaderValue::from_static("1.1 ward"));
+        if scan.is_some() {
+            // Pages are scanned as they pass, so they are asked for uncompressed (this is plain
+            // HTTP only: HTTPS is spliced, not read).
+            headers.insert(
+                header::ACCEPT_ENCODING,
+                HeaderValue::from_static("identity"),
+            );
+        }
         if let Some(mode) = youtube {
             headers.insert(
                 HeaderName::from_static(YOUTUBE_RESTRICT),
@@ -445,7 +515,8 @@ impl Connection {
         } else {
             strip_hop_by_hop(response.headers_mut(), false);
         }
-        response.map(Either::Left)
+        let scan = scan.filter(|_| is_plain_html(response.headers()));
+        response.map(|body| Either::Left(ScanBody::new(body, scan)))
     }
 
     /// This connection's server connection to `endpoint` if it has one that is still open,
@@ -879,6 +950,51 @@ impl Connection {
             }
         }
     }
+}
+
+/// Whether a response is an HTML page Ward can read (not compressed: a server that compresses
+/// although asked not to is passed unscanned).
+fn is_plain_html(headers: &HeaderMap) -> bool {
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.trim_start().to_ascii_lowercase();
+            v.starts_with("text/html") || v.starts_with("application/xhtml")
+        });
+    let encoded = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
+    html && !encoded
+}
+
+/// An address as words: percent-escapes decoded and `+` read as a space
+/// (`/search?q=how%20to+k1ll` → `/search?q=how to k1ll`).
+fn decoded_address(url: &str) -> String {
+    let bytes = url.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'+' => out.push(b' '),
+            b'%' if at + 2 < bytes.len() => {
+                match std::str::from_utf8(&bytes[at + 1..at + 3])
+                    .ok()
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+                {
+                    Some(byte) => {
+                        out.push(byte);
+                        at += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        at += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the portal's forms and its address's query carry.

@@ -8,12 +8,14 @@
 //!   TLS ClientHello's server name — [`hello`];
 //! - the block page with its unblock-request and report-a-concern forms, the PAC/WPAD file —
 //!   [`page`];
-//! - identity (device register, proxy log-ins), events and counters — [`proxy`].
+//! - identity (device register, proxy log-ins), events and counters — [`proxy`];
+//! - risk detection on searches, addresses and streamed pages — [`detect`].
 //!
 //! The policy and device register are the `ward_gateway::LiveState` shared with the DNS
 //! filter: the same decision for the same person whichever way the request comes. No policy
 //! logic lives here; the verdict comes from [`ward_policy::decide`].
 
+pub mod detect;
 pub mod hello;
 pub mod http;
 pub mod io;
@@ -24,5 +26,6 @@ pub mod server;
 pub mod target;
 pub mod tls;
 
+pub use detect::{Detection, Exclusions};
 pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
 pub use server::{ListenerKind, Listeners, serve};

@@ -1,16 +1,16 @@
 //! What the proxy says itself: the block page (F9), the pages after its two forms, the 403 for
 //! blocked tunnels, the 407 asking for a log-in, errors, and the PAC file.
 
+use crate::detect::ScanBody;
 use askama::Template;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::body::Incoming;
 use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, PROXY_AUTHENTICATE};
 use hyper::{Response, StatusCode};
 use ward_policy::{Decision, PolicySnapshot, Reason};
 
 /// Every response body the proxy sends: the origin's, streamed, or its own.
-pub type Body = Either<Incoming, Full<Bytes>>;
+pub type Body = Either<ScanBody, Full<Bytes>>;
 
 /// The block page (F9): plain words for a seven-year-old at the top, the rule for an adult
 /// under "Details for staff", and the two forms.

@@ -88,6 +88,8 @@ pub struct ProxySettings {
     pub hosts: HashMap<String, IpAddr>,
     /// Proxy log-ins, if enabled.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Risk detection on searches, addresses and pages, if enabled.
+    pub detection: Option<Arc<crate::Detection>>,
 }
 
 impl std::fmt::Debug for ProxySettings {
@@ -102,6 +104,7 @@ impl std::fmt::Debug for ProxySettings {
             .field("connect_timeout", &self.connect_timeout)
             .field("connect_ports", &self.connect_ports)
             .field("authentication", &self.authenticator.is_some())
+            .field("detection", &self.detection)
             .finish_non_exhaustive()
     }
 }
@@ -122,6 +125,7 @@ impl ProxySettings {
             tls_port: 443,
             hosts: HashMap::new(),
             authenticator: None,
+            detection: None,
         }
     }
 }
@@ -218,6 +222,11 @@ impl Proxy {
     /// Counters since start.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Its settings.
+    pub fn settings(&self) -> &ProxySettings {
+        &self.settings
     }
 
     /// The policy state it decides with.

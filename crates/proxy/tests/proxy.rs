@@ -350,6 +350,154 @@ fn search_terms_are_recorded_and_safe_search_forced() {
     );
 }
 
+/// Events with a detection alert, waiting up to 5 s for page scans (they finish after the
+/// page has gone to the client) until `enough` have arrived.
+fn detections(ward: &Ward, enough: usize) -> Vec<ward_store::Event> {
+    let mut found = Vec::new();
+    for _ in 0..50 {
+        found.extend(
+            ward.events()
+                .into_iter()
+                .filter(|e| e.alert.as_ref().is_some_and(|a| a.detection.is_some())),
+        );
+        if found.len() >= enough {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    found
+}
+
+#[test]
+fn risk_detection_reads_searches_addresses_and_streamed_pages() {
+    let ward = Ward::start(Options {
+        detection: true,
+        ..Options::default()
+    });
+    // A page whose words arrive in 7-byte frames, split mid-word and by an inline tag: it
+    // reaches the client unchanged, and its text raises a self-harm alert with its title.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/diary"),
+    ]);
+    assert_eq!(answer.status, 200);
+    assert!(
+        answer
+            .body
+            .contains("I want to k1ll mys<b></b>elf tonight."),
+        "{}",
+        answer.body
+    );
+    let found = detections(&ward, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    let event = &found[0];
+    let alert = event.alert.as_ref().expect("alert");
+    assert_eq!(alert.category, "self-harm");
+    // Unknown clients are the pupils group, years 5 and 6: the primary severity.
+    assert_eq!(alert.severity, 5);
+    let detail = alert.detection.as_deref().expect("detail");
+    assert!(
+        detail.contains("Found in a page's text: Self-harm and suicide")
+            && detail.contains("kil myself (+60)")
+            && detail.contains("Page title: My diary")
+            && detail.contains("i want to kil myself tonight"),
+        "{detail}"
+    );
+    assert_eq!(
+        event.url.as_deref(),
+        Some(ward.url("www.allowed.test", "/diary").as_str())
+    );
+
+    // A search: found in the term (and again in the echoing page, which shows the query).
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.google.com", "/search?q=painless+5u1c1d3+methods"),
+    ]);
+    assert!(
+        answer.body.contains("accept-encoding: identity"),
+        "pages are asked for uncompressed: {}",
+        answer.body
+    );
+    let found = detections(&ward, 2);
+    let places: Vec<(&str, Option<&str>)> = found
+        .iter()
+        .map(|e| (e.reason.as_str(), e.search_term.as_deref()))
+        .collect();
+    assert!(
+        places.contains(&(
+            "Self-harm and suicide found in a search",
+            Some("painless 5u1c1d3 methods")
+        )),
+        "{places:?}"
+    );
+
+    // An address on its own (no search engine): `/how-to-kill-myself` in the path.
+    curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/how%20to-kill_myself"),
+    ]);
+    let found = detections(&ward, 1);
+    assert!(
+        found
+            .iter()
+            .any(|e| e.reason == "Self-harm and suicide found in a web address"),
+        "{found:?}"
+    );
+
+    // A page over the limit is scanned up to it: the words past 64 KiB are not seen.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/long"),
+    ]);
+    assert!(
+        answer.body.len() > 200_000,
+        "the whole page still reaches the client"
+    );
+    assert!(detections(&ward, 1).is_empty());
+
+    // Exclusions: the site, then the phrase; harmless text raises nothing.
+    ward.proxy
+        .settings()
+        .detection
+        .as_ref()
+        .expect("detection")
+        .set_exclusions(ward_proxy::Exclusions {
+            sites: vec!["allowed.test".into()],
+            ..Default::default()
+        });
+    curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/diary"),
+    ]);
+    assert!(detections(&ward, 1).is_empty(), "a site excluded");
+    ward.proxy
+        .settings()
+        .detection
+        .as_ref()
+        .expect("detection")
+        .set_exclusions(ward_proxy::Exclusions {
+            phrases: vec!["kil myself".into()],
+            ..Default::default()
+        });
+    curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/diary"),
+    ]);
+    assert!(detections(&ward, 1).is_empty(), "a phrase excluded");
+    curl(&[
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/otters"),
+    ]);
+    assert!(detections(&ward, 1).is_empty());
+}
+
 #[test]
 fn large_bodies_stream_both_ways() {
     let ward = Ward::start(Options::default());

@@ -130,6 +130,31 @@ pub async fn origin(
         };
         return Ok(Response::new(big.boxed()));
     }
+    if path == "/diary" || path == "/long" {
+        // A page for risk detection: the words come in small frames, split mid-word; `/long`
+        // puts them after 200 KiB of harmless text (past the test proxy's 64 KiB limit).
+        let padding = if path == "/long" {
+            "<p>A long page about otters and their rivers.</p>".repeat(4200)
+        } else {
+            String::new()
+        };
+        let page = format!(
+            "<html><head><title>My diary</title></head><body>{padding}<p>Nobody listens. \
+             I want to k1ll mys<b></b>elf tonight.</p></body></html>"
+        );
+        let frames: Vec<Bytes> = page
+            .as_bytes()
+            .chunks(7)
+            .map(Bytes::copy_from_slice)
+            .collect();
+        let stream = Frames {
+            frames: frames.into_iter(),
+        };
+        return Ok(Response::builder()
+            .header("content-type", "text/html; charset=utf-8")
+            .body(stream.boxed())
+            .expect("response"));
+    }
     if path == "/upload" {
         let mut body = request.into_body();
         let mut total = 0usize;
@@ -209,6 +234,23 @@ impl hyper::body::Body for Big {
         }
         self.left -= 1;
         std::task::Poll::Ready(Some(Ok(Frame::data(self.chunk.clone()))))
+    }
+}
+
+/// A body sent as the given frames.
+struct Frames {
+    frames: std::vec::IntoIter<Bytes>,
+}
+
+impl hyper::body::Body for Frames {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        std::task::Poll::Ready(self.frames.next().map(|frame| Ok(Frame::data(frame))))
     }
 }
 
@@ -343,6 +385,7 @@ pub struct Options {
     pub tls_port: u16,
     pub header_timeout: Duration,
     pub max_connections: usize,
+    pub detection: bool,
 }
 
 impl Default for Options {
@@ -354,6 +397,7 @@ impl Default for Options {
             tls_port: 443,
             header_timeout: Duration::from_secs(5),
             max_connections: 1000,
+            detection: false,
         }
     }
 }
@@ -421,6 +465,12 @@ impl Ward {
                 settings.tls_port = options.tls_port;
                 settings.header_timeout = options.header_timeout;
                 settings.max_connections = options.max_connections;
+                if options.detection {
+                    settings.detection = Some(Arc::new(ward_proxy::Detection::new(
+                        ward_detect::Scanner::new(ward_detect::default_lists()),
+                        64 * 1024,
+                    )));
+                }
                 if options.authenticate {
                     settings.authenticator = Some(Arc::new(TestLogins {
                         portal: portal.clone(),

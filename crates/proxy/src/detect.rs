@@ -1,0 +1,323 @@
+//! Risk detection in the proxy (issue 7, part 4): search terms, addresses, page titles and the
+//! text of HTML pages are scanned against the phrase lists; what is found becomes an event whose
+//! alert the event writer folds into the queue (one alert per person and category per window).
+//!
+//! Pages are scanned as they stream to the client: [`ScanBody`] passes every frame on unchanged
+//! and feeds a copy to a bounded [`PageText`]; when the body ends (or the client goes away) the
+//! text gathered is scanned on the blocking pool, off the connection's path.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
+use jiff::Timestamp;
+use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
+use ward_gateway::{Client, canonical_ip};
+use ward_lists::Host;
+use ward_policy::{GroupKind, PolicySnapshot};
+use ward_store::{Action, Event, EventAlert, EventSink, SchoolId, Source};
+
+/// What the school has excluded from detection (read from the store by the gateway).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Exclusions {
+    /// Phrases as the lists write them (normalised).
+    pub phrases: Vec<String>,
+    /// Domains: a site and its subdomains are not scanned.
+    pub sites: Vec<String>,
+    /// People (by id) whose browsing is not scanned.
+    pub people: HashSet<i64>,
+    /// Their usernames, for clients known only by a log-in name.
+    pub usernames: HashSet<String>,
+}
+
+impl Exclusions {
+    fn covers_host(&self, host: &Host) -> bool {
+        let Host::Domain(name) = host else {
+            return false;
+        };
+        let name = name.as_str();
+        self.sites.iter().any(|site| {
+            name == site
+                || name
+                    .strip_suffix(site.as_str())
+                    .is_some_and(|rest| rest.ends_with('.'))
+        })
+    }
+
+    fn covers_client(&self, client: &Client) -> bool {
+        client.person.is_some_and(|p| self.people.contains(&p.0))
+            || client
+                .identity
+                .user
+                .as_ref()
+                .is_some_and(|u| self.usernames.contains(&u.to_lowercase()))
+    }
+}
+
+/// Detection's lists, limits and exclusions, shared by every connection.
+pub struct Detection {
+    scanner: Scanner,
+    /// The most bytes of a page read for scanning; the rest passes unscanned.
+    pub page_limit: usize,
+    exclusions: ArcSwap<Exclusions>,
+}
+
+impl std::fmt::Debug for Detection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Detection")
+            .field("phrases", &self.scanner.lists().phrase_count())
+            .field("page_limit", &self.page_limit)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Detection {
+    /// Detection with `scanner`, reading at most `page_limit` bytes of a page.
+    pub fn new(scanner: Scanner, page_limit: usize) -> Detection {
+        Detection {
+            scanner,
+            page_limit,
+            exclusions: ArcSwap::from_pointee(Exclusions::default()),
+        }
+    }
+
+    /// The lists it scans for.
+    pub fn scanner(&self) -> &Scanner {
+        &self.scanner
+    }
+
+    /// Puts new exclusions in force (for the next request).
+    pub fn set_exclusions(&self, exclusions: Exclusions) {
+        self.exclusions.store(Arc::new(exclusions));
+    }
+
+    /// Whether requests from `client` to `host` are scanned at all.
+    pub(crate) fn watches(&self, client: &Client, host: &Host) -> bool {
+        let exclusions = self.exclusions.load();
+        !exclusions.covers_client(client) && !exclusions.covers_host(host)
+    }
+
+    /// Scans `text` (any text), leaving out excluded phrases.
+    pub(crate) fn scan(&self, text: &str) -> Vec<Finding> {
+        let exclusions = self.exclusions.load();
+        self.scanner
+            .scan_normalised_excluding(&normalise(text), &exclusions.phrases)
+    }
+}
+
+/// The age band whose severities apply to `client`: staff and guests are adults; a pupil group
+/// is primary unless one of its years is 7 or above (a group with no years is treated as
+/// primary, the more cautious reading).
+pub(crate) fn age_band(policy: &PolicySnapshot, client: &Client) -> AgeBand {
+    match client.kind {
+        GroupKind::Staff | GroupKind::Guest => AgeBand::Staff,
+        GroupKind::Pupil => {
+            let secondary = policy
+                .group(client.identity.group.as_str())
+                .is_some_and(|g| {
+                    g.years
+                        .iter()
+                        .any(|y| y.trim().parse::<u8>().is_ok_and(|year| year >= 7))
+                });
+            if secondary {
+                AgeBand::Secondary
+            } else {
+                AgeBand::Primary
+            }
+        }
+    }
+}
+
+/// Who and what a scan is about: enough to write its event later, off the request's path.
+#[derive(Clone)]
+pub(crate) struct Subject {
+    pub school: SchoolId,
+    pub client_ip: IpAddr,
+    pub client: Client,
+    pub band: AgeBand,
+    pub host: String,
+    pub url: String,
+}
+
+/// Where in the traffic something was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Place {
+    Search,
+    Address,
+    Page,
+}
+
+impl Place {
+    fn describe(self) -> &'static str {
+        match self {
+            Place::Search => "a search",
+            Place::Address => "a web address",
+            Place::Page => "a page's text",
+        }
+    }
+}
+
+/// Records an event with an alert for each finding.
+pub(crate) fn record(
+    detection: &Detection,
+    events: &EventSink,
+    subject: &Subject,
+    place: Place,
+    findings: &[Finding],
+    search_term: Option<&str>,
+    title: Option<&str>,
+) {
+    for finding in findings {
+        let Some(category) = detection
+            .scanner
+            .lists()
+            .categories
+            .iter()
+            .find(|c| c.id == finding.category)
+        else {
+            continue;
+        };
+        let phrases: Vec<String> = finding
+            .phrases
+            .iter()
+            .map(|(phrase, weight)| format!("{phrase} ({weight:+})"))
+            .collect();
+        let mut detail = format!(
+            "Found in {}: {} (score {} of {}).\nPhrases: {}\nText around it: … {} …",
+            place.describe(),
+            category.title,
+            finding.score,
+            category.threshold,
+            phrases.join(", "),
+            finding.context
+        );
+        if let Some(title) = title.filter(|t| !t.is_empty()) {
+            detail.push_str(&format!("\nPage title: {title}"));
+        }
+        if let Some(term) = search_term {
+            detail.push_str(&format!("\nSearch: {term}"));
+        }
+        let client = &subject.client;
+        events.record(Event {
+            school: subject.school,
+            at: Timestamp::now(),
+            source: Source::Proxy,
+            client_ip: canonical_ip(subject.client_ip),
+            device: client.device,
+            person: client.person,
+            username: client.identity.user.clone(),
+            host: subject.host.clone(),
+            url: Some(subject.url.clone()),
+            action: Action::Allow,
+            categories: finding.category.clone(),
+            reason: format!("{} found in {}", category.title, place.describe()),
+            search_term: search_term.map(str::to_owned),
+            count: 1,
+            alert: Some(EventAlert {
+                severity: category.severity(subject.band),
+                category: finding.category.clone(),
+                detection: Some(detail),
+            }),
+        });
+    }
+}
+
+/// A page being scanned as it streams past.
+pub(crate) struct PageScan {
+    pub detection: Arc<Detection>,
+    pub events: EventSink,
+    pub subject: Subject,
+    pub text: PageText,
+}
+
+/// A response body passed through unchanged while a copy of its bytes is read for scanning.
+pub struct ScanBody {
+    inner: Incoming,
+    scan: Option<Box<PageScan>>,
+}
+
+impl ScanBody {
+    /// `inner` as it is, scanned if `scan` is given.
+    pub(crate) fn new(inner: Incoming, scan: Option<PageScan>) -> ScanBody {
+        ScanBody {
+            inner,
+            scan: scan.map(Box::new),
+        }
+    }
+
+    fn finish(&mut self) {
+        let Some(scan) = self.scan.take() else {
+            return;
+        };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        runtime.spawn_blocking(move || {
+            let PageScan {
+                detection,
+                events,
+                subject,
+                text,
+            } = *scan;
+            if text.truncated() {
+                tracing::debug!(url = %subject.url, seen = text.seen(), "page scanned up to the limit");
+            }
+            let findings = detection.scan(&text.text());
+            if !findings.is_empty() {
+                let title = text.title();
+                record(
+                    &detection,
+                    &events,
+                    &subject,
+                    Place::Page,
+                    &findings,
+                    None,
+                    Some(&title),
+                );
+            }
+        });
+    }
+}
+
+impl HttpBody for ScanBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let polled = Pin::new(&mut this.inner).poll_frame(cx);
+        match &polled {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let (Some(scan), Some(data)) = (this.scan.as_mut(), frame.data_ref()) {
+                    scan.text.feed(data);
+                }
+            }
+            Poll::Ready(None) => this.finish(),
+            _ => {}
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for ScanBody {
+    fn drop(&mut self) {
+        // A client that went away mid-page: what arrived is still scanned.
+        self.finish();
+    }
+}
