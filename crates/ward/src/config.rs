@@ -47,6 +47,34 @@ pub struct Config {
     pub proxy: ProxyConfig,
     /// The alert queue and who is told, how.
     pub alerts: AlertSettings,
+    /// Risk detection on searches, addresses and pages the proxy sees.
+    pub detection: DetectionSettings,
+}
+
+/// Risk detection (issue 7): phrase lists scanned against what the proxy sees.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectionSettings {
+    /// Whether the proxy scans at all.
+    pub enabled: bool,
+    /// The most of a page read for scanning, in KiB (the rest passes unscanned).
+    pub page_limit_kb: usize,
+    /// More phrase lists in Ward's format, comma-separated paths, added to the built-in one.
+    pub lists: String,
+    /// A folder of e2guardian phrase lists to import as well (`/etc/e2guardian/lists/phraselists`);
+    /// empty: none.
+    pub e2guardian: String,
+}
+
+impl Default for DetectionSettings {
+    fn default() -> DetectionSettings {
+        DetectionSettings {
+            enabled: true,
+            page_limit_kb: 1024,
+            lists: String::new(),
+            e2guardian: String::new(),
+        }
+    }
 }
 
 /// The longest alert window: beyond a week, repeats would hide that something is still going on.
@@ -282,6 +310,7 @@ impl Default for Config {
                 portal_minutes: 60,
                 hosts: String::new(),
             },
+            detection: DetectionSettings::default(),
             alerts: AlertSettings {
                 fold_minutes: 60,
                 notify_severity: 4,

@@ -135,11 +135,13 @@ impl Gateway {
                 .await?,
             )
         };
+        let detection = proxy.as_ref().and_then(|p| p.settings().detection.clone());
         tasks.spawn(reloader(
             config.clone(),
             store.clone(),
             school,
             hooks.clone(),
+            detection,
             Loaded {
                 base,
                 index,
@@ -238,6 +240,15 @@ async fn start_proxy(
     settings.connect_ports = config.proxy_connect_ports()?;
     settings.hosts = config.proxy_hosts()?;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
+    settings.detection = crate::detect::build(&config.detection)?;
+    if let Some(detection) = &settings.detection {
+        match crate::detect::exclusions(store, school).await {
+            Ok(exclusions) => detection.set_exclusions(exclusions),
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the detection exclusions; none in force until the next refresh")
+            }
+        }
+    }
     if proxy_config.authentication {
         settings.authenticator = Some(Arc::new(crate::proxy_auth::AccountLogins::new(
             store.clone(),
@@ -425,6 +436,7 @@ async fn reloader(
     store: Store,
     school: SchoolId,
     hooks: Arc<GatewayHooks>,
+    detection: Option<Arc<ward_proxy::Detection>>,
     mut loaded: Loaded,
 ) {
     let live = hooks.live.clone();
@@ -451,6 +463,14 @@ async fn reloader(
             () = hooks.grants_changed.notified() => false,
         };
         let mut changed = full;
+        if let Some(detection) = &detection {
+            match crate::detect::exclusions(&store, school).await {
+                Ok(exclusions) => detection.set_exclusions(exclusions),
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the detection exclusions; keeping the last ones read");
+                }
+            }
+        }
         // The database being down must not stop a SIGHUP reload: the last register and grants
         // read stay. A periodic refresh has nothing else to do then.
         match store.devices(school).await {

@@ -9,6 +9,7 @@
 
 mod check;
 mod config;
+mod detect;
 mod gateway;
 mod lists;
 mod notify;
@@ -59,6 +60,9 @@ enum Command {
     Policy(policy::PolicyCommand),
     /// Decide one request (or, with --batch, one per line of standard input).
     Check(check::CheckArgs),
+    /// Try the risk-detection phrase lists on text.
+    #[command(subcommand)]
+    Detect(detect::DetectCommand),
     /// Run Ward: the staff console and the event writer (DNS filter and proxy to come).
     Serve(serve::ServeArgs),
     /// Check the audit log.
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
         Command::Lists(command) => lists::run(command),
         Command::Policy(command) => policy::run(command),
         Command::Check(arguments) => check::run(arguments),
+        Command::Detect(command) => detect::run(command),
         Command::Serve(arguments) => serve::run(arguments),
         Command::Audit(command) => serve::audit(command),
     };

@@ -297,3 +297,82 @@ fn squid_helper_protocol() {
     assert!(lines[4].starts_with("BH message="));
     assert_eq!(lines.len(), 5);
 }
+
+#[test]
+fn detect_scans_text_and_pages_and_reads_lists() {
+    let directory = std::env::temp_dir();
+    // Arguments: an evasion fires self-harm with the phrase, its weight and the text around it.
+    let output = ward(&["detect", "scan", "I want to k1ll mys3lf"], &directory);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    assert!(
+        out.starts_with("self-harm (Self-harm and suicide): score 60 of 50, severity 5")
+            && out.contains("+60  kil myself")
+            && out.contains("text: … i want to kil myself …"),
+        "{out}"
+    );
+    // The classic false positives find nothing (exit 0).
+    let output = ward(
+        &[
+            "detect",
+            "scan",
+            "--band",
+            "primary",
+            "a bath bomb from Scunthorpe; kill the process",
+        ],
+        &directory,
+    );
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(text(&output.stdout), "nothing found\n");
+    // HTML on standard input is read as a page: an inline tag does not split a word.
+    let output = ward_with_input(
+        &["detect", "scan", "--band", "staff"],
+        &directory,
+        b"<html><title>t</title><p>free sp<b>i</b>ns at the online c4s1n0</p></html>",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(
+        text(&output.stdout).starts_with("gambling (Gambling): score 170 of 50, severity 1"),
+        "{}",
+        text(&output.stdout)
+    );
+    // A school's own list adds a category; its bad lines are reported with file and line.
+    let list = directory.join(format!("ward-cli-{}.list", std::process::id()));
+    std::fs::write(
+        &list,
+        "category vaping \"Vaping\"\nthreshold 30\n30 vape shop\nloud vape\n",
+    )
+    .expect("write list");
+    let list_path = list.to_string_lossy().into_owned();
+    let output = ward(&["detect", "lists", "--list", &list_path], &directory);
+    assert_eq!(output.status.code(), Some(0));
+    let out = text(&output.stdout);
+    assert!(out.contains("vaping") && out.contains("Vaping"), "{out}");
+    assert!(
+        text(&output.stderr).contains(&format!("skipped: {list_path}:4: ")),
+        "{}",
+        text(&output.stderr)
+    );
+    let output = ward(
+        &[
+            "detect",
+            "scan",
+            "--list",
+            &list_path,
+            "is there a vape shop near school",
+        ],
+        &directory,
+    );
+    assert_eq!(output.status.code(), Some(1));
+    assert!(text(&output.stdout).starts_with("vaping (Vaping): score 30 of 30"));
+    // A missing list is an error naming it (exit 3); a bad band is a usage error (exit 2).
+    let output = ward(
+        &["detect", "lists", "--list", "/nonexistent.list"],
+        &directory,
+    );
+    assert_eq!(output.status.code(), Some(3));
+    assert!(text(&output.stderr).contains("/nonexistent.list"));
+    let output = ward(&["detect", "scan", "--band", "infants", "x"], &directory);
+    assert_eq!(output.status.code(), Some(2));
+    let _ = std::fs::remove_file(&list);
+}

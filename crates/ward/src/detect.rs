@@ -1,0 +1,231 @@
+//! Risk detection in the running gateway (its lists and the school's exclusions), and
+//! `ward detect`, for trying lists before a school relies on them.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Subcommand;
+use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists};
+use ward_proxy::{Detection, Exclusions};
+use ward_store::{ExclusionKind, SchoolId, Store};
+
+use crate::config::DetectionSettings;
+use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
+
+/// The built-in list plus a school's own lists and any e2guardian folder. Unusable lines are
+/// reported (`warn`) and skipped; a file that cannot be read is an error naming it.
+pub fn load_lists(
+    lists: &[PathBuf],
+    e2guardian: Option<&Path>,
+    warn: &mut dyn FnMut(String),
+) -> anyhow::Result<PhraseLists> {
+    let mut phrases = default_lists();
+    for path in lists {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the phrase list {}", path.display()))?;
+        for problem in phrases.parse(&path.to_string_lossy(), &text) {
+            warn(problem.to_string());
+        }
+    }
+    if let Some(folder) = e2guardian {
+        let report = phrases
+            .import_e2guardian_tree(folder)
+            .with_context(|| format!("cannot read the e2guardian lists in {}", folder.display()))?;
+        for problem in report.problems {
+            warn(problem.to_string());
+        }
+    }
+    Ok(phrases)
+}
+
+/// The proxy's detection as configured, or `None` when it is off.
+pub fn build(settings: &DetectionSettings) -> anyhow::Result<Option<Arc<Detection>>> {
+    if !settings.enabled {
+        return Ok(None);
+    }
+    let lists: Vec<PathBuf> = settings
+        .lists
+        .split(',')
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    let e2guardian = Some(settings.e2guardian.trim())
+        .filter(|f| !f.is_empty())
+        .map(PathBuf::from);
+    let mut skipped = 0usize;
+    let phrases = load_lists(&lists, e2guardian.as_deref(), &mut |problem| {
+        skipped += 1;
+        tracing::debug!(%problem, "phrase list line skipped");
+    })?;
+    if skipped > 0 {
+        tracing::warn!(
+            skipped,
+            "phrase list lines could not be used and were skipped (`ward detect lists` shows them)"
+        );
+    }
+    let count = phrases.phrase_count();
+    let detection = Detection::new(
+        Scanner::new(phrases),
+        settings.page_limit_kb.max(1).saturating_mul(1024),
+    );
+    tracing::info!(phrases = count, "risk detection on");
+    Ok(Some(Arc::new(detection)))
+}
+
+/// The school's exclusions in force, as the proxy applies them.
+pub async fn exclusions(store: &Store, school: SchoolId) -> ward_store::Result<Exclusions> {
+    let mut exclusions = Exclusions::default();
+    for exclusion in store.exclusions(school, false).await? {
+        match exclusion.kind {
+            ExclusionKind::Phrase => exclusions.phrases.push(
+                // As the lists write their phrases: normalised, each part.
+                exclusion
+                    .value
+                    .split('&')
+                    .filter_map(ward_detect::Part::parse)
+                    .map(|part| part.written())
+                    .collect::<Vec<_>>()
+                    .join(" & "),
+            ),
+            ExclusionKind::Site => exclusions.sites.push(exclusion.value),
+            ExclusionKind::Person => {
+                if let Ok(id) = exclusion.value.parse() {
+                    exclusions.people.insert(id);
+                }
+                if let Some(username) = exclusion.person_username {
+                    exclusions.usernames.insert(username.to_lowercase());
+                }
+            }
+        }
+    }
+    Ok(exclusions)
+}
+
+#[derive(Debug, Subcommand)]
+pub enum DetectCommand {
+    /// Scan text (the arguments, or standard input) and print what each category found.
+    ///
+    /// Exit code 1 when a category fired, 0 when none did.
+    Scan(ScanArgs),
+    /// Read the lists and print their categories, thresholds, severities and phrase counts,
+    /// with every line that could not be used.
+    Lists(ListArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ListArgs {
+    /// More phrase lists in Ward's format, added to the built-in one.
+    #[arg(long = "list", value_name = "FILE")]
+    lists: Vec<PathBuf>,
+    /// A folder of e2guardian phrase lists to import too.
+    #[arg(long, value_name = "FOLDER")]
+    e2guardian: Option<PathBuf>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ScanArgs {
+    #[command(flatten)]
+    lists: ListArgs,
+    /// The age band whose severity is shown: primary, secondary or staff.
+    #[arg(long, default_value = "secondary")]
+    band: String,
+    /// The text to scan; without it, standard input (HTML is read as a page's text).
+    text: Vec<String>,
+}
+
+/// Runs `ward detect …`.
+pub fn run(command: DetectCommand) -> Result<u8, Failure> {
+    match command {
+        DetectCommand::Lists(arguments) => {
+            let mut problems = Vec::new();
+            let lists = load_lists(
+                &arguments.lists,
+                arguments.e2guardian.as_deref(),
+                &mut |p| problems.push(p),
+            )?;
+            println!(
+                "{:<22} {:>9} {:>7}  {:<28} title",
+                "category", "threshold", "phrases", "severity (prim/sec/staff)"
+            );
+            for category in &lists.categories {
+                println!(
+                    "{:<22} {:>9} {:>7}  {:<28} {}",
+                    category.id,
+                    category.threshold,
+                    category.phrases.len(),
+                    format!(
+                        "{}/{}/{}",
+                        category.severity[0], category.severity[1], category.severity[2]
+                    ),
+                    category.title
+                );
+            }
+            println!("{} phrases", lists.phrase_count());
+            for problem in &problems {
+                eprintln!("skipped: {problem}");
+            }
+            Ok(EXIT_OK)
+        }
+        DetectCommand::Scan(arguments) => {
+            let band = match arguments.band.as_str() {
+                "primary" => AgeBand::Primary,
+                "secondary" => AgeBand::Secondary,
+                "staff" => AgeBand::Staff,
+                other => {
+                    return Err(Failure::usage(anyhow::anyhow!(
+                        "--band is primary, secondary or staff, not {other:?}"
+                    )));
+                }
+            };
+            let lists = load_lists(
+                &arguments.lists.lists,
+                arguments.lists.e2guardian.as_deref(),
+                &mut |p| eprintln!("skipped: {p}"),
+            )?;
+            let text = if arguments.text.is_empty() {
+                let mut bytes = Vec::new();
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .context("cannot read standard input")?;
+                let looks_html = bytes.iter().take(1024).any(|b| *b == b'<');
+                if looks_html {
+                    let mut page = ward_detect::PageText::new(bytes.len());
+                    page.feed(&bytes);
+                    page.text()
+                } else {
+                    String::from_utf8_lossy(&bytes).into_owned()
+                }
+            } else {
+                arguments.text.join(" ")
+            };
+            let scanner = Scanner::new(lists);
+            let findings = scanner.scan(&text);
+            if findings.is_empty() {
+                println!("nothing found");
+                return Ok(EXIT_OK);
+            }
+            for finding in &findings {
+                let category = scanner
+                    .lists()
+                    .categories
+                    .iter()
+                    .find(|c| c.id == finding.category);
+                let (title, threshold, severity) = category
+                    .map(|c| (c.title.as_str(), c.threshold, c.severity(band)))
+                    .unwrap_or_default();
+                println!(
+                    "{} ({title}): score {} of {threshold}, severity {severity}",
+                    finding.category, finding.score
+                );
+                for (phrase, weight) in &finding.phrases {
+                    println!("  {weight:+5}  {phrase}");
+                }
+                println!("  text: … {} …", finding.context);
+            }
+            Ok(EXIT_BLOCKED)
+        }
+    }
+}
