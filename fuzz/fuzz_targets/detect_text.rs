@@ -1,0 +1,34 @@
+//! Risk detection's text handling on arbitrary bytes: a page read in two chunks (split where the
+//! input says) gives the same text as read whole and never more than the limit; normalisation is
+//! idempotent; scanning with the default list never panics.
+#![no_main]
+
+use std::sync::OnceLock;
+
+use libfuzzer_sys::fuzz_target;
+use ward_detect::{PageText, Scanner, default_lists, normalise};
+
+fn scanner() -> &'static Scanner {
+    static SCANNER: OnceLock<Scanner> = OnceLock::new();
+    SCANNER.get_or_init(|| Scanner::new(default_lists()))
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&cut, page)) = data.split_first() else {
+        return;
+    };
+    let cut = usize::from(cut).min(page.len());
+    let limit = page.len() / 2 + 1;
+    let mut whole = PageText::new(limit);
+    whole.feed(page);
+    let mut split = PageText::new(limit);
+    split.feed(&page[..cut]);
+    split.feed(&page[cut..]);
+    assert_eq!(whole.text(), split.text());
+    assert_eq!(whole.title(), split.title());
+    let text = String::from_utf8_lossy(page);
+    let once = normalise(&text);
+    assert_eq!(normalise(&once), once);
+    let _ = scanner().scan_normalised(&once);
+    let _ = scanner().scan(&whole.text());
+});
