@@ -308,7 +308,9 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
     browser.type_into("#username", "J.Smith");
     browser.type_into("#evidence", "A proxy site, reported by a classmate");
     browser.click("#record");
-    browser.wait_for_text("Continued infringement");
+    // (Not just "Continued infringement": the form's list of types has "Continued infringements
+    // of the above", which would let the wait pass before the form was sent.)
+    browser.wait_for_text("Continued infringement: this person has earlier incidents");
     assert!(
         browser
             .find_text("#escalation")
