@@ -149,8 +149,9 @@ pub fn force_safe_search(engine: Engine, path_and_query: &str) -> Option<String>
     Some(out)
 }
 
-/// Form decoding: `+` is a space, `%XX` a byte; invalid UTF-8 is replaced.
-fn decoded(text: &str) -> String {
+/// Form decoding: `+` is a space, `%XX` a byte; invalid UTF-8 is replaced
+/// (`how%20to+k1ll` → `how to k1ll`).
+pub fn decoded(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

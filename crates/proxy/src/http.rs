@@ -233,17 +233,15 @@ impl Connection {
         if let (Some(detection), Some(events)) = (&proxy.settings.detection, &proxy.events)
             && detection.watches(&client, &target.endpoint.host)
         {
-            let subject = Subject {
-                school: proxy.settings.school,
-                client_ip: self.peer.ip(),
-                band: detect::age_band(&state.policy, &client),
-                client: Client::clone(&client),
-                host: target.endpoint.host.to_string(),
-                url: url.clone().unwrap_or_else(|| target.display_url()),
-            };
+            let subject = self.detection_subject(
+                &state,
+                &client,
+                target.endpoint.host.to_string(),
+                url.clone().unwrap_or_else(|| target.display_url()),
+            );
             let (place, text) = match &seen.search_term {
                 Some(term) => (Place::Search, term.clone()),
-                None => (Place::Address, decoded_address(&subject.url)),
+                None => (Place::Address, search::decoded(&subject.url)),
             };
             let findings = detection.scan(&text);
             detect::record(
@@ -265,6 +263,24 @@ impl Connection {
         let path = path.unwrap_or_else(|| target.path_and_query.clone());
         self.forward(request, &target.endpoint, &path, youtube, scan)
             .await
+    }
+
+    /// Who and what a detection finding on this connection is about.
+    fn detection_subject(
+        &self,
+        state: &FilterState,
+        client: &Client,
+        host: String,
+        url: String,
+    ) -> Subject {
+        Subject {
+            school: self.proxy.settings.school,
+            client_ip: self.peer.ip(),
+            band: detect::age_band(&state.policy, client),
+            client: Client::clone(client),
+            host,
+            url,
+        }
     }
 
     /// Who is asking. `Err` is the response to send instead: 407 on the explicit proxy, a
@@ -390,14 +406,8 @@ impl Connection {
             let host = endpoint.host.to_string();
             let findings = detection.scan(&host);
             if !findings.is_empty() {
-                let subject = Subject {
-                    school: proxy.settings.school,
-                    client_ip: self.peer.ip(),
-                    band: detect::age_band(&state.policy, &client),
-                    client: Client::clone(&client),
-                    url: format!("https://{host}/"),
-                    host,
-                };
+                let url = format!("https://{host}/");
+                let subject = self.detection_subject(state, &client, host, url);
                 detect::record(
                     detection,
                     events,
@@ -967,34 +977,6 @@ fn is_plain_html(headers: &HeaderMap) -> bool {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity"));
     html && !encoded
-}
-
-/// An address as words: percent-escapes decoded and `+` read as a space
-/// (`/search?q=how%20to+k1ll` → `/search?q=how to k1ll`).
-fn decoded_address(url: &str) -> String {
-    let bytes = url.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut at = 0;
-    while at < bytes.len() {
-        match bytes[at] {
-            b'+' => out.push(b' '),
-            b'%' if at + 2 < bytes.len() => {
-                match std::str::from_utf8(&bytes[at + 1..at + 3])
-                    .ok()
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-                {
-                    Some(byte) => {
-                        out.push(byte);
-                        at += 2;
-                    }
-                    None => out.push(b'%'),
-                }
-            }
-            byte => out.push(byte),
-        }
-        at += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// What the portal's forms and its address's query carry.

@@ -460,30 +460,28 @@ fn risk_detection_reads_searches_addresses_and_streamed_pages() {
     assert!(detections(&ward, 1).is_empty());
 
     // Exclusions: the site, then the phrase; harmless text raises nothing.
-    ward.proxy
-        .settings()
-        .detection
-        .as_ref()
-        .expect("detection")
-        .set_exclusions(ward_proxy::Exclusions {
-            sites: vec!["allowed.test".into()],
-            ..Default::default()
-        });
+    let exclude = |exclusions| {
+        ward.proxy
+            .settings()
+            .detection
+            .as_ref()
+            .expect("detection")
+            .set_exclusions(exclusions)
+    };
+    exclude(ward_proxy::Exclusions {
+        sites: vec!["allowed.test".into()],
+        ..Default::default()
+    });
     curl(&[
         "--proxy",
         &via(&ward),
         &ward.url("www.allowed.test", "/diary"),
     ]);
     assert!(detections(&ward, 1).is_empty(), "a site excluded");
-    ward.proxy
-        .settings()
-        .detection
-        .as_ref()
-        .expect("detection")
-        .set_exclusions(ward_proxy::Exclusions {
-            phrases: vec!["kil myself".into()],
-            ..Default::default()
-        });
+    exclude(ward_proxy::Exclusions {
+        phrases: vec!["kil myself".into()],
+        ..Default::default()
+    });
     curl(&[
         "--proxy",
         &via(&ward),
