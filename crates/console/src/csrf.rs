@@ -39,6 +39,13 @@ fn token_in_query(request: &Request) -> Option<String> {
         .map(|(_, value)| value)
 }
 
+/// Reads and drops what is left of a refused request's body (up to the form limit), so the
+/// client, still sending it, gets the refusal instead of a connection reset: a server that
+/// answers and closes while an upload is arriving makes the client's write fail.
+async fn drain(request: Request) {
+    let _ = to_bytes(request.into_body(), FORM_LIMIT).await;
+}
+
 /// The middleware (see the module documentation).
 pub async fn guard(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let context = match auth::load_session(&state, request.headers()).await {
@@ -81,6 +88,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         match &context {
             Some(context) => Some(context.session.csrf_token.clone()),
             None => {
+                drain(request).await;
                 return AppError::LoginRequired {
                     next: "/".to_owned(),
                 }
@@ -94,6 +102,7 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
         }
         _ => {
             tracing::info!(path = %request.uri().path(), "form refused: missing or wrong CSRF token");
+            drain(request).await;
             AppError::CsrfRejected.into_response()
         }
     }
