@@ -113,7 +113,7 @@ impl Unbound {
             config.push_str("remote-control:\n  control-enable: no\n");
             let config_file = folder.join("unbound.conf");
             std::fs::write(&config_file, &config).expect("write unbound.conf");
-            let child = Command::new(unbound)
+            let mut child = Command::new(unbound)
                 .args(["-d", "-c"])
                 .arg(&config_file)
                 .stdout(Stdio::null())
@@ -121,36 +121,37 @@ impl Unbound {
                 .spawn()
                 .expect("unbound starts");
             let address: SocketAddr = ([127, 0, 0, 1], port).into();
-            let mut server = Unbound {
-                child,
-                address,
-                folder: folder.clone(),
-            };
-            if server.wait_ready() {
-                return server;
+            if wait_ready(&mut child, address) {
+                return Unbound {
+                    child,
+                    address,
+                    folder,
+                };
             }
-            let _ = server.child.kill();
+            // Not an `Unbound` yet: dropping one would delete the folder
+            // the next attempt writes its zones into.
+            let _ = child.kill();
+            let _ = child.wait();
         }
+        let _ = std::fs::remove_dir_all(&folder);
         panic!("unbound did not start");
     }
+}
 
-    fn wait_ready(&mut self) -> bool {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return false;
-            }
-            let answer = dig(
-                self.address,
-                &["allowed.test", "+short", "+tries=1", "+time=1"],
-            );
-            if answer.trim() == "192.0.2.10" {
-                return true;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+/// Whether unbound, started as `child`, answers on `address` within 10 s.
+fn wait_ready(child: &mut Child, address: SocketAddr) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
         }
-        false
+        let answer = dig(address, &["allowed.test", "+short", "+tries=1", "+time=1"]);
+        if answer.trim() == "192.0.2.10" {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
+    false
 }
 
 impl Drop for Unbound {
