@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::SignedDuration;
 use serde::Deserialize;
 use ward_store::{
-    ActivityQuery, Alert, AlertFilter, AlertStatus, EventRow, IncidentFilter, IncidentScope,
-    IncidentStatus,
+    ActivityQuery, Alert, AlertFilter, AlertSource, AlertStatus, EventRow, IncidentFilter,
+    IncidentScope, IncidentStatus,
 };
 
 use crate::auth::CurrentUser;
@@ -179,6 +179,8 @@ struct ShowPage {
     incident: Option<i64>,
     has_subject: bool,
     can_escalate: bool,
+    /// For a detection alert, links to the exclusion form prefilled (the DSL's).
+    exclusions: Vec<(String, String)>,
     open_incidents: Vec<(i64, String)>,
     history: Vec<ChangeLine>,
     moves: Vec<Move>,
@@ -242,6 +244,13 @@ impl ShowPage {
                 needs_note: next.needs_note(alert.status),
             })
             .collect();
+        let exclusions = if alert.source == AlertSource::Detection
+            && user.can(Permission::ExcludeFromDetection)
+        {
+            crate::detection::exclusion_links(alert)
+        } else {
+            Vec::new()
+        };
         Ok(ShowPage {
             layout: Layout::for_user(state, user, &format!("Alert {}", alert.id)).await,
             alert: line(state, alert),
@@ -253,6 +262,7 @@ impl ShowPage {
             incident: alert.incident,
             has_subject: !alert.subject.is_empty(),
             can_escalate,
+            exclusions,
             open_incidents,
             history,
             moves,

@@ -10,6 +10,7 @@
 mod alerts;
 pub mod auth;
 pub mod csrf;
+mod detection;
 mod error;
 mod incidents;
 mod pages;
@@ -26,7 +27,7 @@ use axum::routing::{get, post};
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
 use ward_policy::Sanctions;
-use ward_store::{EventSink, Store, UnblockGrant};
+use ward_store::{EventSink, Exclusion, Store, UnblockGrant};
 
 pub use error::AppError;
 
@@ -48,6 +49,33 @@ pub struct ConsoleConfig {
     pub upload_limit: usize,
     /// The school's actions and sanctions tables, which incidents are recorded against.
     pub sanctions: Arc<Sanctions>,
+    /// What risk detection watches for, for the public page that tells pupils and parents.
+    pub watched: Arc<Watched>,
+}
+
+/// What risk detection watches for, as the public page `/watched` lists it. The phrases
+/// themselves are not published: a list of them would be a guide to evading them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Watched {
+    /// Whether the proxy scans at all (off when detection or the proxy is off).
+    pub enabled: bool,
+    /// How much of each page is read, in KiB.
+    pub page_limit_kb: usize,
+    /// The categories, in the lists' order.
+    pub categories: Vec<WatchedCategory>,
+}
+
+/// One category of risk detection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchedCategory {
+    /// Its id (`self-harm`).
+    pub id: String,
+    /// Its name (`Self-harm and suicide`).
+    pub title: String,
+    /// What it watches for, in a sentence (may be empty for imported lists).
+    pub about: String,
+    /// How many phrases it has.
+    pub phrases: usize,
 }
 
 impl Default for ConsoleConfig {
@@ -60,6 +88,7 @@ impl Default for ConsoleConfig {
             time_zone: TimeZone::get("Europe/London").unwrap_or(TimeZone::UTC),
             upload_limit: 10 << 20,
             sanctions: Arc::new(Sanctions::default_tables()),
+            watched: Arc::new(Watched::default()),
         }
     }
 }
@@ -74,6 +103,12 @@ pub trait FilterHooks: Send + Sync + 'static {
     /// What the live policy decides for `site` (a host or URL) for `group` now: `Err` when the
     /// site cannot be read or the group is not in the policy.
     fn classify(&self, site: &str, group: &str) -> Result<Classified, String>;
+    /// The school's risk-detection exclusions have changed: put `in_force` (as the store has
+    /// them now) in force at once.
+    fn exclusions_changed(&self, in_force: &[Exclusion]);
+    /// `phrase` as the detection lists write it (normalised), if one of them has it: `Err` says
+    /// why not. An exclusion of a phrase no list has would leave out nothing.
+    fn listed_phrase(&self, phrase: &str) -> Result<String, String>;
 }
 
 /// The live policy's decision on a site, for a request made in the console.
@@ -190,6 +225,15 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/roles", post(pages::set_roles))
         .route("/alerts", get(alerts::queue))
+        .route(
+            "/alerts/exclusions",
+            get(detection::exclusions).post(detection::add_exclusion),
+        )
+        .route(
+            "/alerts/exclusions/{id}/end",
+            post(detection::end_exclusion),
+        )
+        .route("/watched", get(detection::watched))
         .route("/alerts/{id}", get(alerts::show).post(alerts::change))
         .route("/alerts/{id}/activity", post(alerts::context))
         .route("/alerts/{id}/incident", post(incidents::link_alert))

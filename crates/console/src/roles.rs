@@ -12,7 +12,8 @@
 //! | accounts and roles | | ✓ | ✓ | | |
 //! | unblock requests: ask (for a class or group), see one's own | ✓ | ✓ | ✓ | ✓ | |
 //! | unblock requests: decide, end grants, the log | ✓ | ✓ | ✓ | | |
-//! | alert queue: see and triage alerts | ✓ | ✓ | | | |
+//! | alert queue: see and triage alerts; see risk-detection exclusions | ✓ | ✓ | | | |
+//! | risk detection: add and end exclusions (with a reason) | ✓ | | | | |
 //! | incidents: record one, see and add notes to the pupil incidents one recorded | ✓ | ✓ | ✓ | ✓ | |
 //! | incidents: see all, walk the procedure, record actions, chronologies | ✓ | ✓ | | | |
 //! | incidents: sign off (closes it) | ✓ | | | | |
@@ -42,8 +43,12 @@ pub enum Permission {
     ManageAccounts,
     /// Unblock requests: approve (as a grant), narrow, refuse, end a grant; the log.
     DecideUnblocks,
-    /// The alert queue: alerts name pupils and what they tried to reach.
+    /// The alert queue: alerts name pupils and what they tried to reach. Also the list of
+    /// risk-detection exclusions, which says why each alert that is not raised is not.
     TriageAlerts,
+    /// Adding and ending risk-detection exclusions (a phrase, a site, a person), each with a
+    /// reason: leaving something unwatched is the DSL's decision.
+    ExcludeFromDetection,
     /// Asking for a site to be unblocked for a class or group, and following one's requests.
     RequestUnblock,
     /// Recording an incident (Appendix 1: anyone who finds or suspects one), and seeing and
@@ -71,6 +76,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewAudit
                 | DecideUnblocks
                 | TriageAlerts
+                | ExcludeFromDetection
                 | RequestUnblock
                 | RecordIncident
                 | ManageIncidents

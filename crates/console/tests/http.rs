@@ -132,6 +132,7 @@ fn every_route_checks_the_role() {
         "/unblock/log",
         "/alerts",
         "/alerts/1",
+        "/alerts/exclusions",
         "/unblock/new",
         "/unblock/mine",
     ];
@@ -147,6 +148,7 @@ fn every_route_checks_the_role() {
                 "/unblock/log",
                 "/alerts",
                 "/alerts/1",
+                "/alerts/exclusions",
                 "/unblock/new",
                 "/unblock/mine",
             ],
@@ -162,6 +164,7 @@ fn every_route_checks_the_role() {
                 "/unblock/log",
                 "/alerts",
                 "/alerts/1",
+                "/alerts/exclusions",
                 "/unblock/new",
                 "/unblock/mine",
             ],
@@ -222,6 +225,10 @@ fn every_route_checks_the_role() {
         ("tech", "/alerts/1"),
         ("tech", "/alerts/1/activity"),
         ("governor", "/alerts/1"),
+        ("head", "/alerts/exclusions"),
+        ("head", "/alerts/exclusions/1/end"),
+        ("tech", "/alerts/exclusions"),
+        ("teacher", "/alerts/exclusions"),
     ] {
         let mut client = console.logged_in(username);
         let token = csrf_in(&client.get("/").body);
@@ -853,4 +860,107 @@ fn incidents_are_seen_and_changed_only_by_those_allowed() {
             "{action} in {actions:?}"
         );
     }
+}
+
+#[test]
+fn the_watched_page_is_public_and_exclusions_are_checked_kept_and_audited() {
+    let console = Console::start();
+    // No log-in needed; this console runs no gateway, so it says detection is off.
+    let mut visitor = console.client();
+    let page = visitor.get("/watched");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("What Ward watches for"), "{}", page.body);
+    assert!(page.body.contains("id=\"detection-off\""), "{}", page.body);
+    assert!(visitor.get("/login").body.contains("href=\"/watched\""));
+
+    let mut dsl = console.logged_in("dsl");
+    let token = csrf_in(&dsl.get("/alerts/exclusions").body);
+    let add = |client: &mut Client, kind: &str, value: &str, reason: &str| {
+        client.post(
+            "/alerts/exclusions",
+            &[
+                ("csrf", &token),
+                ("kind", kind),
+                ("value", value),
+                ("reason", reason),
+            ],
+        )
+    };
+    let reason = "Sam's family asked; agreed at the safeguarding meeting";
+    for (kind, value, why, expected) in [
+        ("person", "j.smith", "short", "at least 10 characters"),
+        (
+            "person",
+            "nobody.here",
+            reason,
+            "no pupil, member of staff or guest has the username",
+        ),
+        ("site", "http://exa mple.org/", reason, "Not added"),
+        ("phrase", "", reason, "write the phrase"),
+        ("planet", "mars", reason, "choose what to leave out"),
+        (
+            "phrase",
+            "<script>alert(1)</script>",
+            "x",
+            "at least 10 characters",
+        ),
+    ] {
+        let page = add(&mut dsl, kind, value, why);
+        assert_eq!(page.status, 400, "{kind} {value:?}: {}", page.body);
+        assert!(
+            page.body.contains(expected),
+            "{kind} {value:?}: {}",
+            page.body
+        );
+        assert!(!page.body.contains("<script>alert"), "escaped");
+    }
+    let page = add(&mut dsl, "person", "S.NG", reason);
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/alerts/exclusions")
+    );
+    let page = add(
+        &mut dsl,
+        "site",
+        "https://www.Example.org/some/page",
+        reason,
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    let list = dsl.get("/alerts/exclusions").body;
+    assert!(list.contains("Sam Ng (s.ng)"), "{list}");
+    assert!(list.contains("www.example.org"), "{list}");
+    assert!(
+        list.contains("agreed at the safeguarding meeting"),
+        "{list}"
+    );
+
+    // The headteacher sees them and why, but cannot change them.
+    let mut head = console.logged_in("head");
+    let seen = head.get("/alerts/exclusions").body;
+    assert!(seen.contains("Sam Ng (s.ng)"), "{seen}");
+    assert!(!seen.contains("id=\"exclude-form\"") && !seen.contains("id=\"end-"));
+
+    // Ended, not deleted: it stays listed as ended, and a second end changes nothing.
+    let id = list
+        .split("action=\"/alerts/exclusions/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an End button")
+        .to_owned();
+    for _ in 0..2 {
+        let page = dsl.post(&format!("/alerts/exclusions/{id}/end"), &[("csrf", &token)]);
+        assert_eq!(page.status, 303);
+    }
+    let list = dsl.get("/alerts/exclusions").body;
+    let ended = list.split("<h2>Ended</h2>").nth(1).expect("an Ended table");
+    assert_eq!(ended.matches("<tr><td>").count(), 1, "{ended}");
+    assert_eq!(
+        dsl.post("/alerts/exclusions/999/end", &[("csrf", &token)])
+            .status,
+        404
+    );
+
+    let audit = dsl.get("/audit").body;
+    assert_eq!(audit.matches("detection.exclude").count(), 2, "{audit}");
+    assert_eq!(audit.matches("detection.include").count(), 1, "{audit}");
 }

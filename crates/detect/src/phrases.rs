@@ -312,6 +312,38 @@ impl PhraseLists {
     pub fn phrase_count(&self) -> usize {
         self.categories.iter().map(|c| c.phrases.len()).sum()
     }
+
+    /// A phrase of the lists, as they write it, given as someone typed it (`Kill  Myself`,
+    /// `overdose` for `overdos*`, parts joined by `&` in any order): normalised, and the
+    /// wildcards (`*`) may be left out. `None` when no list has it.
+    pub fn listed(&self, typed: &str) -> Option<String> {
+        let mut wanted: Vec<String> = typed
+            .split('&')
+            .filter_map(Part::parse)
+            .map(|part| part.text)
+            .collect();
+        if wanted.is_empty() {
+            return None;
+        }
+        wanted.sort();
+        let exact: Vec<Part> = typed.split('&').filter_map(Part::parse).collect();
+        let mut loose = None;
+        for phrase in self.categories.iter().flat_map(|c| &c.phrases) {
+            if phrase.parts.len() != wanted.len() {
+                continue;
+            }
+            let mut texts: Vec<&str> = phrase.parts.iter().map(|p| p.text.as_str()).collect();
+            texts.sort_unstable();
+            if texts != wanted {
+                continue;
+            }
+            if exact.iter().all(|part| phrase.parts.contains(part)) {
+                return Some(phrase.written());
+            }
+            loose.get_or_insert_with(|| phrase.written());
+        }
+        loose
+    }
 }
 
 fn parse_severity(text: &str, severity: &mut [u8; 3]) -> Result<(), String> {
@@ -537,6 +569,26 @@ threshold 30
         let problems = lists.parse("test", LIST);
         assert!(problems.is_empty(), "{problems:?}");
         Scanner::new(lists)
+    }
+
+    #[test]
+    fn a_typed_phrase_is_found_as_the_list_writes_it() {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse(
+            "test",
+            "category self-harm \"Self-harm\"\nthreshold 50\n60 kill myself\n40 overdos*\n30 pills & *cide*\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        // Written normalised, as the scanner reads text: repeated letters are squeezed.
+        assert_eq!(lists.listed("  Kill   MYSELF "), Some("kil myself".into()));
+        assert_eq!(lists.listed("k1ll myself"), Some("kil myself".into()));
+        assert_eq!(lists.listed("overdos"), Some("overdos*".into()));
+        assert_eq!(lists.listed("overdos*"), Some("overdos*".into()));
+        assert_eq!(lists.listed("*cide* & pills"), Some("pils & *cide*".into()));
+        assert_eq!(lists.listed("cide & pills"), Some("pils & *cide*".into()));
+        assert_eq!(lists.listed("pills"), None);
+        assert_eq!(lists.listed("kill yourself"), None);
+        assert_eq!(lists.listed(" & "), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists};
 use ward_proxy::{Detection, Exclusions};
-use ward_store::{ExclusionKind, SchoolId, Store};
+use ward_store::{Exclusion, ExclusionKind, SchoolId, Store};
 
 use crate::config::DetectionSettings;
 use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
@@ -75,10 +75,43 @@ pub fn build(settings: &DetectionSettings) -> anyhow::Result<Option<Arc<Detectio
     Ok(Some(Arc::new(detection)))
 }
 
+/// What the console's public page says detection watches for: the running proxy's categories,
+/// or that it is off.
+pub fn watched(
+    settings: &DetectionSettings,
+    detection: Option<&Arc<Detection>>,
+) -> ward_console::Watched {
+    let Some(detection) = detection else {
+        return ward_console::Watched::default();
+    };
+    ward_console::Watched {
+        enabled: true,
+        page_limit_kb: settings.page_limit_kb.max(1),
+        categories: detection
+            .scanner()
+            .lists()
+            .categories
+            .iter()
+            .filter(|category| category.phrases.iter().any(|phrase| phrase.weight > 0))
+            .map(|category| ward_console::WatchedCategory {
+                id: category.id.clone(),
+                title: category.title.clone(),
+                about: category.about.clone(),
+                phrases: category.phrases.len(),
+            })
+            .collect(),
+    }
+}
+
 /// The school's exclusions in force, as the proxy applies them.
 pub async fn exclusions(store: &Store, school: SchoolId) -> ward_store::Result<Exclusions> {
+    Ok(proxy_exclusions(&store.exclusions(school, false).await?))
+}
+
+/// Exclusions as the store keeps them, as the proxy applies them.
+pub fn proxy_exclusions(in_force: &[Exclusion]) -> Exclusions {
     let mut exclusions = Exclusions::default();
-    for exclusion in store.exclusions(school, false).await? {
+    for exclusion in in_force.iter().filter(|e| e.ended.is_none()) {
         match exclusion.kind {
             ExclusionKind::Phrase => exclusions.phrases.push(
                 // As the lists write their phrases: normalised, each part.
@@ -90,18 +123,18 @@ pub async fn exclusions(store: &Store, school: SchoolId) -> ward_store::Result<E
                     .collect::<Vec<_>>()
                     .join(" & "),
             ),
-            ExclusionKind::Site => exclusions.sites.push(exclusion.value),
+            ExclusionKind::Site => exclusions.sites.push(exclusion.value.clone()),
             ExclusionKind::Person => {
                 if let Ok(id) = exclusion.value.parse() {
                     exclusions.people.insert(id);
                 }
-                if let Some(username) = exclusion.person_username {
+                if let Some(username) = &exclusion.person_username {
                     exclusions.usernames.insert(username.to_lowercase());
                 }
             }
         }
     }
-    Ok(exclusions)
+    exclusions
 }
 
 #[derive(Debug, Subcommand)]

@@ -40,7 +40,10 @@ pub struct GatewayHooks {
     live: Arc<LiveState>,
     /// The policy as loaded from its file, before the store's grants.
     base: std::sync::Mutex<Arc<PolicySpec>>,
+    /// Wakes the reloader, which reads the grants and the device register again.
     grants_changed: Notify,
+    /// The proxy's risk detection, when it runs.
+    detection: Option<Arc<ward_proxy::Detection>>,
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
@@ -86,6 +89,25 @@ impl ward_console::FilterHooks for GatewayHooks {
             reason: decision.reason.to_string(),
         })
     }
+
+    fn exclusions_changed(&self, in_force: &[ward_store::Exclusion]) {
+        if let Some(detection) = &self.detection {
+            detection.set_exclusions(crate::detect::proxy_exclusions(in_force));
+        }
+    }
+
+    fn listed_phrase(&self, phrase: &str) -> Result<String, String> {
+        let Some(detection) = &self.detection else {
+            // Nothing to check against; saved as typed, normalised when put in force.
+            return Ok(phrase.trim().to_owned());
+        };
+        detection.scanner().lists().listed(phrase).ok_or_else(|| {
+            format!(
+                "no detection list has the phrase {:?} (`ward detect lists` prints them)",
+                phrase.trim()
+            )
+        })
+    }
 }
 
 impl Gateway {
@@ -107,11 +129,6 @@ impl Gateway {
         let policy = with_grants(&base, &index, &grants, store, school).await?;
         let devices = store.devices(school).await?;
         let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
-        let hooks = Arc::new(GatewayHooks {
-            live: live.clone(),
-            base: std::sync::Mutex::new(base.clone()),
-            grants_changed: Notify::new(),
-        });
         let mut tasks = JoinSet::new();
 
         let dns = if dns_addresses.is_empty() {
@@ -136,6 +153,12 @@ impl Gateway {
             )
         };
         let detection = proxy.as_ref().and_then(|p| p.settings().detection.clone());
+        let hooks = Arc::new(GatewayHooks {
+            live: live.clone(),
+            base: std::sync::Mutex::new(base.clone()),
+            grants_changed: Notify::new(),
+            detection: detection.clone(),
+        });
         tasks.spawn(reloader(
             config.clone(),
             store.clone(),
@@ -155,6 +178,11 @@ impl Gateway {
             tasks,
             hooks,
         }))
+    }
+
+    /// The proxy's risk detection, when it runs.
+    pub fn detection(&self) -> Option<&Arc<ward_proxy::Detection>> {
+        self.hooks.detection.as_ref()
     }
 
     /// The hooks the console calls when it decides unblock requests.

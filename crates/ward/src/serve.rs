@@ -141,6 +141,12 @@ pub async fn serve(
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_policy::Sanctions::default_tables()),
+        watched: std::sync::Arc::new(crate::detect::watched(
+            &config.detection,
+            gateway
+                .as_ref()
+                .and_then(crate::gateway::Gateway::detection),
+        )),
     };
     let app_state = match &gateway {
         Some(gateway) => AppState::with_filter(

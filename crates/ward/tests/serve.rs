@@ -1100,3 +1100,154 @@ fn in_chromium_a_request_asked_in_the_console_is_approved_opens_the_site_and_exp
     assert!(clean, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Polls the alert queue (new alerts) until `wanted` is on it; the page.
+fn wait_for_alert(base: &str, session: &str, wanted: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let (status, queue) = console_get(base, session, "/alerts");
+        assert_eq!(status, 200, "{queue}");
+        if queue.contains(wanted) {
+            return queue;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no alert {wanted:?}: {queue}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The "Times" of the queue's first alert whose row has `summary`.
+fn alert_times(queue: &str, summary: &str) -> String {
+    let row = queue
+        .split("<tr class=\"severity-")
+        .find(|row| row.contains(summary))
+        .unwrap_or_else(|| panic!("no {summary:?} row: {queue}"));
+    row.split("<td class=\"number\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a Times cell")
+        .to_owned()
+}
+
+#[test]
+fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched_and_the_dsl_leaves_a_phrase_out()
+ {
+    let folder = temp_folder("detection");
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[("WARD_ADMIN_PASSWORD", "detection test password")],
+    );
+
+    // Anyone can read what is watched, without logging in; the phrases are not published.
+    let mut response = agent()
+        .get(format!("{}/watched", server.base))
+        .call()
+        .expect("the public page");
+    assert_eq!(response.status().as_u16(), 200);
+    let public = response.body_mut().read_to_string().expect("body");
+    for category in [
+        "Self-harm and suicide",
+        "Searches and pages about wanting to die",
+        "Gambling",
+    ] {
+        assert!(public.contains(category), "{category} missing: {public}");
+    }
+    assert!(!public.contains("kil myself") && !public.contains("kill myself"));
+    assert!(public.contains("first 1024 KiB"), "{public}");
+
+    // An address with a self-harm phrase through the proxy (the site does not exist: 502).
+    let (status, _) = curl_through(&proxy, "http://nowhere.test/how-to-kill-myself");
+    assert_eq!(status, 502);
+    let (status, _, session) = log_in(&server.base, "admin", "detection test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let queue = wait_for_alert(&server.base, &session, "Risk detected (self-harm)");
+    assert_eq!(alert_times(&queue, "Risk detected (self-harm)"), "1");
+    let (_, alert) = console_get(&server.base, &session, "/alerts/1");
+    assert!(alert.contains("kil myself"), "{alert}");
+    assert!(
+        alert.contains(
+            "/alerts/exclusions?kind=site&#38;value=nowhere.test\">Stop reading nowhere.test"
+        ),
+        "{alert}"
+    );
+
+    // Leaving a phrase out needs a real reason and a phrase some list has.
+    let (_, page) = console_get(&server.base, &session, "/alerts/exclusions");
+    let csrf = field(&page, "csrf");
+    let exclude = |value: &str, reason: &str| {
+        console_post(
+            &server.base,
+            &session,
+            "/alerts/exclusions",
+            &[
+                ("csrf", &csrf),
+                ("kind", "phrase"),
+                ("value", value),
+                ("reason", reason),
+            ],
+        )
+    };
+    let (status, page) = exclude("kill myself", "because");
+    assert_eq!(status, 400);
+    assert!(page.contains("at least 10 characters"), "{page}");
+    let (status, page) = exclude("purple elephants", "Not a phrase of any list at all");
+    assert_eq!(status, 400);
+    assert!(page.contains("no detection list has the phrase"), "{page}");
+    let reason = "Year 9 are studying a novel whose narrator says it; reviewed by the DSL";
+    let (status, location) = exclude("KILL  myself", reason);
+    assert_eq!((status, location.as_str()), (303, "/alerts/exclusions"));
+    let (_, page) = console_get(&server.base, &session, "/alerts/exclusions");
+    assert!(page.contains("kil myself"), "{page}");
+    assert!(page.contains("reviewed by the DSL"), "{page}");
+
+    // In force at once: the phrase no longer counts. A gambling address sent after it shows
+    // when the proxy's events have been written.
+    let (status, _) = curl_through(&proxy, "http://nowhere.test/kill-myself-tonight");
+    assert_eq!(status, 502);
+    let (status, _) = curl_through(&proxy, "http://nowhere.test/online-casino-betting-odds");
+    assert_eq!(status, 502);
+    let queue = wait_for_alert(&server.base, &session, "Risk detected (gambling)");
+    assert_eq!(alert_times(&queue, "Risk detected (self-harm)"), "1");
+
+    // Ended, it counts again.
+    let id = page
+        .split("action=\"/alerts/exclusions/")
+        .nth(1)
+        .and_then(|rest| rest.split('/').next())
+        .expect("an End button")
+        .to_owned();
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        &format!("/alerts/exclusions/{id}/end"),
+        &[("csrf", &csrf)],
+    );
+    assert_eq!((status, location.as_str()), (303, "/alerts/exclusions"));
+    let (status, _) = curl_through(&proxy, "http://nowhere.test/kill-myself-tonight");
+    assert_eq!(status, 502);
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    while alert_times(
+        &console_get(&server.base, &session, "/alerts").1,
+        "Risk detected (self-harm)",
+    ) != "2"
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the phrase did not count again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    // Both decisions are in the audit log, the reason with the first.
+    let (_, audit) = console_get(&server.base, &session, "/audit");
+    assert!(audit.contains("detection.exclude"), "{audit}");
+    assert!(audit.contains("detection.include"), "{audit}");
+    assert!(audit.contains("reviewed by the DSL"), "{audit}");
+    let (clean, log) = server.terminate();
+    assert!(clean, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
