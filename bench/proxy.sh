@@ -13,8 +13,8 @@
 #   - allowed: GET http://localhost:PORT/index.html (a 2 KiB page), every request to nginx;
 #   - mixed: one request in two for `www.` + a blocked domain (the proxy answers itself: Ward a
 #     403 block page, e2guardian its "Access Denied" page, squidGuard a 302 to a block page).
-# e2guardian runs with URL filtering only (weighted-phrase content scanning off: Ward does not
-# scan page content yet), logging denied requests only (Ward records blocked requests and counts
+# e2guardian runs with URL filtering only (weighted-phrase content scanning off, and Ward's risk
+# detection off likewise: bench/detect_proxy.sh compares the two with scanning on), logging denied requests only (Ward records blocked requests and counts
 # allowed ones); squid caches nothing and logs nothing. Memory is the resident set of each
 # proxy's whole process tree (squid with its squidGuard helpers), read after each measurement.
 #
@@ -31,6 +31,7 @@ rm -rf "$out" && mkdir -p "$out"
 peers=$(mktemp -d /tmp/ward-proxy-bench.XXXXXX)
 chmod 755 "$peers"
 
+source bench/lib.sh
 missing=()
 command -v wrk >/dev/null || missing+=(wrk)
 [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
@@ -38,29 +39,12 @@ command -v wrk >/dev/null || missing+=(wrk)
 [ -x /usr/sbin/squid ] || missing+=(squid)
 command -v squidGuard >/dev/null || missing+=(squidguard)
 command -v curl >/dev/null || missing+=(curl)
-if [ ${#missing[@]} -gt 0 ]; then
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
-# nginx, e2guardian and squid start themselves as services when installed; the run uses its own.
-for service in nginx e2guardian squid; do
-    if command -v systemctl >/dev/null && systemctl is-active -q "$service" 2>/dev/null; then
-        systemctl stop "$service" || true
-    fi
-done
+install_packages "${missing[@]}"
+stop_services nginx e2guardian squid
 cargo build --release --locked -q -p ward
 ward=$PWD/target/release/ward
 ulimit -n "$(ulimit -Hn)"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    sleep 1
-    # e2guardian can take its time over SIGTERM with a thousand idle workers.
-    for pid in "${pids[@]}"; do kill -9 "$pid" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$peers"
-}
 trap cleanup EXIT
 
 echo "== blocklist: UT1 domains Ward's default policy blocks for the unknown-client group"
@@ -97,23 +81,11 @@ pids+=($!)
 
 echo "== peers: e2guardian, squid + squidGuard and Ward with the same blocklist"
 e2guardian_port=$(free_port)
-cp -r /etc/e2guardian "$peers/e2g"
-grep -rl /etc/e2guardian "$peers/e2g" | xargs sed -i "s|/etc/e2guardian|$peers/e2g|g"
+e2guardian_config "$e2guardian_port"
 cp "$out/blocked" "$peers/e2g/lists/bannedsitelist"
 : > "$peers/e2g/lists/bannedurllist"
 : > "$peers/e2g/lists/bannedregexpurllist"
-sed -i \
-    -e "s|^filterip =.*|filterip = 127.0.0.1|" \
-    -e "s|^filterports =.*|filterports = $e2guardian_port|" \
-    -e "s|^httpworkers =.*|httpworkers = 1200|" \
-    -e "s|^nodaemon =.*|nodaemon = on|" \
-    -e "s|^loglevel =.*|loglevel = 1|" \
-    -e "s|^weightedphrasemode =.*|weightedphrasemode = 0|" \
-    "$peers/e2g/e2guardian.conf"
-{
-    echo "pidfilename = '$peers/e2g/e2guardian.pid'"
-    echo "loglocation = '$peers/e2g/access.log'"
-} >> "$peers/e2g/e2guardian.conf"
+sed -i -e "s|^weightedphrasemode =.*|weightedphrasemode = 0|" "$peers/e2g/e2guardian.conf"
 chown -R e2guardian "$peers/e2g"
 
 squid_port=$(free_port)
@@ -153,30 +125,11 @@ EOF
 ward_port=$(free_port)
 mkdir -p "$out/ward"
 
-# start NAME PORT COMMAND...: starts a proxy, waits until it forwards, records its pid.
-start() {
-    local name=$1 port=$2; shift 2
-    local started=$(date +%s.%N)
-    "$@" >"$out/$name.log" 2>&1 &
-    local pid=$!
-    pids+=($pid)
-    for _ in $(seq 1 300); do
-        if curl -sf -o /dev/null -x "127.0.0.1:$port" "http://localhost:$origin_port/index.html" 2>/dev/null; then
-            printf '   %-10s pid %-7s forwarding after %.1f s\n' "$name" "$pid" "$(echo "$(date +%s.%N) - $started" | bc)"
-            eval "${name}_pid=$pid"
-            return
-        fi
-        sleep 0.2
-    done
-    echo "$name did not start; its log:" >&2
-    tail -20 "$out/$name.log" >&2
-    exit 1
-}
-start e2guardian "$e2guardian_port" /usr/sbin/e2guardian -N -c "$peers/e2g/e2guardian.conf"
-start squid "$squid_port" /usr/sbin/squid -N -f "$peers/squid/squid.conf"
-start ward "$ward_port" env -i PATH="$PATH" WARD_DATA_DIR="$out/ward" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
+start e2guardian "$e2guardian_port" index.html /usr/sbin/e2guardian -N -c "$peers/e2g/e2guardian.conf"
+start squid "$squid_port" index.html /usr/sbin/squid -N -f "$peers/squid/squid.conf"
+start ward "$ward_port" index.html env -i PATH="$PATH" WARD_DATA_DIR="$out/ward" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
     WARD_ADMIN_PASSWORD="benchmark only password" WARD_LOG=warn WARD_DNS_LISTEN= \
-    WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
+    WARD_DETECTION_ENABLED=false WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
 
 echo "== checking that each forwards the allowed page and blocks the same domain"
 blocked_name=$(shuf -n 1 --random-source=<(yes) "$out/blocked")
@@ -212,33 +165,6 @@ with open(f"{out}/mixed.lua", "w") as f:
     f.write("local n = 0\n")
     f.write("request = function() n = n % #requests + 1; return requests[n] end\n")
 EOF
-
-# Resident memory (KiB) of a process and all its descendants.
-tree_rss() {
-    python3 - "$1" <<'EOF'
-import os, sys
-root = int(sys.argv[1])
-children = {}
-for entry in os.listdir("/proc"):
-    if entry.isdigit():
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-        except (OSError, ValueError):
-            pass
-total, todo = 0, [root]
-while todo:
-    pid = todo.pop()
-    todo.extend(children.get(pid, []))
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            total += next(int(line.split()[1]) for line in f if line.startswith("VmRSS"))
-    except (OSError, StopIteration):
-        pass
-print(total)
-EOF
-}
 
 summary="bench/out/proxy.txt"
 : > "$summary"
