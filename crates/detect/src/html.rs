@@ -7,7 +7,7 @@
 //! `<title>` is kept apart as well. Memory is bounded: at most `limit` bytes of the page are
 //! read; the rest is counted and ignored, and [`PageText::truncated`] says so.
 
-use memchr::{memchr, memchr2};
+use memchr::{memchr, memchr2, memchr3};
 
 /// The longest tag name kept (longer names are no tag Ward acts on).
 const MAX_TAG_NAME: usize = 16;
@@ -76,6 +76,29 @@ impl PageText {
             at = match self.state {
                 State::Text => self.text_run(bytes, at),
                 State::Raw(end, matched) => self.raw(bytes, at, end, matched),
+                // Fast paths: inside a tag or a comment only a few bytes matter, so the rest
+                // are skipped with memchr rather than one at a time.
+                State::Attributes(None) => match memchr3(b'>', b'"', b'\'', &bytes[at..]) {
+                    Some(offset) => {
+                        self.byte(bytes[at + offset]);
+                        at + offset + 1
+                    }
+                    None => bytes.len(),
+                },
+                State::Attributes(Some(quote)) => match memchr(quote, &bytes[at..]) {
+                    Some(offset) => {
+                        self.state = State::Attributes(None);
+                        at + offset + 1
+                    }
+                    None => bytes.len(),
+                },
+                State::Comment(0) => match memchr(b'-', &bytes[at..]) {
+                    Some(offset) => {
+                        self.byte(b'-');
+                        at + offset + 1
+                    }
+                    None => bytes.len(),
+                },
                 _ => {
                     self.byte(bytes[at]);
                     at + 1

@@ -73,7 +73,12 @@ impl Normaliser {
                     .iter()
                     .position(|b| !ASCII_WORD[usize::from(*b)])
                     .unwrap_or(bytes.len() - at);
-                if run > 0 {
+                let whole = at + run == bytes.len() || bytes[at + run].is_ascii();
+                if run > 0 && whole && self.word.is_empty() {
+                    // A whole ASCII word (the common case): finished straight from the bytes.
+                    self.ascii_word(&bytes[at..at + run]);
+                    at += run;
+                } else if run > 0 {
                     for b in &bytes[at..at + run] {
                         self.word.push(char::from(b.to_ascii_lowercase()));
                     }
@@ -111,6 +116,13 @@ impl Normaliser {
         });
     }
 
+    /// A whole word of ASCII word characters, finished and written out.
+    fn ascii_word(&mut self, word: &[u8]) {
+        self.finished.clear();
+        finish_ascii_word_into(word, &mut self.finished);
+        self.write_finished();
+    }
+
     /// The end of a word: finished and written out, or held in a run of one-character words.
     fn end_word(&mut self) {
         if self.word.is_empty() {
@@ -119,6 +131,11 @@ impl Normaliser {
         self.finished.clear();
         finish_word_into(&self.word, &mut self.finished);
         self.word.clear();
+        self.write_finished();
+    }
+
+    /// Writes the finished word out, or holds it in a run of one-character words.
+    fn write_finished(&mut self) {
         let mut chars = self.finished.chars();
         let Some(first) = chars.next() else {
             return;
@@ -247,21 +264,7 @@ fn latin_look_alike(c: char) -> char {
 fn finish_word_into(word: &str, out: &mut String) {
     let word = word.trim_matches(['!', '|']);
     if word.is_ascii() {
-        let bytes = word.as_bytes();
-        let has_letter = bytes.iter().any(u8::is_ascii_alphabetic);
-        let mut last = 0u8;
-        for &byte in bytes {
-            let byte = if has_letter {
-                leet(char::from(byte)).map_or(byte, |c| c as u8)
-            } else {
-                byte
-            };
-            if has_letter && byte == last && byte.is_ascii_alphabetic() {
-                continue;
-            }
-            out.push(char::from(byte));
-            last = byte;
-        }
+        finish_ascii_word_into(word.as_bytes(), out);
         return;
     }
     let has_letter = word.chars().any(char::is_alphabetic);
@@ -275,6 +278,58 @@ fn finish_word_into(word: &str, out: &mut String) {
         last = Some(c);
     }
 }
+
+/// [`finish_word_into`] for a word of ASCII word characters (any case; `!` and `|` at its ends
+/// are dropped here).
+fn finish_ascii_word_into(word: &[u8], out: &mut String) {
+    let start = word.iter().position(|b| !matches!(b, b'!' | b'|'));
+    let Some(start) = start else {
+        return;
+    };
+    let end = word
+        .iter()
+        .rposition(|b| !matches!(b, b'!' | b'|'))
+        .unwrap_or(start)
+        + 1;
+    let word = &word[start..end];
+    let has_letter = word.iter().any(u8::is_ascii_alphabetic);
+    if !has_letter {
+        // Digits (and symbols) alone stay as written: `2026`.
+        out.extend(word.iter().map(|b| char::from(*b)));
+        return;
+    }
+    let mut last = 0u8;
+    for &byte in word {
+        let byte = AS_LETTER[usize::from(byte)];
+        // Letters only are squeezed: `a22` keeps its `22`.
+        if byte != last || !byte.is_ascii_alphabetic() {
+            out.push(char::from(byte));
+        }
+        last = byte;
+    }
+}
+
+/// Per ASCII word byte in a word with a letter: the lower-case letter it is read as.
+static AS_LETTER: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        let c = (byte as u8).to_ascii_lowercase();
+        table[byte] = match c {
+            b'0' => b'o',
+            b'1' | b'!' | b'|' => b'i',
+            b'3' => b'e',
+            b'4' | b'@' => b'a',
+            b'5' | b'$' => b's',
+            b'7' => b't',
+            b'8' => b'b',
+            b'9' => b'g',
+            other => other,
+        };
+        byte += 1;
+    }
+    table
+};
 
 #[cfg(test)]
 mod tests {
@@ -435,6 +490,12 @@ mod tests {
         fn agrees_with_the_model_on_mixed_scripts(
             text in "[a-z0-9 .!|@$\u{0300}-\u{036F}\u{0400}-\u{04FF}\u{0370}-\u{03FF}\u{FF01}-\u{FF5E}\u{200B}-\u{200F}\u{1D400}-\u{1D433}\u{AC00}-\u{AC20}\u{00C0}-\u{017F}]{0,60}"
         ) {
+            prop_assert_eq!(normalise(&text), model::normalise(&text));
+        }
+
+        #[test]
+        fn agrees_with_the_model_on_ascii_words(text in "[a-dA-D0-9!|@$ .]{0,60}") {
+            // Few letters and digits, so repeats (which are squeezed, or not) are common.
             prop_assert_eq!(normalise(&text), model::normalise(&text));
         }
 
