@@ -17,7 +17,9 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use jiff::Timestamp;
 use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
-use ward_gateway::{Client, canonical_ip};
+use ward_gateway::{Client, FilterState, canonical_ip};
+
+use crate::proxy::Proxy;
 use ward_lists::Host;
 use ward_policy::{GroupKind, PolicySnapshot};
 use ward_store::{Action, Event, EventAlert, EventSink, SchoolId, Source};
@@ -142,6 +144,61 @@ pub(crate) struct Subject {
     pub band: AgeBand,
     pub host: String,
     pub url: String,
+}
+
+impl Subject {
+    /// What a finding on `client`'s traffic to `host` (at `url`) is about.
+    pub(crate) fn new(
+        school: SchoolId,
+        state: &FilterState,
+        client: &Client,
+        client_ip: IpAddr,
+        host: String,
+        url: String,
+    ) -> Subject {
+        Subject {
+            school,
+            client_ip,
+            band: age_band(&state.policy, client),
+            client: Client::clone(client),
+            host,
+            url,
+        }
+    }
+}
+
+/// Scans the host name of a tunnel (CONNECT, or transparent HTTPS by its server name), which is
+/// all detection can read of encrypted traffic (`suicide-methods.example`), and records what
+/// it finds.
+pub(crate) fn scan_tunnel_host(
+    proxy: &Proxy,
+    state: &FilterState,
+    client: &Client,
+    client_ip: IpAddr,
+    host: &Host,
+) {
+    let (Some(detection), Some(events)) = (&proxy.settings.detection, &proxy.events) else {
+        return;
+    };
+    if !detection.watches(client, host) {
+        return;
+    }
+    let host = host.to_string();
+    let findings = detection.scan(&host);
+    if findings.is_empty() {
+        return;
+    }
+    let url = format!("https://{host}/");
+    let subject = Subject::new(proxy.settings.school, state, client, client_ip, host, url);
+    record(
+        detection,
+        events,
+        &subject,
+        Place::Address,
+        &findings,
+        None,
+        None,
+    );
 }
 
 /// Where in the traffic something was found.

@@ -273,14 +273,14 @@ impl Connection {
         host: String,
         url: String,
     ) -> Subject {
-        Subject {
-            school: self.proxy.settings.school,
-            client_ip: self.peer.ip(),
-            band: detect::age_band(&state.policy, client),
-            client: Client::clone(client),
+        Subject::new(
+            self.proxy.settings.school,
+            state,
+            client,
+            self.peer.ip(),
             host,
             url,
-        }
+        )
     }
 
     /// Who is asking. `Err` is the response to send instead: 407 on the explicit proxy, a
@@ -399,26 +399,7 @@ impl Connection {
                 ),
             );
         }
-        // Risk detection sees only the host name of a tunnel (`suicide-methods.example`).
-        if let (Some(detection), Some(events)) = (&proxy.settings.detection, &proxy.events)
-            && detection.watches(&client, &endpoint.host)
-        {
-            let host = endpoint.host.to_string();
-            let findings = detection.scan(&host);
-            if !findings.is_empty() {
-                let url = format!("https://{host}/");
-                let subject = self.detection_subject(state, &client, host, url);
-                detect::record(
-                    detection,
-                    events,
-                    &subject,
-                    Place::Address,
-                    &findings,
-                    None,
-                    None,
-                );
-            }
-        }
+        detect::scan_tunnel_host(proxy, state, &client, self.peer.ip(), &endpoint.host);
         let server = match proxy.connect(&endpoint).await {
             Ok(server) => server,
             Err(error) => {

@@ -125,6 +125,7 @@ pub async fn serve_connection(
     if hello.ech {
         tracing::debug!(%peer, host = %endpoint.host, "ClientHello offers ECH; decided on its outer name");
     }
+    crate::detect::scan_tunnel_host(&proxy, &state, &client, peer.ip(), &endpoint.host);
     let mut server = match proxy.connect(&endpoint).await {
         Ok(server) => server,
         Err(error) => {

@@ -497,6 +497,56 @@ fn risk_detection_reads_searches_addresses_and_streamed_pages() {
 }
 
 #[test]
+fn risk_detection_reads_the_server_name_of_encrypted_connections() {
+    let tls = TlsOrigin::start();
+    let ward = Ward::start(Options {
+        tls_port: tls.port,
+        detection: true,
+        ..Options::default()
+    });
+    // Transparent HTTPS: the ClientHello's server name is all there is to read.
+    let https = ward.transparent_https.port();
+    let answer = curl(&[
+        "-k",
+        "--resolve",
+        &format!("suicide-methods.test:{https}:127.0.0.1"),
+        &format!("https://suicide-methods.test:{https}/"),
+    ]);
+    assert_eq!(answer.status, 200, "allowed, and spliced: {}", answer.body);
+    let found = detections(&ward, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].host, "suicide-methods.test");
+    assert_eq!(
+        found[0].reason,
+        "Self-harm and suicide found in a web address"
+    );
+    assert_eq!(
+        found[0].alert.as_ref().map(|a| a.category.as_str()),
+        Some("self-harm")
+    );
+
+    // A CONNECT tunnel, likewise by its host name.
+    curl(&[
+        "-k",
+        "--proxy",
+        &via(&ward),
+        &format!("https://suicide-methods.test:{}/", tls.port),
+    ]);
+    let found = detections(&ward, 1);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].host, "suicide-methods.test");
+
+    // A harmless name raises nothing.
+    curl(&[
+        "-k",
+        "--resolve",
+        &format!("www.allowed.test:{https}:127.0.0.1"),
+        &format!("https://www.allowed.test:{https}/"),
+    ]);
+    assert!(detections(&ward, 1).is_empty());
+}
+
+#[test]
 fn large_bodies_stream_both_ways() {
     let ward = Ward::start(Options::default());
     // 256 MiB down: streamed (the proxy never holds it).
