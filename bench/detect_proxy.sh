@@ -133,10 +133,12 @@ for name in e2g_on e2g_off ward_on ward_off; do
     size=$(curl -s -x "127.0.0.1:${!port_var}" "http://localhost:$origin_port/fs.html" | wc -c)
     [ "$size" = "$(wc -c < "$peers/nginx/html/fs.html")" ] || { echo "$name did not pass fs.html on whole ($size bytes)" >&2; exit 1; }
 done
-curl -s -x "127.0.0.1:$e2g_on_port" "http://localhost:$origin_port/check-e2g.html" | grep -q "Access Denied" \
+# (Answers are read whole before grep: `curl | grep -q` fails under pipefail when grep stops early.)
+answer=$(curl -s -x "127.0.0.1:$e2g_on_port" "http://localhost:$origin_port/check-e2g.html")
+grep -q "Access Denied" <<< "$answer" \
     || { echo "e2guardian did not block the banned phrase \"$banned\": its content filter is off" >&2; exit 1; }
-curl -s -x "127.0.0.1:$e2g_off_port" "http://localhost:$origin_port/check-e2g.html" | grep -q "$banned" \
-    || { echo "e2guardian (off) blocked the banned phrase" >&2; exit 1; }
+answer=$(curl -s -x "127.0.0.1:$e2g_off_port" "http://localhost:$origin_port/check-e2g.html")
+grep -q "$banned" <<< "$answer" || { echo "e2guardian (off) blocked the banned phrase" >&2; exit 1; }
 curl -s -o /dev/null -x "127.0.0.1:$ward_on_port" "http://localhost:$origin_port/check-ward.html"
 grep -m1 "risk detection on" "$out/ward_on.log" | sed 's/^/   ward_on: /'
 ward_db="$out/ward-on/ward.db"

@@ -451,6 +451,70 @@ fn teachers_and_governors_see_only_what_their_role_allows() {
 }
 
 #[test]
+fn a_parent_reads_what_is_watched_and_the_dsl_leaves_a_person_out_with_a_reason() {
+    let config = ward_console::ConsoleConfig {
+        watched: std::sync::Arc::new(ward_console::Watched {
+            enabled: true,
+            page_limit_kb: 1024,
+            categories: vec![
+                ward_console::WatchedCategory {
+                    id: "self-harm".into(),
+                    title: "Self-harm and suicide".into(),
+                    about: "Searches and pages about wanting to die.".into(),
+                    phrases: 60,
+                },
+                ward_console::WatchedCategory {
+                    id: "e2g-gambling".into(),
+                    title: "e2g-gambling".into(),
+                    about: String::new(),
+                    phrases: 300,
+                },
+            ],
+        }),
+        ..ward_console::ConsoleConfig::default()
+    };
+    let console = Console::start_with(config);
+    let browser = Browser::start();
+
+    // From the log-in page, without logging in.
+    browser.open(&format!("{}/login", console.base));
+    browser.click("#watched-link");
+    browser.wait_for_text("What it looks for");
+    let page = browser.text();
+    assert!(
+        page.contains("Self-harm and suicide") && page.contains("wanting to die"),
+        "{page}"
+    );
+    assert!(page.contains("first 1024 KiB"), "{page}");
+    assert!(page.contains("in these categories: e2g-gambling"), "{page}");
+    assert_eq!(browser.count("#categories tbody tr"), 1);
+
+    // The DSL leaves a pupil out; a reason that says nothing is refused first.
+    log_in(&browser, &console, "dsl", PASSWORD);
+    browser.wait_for_text("Blocked today");
+    browser.open(&format!("{}/alerts/exclusions", console.base));
+    browser.wait_for_text("Leave something out");
+    browser.click("#kind option[value=person]");
+    browser.type_into("#value", "s.ng");
+    browser.type_into("#exclude-reason", "ok");
+    browser.click("#exclude");
+    browser.wait_for_text("Not added");
+    assert!(browser.text().contains("at least 10 characters"));
+    browser.clear("#exclude-reason");
+    browser.type_into(
+        "#exclude-reason",
+        "Sam's counsellor reads these pages with him each week",
+    );
+    browser.click("#exclude");
+    browser.wait_for_text("Sam Ng (s.ng)");
+    assert_eq!(browser.count("#in-force tbody tr"), 1);
+    browser.click("#in-force button");
+    browser.wait_for_text("Ended");
+    assert_eq!(browser.count("#ended tbody tr"), 1);
+    assert_eq!(browser.count("#in-force tbody tr"), 0);
+}
+
+#[test]
 fn a_form_posted_without_its_csrf_token_is_refused() {
     let console = Console::start();
     let browser = Browser::start();

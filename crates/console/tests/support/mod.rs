@@ -81,6 +81,11 @@ impl Console {
     /// two blocked attempts by Jo today, and one account per role; a second school has its own
     /// pupil (Other Child) and account `other.dsl`.
     pub fn start() -> Console {
+        Console::start_with(ConsoleConfig::default())
+    }
+
+    /// [`Console::start`] with `config`.
+    pub fn start_with(config: ConsoleConfig) -> Console {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -190,8 +195,7 @@ impl Console {
             (store, school, other_school, listener)
         });
         let address = listener.local_addr().expect("address");
-        let app =
-            ward_console::router(AppState::new(store.clone(), ConsoleConfig::default(), None));
+        let app = ward_console::router(AppState::new(store.clone(), config, None));
         let server = runtime.spawn(async move {
             axum::serve(
                 listener,
