@@ -102,32 +102,20 @@ pub(crate) fn exclusion_links(alert: &Alert) -> Vec<(String, String)> {
         ));
     }
     // The detail's first line is the address the finding came from (see the store's alerts).
-    let address = alert
+    let host = alert
         .detail
         .lines()
         .next()
-        .and_then(|line| line.strip_prefix("Address: "));
-    if let Some(host) = address.and_then(site_host) {
+        .and_then(|line| line.strip_prefix("Address: "))
+        .and_then(|address| ward_policy::Request::parse(address).ok())
+        .map(|request| request.host().to_string());
+    if let Some(host) = host {
         links.push((
-            format!("/alerts/exclusions?kind=site&value={}", url_encode(host)),
+            format!("/alerts/exclusions?kind=site&value={}", url_encode(&host)),
             format!("Stop reading {host}"),
         ));
     }
     links
-}
-
-/// The host of an address as an alert writes it (`http://host:port/path` or a bare host).
-fn site_host(address: &str) -> Option<&str> {
-    let rest = address.split_once("://").map_or(address, |(_, rest)| rest);
-    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
-    let host = host.rsplit_once('@').map_or(host, |(_, host)| host);
-    let host = match host.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
-            name
-        }
-        _ => host,
-    };
-    (!host.is_empty()).then_some(host)
 }
 
 /// The add form, as sent (and as shown again when it is refused).
@@ -350,19 +338,50 @@ pub async fn end_exclusion(
 
 #[cfg(test)]
 mod tests {
-    use super::site_host;
+    use jiff::Timestamp;
+    use ward_store::{Alert, AlertSource, AlertStatus};
+
+    use super::exclusion_links;
+
+    fn alert(username: Option<&str>, detail: &str) -> Alert {
+        Alert {
+            id: 1,
+            created_at: Timestamp::UNIX_EPOCH,
+            last_seen: Timestamp::UNIX_EPOCH,
+            severity: 5,
+            category: "self-harm".into(),
+            source: AlertSource::Detection,
+            status: AlertStatus::New,
+            person: None,
+            person_name: None,
+            device: None,
+            device_name: None,
+            client_ip: None,
+            username: username.map(str::to_owned),
+            subject: String::new(),
+            summary: String::new(),
+            detail: detail.into(),
+            repeats: 1,
+            notified_at: None,
+            incident: None,
+        }
+    }
 
     #[test]
-    fn an_alerts_address_gives_its_host() {
-        for (address, host) in [
-            ("http://example.org/how-to", Some("example.org")),
-            ("http://example.org:8080/x?y#z", Some("example.org")),
-            ("example.org", Some("example.org")),
-            ("https://user@example.org/", Some("example.org")),
-            ("http://[2001:db8::1]/", Some("[2001:db8::1]")),
-            ("http:///", None),
-        ] {
-            assert_eq!(site_host(address), host, "{address}");
-        }
+    fn a_detection_alert_links_to_excluding_its_person_and_its_site() {
+        let links = exclusion_links(&alert(
+            Some("s.ng"),
+            "Address: http://user@WWW.Example.org:8080/x?y#z\nFound in a web address: …",
+        ));
+        let hrefs: Vec<&str> = links.iter().map(|(href, _)| href.as_str()).collect();
+        assert_eq!(
+            hrefs,
+            [
+                "/alerts/exclusions?kind=person&value=s.ng",
+                "/alerts/exclusions?kind=site&value=www.example.org",
+            ]
+        );
+        assert!(exclusion_links(&alert(None, "Address: http:///\nFound")).is_empty());
+        assert!(exclusion_links(&alert(None, "no address line")).is_empty());
     }
 }

@@ -194,7 +194,7 @@ fn is_word_char(c: char) -> bool {
 }
 
 /// The letter a digit or symbol stands for in leetspeak.
-fn leet(c: char) -> Option<char> {
+const fn leet(c: char) -> Option<char> {
     Some(match c {
         '0' => 'o',
         '1' | '!' | '|' => 'i',
@@ -262,11 +262,11 @@ fn latin_look_alike(c: char) -> char {
 /// Writes a word as matched: `!` and `|` at its ends are punctuation, not letters (`help!`);
 /// leetspeak is read as letters if it has a letter; repeated letters are squeezed.
 fn finish_word_into(word: &str, out: &mut String) {
-    let word = word.trim_matches(['!', '|']);
     if word.is_ascii() {
         finish_ascii_word_into(word.as_bytes(), out);
         return;
     }
+    let word = word.trim_matches(['!', '|']);
     let has_letter = word.chars().any(char::is_alphabetic);
     let mut last = None;
     for c in word.chars() {
@@ -309,22 +309,16 @@ fn finish_ascii_word_into(word: &[u8], out: &mut String) {
     }
 }
 
-/// Per ASCII word byte in a word with a letter: the lower-case letter it is read as.
+/// Per ASCII word byte in a word with a letter: the lower-case letter it is read as ([`leet`]
+/// for digits and symbols).
 static AS_LETTER: [u8; 256] = {
     let mut table = [0u8; 256];
     let mut byte = 0;
     while byte < 128 {
         let c = (byte as u8).to_ascii_lowercase();
-        table[byte] = match c {
-            b'0' => b'o',
-            b'1' | b'!' | b'|' => b'i',
-            b'3' => b'e',
-            b'4' | b'@' => b'a',
-            b'5' | b'$' => b's',
-            b'7' => b't',
-            b'8' => b'b',
-            b'9' => b'g',
-            other => other,
+        table[byte] = match leet(c as char) {
+            Some(letter) => letter as u8,
+            None => c,
         };
         byte += 1;
     }
