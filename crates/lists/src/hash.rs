@@ -8,9 +8,6 @@
 const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
 const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
 
-/// Most labels a key can have: 253 bytes of name allow at most 127 labels.
-pub(crate) const MAX_LABELS: usize = 128;
-
 /// The hash of a whole key.
 pub(crate) fn key_hash(key: &[u8]) -> u64 {
     let mut state = FNV_OFFSET;
@@ -21,25 +18,24 @@ pub(crate) fn key_hash(key: &[u8]) -> u64 {
 }
 
 /// The hashes of every label-boundary suffix of `key`, most specific (the whole key) first, with
-/// the byte offset where each suffix starts. Returns how many were written.
-pub(crate) fn suffix_hashes(key: &[u8], out: &mut [(u64, usize); MAX_LABELS]) -> usize {
+/// the byte offset where each suffix starts. Returns how many were written, or `None` if `out`
+/// has too little room (`key.len() + 1` entries is always enough).
+pub(crate) fn suffix_hashes(key: &[u8], out: &mut [(u64, usize)]) -> Option<usize> {
     // Collected general-to-specific, then reversed in place.
     let mut count = 0;
     let mut state = FNV_OFFSET;
     for index in (0..key.len()).rev() {
         let byte = key[index];
-        if byte == b'.' && count < MAX_LABELS {
-            out[count] = (finish(state), index + 1);
+        if byte == b'.' {
+            *out.get_mut(count)? = (finish(state), index + 1);
             count += 1;
         }
         state = (state ^ u64::from(byte)).wrapping_mul(FNV_PRIME);
     }
-    if count < MAX_LABELS {
-        out[count] = (finish(state), 0);
-        count += 1;
-    }
+    *out.get_mut(count)? = (finish(state), 0);
+    count += 1;
     out[..count].reverse();
-    count
+    Some(count)
 }
 
 /// A strong final mix (the SplitMix64 finaliser): FNV's low bits are weak on their own.
@@ -58,13 +54,20 @@ mod tests {
     #[test]
     fn suffix_hashes_equal_whole_key_hashes() {
         let key = b"a.bb.example.com";
-        let mut out = [(0, 0); MAX_LABELS];
-        let count = suffix_hashes(key, &mut out);
+        let mut out = [(0, 0); 4];
+        let count = suffix_hashes(key, &mut out).expect("four suffixes fit");
         let starts: Vec<usize> = out[..count].iter().map(|&(_, start)| start).collect();
         assert_eq!(starts, [0, 2, 5, 13]);
         for &(hash, start) in &out[..count] {
             assert_eq!(hash, key_hash(&key[start..]));
         }
+    }
+
+    #[test]
+    fn suffix_hashes_say_when_they_do_not_fit() {
+        let mut out = [(0, 0); 3];
+        assert_eq!(suffix_hashes(b"a.bb.example.com", &mut out), None);
+        assert_eq!(suffix_hashes(b"example.com", &mut out), Some(2));
     }
 
     #[test]

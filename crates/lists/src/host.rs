@@ -69,6 +69,14 @@ pub enum Host {
 pub struct DomainName(String);
 
 impl DomainName {
+    /// Wraps text the caller has already checked is in canonical form.
+    pub(crate) fn from_canonical(text: String) -> DomainName {
+        debug_assert!(
+            matches!(parse_ascii_host(&text), Ok(Host::Domain(ref name)) if name.0 == text)
+        );
+        DomainName(text)
+    }
+
     /// The canonical text, e.g. `www.example.com`.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -15,9 +15,12 @@ use std::fmt;
 
 use regex::RegexSet;
 
-use crate::hash::{MAX_LABELS, key_hash, suffix_hashes};
+use crate::hash::{key_hash, suffix_hashes};
 use crate::host::Host;
 use crate::url::CanonicalUrl;
+
+/// Labels most names have at most; longer names are looked up through a heap buffer.
+const USUAL_LABELS: usize = 16;
 
 /// Record flag: an exclude set follows the category set.
 pub(crate) const FLAG_EXCLUDES: u8 = 1;
@@ -257,7 +260,7 @@ impl CategoryIndex {
             Some(url.path_and_query()),
             &mut result,
         );
-        self.match_expressions(&key, &mut result);
+        self.match_expressions(key, &mut result);
         result
     }
 
@@ -272,27 +275,38 @@ impl CategoryIndex {
             return;
         }
         let bytes = host_key.as_bytes();
-        let mut hashes = [(0u64, 0usize); MAX_LABELS];
-        let count = if is_ip {
-            hashes[0] = (key_hash(bytes), 0);
-            1
+        // Names have a few labels; a long one gets room for all it can have.
+        let mut usual = [(0u64, 0usize); USUAL_LABELS];
+        let many: Vec<(u64, usize)>;
+        let hashes: &[(u64, usize)] = if is_ip {
+            usual[0] = (key_hash(bytes), 0);
+            &usual[..1]
+        } else if let Some(count) = suffix_hashes(bytes, &mut usual) {
+            &usual[..count]
         } else {
-            suffix_hashes(bytes, &mut hashes)
+            let mut all = vec![(0, 0); bytes.len() + 1];
+            let count = suffix_hashes(bytes, &mut all).unwrap_or(0);
+            all.truncate(count);
+            many = all;
+            &many
         };
-        // Load the first slot of every probe before examining any: the loads are independent, so
-        // the processor overlaps their cache misses instead of waiting for each in turn.
+        // Parent domains shorter than the shortest key need no probe.
         let probes = if is_ip {
             1
         } else {
-            count.saturating_sub(usize::from(self.min_labels).saturating_sub(1))
+            hashes
+                .len()
+                .saturating_sub(usize::from(self.min_labels).saturating_sub(1))
         };
-        let mut first_slots = [0u64; MAX_LABELS];
+        // Load the first slot of every probe before examining any: the loads are independent, so
+        // the processor overlaps their cache misses instead of waiting for each in turn.
+        let mut first_slots = [0u64; USUAL_LABELS];
         for (slot, &(hash, _)) in first_slots.iter_mut().zip(&hashes[..probes]) {
             *slot = self.slots[slot_index(hash, self.slots.len())];
         }
         let mut excluded: Vec<u16> = Vec::new();
         for (position, &(hash, start)) in hashes[..probes].iter().enumerate() {
-            if first_slots[position] == 0 {
+            if first_slots.get(position) == Some(&0) {
                 continue;
             }
             let Some(record) = self.find(hash, &bytes[start..]) else {

@@ -66,6 +66,13 @@ fn domain_entries_match_subdomains_on_label_boundaries() {
     assert!(host_categories(&index, "notcasino.com").is_empty());
     assert!(host_categories(&index, "casino.com.evil.net").is_empty());
     assert_eq!(host_categories(&index, "10.9.8.7"), ["gambling"]);
+    // More labels than the lookup's usual room: the parent domain is still found.
+    let deep = format!("{}bet.example.org", "a.".repeat(100));
+    assert_eq!(host_categories(&index, &deep), ["gambling"]);
+    assert_eq!(
+        url_categories(&index, &format!("http://{deep}/x")),
+        ["gambling"]
+    );
     assert_eq!(
         host_categories(&index, "0x0a090807"),
         ["gambling"],

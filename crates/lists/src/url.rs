@@ -20,7 +20,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::str::FromStr;
 
-use crate::host::{Host, HostError, hex_value};
+use crate::host::{DomainName, Host, HostError, MAX_DOMAIN_LEN, MAX_LABEL_LEN, hex_value};
 
 /// Why a URL could not be put into canonical form.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -94,14 +94,25 @@ pub struct CanonicalUrl {
     scheme: Scheme,
     host: Host,
     port: Option<u16>,
-    /// Canonical path, always starting with `/`, followed by `?query` when there is one.
-    path_and_query: String,
+    /// The match key: the host's index key, then the canonical path (always starting with `/`)
+    /// and `?query` when there is one.
+    key: String,
+    /// Where the path starts in `key`.
+    path_start: usize,
 }
 
 impl CanonicalUrl {
     /// Parses a raw URL. A URL without a scheme (`example.com/path`, as list files write them)
     /// is taken as `http`.
     pub fn parse(raw: &str) -> Result<CanonicalUrl, UrlError> {
+        match parse_plain(raw) {
+            Some(url) => Ok(url),
+            None => CanonicalUrl::parse_general(raw),
+        }
+    }
+
+    /// Every URL the general way; [`parse_plain`] is a shortcut to the same result.
+    fn parse_general(raw: &str) -> Result<CanonicalUrl, UrlError> {
         let cleaned = clean_input(raw);
         if cleaned.is_empty() {
             return Err(UrlError::Empty);
@@ -134,16 +145,20 @@ impl CanonicalUrl {
             Some(mark) => (&tail[..mark], Some(&tail[mark + 1..])),
             None => (tail, None),
         };
-        let mut path_and_query = canonical_path(path);
+        let mut key = host.key();
+        let path_start = key.len();
+        key.reserve(tail.len() + 1);
+        push_canonical_path(&mut key, path);
         if let Some(query) = query.filter(|q| !q.is_empty()) {
-            path_and_query.push('?');
-            push_canonical_component(&mut path_and_query, query.as_bytes());
+            key.push('?');
+            push_canonical_component(&mut key, query);
         }
         Ok(CanonicalUrl {
             scheme,
             host,
             port,
-            path_and_query,
+            key,
+            path_start,
         })
     }
 
@@ -164,23 +179,13 @@ impl CanonicalUrl {
 
     /// Canonical path and query, e.g. `/search?q=cats`.
     pub fn path_and_query(&self) -> &str {
-        &self.path_and_query
+        &self.key[self.path_start..]
     }
 
     /// The text list entries and expressions match against: host, then path and query, with no
     /// scheme or port, as squidGuard-style lists write URLs (`example.com/path`).
-    pub fn match_key(&self) -> String {
-        let mut key = match &self.host {
-            Host::Domain(name) => {
-                let mut key =
-                    String::with_capacity(name.as_str().len() + self.path_and_query.len());
-                key.push_str(name.as_str());
-                key
-            }
-            Host::Ipv4(_) | Host::Ipv6(_) => self.host.to_string(),
-        };
-        key.push_str(&self.path_and_query);
-        key
+    pub fn match_key(&self) -> &str {
+        &self.key
     }
 }
 
@@ -190,7 +195,7 @@ impl fmt::Display for CanonicalUrl {
         if let Some(port) = self.port {
             write!(f, ":{port}")?;
         }
-        f.write_str(&self.path_and_query)
+        f.write_str(self.path_and_query())
     }
 }
 
@@ -200,6 +205,103 @@ impl FromStr for CanonicalUrl {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         CanonicalUrl::parse(text)
     }
+}
+
+/// The common case in one pass over each part: `http://` or `https://`, then a domain name of
+/// ASCII letters, digits, `-`, `_` and dots (no userinfo, port, escape, trailing dot or address),
+/// then a path and query of printable ASCII without escapes, backslashes, a fragment, repeated
+/// slashes or dot segments. The canonical form of such a URL is its text lower-cased, with `/`
+/// for an empty path and no `?` for an empty query. Anything else returns `None` and takes the
+/// general path, which gives the same result for these inputs: a property test holds the two
+/// together.
+fn parse_plain(raw: &str) -> Option<CanonicalUrl> {
+    let (scheme, rest) = match raw.strip_prefix("http://") {
+        Some(rest) => (Scheme::Http, rest),
+        None => (Scheme::Https, raw.strip_prefix("https://")?),
+    };
+    let bytes = rest.as_bytes();
+
+    let mut host_end = bytes.len();
+    let mut label_length = 0;
+    let mut last_label = 0;
+    for (index, &byte) in bytes.iter().enumerate() {
+        match byte {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' => {
+                label_length += 1;
+                if label_length > MAX_LABEL_LEN {
+                    return None;
+                }
+            }
+            b'.' if label_length > 0 => {
+                label_length = 0;
+                last_label = index + 1;
+            }
+            b'/' | b'?' => {
+                host_end = index;
+                break;
+            }
+            _ => return None,
+        }
+    }
+    // An empty host or last label (a trailing dot), an over-long name, or one that ends in a
+    // number (an IPv4 address in some form) is for the general path.
+    if label_length == 0 || host_end > MAX_DOMAIN_LEN || bytes[last_label].is_ascii_digit() {
+        return None;
+    }
+
+    let tail = &bytes[host_end..];
+    let mut path_end = tail.len();
+    let mut segment_start = 0;
+    for (index, &byte) in tail.iter().enumerate() {
+        if !(0x21..0x7f).contains(&byte) || matches!(byte, b'%' | b'#' | b'\\') {
+            return None;
+        }
+        if matches!(byte, b'/' | b'?') {
+            let segment = &tail[segment_start..index];
+            let repeated_slash = index > 0 && byte == b'/' && segment.is_empty();
+            if repeated_slash || segment == b"." || segment == b".." {
+                return None;
+            }
+            segment_start = index + 1;
+            if byte == b'?' {
+                path_end = index;
+                break;
+            }
+        }
+    }
+    let last_segment = &tail[segment_start.min(path_end)..path_end];
+    if last_segment == b"." || last_segment == b".." {
+        return None;
+    }
+    // Backslashes are literal in a query; everything else was refused above for the path too.
+    let query = tail.get(path_end + 1..).unwrap_or_default();
+    if query
+        .iter()
+        .any(|&byte| !(0x21..0x7f).contains(&byte) || matches!(byte, b'%' | b'#'))
+    {
+        return None;
+    }
+
+    let rest_text = rest.get(..host_end)?;
+    let path = rest.get(host_end..host_end + path_end)?;
+    let mut key = String::with_capacity(host_end + path.len() + query.len() + 2);
+    key.push_str(rest_text);
+    if path.is_empty() {
+        key.push('/');
+    }
+    key.push_str(path);
+    if !query.is_empty() {
+        key.push_str(rest.get(host_end + path_end..)?);
+    }
+    key.make_ascii_lowercase();
+    let host = Host::Domain(DomainName::from_canonical(key[..host_end].to_owned()));
+    Some(CanonicalUrl {
+        scheme,
+        host,
+        port: None,
+        key,
+        path_start: host_end,
+    })
 }
 
 /// Removes leading and trailing C0 controls and spaces, and every tab and newline, as browsers do.
@@ -277,12 +379,13 @@ fn is_structural(byte: u8) -> bool {
 
 /// Appends one URL component in canonical form: lower case, harmless escapes decoded, everything
 /// else outside printable ASCII escaped with lower-case hex.
-fn push_canonical_component(output: &mut String, input: &[u8]) {
+fn push_canonical_component(output: &mut String, text: &str) {
     // Most components are already canonical: lower-case letters, digits and a few marks.
+    let input = text.as_bytes();
     let plain = input.iter().all(|&b| {
         b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'-' | b'.' | b'_' | b'~')
     });
-    if plain && let Ok(text) = std::str::from_utf8(input) {
+    if plain {
         output.push_str(text);
         return;
     }
@@ -325,38 +428,38 @@ fn push_escape(output: &mut String, byte: u8) {
     output.push(char::from(HEX[usize::from(byte & 0x0f)]));
 }
 
-/// Canonical path: segments canonicalised, empty segments dropped (repeated slashes), `.` and
-/// `..` resolved; a trailing slash is kept because `/dir/` and `/dir` can be different resources.
-/// Segments are written straight into the result and taken back out for `.` and `..`.
-fn canonical_path(raw: &str) -> String {
-    let mut path = String::with_capacity(raw.len() + 1);
+/// Appends the canonical path: segments canonicalised, empty segments dropped (repeated
+/// slashes), `.` and `..` resolved; a trailing slash is kept because `/dir/` and `/dir` can be
+/// different resources. Segments are written straight into the output and taken back out for
+/// `.` and `..`, which never climb above where the path starts.
+fn push_canonical_path(output: &mut String, raw: &str) {
+    let base = output.len();
     let ends_with_slash = raw.ends_with(['/', '\\']);
     let mut ends_in_directory = ends_with_slash;
     for segment in raw.split(['/', '\\']) {
         if segment.is_empty() {
             continue;
         }
-        let start = path.len();
-        path.push('/');
-        push_canonical_component(&mut path, segment.as_bytes());
-        match &path[start + 1..] {
+        let start = output.len();
+        output.push('/');
+        push_canonical_component(output, segment);
+        match &output[start + 1..] {
             "." => {
-                path.truncate(start);
+                output.truncate(start);
                 ends_in_directory = true;
             }
             ".." => {
-                path.truncate(start);
-                let parent = path.rfind('/').unwrap_or(0);
-                path.truncate(parent);
+                output.truncate(start);
+                let parent = output[base..].rfind('/').map_or(base, |slash| base + slash);
+                output.truncate(parent);
                 ends_in_directory = true;
             }
             _ => ends_in_directory = ends_with_slash,
         }
     }
-    if path.is_empty() || ends_in_directory {
-        path.push('/');
+    if output.len() == base || ends_in_directory {
+        output.push('/');
     }
-    path
 }
 
 #[cfg(test)]
@@ -441,6 +544,71 @@ mod tests {
             CanonicalUrl::parse("http://exa mple.com/"),
             Err(UrlError::Host(_))
         ));
+    }
+
+    #[test]
+    fn plain_urls_take_the_one_pass_path() {
+        let plain = [
+            "http://example.com",
+            "https://WWW.Example.com/A/b?Q=1",
+            "http://example.com?q",
+            "http://example.com/x?",
+            "http://a_b-c.example/dir/.../file.html?a=/b\\c&d=.",
+        ];
+        for raw in plain {
+            let url = parse_plain(raw).unwrap_or_else(|| panic!("{raw} should be plain"));
+            assert_eq!(Ok(url), CanonicalUrl::parse_general(raw), "input {raw:?}");
+        }
+        let general = [
+            "HTTP://example.com/",
+            "http://example.com./",
+            "http://example.com:8080/",
+            "http://user@example.com/",
+            "http://192.168.0.1/",
+            "http://example.0x7f/",
+            "http://ex%61mple.com/",
+            "http://example.com//a",
+            "http://example.com/a/./b",
+            "http://example.com/a/..",
+            "http://example.com/a/..?q",
+            "http://example.com/a\\b",
+            "http://example.com/a#b",
+            "http://example.com/a%20b",
+            "http://example.com/a b",
+            "http://example.com/café",
+            "http://bücher.example/",
+            "http://example..com/",
+            "http:///example.com/",
+        ];
+        for raw in general {
+            assert!(
+                parse_plain(raw).is_none(),
+                "{raw} should take the general path"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(2048))]
+        #[test]
+        fn the_one_pass_path_agrees_with_the_general_path(
+            scheme in "(http|https)://|(HTTP|ftp)://",
+            // Mostly names, paths and queries the one-pass path takes, so that it is exercised;
+            // the other alternatives add what it must leave to the general path.
+            host in proptest::prop_oneof![
+                3 => "([a-zA-Z0-9_-]{1,8}\\.){0,3}[a-zA-Z][a-z0-9]{0,3}",
+                1 => "[a-zA-Z0-9._\\-:@%]{0,12}",
+            ],
+            tail in proptest::prop_oneof![
+                3 => "(/[a-zA-Z0-9._~=&]{0,6}){0,4}(\\?[/?.a-zA-Z0-9_~=&\\\\]{0,8})?",
+                1 => "[/?.#%\\\\ a-zA-Z0-9_~=&:@\u{e9}]{0,24}",
+            ],
+        ) {
+            let raw = format!("{scheme}{host}{tail}");
+            if let Some(url) = parse_plain(&raw) {
+                proptest::prop_assert_eq!(Ok(url), CanonicalUrl::parse_general(&raw));
+            }
+        }
     }
 
     #[test]
