@@ -302,8 +302,19 @@ fn squid_helper(
 /// Appends `text` percent-encoded for a query parameter (everything but unreserved characters).
 fn push_query_escaped(out: &mut Vec<u8>, text: &str) {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    const UNRESERVED: [bool; 256] = {
+        let mut table = [false; 256];
+        let mut byte = 0;
+        while byte < 256 {
+            let b = byte as u8;
+            table[byte] = b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~');
+            byte += 1;
+        }
+        table
+    };
+    out.reserve(text.len() * 3);
     for &byte in text.as_bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
+        if UNRESERVED[usize::from(byte)] {
             out.push(byte);
         } else {
             out.extend_from_slice(&[
