@@ -7,6 +7,7 @@
 
 mod e2guardian;
 mod html;
+mod matcher;
 mod normalise;
 mod phrases;
 

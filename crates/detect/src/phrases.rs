@@ -25,8 +25,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
-
+use crate::matcher::Matcher;
 use crate::normalise;
 
 /// The age bands a category's severity is given for.
@@ -388,7 +387,7 @@ pub struct Finding {
 #[derive(Debug, Clone)]
 pub struct Scanner {
     lists: PhraseLists,
-    automaton: AhoCorasick,
+    matcher: Matcher,
     /// Per pattern: the (category, phrase) pairs it is a part of.
     uses: Vec<Vec<(usize, usize)>>,
     /// Per category and phrase: the patterns that make it up.
@@ -426,15 +425,12 @@ impl Scanner {
             parts.push(category_parts);
         }
         // Every pattern is valid for the builder (plain strings); an error here would be a
-        // size limit, which the default (no limit on the contiguous NFA) does not impose.
-        let automaton = AhoCorasickBuilder::new()
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
+        // size limit, which the defaults do not impose.
+        let matcher = Matcher::new(&patterns)
             .unwrap_or_else(|error| panic!("building the phrase automaton: {error}"));
         Scanner {
             lists,
-            automaton,
+            matcher,
             uses,
             parts,
         }
@@ -442,7 +438,7 @@ impl Scanner {
 
     /// Heap bytes the compiled automaton uses.
     pub fn memory_usage(&self) -> usize {
-        self.automaton.memory_usage()
+        self.matcher.memory_usage()
     }
 
     /// The lists it scans for.
@@ -464,27 +460,37 @@ impl Scanner {
     /// Scans text already [`normalise`]d, leaving out phrases the school has excluded (as
     /// [`Phrase::written`] writes them): a category's score is what the other phrases add up to.
     pub fn scan_normalised_excluding(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
-        let mut seen = vec![false; self.uses.len()];
-        let mut first_at: Vec<Option<usize>> = vec![None; self.uses.len()];
-        let mut any = false;
-        for found in self.automaton.find_overlapping_iter(text) {
-            let id = found.pattern().as_usize();
-            if !seen[id] {
-                seen[id] = true;
-                first_at[id] = Some(found.start());
-                any = true;
+        // (pattern, where it first starts), one per pattern found. Matches come in no particular
+        // order; repeats are dropped whenever many have gathered, so a page saying one word over
+        // and over holds no more than the patterns it has.
+        let mut found: Vec<(usize, usize)> = Vec::new();
+        let mut compact_at = COMPACT_AFTER;
+        self.matcher.each_match(text.as_bytes(), |pattern, start| {
+            found.push((pattern, start));
+            if found.len() >= compact_at {
+                keep_first_of_each(&mut found);
+                compact_at = found.len() + COMPACT_AFTER;
             }
-        }
-        if !any {
+        });
+        if found.is_empty() {
             return Vec::new();
         }
-        // The phrases whose parts were all seen, per category.
+        keep_first_of_each(&mut found);
+        let first_at = |pattern: usize| {
+            found
+                .binary_search_by_key(&pattern, |(id, _)| *id)
+                .ok()
+                .map(|index| found[index].1)
+        };
+        // The phrases whose parts were all found, per category.
         let mut candidates: HashMap<usize, Vec<usize>> = HashMap::new();
-        for (id, _) in seen.iter().enumerate().filter(|(_, seen)| **seen) {
+        for &(id, _) in &found {
             for &(category, phrase) in &self.uses[id] {
                 let phrases = candidates.entry(category).or_default();
                 if !phrases.contains(&phrase)
-                    && self.parts[category][phrase].iter().all(|part| seen[*part])
+                    && self.parts[category][phrase]
+                        .iter()
+                        .all(|part| first_at(*part).is_some())
                 {
                     phrases.push(phrase);
                 }
@@ -508,7 +514,7 @@ impl Scanner {
                 .iter()
                 .filter(|p| category.phrases[**p].weight > 0)
                 .flat_map(|p| self.parts[category_index][*p].iter())
-                .filter_map(|part| first_at[*part])
+                .filter_map(|part| first_at(*part))
                 .min()
                 .unwrap_or(0);
             findings.push(Finding {
@@ -527,6 +533,15 @@ impl Scanner {
         findings.sort_by(|a, b| b.score.cmp(&a.score).then(a.category.cmp(&b.category)));
         findings
     }
+}
+
+/// How many matches gather before repeats are dropped.
+const COMPACT_AFTER: usize = 4096;
+
+/// Sorts (pattern, start) pairs by pattern and keeps each pattern's earliest start.
+fn keep_first_of_each(found: &mut Vec<(usize, usize)>) {
+    found.sort_unstable();
+    found.dedup_by_key(|(pattern, _)| *pattern);
 }
 
 /// The text around byte `at`, cut on character boundaries.
