@@ -7,7 +7,7 @@
 
 use std::time::Instant;
 
-use ward_detect::{PageText, Scanner, default_lists, normalise};
+use ward_detect::{PageText, Scanner, default_lists};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -29,24 +29,24 @@ fn main() {
     let rounds = (200_000_000 / bytes.max(1)).clamp(1, 50);
     // Each stage on its own, for where the time goes, then all three together.
     let started = Instant::now();
-    let texts: Vec<String> = pages
+    let texts: Vec<PageText> = pages
         .iter()
         .map(|page| {
             let mut text = PageText::new(usize::MAX);
             text.feed(page);
-            text.text()
+            text
         })
         .collect();
     let extract = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    let normalised: Vec<String> = texts.iter().map(|text| normalise(text)).collect();
+    let normalised: Vec<String> = texts.iter().map(PageText::normalised).collect();
     let normalising = started.elapsed().as_secs_f64();
     let started = Instant::now();
     for text in &normalised {
         std::hint::black_box(scanner.scan_normalised(text));
     }
     let matching = started.elapsed().as_secs_f64();
-    let text_bytes: usize = texts.iter().map(String::len).sum();
+    let text_bytes: usize = texts.iter().map(|text| text.text().len()).sum();
     println!(
         "stages_s extract {extract:.4} normalise {normalising:.4} match {matching:.4} (text {text_bytes} bytes)"
     );
@@ -57,7 +57,7 @@ fn main() {
             let mut text = PageText::new(usize::MAX);
             text.feed(page);
             let title = text.title();
-            findings += scanner.scan_normalised(&normalise(&text.text())).len();
+            findings += scanner.scan_normalised(&text.normalised()).len();
             findings += scanner.scan(&title).len();
         }
     }

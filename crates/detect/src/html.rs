@@ -92,6 +92,24 @@ impl PageText {
                     }
                     None => bytes.len(),
                 },
+                // A tag's name (letters and digits) is taken whole; what ends it goes the
+                // general way.
+                State::TagName => {
+                    let rest = &bytes[at..];
+                    let run = rest
+                        .iter()
+                        .position(|b| !b.is_ascii_alphanumeric())
+                        .unwrap_or(rest.len());
+                    if run == 0 {
+                        self.byte(rest[0]);
+                        at + 1
+                    } else {
+                        let room = MAX_TAG_NAME.saturating_sub(self.name.len());
+                        self.name
+                            .extend(rest[..run.min(room)].iter().map(u8::to_ascii_lowercase));
+                        at + run
+                    }
+                }
                 State::Comment(0) => match memchr(b'-', &bytes[at..]) {
                     Some(offset) => {
                         self.byte(b'-');
@@ -120,6 +138,12 @@ impl PageText {
     /// The page's visible text (invalid UTF-8 replaced).
     pub fn text(&self) -> String {
         String::from_utf8_lossy(&self.text).into_owned()
+    }
+
+    /// The page's visible text, [`normalise`](crate::normalise)d: the same as normalising
+    /// [`PageText::text`], without the copy.
+    pub fn normalised(&self) -> String {
+        crate::normalise::normalise_lossy(&self.text)
     }
 
     /// The page's `<title>`, if it had one.
@@ -443,6 +467,24 @@ mod tests {
                 from = cut;
             }
             page.feed(&PAGE.as_bytes()[from..]);
+            prop_assert_eq!(page.text(), whole.text());
+            prop_assert_eq!(page.title(), whole.title());
+        }
+
+        #[test]
+        fn markup_fed_a_byte_at_a_time_reads_as_fed_whole(
+            parts in prop::collection::vec(prop::sample::select(vec![
+                "<", ">", "</", "<!--", "-->", "-", "!", "b", "span", "DIV", "title", "script",
+                "style", "averyveryverylongtagname", " ", "x=\"", "'", "&", "&amp;", ";", "#1",
+                "sui", "cide", "\u{e9}",
+            ]), 0..40),
+        ) {
+            let html = parts.concat();
+            let whole = read(&html);
+            let mut page = PageText::new(1 << 20);
+            for byte in html.as_bytes() {
+                page.feed(std::slice::from_ref(byte));
+            }
             prop_assert_eq!(page.text(), whole.text());
             prop_assert_eq!(page.title(), whole.title());
         }

@@ -31,6 +31,24 @@ pub fn normalise(text: &str) -> String {
     normaliser.finish()
 }
 
+/// [`normalise`] for bytes meant to be UTF-8, such as a page's text: invalid sequences read as
+/// U+FFFD, as `String::from_utf8_lossy` writes them, without making that copy first.
+pub(crate) fn normalise_lossy(bytes: &[u8]) -> String {
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return normalise(text);
+    }
+    let mut normaliser = Normaliser::new(bytes.len() + 2);
+    for chunk in bytes.utf8_chunks() {
+        // Each valid stretch ends where the text or an invalid sequence does, so no word runs
+        // on from one stretch into the next.
+        normaliser.push_str(chunk.valid());
+        if !chunk.invalid().is_empty() {
+            normaliser.push_str(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]));
+        }
+    }
+    normaliser.finish()
+}
+
 /// Builds normalised text a word at a time, without allocating per word: ASCII is read a byte
 /// at a time through a table, other characters through their compatibility decomposition.
 struct Normaliser {
@@ -118,9 +136,26 @@ impl Normaliser {
 
     /// A whole word of ASCII word characters, finished and written out.
     fn ascii_word(&mut self, word: &[u8]) {
-        self.finished.clear();
-        finish_ascii_word_into(word, &mut self.finished);
-        self.write_finished();
+        if self.run_words > 0 {
+            // The word may close a run of one-character words, which is joined before it.
+            self.finished.clear();
+            finish_ascii_word_into(word, &mut self.finished);
+            self.write_finished();
+            return;
+        }
+        // The common case: finished straight into the output.
+        let start = self.out.len();
+        finish_ascii_word_into(word, &mut self.out);
+        match self.out.len() - start {
+            0 => return,
+            1 => {
+                self.run_start = start;
+                self.run_words = 1;
+                self.run_letter = self.out.as_bytes()[start].is_ascii_alphabetic();
+            }
+            _ => {}
+        }
+        self.out.push(' ');
     }
 
     /// The end of a word: finished and written out, or held in a run of one-character words.
@@ -491,6 +526,13 @@ mod tests {
         fn agrees_with_the_model_on_ascii_words(text in "[a-dA-D0-9!|@$ .]{0,60}") {
             // Few letters and digits, so repeats (which are squeezed, or not) are common.
             prop_assert_eq!(normalise(&text), model::normalise(&text));
+        }
+
+        #[test]
+        fn bytes_read_lossily_normalise_as_their_lossy_text(
+            bytes in prop::collection::vec(prop::sample::select(b"ab1 .\xc3\xa9\xff\xe2\x80\x8b".to_vec()), 0..60)
+        ) {
+            prop_assert_eq!(normalise_lossy(&bytes), normalise(&String::from_utf8_lossy(&bytes)));
         }
 
         #[test]

@@ -106,9 +106,14 @@ impl Detection {
 
     /// Scans `text` (any text), leaving out excluded phrases.
     pub(crate) fn scan(&self, text: &str) -> Vec<Finding> {
+        self.scan_normalised(&normalise(text))
+    }
+
+    /// Scans text already normalised, leaving out excluded phrases.
+    fn scan_normalised(&self, text: &str) -> Vec<Finding> {
         let exclusions = self.exclusions.load();
         self.scanner
-            .scan_normalised_excluding(&normalise(text), &exclusions.phrases)
+            .scan_normalised_excluding(text, &exclusions.phrases)
     }
 }
 
@@ -324,7 +329,7 @@ impl ScanBody {
             if text.truncated() {
                 tracing::debug!(url = %subject.url, seen = text.seen(), "page scanned up to the limit");
             }
-            let findings = detection.scan(&text.text());
+            let findings = detection.scan_normalised(&text.normalised());
             if !findings.is_empty() {
                 let title = text.title();
                 record(
