@@ -110,6 +110,23 @@ impl PageText {
                         at + run
                     }
                 }
+                // So is a character reference's name, up to the longest one read.
+                State::Reference => {
+                    let rest = &bytes[at..];
+                    let room = MAX_REFERENCE.saturating_sub(self.reference.len());
+                    let run = rest
+                        .iter()
+                        .take(room)
+                        .position(|b| !(b.is_ascii_alphanumeric() || *b == b'#'))
+                        .unwrap_or(rest.len().min(room));
+                    if run == 0 {
+                        self.byte(rest[0]);
+                        at + 1
+                    } else {
+                        self.reference.extend_from_slice(&rest[..run]);
+                        at + run
+                    }
+                }
                 State::Comment(0) => match memchr(b'-', &bytes[at..]) {
                     Some(offset) => {
                         self.byte(b'-');
