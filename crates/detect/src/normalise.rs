@@ -85,6 +85,14 @@ impl Normaliser {
         let mut at = 0;
         while at < bytes.len() {
             let byte = bytes[at];
+            if byte.is_ascii_alphabetic()
+                && self.word.is_empty()
+                && self.run_words == 0
+                && let Some(end) = self.letters_word(bytes, at)
+            {
+                at = end;
+                continue;
+            }
             if byte.is_ascii() {
                 // A run of ASCII word characters goes into the word in one copy.
                 let run = bytes[at..]
@@ -114,6 +122,39 @@ impl Normaliser {
                 self.push_unicode(c);
             }
         }
+    }
+
+    /// The most common word: ASCII letters only, ended by an ASCII character that is not a
+    /// word character (or by the end of the text). It is lower-cased and squeezed straight into
+    /// the output as it is read, and `Some(end)` returned. A word that turns out to hold a digit,
+    /// a symbol or a non-ASCII character is taken back out (`None`) for the general path.
+    fn letters_word(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
+        let start = self.out.len();
+        let mut last = 0u8;
+        let mut end = at;
+        while let Some(&byte) = bytes.get(end) {
+            if !byte.is_ascii_alphabetic() {
+                if !byte.is_ascii() || ASCII_WORD[usize::from(byte)] {
+                    self.out.truncate(start);
+                    return None;
+                }
+                break;
+            }
+            let lower = byte.to_ascii_lowercase();
+            if lower != last {
+                self.out.push(char::from(lower));
+                last = lower;
+            }
+            end += 1;
+        }
+        if self.out.len() - start == 1 {
+            // A one-letter word may begin a run of them (`s u i c i d e`).
+            self.run_start = start;
+            self.run_words = 1;
+            self.run_letter = true;
+        }
+        self.out.push(' ');
+        Some(end)
     }
 
     /// One non-ASCII character: decomposed, lower-cased, marks and invisible characters
