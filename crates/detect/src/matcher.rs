@@ -50,9 +50,33 @@ impl Matcher {
         self.dfa.memory_usage()
     }
 
-    /// Calls `found(pattern, start)` for every occurrence of every pattern in `text`,
-    /// overlapping ones included, in no particular order.
-    pub(crate) fn each_match(&self, text: &[u8], found: impl FnMut(usize, usize)) {
+    /// Every pattern found in `text`, with where it first starts, sorted by pattern.
+    pub(crate) fn first_matches(&self, text: &[u8]) -> Vec<(usize, usize)> {
+        // Within one piece matches come in order, so a piece's first match of a pattern is its
+        // earliest there; the earliest over all pieces is kept at the end.
+        let words = self.dfa.patterns_len().div_ceil(64);
+        let mut seen: [Vec<u64>; STREAMS] = std::array::from_fn(|_| Vec::new());
+        let mut found = Vec::new();
+        self.each_match(text, |piece, pattern, start| {
+            let seen = &mut seen[piece];
+            if seen.is_empty() {
+                seen.resize(words, 0);
+            }
+            let (word, bit) = (pattern / 64, 1u64 << (pattern % 64));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                found.push((pattern, start));
+            }
+        });
+        found.sort_unstable();
+        found.dedup_by_key(|(pattern, _)| *pattern);
+        found
+    }
+
+    /// Calls `found(piece, pattern, start)` for every occurrence of every pattern in `text`,
+    /// overlapping ones included: in order within each piece (see the module's documentation),
+    /// pieces interleaved.
+    fn each_match(&self, text: &[u8], found: impl FnMut(usize, usize, usize)) {
         let min_piece = self.dfa.max_pattern_len().max(1) * MIN_PIECE_PATTERNS;
         self.each_match_in_pieces(text, min_piece, found);
     }
@@ -63,15 +87,15 @@ impl Matcher {
         &self,
         text: &[u8],
         min_piece: usize,
-        mut found: impl FnMut(usize, usize),
+        mut found: impl FnMut(usize, usize, usize),
     ) {
         let dfa = &self.dfa;
         let lead = dfa.max_pattern_len();
-        let mut report = |state: StateID, end: usize| {
+        let mut report = |piece: usize, state: StateID, end: usize| {
             if dfa.is_match(state) {
                 for index in 0..dfa.match_len(state) {
                     let pattern = dfa.match_pattern(state, index);
-                    found(pattern.as_usize(), end - dfa.pattern_len(pattern));
+                    found(piece, pattern.as_usize(), end - dfa.pattern_len(pattern));
                 }
             }
         };
@@ -81,7 +105,7 @@ impl Matcher {
             for (at, &byte) in text.iter().enumerate() {
                 state = dfa.next_state(Anchored::No, state, byte);
                 if dfa.is_special(state) {
-                    report(state, at + 1);
+                    report(0, state, at + 1);
                 }
             }
             return;
@@ -106,7 +130,7 @@ impl Matcher {
                 let state = dfa.next_state(Anchored::No, states[k], pieces[k][offset]);
                 states[k] = state;
                 if dfa.is_special(state) {
-                    report(state, k * piece + offset + 1);
+                    report(k, state, k * piece + offset + 1);
                 }
             }
         }
@@ -114,7 +138,7 @@ impl Matcher {
         for (at, &byte) in text.iter().enumerate().skip(STREAMS * piece) {
             state = dfa.next_state(Anchored::No, state, byte);
             if dfa.is_special(state) {
-                report(state, at + 1);
+                report(STREAMS - 1, state, at + 1);
             }
         }
     }
@@ -128,7 +152,7 @@ mod tests {
 
     fn all_matches(matcher: &Matcher, text: &[u8], min_piece: usize) -> Vec<(usize, usize)> {
         let mut found = Vec::new();
-        matcher.each_match_in_pieces(text, min_piece, |pattern, start| {
+        matcher.each_match_in_pieces(text, min_piece, |_, pattern, start| {
             found.push((pattern, start))
         });
         found.sort_unstable();
@@ -143,6 +167,7 @@ mod tests {
             all_matches(&matcher, b" ab abc ", usize::MAX),
             [(0, 0), (1, 2), (1, 5), (2, 4)]
         );
+        assert_eq!(matcher.first_matches(b" ab abc "), [(0, 0), (1, 2), (2, 4)]);
     }
 
     proptest! {
@@ -155,7 +180,11 @@ mod tests {
             let matcher = Matcher::new(&patterns).expect("builds");
             let whole = all_matches(&matcher, text.as_bytes(), usize::MAX);
             let pieces = all_matches(&matcher, text.as_bytes(), min_piece);
-            prop_assert_eq!(pieces, whole);
+            prop_assert_eq!(&pieces, &whole);
+            // The first start of each pattern, as one walk would see it.
+            let mut first = whole;
+            first.dedup_by_key(|(pattern, _)| *pattern);
+            prop_assert_eq!(matcher.first_matches(text.as_bytes()), first);
         }
     }
 }

@@ -460,22 +460,11 @@ impl Scanner {
     /// Scans text already [`normalise`]d, leaving out phrases the school has excluded (as
     /// [`Phrase::written`] writes them): a category's score is what the other phrases add up to.
     pub fn scan_normalised_excluding(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
-        // (pattern, where it first starts), one per pattern found. Matches come in no particular
-        // order; repeats are dropped whenever many have gathered, so a page saying one word over
-        // and over holds no more than the patterns it has.
-        let mut found: Vec<(usize, usize)> = Vec::new();
-        let mut compact_at = COMPACT_AFTER;
-        self.matcher.each_match(text.as_bytes(), |pattern, start| {
-            found.push((pattern, start));
-            if found.len() >= compact_at {
-                keep_first_of_each(&mut found);
-                compact_at = found.len() + COMPACT_AFTER;
-            }
-        });
+        // (pattern, where it first starts), one per pattern found, sorted by pattern.
+        let found = self.matcher.first_matches(text.as_bytes());
         if found.is_empty() {
             return Vec::new();
         }
-        keep_first_of_each(&mut found);
         let first_at = |pattern: usize| {
             found
                 .binary_search_by_key(&pattern, |(id, _)| *id)
@@ -533,15 +522,6 @@ impl Scanner {
         findings.sort_by(|a, b| b.score.cmp(&a.score).then(a.category.cmp(&b.category)));
         findings
     }
-}
-
-/// How many matches gather before repeats are dropped.
-const COMPACT_AFTER: usize = 4096;
-
-/// Sorts (pattern, start) pairs by pattern and keeps each pattern's earliest start.
-fn keep_first_of_each(found: &mut Vec<(usize, usize)>) {
-    found.sort_unstable();
-    found.dedup_by_key(|(pattern, _)| *pattern);
 }
 
 /// The text around byte `at`, cut on character boundaries.
