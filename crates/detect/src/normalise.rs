@@ -34,6 +34,7 @@ pub fn normalise(text: &str) -> String {
 /// [`normalise`] for bytes meant to be UTF-8, such as a page's text: invalid sequences read as
 /// U+FFFD, as `String::from_utf8_lossy` writes them, without making that copy first.
 pub(crate) fn normalise_lossy(bytes: &[u8]) -> String {
+    // Valid text (the usual case) is checked much faster whole than chunk by chunk.
     if let Ok(text) = std::str::from_utf8(bytes) {
         return normalise(text);
     }
@@ -50,14 +51,16 @@ pub(crate) fn normalise_lossy(bytes: &[u8]) -> String {
 }
 
 /// Builds normalised text a word at a time, without allocating per word: ASCII is read a byte
-/// at a time through a table, other characters through their compatibility decomposition.
+/// at a time through a table (words of letters eight bytes at a time), other characters through
+/// their compatibility decomposition.
 struct Normaliser {
-    /// The normalised text so far (starts with a space; each finished word ends with one).
-    out: String,
+    /// The normalised text so far (starts with a space; each finished word ends with one). UTF-8:
+    /// it is written from `char`s and ASCII bytes only.
+    out: Vec<u8>,
     /// The word being read.
     word: String,
     /// The word being finished.
-    finished: String,
+    finished: Vec<u8>,
     /// Where the current run of one-character words starts in `out`.
     run_start: usize,
     /// How many one-character words the run has.
@@ -66,14 +69,23 @@ struct Normaliser {
     run_letter: bool,
 }
 
+/// Every byte of a `u64` with only its top bit set.
+const HIGH: u64 = 0x8080_8080_8080_8080;
+/// Every byte of a `u64` with all bits but the top one set.
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+/// Each byte of a `u64` the same `byte`.
+const fn bytes_of(byte: u8) -> u64 {
+    u64::from_le_bytes([byte; 8])
+}
+
 impl Normaliser {
     fn new(capacity: usize) -> Normaliser {
-        let mut out = String::with_capacity(capacity);
-        out.push(' ');
+        let mut out = Vec::with_capacity(capacity);
+        out.push(b' ');
         Normaliser {
             out,
             word: String::with_capacity(32),
-            finished: String::with_capacity(32),
+            finished: Vec::with_capacity(32),
             run_start: 1,
             run_words: 0,
             run_letter: false,
@@ -85,13 +97,22 @@ impl Normaliser {
         let mut at = 0;
         while at < bytes.len() {
             let byte = bytes[at];
-            if byte.is_ascii_alphabetic()
-                && self.word.is_empty()
-                && self.run_words == 0
-                && let Some(end) = self.letters_word(bytes, at)
-            {
-                at = end;
-                continue;
+            if self.word.is_empty() {
+                // The common cases between words: separators (which end no word, so are only
+                // skipped) and words of ASCII letters.
+                if SEPARATOR[usize::from(byte)] {
+                    at += bytes[at..]
+                        .iter()
+                        .position(|b| !SEPARATOR[usize::from(*b)])
+                        .unwrap_or(bytes.len() - at);
+                    continue;
+                }
+                if byte.is_ascii_alphabetic()
+                    && let Some(end) = self.letters_word(bytes, at)
+                {
+                    at = end;
+                    continue;
+                }
             }
             if byte.is_ascii() {
                 // A run of ASCII word characters goes into the word in one copy.
@@ -126,12 +147,55 @@ impl Normaliser {
 
     /// The most common word: ASCII letters only, ended by an ASCII character that is not a
     /// word character (or by the end of the text). It is lower-cased and squeezed straight into
-    /// the output as it is read, and `Some(end)` returned. A word that turns out to hold a digit,
-    /// a symbol or a non-ASCII character is taken back out (`None`) for the general path.
+    /// the output as it is read, eight bytes at a time where it can be, and `Some(end)`
+    /// returned. A word that turns out to hold a digit, a symbol or a non-ASCII character is
+    /// taken back out (`None`) for the general path.
     fn letters_word(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
         let start = self.out.len();
         let mut last = 0u8;
         let mut end = at;
+        while let Some(chunk) = bytes[end..].first_chunk::<8>() {
+            let block = u64::from_le_bytes(*chunk);
+            let lower = block | bytes_of(0x20);
+            // A byte is a letter if it is ASCII and, lower-cased, from `a` to `z`: adding to
+            // its low seven bits sets the top bit from `a` on, and from past `z` on.
+            let seven = lower & LOW7;
+            let letters = (seven + bytes_of(0x80 - b'a'))
+                & !(seven + bytes_of(0x80 - b'z' - 1))
+                & !block
+                & HIGH;
+            let count = ((!letters & HIGH).trailing_zeros() / 8) as usize;
+            if count == 0 {
+                break;
+            }
+            // A byte equal to the one before it (the first to the last letter written) is a
+            // stretched letter, squeezed out; a block without one is written whole.
+            let same = lower ^ ((lower << 8) | u64::from(last));
+            let repeated = !(((same & LOW7) + LOW7) | same) & HIGH;
+            let counted = if count == 8 {
+                HIGH
+            } else {
+                HIGH & ((1 << (8 * count)) - 1)
+            };
+            let lower = lower.to_le_bytes();
+            if repeated & counted == 0 {
+                self.out.extend_from_slice(&lower);
+                self.out.truncate(self.out.len() - (8 - count));
+                last = lower[count - 1];
+            } else {
+                for &byte in &lower[..count] {
+                    if byte != last {
+                        self.out.push(byte);
+                        last = byte;
+                    }
+                }
+            }
+            end += count;
+            if count < 8 {
+                break;
+            }
+        }
+        // What is left (under eight bytes), and the byte that ends the word.
         while let Some(&byte) = bytes.get(end) {
             if !byte.is_ascii_alphabetic() {
                 if !byte.is_ascii() || ASCII_WORD[usize::from(byte)] {
@@ -142,18 +206,13 @@ impl Normaliser {
             }
             let lower = byte.to_ascii_lowercase();
             if lower != last {
-                self.out.push(char::from(lower));
+                self.out.push(lower);
                 last = lower;
             }
             end += 1;
         }
-        if self.out.len() - start == 1 {
-            // A one-letter word may begin a run of them (`s u i c i d e`).
-            self.run_start = start;
-            self.run_words = 1;
-            self.run_letter = true;
-        }
-        self.out.push(' ');
+        let single = (self.out.len() - start == 1).then_some(true);
+        self.word_written(start, single);
         Some(end)
     }
 
@@ -177,26 +236,14 @@ impl Normaliser {
 
     /// A whole word of ASCII word characters, finished and written out.
     fn ascii_word(&mut self, word: &[u8]) {
-        if self.run_words > 0 {
-            // The word may close a run of one-character words, which is joined before it.
-            self.finished.clear();
-            finish_ascii_word_into(word, &mut self.finished);
-            self.write_finished();
-            return;
-        }
-        // The common case: finished straight into the output.
         let start = self.out.len();
         finish_ascii_word_into(word, &mut self.out);
-        match self.out.len() - start {
+        let single = match self.out.len() - start {
             0 => return,
-            1 => {
-                self.run_start = start;
-                self.run_words = 1;
-                self.run_letter = self.out.as_bytes()[start].is_ascii_alphabetic();
-            }
-            _ => {}
-        }
-        self.out.push(' ');
+            1 => Some(self.out[start].is_ascii_alphabetic()),
+            _ => None,
+        };
+        self.word_written(start, single);
     }
 
     /// The end of a word: finished and written out, or held in a run of one-character words.
@@ -207,40 +254,52 @@ impl Normaliser {
         self.finished.clear();
         finish_word_into(&self.word, &mut self.finished);
         self.word.clear();
-        self.write_finished();
+        if self.finished.is_empty() {
+            return;
+        }
+        let start = self.out.len();
+        self.out.extend_from_slice(&self.finished);
+        let single = single_char(&self.finished).map(char::is_alphabetic);
+        self.word_written(start, single);
     }
 
-    /// Writes the finished word out, or holds it in a run of one-character words.
-    fn write_finished(&mut self) {
-        let mut chars = self.finished.chars();
-        let Some(first) = chars.next() else {
-            return;
-        };
-        if chars.next().is_none() {
-            if self.run_words == 0 {
-                self.run_start = self.out.len();
-                self.run_letter = false;
+    /// After a finished word has been written at `out[start..]` (`single`: it is one
+    /// character, and whether that is a letter): the word joins the run of one-character words
+    /// before it, or ends that run (joined, if it is long enough) and is followed by a space.
+    fn word_written(&mut self, start: usize, single: Option<bool>) {
+        match single {
+            Some(letter) => {
+                if self.run_words == 0 {
+                    self.run_start = start;
+                    self.run_letter = false;
+                }
+                self.run_words += 1;
+                self.run_letter |= letter;
             }
-            self.run_words += 1;
-            self.run_letter |= first.is_alphabetic();
-        } else {
-            self.close_run();
+            None if self.run_words >= 3 && self.run_letter => {
+                // The run ends before this word: taken out while the run is joined.
+                let word = self.out.split_off(start);
+                self.close_run();
+                self.out.extend_from_slice(&word);
+            }
+            None => self.run_words = 0,
         }
-        self.out.push_str(&self.finished);
-        self.out.push(' ');
+        self.out.push(b' ');
     }
 
     /// Joins the run of one-character words just written, if it is three or more with a
     /// letter (`s u i c i d e`).
     fn close_run(&mut self) {
         if self.run_words >= 3 && self.run_letter {
-            let joined: String = self.out[self.run_start..]
-                .chars()
-                .filter(|c| *c != ' ')
+            let joined: Vec<u8> = self.out[self.run_start..]
+                .iter()
+                .copied()
+                .filter(|b| *b != b' ')
                 .collect();
             self.out.truncate(self.run_start);
-            finish_word_into(&joined, &mut self.out);
-            self.out.push(' ');
+            // Characters with their spaces taken out: still UTF-8.
+            finish_word_into(&String::from_utf8_lossy(&joined), &mut self.out);
+            self.out.push(b' ');
         }
         self.run_words = 0;
     }
@@ -248,9 +307,30 @@ impl Normaliser {
     fn finish(mut self) -> String {
         self.end_word();
         self.close_run();
-        self.out
+        // Written from chars and ASCII bytes only, so always UTF-8; were it not, the text would
+        // still be returned rather than lost.
+        String::from_utf8(self.out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
     }
 }
+
+/// The character `bytes` holds, if it is exactly one.
+fn single_char(bytes: &[u8]) -> Option<char> {
+    let mut chars = std::str::from_utf8(bytes).ok()?.chars();
+    let first = chars.next()?;
+    chars.next().is_none().then_some(first)
+}
+
+/// Which bytes are ASCII and not word characters: they only separate words.
+static SEPARATOR: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 128 {
+        table[byte] = !ASCII_WORD[byte];
+        byte += 1;
+    }
+    table
+};
 
 /// Which ASCII bytes are word characters.
 static ASCII_WORD: [bool; 256] = {
@@ -337,7 +417,7 @@ fn latin_look_alike(c: char) -> char {
 
 /// Writes a word as matched: `!` and `|` at its ends are punctuation, not letters (`help!`);
 /// leetspeak is read as letters if it has a letter; repeated letters are squeezed.
-fn finish_word_into(word: &str, out: &mut String) {
+fn finish_word_into(word: &str, out: &mut Vec<u8>) {
     if word.is_ascii() {
         finish_ascii_word_into(word.as_bytes(), out);
         return;
@@ -350,14 +430,14 @@ fn finish_word_into(word: &str, out: &mut String) {
         if has_letter && Some(c) == last && c.is_alphabetic() {
             continue;
         }
-        out.push(c);
+        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
         last = Some(c);
     }
 }
 
 /// [`finish_word_into`] for a word of ASCII word characters (any case; `!` and `|` at its ends
 /// are dropped here).
-fn finish_ascii_word_into(word: &[u8], out: &mut String) {
+fn finish_ascii_word_into(word: &[u8], out: &mut Vec<u8>) {
     let start = word.iter().position(|b| !matches!(b, b'!' | b'|'));
     let Some(start) = start else {
         return;
@@ -371,7 +451,7 @@ fn finish_ascii_word_into(word: &[u8], out: &mut String) {
     let has_letter = word.iter().any(u8::is_ascii_alphabetic);
     if !has_letter {
         // Digits (and symbols) alone stay as written: `2026`.
-        out.extend(word.iter().map(|b| char::from(*b)));
+        out.extend_from_slice(word);
         return;
     }
     let mut last = 0u8;
@@ -379,7 +459,7 @@ fn finish_ascii_word_into(word: &[u8], out: &mut String) {
         let byte = AS_LETTER[usize::from(byte)];
         // Letters only are squeezed: `a22` keeps its `22`.
         if byte != last || !byte.is_ascii_alphabetic() {
-            out.push(char::from(byte));
+            out.push(byte);
         }
         last = byte;
     }
@@ -566,6 +646,15 @@ mod tests {
         #[test]
         fn agrees_with_the_model_on_ascii_words(text in "[a-dA-D0-9!|@$ .]{0,60}") {
             // Few letters and digits, so repeats (which are squeezed, or not) are common.
+            prop_assert_eq!(normalise(&text), model::normalise(&text));
+        }
+
+        #[test]
+        fn agrees_with_the_model_on_words_of_letters(
+            text in "([a-cA-C]{1,20}|[xyz]|[ .,]{1,3}|[1@\u{e9}\u{200B}]){0,24}"
+        ) {
+            // Words of letters long and short (read eight bytes at a time, repeats across the
+            // eight), runs of one-letter words, and words that turn out not to be letters only.
             prop_assert_eq!(normalise(&text), model::normalise(&text));
         }
 
