@@ -7,7 +7,7 @@
 //! `<title>` is kept apart as well. Memory is bounded: at most `limit` bytes of the page are
 //! read; the rest is counted and ignored, and [`PageText::truncated`] says so.
 
-use memchr::{memchr, memchr2, memchr3};
+use memchr::{memchr, memchr2};
 
 /// The longest tag name kept (longer names are no tag Ward acts on).
 const MAX_TAG_NAME: usize = 16;
@@ -77,19 +77,10 @@ impl PageText {
                 State::Text => self.text_run(bytes, at),
                 State::Raw(end, matched) => self.raw(bytes, at, end, matched),
                 // Fast paths: inside a tag or a comment only a few bytes matter, so the rest
-                // are skipped with memchr rather than one at a time.
-                State::Attributes(None) => match memchr3(b'>', b'"', b'\'', &bytes[at..]) {
-                    Some(offset) => {
-                        self.byte(bytes[at + offset]);
-                        at + offset + 1
-                    }
-                    None => bytes.len(),
-                },
+                // are skipped rather than read one at a time.
+                State::Attributes(None) => self.attributes(bytes, at),
                 State::Attributes(Some(quote)) => match memchr(quote, &bytes[at..]) {
-                    Some(offset) => {
-                        self.state = State::Attributes(None);
-                        at + offset + 1
-                    }
+                    Some(offset) => self.attributes(bytes, at + offset + 1),
                     None => bytes.len(),
                 },
                 // A tag's name (letters and digits) is taken whole; what ends it goes the
@@ -168,23 +159,88 @@ impl PageText {
         String::from_utf8_lossy(&self.title).trim().to_owned()
     }
 
-    /// Copies text up to the next `<` or `&`; returns where it stopped.
-    fn text_run(&mut self, bytes: &[u8], at: usize) -> usize {
-        let rest = &bytes[at..];
-        let end = memchr2(b'<', b'&', rest).unwrap_or(rest.len());
-        self.push_text(&rest[..end]);
-        if end < rest.len() {
-            self.state = if rest[end] == b'<' {
+    /// Copies text up to the next `<` or `&`, reads a tag found there whole when it can (and
+    /// goes on with the text after it); returns where it stopped.
+    fn text_run(&mut self, bytes: &[u8], mut at: usize) -> usize {
+        while self.state == State::Text {
+            let rest = &bytes[at..];
+            let Some(end) = memchr2(b'<', b'&', rest) else {
+                self.push_text(rest);
+                return bytes.len();
+            };
+            self.push_text(&rest[..end]);
+            at += end + 1;
+            if rest[end] == b'<' {
                 self.name.clear();
                 self.closing = false;
-                State::TagName
+                self.state = State::TagName;
+                at = self.tag(bytes, at);
             } else {
                 self.reference.clear();
-                State::Reference
+                self.state = State::Reference;
+            }
+        }
+        at
+    }
+
+    /// Reads as much as it can of a tag whose `<` was just read: the usual `<name …>` or
+    /// `</name>` whole, with its attributes; returns where it stopped. Anything else (`<!--`, a
+    /// `<` that opens no tag, a tag cut off by the end of the bytes) is left part-read, in its
+    /// state, for [`PageText::byte`].
+    fn tag(&mut self, bytes: &[u8], mut at: usize) -> usize {
+        if bytes.get(at) == Some(&b'/') {
+            self.closing = true;
+            at += 1;
+        }
+        let rest = &bytes[at..];
+        let run = rest
+            .iter()
+            .position(|b| !b.is_ascii_alphanumeric())
+            .unwrap_or(rest.len());
+        if run == 0 || run == rest.len() {
+            // No name here, or the name may go on in the next bytes: the general way.
+            return at;
+        }
+        self.name.extend(
+            rest[..run.min(MAX_TAG_NAME)]
+                .iter()
+                .map(u8::to_ascii_lowercase),
+        );
+        at += run;
+        if bytes[at] == b'>' {
+            self.tag_done();
+            return at + 1;
+        }
+        // Whatever else ends the name begins the attributes (as in `byte`, it opens no quote).
+        self.state = State::Attributes(None);
+        self.attributes(bytes, at + 1)
+    }
+
+    /// Skips a tag's attributes (outside a quoted value) to its `>`, which ends the tag;
+    /// returns where it stopped.
+    fn attributes(&mut self, bytes: &[u8], mut at: usize) -> usize {
+        loop {
+            // Attributes are short, so a plain loop finds their end sooner than a search would.
+            let Some(offset) = bytes[at..]
+                .iter()
+                .position(|b| matches!(b, b'>' | b'"' | b'\''))
+            else {
+                self.state = State::Attributes(None);
+                return bytes.len();
             };
-            at + end + 1
-        } else {
-            bytes.len()
+            at += offset;
+            let quote = bytes[at];
+            if quote == b'>' {
+                self.tag_done();
+                return at + 1;
+            }
+            match memchr(quote, &bytes[at + 1..]) {
+                Some(offset) => at += 1 + offset + 1,
+                None => {
+                    self.state = State::Attributes(Some(quote));
+                    return bytes.len();
+                }
+            }
         }
     }
 
