@@ -148,7 +148,7 @@ impl Normaliser {
     /// The most common word: ASCII letters only, ended by an ASCII character that is not a
     /// word character (or by the end of the text). It is lower-cased and squeezed straight into
     /// the output as it is read, eight bytes at a time where it can be, and `Some(end)`
-    /// returned. A word that turns out to hold a digit, a symbol or a non-ASCII character is
+    /// returned, past the separators that follow it. A word that turns out to hold a digit, a symbol or a non-ASCII character is
     /// taken back out (`None`) for the general path.
     fn letters_word(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
         let start = self.out.len();
@@ -213,6 +213,10 @@ impl Normaliser {
         }
         let single = (self.out.len() - start == 1).then_some(true);
         self.word_written(start, single);
+        // The separators after the word go with it.
+        while bytes.get(end).is_some_and(|b| SEPARATOR[usize::from(*b)]) {
+            end += 1;
+        }
         Some(end)
     }
 
@@ -266,7 +270,13 @@ impl Normaliser {
     /// After a finished word has been written at `out[start..]` (`single`: it is one
     /// character, and whether that is a letter): the word joins the run of one-character words
     /// before it, or ends that run (joined, if it is long enough) and is followed by a space.
+    #[inline]
     fn word_written(&mut self, start: usize, single: Option<bool>) {
+        if single.is_none() && self.run_words == 0 {
+            // The common case: a longer word, after another.
+            self.out.push(b' ');
+            return;
+        }
         match single {
             Some(letter) => {
                 if self.run_words == 0 {
