@@ -101,10 +101,7 @@ impl Normaliser {
                 // The common cases between words: separators (which end no word, so are only
                 // skipped) and words of ASCII letters.
                 if SEPARATOR[usize::from(byte)] {
-                    at += bytes[at..]
-                        .iter()
-                        .position(|b| !SEPARATOR[usize::from(*b)])
-                        .unwrap_or(bytes.len() - at);
+                    at = separators_end(bytes, at);
                     continue;
                 }
                 if byte.is_ascii_alphabetic()
@@ -148,8 +145,8 @@ impl Normaliser {
     /// The most common word: ASCII letters only, ended by an ASCII character that is not a
     /// word character (or by the end of the text). It is lower-cased and squeezed straight into
     /// the output as it is read, eight bytes at a time where it can be, and `Some(end)`
-    /// returned, past the separators that follow it. A word that turns out to hold a digit, a symbol or a non-ASCII character is
-    /// taken back out (`None`) for the general path.
+    /// returned, past the separators that follow it. A word that turns out to hold a digit, a
+    /// symbol or a non-ASCII character is taken back out (`None`) for the general path.
     fn letters_word(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
         let start = self.out.len();
         let mut last = 0u8;
@@ -214,10 +211,7 @@ impl Normaliser {
         let single = (self.out.len() - start == 1).then_some(true);
         self.word_written(start, single);
         // The separators after the word go with it.
-        while bytes.get(end).is_some_and(|b| SEPARATOR[usize::from(*b)]) {
-            end += 1;
-        }
-        Some(end)
+        Some(separators_end(bytes, end))
     }
 
     /// One non-ASCII character: decomposed, lower-cased, marks and invisible characters
@@ -272,11 +266,6 @@ impl Normaliser {
     /// before it, or ends that run (joined, if it is long enough) and is followed by a space.
     #[inline]
     fn word_written(&mut self, start: usize, single: Option<bool>) {
-        if single.is_none() && self.run_words == 0 {
-            // The common case: a longer word, after another.
-            self.out.push(b' ');
-            return;
-        }
         match single {
             Some(letter) => {
                 if self.run_words == 0 {
@@ -329,6 +318,14 @@ fn single_char(bytes: &[u8]) -> Option<char> {
     let mut chars = std::str::from_utf8(bytes).ok()?.chars();
     let first = chars.next()?;
     chars.next().is_none().then_some(first)
+}
+
+/// Where the run of separators (see [`SEPARATOR`]) from `at` ends.
+fn separators_end(bytes: &[u8], at: usize) -> usize {
+    bytes[at..]
+        .iter()
+        .position(|b| !SEPARATOR[usize::from(*b)])
+        .map_or(bytes.len(), |run| at + run)
 }
 
 /// Which bytes are ASCII and not word characters: they only separate words.
