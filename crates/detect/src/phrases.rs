@@ -471,22 +471,22 @@ impl Scanner {
                 .ok()
                 .map(|index| found[index].1)
         };
-        // The phrases whose parts were all found, per category.
-        let mut candidates: HashMap<usize, Vec<usize>> = HashMap::new();
-        for &(id, _) in &found {
-            for &(category, phrase) in &self.uses[id] {
-                let phrases = candidates.entry(category).or_default();
-                if !phrases.contains(&phrase)
-                    && self.parts[category][phrase]
-                        .iter()
-                        .all(|part| first_at(*part).is_some())
-                {
-                    phrases.push(phrase);
-                }
-            }
-        }
+        // The phrases whose parts were all found, as (category, phrase), in order.
+        let mut candidates: Vec<(usize, usize)> = found
+            .iter()
+            .flat_map(|&(id, _)| self.uses[id].iter().copied())
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        candidates.retain(|&(category, phrase)| {
+            // A phrase of one part was found with it.
+            let parts = &self.parts[category][phrase];
+            parts.len() == 1 || parts.iter().all(|part| first_at(*part).is_some())
+        });
         let mut findings = Vec::new();
-        for (category_index, mut phrases) in candidates {
+        for per_category in candidates.chunk_by(|a, b| a.0 == b.0) {
+            let category_index = per_category[0].0;
+            let mut phrases: Vec<usize> = per_category.iter().map(|&(_, phrase)| phrase).collect();
             let category = &self.lists.categories[category_index];
             if !excluded.is_empty() {
                 phrases.retain(|p| {
@@ -498,7 +498,6 @@ impl Scanner {
             if score < category.threshold {
                 continue;
             }
-            phrases.sort_unstable();
             let at = phrases
                 .iter()
                 .filter(|p| category.phrases[**p].weight > 0)
