@@ -81,6 +81,24 @@ impl fmt::Display for BuildError {
     }
 }
 
+/// What [`Matcher::first_matches`] found.
+#[derive(Debug)]
+pub(crate) struct Found {
+    /// Each pattern found, with where it first starts, sorted by pattern.
+    pub(crate) first: Vec<(usize, usize)>,
+    /// Per pattern, the lowest piece that found it (`u8::MAX`: none); empty if nothing was.
+    noted: Vec<u8>,
+}
+
+impl Found {
+    /// Whether `pattern` was found.
+    pub(crate) fn has(&self, pattern: usize) -> bool {
+        self.noted
+            .get(pattern)
+            .is_some_and(|piece| *piece != u8::MAX)
+    }
+}
+
 /// The compiled parts.
 #[derive(Debug, Clone)]
 pub(crate) struct Matcher {
@@ -248,8 +266,8 @@ impl Matcher {
         Some(start)
     }
 
-    /// Every pattern found in `text`, with where it first starts, sorted by pattern.
-    pub(crate) fn first_matches(&self, text: &[u8]) -> Vec<(usize, usize)> {
+    /// Every pattern found in `text`, with where it first starts.
+    pub(crate) fn first_matches(&self, text: &[u8]) -> Found {
         // Within one piece matches come in order, and the walks step in lock step, so a match
         // reported by a lower piece than any before it is earlier in the text than those (its
         // piece starts at least a piece's length before theirs, and it is no further into it).
@@ -289,7 +307,10 @@ impl Matcher {
         });
         found.sort_unstable();
         found.dedup_by_key(|(pattern, _)| *pattern);
-        found
+        Found {
+            first: found,
+            noted: pattern_piece,
+        }
     }
 
     /// Calls `found(piece, matched, end)` for every match state reached in `text` (its number
@@ -404,7 +425,10 @@ mod tests {
             all_matches(&matcher, b" ab abc ", usize::MAX),
             [(0, 0), (1, 2), (1, 5), (2, 4)]
         );
-        assert_eq!(matcher.first_matches(b" ab abc "), [(0, 0), (1, 2), (2, 4)]);
+        assert_eq!(
+            matcher.first_matches(b" ab abc ").first,
+            [(0, 0), (1, 2), (2, 4)]
+        );
     }
 
     #[test]
@@ -414,11 +438,13 @@ mod tests {
         let matcher = Matcher::new(&patterns).expect("builds");
         let text = " \u{4e2d}\u{6587} \u{6587}\u{4e2d} \u{3b2}\u{3b1}\u{3b1}\u{3b2} ";
         assert_eq!(
-            matcher.first_matches(text.as_bytes()),
+            matcher.first_matches(text.as_bytes()).first,
             naive(&patterns, text.as_bytes())
         );
         assert_eq!(
-            matcher.first_matches(" \u{6587}\u{6587} \u{3b3}\u{3b2} ".as_bytes()),
+            matcher
+                .first_matches(" \u{6587}\u{6587} \u{3b3}\u{3b2} ".as_bytes())
+                .first,
             []
         );
     }
@@ -435,7 +461,11 @@ mod tests {
             // A pattern listed twice is found as each of its ids.
             prop_assert_eq!(all_matches(&matcher, text.as_bytes(), min_piece), expected.clone());
             expected.dedup_by_key(|(pattern, _)| *pattern);
-            prop_assert_eq!(matcher.first_matches(text.as_bytes()), expected);
+            let found = matcher.first_matches(text.as_bytes());
+            for id in 0..patterns.len() {
+                prop_assert_eq!(found.has(id), expected.iter().any(|(pattern, _)| *pattern == id));
+            }
+            prop_assert_eq!(found.first, expected);
         }
 
         #[test]
@@ -451,7 +481,7 @@ mod tests {
             // The first start of each pattern, as one walk would see it.
             let mut first = whole;
             first.dedup_by_key(|(pattern, _)| *pattern);
-            prop_assert_eq!(matcher.first_matches(text.as_bytes()), first);
+            prop_assert_eq!(matcher.first_matches(text.as_bytes()).first, first);
         }
     }
 }

@@ -462,17 +462,19 @@ impl Scanner {
     pub fn scan_normalised_excluding(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
         // (pattern, where it first starts), one per pattern found, sorted by pattern.
         let found = self.matcher.first_matches(text.as_bytes());
-        if found.is_empty() {
+        if found.first.is_empty() {
             return Vec::new();
         }
         let first_at = |pattern: usize| {
             found
+                .first
                 .binary_search_by_key(&pattern, |(id, _)| *id)
                 .ok()
-                .map(|index| found[index].1)
+                .map(|index| found.first[index].1)
         };
         // The phrases whose parts were all found, as (category, phrase), in order.
         let mut candidates: Vec<(usize, usize)> = found
+            .first
             .iter()
             .flat_map(|&(id, _)| self.uses[id].iter().copied())
             .collect();
@@ -481,7 +483,7 @@ impl Scanner {
         candidates.retain(|&(category, phrase)| {
             // A phrase of one part was found with it.
             let parts = &self.parts[category][phrase];
-            parts.len() == 1 || parts.iter().all(|part| first_at(*part).is_some())
+            parts.len() == 1 || parts.iter().all(|part| found.has(*part))
         });
         let mut findings = Vec::new();
         for per_category in candidates.chunk_by(|a, b| a.0 == b.0) {
