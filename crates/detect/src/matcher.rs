@@ -37,12 +37,16 @@ use aho_corasick::automaton::Automaton;
 use aho_corasick::nfa::noncontiguous::NFA;
 use aho_corasick::{Anchored, MatchKind};
 
-/// How many walks run in lock step over a long text (at most 255: a piece's number is a `u8`).
+/// How many walks run in lock step over a long text (fewer than [`KEPT`]: a piece's number is a
+/// `u8`).
 /// Measured in one process on the benchmark pages' normalised text, the walks took 11.2 ms with
 /// four, 10.0 with six, 9.7 with eight, 10.0 with ten, 9.8 with twelve and 14 with sixteen; in
 /// the whole benchmark eight matched faster than twelve.
 const STREAMS: usize = 8;
-const _: () = assert!(STREAMS <= 255);
+const _: () = assert!(STREAMS < KEPT as usize);
+
+/// A pattern's note once [`Matcher::first_matches`] has kept its first start.
+const KEPT: u8 = u8::MAX - 1;
 
 /// The shortest piece worth a walk of its own, as a multiple of the longest pattern (each walk
 /// reads that many bytes before its piece).
@@ -86,7 +90,7 @@ impl fmt::Display for BuildError {
 pub(crate) struct Found {
     /// Each pattern found, with where it first starts, sorted by pattern.
     pub(crate) first: Vec<(usize, usize)>,
-    /// Per pattern, the lowest piece that found it (`u8::MAX`: none); empty if nothing was.
+    /// Per pattern, [`KEPT`] if it was found, `u8::MAX` if not; empty if nothing was.
     noted: Vec<u8>,
 }
 
@@ -305,10 +309,18 @@ impl Matcher {
                 state_piece[matched] = piece;
             }
         });
-        found.sort_unstable();
-        found.dedup_by_key(|(pattern, _)| *pattern);
+        // A pattern noted more than once was noted last by the lowest piece: that note is kept.
+        let mut first = Vec::new();
+        for &(pattern, start) in found.iter().rev() {
+            let noted = &mut pattern_piece[pattern];
+            if *noted != KEPT {
+                *noted = KEPT;
+                first.push((pattern, start));
+            }
+        }
+        first.sort_unstable();
         Found {
-            first: found,
+            first,
             noted: pattern_piece,
         }
     }

@@ -388,8 +388,11 @@ pub struct Finding {
 pub struct Scanner {
     lists: PhraseLists,
     matcher: Matcher,
-    /// Per pattern: the (category, phrase) pairs it is a part of.
-    uses: Vec<Vec<(usize, usize)>>,
+    /// Per pattern: the phrases it is a part of, by number (phrases are numbered through the
+    /// categories in order, so numbers in order are grouped by category).
+    uses: Vec<Vec<u32>>,
+    /// Per phrase number: its category and its index there.
+    numbered: Vec<(usize, usize)>,
     /// Per category and phrase: the patterns that make it up.
     parts: Vec<Vec<Vec<usize>>>,
 }
@@ -402,11 +405,15 @@ impl Scanner {
     pub fn new(lists: PhraseLists) -> Scanner {
         let mut patterns: Vec<String> = Vec::new();
         let mut ids: HashMap<String, usize> = HashMap::new();
-        let mut uses: Vec<Vec<(usize, usize)>> = Vec::new();
+        let mut uses: Vec<Vec<u32>> = Vec::new();
+        let mut numbered = Vec::new();
         let mut parts = Vec::with_capacity(lists.categories.len());
         for (c, category) in lists.categories.iter().enumerate() {
             let mut category_parts = Vec::with_capacity(category.phrases.len());
             for (p, phrase) in category.phrases.iter().enumerate() {
+                let number = u32::try_from(numbered.len())
+                    .unwrap_or_else(|_| panic!("more than {} phrases", u32::MAX));
+                numbered.push((c, p));
                 let mut phrase_parts = Vec::with_capacity(phrase.parts.len());
                 for part in &phrase.parts {
                     let pattern = part.pattern();
@@ -415,8 +422,9 @@ impl Scanner {
                         uses.push(Vec::new());
                         patterns.len() - 1
                     });
-                    if !uses[id].contains(&(c, p)) {
-                        uses[id].push((c, p));
+                    // A phrase's parts are added together, so a repeat is the last one.
+                    if uses[id].last() != Some(&number) {
+                        uses[id].push(number);
                     }
                     phrase_parts.push(id);
                 }
@@ -432,6 +440,7 @@ impl Scanner {
             lists,
             matcher,
             uses,
+            numbered,
             parts,
         }
     }
@@ -472,23 +481,29 @@ impl Scanner {
                 .ok()
                 .map(|index| found.first[index].1)
         };
-        // The phrases whose parts were all found, as (category, phrase), in order.
-        let mut candidates: Vec<(usize, usize)> = found
+        // The phrases whose parts were all found, by number: in order, so grouped by category.
+        let mut candidates: Vec<u32> = found
             .first
             .iter()
             .flat_map(|&(id, _)| self.uses[id].iter().copied())
             .collect();
         candidates.sort_unstable();
         candidates.dedup();
-        candidates.retain(|&(category, phrase)| {
+        candidates.retain(|&number| {
+            let (category, phrase) = self.numbered[number as usize];
             // A phrase of one part was found with it.
             let parts = &self.parts[category][phrase];
             parts.len() == 1 || parts.iter().all(|part| found.has(*part))
         });
         let mut findings = Vec::new();
-        for per_category in candidates.chunk_by(|a, b| a.0 == b.0) {
-            let category_index = per_category[0].0;
-            let mut phrases: Vec<usize> = per_category.iter().map(|&(_, phrase)| phrase).collect();
+        for per_category in
+            candidates.chunk_by(|a, b| self.numbered[*a as usize].0 == self.numbered[*b as usize].0)
+        {
+            let category_index = self.numbered[per_category[0] as usize].0;
+            let mut phrases: Vec<usize> = per_category
+                .iter()
+                .map(|&number| self.numbered[number as usize].1)
+                .collect();
             let category = &self.lists.categories[category_index];
             if !excluded.is_empty() {
                 phrases.retain(|p| {
