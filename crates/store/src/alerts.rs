@@ -299,6 +299,34 @@ pub(crate) struct BlockedFold<'a> {
     pub(crate) severity: u8,
     pub(crate) count: i64,
     pub(crate) last_at: Timestamp,
+    /// For detection, the findings after the first (at most [`LATER_FINDINGS`]): their phrases
+    /// and text go into the alert's detail too.
+    pub(crate) later: Vec<&'a Event>,
+}
+
+/// The most later findings one batch adds to a detection alert's detail.
+const LATER_FINDINGS: usize = 20;
+
+/// The longest a detection alert's detail grows with later findings, in characters; past it,
+/// only the alert's repeats count them.
+pub(crate) const MAX_DETECTION_DETAIL: i64 = 16_000;
+
+/// The later findings of a detection alert, as its detail lists them.
+fn later_findings<'e>(events: impl IntoIterator<Item = &'e Event>) -> String {
+    use std::fmt::Write as _;
+    let mut text = String::new();
+    for event in events {
+        let Some(found) = event.alert.as_ref().and_then(|a| a.detection.as_ref()) else {
+            continue;
+        };
+        let target = event.url.as_deref().unwrap_or(&event.host);
+        let _ = write!(
+            text,
+            "\n\nAgain at {}: Address: {target}\n{found}",
+            event.at
+        );
+    }
+    text
 }
 
 /// Groups a batch's alerting events: per school, subject and category, a new group each time
@@ -325,6 +353,9 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
                 fold.count += 1;
                 fold.last_at = fold.last_at.max(event.at);
                 fold.severity = fold.severity.max(alert.severity);
+                if source == AlertSource::Detection && fold.later.len() < LATER_FINDINGS {
+                    fold.later.push(event);
+                }
                 continue;
             }
         }
@@ -337,6 +368,7 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
             severity: alert.severity,
             count: 1,
             last_at: event.at,
+            later: Vec::new(),
         });
     }
     folds
@@ -356,7 +388,10 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
             client_ip: Some(event.client_ip),
             username: event.username.clone(),
             summary: format!("Risk detected ({}): {}", fold.category, event.reason),
-            detail: format!("Address: {target}\n{found}"),
+            detail: format!(
+                "Address: {target}\n{found}{}",
+                later_findings(fold.later.iter().copied())
+            ),
         };
     }
     NewAlert {
@@ -460,11 +495,13 @@ macro_rules! insert_alert {
 pub(crate) use insert_alert;
 
 /// More repeats for an open alert, from one batch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Repeats {
     pub(crate) count: i64,
     pub(crate) last: i64,
     pub(crate) severity: i64,
+    /// For detection, the findings to add to its detail.
+    pub(crate) detail: String,
 }
 
 /// Open (still new) blocked-attempt and detection alerts as `(subject, category, source) →
@@ -504,8 +541,14 @@ where
                     count: 0,
                     last: i64::MIN,
                     severity: 0,
+                    detail: String::new(),
                 });
                 entry.count += fold.count;
+                if fold.source == AlertSource::Detection {
+                    entry.detail.push_str(&later_findings(
+                        std::iter::once(fold.first).chain(fold.later.iter().copied()),
+                    ));
+                }
                 entry.last = entry.last.max(micros(fold.last_at));
                 entry.severity = entry.severity.max(i64::from(fold.severity));
             }
@@ -515,30 +558,34 @@ where
     (repeats, new)
 }
 
-/// Rows per `UPDATE … FROM (VALUES …)` of repeats (4 parameters each).
+/// Rows per `UPDATE … FROM (VALUES …)` of repeats (5 parameters each).
 pub(crate) const REPEAT_ROWS: usize = 200;
 
-/// `UPDATE alerts … FROM (VALUES ($1, $2, $3, $4), …)` for `rows` rows of (id, count, last
-/// seen, severity). Both backends name a VALUES list's columns column1, column2, …
+/// `UPDATE alerts … FROM (VALUES ($1, $2, $3, $4, $5), …)` for `rows` rows of (id, count, last
+/// seen, severity, detail to add). Both backends name a VALUES list's columns column1, column2,
+/// … A detail already [`MAX_DETECTION_DETAIL`] long gets nothing more.
 pub(crate) fn repeats_sql(rows: usize) -> String {
     use std::fmt::Write as _;
-    let mut sql = String::from(
+    let mut sql = format!(
         "UPDATE alerts SET repeats = alerts.repeats + v.column2,
            last_seen = CASE WHEN alerts.last_seen IS NULL OR alerts.last_seen < v.column3
                             THEN v.column3 ELSE alerts.last_seen END,
-           severity = CASE WHEN alerts.severity < v.column4 THEN v.column4 ELSE alerts.severity END
-         FROM (VALUES ",
+           severity = CASE WHEN alerts.severity < v.column4 THEN v.column4 ELSE alerts.severity END,
+           detail = CASE WHEN length(alerts.detail) < {MAX_DETECTION_DETAIL}
+                         THEN alerts.detail || v.column5 ELSE alerts.detail END
+         FROM (VALUES "
     );
     for row in 0..rows {
-        let n = row * 4;
+        let n = row * 5;
         let _ = write!(
             sql,
-            "{}(${}, ${}, ${}, ${})",
+            "{}(${}, ${}, ${}, ${}, ${})",
             if row == 0 { "" } else { ", " },
             n + 1,
             n + 2,
             n + 3,
-            n + 4
+            n + 4,
+            n + 5
         );
     }
     sql.push_str(") AS v WHERE alerts.id = v.column1");
@@ -587,7 +634,8 @@ macro_rules! write_blocked_folds {
                         .bind(*id)
                         .bind(more.count)
                         .bind(more.last)
-                        .bind(more.severity);
+                        .bind(more.severity)
+                        .bind(more.detail.as_str());
                 }
                 query.execute(&mut *$transaction).await?;
             }

@@ -1709,16 +1709,31 @@ async fn detection_alerts_fold_apart_and_exclusions_keep_their_reasons(fixture: 
     let school = school(store, "detection").await;
     // A detection and a blocked attempt in a category of the same name are separate alerts;
     // detections of one subject and category within the window fold into one.
+    // Later findings are not lost in the fold: their phrases and text join the alert's detail,
+    // from the same batch and from a later one.
+    let with_text = |event: Event, found: &str| Event {
+        alert: event.alert.map(|alert| EventAlert {
+            detection: Some(found.into()),
+            ..alert
+        }),
+        ..event
+    };
     store
         .insert_events(&[
             detected(school, "gambling", 3, "2026-11-23T10:00:00Z"),
             alerting(school, "bet.test", "gambling", 2, "2026-11-23T10:01:00Z"),
-            detected(school, "gambling", 3, "2026-11-23T10:02:00Z"),
+            with_text(
+                detected(school, "gambling", 3, "2026-11-23T10:02:00Z"),
+                "Found: online casino (40)\nText: best online casino",
+            ),
         ])
         .await
         .expect("write");
     store
-        .insert_events(&[detected(school, "gambling", 4, "2026-11-23T10:20:00Z")])
+        .insert_events(&[with_text(
+            detected(school, "gambling", 4, "2026-11-23T10:20:00Z"),
+            "Found: place a bet (40)\nText: how to place a bet",
+        )])
         .await
         .expect("write");
     let alerts = store
@@ -1744,6 +1759,16 @@ async fn detection_alerts_fold_apart_and_exclusions_keep_their_reasons(fixture: 
     assert!(
         detection.detail.contains("kil myself (60)")
             && detection.detail.contains("Address: http://www.google.com/"),
+        "{}",
+        detection.detail
+    );
+    assert!(
+        detection
+            .detail
+            .contains("Again at 2026-11-23T10:02:00Z: Address: http://www.google.com/\nFound: online casino (40)")
+            && detection
+                .detail
+                .contains("Again at 2026-11-23T10:20:00Z: Address: http://www.google.com/\nFound: place a bet (40)\nText: how to place a bet"),
         "{}",
         detection.detail
     );
