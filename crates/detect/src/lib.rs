@@ -11,7 +11,7 @@ mod matcher;
 mod normalise;
 mod phrases;
 
-pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode};
+pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode, decode_named};
 pub use html::PageText;
 pub use normalise::normalise;
 /// Ward's default phrase list (`crates/detect/lists/ward.list`): the categories of DESIGN.md M2.
