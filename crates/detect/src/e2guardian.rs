@@ -12,8 +12,9 @@
 
 use crate::phrases::{Anchor, ListError, Part, Phrase, PhraseLists};
 
-/// The longest a one-word e2guardian phrase may read once its repeated letters are squeezed,
-/// when squeezing shortened it, before it is refused: `butt` would read as `but`, `xxx` as `x`.
+/// The longest an e2guardian phrase's words may all read once repeated letters are squeezed,
+/// when squeezing shortened it, before it is refused: `butt` would read as `but`, `xxx` as `x`,
+/// `teen ass` as `ten as`.
 /// (e2guardian compares bytes as written, so its lists never had to avoid such words.)
 pub const MAX_SQUEEZED_WORD: usize = 3;
 
@@ -189,14 +190,18 @@ fn parse_line(line: &str, banned: bool) -> Result<Phrase, String> {
     }
     // Text is matched with repeated letters squeezed (`diiiie` is `die`), so a word that
     // squeezes into a short one matches that word: `< butt >` every "but", `< xxx >` every "x".
+    // So does a phrase of such short words (`< teen ass >` every "ten as").
     for (group, part) in groups.iter().zip(&parts) {
         let lower = group.to_lowercase();
         let doubled = lower
             .chars()
             .zip(lower.chars().skip(1))
             .any(|(a, b)| a == b && a.is_alphabetic());
-        let read = part.text.chars().count();
-        if doubled && !part.text.contains(' ') && read <= MAX_SQUEEZED_WORD {
+        let short = part
+            .text
+            .split(' ')
+            .all(|word| word.chars().count() <= MAX_SQUEEZED_WORD);
+        if doubled && short {
             return Err(format!(
                 "<{}> reads as {:?} once repeated letters are squeezed: it would match every {:?}",
                 group.trim(),
@@ -359,7 +364,7 @@ mod tests {
             "x",
             "x/weighted",
             "< butt ><40>\n< xxx ><60>\n< teen >,< sex ><30>\n< boobs ><40>\n< sex ><20>\n\
-             < h.i.v ><10>\n",
+             < h.i.v ><10>\n<teen ass><70>\n< kill yourself ><50>\n",
             false,
         );
         let refused: Vec<(usize, &str)> = report
@@ -385,11 +390,21 @@ mod tests {
                     "<teen> reads as \"ten\" once repeated letters are squeezed: it would match \
                      every \"ten\""
                 ),
+                (
+                    7,
+                    "<teen ass> reads as \"ten as\" once repeated letters are squeezed: it would \
+                     match every \"ten as\""
+                ),
             ]
         );
-        assert_eq!(report.phrases, 3);
+        assert_eq!(report.phrases, 4);
         let scanner = Scanner::new(lists);
-        assert!(scanner.scan("but x marks ten").is_empty());
+        assert!(
+            scanner
+                .scan("but x marks ten, written as ten as before")
+                .is_empty()
+        );
+        assert_eq!(scanner.scan("kiiill yourself")[0].score, 50);
         assert_eq!(scanner.scan("boooobs and sex")[0].score, 60);
     }
 
