@@ -119,6 +119,9 @@ fn help_seeking_is_flagged_as_help_seeking_not_intent() {
             "help with maths homework",
             "advice on choosing a guitar",
             "suicide squad cast",
+            // Ways of asking with no topic, as on a software page.
+            "Node.js has support for worker threads; see the help for each option",
+            "how to stop a stream: get help from the docs",
         ],
     );
     let scanner = scanner();
@@ -263,6 +266,7 @@ fn drugs() {
         "drugs",
         &[
             "where to buy weed near me",
+            "smoking weed behind the science block",
             "buy mdma",
             "how to make meth",
             "c0caine",
@@ -276,6 +280,8 @@ fn drugs() {
             "drug awareness lesson",
             "the ecstasy of saint teresa",
             "seaweed",
+            // `weed` squeezes to "wed": a date is not a drug.
+            "Last-Modified: Wed, 21 Oct 2015 07:28:00 GMT, high water mark",
         ],
     );
 }
