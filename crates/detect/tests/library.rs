@@ -219,6 +219,7 @@ fn hate() {
             "f@ggot",
             "spastic",
             "tranny",
+            "shut up you dirty coon",
         ],
         &[
             "a chink in the armour",
@@ -227,6 +228,8 @@ fn hate() {
             "buying a pack of fags, cigarettes",
             "Scunthorpe",
             "the racoon",
+            // `coon` squeezes to "con".
+            "Comic Con: the queer artists' panel",
         ],
     );
 }
