@@ -238,14 +238,16 @@ impl Matcher {
         })
     }
 
-    /// Heap bytes used.
+    /// Heap bytes used (for the checked patterns' map, an estimate: each entry's bytes plus its
+    /// key, boxed-slice pointer and length, and table slot).
     pub(crate) fn memory_usage(&self) -> usize {
+        let per_entry = size_of::<u32>() + size_of::<Box<[u8]>>() + size_of::<u64>();
         (self.trans.len() + self.bounds.len() + self.state_patterns.len() + self.lens.len())
             * size_of::<u32>()
             + self
                 .wide
                 .values()
-                .map(|bytes| bytes.len() + 32)
+                .map(|bytes| bytes.len() + per_entry)
                 .sum::<usize>()
     }
 
