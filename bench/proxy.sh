@@ -129,7 +129,7 @@ start e2guardian "$e2guardian_port" index.html /usr/sbin/e2guardian -N -c "$peer
 start squid "$squid_port" index.html /usr/sbin/squid -N -f "$peers/squid/squid.conf"
 start ward "$ward_port" index.html env -i PATH="$PATH" WARD_DATA_DIR="$out/ward" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
     WARD_ADMIN_PASSWORD="benchmark only password" WARD_LOG=warn WARD_DNS_LISTEN= \
-    WARD_DETECTION_ENABLED=false WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
+    WARD_DETECTION_ENABLED=false WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_PROXY_INTERNAL_SERVERS="127.0.0.1:$origin_port" WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
 
 echo "== checking that each forwards the allowed page and blocks the same domain"
 blocked_name=$(shuf -n 1 --random-source=<(yes) "$out/blocked")

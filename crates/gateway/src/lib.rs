@@ -56,6 +56,8 @@ pub struct Client {
     pub safe_search: bool,
     /// The group's YouTube setting.
     pub youtube: YouTubeMode,
+    /// Whether the group may reach private addresses through the proxy.
+    pub private_networks: bool,
 }
 
 impl Client {
@@ -72,6 +74,7 @@ impl Client {
             registered,
             safe_search: group.safe_search,
             youtube: group.youtube,
+            private_networks: group.private_networks == ward_policy::Fallback::Allow,
         }
     }
 

@@ -70,6 +70,8 @@ pub struct Group {
     pub youtube: YouTubeMode,
     /// Whether hosts written as IP addresses are allowed.
     pub ip_hosts: Fallback,
+    /// Whether the proxy may connect to private addresses for this group.
+    pub private_networks: Fallback,
 }
 
 /// Something worth telling whoever loads the policy, that does not stop it loading.
@@ -218,6 +220,10 @@ impl PolicySnapshot {
                 ip_hosts: group.ip_hosts.unwrap_or(match group.kind {
                     GroupKind::Pupil => Fallback::Block,
                     GroupKind::Staff | GroupKind::Guest => Fallback::Allow,
+                }),
+                private_networks: group.private_networks.unwrap_or(match group.kind {
+                    GroupKind::Staff => Fallback::Allow,
+                    GroupKind::Pupil | GroupKind::Guest => Fallback::Block,
                 }),
             });
         }

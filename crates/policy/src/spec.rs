@@ -164,6 +164,12 @@ pub struct GroupSpec {
     /// the others.
     #[serde(default)]
     pub ip_hosts: Option<Fallback>,
+    /// Servers at private addresses (the school's own network: 10/8, 172.16/12, 192.168/16,
+    /// 100.64/10, fc00::/7), reached through the proxy: `allow` or `block`. Unset: allowed for
+    /// staff, blocked for pupils and guests. Loopback, link-local and Ward's own machine are never
+    /// reached, whatever this says.
+    #[serde(default)]
+    pub private_networks: Option<Fallback>,
 }
 
 fn yes() -> bool {

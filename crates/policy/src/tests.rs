@@ -838,3 +838,30 @@ fn per_group_verdicts_render_with_group_names() {
         "{table}"
     );
 }
+
+#[test]
+fn private_networks_are_blocked_for_pupils_and_guests_unless_the_policy_says() {
+    let policy = snapshot();
+    let setting = |id: &str| policy.group(id).expect("group").private_networks;
+    assert_eq!(setting("ks2"), Fallback::Block);
+    assert_eq!(setting("eyfs"), Fallback::Block);
+    assert_eq!(setting("staff"), Fallback::Allow);
+
+    let text = POLICY.replace(
+        "kind = \"staff\"",
+        "kind = \"staff\"\nprivate_networks = \"block\"",
+    );
+    let text = text.replace(
+        "years = [\"3\", \"4\", \"5\", \"6\"]",
+        "years = [\"3\", \"4\", \"5\", \"6\"]\nprivate_networks = \"allow\"",
+    );
+    let (policy, _) = PolicySnapshot::from_toml(&text, index()).expect("loads");
+    assert_eq!(
+        policy.group("staff").expect("staff").private_networks,
+        Fallback::Block
+    );
+    assert_eq!(
+        policy.group("ks2").expect("ks2").private_networks,
+        Fallback::Allow
+    );
+}

@@ -39,7 +39,7 @@ use ward_store::{Action, AlertSource, NewAlert, NewUnblockRequest};
 use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::IdleStream;
 use crate::page::{self, BlockPage, Body, PortalPage};
-use crate::proxy::{Proxy, Seen, Stats};
+use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{self, Endpoint, HttpTarget};
 
 /// Largest form the block page's forms may post.
@@ -63,7 +63,9 @@ struct Connection {
     local: SocketAddr,
     mode: Mode,
     /// The server connection of the last request, kept for the next request to the same server.
-    server: Mutex<Option<(Endpoint, SendRequest<Incoming>)>>,
+    /// With whether it was made for a client that may reach private networks (a request from
+    /// one who may not does not reuse it).
+    server: Mutex<Option<(Endpoint, bool, SendRequest<Incoming>)>>,
 }
 
 /// Serves one client connection until it closes.
@@ -101,6 +103,17 @@ impl Connection {
         Stats::add(&proxy.stats.requests);
         let state = proxy.live.load();
         let school = state.policy.spec().name.as_str();
+        if proxy.looped(request.headers()) {
+            // Covered by the reach rule (the proxy never connects to itself) too: a request
+            // that comes back through another proxy is refused here.
+            Stats::add(&proxy.stats.bad_requests);
+            return page::message(
+                school,
+                StatusCode::LOOP_DETECTED,
+                "Loop",
+                "This request has already been through Ward once.",
+            );
+        }
         if request.method() == Method::CONNECT {
             return self.connect(request, &state).await;
         }
@@ -261,7 +274,7 @@ impl Connection {
             });
         }
         let path = path.unwrap_or_else(|| target.path_and_query.clone());
-        self.forward(request, &target.endpoint, &path, youtube, scan)
+        self.forward(request, &target.endpoint, &path, youtube, scan, &seen)
             .await
     }
 
@@ -400,8 +413,17 @@ impl Connection {
             );
         }
         detect::scan_tunnel_host(proxy, state, &client, self.peer.ip(), &endpoint.host);
-        let server = match proxy.connect(&endpoint).await {
+        let server = match proxy.connect(&endpoint, client.private_networks).await {
             Ok(server) => server,
+            Err(ConnectError::Refused(refusal)) => {
+                proxy.refused(&seen, refusal);
+                return page::text(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "Blocked by Ward: {endpoint} is {refusal}, which Ward does not connect to.\n"
+                    ),
+                );
+            }
             Err(error) => {
                 Stats::add(&proxy.stats.upstream_errors);
                 return page::text(
@@ -430,6 +452,7 @@ impl Connection {
         path: &str,
         youtube: Option<&'static str>,
         scan: Option<PageScan>,
+        seen: &Seen<'_>,
     ) -> Response<Body> {
         let proxy = &self.proxy;
         let upgrade = wants_upgrade(request.headers());
@@ -449,7 +472,7 @@ impl Connection {
         if let Ok(host) = HeaderValue::from_str(&endpoint.host_header()) {
             headers.insert(header::HOST, host);
         }
-        headers.append(header::VIA, HeaderValue::from_static("1.1 ward"));
+        headers.append(header::VIA, proxy.via.clone());
         if scan.is_some() {
             // Pages are scanned as they pass, so they are asked for uncompressed (this is plain
             // HTTP only: HTTPS is spliced, not read).
@@ -465,8 +488,21 @@ impl Connection {
             );
         }
 
-        let mut sender = match self.server_for(endpoint, upgrade).await {
+        let private_networks = seen.client.private_networks;
+        let mut sender = match self.server_for(endpoint, private_networks, upgrade).await {
             Ok(sender) => sender,
+            Err(ConnectError::Refused(refusal)) => {
+                proxy.refused(seen, refusal);
+                return page::message(
+                    &proxy.live.load().policy.spec().name,
+                    StatusCode::FORBIDDEN,
+                    "Blocked",
+                    &format!(
+                        "Ward does not open {}: it is {refusal}.",
+                        endpoint.host_header()
+                    ),
+                );
+            }
             Err(error) => {
                 Stats::add(&proxy.stats.upstream_errors);
                 return page::text(
@@ -478,7 +514,7 @@ impl Connection {
         let result = sender.send_request(request).await;
         if !upgrade {
             *self.server.lock().unwrap_or_else(|e| e.into_inner()) =
-                Some((endpoint.clone(), sender));
+                Some((endpoint.clone(), private_networks, sender));
         }
         let mut response = match result {
             Ok(response) => response,
@@ -515,23 +551,25 @@ impl Connection {
     async fn server_for(
         &self,
         endpoint: &Endpoint,
+        private_networks: bool,
         upgrade: bool,
-    ) -> std::io::Result<SendRequest<Incoming>> {
+    ) -> Result<SendRequest<Incoming>, ConnectError> {
         if !upgrade {
             let kept = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
-            if let Some((kept_endpoint, mut sender)) = kept
+            if let Some((kept_endpoint, kept_private, mut sender)) = kept
                 && kept_endpoint == *endpoint
+                && (kept_private == private_networks || !kept_private)
                 && sender.ready().await.is_ok()
             {
                 return Ok(sender);
             }
         }
-        let stream = self.proxy.connect(endpoint).await?;
+        let stream = self.proxy.connect(endpoint, private_networks).await?;
         let io = TokioIo::new(IdleStream::new(stream, self.proxy.settings.idle_timeout));
         let (sender, connection) = hyper::client::conn::http1::Builder::new()
             .handshake(io)
             .await
-            .map_err(std::io::Error::other)?;
+            .map_err(|error| ConnectError::Failed(std::io::Error::other(error)))?;
         tokio::spawn(async move {
             if let Err(error) = connection.with_upgrades().await {
                 tracing::debug!(%error, "server connection ended");

@@ -9,7 +9,9 @@
 //! - the block page with its unblock-request and report-a-concern forms, the PAC/WPAD file —
 //!   [`page`];
 //! - identity (device register, proxy log-ins), events and counters — [`proxy`];
-//! - risk detection on searches, addresses and streamed pages — [`detect`].
+//! - risk detection on searches, addresses and streamed pages — [`detect`];
+//! - where the proxy may connect (never Ward itself, loopback or the machine; private networks
+//!   per group), decided on the resolved address — [`reach`].
 //!
 //! The policy and device register are the `ward_gateway::LiveState` shared with the DNS
 //! filter: the same decision for the same person whichever way the request comes. No policy
@@ -21,6 +23,7 @@ pub mod http;
 pub mod io;
 pub mod page;
 pub mod proxy;
+pub mod reach;
 pub mod resolve;
 pub mod server;
 pub mod target;
@@ -28,4 +31,5 @@ pub mod tls;
 
 pub use detect::{Detection, Exclusions};
 pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
+pub use reach::{InternalServer, Reach, Refusal};
 pub use server::{ListenerKind, Listeners, serve};

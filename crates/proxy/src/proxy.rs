@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hyper::header::HeaderValue;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
@@ -17,6 +18,7 @@ use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip}
 use ward_lists::Host;
 use ward_store::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source, Store};
 
+use crate::reach::{Reach, Refusal};
 use crate::resolve::Resolver;
 use crate::target::Endpoint;
 
@@ -86,6 +88,12 @@ pub struct ProxySettings {
     /// Names resolved from this table before the system resolver (like /etc/hosts; for test
     /// networks and benchmarks).
     pub hosts: HashMap<String, IpAddr>,
+    /// Ward's other listening addresses (the console, the DNS filter), never connected to; the
+    /// proxy's own are added when it starts serving.
+    pub own_addresses: Vec<SocketAddr>,
+    /// Servers reachable although their addresses are internal (loopback, the machine's own,
+    /// private): an intranet server, or a test origin on loopback.
+    pub internal_servers: Vec<crate::reach::InternalServer>,
     /// Proxy log-ins, if enabled.
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Risk detection on searches, addresses and pages, if enabled.
@@ -103,6 +111,8 @@ impl std::fmt::Debug for ProxySettings {
             .field("idle_timeout", &self.idle_timeout)
             .field("connect_timeout", &self.connect_timeout)
             .field("connect_ports", &self.connect_ports)
+            .field("own_addresses", &self.own_addresses)
+            .field("internal_servers", &self.internal_servers)
             .field("authentication", &self.authenticator.is_some())
             .field("detection", &self.detection)
             .finish_non_exhaustive()
@@ -124,6 +134,8 @@ impl ProxySettings {
             connect_ports: Some(vec![443, 8443]),
             tls_port: 443,
             hosts: HashMap::new(),
+            own_addresses: Vec::new(),
+            internal_servers: Vec::new(),
             authenticator: None,
             detection: None,
         }
@@ -167,6 +179,10 @@ pub struct Proxy {
     pub(crate) stats: Stats,
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) resolver: Resolver,
+    pub(crate) reach: Reach,
+    /// This proxy's `Via` entry (`1.1 ward-` and a random id): a request that already carries
+    /// it has come round in a loop.
+    pub(crate) via: HeaderValue,
     secret: [u8; 32],
     logins: Mutex<HashMap<[u8; 32], (AuthUser, Instant)>>,
 }
@@ -205,10 +221,16 @@ impl Proxy {
             // post a form for the user: keep going, and say so.
             tracing::warn!("no randomness for the block page's form tokens");
         }
+        let via = format!("1.1 ward-{}", hex(&secret[..4]));
         Proxy {
+            via: HeaderValue::from_str(&via).unwrap_or(HeaderValue::from_static("1.1 ward")),
             live,
             connections: Arc::new(Semaphore::new(settings.max_connections.max(1))),
             resolver: Resolver::new(settings.connect_timeout),
+            reach: Reach::new(
+                settings.own_addresses.clone(),
+                settings.internal_servers.clone(),
+            ),
             counts: BrowsingCounts::new(settings.school, Source::Proxy),
             settings,
             store,
@@ -248,10 +270,23 @@ impl Proxy {
         hash.update(canonical_ip(client_ip).to_string());
         hash.update([0]);
         hash.update(url);
-        hash.finalize()[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        hex(&hash.finalize()[..16])
+    }
+
+    /// Whether a request's `Via` headers already name this proxy.
+    pub(crate) fn looped(&self, headers: &hyper::HeaderMap) -> bool {
+        let own = self.via.as_bytes();
+        // `1.1 ward-…` is the last part of the entry this proxy adds.
+        let own_name = &own[4..];
+        headers.get_all(hyper::header::VIA).iter().any(|value| {
+            value.as_bytes().split(|&b| b == b',').any(|entry| {
+                entry
+                    .split(|b| b.is_ascii_whitespace())
+                    .filter(|part| !part.is_empty())
+                    .nth(1)
+                    .is_some_and(|received_by| received_by.eq_ignore_ascii_case(own_name))
+            })
+        })
     }
 
     /// Checks a `Proxy-Authorization` header. `Err(())` when it is present but wrong.
@@ -333,6 +368,18 @@ impl Proxy {
         });
     }
 
+    /// Counts and records a connection refused because of where it would go ([`Reach`]).
+    pub(crate) fn refused(&self, seen: &Seen<'_>, refusal: Refusal) {
+        Stats::add(&self.stats.blocked);
+        self.record(
+            seen,
+            Action::Block,
+            String::new(),
+            format!("the server is at {refusal}"),
+            None,
+        );
+    }
+
     /// Counts an allowed request for the browsing history.
     pub(crate) fn count(&self, client_ip: IpAddr, client: &Client, host: &Host) {
         if self.events.is_some() {
@@ -346,8 +393,14 @@ impl Proxy {
         }
     }
 
-    /// Connects to a server: the address itself, or the name's addresses in turn.
-    pub(crate) async fn connect(&self, endpoint: &Endpoint) -> std::io::Result<TcpStream> {
+    /// Connects to a server: the address itself, or the name's addresses in turn, skipping
+    /// those the client may not reach ([`Reach`]). `private_networks`: whether the client's group
+    /// may reach private addresses.
+    pub(crate) async fn connect(
+        &self,
+        endpoint: &Endpoint,
+        private_networks: bool,
+    ) -> Result<TcpStream, ConnectError> {
         let addresses: Vec<SocketAddr> = match &endpoint.host {
             Host::Ipv4(v4) => vec![SocketAddr::new(IpAddr::V4(*v4), endpoint.port)],
             Host::Ipv6(v6) => vec![SocketAddr::new(IpAddr::V6(*v6), endpoint.port)],
@@ -356,17 +409,25 @@ impl Proxy {
                 None => self
                     .resolver
                     .resolve(name.as_str())
-                    .await?
+                    .await
+                    .map_err(ConnectError::Failed)?
                     .iter()
                     .map(|ip| SocketAddr::new(*ip, endpoint.port))
                     .collect(),
             },
         };
-        let mut last = std::io::Error::new(
+        let mut last = ConnectError::Failed(std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!("{} has no address", endpoint.host),
-        );
+        ));
         for address in addresses {
+            // Decided on the address connected to, not the name: a name that resolves to
+            // loopback, or changes its answer after the decision, gets no further.
+            if let Err(refusal) = self.reach.check(address, private_networks) {
+                tracing::debug!(%address, %refusal, "not connecting");
+                last = ConnectError::Refused(refusal);
+                continue;
+            }
             match tokio::time::timeout(self.settings.connect_timeout, TcpStream::connect(address))
                 .await
             {
@@ -374,12 +435,28 @@ impl Proxy {
                     let _ = stream.set_nodelay(true);
                     return Ok(stream);
                 }
-                Ok(Err(error)) => last = error,
-                Err(_) => last = timed_out("connect"),
+                Ok(Err(error)) => last = ConnectError::Failed(error),
+                Err(_) => last = ConnectError::Failed(timed_out("connect")),
             }
         }
         Err(last)
     }
+}
+
+/// Why a server connection was not made.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConnectError {
+    /// The address is one the client may not reach.
+    #[error("Ward does not connect to {0}")]
+    Refused(Refusal),
+    /// The name did not resolve, or the server did not answer.
+    #[error(transparent)]
+    Failed(#[from] std::io::Error),
+}
+
+/// Bytes as lower-case hexadecimal.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn timed_out(what: &str) -> std::io::Error {

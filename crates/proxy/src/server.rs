@@ -66,6 +66,7 @@ pub fn serve(proxy: Arc<Proxy>, listeners: Listeners) -> JoinSet<()> {
             .map(|(_, address)| address)
             .collect(),
     );
+    proxy.reach.add_own(&own);
     for (kind, listener) in listeners.sockets {
         tasks.spawn(accept(proxy.clone(), listener, kind, own.clone()));
     }

@@ -19,7 +19,7 @@ use ward_store::Action;
 
 use crate::hello::{HelloError, MAX_HELLO, parse_client_hello};
 use crate::http::splice;
-use crate::proxy::{Proxy, Seen, Stats};
+use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
 
 /// TLS alert `access_denied` (fatal): what a blocked client sees instead of a handshake.
@@ -126,8 +126,13 @@ pub async fn serve_connection(
         tracing::debug!(%peer, host = %endpoint.host, "ClientHello offers ECH; decided on its outer name");
     }
     crate::detect::scan_tunnel_host(&proxy, &state, &client, peer.ip(), &endpoint.host);
-    let mut server = match proxy.connect(&endpoint).await {
+    let mut server = match proxy.connect(&endpoint, client.private_networks).await {
         Ok(server) => server,
+        Err(ConnectError::Refused(refusal)) => {
+            proxy.refused(&seen, refusal);
+            let _ = stream.write_all(&ACCESS_DENIED).await;
+            return;
+        }
         Err(error) => {
             Stats::add(&proxy.stats.upstream_errors);
             tracing::debug!(%peer, %endpoint, %error, "cannot reach the server");

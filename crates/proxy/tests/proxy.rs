@@ -38,7 +38,7 @@ fn allowed_pages_pass_with_hop_by_hop_headers_removed() {
         "{}",
         answer.body
     );
-    assert!(answer.body.contains("via: 1.1 ward\n"), "{}", answer.body);
+    assert!(answer.body.contains("via: 1.1 ward-"), "{}", answer.body);
     assert!(!answer.body.contains("proxy-connection"), "{}", answer.body);
     assert!(
         !answer.headers.to_ascii_lowercase().contains("x-hop"),
@@ -1100,4 +1100,139 @@ fn the_block_page_in_chromium_sends_an_unblock_request_and_a_concern() {
         &format!("http://{}/ward/unblock", ward.explicit),
     ]);
     assert_eq!(forged.status, 403, "{}", forged.body);
+}
+
+/// Issue 20, items 1 and 2: a pupil (or a member of staff) cannot reach Ward's console, the
+/// proxy itself or anything else on the machine through the proxy, however the address is
+/// written and whatever a name resolves to.
+#[test]
+fn nothing_reaches_loopback_or_ward_itself() {
+    // Nothing on loopback is named as an internal server here.
+    let ward = Ward::start(Options {
+        internal_servers: Some(Vec::new()),
+        ..Options::default()
+    });
+    let tls = TlsOrigin::start();
+    let port = ward.origin.port();
+    let proxy = via(&ward);
+    let mut urls: Vec<String> = [
+        "localhost",
+        "LOCALHOST",
+        "localhost.",
+        "127.0.0.1",
+        "127.1.2.3",
+        "0x7f.1",
+        "2130706433",
+        "0177.0.0.1",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "0.0.0.0",
+        // A name that resolves to loopback (the test's name table says 127.0.0.1).
+        "www.allowed.test",
+    ]
+    .iter()
+    .map(|host| format!("http://{host}:{port}/login"))
+    .collect();
+    // The proxy's own port, by name: before, this looped ~100 times through the proxy.
+    urls.push(format!("http://localhost:{}/x", ward.explicit.port()));
+    for interface in ["127.0.0.1", "127.0.0.2"] {
+        for url in &urls {
+            let answer = curl(&["--interface", interface, "--proxy", &proxy, url]);
+            assert_eq!(answer.status, 403, "{interface} {url}: {}", answer.body);
+            assert!(
+                !answer.body.contains("Origin page"),
+                "{url} reached the origin: {}",
+                answer.body
+            );
+        }
+        // CONNECT to loopback by name and by address.
+        for target in [
+            format!("https://localhost:{}/", tls.port),
+            format!("https://127.0.0.1:{}/", tls.port),
+        ] {
+            let answer = curl(&[
+                "-k",
+                "--interface",
+                interface,
+                "--proxy",
+                &proxy,
+                "-p",
+                &target,
+            ]);
+            assert!(
+                answer.headers.contains("403"),
+                "{interface} {target}: {}",
+                answer.headers
+            );
+            assert!(!answer.body.contains("s_server"), "{}", answer.body);
+        }
+    }
+    let requests = ward
+        .proxy
+        .stats()
+        .requests
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        requests <= (urls.len() as u64 + 2) * 2,
+        "no request went round the proxy again ({requests} requests)"
+    );
+    let events = ward.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == Action::Block && e.reason.contains("loopback")),
+        "refusals are recorded: {events:?}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == Action::Block && e.reason.contains("Ward's own address")),
+        "{events:?}"
+    );
+
+    // Transparent HTTPS to a name that resolves to loopback.
+    let answer = curl(&[
+        "-k",
+        "--resolve",
+        &format!(
+            "www.allowed.test:{}:127.0.0.1",
+            ward.transparent_https.port()
+        ),
+        &format!(
+            "https://www.allowed.test:{}/",
+            ward.transparent_https.port()
+        ),
+    ]);
+    assert_ne!(answer.exit, 0, "the handshake is refused");
+}
+
+/// Issue 20, item 2: a request that comes back to the proxy that sent it (through another
+/// proxy, or a name the reach rule does not know) is refused at once.
+#[test]
+fn a_request_that_went_round_the_proxy_is_refused() {
+    let ward = Ward::start(Options::default());
+    let answer = curl(&["--proxy", &via(&ward), &ward.url("www.allowed.test", "/")]);
+    let own = answer
+        .body
+        .lines()
+        .find_map(|line| line.strip_prefix("via: "))
+        .expect("the origin saw Ward's Via")
+        .to_owned();
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-H",
+        &format!("Via: 1.0 school-cache, {own}"),
+        &ward.url("www.allowed.test", "/"),
+    ]);
+    assert_eq!(answer.status, 508, "{}", answer.body);
+    // Another Ward's entry is not this one's.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-H",
+        "Via: 1.1 ward-00000000",
+        &ward.url("www.allowed.test", "/"),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
 }

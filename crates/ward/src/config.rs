@@ -146,6 +146,11 @@ pub struct ProxyConfig {
     pub portal_minutes: u64,
     /// `NAME=ADDRESS` pairs resolved before the system resolver, comma-separated.
     pub hosts: String,
+    /// Servers the proxy may reach although their addresses are internal (loopback, this
+    /// machine's, or private for a group without `private_networks`), comma-separated:
+    /// `ADDRESS`, `ADDRESS/PREFIX`, `ADDRESS:PORT`, `[IPV6]:PORT`. Ward's own listening
+    /// addresses are never reached, whatever this says.
+    pub internal_servers: String,
 }
 
 /// The school created on first start.
@@ -309,6 +314,7 @@ impl Default for Config {
                 authentication: false,
                 portal_minutes: 60,
                 hosts: String::new(),
+                internal_servers: String::new(),
             },
             detection: DetectionSettings::default(),
             alerts: AlertSettings {
@@ -469,6 +475,7 @@ impl Config {
         self.proxy_listeners()?;
         self.proxy_connect_ports()?;
         self.proxy_hosts()?;
+        self.proxy_internal_servers()?;
         let proxy = &self.proxy;
         if proxy.max_connections == 0
             || proxy.header_timeout_seconds == 0
@@ -589,6 +596,16 @@ impl Config {
             })
             .collect::<anyhow::Result<Vec<u16>>>()
             .map(Some)
+    }
+
+    /// Servers the proxy may reach although their addresses are internal.
+    pub fn proxy_internal_servers(&self) -> anyhow::Result<Vec<ward_proxy::InternalServer>> {
+        split_list(&self.proxy.internal_servers)
+            .map(|part| {
+                part.parse()
+                    .with_context(|| format!("proxy.internal_servers {part:?}"))
+            })
+            .collect()
     }
 
     /// The proxy's own name table.

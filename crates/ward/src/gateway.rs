@@ -118,6 +118,7 @@ impl Gateway {
         store: &Store,
         school: SchoolId,
         events: EventSink,
+        console: SocketAddr,
     ) -> anyhow::Result<Option<Gateway>> {
         let dns_addresses = config.dns_listen()?;
         let proxy_addresses = config.proxy_listeners()?;
@@ -131,10 +132,16 @@ impl Gateway {
         let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
         let mut tasks = JoinSet::new();
 
+        // Ward's own listening addresses, which the proxy never connects to (its own are added
+        // when it binds).
+        let mut own = vec![console];
         let dns = if dns_addresses.is_empty() {
             None
         } else {
-            Some(start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?)
+            let (dns, bound) =
+                start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?;
+            own.extend(bound);
+            Some(dns)
         };
         let proxy = if proxy_addresses.is_empty() {
             None
@@ -146,7 +153,10 @@ impl Gateway {
                     school,
                     &live,
                     &events,
-                    &proxy_addresses,
+                    ProxyListening {
+                        addresses: &proxy_addresses,
+                        others: own,
+                    },
                     &mut tasks,
                 )
                 .await?,
@@ -209,7 +219,7 @@ async fn start_dns(
     events: &EventSink,
     addresses: &[SocketAddr],
     tasks: &mut JoinSet<()>,
-) -> anyhow::Result<Arc<DnsFilter>> {
+) -> anyhow::Result<(Arc<DnsFilter>, Vec<SocketAddr>)> {
     let upstreams = without_self(config.dns_upstreams()?, addresses);
     if upstreams.is_empty() {
         anyhow::bail!(
@@ -235,7 +245,8 @@ async fn start_dns(
     let listeners = Listeners::bind(addresses)
         .await
         .with_context(|| format!("cannot listen for DNS on {}", config.dns.listen))?;
-    for address in listeners.local_addresses() {
+    let bound = listeners.local_addresses();
+    for address in &bound {
         // Scripts and tests read this line to find the DNS filter.
         println!("Ward DNS filter listening on {address} (UDP and TCP)");
     }
@@ -245,7 +256,13 @@ async fn start_dns(
         let mut dns_tasks = dns_tasks;
         while dns_tasks.join_next().await.is_some() {}
     });
-    Ok(filter)
+    Ok((filter, bound))
+}
+
+/// Where the proxy listens, and Ward's other listening addresses (which it never connects to).
+struct ProxyListening<'a> {
+    addresses: &'a [(ward_proxy::ListenerKind, SocketAddr)],
+    others: Vec<SocketAddr>,
 }
 
 async fn start_proxy(
@@ -254,9 +271,10 @@ async fn start_proxy(
     school: SchoolId,
     live: &Arc<LiveState>,
     events: &EventSink,
-    addresses: &[(ward_proxy::ListenerKind, SocketAddr)],
+    listening: ProxyListening<'_>,
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<Arc<Proxy>> {
+    let addresses = listening.addresses;
     let proxy_config = &config.proxy;
     let mut settings = ProxySettings::new(school);
     settings.public_address = proxy_config.public_address.trim().to_owned();
@@ -267,6 +285,8 @@ async fn start_proxy(
     settings.connect_timeout = Duration::from_secs(proxy_config.connect_timeout_seconds);
     settings.connect_ports = config.proxy_connect_ports()?;
     settings.hosts = config.proxy_hosts()?;
+    settings.internal_servers = config.proxy_internal_servers()?;
+    settings.own_addresses = listening.others;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     settings.detection = crate::detect::build(&config.detection)?;
     if let Some(detection) = &settings.detection {

@@ -131,7 +131,14 @@ pub async fn serve(
     writer_config.alert_window =
         SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60));
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
-    let gateway = Gateway::start(&config, &store, school, events.clone()).await?;
+    let gateway = Gateway::start(
+        &config,
+        &store,
+        school,
+        events.clone(),
+        listener.local_addr()?,
+    )
+    .await?;
 
     let console = ConsoleConfig {
         secure_cookies: config.console.secure_cookies,

@@ -1251,3 +1251,33 @@ fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched
     assert!(clean, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Issue 20, item 1: through `ward serve`'s proxy, nobody reaches the console (or the proxy
+/// itself) on loopback, however it is written.
+#[test]
+fn the_console_cannot_be_reached_through_the_proxy() {
+    let folder = temp_folder("reach");
+    let (server, proxy) =
+        start_with_proxy(&folder, &DNS_POLICY.replace("VERDICT", "unacceptable"), &[]);
+    let console_port = server.base.rsplit_once(':').expect("port").1.to_owned();
+    let proxy_port = proxy.rsplit_once(':').expect("port").1.to_owned();
+    for url in [
+        format!("http://localhost:{console_port}/login"),
+        format!("http://LOCALHOST:{console_port}/login"),
+        format!("http://localhost.:{console_port}/login"),
+        format!("http://127.0.0.1:{console_port}/login"),
+        format!("http://0x7f.1:{console_port}/login"),
+        format!("http://[::ffff:127.0.0.1]:{console_port}/login"),
+        format!("http://localhost:{proxy_port}/x"),
+    ] {
+        let (status, body) = curl_through(&proxy, &url);
+        assert_eq!(status, 403, "{url}: {body}");
+        assert!(
+            !body.contains("password"),
+            "{url} reached the console: {body}"
+        );
+    }
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}

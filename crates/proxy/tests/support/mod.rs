@@ -386,6 +386,9 @@ pub struct Options {
     pub header_timeout: Duration,
     pub max_connections: usize,
     pub detection: bool,
+    /// Servers the proxy may reach on loopback (`proxy.internal_servers`); `None`: all of
+    /// 127.0.0.1 (the origin and the TLS origins), Ward's own listeners still excepted.
+    pub internal_servers: Option<Vec<String>>,
 }
 
 impl Default for Options {
@@ -398,6 +401,7 @@ impl Default for Options {
             header_timeout: Duration::from_secs(5),
             max_connections: 1000,
             detection: false,
+            internal_servers: None,
         }
     }
 }
@@ -463,6 +467,13 @@ impl Ward {
                 .map(|name| (name.to_owned(), origin.ip()))
                 .collect();
                 settings.hosts = hosts;
+                settings.internal_servers = options
+                    .internal_servers
+                    .clone()
+                    .unwrap_or_else(|| vec!["127.0.0.1".into()])
+                    .iter()
+                    .map(|server| server.parse().expect("internal server"))
+                    .collect();
                 settings.connect_ports = None;
                 settings.tls_port = options.tls_port;
                 settings.header_timeout = options.header_timeout;
