@@ -47,7 +47,8 @@ pub use procedure::{Answer, Audience, CHILD_PROTECTION, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
-    ProxySpec, RuleSpec, UnknownClients, VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
+    ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients, VerdictKind, VerdictSpec, WindowSpec,
+    YouTubeMode,
 };
 pub use time::parse_time;
 

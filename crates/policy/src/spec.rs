@@ -50,6 +50,20 @@ pub struct PolicySpec {
 pub struct ProxySpec {
     /// What happens to a client that is not in the device register and has not authenticated.
     pub unknown_clients: UnknownClients,
+    /// What happens when the TLS server name inside a CONNECT tunnel is not the host the
+    /// tunnel was opened to (domain fronting, or a shared certificate).
+    pub server_name_mismatch: ServerNameMismatch,
+}
+
+/// A CONNECT tunnel whose ClientHello names another server than the one asked for (F8).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ServerNameMismatch {
+    /// The server name is decided too: the tunnel is blocked if either name is.
+    #[default]
+    Decide,
+    /// The tunnel is blocked.
+    Block,
 }
 
 /// The proxy's treatment of clients the device register does not know (F11).

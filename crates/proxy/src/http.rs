@@ -62,6 +62,8 @@ struct Connection {
     peer: SocketAddr,
     local: SocketAddr,
     mode: Mode,
+    /// For HTTP inside a CONNECT tunnel: who the tunnel was opened for.
+    tunnel_client: Option<Client>,
     /// The server connection of the last request, kept for the next request to the same server.
     /// With whether it was made for a client that may reach private networks (a request from
     /// one who may not does not reuse it).
@@ -74,6 +76,45 @@ pub async fn serve_connection(proxy: Arc<Proxy>, stream: TcpStream, peer: Socket
         Ok(local) => local,
         Err(_) => return,
     };
+    serve_http(proxy, stream, peer, local, mode, None).await
+}
+
+/// Plain HTTP sent inside a CONNECT tunnel (some clients tunnel every request): served as
+/// transparent HTTP, so that every request in it is decided on its own URL, for the `client`
+/// the CONNECT was decided for.
+///
+/// Boxed: a tunnel is opened while a request is served, and serving it serves requests, so the
+/// future's type would otherwise contain itself.
+pub(crate) fn serve_tunnelled<S>(
+    proxy: Arc<Proxy>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    client: Client,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(serve_http(
+        proxy,
+        stream,
+        peer,
+        local,
+        Mode::Transparent,
+        Some(client),
+    ))
+}
+
+async fn serve_http<S>(
+    proxy: Arc<Proxy>,
+    stream: S,
+    peer: SocketAddr,
+    local: SocketAddr,
+    mode: Mode,
+    tunnel_client: Option<Client>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let settings = &proxy.settings;
     let mut builder = http1::Builder::new();
     builder
@@ -86,6 +127,7 @@ pub async fn serve_connection(proxy: Arc<Proxy>, stream: TcpStream, peer: Socket
         peer,
         local,
         mode,
+        tunnel_client,
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -305,6 +347,9 @@ impl Connection {
         state: &FilterState,
     ) -> Result<Client, Response<Body>> {
         let proxy = &self.proxy;
+        if let Some(client) = &self.tunnel_client {
+            return Ok(Client::clone(client));
+        }
         let base = state.client(self.peer.ip(), proxy.live.sessions(), Timestamp::now());
         let school = state.policy.spec().name.as_str();
         if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
@@ -434,10 +479,23 @@ impl Connection {
         };
         proxy.count(self.peer.ip(), &client, &endpoint.host);
         Stats::add(&proxy.stats.tunnels);
-        let idle = proxy.settings.idle_timeout;
+        let proxy = proxy.clone();
+        let client = Client::clone(&client);
+        let peer = self.peer;
+        let local = self.local;
         tokio::spawn(async move {
             match hyper::upgrade::on(request).await {
-                Ok(upgraded) => splice(TokioIo::new(upgraded), server, idle).await,
+                Ok(upgraded) => {
+                    crate::tls::serve_tunnel(
+                        proxy,
+                        TokioIo::new(upgraded),
+                        server,
+                        endpoint,
+                        client,
+                        (peer, local),
+                    )
+                    .await
+                }
                 Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
             }
         });

@@ -14,30 +14,36 @@ use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use ward_lists::Host;
-use ward_policy::{Action as Verdict, Request as PolicyRequest, decide};
+use ward_policy::{Action as Verdict, Request as PolicyRequest, ServerNameMismatch, decide};
 use ward_store::Action;
 
-use crate::hello::{HelloError, MAX_HELLO, parse_client_hello};
+use crate::hello::{ClientHello, HelloError, MAX_HELLO, parse_client_hello};
 use crate::http::splice;
 use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
 
 /// TLS alert `access_denied` (fatal): what a blocked client sees instead of a handshake.
-const ACCESS_DENIED: [u8; 7] = [21, 3, 3, 0, 2, 2, 49];
+pub(crate) const ACCESS_DENIED: [u8; 7] = [21, 3, 3, 0, 2, 2, 49];
 
-/// Serves one redirected TLS connection. `listeners` are Ward's own addresses (to tell a
-/// redirect that kept the destination from one that did not).
-pub async fn serve_connection(
-    proxy: Arc<Proxy>,
-    mut stream: TcpStream,
-    peer: SocketAddr,
-    listeners: Arc<Vec<SocketAddr>>,
-) {
-    let Ok(local) = stream.local_addr() else {
-        return;
-    };
+/// Why no ClientHello was read.
+pub(crate) enum HelloRead {
+    /// The client closed, failed or took too long.
+    Ended,
+    /// What it sent (the bytes read) is not a readable ClientHello.
+    Unreadable(HelloError, Vec<u8>),
+}
+
+/// Reads the client's first bytes until they hold a whole ClientHello (at most [`MAX_HELLO`]
+/// bytes, within `timeout`): the hello, and every byte read (to be sent on to the server).
+pub(crate) async fn read_hello<S>(
+    stream: &mut S,
+    timeout: std::time::Duration,
+) -> Result<(ClientHello, Vec<u8>), HelloRead>
+where
+    S: tokio::io::AsyncRead + Unpin,
+{
     let mut first = Vec::with_capacity(2048);
-    let read = tokio::time::timeout(proxy.settings.header_timeout, async {
+    let read = tokio::time::timeout(timeout, async {
         loop {
             match parse_client_hello(&first) {
                 Err(HelloError::Incomplete) if first.len() < MAX_HELLO => {}
@@ -52,14 +58,32 @@ pub async fn serve_connection(
         }
     })
     .await;
-    let hello = match read {
-        Ok(Ok(Ok(hello))) => hello,
-        Ok(Ok(Err(error))) => {
+    match read {
+        Ok(Ok(Ok(hello))) => Ok((hello, first)),
+        Ok(Ok(Err(error))) => Err(HelloRead::Unreadable(error, first)),
+        Ok(Err(_)) | Err(_) => Err(HelloRead::Ended),
+    }
+}
+
+/// Serves one redirected TLS connection. `listeners` are Ward's own addresses (to tell a
+/// redirect that kept the destination from one that did not).
+pub async fn serve_connection(
+    proxy: Arc<Proxy>,
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    listeners: Arc<Vec<SocketAddr>>,
+) {
+    let Ok(local) = stream.local_addr() else {
+        return;
+    };
+    let (hello, first) = match read_hello(&mut stream, proxy.settings.header_timeout).await {
+        Ok(read) => read,
+        Err(HelloRead::Unreadable(error, _)) => {
             Stats::add(&proxy.stats.bad_requests);
             tracing::debug!(%peer, %error, "not a readable ClientHello");
             return;
         }
-        Ok(Err(_)) | Err(_) => return,
+        Err(HelloRead::Ended) => return,
     };
     let state = proxy.live.load();
     let client = state.client(peer.ip(), proxy.live.sessions(), Timestamp::now());
@@ -146,4 +170,116 @@ pub async fn serve_connection(
     Stats::add(&proxy.stats.tunnels);
     drop(state);
     splice(stream, server, proxy.settings.idle_timeout).await;
+}
+
+/// A CONNECT tunnel once the client has been told it is open: the ClientHello inside it is
+/// read and its server name decided too (a tunnel opened to an allowed host must not carry a
+/// handshake for a blocked one: domain fronting), then the tunnel is spliced to `server`.
+/// Plain HTTP in a tunnel is served as transparent HTTP, every request decided on its URL;
+/// anything else is refused. `(peer, local)`: the client's address and the proxy's.
+pub(crate) async fn serve_tunnel<C>(
+    proxy: Arc<Proxy>,
+    mut client_stream: C,
+    mut server: TcpStream,
+    endpoint: Endpoint,
+    client: ward_gateway::Client,
+    (peer, local): (SocketAddr, SocketAddr),
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (hello, first) = match read_hello(&mut client_stream, proxy.settings.header_timeout).await {
+        Ok(read) => read,
+        Err(HelloRead::Ended) => return,
+        Err(HelloRead::Unreadable(HelloError::NotTls, first)) if looks_like_http(&first) => {
+            drop(server);
+            let stream = crate::io::Prefixed::new(first, client_stream);
+            crate::http::serve_tunnelled(proxy, stream, peer, local, client).await;
+            return;
+        }
+        Err(HelloRead::Unreadable(error, _)) => {
+            let seen = Seen {
+                client_ip: peer.ip(),
+                client: &client,
+                host: &endpoint.host,
+                url: None,
+                search_term: None,
+            };
+            tracing::debug!(%peer, %endpoint, %error, "a CONNECT tunnel without a readable ClientHello");
+            Stats::add(&proxy.stats.blocked);
+            proxy.record(
+                &seen,
+                Action::Block,
+                String::new(),
+                format!("a CONNECT tunnel that carries neither TLS nor HTTP ({error})"),
+                None,
+            );
+            return;
+        }
+    };
+    if let Some(name) = &hello.server_name {
+        let named = match server_name_endpoint(name, endpoint.port) {
+            Ok(named) => named,
+            Err(error) => {
+                Stats::add(&proxy.stats.bad_requests);
+                tracing::debug!(%peer, %error, "unreadable server name in a tunnel");
+                let _ = client_stream.write_all(&ACCESS_DENIED).await;
+                return;
+            }
+        };
+        if named.host != endpoint.host {
+            let state = proxy.live.load();
+            let seen = Seen {
+                client_ip: peer.ip(),
+                client: &client,
+                host: &named.host,
+                url: None,
+                search_term: None,
+            };
+            let refusal = match state.policy.spec().proxy.server_name_mismatch {
+                ServerNameMismatch::Block => Some((
+                    String::new(),
+                    format!(
+                        "the TLS server name is not the host the tunnel was opened to ({})",
+                        endpoint.host
+                    ),
+                    None,
+                )),
+                ServerNameMismatch::Decide => {
+                    let decision = decide(
+                        &state.policy,
+                        &PolicyRequest::Host(named.host.clone()),
+                        &client.identity,
+                        Timestamp::now(),
+                    );
+                    (decision.action == Verdict::Block).then(|| {
+                        (
+                            decision.category_list(),
+                            format!(
+                                "{} (the TLS server name in a tunnel opened to {})",
+                                decision.reason, endpoint.host
+                            ),
+                            ward_gateway::event_alert(&decision),
+                        )
+                    })
+                }
+            };
+            if let Some((categories, reason, alert)) = refusal {
+                Stats::add(&proxy.stats.blocked);
+                proxy.record(&seen, Action::Block, categories, reason, alert);
+                let _ = client_stream.write_all(&ACCESS_DENIED).await;
+                return;
+            }
+            crate::detect::scan_tunnel_host(&proxy, &state, &client, peer.ip(), &named.host);
+        }
+    }
+    if server.write_all(&first).await.is_err() {
+        return;
+    }
+    splice(client_stream, server, proxy.settings.idle_timeout).await;
+}
+
+/// Whether the first bytes of a tunnel are an HTTP request line's start (`METHOD `).
+fn looks_like_http(first: &[u8]) -> bool {
+    let method = first.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    (3..=16).contains(&method) && first.get(method) == Some(&b' ')
 }

@@ -1236,3 +1236,98 @@ fn a_request_that_went_round_the_proxy_is_refused() {
     ]);
     assert_eq!(answer.status, 200, "{}", answer.body);
 }
+
+/// `openssl s_client` through the proxy's CONNECT to `connect`, sending `server_name` in its
+/// ClientHello: whether the TLS handshake completed.
+fn s_client_through(ward: &Ward, connect: &str, server_name: &str) -> bool {
+    let output = std::process::Command::new("openssl")
+        .args(["s_client", "-brief", "-proxy"])
+        .arg(ward.explicit.to_string())
+        .args(["-connect", connect, "-servername", server_name])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl (Debian package openssl) runs");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    said.contains("CONNECTION ESTABLISHED")
+}
+
+/// Issue 20, item 3: the ClientHello inside a CONNECT tunnel is read, and its server name is
+/// decided too, so a tunnel to an allowed host cannot carry a handshake for a blocked one.
+#[test]
+fn the_server_name_inside_a_connect_tunnel_is_decided_too() {
+    let ward = Ward::start(Options::default());
+    let tls = TlsOrigin::start();
+    let allowed = format!("www.allowed.test:{}", tls.port);
+    assert!(s_client_through(&ward, &allowed, "www.allowed.test"));
+    // Another allowed name: passes when the policy decides on both names.
+    assert!(s_client_through(&ward, &allowed, "www.bing.com"));
+    // Domain fronting onto an allowed host.
+    assert!(!s_client_through(&ward, &allowed, "casino.test"));
+    let events = ward.events();
+    assert!(
+        events.iter().any(|e| e.action == Action::Block
+            && e.host == "casino.test"
+            && e.categories.contains("gambling")
+            && e.reason.contains("tunnel opened to www.allowed.test")),
+        "{events:?}"
+    );
+
+    // Plain HTTP inside a CONNECT tunnel (curl's --proxytunnel; ureq does this for every
+    // request) is decided request by request, on its own URL.
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-p",
+        &ward.url("www.allowed.test", "/inside"),
+    ]);
+    assert!(answer.body.contains("GET /inside"), "{}", answer.body);
+    let answer = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-p",
+        "-H",
+        "Host: casino.test",
+        &ward.url("www.allowed.test", "/inside"),
+    ]);
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(answer.body.contains("casino.test"), "{}", answer.body);
+    // Anything else is refused.
+    let mut stream = TcpStream::connect(ward.explicit).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let connect = format!(
+        "CONNECT www.allowed.test:{0} HTTP/1.1\r\nHost: www.allowed.test:{0}\r\n\r\n",
+        tls.port
+    );
+    stream.write_all(connect.as_bytes()).expect("write");
+    let mut head = [0u8; 512];
+    let n = stream.read(&mut head).expect("read");
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"), "{:?}", &head[..n]);
+    stream.write_all(b"\x00\x01binary\r\n").expect("write");
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
+    let events = ward.events();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == Action::Block && e.reason.contains("neither TLS nor HTTP")),
+        "{events:?}"
+    );
+
+    // A policy that forbids any mismatch.
+    let ward = Ward::start(Options {
+        policy: format!(
+            "{}\n[proxy]\nserver_name_mismatch = \"block\"\n",
+            support::POLICY
+        ),
+        ..Options::default()
+    });
+    assert!(s_client_through(&ward, &allowed, "www.allowed.test"));
+    assert!(!s_client_through(&ward, &allowed, "www.bing.com"));
+}
