@@ -288,6 +288,33 @@ pub async fn decide(
                 start,
                 end,
             };
+            // Never wider than asked, never a public suffix.
+            let user_in_group = match &grant.user {
+                Some(username) => store
+                    .person_by_username(school, username)
+                    .await?
+                    .is_some_and(|person| {
+                        person.group.as_deref() == Some(request.request.group.as_str())
+                    }),
+                None => false,
+            };
+            let narrowing = ward_policy::check_within(
+                &ward_policy::Asked {
+                    host: &request.request.host,
+                    group: &request.request.group,
+                    username: request.request.username.as_deref(),
+                    period: request.request.wanted,
+                },
+                &ward_policy::Offered {
+                    site: &grant.site,
+                    group: grant.group.as_deref(),
+                    user: grant.user.as_deref(),
+                    user_in_group,
+                    start: grant.start,
+                    end: grant.end,
+                },
+            )
+            .map_err(|why| AppError::BadRequest(format!("This cannot be approved: {why}.")))?;
             if let Some(filter) = state.filter() {
                 filter
                     .check_grant(id, &grant)
@@ -297,24 +324,28 @@ pub async fn decide(
                 .decide_unblock_request(school, id, &by, note, Some(&grant))
                 .await
                 .map_err(decided_twice)?;
-            let narrowed = grant.site != request.request.host
-                || grant.group.as_deref() != Some(request.request.group.as_str());
+            let narrowed: Vec<String> = narrowing.iter().map(ToString::to_string).collect();
             user.record(
                 store,
-                if narrowed {
-                    "unblock.approve-narrowed"
-                } else {
+                if narrowed.is_empty() {
                     "unblock.approve"
+                } else {
+                    "unblock.approve-narrowed"
                 },
                 &format!("unblock-request:{id}"),
                 format!(
-                    "{} for {} from {} to {} (asked: {} for {})",
+                    "granted {} for {} from {} to {} (asked: {} for {}){}",
                     grant.site,
                     holder(&grant),
                     grant.start,
                     grant.end,
                     request.request.host,
-                    request.request.group
+                    request.request.group,
+                    if narrowed.is_empty() {
+                        String::new()
+                    } else {
+                        format!("; narrowed to {}", narrowed.join(", "))
+                    }
                 ),
                 (!note.is_empty()).then(|| note.to_owned()),
             )
@@ -605,6 +636,11 @@ async fn make_request(
             "not checked: no filter runs in the console's process".to_owned(),
         ),
     };
+    if ward_policy::is_public_suffix(&host) {
+        return Err(AppError::BadRequest(format!(
+            "{host} is a public suffix: it would open every site that ends in .{host}. Name the site itself."
+        )));
+    }
     let request = NewUnblockRequest {
         origin: "console".into(),
         client_ip: std::net::IpAddr::from([0, 0, 0, 0]),

@@ -361,6 +361,13 @@ impl PolicySnapshot {
             let target = match (&grant.site, &grant.category) {
                 (Some(site), None) => {
                     let (host, path) = parse_site(site).map_err(&bad)?;
+                    if let Some(domain) = host.domain()
+                        && crate::grant::is_public_suffix(domain.as_str())
+                    {
+                        return Err(bad(format!(
+                            "{domain} is a public suffix: a grant would open every site under it"
+                        )));
+                    }
                     check_not_illegal(
                         &index,
                         &format!("grant {:?}", grant.id),

@@ -33,6 +33,7 @@
 
 mod compile;
 mod decide;
+mod grant;
 mod procedure;
 mod render;
 mod sanctions;
@@ -43,6 +44,7 @@ pub use compile::{Group, GroupId, PolicySnapshot, Warning};
 pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };
+pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
 pub use procedure::{Answer, Audience, CHILD_PROTECTION, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{

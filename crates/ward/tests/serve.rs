@@ -709,6 +709,30 @@ fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() 
     let now = jiff::Timestamp::now();
     // Whole seconds, as the form carries them.
     let until = jiff::Timestamp::from_second(now.as_second() + 8).expect("a time");
+    // Issue 20, item 4: an approval may not open more than was asked for: not the public
+    // suffix (which opened every .info site to the youngest pupils), not a neighbour.
+    for (site, why) in [
+        ("test", "public suffix"),
+        ("other-casino.test", "is not casino.test or inside it"),
+    ] {
+        let (status, page) = console_post(
+            &server.base,
+            &session,
+            "/unblock/1",
+            &[
+                ("csrf", &csrf),
+                ("decision", "approve"),
+                ("site", site),
+                ("group", "pupils"),
+                ("user", ""),
+                ("from", &local(now - jiff::SignedDuration::from_mins(1))),
+                ("until", &local(until)),
+                ("note", "Wider than asked"),
+            ],
+        );
+        assert_eq!(status, 400, "{site}: {page}");
+        assert!(page.contains(why), "{site}: {page}");
+    }
     let (status, location) = console_post(
         &server.base,
         &session,
