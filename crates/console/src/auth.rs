@@ -280,9 +280,19 @@ pub struct LoginQuery {
     next: String,
 }
 
-/// Only a path on this console is a safe place to return to after log-in.
+/// Only a path on this console is a safe place to return to after log-in: `/` followed by
+/// printable ASCII only, never `//` or a backslash anywhere. Browsers drop tabs and line breaks
+/// from a `Location` (`/\t/evil.example` is followed as `//evil.example`, another site) and
+/// read `\` as `/`, and a control character cannot be sent in a header at all; anything of the
+/// kind means the front page instead.
 fn local_path(next: &str) -> String {
-    if next.starts_with('/') && !next.starts_with("//") && !next.starts_with("/\\") {
+    let printable = next.bytes().all(|b| b.is_ascii_graphic());
+    if printable
+        && next.starts_with('/')
+        && !next.starts_with("//")
+        && !next.contains('\\')
+        && next.parse::<axum::http::uri::PathAndQuery>().is_ok()
+    {
         next.to_owned()
     } else {
         "/".to_owned()
@@ -561,6 +571,19 @@ mod tests {
         assert_eq!(local_path("//evil.example/"), "/");
         assert_eq!(local_path("/\\evil.example/"), "/");
         assert_eq!(local_path("https://evil.example/"), "/");
+        for hostile in [
+            "/\t/evil.example",
+            "/\n/evil.example",
+            "/\r\n/evil.example",
+            "/\x0b/evil.example",
+            "/ /evil.example",
+            "/x\\..\\/evil.example",
+            "/\u{a0}/evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(hostile), "/", "{hostile:?}");
+        }
+        assert_eq!(local_path("/alerts/3?tab=new"), "/alerts/3?tab=new");
     }
 
     #[test]

@@ -964,3 +964,58 @@ fn the_watched_page_is_public_and_exclusions_are_checked_kept_and_audited() {
     assert_eq!(audit.matches("detection.exclude").count(), 2, "{audit}");
     assert_eq!(audit.matches("detection.include").count(), 1, "{audit}");
 }
+
+/// Issue 20, item 5: `next` after log-in stays on the console, however it is disguised, and a
+/// control character in it is a clean refusal, never a 500.
+#[test]
+fn the_page_after_log_in_is_always_on_the_console() {
+    let console = Console::start();
+    for next in [
+        "/%09/evil.example",
+        "/%0a/evil.example",
+        "/%0d%0a/evil.example",
+        "/%0b/evil.example",
+        "/%5c/evil.example",
+        "//evil.example",
+        "https://evil.example/",
+        "/%0d%0aSet-Cookie:%20x=1",
+    ] {
+        let mut client = console.client();
+        let page = client.get(&format!("/login?next={next}"));
+        assert_eq!(page.status, 200, "{next}");
+        let token = csrf_in(&page.body);
+        let decoded = next
+            .replace("%09", "\t")
+            .replace("%0a", "\n")
+            .replace("%0d", "\r")
+            .replace("%0b", "\u{b}")
+            .replace("%5c", "\\")
+            .replace("%20", " ");
+        let page = client.post(
+            "/login",
+            &[
+                ("username", "dsl"),
+                ("password", PASSWORD),
+                ("csrf", &token),
+                ("next", &decoded),
+            ],
+        );
+        assert_eq!((page.status, page.location.as_str()), (303, "/"), "{next}");
+        // Logged in already: the log-in page sends them on, to the console's front page.
+        let page = client.get(&format!("/login?next={next}"));
+        assert_eq!((page.status, page.location.as_str()), (303, "/"), "{next}");
+    }
+    let mut client = console.client();
+    let page = client.get("/login?next=/alerts%3Ftab%3Dnew");
+    let token = csrf_in(&page.body);
+    let page = client.post(
+        "/login",
+        &[
+            ("username", "dsl"),
+            ("password", PASSWORD),
+            ("csrf", &token),
+            ("next", "/alerts?tab=new"),
+        ],
+    );
+    assert_eq!(page.location, "/alerts?tab=new");
+}
