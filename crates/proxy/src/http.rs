@@ -242,7 +242,11 @@ impl Connection {
                 token: proxy.form_token(self.peer.ip(), url),
             };
             return match block.render() {
-                Ok(html) => page::html(StatusCode::FORBIDDEN, html),
+                Ok(html) => page::html_posting_to(
+                    StatusCode::FORBIDDEN,
+                    html,
+                    Some(&format!("http://{public}")),
+                ),
                 Err(error) => {
                     tracing::error!(%error, "block page did not render");
                     page::text(

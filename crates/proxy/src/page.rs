@@ -5,7 +5,10 @@ use crate::detect::ScanBody;
 use askama::Template;
 use bytes::Bytes;
 use http_body_util::{Either, Full};
-use hyper::header::{CACHE_CONTROL, CONTENT_TYPE, HeaderValue, LOCATION, PROXY_AUTHENTICATE};
+use hyper::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, HeaderValue, LOCATION,
+    PROXY_AUTHENTICATE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use hyper::{Response, StatusCode};
 use ward_policy::{Decision, PolicySnapshot, Reason};
 
@@ -110,6 +113,18 @@ pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
 
 /// An HTML response that no cache keeps.
 pub fn html(status: StatusCode, html: String) -> Response<Body> {
+    html_posting_to(status, html, None)
+}
+
+/// An HTML page whose forms post to `form_origin` (`http://HOST:PORT`, Ward's own address, for
+/// the block page shown at a blocked site's address) as well as to where it is shown. Like the
+/// console's pages, it may not be framed (another site could otherwise dress its forms up and
+/// have them posted), sniffed, cached or sent its address on as a referrer, and it loads nothing.
+pub fn html_posting_to(
+    status: StatusCode,
+    html: String,
+    form_origin: Option<&str>,
+) -> Response<Body> {
     let mut response = Response::new(Either::Right(Full::new(Bytes::from(html))));
     *response.status_mut() = status;
     let headers = response.headers_mut();
@@ -118,6 +133,19 @@ pub fn html(status: StatusCode, html: String) -> Response<Body> {
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    let policy = format!(
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'{}",
+        form_origin
+            .map(|origin| format!(" {origin}"))
+            .unwrap_or_default()
+    );
+    let policy = HeaderValue::from_str(&policy).unwrap_or(HeaderValue::from_static(
+        "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+    ));
+    headers.insert(CONTENT_SECURITY_POLICY, policy);
     response
 }
 

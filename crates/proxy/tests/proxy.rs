@@ -99,6 +99,19 @@ fn blocked_pages_get_the_block_page_and_an_event() {
         assert!(page.contains(expected), "{expected:?} missing from\n{page}");
     }
     assert!(answer.headers.contains("no-store"), "{}", answer.headers);
+    // Issue 20, item 14: the block page cannot be framed by another site, as the console.
+    let headers = answer.headers.to_ascii_lowercase();
+    for expected in [
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "frame-ancestors 'none'",
+        &format!("form-action 'self' http://{}", ward.explicit),
+    ] {
+        assert!(
+            headers.contains(expected),
+            "{expected:?} missing from {headers}"
+        );
+    }
 
     // The same site, by an encoded address form, is the same site.
     let sneaky = format!("http://CASINO.test.:{}/roulette", ward.origin.port());
