@@ -1,5 +1,6 @@
 //! `ward check`: decide one request, or one per line of standard input with `--batch`.
 
+use crate::output::say;
 use std::io::{BufWriter, Read, Write};
 
 use anyhow::anyhow;
@@ -78,14 +79,14 @@ pub fn run(arguments: CheckArgs) -> Result<u8, Failure> {
     let text = arguments.request.unwrap_or_default();
     let request = Request::parse(&text).map_err(|e| Failure::usage(anyhow!("{text:?}: {e}")))?;
     let decision = decide(&snapshot, &request, &default_identity, now);
-    println!("{}  {request}", decision.action);
-    println!("group:      {}", decision.group);
+    say!("{}  {request}", decision.action);
+    say!("group:      {}", decision.group);
     if let Some(user) = &default_identity.user {
-        println!("user:       {user}");
+        say!("user:       {user}");
     }
-    println!("at:         {now}");
-    println!("reason:     {}", decision.reason);
-    println!("categories: {}", categories(&decision));
+    say!("at:         {now}");
+    say!("reason:     {}", decision.reason);
+    say!("categories: {}", categories(&decision));
     Ok(match decision.action {
         Action::Allow => EXIT_OK,
         Action::Block => EXIT_BLOCKED,

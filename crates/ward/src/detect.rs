@@ -1,6 +1,7 @@
 //! Risk detection in the running gateway (its lists and the school's exclusions), and
 //! `ward detect`, for trying lists before a school relies on them.
 
+use crate::output::say;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -179,12 +180,15 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                 arguments.e2guardian.as_deref(),
                 &mut |p| problems.push(p),
             )?;
-            println!(
+            say!(
                 "{:<22} {:>9} {:>7}  {:<28} title",
-                "category", "threshold", "phrases", "severity (prim/sec/staff)"
+                "category",
+                "threshold",
+                "phrases",
+                "severity (prim/sec/staff)"
             );
             for category in &lists.categories {
-                println!(
+                say!(
                     "{:<22} {:>9} {:>7}  {:<28} {}",
                     category.id,
                     category.threshold,
@@ -196,7 +200,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                     category.title
                 );
             }
-            println!("{} phrases", lists.phrase_count());
+            say!("{} phrases", lists.phrase_count());
             for problem in &problems {
                 eprintln!("skipped: {problem}");
             }
@@ -237,7 +241,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
             let scanner = Scanner::new(lists);
             let findings = scanner.scan(&text);
             if findings.is_empty() {
-                println!("nothing found");
+                say!("nothing found");
                 return Ok(EXIT_OK);
             }
             for finding in &findings {
@@ -249,14 +253,15 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                 let (title, threshold, severity) = category
                     .map(|c| (c.title.as_str(), c.threshold, c.severity(band)))
                     .unwrap_or_default();
-                println!(
+                say!(
                     "{} ({title}): score {} of {threshold}, severity {severity}",
-                    finding.category, finding.score
+                    finding.category,
+                    finding.score
                 );
                 for (phrase, weight) in &finding.phrases {
-                    println!("  {weight:+5}  {phrase}");
+                    say!("  {weight:+5}  {phrase}");
                 }
-                println!("  text: … {} …", finding.context);
+                say!("  text: … {} …", finding.context);
             }
             Ok(EXIT_BLOCKED)
         }

@@ -248,7 +248,7 @@ async fn start_dns(
     let bound = listeners.local_addresses();
     for address in &bound {
         // Scripts and tests read this line to find the DNS filter.
-        println!("Ward DNS filter listening on {address} (UDP and TCP)");
+        crate::output::announce!("Ward DNS filter listening on {address} (UDP and TCP)");
     }
     tracing::info!(upstreams = ?upstreams, "DNS filter started");
     let dns_tasks = ward_dns::serve(filter.clone(), listeners, config.dns.workers);
@@ -325,7 +325,7 @@ async fn start_proxy(
             ward_proxy::ListenerKind::TransparentHttp => "transparent HTTP proxy",
             ward_proxy::ListenerKind::TransparentHttps => "transparent HTTPS proxy",
         };
-        println!("Ward {what} listening on {address}");
+        crate::output::announce!("Ward {what} listening on {address}");
     }
     let proxy_tasks = ward_proxy::serve(proxy.clone(), listeners);
     tasks.spawn(async move {

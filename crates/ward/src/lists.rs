@@ -1,5 +1,6 @@
 //! `ward lists import` and `ward lists stats`.
 
+use crate::output::say;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -111,9 +112,12 @@ fn import(arguments: ImportArgs) -> Result<u8, Failure> {
         } else {
             String::new()
         };
-        println!(
+        say!(
             "{:<12} {:<11} {:>8} entries, {bad} bad lines{unsupported}  {}",
-            report.category, report.format, report.entries, report.path
+            report.category,
+            report.format,
+            report.entries,
+            report.path
         );
         for line in report.bad_lines.iter().take(arguments.show_bad) {
             eprintln!(
@@ -137,7 +141,7 @@ fn import(arguments: ImportArgs) -> Result<u8, Failure> {
     }
     index.write_file(&arguments.out)?;
     let stats = index.stats();
-    println!(
+    say!(
         "wrote {}: {} categories, {} keys, {} bad lines skipped, {:.1} MB ({:.1} bytes/key) in {:.2}s",
         arguments.out.display(),
         index.categories().len(),
@@ -154,12 +158,16 @@ fn stats(path: &std::path::Path) -> Result<u8, Failure> {
     let started = Instant::now();
     let index = CategoryIndex::read_file(path)?;
     let load_time = started.elapsed();
-    println!(
+    say!(
         "{:<28} {:>9} {:>7} {:>5} {:>5}  sources",
-        "category", "domains", "urls", "expr", "illegal"
+        "category",
+        "domains",
+        "urls",
+        "expr",
+        "illegal"
     );
     for category in index.categories() {
-        println!(
+        say!(
             "{:<28} {:>9} {:>7} {:>5} {:>5}  {}",
             category.name,
             category.domains,
@@ -170,7 +178,7 @@ fn stats(path: &std::path::Path) -> Result<u8, Failure> {
         );
     }
     let stats = index.stats();
-    println!(
+    say!(
         "\n{} categories; {} domain entries, {} URL entries, {} expressions; {} distinct keys",
         index.categories().len(),
         stats.domain_entries,
@@ -178,7 +186,7 @@ fn stats(path: &std::path::Path) -> Result<u8, Failure> {
         stats.expressions,
         stats.keys
     );
-    println!(
+    say!(
         "memory {:.1} MB, {:.1} bytes per key; loaded and verified in {:.0} ms",
         stats.memory_bytes as f64 / 1e6,
         stats.memory_bytes as f64 / stats.keys.max(1) as f64,

@@ -5,7 +5,8 @@
 //! - 0: success; for `ward check`, the request is allowed;
 //! - 1: `ward check`: the request is blocked; `ward audit verify`: a chain is broken;
 //! - 2: bad usage or bad input (unknown option, unparseable URL or time);
-//! - 3: Ward could not do its work (unreadable or corrupt index, policy that does not load, I/O).
+//! - 3: Ward could not do its work (unreadable or corrupt index, policy that does not load, I/O);
+//! - 141: standard output was closed early (`ward check --batch … | head`), see [`output`].
 
 mod check;
 mod config;
@@ -13,6 +14,7 @@ mod detect;
 mod gateway;
 mod lists;
 mod notify;
+mod output;
 mod policy;
 mod proxy_auth;
 mod serve;
@@ -110,6 +112,9 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code),
+        Err(failure) if output::is_closed_pipe(&failure.error) => {
+            ExitCode::from(output::EXIT_CLOSED)
+        }
         Err(failure) => {
             eprintln!("ward: {:#}", failure.error);
             ExitCode::from(failure.code)

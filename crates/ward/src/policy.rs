@@ -1,5 +1,6 @@
 //! `ward policy show` and `ward policy check`, and loading the index and policy for any command.
 
+use crate::output::{say, say_inline};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -33,8 +34,8 @@ pub fn run(command: PolicyCommand) -> Result<u8, Failure> {
                 Arc::new(CategoryIndex::empty())
             };
             let (snapshot, _) = compile(&inputs, index)?;
-            print!("{}", snapshot.render_markdown());
-            print!(
+            say_inline!("{}", snapshot.render_markdown());
+            say_inline!(
                 "\n{}",
                 ward_policy::Sanctions::default_tables().render_markdown()
             );
@@ -45,7 +46,7 @@ pub fn run(command: PolicyCommand) -> Result<u8, Failure> {
             for warning in &warnings {
                 eprintln!("warning: {warning}");
             }
-            println!(
+            say!(
                 "policy {:?} loads: {} groups, {} rules, {} warnings",
                 snapshot.spec().name,
                 snapshot.groups().len(),

@@ -7,6 +7,7 @@
 //! accepting, requests in flight finish, queued events go to the journal and, if the database
 //! answers, to the database.
 
+use crate::output::{announce, say};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -168,7 +169,7 @@ pub async fn serve(
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find the console (the port may have been chosen by
     // the system).
-    println!("Ward console listening on http://{address}/");
+    announce!("Ward console listening on http://{address}/");
     tracing::info!(%address, database = %ward_store::redact_url(&config.database_url()), "Ward started");
 
     let sweeper = tokio::spawn({
@@ -294,14 +295,14 @@ async fn first_start(config: &Config, store: &Store) -> anyhow::Result<SchoolId>
             },
         )
         .await?;
-    println!("Ward is set up for {}.", config.school.name);
-    println!("  Console:  http://{}/", config.console.listen);
-    println!("  Username: admin");
+    announce!("Ward is set up for {}.", config.school.name);
+    announce!("  Console:  http://{}/", config.console.listen);
+    announce!("  Username: admin");
     if chosen {
-        println!("  Password: the one in WARD_ADMIN_PASSWORD");
+        announce!("  Password: the one in WARD_ADMIN_PASSWORD");
     } else {
-        println!("  One-time password: {password}");
-        println!("  (Shown only now. You choose your own password when you first log in.)");
+        announce!("  One-time password: {password}");
+        announce!("  (Shown only now. You choose your own password when you first log in.)");
     }
     Ok(school)
 }
@@ -318,9 +319,9 @@ pub fn audit(command: AuditCommand) -> Result<u8, Failure> {
             match result.first_broken {
                 Some((seq, why)) => {
                     broken = true;
-                    println!("{}: BROKEN at entry {seq}: {why}", school.name);
+                    say!("{}: BROKEN at entry {seq}: {why}", school.name);
                 }
-                None => println!(
+                None => say!(
                     "{}: {} entries, chain intact, head {}",
                     school.name,
                     result.entries,

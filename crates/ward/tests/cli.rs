@@ -376,3 +376,44 @@ fn detect_scans_text_and_pages_and_reads_lists() {
     assert_eq!(output.status.code(), Some(2));
     let _ = std::fs::remove_file(&list);
 }
+
+/// Issue 20, item 18: a reader that stops early (`ward check … | head`) ends `ward` quietly
+/// with 141 (as SIGPIPE would), never a panic.
+#[test]
+fn a_closed_standard_output_ends_ward_quietly() {
+    let folder = workspace("pipe");
+    import(&folder);
+    let many = "casino.com\nplay.net staff\n".repeat(20_000);
+    for (arguments, input) in [
+        (vec!["check", "--batch", "--group", "ks2"], many.as_bytes()),
+        (vec!["check", "--squid", "--group", "ks2"], b"" as &[u8]),
+        (vec!["check", "casino.com", "--group", "ks2"], b""),
+        (vec!["policy", "show"], b""),
+    ] {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
+            .args(&arguments)
+            .current_dir(&folder)
+            .env_remove("WARD_INDEX")
+            .env_remove("WARD_POLICY")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("ward runs");
+        // The reader goes away before Ward writes anything.
+        drop(child.stdout.take());
+        let squid = arguments[1] == "--squid";
+        let input = if squid {
+            "http://casino.com/ 127.0.0.1/- - GET\n".repeat(20_000)
+        } else {
+            String::from_utf8_lossy(input).into_owned()
+        };
+        let mut stdin = child.stdin.take().expect("stdin");
+        let _ = stdin.write_all(input.as_bytes());
+        drop(stdin);
+        let output = child.wait_with_output().expect("ward finishes");
+        let stderr = text(&output.stderr);
+        assert!(!stderr.contains("panicked"), "{arguments:?}: {stderr}");
+        assert_eq!(output.status.code(), Some(141), "{arguments:?}: {stderr}");
+    }
+}
