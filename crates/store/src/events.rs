@@ -278,15 +278,24 @@ impl Store {
         })
     }
 
-    /// Records that a gateway had to drop events.
-    pub(crate) async fn record_drops(&self, gateway: &str, dropped: i64) -> Result<()> {
+    /// Records how many events a writer run of a gateway has dropped so far: its running total,
+    /// so that sending it again (after a time-out whose write committed anyway) counts nothing
+    /// twice, and an older, smaller total arriving late never lowers it.
+    pub async fn record_drops(&self, gateway: &str, run: &str, dropped: i64) -> Result<()> {
         dispatch!(self, pool => {
-            sqlx::query("INSERT INTO writer_drops (gateway, at, dropped) VALUES ($1, $2, $3)")
-                .bind(gateway)
-                .bind(micros(Timestamp::now()))
-                .bind(dropped)
-                .execute(pool)
-                .await?;
+            sqlx::query(
+                "INSERT INTO writer_drops (gateway, run, at, dropped) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (gateway, run) WHERE run <> '' DO UPDATE SET
+                     at = excluded.at,
+                     dropped = CASE WHEN excluded.dropped > writer_drops.dropped
+                                    THEN excluded.dropped ELSE writer_drops.dropped END",
+            )
+            .bind(gateway)
+            .bind(run)
+            .bind(micros(Timestamp::now()))
+            .bind(dropped)
+            .execute(pool)
+            .await?;
         });
         Ok(())
     }

@@ -52,6 +52,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0007_detection_exclusions.sql"),
         postgres: include_str!("../migrations/postgres/0007_detection_exclusions.sql"),
     },
+    Migration {
+        version: 8,
+        sqlite: include_str!("../migrations/sqlite/0008_writer_drop_runs.sql"),
+        postgres: include_str!("../migrations/postgres/0008_writer_drop_runs.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -181,8 +181,12 @@ impl EventWriter {
             journal: Arc::new(Mutex::new(journal)),
             health: health.clone(),
             progress: None,
-            dropped_unrecorded: 0,
-            dropped_seen: 0,
+            run: format!(
+                "{}-{}",
+                std::process::id(),
+                jiff::Timestamp::now().as_microsecond()
+            ),
+            dropped_recorded: 0,
             removed_below: 0,
             pause: Duration::ZERO,
             next_attempt: tokio::time::Instant::now(),
@@ -212,8 +216,10 @@ struct WriterTask {
     health: Arc<WriterHealth>,
     /// Where the database has the journal up to; `None` until the database has told us.
     progress: Option<Position>,
-    dropped_unrecorded: u64,
-    dropped_seen: u64,
+    /// This run of the writer, for its drop count in the database.
+    run: String,
+    /// The run's drop total the database is known to hold.
+    dropped_recorded: u64,
     /// Segments below this one have been deleted (so the folder is listed only when the
     /// database moves into a new segment).
     removed_below: i64,
@@ -257,16 +263,10 @@ impl WriterTask {
     fn is_behind(&self) -> bool {
         match (self.progress, self.journal.lock()) {
             (Some(progress), Ok(journal)) => {
-                progress != journal.end() || self.dropped_unrecorded > 0
+                progress != journal.end() || self.health.dropped() > self.dropped_recorded
             }
             _ => true,
         }
-    }
-
-    fn note_drops(&mut self) {
-        let dropped = self.health.dropped.load(Ordering::Relaxed);
-        self.dropped_unrecorded += dropped - self.dropped_seen;
-        self.dropped_seen = dropped;
     }
 
     /// Journals a batch, then writes it straight to the database if nothing is waiting before it.
@@ -383,7 +383,6 @@ impl WriterTask {
 
     /// Brings the database up to the end of the journal, a batch at a time, if it is due.
     async fn catch_up(&mut self) {
-        self.note_drops();
         if !self.database_due() {
             return;
         }
@@ -410,15 +409,21 @@ impl WriterTask {
             });
             self.database_answered(0);
         }
-        if self.dropped_unrecorded > 0 {
+        let dropped = self.health.dropped();
+        if dropped > self.dropped_recorded {
+            // The run's total, not what was added since: a write that timed out here may still
+            // commit, and sending the total again then changes nothing.
             tokio::time::timeout(
                 timeout,
-                self.store
-                    .record_drops(&self.config.gateway, self.dropped_unrecorded as i64),
+                self.store.record_drops(
+                    &self.config.gateway,
+                    &self.run,
+                    i64::try_from(dropped).unwrap_or(i64::MAX),
+                ),
             )
             .await
             .map_err(|_| timed_out())??;
-            self.dropped_unrecorded = 0;
+            self.dropped_recorded = dropped;
         }
         // Replay a bounded number of batches per call, so that the queue keeps being drained
         // into the journal while a long backlog is written.

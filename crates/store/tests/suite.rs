@@ -51,6 +51,7 @@ on_both_backends!(
     unblock_requests_are_recorded_per_school,
     incidents_keep_an_append_only_record,
     detection_alerts_fold_apart_and_exclusions_keep_their_reasons,
+    drops_are_counted_once_however_often_they_are_recorded,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -1902,4 +1903,41 @@ async fn detection_alerts_fold_apart_and_exclusions_keep_their_reasons(fixture: 
             .expect("other")
             .is_empty()
     );
+}
+
+/// Issue 20, item 17: a writer records its run's running total of drops, so a record sent
+/// again (after a time-out whose write committed anyway) or arriving late counts nothing twice.
+async fn drops_are_counted_once_however_often_they_are_recorded(fixture: Fixture) {
+    let store = &fixture.store;
+    assert_eq!(store.dropped_events().await.expect("drops"), 0);
+    store
+        .record_drops("gw-1", "run-a", 3_894)
+        .await
+        .expect("record");
+    store
+        .record_drops("gw-1", "run-a", 3_894)
+        .await
+        .expect("again");
+    assert_eq!(store.dropped_events().await.expect("drops"), 3_894);
+    // An older, smaller total arriving late changes nothing; a larger one replaces it.
+    store
+        .record_drops("gw-1", "run-a", 1_000)
+        .await
+        .expect("late");
+    assert_eq!(store.dropped_events().await.expect("drops"), 3_894);
+    store
+        .record_drops("gw-1", "run-a", 4_000)
+        .await
+        .expect("more");
+    assert_eq!(store.dropped_events().await.expect("drops"), 4_000);
+    // Another run of the same gateway, and another gateway, add theirs.
+    store
+        .record_drops("gw-1", "run-b", 7)
+        .await
+        .expect("next run");
+    store
+        .record_drops("gw-2", "run-a", 3)
+        .await
+        .expect("other gateway");
+    assert_eq!(store.dropped_events().await.expect("drops"), 4_010);
 }
