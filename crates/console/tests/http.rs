@@ -1019,3 +1019,58 @@ fn the_page_after_log_in_is_always_on_the_console() {
     );
     assert_eq!(page.location, "/alerts?tab=new");
 }
+
+/// Issue 20, item 13: usernames and device names are short, and hold no markup, controls or
+/// characters that reverse or hide text (`ad\u{202e}min`).
+#[test]
+fn identifiers_are_short_and_hold_no_hidden_characters() {
+    let console = Console::start();
+    let mut head = console.logged_in("head");
+    let long = "a".repeat(5_000);
+    for username in [
+        "ad\u{202e}min",
+        "ad\u{200b}min",
+        "<b>boss</b>",
+        long.as_str(),
+    ] {
+        let page = head.submit(
+            "/accounts",
+            "/accounts",
+            &[("username", username), ("roles", "teacher")],
+        );
+        assert_eq!(page.status, 400, "{username:?}: {}", page.body);
+        assert!(
+            page.body.contains("a username"),
+            "{username:?}: {}",
+            page.body
+        );
+    }
+    let page = head.submit(
+        "/accounts",
+        "/accounts",
+        &[("username", "new.teacher"), ("roles", "teacher")],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("new.teacher"), "{}", page.body);
+
+    let mut tech = console.logged_in("tech");
+    for name in ["PC\u{202e}21", "<script>x</script>", long.as_str()] {
+        let page = tech.submit(
+            "/devices",
+            "/devices",
+            &[("name", name), ("network", "10.0.3.9")],
+        );
+        assert_eq!(page.status, 400, "{name:?}: {}", page.body);
+    }
+    // In an MIS file, such a row is reported with its line and the others are imported.
+    let csv = "username,forename,surname,year\n\
+               good.one,Good,One,3\n\
+               ad\u{202e}min,Bad,Name,3\n\
+               fine.two,Fi\u{200f}ne,Two,3\n";
+    let page = tech.upload_people("pupil", "people.csv", csv.as_bytes(), true);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("U+202E"), "{}", page.body);
+    assert!(page.body.contains("U+200F"), "{}", page.body);
+    let page = tech.get("/people?q=good.one");
+    assert!(page.body.contains("good.one"), "{}", page.body);
+}

@@ -64,11 +64,9 @@ impl Store {
         account: &NewAccount,
     ) -> Result<AccountId> {
         let username = account.username.trim().to_lowercase();
-        if username.is_empty() || username.chars().any(char::is_whitespace) {
-            return Err(StoreError::Invalid(
-                "a username is needed, without spaces".into(),
-            ));
-        }
+        crate::check_username("username", &username).map_err(StoreError::Invalid)?;
+        crate::check_name("display name", account.display_name.trim())
+            .map_err(StoreError::Invalid)?;
         if account.roles.is_empty() {
             return Err(StoreError::Invalid(
                 "an account needs at least one role".into(),

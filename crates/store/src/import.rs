@@ -247,9 +247,7 @@ fn person_from_record(
     let username = field(Column::Username)?
         .ok_or("the username is empty")?
         .to_lowercase();
-    if username.chars().any(char::is_whitespace) || username.len() > 64 {
-        return Err(format!("username {username:?} has spaces or is too long"));
-    }
+    crate::check_username("username", &username)?;
     let given_name = field(Column::GivenName)?.ok_or("the given name is empty")?;
     let family_name = field(Column::FamilyName)?.ok_or("the family name is empty")?;
     let mut person = NewPerson {
@@ -292,6 +290,7 @@ fn person_from_record(
             person.group = Some(group.id);
         }
     }
+    crate::people::check_person(&person)?;
     Ok(person)
 }
 

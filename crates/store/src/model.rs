@@ -639,3 +639,149 @@ mod tests {
         assert!("dsl,janitor".parse::<Roles>().is_err());
     }
 }
+
+/// Longest username, in characters.
+pub const MAX_USERNAME: usize = 64;
+/// Longest device name, in characters.
+pub const MAX_DEVICE_NAME: usize = 64;
+/// Longest name or other short text shown beside an identifier (a display name, a location).
+pub const MAX_NAME: usize = 120;
+
+/// Whether `c` changes how text around it is shown without being seen itself: controls,
+/// bidirectional overrides and isolates (`ad\u{202e}nim` shows as "adnim" reversed), zero-width
+/// and other invisible format characters, tag characters. A name holding one can pass for
+/// another.
+pub fn is_hidden_character(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{ad}'
+                | '\u{34f}'
+                | '\u{61c}'
+                | '\u{115f}'..='\u{1160}'
+                | '\u{17b4}'..='\u{17b5}'
+                | '\u{180b}'..='\u{180f}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{3164}'
+                | '\u{fe00}'..='\u{fe0f}'
+                | '\u{feff}'
+                | '\u{ffa0}'
+                | '\u{fff0}'..='\u{fffb}'
+                | '\u{e0000}'..='\u{e0fff}'
+        )
+}
+
+/// Checks a username: 1 to [`MAX_USERNAME`] letters, digits and `. - _ @ '`, nothing else (no
+/// spaces, markup or hidden characters). `what` names it in the message.
+pub fn check_username(what: &str, username: &str) -> std::result::Result<(), String> {
+    let length = username.chars().count();
+    if length == 0 {
+        return Err(format!("a {what} is needed"));
+    }
+    if length > MAX_USERNAME {
+        return Err(format!(
+            "a {what} has at most {MAX_USERNAME} characters ({length} given)"
+        ));
+    }
+    if let Some(bad) = username
+        .chars()
+        .find(|&c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '\'')))
+    {
+        return Err(format!(
+            "a {what} has only letters, digits and . - _ @ ' (not {})",
+            describe(bad)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a device name or station number: 1 to [`MAX_DEVICE_NAME`] letters, digits, spaces
+/// and `. - _ # / ( )`.
+pub fn check_device_name(name: &str) -> std::result::Result<(), String> {
+    let length = name.chars().count();
+    if name.trim().is_empty() {
+        return Err("a device needs a name or station number".into());
+    }
+    if length > MAX_DEVICE_NAME {
+        return Err(format!(
+            "a device name has at most {MAX_DEVICE_NAME} characters ({length} given)"
+        ));
+    }
+    if let Some(bad) = name.chars().find(|&c| {
+        !(c.is_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '#' | '/' | '(' | ')'))
+    }) {
+        return Err(format!(
+            "a device name has only letters, digits, spaces and . - _ # / ( ) (not {})",
+            describe(bad)
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a name or short text shown beside an identifier: at most [`MAX_NAME`] characters and
+/// no hidden characters (any letters and punctuation are fine: names are written many ways).
+pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+    let length = name.chars().count();
+    if length > MAX_NAME {
+        return Err(format!(
+            "a {what} has at most {MAX_NAME} characters ({length} given)"
+        ));
+    }
+    if let Some(bad) = name.chars().find(|&c| is_hidden_character(c)) {
+        return Err(format!("a {what} may not hold {}", describe(bad)));
+    }
+    Ok(())
+}
+
+/// A character as a message can show it.
+fn describe(c: char) -> String {
+    if is_hidden_character(c) || c.is_whitespace() {
+        format!("the invisible character U+{:04X}", u32::from(c))
+    } else {
+        format!("{c:?}")
+    }
+}
+
+#[cfg(test)]
+mod identifier_tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_short_and_visible() {
+        for good in [
+            "j.smith",
+            "lwright10",
+            "o'brien",
+            "zoë.ng",
+            "a@school.example",
+            "A-B_C",
+        ] {
+            assert_eq!(check_username("username", good), Ok(()), "{good}");
+        }
+        let long = "a".repeat(5000);
+        for bad in [
+            "",
+            "ad\u{202e}min",
+            "ad\u{200b}min",
+            "j smith",
+            "<b>admin</b>",
+            "a\tb",
+            "a\u{0}b",
+            long.as_str(),
+        ] {
+            assert!(check_username("username", bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(check_device_name("OWL-LAP-03"), Ok(()));
+        assert_eq!(check_device_name("Room 4 PC #12 (left)"), Ok(()));
+        for bad in ["", "  ", "PC\u{202e}1", "<script>", long.as_str()] {
+            assert!(check_device_name(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(check_name("name", "Zoë O'Brien-Ng (Miss)"), Ok(()));
+        assert!(check_name("name", "Zo\u{202e}ë").is_err());
+        assert!(check_name("name", &long).is_err());
+        let message = check_username("username", "ad\u{202e}min").expect_err("refused");
+        assert!(message.contains("U+202E"), "{message}");
+    }
+}

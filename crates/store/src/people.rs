@@ -39,6 +39,9 @@ impl Store {
         school: SchoolId,
         people: &[NewPerson],
     ) -> Result<(usize, usize)> {
+        for person in people {
+            check_person(person).map_err(StoreError::Invalid)?;
+        }
         let now = micros(Timestamp::now());
         let (mut created, mut updated) = (0, 0);
         dispatch!(self, pool => {
@@ -184,11 +187,8 @@ impl Store {
 
     /// Registers a device. Names are unique within a school.
     pub async fn add_device(&self, school: SchoolId, device: &NewDevice) -> Result<DeviceId> {
-        if device.name.trim().is_empty() {
-            return Err(StoreError::Invalid(
-                "a device needs a name or station number".into(),
-            ));
-        }
+        crate::check_device_name(device.name.trim()).map_err(StoreError::Invalid)?;
+        crate::check_name("location", device.location.trim()).map_err(StoreError::Invalid)?;
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
             let existing = sqlx::query("SELECT id FROM devices WHERE school_id = $1 AND name = $2")
@@ -269,4 +269,24 @@ pub(crate) fn like_escape(text: &str) -> String {
         escaped.push(character);
     }
     escaped
+}
+
+/// Checks what people read and type about a person: the username, and names without hidden
+/// characters.
+pub(crate) fn check_person(person: &NewPerson) -> std::result::Result<(), String> {
+    crate::check_username("username", &person.username)?;
+    crate::check_name("first name", &person.given_name)?;
+    crate::check_name("last name", &person.family_name)?;
+    for (what, value) in [
+        ("MIS id", &person.external_id),
+        ("year", &person.year_group),
+        ("key stage", &person.key_stage),
+        ("class", &person.class_name),
+        ("job role", &person.job_role),
+    ] {
+        if let Some(value) = value {
+            crate::check_name(what, value)?;
+        }
+    }
+    Ok(())
 }
