@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
-use ward_store::{Account, NewAuditEntry, Session, Store, random_token, sha256_hex};
+use ward_store::{Account, LoginAttempt, NewAuditEntry, Session, Store, random_token, sha256_hex};
 
 use crate::pages::Layout;
 use crate::roles::{self, Permission};
@@ -345,6 +345,23 @@ pub struct LoginForm {
     next: String,
 }
 
+/// Writes a failed log-in to the audit log.
+async fn audit_failure(store: &Store, account: &Account, detail: String) -> Result<(), AppError> {
+    store
+        .append_audit(
+            account.school,
+            &NewAuditEntry {
+                actor: account.username.clone(),
+                action: "login.failed".into(),
+                subject: format!("account:{}", account.username),
+                detail,
+                reason: None,
+            },
+        )
+        .await?;
+    Ok(())
+}
+
 /// `POST /login` (its CSRF cookie is checked by the middleware).
 pub async fn login(
     State(state): State<AppState>,
@@ -364,7 +381,10 @@ pub async fn login(
             message,
         )
     };
-    let wrong = "That username and password do not match. Check them and try again.";
+    // One answer for every refusal (unknown account, wrong password, locked account), in about
+    // the same time, so that none tells whether a username exists.
+    let wrong = "That username and password do not match, or there have been too many tries: \
+                 check them, wait a minute, and try again.";
     if form.password.len() > MAX_PASSWORD * 4 {
         return refused(wrong);
     }
@@ -374,25 +394,30 @@ pub async fn login(
         tracing::info!(username = %form.username.chars().take(64).collect::<String>(), %from, "log-in with an unknown username");
         return refused(wrong);
     };
-    if let Some(until) = account.locked_until.filter(|until| *until > now) {
-        let seconds = until.duration_since(now).as_secs().max(1);
-        return login_form(
-            &state,
-            StatusCode::TOO_MANY_REQUESTS,
-            &form.next,
-            &form.username,
-            &format!("Too many failed attempts. Wait {seconds} seconds, then try again."),
-        );
-    }
-    if !verify_blocking(form.password.clone(), account.password_hash.clone()).await {
-        let failure = store
-            .record_login_failure(
-                account.id,
-                now,
-                config.free_login_attempts,
-                config.max_lockout,
+    // Counted before the password is checked, atomically: of many attempts at once, those
+    // after the lock are refused whatever their password.
+    let attempt = store
+        .claim_login_attempt(
+            account.id,
+            now,
+            config.free_login_attempts,
+            config.max_lockout,
+        )
+        .await?;
+    let failure = match attempt {
+        LoginAttempt::Locked(until) => {
+            verify_blocking(form.password.clone(), dummy_hash().to_owned()).await;
+            audit_failure(
+                store,
+                &account,
+                format!("from {from}; refused: locked until {until}"),
             )
             .await?;
+            return refused(wrong);
+        }
+        LoginAttempt::Counted(failure) => failure,
+    };
+    if !verify_blocking(form.password.clone(), account.password_hash.clone()).await {
         let detail = format!(
             "from {from}; {} failed in a row{}",
             failure.failed_logins,
@@ -400,18 +425,7 @@ pub async fn login(
                 .locked_until
                 .map_or(String::new(), |until| format!("; locked until {until}"))
         );
-        store
-            .append_audit(
-                account.school,
-                &NewAuditEntry {
-                    actor: account.username.clone(),
-                    action: "login.failed".into(),
-                    subject: format!("account:{}", account.username),
-                    detail,
-                    reason: None,
-                },
-            )
-            .await?;
+        audit_failure(store, &account, detail).await?;
         return refused(wrong);
     }
     store.record_login_success(account.id).await?;

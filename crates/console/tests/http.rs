@@ -79,14 +79,33 @@ fn repeated_failures_lock_the_account_and_are_audited() {
     // The sixth failure locks the account; now even the right password is refused for a while.
     assert_eq!(client.log_in("teacher", "guess").status, 401);
     let page = client.log_in("teacher", PASSWORD);
-    assert_eq!(page.status, 429, "{}", page.body);
-    assert!(page.body.contains("Too many failed attempts"));
+    assert_eq!(page.status, 401, "{}", page.body);
+    assert!(page.body.contains("too many tries"));
+    // Issue 20, item 11: a locked account is answered as an unknown one is, so the answer
+    // does not tell whether the username exists.
+    let mut stranger = console.client();
+    let mut unknown = stranger.log_in("nobody.here", "guess");
+    for _ in 0..6 {
+        unknown = stranger.log_in("nobody.here", "guess");
+    }
+    assert_eq!(unknown.status, page.status);
+    let message = |body: &str| {
+        body.split("<p class=\"error\"")
+            .nth(1)
+            .and_then(|rest| rest.split("</p>").next())
+            .map(str::to_owned)
+    };
+    assert!(message(&page.body).is_some(), "{}", page.body);
+    assert_eq!(message(&unknown.body), message(&page.body));
     let failures = console
         .audit()
         .iter()
         .filter(|entry| entry.entry.action == "login.failed")
         .count();
-    assert_eq!(failures, 6);
+    assert_eq!(
+        failures, 7,
+        "six wrong passwords and the refusal while locked"
+    );
     // The headteacher issues a new one-time password, which also unlocks the account.
     let mut head = console.logged_in("head");
     let accounts = head.get("/accounts").body;
@@ -1073,4 +1092,49 @@ fn identifiers_are_short_and_hold_no_hidden_characters() {
     assert!(page.body.contains("U+200F"), "{}", page.body);
     let page = tech.get("/people?q=good.one");
     assert!(page.body.contains("good.one"), "{}", page.body);
+}
+
+/// Issue 20, item 10: twenty log-ins at once, nineteen wrong and the right one last, cannot get
+/// round the lock-out; none fails with a database error, and every failure is audited.
+#[test]
+fn log_ins_at_once_cannot_get_round_the_lock_out() {
+    let console = Console::start();
+    let mut handles = Vec::new();
+    for attempt in 0..20 {
+        let mut client = console.client();
+        let token = csrf_in(&client.get("/login").body);
+        handles.push(std::thread::spawn(move || {
+            if attempt == 19 {
+                // The right password, while the wrong ones are still being checked.
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            let password = if attempt == 19 {
+                PASSWORD
+            } else {
+                "wrong guess"
+            };
+            client
+                .post(
+                    "/login",
+                    &[
+                        ("username", "teacher"),
+                        ("password", password),
+                        ("csrf", &token),
+                        ("next", "/"),
+                    ],
+                )
+                .status
+        }));
+    }
+    let statuses: Vec<u16> = handles
+        .into_iter()
+        .map(|handle| handle.join().expect("client thread"))
+        .collect();
+    assert!(statuses.iter().all(|&status| status == 401), "{statuses:?}");
+    let failures = console
+        .audit()
+        .iter()
+        .filter(|entry| entry.entry.action == "login.failed")
+        .count();
+    assert_eq!(failures, 20, "every failure is audited");
 }

@@ -1,6 +1,7 @@
 //! Console accounts, failed-log-in bookkeeping and sessions. Password hashing itself is the
 //! console's; the store keeps the PHC string it is given.
 
+use crate::BeginWrite as _;
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
@@ -22,6 +23,15 @@ pub struct NewAccount {
     pub password_hash: String,
     /// Whether the first log-in must choose a new password.
     pub must_change_password: bool,
+}
+
+/// A log-in attempt, as [`Store::claim_login_attempt`] started it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginAttempt {
+    /// The account is locked until then: the password must not be checked.
+    Locked(Timestamp),
+    /// Counted as a failure (with the lock it brings, if any) until the password proves right.
+    Counted(LoginFailure),
 }
 
 /// The state of an account after a failed log-in.
@@ -153,25 +163,44 @@ impl Store {
         })
     }
 
-    /// Records a failed log-in. After `free_attempts` failures each further one locks the
-    /// account for a doubling time (1 s, 2 s, 4 s…, at most `max_lock`): slow enough to stop
-    /// guessing, short enough that a forgetful teacher is not locked out for the day.
-    pub async fn record_login_failure(
+    /// Starts a log-in attempt on an account, atomically: refused at once while the account is
+    /// locked, else counted as a failure until the password proves right (then
+    /// [`Store::record_login_success`] clears the count). After `free_attempts` failures each
+    /// further one locks the account for a doubling time (1 s, 2 s, 4 s…, at most `max_lock`):
+    /// slow enough to stop guessing, short enough that a forgetful teacher is not locked out for
+    /// the day. Counting before the password is checked, in one transaction that holds the
+    /// account's row, is what stops many attempts at once from all being checked: the ones
+    /// after the lock are refused, whatever their password.
+    pub async fn claim_login_attempt(
         &self,
         id: AccountId,
         now: Timestamp,
         free_attempts: i64,
         max_lock: SignedDuration,
-    ) -> Result<LoginFailure> {
+    ) -> Result<LoginAttempt> {
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
-            let failed: i64 = sqlx::query(
-                "UPDATE accounts SET failed_logins = failed_logins + 1 WHERE id = $1 RETURNING failed_logins",
+            let mut transaction = pool.begin_write().await?;
+            let counted = sqlx::query(
+                "UPDATE accounts SET failed_logins = failed_logins + 1
+                 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
+                 RETURNING failed_logins",
             )
             .bind(id.0)
-            .fetch_one(&mut *transaction)
-            .await?
-            .try_get(0)?;
+            .bind(micros(now))
+            .fetch_optional(&mut *transaction)
+            .await?;
+            let Some(counted) = counted else {
+                let locked_until: Option<i64> =
+                    sqlx::query("SELECT locked_until FROM accounts WHERE id = $1")
+                        .bind(id.0)
+                        .fetch_optional(&mut *transaction)
+                        .await?
+                        .ok_or(StoreError::NotFound("account"))?
+                        .try_get(0)?;
+                transaction.commit().await?;
+                return Ok(LoginAttempt::Locked(locked_until.map_or(now, timestamp)));
+            };
+            let failed: i64 = counted.try_get(0)?;
             let locked_until = (failed > free_attempts).then(|| {
                 let exponent = u32::try_from((failed - free_attempts - 1).min(20)).unwrap_or(20);
                 let lock = SignedDuration::from_secs(1i64 << exponent).min(max_lock);
@@ -183,7 +212,7 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             transaction.commit().await?;
-            Ok(LoginFailure { failed_logins: failed, locked_until })
+            Ok(LoginAttempt::Counted(LoginFailure { failed_logins: failed, locked_until }))
         })
     }
 

@@ -6,6 +6,7 @@
 //! An alert's status moves only along [`AlertStatus::can_become`]; every change is a row in
 //! `alert_changes` (who, when, why), which no route edits or deletes.
 
+use crate::BeginWrite as _;
 use std::collections::HashMap;
 use std::fmt;
 use std::net::IpAddr;
@@ -795,7 +796,7 @@ impl Store {
         }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE alerts SET status = $1, updated_at = $2, incident_id = COALESCE($3, incident_id)
                  WHERE school_id = $4 AND id = $5 AND status = $6",

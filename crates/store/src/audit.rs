@@ -7,6 +7,7 @@
 //! leaves a shorter chain that is still whole; the head hash shown on the audit page is what a
 //! school writes down to catch that.)
 
+use crate::BeginWrite as _;
 use jiff::Timestamp;
 use sqlx::Row;
 
@@ -136,7 +137,7 @@ impl Store {
     ) -> Result<AuditEntry> {
         let at = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             let last = sqlx::query("SELECT seq, hash FROM audit_log WHERE school_id = $1 ORDER BY seq DESC LIMIT 1")
                 .bind(school.0)
                 .fetch_optional(&mut *transaction)

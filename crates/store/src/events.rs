@@ -1,6 +1,7 @@
 //! Events: blocked and rewritten requests one row each, allowed browsing as counts per subject,
 //! site and hour (F10); and the queries the console asks of them.
 
+use crate::BeginWrite as _;
 use std::collections::HashMap;
 use std::fmt::Write;
 
@@ -200,7 +201,7 @@ impl Store {
         let full_chunk_sql = FULL_CHUNK[usize::from(numbered)]
             .get_or_init(|| insert_events_sql(ROWS_PER_INSERT, numbered));
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             for chunk in recorded.chunks(ROWS_PER_INSERT) {
                 let partial_sql;
                 let sql = if chunk.len() == ROWS_PER_INSERT {

@@ -12,6 +12,7 @@
 //! headteacher see all; anyone else only the pupil incidents they recorded themselves, and
 //! never one marked child protection.
 
+use crate::BeginWrite as _;
 use std::fmt;
 use std::str::FromStr;
 
@@ -471,7 +472,7 @@ impl Store {
         }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             if let Some(person) = incident.person {
                 sqlx::query("SELECT id FROM people WHERE school_id = $1 AND id = $2")
                     .bind(school.0)
@@ -517,7 +518,7 @@ impl Store {
     ) -> Result<()> {
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             let status: String = sqlx::query(
                 "SELECT status FROM incidents WHERE school_id = $1 AND id = $2",
             )
@@ -680,7 +681,7 @@ impl Store {
         }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             if let Some(corrects) = entry.corrects {
                 let kind: String = sqlx::query(
                     "SELECT kind FROM incident_entries WHERE school_id = $1 AND incident_id = $2 AND id = $3",
@@ -739,7 +740,7 @@ impl Store {
         let note = checked_text("the note", note, MAX_INCIDENT_TEXT)?;
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             let changed = sqlx::query(
                 "UPDATE incidents SET status = 'closed', closed_at = $1, closed_by = $2
                  WHERE school_id = $3 AND id = $4 AND status = 'open'",

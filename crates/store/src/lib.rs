@@ -32,7 +32,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
-pub use accounts::{LoginFailure, NewAccount};
+pub use accounts::{LoginAttempt, LoginFailure, NewAccount};
 pub use alerts::{
     Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, MAX_ALERT_NOTE, NewAlert,
 };
@@ -119,6 +119,32 @@ macro_rules! dispatch {
     };
 }
 pub(crate) use dispatch;
+
+/// Opening a transaction that will write. On SQLite it starts `BEGIN IMMEDIATE`, taking the write
+/// lock at once (waiting for it under the busy timeout): a plain `BEGIN` that reads first and
+/// writes later fails at once with "database is locked" when another connection wrote in
+/// between, and the busy timeout cannot help it. That turned concurrent log-ins into 500s and
+/// lost audit entries.
+pub(crate) trait BeginWrite {
+    /// The database.
+    type Database: sqlx::Database;
+    /// A transaction that will write.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, Self::Database>>;
+}
+
+impl BeginWrite for sqlx::SqlitePool {
+    type Database = sqlx::Sqlite;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        Ok(self.begin_with("BEGIN IMMEDIATE").await?)
+    }
+}
+
+impl BeginWrite for sqlx::PgPool {
+    type Database = sqlx::Postgres;
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        Ok(self.begin().await?)
+    }
+}
 
 /// Which database a store talks to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,5 +1,6 @@
 //! People (pupils, staff, guests) and the device register.
 
+use crate::BeginWrite as _;
 use jiff::Timestamp;
 use sqlx::Row;
 
@@ -45,7 +46,7 @@ impl Store {
         let now = micros(Timestamp::now());
         let (mut created, mut updated) = (0, 0);
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             for person in people {
                 let existing = sqlx::query("SELECT id FROM people WHERE school_id = $1 AND username = $2")
                     .bind(school.0)

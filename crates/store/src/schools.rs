@@ -1,5 +1,6 @@
 //! Schools (tenants) and their groups.
 
+use crate::BeginWrite as _;
 use jiff::Timestamp;
 use sqlx::Row;
 
@@ -75,7 +76,7 @@ impl Store {
     pub async fn ensure_groups(&self, school: SchoolId, groups: &[NewGroup]) -> Result<usize> {
         let mut created = 0;
         dispatch!(self, pool => {
-            let mut transaction = pool.begin().await?;
+            let mut transaction = pool.begin_write().await?;
             for group in groups {
                 let done = sqlx::query(
                     "INSERT INTO groups (school_id, name, label, kind, year_groups) VALUES ($1, $2, $3, $4, $5)

@@ -7,10 +7,10 @@ use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
     Action, ActivityQuery, AlertFilter, AlertSource, AlertStatus, EntryKind, Event, EventAlert,
-    ExclusionKind, IncidentFilter, IncidentScope, IncidentStatus, MAX_UNBLOCK_REASON, NewAccount,
-    NewAlert, NewAuditEntry, NewDevice, NewEntry, NewExclusion, NewGroup, NewIncident,
-    NewUnblockRequest, PersonId, PersonKind, Roles, SchoolId, Source, Store, StoreError,
-    UnblockGrant,
+    ExclusionKind, IncidentFilter, IncidentScope, IncidentStatus, LoginAttempt, LoginFailure,
+    MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewEntry, NewExclusion,
+    NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role, Roles, SchoolId, Source,
+    Store, StoreError, UnblockGrant,
 };
 
 macro_rules! on_both_backends {
@@ -52,6 +52,7 @@ on_both_backends!(
     incidents_keep_an_append_only_record,
     detection_alerts_fold_apart_and_exclusions_keep_their_reasons,
     drops_are_counted_once_however_often_they_are_recorded,
+    log_in_attempts_at_once_are_counted_atomically,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -409,34 +410,45 @@ async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
         !format!("{found:?}").contains("placeholder"),
         "hash in Debug output"
     );
-    let now = at("2026-11-23T09:00:00Z");
+    let mut now = at("2026-11-23T09:00:00Z");
     let max_lock = SignedDuration::from_mins(15);
+    let claim = |now| store.claim_login_attempt(id, now, 3, max_lock);
     for attempt in 1..=3 {
-        let failure = store
-            .record_login_failure(id, now, 3, max_lock)
-            .await
-            .expect("failure");
-        assert_eq!(failure.failed_logins, attempt);
-        assert_eq!(failure.locked_until, None);
+        let counted = claim(now).await.expect("attempt");
+        assert_eq!(
+            counted,
+            LoginAttempt::Counted(LoginFailure {
+                failed_logins: attempt,
+                locked_until: None
+            })
+        );
     }
-    let fourth = store
-        .record_login_failure(id, now, 3, max_lock)
-        .await
-        .expect("failure");
+    let fourth = claim(now).await.expect("attempt");
     assert_eq!(
-        fourth.locked_until,
-        Some(now + SignedDuration::from_secs(1))
+        fourth,
+        LoginAttempt::Counted(LoginFailure {
+            failed_logins: 4,
+            locked_until: Some(now + SignedDuration::from_secs(1))
+        })
     );
-    let fifth = store
-        .record_login_failure(id, now, 3, max_lock)
-        .await
-        .expect("failure");
-    assert_eq!(fifth.locked_until, Some(now + SignedDuration::from_secs(2)));
+    // While the lock holds, an attempt is refused and not counted.
+    assert_eq!(
+        claim(now).await.expect("attempt"),
+        LoginAttempt::Locked(now + SignedDuration::from_secs(1))
+    );
+    now += SignedDuration::from_secs(1);
+    let fifth = claim(now).await.expect("attempt");
+    assert_eq!(
+        fifth,
+        LoginAttempt::Counted(LoginFailure {
+            failed_logins: 5,
+            locked_until: Some(now + SignedDuration::from_secs(2))
+        })
+    );
     for _ in 0..20 {
-        store
-            .record_login_failure(id, now, 3, max_lock)
-            .await
-            .expect("failure");
+        let locked = store.account(school, id).await.expect("account");
+        now = locked.locked_until.expect("locked");
+        claim(now).await.expect("attempt");
     }
     let locked = store.account(school, id).await.expect("account");
     assert_eq!(locked.locked_until, Some(now + max_lock));
@@ -1940,4 +1952,47 @@ async fn drops_are_counted_once_however_often_they_are_recorded(fixture: Fixture
         .await
         .expect("other gateway");
     assert_eq!(store.dropped_events().await.expect("drops"), 4_010);
+}
+
+/// Issue 20, item 10: many log-in attempts at once on one account are counted one by one, and
+/// those after the lock are refused before any password is checked.
+async fn log_in_attempts_at_once_are_counted_atomically(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "race").await;
+    let id = store
+        .create_account(
+            school,
+            &NewAccount {
+                username: "racer".into(),
+                display_name: "Racer".into(),
+                roles: Roles::new([Role::Teacher]),
+                password_hash: "placeholder".into(),
+                must_change_password: false,
+            },
+        )
+        .await
+        .expect("account");
+    let now = Timestamp::now();
+    let mut attempts = tokio::task::JoinSet::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        attempts.spawn(async move {
+            store
+                .claim_login_attempt(id, now, 5, SignedDuration::from_mins(15))
+                .await
+        });
+    }
+    let (mut counted, mut locked) = (Vec::new(), 0);
+    while let Some(result) = attempts.join_next().await {
+        match result
+            .expect("task")
+            .expect("no database error under contention")
+        {
+            LoginAttempt::Counted(failure) => counted.push(failure.failed_logins),
+            LoginAttempt::Locked(_) => locked += 1,
+        }
+    }
+    counted.sort_unstable();
+    assert_eq!(counted, [1, 2, 3, 4, 5, 6], "each counted once, in turn");
+    assert_eq!(locked, 14);
 }

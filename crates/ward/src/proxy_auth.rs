@@ -8,7 +8,7 @@ use std::pin::Pin;
 
 use jiff::{SignedDuration, Timestamp};
 use ward_proxy::{AuthUser, Authenticator};
-use ward_store::{NewAuditEntry, Store};
+use ward_store::{LoginAttempt, NewAuditEntry, Store};
 
 use crate::config::Config;
 
@@ -41,29 +41,42 @@ impl AccountLogins {
             }
         };
         let now = Timestamp::now();
-        if account.disabled || account.locked_until.is_some_and(|until| until > now) {
+        if account.disabled {
             return None;
         }
+        // Counted before the password is checked, as the console's log-ins are.
+        let attempt = self
+            .store
+            .claim_login_attempt(account.id, now, self.free_attempts, self.max_lock)
+            .await;
+        let audit = |detail: String| NewAuditEntry {
+            actor: account.username.clone(),
+            action: "proxy.login.failed".into(),
+            subject: format!("account:{}", account.username),
+            detail,
+            reason: None,
+        };
+        let failure = match attempt {
+            Ok(LoginAttempt::Counted(failure)) => failure,
+            Ok(LoginAttempt::Locked(until)) => {
+                let entry = audit(format!("refused: locked until {until}"));
+                if let Err(error) = self.store.append_audit(account.school, &entry).await {
+                    tracing::error!(%error, "cannot audit a refused proxy log-in");
+                }
+                return None;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot count a proxy log-in attempt; refused");
+                return None;
+            }
+        };
         let (given, hash) = (password.to_owned(), account.password_hash.clone());
         let right =
             tokio::task::spawn_blocking(move || ward_console::auth::verify_password(&given, &hash))
                 .await
                 .unwrap_or(false);
         if !right {
-            let failure = self
-                .store
-                .record_login_failure(account.id, now, self.free_attempts, self.max_lock)
-                .await;
-            let entry = NewAuditEntry {
-                actor: account.username.clone(),
-                action: "proxy.login.failed".into(),
-                subject: format!("account:{}", account.username),
-                detail: match failure {
-                    Ok(failure) => format!("{} failed in a row", failure.failed_logins),
-                    Err(error) => format!("failure not counted: {error}"),
-                },
-                reason: None,
-            };
+            let entry = audit(format!("{} failed in a row", failure.failed_logins));
             if let Err(error) = self.store.append_audit(account.school, &entry).await {
                 tracing::error!(%error, "cannot audit a failed proxy log-in");
             }
