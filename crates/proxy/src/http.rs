@@ -941,6 +941,26 @@ impl Connection {
                 );
             }
         }
+        // The same request again, while the first waits, is the same request.
+        match store
+            .waiting_unblock_request(
+                school_id,
+                ward_gateway::canonical_ip(self.peer.ip()),
+                &form.url,
+            )
+            .await
+        {
+            Ok(Some(_)) => {
+                return page::message(
+                    school,
+                    StatusCode::OK,
+                    "Already sent",
+                    "Your request for this page has already been sent. A member of staff will look at it.",
+                );
+            }
+            Ok(None) => {}
+            Err(error) => tracing::warn!(%error, "cannot look for a waiting unblock request"),
+        }
         let new = NewUnblockRequest {
             origin: "block-page".into(),
             client_ip: ward_gateway::canonical_ip(self.peer.ip()),
@@ -999,6 +1019,17 @@ impl Connection {
                 "Go back and write what worried you, then send it again.",
             );
         }
+        if !self.proxy.concerns.allow(
+            ward_gateway::canonical_ip(self.peer.ip()),
+            std::time::Instant::now(),
+        ) {
+            return page::message(
+                school,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please talk to someone",
+                "This computer has sent a lot of messages in the last hour. If you are worried, talk to your teacher or another adult you trust now. You can also call Childline free on 0800 1111.",
+            );
+        }
         let who = match (&client.identity.user, client.device) {
             (Some(user), _) => format!("user {user}"),
             (None, Some(device)) => format!("device {device} ({})", self.peer.ip()),
@@ -1023,7 +1054,12 @@ impl Connection {
                 message.chars().take(2000).collect::<String>()
             ),
         };
-        match store.raise_alert(self.proxy.settings.school, &alert).await {
+        let window = jiff::SignedDuration::try_from(self.proxy.settings.concern_window)
+            .unwrap_or(jiff::SignedDuration::from_hours(1));
+        match store
+            .raise_concern(self.proxy.settings.school, &alert, window)
+            .await
+        {
             Ok(_) => page::message(
                 school,
                 StatusCode::OK,

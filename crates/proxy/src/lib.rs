@@ -23,6 +23,7 @@ pub mod http;
 pub mod io;
 pub mod page;
 pub mod proxy;
+pub mod rate;
 pub mod reach;
 pub mod resolve;
 pub mod server;

@@ -98,6 +98,10 @@ pub struct ProxySettings {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Risk detection on searches, addresses and pages, if enabled.
     pub detection: Option<Arc<crate::Detection>>,
+    /// Concerns from one person (or address) within this time are folded into one alert.
+    pub concern_window: Duration,
+    /// Most concern reports one address may send in an hour.
+    pub concerns_per_hour: usize,
 }
 
 impl std::fmt::Debug for ProxySettings {
@@ -138,6 +142,8 @@ impl ProxySettings {
             internal_servers: Vec::new(),
             authenticator: None,
             detection: None,
+            concern_window: Duration::from_secs(60 * 60),
+            concerns_per_hour: 20,
         }
     }
 }
@@ -180,6 +186,8 @@ pub struct Proxy {
     pub(crate) connections: Arc<Semaphore>,
     pub(crate) resolver: Resolver,
     pub(crate) reach: Reach,
+    /// Concern reports per address.
+    pub(crate) concerns: crate::rate::RateLimit,
     /// This proxy's `Via` entry (`1.1 ward-` and a random id): a request that already carries
     /// it has come round in a loop.
     pub(crate) via: HeaderValue,
@@ -227,6 +235,10 @@ impl Proxy {
             live,
             connections: Arc::new(Semaphore::new(settings.max_connections.max(1))),
             resolver: Resolver::new(settings.connect_timeout),
+            concerns: crate::rate::RateLimit::new(
+                settings.concerns_per_hour,
+                Duration::from_secs(60 * 60),
+            ),
             reach: Reach::new(
                 settings.own_addresses.clone(),
                 settings.internal_servers.clone(),

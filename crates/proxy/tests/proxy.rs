@@ -1344,3 +1344,62 @@ fn the_server_name_inside_a_connect_tunnel_is_decided_too() {
     assert!(s_client_through(&ward, &allowed, "www.allowed.test"));
     assert!(!s_client_through(&ward, &allowed, "www.bing.com"));
 }
+
+/// Issue 20, item 8: concern reports from one address are folded into one alert that keeps
+/// what each said, and limited per hour; the same unblock request again is not recorded twice.
+#[test]
+fn concerns_and_unblock_requests_from_one_address_are_folded_and_limited() {
+    let ward = Ward::start(Options {
+        store: true,
+        ..Options::default()
+    });
+    let blocked = ward.url("casino.test", "/roulette");
+    let page = curl(&["--proxy", &via(&ward), &blocked]).body;
+    let token = form_value(&page, "token");
+    let post = |path: &str, field: &str, text: &str| {
+        curl(&[
+            "--proxy",
+            &via(&ward),
+            "--data-urlencode",
+            &format!("url={blocked}"),
+            "--data-urlencode",
+            &format!("token={token}"),
+            "--data-urlencode",
+            &format!("{field}={text}"),
+            &format!("http://{}/ward/{path}", ward.explicit),
+        ])
+    };
+    let mut statuses = Vec::new();
+    for n in 0..25 {
+        statuses.push(post("concern", "message", &format!("worried, message {n}")).status);
+    }
+    assert!(statuses[..20].iter().all(|&s| s == 200), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|&s| s == 429), "{statuses:?}");
+    let store = ward.store.as_ref().expect("store");
+    let alerts = ward
+        .runtime
+        .block_on(store.alerts(SchoolId(1), &AlertFilter::status(AlertStatus::New, 50)))
+        .expect("alerts");
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert_eq!(alerts[0].repeats, 20);
+    assert!(
+        alerts[0].detail.contains("worried, message 0"),
+        "{}",
+        alerts[0].detail
+    );
+    assert!(
+        alerts[0].detail.contains("worried, message 19"),
+        "{}",
+        alerts[0].detail
+    );
+
+    for _ in 0..3 {
+        let answer = post("unblock", "reason", "For our maths lesson on chance");
+        assert_eq!(answer.status, 200, "{}", answer.body);
+    }
+    let requests = ward
+        .runtime
+        .block_on(store.unblock_requests(SchoolId(1), "new", 10))
+        .expect("requests");
+    assert_eq!(requests.len(), 1, "{requests:?}");
+}

@@ -682,6 +682,63 @@ impl Store {
         })
     }
 
+    /// Raises a concern reported from the block page, or folds it into the concern from the same
+    /// person (or device, or address) still new and raised within `window`: its count grows and
+    /// what they wrote is added to its detail (up to [`MAX_DETECTION_DETAIL`] characters, then
+    /// only the count). Returns the alert and whether it was folded into one already open.
+    pub async fn raise_concern(
+        &self,
+        school: SchoolId,
+        alert: &NewAlert,
+        window: SignedDuration,
+    ) -> Result<(i64, bool)> {
+        if !(1..=5).contains(&alert.severity) {
+            return Err(StoreError::Invalid(format!(
+                "alert severity {} is not between 1 and 5",
+                alert.severity
+            )));
+        }
+        let now = Timestamp::now();
+        let at = micros(now);
+        let subject = alert.subject();
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let open = sqlx::query(
+                "SELECT id FROM alerts
+                 WHERE school_id = $1 AND source = $2 AND subject = $3 AND status = 'new'
+                   AND created_at > $4
+                 ORDER BY created_at DESC LIMIT 1",
+            )
+            .bind(school.0)
+            .bind(alert.source.as_str())
+            .bind(&subject)
+            .bind(micros(now - window))
+            .fetch_optional(&mut *transaction)
+            .await?;
+            let result = match open {
+                Some(row) => {
+                    let id: i64 = row.try_get(0)?;
+                    let sql = format!(
+                        "UPDATE alerts SET repeats = repeats + 1, last_seen = $2, updated_at = $2,
+                           detail = CASE WHEN length(detail) < {MAX_DETECTION_DETAIL}
+                                         THEN detail || $3 ELSE detail END
+                         WHERE id = $1"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(id)
+                        .bind(at)
+                        .bind(format!("\n\nAgain at {now}:\n{}", alert.detail))
+                        .execute(&mut *transaction)
+                        .await?;
+                    (id, true)
+                }
+                None => (insert_alert!(&mut *transaction, school.0, alert, at, at, 1_i64), false),
+            };
+            transaction.commit().await?;
+            Ok(result)
+        })
+    }
+
     /// The school's alerts matching `filter`: highest severity first, then newest.
     pub async fn alerts(&self, school: SchoolId, filter: &AlertFilter) -> Result<Vec<Alert>> {
         dispatch!(self, pool => {

@@ -273,6 +273,32 @@ impl Store {
         })
     }
 
+    /// The request still waiting for a decision that `client_ip` made for `url`, if any: the same
+    /// request again is not recorded twice.
+    pub async fn waiting_unblock_request(
+        &self,
+        school: SchoolId,
+        client_ip: IpAddr,
+        url: &str,
+    ) -> Result<Option<i64>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT id FROM unblock_requests
+                 WHERE school_id = $1 AND client_ip = $2 AND url = $3 AND status = 'new'
+                 ORDER BY id DESC LIMIT 1",
+            )
+            .bind(school.0)
+            .bind(client_ip.to_string())
+            .bind(url)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some(row.try_get(0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// One request.
     pub async fn unblock_request(&self, school: SchoolId, id: i64) -> Result<UnblockRequest> {
         dispatch!(self, pool => {

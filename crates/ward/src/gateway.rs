@@ -286,6 +286,7 @@ async fn start_proxy(
     settings.connect_ports = config.proxy_connect_ports()?;
     settings.hosts = config.proxy_hosts()?;
     settings.internal_servers = config.proxy_internal_servers()?;
+    settings.concern_window = Duration::from_secs(config.alerts.fold_minutes.saturating_mul(60));
     settings.own_addresses = listening.others;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     settings.detection = crate::detect::build(&config.detection)?;
