@@ -46,6 +46,8 @@ fn filter() -> &'static DnsFilter {
                 block_page_ipv4: Some([192, 0, 2, 1].into()),
                 block_page_ipv6: None,
                 cache_entries: 1_000,
+                allow_clients: vec!["127.0.0.0/8".parse().expect("network"), "::1/128".parse().expect("network")],
+                client_qps: 0,
             },
             Upstreams::new(Vec::new(), Duration::from_millis(1), 1),
             None,

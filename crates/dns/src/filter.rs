@@ -20,9 +20,10 @@ use jiff::Timestamp;
 use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request, decide};
-use ward_store::{Action, Event, EventAlert, EventSink, SchoolId, Source};
+use ward_store::{Action, Event, EventAlert, EventSink, Network, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
+use crate::limit::{ClientRate, Verdict as RateVerdict};
 use crate::reply;
 use crate::rewrite::{self, SafeSearch};
 use crate::upstream::Upstreams;
@@ -39,6 +40,11 @@ pub struct FilterSettings {
     pub block_page_ipv6: Option<Ipv6Addr>,
     /// Answers the cache holds.
     pub cache_entries: usize,
+    /// Networks whose clients are answered, besides the device register's addresses and
+    /// subnets; others get REFUSED, so the filter is no open resolver.
+    pub allow_clients: Vec<Network>,
+    /// Answers per second per client over UDP before response-rate limiting (0: off).
+    pub client_qps: u32,
 }
 
 /// Counters since start.
@@ -46,6 +52,10 @@ pub struct FilterSettings {
 pub struct Stats {
     /// Queries answered.
     pub queries: AtomicU64,
+    /// Queries refused because the client is not one of the school's.
+    pub refused_clients: AtomicU64,
+    /// UDP queries over a client's rate (slipped or dropped).
+    pub rate_limited: AtomicU64,
     /// Answered from the cache.
     pub cache_hits: AtomicU64,
     /// Blocked (policy, CNAME chain or bypass name).
@@ -94,6 +104,7 @@ pub struct DnsFilter {
     events: Option<EventSink>,
     counts: BrowsingCounts,
     stats: Stats,
+    rate: ClientRate,
 }
 
 impl std::fmt::Debug for DnsFilter {
@@ -129,6 +140,7 @@ impl DnsFilter {
             live,
             cache: Cache::new(settings.cache_entries),
             counts: BrowsingCounts::new(settings.school, Source::Dns),
+            rate: ClientRate::new(settings.client_qps),
             settings,
             upstreams,
             events,
@@ -144,6 +156,15 @@ impl DnsFilter {
     /// Counters since start.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Whether a UDP query from `client` may be answered now, or is over its rate.
+    pub fn rate(&self, client: IpAddr) -> RateVerdict {
+        let verdict = self.rate.check(client, Instant::now());
+        if verdict != RateVerdict::Answer {
+            Stats::add(&self.stats.rate_limited);
+        }
+        verdict
     }
 
     /// The upstream resolvers.
@@ -259,13 +280,26 @@ impl DnsFilter {
         };
         let state = self.live.guard();
         let now = Timestamp::now();
+        let client = state.client(client_ip, self.live.sessions(), now);
+        if !client.registered
+            && !self
+                .settings
+                .allow_clients
+                .iter()
+                .any(|network| network.contains(canonical_ip(client_ip)))
+        {
+            // Not one of the school's clients: no answer from this resolver.
+            Stats::add(&self.stats.refused_clients);
+            Answer::start(out, &query, rcode::REFUSED).edns(query.edns, 0);
+            return Step::Reply;
+        }
         let asked = Asked {
             limit: if udp {
                 query.udp_limit()
             } else {
                 usize::from(u16::MAX)
             },
-            client: state.client(client_ip, self.live.sessions(), now),
+            client,
             client_ip,
             name,
             query,

@@ -17,6 +17,7 @@
 
 pub mod cache;
 pub mod filter;
+pub mod limit;
 pub mod reply;
 pub mod rewrite;
 pub mod server;

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::filter::{DnsFilter, Step};
+use crate::limit::Verdict as RateVerdict;
 use crate::wire::{self, Answer, rcode};
 
 /// Upstream questions in flight at once, over all UDP sockets.
@@ -116,6 +117,20 @@ async fn udp_worker(filter: Arc<DnsFilter>, socket: Arc<UdpSocket>, pending: Arc
             }
         };
         let packet = &buffer[..length];
+        match filter.rate(peer.ip()) {
+            RateVerdict::Answer => {}
+            RateVerdict::Drop => continue,
+            RateVerdict::Slip => {
+                // An empty truncated reply: a real client asks again over TCP.
+                if let Ok(query) = wire::parse_query(packet) {
+                    Answer::start(&mut out, &query, rcode::NOERROR)
+                        .truncated()
+                        .edns(query.edns, 0);
+                    send(&socket, &out, peer).await;
+                }
+                continue;
+            }
+        }
         match filter.answer(packet, peer.ip(), true, &mut out) {
             Step::Reply => send(&socket, &out, peer).await,
             Step::Drop => {}

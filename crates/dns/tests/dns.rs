@@ -428,3 +428,84 @@ fn reloading_under_load_drops_no_query() {
     // After the last reload (block-page), the block page is what clients get.
     assert_eq!(ward.dig(&["casino.test", "+short"]).trim(), "192.0.2.250");
 }
+
+/// Issue 20, item 9: the filter answers the school's clients only (its networks and the device
+/// register), REFUSED for anyone else, and limits each client's rate over UDP.
+#[test]
+fn only_the_schools_clients_are_answered_and_each_at_a_bounded_rate() {
+    let unbound = Unbound::start("clients");
+    // Only 127.0.0.1 is the school's network here; 127.0.0.2 is in the device register.
+    let ward = Ward::start_limited(
+        vec![unbound.address],
+        state("block-page"),
+        None,
+        None,
+        &["127.0.0.1/32"],
+        0,
+    );
+    assert_eq!(status(&ward.dig(&["allowed.test", "A"])), "NOERROR");
+    assert_eq!(
+        status(&ward.dig(&["-b", "127.0.0.2", "allowed.test", "A"])),
+        "NOERROR",
+        "the device register's addresses are answered"
+    );
+    let outsider = ward.dig(&[
+        "-b",
+        "127.0.0.3",
+        "allowed.test",
+        "ANY",
+        "+noall",
+        "+answer",
+        "+comments",
+    ]);
+    assert_eq!(status(&outsider), "REFUSED", "{outsider}");
+    assert!(answers(&outsider).is_empty(), "{outsider}");
+    assert!(ward.filter.stats().refused_clients.load(Ordering::Relaxed) >= 1);
+
+    // Over its rate, a client gets empty truncated replies or nothing, a well-behaved one
+    // goes on being answered.
+    let ward = Ward::start_limited(
+        vec![unbound.address],
+        state("block-page"),
+        None,
+        None,
+        &["127.0.0.0/8"],
+        20,
+    );
+    let flood = UdpSocket::bind("127.0.0.5:0").expect("bind");
+    flood
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .expect("timeout");
+    let mut query = Vec::new();
+    let name = wire::name_wire("allowed.test").expect("name");
+    let (mut answered, mut truncated) = (0, 0);
+    for id in 0..200u16 {
+        query.clear();
+        wire::build_query(&mut query, id, &name, rtype::A);
+        flood.send_to(&query, ward.address).expect("send");
+    }
+    let mut reply = [0u8; 4096];
+    while let Ok((length, _)) = flood.recv_from(&mut reply) {
+        if wire::is_truncated(&reply[..length]) {
+            truncated += 1;
+        } else {
+            answered += 1;
+        }
+    }
+    assert!(answered <= 45, "about the burst of 40 answered: {answered}");
+    assert!(
+        truncated >= 50,
+        "every second query over the rate slipped: {truncated}"
+    );
+    assert!(answered + truncated < 200, "the rest dropped");
+    // Another client is not held back.
+    assert_eq!(
+        status(&ward.dig(&["-b", "127.0.0.6", "allowed.test", "A"])),
+        "NOERROR"
+    );
+    // And the flooding client gets through over TCP.
+    assert_eq!(
+        status(&ward.dig(&["-b", "127.0.0.5", "+tcp", "allowed.test", "A"])),
+        "NOERROR"
+    );
+}

@@ -255,6 +255,13 @@ pub struct DnsSettings {
     pub cache_entries: usize,
     /// Receive loops per UDP socket.
     pub workers: usize,
+    /// Networks whose clients are answered, comma-separated (`10.0.0.0/16, 192.168.5.0/24`),
+    /// besides the device register's addresses and subnets; others get REFUSED. Empty: the
+    /// networks of this machine's own addresses.
+    pub allow_clients: String,
+    /// Answers per second per client over UDP before response-rate limiting (beyond it, every
+    /// second query gets an empty truncated reply and the rest nothing); 0 turns it off.
+    pub client_qps: u32,
 }
 
 impl Default for Config {
@@ -299,6 +306,8 @@ impl Default for Config {
                 block_page_ipv6: String::new(),
                 cache_entries: 100_000,
                 workers: 2,
+                allow_clients: String::new(),
+                client_qps: 200,
             },
             proxy: ProxyConfig {
                 listen: "127.0.0.1:3128".into(),
@@ -476,6 +485,7 @@ impl Config {
         self.proxy_connect_ports()?;
         self.proxy_hosts()?;
         self.proxy_internal_servers()?;
+        self.dns_allow_clients()?;
         let proxy = &self.proxy;
         if proxy.max_connections == 0
             || proxy.header_timeout_seconds == 0
@@ -598,6 +608,20 @@ impl Config {
             .map(Some)
     }
 
+    /// The networks the DNS filter answers (besides the device register): `dns.allow_clients`,
+    /// or the networks of this machine's addresses.
+    pub fn dns_allow_clients(&self) -> anyhow::Result<Vec<ward_store::Network>> {
+        if self.dns.allow_clients.trim().is_empty() {
+            return Ok(machine_networks());
+        }
+        split_list(&self.dns.allow_clients)
+            .map(|part| {
+                part.parse()
+                    .with_context(|| format!("dns.allow_clients {part:?}"))
+            })
+            .collect()
+    }
+
     /// Servers the proxy may reach although their addresses are internal.
     pub fn proxy_internal_servers(&self) -> anyhow::Result<Vec<ward_proxy::InternalServer>> {
         split_list(&self.proxy.internal_servers)
@@ -704,6 +728,33 @@ impl Config {
             self.database.url.clone()
         }
     }
+}
+
+/// The networks of this machine's addresses (loopback included).
+fn machine_networks() -> Vec<ward_store::Network> {
+    let interfaces = match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read this machine's addresses; the DNS filter answers loopback and the device register only");
+            Vec::new()
+        }
+    };
+    let mut networks: Vec<ward_store::Network> = interfaces
+        .iter()
+        .filter_map(|interface| {
+            let prefix = match &interface.addr {
+                if_addrs::IfAddr::V4(v4) => u32::from(v4.netmask).count_ones(),
+                if_addrs::IfAddr::V6(v6) => u128::from(v6.netmask).count_ones(),
+            };
+            format!("{}/{prefix}", interface.ip()).parse().ok()
+        })
+        .collect();
+    for loopback in ["127.0.0.0/8", "::1/128"] {
+        if let Ok(network) = loopback.parse() {
+            networks.push(network);
+        }
+    }
+    networks
 }
 
 fn split_list(text: &str) -> impl Iterator<Item = &str> {

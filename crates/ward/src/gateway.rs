@@ -234,6 +234,8 @@ async fn start_dns(
             block_page_ipv4,
             block_page_ipv6,
             cache_entries: config.dns.cache_entries,
+            allow_clients: config.dns_allow_clients()?,
+            client_qps: config.dns.client_qps,
         },
         Upstreams::new(
             upstreams.clone(),

@@ -333,6 +333,26 @@ impl Ward {
         events: Option<EventSink>,
         runtime: Option<tokio::runtime::Runtime>,
     ) -> Ward {
+        Ward::start_limited(
+            upstreams,
+            state,
+            events,
+            runtime,
+            &["127.0.0.0/8", "::1/128"],
+            0,
+        )
+    }
+
+    /// With the clients answered (`allow_clients`, besides the device register) and the
+    /// response-rate limit per client (`client_qps`, 0: off) given.
+    pub fn start_limited(
+        upstreams: Vec<SocketAddr>,
+        state: FilterState,
+        events: Option<EventSink>,
+        runtime: Option<tokio::runtime::Runtime>,
+        allow_clients: &[&str],
+        client_qps: u32,
+    ) -> Ward {
         let runtime = runtime.unwrap_or_else(|| {
             tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -347,6 +367,11 @@ impl Ward {
                 block_page_ipv4: Some([192, 0, 2, 250].into()),
                 block_page_ipv6: Some("2001:db8::250".parse().expect("address")),
                 cache_entries: 10_000,
+                allow_clients: allow_clients
+                    .iter()
+                    .map(|network| network.parse().expect("network"))
+                    .collect(),
+                client_qps,
             },
             Upstreams::new(upstreams, Duration::from_millis(400), 2),
             events,
