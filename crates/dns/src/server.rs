@@ -2,7 +2,8 @@
 //! [`DnsFilter`]. UDP queries the cache or the policy can answer are answered in the receive
 //! loop; those that need the upstream get a task of their own, at most
 //! [`MAX_PENDING`] at once (beyond that, SERVFAIL at once, so a flood of unknown names cannot
-//! exhaust memory). TCP connections are limited in number and closed when idle.
+//! exhaust memory). TCP connections are limited in number, in all and per client address (the
+//! one that has waited longest for a query gives way to a new one), and closed when idle.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use ward_gateway::slots::{Slot, Slots};
 
 use crate::filter::{DnsFilter, Step};
 use crate::limit::Verdict as RateVerdict;
@@ -21,6 +23,9 @@ use crate::wire::{self, Answer, rcode};
 pub const MAX_PENDING: usize = 4_096;
 /// TCP connections open at once.
 pub const MAX_TCP_CONNECTIONS: usize = 512;
+/// TCP connections open at once from one client address. At either limit the connection that
+/// has waited longest for a query is closed to make room.
+pub const MAX_TCP_PER_CLIENT: usize = 16;
 /// A TCP connection with no query for this long is closed.
 pub const TCP_IDLE: Duration = Duration::from_secs(10);
 
@@ -87,7 +92,7 @@ pub fn serve(
             tasks.spawn(udp_worker(filter.clone(), socket.clone(), pending.clone()));
         }
     }
-    let connections = Arc::new(Semaphore::new(MAX_TCP_CONNECTIONS));
+    let connections = Slots::new(MAX_TCP_CONNECTIONS, MAX_TCP_PER_CLIENT);
     for listener in listeners.tcp {
         tasks.spawn(tcp_acceptor(filter.clone(), listener, connections.clone()));
     }
@@ -167,7 +172,7 @@ async fn send(socket: &UdpSocket, out: &[u8], peer: SocketAddr) {
     }
 }
 
-async fn tcp_acceptor(filter: Arc<DnsFilter>, listener: TcpListener, connections: Arc<Semaphore>) {
+async fn tcp_acceptor(filter: Arc<DnsFilter>, listener: TcpListener, connections: Arc<Slots>) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -177,17 +182,26 @@ async fn tcp_acceptor(filter: Arc<DnsFilter>, listener: TcpListener, connections
                 continue;
             }
         };
-        let Ok(permit) = connections.clone().try_acquire_owned() else {
-            // Full: close at once rather than let one client pin every slot.
-            drop(stream);
-            continue;
+        let slot = match connections.admit(peer.ip(), std::time::Instant::now()) {
+            Ok(slot) => slot,
+            Err(why) => {
+                // Every connection is busy answering: close at once.
+                tracing::debug!(%peer, %why, "TCP connection refused");
+                drop(stream);
+                continue;
+            }
         };
         let filter = filter.clone();
         tokio::spawn(async move {
-            if let Err(error) = tcp_connection(&filter, stream, peer).await {
-                tracing::debug!(%error, %peer, "TCP connection");
+            tokio::select! {
+                result = tcp_connection(&filter, stream, peer, &slot) => {
+                    if let Err(error) = result {
+                        tracing::debug!(%error, %peer, "TCP connection");
+                    }
+                }
+                // Waiting longest for a query when another client needed the place.
+                () = slot.shed() => tracing::debug!(%peer, "TCP connection shed to make room"),
             }
-            drop(permit);
         });
     }
 }
@@ -196,10 +210,12 @@ async fn tcp_connection(
     filter: &DnsFilter,
     mut stream: TcpStream,
     peer: SocketAddr,
+    slot: &Slot,
 ) -> std::io::Result<()> {
     let mut packet = Vec::new();
     let mut out = Vec::new();
     loop {
+        slot.waiting();
         let length = match tokio::time::timeout(TCP_IDLE, stream.read_u16()).await {
             Ok(Ok(length)) => usize::from(length),
             // Idle, closed or broken: end the connection quietly.
@@ -209,6 +225,7 @@ async fn tcp_connection(
         tokio::time::timeout(TCP_IDLE, stream.read_exact(&mut packet))
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "slow query"))??;
+        slot.busy();
         let step = match filter.answer(&packet, peer.ip(), false, &mut out) {
             Step::Resolve(question) => {
                 filter

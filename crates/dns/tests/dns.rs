@@ -509,3 +509,64 @@ fn only_the_schools_clients_are_answered_and_each_at_a_bounded_rate() {
         "NOERROR"
     );
 }
+
+/// Issue 20, items 6 and 7: slow DNS-over-TCP connections from one address, or from many,
+/// lock nobody out; the oldest waiting give way, and UDP keeps answering throughout.
+#[test]
+fn slow_tcp_clients_cannot_lock_others_out() {
+    let unbound = Unbound::start("slow-tcp");
+    let ward = Ward::start(vec![unbound.address], "block-page", None);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let connect_from = |from: [u8; 4]| connect_from(&runtime, from, ward.address);
+    // One address: many connections that send half a length prefix and stop.
+    let mut held = Vec::new();
+    for _ in 0..100 {
+        if let Some(mut stream) = connect_from([127, 0, 0, 9]) {
+            use std::io::Write;
+            let _ = stream.write_all(&[0]);
+            held.push(stream);
+        }
+    }
+    assert!(held.len() >= 90, "{}", held.len());
+    assert_eq!(status(&ward.dig(&["+tcp", "allowed.test", "A"])), "NOERROR");
+    assert_eq!(
+        status(&ward.dig(&["-b", "127.0.0.9", "+tcp", "allowed.test", "A"])),
+        "NOERROR",
+        "the flooding address's own real query is answered too"
+    );
+    // Many addresses, past the listener's 512.
+    for n in 0..600u16 {
+        let from = [127, 0, 2 + (n / 200) as u8, (n % 200) as u8 + 1];
+        if let Some(stream) = connect_from(from) {
+            held.push(stream);
+        }
+    }
+    assert_eq!(status(&ward.dig(&["+tcp", "allowed.test", "A"])), "NOERROR");
+    assert_eq!(
+        status(&ward.dig(&["allowed.test", "A"])),
+        "NOERROR",
+        "UDP answers"
+    );
+}
+
+/// A TCP connection from `from` (a loopback address) to `to` (std has no bind-before-connect,
+/// so tokio's socket does it on `runtime`).
+fn connect_from(
+    runtime: &tokio::runtime::Runtime,
+    from: [u8; 4],
+    to: std::net::SocketAddr,
+) -> Option<std::net::TcpStream> {
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::from((from, 0)))?;
+            socket.connect(to).await
+        })
+        .ok()?;
+    let stream = stream.into_std().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    Some(stream)
+}

@@ -13,10 +13,13 @@
 //!   (DESIGN.md F10).
 //!
 //! - [`search`]: search engines' hosts, search terms and safe-search parameters.
+//! - [`slots`]: connection slots per listener (a limit in all and per client address, and the
+//!   longest-waiting connection shed to make room), for every front end and the console.
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
 pub mod search;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

@@ -29,6 +29,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpStream;
 use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
+use ward_gateway::slots::Slot;
 use ward_gateway::{Client, FilterState, Session};
 use ward_lists::Host;
 use ward_policy::{
@@ -64,19 +65,27 @@ struct Connection {
     mode: Mode,
     /// For HTTP inside a CONNECT tunnel: who the tunnel was opened for.
     tunnel_client: Option<Client>,
+    /// The connection's slot: busy from its first request; tunnels keep it while they last.
+    slot: Arc<Slot>,
     /// The server connection of the last request, kept for the next request to the same server.
     /// With whether it was made for a client that may reach private networks (a request from
     /// one who may not does not reuse it).
     server: Mutex<Option<(Endpoint, bool, SendRequest<Incoming>)>>,
 }
 
-/// Serves one client connection until it closes.
-pub async fn serve_connection(proxy: Arc<Proxy>, stream: TcpStream, peer: SocketAddr, mode: Mode) {
+/// Serves one client connection until it closes; `slot` is marked busy at its first request.
+pub async fn serve_connection(
+    proxy: Arc<Proxy>,
+    stream: TcpStream,
+    peer: SocketAddr,
+    mode: Mode,
+    slot: Arc<Slot>,
+) {
     let local = match stream.local_addr() {
         Ok(local) => local,
         Err(_) => return,
     };
-    serve_http(proxy, stream, peer, local, mode, None).await
+    serve_http(proxy, stream, peer, local, mode, None, slot).await
 }
 
 /// Plain HTTP sent inside a CONNECT tunnel (some clients tunnel every request): served as
@@ -91,6 +100,7 @@ pub(crate) fn serve_tunnelled<S>(
     peer: SocketAddr,
     local: SocketAddr,
     client: Client,
+    slot: Arc<Slot>,
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
 where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -102,6 +112,7 @@ where
         local,
         Mode::Transparent,
         Some(client),
+        slot,
     ))
 }
 
@@ -112,6 +123,7 @@ async fn serve_http<S>(
     local: SocketAddr,
     mode: Mode,
     tunnel_client: Option<Client>,
+    slot: Arc<Slot>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -128,6 +140,7 @@ async fn serve_http<S>(
         local,
         mode,
         tunnel_client,
+        slot,
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -141,6 +154,7 @@ async fn serve_http<S>(
 
 impl Connection {
     async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
+        self.slot.busy();
         let proxy = &self.proxy;
         Stats::add(&proxy.stats.requests);
         let state = proxy.live.load();
@@ -487,6 +501,7 @@ impl Connection {
         let client = Client::clone(&client);
         let peer = self.peer;
         let local = self.local;
+        let slot = self.slot.clone();
         tokio::spawn(async move {
             match hyper::upgrade::on(request).await {
                 Ok(upgraded) => {
@@ -497,6 +512,7 @@ impl Connection {
                         endpoint,
                         client,
                         (peer, local),
+                        slot,
                     )
                     .await
                 }

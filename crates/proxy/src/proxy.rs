@@ -13,7 +13,7 @@ use hyper::header::HeaderValue;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
-use tokio::sync::Semaphore;
+use ward_gateway::slots::Slots;
 use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
 use ward_lists::Host;
 use ward_store::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source, Store};
@@ -69,8 +69,11 @@ pub struct ProxySettings {
     /// How clients reach the explicit proxy (`host:port`), written into the PAC file and the
     /// block page's forms. Empty: the address each connection arrived on.
     pub public_address: String,
-    /// Most client connections at once; more are refused.
+    /// Most client connections at once; beyond it the one that has waited longest without
+    /// sending a request is closed to make room, else the new one is refused.
     pub max_connections: usize,
+    /// Most client connections from one address, likewise.
+    pub max_connections_per_client: usize,
     /// Largest request head (request line and headers), in bytes.
     pub max_header_bytes: usize,
     /// How long a portal log-in lasts (ended sooner by logging out).
@@ -110,6 +113,10 @@ impl std::fmt::Debug for ProxySettings {
             .field("school", &self.school)
             .field("public_address", &self.public_address)
             .field("max_connections", &self.max_connections)
+            .field(
+                "max_connections_per_client",
+                &self.max_connections_per_client,
+            )
             .field("max_header_bytes", &self.max_header_bytes)
             .field("header_timeout", &self.header_timeout)
             .field("idle_timeout", &self.idle_timeout)
@@ -130,6 +137,7 @@ impl ProxySettings {
             school,
             public_address: String::new(),
             max_connections: 4096,
+            max_connections_per_client: 256,
             max_header_bytes: 64 * 1024,
             portal_session: Duration::from_secs(60 * 60),
             header_timeout: Duration::from_secs(30),
@@ -153,7 +161,7 @@ impl ProxySettings {
 pub struct Stats {
     /// Client connections accepted.
     pub connections: AtomicU64,
-    /// Client connections refused at the limit.
+    /// Client connections refused at the limit (in all, or from one address).
     pub refused: AtomicU64,
     /// HTTP requests handled (CONNECT included).
     pub requests: AtomicU64,
@@ -183,7 +191,7 @@ pub struct Proxy {
     pub(crate) events: Option<EventSink>,
     pub(crate) counts: BrowsingCounts,
     pub(crate) stats: Stats,
-    pub(crate) connections: Arc<Semaphore>,
+    pub(crate) connections: Arc<Slots>,
     pub(crate) resolver: Resolver,
     pub(crate) reach: Reach,
     /// Concern reports per address.
@@ -233,7 +241,10 @@ impl Proxy {
         Proxy {
             via: HeaderValue::from_str(&via).unwrap_or(HeaderValue::from_static("1.1 ward")),
             live,
-            connections: Arc::new(Semaphore::new(settings.max_connections.max(1))),
+            connections: Slots::new(
+                settings.max_connections,
+                settings.max_connections_per_client,
+            ),
             resolver: Resolver::new(settings.connect_timeout),
             concerns: crate::rate::RateLimit::new(
                 settings.concerns_per_hour,
@@ -256,6 +267,11 @@ impl Proxy {
     /// Counters since start.
     pub fn stats(&self) -> &Stats {
         &self.stats
+    }
+
+    /// Its client connection slots (limits, open connections, shed and refused counts).
+    pub fn connection_slots(&self) -> &Arc<Slots> {
+        &self.connections
     }
 
     /// Its settings.

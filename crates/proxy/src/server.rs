@@ -103,27 +103,43 @@ async fn accept(
                 continue;
             }
         };
-        let Ok(permit) = proxy.connections.clone().try_acquire_owned() else {
-            Stats::add(&proxy.stats.refused);
-            refuse(stream, kind);
-            continue;
+        let slot = match proxy
+            .connections
+            .admit(peer.ip(), std::time::Instant::now())
+        {
+            Ok(slot) => Arc::new(slot),
+            Err(why) => {
+                Stats::add(&proxy.stats.refused);
+                tracing::debug!(%peer, %why, "connection refused");
+                refuse(stream, kind);
+                continue;
+            }
         };
         Stats::add(&proxy.stats.connections);
         let _ = stream.set_nodelay(true);
         let proxy = proxy.clone();
         let own = own.clone();
         connections.spawn(async move {
-            let _permit = permit;
-            match kind {
-                ListenerKind::Explicit => {
-                    http::serve_connection(proxy, stream, peer, Mode::Explicit).await
+            let serve = async {
+                match kind {
+                    ListenerKind::Explicit => {
+                        http::serve_connection(proxy, stream, peer, Mode::Explicit, slot.clone())
+                            .await
+                    }
+                    ListenerKind::TransparentHttp => {
+                        http::serve_connection(proxy, stream, peer, Mode::Transparent, slot.clone())
+                            .await
+                    }
+                    ListenerKind::TransparentHttps => {
+                        tls::serve_connection(proxy, stream, peer, own, slot.clone()).await
+                    }
                 }
-                ListenerKind::TransparentHttp => {
-                    http::serve_connection(proxy, stream, peer, Mode::Transparent).await
-                }
-                ListenerKind::TransparentHttps => {
-                    tls::serve_connection(proxy, stream, peer, own).await
-                }
+            };
+            // A connection that has sent no request yet gives way to a newer one when the
+            // listener, or its client, is at the limit.
+            tokio::select! {
+                () = serve => {}
+                () = slot.shed() => tracing::debug!(%peer, "connection shed to make room"),
             }
         });
     }

@@ -21,6 +21,7 @@ use crate::hello::{ClientHello, HelloError, MAX_HELLO, parse_client_hello};
 use crate::http::splice;
 use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
+use ward_gateway::slots::Slot;
 
 /// TLS alert `access_denied` (fatal): what a blocked client sees instead of a handshake.
 pub(crate) const ACCESS_DENIED: [u8; 7] = [21, 3, 3, 0, 2, 2, 49];
@@ -72,6 +73,7 @@ pub async fn serve_connection(
     mut stream: TcpStream,
     peer: SocketAddr,
     listeners: Arc<Vec<SocketAddr>>,
+    slot: Arc<Slot>,
 ) {
     let Ok(local) = stream.local_addr() else {
         return;
@@ -85,6 +87,7 @@ pub async fn serve_connection(
         }
         Err(HelloRead::Ended) => return,
     };
+    slot.busy();
     let state = proxy.live.load();
     let client = state.client(peer.ip(), proxy.live.sessions(), Timestamp::now());
     let endpoint = match &hello.server_name {
@@ -184,6 +187,7 @@ pub(crate) async fn serve_tunnel<C>(
     endpoint: Endpoint,
     client: ward_gateway::Client,
     (peer, local): (SocketAddr, SocketAddr),
+    slot: Arc<Slot>,
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -193,7 +197,7 @@ pub(crate) async fn serve_tunnel<C>(
         Err(HelloRead::Unreadable(HelloError::NotTls, first)) if looks_like_http(&first) => {
             drop(server);
             let stream = crate::io::Prefixed::new(first, client_stream);
-            crate::http::serve_tunnelled(proxy, stream, peer, local, client).await;
+            crate::http::serve_tunnelled(proxy, stream, peer, local, client, slot).await;
             return;
         }
         Err(HelloRead::Unreadable(error, _)) => {
@@ -276,6 +280,7 @@ pub(crate) async fn serve_tunnel<C>(
         return;
     }
     splice(client_stream, server, proxy.settings.idle_timeout).await;
+    drop(slot);
 }
 
 /// Whether the first bytes of a tunnel are an HTTP request line's start (`METHOD `).

@@ -929,9 +929,20 @@ fn connections_beyond_the_limit_are_refused_with_503() {
         max_connections: 2,
         ..Options::default()
     });
-    // Two idle clients hold both places.
+    // Two clients in the middle of a download hold both places (a client that has sent no
+    // request would be closed to make room instead).
     let held: Vec<TcpStream> = (0..2)
-        .map(|_| TcpStream::connect(ward.explicit).expect("connect"))
+        .map(|_| {
+            let mut stream = TcpStream::connect(ward.explicit).expect("connect");
+            let head = format!(
+                "GET {} HTTP/1.1\r\nHost: www.allowed.test\r\n\r\n",
+                ward.url("www.allowed.test", "/big?mb=500")
+            );
+            stream.write_all(head.as_bytes()).expect("write");
+            let mut first = [0u8; 12];
+            stream.read_exact(&mut first).expect("the download starts");
+            stream
+        })
         .collect();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while ward
@@ -1402,4 +1413,78 @@ fn concerns_and_unblock_requests_from_one_address_are_folded_and_limited() {
         .block_on(store.unblock_requests(SchoolId(1), "new", 10))
         .expect("requests");
     assert_eq!(requests.len(), 1, "{requests:?}");
+}
+
+/// Issue 20, items 6 and 7: one address holding its per-client maximum of half-sent requests
+/// locks nobody else out, and its own oldest waiting connections give way to new ones; a
+/// listener full of half-sent requests from many addresses makes room the same way.
+#[test]
+fn half_sent_requests_cannot_lock_others_out() {
+    let ward = Ward::start(Options {
+        max_connections: 48,
+        max_connections_per_client: 16,
+        ..Options::default()
+    });
+    let half_sent = |from: [u8; 4]| -> Option<TcpStream> {
+        let stream = ward.runtime.block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4().ok()?;
+            socket.bind(std::net::SocketAddr::from((from, 0))).ok()?;
+            socket.connect(ward.explicit).await.ok()
+        })?;
+        let mut stream = stream.into_std().ok()?;
+        stream.set_nonblocking(false).ok()?;
+        stream
+            .write_all(b"GET http://www.allowed.test/ HTTP/1.1\r\nHost: w")
+            .ok()?;
+        Some(stream)
+    };
+    // One address opens twice its share and sends half a request on each.
+    let flood: Vec<TcpStream> = (0..32).filter_map(|_| half_sent([127, 0, 0, 9])).collect();
+    assert_eq!(flood.len(), 32);
+    std::thread::sleep(Duration::from_millis(300));
+    let closed = flood
+        .iter()
+        .filter(|stream| {
+            let mut stream = *stream;
+            stream
+                .set_read_timeout(Some(Duration::from_millis(50)))
+                .expect("timeout");
+            let mut byte = [0u8; 1];
+            match stream.read(&mut byte) {
+                Ok(0) => true,
+                Ok(_) => false,
+                Err(error) => error.kind() == std::io::ErrorKind::ConnectionReset,
+            }
+        })
+        .count();
+    assert!(
+        closed >= 16,
+        "the oldest gave way to the newest: {closed} closed"
+    );
+    // Others are served; so is the flooding address's next real request.
+    for interface in ["127.0.0.2", "127.0.0.1", "127.0.0.9"] {
+        let answer = curl(&[
+            "--interface",
+            interface,
+            "--proxy",
+            &via(&ward),
+            &ward.url("www.allowed.test", "/served"),
+        ]);
+        assert_eq!(answer.status, 200, "{interface}: {}", answer.body);
+    }
+    // Many addresses, one half-sent request each, fill the listener: a new client still gets in.
+    let many: Vec<TcpStream> = (10..70u8)
+        .filter_map(|n| half_sent([127, 0, 1, n]))
+        .collect();
+    assert_eq!(many.len(), 60);
+    std::thread::sleep(Duration::from_millis(300));
+    let answer = curl(&[
+        "--interface",
+        "127.0.0.2",
+        "--proxy",
+        &via(&ward),
+        &ward.url("www.allowed.test", "/still"),
+    ]);
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    assert!(ward.proxy.connection_slots().shed_count() >= 16 + 12);
 }

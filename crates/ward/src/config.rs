@@ -130,6 +130,8 @@ pub struct ProxyConfig {
     pub public_address: String,
     /// Most client connections at once.
     pub max_connections: usize,
+    /// Most client connections from one address.
+    pub max_connections_per_client: usize,
     /// Largest request head, in KiB.
     pub max_header_kb: usize,
     /// Seconds a client has to send a request's head (and the longest wait between requests).
@@ -204,6 +206,15 @@ pub struct ConsoleSettings {
     pub max_lockout_minutes: i64,
     /// Largest CSV upload, in megabytes.
     pub upload_limit_mb: usize,
+    /// Most connections at once; at the limit the one that has waited longest without sending
+    /// a request is closed to make room, else the new one is refused.
+    pub max_connections: usize,
+    /// Most connections at once from one address, likewise.
+    pub max_connections_per_client: usize,
+    /// Seconds a client has to send a request's head, and the longest wait between requests.
+    pub header_timeout_seconds: u64,
+    /// Seconds a request's body or a response may go without a byte moving.
+    pub idle_timeout_seconds: u64,
 }
 
 /// Recording events.
@@ -285,6 +296,10 @@ impl Default for Config {
                 free_login_attempts: 5,
                 max_lockout_minutes: 15,
                 upload_limit_mb: 10,
+                max_connections: 256,
+                max_connections_per_client: 32,
+                header_timeout_seconds: 30,
+                idle_timeout_seconds: 60,
             },
             events: EventSettings {
                 gateway: "gateway".into(),
@@ -315,6 +330,7 @@ impl Default for Config {
                 transparent_https: String::new(),
                 public_address: String::new(),
                 max_connections: 4096,
+                max_connections_per_client: 256,
                 max_header_kb: 64,
                 header_timeout_seconds: 30,
                 idle_timeout_seconds: 300,

@@ -281,6 +281,7 @@ async fn start_proxy(
     let mut settings = ProxySettings::new(school);
     settings.public_address = proxy_config.public_address.trim().to_owned();
     settings.max_connections = proxy_config.max_connections;
+    settings.max_connections_per_client = proxy_config.max_connections_per_client;
     settings.max_header_bytes = proxy_config.max_header_kb.saturating_mul(1024);
     settings.header_timeout = Duration::from_secs(proxy_config.header_timeout_seconds);
     settings.idle_timeout = Duration::from_secs(proxy_config.idle_timeout_seconds);

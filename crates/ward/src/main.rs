@@ -18,6 +18,7 @@ mod output;
 mod policy;
 mod proxy_auth;
 mod serve;
+mod web;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -8,7 +8,6 @@
 //! answers, to the database.
 
 use crate::output::{announce, say};
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -115,10 +114,11 @@ async fn shutdown_signal() {
 
 /// Runs Ward on `listener` until `shutdown` resolves.
 pub async fn serve(
-    config: Config,
+    mut config: Config,
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    share_descriptors(&mut config);
     let store = open_store(&config).await?;
     let school = first_start(&config, &store).await?;
 
@@ -188,13 +188,16 @@ pub async fn serve(
     let notifier =
         crate::notify::Notifier::from_config(&config, store.clone(), school, school_name)?
             .map(|notifier| tokio::spawn(notifier.run()));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
-    .context("console server")?;
+    let limits = crate::web::Limits {
+        slots: ward_gateway::slots::Slots::new(
+            config.console.max_connections,
+            config.console.max_connections_per_client,
+        ),
+        header_timeout: Duration::from_secs(config.console.header_timeout_seconds),
+        idle_timeout: Duration::from_secs(config.console.idle_timeout_seconds),
+        drain_timeout: Duration::from_secs(10),
+    };
+    crate::web::serve(listener, app, limits, shutdown).await;
     tracing::info!("stopping: writing queued events");
     sweeper.abort();
     if let Some(notifier) = notifier {
@@ -208,6 +211,67 @@ pub async fn serve(
     store.close().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// File descriptors kept back from the listeners: the database's connections, the journal, the
+/// log, upstream DNS sockets, the listening sockets themselves.
+const DESCRIPTOR_RESERVE: u64 = 256;
+
+/// Gives each listener its share of the process's file descriptors (issue 20, item 6): the
+/// soft limit is raised towards what the limits need (the console's connections, two per proxy
+/// connection, the DNS filter's TCP connections, and a reserve), and if the system allows less,
+/// the console's and the proxy's limits are cut to fit, with a warning. So no front end can
+/// take the descriptors another needs.
+fn share_descriptors(config: &mut Config) {
+    let dns_tcp = if config.dns.listen.trim().is_empty() {
+        0
+    } else {
+        ward_dns::server::MAX_TCP_CONNECTIONS as u64
+    };
+    let proxy = if config.proxy.listen.trim().is_empty()
+        && config.proxy.transparent_http.trim().is_empty()
+        && config.proxy.transparent_https.trim().is_empty()
+    {
+        0
+    } else {
+        2 * config.proxy.max_connections as u64
+    };
+    let console = config.console.max_connections as u64;
+    let wanted = console + proxy + dns_tcp + DESCRIPTOR_RESERVE;
+    let have = match rlimit::increase_nofile_limit(wanted) {
+        Ok(have) => have,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the file descriptor limit");
+            return;
+        }
+    };
+    if have >= wanted {
+        return;
+    }
+    // What is left after the reserve and the DNS filter's fixed share, split in proportion.
+    let left = have.saturating_sub(DESCRIPTOR_RESERVE + dns_tcp);
+    let scale = |limit: usize, per: u64| -> usize {
+        let share = (limit as u64 * per).saturating_mul(left) / (console + proxy).max(1);
+        usize::try_from((share / per).max(16)).unwrap_or(16)
+    };
+    let (old_console, old_proxy) = (config.console.max_connections, config.proxy.max_connections);
+    config.console.max_connections = scale(old_console, 1);
+    config.proxy.max_connections = scale(old_proxy, 2);
+    config.console.max_connections_per_client = config
+        .console
+        .max_connections_per_client
+        .min(config.console.max_connections);
+    config.proxy.max_connections_per_client = config
+        .proxy
+        .max_connections_per_client
+        .min(config.proxy.max_connections);
+    tracing::warn!(
+        descriptors = have,
+        wanted,
+        console = config.console.max_connections,
+        proxy = config.proxy.max_connections,
+        "the system allows fewer file descriptors than the connection limits need: the console's and the proxy's limits are cut (console.max_connections {old_console}, proxy.max_connections {old_proxy}); raise LimitNOFILE"
+    );
 }
 
 /// The groups of the configured policy, as the store keeps them.

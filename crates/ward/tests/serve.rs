@@ -1305,3 +1305,106 @@ fn the_console_cannot_be_reached_through_the_proxy() {
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// A TCP connection from `from` (a loopback address) to `to` that sends `bytes` and then
+/// nothing (std has no bind-before-connect, so tokio's socket does it on `runtime`).
+fn held_connection(
+    runtime: &tokio::runtime::Runtime,
+    from: [u8; 4],
+    to: &str,
+    bytes: &[u8],
+) -> Option<std::net::TcpStream> {
+    use std::io::Write;
+    let to: std::net::SocketAddr = to.parse().ok()?;
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::from((from, 0)))?;
+            socket.connect(to).await
+        })
+        .ok()?;
+    let mut stream = stream.into_std().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    stream.write_all(bytes).ok()?;
+    Some(stream)
+}
+
+/// Issue 20, items 6 and 7: connections that send nothing, or half a request, from one address
+/// or from many, stop neither the console nor the proxy nor the DNS filter; the console has a
+/// connection limit and cuts off a client that does not finish its request head.
+#[test]
+fn idle_connections_stop_no_front_end() {
+    let folder = temp_folder("flood");
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_CONSOLE_MAX_CONNECTIONS", "64"),
+            ("WARD_CONSOLE_MAX_CONNECTIONS_PER_CLIENT", "8"),
+            ("WARD_CONSOLE_HEADER_TIMEOUT_SECONDS", "2"),
+            ("WARD_PROXY_MAX_CONNECTIONS", "64"),
+            ("WARD_PROXY_MAX_CONNECTIONS_PER_CLIENT", "8"),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address is printed")
+        .to_owned();
+    let console = server.base.trim_start_matches("http://").to_owned();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut held = Vec::new();
+    for target in [&console, &proxy] {
+        // One address far past its share, half a request each; then many addresses past the
+        // listener's limit.
+        for _ in 0..40 {
+            held.extend(held_connection(
+                &runtime,
+                [127, 0, 0, 9],
+                target,
+                b"GET / HTTP/1.1\r\nHo",
+            ));
+        }
+        for n in 0..100u8 {
+            held.extend(held_connection(&runtime, [127, 0, 3, n + 1], target, b""));
+        }
+    }
+    assert!(held.len() >= 250, "{}", held.len());
+    // Everyone else is still served, by every front end.
+    let (status, page) = console_get(&server.base, "", "/login");
+    assert_eq!(status, 200, "{page}");
+    let (status, body) = curl_through(&proxy, "http://casino.test/spin");
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+
+    // A console client that never finishes its request head is cut off after the time-out.
+    let mut slow = held_connection(
+        &runtime,
+        [127, 0, 0, 1],
+        &console,
+        b"GET /login HTTP/1.1\r\nHo",
+    )
+    .expect("connect");
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut slow, &mut rest);
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "cut off after about two seconds, not {:?}",
+        started.elapsed()
+    );
+    drop(held);
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}

@@ -385,6 +385,7 @@ pub struct Options {
     pub tls_port: u16,
     pub header_timeout: Duration,
     pub max_connections: usize,
+    pub max_connections_per_client: usize,
     pub detection: bool,
     /// Servers the proxy may reach on loopback (`proxy.internal_servers`); `None`: all of
     /// 127.0.0.1 (the origin and the TLS origins), Ward's own listeners still excepted.
@@ -400,6 +401,7 @@ impl Default for Options {
             tls_port: 443,
             header_timeout: Duration::from_secs(5),
             max_connections: 1000,
+            max_connections_per_client: 1000,
             detection: false,
             internal_servers: None,
         }
@@ -478,6 +480,7 @@ impl Ward {
                 settings.tls_port = options.tls_port;
                 settings.header_timeout = options.header_timeout;
                 settings.max_connections = options.max_connections;
+                settings.max_connections_per_client = options.max_connections_per_client;
                 if options.detection {
                     settings.detection = Some(Arc::new(ward_proxy::Detection::new(
                         ward_detect::Scanner::new(ward_detect::default_lists()),
