@@ -30,6 +30,8 @@ pub enum AppError {
     TooLarge,
     /// Something failed inside Ward.
     Internal(String),
+    /// Ward started without its database and has not reached it yet.
+    DatabaseUnavailable,
 }
 
 impl From<StoreError> for AppError {
@@ -72,6 +74,14 @@ impl IntoResponse for AppError {
                 "Not available to your role",
                 "Your account's role does not include this page. If you need it, ask your \
                  headteacher or the online safety coordinator.",
+            ),
+            AppError::DatabaseUnavailable => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The database is unavailable",
+                "Ward cannot reach its database, so the console cannot show or save anything \
+                 just now. Filtering goes on with the policy, devices and unblocked sites Ward \
+                 last had, and what it sees is kept on disk and saved once the database is \
+                 back. This page works again then.",
             ),
             AppError::CsrfRejected => (
                 StatusCode::FORBIDDEN,

@@ -137,6 +137,9 @@ struct Inner {
     config: ConsoleConfig,
     events: Option<EventSink>,
     filter: Option<Arc<dyn FilterHooks>>,
+    /// Whether the database is there: while it is not (Ward started without it), every page
+    /// says so instead of failing one query at a time.
+    database_ready: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl AppState {
@@ -149,6 +152,7 @@ impl AppState {
                 config,
                 events,
                 filter: None,
+                database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
         }
     }
@@ -167,7 +171,23 @@ impl AppState {
                 config,
                 events,
                 filter: Some(filter),
+                database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
             }),
+        }
+    }
+
+    /// The same state, with `ready` saying whether the database is there (set by whoever
+    /// reconnects to it).
+    pub fn with_database_ready(self, ready: Arc<std::sync::atomic::AtomicBool>) -> AppState {
+        let inner = Inner {
+            store: self.inner.store.clone(),
+            config: self.inner.config.clone(),
+            events: self.inner.events.clone(),
+            filter: self.inner.filter.clone(),
+            database_ready: ready,
+        };
+        AppState {
+            inner: Arc::new(inner),
         }
     }
 
@@ -258,8 +278,29 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             csrf::guard,
         ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            database_guard,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(state)
+}
+
+/// While the database is unavailable, every page but the stylesheet says so (503).
+async fn database_guard(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let ready = state
+        .inner
+        .database_ready
+        .load(std::sync::atomic::Ordering::Relaxed);
+    if ready || request.uri().path() == "/static/style.css" {
+        next.run(request).await
+    } else {
+        AppError::DatabaseUnavailable.into_response()
+    }
 }
 
 async fn style() -> impl IntoResponse {

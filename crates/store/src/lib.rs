@@ -187,6 +187,16 @@ impl Store {
     /// Opens the database at `url` (`sqlite://var/ward.db`, `sqlite::memory:`,
     /// `postgres://user@host/db`), creating an SQLite file if it is missing. Does not migrate.
     pub async fn open(url: &str, options: &OpenOptions) -> Result<Store> {
+        Store::open_with(url, options, false).await
+    }
+
+    /// Like [`Store::open`], but connecting only when a query first needs it: for a gateway that
+    /// starts while its database is unavailable and must go on filtering.
+    pub async fn open_lazy(url: &str, options: &OpenOptions) -> Result<Store> {
+        Store::open_with(url, options, true).await
+    }
+
+    async fn open_with(url: &str, options: &OpenOptions, lazy: bool) -> Result<Store> {
         let backend = if url.starts_with("sqlite:") {
             let connect = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -213,9 +223,12 @@ impl Store {
                 } else {
                     Some(Duration::from_secs(3600))
                 })
-                .acquire_timeout(options.acquire_timeout)
-                .connect_with(connect)
-                .await?;
+                .acquire_timeout(options.acquire_timeout);
+            let pool = if lazy {
+                pool.connect_lazy_with(connect)
+            } else {
+                pool.connect_with(connect).await?
+            };
             Backend::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let connect = PgConnectOptions::from_str(url)?;

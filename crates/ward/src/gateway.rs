@@ -19,9 +19,10 @@ use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
 use ward_policy::{DEFAULT_POLICY, GrantSpec, PolicySnapshot, PolicySpec};
 use ward_proxy::{Proxy, ProxySettings};
-use ward_store::{Device, EventSink, NewAlert, SchoolId, Store, UnblockGrant, UnblockRequest};
+use ward_store::{Device, EventSink, NewAlert, SchoolId, Store, UnblockGrant};
 
 use crate::config::Config;
+use crate::snapshot::{ApprovedGrant, Snapshot};
 
 /// How often the device register and the grants are read again.
 const DEVICE_REFRESH: Duration = Duration::from_secs(30);
@@ -119,6 +120,7 @@ impl Gateway {
         school: SchoolId,
         events: EventSink,
         console: SocketAddr,
+        database: bool,
     ) -> anyhow::Result<Option<Gateway>> {
         let dns_addresses = config.dns_listen()?;
         let proxy_addresses = config.proxy_listeners()?;
@@ -126,9 +128,36 @@ impl Gateway {
             return Ok(None);
         }
         let (base, index) = load_policy(config).await?;
-        let grants = store.unblock_grants(school, jiff::Timestamp::now()).await?;
+        let snapshot_path = Snapshot::path(&config.data_dir);
+        let from_store = if database {
+            read_from_store(store, school).await
+        } else {
+            Err(anyhow::anyhow!("Ward started without it"))
+        };
+        let (grants, devices) = match from_store {
+            Ok((grants, devices)) => {
+                save_snapshot(&snapshot_path, school, &devices, &grants);
+                (grants, devices)
+            }
+            Err(error) => {
+                // The database is unavailable: filter with what it last said.
+                let snapshot = Snapshot::load(&snapshot_path).with_context(|| {
+                    format!("the database is unavailable ({error:#}) and there is no snapshot to filter from")
+                })?;
+                anyhow::ensure!(
+                    snapshot.school() == school,
+                    "the snapshot {} is for another school",
+                    snapshot_path.display()
+                );
+                tracing::warn!(
+                    %error,
+                    saved_at = %snapshot.saved_at,
+                    "the database is unavailable: filtering with the device register and grants saved then"
+                );
+                (snapshot.grants.clone(), snapshot.devices())
+            }
+        };
         let policy = with_grants(&base, &index, &grants, store, school).await?;
-        let devices = store.devices(school).await?;
         let live = Arc::new(LiveState::new(state(Arc::new(policy), &devices)));
         let mut tasks = JoinSet::new();
 
@@ -294,7 +323,14 @@ async fn start_proxy(
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     settings.detection = crate::detect::build(&config.detection)?;
     if let Some(detection) = &settings.detection {
-        match crate::detect::exclusions(store, school).await {
+        // Not waited on for long: the database may be unavailable, and the proxy must start.
+        let read = tokio::time::timeout(
+            Duration::from_secs(3),
+            crate::detect::exclusions(store, school),
+        )
+        .await
+        .unwrap_or(Err(ward_store::StoreError::Timeout(Duration::from_secs(3))));
+        match read {
             Ok(exclusions) => detection.set_exclusions(exclusions),
             Err(error) => {
                 tracing::warn!(%error, "cannot read the detection exclusions; none in force until the next refresh")
@@ -418,29 +454,32 @@ fn grant_spec(id: i64, grant: &UnblockGrant, reason: &str, approved_by: &str) ->
 async fn with_grants(
     base: &PolicySpec,
     index: &Arc<CategoryIndex>,
-    grants: &[UnblockRequest],
+    grants: &[ApprovedGrant],
     store: &Store,
     school: SchoolId,
 ) -> anyhow::Result<PolicySnapshot> {
-    let candidates: Vec<(&UnblockRequest, &UnblockGrant, GrantSpec)> = grants
+    let candidates: Vec<(&ApprovedGrant, GrantSpec)> = grants
         .iter()
-        .filter_map(|request| {
-            let decision = request.decision.as_ref()?;
-            let grant = decision.grant.as_ref()?;
-            let spec = grant_spec(request.id, grant, &request.request.reason, &decision.by);
-            Some((request, grant, spec))
+        .map(|approved| {
+            let spec = grant_spec(
+                approved.request,
+                &approved.grant(),
+                &approved.reason,
+                &approved.approved_by,
+            );
+            (approved, spec)
         })
         .collect();
     // The usual case: every grant goes in, one compile.
     let mut spec = base.clone();
     spec.grants
-        .extend(candidates.iter().map(|(_, _, grant)| grant.clone()));
+        .extend(candidates.iter().map(|(_, grant)| grant.clone()));
     if let Ok((snapshot, _)) = PolicySnapshot::compile(spec, index.clone()) {
         return Ok(snapshot);
     }
     // Some grant cannot go in: find which, one at a time, and leave those out.
     let mut spec = base.clone();
-    for (request, grant, candidate) in candidates {
+    for (approved, candidate) in candidates {
         let mut trial = spec.clone();
         trial.grants.push(candidate.clone());
         match PolicySnapshot::compile(trial, index.clone()) {
@@ -448,7 +487,7 @@ async fn with_grants(
             Err(error) => {
                 let summary = format!(
                     "unblock request {} ({}) cannot be put into the policy and stays closed: {error}",
-                    request.id, grant.site
+                    approved.request, approved.site
                 );
                 system_alert(store, school, summary).await;
             }
@@ -471,8 +510,30 @@ async fn system_alert(store: &Store, school: SchoolId, summary: String) {
 struct Loaded {
     base: Arc<PolicySpec>,
     index: Arc<CategoryIndex>,
-    grants: Vec<UnblockRequest>,
+    grants: Vec<ApprovedGrant>,
     devices: Vec<Device>,
+}
+
+/// The approved grants and the device register, from the database.
+async fn read_from_store(
+    store: &Store,
+    school: SchoolId,
+) -> anyhow::Result<(Vec<ApprovedGrant>, Vec<Device>)> {
+    let requests = store.unblock_grants(school, jiff::Timestamp::now()).await?;
+    let devices = store.devices(school).await?;
+    Ok((ApprovedGrant::of(&requests), devices))
+}
+
+/// Keeps what the database said, for a start while it is unavailable.
+fn save_snapshot(
+    path: &std::path::Path,
+    school: SchoolId,
+    devices: &[Device],
+    grants: &[ApprovedGrant],
+) {
+    if let Err(error) = Snapshot::new(school, devices, grants).save(path) {
+        tracing::warn!(error = %format!("{error:#}"), "cannot save the gateway snapshot");
+    }
 }
 
 fn state(policy: Arc<PolicySnapshot>, devices: &[Device]) -> FilterState {
@@ -492,6 +553,7 @@ async fn reloader(
     mut loaded: Loaded,
 ) {
     let live = hooks.live.clone();
+    let snapshot_path = Snapshot::path(&config.data_dir);
     let mut refresh = tokio::time::interval(DEVICE_REFRESH);
     refresh.tick().await;
     #[cfg(unix)]
@@ -525,6 +587,7 @@ async fn reloader(
         }
         // The database being down must not stop a SIGHUP reload: the last register and grants
         // read stay. A periodic refresh has nothing else to do then.
+        let mut device_error = false;
         match store.devices(school).await {
             Ok(now) if now != loaded.devices => {
                 loaded.devices = now;
@@ -532,21 +595,27 @@ async fn reloader(
             }
             Ok(_) => {}
             Err(error) => {
+                device_error = true;
                 tracing::warn!(%error, "cannot read the device register; keeping the last one read");
             }
         }
+        let mut read = !device_error;
         match store.unblock_grants(school, jiff::Timestamp::now()).await {
-            Ok(now) if now != loaded.grants => {
-                loaded.grants = now;
+            Ok(now) if ApprovedGrant::of(&now) != loaded.grants => {
+                loaded.grants = ApprovedGrant::of(&now);
                 changed = true;
             }
             Ok(_) => {}
             Err(error) => {
+                read = false;
                 tracing::warn!(%error, "cannot read the unblock grants; keeping the last ones read");
             }
         }
         if !changed {
             continue;
+        }
+        if read {
+            save_snapshot(&snapshot_path, school, &loaded.devices, &loaded.grants);
         }
         if full {
             tracing::info!("SIGHUP: reloading the category index and the policy");
@@ -592,9 +661,13 @@ mod tests {
         list.iter().map(|a| a.parse().expect("address")).collect()
     }
 
-    fn approved(id: i64, site: &str) -> UnblockRequest {
+    fn approved(id: i64, site: &str) -> ApprovedGrant {
+        ApprovedGrant::of(&[approved_request(id, site)]).remove(0)
+    }
+
+    fn approved_request(id: i64, site: &str) -> ward_store::UnblockRequest {
         let start = jiff::Timestamp::now();
-        UnblockRequest {
+        ward_store::UnblockRequest {
             id,
             created_at: start,
             status: "approved".into(),

@@ -18,6 +18,7 @@ mod output;
 mod policy;
 mod proxy_auth;
 mod serve;
+mod snapshot;
 mod web;
 
 use std::path::PathBuf;

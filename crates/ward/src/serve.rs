@@ -23,7 +23,10 @@ use ward_store::{
 
 use crate::config::Config;
 use crate::gateway::Gateway;
+use crate::snapshot::Snapshot;
 use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Arguments of `ward serve`.
 #[derive(Debug, clap::Args)]
@@ -119,8 +122,34 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     share_descriptors(&mut config);
-    let store = open_store(&config).await?;
-    let school = first_start(&config, &store).await?;
+    let database_ready = Arc::new(AtomicBool::new(true));
+    let (store, school) = match open_store(&config).await {
+        Ok(store) => {
+            let school = first_start(&config, &store).await?;
+            (store, school)
+        }
+        Err(error) => {
+            // Without the database, filter with what it last said (a snapshot beside the
+            // journal); with no snapshot there is nothing safe to filter with.
+            let path = Snapshot::path(&config.data_dir);
+            let snapshot = match Snapshot::load(&path) {
+                Ok(snapshot) => snapshot,
+                Err(missing) => {
+                    return Err(error.context(format!(
+                        "and Ward cannot filter without it: {missing:#} (it is written once Ward has run with its database)"
+                    )));
+                }
+            };
+            tracing::error!(
+                error = %format!("{error:#}"),
+                "the database is unavailable: filtering with the snapshot saved at {}; events wait in the journal; trying the database every {}s",
+                snapshot.saved_at,
+                DATABASE_RETRY.as_secs()
+            );
+            database_ready.store(false, Ordering::Relaxed);
+            (lazy_store(&config).await?, snapshot.school())
+        }
+    };
 
     let mut writer_config =
         WriterConfig::new(&config.events.gateway, config.data_dir.join("journal"));
@@ -138,6 +167,7 @@ pub async fn serve(
         school,
         events.clone(),
         listener.local_addr()?,
+        database_ready.load(Ordering::Relaxed),
     )
     .await?;
 
@@ -165,7 +195,16 @@ pub async fn serve(
         ),
         None => AppState::new(store.clone(), console, Some(events.clone())),
     };
+    let app_state = app_state.with_database_ready(database_ready.clone());
     let app = ward_console::router(app_state);
+    let reconnect = (!database_ready.load(Ordering::Relaxed)).then(|| {
+        tokio::spawn(reconnect(
+            config.clone(),
+            store.clone(),
+            database_ready.clone(),
+            gateway.as_ref().map(crate::gateway::Gateway::hooks),
+        ))
+    });
     let address = listener.local_addr()?;
     // Scripts and tests read this line to find the console (the port may have been chosen by
     // the system).
@@ -184,7 +223,10 @@ pub async fn serve(
             }
         }
     });
-    let school_name = store.school(school).await?.name;
+    let school_name = match store.school(school).await {
+        Ok(school) => school.name,
+        Err(_) => config.school.name.clone(),
+    };
     let notifier =
         crate::notify::Notifier::from_config(&config, store.clone(), school, school_name)?
             .map(|notifier| tokio::spawn(notifier.run()));
@@ -200,6 +242,9 @@ pub async fn serve(
     crate::web::serve(listener, app, limits, shutdown).await;
     tracing::info!("stopping: writing queued events");
     sweeper.abort();
+    if let Some(reconnect) = reconnect {
+        reconnect.abort();
+    }
     if let Some(notifier) = notifier {
         notifier.abort();
     }
@@ -369,6 +414,53 @@ async fn first_start(config: &Config, store: &Store) -> anyhow::Result<SchoolId>
         announce!("  (Shown only now. You choose your own password when you first log in.)");
     }
     Ok(school)
+}
+
+/// How often a Ward that started without its database tries it again.
+const DATABASE_RETRY: Duration = Duration::from_secs(5);
+
+/// The store, connecting only when a query needs it (the database is unavailable now).
+async fn lazy_store(config: &Config) -> anyhow::Result<Store> {
+    let options = OpenOptions {
+        max_connections: config.database.max_connections,
+        acquire_timeout: Duration::from_secs(config.database.connect_timeout_seconds),
+    };
+    let url = config.database_url();
+    Store::open_lazy(&url, &options)
+        .await
+        .with_context(|| format!("database {}", ward_store::redact_url(&url)))
+}
+
+/// Tries the database until it answers and is migrated, then opens the console and has the
+/// gateway read the device register and grants from it (the event writer catches up from the
+/// journal by itself).
+async fn reconnect(
+    config: Config,
+    store: Store,
+    ready: Arc<AtomicBool>,
+    hooks: Option<Arc<crate::gateway::GatewayHooks>>,
+) {
+    loop {
+        tokio::time::sleep(DATABASE_RETRY).await;
+        let attempt = async {
+            store.migrate().await?;
+            first_start(&config, &store).await
+        };
+        match tokio::time::timeout(Duration::from_secs(30), attempt).await {
+            Ok(Ok(_)) => {
+                tracing::info!("the database is back: the console is open again");
+                ready.store(true, Ordering::Relaxed);
+                if let Some(hooks) = &hooks {
+                    ward_console::FilterHooks::grants_changed(hooks.as_ref());
+                }
+                return;
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(error = %format!("{error:#}"), "the database is still unavailable")
+            }
+            Err(_) => tracing::warn!("the database is still unavailable (no answer in 30 s)"),
+        }
+    }
 }
 
 /// `ward audit verify`: exit 0 when every chain holds, 1 when one is broken.

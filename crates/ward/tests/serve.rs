@@ -1408,3 +1408,183 @@ fn idle_connections_stop_no_front_end() {
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Blocked events for `host` in the SQLite database at `path`.
+fn blocked_events(path: &Path, host: &str) -> i64 {
+    let database = format!("sqlite://{}", path.display());
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async {
+            use sqlx::{Connection, Row};
+            let mut connection = sqlx::SqliteConnection::connect(&database)
+                .await
+                .expect("open");
+            sqlx::query("SELECT COUNT(*) FROM events WHERE host = $1 AND action = 'block'")
+                .bind(host)
+                .fetch_one(&mut connection)
+                .await
+                .expect("count")
+                .try_get(0)
+                .expect("a count")
+        })
+}
+
+const STAFF_POLICY: &str = r#"
+name = "Resilient school"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+
+[[group]]
+id = "staff"
+title = "Staff"
+kind = "staff"
+
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+[rule.groups]
+staff = "acceptable"
+"#;
+
+/// Issue 20, item 15: Ward starts while its database is unavailable and filters with the last
+/// policy, index, device register and grants it had; the console says the database is
+/// unavailable; events wait in the journal and are written once when the database is back.
+#[test]
+fn ward_filters_while_its_database_is_unavailable_and_catches_up_after() {
+    let folder = temp_folder("no-database");
+    gambling_index(&folder);
+    std::fs::write(folder.join("policy.toml"), STAFF_POLICY).expect("policy");
+    std::fs::create_dir_all(folder.join("db")).expect("database folder");
+    let database = format!("sqlite://{}", folder.join("db/ward.db").display());
+    let environment = [
+        ("WARD_DATABASE_URL", database.as_str()),
+        ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+        ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+        ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+        ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+        ("WARD_FILTER_INDEX", "lists.idx"),
+        ("WARD_FILTER_POLICY", "policy.toml"),
+        ("WARD_ADMIN_PASSWORD", "resilience test password"),
+    ];
+    let printed = |server: &Server, what: &str| -> String {
+        server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix(what))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{what} is printed"))
+            .to_owned()
+    };
+
+    // With the database: a staff computer is registered, and the gateway reads it.
+    let server = Server::start(&folder, &environment);
+    let dns = printed(&server, "Ward DNS filter listening on ");
+    let (status, _, session) = log_in(&server.base, "admin", "resilience test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (_, devices) = console_get(&server.base, &session, "/devices");
+    let csrf = field(&devices, "csrf");
+    let (status, _) = console_post(
+        &server.base,
+        &session,
+        "/devices",
+        &[
+            ("csrf", &csrf),
+            ("name", "STAFF-PC-1"),
+            ("network", "127.0.0.2"),
+            ("group", "staff"),
+        ],
+    );
+    assert_eq!(status, 303);
+    hang_up(&server);
+    let staff_allowed = |dns: &str| {
+        dig(
+            dns,
+            &[
+                "-b",
+                "127.0.0.2",
+                "casino.test",
+                "+short",
+                "+tries=1",
+                "+time=2",
+            ],
+        )
+        .trim()
+        .is_empty()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !staff_allowed(&dns) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the device was never read"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(folder.join("var/gateway-snapshot.json").exists());
+    let before = blocked_events(&folder.join("db/ward.db"), "casino.test");
+
+    // The database goes away (its folder is gone: SQLite cannot open it).
+    std::fs::rename(folder.join("db"), folder.join("db-away")).expect("move");
+    let server = Server::start(&folder, &environment);
+    let dns = printed(&server, "Ward DNS filter listening on ");
+    let proxy = printed(&server, "Ward proxy listening on ");
+    assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+    assert!(staff_allowed(&dns), "the saved device register is in force");
+    let (status, body) = curl_through(&proxy, "http://casino.test/spin");
+    assert_eq!(status, 403, "{body}");
+    for _ in 0..4 {
+        assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
+    }
+    let mut response = agent()
+        .get(format!("{}/login", server.base))
+        .call()
+        .expect("console");
+    assert_eq!(response.status().as_u16(), 503);
+    let page = response.body_mut().read_to_string().expect("body");
+    assert!(page.contains("database is unavailable"), "{page}");
+
+    // It comes back: the console opens, and the events of the outage are written, once.
+    std::fs::rename(folder.join("db-away"), folder.join("db")).expect("move back");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let status = agent()
+            .get(format!("{}/login", server.base))
+            .call()
+            .expect("console")
+            .status()
+            .as_u16();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the console never opened"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    // Five DNS answers and one proxy request were blocked while the database was away.
+    while blocked_events(&folder.join("db/ward.db"), "casino.test") < before + 6 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the journal was never written"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert_eq!(
+        blocked_events(&folder.join("db/ward.db"), "casino.test"),
+        before + 6
+    );
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
