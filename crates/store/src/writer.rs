@@ -11,6 +11,14 @@
 //! - Events are dropped only when the queue is full (the writer cannot even keep the journal up)
 //!   or the journal has reached its size limit; every drop is counted, shown on the dashboard and
 //!   recorded in the database when it answers.
+//! - A hard stop (`kill -9`, a power cut) loses what is still in the queue. After every journal
+//!   write the writer notes in a ledger beside the journal how many events the front ends had
+//!   handed over, dropped and journalled so far; a clean stop marks it clean. On the next start,
+//!   an unclean ledger and the journal's records after it tell how many of the events handed
+//!   over were never journalled, and they are recorded as dropped by that run. Only events
+//!   handed over after the last ledger note (during the journal write in progress at the
+//!   moment of the stop, and at most the last 50 ms, as the ledger is also noted that often)
+//!   can be lost without being counted.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -23,6 +31,92 @@ use tokio::task::JoinHandle;
 
 use crate::events::Progress;
 use crate::journal::{Journal, Position};
+
+/// The ledger file in the journal folder (see the module's documentation).
+const LEDGER: &str = "ledger.json";
+/// How often the ledger is noted between journal writes.
+const LEDGER_EVERY: Duration = Duration::from_millis(50);
+
+/// Keeps the ledger: what this run has been handed, dropped and journalled.
+struct LedgerKeeper {
+    path: PathBuf,
+    temporary: PathBuf,
+    run: String,
+    health: Arc<WriterHealth>,
+    /// Events journalled and the journal's end after them, changed together.
+    journalled: Mutex<(u64, Position)>,
+    /// The accepted count at the last note (to skip notes that would say nothing new).
+    noted_accepted: AtomicU64,
+    /// One write of the file at a time.
+    writing: Mutex<()>,
+    /// Losses of earlier runs not yet recorded in the database, carried from ledger to ledger.
+    unrecorded: Mutex<Vec<(String, u64)>>,
+}
+
+impl LedgerKeeper {
+    fn journalled(&self, count: u64, end: Position) {
+        if let Ok(mut journalled) = self.journalled.lock() {
+            *journalled = (count, end);
+        }
+    }
+
+    fn note_if_changed(&self) {
+        if self.health.accepted() != self.noted_accepted.load(Ordering::Relaxed) {
+            self.note(false);
+        }
+    }
+
+    fn note(&self, clean: bool) {
+        let Ok(_writing) = self.writing.lock() else {
+            return;
+        };
+        // Read the counts after what was journalled: whatever they hold beyond it was handed
+        // over before this note and is either journalled later or lost.
+        let (journalled, end) = match self.journalled.lock() {
+            Ok(journalled) => *journalled,
+            Err(_) => return,
+        };
+        let accepted = self.health.accepted();
+        let ledger = Ledger {
+            run: self.run.clone(),
+            accepted,
+            dropped: self.health.dropped(),
+            journalled,
+            segment: end.0,
+            position: end.1,
+            clean,
+            unrecorded: self
+                .unrecorded
+                .lock()
+                .map(|unrecorded| unrecorded.clone())
+                .unwrap_or_default(),
+        };
+        // Kept in the page cache across a killed process; a rename replaces it whole.
+        let written = serde_json::to_vec(&ledger)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&self.temporary, bytes))
+            .and_then(|()| std::fs::rename(&self.temporary, &self.path));
+        match written {
+            Ok(()) => self.noted_accepted.store(accepted, Ordering::Relaxed),
+            Err(error) => tracing::warn!(%error, "cannot write the event writer's ledger"),
+        }
+    }
+}
+
+/// What a writer run had done by its last journal write.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct Ledger {
+    run: String,
+    accepted: u64,
+    dropped: u64,
+    journalled: u64,
+    segment: i64,
+    position: u64,
+    clean: bool,
+    /// Losses of earlier runs (run, events) not yet recorded in the database.
+    #[serde(default)]
+    unrecorded: Vec<(String, u64)>,
+}
 use crate::{Event, Result, Store, StoreError};
 
 /// How the writer behaves.
@@ -166,14 +260,32 @@ impl EventSink {
 pub struct EventWriter {
     task: JoinHandle<()>,
     stop: Arc<Notify>,
+    notes: JoinHandle<()>,
 }
 
 impl EventWriter {
     /// Opens the journal and starts the writer. Returns the sink front ends use.
     pub fn start(store: Store, config: WriterConfig) -> Result<(EventSink, EventWriter)> {
         let journal = Journal::open(&config.journal_folder, 0)?;
-        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
+        let crashed = crashed_run(&config, &journal);
         let health = Arc::new(WriterHealth::default());
+        let run = format!(
+            "{}-{}",
+            std::process::id(),
+            jiff::Timestamp::now().as_microsecond()
+        );
+        let ledger = Arc::new(LedgerKeeper {
+            path: config.journal_folder.join(LEDGER),
+            temporary: config.journal_folder.join("ledger.json.new"),
+            run: run.clone(),
+            health: health.clone(),
+            journalled: Mutex::new((0, journal.end())),
+            noted_accepted: AtomicU64::new(u64::MAX),
+            writing: Mutex::new(()),
+            unrecorded: Mutex::new(crashed.clone()),
+        });
+        ledger.note(false);
+        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let stop = Arc::new(Notify::new());
         let state = WriterTask {
             store,
@@ -181,29 +293,41 @@ impl EventWriter {
             journal: Arc::new(Mutex::new(journal)),
             health: health.clone(),
             progress: None,
-            run: format!(
-                "{}-{}",
-                std::process::id(),
-                jiff::Timestamp::now().as_microsecond()
-            ),
+            run,
             dropped_recorded: 0,
+            journalled: 0,
+            ledger: ledger.clone(),
+            crashed,
             removed_below: 0,
             pause: Duration::ZERO,
             next_attempt: tokio::time::Instant::now(),
         };
         let task = tokio::spawn(state.run(receiver, stop.clone()));
+        // Between journal writes (the database may hold the writer up for seconds), the ledger
+        // is noted every LEDGER_EVERY, so that a hard stop loses uncounted at most what was
+        // handed over since.
+        let notes = tokio::spawn(async move {
+            let mut every = tokio::time::interval(LEDGER_EVERY);
+            loop {
+                every.tick().await;
+                ledger.note_if_changed();
+            }
+        });
         Ok((
             EventSink {
                 queue: sender,
                 health,
             },
-            EventWriter { task, stop },
+            EventWriter { task, stop, notes },
         ))
     }
 
     /// Stops taking events, writes what is queued to the journal, tries the database once more,
     /// and returns. Whatever the database has not got stays in the journal for the next start.
     pub async fn shutdown(self) {
+        // The writer notes the ledger clean as it ends; no timed note may come after.
+        self.notes.abort();
+        let _ = self.notes.await;
         self.stop.notify_one();
         let _ = self.task.await;
     }
@@ -220,6 +344,13 @@ struct WriterTask {
     run: String,
     /// The run's drop total the database is known to hold.
     dropped_recorded: u64,
+    /// Events this run has journalled.
+    journalled: u64,
+    /// The ledger beside the journal.
+    ledger: Arc<LedgerKeeper>,
+    /// Runs that stopped without shutting down, and the events each lost (dropped, or never
+    /// journalled), until the database has them.
+    crashed: Vec<(String, u64)>,
     /// Segments below this one have been deleted (so the folder is listed only when the
     /// database moves into a new segment).
     removed_below: i64,
@@ -258,6 +389,17 @@ impl WriterTask {
         }
         // Queue closed and drained: one last attempt to bring the database up to date.
         self.catch_up().await;
+        let end = self.journal.lock().map(|journal| journal.end());
+        if let Ok(end) = end {
+            self.note_ledger(end, true);
+        }
+    }
+
+    /// Notes in the ledger what this run has done, up to `end` of the journal (`clean`: the
+    /// run is stopping and has journalled everything).
+    fn note_ledger(&self, end: Position, clean: bool) {
+        self.ledger.journalled(self.journalled, end);
+        self.ledger.note(clean);
     }
 
     fn is_behind(&self) -> bool {
@@ -307,6 +449,8 @@ impl WriterTask {
                 return;
             }
         };
+        self.journalled += events.len() as u64;
+        self.note_ledger(after, false);
         if self.progress == Some(before) && self.database_due() {
             let progress = Progress {
                 gateway: &self.config.gateway,
@@ -409,6 +553,25 @@ impl WriterTask {
             });
             self.database_answered(0);
         }
+        if !self.crashed.is_empty() {
+            for (run, lost) in &self.crashed {
+                tokio::time::timeout(
+                    timeout,
+                    self.store.record_drops(
+                        &self.config.gateway,
+                        run,
+                        i64::try_from(*lost).unwrap_or(i64::MAX),
+                    ),
+                )
+                .await
+                .map_err(|_| timed_out())??;
+            }
+            self.crashed.clear();
+            if let Ok(mut unrecorded) = self.ledger.unrecorded.lock() {
+                unrecorded.clear();
+            }
+            self.ledger.note(false);
+        }
         let dropped = self.health.dropped();
         if dropped > self.dropped_recorded {
             // The run's total, not what was added since: a write that timed out here may still
@@ -491,5 +654,55 @@ impl WriterTask {
         self.journal
             .lock()
             .map_err(|_| StoreError::Invalid("the journal lock was poisoned".into()))
+    }
+}
+
+/// The run before this one, if it stopped without shutting down (its ledger is not clean): its
+/// name and the events it lost, those it dropped and those handed over but never journalled
+/// (the journal's records after the ledger's note count as journalled).
+fn crashed_run(config: &WriterConfig, journal: &Journal) -> Vec<(String, u64)> {
+    let path = config.journal_folder.join(LEDGER);
+    let Ok(bytes) = std::fs::read(&path) else {
+        return Vec::new();
+    };
+    let ledger: Ledger = match serde_json::from_slice(&bytes) {
+        Ok(ledger) => ledger,
+        Err(error) => {
+            tracing::warn!(%error, "the event writer's ledger is unreadable; the last run's losses cannot be counted");
+            return Vec::new();
+        }
+    };
+    let mut lost_by_runs = ledger.unrecorded.clone();
+    if ledger.clean {
+        return lost_by_runs;
+    }
+    let after = match journal.read((ledger.segment, ledger.position), usize::MAX) {
+        Ok(chunk) => chunk.events.len() as u64,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the journal after the ledger");
+            0
+        }
+    };
+    let journalled = ledger.journalled + after;
+    let never_journalled = ledger
+        .accepted
+        .saturating_sub(ledger.dropped)
+        .saturating_sub(journalled);
+    tracing::warn!(
+        run = %ledger.run,
+        never_journalled,
+        dropped = ledger.dropped,
+        "the last run of the event writer stopped without shutting down (killed, or the power went): {never_journalled} events it had been handed were never journalled and are counted as dropped; any handed over in its last 50 ms cannot be counted"
+    );
+    lost_by_runs.push((ledger.run, ledger.dropped + never_journalled));
+    lost_by_runs
+}
+
+impl EventWriter {
+    /// Stops the writer at once, as a crash would: what is queued is not journalled and the
+    /// ledger is left as the last journal write wrote it. For tests of what a restart counts.
+    pub fn abandon(self) {
+        self.notes.abort();
+        self.task.abort();
     }
 }

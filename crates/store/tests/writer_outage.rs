@@ -231,3 +231,62 @@ async fn the_journal_limit_holds_when_the_database_never_answered() {
     assert_eq!(health.accepted(), 2_000);
     assert!(on_disk > 0 && health.dropped() < 2_000);
 }
+
+/// Issue 20, item 16: a writer stopped as `kill -9` would stop it loses what was still queued,
+/// but the next start counts it: every event handed over is afterwards either in the database
+/// or counted as dropped, never silently gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hard_stop_is_counted_on_the_next_start() {
+    let journal = support::temp_folder("crash-journal");
+    let folder = support::temp_folder("crash-db");
+    let url = format!("sqlite://{}", folder.join("ward.db").display());
+    let store = Store::open_and_migrate(&url, &OpenOptions::default())
+        .await
+        .expect("store");
+    let school = store.create_school("Crash", "crash").await.expect("school");
+    let mut first = config(journal.clone());
+    first.batch_size = 50;
+    let (sink, writer) = EventWriter::start(store.clone(), first).expect("start");
+    let handed_over = 20_000;
+    for number in 0..handed_over {
+        sink.record(event(school, number));
+        if number % 1_000 == 999 {
+            tokio::task::yield_now().await;
+        }
+    }
+    // Nothing more is handed over; a moment later (past the ledger's next note) the writer is
+    // stopped while its queue still holds events.
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    let accepted = sink.health().accepted();
+    writer.abandon();
+    drop(sink);
+    assert_eq!(accepted, handed_over as u64);
+    // The abandoned task's last journal write may still be finishing on its own thread.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let before_restart = stored_numbers(&store, school).await.len();
+
+    let (sink, writer) =
+        EventWriter::start(store.clone(), config(journal.clone())).expect("restart");
+    let mut written = 0;
+    let mut dropped = 0;
+    for _ in 0..300 {
+        written = stored_numbers(&store, school).await.len() as i64;
+        dropped = store.dropped_events().await.expect("drops");
+        if written + dropped == handed_over as i64 && sink.health().backlog_bytes() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    drop(sink);
+    writer.shutdown().await;
+    assert_eq!(
+        written + dropped,
+        handed_over as i64,
+        "{written} written and {dropped} counted as dropped"
+    );
+    assert!(
+        dropped > 0,
+        "the queue still held events when the writer stopped ({before_restart} were in the database)"
+    );
+    println!("{written} written, {dropped} lost in the hard stop and counted");
+}

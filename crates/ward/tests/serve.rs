@@ -1588,3 +1588,112 @@ fn ward_filters_while_its_database_is_unavailable_and_catches_up_after() {
     );
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Issue 20, item 16: `kill -9` while events wait in the queue (the database held up by a lock)
+/// loses them, but the next start counts them as dropped: every blocked query answered is
+/// afterwards an event in the database or counted, never silently gone.
+#[test]
+fn a_killed_ward_counts_what_it_lost_on_the_next_start() {
+    let folder = temp_folder("kill-9");
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let environment = [
+        ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+        ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+        ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+        ("WARD_FILTER_INDEX", "lists.idx"),
+        ("WARD_FILTER_POLICY", "policy.toml"),
+        ("WARD_EVENTS_DATABASE_TIMEOUT_SECONDS", "2"),
+        ("WARD_ADMIN_PASSWORD", "kill test password"),
+    ];
+    let server = Server::start(&folder, &environment);
+    let dns: std::net::SocketAddr = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address is printed")
+        .parse()
+        .expect("address");
+    let database = folder.join("var/ward.db");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    // Another program holds the database's write lock: Ward's writes wait.
+    let mut lock = runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                .await
+                .expect("open");
+        sqlx::query("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .expect("lock");
+        connection
+    });
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    let mut answered = 0i64;
+    let name = [
+        6, b'c', b'a', b's', b'i', b'n', b'o', 4, b't', b'e', b's', b't', 0,
+    ];
+    for id in 0..400u16 {
+        let mut query = id.to_be_bytes().to_vec();
+        query.extend_from_slice(&[1, 0, 0, 1, 0, 0, 0, 0, 0, 0]);
+        query.extend_from_slice(&name);
+        query.extend_from_slice(&[0, 1, 0, 1]);
+        socket.send_to(&query, dns).expect("send");
+        let mut reply = [0u8; 512];
+        if socket.recv_from(&mut reply).is_ok() {
+            answered += 1;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut server = server;
+    server.child.kill().expect("kill -9");
+    let _ = server.child.wait();
+    runtime.block_on(async {
+        sqlx::query("ROLLBACK")
+            .execute(&mut lock)
+            .await
+            .expect("unlock");
+    });
+    drop(lock);
+
+    let server = Server::start(&folder, &environment);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let (written, dropped) = loop {
+        let written = blocked_events(&database, "casino.test");
+        let dropped: i64 = runtime.block_on(async {
+            use sqlx::{Connection, Row};
+            let mut connection =
+                sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                    .await
+                    .expect("open");
+            sqlx::query("SELECT CAST(COALESCE(SUM(dropped), 0) AS BIGINT) FROM writer_drops")
+                .fetch_one(&mut connection)
+                .await
+                .expect("drops")
+                .try_get(0)
+                .expect("a sum")
+        });
+        if written + dropped >= answered || std::time::Instant::now() > deadline {
+            break (written, dropped);
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(written <= answered, "{written} written of {answered}");
+    assert!(
+        written + dropped >= answered,
+        "{answered} blocked queries were answered; {written} are in the database and {dropped} counted as dropped"
+    );
+    println!("{answered} answered: {written} written, {dropped} counted as lost");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
