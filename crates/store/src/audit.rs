@@ -197,6 +197,37 @@ impl Store {
         })
     }
 
+    /// The school's chain head: the last entry's number and hash, if there is one.
+    pub async fn audit_head(&self, school: SchoolId) -> Result<Option<(i64, String)>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT seq, hash FROM audit_log WHERE school_id = $1 ORDER BY seq DESC LIMIT 1",
+            )
+            .bind(school.0)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(Some((row.try_get(0)?, row.try_get(1)?))),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// The hash of entry `seq` of the school's chain, if there is one.
+    pub async fn audit_hash_at(&self, school: SchoolId, seq: i64) -> Result<Option<String>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query("SELECT hash FROM audit_log WHERE school_id = $1 AND seq = $2")
+                .bind(school.0)
+                .bind(seq)
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some(row.try_get(0)?)),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// Walks the school's whole chain, a page at a time, and reports the first broken link.
     pub async fn verify_audit(&self, school: SchoolId) -> Result<AuditVerification> {
         const PAGE: i64 = 5_000;

@@ -36,7 +36,7 @@ pub use accounts::{LoginAttempt, LoginFailure, NewAccount};
 pub use alerts::{
     Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, MAX_ALERT_NOTE, NewAlert,
 };
-pub use audit::{AuditEntry, AuditVerification, NewAuditEntry};
+pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};

@@ -49,6 +49,17 @@ pub struct Config {
     pub alerts: AlertSettings,
     /// Risk detection on searches, addresses and pages the proxy sees.
     pub detection: DetectionSettings,
+    /// The audit log's anchor outside the database.
+    pub audit: AuditSettings,
+}
+
+/// The audit log's checkpoints (see `ward audit verify`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuditSettings {
+    /// The file holding the key that signs the audit log's checkpoints; empty: `audit.key` in
+    /// the data folder. Keep it where the database's administrators cannot write.
+    pub key_file: String,
 }
 
 /// Risk detection (issue 7): phrase lists scanned against what the proxy sees.
@@ -342,6 +353,7 @@ impl Default for Config {
                 internal_servers: String::new(),
             },
             detection: DetectionSettings::default(),
+            audit: AuditSettings::default(),
             alerts: AlertSettings {
                 fold_minutes: 60,
                 notify_severity: 4,

@@ -8,6 +8,7 @@
 //! - 3: Ward could not do its work (unreadable or corrupt index, policy that does not load, I/O);
 //! - 141: standard output was closed early (`ward check --batch … | head`), see [`output`].
 
+mod anchor;
 mod check;
 mod config;
 mod detect;

@@ -360,6 +360,11 @@ impl Notifier {
             "\nThe queue, with names and details: {}/alerts",
             self.console_url
         );
+        // The audit log's head, kept in the mailboxes too: a later rewrite of the log cannot
+        // change what was sent (compare with `ward audit verify`).
+        if let Ok(Some((seq, hash))) = self.store.audit_head(self.school).await {
+            let _ = writeln!(body, "\nAudit log: {seq} entries, head {hash}.");
+        }
         let subject = format!("[Ward] Weekly summary — {}", self.school_name);
         send_mail(email, &self.summary_to, &subject, body).await
     }

@@ -211,6 +211,29 @@ pub async fn serve(
     announce!("Ward console listening on http://{address}/");
     tracing::info!(%address, database = %ward_store::redact_url(&config.database_url()), "Ward started");
 
+    let anchor = match crate::anchor::Anchor::open(
+        &crate::anchor::key_path(&config.data_dir, &config.audit.key_file),
+        crate::anchor::checkpoint_file(&config.data_dir),
+        true,
+    ) {
+        Ok(anchor) => Some(Arc::new(anchor)),
+        Err(error) => {
+            tracing::error!(error = %format!("{error:#}"), "the audit log cannot be checkpointed");
+            None
+        }
+    };
+    let checkpoints = anchor.clone().map(|anchor| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(crate::anchor::EVERY);
+            loop {
+                every.tick().await;
+                if let Err(error) = anchor.checkpoint(&store).await {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot checkpoint the audit log");
+                }
+            }
+        })
+    });
     let sweeper = tokio::spawn({
         let store = store.clone();
         async move {
@@ -250,6 +273,14 @@ pub async fn serve(
     }
     if let Some(gateway) = gateway {
         gateway.stop().await;
+    }
+    if let Some(checkpoints) = checkpoints {
+        checkpoints.abort();
+    }
+    if let Some(anchor) = &anchor
+        && let Err(error) = anchor.checkpoint(&store).await
+    {
+        tracing::warn!(error = %format!("{error:#}"), "cannot checkpoint the audit log");
     }
     drop(events);
     writer.shutdown().await;
@@ -469,6 +500,19 @@ pub fn audit(command: AuditCommand) -> Result<u8, Failure> {
     let config = load_config(&arguments)?;
     runtime()?.block_on(async {
         let store = open_store(&config).await?;
+        let key = crate::anchor::key_path(&config.data_dir, &config.audit.key_file);
+        let checkpoints = crate::anchor::checkpoint_file(&config.data_dir);
+        // Without the key there is nothing to check the chain against; with checkpoints on
+        // disk that is itself a problem.
+        let anchor = match crate::anchor::Anchor::open(&key, checkpoints.clone(), false) {
+            Ok(anchor) => Some(anchor),
+            Err(error) if checkpoints.exists() => {
+                say!("cannot check the checkpoints: {error:#}");
+                store.close().await;
+                return Ok(EXIT_BLOCKED);
+            }
+            Err(_) => None,
+        };
         let mut broken = false;
         for school in store.schools().await? {
             let result = store.verify_audit(school.id).await?;
@@ -476,6 +520,7 @@ pub fn audit(command: AuditCommand) -> Result<u8, Failure> {
                 Some((seq, why)) => {
                     broken = true;
                     say!("{}: BROKEN at entry {seq}: {why}", school.name);
+                    continue;
                 }
                 None => say!(
                     "{}: {} entries, chain intact, head {}",
@@ -483,6 +528,27 @@ pub fn audit(command: AuditCommand) -> Result<u8, Failure> {
                     result.entries,
                     result.head.as_deref().unwrap_or("(empty)")
                 ),
+            }
+            match &anchor {
+                None => say!(
+                    "{}: no checkpoint key ({}): the chain is not checked against anything outside the database",
+                    school.name,
+                    key.display()
+                ),
+                Some(anchor) => match anchor.verify(&store, school.id, result.entries).await {
+                    Ok((count, None)) => say!(
+                        "{}: {count} checkpoints match",
+                        school.name
+                    ),
+                    Ok((_, Some(why))) => {
+                        broken = true;
+                        say!("{}: BROKEN: {why}", school.name);
+                    }
+                    Err(error) => {
+                        broken = true;
+                        say!("{}: BROKEN: {error:#}", school.name);
+                    }
+                },
             }
         }
         store.close().await;

@@ -1697,3 +1697,147 @@ fn a_killed_ward_counts_what_it_lost_on_the_next_start() {
     println!("{answered} answered: {written} written, {dropped} counted as lost");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// `ward audit verify` in `folder`: its exit code and what it printed.
+fn audit_verify(folder: &Path) -> (i32, String) {
+    let verify = ward(folder)
+        .args(["audit", "verify"])
+        .output()
+        .expect("ward audit verify");
+    (
+        verify.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&verify.stdout).into_owned(),
+    )
+}
+
+/// Issue 20, item 12: someone who can write the database rewrites an audit entry and re-hashes
+/// every later one, or cuts the last entries off; the chain still links, but the checkpoints
+/// signed with a key the database does not hold find it. A changed checkpoint file is found too.
+#[test]
+fn a_rewritten_or_cut_audit_log_is_found_by_its_checkpoints() {
+    let folder = temp_folder("anchor");
+    let server = Server::start(&folder, &[("WARD_ADMIN_PASSWORD", "anchor test password")]);
+    for _ in 0..3 {
+        assert_eq!(log_in(&server.base, "admin", "anchor test password").0, 303);
+    }
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(log.contains("audit log checkpoint"), "{log}");
+    let (code, said) = audit_verify(&folder);
+    assert_eq!(code, 0, "{said}");
+    assert!(said.contains("checkpoints match"), "{said}");
+
+    let database = folder.join("var/ward.db");
+    let pristine = folder.join("pristine.db");
+    std::fs::copy(&database, &pristine).expect("copy");
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let connect = || {
+        runtime.block_on(async {
+            use sqlx::Connection;
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
+                .await
+                .expect("open")
+        })
+    };
+
+    // Rewrite entry 2 and re-hash every entry after it: the chain links again.
+    let mut connection = connect();
+    runtime.block_on(async {
+        let connection = &mut connection;
+        {
+            use sqlx::Row;
+            let rows = sqlx::query(
+                "SELECT seq, at, actor, action, subject, detail, reason FROM audit_log
+                 WHERE school_id = 1 ORDER BY seq",
+            )
+            .fetch_all(&mut *connection)
+            .await
+            .expect("entries");
+            let mut prev = String::new();
+            for row in rows {
+                let seq: i64 = row.get(0);
+                let mut entry = ward_store::NewAuditEntry {
+                    actor: row.get(2),
+                    action: row.get(3),
+                    subject: row.get(4),
+                    detail: row.get(5),
+                    reason: row.get(6),
+                };
+                if seq == 1 {
+                    prev =
+                        sqlx::query("SELECT hash FROM audit_log WHERE school_id = 1 AND seq = 1")
+                            .fetch_one(&mut *connection)
+                            .await
+                            .expect("hash")
+                            .get(0);
+                    continue;
+                }
+                if seq == 2 {
+                    entry.detail = "nothing happened here".into();
+                }
+                let hash =
+                    ward_store::entry_hash(&prev, ward_store::SchoolId(1), seq, row.get(1), &entry);
+                sqlx::query(
+                    "UPDATE audit_log SET detail = $1, prev_hash = $2, hash = $3
+                     WHERE school_id = 1 AND seq = $4",
+                )
+                .bind(&entry.detail)
+                .bind(&prev)
+                .bind(&hash)
+                .bind(seq)
+                .execute(&mut *connection)
+                .await
+                .expect("rewrite");
+                prev = hash;
+            }
+        }
+    });
+    drop(connection);
+    let (code, said) = audit_verify(&folder);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("chain intact"),
+        "the chain alone links: {said}"
+    );
+    assert!(said.contains("the log was rewritten"), "{said}");
+
+    // The last two entries cut off.
+    std::fs::copy(&pristine, &database).expect("restore");
+    let _ = std::fs::remove_file(folder.join("var/ward.db-wal"));
+    let _ = std::fs::remove_file(folder.join("var/ward.db-shm"));
+    let mut connection = connect();
+    runtime.block_on(async {
+        sqlx::query(
+            "DELETE FROM audit_log WHERE school_id = 1
+             AND seq > (SELECT MAX(seq) - 2 FROM audit_log WHERE school_id = 1)",
+        )
+        .execute(&mut connection)
+        .await
+        .expect("cut");
+    });
+    drop(connection);
+    let (code, said) = audit_verify(&folder);
+    assert_eq!(code, 1, "{said}");
+    assert!(said.contains("entries were deleted"), "{said}");
+
+    // A checkpoint changed to match: its signature no longer does.
+    let file = folder.join("var/audit-checkpoints");
+    let text = std::fs::read_to_string(&file).expect("checkpoints");
+    let changed: String = text
+        .lines()
+        .map(|line| {
+            let mut parts: Vec<String> = line.split(' ').map(str::to_owned).collect();
+            let seq: i64 = parts[2].parse().expect("seq");
+            parts[2] = (seq - 2).to_string();
+            parts.join(" ") + "\n"
+        })
+        .collect();
+    std::fs::write(&file, changed).expect("write");
+    let (code, said) = audit_verify(&folder);
+    assert_eq!(code, 1, "{said}");
+    assert!(
+        said.contains("not a checkpoint signed with this key"),
+        "{said}"
+    );
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
