@@ -295,14 +295,16 @@ const DESCRIPTOR_RESERVE: u64 = 256;
 
 /// Gives each listener its share of the process's file descriptors (issue 20, item 6): the
 /// soft limit is raised towards what the limits need (the console's connections, two per proxy
-/// connection, the DNS filter's TCP connections, and a reserve), and if the system allows less,
+/// connection, the DNS filter's TCP connections and upstream sockets, and a reserve), and if the
+/// system allows less,
 /// the console's and the proxy's limits are cut to fit, with a warning. So no front end can
 /// take the descriptors another needs.
 fn share_descriptors(config: &mut Config) {
+    // The DNS filter's TCP connections, and a socket for each upstream question in flight.
     let dns_tcp = if config.dns.listen.trim().is_empty() {
         0
     } else {
-        ward_dns::server::MAX_TCP_CONNECTIONS as u64
+        (ward_dns::server::MAX_TCP_CONNECTIONS + ward_dns::server::MAX_PENDING) as u64
     };
     let proxy = if config.proxy.listen.trim().is_empty()
         && config.proxy.transparent_http.trim().is_empty()
