@@ -118,7 +118,7 @@ mkdir -p "$out/ward-on" "$out/ward-off"
 ward_env() {
     env -i PATH="$PATH" WARD_DATA_DIR="$out/ward-$1" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
         WARD_ADMIN_PASSWORD="benchmark only password" WARD_LOG=info WARD_DNS_LISTEN= \
-        WARD_PROXY_LISTEN="127.0.0.1:$2" WARD_PROXY_INTERNAL_SERVERS="127.0.0.1:$origin_port" WARD_DETECTION_ENABLED="$3" \
+        WARD_PROXY_LISTEN="127.0.0.1:$2" WARD_PROXY_INTERNAL_SERVERS="127.0.0.1:$origin_port" WARD_PROXY_MAX_CONNECTIONS_PER_CLIENT=4096 WARD_DETECTION_ENABLED="$3" \
         WARD_DETECTION_E2GUARDIAN="$lists" WARD_DETECTION_PAGE_LIMIT_KB=1024 \
         WARD_FILTER_INDEX="$out/ward.idx" "$ward" serve
 }

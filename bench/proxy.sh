@@ -18,6 +18,10 @@
 # allowed ones); squid caches nothing and logs nothing. Memory is the resident set of each
 # proxy's whole process tree (squid with its squidGuard helpers), read after each measurement.
 #
+# wrk is one client address with up to 1,000 connections: Ward's per-address limit
+# (proxy.max_connections_per_client, 256 by default) is raised to 4,096 here, as the peers have
+# none, and nginx on loopback is named in proxy.internal_servers (the proxy never reaches
+# loopback otherwise).
 # Installs wrk, nginx, e2guardian, squid and squidGuard (Debian packages) if missing. Writes its
 # work to bench/out/proxy/ and a summary to bench/out/proxy.txt; BENCHMARKS.md records the figures.
 set -euo pipefail
@@ -129,7 +133,7 @@ start e2guardian "$e2guardian_port" index.html /usr/sbin/e2guardian -N -c "$peer
 start squid "$squid_port" index.html /usr/sbin/squid -N -f "$peers/squid/squid.conf"
 start ward "$ward_port" index.html env -i PATH="$PATH" WARD_DATA_DIR="$out/ward" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
     WARD_ADMIN_PASSWORD="benchmark only password" WARD_LOG=warn WARD_DNS_LISTEN= \
-    WARD_DETECTION_ENABLED=false WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_PROXY_INTERNAL_SERVERS="127.0.0.1:$origin_port" WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
+    WARD_DETECTION_ENABLED=false WARD_PROXY_LISTEN="127.0.0.1:$ward_port" WARD_PROXY_INTERNAL_SERVERS="127.0.0.1:$origin_port" WARD_PROXY_MAX_CONNECTIONS_PER_CLIENT=4096 WARD_FILTER_INDEX="$out/ut1.idx" "$ward" serve
 
 echo "== checking that each forwards the allowed page and blocks the same domain"
 blocked_name=$(shuf -n 1 --random-source=<(yes) "$out/blocked")
