@@ -45,6 +45,12 @@ impl From<StoreError> for AppError {
     }
 }
 
+impl From<ward_store::BadNetwork> for AppError {
+    fn from(error: ward_store::BadNetwork) -> AppError {
+        AppError::BadRequest(error.to_string())
+    }
+}
+
 impl From<askama::Error> for AppError {
     fn from(error: askama::Error) -> AppError {
         AppError::Internal(format!("template: {error}"))

@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use jiff::Timestamp;
+use ward_events::{Action, Event, EventAlert, EventSink, Network, SchoolId, Source};
 use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request, decide};
-use ward_store::{Action, Event, EventAlert, EventSink, Network, SchoolId, Source};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
 use crate::limit::{ClientRate, Verdict as RateVerdict};

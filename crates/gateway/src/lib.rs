@@ -28,10 +28,10 @@ use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
-use ward_policy::{Decision, Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
-use ward_store::{
+use ward_events::{
     Action, Device, DeviceId, Event, EventAlert, EventSink, Network, PersonId, SchoolId, Source,
 };
+use ward_policy::{Decision, Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
 
 /// The alert a blocked decision raises, as the event writer takes it (DESIGN.md M4).
 pub fn event_alert(decision: &Decision<'_>) -> Option<EventAlert> {

@@ -20,9 +20,9 @@ use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
 use ward_gateway::{Client, FilterState, canonical_ip};
 
 use crate::proxy::Proxy;
+use ward_events::{Action, Event, EventAlert, EventSink, SchoolId, Source};
 use ward_lists::Host;
 use ward_policy::{GroupKind, PolicySnapshot};
-use ward_store::{Action, Event, EventAlert, EventSink, SchoolId, Source};
 
 /// What the school has excluded from detection (read from the store by the gateway).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

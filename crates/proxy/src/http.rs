@@ -28,6 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpStream;
+use ward_events::Action;
 use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
 use ward_gateway::slots::Slot;
 use ward_gateway::{Client, FilterState, Session};
@@ -35,7 +36,7 @@ use ward_lists::Host;
 use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
 };
-use ward_store::{Action, AlertSource, NewAlert, NewUnblockRequest};
+use ward_store::{AlertSource, NewAlert, NewUnblockRequest};
 
 use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::IdleStream;

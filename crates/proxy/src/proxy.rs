@@ -13,10 +13,11 @@ use hyper::header::HeaderValue;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
+use ward_events::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source};
 use ward_gateway::slots::Slots;
 use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
 use ward_lists::Host;
-use ward_store::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source, Store};
+use ward_store::Store;
 
 use crate::reach::{Reach, Refusal};
 use crate::resolve::Resolver;

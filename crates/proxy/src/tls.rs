@@ -13,9 +13,9 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use ward_events::Action;
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, Request as PolicyRequest, ServerNameMismatch, decide};
-use ward_store::Action;
 
 use crate::hello::{ClientHello, HelloError, MAX_HELLO, parse_client_hello};
 use crate::http::splice;

@@ -55,7 +55,8 @@ pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,
     UnblockDecision, UnblockGrant, UnblockRequest,
 };
-pub use writer::{EventSink, EventWriter, WriterConfig, WriterHealth};
+pub use ward_events::{BadNetwork, EventSink, WriterHealth};
+pub use writer::{EventWriter, WriterConfig};
 
 /// Everything that can go wrong in the store.
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +94,9 @@ pub enum StoreError {
     /// The database did not answer within the time allowed (the event writer's timeout).
     #[error("the database did not answer within {0:?}")]
     Timeout(Duration),
+    /// Text that should be an IP address or subnet is not.
+    #[error(transparent)]
+    BadNetwork(#[from] ward_events::BadNetwork),
     /// The event journal could not be read or written.
     #[error("event journal: {0}")]
     Journal(#[from] JournalError),

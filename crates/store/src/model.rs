@@ -1,13 +1,16 @@
 //! The records the store keeps, and the small types (ids, kinds, roles, networks) they are made of.
 
 use std::fmt;
-use std::net::IpAddr;
+
 use std::str::FromStr;
 
 use jiff::Timestamp;
-use serde::{Deserialize, Serialize};
 
 use crate::StoreError;
+pub use ward_events::{
+    AccountId, Action, Device, DeviceId, Event, EventAlert, GroupId, Network, PersonId, SchoolId,
+    Source, subject,
+};
 
 /// Microseconds since the Unix epoch: how times are stored.
 pub fn micros(at: Timestamp) -> i64 {
@@ -18,49 +21,6 @@ pub fn micros(at: Timestamp) -> i64 {
 pub fn timestamp(micros: i64) -> Timestamp {
     Timestamp::from_microsecond(micros).unwrap_or(Timestamp::UNIX_EPOCH)
 }
-
-macro_rules! id_type {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(pub i64);
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                self.0.fmt(f)
-            }
-        }
-
-        impl FromStr for $name {
-            type Err = std::num::ParseIntError;
-            fn from_str(text: &str) -> Result<$name, Self::Err> {
-                text.parse().map($name)
-            }
-        }
-    };
-}
-
-id_type!(
-    /// A school (tenant).
-    SchoolId
-);
-id_type!(
-    /// A group of users the policy decides for.
-    GroupId
-);
-id_type!(
-    /// A pupil, member of staff or guest.
-    PersonId
-);
-id_type!(
-    /// A station or network in the device register.
-    DeviceId
-);
-id_type!(
-    /// A console account.
-    AccountId
-);
 
 /// A school.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,98 +161,6 @@ pub struct NewPerson {
     pub job_role: Option<String>,
     /// The group they browse as.
     pub group: Option<GroupId>,
-}
-
-/// An IP address or subnet, stored in canonical form (`10.0.4.0/24`, host bits cleared).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct Network {
-    address: IpAddr,
-    prefix: u8,
-}
-
-impl Network {
-    /// Whether `ip` is in this network.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.address, ip) {
-            (IpAddr::V4(network), IpAddr::V4(ip)) => {
-                let mask = u32::MAX
-                    .checked_shl(32 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u32::from(network) == u32::from(ip) & mask
-            }
-            (IpAddr::V6(network), IpAddr::V6(ip)) => {
-                let mask = u128::MAX
-                    .checked_shl(128 - u32::from(self.prefix))
-                    .unwrap_or(0);
-                u128::from(network) == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
-
-    /// The network's address (host bits cleared).
-    pub fn address(&self) -> IpAddr {
-        self.address
-    }
-
-    /// The prefix length: longer is more specific.
-    pub fn prefix(&self) -> u8 {
-        self.prefix
-    }
-}
-
-impl FromStr for Network {
-    type Err = StoreError;
-    fn from_str(text: &str) -> Result<Network, StoreError> {
-        let text = text.trim();
-        let invalid = || StoreError::Invalid(format!("{text:?} is not an IP address or subnet"));
-        let (address, prefix) = match text.split_once('/') {
-            Some((address, prefix)) => (address, Some(prefix)),
-            None => (text, None),
-        };
-        let address: IpAddr = address.parse().map_err(|_| invalid())?;
-        let max = if address.is_ipv4() { 32 } else { 128 };
-        let prefix = match prefix {
-            None => max,
-            Some(prefix) => prefix
-                .parse::<u8>()
-                .ok()
-                .filter(|p| *p <= max)
-                .ok_or_else(invalid)?,
-        };
-        let address = match address {
-            IpAddr::V4(v4) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
-                IpAddr::V4((u32::from(v4) & mask).into())
-            }
-            IpAddr::V6(v6) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
-                IpAddr::V6((u128::from(v6) & mask).into())
-            }
-        };
-        Ok(Network { address, prefix })
-    }
-}
-
-impl fmt::Display for Network {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.address, self.prefix)
-    }
-}
-
-/// A device or network in the register.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Device {
-    /// Its id.
-    pub id: DeviceId,
-    /// Station number or name (`ICT-07`, `Library iPads`).
-    pub name: String,
-    /// Its address or subnet.
-    pub network: Network,
-    /// For a shared device, the group everyone using it browses as.
-    pub group: Option<String>,
-    /// Where it is.
-    pub location: String,
 }
 
 /// A device to register.
@@ -476,160 +344,9 @@ pub struct Session {
     pub expires_at: Timestamp,
 }
 
-/// Which front end saw a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// The DNS filter.
-    Dns,
-    /// The HTTP/HTTPS proxy.
-    Proxy,
-}
-
-impl Source {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Dns => "dns",
-            Source::Proxy => "proxy",
-        }
-    }
-}
-
-/// What was done with a request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Let through: only counted (per subject, site and hour).
-    Allow,
-    /// Blocked: stored as an event.
-    Block,
-    /// Rewritten (safe search): stored as an event.
-    Rewrite,
-}
-
-impl Action {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Allow => "allow",
-            Action::Block => "block",
-            Action::Rewrite => "rewrite",
-        }
-    }
-}
-
-/// One request as a front end reports it to the event writer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    /// The school whose network it came from.
-    pub school: SchoolId,
-    /// When.
-    pub at: Timestamp,
-    /// DNS or proxy.
-    pub source: Source,
-    /// The client's address.
-    pub client_ip: IpAddr,
-    /// The device, if the register knows the address.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub device: Option<DeviceId>,
-    /// The person, if known.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub person: Option<PersonId>,
-    /// The user name as the front end saw it (proxy authentication, portal).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    /// The host name.
-    pub host: String,
-    /// The full URL, where the front end saw one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    /// Allowed, blocked or rewritten.
-    pub action: Action,
-    /// The categories, comma-separated.
-    pub categories: String,
-    /// Why (the decision's reason, as text).
-    pub reason: String,
-    /// The search term, for search-engine URLs.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub search_term: Option<String>,
-    /// How many requests this event stands for: 1 for a blocked or rewritten one; a front end
-    /// may add up allowed requests of one subject, site and hour into one event.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    pub count: u32,
-    /// For a blocked attempt in a serious category: the alert it raises (folded with the same
-    /// person's repeats as it is written).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub alert: Option<EventAlert>,
-}
-
-/// The alert an event raises: a blocked attempt in a serious category, or risk found by
-/// detection. Its severity and category, and for detection what was found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct EventAlert {
-    /// 1 to 5.
-    pub severity: u8,
-    /// The rule or list id; for risk detection, the phrase list's category.
-    pub category: String,
-    /// For risk detection: the phrases found and the text around them (the alert's detail).
-    /// `None`: a blocked attempt.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detection: Option<String>,
-}
-
-fn one() -> u32 {
-    1
-}
-
-fn is_one(count: &u32) -> bool {
-    *count == 1
-}
-
-impl Event {
-    /// Who allowed browsing is counted against, and whose alerts repeats are folded into: the
-    /// person if known, else the device, else the address.
-    pub fn subject(&self) -> String {
-        subject(self.person, self.device, Some(self.client_ip))
-    }
-}
-
-/// `person:ID`, else `device:ID`, else `ip:ADDRESS`, else empty: the one spelling events,
-/// browsing counts and alerts use, so that an alert and its events name the same subject.
-pub(crate) fn subject(
-    person: Option<PersonId>,
-    device: Option<DeviceId>,
-    client_ip: Option<IpAddr>,
-) -> String {
-    match (person, device, client_ip) {
-        (Some(person), _, _) => format!("person:{person}"),
-        (None, Some(device), _) => format!("device:{device}"),
-        (None, None, Some(ip)) => format!("ip:{ip}"),
-        (None, None, None) => String::new(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn networks_are_canonical_and_contain_their_addresses() {
-        let subnet: Network = "10.0.4.77/24".parse().expect("valid subnet");
-        assert_eq!(subnet.to_string(), "10.0.4.0/24");
-        assert!(subnet.contains("10.0.4.200".parse().expect("ip")));
-        assert!(!subnet.contains("10.0.5.1".parse().expect("ip")));
-        let host: Network = "10.0.3.17".parse().expect("valid address");
-        assert_eq!(host.to_string(), "10.0.3.17/32");
-        assert!(host.contains("10.0.3.17".parse().expect("ip")));
-        let everything: Network = "0.0.0.0/0".parse().expect("valid");
-        assert!(everything.contains("192.0.2.1".parse().expect("ip")));
-        let v6: Network = "2001:db8::1/64".parse().expect("valid v6");
-        assert_eq!(v6.to_string(), "2001:db8::/64");
-        assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
-        for bad in ["10.0.0.0/33", "10.0.0", "", "fe80::/129", "10.0.0.1/x"] {
-            assert!(bad.parse::<Network>().is_err(), "{bad:?} accepted");
-        }
-    }
 
     #[test]
     fn roles_round_trip_in_canonical_order() {

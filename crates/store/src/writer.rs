@@ -21,7 +21,7 @@
 //!   can be lost without being counted.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -117,7 +117,7 @@ struct Ledger {
     #[serde(default)]
     unrecorded: Vec<(String, u64)>,
 }
-use crate::{Event, Result, Store, StoreError};
+use crate::{Event, EventSink, Result, Store, StoreError, WriterHealth};
 
 /// How the writer behaves.
 #[derive(Debug, Clone)]
@@ -160,101 +160,6 @@ impl WriterConfig {
     }
 }
 
-/// What the dashboard shows about the writer; shared by the writer, its sinks and the console.
-#[derive(Debug, Default)]
-pub struct WriterHealth {
-    accepted: AtomicU64,
-    written: AtomicU64,
-    dropped: AtomicU64,
-    backlog_bytes: AtomicU64,
-    database_up: AtomicBool,
-    last_write: AtomicI64,
-    last_error: Mutex<Option<String>>,
-}
-
-impl WriterHealth {
-    /// Events front ends have handed over.
-    pub fn accepted(&self) -> u64 {
-        self.accepted.load(Ordering::Relaxed)
-    }
-    /// Events in the database.
-    pub fn written(&self) -> u64 {
-        self.written.load(Ordering::Relaxed)
-    }
-    /// Events dropped since this gateway started.
-    pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
-    }
-    /// Journal bytes not yet in the database.
-    pub fn backlog_bytes(&self) -> u64 {
-        self.backlog_bytes.load(Ordering::Relaxed)
-    }
-    /// Whether the last database write succeeded.
-    pub fn database_up(&self) -> bool {
-        self.database_up.load(Ordering::Relaxed)
-    }
-    /// When the database last took a batch.
-    pub fn last_write(&self) -> Option<Timestamp> {
-        match self.last_write.load(Ordering::Relaxed) {
-            0 => None,
-            micros => Some(crate::timestamp(micros)),
-        }
-    }
-    /// The last error, if the writer is not healthy.
-    pub fn last_error(&self) -> Option<String> {
-        self.last_error
-            .lock()
-            .map(|error| error.clone())
-            .unwrap_or(None)
-    }
-    fn set_error(&self, error: Option<String>) {
-        if let Ok(mut slot) = self.last_error.lock() {
-            *slot = error;
-        }
-    }
-}
-
-/// The front ends' end of the queue: cheap to clone, never waits.
-#[derive(Debug, Clone)]
-pub struct EventSink {
-    queue: mpsc::Sender<Event>,
-    health: Arc<WriterHealth>,
-}
-
-impl EventSink {
-    /// Hands an event to the writer. Never waits: if the queue is full the event is dropped and
-    /// counted.
-    pub fn record(&self, event: Event) {
-        self.health.accepted.fetch_add(1, Ordering::Relaxed);
-        if self.queue.try_send(event).is_err() {
-            self.health.dropped.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
-    /// A sink whose events go to the returned receiver instead of a writer: for tests of front
-    /// ends and for tools that read events themselves.
-    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>) {
-        let (queue, receiver) = mpsc::channel(capacity.max(1));
-        (
-            EventSink {
-                queue,
-                health: Arc::new(WriterHealth::default()),
-            },
-            receiver,
-        )
-    }
-
-    /// Events waiting in the queue.
-    pub fn queued(&self) -> usize {
-        self.queue.max_capacity() - self.queue.capacity()
-    }
-
-    /// The writer's health.
-    pub fn health(&self) -> &Arc<WriterHealth> {
-        &self.health
-    }
-}
-
 /// The running writer.
 #[derive(Debug)]
 pub struct EventWriter {
@@ -268,7 +173,8 @@ impl EventWriter {
     pub fn start(store: Store, config: WriterConfig) -> Result<(EventSink, EventWriter)> {
         let journal = Journal::open(&config.journal_folder, 0)?;
         let crashed = crashed_run(&config, &journal);
-        let health = Arc::new(WriterHealth::default());
+        let (sink, receiver) = EventSink::channel(config.queue_capacity);
+        let health = sink.health().clone();
         let run = format!(
             "{}-{}",
             std::process::id(),
@@ -285,7 +191,6 @@ impl EventWriter {
             unrecorded: Mutex::new(crashed.clone()),
         });
         ledger.note(false);
-        let (sender, receiver) = mpsc::channel(config.queue_capacity.max(1));
         let stop = Arc::new(Notify::new());
         let state = WriterTask {
             store,
@@ -313,13 +218,7 @@ impl EventWriter {
                 ledger.note_if_changed();
             }
         });
-        Ok((
-            EventSink {
-                queue: sender,
-                health,
-            },
-            EventWriter { task, stop, notes },
-        ))
+        Ok((sink, EventWriter { task, stop, notes }))
     }
 
     /// Stops taking events, writes what is queued to the journal, tries the database once more,
@@ -413,11 +312,9 @@ impl WriterTask {
 
     /// Journals a batch, then writes it straight to the database if nothing is waiting before it.
     async fn take(&mut self, events: Vec<Event>) {
-        let backlog = self.health.backlog_bytes.load(Ordering::Relaxed);
+        let backlog = self.health.backlog_bytes();
         if backlog > self.config.journal_limit {
-            self.health
-                .dropped
-                .fetch_add(events.len() as u64, Ordering::Relaxed);
+            self.health.add_dropped(events.len() as u64);
             self.health.set_error(Some(format!(
                 "the journal holds {backlog} bytes the database has not taken (limit {}); new events are dropped",
                 self.config.journal_limit
@@ -443,7 +340,7 @@ impl WriterTask {
             Ok(appended) => appended,
             Err((count, error)) => {
                 // Neither journal nor database can take the batch: drop it, counted, and say why.
-                self.health.dropped.fetch_add(count, Ordering::Relaxed);
+                self.health.add_dropped(count);
                 tracing::error!(%error, "event journal append failed");
                 self.health.set_error(Some(error));
                 return;
@@ -485,21 +382,14 @@ impl WriterTask {
     }
 
     fn database_answered(&mut self, written: usize) {
-        self.health
-            .written
-            .fetch_add(written as u64, Ordering::Relaxed);
-        self.health.database_up.store(true, Ordering::Relaxed);
-        if written > 0 {
-            self.health
-                .last_write
-                .store(crate::micros(Timestamp::now()), Ordering::Relaxed);
-        }
+        self.health.add_written(written as u64, Timestamp::now());
+        self.health.set_database_up(true);
         self.health.set_error(None);
         self.pause = Duration::ZERO;
     }
 
     fn database_failed(&mut self, error: String) {
-        if self.health.database_up.swap(false, Ordering::Relaxed) || self.pause.is_zero() {
+        if self.health.set_database_up(false) || self.pause.is_zero() {
             tracing::warn!(%error, "event database unavailable; events go to the journal until it returns");
         }
         self.health.set_error(Some(format!("database: {error}")));
@@ -521,7 +411,7 @@ impl WriterTask {
             None => journal.oldest(),
         };
         if let Ok(backlog) = from.and_then(|from| journal.backlog(from)) {
-            self.health.backlog_bytes.store(backlog, Ordering::Relaxed);
+            self.health.set_backlog_bytes(backlog);
         }
     }
 

@@ -11,10 +11,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
+use ward_events::{Device, DeviceId, EventSink, SchoolId};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::{IndexBuilder, ListFormat};
 use ward_policy::PolicySnapshot;
-use ward_store::{Device, DeviceId, EventSink, SchoolId};
 
 /// A folder of its own under the system's temporary folder.
 pub fn temp_folder(name: &str) -> PathBuf {

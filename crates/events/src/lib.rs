@@ -1,0 +1,430 @@
+//! The vocabulary of what happened, shared by the front ends, the event writer and the console
+//! without a database: the id newtypes, the device register's entries and networks, an
+//! [`Event`] with its alert and disposition, and the [`EventSink`] front ends hand events to
+//! (a bounded queue that never waits; the writer in `ward-store` takes them off).
+//!
+//! Nothing here knows SQL, HTTP or DNS.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use jiff::Timestamp;
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = std::num::ParseIntError;
+            fn from_str(text: &str) -> Result<$name, Self::Err> {
+                text.parse().map($name)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// A school (tenant).
+    SchoolId
+);
+id_type!(
+    /// A group of users the policy decides for.
+    GroupId
+);
+id_type!(
+    /// A pupil, member of staff or guest.
+    PersonId
+);
+id_type!(
+    /// A station or network in the device register.
+    DeviceId
+);
+id_type!(
+    /// A console account.
+    AccountId
+);
+
+/// An IP address or subnet, stored in canonical form (`10.0.4.0/24`, host bits cleared).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Network {
+    address: IpAddr,
+    prefix: u8,
+}
+
+impl Network {
+    /// Whether `ip` is in this network.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.address, ip) {
+            (IpAddr::V4(network), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(network) == u32::from(ip) & mask
+            }
+            (IpAddr::V6(network), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(network) == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+
+    /// The network's address (host bits cleared).
+    pub fn address(&self) -> IpAddr {
+        self.address
+    }
+
+    /// The prefix length: longer is more specific.
+    pub fn prefix(&self) -> u8 {
+        self.prefix
+    }
+}
+
+/// Text that is not an IP address or subnet.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is not an IP address or subnet")]
+pub struct BadNetwork(pub String);
+
+impl FromStr for Network {
+    type Err = BadNetwork;
+    fn from_str(text: &str) -> Result<Network, BadNetwork> {
+        let text = text.trim();
+        let invalid = || BadNetwork(text.to_owned());
+        let (address, prefix) = match text.split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text, None),
+        };
+        let address: IpAddr = address.parse().map_err(|_| invalid())?;
+        let max = if address.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            None => max,
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= max)
+                .ok_or_else(invalid)?,
+        };
+        let address = match address {
+            IpAddr::V4(v4) => {
+                let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V4((u32::from(v4) & mask).into())
+            }
+            IpAddr::V6(v6) => {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                IpAddr::V6((u128::from(v6) & mask).into())
+            }
+        };
+        Ok(Network { address, prefix })
+    }
+}
+
+impl fmt::Display for Network {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.address, self.prefix)
+    }
+}
+
+/// A device or network in the register.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// Its id.
+    pub id: DeviceId,
+    /// Station number or name (`ICT-07`, `Library iPads`).
+    pub name: String,
+    /// Its address or subnet.
+    pub network: Network,
+    /// For a shared device, the group everyone using it browses as.
+    pub group: Option<String>,
+    /// Where it is.
+    pub location: String,
+}
+
+/// Which front end saw a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// The DNS filter.
+    Dns,
+    /// The HTTP/HTTPS proxy.
+    Proxy,
+}
+
+impl Source {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Dns => "dns",
+            Source::Proxy => "proxy",
+        }
+    }
+}
+
+/// What was done with a request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Let through: only counted (per subject, site and hour).
+    Allow,
+    /// Blocked: stored as an event.
+    Block,
+    /// Rewritten (safe search): stored as an event.
+    Rewrite,
+}
+
+impl Action {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Allow => "allow",
+            Action::Block => "block",
+            Action::Rewrite => "rewrite",
+        }
+    }
+}
+
+/// One request as a front end reports it to the event writer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The school whose network it came from.
+    pub school: SchoolId,
+    /// When.
+    pub at: Timestamp,
+    /// DNS or proxy.
+    pub source: Source,
+    /// The client's address.
+    pub client_ip: IpAddr,
+    /// The device, if the register knows the address.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device: Option<DeviceId>,
+    /// The person, if known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person: Option<PersonId>,
+    /// The user name as the front end saw it (proxy authentication, portal).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The host name.
+    pub host: String,
+    /// The full URL, where the front end saw one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Allowed, blocked or rewritten.
+    pub action: Action,
+    /// The categories, comma-separated.
+    pub categories: String,
+    /// Why (the decision's reason, as text).
+    pub reason: String,
+    /// The search term, for search-engine URLs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_term: Option<String>,
+    /// How many requests this event stands for: 1 for a blocked or rewritten one; a front end
+    /// may add up allowed requests of one subject, site and hour into one event.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub count: u32,
+    /// For a blocked attempt in a serious category: the alert it raises (folded with the same
+    /// person's repeats as it is written).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert: Option<EventAlert>,
+}
+
+/// The alert an event raises: a blocked attempt in a serious category, or risk found by
+/// detection. Its severity and category, and for detection what was found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EventAlert {
+    /// 1 to 5.
+    pub severity: u8,
+    /// The rule or list id; for risk detection, the phrase list's category.
+    pub category: String,
+    /// For risk detection: the phrases found and the text around them (the alert's detail).
+    /// `None`: a blocked attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detection: Option<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+fn is_one(count: &u32) -> bool {
+    *count == 1
+}
+
+impl Event {
+    /// Who allowed browsing is counted against, and whose alerts repeats are folded into: the
+    /// person if known, else the device, else the address.
+    pub fn subject(&self) -> String {
+        subject(self.person, self.device, Some(self.client_ip))
+    }
+}
+
+/// `person:ID`, else `device:ID`, else `ip:ADDRESS`, else empty: the one spelling events,
+/// browsing counts and alerts use, so that an alert and its events name the same subject.
+pub fn subject(
+    person: Option<PersonId>,
+    device: Option<DeviceId>,
+    client_ip: Option<IpAddr>,
+) -> String {
+    match (person, device, client_ip) {
+        (Some(person), _, _) => format!("person:{person}"),
+        (None, Some(device), _) => format!("device:{device}"),
+        (None, None, Some(ip)) => format!("ip:{ip}"),
+        (None, None, None) => String::new(),
+    }
+}
+
+/// What the dashboard shows about the event writer; shared by the writer, its sinks and the
+/// console.
+#[derive(Debug, Default)]
+pub struct WriterHealth {
+    accepted: AtomicU64,
+    written: AtomicU64,
+    dropped: AtomicU64,
+    backlog_bytes: AtomicU64,
+    database_up: AtomicBool,
+    last_write: AtomicI64,
+    last_error: Mutex<Option<String>>,
+}
+
+impl WriterHealth {
+    /// Events front ends have handed over.
+    pub fn accepted(&self) -> u64 {
+        self.accepted.load(Ordering::Relaxed)
+    }
+    /// Events in the database.
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+    /// Events dropped since this gateway started.
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
+    /// Journal bytes not yet in the database.
+    pub fn backlog_bytes(&self) -> u64 {
+        self.backlog_bytes.load(Ordering::Relaxed)
+    }
+    /// Whether the last database write succeeded.
+    pub fn database_up(&self) -> bool {
+        self.database_up.load(Ordering::Relaxed)
+    }
+    /// When the database last took a batch.
+    pub fn last_write(&self) -> Option<Timestamp> {
+        match self.last_write.load(Ordering::Relaxed) {
+            0 => None,
+            micros => Timestamp::from_microsecond(micros).ok(),
+        }
+    }
+    /// The last error, if the writer is not healthy.
+    pub fn last_error(&self) -> Option<String> {
+        self.last_error
+            .lock()
+            .map(|error| error.clone())
+            .unwrap_or(None)
+    }
+
+    /// The writer: `count` more events dropped.
+    pub fn add_dropped(&self, count: u64) {
+        self.dropped.fetch_add(count, Ordering::Relaxed);
+    }
+    /// The writer: `count` more events in the database, `at` the time of the write.
+    pub fn add_written(&self, count: u64, at: Timestamp) {
+        self.written.fetch_add(count, Ordering::Relaxed);
+        if count > 0 {
+            self.last_write
+                .store(at.as_microsecond(), Ordering::Relaxed);
+        }
+    }
+    /// The writer: the journal's bytes the database has not taken.
+    pub fn set_backlog_bytes(&self, bytes: u64) {
+        self.backlog_bytes.store(bytes, Ordering::Relaxed);
+    }
+    /// The writer: whether the database answered; returns what it was before.
+    pub fn set_database_up(&self, up: bool) -> bool {
+        self.database_up.swap(up, Ordering::Relaxed)
+    }
+    /// The writer: its last error, or none when it is healthy.
+    pub fn set_error(&self, error: Option<String>) {
+        if let Ok(mut slot) = self.last_error.lock() {
+            *slot = error;
+        }
+    }
+}
+
+/// The front ends' end of the event queue: cheap to clone, never waits.
+#[derive(Debug, Clone)]
+pub struct EventSink {
+    queue: mpsc::Sender<Event>,
+    health: Arc<WriterHealth>,
+}
+
+impl EventSink {
+    /// Hands an event to the writer. Never waits: if the queue is full the event is dropped and
+    /// counted.
+    pub fn record(&self, event: Event) {
+        self.health.accepted.fetch_add(1, Ordering::Relaxed);
+        if self.queue.try_send(event).is_err() {
+            self.health.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// A sink whose events go to the returned receiver, holding at most `capacity`: the event
+    /// writer's queue, and for tests of front ends and tools that read events themselves.
+    pub fn channel(capacity: usize) -> (EventSink, mpsc::Receiver<Event>) {
+        let (queue, receiver) = mpsc::channel(capacity.max(1));
+        (
+            EventSink {
+                queue,
+                health: Arc::new(WriterHealth::default()),
+            },
+            receiver,
+        )
+    }
+
+    /// Events waiting in the queue.
+    pub fn queued(&self) -> usize {
+        self.queue.max_capacity() - self.queue.capacity()
+    }
+
+    /// The writer's health, as the dashboard shows it.
+    pub fn health(&self) -> &Arc<WriterHealth> {
+        &self.health
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_canonical_and_contain_their_addresses() {
+        let subnet: Network = "10.0.4.77/24".parse().expect("valid subnet");
+        assert_eq!(subnet.to_string(), "10.0.4.0/24");
+        assert!(subnet.contains("10.0.4.200".parse().expect("ip")));
+        assert!(!subnet.contains("10.0.5.1".parse().expect("ip")));
+        let host: Network = "10.0.3.17".parse().expect("valid address");
+        assert_eq!(host.to_string(), "10.0.3.17/32");
+        assert!(host.contains("10.0.3.17".parse().expect("ip")));
+        let everything: Network = "0.0.0.0/0".parse().expect("valid");
+        assert!(everything.contains("192.0.2.1".parse().expect("ip")));
+        let v6: Network = "2001:db8::1/64".parse().expect("valid v6");
+        assert_eq!(v6.to_string(), "2001:db8::/64");
+        assert!(!v6.contains("10.0.0.1".parse().expect("ip")));
+        for bad in ["10.0.0.0/33", "10.0.0", "", "fe80::/129", "10.0.0.1/x"] {
+            assert!(bad.parse::<Network>().is_err(), "{bad:?} accepted");
+        }
+    }
+}
