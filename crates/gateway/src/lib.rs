@@ -13,11 +13,13 @@
 //!   (DESIGN.md F10).
 //!
 //! - [`search`]: search engines' hosts, search terms and safe-search parameters.
+//! - [`rate`]: how often one address may do something (the block page's concern reports);
 //! - [`slots`]: connection slots per listener (a limit in all and per client address, and the
 //!   longest-waiting connection shed to make room), for every front end and the console.
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
+pub mod rate;
 pub mod search;
 pub mod slots;
 

@@ -36,8 +36,8 @@ use ward_lists::Host;
 use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
 };
-use ward_store::{AlertSource, NewAlert, NewUnblockRequest};
 
+use crate::actions::{ConcernReport, Outcome, UnblockAsk};
 use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::IdleStream;
 use crate::page::{self, BlockPage, Body, PortalPage};
@@ -46,8 +46,8 @@ use crate::target::{self, Endpoint, HttpTarget};
 
 /// Largest form the block page's forms may post.
 const MAX_FORM: usize = 16 * 1024;
-/// Most unblock requests one address may make in an hour.
-const MAX_REQUESTS_PER_HOUR: i64 = 20;
+/// Most characters of a reason or message passed on (the store keeps 2,000).
+const MAX_FORM_TEXT: usize = 2000;
 
 /// Which listener a connection came in on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -896,7 +896,7 @@ impl Connection {
         state: &FilterState,
     ) -> Response<Body> {
         let school = state.policy.spec().name.as_str();
-        let Some(store) = &self.proxy.store else {
+        let Some(actions) = &self.proxy.settings.actions else {
             return page::message(
                 school,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -933,53 +933,7 @@ impl Connection {
                 "This page is on an illegal-content list, which nobody at school can unblock.",
             );
         }
-        let school_id = self.proxy.settings.school;
-        let since = Timestamp::now() - jiff::SignedDuration::from_hours(1);
-        match store
-            .count_unblock_requests_since(school_id, self.peer.ip(), since)
-            .await
-        {
-            Ok(count) if count >= MAX_REQUESTS_PER_HOUR => {
-                return page::message(
-                    school,
-                    StatusCode::TOO_MANY_REQUESTS,
-                    "Too many requests",
-                    "This computer has sent a lot of requests in the last hour. Please ask your teacher.",
-                );
-            }
-            Ok(_) => {}
-            Err(error) => {
-                tracing::error!(%error, "cannot count unblock requests");
-                return page::message(
-                    school,
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "Not sent",
-                    "Your request could not be saved just now. Please try again later or ask your teacher.",
-                );
-            }
-        }
-        // The same request again, while the first waits, is the same request.
-        match store
-            .waiting_unblock_request(
-                school_id,
-                ward_gateway::canonical_ip(self.peer.ip()),
-                &form.url,
-            )
-            .await
-        {
-            Ok(Some(_)) => {
-                return page::message(
-                    school,
-                    StatusCode::OK,
-                    "Already sent",
-                    "Your request for this page has already been sent. A member of staff will look at it.",
-                );
-            }
-            Ok(None) => {}
-            Err(error) => tracing::warn!(%error, "cannot look for a waiting unblock request"),
-        }
-        let new = NewUnblockRequest {
-            origin: "block-page".into(),
+        let ask = UnblockAsk {
             client_ip: ward_gateway::canonical_ip(self.peer.ip()),
             device: client.device,
             person: client.person,
@@ -989,24 +943,29 @@ impl Connection {
             host: request.host().to_string(),
             categories: decision.category_list(),
             blocked_because: decision.reason.to_string(),
-            reason: reason
-                .chars()
-                .take(ward_store::MAX_UNBLOCK_REASON)
-                .collect(),
-            wanted: None,
+            reason: reason.chars().take(MAX_FORM_TEXT).collect(),
         };
-        match store.create_unblock_request(school_id, &new).await {
-            Ok(id) => {
-                tracing::info!(id, url = %new.url, "unblock request from the block page");
-                page::message(
-                    school,
-                    StatusCode::OK,
-                    "Request sent",
-                    "Thank you. Your request has been sent, and a member of staff will look at it. You will be able to open the page if it is approved.",
-                )
-            }
+        match actions.ask_unblock(ask).await {
+            Ok(Outcome::Recorded) => page::message(
+                school,
+                StatusCode::OK,
+                "Request sent",
+                "Thank you. Your request has been sent, and a member of staff will look at it. You will be able to open the page if it is approved.",
+            ),
+            Ok(Outcome::AlreadyWaiting) => page::message(
+                school,
+                StatusCode::OK,
+                "Already sent",
+                "Your request for this page has already been sent. A member of staff will look at it.",
+            ),
+            Ok(Outcome::TooMany) => page::message(
+                school,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "This computer has sent a lot of requests in the last hour. Please ask your teacher.",
+            ),
             Err(error) => {
-                tracing::error!(%error, "cannot save an unblock request");
+                tracing::error!(%error, "cannot record an unblock request");
                 page::message(
                     school,
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -1019,7 +978,7 @@ impl Connection {
 
     async fn concern(&self, form: &Form, client: &Client, state: &FilterState) -> Response<Body> {
         let school = state.policy.spec().name.as_str();
-        let Some(store) = &self.proxy.store else {
+        let Some(actions) = &self.proxy.settings.actions else {
             return page::message(
                 school,
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -1036,55 +995,30 @@ impl Connection {
                 "Go back and write what worried you, then send it again.",
             );
         }
-        if !self.proxy.concerns.allow(
-            ward_gateway::canonical_ip(self.peer.ip()),
-            std::time::Instant::now(),
-        ) {
-            return page::message(
-                school,
-                StatusCode::TOO_MANY_REQUESTS,
-                "Please talk to someone",
-                "This computer has sent a lot of messages in the last hour. If you are worried, talk to your teacher or another adult you trust now. You can also call Childline free on 0800 1111.",
-            );
-        }
-        let who = match (&client.identity.user, client.device) {
-            (Some(user), _) => format!("user {user}"),
-            (None, Some(device)) => format!("device {device} ({})", self.peer.ip()),
-            (None, None) => format!("address {}", self.peer.ip()),
-        };
-        let summary = format!(
-            "Concern reported from the block page by {who} ({})",
-            client.identity.group
-        );
-        let alert = NewAlert {
-            severity: 3,
-            category: "concern".into(),
-            source: AlertSource::Concern,
-            person: client.person,
+        let report = ConcernReport {
+            client_ip: ward_gateway::canonical_ip(self.peer.ip()),
             device: client.device,
-            client_ip: Some(self.peer.ip()),
+            person: client.person,
             username: client.identity.user.clone(),
-            summary,
-            detail: format!(
-                "Page: {}\nWhat they wrote: {}",
-                form.url,
-                message.chars().take(2000).collect::<String>()
-            ),
+            group: client.identity.group.to_string(),
+            url: form.url.clone(),
+            message: message.chars().take(MAX_FORM_TEXT).collect(),
         };
-        let window = jiff::SignedDuration::try_from(self.proxy.settings.concern_window)
-            .unwrap_or(jiff::SignedDuration::from_hours(1));
-        match store
-            .raise_concern(self.proxy.settings.school, &alert, window)
-            .await
-        {
-            Ok(_) => page::message(
+        match actions.report_concern(report).await {
+            Ok(Outcome::Recorded | Outcome::AlreadyWaiting) => page::message(
                 school,
                 StatusCode::OK,
                 "Thank you for telling us",
                 "A member of staff will read what you wrote. If you are worried right now, talk to your teacher or another adult you trust. You can also call Childline free on 0800 1111.",
             ),
+            Ok(Outcome::TooMany) => page::message(
+                school,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please talk to someone",
+                "This computer has sent a lot of messages in the last hour. If you are worried, talk to your teacher or another adult you trust now. You can also call Childline free on 0800 1111.",
+            ),
             Err(error) => {
-                tracing::error!(%error, "cannot raise an alert for a reported concern");
+                tracing::error!(%error, "cannot record a reported concern");
                 page::message(
                     school,
                     StatusCode::SERVICE_UNAVAILABLE,

@@ -7,7 +7,7 @@
 //! - where each request goes, in the canonical form the policy decides on — [`target`], and the
 //!   TLS ClientHello's server name — [`hello`];
 //! - the block page with its unblock-request and report-a-concern forms, the PAC/WPAD file —
-//!   [`page`];
+//!   [`page`]; what the forms do is the wiring layer's ([`actions`]);
 //! - identity (device register, proxy log-ins), events and counters — [`proxy`];
 //! - risk detection on searches, addresses and streamed pages — [`detect`];
 //! - where the proxy may connect (never Ward itself, loopback or the machine; private networks
@@ -17,19 +17,20 @@
 //! filter: the same decision for the same person whichever way the request comes. No policy
 //! logic lives here; the verdict comes from [`ward_policy::decide`].
 
+pub mod actions;
 pub mod detect;
 pub mod hello;
 pub mod http;
 pub mod io;
 pub mod page;
 pub mod proxy;
-pub mod rate;
 pub mod reach;
 pub mod resolve;
 pub mod server;
 pub mod target;
 pub mod tls;
 
+pub use actions::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
 pub use detect::{Detection, Exclusions};
 pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
 pub use reach::{InternalServer, Reach, Refusal};

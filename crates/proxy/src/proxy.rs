@@ -17,7 +17,6 @@ use ward_events::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Sour
 use ward_gateway::slots::Slots;
 use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
 use ward_lists::Host;
-use ward_store::Store;
 
 use crate::reach::{Reach, Refusal};
 use crate::resolve::Resolver;
@@ -102,10 +101,8 @@ pub struct ProxySettings {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Risk detection on searches, addresses and pages, if enabled.
     pub detection: Option<Arc<crate::Detection>>,
-    /// Concerns from one person (or address) within this time are folded into one alert.
-    pub concern_window: Duration,
-    /// Most concern reports one address may send in an hour.
-    pub concerns_per_hour: usize,
+    /// What the block page's forms do (`None`: they say they cannot be sent).
+    pub actions: Option<Arc<dyn crate::actions::BlockPageActions>>,
 }
 
 impl std::fmt::Debug for ProxySettings {
@@ -151,8 +148,7 @@ impl ProxySettings {
             internal_servers: Vec::new(),
             authenticator: None,
             detection: None,
-            concern_window: Duration::from_secs(60 * 60),
-            concerns_per_hour: 20,
+            actions: None,
         }
     }
 }
@@ -188,15 +184,12 @@ impl Stats {
 pub struct Proxy {
     pub(crate) live: Arc<LiveState>,
     pub(crate) settings: ProxySettings,
-    pub(crate) store: Option<Store>,
     pub(crate) events: Option<EventSink>,
     pub(crate) counts: BrowsingCounts,
     pub(crate) stats: Stats,
     pub(crate) connections: Arc<Slots>,
     pub(crate) resolver: Resolver,
     pub(crate) reach: Reach,
-    /// Concern reports per address.
-    pub(crate) concerns: crate::rate::RateLimit,
     /// This proxy's `Via` entry (`1.1 ward-` and a random id): a request that already carries
     /// it has come round in a loop.
     pub(crate) via: HeaderValue,
@@ -223,15 +216,8 @@ pub(crate) struct Seen<'a> {
 }
 
 impl Proxy {
-    /// A proxy deciding with `live`; `store` records unblock requests and concerns from the
-    /// block page (`None`: the forms say they cannot be sent); `events` receives the events
-    /// (`None`: not recorded).
-    pub fn new(
-        live: Arc<LiveState>,
-        settings: ProxySettings,
-        store: Option<Store>,
-        events: Option<EventSink>,
-    ) -> Proxy {
+    /// A proxy deciding with `live`; `events` receives the events (`None`: not recorded).
+    pub fn new(live: Arc<LiveState>, settings: ProxySettings, events: Option<EventSink>) -> Proxy {
         let mut secret = [0u8; 32];
         if getrandom::fill(&mut secret).is_err() {
             // Without randomness the form tokens are predictable, which only lets another page
@@ -247,17 +233,12 @@ impl Proxy {
                 settings.max_connections_per_client,
             ),
             resolver: Resolver::new(settings.connect_timeout),
-            concerns: crate::rate::RateLimit::new(
-                settings.concerns_per_hour,
-                Duration::from_secs(60 * 60),
-            ),
             reach: Reach::new(
                 settings.own_addresses.clone(),
                 settings.internal_servers.clone(),
             ),
             counts: BrowsingCounts::new(settings.school, Source::Proxy),
             settings,
-            store,
             events,
             stats: Stats::default(),
             secret,

@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use support::{Options, TlsOrigin, Ward, curl, form_value, webdriver::Browser};
-use ward_store::{Action, AlertFilter, AlertSource, AlertStatus, SchoolId};
+use ward_events::Action;
 
 fn via(ward: &Ward) -> String {
     format!("http://{}", ward.explicit)
@@ -365,7 +365,7 @@ fn search_terms_are_recorded_and_safe_search_forced() {
 
 /// Events with a detection alert, waiting up to 5 s for page scans (they finish after the
 /// page has gone to the client) until `enough` have arrived.
-fn detections(ward: &Ward, enough: usize) -> Vec<ward_store::Event> {
+fn detections(ward: &Ward, enough: usize) -> Vec<ward_events::Event> {
     let mut found = Vec::new();
     for _ in 0..50 {
         found.extend(
@@ -1056,7 +1056,7 @@ fn the_pac_file_points_browsers_at_the_proxy() {
 #[test]
 fn the_block_page_in_chromium_sends_an_unblock_request_and_a_concern() {
     let ward = Ward::start(Options {
-        store: true,
+        forms: true,
         ..Options::default()
     });
     let browser = Browser::start_with(&[
@@ -1078,36 +1078,27 @@ fn the_block_page_in_chromium_sends_an_unblock_request_and_a_concern() {
     browser.click("#unblock button");
     browser.wait_for_text("Request sent");
 
-    let store = ward.store.as_ref().expect("store");
-    let requests = ward
-        .runtime
-        .block_on(store.unblock_requests(SchoolId(1), "new", 10))
-        .expect("requests");
-    assert_eq!(requests.len(), 1);
-    let request = &requests[0].request;
+    let forms = ward.forms.as_ref().expect("forms");
+    let asks = forms.asks.lock().expect("asks").clone();
+    assert_eq!(asks.len(), 1);
+    let request = &asks[0];
     assert_eq!(request.url, blocked);
     assert_eq!(request.host, "casino.test");
     assert_eq!(request.group, "pupils");
     assert_eq!(request.categories, "gambling");
     assert_eq!(request.reason, "We are learning about probability in maths");
-    assert_eq!(request.origin, "block-page");
+    assert_eq!(request.client_ip.to_string(), "127.0.0.1");
 
     browser.open(&blocked);
     browser.wait_for_text("This page is blocked");
     browser.type_into("#message", "Someone keeps sending me links to this");
     browser.click("#concern button");
     browser.wait_for_text("Thank you for telling us");
-    let alerts = ward
-        .runtime
-        .block_on(store.alerts(SchoolId(1), &AlertFilter::status(AlertStatus::New, 10)))
-        .expect("alerts");
-    assert_eq!(alerts.len(), 1);
-    assert_eq!(alerts[0].category, "concern");
-    assert!(
-        alerts[0].detail.contains("Someone keeps sending me links"),
-        "{alerts:?}"
-    );
-    assert_eq!(alerts[0].source, AlertSource::Concern);
+    let reports = forms.reports.lock().expect("reports").clone();
+    assert_eq!(reports.len(), 1);
+    assert_eq!(reports[0].message, "Someone keeps sending me links to this");
+    assert_eq!(reports[0].url, blocked);
+    assert_eq!(reports[0].group, "pupils");
 
     // A form posted from elsewhere (no valid token) is refused.
     let page = curl(&["--proxy", &via(&ward), &blocked]).body;
@@ -1354,65 +1345,6 @@ fn the_server_name_inside_a_connect_tunnel_is_decided_too() {
     });
     assert!(s_client_through(&ward, &allowed, "www.allowed.test"));
     assert!(!s_client_through(&ward, &allowed, "www.bing.com"));
-}
-
-/// Issue 20, item 8: concern reports from one address are folded into one alert that keeps
-/// what each said, and limited per hour; the same unblock request again is not recorded twice.
-#[test]
-fn concerns_and_unblock_requests_from_one_address_are_folded_and_limited() {
-    let ward = Ward::start(Options {
-        store: true,
-        ..Options::default()
-    });
-    let blocked = ward.url("casino.test", "/roulette");
-    let page = curl(&["--proxy", &via(&ward), &blocked]).body;
-    let token = form_value(&page, "token");
-    let post = |path: &str, field: &str, text: &str| {
-        curl(&[
-            "--proxy",
-            &via(&ward),
-            "--data-urlencode",
-            &format!("url={blocked}"),
-            "--data-urlencode",
-            &format!("token={token}"),
-            "--data-urlencode",
-            &format!("{field}={text}"),
-            &format!("http://{}/ward/{path}", ward.explicit),
-        ])
-    };
-    let mut statuses = Vec::new();
-    for n in 0..25 {
-        statuses.push(post("concern", "message", &format!("worried, message {n}")).status);
-    }
-    assert!(statuses[..20].iter().all(|&s| s == 200), "{statuses:?}");
-    assert!(statuses[20..].iter().all(|&s| s == 429), "{statuses:?}");
-    let store = ward.store.as_ref().expect("store");
-    let alerts = ward
-        .runtime
-        .block_on(store.alerts(SchoolId(1), &AlertFilter::status(AlertStatus::New, 50)))
-        .expect("alerts");
-    assert_eq!(alerts.len(), 1, "{alerts:?}");
-    assert_eq!(alerts[0].repeats, 20);
-    assert!(
-        alerts[0].detail.contains("worried, message 0"),
-        "{}",
-        alerts[0].detail
-    );
-    assert!(
-        alerts[0].detail.contains("worried, message 19"),
-        "{}",
-        alerts[0].detail
-    );
-
-    for _ in 0..3 {
-        let answer = post("unblock", "reason", "For our maths lesson on chance");
-        assert_eq!(answer.status, 200, "{}", answer.body);
-    }
-    let requests = ward
-        .runtime
-        .block_on(store.unblock_requests(SchoolId(1), "new", 10))
-        .expect("requests");
-    assert_eq!(requests.len(), 1, "{requests:?}");
 }
 
 /// Issue 20, items 6 and 7: one address holding its per-client maximum of half-sent requests

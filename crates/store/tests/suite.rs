@@ -53,6 +53,7 @@ on_both_backends!(
     detection_alerts_fold_apart_and_exclusions_keep_their_reasons,
     drops_are_counted_once_however_often_they_are_recorded,
     log_in_attempts_at_once_are_counted_atomically,
+    concerns_from_one_person_fold_into_one_alert,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -1995,4 +1996,53 @@ async fn log_in_attempts_at_once_are_counted_atomically(fixture: Fixture) {
     counted.sort_unstable();
     assert_eq!(counted, [1, 2, 3, 4, 5, 6], "each counted once, in turn");
     assert_eq!(locked, 14);
+}
+
+/// Issue 20, item 8: one person's concerns within the window are one alert, which keeps what
+/// each said; another person's are their own.
+async fn concerns_from_one_person_fold_into_one_alert(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "concerns").await;
+    let concern = |ip: &str, message: &str| ward_store::NewAlert {
+        severity: 3,
+        category: "concern".into(),
+        source: AlertSource::Concern,
+        person: None,
+        device: None,
+        client_ip: Some(ip.parse().expect("ip")),
+        username: None,
+        summary: "Concern reported from the block page".into(),
+        detail: format!("What they wrote: {message}"),
+    };
+    let window = SignedDuration::from_hours(1);
+    let (first, folded) = store
+        .raise_concern(school, &concern("10.0.0.5", "first worry"), window)
+        .await
+        .expect("raise");
+    assert!(!folded);
+    for message in ["second worry", "third worry"] {
+        let (id, folded) = store
+            .raise_concern(school, &concern("10.0.0.5", message), window)
+            .await
+            .expect("fold");
+        assert_eq!((id, folded), (first, true));
+    }
+    let (other, folded) = store
+        .raise_concern(school, &concern("10.0.0.6", "someone else"), window)
+        .await
+        .expect("raise");
+    assert!(!folded && other != first);
+    let alerts = store
+        .alerts(school, &AlertFilter::status(AlertStatus::New, 10))
+        .await
+        .expect("alerts");
+    assert_eq!(alerts.len(), 2);
+    let folded = alerts
+        .iter()
+        .find(|a| a.id == first)
+        .expect("the folded alert");
+    assert_eq!(folded.repeats, 3);
+    for message in ["first worry", "second worry", "third worry"] {
+        assert!(folded.detail.contains(message), "{}", folded.detail);
+    }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
+use jiff::SignedDuration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
@@ -318,7 +319,11 @@ async fn start_proxy(
     settings.connect_ports = config.proxy_connect_ports()?;
     settings.hosts = config.proxy_hosts()?;
     settings.internal_servers = config.proxy_internal_servers()?;
-    settings.concern_window = Duration::from_secs(config.alerts.fold_minutes.saturating_mul(60));
+    settings.actions = Some(crate::block_page::StoreActions::new(
+        store.clone(),
+        school,
+        SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60)),
+    ));
     settings.own_addresses = listening.others;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     settings.detection = crate::detect::build(&config.detection)?;
@@ -349,12 +354,7 @@ async fn start_proxy(
             "the policy asks unknown clients to log in to the proxy, but proxy.authentication is off: they get the unknown-client group"
         );
     }
-    let proxy = Arc::new(Proxy::new(
-        live.clone(),
-        settings,
-        Some(store.clone()),
-        Some(events.clone()),
-    ));
+    let proxy = Arc::new(Proxy::new(live.clone(), settings, Some(events.clone())));
     let listeners = ward_proxy::Listeners::bind(addresses)
         .await
         .with_context(|| format!("cannot listen for the proxy on {}", config.proxy.listen))?;

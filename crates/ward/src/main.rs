@@ -9,6 +9,7 @@
 //! - 141: standard output was closed early (`ward check --batch … | head`), see [`output`].
 
 mod anchor;
+mod block_page;
 mod check;
 mod config;
 mod detect;

@@ -1841,3 +1841,65 @@ fn a_rewritten_or_cut_audit_log_is_found_by_its_checkpoints() {
     );
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Issue 20, item 8: concern reports from one computer are folded into one alert that keeps
+/// what each said, and limited per hour; the same unblock request again is recorded once.
+#[test]
+fn block_page_forms_are_folded_and_limited_per_computer() {
+    let folder = temp_folder("forms");
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[("WARD_ADMIN_PASSWORD", "forms test password")],
+    );
+    let blocked = "http://casino.test/roulette";
+    let (status, page) = curl_through(&proxy, blocked);
+    assert_eq!(status, 403, "{page}");
+    let token = field(&page, "token");
+    let post = |path: &str, name: &str, text: &str| -> u16 {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--proxy"])
+            .arg(format!("http://{proxy}"))
+            .args(["--data-urlencode", &format!("url={blocked}")])
+            .args(["--data-urlencode", &format!("token={token}")])
+            .args(["--data-urlencode", &format!("{name}={text}")])
+            .arg(format!("http://{proxy}/ward/{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("status")
+    };
+    let statuses: Vec<u16> = (0..25)
+        .map(|n| post("concern", "message", &format!("worried, message {n}")))
+        .collect();
+    assert!(statuses[..20].iter().all(|&s| s == 200), "{statuses:?}");
+    assert!(statuses[20..].iter().all(|&s| s == 429), "{statuses:?}");
+    for _ in 0..3 {
+        assert_eq!(
+            post("unblock", "reason", "For our maths lesson on chance"),
+            200
+        );
+    }
+    let (status, _, session) = log_in(&server.base, "admin", "forms test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (_, alerts) = console_get(&server.base, &session, "/alerts");
+    assert_eq!(
+        alerts
+            .matches("Concern reported from the block page")
+            .count(),
+        1,
+        "one alert: {alerts}"
+    );
+    let (_, requests) = console_get(&server.base, &session, "/unblock");
+    assert_eq!(
+        requests.matches("For our maths lesson on chance").count(),
+        1,
+        "{requests}"
+    );
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}

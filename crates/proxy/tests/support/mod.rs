@@ -18,11 +18,12 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ward_events::{Device, DeviceId, Event, EventSink, SchoolId};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::{IndexBuilder, ListFormat};
 use ward_policy::PolicySnapshot;
 use ward_proxy::{AuthUser, Authenticator, ListenerKind, Listeners, Proxy, ProxySettings};
-use ward_store::{Device, DeviceId, Event, EventSink, OpenOptions, SchoolId, Store};
+use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
 
 #[path = "../../../console/tests/support/webdriver.rs"]
 pub mod webdriver;
@@ -271,6 +272,31 @@ async fn serve_origin(listener: tokio::net::TcpListener) {
     }
 }
 
+/// The block page's forms as the proxy hands them on: recorded here for the tests to read.
+#[derive(Debug, Default)]
+pub struct Forms {
+    pub asks: std::sync::Mutex<Vec<UnblockAsk>>,
+    pub reports: std::sync::Mutex<Vec<ConcernReport>>,
+}
+
+impl BlockPageActions for Forms {
+    fn ask_unblock(
+        &self,
+        ask: UnblockAsk,
+    ) -> ward_proxy::actions::Pending<'_, Result<Outcome, NotRecorded>> {
+        self.asks.lock().expect("asks").push(ask);
+        Box::pin(std::future::ready(Ok(Outcome::Recorded)))
+    }
+
+    fn report_concern(
+        &self,
+        report: ConcernReport,
+    ) -> ward_proxy::actions::Pending<'_, Result<Outcome, NotRecorded>> {
+        self.reports.lock().expect("reports").push(report);
+        Box::pin(std::future::ready(Ok(Outcome::Recorded)))
+    }
+}
+
 /// Accepts `teacher` / `secret` as staff, and notes portal sessions opened and ended.
 pub struct TestLogins {
     pub portal: Arc<std::sync::Mutex<Vec<String>>>,
@@ -381,7 +407,8 @@ pub fn free_port() -> u16 {
 pub struct Options {
     pub policy: String,
     pub authenticate: bool,
-    pub store: bool,
+    /// The block page's forms are recorded (else they say they cannot be sent).
+    pub forms: bool,
     pub tls_port: u16,
     pub header_timeout: Duration,
     pub max_connections: usize,
@@ -397,7 +424,7 @@ impl Default for Options {
         Options {
             policy: POLICY.into(),
             authenticate: false,
-            store: false,
+            forms: false,
             tls_port: 443,
             header_timeout: Duration::from_secs(5),
             max_connections: 1000,
@@ -415,7 +442,8 @@ pub struct Ward {
     pub transparent_https: SocketAddr,
     pub origin: SocketAddr,
     pub proxy: Arc<Proxy>,
-    pub store: Option<Store>,
+    /// What the block page's forms sent, when they are on.
+    pub forms: Option<Arc<Forms>>,
     pub events: tokio::sync::Mutex<tokio::sync::mpsc::Receiver<Event>>,
     /// Portal sessions opened and ended, as the authenticator heard of them.
     pub portal: Arc<std::sync::Mutex<Vec<String>>>,
@@ -434,26 +462,14 @@ impl Ward {
         let folder = temp_folder("ward");
         let (sink, receiver) = EventSink::channel(100_000);
         let portal = Arc::new(std::sync::Mutex::new(Vec::new()));
-        let (explicit, transparent_http, transparent_https, origin, proxy, store, tasks) = runtime
+        let (explicit, transparent_http, transparent_https, origin, proxy, forms, tasks) = runtime
             .block_on(async {
                 let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
                     .await
                     .expect("origin");
                 let origin = origin_listener.local_addr().expect("origin address");
                 tokio::spawn(serve_origin(origin_listener));
-                let store = if options.store {
-                    let url = format!("sqlite://{}", folder.join("ward.db").display());
-                    let store = Store::open_and_migrate(&url, &OpenOptions::default())
-                        .await
-                        .expect("store");
-                    store
-                        .create_school("Proxy Test School", "proxy")
-                        .await
-                        .expect("school");
-                    Some(store)
-                } else {
-                    None
-                };
+                let forms = options.forms.then(|| Arc::new(Forms::default()));
                 let mut settings = ProxySettings::new(SchoolId(1));
                 let hosts: HashMap<String, IpAddr> = [
                     "www.allowed.test",
@@ -493,7 +509,10 @@ impl Ward {
                     }));
                 }
                 let live = Arc::new(LiveState::new(state(&options.policy)));
-                let proxy = Arc::new(Proxy::new(live, settings, store.clone(), Some(sink)));
+                if let Some(forms) = &forms {
+                    settings.actions = Some(forms.clone());
+                }
+                let proxy = Arc::new(Proxy::new(live, settings, Some(sink)));
                 let listeners = Listeners::bind(&[
                     (
                         ListenerKind::Explicit,
@@ -518,7 +537,7 @@ impl Ward {
                     addresses[2].1,
                     origin,
                     proxy,
-                    store,
+                    forms,
                     tasks,
                 )
             });
@@ -528,7 +547,7 @@ impl Ward {
             transparent_https,
             origin,
             proxy,
-            store,
+            forms,
             events: tokio::sync::Mutex::new(receiver),
             portal,
             _tasks: tasks,

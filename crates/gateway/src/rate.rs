@@ -1,4 +1,4 @@
-//! How often one address may do something, over a sliding hour: the block page's concern
+//! How often one address may do something, over a sliding window: the block page's concern
 //! reports, so that one computer cannot fill the alert queue (150 posts once made 150 alerts
 //! in seven seconds). Kept in memory: a restart forgets it, which only ever lets more through.
 
