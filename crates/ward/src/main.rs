@@ -1,7 +1,7 @@
 //! `ward`: the command line. It parses arguments and configuration, and wires the library crates
 //! together; the logic lives in `ward-lists`, `ward-policy`, `ward-store` and `ward-console`.
 //!
-//! Exit codes (documented in the README):
+//! Exit codes (documented in docs/cli.md):
 //! - 0: success; for `ward check`, the request is allowed;
 //! - 1: `ward check`: the request is blocked; `ward audit verify`: a chain is broken;
 //! - 2: bad usage or bad input (unknown option, unparseable URL or time);
