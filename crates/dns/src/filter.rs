@@ -17,10 +17,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use jiff::Timestamp;
-use ward_events::{Action, Event, EventAlert, EventSink, Network, SchoolId, Source};
-use ward_gateway::{BrowsingCounts, Client, LiveState, canonical_ip};
+use ward_events::{Action, EventAlert, EventSink, Network, SchoolId, Source};
+use ward_gateway::{BrowsingCounts, LiveState, Requester, canonical_ip};
 use ward_lists::Host;
-use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request, decide};
+use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request};
 
 use crate::cache::{Cache, Entry, MAX_KEY};
 use crate::limit::{ClientRate, Verdict as RateVerdict};
@@ -121,8 +121,8 @@ impl std::fmt::Debug for DnsFilter {
 struct Asked<'q> {
     query: Query<'q>,
     name: String,
-    client_ip: IpAddr,
-    client: Arc<Client>,
+    /// Who asked, and when: identified once, the time read once.
+    requester: Requester,
     limit: usize,
 }
 
@@ -299,8 +299,7 @@ impl DnsFilter {
             } else {
                 usize::from(u16::MAX)
             },
-            client,
-            client_ip,
+            requester: Requester::new(self.settings.school, Source::Dns, now, client_ip, client),
             name,
             query,
         };
@@ -311,14 +310,7 @@ impl DnsFilter {
                 .negative_soa(state.policy.spec().dns.blocked_ttl)
                 .edns(asked.query.edns, 0);
             // Not an alert: browsers ask for some of these names by themselves.
-            self.record(
-                &asked,
-                now,
-                Action::Block,
-                "bypass".into(),
-                why.into(),
-                None,
-            );
+            self.record(&asked, Action::Block, "bypass".into(), why.into(), None);
             return Step::Reply;
         }
 
@@ -335,13 +327,16 @@ impl DnsFilter {
             }
         };
         if let Some(host) = host
-            && self.block_if_decided(&state.policy, &asked, host, None, now, out)
+            && self.block_if_decided(&state.policy, &asked, host, None, out)
         {
             return Step::Reply;
         }
 
-        let rewrite =
-            rewrite::safe_search(&asked.name, asked.client.safe_search, asked.client.youtube);
+        let rewrite = rewrite::safe_search(
+            &asked.name,
+            asked.requester.client.safe_search,
+            asked.requester.client.youtube,
+        );
         let mut key = [0u8; MAX_KEY];
         let length = asked.query.cache_key(&mut key);
         key[length] = rewrite.map_or(0, |r| r.variant);
@@ -379,15 +374,13 @@ impl DnsFilter {
         // Every name the answer's CNAME chain leads to is decided for this client too.
         for target in entry.chain() {
             let blocked = match Host::parse(target) {
-                Ok(host) => {
-                    self.block_if_decided(&state.policy, &asked, host, Some(target), now, out)
-                }
+                Ok(host) => self.block_if_decided(&state.policy, &asked, host, Some(target), out),
                 // A name that cannot be put in canonical form cannot be classified: the
                 // answer is not given rather than given unchecked.
                 Err(error) => {
                     self.blocked(&state.policy, &asked, out);
                     let reason = format!("CNAME to {target:?}, which cannot be checked: {error}");
-                    self.record(&asked, now, Action::Block, String::new(), reason, None);
+                    self.record(&asked, Action::Block, String::new(), reason, None);
                     true
                 }
             };
@@ -410,7 +403,6 @@ impl DnsFilter {
                 Stats::add(&self.stats.rewritten);
                 self.record(
                     &asked,
-                    now,
                     Action::Rewrite,
                     "search-engines".into(),
                     format!("safe search: {} ({})", rewrite.engine, rewrite.target),
@@ -420,7 +412,7 @@ impl DnsFilter {
             None => {
                 // Reverse lookups and the root are not browsing.
                 if !asked.name.is_empty() && !asked.name.ends_with(".arpa") {
-                    self.count_allowed(&asked, now);
+                    self.count_allowed(&asked);
                 }
             }
         }
@@ -435,27 +427,20 @@ impl DnsFilter {
         asked: &Asked<'_>,
         host: Host,
         via: Option<&str>,
-        now: Timestamp,
         out: &mut Vec<u8>,
     ) -> bool {
-        let decision = decide(policy, &Request::Host(host), &asked.client.identity, now);
+        let decision = asked.requester.decide(policy, &Request::Host(host));
         if decision.action != Verdict::Block {
             return false;
         }
         self.blocked(policy, asked, out);
-        let reason = match via {
-            Some(target) => format!("CNAME to {target}: {}", decision.reason),
-            None => decision.reason.to_string(),
-        };
-        let alert = ward_gateway::event_alert(&decision);
-        self.record(
-            asked,
-            now,
-            Action::Block,
-            decision.category_list(),
-            reason,
-            alert,
-        );
+        if let Some(events) = &self.events {
+            let mut event = asked.requester.blocked(asked.name.clone(), None, &decision);
+            if let Some(target) = via {
+                event.reason = format!("CNAME to {target}: {}", event.reason);
+            }
+            events.record(event);
+        }
         true
     }
 
@@ -494,10 +479,10 @@ impl DnsFilter {
         }
     }
 
+    /// Records an event about the query: what was done, why, and the alert it raises.
     fn record(
         &self,
         asked: &Asked<'_>,
-        now: Timestamp,
         action: Action,
         categories: String,
         reason: String,
@@ -506,29 +491,22 @@ impl DnsFilter {
         let Some(events) = &self.events else {
             return;
         };
-        events.record(Event {
-            school: self.settings.school,
-            at: now,
-            source: Source::Dns,
-            client_ip: canonical_ip(asked.client_ip),
-            device: asked.client.device,
-            person: asked.client.person,
-            username: asked.client.identity.user.clone(),
-            host: asked.name.clone(),
-            url: None,
-            action,
-            categories,
-            reason,
-            search_term: None,
-            count: 1,
-            alert,
-        });
+        let mut event = asked.requester.event(asked.name.clone(), action);
+        event.categories = categories;
+        event.reason = reason;
+        event.alert = alert;
+        events.record(event);
     }
 
-    fn count_allowed(&self, asked: &Asked<'_>, now: Timestamp) {
+    fn count_allowed(&self, asked: &Asked<'_>) {
         if self.events.is_some() {
-            self.counts
-                .add(now, asked.client_ip, &asked.client, &asked.name);
+            let requester = &asked.requester;
+            self.counts.add(
+                requester.at,
+                requester.client_ip,
+                &requester.client,
+                &asked.name,
+            );
         }
     }
 

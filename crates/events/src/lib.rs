@@ -265,6 +265,37 @@ fn is_one(count: &u32) -> bool {
 }
 
 impl Event {
+    /// A request `source` saw from `client_ip` at `at`, for `host`, and what was done with it:
+    /// one request, nothing else known yet (the caller sets the device, person, URL,
+    /// categories, reason, search term, count or alert that apply). The one place an event is
+    /// made, so every front end's events say the same things the same way.
+    pub fn new(
+        school: SchoolId,
+        source: Source,
+        at: Timestamp,
+        client_ip: IpAddr,
+        host: String,
+        action: Action,
+    ) -> Event {
+        Event {
+            school,
+            at,
+            source,
+            client_ip,
+            device: None,
+            person: None,
+            username: None,
+            host,
+            url: None,
+            action,
+            categories: String::new(),
+            reason: String::new(),
+            search_term: None,
+            count: 1,
+            alert: None,
+        }
+    }
+
     /// Who allowed browsing is counted against, and whose alerts repeats are folded into: the
     /// person if known, else the device, else the address.
     pub fn subject(&self) -> String {

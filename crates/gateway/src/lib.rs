@@ -44,6 +44,78 @@ pub fn event_alert(decision: &Decision<'_>) -> Option<EventAlert> {
     })
 }
 
+/// Who made a request, identified once, and when: every event about the request says this,
+/// and its decision is made at the same time (the clock is read once per request).
+#[derive(Debug, Clone)]
+pub struct Requester {
+    /// The school whose network it came from.
+    pub school: SchoolId,
+    /// The front end that saw it.
+    pub source: Source,
+    /// When it came.
+    pub at: Timestamp,
+    /// The client's address, canonical (IPv4 for an IPv4-mapped address).
+    pub client_ip: IpAddr,
+    /// Who the client is.
+    pub client: Arc<Client>,
+}
+
+impl Requester {
+    /// `client` at `client_ip`, seen by `source` at `at`.
+    pub fn new(
+        school: SchoolId,
+        source: Source,
+        at: Timestamp,
+        client_ip: IpAddr,
+        client: Arc<Client>,
+    ) -> Requester {
+        Requester {
+            school,
+            source,
+            at,
+            client_ip: canonical_ip(client_ip),
+            client,
+        }
+    }
+
+    /// The policy's decision on `request` for this client, at the request's time.
+    pub fn decide<'p>(
+        &self,
+        policy: &'p PolicySnapshot,
+        request: &ward_policy::Request,
+    ) -> Decision<'p> {
+        ward_policy::decide(policy, request, &self.client.identity, self.at)
+    }
+
+    /// An event about this request for `host`, with `action` (the caller adds the URL,
+    /// categories, reason and the rest that apply).
+    pub fn event(&self, host: String, action: Action) -> Event {
+        let mut event = Event::new(
+            self.school,
+            self.source,
+            self.at,
+            self.client_ip,
+            host,
+            action,
+        );
+        event.device = self.client.device;
+        event.person = self.client.person;
+        event.username = self.client.identity.user.clone();
+        event
+    }
+
+    /// The event of a request `decision` blocked: its categories, its reason, and the alert a
+    /// serious category raises.
+    pub fn blocked(&self, host: String, url: Option<String>, decision: &Decision<'_>) -> Event {
+        let mut event = self.event(host, Action::Block);
+        event.url = url;
+        event.categories = decision.category_list();
+        event.reason = decision.reason.to_string();
+        event.alert = event_alert(decision);
+        event
+    }
+}
+
 /// Who a client is, as the device register (or a log-in) says.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -376,23 +448,19 @@ impl BrowsingCounts {
             let at =
                 Timestamp::from_second(subject.hour * 3600).unwrap_or_else(|_| Timestamp::now());
             for (site, count) in sites {
-                events.record(Event {
-                    school: self.school,
+                let mut event = Event::new(
+                    self.school,
+                    self.source,
                     at,
-                    source: self.source,
-                    client_ip: subject.client,
-                    device: subject.device,
-                    person: subject.person,
-                    username: subject.user.as_deref().map(str::to_owned),
-                    host: site.into(),
-                    url: None,
-                    action: Action::Allow,
-                    categories: String::new(),
-                    reason: String::new(),
-                    search_term: None,
-                    count,
-                    alert: None,
-                });
+                    subject.client,
+                    site.into(),
+                    Action::Allow,
+                );
+                event.device = subject.device;
+                event.person = subject.person;
+                event.username = subject.user.as_deref().map(str::to_owned);
+                event.count = count;
+                events.record(event);
             }
         }
     }

@@ -17,10 +17,10 @@ use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use jiff::Timestamp;
 use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
-use ward_gateway::{Client, FilterState, canonical_ip};
+use ward_gateway::{Client, FilterState, Requester};
 
 use crate::proxy::Proxy;
-use ward_events::{Action, Event, EventAlert, EventSink, SchoolId, Source};
+use ward_events::{Action, EventAlert, EventSink, SchoolId, Source};
 use ward_lists::Host;
 use ward_policy::{GroupKind, PolicySnapshot};
 
@@ -264,28 +264,24 @@ pub(crate) fn record(
         if let Some(term) = search_term {
             detail.push_str(&format!("\nSearch: {term}"));
         }
-        let client = &subject.client;
-        events.record(Event {
-            school: subject.school,
-            at: Timestamp::now(),
-            source: Source::Proxy,
-            client_ip: canonical_ip(subject.client_ip),
-            device: client.device,
-            person: client.person,
-            username: client.identity.user.clone(),
-            host: subject.host.clone(),
-            url: Some(subject.url.clone()),
-            action: Action::Allow,
-            categories: finding.category.clone(),
-            reason: format!("{} found in {}", category.title, place.describe()),
-            search_term: search_term.map(str::to_owned),
-            count: 1,
-            alert: Some(EventAlert {
-                severity: category.severity(subject.band),
-                category: finding.category.clone(),
-                detection: Some(detail),
-            }),
+        let requester = Requester::new(
+            subject.school,
+            Source::Proxy,
+            Timestamp::now(),
+            subject.client_ip,
+            Arc::new(subject.client.clone()),
+        );
+        let mut event = requester.event(subject.host.clone(), Action::Allow);
+        event.url = Some(subject.url.clone());
+        event.categories = finding.category.clone();
+        event.reason = format!("{} found in {}", category.title, place.describe());
+        event.search_term = search_term.map(str::to_owned);
+        event.alert = Some(EventAlert {
+            severity: category.severity(subject.band),
+            category: finding.category.clone(),
+            detection: Some(detail),
         });
+        events.record(event);
     }
 }
 

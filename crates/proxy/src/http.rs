@@ -156,6 +156,9 @@ async fn serve_http<S>(
 impl Connection {
     async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         self.slot.busy();
+        // The clock is read once: the client is identified, the request decided and its event
+        // recorded at the same time.
+        let now = Timestamp::now();
         let proxy = &self.proxy;
         Stats::add(&proxy.stats.requests);
         let state = proxy.live.load();
@@ -172,7 +175,7 @@ impl Connection {
             );
         }
         if request.method() == Method::CONNECT {
-            return self.connect(request, &state).await;
+            return self.connect(request, &state, now).await;
         }
         let target = match target::http_target(
             request.uri(),
@@ -195,11 +198,10 @@ impl Connection {
         if self.is_ward(&target) {
             return self.ward(request, &target, &state).await;
         }
-        let client = match self.identify(&request, &state).await {
+        let client = match self.identify(&request, &state, now).await {
             Ok(client) => client,
             Err(response) => return response,
         };
-        let now = Timestamp::now();
         let policy_request = PolicyRequest::Url(target.url.clone());
         let decision = decide(&state.policy, &policy_request, &client.identity, now);
         let engine = target
@@ -213,6 +215,7 @@ impl Connection {
         let url = (decision.action == Verdict::Block || search_term.is_some())
             .then(|| target.display_url());
         let seen = Seen {
+            at: now,
             client_ip: self.peer.ip(),
             client: &client,
             host: &target.endpoint.host,
@@ -364,12 +367,13 @@ impl Connection {
         &self,
         request: &Request<Incoming>,
         state: &FilterState,
+        now: Timestamp,
     ) -> Result<Client, Response<Body>> {
         let proxy = &self.proxy;
         if let Some(client) = &self.tunnel_client {
             return Ok(Client::clone(client));
         }
-        let base = state.client(self.peer.ip(), proxy.live.sessions(), Timestamp::now());
+        let base = state.client(self.peer.ip(), proxy.live.sessions(), now);
         let school = state.policy.spec().name.as_str();
         if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
             return proxy
@@ -411,7 +415,12 @@ impl Connection {
     }
 
     /// A CONNECT tunnel: decided on the host, then spliced.
-    async fn connect(&self, request: Request<Incoming>, state: &FilterState) -> Response<Body> {
+    async fn connect(
+        &self,
+        request: Request<Incoming>,
+        state: &FilterState,
+        now: Timestamp,
+    ) -> Response<Body> {
         let proxy = &self.proxy;
         let endpoint = match target::connect_target(request.method(), request.uri()) {
             Ok(endpoint) => endpoint,
@@ -420,11 +429,12 @@ impl Connection {
                 return page::text(StatusCode::BAD_REQUEST, format!("{error}\n"));
             }
         };
-        let client = match self.identify(&request, state).await {
+        let client = match self.identify(&request, state, now).await {
             Ok(client) => client,
             Err(response) => return response,
         };
         let seen = Seen {
+            at: now,
             client_ip: self.peer.ip(),
             client: &client,
             host: &endpoint.host,
@@ -449,7 +459,7 @@ impl Connection {
             &state.policy,
             &PolicyRequest::Host(endpoint.host.clone()),
             &client.identity,
-            Timestamp::now(),
+            now,
         );
         if decision.action == Verdict::Block {
             Stats::add(&proxy.stats.blocked);
@@ -736,7 +746,7 @@ impl Connection {
                 }
             }
             (&Method::POST, "/ward/unblock" | "/ward/concern") => {
-                let client = match self.identify(&request, state).await {
+                let client = match self.identify(&request, state, Timestamp::now()).await {
                     Ok(client) => client,
                     Err(response) => return response,
                 };

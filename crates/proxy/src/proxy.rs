@@ -13,9 +13,9 @@ use hyper::header::HeaderValue;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
-use ward_events::{Action, Event, EventAlert, EventSink, PersonId, SchoolId, Source};
+use ward_events::{Action, EventAlert, EventSink, PersonId, SchoolId, Source};
 use ward_gateway::slots::Slots;
-use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, canonical_ip};
+use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, Requester, canonical_ip};
 use ward_lists::Host;
 
 use crate::reach::{Reach, Refusal};
@@ -208,6 +208,8 @@ impl std::fmt::Debug for Proxy {
 
 /// What a request is, for its event.
 pub(crate) struct Seen<'a> {
+    /// When the request came: read once, for identity, decision and event alike.
+    pub at: Timestamp,
     pub client_ip: IpAddr,
     pub client: &'a Client,
     pub host: &'a Host,
@@ -359,23 +361,20 @@ impl Proxy {
         let Some(events) = &self.events else {
             return;
         };
-        events.record(Event {
-            school: self.settings.school,
-            at: Timestamp::now(),
-            source: Source::Proxy,
-            client_ip: canonical_ip(seen.client_ip),
-            device: seen.client.device,
-            person: seen.client.person,
-            username: seen.client.identity.user.clone(),
-            host: seen.host.to_string(),
-            url: seen.url.map(str::to_owned),
-            action,
-            categories,
-            reason,
-            search_term: seen.search_term.clone(),
-            count: 1,
-            alert,
-        });
+        let requester = Requester::new(
+            self.settings.school,
+            Source::Proxy,
+            seen.at,
+            seen.client_ip,
+            Arc::new(seen.client.clone()),
+        );
+        let mut event = requester.event(seen.host.to_string(), action);
+        event.url = seen.url.map(str::to_owned);
+        event.categories = categories;
+        event.reason = reason;
+        event.search_term = seen.search_term.clone();
+        event.alert = alert;
+        events.record(event);
     }
 
     /// Counts and records a connection refused because of where it would go ([`Reach`]).

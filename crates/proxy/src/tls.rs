@@ -88,8 +88,10 @@ pub async fn serve_connection(
         Err(HelloRead::Ended) => return,
     };
     slot.busy();
+    // The clock is read once for the connection's identity, decision and events.
+    let now = Timestamp::now();
     let state = proxy.live.load();
-    let client = state.client(peer.ip(), proxy.live.sessions(), Timestamp::now());
+    let client = state.client(peer.ip(), proxy.live.sessions(), now);
     let endpoint = match &hello.server_name {
         Some(name) => match server_name_endpoint(name, proxy.settings.tls_port) {
             Ok(endpoint) => endpoint,
@@ -107,6 +109,7 @@ pub async fn serve_connection(
         None => {
             Stats::add(&proxy.stats.blocked);
             let seen = Seen {
+                at: now,
                 client_ip: peer.ip(),
                 client: &client,
                 host: &Host::from_ip(local.ip()),
@@ -125,6 +128,7 @@ pub async fn serve_connection(
         }
     };
     let seen = Seen {
+        at: now,
         client_ip: peer.ip(),
         client: &client,
         host: &endpoint.host,
@@ -135,7 +139,7 @@ pub async fn serve_connection(
         &state.policy,
         &PolicyRequest::Host(endpoint.host.clone()),
         &client.identity,
-        Timestamp::now(),
+        now,
     );
     if decision.action == Verdict::Block {
         Stats::add(&proxy.stats.blocked);
@@ -202,6 +206,7 @@ pub(crate) async fn serve_tunnel<C>(
         }
         Err(HelloRead::Unreadable(error, _)) => {
             let seen = Seen {
+                at: Timestamp::now(),
                 client_ip: peer.ip(),
                 client: &client,
                 host: &endpoint.host,
@@ -232,7 +237,10 @@ pub(crate) async fn serve_tunnel<C>(
         };
         if named.host != endpoint.host {
             let state = proxy.live.load();
+            // The server name is decided when the ClientHello arrives.
+            let now = Timestamp::now();
             let seen = Seen {
+                at: now,
                 client_ip: peer.ip(),
                 client: &client,
                 host: &named.host,
@@ -253,7 +261,7 @@ pub(crate) async fn serve_tunnel<C>(
                         &state.policy,
                         &PolicyRequest::Host(named.host.clone()),
                         &client.identity,
-                        Timestamp::now(),
+                        now,
                     );
                     (decision.action == Verdict::Block).then(|| {
                         (
