@@ -91,6 +91,41 @@ impl Default for DetectionSettings {
 /// The longest alert window: beyond a week, repeats would hide that something is still going on.
 const MAX_FOLD_MINUTES: u64 = 7 * 24 * 60;
 
+/// A setting that must not be shown: a password, or an address holding a token. `Debug`
+/// (and so every log line and panic message) prints `"(secret)"`; the value is read with
+/// [`Secret::expose`] where it is used.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// The value, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// Whether it is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.trim().is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Secret {
+        Secret(value)
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            f.write_str("\"\"")
+        } else {
+            f.write_str("\"(secret)\"")
+        }
+    }
+}
+
 /// The alert queue and its notifications (email over SMTP, a webhook, the weekly summary).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -107,8 +142,9 @@ pub struct AlertSettings {
     pub summary_day: String,
     /// `HH:MM`.
     pub summary_time: String,
-    /// An address that is sent each notified alert as JSON (POST); empty: none.
-    pub webhook: String,
+    /// An address that is sent each notified alert as JSON (POST); empty: none. Chat
+    /// services put their secret in the address, so it is kept as a secret.
+    pub webhook: Secret,
     /// The console's address as staff reach it, for links in messages; empty:
     /// `http://` and `console.listen`.
     pub console_url: String,
@@ -121,7 +157,7 @@ pub struct AlertSettings {
     /// The user name to log in to the mail server with; empty: no log-in.
     pub smtp_username: String,
     /// Its password (better given as `WARD_ALERTS_SMTP_PASSWORD`).
-    pub smtp_password: String,
+    pub smtp_password: Secret,
     /// The sender, e.g. `Ward <ward@school.example>`.
     pub smtp_from: String,
 }
@@ -361,13 +397,13 @@ impl Default for Config {
                 summary_to: String::new(),
                 summary_day: "monday".into(),
                 summary_time: "07:30".into(),
-                webhook: String::new(),
+                webhook: Secret::default(),
                 console_url: String::new(),
                 smtp_server: String::new(),
                 smtp_port: 587,
                 smtp_security: "starttls".into(),
                 smtp_username: String::new(),
-                smtp_password: String::new(),
+                smtp_password: Secret::default(),
                 smtp_from: "Ward <ward@localhost>".into(),
             },
         }
@@ -543,12 +579,12 @@ impl Config {
                 alerts.smtp_security
             );
         }
-        let webhook = alerts.webhook.trim();
+        let webhook = alerts.webhook.expose().trim();
         if !webhook.is_empty()
             && !webhook.starts_with("https://")
             && !webhook.starts_with("http://")
         {
-            bail!("alerts.webhook {webhook:?} must be an http:// or https:// address");
+            bail!("alerts.webhook must be an http:// or https:// address");
         }
         if alerts.smtp_server.trim().is_empty()
             && !(alerts.email_to.trim().is_empty() && alerts.summary_to.trim().is_empty())
@@ -878,6 +914,32 @@ mod tests {
 
     fn example() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ward.example.toml")
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let config = Config::load(
+            None,
+            environment(&[
+                ("WARD_ALERTS_SMTP_PASSWORD", "smtp-pass-7731"),
+                ("WARD_ALERTS_SMTP_SERVER", "smtp.school.example"),
+                (
+                    "WARD_ALERTS_WEBHOOK",
+                    "https://chat.example/hooks/token-9921",
+                ),
+                (
+                    "WARD_DATABASE_URL",
+                    "postgres://ward:db-pass-4410@db.example/ward",
+                ),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(config.alerts.smtp_password.expose(), "smtp-pass-7731");
+        let shown = format!("{config:?} {config:#?}");
+        for secret in ["smtp-pass-7731", "token-9921", "db-pass-4410"] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(shown.contains("(secret)"));
     }
 
     #[test]

@@ -91,7 +91,7 @@ impl Notifier {
                 if !alerts.smtp_username.is_empty() {
                     builder = builder.credentials(Credentials::new(
                         alerts.smtp_username.clone(),
-                        alerts.smtp_password.clone(),
+                        alerts.smtp_password.expose().to_owned(),
                     ));
                 }
                 Some(Email {
@@ -110,7 +110,7 @@ impl Notifier {
             "" => email.as_ref().map(|e| e.to.clone()).unwrap_or_default(),
             list => mailboxes(list, "alerts.summary_to")?,
         };
-        let webhook = Some(alerts.webhook.trim().to_owned()).filter(|url| !url.is_empty());
+        let webhook = Some(alerts.webhook.expose().trim().to_owned()).filter(|url| !url.is_empty());
         if email.is_none() && webhook.is_none() {
             return Ok(None);
         }
