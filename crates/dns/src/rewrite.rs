@@ -1,6 +1,7 @@
 //! Names the DNS filter answers itself whatever the policy's categories say: the bypass names
 //! (F8) and the safe-search rewrites (F7).
 
+use ward_gateway::search::{Engine, engine_of};
 use ward_policy::YouTubeMode;
 
 /// Why a name is answered "no such name" for everyone.
@@ -58,20 +59,12 @@ const YOUTUBE_MODERATE: SafeSearch = SafeSearch {
 /// The rewrite for `name` (lower case, no trailing dot) under a group's settings, if any.
 pub fn safe_search(name: &str, search: bool, youtube: YouTubeMode) -> Option<SafeSearch> {
     if search {
-        if ward_gateway::search::is_google_search(name) {
-            return Some(GOOGLE);
-        }
-        if matches!(name, "bing.com" | "www.bing.com") {
-            return Some(BING);
-        }
-        if matches!(
-            name,
-            "duckduckgo.com"
-                | "www.duckduckgo.com"
-                | "start.duckduckgo.com"
-                | "html.duckduckgo.com"
-        ) {
-            return Some(DUCKDUCKGO);
+        // The engines' hosts are the proxy's too (`ward_gateway::search`): one table.
+        match engine_of(name) {
+            Some(Engine::Google) => return Some(GOOGLE),
+            Some(Engine::Bing) => return Some(BING),
+            Some(Engine::DuckDuckGo) => return Some(DUCKDUCKGO),
+            _ => {}
         }
     }
     let youtube_target = match youtube {
@@ -134,6 +127,12 @@ mod tests {
         );
         assert_eq!(
             safe_search("duckduckgo.com", true, YouTubeMode::Off).map(|s| s.target),
+            Some("safe.duckduckgo.com")
+        );
+        // The proxy's engine table and the DNS filter's are one: DuckDuckGo's lite site, which
+        // the DNS list used to miss, is enforced too.
+        assert_eq!(
+            safe_search("lite.duckduckgo.com", true, YouTubeMode::Off).map(|s| s.target),
             Some("safe.duckduckgo.com")
         );
         assert_eq!(
