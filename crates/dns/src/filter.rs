@@ -18,6 +18,7 @@ use std::time::Instant;
 
 use jiff::Timestamp;
 use ward_events::{Action, EventAlert, EventSink, Network, SchoolId, Source};
+use ward_gateway::repeats::BlockedRepeats;
 use ward_gateway::{BrowsingCounts, LiveState, Requester, canonical_ip};
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, BlockedAnswer, PolicySnapshot, Request};
@@ -105,6 +106,7 @@ pub struct DnsFilter {
     counts: BrowsingCounts,
     stats: Stats,
     rate: ClientRate,
+    repeats: BlockedRepeats,
 }
 
 impl std::fmt::Debug for DnsFilter {
@@ -141,6 +143,7 @@ impl DnsFilter {
             cache: Cache::new(settings.cache_entries),
             counts: BrowsingCounts::new(settings.school, Source::Dns),
             rate: ClientRate::new(settings.client_qps),
+            repeats: BlockedRepeats::default(),
             settings,
             upstreams,
             events,
@@ -439,7 +442,7 @@ impl DnsFilter {
             if let Some(target) = via {
                 event.reason = format!("CNAME to {target}: {}", event.reason);
             }
-            events.record(event);
+            self.repeats.record(event, events);
         }
         true
     }
@@ -495,7 +498,7 @@ impl DnsFilter {
         event.categories = categories;
         event.reason = reason;
         event.alert = alert;
-        events.record(event);
+        self.repeats.record(event, events);
     }
 
     fn count_allowed(&self, asked: &Asked<'_>) {
@@ -510,10 +513,12 @@ impl DnsFilter {
         }
     }
 
-    /// Hands the allowed-query counts gathered since the last call to the event writer.
+    /// Hands the allowed-query counts, and the repeats of blocked queries, gathered since the
+    /// last call to the event writer.
     pub fn flush_counts(&self) {
         if let Some(events) = &self.events {
             self.counts.flush(events);
+            self.repeats.flush(events);
         }
     }
 }

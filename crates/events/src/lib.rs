@@ -332,15 +332,15 @@ pub struct WriterHealth {
 }
 
 impl WriterHealth {
-    /// Events front ends have handed over.
+    /// Requests front ends have handed over (an event counts as many as it stands for).
     pub fn accepted(&self) -> u64 {
         self.accepted.load(Ordering::Relaxed)
     }
-    /// Events in the database.
+    /// Requests in the database.
     pub fn written(&self) -> u64 {
         self.written.load(Ordering::Relaxed)
     }
-    /// Events dropped since this gateway started.
+    /// Requests dropped since this gateway started.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
     }
@@ -404,11 +404,34 @@ pub struct EventSink {
 
 impl EventSink {
     /// Hands an event to the writer. Never waits: if the queue is full the event is dropped and
-    /// counted.
+    /// counted. The writer's counts are of requests: an event counts as many as it stands for.
     pub fn record(&self, event: Event) {
-        self.health.accepted.fetch_add(1, Ordering::Relaxed);
+        self.health
+            .accepted
+            .fetch_add(u64::from(event.count), Ordering::Relaxed);
+        self.queue_or_drop(event);
+    }
+
+    /// Counts `requests` handed over now that a later event will stand for ([`record_held`]):
+    /// repeats folded at the gate are counted as they come, so a hard stop before that event
+    /// is written still counts them as lost.
+    ///
+    /// [`record_held`]: EventSink::record_held
+    pub fn hold(&self, requests: u32) {
+        self.health
+            .accepted
+            .fetch_add(u64::from(requests), Ordering::Relaxed);
+    }
+
+    /// Hands over an event whose requests were counted by [`EventSink::hold`] as they came.
+    pub fn record_held(&self, event: Event) {
+        self.queue_or_drop(event);
+    }
+
+    fn queue_or_drop(&self, event: Event) {
+        let count = u64::from(event.count);
         if self.queue.try_send(event).is_err() {
-            self.health.dropped.fetch_add(1, Ordering::Relaxed);
+            self.health.dropped.fetch_add(count, Ordering::Relaxed);
         }
     }
 

@@ -14,12 +14,14 @@
 //!
 //! - [`search`]: search engines' hosts, search terms and safe-search parameters.
 //! - [`rate`]: how often one address may do something (the block page's concern reports);
+//! - [`repeats`]: repeats of a blocked request folded into one event between flushes;
 //! - [`slots`]: connection slots per listener (a limit in all and per client address, and the
 //!   longest-waiting connection shed to make room), for every front end and the console.
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
 pub mod rate;
+pub mod repeats;
 pub mod search;
 pub mod slots;
 

@@ -351,7 +351,8 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
         if let Some(&position) = open.get(&key) {
             let fold = &mut folds[position];
             if event.at < fold.first.at + window {
-                fold.count += 1;
+                // An event may stand for several requests (repeats folded at the gate).
+                fold.count += i64::from(event.count);
                 fold.last_at = fold.last_at.max(event.at);
                 fold.severity = fold.severity.max(alert.severity);
                 if source == AlertSource::Detection && fold.later.len() < LATER_FINDINGS {
@@ -367,7 +368,7 @@ pub(crate) fn fold_blocked(events: &[Event], window: SignedDuration) -> Vec<Bloc
             subject: key.1,
             category: key.2,
             severity: alert.severity,
-            count: 1,
+            count: i64::from(event.count),
             last_at: event.at,
             later: Vec::new(),
         });

@@ -14,7 +14,7 @@ use crate::{
 
 /// Rows per multi-row `INSERT` (14 parameters each; both backends allow far more than 7,000).
 const ROWS_PER_INSERT: usize = 500;
-const EVENT_COLUMNS: usize = 14;
+const EVENT_COLUMNS: usize = 15;
 
 /// How long repeats of a blocked attempt (same person, same category) are folded into one alert
 /// unless the writer is told otherwise.
@@ -88,6 +88,8 @@ pub struct EventRow {
     pub reason: String,
     /// The search term, if any.
     pub search_term: Option<String>,
+    /// How many requests it stands for (repeats within a few seconds are one event).
+    pub requests: i64,
 }
 
 /// Allowed browsing of one subject on one site in one hour.
@@ -107,7 +109,7 @@ pub struct BrowsingRow {
 fn insert_events_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO events (school_id, at, gateway, source, client_ip, device_id, person_id, username, \
-         host, url, action, categories, reason, search_term) VALUES ",
+         host, url, action, categories, reason, search_term, requests) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -139,7 +141,7 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
 /// The columns an [`EventRow`] is read from (with [`EVENT_FROM`]).
 pub(crate) const EVENT_ROW_COLUMNS: &str = "e.id, e.at, e.source, e.client_ip, d.name AS device_name, \
      p.username AS person_username, p.given_name, p.family_name, e.username, e.host, e.url, \
-     e.action, e.categories, e.reason, e.search_term";
+     e.action, e.categories, e.reason, e.search_term, e.requests";
 
 /// Events with their person and device.
 pub(crate) const EVENT_FROM: &str = "events e
@@ -170,6 +172,7 @@ macro_rules! event_row {
             categories: row.try_get("categories")?,
             reason: row.try_get("reason")?,
             search_term: row.try_get("search_term")?,
+            requests: row.try_get("requests")?,
         }
     }};
 }
@@ -226,7 +229,8 @@ impl Store {
                         .bind(event.action.as_str())
                         .bind(event.categories.as_str())
                         .bind(event.reason.as_str())
-                        .bind(event.search_term.as_deref());
+                        .bind(event.search_term.as_deref())
+                        .bind(i64::from(event.count));
                 }
                 query.execute(&mut *transaction).await?;
             }
@@ -321,7 +325,7 @@ impl Store {
     ) -> Result<Vec<CategoryCount>> {
         let rows: Vec<(String, i64)> = dispatch!(self, pool => {
             let rows = sqlx::query(
-                "SELECT categories, COUNT(*) FROM events
+                "SELECT categories, CAST(SUM(requests) AS BIGINT) FROM events
                  WHERE school_id = $1 AND at >= $2 AND at < $3 AND action = 'block'
                  GROUP BY categories",
             )
@@ -440,7 +444,8 @@ impl Store {
         })
     }
 
-    /// How many blocked and rewritten events the school has in all.
+    /// How many blocked and rewritten events (rows, each standing for one request or more) the
+    /// school has in all.
     pub async fn count_events(&self, school: SchoolId) -> Result<i64> {
         dispatch!(self, pool => {
             Ok(sqlx::query("SELECT COUNT(*) FROM events WHERE school_id = $1")
@@ -466,9 +471,9 @@ mod tests {
     #[test]
     fn insert_sql_numbers_every_placeholder_once() {
         let sql = insert_events_sql(2, true);
-        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14), ($15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28)"));
+        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15), ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"));
         let sql = insert_events_sql(2, false);
-        assert_eq!(sql.matches('?').count(), 28);
+        assert_eq!(sql.matches('?').count(), 30);
         assert!(!sql.contains('$'));
     }
 }

@@ -57,6 +57,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0008_writer_drop_runs.sql"),
         postgres: include_str!("../migrations/postgres/0008_writer_drop_runs.sql"),
     },
+    Migration {
+        version: 9,
+        sqlite: include_str!("../migrations/sqlite/0009_event_requests.sql"),
+        postgres: include_str!("../migrations/postgres/0009_event_requests.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

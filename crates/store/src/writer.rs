@@ -323,7 +323,7 @@ impl WriterTask {
         }
         let journal = self.journal.clone();
         let appended = tokio::task::spawn_blocking(move || {
-            let count = events.len() as u64;
+            let count = requests(&events);
             let mut journal = match journal.lock() {
                 Ok(journal) => journal,
                 Err(_) => return Err((count, "the journal lock was poisoned".to_owned())),
@@ -346,7 +346,7 @@ impl WriterTask {
                 return;
             }
         };
-        self.journalled += events.len() as u64;
+        self.journalled += requests(&events);
         self.note_ledger(after, false);
         if self.progress == Some(before) && self.database_due() {
             let progress = Progress {
@@ -367,7 +367,7 @@ impl WriterTask {
             match written {
                 Ok(Ok(())) => {
                     self.progress = Some(after);
-                    self.database_answered(events.len());
+                    self.database_answered(requests(&events));
                 }
                 Ok(Err(error)) => self.database_failed(error.to_string()),
                 Err(_) => self
@@ -381,8 +381,8 @@ impl WriterTask {
         tokio::time::Instant::now() >= self.next_attempt
     }
 
-    fn database_answered(&mut self, written: usize) {
-        self.health.add_written(written as u64, Timestamp::now());
+    fn database_answered(&mut self, written: u64) {
+        self.health.add_written(written, Timestamp::now());
         self.health.set_database_up(true);
         self.health.set_error(None);
         self.pause = Duration::ZERO;
@@ -512,7 +512,7 @@ impl WriterTask {
             .await
             .map_err(|_| timed_out())??;
             self.progress = Some(chunk.next);
-            self.database_answered(chunk.events.len());
+            self.database_answered(requests(&chunk.events));
             if chunk.next == end {
                 break;
             }
@@ -567,7 +567,7 @@ fn crashed_run(config: &WriterConfig, journal: &Journal) -> Vec<(String, u64)> {
         return lost_by_runs;
     }
     let after = match journal.read((ledger.segment, ledger.position), usize::MAX) {
-        Ok(chunk) => chunk.events.len() as u64,
+        Ok(chunk) => requests(&chunk.events),
         Err(error) => {
             tracing::warn!(%error, "cannot read the journal after the ledger");
             0
@@ -595,4 +595,10 @@ impl EventWriter {
         self.notes.abort();
         self.task.abort();
     }
+}
+
+/// The requests `events` stand for (an event may stand for several: repeats folded at the gate,
+/// allowed requests counted per hour).
+fn requests(events: &[Event]) -> u64 {
+    events.iter().map(|event| u64::from(event.count)).sum()
 }

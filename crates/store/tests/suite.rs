@@ -54,6 +54,7 @@ on_both_backends!(
     drops_are_counted_once_however_often_they_are_recorded,
     log_in_attempts_at_once_are_counted_atomically,
     concerns_from_one_person_fold_into_one_alert,
+    an_event_standing_for_repeats_counts_them_all,
 );
 
 fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
@@ -2045,4 +2046,45 @@ async fn concerns_from_one_person_fold_into_one_alert(fixture: Fixture) {
     for message in ["first worry", "second worry", "third worry"] {
         assert!(folded.detail.contains(message), "{}", folded.detail);
     }
+}
+
+/// Issue 21: an event that stands for several requests (repeats folded at the gate) adds all
+/// of them to its alert's repeats and to the blocked-attempt counts.
+async fn an_event_standing_for_repeats_counts_them_all(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "repeats").await;
+    let first = alerting(school, "a.test", "pornography", 3, "2026-11-23T10:00:00Z");
+    let mut repeats = alerting(school, "a.test", "pornography", 3, "2026-11-23T10:00:01Z");
+    repeats.count = 41;
+    store.insert_events(&[first]).await.expect("first");
+    store.insert_events(&[repeats]).await.expect("repeats");
+    let alerts = store
+        .alerts(school, &AlertFilter::status(AlertStatus::New, 10))
+        .await
+        .expect("alerts");
+    assert_eq!(alerts.len(), 1);
+    assert_eq!(alerts[0].repeats, 42);
+    assert_eq!(store.count_events(school).await.expect("rows"), 2);
+    let by_category = store
+        .blocked_by_category(
+            school,
+            at("2026-11-23T00:00:00Z"),
+            at("2026-11-24T00:00:00Z"),
+        )
+        .await
+        .expect("counts");
+    assert_eq!(by_category.iter().map(|row| row.count).sum::<i64>(), 42);
+    let rows = store
+        .search_events(
+            school,
+            &ActivityQuery {
+                limit: 10,
+                ..ActivityQuery::default()
+            },
+        )
+        .await
+        .expect("rows");
+    let mut requests: Vec<i64> = rows.iter().map(|row| row.requests).collect();
+    requests.sort_unstable();
+    assert_eq!(requests, [1, 41]);
 }

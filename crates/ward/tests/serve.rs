@@ -1409,7 +1409,8 @@ fn idle_connections_stop_no_front_end() {
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
 
-/// Blocked events for `host` in the SQLite database at `path`.
+/// Blocked requests for `host` in the SQLite database at `path` (an event may stand for
+/// several: repeats are folded at the gate).
 fn blocked_events(path: &Path, host: &str) -> i64 {
     let database = format!("sqlite://{}", path.display());
     tokio::runtime::Runtime::new()
@@ -1419,13 +1420,16 @@ fn blocked_events(path: &Path, host: &str) -> i64 {
             let mut connection = sqlx::SqliteConnection::connect(&database)
                 .await
                 .expect("open");
-            sqlx::query("SELECT COUNT(*) FROM events WHERE host = $1 AND action = 'block'")
-                .bind(host)
-                .fetch_one(&mut connection)
-                .await
-                .expect("count")
-                .try_get(0)
-                .expect("a count")
+            sqlx::query(
+                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM events
+                 WHERE host = $1 AND action = 'block'",
+            )
+            .bind(host)
+            .fetch_one(&mut connection)
+            .await
+            .expect("count")
+            .try_get(0)
+            .expect("a count")
         })
 }
 
