@@ -345,21 +345,85 @@ pub struct LoginForm {
     next: String,
 }
 
-/// Writes a failed log-in to the audit log.
-async fn audit_failure(store: &Store, account: &Account, detail: String) -> Result<(), AppError> {
-    store
-        .append_audit(
-            account.school,
-            &NewAuditEntry {
-                actor: account.username.clone(),
-                action: "login.failed".into(),
-                subject: format!("account:{}", account.username),
-                detail,
-                reason: None,
-            },
-        )
+/// The lock-out: failures allowed before each further one locks the account for a doubling
+/// time, and the longest lock.
+#[derive(Debug, Clone, Copy)]
+pub struct Lockout {
+    /// Failures allowed before the first lock.
+    pub free_attempts: i64,
+    /// The longest lock.
+    pub max_lock: jiff::SignedDuration,
+}
+
+/// What a password check found.
+#[derive(Debug)]
+pub enum PasswordCheck {
+    /// The password is right: the account, its failures cleared.
+    Right(Account),
+    /// Refused: an unknown or disabled account, a locked one, or a wrong password. One answer
+    /// for all, in about the same time, so that it does not tell whether a username exists.
+    Refused,
+}
+
+/// Checks a log-in's password, for the console and the proxy alike: the lock-out counted
+/// atomically before the password is checked (of many attempts at once, those after the lock
+/// are refused whatever their password), every failure on an account audited as
+/// `failed_action` (`login.failed`, `proxy.login.failed`) with where it came from, and the
+/// failure count cleared on success.
+pub async fn check_password(
+    store: &Store,
+    username: &str,
+    password: &str,
+    lockout: Lockout,
+    from: &str,
+    failed_action: &str,
+) -> Result<PasswordCheck, ward_store::StoreError> {
+    let now = Timestamp::now();
+    if password.len() > MAX_PASSWORD * 4 {
+        return Ok(PasswordCheck::Refused);
+    }
+    let account = store.account_by_username(username).await?;
+    let Some(account) = account.filter(|account| !account.disabled) else {
+        verify_blocking(password.to_owned(), dummy_hash().to_owned()).await;
+        tracing::info!(username = %username.chars().take(64).collect::<String>(), %from, "log-in with an unknown username");
+        return Ok(PasswordCheck::Refused);
+    };
+    let audit = |detail: String| NewAuditEntry {
+        actor: account.username.clone(),
+        action: failed_action.to_owned(),
+        subject: format!("account:{}", account.username),
+        detail,
+        reason: None,
+    };
+    let attempt = store
+        .claim_login_attempt(account.id, now, lockout.free_attempts, lockout.max_lock)
         .await?;
-    Ok(())
+    let failure = match attempt {
+        LoginAttempt::Locked(until) => {
+            verify_blocking(password.to_owned(), dummy_hash().to_owned()).await;
+            store
+                .append_audit(
+                    account.school,
+                    &audit(format!("from {from}; refused: locked until {until}")),
+                )
+                .await?;
+            return Ok(PasswordCheck::Refused);
+        }
+        LoginAttempt::Counted(failure) => failure,
+    };
+    if !verify_blocking(password.to_owned(), account.password_hash.clone()).await {
+        let detail = format!(
+            "from {from}; {} failed in a row{}",
+            failure.failed_logins,
+            failure
+                .locked_until
+                .map_or(String::new(), |until| format!("; locked until {until}"))
+        );
+        store.append_audit(account.school, &audit(detail)).await?;
+        return Ok(PasswordCheck::Refused);
+    }
+    store.record_login_success(account.id).await?;
+    Ok(PasswordCheck::Right(account))
 }
 
 /// `POST /login` (its CSRF cookie is checked by the middleware).
@@ -385,50 +449,23 @@ pub async fn login(
     // the same time, so that none tells whether a username exists.
     let wrong = "That username and password do not match, or there have been too many tries: \
                  check them, wait a minute, and try again.";
-    if form.password.len() > MAX_PASSWORD * 4 {
-        return refused(wrong);
-    }
-    let account = store.account_by_username(&form.username).await?;
-    let Some(account) = account.filter(|account| !account.disabled) else {
-        verify_blocking(form.password.clone(), dummy_hash().to_owned()).await;
-        tracing::info!(username = %form.username.chars().take(64).collect::<String>(), %from, "log-in with an unknown username");
-        return refused(wrong);
+    let lockout = Lockout {
+        free_attempts: config.free_login_attempts,
+        max_lock: config.max_lockout,
     };
-    // Counted before the password is checked, atomically: of many attempts at once, those
-    // after the lock are refused whatever their password.
-    let attempt = store
-        .claim_login_attempt(
-            account.id,
-            now,
-            config.free_login_attempts,
-            config.max_lockout,
-        )
-        .await?;
-    let failure = match attempt {
-        LoginAttempt::Locked(until) => {
-            verify_blocking(form.password.clone(), dummy_hash().to_owned()).await;
-            audit_failure(
-                store,
-                &account,
-                format!("from {from}; refused: locked until {until}"),
-            )
-            .await?;
-            return refused(wrong);
-        }
-        LoginAttempt::Counted(failure) => failure,
+    let account = match check_password(
+        store,
+        &form.username,
+        &form.password,
+        lockout,
+        &from,
+        "login.failed",
+    )
+    .await?
+    {
+        PasswordCheck::Right(account) => account,
+        PasswordCheck::Refused => return refused(wrong),
     };
-    if !verify_blocking(form.password.clone(), account.password_hash.clone()).await {
-        let detail = format!(
-            "from {from}; {} failed in a row{}",
-            failure.failed_logins,
-            failure
-                .locked_until
-                .map_or(String::new(), |until| format!("; locked until {until}"))
-        );
-        audit_failure(store, &account, detail).await?;
-        return refused(wrong);
-    }
-    store.record_login_success(account.id).await?;
     let token = random_token(32);
     let token_hash = sha256_hex(token.as_bytes());
     store

@@ -6,9 +6,9 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use ward_proxy::{AuthUser, Authenticator};
-use ward_store::{LoginAttempt, NewAuditEntry, Store};
+use ward_store::{NewAuditEntry, Store};
 
 use crate::config::Config;
 
@@ -30,67 +30,32 @@ impl AccountLogins {
     }
 
     async fn check_account(&self, username: &str, password: &str) -> Option<AuthUser> {
-        if password.len() > 4096 {
-            return None;
-        }
-        let account = match self.store.account_by_username(username).await {
-            Ok(account) => account?,
+        let lockout = ward_console::auth::Lockout {
+            free_attempts: self.free_attempts,
+            max_lock: self.max_lock,
+        };
+        let checked = ward_console::auth::check_password(
+            &self.store,
+            username,
+            password,
+            lockout,
+            "the proxy",
+            "proxy.login.failed",
+        )
+        .await;
+        match checked {
+            // Accounts are staff accounts: they browse as the policy's staff group.
+            Ok(ward_console::auth::PasswordCheck::Right(account)) => Some(AuthUser {
+                username: account.username,
+                person: None,
+                group: None,
+            }),
+            Ok(ward_console::auth::PasswordCheck::Refused) => None,
             Err(error) => {
-                tracing::error!(%error, "cannot read accounts for a proxy log-in");
-                return None;
+                tracing::error!(%error, "cannot check a proxy log-in; refused");
+                None
             }
-        };
-        let now = Timestamp::now();
-        if account.disabled {
-            return None;
         }
-        // Counted before the password is checked, as the console's log-ins are.
-        let attempt = self
-            .store
-            .claim_login_attempt(account.id, now, self.free_attempts, self.max_lock)
-            .await;
-        let audit = |detail: String| NewAuditEntry {
-            actor: account.username.clone(),
-            action: "proxy.login.failed".into(),
-            subject: format!("account:{}", account.username),
-            detail,
-            reason: None,
-        };
-        let failure = match attempt {
-            Ok(LoginAttempt::Counted(failure)) => failure,
-            Ok(LoginAttempt::Locked(until)) => {
-                let entry = audit(format!("refused: locked until {until}"));
-                if let Err(error) = self.store.append_audit(account.school, &entry).await {
-                    tracing::error!(%error, "cannot audit a refused proxy log-in");
-                }
-                return None;
-            }
-            Err(error) => {
-                tracing::error!(%error, "cannot count a proxy log-in attempt; refused");
-                return None;
-            }
-        };
-        let (given, hash) = (password.to_owned(), account.password_hash.clone());
-        let right =
-            tokio::task::spawn_blocking(move || ward_console::auth::verify_password(&given, &hash))
-                .await
-                .unwrap_or(false);
-        if !right {
-            let entry = audit(format!("{} failed in a row", failure.failed_logins));
-            if let Err(error) = self.store.append_audit(account.school, &entry).await {
-                tracing::error!(%error, "cannot audit a failed proxy log-in");
-            }
-            return None;
-        }
-        if let Err(error) = self.store.record_login_success(account.id).await {
-            tracing::warn!(%error, "cannot clear the failed log-in count");
-        }
-        // Accounts are staff accounts: they browse as the policy's staff group.
-        Some(AuthUser {
-            username: account.username,
-            person: None,
-            group: None,
-        })
     }
 }
 
