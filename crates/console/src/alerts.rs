@@ -15,7 +15,7 @@ use ward_store::{
 };
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, local_time, render};
+use crate::layout::{Layout, local_time, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState};
 

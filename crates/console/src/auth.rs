@@ -19,7 +19,7 @@ use jiff::Timestamp;
 use serde::Deserialize;
 use ward_store::{Account, LoginAttempt, NewAuditEntry, Session, Store, random_token, sha256_hex};
 
-use crate::pages::Layout;
+use crate::layout::Layout;
 use crate::roles::{self, Permission};
 use crate::{AppError, AppState};
 

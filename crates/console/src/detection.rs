@@ -12,7 +12,7 @@ use ward_store::{Alert, Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclu
 
 use crate::auth::CurrentUser;
 use crate::error::url_encode;
-use crate::pages::{Layout, local_time, render};
+use crate::layout::{Layout, local_time, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState, Watched, WatchedCategory};
 

@@ -6,7 +6,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use ward_store::StoreError;
 
-use crate::pages::Layout;
+use crate::layout::Layout;
 
 /// A request that ends in something other than the page asked for.
 #[derive(Debug)]

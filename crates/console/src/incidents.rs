@@ -23,7 +23,7 @@ use ward_store::{
 };
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, form_time, local_time, parse_local, render};
+use crate::layout::{Layout, form_time, local_time, parse_local, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState};
 

@@ -7,13 +7,19 @@
 //! [`csrf`] middleware, which runs before any handler); every privileged action writes an audit
 //! entry. The console holds no SQL: it asks `ward-store`.
 
+mod accounts;
+mod activity;
 mod alerts;
+mod audit;
 pub mod auth;
 pub mod csrf;
+mod dashboard;
 mod detection;
+mod devices;
 mod error;
 mod incidents;
-mod pages;
+pub(crate) mod layout;
+mod people;
 pub mod roles;
 mod unblock;
 
@@ -218,32 +224,32 @@ const STYLE: &str = include_str!("../static/style.css");
 pub fn router(state: AppState) -> Router {
     let upload_limit = state.config().upload_limit;
     Router::new()
-        .route("/", get(pages::dashboard))
+        .route("/", get(dashboard::dashboard))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route(
             "/account/password",
             get(auth::password_page).post(auth::change_password),
         )
-        .route("/people", get(pages::people))
+        .route("/people", get(people::people))
         .route(
             "/people/import",
-            get(pages::import_page)
-                .post(pages::import)
+            get(people::import_page)
+                .post(people::import)
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
-        .route("/devices", get(pages::devices).post(pages::add_device))
-        .route("/devices/{id}/delete", post(pages::delete_device))
+        .route("/devices", get(devices::devices).post(devices::add_device))
+        .route("/devices/{id}/delete", post(devices::delete_device))
         .route(
             "/activity",
-            get(pages::activity_page).post(pages::activity_search),
+            get(activity::activity_page).post(activity::activity_search),
         )
-        .route("/audit", get(pages::audit))
+        .route("/audit", get(audit::audit))
         .route(
             "/accounts",
-            get(pages::accounts).post(pages::create_account),
+            get(accounts::accounts).post(accounts::create_account),
         )
-        .route("/accounts/{id}/roles", post(pages::set_roles))
+        .route("/accounts/{id}/roles", post(accounts::set_roles))
         .route("/alerts", get(alerts::queue))
         .route(
             "/alerts/exclusions",
@@ -271,7 +277,10 @@ pub fn router(state: AppState) -> Router {
         .route("/unblock/log", get(unblock::log))
         .route("/unblock/{id}", get(unblock::show).post(unblock::decide))
         .route("/unblock/{id}/end", post(unblock::end))
-        .route("/accounts/{id}/reset-password", post(pages::reset_password))
+        .route(
+            "/accounts/{id}/reset-password",
+            post(accounts::reset_password),
+        )
         .route("/static/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use ward_store::{NewUnblockRequest, UnblockGrant, UnblockRequest};
 
 use crate::auth::CurrentUser;
-use crate::pages::{Layout, form_time, local_time, parse_local, render};
+use crate::layout::{Layout, form_time, local_time, parse_local, render};
 use crate::roles::Permission;
 use crate::{AppError, AppState};
 

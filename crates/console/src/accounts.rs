@@ -1,0 +1,209 @@
+//! Accounts: roles, one-time passwords; who may grant which role.
+
+use askama::Template;
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Redirect, Response};
+use jiff::Timestamp;
+use ward_store::{AccountId, NewAccount, Role, Roles};
+
+use crate::auth::{CurrentUser, hash_blocking, one_time_password};
+use crate::layout::{Layout, render};
+use crate::roles::{Permission, may_grant};
+use crate::{AppError, AppState};
+
+/// An account as the list shows it.
+pub struct AccountLine {
+    id: AccountId,
+    username: String,
+    display_name: String,
+    roles: Vec<(Role, bool)>,
+    locked: bool,
+    must_change: bool,
+}
+
+#[derive(Template)]
+#[template(path = "accounts.html")]
+struct AccountsPage {
+    layout: Layout,
+    accounts: Vec<AccountLine>,
+    grantable: Vec<Role>,
+    created: Option<(String, String)>,
+}
+
+async fn accounts_page(
+    state: &AppState,
+    user: &CurrentUser,
+    created: Option<(String, String)>,
+) -> Result<Response, AppError> {
+    let now = Timestamp::now();
+    let accounts = state.store().accounts(user.account.school).await?;
+    let page = AccountsPage {
+        layout: Layout::for_user(state, user, "Accounts").await,
+        accounts: accounts
+            .into_iter()
+            .map(|account| AccountLine {
+                id: account.id,
+                roles: Role::ALL
+                    .into_iter()
+                    .map(|role| (role, account.roles.has(role)))
+                    .collect(),
+                username: account.username,
+                display_name: account.display_name,
+                locked: account.locked_until.is_some_and(|until| until > now),
+                must_change: account.must_change_password,
+            })
+            .collect(),
+        grantable: Role::ALL
+            .into_iter()
+            .filter(|role| may_grant(&user.account.roles, *role))
+            .collect(),
+        created,
+    };
+    render(&page)
+}
+
+/// `GET /accounts`.
+pub async fn accounts(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    accounts_page(&state, &user, None).await
+}
+
+fn roles_from_form(fields: &[(String, String)]) -> Result<Roles, AppError> {
+    fields
+        .iter()
+        .filter(|(key, _)| key == "roles")
+        .map(|(_, value)| value.parse::<Role>().map_err(AppError::from))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Roles::new)
+}
+
+fn field<'a>(fields: &'a [(String, String)], name: &str) -> &'a str {
+    fields
+        .iter()
+        .find(|(key, _)| key == name)
+        .map_or("", |(_, value)| value.trim())
+}
+
+/// `POST /accounts`: creates an account with a one-time password, shown once.
+pub async fn create_account(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let roles = roles_from_form(&fields)?;
+    if let Some(role) = roles
+        .iter()
+        .find(|role| !may_grant(&user.account.roles, *role))
+    {
+        return Err(AppError::BadRequest(format!(
+            "Your roles do not allow giving the {} role.",
+            role.label()
+        )));
+    }
+    let username = field(&fields, "username").to_owned();
+    let display_name = match field(&fields, "display_name") {
+        "" => username.clone(),
+        name => name.to_owned(),
+    };
+    let password = one_time_password();
+    let hash = hash_blocking(password.clone()).await?;
+    let store = state.store();
+    store
+        .create_account(
+            user.account.school,
+            &NewAccount {
+                username: username.clone(),
+                display_name,
+                roles: roles.clone(),
+                password_hash: hash,
+                must_change_password: true,
+            },
+        )
+        .await?;
+    user.record(
+        store,
+        "account.create",
+        &format!("account:{}", username.to_lowercase()),
+        format!("roles {roles}"),
+        None,
+    )
+    .await?;
+    accounts_page(&state, &user, Some((username.to_lowercase(), password))).await
+}
+
+/// `POST /accounts/{id}/roles`.
+pub async fn set_roles(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let store = state.store();
+    let account = store.account(user.account.school, AccountId(id)).await?;
+    let roles = roles_from_form(&fields)?;
+    // Adding or removing a role both need the right to give it.
+    let changed = Role::ALL
+        .into_iter()
+        .filter(|role| roles.has(*role) != account.roles.has(*role));
+    for role in changed {
+        if !may_grant(&user.account.roles, role) {
+            return Err(AppError::BadRequest(format!(
+                "Your roles do not allow giving or removing the {} role.",
+                role.label()
+            )));
+        }
+    }
+    store
+        .set_roles(user.account.school, account.id, &roles)
+        .await?;
+    user.record(
+        store,
+        "account.roles",
+        &format!("account:{}", account.username),
+        format!("from {} to {roles}", account.roles),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to("/accounts").into_response())
+}
+
+/// `POST /accounts/{id}/reset-password`: a new one-time password, shown once; also unlocks.
+pub async fn reset_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let store = state.store();
+    let account = store.account(user.account.school, AccountId(id)).await?;
+    if let Some(role) = account
+        .roles
+        .iter()
+        .find(|role| !may_grant(&user.account.roles, *role))
+    {
+        return Err(AppError::BadRequest(format!(
+            "Your roles do not allow resetting the password of a {} account.",
+            role.label()
+        )));
+    }
+    let password = one_time_password();
+    let hash = hash_blocking(password.clone()).await?;
+    store
+        .set_password(user.account.school, account.id, &hash, true)
+        .await?;
+    store.delete_other_sessions(account.id, "").await?;
+    user.record(
+        store,
+        "account.reset_password",
+        &format!("account:{}", account.username),
+        "one-time password issued; sessions ended".into(),
+        None,
+    )
+    .await?;
+    accounts_page(&state, &user, Some((account.username, password))).await
+}

@@ -1,0 +1,112 @@
+//! The dashboard: blocked attempts today by category, people counts, the event writer's health;
+//! counts only, no names (governors see it).
+
+use askama::Template;
+use axum::extract::State;
+use axum::response::Response;
+use jiff::{Timestamp, ToSpan};
+
+use crate::auth::CurrentUser;
+use crate::layout::{Layout, local_time, render};
+use crate::roles::Permission;
+use crate::{AppError, AppState};
+
+/// Blocked attempts in one category today.
+pub struct CategoryLine {
+    category: String,
+    count: i64,
+}
+
+/// The event writer's state, as words and numbers.
+#[derive(Default)]
+pub struct WriterLine {
+    running: bool,
+    database_up: bool,
+    queued: usize,
+    accepted: u64,
+    written: u64,
+    dropped_here: u64,
+    dropped_ever: i64,
+    backlog_bytes: u64,
+    last_write: String,
+    last_error: String,
+}
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    layout: Layout,
+    day: String,
+    categories: Vec<CategoryLine>,
+    total_blocked: i64,
+    pupils: i64,
+    staff: i64,
+    guests: i64,
+    writer: WriterLine,
+}
+
+/// `GET /`: today's blocked attempts by category, people counts, the event writer's health.
+/// Aggregates only: every role may see it.
+pub async fn dashboard(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewDashboard)?;
+    let store = state.store();
+    let school = user.account.school;
+    let today = Timestamp::now()
+        .to_zoned_datetime(state.config().time_zone.clone())
+        .start_of_day()
+        .map_err(|error| AppError::Internal(error.to_string()))?;
+    let tomorrow = today
+        .checked_add(1.day())
+        .map_err(|error| AppError::Internal(error.to_string()))?;
+    let counts = store
+        .blocked_by_category(school, today.timestamp(), tomorrow.timestamp())
+        .await?;
+    let (pupils, staff, guests) = store.count_people(school).await?;
+    let dropped_ever = store.dropped_events().await?;
+    let writer = match state.events() {
+        Some(sink) => {
+            let health = sink.health();
+            WriterLine {
+                running: true,
+                database_up: health.database_up(),
+                queued: sink.queued(),
+                accepted: health.accepted(),
+                written: health.written(),
+                dropped_here: health.dropped(),
+                dropped_ever,
+                backlog_bytes: health.backlog_bytes(),
+                last_write: health
+                    .last_write()
+                    .map_or("never".to_owned(), |at| local_time(&state, at)),
+                last_error: health.last_error().unwrap_or_default(),
+            }
+        }
+        None => WriterLine {
+            dropped_ever,
+            ..WriterLine::default()
+        },
+    };
+    let page = DashboardPage {
+        layout: Layout::for_user(&state, &user, "Dashboard").await,
+        day: today.strftime("%A %-d %B %Y").to_string(),
+        total_blocked: counts.iter().map(|line| line.count).sum(),
+        categories: counts
+            .into_iter()
+            .map(|line| CategoryLine {
+                category: line.category,
+                count: line.count,
+            })
+            .collect(),
+        pupils,
+        staff,
+        guests,
+        writer,
+    };
+    render(&page)
+}
+
+// ---------------------------------------------------------------------------------------------
+// People and import

@@ -1,0 +1,132 @@
+//! The frame every page shares (title, school, the menu the account may use, the CSRF token)
+//! and the small helpers pages use to render and to read and show times in the school's zone.
+
+use askama::Template;
+use axum::response::{Html, IntoResponse, Response};
+use jiff::Timestamp;
+use ward_store::Role;
+
+use crate::auth::CurrentUser;
+use crate::roles::Permission;
+use crate::{AppError, AppState};
+
+/// What every page's frame needs: title, school, the menu the account may use, and the CSRF
+/// token for its forms.
+pub struct Layout {
+    /// The page's title.
+    pub title: String,
+    /// The school's name.
+    pub school: String,
+    /// The logged-in account, if any.
+    pub user: Option<NavUser>,
+    /// The token forms on this page carry.
+    pub csrf: String,
+}
+
+/// The logged-in account as the menu shows it.
+pub struct NavUser {
+    /// Display name.
+    pub name: String,
+    /// Roles, as words.
+    pub roles: String,
+    /// Whether to show each menu entry.
+    pub people: bool,
+    /// Devices.
+    pub devices: bool,
+    /// Activity search.
+    pub activity: bool,
+    /// Audit log.
+    pub audit: bool,
+    /// Accounts.
+    pub accounts: bool,
+    /// Unblock requests.
+    pub unblock: bool,
+    /// The alert queue.
+    pub alerts: bool,
+    /// Asking for a site to be unblocked.
+    pub ask_unblock: bool,
+    /// Incidents.
+    pub incidents: bool,
+}
+
+impl Layout {
+    /// A frame without menu (log-in and error pages).
+    pub fn bare(title: &str) -> Layout {
+        Layout {
+            title: title.to_owned(),
+            school: String::new(),
+            user: None,
+            csrf: String::new(),
+        }
+    }
+
+    /// A frame for a logged-in account.
+    pub async fn for_user(state: &AppState, user: &CurrentUser, title: &str) -> Layout {
+        let school = state
+            .store()
+            .school(user.account.school)
+            .await
+            .map(|school| school.name)
+            .unwrap_or_default();
+        Layout {
+            title: title.to_owned(),
+            school,
+            user: Some(NavUser {
+                name: user.account.display_name.clone(),
+                roles: user
+                    .account
+                    .roles
+                    .iter()
+                    .map(Role::label)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                people: user.can(Permission::ViewPeople),
+                devices: user.can(Permission::ManageDevices),
+                activity: user.can(Permission::SearchActivity),
+                audit: user.can(Permission::ViewAudit),
+                accounts: user.can(Permission::ManageAccounts),
+                unblock: user.can(Permission::DecideUnblocks),
+                alerts: user.can(Permission::TriageAlerts),
+                ask_unblock: user.can(Permission::RequestUnblock),
+                incidents: user.can(Permission::RecordIncident),
+            }),
+            csrf: user.session.csrf_token.clone(),
+        }
+    }
+}
+
+pub(crate) fn render(page: &impl Template) -> Result<Response, AppError> {
+    Ok(Html(page.render()?).into_response())
+}
+
+pub(crate) fn local_time(state: &AppState, at: Timestamp) -> String {
+    at.to_zoned_datetime(state.config().time_zone.clone())
+        .strftime("%Y-%m-%d %H:%M")
+        .to_string()
+}
+
+/// A time as a `datetime-local` input's value, in the school's time zone.
+pub(crate) fn form_time(state: &AppState, at: Timestamp) -> String {
+    at.to_zoned_datetime(state.config().time_zone.clone())
+        .strftime("%Y-%m-%dT%H:%M:%S")
+        .to_string()
+}
+
+/// A `datetime-local` input's value, read in the school's time zone.
+pub(crate) fn parse_local(
+    state: &AppState,
+    value: &str,
+    what: &str,
+) -> Result<Timestamp, AppError> {
+    let civil: jiff::civil::DateTime = value
+        .trim()
+        .parse()
+        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a date and time")))?;
+    civil
+        .to_zoned_datetime(state.config().time_zone.clone())
+        .map(|zoned| zoned.timestamp())
+        .map_err(|_| AppError::BadRequest(format!("{what}: {value:?} is not a time that exists")))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Dashboard
