@@ -188,6 +188,19 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for Prefixed<S> {
     }
 }
 
+/// Copies both ways until both sides close, or nothing moves for `idle`.
+pub(crate) async fn splice<A, B>(client: A, server: B, idle: std::time::Duration)
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut client = IdleStream::new(client, idle);
+    let mut server = IdleStream::new(server, idle);
+    if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut server).await {
+        tracing::debug!(%error, "tunnel ended");
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

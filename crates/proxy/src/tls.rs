@@ -18,7 +18,7 @@ use ward_lists::Host;
 use ward_policy::{Action as Verdict, Request as PolicyRequest, ServerNameMismatch, decide};
 
 use crate::hello::{ClientHello, HelloError, MAX_HELLO, parse_client_hello};
-use crate::http::splice;
+use crate::io::splice;
 use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
 use ward_gateway::slots::Slot;

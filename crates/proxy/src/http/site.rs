@@ -1,0 +1,438 @@
+//! Ward's own small website on the proxy's address: the PAC and WPAD files, the portal log-in,
+//! and the block page's forms (their token checked here; what they do is handed to
+//! [`crate::actions::BlockPageActions`]).
+
+use super::*;
+
+/// Largest form the block page's forms may post.
+const MAX_FORM: usize = 16 * 1024;
+/// Most characters of a reason or message passed on (the store keeps 2,000).
+const MAX_FORM_TEXT: usize = 2000;
+
+impl Connection {
+    pub(super) fn public_address(&self) -> String {
+        let public = &self.proxy.settings.public_address;
+        if public.is_empty() {
+            self.local.to_string()
+        } else {
+            public.clone()
+        }
+    }
+
+    /// Whether the request is for Ward itself: its own address, or a WPAD host's `wpad.dat`.
+    pub(super) fn is_ward(&self, target: &HttpTarget) -> bool {
+        let endpoint = &target.endpoint;
+        let own_address = match &endpoint.host {
+            Host::Ipv4(v4) => {
+                std::net::IpAddr::V4(*v4) == ward_gateway::canonical_ip(self.local.ip())
+                    && endpoint.port == self.local.port()
+            }
+            Host::Ipv6(v6) => {
+                std::net::IpAddr::V6(*v6) == self.local.ip() && endpoint.port == self.local.port()
+            }
+            Host::Domain(_) => false,
+        };
+        let public = &self.proxy.settings.public_address;
+        let own_name = !public.is_empty()
+            && (endpoint.authority().eq_ignore_ascii_case(public)
+                || endpoint.host_header().eq_ignore_ascii_case(public));
+        let wpad = endpoint
+            .host
+            .domain()
+            .is_some_and(|name| name.as_str() == "wpad" || name.as_str().starts_with("wpad."))
+            && target.path_and_query == "/wpad.dat";
+        own_address || own_name || wpad
+    }
+
+    /// Ward's own pages: the PAC file and the block page's forms.
+    pub(super) async fn ward(
+        &self,
+        request: Request<Incoming>,
+        target: &HttpTarget,
+        state: &FilterState,
+    ) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let path = target.path_and_query.split('?').next().unwrap_or("");
+        match (request.method(), path) {
+            (&Method::GET | &Method::HEAD, "/proxy.pac" | "/wpad.dat") => {
+                page::pac(&self.public_address())
+            }
+            (&Method::GET | &Method::HEAD, "/ward/login") => {
+                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                self.portal_page(state, StatusCode::OK, "", &then.then)
+            }
+            (&Method::POST, "/ward/login" | "/ward/logout") => {
+                let form: PortalForm = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(message) => {
+                        return page::message(
+                            school,
+                            StatusCode::BAD_REQUEST,
+                            "That did not work",
+                            message,
+                        );
+                    }
+                };
+                if form.token != self.proxy.form_token(self.peer.ip(), PORTAL_FORM) {
+                    return self.portal_page(
+                        state,
+                        StatusCode::FORBIDDEN,
+                        "The form had expired. Please try again.",
+                        &form.then,
+                    );
+                }
+                if path == "/ward/login" {
+                    self.portal_login(state, &form).await
+                } else {
+                    self.portal_logout(state).await
+                }
+            }
+            (&Method::POST, "/ward/unblock" | "/ward/concern") => {
+                let client = match self.identify(&request, state, Timestamp::now()).await {
+                    Ok(client) => client,
+                    Err(response) => return response,
+                };
+                let form: Form = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(message) => {
+                        return page::message(
+                            school,
+                            StatusCode::BAD_REQUEST,
+                            "That did not work",
+                            message,
+                        );
+                    }
+                };
+                if form.token != self.proxy.form_token(self.peer.ip(), &form.url) {
+                    return page::message(
+                        school,
+                        StatusCode::FORBIDDEN,
+                        "That did not work",
+                        "This form has to be sent from the block page on this computer. Go back, reload the page and try again.",
+                    );
+                }
+                if path == "/ward/unblock" {
+                    self.unblock_request(&form, &client, state).await
+                } else {
+                    self.concern(&form, &client, state).await
+                }
+            }
+            _ => page::message(
+                school,
+                StatusCode::NOT_FOUND,
+                "Not found",
+                "There is no such page on Ward's proxy.",
+            ),
+        }
+    }
+
+    /// The portal page for this client: the log-in form, or the session open here.
+    fn portal_page(
+        &self,
+        state: &FilterState,
+        status: StatusCode,
+        problem: &str,
+        then: &str,
+    ) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        if proxy.settings.authenticator.is_none() {
+            return page::message(
+                school,
+                StatusCode::NOT_FOUND,
+                "No log-in here",
+                "This school does not use log-ins for the internet.",
+            );
+        }
+        let session = proxy.live.sessions().get(self.peer.ip(), Timestamp::now());
+        let public = self.public_address();
+        let portal = PortalPage {
+            school,
+            address: ward_gateway::canonical_ip(self.peer.ip()).to_string(),
+            user: session.as_ref().map(|s| s.user.as_str()),
+            until: session.as_ref().map_or(String::new(), |s| {
+                s.until
+                    .to_zoned_datetime(state.policy.time_zone().clone())
+                    .strftime("%H:%M")
+                    .to_string()
+            }),
+            minutes: proxy.settings.portal_session.as_secs() / 60,
+            problem,
+            then: onward_address(then),
+            login_action: format!("http://{public}/ward/login"),
+            logout_action: format!("http://{public}/ward/logout"),
+            token: proxy.form_token(self.peer.ip(), PORTAL_FORM),
+        };
+        match portal.render() {
+            Ok(html) => page::html(status, html),
+            Err(error) => {
+                tracing::error!(%error, "portal page did not render");
+                page::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The log-in page is broken.\n".into(),
+                )
+            }
+        }
+    }
+
+    /// A portal log-in: the account checked (with its lock-out), then a session for this
+    /// client address.
+    async fn portal_login(&self, state: &FilterState, form: &PortalForm) -> Response<Body> {
+        let proxy = &self.proxy;
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
+        };
+        let username = form.username.trim();
+        let Some(user) = authenticator.check(username, &form.password).await else {
+            Stats::add(&proxy.stats.failed_logins);
+            return self.portal_page(
+                state,
+                StatusCode::FORBIDDEN,
+                "That user name and password did not work. After several tries the account is locked for a while.",
+                &form.then,
+            );
+        };
+        let since = Timestamp::now();
+        let until = since
+            + jiff::SignedDuration::try_from(proxy.settings.portal_session)
+                .unwrap_or(jiff::SignedDuration::from_hours(1));
+        proxy.live.sessions().start(
+            self.peer.ip(),
+            Session {
+                person: user.person,
+                user: user.username.clone(),
+                group: user.group.clone(),
+                since,
+                until,
+            },
+        );
+        tracing::info!(user = %user.username, client = %self.peer.ip(), "portal log-in");
+        authenticator
+            .portal_session(
+                &user.username,
+                ward_gateway::canonical_ip(self.peer.ip()),
+                true,
+            )
+            .await;
+        self.portal_page(state, StatusCode::OK, "", &form.then)
+    }
+
+    /// Ends the portal session at this client address.
+    async fn portal_logout(&self, state: &FilterState) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        if let Some(session) = proxy.live.sessions().end(self.peer.ip())
+            && let Some(authenticator) = &proxy.settings.authenticator
+        {
+            tracing::info!(user = %session.user, client = %self.peer.ip(), "portal log-out");
+            authenticator
+                .portal_session(
+                    &session.user,
+                    ward_gateway::canonical_ip(self.peer.ip()),
+                    false,
+                )
+                .await;
+        }
+        page::message(
+            school,
+            StatusCode::OK,
+            "Logged out",
+            "You are logged out. This computer is back to its usual settings.",
+        )
+    }
+
+    async fn unblock_request(
+        &self,
+        form: &Form,
+        client: &Client,
+        state: &FilterState,
+    ) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let Some(actions) = &self.proxy.settings.actions else {
+            return page::message(
+                school,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not sent",
+                "Requests cannot be sent from here. Please ask your teacher.",
+            );
+        };
+        let reason = form.reason.trim();
+        if reason.is_empty() {
+            return page::message(
+                school,
+                StatusCode::BAD_REQUEST,
+                "Please say why",
+                "Go back and say why you need this page, then send the request again.",
+            );
+        }
+        let request = match PolicyRequest::parse(&form.url) {
+            Ok(request) => request,
+            Err(_) => {
+                return page::message(
+                    school,
+                    StatusCode::BAD_REQUEST,
+                    "That did not work",
+                    "The page's address could not be read.",
+                );
+            }
+        };
+        let decision = decide(&state.policy, &request, &client.identity, Timestamp::now());
+        if matches!(decision.reason, ward_policy::Reason::IllegalList { .. }) {
+            return page::message(
+                school,
+                StatusCode::FORBIDDEN,
+                "Cannot be unblocked",
+                "This page is on an illegal-content list, which nobody at school can unblock.",
+            );
+        }
+        let ask = UnblockAsk {
+            client_ip: ward_gateway::canonical_ip(self.peer.ip()),
+            device: client.device,
+            person: client.person,
+            username: client.identity.user.clone(),
+            group: decision.group.to_string(),
+            url: form.url.clone(),
+            host: request.host().to_string(),
+            categories: decision.category_list(),
+            blocked_because: decision.reason.to_string(),
+            reason: reason.chars().take(MAX_FORM_TEXT).collect(),
+        };
+        match actions.ask_unblock(ask).await {
+            Ok(Outcome::Recorded) => page::message(
+                school,
+                StatusCode::OK,
+                "Request sent",
+                "Thank you. Your request has been sent, and a member of staff will look at it. You will be able to open the page if it is approved.",
+            ),
+            Ok(Outcome::AlreadyWaiting) => page::message(
+                school,
+                StatusCode::OK,
+                "Already sent",
+                "Your request for this page has already been sent. A member of staff will look at it.",
+            ),
+            Ok(Outcome::TooMany) => page::message(
+                school,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too many requests",
+                "This computer has sent a lot of requests in the last hour. Please ask your teacher.",
+            ),
+            Err(error) => {
+                tracing::error!(%error, "cannot record an unblock request");
+                page::message(
+                    school,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sent",
+                    "Your request could not be saved just now. Please try again later or ask your teacher.",
+                )
+            }
+        }
+    }
+
+    async fn concern(&self, form: &Form, client: &Client, state: &FilterState) -> Response<Body> {
+        let school = state.policy.spec().name.as_str();
+        let Some(actions) = &self.proxy.settings.actions else {
+            return page::message(
+                school,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Not sent",
+                "Please tell a member of staff.",
+            );
+        };
+        let message = form.message.trim();
+        if message.is_empty() {
+            return page::message(
+                school,
+                StatusCode::BAD_REQUEST,
+                "Please tell us more",
+                "Go back and write what worried you, then send it again.",
+            );
+        }
+        let report = ConcernReport {
+            client_ip: ward_gateway::canonical_ip(self.peer.ip()),
+            device: client.device,
+            person: client.person,
+            username: client.identity.user.clone(),
+            group: client.identity.group.to_string(),
+            url: form.url.clone(),
+            message: message.chars().take(MAX_FORM_TEXT).collect(),
+        };
+        match actions.report_concern(report).await {
+            Ok(Outcome::Recorded | Outcome::AlreadyWaiting) => page::message(
+                school,
+                StatusCode::OK,
+                "Thank you for telling us",
+                "A member of staff will read what you wrote. If you are worried right now, talk to your teacher or another adult you trust. You can also call Childline free on 0800 1111.",
+            ),
+            Ok(Outcome::TooMany) => page::message(
+                school,
+                StatusCode::TOO_MANY_REQUESTS,
+                "Please talk to someone",
+                "This computer has sent a lot of messages in the last hour. If you are worried, talk to your teacher or another adult you trust now. You can also call Childline free on 0800 1111.",
+            ),
+            Err(error) => {
+                tracing::error!(%error, "cannot record a reported concern");
+                page::message(
+                    school,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Not sent",
+                    "Your message could not be saved just now. Please tell your teacher or another adult you trust.",
+                )
+            }
+        }
+    }
+}
+
+/// What the portal's forms and its address's query carry.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PortalForm {
+    username: String,
+    password: String,
+    token: String,
+    then: String,
+}
+
+/// What the portal's form tokens are tied to, besides the client address.
+const PORTAL_FORM: &str = "portal";
+
+/// `then` if it is an `http`/`https` address to send the browser on to, else empty (a
+/// `javascript:` address in a link would run in the portal's page).
+fn onward_address(then: &str) -> &str {
+    let lower = then.get(..8).unwrap_or(then).to_ascii_lowercase();
+    let web = lower.starts_with("http://") || lower.starts_with("https://");
+    if web && then.len() <= 2048 && !then.chars().any(char::is_control) {
+        then
+    } else {
+        ""
+    }
+}
+
+/// The block page's forms.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Form {
+    url: String,
+    token: String,
+    reason: String,
+    message: String,
+}
+
+async fn read_form<T: serde::de::DeserializeOwned>(
+    request: Request<Incoming>,
+) -> Result<T, &'static str> {
+    let is_form = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err("The form was not sent as a form.");
+    }
+    let body = Limited::new(request.into_body(), MAX_FORM)
+        .collect()
+        .await
+        .map_err(|_| "The form is too large.")?
+        .to_bytes();
+    serde_urlencoded::from_bytes(&body).map_err(|_| "The form could not be read.")
+}
