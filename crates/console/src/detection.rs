@@ -210,7 +210,7 @@ async fn checked(
     }
     let value = match kind {
         ExclusionKind::Phrase => match state.filter() {
-            Some(filter) => filter.listed_phrase(value)?,
+            Some(filter) => filter.listed_phrase(value).map_err(|refused| refused.0)?,
             None => value.to_owned(),
         },
         ExclusionKind::Site => value.to_owned(),

@@ -51,7 +51,10 @@ fn refused(error: StoreError) -> AppError {
 }
 
 fn audience(incident: &Incident) -> Result<Audience, AppError> {
-    incident.audience.parse().map_err(AppError::Internal)
+    incident
+        .audience
+        .parse()
+        .map_err(|error: ward_policy::BadAudience| AppError::Internal(error.to_string()))
 }
 
 fn table(state: &AppState, audience: Audience) -> &SanctionTable {

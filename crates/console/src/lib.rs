@@ -99,22 +99,27 @@ impl Default for ConsoleConfig {
     }
 }
 
+/// Why the live filter refuses what the console asked, in words for the member of staff.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// What the console asks of the filtering gateway running in the same process.
 pub trait FilterHooks: Send + Sync + 'static {
     /// Whether approving request `id` as `grant` could go into the live policy: `Err` says why
     /// not (an illegal-content list covers the site, the group is not in the policy).
-    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String>;
+    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), Refused>;
     /// The store's grants have changed: put them in force now.
     fn grants_changed(&self);
     /// What the live policy decides for `site` (a host or URL) for `group` now: `Err` when the
     /// site cannot be read or the group is not in the policy.
-    fn classify(&self, site: &str, group: &str) -> Result<Classified, String>;
+    fn classify(&self, site: &str, group: &str) -> Result<Classified, Refused>;
     /// The school's risk-detection exclusions have changed: put `in_force` (as the store has
     /// them now) in force at once.
     fn exclusions_changed(&self, in_force: &[Exclusion]);
     /// `phrase` as the detection lists write it (normalised), if one of them has it: `Err` says
     /// why not. An exclusion of a phrase no list has would leave out nothing.
-    fn listed_phrase(&self, phrase: &str) -> Result<String, String>;
+    fn listed_phrase(&self, phrase: &str) -> Result<String, Refused>;
 }
 
 /// The live policy's decision on a site, for a request made in the console.

@@ -405,8 +405,8 @@ impl PolicySnapshot {
                 }
                 _ => return Err(bad("give exactly one of group or user".into())),
             };
-            let start = parse_time(&grant.start, &zone).map_err(&bad)?;
-            let end = parse_time(&grant.end, &zone).map_err(&bad)?;
+            let start = parse_time(&grant.start, &zone).map_err(|e| bad(e.to_string()))?;
+            let end = parse_time(&grant.end, &zone).map_err(|e| bad(e.to_string()))?;
             if end <= start {
                 return Err(bad("ends before it starts".into()));
             }

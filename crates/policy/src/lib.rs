@@ -45,14 +45,14 @@ pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };
 pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
-pub use procedure::{Answer, Audience, CHILD_PROTECTION, Progress, Step};
+pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
     ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients, VerdictKind, VerdictSpec, WindowSpec,
     YouTubeMode,
 };
-pub use time::parse_time;
+pub use time::{BadTime, parse_time};
 
 /// The shipped default policy: Park End Primary School's User Actions table, mapped onto the UT1
 /// categories (see the file's comments).

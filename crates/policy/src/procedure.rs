@@ -52,13 +52,18 @@ impl fmt::Display for Audience {
     }
 }
 
+/// Text that names neither audience.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0:?} is neither pupil nor staff")]
+pub struct BadAudience(pub String);
+
 impl FromStr for Audience {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Audience, String> {
+    type Err = BadAudience;
+    fn from_str(text: &str) -> Result<Audience, BadAudience> {
         match text {
             "pupil" => Ok(Audience::Pupil),
             "staff" => Ok(Audience::Staff),
-            other => Err(format!("{other:?} is neither pupil nor staff")),
+            other => Err(BadAudience(other.to_owned())),
         }
     }
 }

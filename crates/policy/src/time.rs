@@ -125,21 +125,28 @@ fn parse_clock(text: &str) -> Result<Time, String> {
     Time::new(hour, minute, 0, 0).map_err(|_| invalid())
 }
 
+/// Text that is not a point in time Ward reads.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadTime(pub String);
+
 /// Parses a point in time: RFC 3339 with an offset (`2026-11-23T09:00:00Z`), or a local date
 /// and time (`2026-11-23T09:00`, `2026-11-23 09:00`) read in `zone`. For a local time that a
 /// clock change skips or repeats, the earlier reading is taken.
-pub fn parse_time(text: &str, zone: &TimeZone) -> Result<Timestamp, String> {
+pub fn parse_time(text: &str, zone: &TimeZone) -> Result<Timestamp, BadTime> {
     let text = text.trim();
     if let Ok(timestamp) = text.parse::<Timestamp>() {
         return Ok(timestamp);
     }
     let local: DateTime = text.parse().map_err(|_| {
-        format!("{text:?} is not a time: use 2026-11-23T09:00 (local) or 2026-11-23T09:00:00Z")
+        BadTime(format!(
+            "{text:?} is not a time: use 2026-11-23T09:00 (local) or 2026-11-23T09:00:00Z"
+        ))
     })?;
     local
         .to_zoned_datetime(zone.clone())
         .map(|zoned| zoned.timestamp())
-        .map_err(|e| format!("{text:?}: {e}"))
+        .map_err(|e| BadTime(format!("{text:?}: {e}")))
 }
 
 #[cfg(test)]

@@ -74,9 +74,8 @@ impl Store {
         account: &NewAccount,
     ) -> Result<AccountId> {
         let username = account.username.trim().to_lowercase();
-        crate::check_username("username", &username).map_err(StoreError::Invalid)?;
-        crate::check_name("display name", account.display_name.trim())
-            .map_err(StoreError::Invalid)?;
+        crate::check_username("username", &username)?;
+        crate::check_name("display name", account.display_name.trim())?;
         if account.roles.is_empty() {
             return Err(StoreError::Invalid(
                 "an account needs at least one role".into(),

@@ -46,7 +46,7 @@ pub use incidents::{
 };
 pub use journal::JournalError;
 pub use model::{
-    Account, AccountId, Action, Device, DeviceId, Event, EventAlert, Group, GroupId,
+    Account, AccountId, Action, BadIdentifier, Device, DeviceId, Event, EventAlert, Group, GroupId,
     MAX_DEVICE_NAME, MAX_NAME, MAX_USERNAME, Network, NewDevice, NewGroup, NewPerson, Person,
     PersonId, PersonKind, Role, Roles, School, SchoolId, Session, Source, check_device_name,
     check_name, check_username, is_hidden_character, micros, timestamp,

@@ -390,64 +390,86 @@ pub fn is_hidden_character(c: char) -> bool {
         )
 }
 
+/// Why an identifier or a name was refused, in words for the person who typed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadIdentifier(pub String);
+
+impl From<BadIdentifier> for String {
+    fn from(bad: BadIdentifier) -> String {
+        bad.0
+    }
+}
+
+impl From<BadIdentifier> for StoreError {
+    fn from(bad: BadIdentifier) -> StoreError {
+        StoreError::Invalid(bad.0)
+    }
+}
+
 /// Checks a username: 1 to [`MAX_USERNAME`] letters, digits and `. - _ @ '`, nothing else (no
 /// spaces, markup or hidden characters). `what` names it in the message.
-pub fn check_username(what: &str, username: &str) -> std::result::Result<(), String> {
+pub fn check_username(what: &str, username: &str) -> std::result::Result<(), BadIdentifier> {
     let length = username.chars().count();
     if length == 0 {
-        return Err(format!("a {what} is needed"));
+        return Err(BadIdentifier(format!("a {what} is needed")));
     }
     if length > MAX_USERNAME {
-        return Err(format!(
+        return Err(BadIdentifier(format!(
             "a {what} has at most {MAX_USERNAME} characters ({length} given)"
-        ));
+        )));
     }
     if let Some(bad) = username
         .chars()
         .find(|&c| !(c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | '@' | '\'')))
     {
-        return Err(format!(
+        return Err(BadIdentifier(format!(
             "a {what} has only letters, digits and . - _ @ ' (not {})",
             describe(bad)
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Checks a device name or station number: 1 to [`MAX_DEVICE_NAME`] letters, digits, spaces
 /// and `. - _ # / ( )`.
-pub fn check_device_name(name: &str) -> std::result::Result<(), String> {
+pub fn check_device_name(name: &str) -> std::result::Result<(), BadIdentifier> {
     let length = name.chars().count();
     if name.trim().is_empty() {
-        return Err("a device needs a name or station number".into());
+        return Err(BadIdentifier(
+            "a device needs a name or station number".into(),
+        ));
     }
     if length > MAX_DEVICE_NAME {
-        return Err(format!(
+        return Err(BadIdentifier(format!(
             "a device name has at most {MAX_DEVICE_NAME} characters ({length} given)"
-        ));
+        )));
     }
     if let Some(bad) = name.chars().find(|&c| {
         !(c.is_alphanumeric() || matches!(c, ' ' | '.' | '-' | '_' | '#' | '/' | '(' | ')'))
     }) {
-        return Err(format!(
+        return Err(BadIdentifier(format!(
             "a device name has only letters, digits, spaces and . - _ # / ( ) (not {})",
             describe(bad)
-        ));
+        )));
     }
     Ok(())
 }
 
 /// Checks a name or short text shown beside an identifier: at most [`MAX_NAME`] characters and
 /// no hidden characters (any letters and punctuation are fine: names are written many ways).
-pub fn check_name(what: &str, name: &str) -> std::result::Result<(), String> {
+pub fn check_name(what: &str, name: &str) -> std::result::Result<(), BadIdentifier> {
     let length = name.chars().count();
     if length > MAX_NAME {
-        return Err(format!(
+        return Err(BadIdentifier(format!(
             "a {what} has at most {MAX_NAME} characters ({length} given)"
-        ));
+        )));
     }
     if let Some(bad) = name.chars().find(|&c| is_hidden_character(c)) {
-        return Err(format!("a {what} may not hold {}", describe(bad)));
+        return Err(BadIdentifier(format!(
+            "a {what} may not hold {}",
+            describe(bad)
+        )));
     }
     Ok(())
 }
@@ -499,6 +521,6 @@ mod identifier_tests {
         assert!(check_name("name", "Zo\u{202e}ë").is_err());
         assert!(check_name("name", &long).is_err());
         let message = check_username("username", "ad\u{202e}min").expect_err("refused");
-        assert!(message.contains("U+202E"), "{message}");
+        assert!(message.to_string().contains("U+202E"), "{message}");
     }
 }

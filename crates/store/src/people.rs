@@ -41,7 +41,7 @@ impl Store {
         people: &[NewPerson],
     ) -> Result<(usize, usize)> {
         for person in people {
-            check_person(person).map_err(StoreError::Invalid)?;
+            check_person(person)?;
         }
         let now = micros(Timestamp::now());
         let (mut created, mut updated) = (0, 0);
@@ -188,8 +188,8 @@ impl Store {
 
     /// Registers a device. Names are unique within a school.
     pub async fn add_device(&self, school: SchoolId, device: &NewDevice) -> Result<DeviceId> {
-        crate::check_device_name(device.name.trim()).map_err(StoreError::Invalid)?;
-        crate::check_name("location", device.location.trim()).map_err(StoreError::Invalid)?;
+        crate::check_device_name(device.name.trim())?;
+        crate::check_name("location", device.location.trim())?;
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
             let existing = sqlx::query("SELECT id FROM devices WHERE school_id = $1 AND name = $2")
@@ -274,7 +274,7 @@ pub(crate) fn like_escape(text: &str) -> String {
 
 /// Checks what people read and type about a person: the username, and names without hidden
 /// characters.
-pub(crate) fn check_person(person: &NewPerson) -> std::result::Result<(), String> {
+pub(crate) fn check_person(person: &NewPerson) -> std::result::Result<(), crate::BadIdentifier> {
     crate::check_username("username", &person.username)?;
     crate::check_name("first name", &person.given_name)?;
     crate::check_name("last name", &person.family_name)?;

@@ -15,6 +15,7 @@ use anyhow::Context;
 use jiff::SignedDuration;
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
+use ward_console::Refused;
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::CategoryIndex;
@@ -49,7 +50,7 @@ pub struct GatewayHooks {
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
-    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), String> {
+    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), Refused> {
         let policy = self.live.load().policy.clone();
         let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
         // The reason and approver are the request's; only the site, holder and period matter
@@ -58,22 +59,22 @@ impl ward_console::FilterHooks for GatewayHooks {
             .push(grant_spec(id, grant, "(being decided)", "(being decided)"));
         PolicySnapshot::compile(spec, policy.index().clone())
             .map(|_| ())
-            .map_err(|error| error.to_string())
+            .map_err(|error| Refused(error.to_string()))
     }
 
     fn grants_changed(&self) {
         self.grants_changed.notify_one();
     }
 
-    fn classify(&self, site: &str, group: &str) -> Result<ward_console::Classified, String> {
+    fn classify(&self, site: &str, group: &str) -> Result<ward_console::Classified, Refused> {
         let policy = self.live.load().policy.clone();
         let request =
-            ward_policy::Request::parse(site.trim()).map_err(|error| error.to_string())?;
+            ward_policy::Request::parse(site.trim()).map_err(|error| Refused(error.to_string()))?;
         let group_id: ward_policy::GroupId = group
             .parse()
-            .map_err(|_| format!("{group:?} is not a group"))?;
+            .map_err(|_| Refused(format!("{group:?} is not a group")))?;
         if policy.group(group).is_none() {
-            return Err(format!("the policy has no group {group:?}"));
+            return Err(Refused(format!("the policy has no group {group:?}")));
         }
         let identity = ward_policy::Identity {
             group: group_id,
@@ -98,16 +99,16 @@ impl ward_console::FilterHooks for GatewayHooks {
         }
     }
 
-    fn listed_phrase(&self, phrase: &str) -> Result<String, String> {
+    fn listed_phrase(&self, phrase: &str) -> Result<String, Refused> {
         let Some(detection) = &self.detection else {
             // Nothing to check against; saved as typed, normalised when put in force.
             return Ok(phrase.trim().to_owned());
         };
         detection.scanner().lists().listed(phrase).ok_or_else(|| {
-            format!(
+            Refused(format!(
                 "no detection list has the phrase {:?} (`ward detect lists` prints them)",
                 phrase.trim()
-            )
+            ))
         })
     }
 }
