@@ -10,6 +10,7 @@
 //! Latin-1, and those for other scripts in a legacy encoding their folder's name suggests
 //! (`russian-1251`, `japanese`: [`decode_named`]).
 
+use crate::DetectError;
 use crate::phrases::{Anchor, ListError, Part, Phrase, PhraseLists};
 
 /// The longest a word of an e2guardian phrase may read once squeezing its repeated letters has
@@ -233,14 +234,15 @@ impl PhraseLists {
     pub fn import_e2guardian_tree(
         &mut self,
         root: &std::path::Path,
-    ) -> std::io::Result<E2guardianTree> {
+    ) -> Result<E2guardianTree, DetectError> {
         let mut report = E2guardianTree::default();
         let mut folders = vec![root.to_path_buf()];
         while let Some(folder) = folders.pop() {
             let mut entries = std::fs::read_dir(&folder)
                 .and_then(|entries| entries.collect::<std::io::Result<Vec<_>>>())
-                .map_err(|error| {
-                    std::io::Error::new(error.kind(), format!("{}: {error}", folder.display()))
+                .map_err(|source| DetectError::Read {
+                    path: folder.clone(),
+                    source,
                 })?;
             entries.sort_by_key(|entry| entry.file_name());
             for entry in entries {
@@ -254,8 +256,9 @@ impl PhraseLists {
                 if !banned && !name.starts_with("weighted") {
                     continue;
                 }
-                let bytes = std::fs::read(&path).map_err(|error| {
-                    std::io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+                let bytes = std::fs::read(&path).map_err(|source| DetectError::Read {
+                    path: path.clone(),
+                    source,
                 })?;
                 let topic: String = folder
                     .file_name()

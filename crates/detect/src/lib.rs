@@ -11,6 +11,20 @@ mod matcher;
 mod normalise;
 mod phrases;
 
+/// What can go wrong in risk detection's own I/O: reading lists from disk. (A list line that
+/// cannot be used is not an error but a [`ListError`], reported and skipped.)
+#[derive(Debug, thiserror::Error)]
+pub enum DetectError {
+    /// A list file or folder could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file or folder.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode, decode_named};
 pub use html::PageText;
 pub use normalise::normalise;
