@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use jiff::Timestamp;
-use ward_events::{Action, EventAlert, EventSink, Network, SchoolId, Source};
+use ward_events::{Disposition, EventAlert, EventSink, Network, SchoolId, Source};
 use ward_gateway::repeats::BlockedRepeats;
 use ward_gateway::{BrowsingCounts, LiveState, Requester, canonical_ip};
 use ward_lists::Host;
@@ -313,7 +313,13 @@ impl DnsFilter {
                 .negative_soa(state.policy.spec().dns.blocked_ttl)
                 .edns(asked.query.edns, 0);
             // Not an alert: browsers ask for some of these names by themselves.
-            self.record(&asked, Action::Block, "bypass".into(), why.into(), None);
+            self.record(
+                &asked,
+                Disposition::Block,
+                "bypass".into(),
+                why.into(),
+                None,
+            );
             return Step::Reply;
         }
 
@@ -383,7 +389,7 @@ impl DnsFilter {
                 Err(error) => {
                     self.blocked(&state.policy, &asked, out);
                     let reason = format!("CNAME to {target:?}, which cannot be checked: {error}");
-                    self.record(&asked, Action::Block, String::new(), reason, None);
+                    self.record(&asked, Disposition::Block, String::new(), reason, None);
                     true
                 }
             };
@@ -406,7 +412,7 @@ impl DnsFilter {
                 Stats::add(&self.stats.rewritten);
                 self.record(
                     &asked,
-                    Action::Rewrite,
+                    Disposition::Rewrite,
                     "search-engines".into(),
                     format!("safe search: {} ({})", rewrite.engine, rewrite.target),
                     None,
@@ -486,7 +492,7 @@ impl DnsFilter {
     fn record(
         &self,
         asked: &Asked<'_>,
-        action: Action,
+        action: Disposition,
         categories: String,
         reason: String,
         alert: Option<EventAlert>,

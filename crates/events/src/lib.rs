@@ -178,7 +178,7 @@ impl Source {
 /// What was done with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Action {
+pub enum Disposition {
     /// Let through: only counted (per subject, site and hour).
     Allow,
     /// Blocked: stored as an event.
@@ -187,13 +187,13 @@ pub enum Action {
     Rewrite,
 }
 
-impl Action {
+impl Disposition {
     /// The stored name.
     pub fn as_str(self) -> &'static str {
         match self {
-            Action::Allow => "allow",
-            Action::Block => "block",
-            Action::Rewrite => "rewrite",
+            Disposition::Allow => "allow",
+            Disposition::Block => "block",
+            Disposition::Rewrite => "rewrite",
         }
     }
 }
@@ -224,7 +224,7 @@ pub struct Event {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
     /// Allowed, blocked or rewritten.
-    pub action: Action,
+    pub action: Disposition,
     /// The categories, comma-separated.
     pub categories: String,
     /// Why (the decision's reason, as text).
@@ -275,7 +275,7 @@ impl Event {
         at: Timestamp,
         client_ip: IpAddr,
         host: String,
-        action: Action,
+        action: Disposition,
     ) -> Event {
         Event {
             school,

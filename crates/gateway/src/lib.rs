@@ -33,7 +33,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use ward_events::{
-    Action, Device, DeviceId, Event, EventAlert, EventSink, Network, PersonId, SchoolId, Source,
+    Device, DeviceId, Disposition, Event, EventAlert, EventSink, Network, PersonId, SchoolId,
+    Source,
 };
 use ward_policy::{Decision, Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
 
@@ -91,7 +92,7 @@ impl Requester {
 
     /// An event about this request for `host`, with `action` (the caller adds the URL,
     /// categories, reason and the rest that apply).
-    pub fn event(&self, host: String, action: Action) -> Event {
+    pub fn event(&self, host: String, action: Disposition) -> Event {
         let mut event = Event::new(
             self.school,
             self.source,
@@ -109,7 +110,7 @@ impl Requester {
     /// The event of a request `decision` blocked: its categories, its reason, and the alert a
     /// serious category raises.
     pub fn blocked(&self, host: String, url: Option<String>, decision: &Decision<'_>) -> Event {
-        let mut event = self.event(host, Action::Block);
+        let mut event = self.event(host, Disposition::Block);
         event.url = url;
         event.categories = decision.category_list();
         event.reason = decision.reason.to_string();
@@ -456,7 +457,7 @@ impl BrowsingCounts {
                     at,
                     subject.client,
                     site.into(),
-                    Action::Allow,
+                    Disposition::Allow,
                 );
                 event.device = subject.device;
                 event.person = subject.person;

@@ -139,7 +139,7 @@ impl BlockedRepeats {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ward_events::{Action, SchoolId, Source};
+    use ward_events::{Disposition, SchoolId, Source};
 
     fn blocked(host: &str, client: &str, second: i64) -> Event {
         let mut event = Event::new(
@@ -148,7 +148,7 @@ mod tests {
             Timestamp::from_second(1_800_000_000 + second).expect("time"),
             client.parse().expect("ip"),
             host.into(),
-            Action::Block,
+            Disposition::Block,
         );
         event.categories = "gambling".into();
         event.reason = "rule gambling".into();

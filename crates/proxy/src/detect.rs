@@ -20,7 +20,7 @@ use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
 use ward_gateway::{Client, FilterState, Requester};
 
 use crate::proxy::Proxy;
-use ward_events::{Action, EventAlert, EventSink, SchoolId, Source};
+use ward_events::{Disposition, EventAlert, EventSink, SchoolId, Source};
 use ward_lists::Host;
 use ward_policy::{GroupKind, PolicySnapshot};
 
@@ -271,7 +271,7 @@ pub(crate) fn record(
             subject.client_ip,
             Arc::new(subject.client.clone()),
         );
-        let mut event = requester.event(subject.host.clone(), Action::Allow);
+        let mut event = requester.event(subject.host.clone(), Disposition::Allow);
         event.url = Some(subject.url.clone());
         event.categories = finding.category.clone();
         event.reason = format!("{} found in {}", category.title, place.describe());

@@ -28,7 +28,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpStream;
-use ward_events::Action;
+use ward_events::Disposition;
 use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
 use ward_gateway::slots::Slot;
 use ward_gateway::{Client, FilterState, Session};
@@ -225,7 +225,7 @@ impl Connection {
             let reason = decision.reason.to_string();
             proxy.record(
                 &seen,
-                Action::Block,
+                Disposition::Block,
                 categories.clone(),
                 reason.clone(),
                 ward_gateway::event_alert(&decision),
@@ -292,11 +292,11 @@ impl Connection {
             let engine = engine.map_or("", Engine::name);
             let (action, reason) = if path.is_some() || youtube.is_some() {
                 (
-                    Action::Rewrite,
+                    Disposition::Rewrite,
                     format!("search; safe search forced ({engine})"),
                 )
             } else {
-                (Action::Allow, format!("search ({engine})"))
+                (Disposition::Allow, format!("search ({engine})"))
             };
             proxy.record(&seen, action, decision.category_list(), reason, None);
         } else {
@@ -446,7 +446,13 @@ impl Connection {
                 "CONNECT to port {}, which the proxy does not open",
                 endpoint.port
             );
-            proxy.record(&seen, Action::Block, String::new(), reason.clone(), None);
+            proxy.record(
+                &seen,
+                Disposition::Block,
+                String::new(),
+                reason.clone(),
+                None,
+            );
             return page::text(
                 StatusCode::FORBIDDEN,
                 format!("Blocked by Ward: {reason}.\n"),
@@ -464,7 +470,7 @@ impl Connection {
             let reason = decision.reason.to_string();
             proxy.record(
                 &seen,
-                Action::Block,
+                Disposition::Block,
                 categories.clone(),
                 reason.clone(),
                 ward_gateway::event_alert(&decision),

@@ -13,7 +13,7 @@ use hyper::header::HeaderValue;
 use jiff::Timestamp;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpStream;
-use ward_events::{Action, EventAlert, EventSink, PersonId, SchoolId, Source};
+use ward_events::{Disposition, EventAlert, EventSink, PersonId, SchoolId, Source};
 use ward_gateway::slots::Slots;
 use ward_gateway::{BrowsingCounts, Client, FilterState, LiveState, Requester, canonical_ip};
 use ward_lists::Host;
@@ -353,7 +353,7 @@ impl Proxy {
     pub(crate) fn record(
         &self,
         seen: &Seen<'_>,
-        action: Action,
+        action: Disposition,
         categories: String,
         reason: String,
         alert: Option<EventAlert>,
@@ -382,7 +382,7 @@ impl Proxy {
         Stats::add(&self.stats.blocked);
         self.record(
             seen,
-            Action::Block,
+            Disposition::Block,
             String::new(),
             format!("the server is at {refusal}"),
             None,

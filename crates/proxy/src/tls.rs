@@ -13,7 +13,7 @@ use std::sync::Arc;
 use jiff::Timestamp;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use ward_events::Action;
+use ward_events::Disposition;
 use ward_lists::Host;
 use ward_policy::{Action as Verdict, Request as PolicyRequest, ServerNameMismatch, decide};
 
@@ -118,7 +118,7 @@ pub async fn serve_connection(
             };
             proxy.record(
                 &seen,
-                Action::Block,
+                Disposition::Block,
                 String::new(),
                 "TLS without a server name, to an unknown destination".into(),
                 None,
@@ -145,7 +145,7 @@ pub async fn serve_connection(
         Stats::add(&proxy.stats.blocked);
         proxy.record(
             &seen,
-            Action::Block,
+            Disposition::Block,
             decision.category_list(),
             decision.reason.to_string(),
             ward_gateway::event_alert(&decision),
@@ -217,7 +217,7 @@ pub(crate) async fn serve_tunnel<C>(
             Stats::add(&proxy.stats.blocked);
             proxy.record(
                 &seen,
-                Action::Block,
+                Disposition::Block,
                 String::new(),
                 format!("a CONNECT tunnel that carries neither TLS nor HTTP ({error})"),
                 None,
@@ -277,7 +277,7 @@ pub(crate) async fn serve_tunnel<C>(
             };
             if let Some((categories, reason, alert)) = refusal {
                 Stats::add(&proxy.stats.blocked);
-                proxy.record(&seen, Action::Block, categories, reason, alert);
+                proxy.record(&seen, Disposition::Block, categories, reason, alert);
                 let _ = client_stream.write_all(&ACCESS_DENIED).await;
                 return;
             }

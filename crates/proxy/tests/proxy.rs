@@ -9,7 +9,7 @@ use std::net::TcpStream;
 use std::time::Duration;
 
 use support::{Options, TlsOrigin, Ward, curl, form_value, webdriver::Browser};
-use ward_events::Action;
+use ward_events::Disposition;
 
 fn via(ward: &Ward) -> String {
     format!("http://{}", ward.explicit)
@@ -73,7 +73,7 @@ fn allowed_pages_pass_with_hop_by_hop_headers_removed() {
     let events = ward.events();
     let allowed: u32 = events
         .iter()
-        .filter(|e| e.action == Action::Allow && e.host == "www.allowed.test")
+        .filter(|e| e.action == Disposition::Allow && e.host == "www.allowed.test")
         .map(|e| e.count)
         .sum();
     assert_eq!(allowed, 3, "{events:?}");
@@ -130,7 +130,7 @@ fn blocked_pages_get_the_block_page_and_an_event() {
     let events = ward.events();
     let blocked: Vec<_> = events
         .iter()
-        .filter(|e| e.action == Action::Block)
+        .filter(|e| e.action == Disposition::Block)
         .collect();
     assert_eq!(blocked.len(), 3, "{events:?}");
     assert_eq!(blocked[0].url.as_deref(), Some(&*url));
@@ -226,7 +226,7 @@ fn connect_tunnels_are_decided_on_the_host() {
     assert_eq!(answer.status, 200, "{}", answer.headers);
     let events = ward.events();
     assert!(
-        events.iter().any(|e| e.action == Action::Block
+        events.iter().any(|e| e.action == Disposition::Block
             && e.host == "127.0.0.1"
             && e.reason.contains("IP address")),
         "{events:?}"
@@ -291,7 +291,7 @@ fn transparent_http_and_https() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == Action::Block && e.host == "casino.test" && e.url.is_none()),
+            .any(|e| e.action == Disposition::Block && e.host == "casino.test" && e.url.is_none()),
         "{events:?}"
     );
 }
@@ -344,7 +344,7 @@ fn search_terms_are_recorded_and_safe_search_forced() {
     assert!(answer.body.contains("adlt=strict"), "{}", answer.body);
 
     let events = ward.events();
-    let terms: Vec<(&str, Option<&str>, Action)> = events
+    let terms: Vec<(&str, Option<&str>, Disposition)> = events
         .iter()
         .filter_map(|e| {
             e.search_term
@@ -355,10 +355,10 @@ fn search_terms_are_recorded_and_safe_search_forced() {
     assert_eq!(
         terms,
         [
-            ("how to make slime", None, Action::Rewrite),
-            ("minecraft", None, Action::Rewrite),
-            ("otters", None, Action::Rewrite),
-            ("exam timetable", Some("staff laptop"), Action::Rewrite),
+            ("how to make slime", None, Disposition::Rewrite),
+            ("minecraft", None, Disposition::Rewrite),
+            ("otters", None, Disposition::Rewrite),
+            ("exam timetable", Some("staff laptop"), Disposition::Rewrite),
         ]
     );
 }
@@ -796,7 +796,7 @@ fn a_portal_log_in_browses_as_the_person_until_log_out() {
     let blocked_chat = events
         .iter()
         .find(|e| {
-            e.action == Action::Block && e.url.as_deref().is_some_and(|u| u.contains("/chat/"))
+            e.action == Disposition::Block && e.url.as_deref().is_some_and(|u| u.contains("/chat/"))
         })
         .expect("the blocked chat room is recorded");
     assert_eq!(blocked_chat.username.as_deref(), Some("teacher"));
@@ -1195,13 +1195,13 @@ fn nothing_reaches_loopback_or_ward_itself() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == Action::Block && e.reason.contains("loopback")),
+            .any(|e| e.action == Disposition::Block && e.reason.contains("loopback")),
         "refusals are recorded: {events:?}"
     );
     assert!(
         events
             .iter()
-            .any(|e| e.action == Action::Block && e.reason.contains("Ward's own address")),
+            .any(|e| e.action == Disposition::Block && e.reason.contains("Ward's own address")),
         "{events:?}"
     );
 
@@ -1284,7 +1284,7 @@ fn the_server_name_inside_a_connect_tunnel_is_decided_too() {
     assert!(!s_client_through(&ward, &allowed, "casino.test"));
     let events = ward.events();
     assert!(
-        events.iter().any(|e| e.action == Action::Block
+        events.iter().any(|e| e.action == Disposition::Block
             && e.host == "casino.test"
             && e.categories.contains("gambling")
             && e.reason.contains("tunnel opened to www.allowed.test")),
@@ -1331,7 +1331,7 @@ fn the_server_name_inside_a_connect_tunnel_is_decided_too() {
     assert!(
         events
             .iter()
-            .any(|e| e.action == Action::Block && e.reason.contains("neither TLS nor HTTP")),
+            .any(|e| e.action == Disposition::Block && e.reason.contains("neither TLS nor HTTP")),
         "{events:?}"
     );
 

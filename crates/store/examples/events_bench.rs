@@ -9,7 +9,9 @@
 use std::io::Write;
 use std::time::{Duration, Instant};
 
-use ward_store::{Action, Event, EventWriter, OpenOptions, SchoolId, Source, Store, WriterConfig};
+use ward_store::{
+    Disposition, Event, EventWriter, OpenOptions, SchoolId, Source, Store, WriterConfig,
+};
 
 /// A realistic event: a few hundred sites, a thousand pupils, forty stations.
 fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event {
@@ -36,9 +38,9 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
             number % 97
         )),
         action: if blocked {
-            Action::Block
+            Disposition::Block
         } else {
-            Action::Allow
+            Disposition::Allow
         },
         categories: if blocked {
             "gambling,games".into()

@@ -9,7 +9,7 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
 use crate::{
-    Action, DeviceId, Event, PersonId, Result, SchoolId, Store, dispatch, micros, timestamp,
+    DeviceId, Disposition, Event, PersonId, Result, SchoolId, Store, dispatch, micros, timestamp,
 };
 
 /// Rows per multi-row `INSERT` (14 parameters each; both backends allow far more than 7,000).
@@ -129,7 +129,10 @@ fn insert_events_sql(rows: usize, numbered: bool) -> String {
 /// Allowed requests summed per (school, hour, subject, site).
 fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
     let mut counts = HashMap::new();
-    for event in events.iter().filter(|event| event.action == Action::Allow) {
+    for event in events
+        .iter()
+        .filter(|event| event.action == Disposition::Allow)
+    {
         let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
         *counts
             .entry((event.school.0, hour, event.subject(), event.host.as_str()))
@@ -193,7 +196,7 @@ impl Store {
     ) -> Result<()> {
         let recorded: Vec<&Event> = events
             .iter()
-            .filter(|event| event.action != Action::Allow)
+            .filter(|event| event.action != Disposition::Allow)
             .collect();
         let counts = browsing_counts(events);
         let folds = crate::alerts::fold_blocked(events, alert_window);

@@ -265,7 +265,7 @@ fn read_record(reader: &mut impl Read, available: u64) -> Result<(Event, u64), S
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Action, SchoolId, Source};
+    use crate::{Disposition, SchoolId, Source};
 
     fn event(number: usize) -> Event {
         Event {
@@ -278,7 +278,7 @@ mod tests {
             username: None,
             host: format!("site{number}.example"),
             url: None,
-            action: Action::Block,
+            action: Disposition::Block,
             categories: "adult".into(),
             reason: "test".into(),
             search_term: None,

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use crate::StoreError;
 pub use ward_events::{
-    AccountId, Action, Device, DeviceId, Event, EventAlert, GroupId, Network, PersonId, SchoolId,
-    Source, subject,
+    AccountId, Device, DeviceId, Disposition, Event, EventAlert, GroupId, Network, PersonId,
+    SchoolId, Source, subject,
 };
 
 /// Microseconds since the Unix epoch: how times are stored.

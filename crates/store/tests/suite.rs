@@ -6,11 +6,11 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
-    Action, ActivityQuery, AlertFilter, AlertSource, AlertStatus, EntryKind, Event, EventAlert,
-    ExclusionKind, IncidentFilter, IncidentScope, IncidentStatus, LoginAttempt, LoginFailure,
-    MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewEntry, NewExclusion,
-    NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role, Roles, SchoolId, Source,
-    Store, StoreError, UnblockGrant,
+    ActivityQuery, AlertFilter, AlertSource, AlertStatus, Disposition, EntryKind, Event,
+    EventAlert, ExclusionKind, IncidentFilter, IncidentScope, IncidentStatus, LoginAttempt,
+    LoginFailure, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewEntry,
+    NewExclusion, NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role, Roles,
+    SchoolId, Source, Store, StoreError, UnblockGrant,
 };
 
 macro_rules! on_both_backends {
@@ -104,7 +104,7 @@ fn blocked(school: SchoolId, host: &str, categories: &str, when: &str) -> Event 
         username: None,
         host: host.into(),
         url: Some(format!("http://{host}/")),
-        action: Action::Block,
+        action: Disposition::Block,
         categories: categories.into(),
         reason: "unacceptable for ks2".into(),
         search_term: None,
@@ -556,7 +556,7 @@ async fn blocked_events_and_browsing_counts(fixture: Fixture) {
     events[2].person = Some(jo.id);
     events[2].search_term = Some("how to get past the filter".into());
     let mut allowed = blocked(school, "bbc.co.uk", "news", "2026-11-23T10:10:00Z");
-    allowed.action = Action::Allow;
+    allowed.action = Disposition::Allow;
     allowed.person = Some(jo.id);
     events.push(allowed.clone());
     events.push(allowed.clone());
@@ -1707,7 +1707,7 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
 
 fn detected(school: SchoolId, category: &str, severity: u8, when: &str) -> Event {
     Event {
-        action: Action::Allow,
+        action: Disposition::Allow,
         search_term: Some("how to k1ll myself".into()),
         reason: format!("risk found in a search: {category}"),
         alert: Some(EventAlert {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use support::PgCluster;
 use ward_store::{
-    Action, ActivityQuery, Event, EventWriter, OpenOptions, SchoolId, Source, Store, WriterConfig,
+    ActivityQuery, Disposition, Event, EventWriter, OpenOptions, SchoolId, Source, Store,
+    WriterConfig,
 };
 
 fn event(school: SchoolId, number: usize) -> Event {
@@ -22,7 +23,7 @@ fn event(school: SchoolId, number: usize) -> Event {
         username: None,
         host: format!("n{number:06}.example"),
         url: None,
-        action: Action::Block,
+        action: Disposition::Block,
         categories: "adult".into(),
         reason: "outage test".into(),
         search_term: None,

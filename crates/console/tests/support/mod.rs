@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use jiff::Timestamp;
 use ward_console::{AppState, ConsoleConfig};
 use ward_store::{
-    Action, Event, EventAlert, NewAccount, NewGroup, OpenOptions, PersonKind, Roles, SchoolId,
+    Disposition, Event, EventAlert, NewAccount, NewGroup, OpenOptions, PersonKind, Roles, SchoolId,
     Source, Store,
 };
 
@@ -166,7 +166,7 @@ impl Console {
                 username: Some("j.smith".into()),
                 host: host.into(),
                 url: Some(format!("http://{host}/")),
-                action: Action::Block,
+                action: Disposition::Block,
                 categories: categories.into(),
                 reason: "unacceptable for ks2".into(),
                 search_term: search.map(String::from),
