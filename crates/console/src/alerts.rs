@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::SignedDuration;
 use serde::Deserialize;
 use ward_store::{
-    ActivityQuery, Alert, AlertFilter, AlertSource, AlertStatus, EventRow, IncidentFilter,
-    IncidentScope, IncidentStatus,
+    ActivityQuery, Alert, AlertFilter, AlertId, AlertSource, AlertStatus, EventRow, IncidentFilter,
+    IncidentId, IncidentScope, IncidentStatus,
 };
 
 use crate::auth::CurrentUser;
@@ -27,7 +27,7 @@ const QUEUE_LIMIT: i64 = 500;
 
 /// An alert as the queue and its page show it.
 pub struct AlertLine {
-    id: i64,
+    id: AlertId,
     severity: u8,
     raised: String,
     last_seen: String,
@@ -176,7 +176,7 @@ struct ShowPage {
     alert: AlertLine,
     detail: String,
     notified: String,
-    incident: Option<i64>,
+    incident: Option<IncidentId>,
     has_subject: bool,
     can_escalate: bool,
     /// For a detection alert, links to the exclusion form prefilled (the DSL's).
@@ -278,7 +278,7 @@ impl ShowPage {
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<AlertId>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
     let alert = state.store().alert(user.account.school, id).await?;
@@ -297,7 +297,7 @@ pub struct MoveForm {
 pub async fn change(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<AlertId>,
     axum::Form(form): axum::Form<MoveForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
@@ -358,7 +358,7 @@ pub struct ContextForm {
 pub async fn context(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<AlertId>,
     axum::Form(form): axum::Form<ContextForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;

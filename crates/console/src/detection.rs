@@ -345,7 +345,7 @@ mod tests {
 
     fn alert(username: Option<&str>, detail: &str) -> Alert {
         Alert {
-            id: 1,
+            id: ward_store::AlertId(1),
             created_at: Timestamp::UNIX_EPOCH,
             last_seen: Timestamp::UNIX_EPOCH,
             severity: 5,

@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
 use ward_policy::{Audience, CHILD_PROTECTION, Progress, SanctionTable};
 use ward_store::{
-    AlertFilter, EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentScope, IncidentStatus,
-    NewEntry, NewIncident, PersonId, StoreError,
+    AlertFilter, AlertId, EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentId,
+    IncidentScope, IncidentStatus, NewEntry, NewIncident, PersonId, StoreError,
 };
 
 use crate::auth::CurrentUser;
@@ -179,7 +179,7 @@ pub struct RecordForm {
     evidence: String,
     reported_by: String,
     /// The alert escalated into it, if any.
-    alert: Option<i64>,
+    alert: Option<AlertId>,
 }
 
 /// One sanctions table's rows, as the type select's group.
@@ -245,7 +245,7 @@ impl NewPage {
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct NewQuery {
-    alert: Option<i64>,
+    alert: Option<AlertId>,
 }
 
 /// `GET /incidents/new[?alert=ID]`: the Appendix 1 record, filled in from the alert when one is
@@ -396,7 +396,7 @@ pub struct LinkForm {
 pub async fn link_alert(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(alert): Path<i64>,
+    Path(alert): Path<AlertId>,
     axum::Form(form): axum::Form<LinkForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
@@ -467,7 +467,7 @@ pub struct EntryView {
 
 /// An alert escalated into the incident.
 pub struct AlertView {
-    id: i64,
+    id: AlertId,
     severity: u8,
     summary: String,
     raised: String,
@@ -655,7 +655,7 @@ impl ShowPage {
                     &AlertFilter {
                         status: None,
                         subject: None,
-                        incident: Some(incident.id),
+                        incident: Some(IncidentId(incident.id)),
                         limit: 100,
                     },
                 )

@@ -57,6 +57,18 @@ id_type!(
     /// A console account.
     AccountId
 );
+id_type!(
+    /// An alert in the queue.
+    AlertId
+);
+id_type!(
+    /// An incident record.
+    IncidentId
+);
+id_type!(
+    /// An unblock request.
+    RequestId
+);
 
 /// An IP address or subnet, stored in canonical form (`10.0.4.0/24`, host bits cleared).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -16,7 +16,8 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
 use crate::{
-    DeviceId, Event, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+    AlertId, DeviceId, Event, IncidentId, PersonId, Result, SchoolId, Store, StoreError, dispatch,
+    micros, timestamp,
 };
 
 /// Where an alert came from.
@@ -197,7 +198,7 @@ impl NewAlert {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
     /// Its id.
-    pub id: i64,
+    pub id: AlertId,
     /// When it was raised (the first of its repeats).
     pub created_at: Timestamp,
     /// The latest of its repeats.
@@ -233,7 +234,7 @@ pub struct Alert {
     /// When the immediate notification went, if it did.
     pub notified_at: Option<Timestamp>,
     /// The incident it was escalated to.
-    pub incident: Option<i64>,
+    pub incident: Option<IncidentId>,
 }
 
 /// One change of an alert's status.
@@ -257,7 +258,7 @@ pub struct AlertFilter {
     /// Only alerts about this subject (`person:ID`…).
     pub subject: Option<String>,
     /// Only alerts escalated to this incident.
-    pub incident: Option<i64>,
+    pub incident: Option<IncidentId>,
     /// At most this many.
     pub limit: i64,
 }
@@ -442,7 +443,7 @@ macro_rules! alert_from_row {
         let status: String = row.try_get("status")?;
         let notified_at: Option<i64> = row.try_get("notified_at")?;
         Alert {
-            id: row.try_get("id")?,
+            id: AlertId(row.try_get("id")?),
             created_at: timestamp(created_at),
             last_seen: timestamp(last_seen.unwrap_or(created_at)),
             severity: u8::try_from(severity).unwrap_or(5),
@@ -460,7 +461,9 @@ macro_rules! alert_from_row {
             detail: row.try_get("detail")?,
             repeats: row.try_get("repeats")?,
             notified_at: notified_at.map(timestamp),
-            incident: row.try_get("incident_id")?,
+            incident: row
+                .try_get::<Option<i64>, _>("incident_id")?
+                .map(IncidentId),
         }
     }};
 }
@@ -670,7 +673,7 @@ fn checked_note(note: &str) -> Result<&str> {
 
 impl Store {
     /// Raises an alert.
-    pub async fn raise_alert(&self, school: SchoolId, alert: &NewAlert) -> Result<i64> {
+    pub async fn raise_alert(&self, school: SchoolId, alert: &NewAlert) -> Result<AlertId> {
         if !(1..=5).contains(&alert.severity) {
             return Err(StoreError::Invalid(format!(
                 "alert severity {} is not between 1 and 5",
@@ -679,7 +682,7 @@ impl Store {
         }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
-            Ok(insert_alert!(pool, school.0, alert, now, now, 1_i64))
+            Ok(AlertId(insert_alert!(pool, school.0, alert, now, now, 1_i64)))
         })
     }
 
@@ -692,7 +695,7 @@ impl Store {
         school: SchoolId,
         alert: &NewAlert,
         window: SignedDuration,
-    ) -> Result<(i64, bool)> {
+    ) -> Result<(AlertId, bool)> {
         if !(1..=5).contains(&alert.severity) {
             return Err(StoreError::Invalid(format!(
                 "alert severity {} is not between 1 and 5",
@@ -731,9 +734,12 @@ impl Store {
                         .bind(format!("\n\nAgain at {now}:\n{}", alert.detail))
                         .execute(&mut *transaction)
                         .await?;
-                    (id, true)
+                    (AlertId(id), true)
                 }
-                None => (insert_alert!(&mut *transaction, school.0, alert, at, at, 1_i64), false),
+                None => (
+                    AlertId(insert_alert!(&mut *transaction, school.0, alert, at, at, 1_i64)),
+                    false,
+                ),
             };
             transaction.commit().await?;
             Ok(result)
@@ -755,7 +761,7 @@ impl Store {
                 .bind(filter.status.map_or("", AlertStatus::as_str))
                 .bind(filter.subject.as_deref().unwrap_or(""))
                 .bind(filter.limit)
-                .bind(filter.incident.unwrap_or(0))
+                .bind(filter.incident.map_or(0, |incident| incident.0))
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(|row| Ok(alert_from_row!(row))).collect()
@@ -787,12 +793,12 @@ impl Store {
     }
 
     /// One alert.
-    pub async fn alert(&self, school: SchoolId, id: i64) -> Result<Alert> {
+    pub async fn alert(&self, school: SchoolId, id: AlertId) -> Result<Alert> {
         dispatch!(self, pool => {
             let sql = format!("SELECT {COLUMNS} FROM {FROM} WHERE a.school_id = $1 AND a.id = $2");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(school.0)
-                .bind(id)
+                .bind(id.0)
                 .fetch_optional(pool)
                 .await?
                 .ok_or(StoreError::NotFound("alert"))?;
@@ -801,14 +807,14 @@ impl Store {
     }
 
     /// An alert's status changes, oldest first.
-    pub async fn alert_changes(&self, school: SchoolId, id: i64) -> Result<Vec<AlertChange>> {
+    pub async fn alert_changes(&self, school: SchoolId, id: AlertId) -> Result<Vec<AlertChange>> {
         dispatch!(self, pool => {
             let rows = sqlx::query(
                 "SELECT at, actor, status, note FROM alert_changes
                  WHERE school_id = $1 AND alert_id = $2 ORDER BY at, id",
             )
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .fetch_all(pool)
             .await?;
             rows.iter()
@@ -832,11 +838,11 @@ impl Store {
     pub async fn change_alert(
         &self,
         school: SchoolId,
-        id: i64,
+        id: AlertId,
         actor: &str,
         status: AlertStatus,
         note: &str,
-        incident: Option<i64>,
+        incident: Option<IncidentId>,
     ) -> Result<()> {
         let note = checked_note(note)?;
         let current = self.alert(school, id).await?.status;
@@ -861,9 +867,9 @@ impl Store {
             )
             .bind(status.as_str())
             .bind(now)
-            .bind(incident)
+            .bind(incident.map(|incident| incident.0))
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .bind(current.as_str())
             .execute(&mut *transaction)
             .await?
@@ -878,7 +884,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .bind(now)
             .bind(actor)
             .bind(status.as_str())
@@ -920,7 +926,7 @@ impl Store {
         });
         let mut alerts = Vec::with_capacity(claimed.len());
         for id in claimed {
-            alerts.push(self.alert(school, id).await?);
+            alerts.push(self.alert(school, AlertId(id)).await?);
         }
         alerts.sort_by_key(|alert| alert.id);
         Ok(alerts)
@@ -971,11 +977,11 @@ impl Store {
     }
 
     /// Gives back a claim whose notification could not be sent, so a later attempt sends it.
-    pub async fn unclaim_alert(&self, school: SchoolId, id: i64) -> Result<()> {
+    pub async fn unclaim_alert(&self, school: SchoolId, id: AlertId) -> Result<()> {
         dispatch!(self, pool => {
             sqlx::query("UPDATE alerts SET notified_at = NULL WHERE school_id = $1 AND id = $2")
                 .bind(school.0)
-                .bind(id)
+                .bind(id.0)
                 .execute(pool)
                 .await?;
         });

@@ -21,7 +21,9 @@ use sqlx::Row;
 
 use crate::alerts::AlertStatus;
 use crate::events::{EVENT_FROM, EVENT_ROW_COLUMNS, event_row};
-use crate::{EventRow, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
+use crate::{
+    AlertId, EventRow, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+};
 
 /// The longest evidence description, note or answer note, in characters.
 pub const MAX_INCIDENT_TEXT: usize = 4000;
@@ -117,7 +119,7 @@ pub struct NewIncident {
     /// Who reported it.
     pub reported_by: String,
     /// Alerts escalated into it (each must be new or triaged).
-    pub alerts: Vec<i64>,
+    pub alerts: Vec<AlertId>,
 }
 
 /// An incident.
@@ -501,7 +503,7 @@ impl Store {
             .await?;
             let id: i64 = row.try_get(0)?;
             for alert in &incident.alerts {
-                escalate_into!(transaction, school.0, id, *alert, actor, now);
+                escalate_into!(transaction, school.0, id, alert.0, actor, now);
             }
             transaction.commit().await?;
             Ok(id)
@@ -513,7 +515,7 @@ impl Store {
         &self,
         school: SchoolId,
         incident: i64,
-        alert: i64,
+        alert: AlertId,
         actor: &str,
     ) -> Result<()> {
         let now = micros(Timestamp::now());
@@ -533,7 +535,7 @@ impl Store {
                     "incident {incident} is signed off"
                 )));
             }
-            escalate_into!(transaction, school.0, incident, alert, actor, now);
+            escalate_into!(transaction, school.0, incident, alert.0, actor, now);
             transaction.commit().await?;
         });
         Ok(())

@@ -8,8 +8,8 @@ use jiff::Timestamp;
 
 use crate::StoreError;
 pub use ward_events::{
-    AccountId, Device, DeviceId, Disposition, Event, EventAlert, GroupId, Network, PersonId,
-    SchoolId, Source, subject,
+    AccountId, AlertId, Device, DeviceId, Disposition, Event, EventAlert, GroupId, IncidentId,
+    Network, PersonId, RequestId, SchoolId, Source, subject,
 };
 
 /// Microseconds since the Unix epoch: how times are stored.

@@ -6,11 +6,11 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 use support::Fixture;
 use ward_store::{
-    ActivityQuery, AlertFilter, AlertSource, AlertStatus, Disposition, EntryKind, Event,
-    EventAlert, ExclusionKind, IncidentFilter, IncidentScope, IncidentStatus, LoginAttempt,
-    LoginFailure, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice, NewEntry,
-    NewExclusion, NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role, Roles,
-    SchoolId, Source, Store, StoreError, UnblockGrant,
+    ActivityQuery, AlertFilter, AlertId, AlertSource, AlertStatus, Disposition, EntryKind, Event,
+    EventAlert, ExclusionKind, IncidentFilter, IncidentId, IncidentScope, IncidentStatus,
+    LoginAttempt, LoginFailure, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice,
+    NewEntry, NewExclusion, NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role,
+    Roles, SchoolId, Source, Store, StoreError, UnblockGrant,
 };
 
 macro_rules! on_both_backends {
@@ -997,7 +997,14 @@ async fn alerts_move_through_triage_with_a_history(fixture: Fixture) {
         .await;
     assert!(matches!(back, Err(StoreError::Conflict(_))), "{back:?}");
     let escalate = store
-        .change_alert(school, id, "dsl", AlertStatus::Escalated, "", Some(7))
+        .change_alert(
+            school,
+            id,
+            "dsl",
+            AlertStatus::Escalated,
+            "",
+            Some(IncidentId(7)),
+        )
         .await;
     assert!(
         matches!(escalate, Err(StoreError::Conflict(_))),
@@ -1015,12 +1022,19 @@ async fn alerts_move_through_triage_with_a_history(fixture: Fixture) {
         .await
         .expect("reopen");
     store
-        .change_alert(school, id, "dsl", AlertStatus::Escalated, "", Some(7))
+        .change_alert(
+            school,
+            id,
+            "dsl",
+            AlertStatus::Escalated,
+            "",
+            Some(IncidentId(7)),
+        )
         .await
         .expect("escalate");
     let alert = store.alert(school, id).await.expect("alert");
     assert_eq!(alert.status, AlertStatus::Escalated);
-    assert_eq!(alert.incident, Some(7));
+    assert_eq!(alert.incident, Some(IncidentId(7)));
     let history: Vec<(String, AlertStatus, String)> = store
         .alert_changes(school, id)
         .await
@@ -1085,7 +1099,7 @@ async fn alerts_move_through_triage_with_a_history(fixture: Fixture) {
         .claim_alerts_to_notify(school, 1, since, 10)
         .await
         .expect("claim");
-    let ids: Vec<i64> = again.iter().map(|a| a.id).collect();
+    let ids: Vec<AlertId> = again.iter().map(|a| a.id).collect();
     assert_eq!(ids, [id, low]);
 
     // A summary is claimed once per school, kind and period; given back, it can be claimed again.
@@ -1363,7 +1377,7 @@ async fn school_of_its_own(store: &Store) -> SchoolId {
         .expect("create school")
 }
 
-fn pupil_incident(person: Option<PersonId>, alerts: Vec<i64>) -> NewIncident {
+fn pupil_incident(person: Option<PersonId>, alerts: Vec<AlertId>) -> NewIncident {
     NewIncident {
         audience: "pupil".into(),
         kind: "non-educational-sites".into(),
@@ -1440,7 +1454,7 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
     let escalated = store.alert(school, alert.id).await.expect("alert");
     assert_eq!(
         (escalated.status, escalated.incident),
-        (AlertStatus::Escalated, Some(id))
+        (AlertStatus::Escalated, Some(IncidentId(id)))
     );
     let history = store
         .alert_changes(school, alert.id)
