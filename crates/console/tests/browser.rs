@@ -5,7 +5,7 @@
 
 mod support;
 
-use support::webdriver::Browser;
+use ward_testkit::webdriver::Browser;
 use support::{Console, PASSWORD};
 
 fn log_in(browser: &Browser, console: &Console, username: &str, password: &str) {

@@ -4,8 +4,7 @@
 //! answers `dig` and reloads its policy on SIGHUP, keeping the old one (and raising an alert)
 //! when the new one does not load.
 
-#[path = "../../console/tests/support/webdriver.rs"]
-pub mod webdriver;
+use ward_testkit::webdriver;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

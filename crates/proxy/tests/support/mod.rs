@@ -25,8 +25,7 @@ use ward_policy::PolicySnapshot;
 use ward_proxy::{AuthUser, Authenticator, ListenerKind, Listeners, Proxy, ProxySettings};
 use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
 
-#[path = "../../../console/tests/support/webdriver.rs"]
-pub mod webdriver;
+pub use ward_testkit::webdriver;
 
 /// A folder of its own under the system's temporary folder.
 pub fn temp_folder(name: &str) -> PathBuf {

@@ -53,7 +53,7 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        let profile = super::temp_folder("chromium-profile");
+        let profile = crate::temp_folder("chromium-profile");
         let mut args: Vec<String> = [
             "--headless",
             "--no-sandbox",
