@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use ward_policy::{Audience, CHILD_PROTECTION, Progress, SanctionTable};
+use ward_records::{Audience, CHILD_PROTECTION, Progress, SanctionTable};
 use ward_store::{
     AlertFilter, AlertId, EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentId,
     IncidentScope, IncidentStatus, NewEntry, NewIncident, PersonId, StoreError,
@@ -54,7 +54,7 @@ fn audience(incident: &Incident) -> Result<Audience, AppError> {
     incident
         .audience
         .parse()
-        .map_err(|error: ward_policy::BadAudience| AppError::Internal(error.to_string()))
+        .map_err(|error: ward_records::BadAudience| AppError::Internal(error.to_string()))
 }
 
 fn table(state: &AppState, audience: Audience) -> &SanctionTable {

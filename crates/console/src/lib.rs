@@ -32,7 +32,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use jiff::SignedDuration;
 use jiff::tz::TimeZone;
-use ward_policy::Sanctions;
+use ward_records::Sanctions;
 use ward_store::{EventSink, Exclusion, Store, UnblockGrant};
 
 pub use error::AppError;

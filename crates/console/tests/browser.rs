@@ -5,8 +5,8 @@
 
 mod support;
 
-use ward_testkit::webdriver::Browser;
 use support::{Console, PASSWORD};
+use ward_testkit::webdriver::Browser;
 
 fn log_in(browser: &Browser, console: &Console, username: &str, password: &str) {
     browser.open(&format!("{}/login", console.base));

@@ -34,9 +34,7 @@
 mod compile;
 mod decide;
 mod grant;
-mod procedure;
 mod render;
-mod sanctions;
 mod spec;
 mod time;
 
@@ -45,8 +43,6 @@ pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };
 pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
-pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Progress, Step};
-pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
 pub use spec::{
     BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
     ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients, VerdictKind, VerdictSpec, WindowSpec,
@@ -154,9 +150,6 @@ pub enum PolicyError {
         /// The category.
         category: String,
     },
-    /// The actions and sanctions tables are malformed or inconsistent.
-    #[error("sanctions tables: {0}")]
-    BadSanctions(String),
     /// A rule's alert severity is outside 1 to 5.
     #[error("rule {rule:?}: alert severity {severity} is not between 1 and 5")]
     BadAlert {

@@ -95,6 +95,9 @@ pub enum StoreError {
     /// The database did not answer within the time allowed (the event writer's timeout).
     #[error("the database did not answer within {0:?}")]
     Timeout(Duration),
+    /// A stored value the safeguarding rules do not know (an alert status, say).
+    #[error(transparent)]
+    Records(#[from] ward_records::RecordsError),
     /// Text that should be an IP address or subnet is not.
     #[error(transparent)]
     BadNetwork(#[from] ward_events::BadNetwork),

@@ -37,7 +37,7 @@ pub fn run(command: PolicyCommand) -> Result<u8, Failure> {
             say_inline!("{}", snapshot.render_markdown());
             say_inline!(
                 "\n{}",
-                ward_policy::Sanctions::default_tables().render_markdown()
+                ward_records::Sanctions::default_tables().render_markdown()
             );
             Ok(EXIT_OK)
         }

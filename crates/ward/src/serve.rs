@@ -178,7 +178,7 @@ pub async fn serve(
         max_lockout: SignedDuration::from_mins(config.console.max_lockout_minutes),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
-        sanctions: std::sync::Arc::new(ward_policy::Sanctions::default_tables()),
+        sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),
         watched: std::sync::Arc::new(crate::detect::watched(
             &config.detection,
             gateway

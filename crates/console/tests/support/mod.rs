@@ -4,7 +4,6 @@
 
 #![allow(dead_code)]
 
-
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -7,7 +7,7 @@ use std::fmt::Write;
 
 use serde::Deserialize;
 
-use crate::PolicyError;
+use crate::RecordsError;
 
 /// The shipped tables: Park End Primary School's, pupils and staff.
 pub const DEFAULT_SANCTIONS: &str = include_str!("../default-sanctions.toml");
@@ -76,8 +76,8 @@ impl SanctionTable {
         self.incidents.iter().find(|kind| kind.escalation)
     }
 
-    fn check(&self, table: &str) -> Result<(), PolicyError> {
-        let bad = |problem: String| PolicyError::BadSanctions(format!("{table}: {problem}"));
+    fn check(&self, table: &str) -> Result<(), RecordsError> {
+        let bad = |problem: String| RecordsError::BadSanctions(format!("{table}: {problem}"));
         let mut actions = HashSet::new();
         for action in &self.actions {
             if !actions.insert(action.id.as_str()) {
@@ -132,9 +132,9 @@ impl SanctionTable {
 
 impl Sanctions {
     /// Reads and checks tables written as TOML.
-    pub fn from_toml(text: &str) -> Result<Sanctions, PolicyError> {
+    pub fn from_toml(text: &str) -> Result<Sanctions, RecordsError> {
         let sanctions: Sanctions =
-            toml::from_str(text).map_err(|error| PolicyError::BadSanctions(error.to_string()))?;
+            toml::from_str(text).map_err(|error| RecordsError::BadSanctions(error.to_string()))?;
         sanctions.pupil.check("pupil")?;
         sanctions.staff.check("staff")?;
         Ok(sanctions)

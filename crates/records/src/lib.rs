@@ -1,0 +1,27 @@
+//! The school's safeguarding rules, pure (no I/O, no clock): what an incident's procedure asks
+//! and in what order (Appendix 1), the actions and sanctions tables (Park End's), and the moves
+//! an alert may make through triage. The store keeps what was done; the console shows it; the
+//! rules live here.
+//!
+//! - [`procedure`]: Appendix 1's steps, with the flowchart's branches ([`Progress`]);
+//! - [`sanctions`]: the pupil and staff actions and sanctions tables ([`Sanctions`]);
+//! - [`alert`]: [`AlertStatus`] and its moves.
+
+pub mod alert;
+pub mod procedure;
+pub mod sanctions;
+
+pub use alert::AlertStatus;
+pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Progress, Step};
+pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
+
+/// What can be wrong with the records' rules or values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RecordsError {
+    /// The actions and sanctions tables are malformed or inconsistent.
+    #[error("sanctions tables: {0}")]
+    BadSanctions(String),
+    /// A stored alert status Ward does not know.
+    #[error("unknown alert status {0:?}")]
+    UnknownStatus(String),
+}
