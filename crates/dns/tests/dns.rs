@@ -516,11 +516,7 @@ fn only_the_schools_clients_are_answered_and_each_at_a_bounded_rate() {
 fn slow_tcp_clients_cannot_lock_others_out() {
     let unbound = Unbound::start("slow-tcp");
     let ward = Ward::start(vec![unbound.address], "block-page", None);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    let connect_from = |from: [u8; 4]| connect_from(&runtime, from, ward.address);
+    let connect_from = |from: [u8; 4]| ward_testkit::connect_from(from, ward.address);
     // One address: many connections that send half a length prefix and stop.
     let mut held = Vec::new();
     for _ in 0..100 {
@@ -550,23 +546,4 @@ fn slow_tcp_clients_cannot_lock_others_out() {
         "NOERROR",
         "UDP answers"
     );
-}
-
-/// A TCP connection from `from` (a loopback address) to `to` (std has no bind-before-connect,
-/// so tokio's socket does it on `runtime`).
-fn connect_from(
-    runtime: &tokio::runtime::Runtime,
-    from: [u8; 4],
-    to: std::net::SocketAddr,
-) -> Option<std::net::TcpStream> {
-    let stream = runtime
-        .block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(std::net::SocketAddr::from((from, 0)))?;
-            socket.connect(to).await
-        })
-        .ok()?;
-    let stream = stream.into_std().ok()?;
-    stream.set_nonblocking(false).ok()?;
-    Some(stream)
 }

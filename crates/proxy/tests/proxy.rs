@@ -1358,13 +1358,7 @@ fn half_sent_requests_cannot_lock_others_out() {
         ..Options::default()
     });
     let half_sent = |from: [u8; 4]| -> Option<TcpStream> {
-        let stream = ward.runtime.block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4().ok()?;
-            socket.bind(std::net::SocketAddr::from((from, 0))).ok()?;
-            socket.connect(ward.explicit).await.ok()
-        })?;
-        let mut stream = stream.into_std().ok()?;
-        stream.set_nonblocking(false).ok()?;
+        let mut stream = ward_testkit::connect_from(from, ward.explicit)?;
         stream
             .write_all(b"GET http://www.allowed.test/ HTTP/1.1\r\nHost: w")
             .ok()?;

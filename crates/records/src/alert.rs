@@ -100,7 +100,10 @@ mod tests {
         assert!(Triaged.can_become(Closed) && Escalated.can_become(Closed));
         assert!(FalsePositive.can_become(Triaged) && Closed.can_become(Triaged));
         assert!(!Triaged.can_become(New), "nothing goes back to new");
-        assert!(!Escalated.can_become(Triaged), "an escalated alert stays with its incident");
+        assert!(
+            !Escalated.can_become(Triaged),
+            "an escalated alert stays with its incident"
+        );
         assert!(FalsePositive.needs_note(New) && Triaged.needs_note(Closed));
         assert!(!Triaged.needs_note(New));
         for status in AlertStatus::ALL {

@@ -1,6 +1,7 @@
 //! What Ward's tests share, in one dev-only crate instead of files included by `#[path]` from
 //! one crate's tests into another's: the WebDriver client that drives Debian's headless
-//! Chromium (the console's, the proxy's and `ward serve`'s browser tests use it).
+//! Chromium (the console's, the proxy's and `ward serve`'s browser tests use it), a fresh
+//! temporary folder, and connections from another loopback address (the flood tests).
 
 pub mod webdriver;
 
@@ -18,4 +19,24 @@ pub fn temp_folder(name: &str) -> std::path::PathBuf {
     let _ = std::fs::remove_dir_all(&folder);
     std::fs::create_dir_all(&folder).expect("create a temporary folder");
     folder
+}
+
+/// A TCP connection to `to` from the loopback address `from` (127.0.0.9, say: a client other
+/// than the test itself), as a blocking stream, or `None` if it cannot be made. The standard
+/// library cannot bind before it connects, so tokio's socket does it on a small runtime.
+pub fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> Option<std::net::TcpStream> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .ok()?;
+    let stream = runtime
+        .block_on(async {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(std::net::SocketAddr::from((from, 0)))?;
+            socket.connect(to).await
+        })
+        .ok()?;
+    let stream = stream.into_std().ok()?;
+    stream.set_nonblocking(false).ok()?;
+    Some(stream)
 }

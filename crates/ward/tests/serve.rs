@@ -1306,24 +1306,11 @@ fn the_console_cannot_be_reached_through_the_proxy() {
 }
 
 /// A TCP connection from `from` (a loopback address) to `to` that sends `bytes` and then
-/// nothing (std has no bind-before-connect, so tokio's socket does it on `runtime`).
-fn held_connection(
-    runtime: &tokio::runtime::Runtime,
-    from: [u8; 4],
-    to: &str,
-    bytes: &[u8],
-) -> Option<std::net::TcpStream> {
+/// A TCP connection from `from` (a loopback address) to `to` that sends `bytes` and then
+/// nothing.
+fn held_connection(from: [u8; 4], to: &str, bytes: &[u8]) -> Option<std::net::TcpStream> {
     use std::io::Write;
-    let to: std::net::SocketAddr = to.parse().ok()?;
-    let stream = runtime
-        .block_on(async {
-            let socket = tokio::net::TcpSocket::new_v4()?;
-            socket.bind(std::net::SocketAddr::from((from, 0)))?;
-            socket.connect(to).await
-        })
-        .ok()?;
-    let mut stream = stream.into_std().ok()?;
-    stream.set_nonblocking(false).ok()?;
+    let mut stream = ward_testkit::connect_from(from, to.parse().ok()?)?;
     stream.write_all(bytes).ok()?;
     Some(stream)
 }
@@ -1356,24 +1343,19 @@ fn idle_connections_stop_no_front_end() {
         .expect("the DNS filter's address is printed")
         .to_owned();
     let console = server.base.trim_start_matches("http://").to_owned();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
     let mut held = Vec::new();
     for target in [&console, &proxy] {
         // One address far past its share, half a request each; then many addresses past the
         // listener's limit.
         for _ in 0..40 {
             held.extend(held_connection(
-                &runtime,
                 [127, 0, 0, 9],
                 target,
                 b"GET / HTTP/1.1\r\nHo",
             ));
         }
         for n in 0..100u8 {
-            held.extend(held_connection(&runtime, [127, 0, 3, n + 1], target, b""));
+            held.extend(held_connection([127, 0, 3, n + 1], target, b""));
         }
     }
     assert!(held.len() >= 250, "{}", held.len());
@@ -1385,13 +1367,8 @@ fn idle_connections_stop_no_front_end() {
     assert_eq!(dig(&dns, &["casino.test", "+short"]).trim(), "192.0.2.250");
 
     // A console client that never finishes its request head is cut off after the time-out.
-    let mut slow = held_connection(
-        &runtime,
-        [127, 0, 0, 1],
-        &console,
-        b"GET /login HTTP/1.1\r\nHo",
-    )
-    .expect("connect");
+    let mut slow =
+        held_connection([127, 0, 0, 1], &console, b"GET /login HTTP/1.1\r\nHo").expect("connect");
     slow.set_read_timeout(Some(Duration::from_secs(10)))
         .expect("timeout");
     let started = std::time::Instant::now();

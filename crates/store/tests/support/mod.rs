@@ -12,17 +12,7 @@ use ward_store::{OpenOptions, Store};
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
-/// A folder of its own under the system temporary folder, emptied first.
-pub fn temp_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!(
-        "ward-test-{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).expect("create a temporary folder");
-    folder
-}
+pub use ward_testkit::temp_folder;
 
 /// A migrated store, and its URL (for tests that go behind the store's back).
 pub struct Fixture {
