@@ -51,6 +51,73 @@ pub struct Config {
     pub detection: DetectionSettings,
     /// The audit log's anchor outside the database.
     pub audit: AuditSettings,
+    /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
+    /// above keep them as written.
+    #[serde(skip)]
+    pub parsed: Parsed,
+}
+
+/// How the connection to the mail server is secured.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SmtpSecurity {
+    /// STARTTLS on the submission port (587).
+    #[default]
+    Starttls,
+    /// TLS from the start (465).
+    Tls,
+    /// None: a relay on the school's own network.
+    None,
+}
+
+/// Settings read from their text once, when the configuration is loaded, so that no user of
+/// the configuration parses (or can mis-parse) them again.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Parsed {
+    /// The console's address.
+    pub console_listen: SocketAddr,
+    /// The DNS filter's addresses (none: off).
+    pub dns_listen: Vec<SocketAddr>,
+    /// The resolvers allowed queries go to (read from /etc/resolv.conf when not set; empty
+    /// when the DNS filter is off).
+    pub dns_upstreams: Vec<SocketAddr>,
+    /// The networks the DNS filter answers besides the device register (empty when it is off).
+    pub dns_allow_clients: Vec<ward_store::Network>,
+    /// The block page's IPv4 address, where set.
+    pub block_page_ipv4: Option<std::net::Ipv4Addr>,
+    /// The block page's IPv6 address, where set.
+    pub block_page_ipv6: Option<std::net::Ipv6Addr>,
+    /// The proxy's listening addresses and their kinds (none: off).
+    pub proxy_listeners: Vec<(ward_proxy::ListenerKind, SocketAddr)>,
+    /// The ports CONNECT may reach (`None`: any).
+    pub proxy_connect_ports: Option<Vec<u16>>,
+    /// The proxy's own name table.
+    pub proxy_hosts: std::collections::HashMap<String, std::net::IpAddr>,
+    /// Servers the proxy may reach although their addresses are internal.
+    pub proxy_internal_servers: Vec<ward_proxy::InternalServer>,
+    /// The weekly summary's day and time of day.
+    pub summary_at: (jiff::civil::Weekday, jiff::civil::Time),
+    /// How the mail server connection is secured.
+    pub smtp_security: SmtpSecurity,
+}
+
+impl Default for Parsed {
+    /// What the built-in defaults parse to (before [`Config::load`] has parsed the real ones).
+    fn default() -> Parsed {
+        Parsed {
+            console_listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            dns_listen: Vec::new(),
+            dns_upstreams: Vec::new(),
+            dns_allow_clients: Vec::new(),
+            block_page_ipv4: None,
+            block_page_ipv6: None,
+            proxy_listeners: Vec::new(),
+            proxy_connect_ports: Some(vec![443, 8443]),
+            proxy_hosts: std::collections::HashMap::new(),
+            proxy_internal_servers: Vec::new(),
+            summary_at: (jiff::civil::Weekday::Monday, jiff::civil::Time::midnight()),
+            smtp_security: SmtpSecurity::Starttls,
+        }
+    }
 }
 
 /// The audit log's checkpoints (see `ward audit verify`).
@@ -390,6 +457,7 @@ impl Default for Config {
             },
             detection: DetectionSettings::default(),
             audit: AuditSettings::default(),
+            parsed: Parsed::default(),
             alerts: AlertSettings {
                 fold_minutes: 60,
                 notify_severity: 4,
@@ -499,19 +567,20 @@ impl Config {
                     .join(", ")
             );
         }
-        let config: Config = table.try_into().map_err(|error: toml::de::Error| {
+        let mut config: Config = table.try_into().map_err(|error: toml::de::Error| {
             anyhow::anyhow!(
                 "configuration{}: {}",
                 file.map_or(String::new(), |file| format!(" ({})", file.display())),
                 error.message()
             )
         })?;
-        config.check()?;
+        config.parsed = config.parse()?;
         Ok(config)
     }
 
-    fn check(&self) -> anyhow::Result<()> {
-        self.listen_address()?;
+    /// Checks the plain values and parses the others, once.
+    fn parse(&self) -> anyhow::Result<Parsed> {
+        let console_listen = self.listen_address()?;
         jiff::tz::TimeZone::get(&self.school.time_zone).with_context(|| {
             format!(
                 "school.time_zone {:?} is not a time zone",
@@ -536,20 +605,22 @@ impl Config {
         if self.console.session_hours <= 0 {
             bail!("console.session_hours must be above 0");
         }
-        self.dns_listen()?;
-        if !self.dns.upstream.trim().is_empty() {
-            self.dns_upstreams()?;
-        }
-        self.block_page_addresses()?;
+        let dns_listen = self.dns_listen()?;
+        // The upstreams and the clients answered matter only when the DNS filter runs (and
+        // reading them may need /etc/resolv.conf and the machine's interfaces).
+        let (dns_upstreams, dns_allow_clients) = if dns_listen.is_empty() {
+            if !self.dns.upstream.trim().is_empty() {
+                self.dns_upstreams()?;
+            }
+            (Vec::new(), Vec::new())
+        } else {
+            (self.dns_upstreams()?, self.dns_allow_clients()?)
+        };
+        let (block_page_ipv4, block_page_ipv6) = self.block_page_addresses()?;
         if self.dns.cache_entries == 0 || self.dns.upstream_timeout_ms == 0 {
             bail!("dns.cache_entries and dns.upstream_timeout_ms must be above 0");
         }
-        self.check_alerts()?;
-        self.proxy_listeners()?;
-        self.proxy_connect_ports()?;
-        self.proxy_hosts()?;
-        self.proxy_internal_servers()?;
-        self.dns_allow_clients()?;
+        let (summary_at, smtp_security) = self.check_alerts()?;
         let proxy = &self.proxy;
         if proxy.max_connections == 0
             || proxy.header_timeout_seconds == 0
@@ -561,10 +632,25 @@ impl Config {
                 "proxy.max_connections, proxy.portal_minutes and the proxy's time-outs must be above 0"
             );
         }
-        Ok(())
+        Ok(Parsed {
+            console_listen,
+            dns_listen,
+            dns_upstreams,
+            dns_allow_clients,
+            block_page_ipv4,
+            block_page_ipv6,
+            proxy_listeners: self.proxy_listeners()?,
+            proxy_connect_ports: self.proxy_connect_ports()?,
+            proxy_hosts: self.proxy_hosts()?,
+            proxy_internal_servers: self.proxy_internal_servers()?,
+            summary_at,
+            smtp_security,
+        })
     }
 
-    fn check_alerts(&self) -> anyhow::Result<()> {
+    fn check_alerts(
+        &self,
+    ) -> anyhow::Result<((jiff::civil::Weekday, jiff::civil::Time), SmtpSecurity)> {
         let alerts = &self.alerts;
         if !(1..=MAX_FOLD_MINUTES).contains(&alerts.fold_minutes) {
             bail!("alerts.fold_minutes must be 1 to {MAX_FOLD_MINUTES} (a week)");
@@ -572,13 +658,13 @@ impl Config {
         if !(1..=5).contains(&alerts.notify_severity) {
             bail!("alerts.notify_severity must be 1 to 5");
         }
-        self.summary_schedule()?;
-        if !matches!(alerts.smtp_security.as_str(), "starttls" | "tls" | "none") {
-            bail!(
-                "alerts.smtp_security {:?} must be starttls, tls or none",
-                alerts.smtp_security
-            );
-        }
+        let summary_at = self.summary_schedule()?;
+        let smtp_security = match alerts.smtp_security.as_str() {
+            "starttls" => SmtpSecurity::Starttls,
+            "tls" => SmtpSecurity::Tls,
+            "none" => SmtpSecurity::None,
+            other => bail!("alerts.smtp_security {other:?} must be starttls, tls or none"),
+        };
         let webhook = alerts.webhook.expose().trim();
         if !webhook.is_empty()
             && !webhook.starts_with("https://")
@@ -591,11 +677,11 @@ impl Config {
         {
             bail!("alerts.email_to and alerts.summary_to need alerts.smtp_server");
         }
-        Ok(())
+        Ok((summary_at, smtp_security))
     }
 
     /// The weekly summary's day and time of day.
-    pub fn summary_schedule(&self) -> anyhow::Result<(jiff::civil::Weekday, jiff::civil::Time)> {
+    fn summary_schedule(&self) -> anyhow::Result<(jiff::civil::Weekday, jiff::civil::Time)> {
         use jiff::civil::Weekday;
         let day = match self.alerts.summary_day.trim().to_ascii_lowercase().as_str() {
             "monday" => Weekday::Monday,
@@ -630,7 +716,7 @@ impl Config {
     }
 
     /// The proxy's listening addresses and their kinds (none: the proxy is off).
-    pub fn proxy_listeners(&self) -> anyhow::Result<Vec<(ward_proxy::ListenerKind, SocketAddr)>> {
+    fn proxy_listeners(&self) -> anyhow::Result<Vec<(ward_proxy::ListenerKind, SocketAddr)>> {
         use ward_proxy::ListenerKind::{Explicit, TransparentHttp, TransparentHttps};
         let mut listeners = Vec::new();
         for (kind, name, text) in [
@@ -657,7 +743,7 @@ impl Config {
     }
 
     /// The ports CONNECT may reach (`None`: any).
-    pub fn proxy_connect_ports(&self) -> anyhow::Result<Option<Vec<u16>>> {
+    fn proxy_connect_ports(&self) -> anyhow::Result<Option<Vec<u16>>> {
         if self.proxy.connect_ports.trim() == "*" {
             return Ok(None);
         }
@@ -674,7 +760,7 @@ impl Config {
 
     /// The networks the DNS filter answers (besides the device register): `dns.allow_clients`,
     /// or the networks of this machine's addresses.
-    pub fn dns_allow_clients(&self) -> anyhow::Result<Vec<ward_store::Network>> {
+    fn dns_allow_clients(&self) -> anyhow::Result<Vec<ward_store::Network>> {
         if self.dns.allow_clients.trim().is_empty() {
             return Ok(machine_networks());
         }
@@ -687,7 +773,7 @@ impl Config {
     }
 
     /// Servers the proxy may reach although their addresses are internal.
-    pub fn proxy_internal_servers(&self) -> anyhow::Result<Vec<ward_proxy::InternalServer>> {
+    fn proxy_internal_servers(&self) -> anyhow::Result<Vec<ward_proxy::InternalServer>> {
         split_list(&self.proxy.internal_servers)
             .map(|part| {
                 part.parse()
@@ -697,9 +783,7 @@ impl Config {
     }
 
     /// The proxy's own name table.
-    pub fn proxy_hosts(
-        &self,
-    ) -> anyhow::Result<std::collections::HashMap<String, std::net::IpAddr>> {
+    fn proxy_hosts(&self) -> anyhow::Result<std::collections::HashMap<String, std::net::IpAddr>> {
         split_list(&self.proxy.hosts)
             .map(|part| {
                 let (name, address) = part
@@ -727,7 +811,7 @@ impl Config {
     }
 
     /// The DNS filter's addresses (none: the filter is off).
-    pub fn dns_listen(&self) -> anyhow::Result<Vec<SocketAddr>> {
+    fn dns_listen(&self) -> anyhow::Result<Vec<SocketAddr>> {
         split_list(&self.dns.listen)
             .map(|text| {
                 text.parse()
@@ -737,7 +821,7 @@ impl Config {
     }
 
     /// The upstream resolvers: the setting, or /etc/resolv.conf's name servers.
-    pub fn dns_upstreams(&self) -> anyhow::Result<Vec<SocketAddr>> {
+    fn dns_upstreams(&self) -> anyhow::Result<Vec<SocketAddr>> {
         if self.dns.upstream.trim().is_empty() {
             let text = std::fs::read_to_string("/etc/resolv.conf").context(
                 "dns.upstream is empty and /etc/resolv.conf cannot be read: name the upstream resolvers",
@@ -754,7 +838,7 @@ impl Config {
     }
 
     /// The block page's addresses, where set.
-    pub fn block_page_addresses(
+    fn block_page_addresses(
         &self,
     ) -> anyhow::Result<(Option<std::net::Ipv4Addr>, Option<std::net::Ipv6Addr>)> {
         let v4 =
@@ -775,7 +859,7 @@ impl Config {
     }
 
     /// The console's address.
-    pub fn listen_address(&self) -> anyhow::Result<SocketAddr> {
+    fn listen_address(&self) -> anyhow::Result<SocketAddr> {
         self.console.listen.parse().with_context(|| {
             format!(
                 "console.listen {:?} is not ADDRESS:PORT",
@@ -914,6 +998,48 @@ mod tests {
 
     fn example() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../ward.example.toml")
+    }
+
+    #[test]
+    fn settings_that_are_not_plain_values_are_parsed_once_at_load() {
+        let config = Config::load(
+            None,
+            environment(&[
+                ("WARD_CONSOLE_LISTEN", "127.0.0.1:9090"),
+                ("WARD_PROXY_CONNECT_PORTS", "*"),
+                ("WARD_PROXY_HOSTS", "intranet.school=10.0.0.5"),
+                ("WARD_ALERTS_SMTP_SECURITY", "tls"),
+                ("WARD_ALERTS_SUMMARY_DAY", "Friday"),
+                ("WARD_ALERTS_SUMMARY_TIME", "15:45"),
+                ("WARD_DNS_LISTEN", ""),
+            ]),
+        )
+        .expect("loads");
+        let parsed = &config.parsed;
+        assert_eq!(
+            parsed.console_listen,
+            "127.0.0.1:9090".parse().expect("addr")
+        );
+        assert_eq!(parsed.proxy_connect_ports, None);
+        assert_eq!(
+            parsed.proxy_hosts.get("intranet.school"),
+            Some(&"10.0.0.5".parse().expect("ip"))
+        );
+        assert_eq!(parsed.smtp_security, SmtpSecurity::Tls);
+        assert_eq!(
+            parsed.summary_at,
+            (
+                jiff::civil::Weekday::Friday,
+                jiff::civil::time(15, 45, 0, 0)
+            )
+        );
+        assert!(parsed.dns_listen.is_empty() && parsed.dns_upstreams.is_empty());
+        let refused = Config::load(None, environment(&[("WARD_ALERTS_SMTP_SECURITY", "ssl")]))
+            .expect_err("refused");
+        assert!(
+            refused.to_string().contains("starttls, tls or none"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -124,8 +124,8 @@ impl Gateway {
         console: SocketAddr,
         database: bool,
     ) -> anyhow::Result<Option<Gateway>> {
-        let dns_addresses = config.dns_listen()?;
-        let proxy_addresses = config.proxy_listeners()?;
+        let dns_addresses = config.parsed.dns_listen.clone();
+        let proxy_addresses = config.parsed.proxy_listeners.clone();
         if dns_addresses.is_empty() && proxy_addresses.is_empty() {
             return Ok(None);
         }
@@ -251,13 +251,14 @@ async fn start_dns(
     addresses: &[SocketAddr],
     tasks: &mut JoinSet<()>,
 ) -> anyhow::Result<(Arc<DnsFilter>, Vec<SocketAddr>)> {
-    let upstreams = without_self(config.dns_upstreams()?, addresses);
+    let upstreams = without_self(config.parsed.dns_upstreams.clone(), addresses);
     if upstreams.is_empty() {
         anyhow::bail!(
             "no upstream resolvers (other than Ward itself): set dns.upstream to the resolvers allowed queries go to"
         );
     }
-    let (block_page_ipv4, block_page_ipv6) = config.block_page_addresses()?;
+    let (block_page_ipv4, block_page_ipv6) =
+        (config.parsed.block_page_ipv4, config.parsed.block_page_ipv6);
     let filter = Arc::new(DnsFilter::new(
         live.clone(),
         FilterSettings {
@@ -265,7 +266,7 @@ async fn start_dns(
             block_page_ipv4,
             block_page_ipv6,
             cache_entries: config.dns.cache_entries,
-            allow_clients: config.dns_allow_clients()?,
+            allow_clients: config.parsed.dns_allow_clients.clone(),
             client_qps: config.dns.client_qps,
         },
         Upstreams::new(
@@ -317,9 +318,9 @@ async fn start_proxy(
     settings.header_timeout = Duration::from_secs(proxy_config.header_timeout_seconds);
     settings.idle_timeout = Duration::from_secs(proxy_config.idle_timeout_seconds);
     settings.connect_timeout = Duration::from_secs(proxy_config.connect_timeout_seconds);
-    settings.connect_ports = config.proxy_connect_ports()?;
-    settings.hosts = config.proxy_hosts()?;
-    settings.internal_servers = config.proxy_internal_servers()?;
+    settings.connect_ports = config.parsed.proxy_connect_ports.clone();
+    settings.hosts = config.parsed.proxy_hosts.clone();
+    settings.internal_servers = config.parsed.proxy_internal_servers.clone();
     settings.actions = Some(crate::block_page::StoreActions::new(
         store.clone(),
         school,

@@ -25,7 +25,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use ward_store::{Alert, AlertSource, SchoolId, Store};
 
-use crate::config::Config;
+use crate::config::{Config, SmtpSecurity};
 
 /// How often the notifier looks for alerts to send.
 const POLL: Duration = Duration::from_secs(5);
@@ -80,10 +80,14 @@ impl Notifier {
         let email = match alerts.smtp_server.trim() {
             "" => None,
             server => {
-                let builder = match alerts.smtp_security.as_str() {
-                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(server)?,
-                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(server)?,
-                    _ => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server),
+                let builder = match config.parsed.smtp_security {
+                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(server)?,
+                    SmtpSecurity::Starttls => {
+                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(server)?
+                    }
+                    SmtpSecurity::None => {
+                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
+                    }
                 };
                 let mut builder = builder
                     .port(alerts.smtp_port)
@@ -123,7 +127,7 @@ impl Notifier {
             console_url: config.console_url(),
             email,
             summary_to,
-            summary_at: config.summary_schedule()?,
+            summary_at: config.parsed.summary_at,
             webhook,
         }))
     }

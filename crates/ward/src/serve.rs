@@ -84,7 +84,7 @@ pub fn run(arguments: ServeArgs) -> Result<u8, Failure> {
         .with_writer(std::io::stderr)
         .init();
     runtime()?.block_on(async {
-        let listener = TcpListener::bind(config.listen_address()?)
+        let listener = TcpListener::bind(config.parsed.console_listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.console.listen))?;
         serve(config, listener, shutdown_signal()).await
