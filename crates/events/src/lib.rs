@@ -42,8 +42,9 @@ id_type!(
     SchoolId
 );
 id_type!(
-    /// A group of users the policy decides for.
-    GroupId
+    /// A school's group as the database numbers it (the policy names its groups with
+    /// `ward_policy::GroupId`).
+    GroupRowId
 );
 id_type!(
     /// A pupil, member of staff or guest.

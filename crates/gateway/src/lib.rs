@@ -243,7 +243,7 @@ pub fn canonical_ip(address: IpAddr) -> IpAddr {
 
 /// A portal log-in: the person using a client address until `until`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
+pub struct PortalSession {
     /// The person, if the account is linked to one.
     pub person: Option<PersonId>,
     /// The log-in name.
@@ -260,13 +260,13 @@ pub struct Session {
 /// nobody is logged in), written on log-in and log-out.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    by_address: ArcSwap<HashMap<IpAddr, Arc<Session>>>,
+    by_address: ArcSwap<HashMap<IpAddr, Arc<PortalSession>>>,
     writer: Mutex<()>,
 }
 
 impl Sessions {
     /// The session at `address`, if one is open at `now`.
-    pub fn get(&self, address: IpAddr, now: Timestamp) -> Option<Arc<Session>> {
+    pub fn get(&self, address: IpAddr, now: Timestamp) -> Option<Arc<PortalSession>> {
         let sessions = self.by_address.load();
         if sessions.is_empty() {
             return None;
@@ -278,7 +278,7 @@ impl Sessions {
     }
 
     /// Opens a session at `address` (replacing any there), and drops sessions that have ended.
-    pub fn start(&self, address: IpAddr, session: Session) {
+    pub fn start(&self, address: IpAddr, session: PortalSession) {
         self.change(|sessions| {
             let now = session.since;
             sessions.retain(|_, open| open.until > now);
@@ -287,7 +287,7 @@ impl Sessions {
     }
 
     /// Ends the session at `address`; it is returned if there was one.
-    pub fn end(&self, address: IpAddr) -> Option<Arc<Session>> {
+    pub fn end(&self, address: IpAddr) -> Option<Arc<PortalSession>> {
         let mut ended = None;
         self.change(|sessions| ended = sessions.remove(&canonical_ip(address)));
         ended
@@ -302,7 +302,7 @@ impl Sessions {
             .count()
     }
 
-    fn change(&self, edit: impl FnOnce(&mut HashMap<IpAddr, Arc<Session>>)) {
+    fn change(&self, edit: impl FnOnce(&mut HashMap<IpAddr, Arc<PortalSession>>)) {
         let _writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let mut sessions = HashMap::clone(&self.by_address.load());
         edit(&mut sessions);
@@ -543,7 +543,7 @@ mod tests {
 
         sessions.start(
             here,
-            Session {
+            PortalSession {
                 person: Some(PersonId(4)),
                 user: "jsmith".into(),
                 group: None,
@@ -580,7 +580,7 @@ mod tests {
         // ...or when ended.
         sessions.start(
             here,
-            Session {
+            PortalSession {
                 person: None,
                 user: "head".into(),
                 group: Some("guests".into()),

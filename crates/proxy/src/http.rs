@@ -31,7 +31,7 @@ use tokio::net::TcpStream;
 use ward_events::Disposition;
 use ward_gateway::search::{self, Engine, YOUTUBE_RESTRICT};
 use ward_gateway::slots::Slot;
-use ward_gateway::{Client, FilterState, Session};
+use ward_gateway::{Client, FilterState, PortalSession};
 use ward_lists::Host;
 use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,

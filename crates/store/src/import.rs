@@ -318,11 +318,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::GroupId;
+    use crate::GroupRowId;
 
     fn groups() -> Vec<Group> {
         let pupil = |id, name: &str, years: &[&str]| Group {
-            id: GroupId(id),
+            id: GroupRowId(id),
             name: name.into(),
             label: name.into(),
             kind: PersonKind::Pupil,
@@ -334,7 +334,7 @@ mod tests {
             pupil(3, "ks2", &["3", "4"]),
             pupil(4, "uks2", &["5", "6"]),
             Group {
-                id: GroupId(5),
+                id: GroupRowId(5),
                 name: "staff".into(),
                 label: "Staff".into(),
                 kind: PersonKind::Staff,
@@ -356,10 +356,10 @@ mod tests {
         assert_eq!(jo.username, "j.smith");
         assert_eq!(jo.year_group.as_deref(), Some("4"));
         assert_eq!(jo.key_stage.as_deref(), Some("KS2"));
-        assert_eq!(jo.group, Some(GroupId(3)));
+        assert_eq!(jo.group, Some(GroupRowId(3)));
         assert_eq!(jo.external_id.as_deref(), Some("A123"));
-        assert_eq!(parsed.people[1].group, Some(GroupId(1)));
-        assert_eq!(parsed.people[2].group, Some(GroupId(4)));
+        assert_eq!(parsed.people[1].group, Some(GroupRowId(1)));
+        assert_eq!(parsed.people[2].group, Some(GroupRowId(4)));
     }
 
     #[test]
@@ -404,7 +404,7 @@ mod tests {
                    guest,v.visitor,Val,Visitor,\n";
         let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
         assert_eq!(parsed.people.len(), 1);
-        assert_eq!(parsed.people[0].group, Some(GroupId(5)));
+        assert_eq!(parsed.people[0].group, Some(GroupRowId(5)));
         assert_eq!(parsed.people[0].job_role.as_deref(), Some("Class teacher"));
         assert!(parsed.problems[0].message.contains("no guest group"));
     }

@@ -47,7 +47,7 @@ pub use incidents::{
 pub use journal::JournalError;
 pub use model::{
     Account, AccountId, AlertId, BadIdentifier, Device, DeviceId, Disposition, Event, EventAlert,
-    Group, GroupId, IncidentId, MAX_DEVICE_NAME, MAX_NAME, MAX_USERNAME, Network, NewDevice,
+    Group, GroupRowId, IncidentId, MAX_DEVICE_NAME, MAX_NAME, MAX_USERNAME, Network, NewDevice,
     NewGroup, NewPerson, Person, PersonId, PersonKind, RequestId, Role, Roles, School, SchoolId,
     Session, Source, check_device_name, check_name, check_username, is_hidden_character, micros,
     timestamp,

@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use crate::StoreError;
 pub use ward_events::{
-    AccountId, AlertId, Device, DeviceId, Disposition, Event, EventAlert, GroupId, IncidentId,
+    AccountId, AlertId, Device, DeviceId, Disposition, Event, EventAlert, GroupRowId, IncidentId,
     Network, PersonId, RequestId, SchoolId, Source, subject,
 };
 
@@ -79,7 +79,7 @@ impl fmt::Display for PersonKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group {
     /// Its id.
-    pub id: GroupId,
+    pub id: GroupRowId,
     /// The policy's group id (`ks2`).
     pub name: String,
     /// How people read it (`Key Stage 2 (Years 3–4)`).
@@ -160,7 +160,7 @@ pub struct NewPerson {
     /// Staff: job role.
     pub job_role: Option<String>,
     /// The group they browse as.
-    pub group: Option<GroupId>,
+    pub group: Option<GroupRowId>,
 }
 
 /// A device to register.
@@ -171,7 +171,7 @@ pub struct NewDevice {
     /// Its address or subnet.
     pub network: Network,
     /// For a shared device, its group.
-    pub group: Option<GroupId>,
+    pub group: Option<GroupRowId>,
     /// Where it is.
     pub location: String,
 }

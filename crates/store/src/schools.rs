@@ -5,7 +5,7 @@ use jiff::Timestamp;
 use sqlx::Row;
 
 use crate::{
-    Group, GroupId, NewGroup, PersonKind, Result, School, SchoolId, Store, StoreError, dispatch,
+    Group, GroupRowId, NewGroup, PersonKind, Result, School, SchoolId, Store, StoreError, dispatch,
     micros,
 };
 
@@ -110,7 +110,7 @@ impl Store {
                     let kind: String = row.try_get("kind")?;
                     let years: String = row.try_get("year_groups")?;
                     Ok(Group {
-                        id: GroupId(row.try_get("id")?),
+                        id: GroupRowId(row.try_get("id")?),
                         name: row.try_get("name")?,
                         label: row.try_get("label")?,
                         kind: kind.parse::<PersonKind>()?,

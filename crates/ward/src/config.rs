@@ -32,25 +32,25 @@ pub struct Config {
     /// Folder for Ward's data: the SQLite database, the event journal, the category index.
     pub data_dir: PathBuf,
     /// The school created on first start.
-    pub school: SchoolConfig,
+    pub school: SchoolSection,
     /// The database.
-    pub database: DatabaseConfig,
+    pub database: DatabaseSection,
     /// The staff console.
-    pub console: ConsoleSettings,
+    pub console: ConsoleSection,
     /// Recording events.
-    pub events: EventSettings,
+    pub events: EventsSection,
     /// Filtering: the policy and the category index.
-    pub filter: FilterSettings,
+    pub filter: FilterSection,
     /// The DNS filter.
-    pub dns: DnsSettings,
+    pub dns: DnsSection,
     /// The HTTP/HTTPS proxy.
-    pub proxy: ProxyConfig,
+    pub proxy: ProxySection,
     /// The alert queue and who is told, how.
-    pub alerts: AlertSettings,
+    pub alerts: AlertsSection,
     /// Risk detection on searches, addresses and pages the proxy sees.
-    pub detection: DetectionSettings,
+    pub detection: DetectionSection,
     /// The audit log's anchor outside the database.
-    pub audit: AuditSettings,
+    pub audit: AuditSection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -123,7 +123,7 @@ impl Default for Parsed {
 /// The audit log's checkpoints (see `ward audit verify`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct AuditSettings {
+pub struct AuditSection {
     /// The file holding the key that signs the audit log's checkpoints; empty: `audit.key` in
     /// the data folder. Keep it where the database's administrators cannot write.
     pub key_file: String,
@@ -132,7 +132,7 @@ pub struct AuditSettings {
 /// Risk detection (issue 7): phrase lists scanned against what the proxy sees.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct DetectionSettings {
+pub struct DetectionSection {
     /// Whether the proxy scans at all.
     pub enabled: bool,
     /// The most of a page read for scanning, in KiB (the rest passes unscanned).
@@ -144,9 +144,9 @@ pub struct DetectionSettings {
     pub e2guardian: String,
 }
 
-impl Default for DetectionSettings {
-    fn default() -> DetectionSettings {
-        DetectionSettings {
+impl Default for DetectionSection {
+    fn default() -> DetectionSection {
+        DetectionSection {
             enabled: true,
             page_limit_kb: 1024,
             lists: String::new(),
@@ -196,7 +196,7 @@ impl fmt::Debug for Secret {
 /// The alert queue and its notifications (email over SMTP, a webhook, the weekly summary).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct AlertSettings {
+pub struct AlertsSection {
     /// Blocked attempts of one person in one category within this many minutes are one alert.
     pub fold_minutes: u64,
     /// Alerts at least this severe (1 to 5) are sent at once by email and to the webhook.
@@ -232,7 +232,7 @@ pub struct AlertSettings {
 /// The HTTP/HTTPS proxy.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct ProxyConfig {
+pub struct ProxySection {
     /// Explicit proxy addresses, comma-separated; empty turns it off.
     pub listen: String,
     /// Transparent HTTP addresses (port 80 redirected here); empty: off.
@@ -272,7 +272,7 @@ pub struct ProxyConfig {
 /// The school created on first start.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct SchoolConfig {
+pub struct SchoolSection {
     /// Its name, as the console shows it.
     pub name: String,
     /// A short unique name (letters, digits, `-`).
@@ -284,7 +284,7 @@ pub struct SchoolConfig {
 /// The database. The URL may hold a password, so `Debug` hides it.
 #[derive(Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
+pub struct DatabaseSection {
     /// `sqlite://PATH` or `postgres://USER:PASSWORD@HOST/DB`; empty means `ward.db` in the
     /// data folder.
     pub url: String,
@@ -294,9 +294,9 @@ pub struct DatabaseConfig {
     pub connect_timeout_seconds: u64,
 }
 
-impl fmt::Debug for DatabaseConfig {
+impl fmt::Debug for DatabaseSection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("DatabaseConfig")
+        f.debug_struct("DatabaseSection")
             .field("url", &ward_store::redact_url(&self.url))
             .field("max_connections", &self.max_connections)
             .field("connect_timeout_seconds", &self.connect_timeout_seconds)
@@ -307,7 +307,7 @@ impl fmt::Debug for DatabaseConfig {
 /// The staff console.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct ConsoleSettings {
+pub struct ConsoleSection {
     /// Address and port to listen on.
     pub listen: String,
     /// Mark cookies `Secure`: set when the console is reached over HTTPS.
@@ -334,7 +334,7 @@ pub struct ConsoleSettings {
 /// Recording events.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct EventSettings {
+pub struct EventsSection {
     /// This gateway's name, unique among the gateways sharing a database.
     pub gateway: String,
     /// Events held in memory before new ones are dropped (counted on the dashboard).
@@ -350,7 +350,7 @@ pub struct EventSettings {
 /// Filtering: the policy and the category index.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct FilterSettings {
+pub struct FilterSection {
     /// The policy file; empty means the built-in default policy. Its groups become the
     /// school's groups.
     pub policy: String,
@@ -362,7 +362,7 @@ pub struct FilterSettings {
 /// The DNS filter.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
-pub struct DnsSettings {
+pub struct DnsSection {
     /// Addresses to answer on (UDP and TCP), comma-separated; empty turns the DNS filter off.
     pub listen: String,
     /// Upstream resolvers, comma-separated (`ADDRESS` or `ADDRESS:PORT`); empty means the
@@ -393,17 +393,17 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             data_dir: PathBuf::from("var"),
-            school: SchoolConfig {
+            school: SchoolSection {
                 name: "Our School".into(),
                 slug: "school".into(),
                 time_zone: "Europe/London".into(),
             },
-            database: DatabaseConfig {
+            database: DatabaseSection {
                 url: String::new(),
                 max_connections: 8,
                 connect_timeout_seconds: 5,
             },
-            console: ConsoleSettings {
+            console: ConsoleSection {
                 listen: "127.0.0.1:8080".into(),
                 secure_cookies: false,
                 session_hours: 8,
@@ -415,18 +415,18 @@ impl Default for Config {
                 header_timeout_seconds: 30,
                 idle_timeout_seconds: 60,
             },
-            events: EventSettings {
+            events: EventsSection {
                 gateway: "gateway".into(),
                 queue_capacity: 100_000,
                 batch_size: 5_000,
                 database_timeout_seconds: 5,
                 journal_limit_mb: 2_048,
             },
-            filter: FilterSettings {
+            filter: FilterSection {
                 policy: String::new(),
                 index: String::new(),
             },
-            dns: DnsSettings {
+            dns: DnsSection {
                 listen: "127.0.0.1:5353".into(),
                 upstream: String::new(),
                 upstream_timeout_ms: 1_500,
@@ -438,7 +438,7 @@ impl Default for Config {
                 allow_clients: String::new(),
                 client_qps: 200,
             },
-            proxy: ProxyConfig {
+            proxy: ProxySection {
                 listen: "127.0.0.1:3128".into(),
                 transparent_http: String::new(),
                 transparent_https: String::new(),
@@ -455,10 +455,10 @@ impl Default for Config {
                 hosts: String::new(),
                 internal_servers: String::new(),
             },
-            detection: DetectionSettings::default(),
-            audit: AuditSettings::default(),
+            detection: DetectionSection::default(),
+            audit: AuditSection::default(),
             parsed: Parsed::default(),
-            alerts: AlertSettings {
+            alerts: AlertsSection {
                 fold_minutes: 60,
                 notify_severity: 4,
                 email_to: String::new(),
@@ -478,44 +478,44 @@ impl Default for Config {
     }
 }
 
-impl Default for AlertSettings {
-    fn default() -> AlertSettings {
+impl Default for AlertsSection {
+    fn default() -> AlertsSection {
         Config::default().alerts
     }
 }
 
-impl Default for SchoolConfig {
-    fn default() -> SchoolConfig {
+impl Default for SchoolSection {
+    fn default() -> SchoolSection {
         Config::default().school
     }
 }
-impl Default for DatabaseConfig {
-    fn default() -> DatabaseConfig {
+impl Default for DatabaseSection {
+    fn default() -> DatabaseSection {
         Config::default().database
     }
 }
-impl Default for ConsoleSettings {
-    fn default() -> ConsoleSettings {
+impl Default for ConsoleSection {
+    fn default() -> ConsoleSection {
         Config::default().console
     }
 }
-impl Default for EventSettings {
-    fn default() -> EventSettings {
+impl Default for EventsSection {
+    fn default() -> EventsSection {
         Config::default().events
     }
 }
-impl Default for FilterSettings {
-    fn default() -> FilterSettings {
+impl Default for FilterSection {
+    fn default() -> FilterSection {
         Config::default().filter
     }
 }
-impl Default for DnsSettings {
-    fn default() -> DnsSettings {
+impl Default for DnsSection {
+    fn default() -> DnsSection {
         Config::default().dns
     }
 }
-impl Default for ProxyConfig {
-    fn default() -> ProxyConfig {
+impl Default for ProxySection {
+    fn default() -> ProxySection {
         Config::default().proxy
     }
 }

@@ -12,7 +12,7 @@ use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists};
 use ward_proxy::{Detection, Exclusions};
 use ward_store::{Exclusion, ExclusionKind, SchoolId, Store};
 
-use crate::config::DetectionSettings;
+use crate::config::DetectionSection;
 use crate::{EXIT_BLOCKED, EXIT_OK, Failure};
 
 /// The built-in list plus a school's own lists and any e2guardian folder. Unusable lines are
@@ -42,7 +42,7 @@ pub fn load_lists(
 }
 
 /// The proxy's detection as configured, or `None` when it is off.
-pub fn build(settings: &DetectionSettings) -> anyhow::Result<Option<Arc<Detection>>> {
+pub fn build(settings: &DetectionSection) -> anyhow::Result<Option<Arc<Detection>>> {
     if !settings.enabled {
         return Ok(None);
     }
@@ -79,7 +79,7 @@ pub fn build(settings: &DetectionSettings) -> anyhow::Result<Option<Arc<Detectio
 /// What the console's public page says detection watches for: the running proxy's categories,
 /// or that it is off.
 pub fn watched(
-    settings: &DetectionSettings,
+    settings: &DetectionSection,
     detection: Option<&Arc<Detection>>,
 ) -> ward_console::Watched {
     let Some(detection) = detection else {

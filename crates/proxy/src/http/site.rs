@@ -199,7 +199,7 @@ impl Connection {
                 .unwrap_or(jiff::SignedDuration::from_hours(1));
         proxy.live.sessions().start(
             self.peer.ip(),
-            Session {
+            PortalSession {
                 person: user.person,
                 user: user.username.clone(),
                 group: user.group.clone(),
