@@ -465,7 +465,7 @@ pub(crate) enum ConnectError {
 
 /// Bytes as lower-case hexadecimal.
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(bytes)
 }
 
 fn timed_out(what: &str) -> std::io::Error {
@@ -485,38 +485,13 @@ fn basic_credentials(header: &[u8]) -> Option<(String, String)> {
     (!user.is_empty()).then(|| (user.to_owned(), password.to_owned()))
 }
 
-/// Standard base64 with padding (RFC 4648 §4), as Basic authentication uses.
+/// Standard base64 with padding (RFC 4648 §4), as Basic authentication uses; at most 4 KiB.
 fn base64_decode(text: &str) -> Option<Vec<u8>> {
-    let bytes = text.as_bytes();
-    if !bytes.len().is_multiple_of(4) || bytes.len() > 4096 {
+    use base64::Engine as _;
+    if text.len() > 4096 {
         return None;
     }
-    let value = |b: u8| -> Option<u32> {
-        Some(match b {
-            b'A'..=b'Z' => b - b'A',
-            b'a'..=b'z' => b - b'a' + 26,
-            b'0'..=b'9' => b - b'0' + 52,
-            b'+' => 62,
-            b'/' => 63,
-            _ => return None,
-        } as u32)
-    };
-    let mut out = Vec::with_capacity(bytes.len() / 4 * 3);
-    for (i, chunk) in bytes.chunks(4).enumerate() {
-        let last = i == bytes.len() / 4 - 1;
-        let pad = chunk.iter().rev().take_while(|&&b| b == b'=').count();
-        if pad > 2 || (pad > 0 && !last) {
-            return None;
-        }
-        let mut n = 0u32;
-        for &b in &chunk[..4 - pad] {
-            n = n << 6 | value(b)?;
-        }
-        n <<= 6 * pad as u32;
-        let three = [(n >> 16) as u8, (n >> 8) as u8, n as u8];
-        out.extend_from_slice(&three[..3 - pad]);
-    }
-    Some(out)
+    base64::engine::general_purpose::STANDARD.decode(text).ok()
 }
 
 #[cfg(test)]

@@ -321,12 +321,7 @@ pub fn random_token(bytes: usize) -> String {
 
 /// Lower-case hex of `bytes`.
 pub fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut text = String::with_capacity(bytes.len() * 2);
-    for byte in bytes {
-        let _ = write!(text, "{byte:02x}");
-    }
-    text
+    hex::encode(bytes)
 }
 
 /// SHA-256 of `text`, as lower-case hex.

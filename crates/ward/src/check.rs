@@ -329,25 +329,9 @@ fn push_query_escaped(out: &mut Vec<u8>, text: &str) {
 
 /// Squid percent-encodes the ident field.
 fn percent_decode_lossy(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-        if bytes[index] == b'%'
-            && let (Some(high), Some(low)) = (
-                bytes.get(index + 1).copied().and_then(hex),
-                bytes.get(index + 2).copied().and_then(hex),
-            )
-        {
-            decoded.push(high << 4 | low);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
+    percent_encoding::percent_decode_str(text)
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Text safe inside a double-quoted helper key-value pair.
