@@ -181,7 +181,7 @@ struct ShowPage {
     can_escalate: bool,
     /// For a detection alert, links to the exclusion form prefilled (the DSL's).
     exclusions: Vec<(String, String)>,
-    open_incidents: Vec<(i64, String)>,
+    open_incidents: Vec<(IncidentId, String)>,
     history: Vec<ChangeLine>,
     moves: Vec<Move>,
     message: String,

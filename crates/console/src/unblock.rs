@@ -9,7 +9,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use ward_store::{NewUnblockRequest, UnblockGrant, UnblockRequest};
+use ward_store::{NewUnblockRequest, RequestId, UnblockGrant, UnblockRequest};
 
 use crate::auth::CurrentUser;
 use crate::layout::{Layout, form_time, local_time, parse_local, render};
@@ -20,7 +20,7 @@ use crate::{AppError, AppState};
 const LONGEST_GRANT: SignedDuration = SignedDuration::from_hours(24 * 92);
 
 struct WaitingRow {
-    id: i64,
+    id: RequestId,
     asked: String,
     host: String,
     group: String,
@@ -29,7 +29,7 @@ struct WaitingRow {
 }
 
 struct OpenRow {
-    id: i64,
+    id: RequestId,
     site: String,
     holder: String,
     until: String,
@@ -120,7 +120,7 @@ struct DecisionView {
 #[template(path = "unblock_show.html")]
 struct ShowPage {
     layout: Layout,
-    id: i64,
+    id: RequestId,
     asked: String,
     origin: String,
     url: String,
@@ -143,7 +143,7 @@ struct ShowPage {
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<RequestId>,
 ) -> Result<Response, AppError> {
     user.require(Permission::DecideUnblocks)?;
     let store = state.store();
@@ -230,7 +230,7 @@ pub struct DecisionForm {
 pub async fn decide(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<RequestId>,
     axum::Form(form): axum::Form<DecisionForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::DecideUnblocks)?;
@@ -372,7 +372,7 @@ fn decided_twice(error: ward_store::StoreError) -> AppError {
 pub async fn end(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<RequestId>,
 ) -> Result<Response, AppError> {
     user.require(Permission::DecideUnblocks)?;
     let store = state.store();
@@ -398,7 +398,7 @@ pub async fn end(
 }
 
 struct LogRow {
-    id: i64,
+    id: RequestId,
     asked: String,
     who: String,
     group: String,
@@ -579,7 +579,7 @@ async fn make_request(
     state: &AppState,
     user: &CurrentUser,
     form: &NewRequestForm,
-) -> Result<i64, AppError> {
+) -> Result<RequestId, AppError> {
     let bad = |message: &str| AppError::BadRequest(message.to_owned());
     let site = form.site.trim();
     let group = form.group.trim();
@@ -674,7 +674,7 @@ async fn make_request(
 }
 
 struct MineRow {
-    id: i64,
+    id: RequestId,
     asked: String,
     url: String,
     group: String,

@@ -633,7 +633,7 @@ fn record_incident(client: &mut Client, kind: &str, username: &str, evidence: &s
     )
 }
 
-fn incident_id(page: &Page) -> i64 {
+fn incident_id(page: &Page) -> ward_store::IncidentId {
     let id = page
         .location
         .rsplit(['/', '='])

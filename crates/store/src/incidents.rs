@@ -22,7 +22,8 @@ use sqlx::Row;
 use crate::alerts::AlertStatus;
 use crate::events::{EVENT_FROM, EVENT_ROW_COLUMNS, event_row};
 use crate::{
-    AlertId, EventRow, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+    AlertId, EventRow, IncidentId, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros,
+    timestamp,
 };
 
 /// The longest evidence description, note or answer note, in characters.
@@ -126,7 +127,7 @@ pub struct NewIncident {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Incident {
     /// Its id.
-    pub id: i64,
+    pub id: IncidentId,
     /// When it was recorded.
     pub created_at: Timestamp,
     /// Who recorded it.
@@ -297,7 +298,7 @@ macro_rules! incident_from_row {
         let closed_at: Option<i64> = row.try_get("closed_at")?;
         let child_protection: i64 = row.try_get("child_protection")?;
         Incident {
-            id: row.try_get("id")?,
+            id: IncidentId(row.try_get("id")?),
             created_at: timestamp(row.try_get("created_at")?),
             created_by: row.try_get("created_by")?,
             audience: row.try_get("audience")?,
@@ -445,7 +446,7 @@ impl Store {
         school: SchoolId,
         actor: &str,
         incident: &NewIncident,
-    ) -> Result<i64> {
+    ) -> Result<IncidentId> {
         if !matches!(incident.audience.as_str(), "pupil" | "staff") {
             return Err(StoreError::Invalid(
                 "say whether the incident is about a pupil or a member of staff".into(),
@@ -506,7 +507,7 @@ impl Store {
                 escalate_into!(transaction, school.0, id, alert.0, actor, now);
             }
             transaction.commit().await?;
-            Ok(id)
+            Ok(IncidentId(id))
         })
     }
 
@@ -514,7 +515,7 @@ impl Store {
     pub async fn link_alert_to_incident(
         &self,
         school: SchoolId,
-        incident: i64,
+        incident: IncidentId,
         alert: AlertId,
         actor: &str,
     ) -> Result<()> {
@@ -525,7 +526,7 @@ impl Store {
                 "SELECT status FROM incidents WHERE school_id = $1 AND id = $2",
             )
             .bind(school.0)
-            .bind(incident)
+            .bind(incident.0)
             .fetch_optional(&mut *transaction)
             .await?
             .ok_or(StoreError::NotFound("incident"))?
@@ -535,7 +536,7 @@ impl Store {
                     "incident {incident} is signed off"
                 )));
             }
-            escalate_into!(transaction, school.0, incident, alert.0, actor, now);
+            escalate_into!(transaction, school.0, incident.0, alert.0, actor, now);
             transaction.commit().await?;
         });
         Ok(())
@@ -582,7 +583,7 @@ impl Store {
         &self,
         school: SchoolId,
         scope: IncidentScope<'_>,
-        id: i64,
+        id: IncidentId,
     ) -> Result<Incident> {
         let (all, audience, recorder) = scope.bind_values();
         let sql = format!(
@@ -595,7 +596,7 @@ impl Store {
                 .bind(all)
                 .bind(audience)
                 .bind(recorder)
-                .bind(id)
+                .bind(id.0)
                 .fetch_optional(pool)
                 .await?
                 .ok_or(StoreError::NotFound("incident"))?;
@@ -608,7 +609,7 @@ impl Store {
         &self,
         school: SchoolId,
         scope: IncidentScope<'_>,
-        id: i64,
+        id: IncidentId,
     ) -> Result<Vec<IncidentEntry>> {
         let (all, audience, recorder) = scope.bind_values();
         let sql = format!(
@@ -625,7 +626,7 @@ impl Store {
                 .bind(all)
                 .bind(audience)
                 .bind(recorder)
-                .bind(id)
+                .bind(id.0)
                 .fetch_all(pool)
                 .await?;
             rows.iter()
@@ -653,7 +654,7 @@ impl Store {
         &self,
         school: SchoolId,
         scope: IncidentScope<'_>,
-        id: i64,
+        id: IncidentId,
         actor: &str,
         entry: &NewEntry,
     ) -> Result<i64> {
@@ -689,7 +690,7 @@ impl Store {
                     "SELECT kind FROM incident_entries WHERE school_id = $1 AND incident_id = $2 AND id = $3",
                 )
                 .bind(school.0)
-                .bind(id)
+                .bind(id.0)
                 .bind(corrects)
                 .fetch_optional(&mut *transaction)
                 .await?
@@ -706,7 +707,7 @@ impl Store {
                 sqlx::query("UPDATE incidents SET child_protection = $1 WHERE school_id = $2 AND id = $3")
                     .bind(i64::from(mark))
                     .bind(school.0)
-                    .bind(id)
+                    .bind(id.0)
                     .execute(&mut *transaction)
                     .await?;
             }
@@ -715,7 +716,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
             )
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .bind(now)
             .bind(actor)
             .bind(entry.kind.as_str())
@@ -735,7 +736,7 @@ impl Store {
     pub async fn sign_off_incident(
         &self,
         school: SchoolId,
-        id: i64,
+        id: IncidentId,
         actor: &str,
         note: &str,
     ) -> Result<()> {
@@ -750,7 +751,7 @@ impl Store {
             .bind(now)
             .bind(actor)
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .execute(&mut *transaction)
             .await?
             .rows_affected();
@@ -764,7 +765,7 @@ impl Store {
                  VALUES ($1, $2, $3, $4, 'signoff', $5)",
             )
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .bind(now)
             .bind(actor)
             .bind(note)
@@ -779,7 +780,7 @@ impl Store {
             .bind(actor)
             .bind(format!("incident {id} signed off"))
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .execute(&mut *transaction)
             .await?;
             sqlx::query(
@@ -788,7 +789,7 @@ impl Store {
             )
             .bind(now)
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .execute(&mut *transaction)
             .await?;
             transaction.commit().await?;
@@ -801,7 +802,7 @@ impl Store {
         &self,
         school: SchoolId,
         scope: IncidentScope<'_>,
-        id: i64,
+        id: IncidentId,
     ) -> Result<Vec<EventRow>> {
         let (all, audience, recorder) = scope.bind_values();
         let sql = format!(
@@ -818,7 +819,7 @@ impl Store {
                 .bind(all)
                 .bind(audience)
                 .bind(recorder)
-                .bind(id)
+                .bind(id.0)
                 .fetch_all(pool)
                 .await?;
             rows.iter().map(|row| Ok(event_row!(row))).collect()

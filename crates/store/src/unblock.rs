@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{DeviceId, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
+use crate::{
+    DeviceId, PersonId, RequestId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+};
 
 /// Longest reason kept (a form field is not a document).
 pub const MAX_REASON: usize = 2000;
@@ -75,7 +77,7 @@ pub struct UnblockDecision {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UnblockRequest {
     /// Its id.
-    pub id: i64,
+    pub id: RequestId,
     /// When it was made.
     pub created_at: Timestamp,
     /// `new`, `approved` or `refused`.
@@ -123,7 +125,7 @@ macro_rules! request_from_row {
             }),
         };
         UnblockRequest {
-            id: row.try_get("id")?,
+            id: RequestId(row.try_get("id")?),
             created_at: timestamp(row.try_get("created_at")?),
             status: row.try_get("status")?,
             request: NewUnblockRequest {
@@ -159,7 +161,7 @@ impl Store {
         &self,
         school: SchoolId,
         request: &NewUnblockRequest,
-    ) -> Result<i64> {
+    ) -> Result<RequestId> {
         let reason = request.reason.trim();
         if reason.is_empty() {
             return Err(StoreError::Invalid(
@@ -203,7 +205,7 @@ impl Store {
             .bind(request.wanted.map(|(_, until)| micros(until)))
             .fetch_one(pool)
             .await?;
-            Ok(row.try_get(0)?)
+            Ok(RequestId(row.try_get(0)?))
         })
     }
 
@@ -280,7 +282,7 @@ impl Store {
         school: SchoolId,
         client_ip: IpAddr,
         url: &str,
-    ) -> Result<Option<i64>> {
+    ) -> Result<Option<RequestId>> {
         dispatch!(self, pool => {
             let row = sqlx::query(
                 "SELECT id FROM unblock_requests
@@ -293,19 +295,19 @@ impl Store {
             .fetch_optional(pool)
             .await?;
             match row {
-                Some(row) => Ok(Some(row.try_get(0)?)),
+                Some(row) => Ok(Some(RequestId(row.try_get(0)?))),
                 None => Ok(None),
             }
         })
     }
 
     /// One request.
-    pub async fn unblock_request(&self, school: SchoolId, id: i64) -> Result<UnblockRequest> {
+    pub async fn unblock_request(&self, school: SchoolId, id: RequestId) -> Result<UnblockRequest> {
         dispatch!(self, pool => {
             let sql = format!("SELECT {COLUMNS} FROM unblock_requests WHERE school_id = $1 AND id = $2");
             let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(school.0)
-                .bind(id)
+                .bind(id.0)
                 .fetch_optional(pool)
                 .await?
                 .ok_or(StoreError::NotFound("unblock request"))?;
@@ -360,7 +362,7 @@ impl Store {
     pub async fn decide_unblock_request(
         &self,
         school: SchoolId,
-        id: i64,
+        id: RequestId,
         by: &str,
         note: &str,
         grant: Option<&UnblockGrant>,
@@ -409,7 +411,7 @@ impl Store {
             .bind(grant.map(|g| micros(g.start)))
             .bind(grant.map(|g| micros(g.end)))
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .execute(pool)
             .await?;
             if done.rows_affected() == 1 {
@@ -428,7 +430,7 @@ impl Store {
     pub async fn end_unblock_grant(
         &self,
         school: SchoolId,
-        id: i64,
+        id: RequestId,
         at: Timestamp,
     ) -> Result<bool> {
         let at = micros(at);
@@ -439,7 +441,7 @@ impl Store {
             )
             .bind(at)
             .bind(school.0)
-            .bind(id)
+            .bind(id.0)
             .execute(pool)
             .await?;
             Ok(done.rows_affected() == 1)

@@ -83,7 +83,7 @@ impl StoreActions {
             .create_unblock_request(self.school, &request)
             .await
             .map_err(failed)?;
-        tracing::info!(id, url = %request.url, "unblock request from the block page");
+        tracing::info!(%id, url = %request.url, "unblock request from the block page");
         Ok(Outcome::Recorded)
     }
 

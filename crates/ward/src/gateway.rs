@@ -50,7 +50,7 @@ pub struct GatewayHooks {
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
-    fn check_grant(&self, id: i64, grant: &UnblockGrant) -> Result<(), Refused> {
+    fn check_grant(&self, id: ward_store::RequestId, grant: &UnblockGrant) -> Result<(), Refused> {
         let policy = self.live.load().policy.clone();
         let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
         // The reason and approver are the request's; only the site, holder and period matter
@@ -435,7 +435,12 @@ async fn load_policy(config: &Config) -> anyhow::Result<(Arc<PolicySpec>, Arc<Ca
 }
 
 /// An approved unblock request as a policy grant.
-fn grant_spec(id: i64, grant: &UnblockGrant, reason: &str, approved_by: &str) -> GrantSpec {
+fn grant_spec(
+    id: ward_store::RequestId,
+    grant: &UnblockGrant,
+    reason: &str,
+    approved_by: &str,
+) -> GrantSpec {
     GrantSpec {
         id: format!("unblock-request-{id}"),
         site: Some(grant.site.clone()),
@@ -670,7 +675,7 @@ mod tests {
     fn approved_request(id: i64, site: &str) -> ward_store::UnblockRequest {
         let start = jiff::Timestamp::now();
         ward_store::UnblockRequest {
-            id,
+            id: ward_store::RequestId(id),
             created_at: start,
             status: "approved".into(),
             request: ward_store::NewUnblockRequest {

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use jiff::Timestamp;
 use serde::{Deserialize, Serialize};
-use ward_store::{Device, DeviceId, SchoolId, UnblockGrant, UnblockRequest};
+use ward_store::{Device, DeviceId, RequestId, SchoolId, UnblockGrant, UnblockRequest};
 
 /// The snapshot's format; a file of another is not read.
 const FORMAT: u32 = 1;
@@ -20,7 +20,7 @@ const FORMAT: u32 = 1;
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApprovedGrant {
     /// The request's number.
-    pub request: i64,
+    pub request: RequestId,
     /// A domain (with its subdomains) or a URL prefix.
     pub site: String,
     /// The group it is for (one of `group` and `user`).
@@ -195,7 +195,7 @@ mod tests {
         }];
         let start = Timestamp::now();
         let grants = [ApprovedGrant {
-            request: 4,
+            request: RequestId(4),
             site: "learn.example".into(),
             group: Some("ks2".into()),
             user: None,

@@ -15,7 +15,7 @@ pub struct NoteForm {
 pub async fn note(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<IncidentId>,
     axum::Form(form): axum::Form<NoteForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::RecordIncident)?;
@@ -57,7 +57,7 @@ pub struct StepForm {
 pub async fn step(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<IncidentId>,
     axum::Form(form): axum::Form<StepForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageIncidents)?;
@@ -127,7 +127,7 @@ pub struct ActionForm {
 pub async fn action(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<IncidentId>,
     axum::Form(form): axum::Form<ActionForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageIncidents)?;
@@ -177,7 +177,7 @@ pub struct SignOffForm {
 pub async fn sign_off(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<IncidentId>,
     axum::Form(form): axum::Form<SignOffForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::SignOffIncidents)?;

@@ -90,7 +90,7 @@ fn about(incident: &Incident) -> String {
 
 /// An incident in a list.
 pub struct IncidentLine {
-    id: i64,
+    id: IncidentId,
     recorded: String,
     about: String,
     audience: &'static str,

@@ -226,7 +226,7 @@ pub async fn create(
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 pub struct LinkForm {
-    incident: i64,
+    incident: Option<IncidentId>,
 }
 
 /// `POST /alerts/{id}/incident`: escalates the alert into an open incident.
@@ -238,25 +238,23 @@ pub async fn link_alert(
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
     user.require(Permission::ManageIncidents)?;
+    let incident = form
+        .incident
+        .ok_or_else(|| AppError::BadRequest("Choose the incident to add the alert to.".into()))?;
     let store = state.store();
     store
-        .link_alert_to_incident(
-            user.account.school,
-            form.incident,
-            alert,
-            &user.account.username,
-        )
+        .link_alert_to_incident(user.account.school, incident, alert, &user.account.username)
         .await
         .map_err(refused)?;
     user.record(
         store,
         "alert.escalate",
         &format!("alert:{alert}"),
-        format!("added to incident {}", form.incident),
+        format!("added to incident {incident}"),
         None,
     )
     .await?;
-    Ok(Redirect::to(&format!("/incidents/{}", form.incident)).into_response())
+    Ok(Redirect::to(&format!("/incidents/{incident}")).into_response())
 }
 
 // ---------------------------------------------------------------------------------------------

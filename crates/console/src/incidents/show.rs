@@ -64,7 +64,7 @@ pub struct EventView {
 #[template(path = "incident_show.html")]
 pub(super) struct ShowPage {
     layout: Layout,
-    id: i64,
+    id: IncidentId,
     line: IncidentLine,
     username: String,
     station: String,
@@ -191,7 +191,7 @@ impl ShowPage {
                     &AlertFilter {
                         status: None,
                         subject: None,
-                        incident: Some(IncidentId(incident.id)),
+                        incident: Some(incident.id),
                         limit: 100,
                     },
                 )
@@ -284,7 +284,7 @@ impl ShowPage {
 pub async fn show(
     State(state): State<AppState>,
     user: CurrentUser,
-    Path(id): Path<i64>,
+    Path(id): Path<IncidentId>,
 ) -> Result<Response, AppError> {
     user.require(Permission::RecordIncident)?;
     let incident = state

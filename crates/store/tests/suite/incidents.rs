@@ -81,7 +81,7 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
     let escalated = store.alert(school, alert.id).await.expect("alert");
     assert_eq!(
         (escalated.status, escalated.incident),
-        (AlertStatus::Escalated, Some(IncidentId(id)))
+        (AlertStatus::Escalated, Some(id))
     );
     let history = store
         .alert_changes(school, alert.id)
@@ -209,7 +209,7 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
         .await
         .expect("staff");
     let teacher = IncidentScope::RecordedBy("t.jones");
-    let seen: Vec<i64> = store
+    let seen: Vec<IncidentId> = store
         .incidents(
             school,
             teacher,
