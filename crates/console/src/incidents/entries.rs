@@ -19,28 +19,49 @@ pub async fn note(
     axum::Form(form): axum::Form<NoteForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::RecordIncident)?;
-    let store = state.store();
     let entry = NewEntry::note(&form.note, form.corrects);
+    let (action, old) = match form.corrects {
+        Some(old) => ("incident.correct", Some(old)),
+        None => ("incident.note", None),
+    };
+    append(&state, &user, id, &entry, action, |entry_id| match old {
+        Some(old) => format!("entry {entry_id} corrects entry {old}"),
+        None => format!("entry {entry_id}"),
+    })
+    .await?;
+    Ok(Redirect::to(&format!("/incidents/{id}#entries")).into_response())
+}
+
+/// Adds `entry` to the incident as the user may see it, and audits it as `action` with the
+/// detail `detail` writes from the new entry's number.
+async fn append(
+    state: &AppState,
+    user: &CurrentUser,
+    id: IncidentId,
+    entry: &NewEntry,
+    action: &str,
+    detail: impl FnOnce(i64) -> String,
+) -> Result<(), AppError> {
+    let store = state.store();
     let entry_id = store
         .add_incident_entry(
             user.account.school,
-            scope(&user),
+            scope(user),
             id,
             &user.account.username,
-            &entry,
+            entry,
         )
         .await
         .map_err(refused)?;
-    let (action, detail) = match form.corrects {
-        Some(old) => (
-            "incident.correct",
-            format!("entry {entry_id} corrects entry {old}"),
-        ),
-        None => ("incident.note", format!("entry {entry_id}")),
-    };
-    user.record(store, action, &format!("incident:{id}"), detail, None)
-        .await?;
-    Ok(Redirect::to(&format!("/incidents/{id}#entries")).into_response())
+    user.record(
+        store,
+        action,
+        &format!("incident:{id}"),
+        detail(entry_id),
+        None,
+    )
+    .await?;
+    Ok(())
 }
 
 /// An answer to a step of the procedure.
@@ -88,29 +109,13 @@ pub async fn step(
         child_protection: (step.id == CHILD_PROTECTION.0)
             .then_some(answer.id == CHILD_PROTECTION.1),
     };
-    store
-        .add_incident_entry(
-            school,
-            IncidentScope::All,
-            id,
-            &user.account.username,
-            &entry,
-        )
-        .await
-        .map_err(refused)?;
-    user.record(
-        store,
-        "incident.step",
-        &format!("incident:{id}"),
-        format!(
-            "{}: {}{}",
-            step.id,
-            answer.label,
-            if corrects.is_some() { " (changed)" } else { "" }
-        ),
-        None,
-    )
-    .await?;
+    let detail = format!(
+        "{}: {}{}",
+        step.id,
+        answer.label,
+        if corrects.is_some() { " (changed)" } else { "" }
+    );
+    append(&state, &user, id, &entry, "incident.step", |_| detail).await?;
     Ok(Redirect::to(&format!("/incidents/{id}#procedure")).into_response())
 }
 
@@ -145,24 +150,8 @@ pub async fn action(
         corrects: None,
         child_protection: None,
     };
-    store
-        .add_incident_entry(
-            school,
-            IncidentScope::All,
-            id,
-            &user.account.username,
-            &entry,
-        )
-        .await
-        .map_err(refused)?;
-    user.record(
-        store,
-        "incident.action",
-        &format!("incident:{id}"),
-        action.title.clone(),
-        None,
-    )
-    .await?;
+    let detail = action.title.clone();
+    append(&state, &user, id, &entry, "incident.action", |_| detail).await?;
     Ok(Redirect::to(&format!("/incidents/{id}#sanctions")).into_response())
 }
 
