@@ -74,6 +74,37 @@ pub struct Group {
     pub private_networks: Fallback,
 }
 
+/// Which school stage a group's people are at, for what depends on age (detection's severities).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    /// Primary-age pupils (reception to year 6).
+    Primary,
+    /// Secondary-age pupils (year 7 and above).
+    Secondary,
+    /// Staff and guests.
+    Adult,
+}
+
+impl Group {
+    /// The stage of the group's people: staff and guests are adults; a pupil group is primary
+    /// unless one of its years is 7 or above (a group with no years is primary, the more cautious
+    /// reading).
+    pub fn stage(&self) -> Stage {
+        match self.kind {
+            GroupKind::Staff | GroupKind::Guest => Stage::Adult,
+            GroupKind::Pupil
+                if self
+                    .years
+                    .iter()
+                    .any(|y| y.trim().parse::<u8>().is_ok_and(|year| year >= 7)) =>
+            {
+                Stage::Secondary
+            }
+            GroupKind::Pupil => Stage::Primary,
+        }
+    }
+}
+
 /// Something worth telling whoever loads the policy, that does not stop it loading.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Warning(pub String);

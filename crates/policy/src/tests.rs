@@ -865,3 +865,24 @@ fn private_networks_are_blocked_for_pupils_and_guests_unless_the_policy_says() {
         Fallback::Allow
     );
 }
+
+#[test]
+fn a_groups_stage_comes_from_its_kind_and_years() {
+    let policy = snapshot();
+    let stage = |id: &str| policy.group(id).expect("group").stage();
+    assert_eq!(stage("ks2"), Stage::Primary);
+    assert_eq!(stage("eyfs"), Stage::Primary);
+    assert_eq!(stage("staff"), Stage::Adult);
+
+    // One year of 7 or above makes a pupil group secondary; a group with no years stays
+    // primary.
+    let text = POLICY.replace(
+        "years = [\"3\", \"4\", \"5\", \"6\"]",
+        "years = [\"6\", \"7\"]",
+    );
+    let (policy, _) = PolicySnapshot::from_toml(&text, index()).expect("loads");
+    assert_eq!(policy.group("ks2").expect("ks2").stage(), Stage::Secondary);
+    let text = POLICY.replace("years = [\"3\", \"4\", \"5\", \"6\"]\n", "");
+    let (policy, _) = PolicySnapshot::from_toml(&text, index()).expect("loads");
+    assert_eq!(policy.group("ks2").expect("ks2").stage(), Stage::Primary);
+}

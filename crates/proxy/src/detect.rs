@@ -22,7 +22,7 @@ use ward_gateway::{Client, FilterState, Requester};
 use crate::proxy::Proxy;
 use ward_events::{Disposition, EventAlert, EventSink, SchoolId, Source};
 use ward_lists::Host;
-use ward_policy::{GroupKind, PolicySnapshot};
+use ward_policy::{GroupKind, PolicySnapshot, Stage};
 
 /// What the school has excluded from detection (read from the store by the gateway).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -117,26 +117,18 @@ impl Detection {
     }
 }
 
-/// The age band whose severities apply to `client`: staff and guests are adults; a pupil group
-/// is primary unless one of its years is 7 or above (a group with no years is treated as
-/// primary, the more cautious reading).
+/// The age band whose severities apply to `client`: its group's stage, as the policy says
+/// (a client of a group the policy no longer has is scanned as its kind: pupils as primary).
 pub(crate) fn age_band(policy: &PolicySnapshot, client: &Client) -> AgeBand {
-    match client.kind {
-        GroupKind::Staff | GroupKind::Guest => AgeBand::Staff,
-        GroupKind::Pupil => {
-            let secondary = policy
-                .group(client.identity.group.as_str())
-                .is_some_and(|g| {
-                    g.years
-                        .iter()
-                        .any(|y| y.trim().parse::<u8>().is_ok_and(|year| year >= 7))
-                });
-            if secondary {
-                AgeBand::Secondary
-            } else {
-                AgeBand::Primary
-            }
-        }
+    let stage = match policy.group(client.identity.group.as_str()) {
+        Some(group) if group.kind == client.kind => group.stage(),
+        _ if client.kind == GroupKind::Pupil => Stage::Primary,
+        _ => Stage::Adult,
+    };
+    match stage {
+        Stage::Primary => AgeBand::Primary,
+        Stage::Secondary => AgeBand::Secondary,
+        Stage::Adult => AgeBand::Staff,
     }
 }
 
