@@ -92,6 +92,12 @@ impl DomainName {
                 .map(move |(i, _)| &name[i + 1..]),
         )
     }
+
+    /// Whether this name is `domain` or one of its subdomains (`a.b.com` is within `b.com`, not
+    /// within `ab.com`); `domain` is compared as written, so give it in canonical form.
+    pub fn is_within(&self, domain: &str) -> bool {
+        self.suffixes().any(|suffix| suffix == domain)
+    }
 }
 
 impl fmt::Display for DomainName {
@@ -395,6 +401,17 @@ mod tests {
             suffixes,
             ["a.b.example.com", "b.example.com", "example.com", "com"]
         );
+    }
+
+    #[test]
+    fn a_name_is_within_itself_and_its_parents_only() {
+        let name: DomainName = "www.bbc.co.uk".parse().expect("valid name");
+        assert!(name.is_within("www.bbc.co.uk"));
+        assert!(name.is_within("bbc.co.uk"));
+        assert!(name.is_within("uk"));
+        assert!(!name.is_within("c.co.uk"));
+        assert!(!name.is_within("bbc.co"));
+        assert!(!name.is_within(""));
     }
 
     #[test]

@@ -42,13 +42,7 @@ impl Exclusions {
         let Host::Domain(name) = host else {
             return false;
         };
-        let name = name.as_str();
-        self.sites.iter().any(|site| {
-            name == site
-                || name
-                    .strip_suffix(site.as_str())
-                    .is_some_and(|rest| rest.ends_with('.'))
-        })
+        self.sites.iter().any(|site| name.is_within(site))
     }
 
     fn covers_client(&self, client: &Client) -> bool {
