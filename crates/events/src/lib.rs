@@ -472,6 +472,36 @@ impl EventSink {
     }
 }
 
+/// An unblock request as made, to record: from the block page (`origin` `block-page`, no
+/// period) or the console (`console`, a period).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewUnblockRequest {
+    /// Where it was made: `block-page` or `console`.
+    pub origin: String,
+    /// The address it came from.
+    pub client_ip: IpAddr,
+    /// The device, if registered.
+    pub device: Option<DeviceId>,
+    /// The person, if known.
+    pub person: Option<PersonId>,
+    /// The user name, if known.
+    pub username: Option<String>,
+    /// The policy group it is for.
+    pub group: String,
+    /// The page asked for.
+    pub url: String,
+    /// Its host.
+    pub host: String,
+    /// The categories it is in, comma-separated.
+    pub categories: String,
+    /// Why it was blocked (the decision's reason).
+    pub blocked_because: String,
+    /// Why the person wants it.
+    pub reason: String,
+    /// The period asked for, if the request says (requests made in the console do).
+    pub wanted: Option<(Timestamp, Timestamp)>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,32 +8,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
-use ward_events::{DeviceId, PersonId};
-
-/// An unblock request from the block page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UnblockAsk {
-    /// The address it came from.
-    pub client_ip: IpAddr,
-    /// The device, if registered.
-    pub device: Option<DeviceId>,
-    /// The person, if known.
-    pub person: Option<PersonId>,
-    /// The user name, if known.
-    pub username: Option<String>,
-    /// The policy group the page was blocked for.
-    pub group: String,
-    /// The page.
-    pub url: String,
-    /// Its host.
-    pub host: String,
-    /// Its categories, comma-separated.
-    pub categories: String,
-    /// Why it was blocked (the decision's reason).
-    pub blocked_because: String,
-    /// Why they want it.
-    pub reason: String,
-}
+use ward_events::{DeviceId, NewUnblockRequest, PersonId};
 
 /// A concern reported from the block page.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -76,7 +51,7 @@ pub type Pending<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 /// The block page's forms, carried out by the rest of Ward.
 pub trait BlockPageActions: Send + Sync + 'static {
     /// Records an unblock request for the coordinator.
-    fn ask_unblock(&self, ask: UnblockAsk) -> Pending<'_, Result<Outcome, NotRecorded>>;
+    fn ask_unblock(&self, ask: NewUnblockRequest) -> Pending<'_, Result<Outcome, NotRecorded>>;
 
     /// Records a concern for the safeguarding lead.
     fn report_concern(&self, report: ConcernReport) -> Pending<'_, Result<Outcome, NotRecorded>>;

@@ -37,7 +37,7 @@ use ward_policy::{
     Action as Verdict, Request as PolicyRequest, UnknownClients, YouTubeMode, decide,
 };
 
-use crate::actions::{ConcernReport, Outcome, UnblockAsk};
+use crate::actions::{ConcernReport, Outcome};
 use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::{IdleStream, splice};
 use crate::page::{self, BlockPage, Body, PortalPage};

@@ -30,7 +30,7 @@ pub mod server;
 pub mod target;
 pub mod tls;
 
-pub use actions::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
+pub use actions::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 pub use detect::{Detection, Exclusions};
 pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
 pub use reach::{InternalServer, Reach, Refusal};

@@ -16,34 +16,7 @@ use crate::{
 /// Longest reason kept (a form field is not a document).
 pub const MAX_REASON: usize = 2000;
 
-/// A request to record.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewUnblockRequest {
-    /// Where it was made: `block-page` or `console`.
-    pub origin: String,
-    /// The address it came from.
-    pub client_ip: IpAddr,
-    /// The device, if registered.
-    pub device: Option<DeviceId>,
-    /// The person, if known.
-    pub person: Option<PersonId>,
-    /// The user name, if known.
-    pub username: Option<String>,
-    /// The policy group it is for.
-    pub group: String,
-    /// The page asked for.
-    pub url: String,
-    /// Its host.
-    pub host: String,
-    /// The categories it is in, comma-separated.
-    pub categories: String,
-    /// Why it was blocked (the decision's reason).
-    pub blocked_because: String,
-    /// Why the person wants it.
-    pub reason: String,
-    /// The period asked for, if the request says (requests made in the console do).
-    pub wanted: Option<(Timestamp, Timestamp)>,
-}
+pub use ward_events::NewUnblockRequest;
 
 /// What an approval opens: a site, for a group or one user, for a period.
 #[derive(Debug, Clone, PartialEq, Eq)]

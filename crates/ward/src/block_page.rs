@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use jiff::{SignedDuration, Timestamp};
 use ward_gateway::rate::RateLimit;
 use ward_proxy::actions::Pending;
-use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
+use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 use ward_store::{AlertSource, NewAlert, NewUnblockRequest, SchoolId, Store};
 
 /// Most unblock requests, and most concern reports, from one computer in an hour.
@@ -39,7 +39,7 @@ impl StoreActions {
         })
     }
 
-    async fn ask(&self, ask: UnblockAsk) -> Result<Outcome, NotRecorded> {
+    async fn ask(&self, ask: NewUnblockRequest) -> Result<Outcome, NotRecorded> {
         let failed = |error: ward_store::StoreError| NotRecorded(error.to_string());
         let since = Timestamp::now() - SignedDuration::from_hours(1);
         let recent = self
@@ -60,23 +60,17 @@ impl StoreActions {
         {
             return Ok(Outcome::AlreadyWaiting);
         }
+        // Whatever the proxy sent: a block-page request, with no period and the reason cut to
+        // the length the store keeps.
         let request = NewUnblockRequest {
             origin: "block-page".into(),
-            client_ip: ask.client_ip,
-            device: ask.device,
-            person: ask.person,
-            username: ask.username,
-            group: ask.group,
-            url: ask.url,
-            host: ask.host,
-            categories: ask.categories,
-            blocked_because: ask.blocked_because,
             reason: ask
                 .reason
                 .chars()
                 .take(ward_store::MAX_UNBLOCK_REASON)
                 .collect(),
             wanted: None,
+            ..ask
         };
         let id = self
             .store
@@ -119,7 +113,7 @@ impl StoreActions {
 }
 
 impl BlockPageActions for StoreActions {
-    fn ask_unblock(&self, ask: UnblockAsk) -> Pending<'_, Result<Outcome, NotRecorded>> {
+    fn ask_unblock(&self, ask: NewUnblockRequest) -> Pending<'_, Result<Outcome, NotRecorded>> {
         Box::pin(self.ask(ask))
     }
 

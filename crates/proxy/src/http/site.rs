@@ -286,7 +286,8 @@ impl Connection {
                 "This page is on an illegal-content list, which nobody at school can unblock.",
             );
         }
-        let ask = UnblockAsk {
+        let ask = ward_events::NewUnblockRequest {
+            origin: "block-page".into(),
             client_ip: ward_gateway::canonical_ip(self.peer.ip()),
             device: client.device,
             person: client.person,
@@ -297,6 +298,7 @@ impl Connection {
             categories: decision.category_list(),
             blocked_because: decision.reason.to_string(),
             reason: reason.chars().take(MAX_FORM_TEXT).collect(),
+            wanted: None,
         };
         match actions.ask_unblock(ask).await {
             Ok(Outcome::Recorded) => page::message(

@@ -18,12 +18,13 @@ use hyper::body::{Frame, Incoming};
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ward_events::NewUnblockRequest;
 use ward_events::{Device, DeviceId, Event, EventSink, SchoolId};
 use ward_gateway::{FilterState, LiveState};
 use ward_lists::{IndexBuilder, ListFormat};
 use ward_policy::PolicySnapshot;
 use ward_proxy::{AuthUser, Authenticator, ListenerKind, Listeners, Proxy, ProxySettings};
-use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome, UnblockAsk};
+use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 
 pub use ward_testkit::webdriver;
 
@@ -274,14 +275,14 @@ async fn serve_origin(listener: tokio::net::TcpListener) {
 /// The block page's forms as the proxy hands them on: recorded here for the tests to read.
 #[derive(Debug, Default)]
 pub struct Forms {
-    pub asks: std::sync::Mutex<Vec<UnblockAsk>>,
+    pub asks: std::sync::Mutex<Vec<NewUnblockRequest>>,
     pub reports: std::sync::Mutex<Vec<ConcernReport>>,
 }
 
 impl BlockPageActions for Forms {
     fn ask_unblock(
         &self,
-        ask: UnblockAsk,
+        ask: NewUnblockRequest,
     ) -> ward_proxy::actions::Pending<'_, Result<Outcome, NotRecorded>> {
         self.asks.lock().expect("asks").push(ask);
         Box::pin(std::future::ready(Ok(Outcome::Recorded)))
