@@ -133,16 +133,7 @@ async fn detection_alerts_fold_apart_and_exclusions_keep_their_reasons(fixture: 
             "{bad:?}"
         );
     }
-    let csv = "UPN,Surname,Forename,Year,Reg Group,Username\nA1,Smith,Jo,Year 4,4W,j.smith\n";
-    store
-        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
-        .await
-        .expect("import");
-    let jo = store
-        .person_by_username(school, "j.smith")
-        .await
-        .expect("person")
-        .expect("imported");
+    let jo = jo(store, school).await;
     store
         .add_exclusion(
             school,

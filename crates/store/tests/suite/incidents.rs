@@ -21,16 +21,7 @@ fn pupil_incident(person: Option<PersonId>, alerts: Vec<AlertId>) -> NewIncident
 async fn incidents_keep_an_append_only_record(fixture: Fixture) {
     let store = &fixture.store;
     let school = school(store, "incidents").await;
-    let csv = "UPN,Surname,Forename,Year,Reg Group,Username\nA1,Smith,Jo,Year 4,4W,j.smith\n";
-    store
-        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
-        .await
-        .expect("import");
-    let jo = store
-        .person_by_username(school, "j.smith")
-        .await
-        .expect("query")
-        .expect("Jo");
+    let jo = jo(store, school).await;
 
     // The Appendix 1 record needs the evidence, who reported it, and a username, station or
     // time; the audience is pupil or staff.

@@ -79,6 +79,20 @@ pub(crate) async fn school(store: &Store, slug: &str) -> SchoolId {
     school
 }
 
+/// Jo Smith (`j.smith`, Year 4), imported as a pupil: the one person many scenarios need.
+pub(crate) async fn jo(store: &Store, school: SchoolId) -> ward_store::Person {
+    let csv = "UPN,Surname,Forename,Year,Reg Group,Username\nA1,Smith,Jo,Year 4,4W,j.smith\n";
+    store
+        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    store
+        .person_by_username(school, "j.smith")
+        .await
+        .expect("query")
+        .expect("Jo imported")
+}
+
 pub(crate) fn at(text: &str) -> Timestamp {
     text.parse().expect("valid timestamp")
 }
