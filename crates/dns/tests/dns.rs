@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use support::{Unbound, Ward, answers, dig, free_port, state, status};
+use support::{Unbound, Ward, answers, dig, free_udp_port, state, status};
 use ward_dns::wire::{self, rtype};
 
 #[test]
@@ -187,7 +187,7 @@ fn big_answers_are_truncated_over_udp_and_whole_over_tcp() {
 #[test]
 fn a_dead_upstream_fails_over_and_none_at_all_is_servfail() {
     let unbound = Unbound::start("failover");
-    let dead = ([127, 0, 0, 1], free_port()).into();
+    let dead = ([127, 0, 0, 1], free_udp_port()).into();
     let ward = Ward::start(vec![dead, unbound.address], "block-page", None);
     assert_eq!(ward.dig(&["allowed.test", "+short"]).trim(), "192.0.2.10");
 

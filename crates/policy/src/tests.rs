@@ -4,13 +4,12 @@
 use std::sync::Arc;
 
 use jiff::Timestamp;
-use ward_lists::{CategoryIndex, IndexBuilder, ListFormat};
+use ward_lists::{CategoryIndex, ListFormat};
 
 use crate::*;
 
 fn index() -> Arc<CategoryIndex> {
-    let mut builder = IndexBuilder::new();
-    let lists: [(&str, ListFormat, &str, bool); 7] = [
+    ward_testkit::category_index(&[
         (
             "gambling",
             ListFormat::Domains,
@@ -33,13 +32,7 @@ fn index() -> Arc<CategoryIndex> {
             "abuse.example/img/\nwhole.example\n",
             true,
         ),
-    ];
-    for (category, format, text, illegal) in lists {
-        builder
-            .add_text("test", category, format, category, text.as_bytes(), illegal)
-            .expect("valid list");
-    }
-    Arc::new(builder.finish().expect("index builds"))
+    ])
 }
 
 const POLICY: &str = r#"

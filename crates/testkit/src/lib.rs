@@ -1,8 +1,10 @@
 //! What Ward's tests share, in one dev-only crate instead of files included by `#[path]` from
-//! one crate's tests into another's: the WebDriver client that drives Debian's headless
-//! Chromium (the console's, the proxy's and `ward serve`'s browser tests use it), a fresh
-//! temporary folder, and connections from another loopback address (the flood tests).
+//! one crate's tests into another's or copied between them: the WebDriver client that drives
+//! Debian's headless Chromium (the console's, the proxy's and `ward serve`'s browser tests use
+//! it), a fresh temporary folder, free ports, connections from another loopback address (the
+//! flood tests), `dig` as the DNS client, and a category index built from a few lines of list.
 
+pub mod dig;
 pub mod webdriver;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -39,4 +41,42 @@ pub fn connect_from(from: [u8; 4], to: std::net::SocketAddr) -> Option<std::net:
     let stream = stream.into_std().ok()?;
     stream.set_nonblocking(false).ok()?;
     Some(stream)
+}
+
+/// A free TCP port on 127.0.0.1 (bound, then released for the server under test to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free TCP port")
+        .port()
+}
+
+/// A free UDP port on 127.0.0.1 (free when asked; the caller binds it at once).
+pub fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .and_then(|socket| socket.local_addr())
+        .expect("a free UDP port")
+        .port()
+}
+
+/// One list of a test's category index: its category, its format, its lines, and whether it
+/// is an illegal-content list.
+pub type TestList<'a> = (&'a str, ward_lists::ListFormat, &'a str, bool);
+
+/// A category index built from `lists`, each from source "test" and named after its category.
+pub fn category_index(lists: &[TestList<'_>]) -> std::sync::Arc<ward_lists::CategoryIndex> {
+    let mut builder = ward_lists::IndexBuilder::new();
+    for (category, format, text, illegal) in lists {
+        builder
+            .add_text(
+                "test",
+                category,
+                *format,
+                category,
+                text.as_bytes(),
+                *illegal,
+            )
+            .expect("a test list is valid");
+    }
+    std::sync::Arc::new(builder.finish().expect("the test index builds"))
 }

@@ -709,28 +709,20 @@ mod tests {
 
     #[tokio::test]
     async fn a_grant_that_cannot_go_in_is_left_out_with_an_alert_and_the_rest_stay() {
-        let mut builder = ward_lists::IndexBuilder::new();
-        builder
-            .add_text(
-                "test",
+        let index = ward_testkit::category_index(&[
+            (
                 "gambling",
                 ward_lists::ListFormat::Domains,
-                "gambling",
-                b"casino.test\nbets.test\n",
+                "casino.test\nbets.test\n",
                 false,
-            )
-            .expect("list");
-        builder
-            .add_text(
-                "test",
+            ),
+            (
                 "iwf",
                 ward_lists::ListFormat::Illegal,
-                "iwf",
-                b"bets.test/bad/\n",
+                "bets.test/bad/\n",
                 true,
-            )
-            .expect("list");
-        let index = Arc::new(builder.finish().expect("index"));
+            ),
+        ]);
         let base = PolicySpec::from_toml(
             r#"
 name = "Grant school"
@@ -756,9 +748,7 @@ verdict = "unacceptable"
 "#,
         )
         .expect("policy");
-        let folder = std::env::temp_dir().join(format!("ward-grants-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&folder);
-        std::fs::create_dir_all(&folder).expect("folder");
+        let folder = ward_testkit::temp_folder("grants");
         let url = format!("sqlite://{}", folder.join("ward.db").display());
         let store = Store::open_and_migrate(&url, &ward_store::OpenOptions::default())
             .await

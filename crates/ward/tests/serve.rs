@@ -4,19 +4,12 @@
 //! answers `dig` and reloads its policy on SIGHUP, keeping the old one (and raising an alert)
 //! when the new one does not load.
 
-use ward_testkit::webdriver;
+use ward_testkit::{free_port, temp_folder, webdriver};
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
-
-fn temp_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!("ward-serve-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).expect("create a temporary folder");
-    folder
-}
 
 fn ward(directory: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_ward"));
@@ -290,15 +283,10 @@ fn configuration_mistakes_are_reported_not_ignored() {
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
 
+/// dig against `server` (ADDRESS:PORT as Ward printed it), trying once for at most 3 s.
 fn dig(server: &str, arguments: &[&str]) -> String {
-    let (address, port) = server.rsplit_once(':').expect("ADDRESS:PORT");
-    let output = Command::new("dig")
-        .arg(format!("@{address}"))
-        .args(["-p", port, "+tries=1", "+time=3"])
-        .args(arguments)
-        .output()
-        .expect("dig is not installed: run scripts/test, which installs it (Debian package bind9-dnsutils)");
-    String::from_utf8_lossy(&output.stdout).into_owned()
+    let server = server.parse().expect("ADDRESS:PORT");
+    ward_testkit::dig::dig(server, &[&["+tries=1", "+time=3"], arguments].concat())
 }
 
 /// curl through the proxy at `proxy`: the status and the body.
@@ -803,14 +791,6 @@ fn an_approved_unblock_request_opens_the_site_at_once_and_closes_when_it_ends() 
     let (clean, log) = server.terminate();
     assert!(clean, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
-}
-
-/// A free TCP port on 127.0.0.1 (bound, then released for the server to take).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
 }
 
 /// A real SMTP server (Python's aiosmtpd, Debian `python3-aiosmtpd`) that keeps every message

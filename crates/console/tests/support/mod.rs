@@ -6,7 +6,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use jiff::Timestamp;
 use ward_console::{AppState, ConsoleConfig};
@@ -18,19 +17,7 @@ use ward_store::{
 /// Every test account's password.
 pub const PASSWORD: &str = "correct horse battery";
 
-static COUNTER: AtomicUsize = AtomicUsize::new(0);
-
-/// A folder of the test's own.
-pub fn temp_folder(name: &str) -> std::path::PathBuf {
-    let folder = std::env::temp_dir().join(format!(
-        "ward-console-{name}-{}-{}",
-        std::process::id(),
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    ));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).expect("create a temporary folder");
-    folder
-}
+pub use ward_testkit::temp_folder;
 
 /// A console running on its own runtime until dropped.
 pub struct Console {

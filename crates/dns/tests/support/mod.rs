@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, UdpSocket};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -13,27 +13,11 @@ use std::time::{Duration, Instant};
 use ward_dns::{DnsFilter, FilterSettings, Listeners, Upstreams};
 use ward_events::{Device, DeviceId, EventSink, SchoolId};
 use ward_gateway::{FilterState, LiveState};
-use ward_lists::{IndexBuilder, ListFormat};
+use ward_lists::ListFormat;
 use ward_policy::PolicySnapshot;
 
-/// A folder of its own under the system's temporary folder.
-pub fn temp_folder(name: &str) -> PathBuf {
-    // Tests run in parallel and may ask for the same name: each gets a folder of its own.
-    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let folder = std::env::temp_dir().join(format!("ward-dns-{name}-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).expect("create a temporary folder");
-    folder
-}
-
-/// A free UDP port on 127.0.0.1 (free when asked; the caller binds it at once).
-pub fn free_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .expect("a free port")
-        .port()
-}
+pub use ward_testkit::dig::{answers, dig, status};
+pub use ward_testkit::{free_udp_port, temp_folder};
 
 /// The zones every test's upstream serves.
 pub const TEST_ZONE: &str = r#"$ORIGIN test.
@@ -96,7 +80,7 @@ impl Unbound {
         ];
         let mut config = String::new();
         for _ in 0..20 {
-            let port = free_port();
+            let port = free_udp_port();
             config.clear();
             config.push_str(&format!(
                 "server:\n  interface: 127.0.0.1\n  port: {port}\n  do-daemonize: no\n  use-syslog: no\n  logfile: \"\"\n  username: \"\"\n  chroot: \"\"\n  directory: \"{dir}\"\n  pidfile: \"\"\n  do-ip6: no\n  access-control: 127.0.0.0/8 allow\n  module-config: \"iterator\"\n  local-zone: \"test.\" nodefault\n",
@@ -162,86 +146,15 @@ impl Drop for Unbound {
     }
 }
 
-/// Runs dig against `server` with `arguments`; returns what it printed.
-pub fn dig(server: SocketAddr, arguments: &[&str]) -> String {
-    let output = Command::new("dig")
-        .arg(format!("@{}", server.ip()))
-        .args(["-p", &server.port().to_string()])
-        .args(arguments)
-        .output()
-        .expect("dig is not installed: run scripts/test, which installs it (Debian package bind9-dnsutils)");
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The `status:` dig printed.
-pub fn status(output: &str) -> &str {
-    output
-        .split("status: ")
-        .nth(1)
-        .and_then(|rest| rest.split(',').next())
-        .unwrap_or("(no answer)")
-}
-
-/// The answer section's lines (name, type and data; no TTL) of a `+noall +answer` dig.
-pub fn answers(output: &str) -> Vec<String> {
-    output
-        .lines()
-        .filter(|line| !line.starts_with(';') && !line.trim().is_empty())
-        .map(|line| {
-            let fields: Vec<&str> = line.split_whitespace().collect();
-            // name ttl class type data… → name type data…
-            let mut kept = vec![fields[0]];
-            kept.extend_from_slice(&fields[3..]);
-            kept.join(" ")
-        })
-        .collect()
-}
-
 /// The category index of the tests: gambling has casino.test, social has chat.test, and the
 /// illegal list has abuse.test.
 pub fn index() -> Arc<ward_lists::CategoryIndex> {
-    let mut builder = IndexBuilder::new();
-    builder
-        .add_text(
-            "test",
-            "gambling",
-            ListFormat::Domains,
-            "gambling",
-            b"casino.test\n",
-            false,
-        )
-        .expect("list");
-    builder
-        .add_text(
-            "test",
-            "social",
-            ListFormat::Domains,
-            "social",
-            b"chat.test\n",
-            false,
-        )
-        .expect("list");
-    builder
-        .add_text(
-            "test",
-            "doh",
-            ListFormat::Domains,
-            "doh",
-            b"dns.provider.test\n",
-            false,
-        )
-        .expect("list");
-    builder
-        .add_text(
-            "test",
-            "iwf",
-            ListFormat::Illegal,
-            "iwf",
-            b"abuse.test\n",
-            true,
-        )
-        .expect("list");
-    Arc::new(builder.finish().expect("index"))
+    ward_testkit::category_index(&[
+        ("gambling", ListFormat::Domains, "casino.test\n", false),
+        ("social", ListFormat::Domains, "chat.test\n", false),
+        ("doh", ListFormat::Domains, "dns.provider.test\n", false),
+        ("iwf", ListFormat::Illegal, "abuse.test\n", true),
+    ])
 }
 
 /// The tests' policy: pupils (the unknown-client group) may not gamble or chat; staff may chat;

@@ -21,24 +21,12 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use ward_events::NewUnblockRequest;
 use ward_events::{Device, DeviceId, Event, EventSink, SchoolId};
 use ward_gateway::{FilterState, LiveState};
-use ward_lists::{IndexBuilder, ListFormat};
+use ward_lists::ListFormat;
 use ward_policy::PolicySnapshot;
 use ward_proxy::{AuthUser, Authenticator, ListenerKind, Listeners, Proxy, ProxySettings};
 use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 
-pub use ward_testkit::webdriver;
-
-/// A folder of its own under the system's temporary folder.
-pub fn temp_folder(name: &str) -> PathBuf {
-    let folder = std::env::temp_dir().join(format!(
-        "ward-proxy-{name}-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    let _ = std::fs::remove_dir_all(&folder);
-    std::fs::create_dir_all(&folder).expect("create a temporary folder");
-    folder
-}
+pub use ward_testkit::{free_port, temp_folder, webdriver};
 
 pub const POLICY: &str = r#"
 name = "Proxy Test School"
@@ -78,8 +66,7 @@ verdict = "unacceptable"
 "#;
 
 fn index() -> Arc<ward_lists::CategoryIndex> {
-    let mut builder = IndexBuilder::new();
-    for (category, format, text, illegal) in [
+    ward_testkit::category_index(&[
         ("gambling", ListFormat::Domains, "casino.test\n", false),
         ("chat", ListFormat::Urls, "www.allowed.test/chat/\n", false),
         (
@@ -88,12 +75,7 @@ fn index() -> Arc<ward_lists::CategoryIndex> {
             "www.allowed.test/abuse/\n",
             true,
         ),
-    ] {
-        builder
-            .add_text("test", category, format, category, text.as_bytes(), illegal)
-            .expect("list");
-    }
-    Arc::new(builder.finish().expect("index"))
+    ])
 }
 
 /// 127.0.0.2 is a staff laptop; everyone else is an unknown pupil.
@@ -394,13 +376,6 @@ impl Drop for TlsOrigin {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("free port")
-        .port()
 }
 
 /// What the test can change about the proxy.
