@@ -6,6 +6,7 @@
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
 mod e2guardian;
+pub mod eval;
 mod html;
 mod matcher;
 mod normalise;

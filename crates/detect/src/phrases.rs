@@ -469,6 +469,19 @@ impl Scanner {
     /// Scans text already [`normalise`]d, leaving out phrases the school has excluded (as
     /// [`Phrase::written`] writes them): a category's score is what the other phrases add up to.
     pub fn scan_normalised_excluding(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
+        self.score(text, excluded, true)
+    }
+
+    /// Every category any phrase of which was found in `text` (any text: it is normalised
+    /// here), whether or not its score reached the threshold, highest score first: what a
+    /// scan saw, for explaining a miss.
+    pub fn scores(&self, text: &str) -> Vec<Finding> {
+        self.score(&normalise(text), &[], false)
+    }
+
+    /// The findings of normalised `text`, without `excluded` phrases; only those at their
+    /// category's threshold when `firing`.
+    fn score(&self, text: &str, excluded: &[String], firing: bool) -> Vec<Finding> {
         // (pattern, where it first starts), one per pattern found, sorted by pattern.
         let found = self.matcher.first_matches(text.as_bytes());
         if found.first.is_empty() {
@@ -512,7 +525,7 @@ impl Scanner {
                 });
             }
             let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();
-            if score < category.threshold {
+            if firing && score < category.threshold {
                 continue;
             }
             let at = phrases

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists};
+use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists, eval};
 use ward_proxy::{Detection, Exclusions};
 use ward_store::{Exclusion, ExclusionKind, SchoolId, Store};
 
@@ -147,6 +147,22 @@ pub enum DetectCommand {
     /// Read the lists and print their categories, thresholds, severities and phrase counts,
     /// with every line that could not be used.
     Lists(ListArgs),
+    /// Measure detection on labelled cases (crates/detect/eval/): recall, precision and false
+    /// alarms per category and overall, then every miss and false alarm with why.
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    lists: ListArgs,
+    /// Print the figures only, not each miss and false alarm (for a held-out part, whose
+    /// cases no one tuning the lists should read).
+    #[arg(long)]
+    summary: bool,
+    /// Files of cases: a line each, `kind<TAB>labels<TAB>text`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -206,6 +222,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
             }
             Ok(EXIT_OK)
         }
+        DetectCommand::Eval(arguments) => evaluate(&arguments),
         DetectCommand::Scan(arguments) => {
             let band = match arguments.band.as_str() {
                 "primary" => AgeBand::Primary,
@@ -266,4 +283,132 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
             Ok(EXIT_BLOCKED)
         }
     }
+}
+
+/// Runs `ward detect eval`.
+fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
+    let lists = load_lists(
+        &arguments.lists.lists,
+        arguments.lists.e2guardian.as_deref(),
+        &mut |p| eprintln!("skipped: {p}"),
+    )?;
+    let mut cases = Vec::new();
+    for path in &arguments.files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the cases in {}", path.display()))?;
+        let (read, problems) = eval::parse_cases(&path.to_string_lossy(), &text);
+        for problem in problems {
+            eprintln!("skipped: {problem}");
+        }
+        cases.extend(read);
+    }
+    let scanner = Scanner::new(lists);
+    let started = std::time::Instant::now();
+    let evaluation = eval::evaluate(&scanner, &cases);
+    let took = started.elapsed();
+    let names: Vec<String> = arguments
+        .files
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    say!(
+        "{}: {} cases ({} risky, {} harmless), scanned in {:.0} ms",
+        names.join(", "),
+        cases.len(),
+        evaluation.risky,
+        evaluation.harmless,
+        took.as_secs_f64() * 1000.0
+    );
+    say!("");
+    say!(
+        "{:<16} {:>6} {:>7} {:>8} {:>10}  {}",
+        "category",
+        "cases",
+        "caught",
+        "recall",
+        "precision",
+        "false alarms on harmless cases (rate)"
+    );
+    let percent = |value: Option<f64>| match value {
+        Some(value) => format!("{:.1}%", value * 100.0),
+        None => "-".to_owned(),
+    };
+    for (id, figures) in &evaluation.categories {
+        say!(
+            "{:<16} {:>6} {:>7} {:>8} {:>10}  {} ({})",
+            id,
+            figures.cases,
+            figures.caught,
+            percent(figures.recall()),
+            percent(figures.precision()),
+            figures.harmless_fired,
+            percent(evaluation.category_false_positive_rate(figures))
+        );
+    }
+    say!(
+        "{:<16} {:>6} {:>7} {:>8} {:>10}  {} of {} ({})",
+        "overall",
+        evaluation.risky,
+        evaluation.risky_caught,
+        percent(evaluation.recall()),
+        percent(evaluation.precision()),
+        evaluation.harmless_fired,
+        evaluation.harmless,
+        percent(evaluation.false_positive_rate())
+    );
+    if arguments.summary {
+        return Ok(EXIT_OK);
+    }
+    let place = |case: &eval::Case| format!("{}:{}", case.source, case.line);
+    let found = |finding: &ward_detect::Finding| {
+        let phrases: Vec<String> = finding
+            .phrases
+            .iter()
+            .map(|(phrase, weight)| format!("{phrase} {weight:+}"))
+            .collect();
+        format!(
+            "{} {} ({})",
+            finding.category,
+            finding.score,
+            phrases.join(", ")
+        )
+    };
+    say!("");
+    say!("Missed ({}):", evaluation.misses.len());
+    for miss in &evaluation.misses {
+        say!(
+            "  {} [{} {}] {}",
+            place(&miss.case),
+            miss.case.kind,
+            miss.case.labels.join(","),
+            miss.case.text
+        );
+        if miss.below.is_empty() {
+            say!("      no phrase of its categories matched");
+        }
+        for finding in &miss.below {
+            say!("      below the threshold: {}", found(finding));
+        }
+        for finding in &miss.fired {
+            say!("      fired instead: {}", found(finding));
+        }
+    }
+    say!("");
+    say!("False alarms ({}):", evaluation.false_alarms.len());
+    for alarm in &evaluation.false_alarms {
+        let labels = if alarm.case.harmless() {
+            eval::HARMLESS.to_owned()
+        } else {
+            alarm.case.labels.join(",")
+        };
+        say!(
+            "  {} [{} {}] {}",
+            place(&alarm.case),
+            alarm.case.kind,
+            labels,
+            alarm.case.text
+        );
+        say!("      fired: {}", found(&alarm.finding));
+    }
+    Ok(EXIT_OK)
 }

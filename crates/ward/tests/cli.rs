@@ -377,6 +377,58 @@ fn detect_scans_text_and_pages_and_reads_lists() {
     let _ = std::fs::remove_file(&list);
 }
 
+#[test]
+fn detect_eval_measures_the_lists_on_labelled_cases() {
+    let directory = ward_testkit::temp_folder("cli-eval");
+    let cases = directory.join("cases.tsv");
+    std::fs::write(
+        &cases,
+        "# kind\tlabels\ttext\n\
+         search\tself-harm\thow to kill myself\n\
+         chat\tabuse\tmy dad hits me\n\
+         search\tnone\ta bath bomb from scunthorpe\n\
+         search\tnone\tonline casino\n\
+         what\tnone\tbad line\n",
+    )
+    .expect("write cases");
+    let cases = cases.to_string_lossy().into_owned();
+    let output = ward(&["detect", "eval", &cases], &directory);
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    let out = text(&output.stdout);
+    let row = |id: &str| {
+        out.lines()
+            .find(|line| line.starts_with(&format!("{id} ")))
+            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+            .unwrap_or_default()
+    };
+    assert!(out.contains("4 cases (2 risky, 2 harmless)"), "{out}");
+    assert_eq!(row("self-harm"), "self-harm 1 1 100.0% 100.0% 0 (0.0%)");
+    assert_eq!(row("abuse"), "abuse 1 0 0.0% - 0 (0.0%)");
+    assert_eq!(row("gambling"), "gambling 0 0 - 0.0% 1 (50.0%)");
+    assert_eq!(row("overall"), "overall 2 1 50.0% 50.0% 1 of 2 (50.0%)");
+    // Each miss and false alarm is listed with where it is and why.
+    assert!(
+        out.contains(&format!("Missed (1):\n  {cases}:3 [chat abuse] my dad hits me\n      no phrase of its categories matched")),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "False alarms (1):\n  {cases}:5 [search none] online casino\n      fired: gambling"
+        )),
+        "{out}"
+    );
+    assert!(
+        text(&output.stderr).contains(&format!("skipped: {cases}:6: ")),
+        "{}",
+        text(&output.stderr)
+    );
+    // --summary prints the figures only.
+    let output = ward(&["detect", "eval", "--summary", &cases], &directory);
+    let out = text(&output.stdout);
+    assert!(out.contains("overall") && !out.contains("Missed"), "{out}");
+    let _ = std::fs::remove_dir_all(&directory);
+}
+
 /// Issue 20, item 18: a reader that stops early (`ward check … | head`) ends `ward` quietly
 /// with 141 (as SIGPIPE would), never a panic.
 #[test]
