@@ -9,10 +9,11 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use ward_dns::cache::Entry;
-use ward_dns::{ClientMap, DnsFilter, FilterSettings, FilterState, Step, Upstreams, reply, wire};
+use ward_dns::{DnsFilter, FilterSettings, Step, Upstreams, reply, wire};
+use ward_events::SchoolId;
+use ward_gateway::{FilterState, LiveState};
 use ward_lists::{IndexBuilder, ListFormat};
 use ward_policy::PolicySnapshot;
-use ward_store::SchoolId;
 
 const POLICY: &str = r#"
 name = "fuzz"
@@ -38,9 +39,9 @@ fn filter() -> &'static DnsFilter {
             .expect("list");
         let index = Arc::new(builder.finish().expect("index"));
         let (policy, _) = PolicySnapshot::from_toml(POLICY, index).expect("policy");
-        let (clients, _) = ClientMap::new(&[], &policy);
+        let (state, _) = FilterState::new(Arc::new(policy), &[]);
         DnsFilter::new(
-            FilterState { policy: Arc::new(policy), clients },
+            Arc::new(LiveState::new(state)),
             FilterSettings {
                 school: SchoolId(1),
                 block_page_ipv4: Some([192, 0, 2, 1].into()),

@@ -28,7 +28,7 @@ pub enum DetectError {
 
 pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode, decode_named};
 pub use html::PageText;
-pub use normalise::normalise;
+pub use normalise::{normalise, normalise_phrase};
 /// Ward's default phrase list (`crates/detect/lists/ward.list`): the categories of DESIGN.md M2.
 pub const DEFAULT_LIST: &str = include_str!("../lists/ward.list");
 

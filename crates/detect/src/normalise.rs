@@ -26,7 +26,25 @@ use unicode_normalization::char::{decompose_compatible, is_combining_mark};
 /// Normalises `text` for phrase matching (see the module's documentation): lower-case words,
 /// single spaces between them, a space at each end (`" "` for text with no words).
 pub fn normalise(text: &str) -> String {
-    let mut normaliser = Normaliser::new(text.len() + 2);
+    let (once, stretched) = render(text, 1);
+    if !stretched {
+        return once;
+    }
+    // Stretched letters could stand for one letter or two: the text is also read with them
+    // as two (`noooose` → `nose`, and `noose` after it).
+    let (twice, _) = render(text, 2);
+    once + &twice[1..]
+}
+
+/// [`normalise`] for a list's phrase: one reading, with stretched letters as one.
+pub fn normalise_phrase(text: &str) -> String {
+    render(text, 1).0
+}
+
+/// One reading of `text`, runs of three or more of a letter read as `stretched_to` letters,
+/// and whether there were any.
+fn render(text: &str, stretched_to: usize) -> (String, bool) {
+    let mut normaliser = Normaliser::new(text.len() + 2, stretched_to);
     normaliser.push_str(text);
     normaliser.finish()
 }
@@ -38,16 +56,23 @@ pub(crate) fn normalise_lossy(bytes: &[u8]) -> String {
     if let Ok(text) = std::str::from_utf8(bytes) {
         return normalise(text);
     }
-    let mut normaliser = Normaliser::new(bytes.len() + 2);
-    for chunk in bytes.utf8_chunks() {
-        // Each valid stretch ends where the text or an invalid sequence does, so no word runs
-        // on from one stretch into the next.
-        normaliser.push_str(chunk.valid());
-        if !chunk.invalid().is_empty() {
-            normaliser.push_str(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]));
+    let lossy = |stretched_to| {
+        let mut normaliser = Normaliser::new(bytes.len() + 2, stretched_to);
+        for chunk in bytes.utf8_chunks() {
+            // Each valid stretch ends where the text or an invalid sequence does, so no word
+            // runs on from one stretch into the next.
+            normaliser.push_str(chunk.valid());
+            if !chunk.invalid().is_empty() {
+                normaliser.push_str(char::REPLACEMENT_CHARACTER.encode_utf8(&mut [0; 4]));
+            }
         }
+        normaliser.finish()
+    };
+    let (once, stretched) = lossy(1);
+    if !stretched {
+        return once;
     }
-    normaliser.finish()
+    once + &lossy(2).0[1..]
 }
 
 /// Builds normalised text a word at a time, without allocating per word: ASCII is read a byte
@@ -67,6 +92,8 @@ struct Normaliser {
     run_words: usize,
     /// Whether one of them is a letter.
     run_letter: bool,
+    /// How runs of three or more of one letter are read.
+    squeeze: Squeeze,
 }
 
 /// Every byte of a `u64` with only its top bit set.
@@ -79,7 +106,7 @@ const fn bytes_of(byte: u8) -> u64 {
 }
 
 impl Normaliser {
-    fn new(capacity: usize) -> Normaliser {
+    fn new(capacity: usize, stretched_to: usize) -> Normaliser {
         let mut out = Vec::with_capacity(capacity);
         out.push(b' ');
         Normaliser {
@@ -89,6 +116,10 @@ impl Normaliser {
             run_start: 1,
             run_words: 0,
             run_letter: false,
+            squeeze: Squeeze {
+                stretched_to,
+                stretched: false,
+            },
         }
     }
 
@@ -150,6 +181,7 @@ impl Normaliser {
     fn letters_word(&mut self, bytes: &[u8], at: usize) -> Option<usize> {
         let start = self.out.len();
         let mut last = 0u8;
+        let mut run = 0usize;
         let mut end = at;
         while let Some(chunk) = bytes[end..].first_chunk::<8>() {
             let block = u64::from_le_bytes(*chunk);
@@ -166,7 +198,7 @@ impl Normaliser {
                 break;
             }
             // A byte equal to the one before it (the first to the last letter written) is a
-            // stretched letter, squeezed out; a block without one is written whole.
+            // double or stretched letter, counted; a block without one is written whole.
             let same = lower ^ ((lower << 8) | u64::from(last));
             let repeated = !(((same & LOW7) + LOW7) | same) & HIGH;
             let counted = if count == 8 {
@@ -179,12 +211,11 @@ impl Normaliser {
                 self.out.extend_from_slice(&lower);
                 self.out.truncate(self.out.len() - (8 - count));
                 last = lower[count - 1];
+                run = 1;
             } else {
                 for &byte in &lower[..count] {
-                    if byte != last {
-                        self.out.push(byte);
-                        last = byte;
-                    }
+                    self.squeeze
+                        .letter(&mut self.out, byte, &mut last, &mut run);
                 }
             }
             end += count;
@@ -202,10 +233,8 @@ impl Normaliser {
                 break;
             }
             let lower = byte.to_ascii_lowercase();
-            if lower != last {
-                self.out.push(lower);
-                last = lower;
-            }
+            self.squeeze
+                .letter(&mut self.out, lower, &mut last, &mut run);
             end += 1;
         }
         let single = (self.out.len() - start == 1).then_some(true);
@@ -235,7 +264,7 @@ impl Normaliser {
     /// A whole word of ASCII word characters, finished and written out.
     fn ascii_word(&mut self, word: &[u8]) {
         let start = self.out.len();
-        finish_ascii_word_into(word, &mut self.out);
+        finish_ascii_word_into(word, &mut self.out, &mut self.squeeze);
         let single = match self.out.len() - start {
             0 => return,
             1 => Some(self.out[start].is_ascii_alphabetic()),
@@ -250,7 +279,7 @@ impl Normaliser {
             return;
         }
         self.finished.clear();
-        finish_word_into(&self.word, &mut self.finished);
+        finish_word_into(&self.word, &mut self.finished, &mut self.squeeze);
         self.word.clear();
         if self.finished.is_empty() {
             return;
@@ -297,19 +326,25 @@ impl Normaliser {
                 .collect();
             self.out.truncate(self.run_start);
             // Characters with their spaces taken out: still UTF-8.
-            finish_word_into(&String::from_utf8_lossy(&joined), &mut self.out);
+            finish_word_into(
+                &String::from_utf8_lossy(&joined),
+                &mut self.out,
+                &mut self.squeeze,
+            );
             self.out.push(b' ');
         }
         self.run_words = 0;
     }
 
-    fn finish(mut self) -> String {
+    /// The text, and whether it had stretched letters.
+    fn finish(mut self) -> (String, bool) {
         self.end_word();
         self.close_run();
         // Written from chars and ASCII bytes only, so always UTF-8; were it not, the text would
         // still be returned rather than lost.
-        String::from_utf8(self.out)
-            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
+        let text = String::from_utf8(self.out)
+            .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
+        (text, self.squeeze.stretched)
     }
 }
 
@@ -424,27 +459,80 @@ fn latin_look_alike(c: char) -> char {
 
 /// Writes a word as matched: `!` and `|` at its ends are punctuation, not letters (`help!`);
 /// leetspeak is read as letters if it has a letter; repeated letters are squeezed.
-fn finish_word_into(word: &str, out: &mut Vec<u8>) {
+fn finish_word_into(word: &str, out: &mut Vec<u8>, squeeze: &mut Squeeze) {
     if word.is_ascii() {
-        finish_ascii_word_into(word.as_bytes(), out);
+        finish_ascii_word_into(word.as_bytes(), out, squeeze);
         return;
     }
     let word = word.trim_matches(['!', '|']);
     let has_letter = word.chars().any(char::is_alphabetic);
     let mut last = None;
+    let mut run = 0;
     for c in word.chars() {
         let c = if has_letter { leet(c).unwrap_or(c) } else { c };
         if has_letter && Some(c) == last && c.is_alphabetic() {
+            run += 1;
+            squeeze.repeat(out, run, c.len_utf8(), |out| {
+                out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes())
+            });
             continue;
         }
         out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
         last = Some(c);
+        run = 1;
+    }
+}
+
+/// How runs of one letter are read: two stay two (`noose`, `weed`); three or more are a
+/// stretched letter (`diiiie`), read as `stretched_to` letters.
+struct Squeeze {
+    /// 1 or 2.
+    stretched_to: usize,
+    /// Whether a stretched letter was seen.
+    stretched: bool,
+}
+
+impl Squeeze {
+    /// The `run`th letter in a row of one letter (2 or more), `width` bytes long, whose first
+    /// `run - 1` are written already; `push` writes one more.
+    #[inline]
+    fn repeat(
+        &mut self,
+        out: &mut Vec<u8>,
+        run: usize,
+        width: usize,
+        push: impl FnOnce(&mut Vec<u8>),
+    ) {
+        match run {
+            2 => push(out),
+            3 => {
+                self.stretched = true;
+                if self.stretched_to == 1 {
+                    out.truncate(out.len() - width);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// An ASCII letter `byte` of a word, after `last` (the letter before it, repeated `run`
+    /// times so far).
+    #[inline]
+    fn letter(&mut self, out: &mut Vec<u8>, byte: u8, last: &mut u8, run: &mut usize) {
+        if byte == *last {
+            *run += 1;
+            self.repeat(out, *run, 1, |out| out.push(byte));
+        } else {
+            out.push(byte);
+            *last = byte;
+            *run = 1;
+        }
     }
 }
 
 /// [`finish_word_into`] for a word of ASCII word characters (any case; `!` and `|` at its ends
 /// are dropped here).
-fn finish_ascii_word_into(word: &[u8], out: &mut Vec<u8>) {
+fn finish_ascii_word_into(word: &[u8], out: &mut Vec<u8>, squeeze: &mut Squeeze) {
     let start = word.iter().position(|b| !matches!(b, b'!' | b'|'));
     let Some(start) = start else {
         return;
@@ -462,13 +550,17 @@ fn finish_ascii_word_into(word: &[u8], out: &mut Vec<u8>) {
         return;
     }
     let mut last = 0u8;
+    let mut run = 0;
     for &byte in word {
         let byte = AS_LETTER[usize::from(byte)];
-        // Letters only are squeezed: `a22` keeps its `22`.
-        if byte != last || !byte.is_ascii_alphabetic() {
+        // Letters only are squeezed: `a222` keeps its `222`.
+        if byte.is_ascii_alphabetic() {
+            squeeze.letter(out, byte, &mut last, &mut run);
+        } else {
             out.push(byte);
+            last = byte;
+            run = 1;
         }
-        last = byte;
     }
 }
 
@@ -503,6 +595,17 @@ mod tests {
         use super::super::{is_invisible, is_word_char, latin_look_alike, leet};
 
         pub fn normalise(text: &str) -> String {
+            let once = render(text, 1);
+            let twice = render(text, 2);
+            if once == twice {
+                once
+            } else {
+                once + &twice[1..]
+            }
+        }
+
+        fn render(text: &str, to: usize) -> String {
+            let finish_word = |word: &str| finish_word(word, to);
             let mut words: Vec<String> = Vec::new();
             let mut word = String::new();
             let push = |word: &mut String, words: &mut Vec<String>| {
@@ -550,18 +653,23 @@ mod tests {
             out
         }
 
-        fn finish_word(word: &str) -> String {
+        /// A word read as letters, each run of one letter as itself if one or two long, else
+        /// as `to` letters.
+        fn finish_word(word: &str, to: usize) -> String {
             let word = word.trim_matches(['!', '|']);
             let has_letter = word.chars().any(char::is_alphabetic);
+            let chars: Vec<char> = word
+                .chars()
+                .map(|c| if has_letter { leet(c).unwrap_or(c) } else { c })
+                .collect();
             let mut out = String::new();
-            let mut last = None;
-            for c in word.chars() {
-                let c = if has_letter { leet(c).unwrap_or(c) } else { c };
-                if has_letter && Some(c) == last && c.is_alphabetic() {
-                    continue;
-                }
-                out.push(c);
-                last = Some(c);
+            for run in chars.chunk_by(|a, b| a == b) {
+                let keep = if has_letter && run[0].is_alphabetic() && run.len() >= 3 {
+                    to
+                } else {
+                    run.len()
+                };
+                out.extend(std::iter::repeat_n(run[0], keep));
             }
             out
         }
@@ -582,7 +690,9 @@ mod tests {
             ("ｓｕｉｃｉｄｅ", " suicide "), // full-width
             ("𝐬𝐮𝐢𝐜𝐢𝐝𝐞", " suicide "),        // mathematical bold
             ("suïcîdé", " suicide "),
-            ("diiiiie", " die "),
+            // Stretched: read as one letter, then as two.
+            ("diiiiie", " die diie "),
+            ("noooose", " nose noose "),
             ("k m s", " kms "),
             ("k.m.s", " kms "),
             ("@norexi@", " anorexia "),
@@ -595,12 +705,12 @@ mod tests {
     fn words_are_separated_by_single_spaces() {
         assert_eq!(
             normalise("  How do I\tkill\n the PROCESS?? "),
-            " how do i kil the proces "
+            " how do i kill the process "
         );
         assert_eq!(normalise(""), " ");
         assert_eq!(normalise("?!… ,"), " ");
         assert_eq!(normalise("help me!!"), " help me ");
-        assert_eq!(normalise("k!ll"), " kil ");
+        assert_eq!(normalise("k!ll"), " kill ");
         assert_eq!(normalise("don't"), " don t ");
     }
 
@@ -673,9 +783,27 @@ mod tests {
         }
 
         #[test]
-        fn normalising_is_idempotent(text in "\\PC{0,60}") {
-            let once = normalise(&text);
+        fn normalising_a_phrase_is_idempotent(text in "\\PC{0,60}") {
+            // (Text with stretched letters is read twice over, one reading after the other;
+            // a list's phrase is read once, and reading it again changes nothing.)
+            let once = normalise_phrase(&text);
+            prop_assert_eq!(normalise_phrase(&once), once.clone());
             prop_assert_eq!(normalise(&once), once);
+        }
+
+        #[test]
+        fn stretched_text_is_read_with_one_letter_then_two(
+            head in "[a-z ]{0,12}", letter in "[a-z]", times in 3usize..8, tail in "[a-z ]{0,12}"
+        ) {
+            // The stretched run is the letters given: it does not go on into head or tail.
+            prop_assume!(!head.ends_with(&letter) && !tail.starts_with(&letter));
+            let stretched = |text: &str| text.as_bytes().windows(3).any(|w| w[0] == w[1] && w[1] == w[2]);
+            prop_assume!(!stretched(&head) && !stretched(&tail));
+            let text = format!("{head}{}{tail}", letter.repeat(times));
+            let one = normalise_phrase(&format!("{head}{letter}{tail}"));
+            let two = normalise_phrase(&format!("{head}{letter}{letter}{tail}"));
+            let read = normalise(&text);
+            prop_assert!(read.starts_with(&one) && read.ends_with(&two[1..]), "{read:?}: {one:?} {two:?}");
         }
 
         #[test]

@@ -98,7 +98,7 @@ impl Part {
         let starts = written.starts_with('*');
         let ends = written.len() > 1 && written.ends_with('*');
         let inner = written.trim_matches('*');
-        let text = normalise(inner).trim().to_owned();
+        let text = crate::normalise::normalise_phrase(inner).trim().to_owned();
         if text.is_empty() {
             return None;
         }
@@ -603,13 +603,16 @@ threshold 30
             "category self-harm \"Self-harm\"\nthreshold 50\n60 kill myself\n40 overdos*\n30 pills & *cide*\n",
         );
         assert!(problems.is_empty(), "{problems:?}");
-        // Written normalised, as the scanner reads text: repeated letters are squeezed.
-        assert_eq!(lists.listed("  Kill   MYSELF "), Some("kil myself".into()));
-        assert_eq!(lists.listed("k1ll myself"), Some("kil myself".into()));
+        // Written normalised, as the scanner reads text.
+        assert_eq!(lists.listed("  Kill   MYSELF "), Some("kill myself".into()));
+        assert_eq!(lists.listed("k1ll myself"), Some("kill myself".into()));
         assert_eq!(lists.listed("overdos"), Some("overdos*".into()));
         assert_eq!(lists.listed("overdos*"), Some("overdos*".into()));
-        assert_eq!(lists.listed("*cide* & pills"), Some("pils & *cide*".into()));
-        assert_eq!(lists.listed("cide & pills"), Some("pils & *cide*".into()));
+        assert_eq!(
+            lists.listed("*cide* & pills"),
+            Some("pills & *cide*".into())
+        );
+        assert_eq!(lists.listed("cide & pills"), Some("pills & *cide*".into()));
         assert_eq!(lists.listed("pills"), None);
         assert_eq!(lists.listed("kill yourself"), None);
         assert_eq!(lists.listed(" & "), None);
@@ -626,7 +629,7 @@ threshold 30
         );
         assert_eq!(harm.severity(AgeBand::Primary), 5);
         assert_eq!(harm.severity(AgeBand::Staff), 3);
-        assert_eq!(harm.phrases[3].written(), "pils & overdos*");
+        assert_eq!(harm.phrases[3].written(), "pills & overdos*");
         assert_eq!(lists.phrase_count(), 8);
     }
 
@@ -666,8 +669,8 @@ threshold 30
             );
         }
         let finding = &scanner.scan("He said: I want to kill myself, today.")[0];
-        assert_eq!(finding.phrases, [("kil myself".to_owned(), 40)]);
-        assert!(finding.context.contains("kil myself"), "{finding:?}");
+        assert_eq!(finding.phrases, [("kill myself".to_owned(), 40)]);
+        assert!(finding.context.contains("kill myself"), "{finding:?}");
     }
 
     #[test]

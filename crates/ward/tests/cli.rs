@@ -307,8 +307,8 @@ fn detect_scans_text_and_pages_and_reads_lists() {
     let out = text(&output.stdout);
     assert!(
         out.starts_with("self-harm (Self-harm and suicide): score 60 of 50, severity 5")
-            && out.contains("+60  kil myself")
-            && out.contains("text: … i want to kil myself …"),
+            && out.contains("+60  kill myself")
+            && out.contains("text: … i want to kill myself …"),
         "{out}"
     );
     // The classic false positives find nothing (exit 0).
