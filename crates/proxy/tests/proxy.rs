@@ -429,9 +429,9 @@ fn risk_detection_reads_searches_addresses_and_streamed_pages() {
     let detail = alert.detection.as_deref().expect("detail");
     assert!(
         detail.contains("Found in a page's text: Self-harm and suicide")
-            && detail.contains("kil myself (+60)")
+            && detail.contains("kill myself (+60)")
             && detail.contains("Page title: My diary")
-            && detail.contains("i want to kil myself tonight"),
+            && detail.contains("i want to kill myself tonight"),
         "{detail}"
     );
     assert_eq!(
@@ -509,7 +509,7 @@ fn risk_detection_reads_searches_addresses_and_streamed_pages() {
     ]);
     assert_eq!(detections_about(&ward, "/diary"), [], "a site excluded");
     exclude(ward_proxy::Exclusions {
-        phrases: vec!["kil myself".into()],
+        phrases: vec!["kill myself".into()],
         ..Default::default()
     });
     curl(&[

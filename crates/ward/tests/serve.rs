@@ -1170,7 +1170,7 @@ fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched
     let queue = wait_for_alert(&server.base, &session, "Risk detected (self-harm)");
     assert_eq!(alert_times(&queue, "Risk detected (self-harm)"), "1");
     let (_, alert) = console_get(&server.base, &session, "/alerts/1");
-    assert!(alert.contains("kil myself"), "{alert}");
+    assert!(alert.contains("kill myself"), "{alert}");
     assert!(
         alert.contains(
             "/alerts/exclusions?kind=site&#38;value=nowhere.test\">Stop reading nowhere.test"
@@ -1204,7 +1204,7 @@ fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched
     let (status, location) = exclude("KILL  myself", reason);
     assert_eq!((status, location.as_str()), (303, "/alerts/exclusions"));
     let (_, page) = console_get(&server.base, &session, "/alerts/exclusions");
-    assert!(page.contains("kil myself"), "{page}");
+    assert!(page.contains("kill myself"), "{page}");
     assert!(page.contains("reviewed by the DSL"), "{page}");
 
     // In force at once: the phrase no longer counts. A gambling address sent after it shows
