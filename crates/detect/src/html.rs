@@ -513,7 +513,7 @@ mod tests {
         assert_eq!(page.title(), "How to & why");
         assert_eq!(
             normalise(&page.text()),
-            " how to why first para here suicide self harm hurt one two abc "
+            " how to why first para here suicide self harm hurt one two a be see "
         );
         assert!(!page.truncated());
     }

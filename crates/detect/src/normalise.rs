@@ -13,13 +13,21 @@
 //! 4. Words are runs of letters, digits and the symbols leetspeak uses (`@ $ ! |`); in a word
 //!    that has a letter, those digits and symbols are read as the letters they stand for
 //!    (`5u1c1d3` → `suicide`); a word of digits alone stays as it is (`2026`).
+//!    Apostrophes do not split a word (`don't` is `dont`, `i’m` is `im`).
 //! 5. Letters spaced or dotted apart (`s u i c i d e`, `s.u.i.c.i.d.e`, `k-m-s`): three or more
-//!    one-character words in a row, at least one of them a letter, are joined into one word.
+//!    one-character words in a row, at least one of them a letter, are joined into one word,
+//!    unless each is a word on its own in text-speak (`u r a`, `y r u`: a b c i n r u y).
+//!    Emoji that carry a meaning in children's messages are read as a word each (💊 `pill`,
+//!    🔪 `knife`, 🍃 `leaf`, ❄ `snowflake`); other emoji separate words.
 //! 6. Double letters stay double (`noose` is not `nose`, `weed` is not `wed`). A run of three
 //!    or more of one letter is a stretched letter (`diiiie`, `kiiiill`): it is read as one
 //!    letter, and the text is read a second time with it as two, the second reading appended
 //!    to the first, so `diiiie` matches `die` and `kiiiill` matches `kill`. A word of one letter
 //!    alone (`www`, `zzzz`) reads the same either way and does not cause the second reading.
+//!
+//! 7. Text-speak is read as the plain words it stands for (`u` `you`, `ur` `your`, `r` `are`,
+//!    `2` `to`, `ppl` `people`, `bc` `because`, `h8` `hate`, `dont` `do not`): a list writes
+//!    its phrases in plain words and matches both.
 //!
 //! [`normalise_phrase`] is the one reading used for a list's phrases. It is idempotent:
 //! `normalise_phrase(normalise_phrase(x)) == normalise_phrase(x)` (a property test checks it),
@@ -96,6 +104,8 @@ struct Normaliser {
     run_words: usize,
     /// Whether one of them is a letter.
     run_letter: bool,
+    /// Whether each of them is a word on its own in text-speak (`u r a`).
+    run_words_only: bool,
     /// How runs of three or more of one letter are read.
     squeeze: Squeeze,
 }
@@ -120,6 +130,7 @@ impl Normaliser {
             run_start: 1,
             run_words: 0,
             run_letter: false,
+            run_words_only: true,
             squeeze: Squeeze {
                 stretched_to,
                 in_word: false,
@@ -133,6 +144,12 @@ impl Normaliser {
         let mut at = 0;
         while at < bytes.len() {
             let byte = bytes[at];
+            if byte == b'\'' {
+                // An apostrophe shows where letters were left out, and the word goes on:
+                // `don't` is `dont`, `i'm` is `im`.
+                at += 1;
+                continue;
+            }
             if self.word.is_empty() {
                 // The common cases between words: separators (which end no word, so are only
                 // skipped) and words of ASCII letters.
@@ -153,7 +170,8 @@ impl Normaliser {
                     .iter()
                     .position(|b| !ASCII_WORD[usize::from(*b)])
                     .unwrap_or(bytes.len() - at);
-                let whole = at + run == bytes.len() || bytes[at + run].is_ascii();
+                let whole = at + run == bytes.len()
+                    || (bytes[at + run].is_ascii() && bytes[at + run] != b'\'');
                 if run > 0 && whole && self.word.is_empty() {
                     // A whole ASCII word (the common case): finished straight from the bytes.
                     self.ascii_word(&bytes[at..at + run]);
@@ -230,6 +248,10 @@ impl Normaliser {
         }
         // What is left (under eight bytes), and the byte that ends the word.
         while let Some(&byte) = bytes.get(end) {
+            if byte == b'\'' {
+                end += 1;
+                continue;
+            }
             if !byte.is_ascii_alphabetic() {
                 if !byte.is_ascii() || ASCII_WORD[usize::from(byte)] {
                     self.out.truncate(start);
@@ -258,7 +280,11 @@ impl Normaliser {
                     continue;
                 }
                 let c = latin_look_alike(c);
-                if is_word_char(c) {
+                if let Some(word) = emoji_word(c) {
+                    self.end_word();
+                    self.word.push_str(word);
+                    self.end_word();
+                } else if is_word_char(c) {
                     self.word.push(c);
                 } else {
                     self.end_word();
@@ -307,11 +333,13 @@ impl Normaliser {
                 if self.run_words == 0 {
                     self.run_start = start;
                     self.run_letter = false;
+                    self.run_words_only = true;
                 }
                 self.run_words += 1;
                 self.run_letter |= letter;
+                self.run_words_only &= is_single_letter_word(self.out[start]);
             }
-            None if self.run_words >= 3 && self.run_letter => {
+            None if self.joins_run() => {
                 // The run ends before this word: taken out while the run is joined.
                 let word = self.out.split_off(start);
                 self.close_run();
@@ -322,10 +350,16 @@ impl Normaliser {
         self.out.push(b' ');
     }
 
+    /// Whether the run of one-character words is a word spelt out: three or more, one a
+    /// letter, and not only letters that are words themselves (`u r a`, `i c u`).
+    fn joins_run(&self) -> bool {
+        self.run_words >= 3 && self.run_letter && !self.run_words_only
+    }
+
     /// Joins the run of one-character words just written, if it is three or more with a
     /// letter (`s u i c i d e`).
     fn close_run(&mut self) {
-        if self.run_words >= 3 && self.run_letter {
+        if self.joins_run() {
             let joined: Vec<u8> = self.out[self.run_start..]
                 .iter()
                 .copied()
@@ -352,11 +386,146 @@ impl Normaliser {
         // still be returned rather than lost.
         let text = String::from_utf8(self.out)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-        (text, self.squeeze.stretched)
+        (read_text_speak(text), self.squeeze.stretched)
     }
 }
 
 /// The character `bytes` holds, if it is exactly one.
+/// Whether a one-letter word (its first byte) is a word on its own in English or text-speak,
+/// so that a row of them is words (`u r a`), not a word spelt out (`k y s`).
+fn is_single_letter_word(byte: u8) -> bool {
+    matches!(byte, b'a' | b'b' | b'c' | b'i' | b'n' | b'r' | b'u' | b'y')
+}
+
+/// The plain words a text-speak word stands for (after leetspeak is read: `h8` is `hb`,
+/// `no1` is `noi`), or `None`. No plain word is itself text-speak, and none is or starts with
+/// a one-letter word, so reading it again changes nothing (`im` stays: `i am` would join a
+/// row of one-letter words before it).
+fn text_speak(word: &[u8]) -> Option<&'static str> {
+    Some(match word {
+        b"u" | b"yu" => "you",
+        b"r" => "are",
+        b"y" => "why",
+        b"n" => "and",
+        b"b" => "be",
+        b"c" => "see",
+        b"2" => "to",
+        b"4" => "for",
+        b"ur" | b"yr" | b"youre" | b"yor" => "your",
+        b"urself" | b"yourslf" => "yourself",
+        b"urselves" => "yourselves",
+        b"ppl" | b"ppls" => "people",
+        b"bc" | b"bcos" | b"bcoz" | b"bcuz" | b"cos" | b"coz" | b"cuz" | b"becuz" | b"becos"
+        | b"bcause" | b"cause" => "because",
+        b"pls" | b"plz" | b"pleas" => "please",
+        b"wanna" | b"wana" => "want to",
+        b"gonna" | b"gona" => "going to",
+        b"gotta" => "got to",
+        b"abt" | b"bout" => "about",
+        b"luv" => "love",
+        b"wat" | b"wot" | b"wut" => "what",
+        b"bf" => "boyfriend",
+        b"gf" => "girlfriend",
+        b"hb" => "hate",
+        b"hbs" => "hates",
+        b"tho" => "though",
+        b"msg" | b"msgs" => "message",
+        b"noi" | b"noone" => "no one",
+        b"somei" | b"sumi" => "someone",
+        b"anyi" => "anyone",
+        b"everyi" | b"evryi" => "everyone",
+        b"nobdy" | b"nobdoy" => "nobody",
+        b"sumthing" | b"somethin" => "something",
+        b"nuthing" | b"nothin" => "nothing",
+        b"rn" => "right now",
+        b"dont" => "do not",
+        b"cant" => "can not",
+        b"cannot" => "can not",
+        b"wont" => "will not",
+        b"didnt" => "did not",
+        b"doesnt" => "does not",
+        b"isnt" => "is not",
+        b"wasnt" => "was not",
+        _ => return None,
+    })
+}
+
+/// Text-speak read as plain words ([`text_speak`]) in normalised `text`.
+fn read_text_speak(text: String) -> String {
+    let bytes = text.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut at = 1; // after the leading space
+    while at < bytes.len() {
+        let end = at
+            + bytes[at..]
+                .iter()
+                .position(|b| *b == b' ')
+                .unwrap_or(bytes.len() - at);
+        let word = &bytes[at..end];
+        let plain = if word.len() <= 8 {
+            text_speak(word)
+        } else {
+            None
+        };
+        match (plain, &mut out) {
+            (Some(plain), Some(out)) => out.extend_from_slice(plain.as_bytes()),
+            (Some(plain), None) => {
+                let mut copy = Vec::with_capacity(bytes.len() + 16);
+                copy.extend_from_slice(&bytes[..at]);
+                copy.extend_from_slice(plain.as_bytes());
+                out = Some(copy);
+            }
+            (None, Some(out)) => out.extend_from_slice(word),
+            (None, None) => {}
+        }
+        if let Some(out) = &mut out {
+            out.push(b' ');
+        }
+        at = end + 1;
+    }
+    match out {
+        // Words and spaces from UTF-8 text and ASCII replacements: still UTF-8.
+        Some(out) => String::from_utf8(out).unwrap_or(text),
+        None => text,
+    }
+}
+
+/// The word an emoji that carries a meaning in children's messages is read as: drugs (💊 🍃
+/// ❄ 🔌), weapons (🔪 🔫), sex (🍆 🍑 💦), death (💀 ⚰ 🪦), racist abuse (🐒 🦍 🍌).
+fn emoji_word(c: char) -> Option<&'static str> {
+    Some(match c {
+        '💊' => "pill",
+        '💉' => "syringe",
+        '🔪' | '🗡' => "knife",
+        '🔫' => "gun",
+        '💣' => "bomb",
+        '🍃' | '🌿' | '🍁' => "leaf",
+        '❄' => "snowflake",
+        '⛄' | '☃' => "snowman",
+        '🍄' => "mushroom",
+        '🔌' => "plug",
+        '💰' | '💸' | '💵' | '💷' => "money",
+        '🎰' => "slots",
+        '🍆' => "aubergine",
+        '🍑' => "peach",
+        '💦' => "splash",
+        '👅' => "tongue",
+        '🔞' => "adultsonly",
+        '💀' | '☠' => "skull",
+        '⚰' | '🪦' => "coffin",
+        '🩸' => "blood",
+        '🪢' => "rope",
+        '🤮' => "vomit",
+        '🐷' | '🐖' => "pig",
+        '🐒' | '🐵' => "monkey",
+        '🦍' => "gorilla",
+        '🍌' => "banana",
+        '🤡' => "clown",
+        '卐' | '卍' => "swastika",
+        _ => return None,
+    })
+}
+
 fn single_char(bytes: &[u8]) -> Option<char> {
     let mut chars = std::str::from_utf8(bytes).ok()?.chars();
     let first = chars.next()?;
@@ -376,7 +545,7 @@ static SEPARATOR: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 128 {
-        table[byte] = !ASCII_WORD[byte];
+        table[byte] = !ASCII_WORD[byte] && byte != b'\'' as usize;
         byte += 1;
     }
     table
@@ -417,7 +586,8 @@ const fn leet(c: char) -> Option<char> {
 /// Characters that show nothing and can be slipped into a word to split it for a filter.
 fn is_invisible(c: char) -> bool {
     matches!(c,
-        '\u{00AD}' // soft hyphen
+        '\'' | '\u{2018}' | '\u{2019}' // apostrophes: `don't` is one word
+        | '\u{00AD}' // soft hyphen
         | '\u{034F}' // combining grapheme joiner
         | '\u{061C}' // Arabic letter mark
         | '\u{115F}' | '\u{1160}' // Hangul fillers
@@ -614,7 +784,10 @@ mod tests {
         use unicode_normalization::UnicodeNormalization;
         use unicode_normalization::char::is_combining_mark;
 
-        use super::super::{is_invisible, is_word_char, latin_look_alike, leet};
+        use super::super::{
+            emoji_word, is_invisible, is_single_letter_word, is_word_char, latin_look_alike, leet,
+            text_speak,
+        };
 
         pub fn normalise(text: &str) -> String {
             let (once, stretched) = render(text, 1);
@@ -654,7 +827,11 @@ mod tests {
                         continue;
                     }
                     let c = latin_look_alike(c);
-                    if is_word_char(c) {
+                    if let Some(emoji) = emoji_word(c) {
+                        push(&mut word, &mut words);
+                        word.push_str(emoji);
+                        push(&mut word, &mut words);
+                    } else if is_word_char(c) {
                         word.push(c);
                     } else {
                         push(&mut word, &mut words);
@@ -671,7 +848,11 @@ mod tests {
                     end += 1;
                 }
                 let run = &words[index..end];
-                if run.len() >= 3 && run.iter().any(|w| w.chars().any(char::is_alphabetic)) {
+                let words_only = run.iter().all(|w| is_single_letter_word(w.as_bytes()[0]));
+                if run.len() >= 3
+                    && run.iter().any(|w| w.chars().any(char::is_alphabetic))
+                    && !words_only
+                {
                     any_stretched |= stretched(&run.concat());
                     out.push_str(&finish_word(&run.concat(), to));
                     out.push(' ');
@@ -682,7 +863,11 @@ mod tests {
                     index += 1;
                 }
             }
-            (out, any_stretched)
+            let read: Vec<&str> = out
+                .split(' ')
+                .map(|word| text_speak(word.as_bytes()).unwrap_or(word))
+                .collect();
+            (read.join(" "), any_stretched)
         }
 
         /// A word read as letters, each run of one letter as itself if one or two long, else
@@ -746,15 +931,15 @@ mod tests {
         assert_eq!(normalise("?!… ,"), " ");
         assert_eq!(normalise("help me!!"), " help me ");
         assert_eq!(normalise("k!ll"), " kill ");
-        assert_eq!(normalise("don't"), " don t ");
+        assert_eq!(normalise("don't"), " do not ");
     }
 
     #[test]
     fn numbers_stay_numbers() {
         assert_eq!(normalise("in 2026 at 10:30"), " in 2026 at 10 30 ");
         assert_eq!(
-            normalise("1 2 3"),
-            " 1 2 3 ",
+            normalise("1 5 3"),
+            " 1 5 3 ",
             "no letter: not spaced-out leetspeak"
         );
         assert_eq!(normalise("5 u 1 c 1 d 3"), " suicide ");
@@ -762,8 +947,55 @@ mod tests {
 
     #[test]
     fn two_single_letters_stay_apart() {
-        assert_eq!(normalise("I am a b"), " i am a b ");
-        assert_eq!(normalise("a b c"), " abc ");
+        assert_eq!(normalise("I am a k"), " i am a k ");
+        assert_eq!(normalise("x y z"), " xyz ");
+    }
+
+    #[test]
+    fn text_speak_reads_as_plain_words() {
+        for (written, plain) in [
+            (
+                "ur so fat no wonder no1 likes u",
+                " your so fat no wonder no one likes you ",
+            ),
+            ("u r a loser", " you are a loser "),
+            ("y r u so ugly", " why are you so ugly "),
+            ("how to unalive urself", " how to unalive yourself "),
+            ("i h8 u", " i hate you "),
+            ("i want 2 die", " i want to die "),
+            ("ppl r mean bc im fat", " people are mean because im fat "),
+            ("wanna die", " want to die "),
+            ("I don’t want to be here", " i do not want to be here "),
+            ("you're", " your "),
+            // Letters spelt out are still joined when they are not all words themselves.
+            ("k y s", " kys "),
+            ("s u i c i d e", " suicide "),
+        ] {
+            assert_eq!(normalise(written), plain, "{written:?}");
+        }
+    }
+
+    #[test]
+    fn emoji_that_carry_a_meaning_read_as_words() {
+        assert_eq!(normalise("🍃❄️💊 dm me"), " leaf snowflake pill dm me ");
+        assert_eq!(normalise("got the 🔪"), " got the knife ");
+        assert_eq!(
+            normalise("😀 hi"),
+            " hi ",
+            "an emoji with no meaning here is dropped"
+        );
+    }
+
+    #[test]
+    fn double_letters_no_longer_collide() {
+        for (a, b) in [
+            ("noose", "nose"),
+            ("weed", "wed"),
+            ("odds", "ods"),
+            ("kill", "kil"),
+        ] {
+            assert_ne!(normalise(a), normalise(b), "{a} and {b}");
+        }
     }
 
     #[test]
