@@ -9,6 +9,7 @@ mod e2guardian;
 pub mod eval;
 mod html;
 mod matcher;
+pub mod model;
 mod normalise;
 mod phrases;
 
@@ -29,17 +30,34 @@ pub enum DetectError {
 pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode, decode_named};
 pub use html::PageText;
 pub use normalise::{normalise, normalise_phrase};
-/// Ward's default phrase list (`crates/detect/lists/ward.list`): the categories of DESIGN.md M2.
-pub const DEFAULT_LIST: &str = include_str!("../lists/ward.list");
+/// Ward's default phrase lists (`crates/detect/lists/`, one file per category of DESIGN.md
+/// M2), as (file name, text).
+pub const DEFAULT_LISTS: &[(&str, &str)] = &[
+    ("self-harm.list", include_str!("../lists/self-harm.list")),
+    ("help-seeking.list", include_str!("../lists/help-seeking.list")),
+    ("abuse.list", include_str!("../lists/abuse.list")),
+    ("bullying.list", include_str!("../lists/bullying.list")),
+    ("grooming.list", include_str!("../lists/grooming.list")),
+    ("extremism.list", include_str!("../lists/extremism.list")),
+    ("hate.list", include_str!("../lists/hate.list")),
+    ("sexual.list", include_str!("../lists/sexual.list")),
+    ("drugs.list", include_str!("../lists/drugs.list")),
+    ("violence.list", include_str!("../lists/violence.list")),
+    ("gambling.list", include_str!("../lists/gambling.list")),
+];
 
-/// Ward's default phrase list, read. (A test checks that every line of it is usable.)
+/// Ward's default phrase lists, read. (A test checks that every line of them is usable.)
 pub fn default_lists() -> PhraseLists {
     let mut lists = PhraseLists::default();
-    let problems = lists.parse("ward.list", DEFAULT_LIST);
-    debug_assert!(problems.is_empty(), "{problems:?}");
+    for (name, text) in DEFAULT_LISTS {
+        let problems = lists.parse(name, text);
+        debug_assert!(problems.is_empty(), "{problems:?}");
+    }
     lists
 }
 
+pub use model::Model;
 pub use phrases::{
-    AgeBand, Anchor, Category, Finding, ListError, Part, Phrase, PhraseLists, Scanner,
+    AgeBand, Anchor, Category, Finding, Layer, ListError, ModelView, Part, Phrase, PhraseLists,
+    Scanner,
 };

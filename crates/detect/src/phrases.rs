@@ -25,7 +25,10 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use std::sync::Arc;
+
 use crate::matcher::Matcher;
+use crate::model::{MODEL_MAX_BYTES, Model};
 use crate::normalise;
 
 /// The age bands a category's severity is given for.
@@ -274,9 +277,16 @@ impl PhraseLists {
                                  {MIN_OPEN_PART} letters (it would match almost any text)"
                             )))
                         }
-                        Some(parts) if !parts.is_empty() && weight != 0 => self.categories[index]
-                            .phrases
-                            .push(Phrase { parts, weight }),
+                        Some(parts) if !parts.is_empty() && weight != 0 => {
+                            // A phrase that reads the same as one the category has already
+                            // (`don't tell` and `dont tell`) counts once: the later line sets
+                            // its weight, so a school's own list can change a built-in one.
+                            let phrases = &mut self.categories[index].phrases;
+                            match phrases.iter_mut().find(|p| p.parts == parts) {
+                                Some(same) => same.weight = weight,
+                                None => phrases.push(Phrase { parts, weight }),
+                            }
+                        }
                         Some(_) if weight == 0 => {
                             problems.push(error("a weight of 0 would do nothing".into()))
                         }
@@ -381,6 +391,49 @@ pub struct Finding {
     pub phrases: Vec<(String, i32)>,
     /// Normalised text around the first phrase found.
     pub context: String,
+    /// Which layer fired: the lists, the model, or both.
+    pub layer: Layer,
+    /// What the model made of the text in this category, when it read it.
+    pub model: Option<ModelView>,
+}
+
+/// Which of detection's layers found something.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Layer {
+    /// The phrase lists reached the category's threshold.
+    Lists,
+    /// The classifier was sure enough; the lists were not.
+    Model,
+    /// Both.
+    Both,
+    /// Neither (a finding that did not fire, kept to explain a miss).
+    Neither,
+}
+
+impl Layer {
+    /// How a DSL reads it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Layer::Lists => "phrase lists",
+            Layer::Model => "classifier",
+            Layer::Both => "phrase lists and classifier",
+            Layer::Neither => "neither layer",
+        }
+    }
+}
+
+/// The classifier's view of a text in one category.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ModelView {
+    /// How sure it is that the text is in the category, in thousandths.
+    pub per_mille: u16,
+    /// The level at which it fires, in thousandths.
+    pub threshold_per_mille: u16,
+    /// Whether it was sure enough that the text is *not* in the category to overrule the
+    /// lists' hit.
+    pub overruled: bool,
+    /// The features that raised it most, as written.
+    pub because: Vec<String>,
 }
 
 /// Phrase lists compiled for scanning: one automaton over every distinct part.
@@ -395,6 +448,8 @@ pub struct Scanner {
     numbered: Vec<(usize, usize)>,
     /// Per category and phrase: the patterns that make it up.
     parts: Vec<Vec<Vec<usize>>>,
+    /// The classifier, if one is used, and per list category its category there.
+    model: Option<(Arc<Model>, Vec<Option<usize>>)>,
 }
 
 /// How many characters of context either side of the first phrase found.
@@ -442,7 +497,33 @@ impl Scanner {
             uses,
             numbered,
             parts,
+            model: None,
         }
+    }
+
+    /// The same lists with `model` as the second layer: it reads texts up to
+    /// [`MODEL_MAX_BYTES`] (searches, addresses, messages, titles, paragraphs) in the lists'
+    /// categories it knows, fires where it is sure enough, and overrules a list hit it is sure
+    /// is harmless.
+    pub fn with_model(mut self, model: Arc<Model>) -> Scanner {
+        let index = self
+            .lists
+            .categories
+            .iter()
+            .map(|category| {
+                model
+                    .categories()
+                    .iter()
+                    .position(|known| known.id == category.id)
+            })
+            .collect();
+        self.model = Some((model, index));
+        self
+    }
+
+    /// The classifier, if there is one.
+    pub fn model(&self) -> Option<&Model> {
+        self.model.as_ref().map(|(model, _)| &**model)
     }
 
     /// Heap bytes the compiled automaton uses.
@@ -482,6 +563,81 @@ impl Scanner {
     /// The findings of normalised `text`, without `excluded` phrases; only those at their
     /// category's threshold when `firing`.
     fn score(&self, text: &str, excluded: &[String], firing: bool) -> Vec<Finding> {
+        let mut findings = self.list_findings(text, excluded);
+        let Some((model, index)) = &self.model else {
+            if firing {
+                findings.retain(|f| f.layer == Layer::Lists);
+            }
+            return findings;
+        };
+        if text.len() > MODEL_MAX_BYTES {
+            if firing {
+                findings.retain(|f| f.layer == Layer::Lists);
+            }
+            return findings;
+        }
+        let predictions = model.predict(text);
+        for (list_index, category) in self.lists.categories.iter().enumerate() {
+            let Some(m) = index[list_index] else {
+                continue;
+            };
+            let known = &model.categories()[m];
+            let probability = predictions[m].probability;
+            let sure = probability >= known.threshold;
+            let found = findings.iter().position(|f| f.category == category.id);
+            if found.is_none() && !sure && (firing || probability < 0.1) {
+                continue;
+            }
+            let finding = match found {
+                Some(at) => &mut findings[at],
+                None => {
+                    findings.push(Finding {
+                        category: category.id.clone(),
+                        score: 0,
+                        phrases: Vec::new(),
+                        context: context(text, 0),
+                        layer: Layer::Neither,
+                        model: None,
+                    });
+                    findings.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+                }
+            };
+            let listed = finding.layer == Layer::Lists;
+            let overruled = listed && probability < known.overrule;
+            finding.layer = match (listed && !overruled, sure) {
+                (true, true) => Layer::Both,
+                (true, false) => Layer::Lists,
+                (false, true) => Layer::Model,
+                (false, false) => Layer::Neither,
+            };
+            let per_mille = |p: f32| (p * 1000.0).round().clamp(0.0, 1000.0) as u16;
+            finding.model = Some(ModelView {
+                per_mille: per_mille(probability),
+                threshold_per_mille: per_mille(known.threshold),
+                overruled,
+                because: model
+                    .explain(text, m)
+                    .into_iter()
+                    .map(|(feature, _)| feature)
+                    .collect(),
+            });
+        }
+        if firing {
+            findings.retain(|f| f.layer != Layer::Neither);
+        }
+        findings.sort_by(|a, b| {
+            let fired = |f: &Finding| f.layer != Layer::Neither;
+            fired(b)
+                .cmp(&fired(a))
+                .then(b.score.cmp(&a.score))
+                .then(a.category.cmp(&b.category))
+        });
+        findings
+    }
+
+    /// Every category a phrase of which was found in normalised `text`, without `excluded`
+    /// phrases, as [`Layer::Lists`] if it reached its threshold and [`Layer::Neither`] if not.
+    fn list_findings(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
         // (pattern, where it first starts), one per pattern found, sorted by pattern.
         let found = self.matcher.first_matches(text.as_bytes());
         if found.first.is_empty() {
@@ -525,9 +681,6 @@ impl Scanner {
                 });
             }
             let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();
-            if firing && score < category.threshold {
-                continue;
-            }
             let at = phrases
                 .iter()
                 .filter(|p| category.phrases[**p].weight > 0)
@@ -546,6 +699,12 @@ impl Scanner {
                     })
                     .collect(),
                 context: context(text, at),
+                layer: if score >= category.threshold {
+                    Layer::Lists
+                } else {
+                    Layer::Neither
+                },
+                model: None,
             });
         }
         findings.sort_by(|a, b| b.score.cmp(&a.score).then(a.category.cmp(&b.category)));

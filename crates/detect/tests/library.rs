@@ -1,7 +1,7 @@
 //! Ward's default phrase list, category by category: what must fire (with the evasions children
 //! use) and what must not (the classic false positives and harmless contexts).
 
-use ward_detect::{DEFAULT_LIST, PhraseLists, Scanner, default_lists};
+use ward_detect::{DEFAULT_LISTS, PhraseLists, Scanner, default_lists};
 
 fn scanner() -> Scanner {
     Scanner::new(default_lists())
@@ -37,14 +37,17 @@ fn table(category: &str, positives: &[&str], negatives: &[&str]) {
 #[test]
 fn the_shipped_list_reads_without_problems_and_covers_m2() {
     let mut lists = PhraseLists::default();
-    let problems = lists.parse("ward.list", DEFAULT_LIST);
-    assert!(problems.is_empty(), "{problems:?}");
+    for (name, text) in DEFAULT_LISTS {
+        let problems = lists.parse(name, text);
+        assert!(problems.is_empty(), "{problems:?}");
+    }
     let ids: Vec<&str> = lists.categories.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(
         ids,
         [
             "self-harm",
             "help-seeking",
+            "abuse",
             "bullying",
             "grooming",
             "extremism",

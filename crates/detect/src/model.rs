@@ -1,0 +1,798 @@
+//! The classifier layer (DESIGN.md M1, issue 23 part 5): a small linear model per category
+//! over word and character n-grams of [`normalise`](crate::normalise)d text, trained from
+//! Ward's own labelled cases (`crates/detect/eval/dev.tsv`) by `ward detect train`, and
+//! shipped inside the binary.
+//!
+//! **Features.** Each word (`w:unalive`), each pair of neighbouring words (`b:tie a`) and each
+//! run of three to five characters of a word with its edges marked (`c: unal`, `c:alive `),
+//! hashed to 32 bits. A text's features each count `1/√n` (`n` features in all), so short and
+//! long texts score alike.
+//!
+//! **Training** is logistic regression per category, one against the rest (a case may have
+//! several labels), with AdaGrad steps, L2 regularisation and each class weighted to half the
+//! total, over the cases in an order fixed by a seed: the same cases give the same model,
+//! byte for byte, on any machine (the logistic function uses an exponential written here,
+//! not the platform's, whose last bit may differ).
+//!
+//! **Thresholds** come from five-fold cross-validation on the training cases: a model is
+//! trained on four fifths and scores the fifth it did not see, and per category the threshold
+//! is the lowest probability at which no harmless case fired (never under one half). The same
+//! out-of-fold scores set how sure the model must be that a text is *not* in a category to
+//! overrule a list hit there: the highest level that overruled no rightful list hit.
+//!
+//! **Explaining.** A prediction lists the features that pushed it up most, as written
+//! (`"unalive"`, `"tie a"`, `"…nalive…"`), so a DSL can see why it fired.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// The model Ward ships (`crates/detect/model/ward.model`), trained on the dev cases.
+const EMBEDDED: &[u8] = include_bytes!("../model/ward.model");
+
+/// The first bytes of a model file (the version is the last).
+const MAGIC: &[u8; 8] = b"WARDMDL1";
+
+/// Texts longer than this (bytes of normalised text) are not read by the model: it is trained
+/// on searches, messages, titles and paragraphs, and a whole page is scored by its lists.
+pub const MODEL_MAX_BYTES: usize = 2_000;
+
+/// How many features a prediction names.
+const EXPLAIN: usize = 4;
+
+/// A linear model per category.
+#[derive(Clone)]
+pub struct Model {
+    categories: Vec<ModelCategory>,
+    /// Feature hash → where its weights start in `weights`, and how many there are.
+    index: HashMap<u32, (u32, u8), BuildHasherDefault<KeyHasher>>,
+    /// (category, weight in steps of the category's `scale`), grouped by feature.
+    weights: Vec<(u8, i8)>,
+}
+
+impl std::fmt::Debug for Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Model")
+            .field("categories", &self.categories)
+            .field("features", &self.index.len())
+            .finish()
+    }
+}
+
+/// One category of a model.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelCategory {
+    /// The category's id, as the lists name it.
+    pub id: String,
+    /// The weight every text starts with.
+    pub bias: f32,
+    /// What one step of a stored weight is worth.
+    pub scale: f32,
+    /// The probability at which the category fires.
+    pub threshold: f32,
+    /// Below this probability, a list hit in this category is overruled (0: never).
+    pub overrule: f32,
+}
+
+/// What the model makes of a text in one category.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Prediction {
+    /// The category's index in [`Model::categories`].
+    pub category: usize,
+    /// How likely the text is to be in it, 0 to 1.
+    pub probability: f32,
+}
+
+/// Why the model could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("not a Ward model: {0}")]
+pub struct ModelError(&'static str);
+
+impl Model {
+    /// The model shipped in the binary, read once.
+    pub fn embedded() -> &'static Model {
+        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        MODEL.get_or_init(|| {
+            // A test reads the shipped file, so this cannot fail in a released binary.
+            Model::from_bytes(EMBEDDED)
+                .unwrap_or_else(|error| panic!("the embedded model: {error}"))
+        })
+    }
+
+    /// Its categories, in order.
+    pub fn categories(&self) -> &[ModelCategory] {
+        &self.categories
+    }
+
+    /// How many features have weights.
+    pub fn feature_count(&self) -> usize {
+        self.index.len()
+    }
+
+    /// The probability of each category for normalised `text`, in the categories' order.
+    pub fn predict(&self, text: &str) -> Vec<Prediction> {
+        let mut sums = vec![0f32; self.categories.len()];
+        let value = feature_value(text);
+        features(text, |key, _| {
+            for &(category, step) in self.weights_of(key) {
+                sums[usize::from(category)] += f32::from(step) * value;
+            }
+        });
+        self.categories
+            .iter()
+            .zip(sums)
+            .enumerate()
+            .map(|(index, (category, sum))| Prediction {
+                category: index,
+                probability: sigmoid(category.bias + category.scale * sum),
+            })
+            .collect()
+    }
+
+    /// The features of normalised `text` that raised category `category` most, as written,
+    /// with what each added (before the logistic function).
+    pub fn explain(&self, text: &str, category: usize) -> Vec<(String, f32)> {
+        let value = feature_value(text);
+        let scale = self.categories[category].scale;
+        let mut raised: Vec<(String, f32)> = Vec::new();
+        features(text, |key, written| {
+            for &(c, step) in self.weights_of(key) {
+                if usize::from(c) == category && step > 0 {
+                    let name = written.to_string();
+                    let added = f32::from(step) * scale * value;
+                    match raised.iter_mut().find(|(n, _)| *n == name) {
+                        Some((_, sum)) => *sum += added,
+                        None => raised.push((name, added)),
+                    }
+                }
+            }
+        });
+        raised.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        raised.truncate(EXPLAIN);
+        raised
+    }
+
+    fn weights_of(&self, key: u32) -> &[(u8, i8)] {
+        match self.index.get(&key) {
+            Some(&(start, count)) => {
+                let start = start as usize;
+                &self.weights[start..start + usize::from(count)]
+            }
+            None => &[],
+        }
+    }
+
+    /// The model as a file: `WARDMDL1`, then little-endian counts and values (see
+    /// [`Model::from_bytes`]).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(16 + self.weights.len() * 2 + self.index.len() * 5);
+        out.extend_from_slice(MAGIC);
+        out.push(u8::try_from(self.categories.len()).unwrap_or(u8::MAX));
+        for category in &self.categories {
+            let id = category.id.as_bytes();
+            out.push(u8::try_from(id.len()).unwrap_or(u8::MAX));
+            out.extend_from_slice(&id[..id.len().min(255)]);
+            for value in [
+                category.bias,
+                category.scale,
+                category.threshold,
+                category.overrule,
+            ] {
+                out.extend_from_slice(&value.to_le_bytes());
+            }
+        }
+        // Features in key order, so the same model is the same file.
+        let mut keys: Vec<(&u32, &(u32, u8))> = self.index.iter().collect();
+        keys.sort_unstable_by_key(|(key, _)| **key);
+        out.extend_from_slice(&u32::try_from(keys.len()).unwrap_or(u32::MAX).to_le_bytes());
+        for (key, &(start, count)) in keys {
+            out.extend_from_slice(&key.to_le_bytes());
+            out.push(count);
+            let start = start as usize;
+            for &(category, step) in &self.weights[start..start + usize::from(count)] {
+                out.push(category);
+                out.push(step.to_le_bytes()[0]);
+            }
+        }
+        out
+    }
+
+    /// Reads a model file: the magic bytes; the number of categories, and each one's id
+    /// (length, UTF-8), bias, scale, threshold and overrule (f32 each); the number of
+    /// features, and each one's key (u32), number of weights and (category, weight) pairs.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
+        let mut reader = Reader { bytes, at: 0 };
+        if reader.take(MAGIC.len())? != MAGIC {
+            return Err(ModelError("it does not start with WARDMDL1"));
+        }
+        let count = reader.byte()?;
+        let mut categories = Vec::with_capacity(usize::from(count));
+        for _ in 0..count {
+            let length = reader.byte()?;
+            let id = std::str::from_utf8(reader.take(usize::from(length))?)
+                .map_err(|_| ModelError("a category's id is not UTF-8"))?
+                .to_owned();
+            let bias = reader.float()?;
+            let scale = reader.float()?;
+            let threshold = reader.float()?;
+            let overrule = reader.float()?;
+            categories.push(ModelCategory {
+                id,
+                bias,
+                scale,
+                threshold,
+                overrule,
+            });
+        }
+        let features = reader.u32()?;
+        let mut index = HashMap::with_capacity_and_hasher(
+            (features as usize).min(bytes.len() / 5),
+            BuildHasherDefault::default(),
+        );
+        let mut weights = Vec::new();
+        for _ in 0..features {
+            let key = reader.u32()?;
+            let count = reader.byte()?;
+            let start = u32::try_from(weights.len()).map_err(|_| ModelError("too many weights"))?;
+            for _ in 0..count {
+                let category = reader.byte()?;
+                if usize::from(category) >= categories.len() {
+                    return Err(ModelError("a weight names a category the model lacks"));
+                }
+                let step = i8::from_le_bytes([reader.byte()?]);
+                weights.push((category, step));
+            }
+            if index.insert(key, (start, count)).is_some() {
+                return Err(ModelError("a feature is listed twice"));
+            }
+        }
+        if reader.at != bytes.len() {
+            return Err(ModelError("bytes left over at the end"));
+        }
+        Ok(Model {
+            categories,
+            index,
+            weights,
+        })
+    }
+}
+
+/// Reads a model file's fields in turn.
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, length: usize) -> Result<&'a [u8], ModelError> {
+        let end = self
+            .at
+            .checked_add(length)
+            .filter(|end| *end <= self.bytes.len())
+            .ok_or(ModelError("it ends too soon"))?;
+        let taken = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(taken)
+    }
+
+    fn byte(&mut self) -> Result<u8, ModelError> {
+        Ok(self.take(1)?[0])
+    }
+
+    fn u32(&mut self) -> Result<u32, ModelError> {
+        let bytes = self.take(4)?;
+        Ok(u32::from_le_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
+    }
+
+    fn float(&mut self) -> Result<f32, ModelError> {
+        let value = f32::from_bits(self.u32()?);
+        if value.is_finite() {
+            Ok(value)
+        } else {
+            Err(ModelError("a value is not a finite number"))
+        }
+    }
+}
+
+/// Keys are hashes already: a hasher that keeps them.
+#[derive(Default)]
+struct KeyHasher(u64);
+
+impl Hasher for KeyHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 << 8) | u64::from(byte);
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        // Spread over the high bits too, which the table uses for its control bytes.
+        self.0 = u64::from(value).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
+}
+
+/// A feature as it was written in the text, for explaining.
+#[derive(Debug, Clone, Copy)]
+pub enum Written<'a> {
+    /// A word.
+    Word(&'a str),
+    /// Two neighbouring words.
+    Pair(&'a str, &'a str),
+    /// Characters of a word; a space marks its start or end.
+    Chars(&'a str),
+}
+
+impl std::fmt::Display for Written<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Written::Word(word) => write!(f, "{word}"),
+            Written::Pair(a, b) => write!(f, "{a} {b}"),
+            Written::Chars(chars) => {
+                let start = if chars.starts_with(' ') { "" } else { "…" };
+                let end = if chars.ends_with(' ') { "" } else { "…" };
+                write!(f, "{start}{}{end}", chars.trim())
+            }
+        }
+    }
+}
+
+/// How much each feature of `text` counts: 1/√n for its n features.
+fn feature_value(text: &str) -> f32 {
+    let mut count = 0usize;
+    features(text, |_, _| count += 1);
+    if count == 0 {
+        0.0
+    } else {
+        1.0 / (count as f32).sqrt()
+    }
+}
+
+/// Calls `found` with each feature of normalised `text`: its key and how it was written.
+pub fn features(text: &str, mut found: impl FnMut(u32, Written<'_>)) {
+    let mut previous: Option<&str> = None;
+    // A word with a space either side, the character n-grams' frame.
+    let mut framed = String::with_capacity(32);
+    let mut starts: Vec<usize> = Vec::with_capacity(32);
+    for word in text.split(' ').filter(|w| !w.is_empty()) {
+        found(hash(b'w', &[word.as_bytes()]), Written::Word(word));
+        if let Some(previous) = previous {
+            found(
+                hash(b'b', &[previous.as_bytes(), b" ", word.as_bytes()]),
+                Written::Pair(previous, word),
+            );
+        }
+        previous = Some(word);
+        framed.clear();
+        framed.push(' ');
+        framed.push_str(word);
+        framed.push(' ');
+        starts.clear();
+        starts.extend(framed.char_indices().map(|(at, _)| at));
+        starts.push(framed.len());
+        let chars = starts.len() - 1;
+        for n in 3..=5 {
+            if chars < n {
+                break;
+            }
+            for first in 0..=chars - n {
+                let gram = &framed[starts[first]..starts[first + n]];
+                // The whole framed word is the word feature already.
+                if n == chars {
+                    continue;
+                }
+                found(hash(b'c', &[gram.as_bytes()]), Written::Chars(gram));
+            }
+        }
+    }
+}
+
+/// FNV-1a over a kind byte and `parts`, folded to 32 bits.
+fn hash(kind: u8, parts: &[&[u8]]) -> u32 {
+    let mut state: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |byte: u8| {
+        state ^= u64::from(byte);
+        state = state.wrapping_mul(0x0000_0100_0000_01b3);
+    };
+    eat(kind);
+    for part in parts {
+        for &byte in *part {
+            eat(byte);
+        }
+    }
+    (state ^ (state >> 32)) as u32
+}
+
+/// The logistic function, with an exponential computed here so that training gives the same
+/// weights everywhere.
+pub fn sigmoid(z: f32) -> f32 {
+    let z = z.clamp(-30.0, 30.0);
+    1.0 / (1.0 + exp(-z))
+}
+
+/// e^x for x in [-30, 30]: 2^(x·log₂e), the power of two split into an integer (set in the
+/// exponent's bits) and a fraction (a polynomial, good to about 1e-7).
+fn exp(x: f32) -> f32 {
+    let y = x * std::f32::consts::LOG2_E;
+    let whole = y.floor();
+    let fraction = y - whole;
+    // 2^f on [0, 1): a degree-6 Taylor polynomial of e^(f·ln 2).
+    let t = fraction * std::f32::consts::LN_2;
+    let poly = 1.0
+        + t * (1.0
+            + t * (0.5
+                + t * (1.0 / 6.0 + t * (1.0 / 24.0 + t * (1.0 / 120.0 + t * (1.0 / 720.0))))));
+    let exponent = (whole as i32 + 127).clamp(1, 254) as u32;
+    poly * f32::from_bits(exponent << 23)
+}
+
+/// A case to learn from: its normalised text, its labels, and the categories the lists fired
+/// on it (to learn when to overrule them).
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// Normalised text.
+    pub text: String,
+    /// The categories it is in (none: harmless).
+    pub labels: Vec<String>,
+    /// The categories the lists fired on.
+    pub listed: Vec<String>,
+}
+
+/// How a model is trained.
+#[derive(Debug, Clone)]
+pub struct Training {
+    /// Passes over the cases.
+    pub epochs: usize,
+    /// The AdaGrad step size.
+    pub rate: f32,
+    /// L2 regularisation.
+    pub l2: f32,
+    /// The seed of each pass's order.
+    pub seed: u64,
+}
+
+impl Default for Training {
+    fn default() -> Training {
+        Training {
+            epochs: 20,
+            rate: 0.5,
+            l2: 0.000_1,
+            seed: 23,
+        }
+    }
+}
+
+/// The folds of the cross-validation.
+const FOLDS: usize = 5;
+
+/// Trains a model for `categories` on `examples` (see the module's documentation).
+pub fn train(categories: &[String], examples: &[Example], training: &Training) -> Model {
+    let encoded = Encoded::new(examples);
+    // Out-of-fold probabilities, per example and category.
+    let mut held_out = vec![Vec::new(); examples.len()];
+    for fold in 0..FOLDS {
+        let (inside, outside): (Vec<usize>, Vec<usize>) =
+            (0..examples.len()).partition(|i| fold_of(&examples[*i].text) != fold);
+        let model = fit(categories, &encoded, examples, &inside, training);
+        for i in outside {
+            held_out[i] = model
+                .predict(&examples[i].text)
+                .into_iter()
+                .map(|p| p.probability)
+                .collect();
+        }
+    }
+    let all: Vec<usize> = (0..examples.len()).collect();
+    let mut model = fit(categories, &encoded, examples, &all, training);
+    for (c, category) in model.categories.iter_mut().enumerate() {
+        let out_of_fold = |i: usize| held_out[i].get(c).copied().unwrap_or(0.0);
+        // The lowest threshold at which no harmless case fired, never under one half.
+        let highest_harmless = (0..examples.len())
+            .filter(|i| examples[*i].labels.is_empty())
+            .map(out_of_fold)
+            .fold(0.0f32, f32::max);
+        category.threshold = next_step(highest_harmless.max(0.499));
+        // The most sure "not this category" that overruled no rightful list hit.
+        let lowest_rightful = (0..examples.len())
+            .filter(|i| {
+                let example = &examples[*i];
+                example.labels.contains(&category.id) && example.listed.contains(&category.id)
+            })
+            .map(out_of_fold)
+            .fold(1.0f32, f32::min);
+        category.overrule = [0.2, 0.1, 0.05, 0.02, 0.01]
+            .into_iter()
+            .find(|level| *level < lowest_rightful)
+            .unwrap_or(0.0);
+    }
+    model
+}
+
+/// The threshold just above `probability`, rounded up to a thousandth.
+fn next_step(probability: f32) -> f32 {
+    (((probability * 1000.0).floor() + 1.0) / 1000.0).min(0.999)
+}
+
+/// Which fold a case is in: by a hash of its text, so that adding cases does not move others.
+fn fold_of(text: &str) -> usize {
+    hash(b'f', &[text.as_bytes()]) as usize % FOLDS
+}
+
+/// The examples' features, numbered densely.
+struct Encoded {
+    /// Per example: its features' numbers (repeats kept: a repeated feature counts again).
+    features: Vec<Vec<u32>>,
+    /// Per example: what each feature counts.
+    values: Vec<f32>,
+    /// Per number: the feature's key.
+    keys: Vec<u32>,
+}
+
+impl Encoded {
+    fn new(examples: &[Example]) -> Encoded {
+        let mut numbers: HashMap<u32, u32> = HashMap::new();
+        let mut keys = Vec::new();
+        let mut per_example = Vec::with_capacity(examples.len());
+        let mut values = Vec::with_capacity(examples.len());
+        for example in examples {
+            let mut own = Vec::new();
+            features(&example.text, |key, _| {
+                let number = *numbers.entry(key).or_insert_with(|| {
+                    keys.push(key);
+                    (keys.len() - 1) as u32
+                });
+                own.push(number);
+            });
+            values.push(if own.is_empty() {
+                0.0
+            } else {
+                1.0 / (own.len() as f32).sqrt()
+            });
+            per_example.push(own);
+        }
+        Encoded {
+            features: per_example,
+            values,
+            keys,
+        }
+    }
+}
+
+/// Trains on the examples numbered in `inside` and quantises the weights.
+fn fit(
+    categories: &[String],
+    encoded: &Encoded,
+    examples: &[Example],
+    inside: &[usize],
+    training: &Training,
+) -> Model {
+    let width = categories.len();
+    let features = encoded.keys.len();
+    let mut weights = vec![0f32; features * width];
+    let mut squares = vec![0f32; features * width];
+    let mut bias = vec![0f32; width];
+    let mut bias_squares = vec![0f32; width];
+    // Labels per example as a bit per category, and each class weighted to half the total.
+    let labels: Vec<Vec<bool>> = examples
+        .iter()
+        .map(|e| categories.iter().map(|c| e.labels.contains(c)).collect())
+        .collect();
+    let class_weight: Vec<(f32, f32)> = (0..width)
+        .map(|c| {
+            let positive = inside.iter().filter(|i| labels[**i][c]).count().max(1) as f32;
+            let negative = (inside.len() as f32 - positive).max(1.0);
+            let total = inside.len() as f32;
+            (total / (2.0 * positive), total / (2.0 * negative))
+        })
+        .collect();
+    let mut order: Vec<usize> = inside.to_vec();
+    let mut random = training.seed | 1;
+    let mut sums = vec![0f32; width];
+    for _ in 0..training.epochs {
+        // Fisher–Yates with xorshift: the same seed, the same order.
+        for i in (1..order.len()).rev() {
+            random ^= random << 13;
+            random ^= random >> 7;
+            random ^= random << 17;
+            order.swap(i, (random % (i as u64 + 1)) as usize);
+        }
+        for &example in &order {
+            let value = encoded.values[example];
+            let own = &encoded.features[example];
+            sums.copy_from_slice(&bias);
+            for &feature in own {
+                let row = &weights[feature as usize * width..][..width];
+                for (sum, weight) in sums.iter_mut().zip(row) {
+                    *sum += weight * value;
+                }
+            }
+            for c in 0..width {
+                let (positive, negative) = class_weight[c];
+                let (target, weight) = if labels[example][c] {
+                    (1.0, positive)
+                } else {
+                    (0.0, negative)
+                };
+                let error = (sigmoid(sums[c]) - target) * weight;
+                bias_squares[c] += error * error;
+                bias[c] -= training.rate * error / (bias_squares[c].sqrt() + 1e-6);
+                for &feature in own {
+                    let at = feature as usize * width + c;
+                    let gradient = error * value + training.l2 * weights[at];
+                    squares[at] += gradient * gradient;
+                    weights[at] -= training.rate * gradient / (squares[at].sqrt() + 1e-6);
+                }
+            }
+        }
+    }
+    quantise(categories, &encoded.keys, &weights, &bias)
+}
+
+/// Weights as steps of a per-category scale (the largest weight is 127 steps); features whose
+/// every weight rounds to nothing are dropped.
+fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) -> Model {
+    let width = categories.len();
+    let scales: Vec<f32> = (0..width)
+        .map(|c| {
+            let largest = (0..keys.len())
+                .map(|f| weights[f * width + c].abs())
+                .fold(0.0f32, f32::max);
+            if largest > 0.0 { largest / 127.0 } else { 1.0 }
+        })
+        .collect();
+    let mut index = HashMap::with_capacity_and_hasher(keys.len(), BuildHasherDefault::default());
+    let mut stored = Vec::new();
+    for (f, &key) in keys.iter().enumerate() {
+        let start = stored.len() as u32;
+        for c in 0..width {
+            let step = (weights[f * width + c] / scales[c]).round().clamp(-127.0, 127.0) as i8;
+            if step != 0 {
+                stored.push((c as u8, step));
+            }
+        }
+        let count = (stored.len() as u32 - start) as u8;
+        if count > 0 {
+            index.insert(key, (start, count));
+        }
+    }
+    Model {
+        categories: categories
+            .iter()
+            .zip(bias)
+            .zip(scales)
+            .map(|((id, &bias), scale)| ModelCategory {
+                id: id.clone(),
+                bias,
+                scale,
+                threshold: 0.5,
+                overrule: 0.0,
+            })
+            .collect(),
+        index,
+        weights: stored,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::normalise_phrase;
+
+    fn example(text: &str, labels: &[&str]) -> Example {
+        Example {
+            text: normalise_phrase(text),
+            labels: labels.iter().map(|l| (*l).to_owned()).collect(),
+            listed: Vec::new(),
+        }
+    }
+
+    fn examples() -> Vec<Example> {
+        let mut all = Vec::new();
+        for (text, labels) in [
+            ("i want to die", &["self-harm"][..]),
+            ("i want to end it all", &["self-harm"]),
+            ("nobody would miss me if i died", &["self-harm"]),
+            ("how to die painlessly", &["self-harm"]),
+            ("i wish i could die", &["self-harm"]),
+            ("where to buy weed", &["drugs"]),
+            ("selling weed and pills", &["drugs"]),
+            ("buy pills online", &["drugs"]),
+            ("who sells weed near me", &["drugs"]),
+            ("weed delivery", &["drugs"]),
+            ("what time is lunch", &[]),
+            ("i want to go to the park", &[]),
+            ("how to kill weeds in the garden", &[]),
+            ("the dog died in the film", &[]),
+            ("homework is due on friday", &[]),
+            ("i want a new bike", &[]),
+            ("where is the library", &[]),
+            ("how to draw a horse", &[]),
+        ] {
+            all.push(example(text, labels));
+        }
+        all
+    }
+
+    fn categories() -> Vec<String> {
+        vec!["self-harm".to_owned(), "drugs".to_owned()]
+    }
+
+    #[test]
+    fn learns_its_cases_and_says_why() {
+        let model = train(&categories(), &examples(), &Training::default());
+        let fired = |text: &str| -> Vec<String> {
+            model
+                .predict(&normalise_phrase(text))
+                .into_iter()
+                .filter(|p| p.probability >= model.categories[p.category].threshold)
+                .map(|p| model.categories[p.category].id.clone())
+                .collect()
+        };
+        assert_eq!(fired("i want to die"), ["self-harm"]);
+        assert_eq!(fired("buy weed"), ["drugs"]);
+        assert!(fired("what time is the library open").is_empty());
+        let why = model.explain(&normalise_phrase("i want to die"), 0);
+        assert!(
+            why.iter().any(|(feature, _)| feature.contains("die")),
+            "{why:?}"
+        );
+        for category in model.categories() {
+            assert!(category.threshold >= 0.5 && category.threshold < 1.0);
+        }
+    }
+
+    #[test]
+    fn the_same_cases_train_the_same_model_and_it_reads_back() {
+        let first = train(&categories(), &examples(), &Training::default());
+        let second = train(&categories(), &examples(), &Training::default());
+        assert_eq!(first.to_bytes(), second.to_bytes());
+        let read = Model::from_bytes(&first.to_bytes()).expect("reads back");
+        assert_eq!(read.to_bytes(), first.to_bytes());
+        assert_eq!(read.categories(), first.categories());
+    }
+
+    #[test]
+    fn a_broken_file_is_refused_not_read() {
+        let bytes = train(&categories(), &examples(), &Training::default()).to_bytes();
+        for end in [0, 4, 8, 9, 20, bytes.len() - 1] {
+            assert!(Model::from_bytes(&bytes[..end]).is_err(), "cut at {end}");
+        }
+        let mut longer = bytes.clone();
+        longer.push(0);
+        assert!(Model::from_bytes(&longer).is_err());
+        let mut wrong = bytes;
+        wrong[0] = b'X';
+        assert!(Model::from_bytes(&wrong).is_err());
+    }
+
+    #[test]
+    fn the_shipped_model_reads() {
+        let model = Model::embedded();
+        assert!(model.feature_count() > 0);
+        assert!(model.categories().iter().any(|c| c.id == "self-harm"));
+    }
+
+    #[test]
+    fn the_exponential_is_close_to_the_platform_one() {
+        for step in -300..=300 {
+            let x = step as f32 / 10.0;
+            let ours = exp(x);
+            let theirs = x.exp();
+            assert!(
+                ((ours - theirs) / theirs).abs() < 1e-5,
+                "{x}: {ours} {theirs}"
+            );
+        }
+    }
+
+    #[test]
+    fn features_name_words_pairs_and_characters() {
+        let mut written = Vec::new();
+        features(" tie a noose ", |_, w| written.push(w.to_string()));
+        for expected in ["tie", "a", "noose", "tie a", "a noose", "noo…", "…oose", "…oos…"] {
+            assert!(written.iter().any(|w| w == expected), "{expected}: {written:?}");
+        }
+    }
+}
