@@ -34,7 +34,10 @@ pub use normalise::{normalise, normalise_phrase};
 /// M2), as (file name, text).
 pub const DEFAULT_LISTS: &[(&str, &str)] = &[
     ("self-harm.list", include_str!("../lists/self-harm.list")),
-    ("help-seeking.list", include_str!("../lists/help-seeking.list")),
+    (
+        "help-seeking.list",
+        include_str!("../lists/help-seeking.list"),
+    ),
     ("abuse.list", include_str!("../lists/abuse.list")),
     ("bullying.list", include_str!("../lists/bullying.list")),
     ("grooming.list", include_str!("../lists/grooming.list")),

@@ -451,6 +451,8 @@ pub struct Training {
     pub l2: f32,
     /// The seed of each pass's order.
     pub seed: u64,
+    /// The share of harmless cases a category's threshold may let fire (out of fold).
+    pub harmless_allowed: f32,
 }
 
 impl Default for Training {
@@ -460,6 +462,7 @@ impl Default for Training {
             rate: 0.5,
             l2: 0.000_1,
             seed: 23,
+            harmless_allowed: 0.0,
         }
     }
 }
@@ -467,8 +470,62 @@ impl Default for Training {
 /// The folds of the cross-validation.
 const FOLDS: usize = 5;
 
+/// Trains a model on labelled `cases` for the categories of `scanner`'s lists that have cases
+/// (the lists say, per case, what they fired on), with the default [`Training`]: what
+/// `ward detect train` and `scripts/train-detect-model` do.
+pub fn train_on_cases(
+    scanner: &crate::Scanner,
+    cases: &[crate::eval::Case],
+) -> (Model, CrossValidated) {
+    let categories: Vec<String> = scanner
+        .lists()
+        .categories
+        .iter()
+        .filter(|category| cases.iter().any(|case| case.labels.contains(&category.id)))
+        .map(|category| category.id.clone())
+        .collect();
+    let examples: Vec<Example> = cases
+        .iter()
+        .map(|case| {
+            let text = crate::normalise(&case.text);
+            let listed = scanner
+                .scan_normalised(&text)
+                .into_iter()
+                .map(|finding| finding.category)
+                .collect();
+            Example {
+                text,
+                labels: case.labels.clone(),
+                listed,
+            }
+        })
+        .collect();
+    train_and_check(&categories, &examples, &Training::default())
+}
+
+/// How the lists and the model did together on the training cases, each scored by a model
+/// that did not see it (five-fold cross-validation).
+#[derive(Debug, Clone, Default)]
+pub struct CrossValidated {
+    /// Per category: (risky cases whose first label it is, of them caught).
+    pub categories: Vec<(String, usize, usize)>,
+    /// Harmless cases, and those on which anything fired.
+    pub harmless: (usize, usize),
+    /// Risky cases whose first label the model knows, and those caught by the lists alone.
+    pub lists_alone: (usize, usize),
+}
+
 /// Trains a model for `categories` on `examples` (see the module's documentation).
 pub fn train(categories: &[String], examples: &[Example], training: &Training) -> Model {
+    train_and_check(categories, examples, training).0
+}
+
+/// [`train`], and how the model and the lists do on cases the model did not see.
+pub fn train_and_check(
+    categories: &[String],
+    examples: &[Example],
+    training: &Training,
+) -> (Model, CrossValidated) {
     let encoded = Encoded::new(examples);
     // Out-of-fold probabilities, per example and category.
     let mut held_out = vec![Vec::new(); examples.len()];
@@ -488,11 +545,15 @@ pub fn train(categories: &[String], examples: &[Example], training: &Training) -
     let mut model = fit(categories, &encoded, examples, &all, training);
     for (c, category) in model.categories.iter_mut().enumerate() {
         let out_of_fold = |i: usize| held_out[i].get(c).copied().unwrap_or(0.0);
-        // The lowest threshold at which no harmless case fired, never under one half.
-        let highest_harmless = (0..examples.len())
+        // The lowest threshold at which no more than the allowed share of harmless cases
+        // fired, never under one half.
+        let mut harmless: Vec<f32> = (0..examples.len())
             .filter(|i| examples[*i].labels.is_empty())
             .map(out_of_fold)
-            .fold(0.0f32, f32::max);
+            .collect();
+        harmless.sort_by(|a, b| b.total_cmp(a));
+        let allowed = (harmless.len() as f32 * training.harmless_allowed) as usize;
+        let highest_harmless = harmless.get(allowed).copied().unwrap_or(0.0);
         category.threshold = next_step(highest_harmless.max(0.499));
         // The most sure "not this category" that overruled no rightful list hit.
         let lowest_rightful = (0..examples.len())
@@ -502,12 +563,67 @@ pub fn train(categories: &[String], examples: &[Example], training: &Training) -
             })
             .map(out_of_fold)
             .fold(1.0f32, f32::min);
-        category.overrule = [0.2, 0.1, 0.05, 0.02, 0.01]
+        category.overrule = [0.05, 0.02, 0.01]
             .into_iter()
             .find(|level| *level < lowest_rightful)
             .unwrap_or(0.0);
     }
-    model
+    let checked = check(&model, examples, &held_out);
+    (model, checked)
+}
+
+/// The lists and the model together on each example, with its out-of-fold probabilities.
+fn check(model: &Model, examples: &[Example], held_out: &[Vec<f32>]) -> CrossValidated {
+    let mut checked = CrossValidated {
+        categories: model
+            .categories
+            .iter()
+            .map(|c| (c.id.clone(), 0, 0))
+            .collect(),
+        ..CrossValidated::default()
+    };
+    for (example, probabilities) in examples.iter().zip(held_out) {
+        let fired = |c: usize, category: &ModelCategory| {
+            let p = probabilities.get(c).copied().unwrap_or(0.0);
+            let listed = example.listed.contains(&category.id);
+            (listed && p >= category.overrule) || p >= category.threshold
+        };
+        let any = model
+            .categories
+            .iter()
+            .enumerate()
+            .any(|(c, category)| fired(c, category));
+        // Categories the model does not know fire as the lists say.
+        let any = any
+            || example
+                .listed
+                .iter()
+                .any(|id| !model.categories.iter().any(|c| c.id == *id));
+        match example.labels.first() {
+            None => {
+                checked.harmless.0 += 1;
+                checked.harmless.1 += usize::from(any);
+            }
+            Some(first) => {
+                let Some(index) = model.categories.iter().position(|c| c.id == *first) else {
+                    continue;
+                };
+                let caught = model.categories.iter().enumerate().any(|(c, category)| {
+                    example.labels.contains(&category.id) && fired(c, category)
+                });
+                checked.categories[index].1 += 1;
+                checked.categories[index].2 += usize::from(caught);
+                checked.lists_alone.0 += 1;
+                checked.lists_alone.1 += usize::from(
+                    example
+                        .labels
+                        .iter()
+                        .any(|label| example.listed.contains(label)),
+                );
+            }
+        }
+    }
+    checked
 }
 
 /// The threshold just above `probability`, rounded up to a thousandth.
@@ -647,7 +763,9 @@ fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) 
     for (f, &key) in keys.iter().enumerate() {
         let start = stored.len() as u32;
         for c in 0..width {
-            let step = (weights[f * width + c] / scales[c]).round().clamp(-127.0, 127.0) as i8;
+            let step = (weights[f * width + c] / scales[c])
+                .round()
+                .clamp(-127.0, 127.0) as i8;
             if step != 0 {
                 stored.push((c as u8, step));
             }
@@ -791,8 +909,20 @@ mod tests {
     fn features_name_words_pairs_and_characters() {
         let mut written = Vec::new();
         features(" tie a noose ", |_, w| written.push(w.to_string()));
-        for expected in ["tie", "a", "noose", "tie a", "a noose", "noo…", "…oose", "…oos…"] {
-            assert!(written.iter().any(|w| w == expected), "{expected}: {written:?}");
+        for expected in [
+            "tie",
+            "a",
+            "noose",
+            "tie a",
+            "a noose",
+            "noo…",
+            "…oose",
+            "…oos…",
+        ] {
+            assert!(
+                written.iter().any(|w| w == expected),
+                "{expected}: {written:?}"
+            );
         }
     }
 }

@@ -599,7 +599,9 @@ impl Scanner {
                         layer: Layer::Neither,
                         model: None,
                     });
-                    findings.last_mut().unwrap_or_else(|| unreachable!("just pushed"))
+                    findings
+                        .last_mut()
+                        .unwrap_or_else(|| unreachable!("just pushed"))
                 }
             };
             let listed = finding.layer == Layer::Lists;

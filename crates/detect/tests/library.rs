@@ -80,8 +80,11 @@ fn self_harm() {
             "5u1c1d3 methods",
             "s u i c i d a l thoughts every night",
             "wanna diiiiie",
-            "kms",
+            "gonna kms",
             "k.m.s fr",
+            "how to unalive urself painlessly",
+            "nobody would miss me if i was gone",
+            "how to tie a noose",
             "thinking about how to unalive myself",
             "k\u{200B}ill mys\u{00AD}elf",
             "ѕuісіdаl",
@@ -101,6 +104,8 @@ fn self_harm() {
             "childline number self harm",
             "the die is cast",
             "Scunthorpe United v Essex",
+            "i ran 5 kms at parkrun",
+            "the noose in to kill a mockingbird",
         ],
     );
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
-use ward_detect::{AgeBand, PhraseLists, Scanner, default_lists, eval};
+use ward_detect::{AgeBand, Model, PhraseLists, Scanner, default_lists, eval, model};
 use ward_proxy::{Detection, Exclusions};
 use ward_store::{Exclusion, ExclusionKind, SchoolId, Store};
 
@@ -150,12 +150,58 @@ pub enum DetectCommand {
     /// Measure detection on labelled cases (crates/detect/eval/): recall, precision and false
     /// alarms per category and overall, then every miss and false alarm with why.
     Eval(EvalArgs),
+    /// Train the classifier on labelled cases and write the model (scripts/train-detect-model
+    /// retrains the one Ward ships, from crates/detect/eval/dev.tsv).
+    Train(TrainArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    lists: ListArgs,
+    /// Where to write the model.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Files of labelled cases: a line each, `kind<TAB>labels<TAB>text`.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ModelArgs {
+    /// Use this model file instead of the one Ward ships.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_model")]
+    model: Option<PathBuf>,
+    /// Phrase lists alone, without the classifier.
+    #[arg(long)]
+    no_model: bool,
+}
+
+impl ModelArgs {
+    /// The scanner for `lists` with the chosen model.
+    fn scanner(&self, lists: PhraseLists) -> anyhow::Result<Scanner> {
+        let scanner = Scanner::new(lists);
+        if self.no_model {
+            return Ok(scanner);
+        }
+        let model = match &self.model {
+            Some(path) => {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("cannot read the model {}", path.display()))?;
+                Model::from_bytes(&bytes).with_context(|| path.display().to_string())?
+            }
+            None => Model::embedded().clone(),
+        };
+        Ok(scanner.with_model(Arc::new(model)))
+    }
 }
 
 #[derive(Debug, clap::Args)]
 pub struct EvalArgs {
     #[command(flatten)]
     lists: ListArgs,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Print the figures only, not each miss and false alarm (for a held-out part, whose
     /// cases no one tuning the lists should read).
     #[arg(long)]
@@ -179,6 +225,8 @@ pub struct ListArgs {
 pub struct ScanArgs {
     #[command(flatten)]
     lists: ListArgs,
+    #[command(flatten)]
+    model: ModelArgs,
     /// The age band whose severity is shown: primary, secondary or staff.
     #[arg(long, default_value = "secondary")]
     band: String,
@@ -223,6 +271,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
             Ok(EXIT_OK)
         }
         DetectCommand::Eval(arguments) => evaluate(&arguments),
+        DetectCommand::Train(arguments) => train(&arguments),
         DetectCommand::Scan(arguments) => {
             let band = match arguments.band.as_str() {
                 "primary" => AgeBand::Primary,
@@ -255,7 +304,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
             } else {
                 arguments.text.join(" ")
             };
-            let scanner = Scanner::new(lists);
+            let scanner = arguments.model.scanner(lists)?;
             let findings = scanner.scan(&text);
             if findings.is_empty() {
                 say!("nothing found");
@@ -271,18 +320,121 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                     .map(|c| (c.title.as_str(), c.threshold, c.severity(band)))
                     .unwrap_or_default();
                 say!(
-                    "{} ({title}): score {} of {threshold}, severity {severity}",
+                    "{} ({title}): found by the {}; lists' score {} of {threshold}, severity {severity}",
                     finding.category,
+                    finding.layer.describe(),
                     finding.score
                 );
                 for (phrase, weight) in &finding.phrases {
                     say!("  {weight:+5}  {phrase}");
+                }
+                if let Some(view) = &finding.model {
+                    say!("  classifier: {}", classifier_says(view));
                 }
                 say!("  text: … {} …", finding.context);
             }
             Ok(EXIT_BLOCKED)
         }
     }
+}
+
+/// What the classifier made of a text, in a line.
+pub fn classifier_says(view: &ward_detect::ModelView) -> String {
+    let mut said = format!(
+        "{:.1}% sure (fires at {:.1}%)",
+        f64::from(view.per_mille) / 10.0,
+        f64::from(view.threshold_per_mille) / 10.0
+    );
+    if view.overruled {
+        said.push_str(", sure enough it is harmless to overrule the lists");
+    }
+    if !view.because.is_empty() {
+        let because: Vec<String> = view.because.iter().map(|f| format!("\"{f}\"")).collect();
+        said.push_str(&format!("; most because of {}", because.join(", ")));
+    }
+    said
+}
+
+/// A share as a percentage with one decimal, or `-` when there is nothing to divide by.
+fn percent(value: Option<f64>) -> String {
+    match value {
+        Some(value) => format!("{:.1}%", value * 100.0),
+        None => "-".to_owned(),
+    }
+}
+
+fn ratio(part: usize, whole: usize) -> Option<f64> {
+    (whole > 0).then(|| part as f64 / whole as f64)
+}
+
+/// Runs `ward detect train`.
+fn train(arguments: &TrainArgs) -> Result<u8, Failure> {
+    let lists = load_lists(
+        &arguments.lists.lists,
+        arguments.lists.e2guardian.as_deref(),
+        &mut |p| eprintln!("skipped: {p}"),
+    )?;
+    let cases = read_cases(&arguments.files)?;
+    let scanner = Scanner::new(lists);
+    let (model, checked) = model::train_on_cases(&scanner, &cases);
+    let bytes = model.to_bytes();
+    std::fs::write(&arguments.out, &bytes)
+        .with_context(|| format!("cannot write {}", arguments.out.display()))?;
+    say!(
+        "trained on {} cases: {} features, {} bytes, written to {}",
+        cases.len(),
+        model.feature_count(),
+        bytes.len(),
+        arguments.out.display()
+    );
+    say!(
+        "Cross-validated on these cases (each scored by a model trained without it), lists and \
+         classifier together:"
+    );
+    say!(
+        "{:<16} {:>9} {:>9} {:>7} {:>7}",
+        "category",
+        "fires at",
+        "overrules",
+        "cases",
+        "recall"
+    );
+    for (category, (_, cases, caught)) in model.categories().iter().zip(&checked.categories) {
+        say!(
+            "{:<16} {:>8.1}% {:>8.1}% {:>7} {:>7}",
+            category.id,
+            category.threshold * 100.0,
+            category.overrule * 100.0,
+            cases,
+            percent(ratio(*caught, *cases))
+        );
+    }
+    let (risky, listed) = checked.lists_alone;
+    let caught: usize = checked.categories.iter().map(|c| c.2).sum();
+    say!(
+        "overall recall {} (lists alone {}); false alarms on {} of {} harmless cases ({})",
+        percent(ratio(caught, risky)),
+        percent(ratio(listed, risky)),
+        checked.harmless.1,
+        checked.harmless.0,
+        percent(ratio(checked.harmless.1, checked.harmless.0))
+    );
+    Ok(EXIT_OK)
+}
+
+/// Reads case files; a line that cannot be used is reported and skipped.
+fn read_cases(files: &[PathBuf]) -> anyhow::Result<Vec<eval::Case>> {
+    let mut cases = Vec::new();
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read the cases in {}", path.display()))?;
+        let (read, problems) = eval::parse_cases(&path.to_string_lossy(), &text);
+        for problem in problems {
+            eprintln!("skipped: {problem}");
+        }
+        cases.extend(read);
+    }
+    Ok(cases)
 }
 
 /// Runs `ward detect eval`.
@@ -292,17 +444,8 @@ fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
         arguments.lists.e2guardian.as_deref(),
         &mut |p| eprintln!("skipped: {p}"),
     )?;
-    let mut cases = Vec::new();
-    for path in &arguments.files {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("cannot read the cases in {}", path.display()))?;
-        let (read, problems) = eval::parse_cases(&path.to_string_lossy(), &text);
-        for problem in problems {
-            eprintln!("skipped: {problem}");
-        }
-        cases.extend(read);
-    }
-    let scanner = Scanner::new(lists);
+    let cases = read_cases(&arguments.files)?;
+    let scanner = arguments.model.scanner(lists)?;
     let started = std::time::Instant::now();
     let evaluation = eval::evaluate(&scanner, &cases);
     let took = started.elapsed();
@@ -311,8 +454,12 @@ fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
         .iter()
         .map(|p| p.display().to_string())
         .collect();
+    let layers = match scanner.model() {
+        Some(model) => format!("lists and classifier ({} features)", model.feature_count()),
+        None => "lists alone".to_owned(),
+    };
     say!(
-        "{}: {} cases ({} risky, {} harmless), scanned in {:.0} ms",
+        "{}: {} cases ({} risky, {} harmless), {layers}, scanned in {:.0} ms",
         names.join(", "),
         cases.len(),
         evaluation.risky,
@@ -329,10 +476,7 @@ fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
         "precision",
         "false alarms on harmless cases (rate)"
     );
-    let percent = |value: Option<f64>| match value {
-        Some(value) => format!("{:.1}%", value * 100.0),
-        None => "-".to_owned(),
-    };
+
     for (id, figures) in &evaluation.categories {
         say!(
             "{:<16} {:>6} {:>7} {:>8} {:>10}  {} ({})",
@@ -366,12 +510,16 @@ fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
             .iter()
             .map(|(phrase, weight)| format!("{phrase} {weight:+}"))
             .collect();
-        format!(
+        let mut said = format!(
             "{} {} ({})",
             finding.category,
             finding.score,
             phrases.join(", ")
-        )
+        );
+        if let Some(view) = &finding.model {
+            said.push_str(&format!("; classifier {}", classifier_says(view)));
+        }
+        said
     };
     say!("");
     say!("Missed ({}):", evaluation.misses.len());
