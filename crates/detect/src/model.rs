@@ -135,6 +135,9 @@ impl Model {
         let scale = self.categories[category].scale;
         let mut raised: Vec<(String, f32)> = Vec::new();
         features(text, |key, written| {
+            if !explains(&written) {
+                return;
+            }
             for &(c, step) in self.weights_of(key) {
                 if usize::from(c) == category && step > 0 {
                     let name = written.to_string();
@@ -147,8 +150,18 @@ impl Model {
             }
         });
         raised.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
-        raised.truncate(EXPLAIN);
-        raised
+        // Pieces of a feature already named say nothing more (`myself`, then `…mysel…`).
+        let mut named: Vec<(String, f32)> = Vec::with_capacity(EXPLAIN);
+        for (feature, added) in raised {
+            let core = feature.trim_matches('…');
+            if !named.iter().any(|(n, _)| n.contains(core)) {
+                named.push((feature, added));
+                if named.len() == EXPLAIN {
+                    break;
+                }
+            }
+        }
+        named
     }
 
     fn weights_of(&self, key: u32) -> &[(u8, i8)] {
@@ -336,6 +349,21 @@ impl std::fmt::Display for Written<'_> {
                 write!(f, "{start}{}{end}", chars.trim())
             }
         }
+    }
+}
+
+/// Whether a feature says something to a reader: words and pairs that are not only little
+/// words (`i`, `to`, `my`), and characters four or more long. (All features count in scoring.)
+fn explains(written: &Written<'_>) -> bool {
+    const LITTLE: &[&str] = &[
+        "a", "an", "and", "are", "at", "be", "but", "can", "do", "for", "from", "have", "how", "i",
+        "im", "in", "is", "it", "me", "my", "not", "of", "on", "or", "so", "that", "the", "this",
+        "to", "was", "what", "when", "who", "why", "with", "you", "your",
+    ];
+    match written {
+        Written::Word(word) => !LITTLE.contains(word),
+        Written::Pair(a, b) => !(LITTLE.contains(a) && LITTLE.contains(b)),
+        Written::Chars(chars) => chars.trim().chars().count() >= 4,
     }
 }
 

@@ -397,6 +397,30 @@ pub struct Finding {
     pub model: Option<ModelView>,
 }
 
+impl fmt::Display for ModelView {
+    /// `87.0% sure (fires at 98.7%); most because of "unalive", "…nalive…"`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:.1}% sure (fires at {:.1}%)",
+            f64::from(self.per_mille) / 10.0,
+            f64::from(self.threshold_per_mille) / 10.0
+        )?;
+        if self.overruled {
+            f.write_str(", sure enough that it is harmless to overrule the lists")?;
+        }
+        for (index, feature) in self.because.iter().enumerate() {
+            let lead = if index == 0 {
+                "; most because of "
+            } else {
+                ", "
+            };
+            write!(f, "{lead}\"{feature}\"")?;
+        }
+        Ok(())
+    }
+}
+
 /// Which of detection's layers found something.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Layer {

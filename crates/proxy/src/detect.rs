@@ -236,14 +236,22 @@ pub(crate) fn record(
             .map(|(phrase, weight)| format!("{phrase} ({weight:+})"))
             .collect();
         let mut detail = format!(
-            "Found in {}: {} (score {} of {}).\nPhrases: {}\nText around it: … {} …",
+            "Found in {} by the {}: {}.\nPhrase lists: score {} of {}; phrases: {}",
             place.describe(),
+            finding.layer.describe(),
             category.title,
             finding.score,
             category.threshold,
-            phrases.join(", "),
-            finding.context
+            if phrases.is_empty() {
+                "none".to_owned()
+            } else {
+                phrases.join(", ")
+            },
         );
+        if let Some(view) = &finding.model {
+            detail.push_str(&format!("\nClassifier: {view}"));
+        }
+        detail.push_str(&format!("\nText around it: … {} …", finding.context));
         if let Some(title) = title.filter(|t| !t.is_empty()) {
             detail.push_str(&format!("\nPage title: {title}"));
         }

@@ -606,7 +606,7 @@ impl Store {
     /// Raises a concern reported from the block page, or folds it into the concern from the same
     /// person (or device, or address) still new and raised within `window`: its count grows and
     /// what they wrote is added to its detail (up to [`MAX_DETECTION_DETAIL`] characters, then
-    /// only the count). Returns the alert and whether it was folded into one already open.
+    /// only the count), and a graver report raises its severity and summary. Returns the alert and whether it was folded into one already open.
     pub async fn raise_concern(
         &self,
         school: SchoolId,
@@ -639,16 +639,22 @@ impl Store {
             let result = match open {
                 Some(row) => {
                     let id: i64 = row.try_get(0)?;
+                    // A graver report (a disclosure after a question) raises the alert to
+                    // its severity and summary, so that it is told as the graver one is.
                     let sql = format!(
                         "UPDATE alerts SET repeats = repeats + 1, last_seen = $2, updated_at = $2,
                            detail = CASE WHEN length(detail) < {MAX_DETECTION_DETAIL}
-                                         THEN detail || $3 ELSE detail END
+                                         THEN detail || $3 ELSE detail END,
+                           summary = CASE WHEN $4 > severity THEN $5 ELSE summary END,
+                           severity = CASE WHEN $4 > severity THEN $4 ELSE severity END
                          WHERE id = $1"
                     );
                     sqlx::query(sqlx::AssertSqlSafe(sql))
                         .bind(id)
                         .bind(at)
                         .bind(format!("\n\nAgain at {now}:\n{}", alert.detail))
+                        .bind(i64::from(alert.severity))
+                        .bind(&alert.summary)
                         .execute(&mut *transaction)
                         .await?;
                     (AlertId(id), true)

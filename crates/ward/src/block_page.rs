@@ -1,17 +1,25 @@
 //! What the block page's forms do, over the store: the school's rules for them. An unblock
 //! request is recorded for the coordinator, at most 20 an hour from one computer and once while
-//! the same one waits; a concern becomes an alert (severity 3, category `concern`) for the
-//! safeguarding lead, at most 20 an hour from one computer, and one person's (or computer's)
-//! concerns within `alerts.fold_minutes` are folded into one alert that keeps what each said.
+//! the same one waits; a concern becomes an alert (category `concern`) for the safeguarding
+//! lead, at most 20 an hour from one computer, and one person's (or computer's) concerns within
+//! `alerts.fold_minutes` are folded into one alert that keeps what each said.
+//!
+//! What a pupil writes is read by risk detection (the default lists and the classifier, whether
+//! or not the proxy scans pages): a disclosure of self-harm, abuse or grooming is severity 5,
+//! so it is emailed at once; another risk found is severity 4; anything else is severity 3.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
+use ward_detect::{Model, Scanner, default_lists};
 use ward_gateway::rate::RateLimit;
 use ward_proxy::actions::Pending;
 use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 use ward_store::{AlertSource, NewAlert, NewUnblockRequest, SchoolId, Store};
+
+/// What a child may disclose that must reach the safeguarding lead at once.
+const DISCLOSURES: &[&str] = &["self-harm", "abuse", "grooming"];
 
 /// Most unblock requests, and most concern reports, from one computer in an hour.
 const PER_HOUR: usize = 20;
@@ -22,6 +30,8 @@ pub struct StoreActions {
     school: SchoolId,
     concerns: RateLimit,
     concern_window: SignedDuration,
+    /// Reads what a pupil wrote.
+    scanner: Scanner,
 }
 
 impl StoreActions {
@@ -36,7 +46,43 @@ impl StoreActions {
             school,
             concerns: RateLimit::new(PER_HOUR, Duration::from_secs(3600)),
             concern_window,
+            scanner: Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone())),
         })
+    }
+
+    /// How grave what a pupil wrote is: severity, and what detection found, if anything (the
+    /// category's title, and a line for the alert's detail).
+    fn assess(&self, message: &str) -> (u8, Option<(String, String)>) {
+        let findings = self.scanner.scan(message);
+        let Some(first) = findings.first() else {
+            return (3, None);
+        };
+        let disclosure = findings
+            .iter()
+            .find(|f| DISCLOSURES.contains(&f.category.as_str()));
+        let found = disclosure.unwrap_or(first);
+        let title = self
+            .scanner
+            .lists()
+            .categories
+            .iter()
+            .find(|c| c.id == found.category)
+            .map_or(found.category.as_str(), |c| c.title.as_str());
+        let mut said = format!("{title}, found by the {}", found.layer.describe());
+        let title = title.to_owned();
+        if !found.phrases.is_empty() {
+            let phrases: Vec<&str> = found
+                .phrases
+                .iter()
+                .filter(|(_, weight)| *weight > 0)
+                .map(|(phrase, _)| phrase.as_str())
+                .collect();
+            said.push_str(&format!(" ({})", phrases.join(", ")));
+        }
+        (
+            if disclosure.is_some() { 5 } else { 4 },
+            Some((title, said)),
+        )
     }
 
     async fn ask(&self, ask: NewUnblockRequest) -> Result<Outcome, NotRecorded> {
@@ -90,19 +136,37 @@ impl StoreActions {
             (None, Some(device)) => format!("device {device} ({})", report.client_ip),
             (None, None) => format!("address {}", report.client_ip),
         };
+        let (severity, found) = self.assess(&report.message);
+        let mut detail = format!("Page: {}\nWhat they wrote: {}", report.url, report.message);
+        let summary = match &found {
+            // The summary travels by email: the category, never what was written.
+            Some((title, found)) => {
+                detail.push_str(&format!("\nRisk detection: {found}"));
+                let kind = if severity == 5 {
+                    "Disclosure"
+                } else {
+                    "Concern"
+                };
+                format!(
+                    "{kind} from the block page by {who} ({}): {title}",
+                    report.group
+                )
+            }
+            None => format!(
+                "Concern reported from the block page by {who} ({})",
+                report.group
+            ),
+        };
         let alert = NewAlert {
-            severity: 3,
+            severity,
             category: "concern".into(),
             source: AlertSource::Concern,
             person: report.person,
             device: report.device,
             client_ip: Some(report.client_ip),
             username: report.username.clone(),
-            summary: format!(
-                "Concern reported from the block page by {who} ({})",
-                report.group
-            ),
-            detail: format!("Page: {}\nWhat they wrote: {}", report.url, report.message),
+            summary,
+            detail,
         };
         self.store
             .raise_concern(self.school, &alert, self.concern_window)

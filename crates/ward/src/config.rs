@@ -142,6 +142,9 @@ pub struct DetectionSection {
     /// A folder of e2guardian phrase lists to import as well (`/etc/e2guardian/lists/phraselists`);
     /// empty: none.
     pub e2guardian: String,
+    /// Whether the classifier shipped in Ward reads searches, titles and messages beside the
+    /// lists (and may overrule a list hit it is sure is harmless).
+    pub model: bool,
 }
 
 impl Default for DetectionSection {
@@ -151,6 +154,7 @@ impl Default for DetectionSection {
             page_limit_kb: 1024,
             lists: String::new(),
             e2guardian: String::new(),
+            model: true,
         }
     }
 }

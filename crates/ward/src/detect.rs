@@ -68,11 +68,16 @@ pub fn build(settings: &DetectionSection) -> anyhow::Result<Option<Arc<Detection
         );
     }
     let count = phrases.phrase_count();
-    let detection = Detection::new(
-        Scanner::new(phrases),
-        settings.page_limit_kb.max(1).saturating_mul(1024),
+    let mut scanner = Scanner::new(phrases);
+    if settings.model {
+        scanner = scanner.with_model(Arc::new(Model::embedded().clone()));
+    }
+    let detection = Detection::new(scanner, settings.page_limit_kb.max(1).saturating_mul(1024));
+    tracing::info!(
+        phrases = count,
+        classifier = settings.model,
+        "risk detection on"
     );
-    tracing::info!(phrases = count, "risk detection on");
     Ok(Some(Arc::new(detection)))
 }
 
@@ -329,30 +334,13 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                     say!("  {weight:+5}  {phrase}");
                 }
                 if let Some(view) = &finding.model {
-                    say!("  classifier: {}", classifier_says(view));
+                    say!("  classifier: {view}");
                 }
                 say!("  text: … {} …", finding.context);
             }
             Ok(EXIT_BLOCKED)
         }
     }
-}
-
-/// What the classifier made of a text, in a line.
-pub fn classifier_says(view: &ward_detect::ModelView) -> String {
-    let mut said = format!(
-        "{:.1}% sure (fires at {:.1}%)",
-        f64::from(view.per_mille) / 10.0,
-        f64::from(view.threshold_per_mille) / 10.0
-    );
-    if view.overruled {
-        said.push_str(", sure enough it is harmless to overrule the lists");
-    }
-    if !view.because.is_empty() {
-        let because: Vec<String> = view.because.iter().map(|f| format!("\"{f}\"")).collect();
-        said.push_str(&format!("; most because of {}", because.join(", ")));
-    }
-    said
 }
 
 /// A share as a percentage with one decimal, or `-` when there is nothing to divide by.
@@ -517,7 +505,7 @@ fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
             phrases.join(", ")
         );
         if let Some(view) = &finding.model {
-            said.push_str(&format!("; classifier {}", classifier_says(view)));
+            said.push_str(&format!("; classifier {view}"));
         }
         said
     };

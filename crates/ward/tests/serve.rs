@@ -1863,3 +1863,84 @@ fn block_page_forms_are_folded_and_limited_per_computer() {
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+/// Issue 23, part 6: what a pupil writes on the block page is read by risk detection. A
+/// question is a severity 3 concern and emails no one; a disclosure of abuse after it, from the
+/// same computer, raises that alert to severity 5 and it is emailed at once, without what the
+/// pupil wrote.
+#[test]
+fn a_disclosure_on_the_block_page_is_severity_5_and_emailed_at_once() {
+    let folder = temp_folder("disclosure");
+    let smtp = SmtpServer::start(&folder);
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[
+            ("WARD_ADMIN_PASSWORD", "disclosure test password"),
+            ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+            ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
+            ("WARD_ALERTS_SMTP_SECURITY", "none"),
+            ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+            ("WARD_ALERTS_EMAIL_TO", "dsl@school.test"),
+            ("WARD_ALERTS_SUMMARY_DAY", "sunday"),
+            ("WARD_ALERTS_SUMMARY_TIME", "23:59"),
+        ],
+    );
+    let blocked = "http://casino.test/cards";
+    let (status, page) = curl_through(&proxy, blocked);
+    assert_eq!(status, 403, "{page}");
+    let token = field(&page, "token");
+    let report = |message: &str| -> u16 {
+        let output = Command::new("curl")
+            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--proxy"])
+            .arg(format!("http://{proxy}"))
+            .args(["--data-urlencode", &format!("url={blocked}")])
+            .args(["--data-urlencode", &format!("token={token}")])
+            .args(["--data-urlencode", &format!("message={message}")])
+            .arg(format!("http://{proxy}/ward/concern"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout)
+            .trim()
+            .parse()
+            .expect("status")
+    };
+    assert_eq!(report("why is this blocked, it is a card game"), 200);
+    std::thread::sleep(Duration::from_secs(7));
+    assert!(
+        smtp.messages().is_empty(),
+        "a question emails no one: {:?}",
+        smtp.messages()
+    );
+    assert_eq!(
+        report("my step dad hits me and i am scared to go home"),
+        200
+    );
+    let messages = smtp.wait_for(1);
+    let told = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] Severity 5 alert"))
+        .unwrap_or_else(|| panic!("no severity 5 email among {messages:?}"));
+    assert!(
+        !told.contains("step dad"),
+        "what they wrote stays in Ward: {told}"
+    );
+
+    let (status, _, session) = log_in(&server.base, "admin", "disclosure test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (_, alerts) = console_get(&server.base, &session, "/alerts");
+    assert_eq!(
+        alerts.matches("Disclosure from the block page").count(),
+        1,
+        "the question and the disclosure are one alert, raised: {alerts}"
+    );
+    assert!(alerts.contains("Abuse at home"), "{alerts}");
+    let (_, alert) = console_get(&server.base, &session, "/alerts/1");
+    assert!(alert.contains("why is this blocked"), "{alert}");
+    assert!(alert.contains("scared to go home"), "{alert}");
+    assert!(alert.contains("found by the phrase lists"), "{alert}");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}
