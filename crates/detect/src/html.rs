@@ -9,6 +9,10 @@
 
 use memchr::{memchr, memchr2};
 
+// What a block-level tag leaves in the text: it separates words, and paragraphs
+// ([`PageText::paragraphs`]).
+use crate::normalise::PARAGRAPH;
+
 /// The longest tag name kept (longer names are no tag Ward acts on).
 const MAX_TAG_NAME: usize = 16;
 /// The longest character reference read (`&#x1F600;` is 9).
@@ -154,9 +158,20 @@ impl PageText {
         crate::normalise::normalise_lossy(&self.text)
     }
 
+    /// The page's visible text a block at a time (a paragraph, heading, list item, table
+    /// cell…), as bytes meant to be UTF-8; empty blocks are skipped.
+    pub fn paragraphs(&self) -> impl Iterator<Item = &[u8]> {
+        self.text
+            .split(|byte| *byte == PARAGRAPH)
+            .filter(|block| block.iter().any(|byte| !byte.is_ascii_whitespace()))
+    }
+
     /// The page's `<title>`, if it had one.
     pub fn title(&self) -> String {
-        String::from_utf8_lossy(&self.title).trim().to_owned()
+        String::from_utf8_lossy(&self.title)
+            .replace(char::from(PARAGRAPH), " ")
+            .trim()
+            .to_owned()
     }
 
     /// Copies text up to the next `<` or `&`, reads a tag found there whole when it can (and
@@ -389,7 +404,7 @@ impl PageText {
             self.in_title = !self.closing;
         }
         if !is_inline(name) {
-            self.push_text(b" ");
+            self.push_text(&[PARAGRAPH]);
         }
     }
 
@@ -512,10 +527,31 @@ mod tests {
         let page = read(PAGE);
         assert_eq!(page.title(), "How to & why");
         assert_eq!(
-            normalise(&page.text()),
+            normalise(&page.text()).replace("\u{1e} ", ""),
             " how to why first para here suicide self harm hurt one two a be see "
         );
+        // Normalised, a page keeps the mark between its paragraphs.
+        assert_eq!(page.normalised(), normalise(&page.text()));
+        assert!(
+            page.normalised()
+                .contains(" first para here \u{1e} suicide ")
+        );
         assert!(!page.truncated());
+        let paragraphs: Vec<String> = page
+            .paragraphs()
+            .map(|p| normalise(&String::from_utf8_lossy(p)))
+            .collect();
+        assert_eq!(
+            paragraphs,
+            [
+                " how to why ",
+                " first para here ",
+                " suicide self harm hurt ",
+                " one ",
+                " two ",
+                " a be see "
+            ]
+        );
     }
 
     #[test]
@@ -523,7 +559,10 @@ mod tests {
         let mut page = PageText::new(30);
         page.feed(b"<p>the first words</p><p>and then some more that are past the limit</p>");
         assert!(page.truncated());
-        assert_eq!(normalise(&page.text()), " the first words and t ");
+        assert_eq!(
+            normalise(&page.text()),
+            " \u{1e} the first words \u{1e} and t "
+        );
         assert_eq!(page.seen(), 71);
     }
 

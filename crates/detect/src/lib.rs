@@ -5,6 +5,7 @@
 //! phrase into the same canonical words, so that writing a phrase differently (accents, look-alike
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
+pub mod context;
 mod e2guardian;
 pub mod eval;
 mod html;
@@ -59,6 +60,7 @@ pub fn default_lists() -> PhraseLists {
     lists
 }
 
+pub use context::SiteKind;
 pub use model::Model;
 pub use phrases::{
     AgeBand, Anchor, Category, Finding, Layer, ListError, ModelView, Part, Phrase, PhraseLists,

@@ -90,18 +90,29 @@ impl fmt::Display for BuildError {
 pub(crate) struct Found {
     /// Each pattern found, with where it first starts, sorted by pattern.
     pub(crate) first: Vec<(usize, usize)>,
-    /// Per pattern, [`KEPT`] if it was found, `u8::MAX` if not; empty if nothing was.
+    /// Per pattern, [`KEPT`] if it was found, `u8::MAX` if not; empty if nothing was, or if
+    /// the text was short (then `first` says).
     noted: Vec<u8>,
 }
 
 impl Found {
     /// Whether `pattern` was found.
     pub(crate) fn has(&self, pattern: usize) -> bool {
+        if self.noted.is_empty() {
+            return self
+                .first
+                .binary_search_by_key(&pattern, |(id, _)| *id)
+                .is_ok();
+        }
         self.noted
             .get(pattern)
             .is_some_and(|piece| *piece != u8::MAX)
     }
 }
+
+/// Texts up to this long (a search, a message, a paragraph) are matched without a table per
+/// pattern: setting one up would cost more than the walk.
+const SHORT_TEXT: usize = 4096;
 
 /// The compiled parts.
 #[derive(Debug, Clone)]
@@ -272,8 +283,37 @@ impl Matcher {
         Some(start)
     }
 
+    /// Calls `found(pattern, start)` for every place a pattern is found in `text` (a place may
+    /// be reported twice where the text's pieces overlap).
+    pub(crate) fn all_matches(&self, text: &[u8], mut found: impl FnMut(usize, usize)) {
+        self.each_match(text, |_, matched, end| {
+            for &pattern in self.patterns_of(matched) {
+                if let Some(start) = self.start_if_found(pattern, text, end) {
+                    found(pattern as usize, start);
+                }
+            }
+        });
+    }
+
     /// Every pattern found in `text`, with where it first starts.
     pub(crate) fn first_matches(&self, text: &[u8]) -> Found {
+        if text.len() <= SHORT_TEXT {
+            let mut found = Vec::new();
+            self.each_match(text, |_, matched, end| {
+                for &pattern in self.patterns_of(matched) {
+                    if let Some(start) = self.start_if_found(pattern, text, end) {
+                        found.push((pattern as usize, start));
+                    }
+                }
+            });
+            // By pattern, then start: the first of each pattern is where it first starts.
+            found.sort_unstable();
+            found.dedup_by_key(|(pattern, _)| *pattern);
+            return Found {
+                first: found,
+                noted: Vec::new(),
+            };
+        }
         // Within one piece matches come in order, and the walks step in lock step, so a match
         // reported by a lower piece than any before it is earlier in the text than those (its
         // piece starts at least a piece's length before theirs, and it is no further into it).

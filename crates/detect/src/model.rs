@@ -110,13 +110,21 @@ impl Model {
 
     /// The probability of each category for normalised `text`, in the categories' order.
     pub fn predict(&self, text: &str) -> Vec<Prediction> {
-        let mut sums = vec![0f32; self.categories.len()];
-        let value = feature_value(text);
+        // Steps summed in whole numbers, then scaled once by what each feature counts.
+        let mut steps = vec![0i32; self.categories.len()];
+        let mut count = 0usize;
         features(text, |key, _| {
+            count += 1;
             for &(category, step) in self.weights_of(key) {
-                sums[usize::from(category)] += f32::from(step) * value;
+                steps[usize::from(category)] += i32::from(step);
             }
         });
+        let value = if count == 0 {
+            0.0
+        } else {
+            1.0 / (count as f32).sqrt()
+        };
+        let sums = steps.into_iter().map(|step| step as f32 * value);
         self.categories
             .iter()
             .zip(sums)

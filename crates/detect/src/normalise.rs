@@ -44,8 +44,65 @@ pub fn normalise(text: &str) -> String {
     }
     // Stretched letters could stand for one letter or two: the text is also read with them
     // as two (`noooose` → `nose`, and `noose` after it).
-    let (twice, _) = render(text, 2);
-    once + &twice[1..]
+    once + &read_twice(text)[1..]
+}
+
+/// Texts up to this long are read a second time whole; in longer ones (pages), only the words
+/// around each stretched letter are.
+const READ_TWICE_WHOLE: usize = 4096;
+
+/// How far either side of a stretched letter a long text is read again (then on to a space).
+const READ_TWICE_AROUND: usize = 64;
+
+/// The second reading of `text`, stretched letters read as two: the whole text if it is short,
+/// else the stretch of text around each run of three or more of an ASCII letter (any case),
+/// read apart (or the whole text, if its stretched letters are not ASCII).
+fn read_twice(text: &str) -> String {
+    if text.len() <= READ_TWICE_WHOLE {
+        return render(text, 2).0;
+    }
+    let bytes = text.as_bytes();
+    let mut windows: Vec<(usize, usize)> = Vec::new();
+    let mut at = 0;
+    while at + 2 < bytes.len() {
+        let letter = bytes[at].to_ascii_lowercase();
+        if !letter.is_ascii_lowercase()
+            || bytes[at + 1].to_ascii_lowercase() != letter
+            || bytes[at + 2].to_ascii_lowercase() != letter
+        {
+            at += 1;
+            continue;
+        }
+        let mut end = at + 3;
+        while end < bytes.len() && bytes[end].to_ascii_lowercase() == letter {
+            end += 1;
+        }
+        // Out to the space before and after, so no word is cut.
+        let before = at.saturating_sub(READ_TWICE_AROUND);
+        let start = bytes[..before]
+            .iter()
+            .rposition(u8::is_ascii_whitespace)
+            .map_or(0, |space| space + 1);
+        let after = (end + READ_TWICE_AROUND).min(bytes.len());
+        let stop = bytes[after..]
+            .iter()
+            .position(u8::is_ascii_whitespace)
+            .map_or(bytes.len(), |space| after + space);
+        match windows.last_mut() {
+            Some(last) if start <= last.1 => last.1 = last.1.max(stop),
+            _ => windows.push((start, stop)),
+        }
+        at = end;
+    }
+    if windows.is_empty() {
+        return render(text, 2).0;
+    }
+    let mut read = String::from(" ");
+    for (start, stop) in windows {
+        // Cut at ASCII whitespace or the ends: on character boundaries.
+        read.push_str(&render(&text[start..stop], 2).0[1..]);
+    }
+    read
 }
 
 /// [`normalise`] for a list's phrase: one reading, with stretched letters as one.
@@ -84,6 +141,7 @@ pub(crate) fn normalise_lossy(bytes: &[u8]) -> String {
     if !stretched {
         return once;
     }
+    // Invalid UTF-8 is rare: read again whole.
     once + &lossy(2).0[1..]
 }
 
@@ -108,6 +166,9 @@ struct Normaliser {
     run_words_only: bool,
     /// How runs of three or more of one letter are read.
     squeeze: Squeeze,
+    /// Where one-letter text-speak words (`u`, `r`) stand in `out`, to be read as plain
+    /// words at the end unless a run they are in is joined.
+    singles: Vec<usize>,
 }
 
 /// Every byte of a `u64` with only its top bit set.
@@ -131,6 +192,7 @@ impl Normaliser {
             run_words: 0,
             run_letter: false,
             run_words_only: true,
+            singles: Vec::new(),
             squeeze: Squeeze {
                 stretched_to,
                 in_word: false,
@@ -147,6 +209,11 @@ impl Normaliser {
             if byte == b'\'' {
                 // An apostrophe shows where letters were left out, and the word goes on:
                 // `don't` is `dont`, `i'm` is `im`.
+                at += 1;
+                continue;
+            }
+            if byte == PARAGRAPH {
+                self.end_paragraph();
                 at += 1;
                 continue;
             }
@@ -305,6 +372,17 @@ impl Normaliser {
         self.word_written(start, single);
     }
 
+    /// The end of a paragraph: its last word and run finished, and the mark written once.
+    fn end_paragraph(&mut self) {
+        self.end_word();
+        self.close_run();
+        if !self.out.ends_with(&[PARAGRAPH, b' ']) {
+            self.out.extend_from_slice(&[PARAGRAPH, b' ']);
+        }
+        // A new run of one-character words starts after the mark.
+        self.run_words = 0;
+    }
+
     /// The end of a word: finished and written out, or held in a run of one-character words.
     fn end_word(&mut self) {
         if self.word.is_empty() {
@@ -338,16 +416,35 @@ impl Normaliser {
                 self.run_words += 1;
                 self.run_letter |= letter;
                 self.run_words_only &= is_single_letter_word(self.out[start]);
+                // Read as text-speak at the end, unless the run is joined.
+                if text_speak(&self.out[start..]).is_some() {
+                    self.singles.push(start);
+                }
             }
-            None if self.joins_run() => {
-                // The run ends before this word: taken out while the run is joined.
-                let word = self.out.split_off(start);
-                self.close_run();
-                self.out.extend_from_slice(&word);
+            None => {
+                let mut start = start;
+                if self.joins_run() {
+                    // The run ends before this word: taken out while the run is joined.
+                    let word = self.out.split_off(start);
+                    self.close_run();
+                    start = self.out.len();
+                    self.out.extend_from_slice(&word);
+                } else {
+                    self.run_words = 0;
+                }
+                self.read_text_speak(start);
             }
-            None => self.run_words = 0,
         }
         self.out.push(b' ');
+    }
+
+    /// The word written at `out[start..]` read as the plain words it stands for, if it is
+    /// text-speak ([`text_speak`]).
+    fn read_text_speak(&mut self, start: usize) {
+        if let Some(plain) = text_speak(&self.out[start..]) {
+            self.out.truncate(start);
+            self.out.extend_from_slice(plain.as_bytes());
+        }
     }
 
     /// Whether the run of one-character words is a word spelt out: three or more, one a
@@ -373,6 +470,9 @@ impl Normaliser {
                 &mut self.squeeze,
             );
             self.squeeze.settle(&self.out[self.run_start..]);
+            let run_start = self.run_start;
+            self.singles.retain(|at| *at < run_start);
+            self.read_text_speak(run_start);
             self.out.push(b' ');
         }
         self.run_words = 0;
@@ -384,9 +484,24 @@ impl Normaliser {
         self.close_run();
         // Written from chars and ASCII bytes only, so always UTF-8; were it not, the text would
         // still be returned rather than lost.
-        let text = String::from_utf8(self.out)
+        let out = if self.singles.is_empty() {
+            self.out
+        } else {
+            // The one-letter text-speak words left standing (`u r`), each one byte.
+            let mut read = Vec::with_capacity(self.out.len() + 4 * self.singles.len());
+            let mut copied = 0;
+            for &at in &self.singles {
+                read.extend_from_slice(&self.out[copied..at]);
+                let plain = text_speak(&self.out[at..at + 1]).unwrap_or("");
+                read.extend_from_slice(plain.as_bytes());
+                copied = at + 1;
+            }
+            read.extend_from_slice(&self.out[copied..]);
+            read
+        };
+        let text = String::from_utf8(out)
             .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned());
-        (read_text_speak(text), self.squeeze.stretched)
+        (text, self.squeeze.stretched)
     }
 }
 
@@ -397,96 +512,137 @@ fn is_single_letter_word(byte: u8) -> bool {
     matches!(byte, b'a' | b'b' | b'c' | b'i' | b'n' | b'r' | b'u' | b'y')
 }
 
-/// The plain words a text-speak word stands for (after leetspeak is read: `h8` is `hb`,
-/// `no1` is `noi`), or `None`. No plain word is itself text-speak, and none is or starts with
-/// a one-letter word, so reading it again changes nothing (`im` stays: `i am` would join a
-/// row of one-letter words before it).
-fn text_speak(word: &[u8]) -> Option<&'static str> {
-    Some(match word {
-        b"u" | b"yu" => "you",
-        b"r" => "are",
-        b"y" => "why",
-        b"n" => "and",
-        b"b" => "be",
-        b"c" => "see",
-        b"2" => "to",
-        b"4" => "for",
-        b"ur" | b"yr" | b"youre" | b"yor" => "your",
-        b"urself" | b"yourslf" => "yourself",
-        b"urselves" => "yourselves",
-        b"ppl" | b"ppls" => "people",
-        b"bc" | b"bcos" | b"bcoz" | b"bcuz" | b"cos" | b"coz" | b"cuz" | b"becuz" | b"becos"
-        | b"bcause" | b"cause" => "because",
-        b"pls" | b"plz" | b"pleas" => "please",
-        b"wanna" | b"wana" => "want to",
-        b"gonna" | b"gona" => "going to",
-        b"gotta" => "got to",
-        b"abt" | b"bout" => "about",
-        b"luv" => "love",
-        b"wat" | b"wot" | b"wut" => "what",
-        b"bf" => "boyfriend",
-        b"gf" => "girlfriend",
-        b"hb" => "hate",
-        b"hbs" => "hates",
-        b"tho" => "though",
-        b"msg" | b"msgs" => "message",
-        b"noi" | b"noone" => "no one",
-        b"somei" | b"sumi" => "someone",
-        b"anyi" => "anyone",
-        b"everyi" | b"evryi" => "everyone",
-        b"nobdy" | b"nobdoy" => "nobody",
-        b"sumthing" | b"somethin" => "something",
-        b"nuthing" | b"nothin" => "nothing",
-        b"rn" => "right now",
-        b"dont" => "do not",
-        b"cant" => "can not",
-        b"cannot" => "can not",
-        b"wont" => "will not",
-        b"didnt" => "did not",
-        b"doesnt" => "does not",
-        b"isnt" => "is not",
-        b"wasnt" => "was not",
-        _ => return None,
-    })
+/// Text-speak words (after leetspeak is read: `h8` is `hb`, `no1` is `noi`; none longer than
+/// eight bytes) and the plain words they stand for. No plain word is itself text-speak, and
+/// none is or starts with a one-letter word, so reading it again changes nothing (`im` stays:
+/// `i am` would join a row of one-letter words before it).
+const TEXT_SPEAK: &[(&str, &str)] = &[
+    ("u", "you"),
+    ("yu", "you"),
+    ("r", "are"),
+    ("y", "why"),
+    ("n", "and"),
+    ("b", "be"),
+    ("c", "see"),
+    ("2", "to"),
+    ("4", "for"),
+    ("ur", "your"),
+    ("yr", "your"),
+    ("youre", "your"),
+    ("yor", "your"),
+    ("urself", "yourself"),
+    ("yourslf", "yourself"),
+    ("urselves", "yourselves"),
+    ("ppl", "people"),
+    ("ppls", "people"),
+    ("bc", "because"),
+    ("bcos", "because"),
+    ("bcoz", "because"),
+    ("bcuz", "because"),
+    ("cos", "because"),
+    ("coz", "because"),
+    ("cuz", "because"),
+    ("becuz", "because"),
+    ("becos", "because"),
+    ("bcause", "because"),
+    ("cause", "because"),
+    ("pls", "please"),
+    ("plz", "please"),
+    ("pleas", "please"),
+    ("wanna", "want to"),
+    ("wana", "want to"),
+    ("gonna", "going to"),
+    ("gona", "going to"),
+    ("gotta", "got to"),
+    ("abt", "about"),
+    ("bout", "about"),
+    ("luv", "love"),
+    ("wat", "what"),
+    ("wot", "what"),
+    ("wut", "what"),
+    ("bf", "boyfriend"),
+    ("gf", "girlfriend"),
+    ("hb", "hate"),
+    ("hbs", "hates"),
+    ("tho", "though"),
+    ("msg", "message"),
+    ("msgs", "message"),
+    ("noi", "no one"),
+    ("noone", "no one"),
+    ("somei", "someone"),
+    ("sumi", "someone"),
+    ("anyi", "anyone"),
+    ("everyi", "everyone"),
+    ("evryi", "everyone"),
+    ("nobdy", "nobody"),
+    ("nobdoy", "nobody"),
+    ("sumthing", "something"),
+    ("somethin", "something"),
+    ("nuthing", "nothing"),
+    ("nothin", "nothing"),
+    ("rn", "right now"),
+    ("dont", "do not"),
+    ("cant", "can not"),
+    ("cannot", "can not"),
+    ("wont", "will not"),
+    ("didnt", "did not"),
+    ("doesnt", "does not"),
+    ("isnt", "is not"),
+    ("wasnt", "was not"),
+];
+
+/// A word of up to eight bytes as a number (its bytes, little-endian, zeros after): words have
+/// no zero bytes, so different words are different numbers.
+const fn word_key(word: &[u8]) -> u64 {
+    let mut key = 0u64;
+    let mut at = 0;
+    while at < word.len() {
+        key |= (word[at] as u64) << (8 * at);
+        at += 1;
+    }
+    key
 }
 
-/// Text-speak read as plain words ([`text_speak`]) in normalised `text`.
-fn read_text_speak(text: String) -> String {
-    let bytes = text.as_bytes();
-    let mut out: Option<Vec<u8>> = None;
-    let mut at = 1; // after the leading space
-    while at < bytes.len() {
-        let end = at
-            + bytes[at..]
-                .iter()
-                .position(|b| *b == b' ')
-                .unwrap_or(bytes.len() - at);
-        let word = &bytes[at..end];
-        let plain = if word.len() <= 8 {
-            text_speak(word)
-        } else {
-            None
-        };
-        match (plain, &mut out) {
-            (Some(plain), Some(out)) => out.extend_from_slice(plain.as_bytes()),
-            (Some(plain), None) => {
-                let mut copy = Vec::with_capacity(bytes.len() + 16);
-                copy.extend_from_slice(&bytes[..at]);
-                copy.extend_from_slice(plain.as_bytes());
-                out = Some(copy);
-            }
-            (None, Some(out)) => out.extend_from_slice(word),
-            (None, None) => {}
+/// Slots in [`TEXT_SPEAK_TABLE`] (a power of two, well over the entries).
+const TEXT_SPEAK_SLOTS: usize = 256;
+
+/// The slot a key starts looking at.
+const fn text_speak_slot(key: u64) -> usize {
+    (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % TEXT_SPEAK_SLOTS
+}
+
+/// [`TEXT_SPEAK`] as an open-addressed table of (key, index + 1; 0 for an empty slot), so that
+/// the words of a page are looked up in a few nanoseconds each.
+static TEXT_SPEAK_TABLE: [(u64, u16); TEXT_SPEAK_SLOTS] = {
+    let mut table = [(0u64, 0u16); TEXT_SPEAK_SLOTS];
+    let mut entry = 0;
+    while entry < TEXT_SPEAK.len() {
+        let key = word_key(TEXT_SPEAK[entry].0.as_bytes());
+        let mut slot = text_speak_slot(key);
+        while table[slot].1 != 0 {
+            slot = (slot + 1) % TEXT_SPEAK_SLOTS;
         }
-        if let Some(out) = &mut out {
-            out.push(b' ');
-        }
-        at = end + 1;
+        table[slot] = (key, entry as u16 + 1);
+        entry += 1;
     }
-    match out {
-        // Words and spaces from UTF-8 text and ASCII replacements: still UTF-8.
-        Some(out) => String::from_utf8(out).unwrap_or(text),
-        None => text,
+    table
+};
+
+/// The plain words a text-speak word stands for ([`TEXT_SPEAK`]), or `None`.
+fn text_speak(word: &[u8]) -> Option<&'static str> {
+    if word.is_empty() || word.len() > 8 {
+        return None;
+    }
+    let mut padded = [0u8; 8];
+    padded[..word.len()].copy_from_slice(word);
+    let key = u64::from_le_bytes(padded);
+    let mut slot = text_speak_slot(key);
+    loop {
+        match TEXT_SPEAK_TABLE[slot] {
+            (_, 0) => return None,
+            (found, entry) if found == key => return Some(TEXT_SPEAK[usize::from(entry) - 1].1),
+            _ => slot = (slot + 1) % TEXT_SPEAK_SLOTS,
+        }
     }
 }
 
@@ -545,11 +701,16 @@ static SEPARATOR: [bool; 256] = {
     let mut table = [false; 256];
     let mut byte = 0;
     while byte < 128 {
-        table[byte] = !ASCII_WORD[byte] && byte != b'\'' as usize;
+        table[byte] = !ASCII_WORD[byte] && byte != b'\'' as usize && byte != PARAGRAPH as usize;
         byte += 1;
     }
     table
 };
+
+/// The mark between paragraphs: [`PageText`](crate::PageText) writes it where a block ends, and
+/// normalised text keeps it (followed by a space) so that a page can be read a paragraph at a
+/// time without normalising it again. (ASCII's record separator: no text shows it.)
+pub(crate) const PARAGRAPH: u8 = 0x1E;
 
 /// Which ASCII bytes are word characters.
 static ASCII_WORD: [bool; 256] = {
@@ -790,12 +951,27 @@ mod tests {
         };
 
         pub fn normalise(text: &str) -> String {
-            let (once, stretched) = render(text, 1);
+            let (once, stretched) = paragraphs(text, 1);
             if stretched {
-                once + &render(text, 2).0[1..]
+                once + &paragraphs(text, 2).0[1..]
             } else {
                 once
             }
+        }
+
+        /// Each paragraph (between marks) read alone, a mark and a space between them.
+        fn paragraphs(text: &str, to: usize) -> (String, bool) {
+            let mut out = String::from(" ");
+            let mut any_stretched = false;
+            for (index, part) in text.split('\u{1e}').enumerate() {
+                if index > 0 && !out.ends_with("\u{1e} ") {
+                    out.push_str("\u{1e} ");
+                }
+                let (read, stretched) = render(part, to);
+                out.push_str(&read[1..]);
+                any_stretched |= stretched;
+            }
+            (out, any_stretched)
         }
 
         /// Whether `word` has a stretched letter and another letter besides.
@@ -922,6 +1098,24 @@ mod tests {
     }
 
     #[test]
+    fn a_long_text_is_read_again_only_around_its_stretched_letters() {
+        let filler = "the quick brown fox jumps over the lazy dog ".repeat(200);
+        let text = format!("{filler}i want to sleeeep now {filler}");
+        let read = normalise(&text);
+        assert!(read.contains(" i want to slep now "), "first reading");
+        assert!(
+            read.contains(" want to sleep now "),
+            "second reading, around it"
+        );
+        assert!(
+            read.len() < normalise(&filler).len() * 2 + 400,
+            "not the whole text again"
+        );
+        // Short text is read again whole, as before.
+        assert_eq!(normalise("tie a noooose"), " tie a nose tie a noose ");
+    }
+
+    #[test]
     fn words_are_separated_by_single_spaces() {
         assert_eq!(
             normalise("  How do I\tkill\n the PROCESS?? "),
@@ -949,6 +1143,19 @@ mod tests {
     fn two_single_letters_stay_apart() {
         assert_eq!(normalise("I am a k"), " i am a k ");
         assert_eq!(normalise("x y z"), " xyz ");
+    }
+
+    #[test]
+    fn every_text_speak_word_is_found_and_no_plain_word_is_one() {
+        for (word, plain) in TEXT_SPEAK {
+            assert_eq!(text_speak(word.as_bytes()), Some(*plain), "{word}");
+            for part in plain.split(' ') {
+                assert_eq!(text_speak(part.as_bytes()), None, "{plain}");
+            }
+        }
+        assert_eq!(text_speak(b"hello"), None);
+        assert_eq!(text_speak(b""), None);
+        assert_eq!(text_speak(b"urselvess"), None);
     }
 
     #[test]
@@ -1024,6 +1231,11 @@ mod tests {
         fn agrees_with_the_model_on_mixed_scripts(
             text in "[a-z0-9 .!|@$\u{0300}-\u{036F}\u{0400}-\u{04FF}\u{0370}-\u{03FF}\u{FF01}-\u{FF5E}\u{200B}-\u{200F}\u{1D400}-\u{1D433}\u{AC00}-\u{AC20}\u{00C0}-\u{017F}]{0,60}"
         ) {
+            prop_assert_eq!(normalise(&text), model::normalise(&text));
+        }
+
+        #[test]
+        fn agrees_with_the_model_on_paragraphs(text in "[a-cA-C1 .'\u{1e}\u{e9}]{0,60}") {
             prop_assert_eq!(normalise(&text), model::normalise(&text));
         }
 

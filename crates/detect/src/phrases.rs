@@ -27,9 +27,10 @@ use std::fmt;
 
 use std::sync::Arc;
 
+use crate::context::SiteKind;
 use crate::matcher::Matcher;
 use crate::model::{MODEL_MAX_BYTES, Model};
-use crate::normalise;
+use crate::{PageText, normalise};
 
 /// The age bands a category's severity is given for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -577,6 +578,85 @@ impl Scanner {
         self.score(text, excluded, true)
     }
 
+    /// Scans a page a paragraph at a time (see the module `context`'s documentation): a
+    /// category fires if it fires in one paragraph, the model reads the paragraphs in which a
+    /// phrase was found, and the site's kind tempers what fired. `excluded` phrases are left
+    /// out as in [`Scanner::scan_normalised_excluding`].
+    pub fn scan_page(&self, page: &PageText, excluded: &[String], site: SiteKind) -> Vec<Finding> {
+        // Most pages fire nothing: one pass over the whole text says so. Those that do are read
+        // again a paragraph at a time, in the categories that fired. (So a paragraph that would
+        // fire alone is missed when harmless contexts elsewhere on the page outweigh it.)
+        let normalised = page.normalised();
+        let fired: Vec<String> = self
+            .list_findings(&normalised, excluded)
+            .into_iter()
+            .filter(|finding| finding.layer == Layer::Lists)
+            .map(|finding| finding.category)
+            .collect();
+        if fired.is_empty() {
+            return Vec::new();
+        }
+        // One more pass over the whole text finds the paragraphs in which a phrase of those
+        // categories is: only they are read again.
+        let fired_index: Vec<usize> = self
+            .lists
+            .categories
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| fired.contains(&c.id))
+            .map(|(index, _)| index)
+            .collect();
+        let mark = crate::normalise::PARAGRAPH;
+        let marks: Vec<usize> = memchr::memchr_iter(mark, normalised.as_bytes()).collect();
+        // (paragraph, pattern) for each pattern of those categories found.
+        let mut relevant = vec![false; self.uses.len()];
+        for &category in &fired_index {
+            for parts in &self.parts[category] {
+                for &part in parts {
+                    relevant[part] = true;
+                }
+            }
+        }
+        let mut seen: Vec<(usize, usize)> = Vec::new();
+        self.matcher
+            .all_matches(normalised.as_bytes(), |pattern, start| {
+                if relevant[pattern] {
+                    seen.push((marks.partition_point(|at| *at < start), pattern));
+                }
+            });
+        seen.sort_unstable();
+        seen.dedup();
+        // The paragraphs in which one of those categories reaches its threshold (the school's
+        // excluded phrases are weighed when a paragraph is read again).
+        let mut wanted: Vec<usize> = Vec::new();
+        for per_paragraph in seen.chunk_by(|a, b| a.0 == b.0) {
+            if !excluded.is_empty() || self.paragraph_fires(per_paragraph, &fired_index) {
+                wanted.push(per_paragraph[0].0);
+            }
+        }
+        let mut findings: Vec<Finding> = Vec::new();
+        // The normalised page keeps the marks between paragraphs: each is read as it is.
+        for (index, paragraph) in normalised.split(char::from(mark)).enumerate() {
+            if paragraph.len() <= 1 || wanted.binary_search(&index).is_err() {
+                continue;
+            }
+            // A paragraph after a mark starts with its space already; one before ends with it.
+            let text = if paragraph.starts_with(' ') {
+                std::borrow::Cow::Borrowed(paragraph)
+            } else {
+                std::borrow::Cow::Owned(format!(" {paragraph}"))
+            };
+            for finding in self.score_text(&text, excluded, true, Some(&fired)) {
+                match findings.iter_mut().find(|f| f.category == finding.category) {
+                    Some(kept) if rank(&finding) > rank(kept) => *kept = finding,
+                    Some(_) => {}
+                    None => findings.push(finding),
+                }
+            }
+        }
+        crate::context::temper(self, findings, site)
+    }
+
     /// Every category any phrase of which was found in `text` (any text: it is normalised
     /// here), whether or not its score reached the threshold, highest score first: what a
     /// scan saw, for explaining a miss.
@@ -587,7 +667,46 @@ impl Scanner {
     /// The findings of normalised `text`, without `excluded` phrases; only those at their
     /// category's threshold when `firing`.
     fn score(&self, text: &str, excluded: &[String], firing: bool) -> Vec<Finding> {
-        let mut findings = self.list_findings(text, excluded);
+        self.score_text(text, excluded, firing, None)
+    }
+
+    /// [`Scanner::score`]; with `only` (a page's paragraph: the categories that fired on the
+    /// whole page), only those categories, and the model only confirms or overrules what the
+    /// lists found there: a paragraph of a page is longer and less like what it was trained on
+    /// than a search or a message, and pages must be scanned fast.
+    fn score_text(
+        &self,
+        text: &str,
+        excluded: &[String],
+        firing: bool,
+        only: Option<&[String]>,
+    ) -> Vec<Finding> {
+        let phrases_first = only.is_some();
+        let mut findings = match only {
+            // A paragraph: only what fired on the whole page, and only where it fires here
+            // (the model does not fire alone in a paragraph).
+            Some(only) => self.list_findings_where(text, excluded, |category, score| {
+                score >= category.threshold && only.contains(&category.id)
+            }),
+            None => self.list_findings(text, excluded),
+        };
+        if only.is_some() {
+            let known = |f: &Finding| {
+                self.model.as_ref().is_some_and(|(_, index)| {
+                    self.lists
+                        .categories
+                        .iter()
+                        .position(|c| c.id == f.category)
+                        .is_some_and(|at| index[at].is_some())
+                })
+            };
+            if !findings.iter().any(known) {
+                if firing {
+                    findings.retain(|f| f.layer == Layer::Lists);
+                }
+                return findings;
+            }
+        }
         let Some((model, index)) = &self.model else {
             if firing {
                 findings.retain(|f| f.layer == Layer::Lists);
@@ -609,7 +728,7 @@ impl Scanner {
             let probability = predictions[m].probability;
             let sure = probability >= known.threshold;
             let found = findings.iter().position(|f| f.category == category.id);
-            if found.is_none() && !sure && (firing || probability < 0.1) {
+            if found.is_none() && (phrases_first || (!sure && (firing || probability < 0.1))) {
                 continue;
             }
             let finding = match found {
@@ -637,15 +756,21 @@ impl Scanner {
                 (false, false) => Layer::Neither,
             };
             let per_mille = |p: f32| (p * 1000.0).round().clamp(0.0, 1000.0) as u16;
+            // Explaining reads the text again: only for what is reported.
+            let reported = !firing || finding.layer != Layer::Neither;
             finding.model = Some(ModelView {
                 per_mille: per_mille(probability),
                 threshold_per_mille: per_mille(known.threshold),
                 overruled,
-                because: model
-                    .explain(text, m)
-                    .into_iter()
-                    .map(|(feature, _)| feature)
-                    .collect(),
+                because: if reported {
+                    model
+                        .explain(text, m)
+                        .into_iter()
+                        .map(|(feature, _)| feature)
+                        .collect()
+                } else {
+                    Vec::new()
+                },
             });
         }
         if firing {
@@ -664,6 +789,17 @@ impl Scanner {
     /// Every category a phrase of which was found in normalised `text`, without `excluded`
     /// phrases, as [`Layer::Lists`] if it reached its threshold and [`Layer::Neither`] if not.
     fn list_findings(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
+        self.list_findings_where(text, excluded, |_, _| true)
+    }
+
+    /// [`Scanner::list_findings`] for the categories `wanted` (given the category and its
+    /// score) only: the others are not written out.
+    fn list_findings_where(
+        &self,
+        text: &str,
+        excluded: &[String],
+        wanted: impl Fn(&Category, i32) -> bool,
+    ) -> Vec<Finding> {
         // (pattern, where it first starts), one per pattern found, sorted by pattern.
         let found = self.matcher.first_matches(text.as_bytes());
         if found.first.is_empty() {
@@ -707,6 +843,9 @@ impl Scanner {
                 });
             }
             let score: i32 = phrases.iter().map(|p| category.phrases[*p].weight).sum();
+            if !wanted(category, score) {
+                continue;
+            }
             let at = phrases
                 .iter()
                 .filter(|p| category.phrases[**p].weight > 0)
@@ -736,6 +875,36 @@ impl Scanner {
         findings.sort_by(|a, b| b.score.cmp(&a.score).then(a.category.cmp(&b.category)));
         findings
     }
+}
+
+impl Scanner {
+    /// Whether, with the patterns found in a paragraph (`(paragraph, pattern)`, sorted), one
+    /// of the categories numbered `categories` reaches its threshold.
+    fn paragraph_fires(&self, found: &[(usize, usize)], categories: &[usize]) -> bool {
+        let has = |pattern: usize| found.binary_search_by_key(&pattern, |(_, p)| *p).is_ok();
+        let mut phrases: Vec<u32> = found
+            .iter()
+            .flat_map(|&(_, pattern)| self.uses[pattern].iter().copied())
+            .filter(|&number| categories.contains(&self.numbered[number as usize].0))
+            .collect();
+        phrases.sort_unstable();
+        phrases.dedup();
+        let mut scores = vec![0i32; self.lists.categories.len()];
+        for number in phrases {
+            let (category, phrase) = self.numbered[number as usize];
+            if self.parts[category][phrase].iter().all(|part| has(*part)) {
+                scores[category] += self.lists.categories[category].phrases[phrase].weight;
+            }
+        }
+        categories
+            .iter()
+            .any(|&category| scores[category] >= self.lists.categories[category].threshold)
+    }
+}
+
+/// How strongly a finding fired: both layers first, then the lists' score.
+fn rank(finding: &Finding) -> (bool, i32) {
+    (finding.layer == Layer::Both, finding.score)
 }
 
 /// The text around byte `at`, cut on character boundaries.

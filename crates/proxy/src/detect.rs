@@ -16,7 +16,8 @@ use arc_swap::ArcSwap;
 use bytes::Bytes;
 use hyper::body::{Body as HttpBody, Frame, Incoming, SizeHint};
 use jiff::Timestamp;
-use ward_detect::{AgeBand, Finding, PageText, Scanner, normalise};
+use ward_detect::context::{INFORMATIONAL_CATEGORIES, is_help_service};
+use ward_detect::{AgeBand, Finding, PageText, Scanner, SiteKind, normalise};
 use ward_gateway::{Client, FilterState, Requester};
 
 use crate::proxy::Proxy;
@@ -109,6 +110,35 @@ impl Detection {
         self.scanner
             .scan_normalised_excluding(text, &exclusions.phrases)
     }
+
+    /// Scans a page a paragraph at a time, tempered by the kind of `site` it came from.
+    fn scan_page(&self, page: &PageText, site: SiteKind) -> Vec<Finding> {
+        let exclusions = self.exclusions.load();
+        self.scanner.scan_page(page, &exclusions.phrases, site)
+    }
+}
+
+/// The kind of site `host` is: a help service's (by name), an informational one (in a news,
+/// education, reference or health category of the school's lists), or another.
+fn site_kind(policy: &PolicySnapshot, host: &str) -> SiteKind {
+    let host = host.to_ascii_lowercase();
+    if is_help_service(&host) {
+        return SiteKind::HelpService;
+    }
+    let Ok(parsed) = Host::parse(&host) else {
+        return SiteKind::Ordinary;
+    };
+    let index = policy.index();
+    let informational = index
+        .classify_host(&parsed)
+        .matches
+        .iter()
+        .any(|m| INFORMATIONAL_CATEGORIES.contains(&index.category(m.category).name.as_str()));
+    if informational {
+        SiteKind::Informational
+    } else {
+        SiteKind::Ordinary
+    }
 }
 
 /// The age band whose severities apply to `client`: its group's stage, as the policy says
@@ -135,6 +165,8 @@ pub(crate) struct Subject {
     pub band: AgeBand,
     pub host: String,
     pub url: String,
+    /// The kind of site: a help service's, an informational one's, or another.
+    pub site: SiteKind,
 }
 
 impl Subject {
@@ -152,6 +184,7 @@ impl Subject {
             client_ip,
             band: age_band(&state.policy, client),
             client: Client::clone(client),
+            site: site_kind(&state.policy, &host),
             host,
             url,
         }
@@ -319,7 +352,7 @@ impl ScanBody {
             if text.truncated() {
                 tracing::debug!(url = %subject.url, seen = text.seen(), "page scanned up to the limit");
             }
-            let findings = detection.scan_normalised(&text.normalised());
+            let findings = detection.scan_page(&text, subject.site);
             if !findings.is_empty() {
                 let title = text.title();
                 record(

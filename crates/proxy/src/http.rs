@@ -317,7 +317,17 @@ impl Connection {
                 Some(term) => (Place::Search, term.clone()),
                 None => (Place::Address, search::decoded(&subject.url)),
             };
-            let findings = detection.scan(&text);
+            // On a help service's site even a search is help-seeking; an address on an
+            // informational site is tempered as its pages are, a search (the child's own words)
+            // is not.
+            let site = match (place, subject.site) {
+                (Place::Search, ward_detect::SiteKind::Informational) => {
+                    ward_detect::SiteKind::Ordinary
+                }
+                (_, site) => site,
+            };
+            let findings =
+                ward_detect::context::temper(detection.scanner(), detection.scan(&text), site);
             detect::record(
                 detection,
                 events,

@@ -428,7 +428,7 @@ fn risk_detection_reads_searches_addresses_and_streamed_pages() {
     assert_eq!(alert.severity, 5);
     let detail = alert.detection.as_deref().expect("detail");
     assert!(
-        detail.contains("Found in a page's text: Self-harm and suicide")
+        detail.contains("Found in a page's text by the phrase lists: Self-harm and suicide")
             && detail.contains("kill myself (+60)")
             && detail.contains("Page title: My diary")
             && detail.contains("i want to kill myself tonight"),
