@@ -141,26 +141,31 @@ impl Model {
     pub fn explain(&self, text: &str, category: usize) -> Vec<(String, f32)> {
         let value = feature_value(text);
         let scale = self.categories[category].scale;
-        let mut raised: Vec<(String, f32)> = Vec::new();
+        // (key, what it added, as written): a repeated feature adds again.
+        let mut raised: Vec<(u32, f32, Written<'_>)> = Vec::new();
         features(text, |key, written| {
             if !explains(&written) {
                 return;
             }
             for &(c, step) in self.weights_of(key) {
                 if usize::from(c) == category && step > 0 {
-                    let name = written.to_string();
-                    let added = f32::from(step) * scale * value;
-                    match raised.iter_mut().find(|(n, _)| *n == name) {
-                        Some((_, sum)) => *sum += added,
-                        None => raised.push((name, added)),
-                    }
+                    raised.push((key, f32::from(step) * scale * value, written));
                 }
             }
         });
-        raised.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+        raised.sort_by_key(|(key, _, _)| *key);
+        let mut summed: Vec<(u32, f32, Written<'_>)> = Vec::with_capacity(raised.len());
+        for (key, added, written) in raised {
+            match summed.last_mut() {
+                Some(last) if last.0 == key => last.1 += added,
+                _ => summed.push((key, added, written)),
+            }
+        }
+        summed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         // Pieces of a feature already named say nothing more (`myself`, then `…mysel…`).
         let mut named: Vec<(String, f32)> = Vec::with_capacity(EXPLAIN);
-        for (feature, added) in raised {
+        for (_, added, written) in summed {
+            let feature = written.to_string();
             let core = feature.trim_matches('…');
             if !named.iter().any(|(n, _)| n.contains(core)) {
                 named.push((feature, added));
@@ -387,12 +392,19 @@ fn feature_value(text: &str) -> f32 {
 }
 
 /// Calls `found` with each feature of normalised `text`: its key and how it was written.
-pub fn features(text: &str, mut found: impl FnMut(u32, Written<'_>)) {
+pub fn features<'t>(text: &'t str, mut found: impl FnMut(u32, Written<'t>)) {
     let mut previous: Option<&str> = None;
-    // A word with a space either side, the character n-grams' frame.
-    let mut framed = String::with_capacity(32);
     let mut starts: Vec<usize> = Vec::with_capacity(32);
-    for word in text.split(' ').filter(|w| !w.is_empty()) {
+    // A word of text that does not stand between spaces (normalised text always does) is
+    // framed in this buffer; its characters are then explained as the word.
+    let mut own = String::new();
+    let mut at = 0;
+    for word in text.split(' ') {
+        let (start, end) = (at, at + word.len());
+        at = end + 1;
+        if word.is_empty() {
+            continue;
+        }
         found(hash(b'w', &[word.as_bytes()]), Written::Word(word));
         if let Some(previous) = previous {
             found(
@@ -401,25 +413,36 @@ pub fn features(text: &str, mut found: impl FnMut(u32, Written<'_>)) {
             );
         }
         previous = Some(word);
-        framed.clear();
-        framed.push(' ');
-        framed.push_str(word);
-        framed.push(' ');
+        // The word with a space either side, the character n-grams' frame.
+        let framed: Option<&'t str> =
+            (start > 0 && end < text.len()).then(|| &text[start - 1..end + 1]);
+        let frame: &str = match framed {
+            Some(framed) => framed,
+            None => {
+                own.clear();
+                own.push(' ');
+                own.push_str(word);
+                own.push(' ');
+                &own
+            }
+        };
         starts.clear();
-        starts.extend(framed.char_indices().map(|(at, _)| at));
-        starts.push(framed.len());
+        starts.extend(frame.char_indices().map(|(at, _)| at));
+        starts.push(frame.len());
         let chars = starts.len() - 1;
         for n in 3..=5 {
-            if chars < n {
+            // The whole framed word is the word feature already.
+            if chars <= n {
                 break;
             }
             for first in 0..=chars - n {
-                let gram = &framed[starts[first]..starts[first + n]];
-                // The whole framed word is the word feature already.
-                if n == chars {
-                    continue;
-                }
-                found(hash(b'c', &[gram.as_bytes()]), Written::Chars(gram));
+                let (from, to) = (starts[first], starts[first + n]);
+                let key = hash(b'c', &[&frame.as_bytes()[from..to]]);
+                let written = match framed {
+                    Some(framed) => Written::Chars(&framed[from..to]),
+                    None => Written::Word(word),
+                };
+                found(key, written);
             }
         }
     }

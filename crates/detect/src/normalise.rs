@@ -65,6 +65,23 @@ fn read_twice(text: &str) -> String {
     let mut windows: Vec<(usize, usize)> = Vec::new();
     let mut at = 0;
     while at + 2 < bytes.len() {
+        // Eight places at a time: skip ahead while no byte equals the next two, case aside.
+        if let (Some(x), Some(y), Some(z)) = (
+            bytes[at..].first_chunk::<8>(),
+            bytes.get(at + 1..).and_then(<[u8]>::first_chunk::<8>),
+            bytes.get(at + 2..).and_then(<[u8]>::first_chunk::<8>),
+        ) {
+            let case = bytes_of(0x20);
+            let [x, y, z] = [x, y, z].map(|b| u64::from_le_bytes(*b) | case);
+            let differ = (x ^ y) | (y ^ z);
+            // A byte of `differ` is zero where three in a row are alike.
+            let zero = (differ.wrapping_sub(bytes_of(1))) & !differ & HIGH;
+            if zero == 0 {
+                at += 8;
+                continue;
+            }
+            at += (zero.trailing_zeros() / 8) as usize;
+        }
         let letter = bytes[at].to_ascii_lowercase();
         if !letter.is_ascii_lowercase()
             || bytes[at + 1].to_ascii_lowercase() != letter
@@ -441,7 +458,16 @@ impl Normaliser {
     /// The word written at `out[start..]` read as the plain words it stands for, if it is
     /// text-speak ([`text_speak`]).
     fn read_text_speak(&mut self, start: usize) {
-        if let Some(plain) = text_speak(&self.out[start..]) {
+        let length = self.out.len() - start;
+        if length == 0 || length > 8 {
+            return;
+        }
+        // The word is the last thing written: its key is the last eight bytes, shifted.
+        let key = match self.out.last_chunk::<8>() {
+            Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - length)),
+            None => word_key(&self.out[start..]),
+        };
+        if let Some(plain) = text_speak_key(key) {
             self.out.truncate(start);
             self.out.extend_from_slice(plain.as_bytes());
         }
@@ -633,9 +659,12 @@ fn text_speak(word: &[u8]) -> Option<&'static str> {
     if word.is_empty() || word.len() > 8 {
         return None;
     }
-    let mut padded = [0u8; 8];
-    padded[..word.len()].copy_from_slice(word);
-    let key = u64::from_le_bytes(padded);
+    text_speak_key(word_key(word))
+}
+
+/// [`text_speak`] for a word's key ([`word_key`]).
+#[inline]
+fn text_speak_key(key: u64) -> Option<&'static str> {
     let mut slot = text_speak_slot(key);
     loop {
         match TEXT_SPEAK_TABLE[slot] {
