@@ -385,6 +385,14 @@ fn detect_scans_text_and_pages_and_reads_lists() {
     let _ = std::fs::remove_file(&list);
 }
 
+/// A table row of `ward detect eval`'s output, its cells joined by single spaces.
+fn row_of(out: &str, id: &str) -> String {
+    out.lines()
+        .find(|line| line.starts_with(&format!("{id} ")))
+        .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 #[test]
 fn detect_eval_measures_the_lists_on_labelled_cases() {
     let directory = ward_testkit::temp_folder("cli-eval");
@@ -393,22 +401,19 @@ fn detect_eval_measures_the_lists_on_labelled_cases() {
         &cases,
         "# kind\tlabels\ttext\n\
          search\tself-harm\thow to kill myself\n\
-         chat\tabuse\tmy dad hits me\n\
+         chat\tabuse\tthey are not nice to me\n\
          search\tnone\ta bath bomb from scunthorpe\n\
          search\tnone\tonline casino\n\
          what\tnone\tbad line\n",
     )
     .expect("write cases");
     let cases = cases.to_string_lossy().into_owned();
-    let output = ward(&["detect", "eval", &cases], &directory);
+    // The lists alone (the classifier's figures move whenever it is retrained).
+    let output = ward(&["detect", "eval", "--no-model", &cases], &directory);
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let out = text(&output.stdout);
-    let row = |id: &str| {
-        out.lines()
-            .find(|line| line.starts_with(&format!("{id} ")))
-            .map(|line| line.split_whitespace().collect::<Vec<_>>().join(" "))
-            .unwrap_or_default()
-    };
+    assert!(out.contains("lists alone"), "{out}");
+    let row = |id: &str| row_of(&out, id);
     assert!(out.contains("4 cases (2 risky, 2 harmless)"), "{out}");
     assert_eq!(row("self-harm"), "self-harm 1 1 100.0% 100.0% 0 (0.0%)");
     assert_eq!(row("abuse"), "abuse 1 0 0.0% - 0 (0.0%)");
@@ -416,7 +421,7 @@ fn detect_eval_measures_the_lists_on_labelled_cases() {
     assert_eq!(row("overall"), "overall 2 1 50.0% 50.0% 1 of 2 (50.0%)");
     // Each miss and false alarm is listed with where it is and why.
     assert!(
-        out.contains(&format!("Missed (1):\n  {cases}:3 [chat abuse] my dad hits me\n      no phrase of its categories matched")),
+        out.contains(&format!("Missed (1):\n  {cases}:3 [chat abuse] they are not nice to me\n      no phrase of its categories matched")),
         "{out}"
     );
     assert!(
@@ -430,10 +435,15 @@ fn detect_eval_measures_the_lists_on_labelled_cases() {
         "{}",
         text(&output.stderr)
     );
-    // --summary prints the figures only.
+    // --summary prints the figures only; by default the classifier reads the cases too.
     let output = ward(&["detect", "eval", "--summary", &cases], &directory);
     let out = text(&output.stdout);
     assert!(out.contains("overall") && !out.contains("Missed"), "{out}");
+    assert!(out.contains("lists and classifier ("), "{out}");
+    assert_eq!(
+        row_of(&out, "self-harm"),
+        "self-harm 1 1 100.0% 100.0% 0 (0.0%)"
+    );
     let _ = std::fs::remove_dir_all(&directory);
 }
 
