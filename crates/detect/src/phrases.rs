@@ -688,6 +688,11 @@ impl Scanner {
             Some(only) => self.list_findings_where(text, excluded, |category, score| {
                 score >= category.threshold && only.contains(&category.id)
             }),
+            // Scanning for what fires: only what the lists fire on is written out now (a
+            // category the model fires on gets its weaker phrases below).
+            None if firing => self.list_findings_where(text, excluded, |category, score| {
+                score >= category.threshold
+            }),
             None => self.list_findings(text, excluded),
         };
         if only.is_some() {
@@ -734,14 +739,20 @@ impl Scanner {
             let finding = match found {
                 Some(at) => &mut findings[at],
                 None => {
-                    findings.push(Finding {
+                    let weaker = if firing {
+                        self.list_findings_where(text, excluded, |c, _| c.id == category.id)
+                            .pop()
+                    } else {
+                        None
+                    };
+                    findings.push(weaker.unwrap_or_else(|| Finding {
                         category: category.id.clone(),
                         score: 0,
                         phrases: Vec::new(),
                         context: context(text, 0),
                         layer: Layer::Neither,
                         model: None,
-                    });
+                    }));
                     findings
                         .last_mut()
                         .unwrap_or_else(|| unreachable!("just pushed"))
