@@ -1,16 +1,23 @@
 //! Risk detection's text handling on arbitrary bytes: a page read in two chunks (split where the
 //! input says) gives the same text as read whole and never more than the limit; normalisation is
-//! idempotent; scanning with the default list never panics.
+//! idempotent; scanning with the default lists and the classifier never panics, for short texts
+//! and pages on every kind of site, and the classifier's probabilities are probabilities.
 #![no_main]
 
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use ward_detect::{PageText, Scanner, default_lists, normalise, normalise_phrase};
+use std::sync::Arc;
+
+use ward_detect::{
+    Model, PageText, Scanner, SiteKind, default_lists, normalise, normalise_phrase,
+};
 
 fn scanner() -> &'static Scanner {
     static SCANNER: OnceLock<Scanner> = OnceLock::new();
-    SCANNER.get_or_init(|| Scanner::new(default_lists()))
+    SCANNER.get_or_init(|| {
+        Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()))
+    })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -33,4 +40,10 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(normalise(&once), once);
     let _ = scanner().scan_normalised(&normalise(&text));
     let _ = scanner().scan(&whole.text());
+    for site in [SiteKind::Ordinary, SiteKind::Informational, SiteKind::HelpService] {
+        let _ = scanner().scan_page(&whole, &[], site);
+    }
+    for prediction in Model::embedded().predict(&once) {
+        assert!((0.0..=1.0).contains(&prediction.probability));
+    }
 });

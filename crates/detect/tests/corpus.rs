@@ -1,0 +1,68 @@
+//! The dev part of the evaluation corpus as table tests (issue 23): the lists, tuned on it,
+//! must keep catching it. A change to the lists or the normaliser that loses more than a
+//! little of what they catch, in any category, or that raises false alarms on its harmless
+//! cases, fails here and says which cases it lost. (The figures to quote are the held-out
+//! part's, in BENCHMARKS.md: these are a floor against regressions, not a measure.)
+
+use std::sync::Arc;
+
+use ward_detect::eval::{evaluate, parse_cases};
+use ward_detect::{Model, Scanner, default_lists};
+
+/// The least share of a category's dev cases the lists must catch.
+const FLOOR: f64 = 0.80;
+/// The most harmless dev cases anything may fire on.
+const MOST_FALSE_ALARMS: f64 = 0.01;
+
+#[test]
+fn the_lists_keep_catching_the_dev_cases_per_category() {
+    let (cases, problems) = parse_cases("dev.tsv", include_str!("../eval/dev.tsv"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let lists = Scanner::new(default_lists());
+    let evaluation = evaluate(&lists, &cases);
+    let mut failures = Vec::new();
+    for (category, figures) in &evaluation.categories {
+        if figures.cases == 0 {
+            continue;
+        }
+        let recall = figures.recall().unwrap_or(0.0);
+        if recall < FLOOR {
+            let missed: Vec<&str> = evaluation
+                .misses
+                .iter()
+                .filter(|miss| miss.case.labels.first() == Some(category))
+                .map(|miss| miss.case.text.as_str())
+                .collect();
+            failures.push(format!(
+                "{category}: {:.1}% of {} (floor {:.0}%); missed: {missed:?}",
+                recall * 100.0,
+                figures.cases,
+                FLOOR * 100.0
+            ));
+        }
+    }
+    let false_alarms = evaluation.false_positive_rate().unwrap_or(0.0);
+    if false_alarms > MOST_FALSE_ALARMS {
+        let fired: Vec<&str> = evaluation
+            .false_alarms
+            .iter()
+            .filter(|alarm| alarm.case.harmless())
+            .map(|alarm| alarm.case.text.as_str())
+            .collect();
+        failures.push(format!(
+            "false alarms on {:.1}% of harmless cases: {fired:?}",
+            false_alarms * 100.0
+        ));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+
+    // The classifier, trained on these cases, only adds to what the lists catch here.
+    let both = Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()));
+    let with_model = evaluate(&both, &cases);
+    assert!(
+        with_model.risky_caught >= evaluation.risky_caught,
+        "the classifier lost dev cases: {} against {}",
+        with_model.risky_caught,
+        evaluation.risky_caught
+    );
+}
