@@ -4,8 +4,11 @@ part by a hash of its text (two in five go to test), so that the same text alway
 same part and no one chooses where a case goes.
 
     crates/detect/eval/split.py NEW_CASES.tsv ...
+    crates/detect/eval/split.py --language pl NEW_CASES.tsv ...   # into eval/pl/
 
-A case already in either part (the same kind and text) is not added again.
+English cases go to dev.tsv and test.tsv here; another language's to LANG/dev.tsv and
+LANG/test.tsv, measured apart. A case already in either part (the same kind and text) is not
+added again.
 """
 import hashlib
 import pathlib
@@ -13,6 +16,16 @@ import sys
 
 HERE = pathlib.Path(__file__).resolve().parent
 PARTS = {"dev": HERE / "dev.tsv", "test": HERE / "test.tsv"}
+
+
+def use_language(language):
+    """Cases in `language` (a code such as `pl`) go to their own folder."""
+    if not language.isalpha() or not language.islower():
+        sys.exit(f"--language takes a code such as pl, not {language!r}")
+    folder = HERE / language
+    folder.mkdir(exist_ok=True)
+    PARTS["dev"] = folder / "dev.tsv"
+    PARTS["test"] = folder / "test.tsv"
 HEADER = {
     "dev": "# Ward's detection evaluation, dev part: lists and the model may be tuned on these.\n",
     "test": "# Ward's detection evaluation, held-out test part: never tune lists or the model on these;\n"
@@ -63,4 +76,10 @@ def main(paths):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    if arguments[:1] == ["--language"]:
+        if len(arguments) < 2:
+            sys.exit("--language needs a code, such as pl")
+        use_language(arguments[1])
+        arguments = arguments[2:]
+    main(arguments)

@@ -32,7 +32,7 @@ pub use e2guardian::{BANNED_WEIGHT, E2guardianImport, E2guardianTree, decode, de
 pub use html::PageText;
 pub use normalise::{normalise, normalise_phrase};
 /// Ward's default phrase lists (`crates/detect/lists/`, one file per category of DESIGN.md
-/// M2), as (file name, text).
+/// M2, then one per language with phrases in those categories), as (file name, text).
 pub const DEFAULT_LISTS: &[(&str, &str)] = &[
     ("self-harm.list", include_str!("../lists/self-harm.list")),
     (
@@ -48,6 +48,13 @@ pub const DEFAULT_LISTS: &[(&str, &str)] = &[
     ("drugs.list", include_str!("../lists/drugs.list")),
     ("violence.list", include_str!("../lists/violence.list")),
     ("gambling.list", include_str!("../lists/gambling.list")),
+    // The same categories in five of the languages most spoken by pupils with English as an
+    // additional language in England.
+    ("pl.list", include_str!("../lists/pl.list")),
+    ("ro.list", include_str!("../lists/ro.list")),
+    ("pt.list", include_str!("../lists/pt.list")),
+    ("ur.list", include_str!("../lists/ur.list")),
+    ("ar.list", include_str!("../lists/ar.list")),
 ];
 
 /// Ward's default phrase lists, read. (A test checks that every line of them is usable.)

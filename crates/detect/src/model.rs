@@ -39,6 +39,11 @@ pub const MODEL_MAX_BYTES: usize = 2_000;
 /// How many features a prediction names.
 const EXPLAIN: usize = 4;
 
+/// The fewest of a text's features the model must know to read it ([`Model::read`]).
+const MIN_KNOWN: usize = 3;
+/// The least share of a text's features the model must know to read it.
+const MIN_KNOWN_SHARE: f32 = 0.25;
+
 /// A linear model per category.
 #[derive(Clone)]
 pub struct Model {
@@ -110,12 +115,30 @@ impl Model {
 
     /// The probability of each category for normalised `text`, in the categories' order.
     pub fn predict(&self, text: &str) -> Vec<Prediction> {
+        self.predict_known(text).0
+    }
+
+    /// What the model makes of normalised `text`, or `None` when it knows too little of it to
+    /// say: fewer than [`MIN_KNOWN`] of its features, or under [`MIN_KNOWN_SHARE`] of them,
+    /// have weights (another language or script, or nonsense). Then only a category's bias
+    /// would speak, which says nothing about the text.
+    pub fn read(&self, text: &str) -> Option<Vec<Prediction>> {
+        let (predictions, known, count) = self.predict_known(text);
+        (known >= MIN_KNOWN && known as f32 >= count as f32 * MIN_KNOWN_SHARE)
+            .then_some(predictions)
+    }
+
+    /// [`Model::predict`], and how many of the text's features have weights, of how many.
+    fn predict_known(&self, text: &str) -> (Vec<Prediction>, usize, usize) {
         // Steps summed in whole numbers, then scaled once by what each feature counts.
         let mut steps = vec![0i32; self.categories.len()];
         let mut count = 0usize;
+        let mut known = 0usize;
         features(text, |key, _| {
             count += 1;
-            for &(category, step) in self.weights_of(key) {
+            let weights = self.weights_of(key);
+            known += usize::from(!weights.is_empty());
+            for &(category, step) in weights {
                 steps[usize::from(category)] += i32::from(step);
             }
         });
@@ -125,7 +148,8 @@ impl Model {
             1.0 / (count as f32).sqrt()
         };
         let sums = steps.into_iter().map(|step| step as f32 * value);
-        self.categories
+        let predictions = self
+            .categories
             .iter()
             .zip(sums)
             .enumerate()
@@ -133,7 +157,8 @@ impl Model {
                 category: index,
                 probability: sigmoid(category.bias + category.scale * sum),
             })
-            .collect()
+            .collect();
+        (predictions, known, count)
     }
 
     /// The features of normalised `text` that raised category `category` most, as written,
@@ -593,11 +618,11 @@ pub fn train_and_check(
             (0..examples.len()).partition(|i| fold_of(&examples[*i].text) != fold);
         let model = fit(categories, &encoded, examples, &inside, training);
         for i in outside {
-            held_out[i] = model
-                .predict(&examples[i].text)
-                .into_iter()
-                .map(|p| p.probability)
-                .collect();
+            // A text the model cannot read counts as nothing found (and nothing overruled).
+            held_out[i] = match model.read(&examples[i].text) {
+                Some(predictions) => predictions.into_iter().map(|p| p.probability).collect(),
+                None => Vec::new(),
+            };
         }
     }
     let all: Vec<usize> = (0..examples.len()).collect();
@@ -618,7 +643,10 @@ pub fn train_and_check(
         let lowest_rightful = (0..examples.len())
             .filter(|i| {
                 let example = &examples[*i];
-                example.labels.contains(&category.id) && example.listed.contains(&category.id)
+                // (A text the model could not read overrules nothing.)
+                !held_out[*i].is_empty()
+                    && example.labels.contains(&category.id)
+                    && example.listed.contains(&category.id)
             })
             .map(out_of_fold)
             .fold(1.0f32, f32::min);
@@ -643,8 +671,11 @@ fn check(model: &Model, examples: &[Example], held_out: &[Vec<f32>]) -> CrossVal
     };
     for (example, probabilities) in examples.iter().zip(held_out) {
         let fired = |c: usize, category: &ModelCategory| {
-            let p = probabilities.get(c).copied().unwrap_or(0.0);
             let listed = example.listed.contains(&category.id);
+            // A text the model could not read is what the lists say.
+            let Some(&p) = probabilities.get(c) else {
+                return listed;
+            };
             (listed && p >= category.overrule) || p >= category.threshold
         };
         let any = model
@@ -918,6 +949,14 @@ mod tests {
         for category in model.categories() {
             assert!(category.threshold >= 0.5 && category.threshold < 1.0);
         }
+    }
+
+    #[test]
+    fn a_text_it_knows_nothing_of_is_not_read() {
+        let model = train(&categories(), &examples(), &Training::default());
+        assert!(model.read(&normalise_phrase("i want to die")).is_some());
+        assert!(model.read(&normalise_phrase("أمي تطبخ العشاء")).is_none());
+        assert!(model.read(&normalise_phrase("zxqv")).is_none());
     }
 
     #[test]

@@ -795,8 +795,8 @@ fn is_invisible(c: char) -> bool {
     )
 }
 
-/// The Latin letter a lower-case Cyrillic or Greek letter is written to look like, or the
-/// character itself.
+/// The Latin letter a lower-case Cyrillic or Greek letter is written to look like (or a Latin
+/// letter with a stroke, without it), or the character itself.
 fn latin_look_alike(c: char) -> char {
     match c {
         'а' | 'α' => 'a',
@@ -814,6 +814,12 @@ fn latin_look_alike(c: char) -> char {
         'р' | 'ρ' => 'p',
         'ԛ' => 'q',
         'г' => 'r',
+        // Letters with a stroke, which compatibility decomposition keeps: children type them
+        // without it (Polish `źle` as `zle`, `łatwo` as `latwo`).
+        'ł' => 'l',
+        'đ' => 'd',
+        'ø' => 'o',
+        'ı' => 'i',
         'ѕ' => 's',
         'т' | 'τ' => 't',
         'υ' | 'μ' => 'u',

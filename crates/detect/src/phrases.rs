@@ -724,7 +724,13 @@ impl Scanner {
             }
             return findings;
         }
-        let predictions = model.predict(text);
+        // The model says nothing of a text it knows too little of (another language).
+        let Some(predictions) = model.read(text) else {
+            if firing {
+                findings.retain(|f| f.layer == Layer::Lists);
+            }
+            return findings;
+        };
         for (list_index, category) in self.lists.categories.iter().enumerate() {
             let Some(m) = index[list_index] else {
                 continue;

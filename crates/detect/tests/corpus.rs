@@ -66,3 +66,40 @@ fn the_lists_keep_catching_the_dev_cases_per_category() {
         evaluation.risky_caught
     );
 }
+
+/// Each of the five languages' dev cases (`eval/LANG/dev.tsv`): their lists catch most of the
+/// risky ones, and nothing fires on the harmless ones. (Tiny sets: a floor, not a measure.)
+#[test]
+fn the_lists_in_other_languages_keep_catching_their_dev_cases() {
+    let languages = [
+        ("pl", include_str!("../eval/pl/dev.tsv")),
+        ("ro", include_str!("../eval/ro/dev.tsv")),
+        ("pt", include_str!("../eval/pt/dev.tsv")),
+        ("ur", include_str!("../eval/ur/dev.tsv")),
+        ("ar", include_str!("../eval/ar/dev.tsv")),
+    ];
+    let scanner = Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()));
+    let mut failures = Vec::new();
+    for (language, text) in languages {
+        let (cases, problems) = parse_cases(language, text);
+        assert!(problems.is_empty(), "{problems:?}");
+        let evaluation = evaluate(&scanner, &cases);
+        let recall = evaluation.recall().unwrap_or(0.0);
+        if recall < 0.6 || evaluation.harmless_fired > 0 {
+            failures.push(format!(
+                "{language}: {:.1}% of {} risky caught, {} harmless fired; missed {:?}; false alarms {:?}",
+                recall * 100.0,
+                evaluation.risky,
+                evaluation.harmless_fired,
+                evaluation.misses.iter().map(|m| &m.case.text).collect::<Vec<_>>(),
+                evaluation
+                    .false_alarms
+                    .iter()
+                    .filter(|a| a.case.harmless())
+                    .map(|a| &a.case.text)
+                    .collect::<Vec<_>>()
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
