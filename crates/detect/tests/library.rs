@@ -199,7 +199,8 @@ fn extremism() {
             "how to join isis",
             "the great replacement is real",
             "race war now",
-            "1488",
+            "1488 brother",
+            "white pride 1488",
             "sieg heil",
             "white genocide",
             "how to make a pipe bomb",
@@ -212,6 +213,9 @@ fn extremism() {
             "Zog by Julia Donaldson",
             "national action plan for maths",
             "world war two evacuees",
+            "battle of sauchieburn 1488",
+            "the 88 bus to the town centre",
+            "1488",
         ],
     );
 }
