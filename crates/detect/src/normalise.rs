@@ -662,6 +662,17 @@ fn text_speak(word: &[u8]) -> Option<&'static str> {
     text_speak_key(word_key(word))
 }
 
+/// The one-letter text-speak a plain word is written as (`you` as `u`, `are` as `r`), if any:
+/// how a child spells it out letter by letter.
+pub(crate) fn text_speak_for(word: &str) -> Option<&'static str> {
+    TEXT_SPEAK
+        .iter()
+        .find(|(short, plain)| {
+            short.len() == 1 && *plain == word && short.chars().all(|c| c.is_ascii_lowercase())
+        })
+        .map(|(short, _)| *short)
+}
+
 /// [`text_speak`] for a word's key ([`word_key`]).
 #[inline]
 fn text_speak_key(key: u64) -> Option<&'static str> {
@@ -1307,7 +1318,11 @@ mod tests {
 
         #[test]
         fn stretched_text_is_read_with_one_letter_then_two(
-            head in "[a-z ]{0,12}", letter in "[a-z]", times in 3usize..8, tail in "[a-z ]{0,12}"
+            // Words of two letters or more (one-letter words beside the run could be joined
+            // with it into another word), the last of the head and the first of the tail
+            // touching the run.
+            head in "([a-z]{2,4} ){0,3}[a-z]{0,4}", letter in "[a-z]", times in 3usize..8,
+            tail in "[a-z]{0,4}( [a-z]{2,4}){0,3}"
         ) {
             // The stretched run is the letters given: it does not go on into head or tail.
             prop_assume!(!head.ends_with(&letter) && !tail.starts_with(&letter));

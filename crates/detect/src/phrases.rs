@@ -473,6 +473,8 @@ pub struct Scanner {
     numbered: Vec<(usize, usize)>,
     /// Per category and phrase: the patterns that make it up.
     parts: Vec<Vec<Vec<usize>>>,
+    /// Per pattern a part is: the other patterns that stand for it (its words run together).
+    aliases: Vec<Vec<usize>>,
     /// The classifier, if one is used, and per list category its category there.
     model: Option<(Arc<Model>, Vec<Option<usize>>)>,
 }
@@ -512,6 +514,22 @@ impl Scanner {
             }
             parts.push(category_parts);
         }
+        // A phrase of several words spelt out letter by letter (`e v e r y o n e h a t e s u`)
+        // is read as one word: each such part is also looked for as its words run together,
+        // in plain words and in text-speak (`everyonehatesyou`, `everyonehatesu`).
+        let canonical = patterns.len();
+        let mut aliases: Vec<Vec<usize>> = vec![Vec::new(); canonical];
+        for id in 0..canonical {
+            for alias in run_together(&patterns[id]) {
+                if ids.contains_key(&alias) {
+                    continue;
+                }
+                ids.insert(alias.clone(), patterns.len());
+                aliases[id].push(patterns.len());
+                patterns.push(alias);
+                uses.push(uses[id].clone());
+            }
+        }
         // Every pattern is valid for the builder (plain strings); an error here would be a
         // size limit, which the defaults do not impose.
         let matcher = Matcher::new(&patterns)
@@ -522,6 +540,7 @@ impl Scanner {
             uses,
             numbered,
             parts,
+            aliases,
             model: None,
         }
     }
@@ -614,6 +633,9 @@ impl Scanner {
             for parts in &self.parts[category] {
                 for &part in parts {
                     relevant[part] = true;
+                    for &alias in &self.aliases[part] {
+                        relevant[alias] = true;
+                    }
                 }
             }
         }
@@ -841,7 +863,10 @@ impl Scanner {
             let (category, phrase) = self.numbered[number as usize];
             // A phrase of one part was found with it.
             let parts = &self.parts[category][phrase];
-            parts.len() == 1 || parts.iter().all(|part| found.has(*part))
+            parts.len() == 1
+                || parts
+                    .iter()
+                    .all(|&part| self.part_found(part, |p| found.has(p)))
         });
         let mut findings = Vec::new();
         for per_category in
@@ -895,6 +920,11 @@ impl Scanner {
 }
 
 impl Scanner {
+    /// Whether the part `part` (a pattern) was found, as it is or run together.
+    fn part_found(&self, part: usize, has: impl Fn(usize) -> bool) -> bool {
+        has(part) || self.aliases[part].iter().any(|&alias| has(alias))
+    }
+
     /// Whether, with the patterns found in a paragraph (`(paragraph, pattern)`, sorted), one
     /// of the categories numbered `categories` reaches its threshold.
     fn paragraph_fires(&self, found: &[(usize, usize)], categories: &[usize]) -> bool {
@@ -909,7 +939,10 @@ impl Scanner {
         let mut scores = vec![0i32; self.lists.categories.len()];
         for number in phrases {
             let (category, phrase) = self.numbered[number as usize];
-            if self.parts[category][phrase].iter().all(|part| has(*part)) {
+            if self.parts[category][phrase]
+                .iter()
+                .all(|&part| self.part_found(part, has))
+            {
                 scores[category] += self.lists.categories[category].phrases[phrase].weight;
             }
         }
@@ -917,6 +950,32 @@ impl Scanner {
             .iter()
             .any(|&category| scores[category] >= self.lists.categories[category].threshold)
     }
+}
+
+/// The other ways a whole-word pattern of several words (` tie a noose `) is written when it is
+/// spelt out and joined (` tieanoose `): its words run together, and run together with
+/// text-speak for the words that have it (` everyonehatesu `). Normalised as a phrase is.
+fn run_together(pattern: &str) -> Vec<String> {
+    let Some(words) = pattern.strip_prefix(' ').and_then(|p| p.strip_suffix(' ')) else {
+        return Vec::new();
+    };
+    if !words.contains(' ') {
+        return Vec::new();
+    }
+    let long: String = words.split(' ').collect();
+    let short: String = words
+        .split(' ')
+        .map(|word| crate::normalise::text_speak_for(word).unwrap_or(word))
+        .collect();
+    let mut forms = Vec::with_capacity(2);
+    for joined in [long, short] {
+        let form = normalise::normalise_phrase(&joined);
+        // Short joined forms would be ordinary words (`p i` is `pi`).
+        if form.trim().len() >= 6 && !forms.contains(&form) {
+            forms.push(form);
+        }
+    }
+    forms
 }
 
 /// How strongly a finding fired: both layers first, then the lists' score.
@@ -1073,6 +1132,32 @@ threshold 30
                 .is_empty(),
             "10 left, under the threshold"
         );
+    }
+
+    #[test]
+    fn a_phrase_of_several_words_spelt_out_is_found() {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse(
+            "test",
+            "category bullying Bullying\nthreshold 50\n60 everyone hates you\n\n\
+             category hate Hate\nthreshold 50\n60 p i\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let scanner = Scanner::new(lists);
+        for spelt in [
+            "e v e r y o n e h a t e s u",
+            "e.v.e.r.y.o.n.e.h.a.t.e.s.y.o.u",
+            "#everyonehatesyou",
+        ] {
+            let found = scanner.scan(spelt);
+            assert_eq!(found.len(), 1, "{spelt}: {found:?}");
+            assert_eq!(
+                found[0].phrases[0].0, "everyone hates you",
+                "named as written"
+            );
+        }
+        // A short joined form would be an ordinary word: `p i` is not looked for as `pi`.
+        assert!(scanner.scan("raspberry pi projects").is_empty());
     }
 
     #[test]
