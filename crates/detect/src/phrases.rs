@@ -473,8 +473,10 @@ pub struct Scanner {
     numbered: Vec<(usize, usize)>,
     /// Per category and phrase: the patterns that make it up.
     parts: Vec<Vec<Vec<usize>>>,
-    /// Per pattern a part is: the other patterns that stand for it (its words run together).
-    aliases: Vec<Vec<usize>>,
+    /// Parts of several words run together (`everyonehatesyou`), matched in short texts.
+    alias_matcher: Matcher,
+    /// Per pattern of `alias_matcher`: the part it stands for.
+    alias_of: Vec<usize>,
     /// The classifier, if one is used, and per list category its category there.
     model: Option<(Arc<Model>, Vec<Option<usize>>)>,
 }
@@ -515,21 +517,30 @@ impl Scanner {
             parts.push(category_parts);
         }
         // A phrase of several words spelt out letter by letter (`e v e r y o n e h a t e s u`)
-        // is read as one word: each such part is also looked for as its words run together,
-        // in plain words and in text-speak (`everyonehatesyou`, `everyonehatesu`).
-        let canonical = patterns.len();
-        let mut aliases: Vec<Vec<usize>> = vec![Vec::new(); canonical];
-        for id in 0..canonical {
+        // is read as one word: each such part of Ward's own lists (not an imported e2guardian
+        // list's) is also looked for as its words run together, in plain words and in
+        // text-speak (`everyonehatesyou`, `everyonehatesu`), by a second automaton that reads
+        // short texts only, so that pages pay nothing for this rare evasion.
+        let mut alias_patterns: Vec<String> = Vec::new();
+        let mut alias_of: Vec<usize> = Vec::new();
+        for id in 0..patterns.len() {
+            let imported = uses[id].iter().all(|&number| {
+                let (category, _) = numbered[number as usize];
+                lists.categories[category].id.starts_with("e2g-")
+            });
+            if imported {
+                continue;
+            }
             for alias in run_together(&patterns[id]) {
-                if ids.contains_key(&alias) {
+                if ids.contains_key(&alias) || alias_patterns.contains(&alias) {
                     continue;
                 }
-                ids.insert(alias.clone(), patterns.len());
-                aliases[id].push(patterns.len());
-                patterns.push(alias);
-                uses.push(uses[id].clone());
+                alias_patterns.push(alias);
+                alias_of.push(id);
             }
         }
+        let alias_matcher = Matcher::new(&alias_patterns)
+            .unwrap_or_else(|error| panic!("building the run-together automaton: {error}"));
         // Every pattern is valid for the builder (plain strings); an error here would be a
         // size limit, which the defaults do not impose.
         let matcher = Matcher::new(&patterns)
@@ -540,7 +551,8 @@ impl Scanner {
             uses,
             numbered,
             parts,
-            aliases,
+            alias_matcher,
+            alias_of,
             model: None,
         }
     }
@@ -633,9 +645,6 @@ impl Scanner {
             for parts in &self.parts[category] {
                 for &part in parts {
                     relevant[part] = true;
-                    for &alias in &self.aliases[part] {
-                        relevant[alias] = true;
-                    }
                 }
             }
         }
@@ -840,7 +849,19 @@ impl Scanner {
         wanted: impl Fn(&Category, i32) -> bool,
     ) -> Vec<Finding> {
         // (pattern, where it first starts), one per pattern found, sorted by pattern.
-        let found = self.matcher.first_matches(text.as_bytes());
+        let mut found = self.matcher.first_matches(text.as_bytes());
+        if text.len() <= MODEL_MAX_BYTES {
+            // Parts run together, found as the parts they stand for.
+            let before = found.first.len();
+            self.alias_matcher
+                .all_matches(text.as_bytes(), |alias, start| {
+                    found.first.push((self.alias_of[alias], start));
+                });
+            if found.first.len() > before {
+                found.first.sort_unstable();
+                found.first.dedup_by_key(|(pattern, _)| *pattern);
+            }
+        }
         if found.first.is_empty() {
             return Vec::new();
         }
@@ -863,10 +884,7 @@ impl Scanner {
             let (category, phrase) = self.numbered[number as usize];
             // A phrase of one part was found with it.
             let parts = &self.parts[category][phrase];
-            parts.len() == 1
-                || parts
-                    .iter()
-                    .all(|&part| self.part_found(part, |p| found.has(p)))
+            parts.len() == 1 || parts.iter().all(|part| found.has(*part))
         });
         let mut findings = Vec::new();
         for per_category in
@@ -920,11 +938,6 @@ impl Scanner {
 }
 
 impl Scanner {
-    /// Whether the part `part` (a pattern) was found, as it is or run together.
-    fn part_found(&self, part: usize, has: impl Fn(usize) -> bool) -> bool {
-        has(part) || self.aliases[part].iter().any(|&alias| has(alias))
-    }
-
     /// Whether, with the patterns found in a paragraph (`(paragraph, pattern)`, sorted), one
     /// of the categories numbered `categories` reaches its threshold.
     fn paragraph_fires(&self, found: &[(usize, usize)], categories: &[usize]) -> bool {
@@ -939,10 +952,7 @@ impl Scanner {
         let mut scores = vec![0i32; self.lists.categories.len()];
         for number in phrases {
             let (category, phrase) = self.numbered[number as usize];
-            if self.parts[category][phrase]
-                .iter()
-                .all(|&part| self.part_found(part, has))
-            {
+            if self.parts[category][phrase].iter().all(|part| has(*part)) {
                 scores[category] += self.lists.categories[category].phrases[phrase].weight;
             }
         }
