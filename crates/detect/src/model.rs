@@ -451,17 +451,22 @@ pub fn features<'t>(text: &'t str, mut found: impl FnMut(u32, Written<'t>)) {
                 &own
             }
         };
-        starts.clear();
-        starts.extend(frame.char_indices().map(|(at, _)| at));
-        starts.push(frame.len());
-        let chars = starts.len() - 1;
+        // Where each character starts (for ASCII, every byte: no table needed).
+        let ascii = frame.is_ascii();
+        if !ascii {
+            starts.clear();
+            starts.extend(frame.char_indices().map(|(at, _)| at));
+            starts.push(frame.len());
+        }
+        let chars = if ascii { frame.len() } else { starts.len() - 1 };
+        let start_of = |index: usize| if ascii { index } else { starts[index] };
         for n in 3..=5 {
             // The whole framed word is the word feature already.
             if chars <= n {
                 break;
             }
             for first in 0..=chars - n {
-                let (from, to) = (starts[first], starts[first + n]);
+                let (from, to) = (start_of(first), start_of(first + n));
                 let key = hash(b'c', &[&frame.as_bytes()[from..to]]);
                 let written = match framed {
                     Some(framed) => Written::Chars(&framed[from..to]),
