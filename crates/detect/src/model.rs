@@ -87,6 +87,62 @@ pub struct Prediction {
     pub probability: f32,
 }
 
+/// What the model made of one text: the probabilities, and the known features that could
+/// explain them.
+pub struct Reading<'m, 't> {
+    model: &'m Model,
+    /// The probability of each category, in the model's order.
+    pub predictions: Vec<Prediction>,
+    known: usize,
+    count: usize,
+    /// What each feature counts.
+    value: f32,
+    /// (key, as written, weights) for each known feature.
+    kept: Vec<(u32, Written<'t>, &'m [(u8, i8)])>,
+}
+
+impl Reading<'_, '_> {
+    /// The features that raised category `category` most, as written, with what each added
+    /// (before the logistic function).
+    pub fn explain(&self, category: usize) -> Vec<(String, f32)> {
+        let scale = self.model.categories[category].scale;
+        // (key, what it added, as written): a repeated feature adds again.
+        let mut raised: Vec<(u32, f32, Written<'_>)> = Vec::new();
+        for &(key, written, weights) in &self.kept {
+            if !explains(&written) {
+                continue;
+            }
+            for &(c, step) in weights {
+                if usize::from(c) == category && step > 0 {
+                    raised.push((key, f32::from(step) * scale * self.value, written));
+                }
+            }
+        }
+        raised.sort_by_key(|(key, _, _)| *key);
+        let mut summed: Vec<(u32, f32, Written<'_>)> = Vec::with_capacity(raised.len());
+        for (key, added, written) in raised {
+            match summed.last_mut() {
+                Some(last) if last.0 == key => last.1 += added,
+                _ => summed.push((key, added, written)),
+            }
+        }
+        summed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Pieces of a feature already named say nothing more (`myself`, then `…mysel…`).
+        let mut named: Vec<(String, f32)> = Vec::with_capacity(EXPLAIN);
+        for (_, added, written) in summed {
+            let feature = written.to_string();
+            let core = feature.trim_matches('…');
+            if !named.iter().any(|(n, _)| n.contains(core)) {
+                named.push((feature, added));
+                if named.len() == EXPLAIN {
+                    break;
+                }
+            }
+        }
+        named
+    }
+}
+
 /// Why the model could not be read.
 #[derive(Debug, thiserror::Error)]
 #[error("not a Ward model: {0}")]
@@ -115,7 +171,7 @@ impl Model {
 
     /// The probability of each category for normalised `text`, in the categories' order.
     pub fn predict(&self, text: &str) -> Vec<Prediction> {
-        self.predict_known(text).0
+        self.predict_known(text, false).predictions
     }
 
     /// What the model makes of normalised `text`, or `None` when it knows too little of it to
@@ -123,23 +179,36 @@ impl Model {
     /// have weights (another language or script, or nonsense). Then only a category's bias
     /// would speak, which says nothing about the text.
     pub fn read(&self, text: &str) -> Option<Vec<Prediction>> {
-        let (predictions, known, count) = self.predict_known(text);
-        (known >= MIN_KNOWN && known as f32 >= count as f32 * MIN_KNOWN_SHARE)
-            .then_some(predictions)
+        self.read_explained(text).map(|reading| reading.predictions)
     }
 
-    /// [`Model::predict`], and how many of the text's features have weights, of how many.
-    fn predict_known(&self, text: &str) -> (Vec<Prediction>, usize, usize) {
+    /// [`Model::read`], keeping the features that could explain what it found
+    /// ([`Reading::explain`]), so that explaining does not read the text again.
+    pub fn read_explained<'m, 't>(&'m self, text: &'t str) -> Option<Reading<'m, 't>> {
+        let reading = self.predict_known(text, true);
+        (reading.known >= MIN_KNOWN
+            && reading.known as f32 >= reading.count as f32 * MIN_KNOWN_SHARE)
+            .then_some(reading)
+    }
+
+    /// [`Model::predict`], with how many of the text's features have weights, of how many,
+    /// and (with `keep`) those that could explain a finding.
+    fn predict_known<'m, 't>(&'m self, text: &'t str, keep: bool) -> Reading<'m, 't> {
         // Steps summed in whole numbers, then scaled once by what each feature counts.
         let mut steps = vec![0i32; self.categories.len()];
         let mut count = 0usize;
         let mut known = 0usize;
-        features(text, |key, _| {
+        let mut kept: Vec<(u32, Written<'t>, &'m [(u8, i8)])> =
+            Vec::with_capacity(if keep { 128 } else { 0 });
+        features(text, |key, written| {
             count += 1;
             let weights = self.weights_of(key);
             known += usize::from(!weights.is_empty());
             for &(category, step) in weights {
                 steps[usize::from(category)] += i32::from(step);
+            }
+            if keep && !weights.is_empty() {
+                kept.push((key, written, weights));
             }
         });
         let value = if count == 0 {
@@ -158,48 +227,20 @@ impl Model {
                 probability: sigmoid(category.bias + category.scale * sum),
             })
             .collect();
-        (predictions, known, count)
+        Reading {
+            model: self,
+            predictions,
+            known,
+            count,
+            value,
+            kept,
+        }
     }
 
     /// The features of normalised `text` that raised category `category` most, as written,
     /// with what each added (before the logistic function).
     pub fn explain(&self, text: &str, category: usize) -> Vec<(String, f32)> {
-        let value = feature_value(text);
-        let scale = self.categories[category].scale;
-        // (key, what it added, as written): a repeated feature adds again.
-        let mut raised: Vec<(u32, f32, Written<'_>)> = Vec::new();
-        features(text, |key, written| {
-            if !explains(&written) {
-                return;
-            }
-            for &(c, step) in self.weights_of(key) {
-                if usize::from(c) == category && step > 0 {
-                    raised.push((key, f32::from(step) * scale * value, written));
-                }
-            }
-        });
-        raised.sort_by_key(|(key, _, _)| *key);
-        let mut summed: Vec<(u32, f32, Written<'_>)> = Vec::with_capacity(raised.len());
-        for (key, added, written) in raised {
-            match summed.last_mut() {
-                Some(last) if last.0 == key => last.1 += added,
-                _ => summed.push((key, added, written)),
-            }
-        }
-        summed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        // Pieces of a feature already named say nothing more (`myself`, then `…mysel…`).
-        let mut named: Vec<(String, f32)> = Vec::with_capacity(EXPLAIN);
-        for (_, added, written) in summed {
-            let feature = written.to_string();
-            let core = feature.trim_matches('…');
-            if !named.iter().any(|(n, _)| n.contains(core)) {
-                named.push((feature, added));
-                if named.len() == EXPLAIN {
-                    break;
-                }
-            }
-        }
-        named
+        self.predict_known(text, true).explain(category)
     }
 
     fn weights_of(&self, key: u32) -> &[(u8, i8)] {
@@ -402,17 +443,6 @@ fn explains(written: &Written<'_>) -> bool {
         Written::Word(word) => !LITTLE.contains(word),
         Written::Pair(a, b) => !(LITTLE.contains(a) && LITTLE.contains(b)),
         Written::Chars(chars) => chars.trim().chars().count() >= 4,
-    }
-}
-
-/// How much each feature of `text` counts: 1/√n for its n features.
-fn feature_value(text: &str) -> f32 {
-    let mut count = 0usize;
-    features(text, |_, _| count += 1);
-    if count == 0 {
-        0.0
-    } else {
-        1.0 / (count as f32).sqrt()
     }
 }
 

@@ -462,6 +462,10 @@ impl Normaliser {
         if length == 0 || length > 8 {
             return;
         }
+        // Most words cannot be text-speak by their length and first letter: no lookup.
+        if TEXT_SPEAK_STARTS[length - 1] & (1u64 << (self.out[start] & 63)) == 0 {
+            return;
+        }
         // The word is the last thing written: its key is the last eight bytes, shifted.
         let key = match self.out.last_chunk::<8>() {
             Some(last) => u64::from_le_bytes(*last) >> (8 * (8 - length)),
@@ -628,6 +632,19 @@ const fn word_key(word: &[u8]) -> u64 {
     }
     key
 }
+
+/// Per length (1 to 8), the first bytes of [`TEXT_SPEAK`]'s words of that length, as bits
+/// `byte & 63` (a filter: a bit set says a lookup is needed, not that the word is there).
+static TEXT_SPEAK_STARTS: [u64; 8] = {
+    let mut starts = [0u64; 8];
+    let mut entry = 0;
+    while entry < TEXT_SPEAK.len() {
+        let word = TEXT_SPEAK[entry].0.as_bytes();
+        starts[word.len() - 1] |= 1u64 << (word[0] & 63);
+        entry += 1;
+    }
+    starts
+};
 
 /// Slots in [`TEXT_SPEAK_TABLE`] (a power of two, well over the entries).
 const TEXT_SPEAK_SLOTS: usize = 256;

@@ -756,7 +756,7 @@ impl Scanner {
             return findings;
         }
         // The model says nothing of a text it knows too little of (another language).
-        let Some(predictions) = model.read(text) else {
+        let Some(reading) = model.read_explained(text) else {
             if firing {
                 findings.retain(|f| f.layer == Layer::Lists);
             }
@@ -767,7 +767,7 @@ impl Scanner {
                 continue;
             };
             let known = &model.categories()[m];
-            let probability = predictions[m].probability;
+            let probability = reading.predictions[m].probability;
             let sure = probability >= known.threshold;
             let found = findings.iter().position(|f| f.category == category.id);
             if found.is_none() && (phrases_first || (!sure && (firing || probability < 0.1))) {
@@ -811,8 +811,8 @@ impl Scanner {
                 threshold_per_mille: per_mille(known.threshold),
                 overruled,
                 because: if reported {
-                    model
-                        .explain(text, m)
+                    reading
+                        .explain(m)
                         .into_iter()
                         .map(|(feature, _)| feature)
                         .collect()
