@@ -87,6 +87,9 @@ pub struct Prediction {
     pub probability: f32,
 }
 
+/// A known feature of a text: its key, as written, and its weights.
+type Known<'m, 't> = (u32, Written<'t>, &'m [(u8, i8)]);
+
 /// What the model made of one text: the probabilities, and the known features that could
 /// explain them.
 pub struct Reading<'m, 't> {
@@ -98,7 +101,7 @@ pub struct Reading<'m, 't> {
     /// What each feature counts.
     value: f32,
     /// (key, as written, weights) for each known feature.
-    kept: Vec<(u32, Written<'t>, &'m [(u8, i8)])>,
+    kept: Vec<Known<'m, 't>>,
 }
 
 impl Reading<'_, '_> {
@@ -198,8 +201,7 @@ impl Model {
         let mut steps = vec![0i32; self.categories.len()];
         let mut count = 0usize;
         let mut known = 0usize;
-        let mut kept: Vec<(u32, Written<'t>, &'m [(u8, i8)])> =
-            Vec::with_capacity(if keep { 128 } else { 0 });
+        let mut kept: Vec<Known<'m, 't>> = Vec::with_capacity(if keep { 128 } else { 0 });
         features(text, |key, written| {
             count += 1;
             let weights = self.weights_of(key);
