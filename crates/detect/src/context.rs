@@ -187,6 +187,22 @@ mod tests {
     }
 
     #[test]
+    fn an_imported_e2guardian_list_is_weighed_over_the_whole_page() {
+        let mut lists = default_lists();
+        let problems = lists.parse(
+            "e2g.list",
+            "category e2g-gambling Gambling\nthreshold 50\n30 poker\n30 roulette\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let scanner = Scanner::new(lists);
+        // As e2guardian weighs it: words in different paragraphs add up.
+        let spread = page("<p>Poker night.</p><p>A roulette wheel.</p>");
+        let found = scanner.scan_page(&spread, &[], SiteKind::Ordinary);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].category, "e2g-gambling");
+    }
+
+    #[test]
     fn a_help_service_is_help_seeking_and_news_needs_more() {
         let scanner = Scanner::new(default_lists());
         let text = page("<p>If you want to kill myself thoughts, talk to us.</p>");

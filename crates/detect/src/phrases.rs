@@ -615,17 +615,25 @@ impl Scanner {
     /// out as in [`Scanner::scan_normalised_excluding`].
     pub fn scan_page(&self, page: &PageText, excluded: &[String], site: SiteKind) -> Vec<Finding> {
         // Most pages fire nothing: one pass over the whole text says so. Those that do are read
-        // again a paragraph at a time, in the categories that fired. (So a paragraph that would
-        // fire alone is missed when harmless contexts elsewhere on the page outweigh it.)
+        // again a paragraph at a time, in Ward's categories that fired. (So a paragraph that
+        // would fire alone is missed when harmless contexts elsewhere on the page outweigh it.)
         let normalised = page.normalised();
-        let fired: Vec<String> = self
-            .list_findings(&normalised, excluded)
-            .into_iter()
-            .filter(|finding| finding.layer == Layer::Lists)
-            .map(|finding| finding.category)
-            .collect();
+        let mut whole_page: Vec<Finding> = Vec::new();
+        let mut fired: Vec<String> = Vec::new();
+        for finding in self.list_findings(&normalised, excluded) {
+            if finding.layer != Layer::Lists {
+                continue;
+            }
+            // An imported e2guardian list is weighed over the whole page, as e2guardian
+            // weighs it; Ward's own lists are written for one text, a paragraph.
+            if finding.category.starts_with("e2g-") {
+                whole_page.push(finding);
+            } else {
+                fired.push(finding.category);
+            }
+        }
         if fired.is_empty() {
-            return Vec::new();
+            return crate::context::temper(self, whole_page, site);
         }
         // One more pass over the whole text finds the paragraphs in which a phrase of those
         // categories is: only they are read again.
@@ -685,6 +693,7 @@ impl Scanner {
                 }
             }
         }
+        findings.extend(whole_page);
         crate::context::temper(self, findings, site)
     }
 
