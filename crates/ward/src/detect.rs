@@ -182,6 +182,16 @@ pub struct ModelArgs {
     no_model: bool,
 }
 
+impl ListArgs {
+    /// The built-in lists with these added; a line that cannot be used is reported on standard
+    /// error and skipped.
+    fn load(&self) -> anyhow::Result<PhraseLists> {
+        load_lists(&self.lists, self.e2guardian.as_deref(), &mut |p| {
+            eprintln!("skipped: {p}")
+        })
+    }
+}
+
 impl ModelArgs {
     /// The scanner for `lists` with the chosen model.
     fn scanner(&self, lists: PhraseLists) -> anyhow::Result<Scanner> {
@@ -288,11 +298,7 @@ pub fn run(command: DetectCommand) -> Result<u8, Failure> {
                     )));
                 }
             };
-            let lists = load_lists(
-                &arguments.lists.lists,
-                arguments.lists.e2guardian.as_deref(),
-                &mut |p| eprintln!("skipped: {p}"),
-            )?;
+            let lists = arguments.lists.load()?;
             let text = if arguments.text.is_empty() {
                 let mut bytes = Vec::new();
                 std::io::stdin()
@@ -357,11 +363,7 @@ fn ratio(part: usize, whole: usize) -> Option<f64> {
 
 /// Runs `ward detect train`.
 fn train(arguments: &TrainArgs) -> Result<u8, Failure> {
-    let lists = load_lists(
-        &arguments.lists.lists,
-        arguments.lists.e2guardian.as_deref(),
-        &mut |p| eprintln!("skipped: {p}"),
-    )?;
+    let lists = arguments.lists.load()?;
     let cases = read_cases(&arguments.files)?;
     let scanner = Scanner::new(lists);
     let (model, checked) = model::train_on_cases(&scanner, &cases);
@@ -427,11 +429,7 @@ fn read_cases(files: &[PathBuf]) -> anyhow::Result<Vec<eval::Case>> {
 
 /// Runs `ward detect eval`.
 fn evaluate(arguments: &EvalArgs) -> Result<u8, Failure> {
-    let lists = load_lists(
-        &arguments.lists.lists,
-        arguments.lists.e2guardian.as_deref(),
-        &mut |p| eprintln!("skipped: {p}"),
-    )?;
+    let lists = arguments.lists.load()?;
     let cases = read_cases(&arguments.files)?;
     let scanner = arguments.model.scanner(lists)?;
     let started = std::time::Instant::now();

@@ -1802,6 +1802,32 @@ fn a_rewritten_or_cut_audit_log_is_found_by_its_checkpoints() {
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
 
+/// Posts one of the block page's forms (`path` is `concern` or `unblock`) through the proxy with
+/// curl, as the page's form does, for the blocked page `blocked` with its form `token` and the
+/// field `name` set to `text`; returns the answer's status.
+fn post_block_page_form(
+    proxy: &str,
+    blocked: &str,
+    token: &str,
+    path: &str,
+    name: &str,
+    text: &str,
+) -> u16 {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--proxy"])
+        .arg(format!("http://{proxy}"))
+        .args(["--data-urlencode", &format!("url={blocked}")])
+        .args(["--data-urlencode", &format!("token={token}")])
+        .args(["--data-urlencode", &format!("{name}={text}")])
+        .arg(format!("http://{proxy}/ward/{path}"))
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("status")
+}
+
 /// Issue 20, item 8: concern reports from one computer are folded into one alert that keeps
 /// what each said, and limited per hour; the same unblock request again is recorded once.
 #[test]
@@ -1816,20 +1842,8 @@ fn block_page_forms_are_folded_and_limited_per_computer() {
     let (status, page) = curl_through(&proxy, blocked);
     assert_eq!(status, 403, "{page}");
     let token = field(&page, "token");
-    let post = |path: &str, name: &str, text: &str| -> u16 {
-        let output = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--proxy"])
-            .arg(format!("http://{proxy}"))
-            .args(["--data-urlencode", &format!("url={blocked}")])
-            .args(["--data-urlencode", &format!("token={token}")])
-            .args(["--data-urlencode", &format!("{name}={text}")])
-            .arg(format!("http://{proxy}/ward/{path}"))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .expect("status")
+    let post = |path: &str, name: &str, text: &str| {
+        post_block_page_form(&proxy, blocked, &token, path, name, text)
     };
     let statuses: Vec<u16> = (0..25)
         .map(|n| post("concern", "message", &format!("worried, message {n}")))
@@ -1890,20 +1904,8 @@ fn a_disclosure_on_the_block_page_is_severity_5_and_emailed_at_once() {
     let (status, page) = curl_through(&proxy, blocked);
     assert_eq!(status, 403, "{page}");
     let token = field(&page, "token");
-    let report = |message: &str| -> u16 {
-        let output = Command::new("curl")
-            .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "--proxy"])
-            .arg(format!("http://{proxy}"))
-            .args(["--data-urlencode", &format!("url={blocked}")])
-            .args(["--data-urlencode", &format!("token={token}")])
-            .args(["--data-urlencode", &format!("message={message}")])
-            .arg(format!("http://{proxy}/ward/concern"))
-            .output()
-            .expect("curl");
-        String::from_utf8_lossy(&output.stdout)
-            .trim()
-            .parse()
-            .expect("status")
+    let report = |message: &str| {
+        post_block_page_form(&proxy, blocked, &token, "concern", "message", message)
     };
     assert_eq!(report("why is this blocked, it is a card game"), 200);
     std::thread::sleep(Duration::from_secs(7));
