@@ -7,8 +7,6 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use std::sync::Arc;
-
 use ward_detect::{
     Model, PageText, Scanner, SiteKind, default_lists, normalise, normalise_phrase,
 };
@@ -16,7 +14,7 @@ use ward_detect::{
 fn scanner() -> &'static Scanner {
     static SCANNER: OnceLock<Scanner> = OnceLock::new();
     SCANNER.get_or_init(|| {
-        Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()))
+        Scanner::new(default_lists()).with_model(Model::shared())
     })
 }
 

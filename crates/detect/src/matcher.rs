@@ -96,6 +96,17 @@ pub(crate) struct Found {
 }
 
 impl Found {
+    /// Notes `pattern` found at `start` as well (from another automaton standing for it).
+    pub(crate) fn add(&mut self, pattern: usize, start: usize) {
+        if let Some(noted) = self.noted.get_mut(pattern) {
+            *noted = KEPT;
+        }
+        match self.first.binary_search_by_key(&pattern, |(id, _)| *id) {
+            Ok(at) => self.first[at].1 = self.first[at].1.min(start),
+            Err(at) => self.first.insert(at, (pattern, start)),
+        }
+    }
+
     /// Whether `pattern` was found.
     pub(crate) fn has(&self, pattern: usize) -> bool {
         if self.noted.is_empty() {

@@ -154,11 +154,23 @@ pub struct ModelError(&'static str);
 impl Model {
     /// The model shipped in the binary, read once.
     pub fn embedded() -> &'static Model {
-        static MODEL: std::sync::OnceLock<Model> = std::sync::OnceLock::new();
+        Model::shared_static()
+    }
+
+    /// The model shipped in the binary, to give a [`Scanner`](crate::Scanner): every scanner
+    /// shares the one copy.
+    pub fn shared() -> std::sync::Arc<Model> {
+        std::sync::Arc::clone(Model::shared_static())
+    }
+
+    fn shared_static() -> &'static std::sync::Arc<Model> {
+        static MODEL: std::sync::OnceLock<std::sync::Arc<Model>> = std::sync::OnceLock::new();
         MODEL.get_or_init(|| {
             // A test reads the shipped file, so this cannot fail in a released binary.
-            Model::from_bytes(EMBEDDED)
-                .unwrap_or_else(|error| panic!("the embedded model: {error}"))
+            std::sync::Arc::new(
+                Model::from_bytes(EMBEDDED)
+                    .unwrap_or_else(|error| panic!("the embedded model: {error}")),
+            )
         })
     }
 
@@ -591,13 +603,24 @@ impl Default for Training {
 /// The folds of the cross-validation.
 const FOLDS: usize = 5;
 
+/// A model's file numbers its categories in one byte.
+pub const MAX_CATEGORIES: usize = u8::MAX as usize;
+
+/// Why a model could not be trained.
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    /// The cases are labelled with more categories than a model can hold.
+    #[error("the cases are labelled with {0} categories; a model holds at most {MAX_CATEGORIES}")]
+    TooManyCategories(usize),
+}
+
 /// Trains a model on labelled `cases` for the categories of `scanner`'s lists that have cases
 /// (the lists say, per case, what they fired on), with the default [`Training`]: what
 /// `ward detect train` and `scripts/train-detect-model` do.
 pub fn train_on_cases(
     scanner: &crate::Scanner,
     cases: &[crate::eval::Case],
-) -> (Model, CrossValidated) {
+) -> Result<(Model, CrossValidated), TrainError> {
     let categories: Vec<String> = scanner
         .lists()
         .categories
@@ -605,6 +628,9 @@ pub fn train_on_cases(
         .filter(|category| cases.iter().any(|case| case.labels.contains(&category.id)))
         .map(|category| category.id.clone())
         .collect();
+    if categories.len() > MAX_CATEGORIES {
+        return Err(TrainError::TooManyCategories(categories.len()));
+    }
     let examples: Vec<Example> = cases
         .iter()
         .map(|case| {
@@ -621,7 +647,11 @@ pub fn train_on_cases(
             }
         })
         .collect();
-    train_and_check(&categories, &examples, &Training::default())
+    Ok(train_and_check(
+        &categories,
+        &examples,
+        &Training::default(),
+    ))
 }
 
 /// How the lists and the model did together on the training cases, each scored by a model
@@ -636,7 +666,8 @@ pub struct CrossValidated {
     pub lists_alone: (usize, usize),
 }
 
-/// Trains a model for `categories` on `examples` (see the module's documentation).
+/// Trains a model for `categories` (at most [`MAX_CATEGORIES`]) on `examples` (see the
+/// module's documentation).
 pub fn train(categories: &[String], examples: &[Example], training: &Training) -> Model {
     train_and_check(categories, examples, training).0
 }
@@ -647,6 +678,10 @@ pub fn train_and_check(
     examples: &[Example],
     training: &Training,
 ) -> (Model, CrossValidated) {
+    assert!(
+        categories.len() <= MAX_CATEGORIES,
+        "a model holds at most {MAX_CATEGORIES} categories"
+    );
     let encoded = Encoded::new(examples);
     // Out-of-fold probabilities, per example and category.
     let mut held_out = vec![Vec::new(); examples.len()];

@@ -861,15 +861,10 @@ impl Scanner {
         let mut found = self.matcher.first_matches(text.as_bytes());
         if text.len() <= MODEL_MAX_BYTES {
             // Parts run together, found as the parts they stand for.
-            let before = found.first.len();
             self.alias_matcher
                 .all_matches(text.as_bytes(), |alias, start| {
-                    found.first.push((self.alias_of[alias], start));
+                    found.add(self.alias_of[alias], start);
                 });
-            if found.first.len() > before {
-                found.first.sort_unstable();
-                found.first.dedup_by_key(|(pattern, _)| *pattern);
-            }
         }
         if found.first.is_empty() {
             return Vec::new();

@@ -4,8 +4,6 @@
 //! cases, fails here and says which cases it lost. (The figures to quote are the held-out
 //! part's, in BENCHMARKS.md: these are a floor against regressions, not a measure.)
 
-use std::sync::Arc;
-
 use ward_detect::eval::{evaluate, parse_cases};
 use ward_detect::{Model, Scanner, default_lists};
 
@@ -57,7 +55,7 @@ fn the_lists_keep_catching_the_dev_cases_per_category() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 
     // The classifier, trained on these cases, only adds to what the lists catch here.
-    let both = Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()));
+    let both = Scanner::new(default_lists()).with_model(Model::shared());
     let with_model = evaluate(&both, &cases);
     assert!(
         with_model.risky_caught >= evaluation.risky_caught,
@@ -78,7 +76,7 @@ fn the_lists_in_other_languages_keep_catching_their_dev_cases() {
         ("ur", include_str!("../eval/ur/dev.tsv")),
         ("ar", include_str!("../eval/ar/dev.tsv")),
     ];
-    let scanner = Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone()));
+    let scanner = Scanner::new(default_lists()).with_model(Model::shared());
     let mut failures = Vec::new();
     for (language, text) in languages {
         let (cases, problems) = parse_cases(language, text);

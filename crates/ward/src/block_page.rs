@@ -46,7 +46,7 @@ impl StoreActions {
             school,
             concerns: RateLimit::new(PER_HOUR, Duration::from_secs(3600)),
             concern_window,
-            scanner: Scanner::new(default_lists()).with_model(Arc::new(Model::embedded().clone())),
+            scanner: Scanner::new(default_lists()).with_model(Model::shared()),
         })
     }
 

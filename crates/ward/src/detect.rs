@@ -70,7 +70,7 @@ pub fn build(settings: &DetectionSection) -> anyhow::Result<Option<Arc<Detection
     let count = phrases.phrase_count();
     let mut scanner = Scanner::new(phrases);
     if settings.model {
-        scanner = scanner.with_model(Arc::new(Model::embedded().clone()));
+        scanner = scanner.with_model(Model::shared());
     }
     let detection = Detection::new(scanner, settings.page_limit_kb.max(1).saturating_mul(1024));
     tracing::info!(
@@ -203,11 +203,11 @@ impl ModelArgs {
             Some(path) => {
                 let bytes = std::fs::read(path)
                     .with_context(|| format!("cannot read the model {}", path.display()))?;
-                Model::from_bytes(&bytes).with_context(|| path.display().to_string())?
+                Arc::new(Model::from_bytes(&bytes).with_context(|| path.display().to_string())?)
             }
-            None => Model::embedded().clone(),
+            None => Model::shared(),
         };
-        Ok(scanner.with_model(Arc::new(model)))
+        Ok(scanner.with_model(model))
     }
 }
 
@@ -366,7 +366,7 @@ fn train(arguments: &TrainArgs) -> Result<u8, Failure> {
     let lists = arguments.lists.load()?;
     let cases = read_cases(&arguments.files)?;
     let scanner = Scanner::new(lists);
-    let (model, checked) = model::train_on_cases(&scanner, &cases);
+    let (model, checked) = model::train_on_cases(&scanner, &cases).map_err(anyhow::Error::from)?;
     let bytes = model.to_bytes();
     std::fs::write(&arguments.out, &bytes)
         .with_context(|| format!("cannot write {}", arguments.out.display()))?;
