@@ -79,6 +79,10 @@ impl StoreActions {
                 .collect();
             said.push_str(&format!(" ({})", phrases.join(", ")));
         }
+        // As the proxy's detection alerts say it: how sure the classifier was, and why.
+        if let Some(view) = &found.model {
+            said.push_str(&format!("; classifier: {view}"));
+        }
         (
             if disclosure.is_some() { 5 } else { 4 },
             Some((title, said)),

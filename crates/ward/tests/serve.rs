@@ -1942,6 +1942,10 @@ fn a_disclosure_on_the_block_page_is_severity_5_and_emailed_at_once() {
     assert!(alert.contains("why is this blocked"), "{alert}");
     assert!(alert.contains("scared to go home"), "{alert}");
     assert!(alert.contains("found by the phrase lists"), "{alert}");
+    assert!(
+        alert.contains("classifier: "),
+        "the classifier says why: {alert}"
+    );
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
