@@ -18,6 +18,7 @@
 //! logic lives here; the verdict comes from [`ward_policy::decide`].
 
 pub mod actions;
+pub mod ca;
 pub mod detect;
 pub mod hello;
 pub mod http;
