@@ -10,6 +10,7 @@
 
 mod anchor;
 mod block_page;
+mod ca;
 mod check;
 mod config;
 mod detect;
@@ -74,6 +75,9 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(serve::AuditCommand),
+    /// The school's certificate authority for HTTPS inspection.
+    #[command(subcommand)]
+    Ca(ca::CaCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -113,6 +117,7 @@ fn main() -> ExitCode {
         Command::Detect(command) => detect::run(command),
         Command::Serve(arguments) => serve::run(arguments),
         Command::Audit(command) => serve::audit(command),
+        Command::Ca(command) => ca::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),
