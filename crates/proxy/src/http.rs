@@ -21,10 +21,10 @@ use http_body_util::{BodyExt, Either, Full, Limited};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderMap, HeaderName, HeaderValue};
-use hyper::server::conn::http1;
+use hyper::server::conn::{http1, http2};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode, Uri};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use jiff::Timestamp;
 use serde::Deserialize;
 use tokio::net::TcpStream;
@@ -65,10 +65,35 @@ struct Connection {
     tunnel_client: Option<Client>,
     /// The connection's slot: busy from its first request; tunnels keep it while they last.
     slot: Arc<Slot>,
+    /// For an inspected HTTPS connection: the site its TLS was made for. Every request on it
+    /// must be for that site, and is fetched over TLS.
+    inspected: Option<Endpoint>,
     /// The server connection of the last request, kept for the next request to the same server.
     /// With whether it was made for a client that may reach private networks (a request from
     /// one who may not does not reuse it).
-    server: Mutex<Option<(Endpoint, bool, SendRequest<Incoming>)>>,
+    server: Mutex<Option<(Endpoint, bool, Upstream)>>,
+}
+
+/// A connection to a server: HTTP/1.1 (one request at a time) or HTTP/2 (shared by requests).
+enum Upstream {
+    H1(SendRequest<Incoming>),
+    H2(hyper::client::conn::http2::SendRequest<Incoming>),
+}
+
+impl Upstream {
+    async fn ready(&mut self) -> hyper::Result<()> {
+        match self {
+            Upstream::H1(sender) => sender.ready().await,
+            Upstream::H2(sender) => sender.ready().await,
+        }
+    }
+
+    async fn send(&mut self, request: Request<Incoming>) -> hyper::Result<Response<Incoming>> {
+        match self {
+            Upstream::H1(sender) => sender.send_request(request).await,
+            Upstream::H2(sender) => sender.send_request(request).await,
+        }
+    }
 }
 
 /// Serves one client connection until it closes; `slot` is marked busy at its first request.
@@ -83,7 +108,78 @@ pub async fn serve_connection(
         Ok(local) => local,
         Err(_) => return,
     };
-    serve_http(proxy, stream, peer, local, mode, None, slot).await
+    serve_http(proxy, stream, (peer, local), mode, None, None, slot).await
+}
+
+/// An inspected HTTPS connection once its TLS is up: served as transparent HTTP (HTTP/2 when
+/// `h2`), every request decided on its full `https://` URL for the `client` the connection was
+/// decided for, and fetched from `endpoint` over TLS.
+///
+/// Boxed, as [`serve_tunnelled`] is: a request on it can open a tunnel that is inspected in turn.
+pub(crate) fn serve_inspected<S>(
+    proxy: Arc<Proxy>,
+    stream: S,
+    endpoint: Endpoint,
+    h2: bool,
+    client: Client,
+    addresses: (SocketAddr, SocketAddr),
+    slot: Arc<Slot>,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    Box::pin(serve_inspected_now(
+        proxy, stream, endpoint, h2, client, addresses, slot,
+    ))
+}
+
+async fn serve_inspected_now<S>(
+    proxy: Arc<Proxy>,
+    stream: S,
+    endpoint: Endpoint,
+    h2: bool,
+    client: Client,
+    (peer, local): (SocketAddr, SocketAddr),
+    slot: Arc<Slot>,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    if !h2 {
+        return serve_http(
+            proxy,
+            stream,
+            (peer, local),
+            Mode::Transparent,
+            Some(client),
+            Some(endpoint),
+            slot,
+        )
+        .await;
+    }
+    let settings = &proxy.settings;
+    let mut builder = http2::Builder::new(TokioExecutor::new());
+    builder
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(100)
+        .max_header_list_size(u32::try_from(settings.max_header_bytes).unwrap_or(u32::MAX));
+    let io = TokioIo::new(IdleStream::new(stream, settings.idle_timeout));
+    let connection = Arc::new(Connection {
+        proxy: proxy.clone(),
+        peer,
+        local,
+        mode: Mode::Transparent,
+        tunnel_client: Some(client),
+        slot,
+        inspected: Some(endpoint),
+        server: Mutex::new(None),
+    });
+    let service = service_fn(move |request| {
+        let connection = connection.clone();
+        async move { Ok::<_, Infallible>(connection.handle(request).await) }
+    });
+    if let Err(error) = builder.serve_connection(io, service).await {
+        tracing::debug!(%peer, %error, "inspected HTTP/2 connection ended");
+    }
 }
 
 /// Plain HTTP sent inside a CONNECT tunnel (some clients tunnel every request): served as
@@ -106,10 +202,10 @@ where
     Box::pin(serve_http(
         proxy,
         stream,
-        peer,
-        local,
+        (peer, local),
         Mode::Transparent,
         Some(client),
+        None,
         slot,
     ))
 }
@@ -117,10 +213,10 @@ where
 async fn serve_http<S>(
     proxy: Arc<Proxy>,
     stream: S,
-    peer: SocketAddr,
-    local: SocketAddr,
+    (peer, local): (SocketAddr, SocketAddr),
     mode: Mode,
     tunnel_client: Option<Client>,
+    inspected: Option<Endpoint>,
     slot: Arc<Slot>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -139,6 +235,7 @@ async fn serve_http<S>(
         mode,
         tunnel_client,
         slot,
+        inspected,
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -172,14 +269,23 @@ impl Connection {
             );
         }
         if request.method() == Method::CONNECT {
+            if self.inspected.is_some() {
+                // A tunnel inside an inspected connection would carry what Ward cannot read.
+                Stats::add(&proxy.stats.bad_requests);
+                return page::text(
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "CONNECT is not allowed inside an inspected connection.\n".into(),
+                );
+            }
             return self.connect(request, &state, now).await;
         }
-        let target = match target::http_target(
+        let mut target = match target::http_target(
             request.uri(),
             request
                 .headers()
                 .get(header::HOST)
                 .map(HeaderValue::as_bytes),
+            self.inspected.is_some(),
         ) {
             Ok(target) => target,
             Err(error) => {
@@ -192,7 +298,22 @@ impl Connection {
                 );
             }
         };
-        if self.is_ward(&target) {
+        if let Some(inspected) = &self.inspected {
+            // The connection's certificate was made for one site: a request for another on it
+            // (domain fronting, or a browser reusing the connection) is sent back to ask anew.
+            if target.endpoint.host != inspected.host {
+                Stats::add(&proxy.stats.bad_requests);
+                return page::message(
+                    school,
+                    StatusCode::MISDIRECTED_REQUEST,
+                    "Wrong site",
+                    "This connection was made for another site.",
+                );
+            }
+            // Sent where the connection was made for: transparent HTTPS reaches the server on
+            // Ward's configured port whatever port the device thinks it used.
+            target.endpoint.port = inspected.port;
+        } else if self.is_ward(&target) {
             return self.ward(request, &target, &state).await;
         }
         let client = match self.identify(&request, &state, now).await {
@@ -474,7 +595,49 @@ impl Connection {
             &client.identity,
             now,
         );
-        if decision.action == Verdict::Block {
+        let blocked = decision.action == Verdict::Block;
+        if let Some(inspection) = &proxy.settings.inspection {
+            match inspection.may_inspect(&endpoint.host) {
+                // Opened without connecting yet: the ClientHello says whether it is inspected
+                // (a blocked site then gets the block page) or spliced.
+                Ok(()) => {
+                    let blocked = blocked.then(|| {
+                        (
+                            decision.category_list(),
+                            decision.reason.to_string(),
+                            ward_gateway::event_alert(&decision),
+                        )
+                    });
+                    let proxy = proxy.clone();
+                    let client = Client::clone(&client);
+                    let addresses = (self.peer, self.local);
+                    let slot = self.slot.clone();
+                    tokio::spawn(async move {
+                        match hyper::upgrade::on(request).await {
+                            Ok(upgraded) => {
+                                crate::tls::serve_inspectable_tunnel(
+                                    proxy,
+                                    TokioIo::new(upgraded),
+                                    endpoint,
+                                    client,
+                                    blocked,
+                                    addresses,
+                                    slot,
+                                )
+                                .await
+                            }
+                            Err(error) => tracing::debug!(%error, "CONNECT upgrade failed"),
+                        }
+                    });
+                    return Response::new(Either::Right(Full::new(Bytes::new())));
+                }
+                Err(why) if !blocked => {
+                    inspection.count_uninspected(&endpoint.host, &client, self.peer.ip(), why)
+                }
+                Err(_) => {}
+            }
+        }
+        if blocked {
             Stats::add(&proxy.stats.blocked);
             let categories = decision.category_list();
             let reason = decision.reason.to_string();
@@ -546,7 +709,8 @@ impl Connection {
         Response::new(Either::Right(Full::new(Bytes::new())))
     }
 
-    /// Forwards a plain-HTTP request to `endpoint` with `path` (origin form).
+    /// Forwards a request to `endpoint` with `path` (origin form): over TLS on an inspected
+    /// connection, else plain HTTP.
     async fn forward(
         &self,
         mut request: Request<Incoming>,
@@ -557,27 +721,15 @@ impl Connection {
         seen: &Seen<'_>,
     ) -> Response<Body> {
         let proxy = &self.proxy;
+        let https = self.inspected.is_some();
         let upgrade = wants_upgrade(request.headers());
         let client_upgrade = upgrade.then(|| hyper::upgrade::on(&mut request));
-        match path.parse::<Uri>() {
-            Ok(uri) => *request.uri_mut() = uri,
-            Err(_) => {
-                Stats::add(&proxy.stats.bad_requests);
-                return page::text(
-                    StatusCode::BAD_REQUEST,
-                    "The request path cannot be sent.\n".into(),
-                );
-            }
-        }
+        let host = endpoint.host_header_for(https);
         let headers = request.headers_mut();
         strip_hop_by_hop(headers, upgrade);
-        if let Ok(host) = HeaderValue::from_str(&endpoint.host_header()) {
-            headers.insert(header::HOST, host);
-        }
         headers.append(header::VIA, proxy.via.clone());
         if scan.is_some() {
-            // Pages are scanned as they pass, so they are asked for uncompressed (this is plain
-            // HTTP only: HTTPS is spliced, not read).
+            // Pages are scanned as they pass, so they are asked for uncompressed.
             headers.insert(
                 header::ACCEPT_ENCODING,
                 HeaderValue::from_static("identity"),
@@ -599,9 +751,26 @@ impl Connection {
                     &proxy.live.load().policy.spec().name,
                     StatusCode::FORBIDDEN,
                     "Blocked",
+                    &format!("Ward does not open {host}: it is {refusal}."),
+                );
+            }
+            Err(ConnectError::Untrusted(why)) => {
+                Stats::add(&proxy.stats.blocked);
+                proxy.record(
+                    seen,
+                    Disposition::Block,
+                    String::new(),
+                    format!("the site's certificate could not be checked: {why}"),
+                    None,
+                );
+                return page::message(
+                    &proxy.live.load().policy.spec().name,
+                    StatusCode::BAD_GATEWAY,
+                    "This site could not be checked",
                     &format!(
-                        "Ward does not open {}: it is {refusal}.",
-                        endpoint.host_header()
+                        "Ward could not make sure that this really is {host}: its certificate \
+                         {why}. Ward does not open a site it cannot check. If you need this \
+                         site, tell a member of staff."
                     ),
                 );
             }
@@ -613,7 +782,36 @@ impl Connection {
                 );
             }
         };
-        let result = sender.send_request(request).await;
+        // The request line and Host for this server: origin form and `Host` for HTTP/1.1, the
+        // whole URL (its `:authority`) for HTTP/2.
+        let h2 = matches!(sender, Upstream::H2(_));
+        let uri = if h2 {
+            format!("https://{host}{path}")
+        } else {
+            path.to_owned()
+        };
+        match uri.parse::<Uri>() {
+            Ok(uri) => *request.uri_mut() = uri,
+            Err(_) => {
+                Stats::add(&proxy.stats.bad_requests);
+                return page::text(
+                    StatusCode::BAD_REQUEST,
+                    "The request path cannot be sent.\n".into(),
+                );
+            }
+        }
+        let headers = request.headers_mut();
+        if h2 {
+            *request.version_mut() = hyper::Version::HTTP_2;
+            request.headers_mut().remove(header::HOST);
+        } else {
+            if let Ok(host) = HeaderValue::from_str(&host) {
+                headers.insert(header::HOST, host);
+            }
+            join_cookies(headers);
+            *request.version_mut() = hyper::Version::HTTP_11;
+        }
+        let result = sender.send(request).await;
         if !upgrade {
             *self.server.lock().unwrap_or_else(|e| e.into_inner()) =
                 Some((endpoint.clone(), private_networks, sender));
@@ -644,20 +842,36 @@ impl Connection {
         } else {
             strip_hop_by_hop(response.headers_mut(), false);
         }
+        // HTTP/3 runs over QUIC, which Ward cannot see: browsers are not told about it, so
+        // they stay on TCP.
+        response.headers_mut().remove(header::ALT_SVC);
         let scan = scan.filter(|_| is_plain_html(response.headers()));
         response.map(|body| Either::Left(ScanBody::new(body, scan)))
     }
 
     /// This connection's server connection to `endpoint` if it has one that is still open,
-    /// else a new one. An upgrade always gets a connection of its own.
+    /// else a new one (over TLS for an inspected connection, HTTP/2 when the server offers
+    /// it). An upgrade always gets an HTTP/1.1 connection of its own.
     async fn server_for(
         &self,
         endpoint: &Endpoint,
         private_networks: bool,
         upgrade: bool,
-    ) -> Result<SendRequest<Incoming>, ConnectError> {
+    ) -> Result<Upstream, ConnectError> {
         if !upgrade {
-            let kept = self.server.lock().unwrap_or_else(|e| e.into_inner()).take();
+            // An HTTP/2 connection stays for the requests beside this one; an HTTP/1.1 one is
+            // taken while this request uses it.
+            let kept = {
+                let mut kept = self.server.lock().unwrap_or_else(|e| e.into_inner());
+                match kept.as_ref() {
+                    Some((kept_endpoint, kept_private, Upstream::H2(sender))) => Some((
+                        kept_endpoint.clone(),
+                        *kept_private,
+                        Upstream::H2(sender.clone()),
+                    )),
+                    _ => kept.take(),
+                }
+            };
             if let Some((kept_endpoint, kept_private, mut sender)) = kept
                 && kept_endpoint == *endpoint
                 && (kept_private == private_networks || !kept_private)
@@ -667,17 +881,120 @@ impl Connection {
             }
         }
         let stream = self.proxy.connect(endpoint, private_networks).await?;
-        let io = TokioIo::new(IdleStream::new(stream, self.proxy.settings.idle_timeout));
-        let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        let timeout = self.proxy.settings.connect_timeout;
+        let idle = self.proxy.settings.idle_timeout;
+        let Some(inspection) = self
+            .inspected
+            .as_ref()
+            .and(self.proxy.settings.inspection.as_ref())
+        else {
+            let io = TokioIo::new(IdleStream::new(stream, idle));
+            return http1_handshake(io).await;
+        };
+        let name = match &endpoint.host {
+            Host::Domain(name) => rustls::pki_types::ServerName::try_from(name.as_str().to_owned())
+                .map_err(|e| ConnectError::Failed(std::io::Error::other(e)))?,
+            Host::Ipv4(v4) => {
+                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::V4(*v4).into())
+            }
+            Host::Ipv6(v6) => {
+                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::V6(*v6).into())
+            }
+        };
+        let connector = tokio_rustls::TlsConnector::from(inspection.origin_config(upgrade));
+        let tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(error)) => return Err(tls_error(error)),
+            Err(_) => {
+                return Err(ConnectError::Failed(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the TLS handshake timed out",
+                )));
+            }
+        };
+        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+        let io = TokioIo::new(IdleStream::new(tls, idle));
+        if !h2 {
+            return http1_handshake(io).await;
+        }
+        let (sender, connection) = hyper::client::conn::http2::Builder::new(TokioExecutor::new())
+            .timer(TokioTimer::new())
             .handshake(io)
             .await
             .map_err(|error| ConnectError::Failed(std::io::Error::other(error)))?;
         tokio::spawn(async move {
-            if let Err(error) = connection.with_upgrades().await {
-                tracing::debug!(%error, "server connection ended");
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, "HTTP/2 server connection ended");
             }
         });
-        Ok(sender)
+        Ok(Upstream::H2(sender))
+    }
+}
+
+/// An HTTP/1.1 client connection over `io`, driven by a task of its own.
+async fn http1_handshake<I>(io: I) -> Result<Upstream, ConnectError>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (sender, connection) = hyper::client::conn::http1::Builder::new()
+        .handshake(io)
+        .await
+        .map_err(|error| ConnectError::Failed(std::io::Error::other(error)))?;
+    tokio::spawn(async move {
+        if let Err(error) = connection.with_upgrades().await {
+            tracing::debug!(%error, "server connection ended");
+        }
+    });
+    Ok(Upstream::H1(sender))
+}
+
+/// A failed TLS handshake with a site: a certificate that does not verify is `Untrusted` (with
+/// why, in words), anything else a connection failure.
+fn tls_error(error: std::io::Error) -> ConnectError {
+    let reason = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        .and_then(|tls| match tls {
+            rustls::Error::InvalidCertificate(why) => Some(certificate_problem(why)),
+            _ => None,
+        });
+    match reason {
+        Some(why) => ConnectError::Untrusted(why),
+        None => ConnectError::Failed(error),
+    }
+}
+
+/// A certificate problem in words.
+fn certificate_problem(error: &rustls::CertificateError) -> String {
+    use rustls::CertificateError as E;
+    match error {
+        E::Expired | E::ExpiredContext { .. } => "has expired".into(),
+        E::NotValidYet | E::NotValidYetContext { .. } => "is not valid yet".into(),
+        E::UnknownIssuer => "was not issued by an authority Ward trusts".into(),
+        E::NotValidForName | E::NotValidForNameContext { .. } => {
+            "was issued for another site".into()
+        }
+        E::Revoked => "has been revoked".into(),
+        E::BadSignature => "has a bad signature".into(),
+        E::BadEncoding => "cannot be read".into(),
+        other => format!("was refused ({other:?})"),
+    }
+}
+
+/// HTTP/2 may send cookies as several `cookie` fields; HTTP/1.1 servers expect one line, joined
+/// with `; ` (RFC 9113 §8.2.3).
+fn join_cookies(headers: &mut HeaderMap) {
+    if headers.get_all(header::COOKIE).iter().nth(1).is_none() {
+        return;
+    }
+    let joined: Vec<u8> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .map(HeaderValue::as_bytes)
+        .collect::<Vec<_>>()
+        .join(&b"; "[..]);
+    if let Ok(value) = HeaderValue::from_bytes(&joined) {
+        headers.insert(header::COOKIE, value);
     }
 }
 

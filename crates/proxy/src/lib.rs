@@ -22,6 +22,7 @@ pub mod ca;
 pub mod detect;
 pub mod hello;
 pub mod http;
+pub mod inspect;
 pub mod io;
 pub mod page;
 pub mod proxy;

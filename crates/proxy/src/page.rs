@@ -88,6 +88,97 @@ pub struct MessagePage<'a> {
     pub message: &'a str,
 }
 
+/// The page that tells a device's owner how to install the school's CA.
+#[derive(Template)]
+#[template(path = "ca.html")]
+pub struct CaPage<'a> {
+    /// The school's name.
+    pub school: &'a str,
+    /// (name, valid until, SHA-256 fingerprint) of each certificate devices should trust.
+    pub certificates: Vec<(String, String, String)>,
+    /// Whether a next CA is prepared.
+    pub next: bool,
+}
+
+/// A file to download: `content_type`, saved as `filename`.
+pub fn download(body: Vec<u8>, content_type: &'static str, filename: &str) -> Response<Body> {
+    let mut response = Response::new(Either::Right(Full::new(Bytes::from(body))));
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"{filename}\"")) {
+        headers.insert(hyper::header::CONTENT_DISPOSITION, value);
+    }
+    headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    response
+}
+
+/// An Apple configuration profile (`.mobileconfig`) that installs `certificates` (DER) as
+/// trusted roots on iPads, iPhones and Macs. Its identifiers are made from the certificates'
+/// fingerprints, so the same certificates always give the same profile (installing it again
+/// replaces it rather than adding another).
+pub fn mobileconfig(school: &str, certificates: &[(String, Vec<u8>)]) -> String {
+    use base64::Engine as _;
+    use sha2::{Digest, Sha256};
+    let uuid = |seed: &[u8]| {
+        let hash = Sha256::digest(seed);
+        let mut bytes = [0u8; 16];
+        bytes.copy_from_slice(&hash[..16]);
+        // A name-based UUID's version and variant bits.
+        bytes[6] = (bytes[6] & 0x0f) | 0x50;
+        bytes[8] = (bytes[8] & 0x3f) | 0x80;
+        let hex = hex::encode(bytes).to_uppercase();
+        format!(
+            "{}-{}-{}-{}-{}",
+            &hex[0..8],
+            &hex[8..12],
+            &hex[12..16],
+            &hex[16..20],
+            &hex[20..32]
+        )
+    };
+    let escape = |text: &str| {
+        text.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let school = escape(school);
+    let mut all = Vec::new();
+    let mut payloads = String::new();
+    for (name, der) in certificates {
+        all.extend_from_slice(der);
+        let id = uuid(der);
+        payloads.push_str(&format!(
+            "\t\t<dict>\n\
+             \t\t\t<key>PayloadCertificateFileName</key>\n\t\t\t<string>ward-ca.cer</string>\n\
+             \t\t\t<key>PayloadContent</key>\n\t\t\t<data>{}</data>\n\
+             \t\t\t<key>PayloadDisplayName</key>\n\t\t\t<string>{}</string>\n\
+             \t\t\t<key>PayloadIdentifier</key>\n\t\t\t<string>uk.ward.ca.{id}</string>\n\
+             \t\t\t<key>PayloadType</key>\n\t\t\t<string>com.apple.security.root</string>\n\
+             \t\t\t<key>PayloadUUID</key>\n\t\t\t<string>{id}</string>\n\
+             \t\t\t<key>PayloadVersion</key>\n\t\t\t<integer>1</integer>\n\
+             \t\t</dict>\n",
+            base64::engine::general_purpose::STANDARD.encode(der),
+            escape(name),
+        ));
+    }
+    let profile = uuid(&all);
+    format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+         <!DOCTYPE plist PUBLIC \"-//Apple//DTD PLIST 1.0//EN\" \"http://www.apple.com/DTDs/PropertyList-1.0.dtd\">\n\
+         <plist version=\"1.0\">\n<dict>\n\
+         \t<key>PayloadContent</key>\n\t<array>\n{payloads}\t</array>\n\
+         \t<key>PayloadDescription</key>\n\t<string>Lets {school} check secure websites to keep pupils safe.</string>\n\
+         \t<key>PayloadDisplayName</key>\n\t<string>{school}: web filter certificate</string>\n\
+         \t<key>PayloadIdentifier</key>\n\t<string>uk.ward.ca-profile</string>\n\
+         \t<key>PayloadOrganization</key>\n\t<string>{school}</string>\n\
+         \t<key>PayloadRemovalDisallowed</key>\n\t<false/>\n\
+         \t<key>PayloadType</key>\n\t<string>Configuration</string>\n\
+         \t<key>PayloadUUID</key>\n\t<string>{profile}</string>\n\
+         \t<key>PayloadVersion</key>\n\t<integer>1</integer>\n\
+         </dict>\n</plist>\n"
+    )
+}
+
 /// What the decided page is about, in words a pupil can read: the User Actions row's own words
 /// where a rule decided.
 pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {

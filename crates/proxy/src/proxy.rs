@@ -103,6 +103,11 @@ pub struct ProxySettings {
     pub detection: Option<Arc<crate::Detection>>,
     /// What the block page's forms do (`None`: they say they cannot be sent).
     pub actions: Option<Arc<dyn crate::actions::BlockPageActions>>,
+    /// HTTPS inspection, when on.
+    pub inspection: Option<Arc<crate::inspect::Inspection>>,
+    /// The school's CA certificates, offered to devices at `/ward/ca.crt` (whether or not
+    /// inspection is on yet, so that devices can be given them first).
+    pub certificates: Option<Arc<crate::ca::Authorities>>,
 }
 
 impl std::fmt::Debug for ProxySettings {
@@ -124,6 +129,7 @@ impl std::fmt::Debug for ProxySettings {
             .field("internal_servers", &self.internal_servers)
             .field("authentication", &self.authenticator.is_some())
             .field("detection", &self.detection)
+            .field("inspection", &self.inspection)
             .finish_non_exhaustive()
     }
 }
@@ -149,6 +155,8 @@ impl ProxySettings {
             authenticator: None,
             detection: None,
             actions: None,
+            inspection: None,
+            certificates: None,
         }
     }
 }
@@ -172,6 +180,10 @@ pub struct Stats {
     pub upstream_errors: AtomicU64,
     /// Failed proxy log-ins.
     pub failed_logins: AtomicU64,
+    /// HTTPS connections inspected.
+    pub inspected: AtomicU64,
+    /// Inspected handshakes the device did not finish (it lacks the school's CA, or pins).
+    pub handshake_failures: AtomicU64,
 }
 
 impl Stats {
@@ -461,6 +473,9 @@ pub(crate) enum ConnectError {
     /// The name did not resolve, or the server did not answer.
     #[error(transparent)]
     Failed(#[from] std::io::Error),
+    /// An inspected site's certificate failed verification.
+    #[error("its certificate could not be checked: {0}")]
+    Untrusted(String),
 }
 
 /// Bytes as lower-case hexadecimal.

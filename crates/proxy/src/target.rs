@@ -53,9 +53,15 @@ impl Endpoint {
         }
     }
 
-    /// The `Host` header value: the port only when it is not 80.
+    /// The `Host` header value for plain HTTP: the port only when it is not 80.
     pub fn host_header(&self) -> String {
-        if self.port == 80 {
+        self.host_header_for(false)
+    }
+
+    /// The `Host` header value: the port only when it is not the scheme's (80, or 443 for
+    /// `https`).
+    pub fn host_header_for(&self, https: bool) -> String {
+        if self.port == if https { 443 } else { 80 } {
             match &self.host {
                 Host::Ipv6(v6) => format!("[{v6}]"),
                 host => host.to_string(),
@@ -72,7 +78,7 @@ impl fmt::Display for Endpoint {
     }
 }
 
-/// A plain-HTTP request's target.
+/// A request's target (plain HTTP, or HTTPS inside an inspected connection).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpTarget {
     /// Where to connect.
@@ -81,23 +87,42 @@ pub struct HttpTarget {
     pub url: CanonicalUrl,
     /// The path and query to send (as the client wrote it; `/` when empty).
     pub path_and_query: String,
-    /// True when the request was in absolute form (explicit proxy).
+    /// True when the request was in absolute form (explicit proxy, or HTTP/2).
     pub absolute: bool,
+    /// True for HTTPS (an inspected connection).
+    pub https: bool,
 }
 
 impl HttpTarget {
-    /// The URL as it is fetched: `http://` + authority + path, for block pages and events.
+    /// The URL as it is fetched: scheme + authority + path, for block pages and events.
     pub fn display_url(&self) -> String {
         format!(
-            "http://{}{}",
-            self.endpoint.host_header(),
+            "{}://{}{}",
+            self.scheme(),
+            self.endpoint.host_header_for(self.https),
             self.path_and_query
         )
     }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
+
+    /// The `Host` header (and HTTP/2 authority) to send.
+    pub fn host_header(&self) -> String {
+        self.endpoint.host_header_for(self.https)
+    }
 }
 
-/// Reads a non-CONNECT request's target from its URI and `Host` header.
-pub fn http_target(uri: &Uri, host_header: Option<&[u8]>) -> Result<HttpTarget, TargetError> {
+/// Reads a non-CONNECT request's target from its URI and `Host` header: plain HTTP, or with
+/// `https` a request inside an inspected connection (absolute form is then `https://`, as
+/// HTTP/2 sends it).
+pub fn http_target(
+    uri: &Uri,
+    host_header: Option<&[u8]>,
+    https: bool,
+) -> Result<HttpTarget, TargetError> {
     let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let path_and_query = if path_and_query.starts_with('/') {
         path_and_query
@@ -107,7 +132,8 @@ pub fn http_target(uri: &Uri, host_header: Option<&[u8]>) -> Result<HttpTarget, 
     };
     let (authority, absolute) = match uri.authority() {
         Some(authority) => {
-            if uri.scheme() != Some(&Scheme::HTTP) {
+            let scheme = if https { Scheme::HTTPS } else { Scheme::HTTP };
+            if uri.scheme() != Some(&scheme) {
                 return Err(TargetError::Scheme);
             }
             (authority.clone(), true)
@@ -123,10 +149,11 @@ pub fn http_target(uri: &Uri, host_header: Option<&[u8]>) -> Result<HttpTarget, 
         // Userinfo in a request target is not HTTP; browsers never send it.
         return Err(TargetError::BadHost);
     }
-    let endpoint = endpoint(&authority, 80)?;
+    let endpoint = endpoint(&authority, if https { 443 } else { 80 })?;
     let url = CanonicalUrl::parse(&format!(
-        "http://{}{}",
-        endpoint.host_header(),
+        "{}://{}{}",
+        if https { "https" } else { "http" },
+        endpoint.host_header_for(https),
         path_and_query
     ))
     .map_err(|e| TargetError::Unreadable(e.to_string()))?;
@@ -135,6 +162,7 @@ pub fn http_target(uri: &Uri, host_header: Option<&[u8]>) -> Result<HttpTarget, 
         url,
         path_and_query,
         absolute,
+        https,
     })
 }
 
@@ -175,7 +203,22 @@ mod tests {
 
     fn http(uri: &str, host: Option<&str>) -> Result<HttpTarget, TargetError> {
         let uri: Uri = uri.parse().expect("uri");
-        http_target(&uri, host.map(str::as_bytes))
+        http_target(&uri, host.map(str::as_bytes), false)
+    }
+
+    #[test]
+    fn https_targets_inside_an_inspected_connection() {
+        let https = |uri: &str, host: Option<&str>| {
+            http_target(&uri.parse().expect("uri"), host.map(str::as_bytes), true)
+        };
+        let target = https("/search?q=x", Some("www.google.co.uk")).expect("origin form");
+        assert_eq!(target.endpoint.authority(), "www.google.co.uk:443");
+        assert_eq!(target.display_url(), "https://www.google.co.uk/search?q=x");
+        assert_eq!(target.url.match_key(), "www.google.co.uk/search?q=x");
+        let target = https("https://example.org:8443/a", None).expect("HTTP/2 form");
+        assert!(target.absolute);
+        assert_eq!(target.host_header(), "example.org:8443");
+        assert_eq!(https("http://example.org/", None), Err(TargetError::Scheme));
     }
 
     #[test]

@@ -21,6 +21,7 @@ use crate::hello::{ClientHello, HelloError, MAX_HELLO, parse_client_hello};
 use crate::io::splice;
 use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{Endpoint, server_name_endpoint};
+use ward_gateway::Client;
 use ward_gateway::slots::Slot;
 
 /// TLS alert `access_denied` (fatal): what a blocked client sees instead of a handshake.
@@ -141,7 +142,16 @@ pub async fn serve_connection(
         &client.identity,
         now,
     );
-    if decision.action == Verdict::Block {
+    let blocked = decision.action == Verdict::Block;
+    // Inspected, a blocked site gets the block page and an allowed one is decided again on
+    // every request's full URL.
+    if crate::inspect::choose(&proxy, &hello, &endpoint, &client, peer.ip(), !blocked) {
+        drop(state);
+        let client = Client::clone(&client);
+        crate::inspect::serve(proxy, stream, first, endpoint, client, (peer, local), slot).await;
+        return;
+    }
+    if blocked {
         Stats::add(&proxy.stats.blocked);
         proxy.record(
             &seen,
@@ -186,8 +196,8 @@ pub async fn serve_connection(
 /// anything else is refused. `(peer, local)`: the client's address and the proxy's.
 pub(crate) async fn serve_tunnel<C>(
     proxy: Arc<Proxy>,
-    mut client_stream: C,
-    mut server: TcpStream,
+    client_stream: C,
+    server: TcpStream,
     endpoint: Endpoint,
     client: ward_gateway::Client,
     (peer, local): (SocketAddr, SocketAddr),
@@ -195,20 +205,150 @@ pub(crate) async fn serve_tunnel<C>(
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
-    let (hello, first) = match read_hello(&mut client_stream, proxy.settings.header_timeout).await {
-        Ok(read) => read,
-        Err(HelloRead::Ended) => return,
-        Err(HelloRead::Unreadable(HelloError::NotTls, first)) if looks_like_http(&first) => {
-            drop(server);
-            let stream = crate::io::Prefixed::new(first, client_stream);
-            crate::http::serve_tunnelled(proxy, stream, peer, local, client, slot).await;
+    let Some((mut client_stream, hello, first)) = tunnel_hello(
+        &proxy,
+        client_stream,
+        &endpoint,
+        &client,
+        (peer, local),
+        &slot,
+    )
+    .await
+    else {
+        return;
+    };
+    let mut server = server;
+    if !name_allowed(&proxy, &mut client_stream, &endpoint, &client, peer, &hello).await {
+        return;
+    }
+    if server.write_all(&first).await.is_err() {
+        return;
+    }
+    splice(client_stream, server, proxy.settings.idle_timeout).await;
+    drop(slot);
+}
+
+/// A CONNECT tunnel that may be inspected, once the client has been told it is open (nothing
+/// has been connected to yet). Inspected when its ClientHello names the host asked for and the
+/// host may be inspected: a `blocked` host then gets the block page. Otherwise a blocked host
+/// is refused, and an allowed one is reached and spliced as an ordinary tunnel.
+pub(crate) async fn serve_inspectable_tunnel<C>(
+    proxy: Arc<Proxy>,
+    client_stream: C,
+    endpoint: Endpoint,
+    client: ward_gateway::Client,
+    blocked: Option<(String, String, Option<ward_events::EventAlert>)>,
+    (peer, local): (SocketAddr, SocketAddr),
+    slot: Arc<Slot>,
+) where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let Some((mut client_stream, hello, first)) = tunnel_hello(
+        &proxy,
+        client_stream,
+        &endpoint,
+        &client,
+        (peer, local),
+        &slot,
+    )
+    .await
+    else {
+        return;
+    };
+    if crate::inspect::choose(
+        &proxy,
+        &hello,
+        &endpoint,
+        &client,
+        peer.ip(),
+        blocked.is_none(),
+    ) {
+        crate::inspect::serve(
+            proxy,
+            client_stream,
+            first,
+            endpoint,
+            client,
+            (peer, local),
+            slot,
+        )
+        .await;
+        return;
+    }
+    let seen = Seen {
+        at: Timestamp::now(),
+        client_ip: peer.ip(),
+        client: &client,
+        host: &endpoint.host,
+        url: None,
+        search_term: None,
+    };
+    if let Some((categories, reason, alert)) = blocked {
+        Stats::add(&proxy.stats.blocked);
+        proxy.record(&seen, Disposition::Block, categories, reason, alert);
+        let _ = client_stream.write_all(&ACCESS_DENIED).await;
+        return;
+    }
+    if !name_allowed(&proxy, &mut client_stream, &endpoint, &client, peer, &hello).await {
+        return;
+    }
+    let mut server = match proxy.connect(&endpoint, client.private_networks).await {
+        Ok(server) => server,
+        Err(ConnectError::Refused(refusal)) => {
+            proxy.refused(&seen, refusal);
+            let _ = client_stream.write_all(&ACCESS_DENIED).await;
             return;
+        }
+        Err(error) => {
+            Stats::add(&proxy.stats.upstream_errors);
+            tracing::debug!(%peer, %endpoint, %error, "cannot reach the server");
+            return;
+        }
+    };
+    proxy.count(peer.ip(), &client, &endpoint.host);
+    Stats::add(&proxy.stats.tunnels);
+    if server.write_all(&first).await.is_err() {
+        return;
+    }
+    splice(client_stream, server, proxy.settings.idle_timeout).await;
+    drop(slot);
+}
+
+/// The first bytes of a CONNECT tunnel: the stream, its ClientHello and the bytes read; or
+/// `None` when the tunnel has been dealt with already (it closed; it carried plain HTTP, which
+/// is then served request by request; or something else, which is refused and recorded).
+async fn tunnel_hello<C>(
+    proxy: &Arc<Proxy>,
+    mut client_stream: C,
+    endpoint: &Endpoint,
+    client: &ward_gateway::Client,
+    (peer, local): (SocketAddr, SocketAddr),
+    slot: &Arc<Slot>,
+) -> Option<(C, ClientHello, Vec<u8>)>
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    match read_hello(&mut client_stream, proxy.settings.header_timeout).await {
+        Ok((hello, first)) => Some((client_stream, hello, first)),
+        Err(HelloRead::Ended) => None,
+        Err(HelloRead::Unreadable(HelloError::NotTls, first)) if looks_like_http(&first) => {
+            let stream = crate::io::Prefixed::new(first, client_stream);
+            crate::http::serve_tunnelled(
+                proxy.clone(),
+                stream,
+                peer,
+                local,
+                client.clone(),
+                slot.clone(),
+            )
+            .await;
+            None
         }
         Err(HelloRead::Unreadable(error, _)) => {
             let seen = Seen {
                 at: Timestamp::now(),
                 client_ip: peer.ip(),
-                client: &client,
+                client,
                 host: &endpoint.host,
                 url: None,
                 search_term: None,
@@ -222,73 +362,87 @@ pub(crate) async fn serve_tunnel<C>(
                 format!("a CONNECT tunnel that carries neither TLS nor HTTP ({error})"),
                 None,
             );
-            return;
+            None
+        }
+    }
+}
+
+/// Whether a tunnel's ClientHello may go on to `endpoint`: a server name other than the host
+/// the tunnel was opened to (domain fronting) is refused or decided, as the policy says. A
+/// refusal is recorded and the client told.
+async fn name_allowed<C>(
+    proxy: &Arc<Proxy>,
+    client_stream: &mut C,
+    endpoint: &Endpoint,
+    client: &ward_gateway::Client,
+    peer: SocketAddr,
+    hello: &ClientHello,
+) -> bool
+where
+    C: tokio::io::AsyncWrite + Unpin,
+{
+    let Some(name) = &hello.server_name else {
+        return true;
+    };
+    let named = match server_name_endpoint(name, endpoint.port) {
+        Ok(named) => named,
+        Err(error) => {
+            Stats::add(&proxy.stats.bad_requests);
+            tracing::debug!(%peer, %error, "unreadable server name in a tunnel");
+            let _ = client_stream.write_all(&ACCESS_DENIED).await;
+            return false;
         }
     };
-    if let Some(name) = &hello.server_name {
-        let named = match server_name_endpoint(name, endpoint.port) {
-            Ok(named) => named,
-            Err(error) => {
-                Stats::add(&proxy.stats.bad_requests);
-                tracing::debug!(%peer, %error, "unreadable server name in a tunnel");
-                let _ = client_stream.write_all(&ACCESS_DENIED).await;
-                return;
-            }
-        };
-        if named.host != endpoint.host {
-            let state = proxy.live.load();
-            // The server name is decided when the ClientHello arrives.
-            let now = Timestamp::now();
-            let seen = Seen {
-                at: now,
-                client_ip: peer.ip(),
-                client: &client,
-                host: &named.host,
-                url: None,
-                search_term: None,
-            };
-            let refusal = match state.policy.spec().proxy.server_name_mismatch {
-                ServerNameMismatch::Block => Some((
-                    String::new(),
+    if named.host == endpoint.host {
+        return true;
+    }
+    let state = proxy.live.load();
+    // The server name is decided when the ClientHello arrives.
+    let now = Timestamp::now();
+    let seen = Seen {
+        at: now,
+        client_ip: peer.ip(),
+        client,
+        host: &named.host,
+        url: None,
+        search_term: None,
+    };
+    let refusal = match state.policy.spec().proxy.server_name_mismatch {
+        ServerNameMismatch::Block => Some((
+            String::new(),
+            format!(
+                "the TLS server name is not the host the tunnel was opened to ({})",
+                endpoint.host
+            ),
+            None,
+        )),
+        ServerNameMismatch::Decide => {
+            let decision = decide(
+                &state.policy,
+                &PolicyRequest::Host(named.host.clone()),
+                &client.identity,
+                now,
+            );
+            (decision.action == Verdict::Block).then(|| {
+                (
+                    decision.category_list(),
                     format!(
-                        "the TLS server name is not the host the tunnel was opened to ({})",
-                        endpoint.host
+                        "{} (the TLS server name in a tunnel opened to {})",
+                        decision.reason, endpoint.host
                     ),
-                    None,
-                )),
-                ServerNameMismatch::Decide => {
-                    let decision = decide(
-                        &state.policy,
-                        &PolicyRequest::Host(named.host.clone()),
-                        &client.identity,
-                        now,
-                    );
-                    (decision.action == Verdict::Block).then(|| {
-                        (
-                            decision.category_list(),
-                            format!(
-                                "{} (the TLS server name in a tunnel opened to {})",
-                                decision.reason, endpoint.host
-                            ),
-                            ward_gateway::event_alert(&decision),
-                        )
-                    })
-                }
-            };
-            if let Some((categories, reason, alert)) = refusal {
-                Stats::add(&proxy.stats.blocked);
-                proxy.record(&seen, Disposition::Block, categories, reason, alert);
-                let _ = client_stream.write_all(&ACCESS_DENIED).await;
-                return;
-            }
-            crate::detect::scan_tunnel_host(&proxy, &state, &client, peer.ip(), &named.host);
+                    ward_gateway::event_alert(&decision),
+                )
+            })
         }
+    };
+    if let Some((categories, reason, alert)) = refusal {
+        Stats::add(&proxy.stats.blocked);
+        proxy.record(&seen, Disposition::Block, categories, reason, alert);
+        let _ = client_stream.write_all(&ACCESS_DENIED).await;
+        return false;
     }
-    if server.write_all(&first).await.is_err() {
-        return;
-    }
-    splice(client_stream, server, proxy.settings.idle_timeout).await;
-    drop(slot);
+    crate::detect::scan_tunnel_host(proxy, &state, client, peer.ip(), &named.host);
+    true
 }
 
 /// Whether the first bytes of a tunnel are an HTTP request line's start (`METHOD `).

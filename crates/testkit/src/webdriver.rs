@@ -13,6 +13,8 @@ pub struct Browser {
     endpoint: String,
     agent: ureq::Agent,
     _profile: std::path::PathBuf,
+    /// With [`Browser::start_trusting`]: the home folder holding its certificate store.
+    home: Option<std::path::PathBuf>,
 }
 
 fn free_port() -> u16 {
@@ -30,8 +32,48 @@ impl Browser {
 
     /// The same, with more Chromium arguments (a proxy, say).
     pub fn start_with(extra: &[String]) -> Browser {
+        Browser::launch(extra, None)
+    }
+
+    /// The same, with a certificate store that trusts the CA in `ca_pem` for websites, as a
+    /// school's managed devices trust its filter's CA (NSS's `certutil`, Debian package
+    /// `libnss3-tools`; Chromium on Linux reads `$HOME/.pki/nssdb`).
+    pub fn start_trusting(extra: &[String], ca_pem: &std::path::Path) -> Browser {
+        let home = crate::temp_folder("chromium-home");
+        let nssdb = home.join(".pki/nssdb");
+        std::fs::create_dir_all(&nssdb).expect("NSS folder");
+        let database = format!("sql:{}", nssdb.display());
+        let certutil = |arguments: &[&str]| {
+            let status = Command::new("certutil")
+                .args(arguments)
+                .stdout(Stdio::null())
+                .status()
+                .expect("certutil (Debian package libnss3-tools; scripts/test installs it)");
+            assert!(status.success(), "certutil {arguments:?}");
+        };
+        certutil(&["-N", "-d", &database, "--empty-password"]);
+        let ca = ca_pem.display().to_string();
+        certutil(&[
+            "-A",
+            "-d",
+            &database,
+            "-n",
+            "school-ca",
+            "-t",
+            "C,,",
+            "-i",
+            &ca,
+        ]);
+        Browser::launch(extra, Some(home))
+    }
+
+    fn launch(extra: &[String], home: Option<std::path::PathBuf>) -> Browser {
         let port = free_port();
-        let driver = Command::new("chromedriver")
+        let mut command = Command::new("chromedriver");
+        if let Some(home) = &home {
+            command.env("HOME", home);
+        }
+        let driver = command
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -95,6 +137,7 @@ impl Browser {
             endpoint: format!("{base}/session/{session}"),
             agent,
             _profile: profile,
+            home,
         }
     }
 
@@ -221,6 +264,15 @@ impl Browser {
         )
     }
 
+    /// A screenshot of the window, as PNG.
+    pub fn screenshot(&self) -> Vec<u8> {
+        use base64::Engine as _;
+        let encoded = self.command("GET", "/screenshot", None);
+        base64::engine::general_purpose::STANDARD
+            .decode(encoded.as_str().unwrap_or_default())
+            .expect("the screenshot is base64")
+    }
+
     /// Waits until the page's text contains `text`.
     pub fn wait_for_text(&self, text: &str) {
         let started = Instant::now();
@@ -243,5 +295,8 @@ impl Drop for Browser {
         let _ = self.agent.delete(&self.endpoint).call();
         let _ = self.driver.kill();
         let _ = self.driver.wait();
+        if let Some(home) = &self.home {
+            let _ = std::fs::remove_dir_all(home);
+        }
     }
 }

@@ -65,7 +65,10 @@ pub fn run(command: CaCommand) -> Result<u8, Failure> {
             let config = load_config(&arguments.config)?;
             let folder = CaFolder::in_data_dir(&config.data_dir);
             let made = folder.init(&config.school.name, arguments.years, now)?;
-            say!("Made the certificate authority in {}:", folder.path().display());
+            say!(
+                "Made the certificate authority in {}:",
+                folder.path().display()
+            );
             describe(&made, now);
             say!("The key (ca.key) is readable only by this user; it never leaves this machine.");
             say!(

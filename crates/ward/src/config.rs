@@ -271,6 +271,15 @@ pub struct ProxySection {
     /// `ADDRESS`, `ADDRESS/PREFIX`, `ADDRESS:PORT`, `[IPV6]:PORT`. Ward's own listening
     /// addresses are never reached, whatever this says.
     pub internal_servers: String,
+    /// Inspect HTTPS (decrypt with the school's CA from `ward ca init`), on CONNECT tunnels
+    /// and transparent HTTPS alike.
+    pub inspect_https: bool,
+    /// A PEM file of extra certificate authorities trusted for sites Ward inspects, besides the
+    /// system's (an internal server's own CA); empty: none.
+    pub upstream_ca: String,
+    /// A file of hosts never decrypted (one per line, each covering the names under it),
+    /// besides Ward's own list; empty: none.
+    pub never_inspect: String,
 }
 
 /// The school created on first start.
@@ -458,6 +467,9 @@ impl Default for Config {
                 portal_minutes: 60,
                 hosts: String::new(),
                 internal_servers: String::new(),
+                inspect_https: false,
+                upstream_ca: String::new(),
+                never_inspect: String::new(),
             },
             detection: DetectionSection::default(),
             audit: AuditSection::default(),

@@ -293,6 +293,51 @@ async fn start_dns(
     Ok((filter, bound))
 }
 
+/// The school's CA (offered to devices whenever it exists) and HTTPS inspection (when on).
+#[allow(clippy::type_complexity)]
+fn inspection(
+    config: &Config,
+) -> anyhow::Result<(
+    Option<Arc<ward_proxy::ca::Authorities>>,
+    Option<Arc<ward_proxy::inspect::Inspection>>,
+)> {
+    let folder = ward_proxy::ca::CaFolder::in_data_dir(&config.data_dir);
+    let authorities = if folder.exists() || config.proxy.inspect_https {
+        Some(Arc::new(
+            folder
+                .load()
+                .context("HTTPS inspection's certificate authority")?,
+        ))
+    } else {
+        None
+    };
+    let Some(authorities) = authorities else {
+        return Ok((None, None));
+    };
+    if !config.proxy.inspect_https {
+        return Ok((Some(authorities), None));
+    }
+    let never = match config.proxy.never_inspect.trim() {
+        "" => ward_proxy::inspect::NeverInspect::default(),
+        path => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("proxy.never_inspect {path}"))?;
+            ward_proxy::inspect::NeverInspect::parse(&text).map_err(|errors| {
+                anyhow::anyhow!("proxy.never_inspect {path}: {}", errors.join("; "))
+            })?
+        }
+    };
+    let upstream_ca = config.proxy.upstream_ca.trim();
+    let inspection = ward_proxy::inspect::Inspection::new(
+        authorities.current.clone(),
+        (!upstream_ca.is_empty()).then(|| std::path::Path::new(upstream_ca)),
+        never,
+    )?;
+    let ca = authorities.current.certificate();
+    tracing::info!(ca = %ca.name(), fingerprint = %ca.fingerprint(), "HTTPS inspection on");
+    Ok((Some(authorities), Some(Arc::new(inspection))))
+}
+
 /// Where the proxy listens, and Ward's other listening addresses (which it never connects to).
 struct ProxyListening<'a> {
     addresses: &'a [(ward_proxy::ListenerKind, SocketAddr)],
@@ -329,6 +374,7 @@ async fn start_proxy(
     settings.own_addresses = listening.others;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
     settings.detection = crate::detect::build(&config.detection)?;
+    (settings.certificates, settings.inspection) = inspection(config)?;
     if let Some(detection) = &settings.detection {
         // Not waited on for long: the database may be unavailable, and the proxy must start.
         let read = tokio::time::timeout(

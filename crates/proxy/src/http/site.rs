@@ -44,6 +44,83 @@ impl Connection {
         own_address || own_name || wpad
     }
 
+    /// The school's CA for devices: a page that says how to install it, the certificate (PEM
+    /// or DER), the next one during a planned change, and an Apple profile with every
+    /// certificate devices should trust. Never the key.
+    fn certificate(&self, school: &str, path: &str) -> Response<Body> {
+        let Some(authorities) = &self.proxy.settings.certificates else {
+            return page::message(
+                school,
+                StatusCode::NOT_FOUND,
+                "No certificate yet",
+                "This school has not set up its certificate yet. Ask the school's IT team.",
+            );
+        };
+        let now = Timestamp::now();
+        let current = authorities.current.certificate();
+        match path {
+            "/ward/ca.crt" => page::download(
+                current.pem().as_bytes().to_vec(),
+                "application/x-x509-ca-cert",
+                "ward-ca.crt",
+            ),
+            "/ward/ca.der" => page::download(
+                current.der().to_vec(),
+                "application/pkix-cert",
+                "ward-ca.der",
+            ),
+            "/ward/next-ca.crt" => match &authorities.next {
+                Some(next) => page::download(
+                    next.pem().as_bytes().to_vec(),
+                    "application/x-x509-ca-cert",
+                    "ward-next-ca.crt",
+                ),
+                None => page::message(
+                    school,
+                    StatusCode::NOT_FOUND,
+                    "Not found",
+                    "There is no next certificate.",
+                ),
+            },
+            "/ward/ca.mobileconfig" => {
+                let certificates: Vec<(String, Vec<u8>)> = authorities
+                    .trusted(now)
+                    .into_iter()
+                    .map(|c| (c.name(), c.der().to_vec()))
+                    .collect();
+                page::download(
+                    page::mobileconfig(school, &certificates).into_bytes(),
+                    "application/x-apple-aspen-config",
+                    "ward-ca.mobileconfig",
+                )
+            }
+            _ => {
+                let ca_page = page::CaPage {
+                    school,
+                    certificates: authorities
+                        .trusted(now)
+                        .into_iter()
+                        .map(|c| {
+                            (
+                                c.name(),
+                                c.not_after().strftime("%-d %B %Y").to_string(),
+                                c.fingerprint(),
+                            )
+                        })
+                        .collect(),
+                    next: authorities.next.is_some(),
+                };
+                match ca_page.render() {
+                    Ok(html) => page::html(StatusCode::OK, html),
+                    Err(error) => {
+                        tracing::error!(%error, "the CA page did not render");
+                        page::text(StatusCode::INTERNAL_SERVER_ERROR, "Error\n".into())
+                    }
+                }
+            }
+        }
+    }
+
     /// Ward's own pages: the PAC file and the block page's forms.
     pub(super) async fn ward(
         &self,
@@ -57,6 +134,14 @@ impl Connection {
             (&Method::GET | &Method::HEAD, "/proxy.pac" | "/wpad.dat") => {
                 page::pac(&self.public_address())
             }
+            (
+                &Method::GET | &Method::HEAD,
+                "/ward/ca"
+                | "/ward/ca.crt"
+                | "/ward/ca.der"
+                | "/ward/ca.mobileconfig"
+                | "/ward/next-ca.crt",
+            ) => self.certificate(school, path),
             (&Method::GET | &Method::HEAD, "/ward/login") => {
                 let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
                 let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();

@@ -254,6 +254,117 @@ async fn serve_origin(listener: tokio::net::TcpListener) {
     }
 }
 
+/// A certificate authority of the tests' own (not Ward's): it signs the TLS origin's
+/// certificate, and Ward trusts it through `upstream_ca` as it would a school's intranet CA.
+pub struct TestCa {
+    pub pem: PathBuf,
+    issuer: rcgen::Issuer<'static, rcgen::KeyPair>,
+}
+
+impl TestCa {
+    pub fn new(folder: &std::path::Path) -> TestCa {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let mut params = rcgen::CertificateParams::default();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "Test origin CA");
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        params.key_usages = vec![
+            rcgen::KeyUsagePurpose::KeyCertSign,
+            rcgen::KeyUsagePurpose::DigitalSignature,
+        ];
+        let certificate = params.self_signed(&key).expect("test CA");
+        let pem = folder.join("origin-ca.pem");
+        std::fs::write(&pem, certificate.pem()).expect("write the test CA");
+        TestCa {
+            pem,
+            issuer: rcgen::Issuer::new(params, key),
+        }
+    }
+
+    /// A TLS server configuration for `names` (HTTP/2 and HTTP/1.1).
+    pub fn server_config(&self, names: &[&str]) -> Arc<rustls::ServerConfig> {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let params =
+            rcgen::CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .expect("params");
+        let certificate = params
+            .signed_by(&key, &self.issuer)
+            .expect("origin certificate");
+        let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![certificate.der().clone()],
+            rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+        )
+        .expect("origin TLS config");
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        Arc::new(config)
+    }
+}
+
+/// Names the TLS origin has a certificate for (the test lists' names, and one never inspected).
+pub const TLS_NAMES: &[&str] = &[
+    "www.allowed.test",
+    "casino.test",
+    "www.google.com",
+    "www.bing.com",
+    "www.youtube.com",
+    "duckduckgo.com",
+    "never.test",
+    "suicide-methods.test",
+];
+
+/// The HTTPS origin: the same pages as the plain one, over TLS with HTTP/2 or HTTP/1.1 (as
+/// the client's ALPN asks). Every response says which protocol it was sent over
+/// (`x-origin-protocol`) and offers HTTP/3 (`alt-svc`), which Ward must not pass on.
+async fn serve_tls_origin(listener: tokio::net::TcpListener, config: Arc<rustls::ServerConfig>) {
+    let acceptor = tokio_rustls::TlsAcceptor::from(config);
+    loop {
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
+        let acceptor = acceptor.clone();
+        tokio::spawn(async move {
+            let Ok(tls) = acceptor.accept(stream).await else {
+                return;
+            };
+            let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+            let service = hyper::service::service_fn(|request: Request<Incoming>| async move {
+                let version = format!("{:?}", request.version());
+                let mut response = origin(request).await?;
+                let headers = response.headers_mut();
+                headers.insert("x-origin-protocol", version.parse().expect("header value"));
+                headers.insert(
+                    "alt-svc",
+                    "h3=\":443\"; ma=86400".parse().expect("header value"),
+                );
+                if h2 {
+                    headers.remove("connection");
+                    headers.remove("x-hop");
+                    headers.remove("upgrade");
+                }
+                Ok::<_, Infallible>(response)
+            });
+            if h2 {
+                let _ =
+                    hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                        .serve_connection(TokioIo::new(tls), service)
+                        .await;
+            } else {
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(tls), service)
+                    .with_upgrades()
+                    .await;
+            }
+        });
+    }
+}
+
 /// The block page's forms as the proxy hands them on: recorded here for the tests to read.
 #[derive(Debug, Default)]
 pub struct Forms {
@@ -392,6 +503,9 @@ pub struct Options {
     /// Servers the proxy may reach on loopback (`proxy.internal_servers`); `None`: all of
     /// 127.0.0.1 (the origin and the TLS origins), Ward's own listeners still excepted.
     pub internal_servers: Option<Vec<String>>,
+    /// HTTPS inspection on, with a school CA made for the test; the HTTPS origin runs, and
+    /// transparent HTTPS is sent on to it.
+    pub inspect: bool,
 }
 
 impl Default for Options {
@@ -406,6 +520,7 @@ impl Default for Options {
             max_connections_per_client: 1000,
             detection: false,
             internal_servers: None,
+            inspect: false,
         }
     }
 }
@@ -424,6 +539,11 @@ pub struct Ward {
     pub portal: Arc<std::sync::Mutex<Vec<String>>>,
     _tasks: tokio::task::JoinSet<()>,
     pub runtime: tokio::runtime::Runtime,
+    /// With `inspect`: the HTTPS origin, and the school CA's certificate (PEM file) that
+    /// clients are given.
+    pub tls_origin: Option<SocketAddr>,
+    pub ward_ca: Option<PathBuf>,
+    pub origin_ca: Option<PathBuf>,
     _folder: PathBuf,
 }
 
@@ -437,6 +557,9 @@ impl Ward {
         let folder = temp_folder("ward");
         let (sink, receiver) = EventSink::channel(100_000);
         let portal = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut tls_origin = None;
+        let mut ward_ca = None;
+        let mut origin_ca = None;
         let (explicit, transparent_http, transparent_https, origin, proxy, forms, tasks) = runtime
             .block_on(async {
                 let origin_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -446,6 +569,31 @@ impl Ward {
                 tokio::spawn(serve_origin(origin_listener));
                 let forms = options.forms.then(|| Arc::new(Forms::default()));
                 let mut settings = ProxySettings::new(SchoolId(1));
+                if options.inspect {
+                    let test_ca = TestCa::new(&folder);
+                    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                        .await
+                        .expect("TLS origin");
+                    tls_origin = Some(listener.local_addr().expect("TLS origin address"));
+                    tokio::spawn(serve_tls_origin(listener, test_ca.server_config(TLS_NAMES)));
+                    let ca = ward_proxy::ca::CaFolder::in_data_dir(&folder);
+                    ca.init("Proxy Test School", 1, jiff::Timestamp::now())
+                        .expect("the school CA is made");
+                    let authorities = Arc::new(ca.load().expect("the school CA loads"));
+                    ward_ca = Some(ca.path().join("ca.pem"));
+                    let never = ward_proxy::inspect::NeverInspect::parse("never.test\n")
+                        .expect("never list");
+                    settings.inspection = Some(Arc::new(
+                        ward_proxy::inspect::Inspection::new(
+                            authorities.current.clone(),
+                            Some(&test_ca.pem),
+                            never,
+                        )
+                        .expect("inspection starts"),
+                    ));
+                    settings.certificates = Some(authorities);
+                    origin_ca = Some(test_ca.pem.clone());
+                }
                 let hosts: HashMap<String, IpAddr> = [
                     "www.allowed.test",
                     "casino.test",
@@ -455,6 +603,10 @@ impl Ward {
                     "duckduckgo.com",
                     // A name risk detection fires on (for tunnels, the name is all it reads).
                     "suicide-methods.test",
+                    // HTTPS inspection: a site never inspected, and one whose certificate is
+                    // not for its name.
+                    "never.test",
+                    "wrong.test",
                 ]
                 .into_iter()
                 .map(|name| (name.to_owned(), origin.ip()))
@@ -468,7 +620,10 @@ impl Ward {
                     .map(|server| server.parse().expect("internal server"))
                     .collect();
                 settings.connect_ports = None;
-                settings.tls_port = options.tls_port;
+                settings.tls_port = match tls_origin {
+                    Some(address) => address.port(),
+                    None => options.tls_port,
+                };
                 settings.header_timeout = options.header_timeout;
                 settings.max_connections = options.max_connections;
                 settings.max_connections_per_client = options.max_connections_per_client;
@@ -527,6 +682,9 @@ impl Ward {
             portal,
             _tasks: tasks,
             runtime,
+            tls_origin,
+            ward_ca,
+            origin_ca,
             _folder: folder,
         }
     }
@@ -534,6 +692,15 @@ impl Ward {
     /// The origin's port: test URLs name it, since the names resolve to the origin's address.
     pub fn url(&self, host: &str, path: &str) -> String {
         format!("http://{host}:{}{path}", self.origin.port())
+    }
+
+    /// An `https://` URL on the HTTPS origin (with `inspect`).
+    pub fn https_url(&self, host: &str, path: &str) -> String {
+        let port = self
+            .tls_origin
+            .expect("the HTTPS origin runs with inspect")
+            .port();
+        format!("https://{host}:{port}{path}")
     }
 
     /// Events recorded so far (blocked, rewritten, searches; allowed counts after a flush).
