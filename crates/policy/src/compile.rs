@@ -11,7 +11,7 @@ use jiff::tz::TimeZone;
 use ward_lists::{CategoryId, CategoryIndex, Entry, Host, ListFormat, parse_list};
 
 use crate::PolicyError;
-use crate::decide::Action;
+use crate::decide::{Action, Decision};
 use crate::spec::{Fallback, GroupKind, PolicySpec, VerdictSpec, YouTubeMode};
 use crate::time::{Window, parse_time};
 
@@ -113,6 +113,15 @@ impl fmt::Display for Warning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Why the policy keeps a request from being decrypted by HTTPS inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotInspected {
+    /// The site is in this never-inspected category.
+    Category(String),
+    /// This group's HTTPS is never decrypted.
+    Group(String),
 }
 
 /// A verdict with its references resolved to indexes.
@@ -268,6 +277,24 @@ impl PolicySnapshot {
                 })
         };
         let unknown_group = find_group("unknown_group", &spec.unknown_group)?;
+        for group in &spec.proxy.groups_not_inspected {
+            find_group("proxy.groups_not_inspected", group)?;
+        }
+        let default_never = spec
+            .proxy
+            .never_inspect
+            .iter()
+            .map(String::as_str)
+            .eq(crate::spec::DEFAULT_NEVER_INSPECT.iter().copied());
+        for category in &spec.proxy.never_inspect {
+            // The default names UT1's category; an index without UT1 simply has no banking
+            // sites to leave alone.
+            if index.category_id(category).is_none() && !default_never {
+                warnings.push(Warning(format!(
+                    "proxy.never_inspect: the index has no category {category:?}"
+                )));
+            }
+        }
 
         let mut windows = Vec::new();
         let mut window_index: HashMap<String, usize> = HashMap::new();
@@ -476,6 +503,27 @@ impl PolicySnapshot {
         index: Arc<CategoryIndex>,
     ) -> Result<(PolicySnapshot, Vec<Warning>), PolicyError> {
         PolicySnapshot::compile(PolicySpec::from_toml(text)?, index)
+    }
+
+    /// Whether HTTPS inspection may decrypt what `decision` decided: not in a category the
+    /// policy never decrypts, nor for a group it never inspects.
+    pub fn inspection_allowed(&self, decision: &Decision<'_>) -> Result<(), NotInspected> {
+        let proxy = &self.spec.proxy;
+        if proxy
+            .groups_not_inspected
+            .iter()
+            .any(|group| group == decision.group.as_str())
+        {
+            return Err(NotInspected::Group(decision.group.as_str().to_owned()));
+        }
+        match decision
+            .categories
+            .iter()
+            .find(|matched| proxy.never_inspect.iter().any(|c| c == matched.category))
+        {
+            Some(matched) => Err(NotInspected::Category(matched.category.to_owned())),
+            None => Ok(()),
+        }
     }
 
     /// The policy as written.

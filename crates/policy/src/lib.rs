@@ -38,7 +38,7 @@ mod render;
 mod spec;
 mod time;
 
-pub use compile::{Group, GroupId, PolicySnapshot, Stage, Warning};
+pub use compile::{Group, GroupId, NotInspected, PolicySnapshot, Stage, Warning};
 pub use decide::{
     Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
 };

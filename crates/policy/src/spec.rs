@@ -45,7 +45,7 @@ pub struct PolicySpec {
 }
 
 /// Proxy settings that are policy (the deployment's addresses and limits are configuration).
-#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySpec {
     /// What happens to a client that is not in the device register and has not authenticated.
@@ -53,6 +53,29 @@ pub struct ProxySpec {
     /// What happens when the TLS server name inside a CONNECT tunnel is not the host the
     /// tunnel was opened to (domain fronting, or a shared certificate).
     pub server_name_mismatch: ServerNameMismatch,
+    /// Categories whose sites HTTPS inspection never decrypts (they are still decided by
+    /// name): banking by default (UT1's `bank`). Ward's own do-not-inspect lists (sign-in,
+    /// updates, pinned apps, health and help services) apply whatever this says.
+    pub never_inspect: Vec<String>,
+    /// Groups whose HTTPS is never decrypted (decided by name only), e.g. `["staff"]`.
+    pub groups_not_inspected: Vec<String>,
+}
+
+/// The categories never decrypted unless the policy says otherwise.
+pub const DEFAULT_NEVER_INSPECT: &[&str] = &["bank"];
+
+impl Default for ProxySpec {
+    fn default() -> ProxySpec {
+        ProxySpec {
+            unknown_clients: UnknownClients::default(),
+            server_name_mismatch: ServerNameMismatch::default(),
+            never_inspect: DEFAULT_NEVER_INSPECT
+                .iter()
+                .map(|c| (*c).to_owned())
+                .collect(),
+            groups_not_inspected: Vec::new(),
+        }
+    }
 }
 
 /// A CONNECT tunnel whose ClientHello names another server than the one asked for (F8).

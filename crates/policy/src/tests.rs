@@ -879,3 +879,51 @@ fn a_groups_stage_comes_from_its_kind_and_years() {
     let (policy, _) = PolicySnapshot::from_toml(&text, index()).expect("loads");
     assert_eq!(policy.group("ks2").expect("ks2").stage(), Stage::Primary);
 }
+
+#[test]
+fn inspection_skips_the_policys_categories_and_groups() {
+    let policy = format!(
+        "{POLICY}\n[proxy]\nnever_inspect = [\"shopping\", \"no-such-category\"]\ngroups_not_inspected = [\"eyfs\"]\n"
+    );
+    let (snapshot, warnings) = PolicySnapshot::from_toml(&policy, index()).expect("policy loads");
+    assert!(
+        warnings.contains(&Warning(
+            "proxy.never_inspect: the index has no category \"no-such-category\"".into()
+        )),
+        "{warnings:?}"
+    );
+    let at: Timestamp = MONDAY_MORNING.parse().expect("valid");
+    let decided = |host: &str, group: &str| {
+        let identity = Identity {
+            group: group.parse().expect("valid"),
+            user: None,
+        };
+        let decision = decide(
+            &snapshot,
+            &Request::parse(host).expect("valid"),
+            &identity,
+            at,
+        );
+        snapshot.inspection_allowed(&decision)
+    };
+    assert_eq!(decided("learn.org", "ks2"), Ok(()));
+    assert_eq!(
+        decided("shop.co.uk", "ks2"),
+        Err(NotInspected::Category("shopping".into()))
+    );
+    assert_eq!(
+        decided("learn.org", "eyfs"),
+        Err(NotInspected::Group("eyfs".into()))
+    );
+
+    // By default banking (UT1's `bank`) is never decrypted; an index without it is no warning.
+    let (snapshot, warnings) = PolicySnapshot::from_toml(POLICY, index()).expect("loads");
+    assert_eq!(snapshot.spec().proxy.never_inspect, ["bank"]);
+    assert!(!warnings.iter().any(|w| w.0.contains("never_inspect")));
+
+    let bad = format!("{POLICY}\n[proxy]\ngroups_not_inspected = [\"nobody\"]\n");
+    assert!(matches!(
+        PolicySnapshot::from_toml(&bad, index()),
+        Err(PolicyError::UnknownGroup { .. })
+    ));
+}

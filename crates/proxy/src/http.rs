@@ -597,7 +597,7 @@ impl Connection {
         );
         let blocked = decision.action == Verdict::Block;
         if let Some(inspection) = &proxy.settings.inspection {
-            match inspection.may_inspect(&endpoint.host) {
+            match inspection.may_inspect(&endpoint.host, &state.policy, &decision) {
                 // Opened without connecting yet: the ClientHello says whether it is inspected
                 // (a blocked site then gets the block page) or spliced.
                 Ok(()) => {

@@ -43,12 +43,20 @@ const UNINSPECTED_KEYS: usize = 20_000;
 /// Hosts Ward never decrypts, whatever the policy says: apps that pin their certificates (they
 /// fail under inspection), operating-system updates and sign-in, and connectivity checks.
 pub const NEVER_INSPECT: &str = include_str!("../never-inspect.list");
+/// Health and help services Ward never decrypts: what a child tells them is theirs (the site
+/// is still decided by name, and a visit is still seen).
+pub const NEVER_INSPECT_HEALTH: &str = include_str!("../never-inspect-health.list");
 
 /// Why an HTTPS connection was not inspected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Uninspected {
-    /// On the do-not-inspect list.
+    /// On the do-not-inspect list (Ward's, for sign-in, updates, pinned apps, health and
+    /// help services, and the school's).
     DoNotInspect,
+    /// In a category the policy never decrypts (banking by default).
+    Category,
+    /// The policy never decrypts this group's HTTPS.
+    Group,
     /// The device did not finish the handshake with Ward's certificate: it does not trust the
     /// school's CA, or the app pins its certificates.
     HandshakeFailed,
@@ -61,6 +69,8 @@ impl Uninspected {
     pub fn describe(self) -> &'static str {
         match self {
             Uninspected::DoNotInspect => "on the do-not-inspect list",
+            Uninspected::Category => "in a category the policy never decrypts",
+            Uninspected::Group => "the policy does not inspect this group",
             Uninspected::HandshakeFailed => {
                 "the device does not trust the school's certificate, or the app pins its own"
             }
@@ -264,12 +274,16 @@ impl Inspection {
             config.alpn_protocols = alpn;
             Ok(Arc::new(config))
         };
-        let mut all_never = NeverInspect::parse(NEVER_INSPECT).map_err(|errors| {
-            InspectError::Tls(format!(
-                "the built-in do-not-inspect list: {}",
-                errors.join("; ")
-            ))
-        })?;
+        let built_in = |text: &str| {
+            NeverInspect::parse(text).map_err(|errors| {
+                InspectError::Tls(format!(
+                    "the built-in do-not-inspect list: {}",
+                    errors.join("; ")
+                ))
+            })
+        };
+        let mut all_never = built_in(NEVER_INSPECT)?;
+        all_never.extend(built_in(NEVER_INSPECT_HEALTH)?);
         all_never.extend(never);
         Ok(Inspection {
             leaves,
@@ -300,11 +314,22 @@ impl Inspection {
         list
     }
 
-    /// Whether a connection to `host` may be decrypted (else why not).
-    pub(crate) fn may_inspect(&self, host: &Host) -> Result<(), Uninspected> {
+    /// Whether a connection to `host`, decided as `decision`, may be decrypted (else why not):
+    /// never an address, a host on the do-not-inspect lists, or what the policy keeps out.
+    pub(crate) fn may_inspect(
+        &self,
+        host: &Host,
+        policy: &ward_policy::PolicySnapshot,
+        decision: &ward_policy::Decision<'_>,
+    ) -> Result<(), Uninspected> {
         match host {
             Host::Domain(_) if self.never.contains(host) => Err(Uninspected::DoNotInspect),
-            Host::Domain(_) => Ok(()),
+            Host::Domain(_) => policy
+                .inspection_allowed(decision)
+                .map_err(|why| match why {
+                    ward_policy::NotInspected::Category(_) => Uninspected::Category,
+                    ward_policy::NotInspected::Group(_) => Uninspected::Group,
+                }),
             _ => Err(Uninspected::NoServerName),
         }
     }
@@ -349,9 +374,10 @@ impl Inspection {
     }
 }
 
-/// Whether to inspect a TLS connection to `endpoint` whose ClientHello is `hello`; if not, and
-/// inspection is on, it is counted with why when `count` (a connection that will be spliced;
-/// one about to be refused is not counted).
+/// Whether to inspect a TLS connection to `endpoint` whose ClientHello is `hello`, given
+/// whether the site may be inspected at all (`allowed`, from [`Inspection::may_inspect`]); if
+/// not, and inspection is on, it is counted with why when `count` (a connection that will be
+/// spliced; one about to be refused is not counted).
 pub(crate) fn choose(
     proxy: &Proxy,
     hello: &crate::hello::ClientHello,
@@ -359,6 +385,7 @@ pub(crate) fn choose(
     client: &Client,
     ip: IpAddr,
     count: bool,
+    allowed: Result<(), Uninspected>,
 ) -> bool {
     let Some(inspection) = proxy.settings.inspection.as_ref() else {
         return false;
@@ -376,7 +403,7 @@ pub(crate) fn choose(
         // name, never signed for.
         Uninspected::NoServerName
     } else {
-        match inspection.may_inspect(&endpoint.host) {
+        match allowed {
             Ok(()) => return true,
             Err(why) => why,
         }

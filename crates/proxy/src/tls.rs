@@ -145,7 +145,19 @@ pub async fn serve_connection(
     let blocked = decision.action == Verdict::Block;
     // Inspected, a blocked site gets the block page and an allowed one is decided again on
     // every request's full URL.
-    if crate::inspect::choose(&proxy, &hello, &endpoint, &client, peer.ip(), !blocked) {
+    let allowed = match &proxy.settings.inspection {
+        Some(inspection) => inspection.may_inspect(&endpoint.host, &state.policy, &decision),
+        None => Ok(()),
+    };
+    if crate::inspect::choose(
+        &proxy,
+        &hello,
+        &endpoint,
+        &client,
+        peer.ip(),
+        !blocked,
+        allowed,
+    ) {
         drop(state);
         let client = Client::clone(&client);
         crate::inspect::serve(proxy, stream, first, endpoint, client, (peer, local), slot).await;
@@ -262,6 +274,8 @@ pub(crate) async fn serve_inspectable_tunnel<C>(
         &client,
         peer.ip(),
         blocked.is_none(),
+        // The CONNECT opened an inspectable tunnel only for a site that may be inspected.
+        Ok(()),
     ) {
         crate::inspect::serve(
             proxy,

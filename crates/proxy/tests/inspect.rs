@@ -543,3 +543,65 @@ fn chromium_trusting_the_school_ca_browses_https_and_sees_the_block_page() {
     assert_eq!(asks.len(), 1);
     assert_eq!(asks[0].url, blocked);
 }
+
+#[test]
+fn the_policys_never_inspected_categories_and_groups_are_spliced() {
+    let ward = Ward::start(Options {
+        inspect: true,
+        policy: format!(
+            "{}\n[proxy]\nnever_inspect = [\"gambling\"]\ngroups_not_inspected = [\"staff\"]\n",
+            support::POLICY
+        ),
+        ..Options::default()
+    });
+    let origin_ca = ward
+        .origin_ca
+        .as_ref()
+        .expect("origin CA")
+        .display()
+        .to_string();
+    // Staff (the laptop at 127.0.0.2) are not inspected: they see the origin's own certificate.
+    let staff = |url: &str| {
+        curl(&[
+            "--interface",
+            "127.0.0.2",
+            "--proxy",
+            &via(&ward),
+            "--cacert",
+            &origin_ca,
+            url,
+        ])
+    };
+    assert_eq!(staff(&ward.https_url("www.allowed.test", "/")).status, 200);
+    // Gambling is never decrypted: allowed for staff, spliced...
+    assert_eq!(staff(&ward.https_url("casino.test", "/")).status, 200);
+    // ...and blocked for pupils by name, without a block page (nothing is decrypted).
+    let (_, answer) = through(&ward, &[], &ward.https_url("casino.test", "/"));
+    assert_ne!(answer.status, 200);
+    assert!(!answer.body.contains("This page is blocked"));
+    // Pupils' other sites are inspected as ever.
+    let (_, answer) = through(&ward, &[], &ward.https_url("www.allowed.test", "/"));
+    assert_eq!(answer.status, 200, "{}", answer.body);
+
+    let inspection = ward.proxy.settings().inspection.as_ref().expect("on");
+    let reasons: Vec<(String, Uninspected)> = inspection
+        .uninspected()
+        .into_iter()
+        .map(|(key, _)| (key.host, key.why))
+        .collect();
+    assert!(
+        reasons.contains(&("www.allowed.test".into(), Uninspected::Group)),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons.contains(&("casino.test".into(), Uninspected::Group))
+            || reasons.contains(&("casino.test".into(), Uninspected::Category)),
+        "{reasons:?}"
+    );
+    assert!(
+        ward.events()
+            .iter()
+            .any(|e| e.action == Disposition::Block && e.host == "casino.test"),
+        "the pupil's attempt is recorded"
+    );
+}
