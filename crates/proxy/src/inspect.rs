@@ -501,6 +501,10 @@ mod tests {
         ] {
             assert!(!never.contains(&Host::parse(host).expect("host")), "{host}");
         }
+        let health = NeverInspect::parse(NEVER_INSPECT_HEALTH).expect("the health list reads");
+        for host in ["www.childline.org.uk", "www.nhs.uk", "kooth.com"] {
+            assert!(health.contains(&Host::parse(host).expect("host")), "{host}");
+        }
         let errors =
             NeverInspect::parse("ok.example\nnot a host\n\n# note\n").expect_err("bad line");
         assert_eq!(errors, ["line 2: \"not a host\" is not a host name"]);
