@@ -70,7 +70,7 @@ fuzz_target!(|data: &[u8]| {
 
     // The same bytes as an upstream reply.
     let _ = wire::read_sections(data);
-    if let Ok((normalised, _)) = reply::normalise(data.to_vec()) {
+    if let Ok((normalised, _)) = reply::normalise(data.to_vec(), true) {
         if let Some(entry) = Entry::new(normalised, Instant::now()) {
             let mut query = Vec::new();
             wire::build_query(&mut query, 7, b"\x07example\x03com\x00", wire::rtype::A);

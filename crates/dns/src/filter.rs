@@ -46,6 +46,9 @@ pub struct FilterSettings {
     pub allow_clients: Vec<Network>,
     /// Answers per second per client over UDP before response-rate limiting (0: off).
     pub client_qps: u32,
+    /// HTTP/3 is removed from HTTPS and SVCB answers (HTTPS inspection is on: QUIC would
+    /// go round it).
+    pub remove_http3: bool,
 }
 
 /// Counters since start.
@@ -215,7 +218,7 @@ impl DnsFilter {
                 return None;
             }
         };
-        let normalised = match reply::normalise(reply) {
+        let normalised = match reply::normalise(reply, self.settings.remove_http3) {
             Ok((normalised, _ech_removed)) => normalised,
             Err(error) => {
                 tracing::warn!(name = %pending.asked, %error, "upstream reply refused");

@@ -1,6 +1,7 @@
 //! Turning an upstream reply into what Ward caches and serves: id 0, no OPT record (Ward adds
 //! its own per client), and no `ech` parameter in HTTPS/SVCB records, so that a browser still
-//! sends a readable server name the proxy can filter on (F8). And building safe-search answers:
+//! sends a readable server name the proxy can filter on (F8); with HTTPS inspection on, no `h3`
+//! in their ALPN either, so that browsers stay on TCP where the proxy sees them, not QUIC. And building safe-search answers:
 //! a CNAME from the search engine's name to its safe host, then the safe host's records.
 //!
 //! Replies that need rewriting go through `hickory-proto`, which knows every record type; the
@@ -8,7 +9,7 @@
 
 use hickory_proto::op::{Message, Query as HickoryQuery};
 use hickory_proto::rr::rdata::CNAME;
-use hickory_proto::rr::rdata::svcb::SvcParamKey;
+use hickory_proto::rr::rdata::svcb::{SvcParamKey, SvcParamValue};
 use hickory_proto::rr::{Name, RData, Record, RecordType};
 
 use crate::wire::{self, rtype};
@@ -24,9 +25,10 @@ pub enum ReplyError {
     Rewrite(String),
 }
 
-/// Normalises an upstream reply (see the module documentation). Returns the reply and whether
-/// an `ech` parameter was removed.
-pub fn normalise(mut reply: Vec<u8>) -> Result<(Vec<u8>, bool), ReplyError> {
+/// Normalises an upstream reply (see the module documentation), removing HTTP/3 from service
+/// bindings when `remove_http3`. Returns the reply and whether an `ech` parameter (or HTTP/3)
+/// was removed.
+pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, bool), ReplyError> {
     let sections = wire::read_sections(&reply)
         .ok_or_else(|| ReplyError::Unreadable("records do not parse".into()))?;
     let has_service_binding = sections
@@ -84,11 +86,34 @@ pub fn normalise(mut reply: Vec<u8>) -> Result<(Vec<u8>, bool), ReplyError> {
         svcb.svc_params
             .retain(|(key, _)| !matches!(key, SvcParamKey::EchConfigList));
         removed |= svcb.svc_params.len() != before;
+        if remove_http3 {
+            removed |= remove_h3(&mut svcb.svc_params);
+        }
     }
     let bytes = message
         .to_vec()
         .map_err(|e| ReplyError::Rewrite(e.to_string()))?;
     Ok((bytes, removed))
+}
+
+/// Removes `h3` (and drafts, `h3-29`…) from a service binding's ALPN. An ALPN left empty goes,
+/// and with it `no-default-alpn` (the record then offers HTTP/1.1, the default, as a client
+/// would assume anyway). Returns whether anything was removed.
+fn remove_h3(params: &mut Vec<(SvcParamKey, SvcParamValue)>) -> bool {
+    let mut removed = false;
+    let mut emptied = false;
+    for (key, value) in params.iter_mut() {
+        if let (SvcParamKey::Alpn, SvcParamValue::Alpn(alpn)) = (key, value) {
+            let before = alpn.0.len();
+            alpn.0.retain(|id| id != "h3" && !id.starts_with("h3-"));
+            removed |= alpn.0.len() != before;
+            emptied |= alpn.0.is_empty();
+        }
+    }
+    if emptied {
+        params.retain(|(key, _)| !matches!(key, SvcParamKey::Alpn | SvcParamKey::NoDefaultAlpn));
+    }
+    removed
 }
 
 /// Builds the safe-search answer for `name` (presentation form) and `qtype`: a CNAME to the
@@ -134,7 +159,7 @@ fn fqdn(text: &str) -> Result<Name, ReplyError> {
 mod tests {
     use super::*;
     use hickory_proto::op::Edns;
-    use hickory_proto::rr::rdata::svcb::{Alpn, EchConfigList, SVCB, SvcParamValue};
+    use hickory_proto::rr::rdata::svcb::{Alpn, EchConfigList, SVCB};
     use hickory_proto::rr::rdata::{A, HTTPS};
 
     fn upstream_reply(records: Vec<Record>, qtype: RecordType) -> Vec<u8> {
@@ -155,7 +180,7 @@ mod tests {
             60,
             RData::A(A::new(192, 0, 2, 7)),
         );
-        let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::A))
+        let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::A), false)
             .expect("well-formed test message");
         assert!(!removed);
         let message = Message::from_vec(&bytes).expect("well-formed test message");
@@ -185,7 +210,7 @@ mod tests {
             60,
             RData::HTTPS(HTTPS(svcb)),
         );
-        let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::HTTPS))
+        let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::HTTPS), false)
             .expect("well-formed test message");
         assert!(removed);
         let message = Message::from_vec(&bytes).expect("well-formed test message");
@@ -195,6 +220,57 @@ mod tests {
         assert_eq!(https.0.svc_params.len(), 1);
         assert_eq!(https.0.svc_params[0].0, SvcParamKey::Alpn);
         assert!(message.edns.is_none());
+    }
+
+    fn https_record(alpn: &[&str], no_default: bool) -> Vec<u8> {
+        let mut params = vec![(
+            SvcParamKey::Alpn,
+            SvcParamValue::Alpn(Alpn(alpn.iter().map(|a| (*a).to_owned()).collect())),
+        )];
+        if no_default {
+            params.push((SvcParamKey::NoDefaultAlpn, SvcParamValue::NoDefaultAlpn));
+        }
+        let record = Record::from_rdata(
+            fqdn("example.com").expect("name"),
+            60,
+            RData::HTTPS(HTTPS(SVCB::new(1, Name::root(), params))),
+        );
+        upstream_reply(vec![record], RecordType::HTTPS)
+    }
+
+    fn params(bytes: &[u8]) -> Vec<(SvcParamKey, SvcParamValue)> {
+        let message = Message::from_vec(bytes).expect("reply");
+        let RData::HTTPS(https) = &message.answers[0].data else {
+            panic!("not HTTPS: {:?}", message.answers[0]);
+        };
+        https.0.svc_params.clone()
+    }
+
+    #[test]
+    fn http3_is_removed_from_alpn_when_asked() {
+        let (bytes, removed) =
+            normalise(https_record(&["h3", "h3-29", "h2"], false), true).expect("reply");
+        assert!(removed);
+        assert_eq!(
+            params(&bytes),
+            [(
+                SvcParamKey::Alpn,
+                SvcParamValue::Alpn(Alpn(vec!["h2".into()]))
+            )]
+        );
+        // Only HTTP/3 offered: the record keeps offering the default (HTTP/1.1) instead.
+        let (bytes, _) = normalise(https_record(&["h3"], true), true).expect("reply");
+        assert!(params(&bytes).is_empty(), "{:?}", params(&bytes));
+        // Without inspection, HTTP/3 stays.
+        let (bytes, removed) = normalise(https_record(&["h3", "h2"], false), false).expect("reply");
+        assert!(!removed);
+        assert_eq!(
+            params(&bytes),
+            [(
+                SvcParamKey::Alpn,
+                SvcParamValue::Alpn(Alpn(vec!["h3".into(), "h2".into()]))
+            )]
+        );
     }
 
     #[test]

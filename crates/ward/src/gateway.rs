@@ -268,6 +268,7 @@ async fn start_dns(
             cache_entries: config.dns.cache_entries,
             allow_clients: config.parsed.dns_allow_clients.clone(),
             client_qps: config.dns.client_qps,
+            remove_http3: config.proxy.inspect_https,
         },
         Upstreams::new(
             upstreams.clone(),

@@ -32,7 +32,7 @@ chat     IN A   192.0.2.20
 alias    IN CNAME hop.test.
 hop      IN CNAME casino.test.
 friendly IN CNAME allowed.test.
-ech      IN HTTPS 1 . alpn=h2 ech=AEX+DQBBpAAgACCYdhBwwDQrDJ/BMh2Nk7ljMnH0VNaaozvrM8DQtKdpKAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA=
+ech      IN HTTPS 1 . alpn=h3,h2 ech=AEX+DQBBpAAgACCYdhBwwDQrDJ/BMh2Nk7ljMnH0VNaaozvrM8DQtKdpKAAEAAEAAQASY2xvdWRmbGFyZS1lY2guY29tAAA=
 "#;
 
 /// Search engines, as far as the safe-search tests need them.
@@ -285,6 +285,7 @@ impl Ward {
                     .map(|network| network.parse().expect("network"))
                     .collect(),
                 client_qps,
+                remove_http3: true,
             },
             Upstreams::new(upstreams, Duration::from_millis(400), 2),
             events,
