@@ -32,9 +32,31 @@ pub struct WriterLine {
     last_error: String,
 }
 
+/// The HTTPS section: inspection, the certificate, and what could not be inspected.
+struct HttpsLine {
+    inspecting: bool,
+    certificate: String,
+    expires: String,
+    days_left: i64,
+    /// Within [`CERTIFICATE_WARNING_DAYS`] of expiring.
+    expiring: bool,
+    next: String,
+    inspected: u64,
+    /// (site, device (technicians only, else empty), why, count).
+    uninspected: Vec<(String, String, String, u64)>,
+    show_devices: bool,
+}
+
+/// The certificate is flagged this many days before it expires: time to prepare the next one
+/// and give it to every device.
+const CERTIFICATE_WARNING_DAYS: i64 = 90;
+/// Most lines of uninspected connections shown.
+const UNINSPECTED_LINES: usize = 20;
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
+    https: Option<HttpsLine>,
     layout: Layout,
     day: String,
     categories: Vec<CategoryLine>,
@@ -89,7 +111,57 @@ pub async fn dashboard(
             ..WriterLine::default()
         },
     };
+    let https = state
+        .filter()
+        .and_then(|filter| filter.https_status())
+        .map(|status| {
+            let now = Timestamp::now();
+            let zone = state.config().time_zone.clone();
+            let day = |at: Timestamp| {
+                at.to_zoned_datetime(zone.clone())
+                    .strftime("%-d %B %Y")
+                    .to_string()
+            };
+            let (certificate, expires, days_left) = match &status.certificate {
+                Some((name, until)) => (
+                    name.clone(),
+                    day(*until),
+                    until.duration_since(now).as_hours() / 24,
+                ),
+                None => (String::new(), String::new(), 0),
+            };
+            // Which device could not be inspected is for the technicians who fix it.
+            let show_devices = user.can(Permission::ManageDevices);
+            let mut uninspected: Vec<(String, String, String, u64)> = Vec::new();
+            for (site, device, why, count) in status.uninspected {
+                let device = if show_devices { device } else { String::new() };
+                match uninspected
+                    .iter_mut()
+                    .find(|line| line.0 == site && line.1 == device && line.2 == why)
+                {
+                    Some(line) => line.3 += count,
+                    None => uninspected.push((site, device, why, count)),
+                }
+            }
+            uninspected.sort_by(|a, b| b.3.cmp(&a.3).then_with(|| a.0.cmp(&b.0)));
+            uninspected.truncate(UNINSPECTED_LINES);
+            HttpsLine {
+                inspecting: status.inspecting,
+                expiring: !certificate.is_empty() && days_left < CERTIFICATE_WARNING_DAYS,
+                certificate,
+                expires,
+                days_left,
+                next: status
+                    .next
+                    .map(|(name, until)| format!("{name} (valid until {})", day(until)))
+                    .unwrap_or_default(),
+                inspected: status.inspected,
+                uninspected,
+                show_devices,
+            }
+        });
     let page = DashboardPage {
+        https,
         layout: Layout::for_user(&state, &user, "Dashboard").await,
         day: today.strftime("%A %-d %B %Y").to_string(),
         total_blocked: counts.iter().map(|line| line.count).sum(),

@@ -120,6 +120,26 @@ pub trait FilterHooks: Send + Sync + 'static {
     /// `phrase` as the detection lists write it (normalised), if one of them has it: `Err` says
     /// why not. An exclusion of a phrase no list has would leave out nothing.
     fn listed_phrase(&self, phrase: &str) -> Result<String, Refused>;
+    /// HTTPS inspection and the school's certificate, for the dashboard (`None`: no proxy runs
+    /// here, and no certificate has been made).
+    fn https_status(&self) -> Option<HttpsStatus> {
+        None
+    }
+}
+
+/// HTTPS inspection as the dashboard shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HttpsStatus {
+    /// Whether the proxy inspects HTTPS.
+    pub inspecting: bool,
+    /// The school's certificate that signs now: (name, expiry), if one has been made.
+    pub certificate: Option<(String, jiff::Timestamp)>,
+    /// The next certificate, prepared for a planned change: (name, expiry).
+    pub next: Option<(String, jiff::Timestamp)>,
+    /// Connections inspected since start.
+    pub inspected: u64,
+    /// Connections not inspected since start: (site, device, why in words, count), most first.
+    pub uninspected: Vec<(String, String, String, u64)>,
 }
 
 /// The live policy's decision on a site, for a request made in the console.

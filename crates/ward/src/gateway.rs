@@ -47,9 +47,44 @@ pub struct GatewayHooks {
     grants_changed: Notify,
     /// The proxy's risk detection, when it runs.
     detection: Option<Arc<ward_proxy::Detection>>,
+    /// The proxy, when it runs (HTTPS inspection's state for the dashboard).
+    proxy: Option<Arc<Proxy>>,
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
+    fn https_status(&self) -> Option<ward_console::HttpsStatus> {
+        let settings = self.proxy.as_ref()?.settings();
+        let authorities = settings.certificates.as_ref();
+        let inspection = settings.inspection.as_ref();
+        if authorities.is_none() && inspection.is_none() {
+            // No certificate made, inspection off: the dashboard says inspection is off.
+            return Some(ward_console::HttpsStatus {
+                inspecting: false,
+                certificate: None,
+                next: None,
+                inspected: 0,
+                uninspected: Vec::new(),
+            });
+        }
+        let named = |c: &ward_proxy::ca::CaCertificate| (c.name(), c.not_after());
+        Some(ward_console::HttpsStatus {
+            inspecting: inspection.is_some(),
+            certificate: authorities.map(|a| named(a.current.certificate())),
+            next: authorities.and_then(|a| a.next.as_ref().map(named)),
+            inspected: inspection.map_or(0, |i| i.inspected()),
+            uninspected: inspection
+                .map(|i| {
+                    i.uninspected()
+                        .into_iter()
+                        .map(|(key, count)| {
+                            (key.host, key.device, key.why.describe().to_owned(), count)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default(),
+        })
+    }
+
     fn check_grant(&self, id: ward_store::RequestId, grant: &UnblockGrant) -> Result<(), Refused> {
         let policy = self.live.load().policy.clone();
         let mut spec = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
@@ -199,6 +234,7 @@ impl Gateway {
             base: std::sync::Mutex::new(base.clone()),
             grants_changed: Notify::new(),
             detection: detection.clone(),
+            proxy: proxy.clone(),
         });
         tasks.spawn(reloader(
             config.clone(),

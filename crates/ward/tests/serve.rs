@@ -1950,3 +1950,113 @@ fn a_disclosure_on_the_block_page_is_severity_5_and_emailed_at_once() {
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
 }
+
+#[test]
+fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
+    let folder = temp_folder("inspection");
+    // Before the CA exists, inspection cannot start: Ward says what to do.
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    gambling_index(&folder);
+    let refused = ward(&folder)
+        .arg("serve")
+        .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
+        .env("WARD_DNS_LISTEN", "")
+        .env("WARD_PROXY_LISTEN", "127.0.0.1:0")
+        .env("WARD_FILTER_INDEX", "lists.idx")
+        .env("WARD_FILTER_POLICY", "policy.toml")
+        .env("WARD_PROXY_INSPECT_HTTPS", "true")
+        .env("WARD_ADMIN_PASSWORD", "inspection test password")
+        .output()
+        .expect("ward serve");
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("ward ca init"), "{said}");
+
+    let made = ward(&folder)
+        .args(["ca", "init", "--years", "3"])
+        .env("WARD_SCHOOL_NAME", "Inspection Primary")
+        .output()
+        .expect("ward ca init");
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    let shown = ward(&folder)
+        .args(["ca", "show"])
+        .output()
+        .expect("ward ca show");
+    let shown = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(
+        shown.contains("Ward inspection CA, Inspection Primary"),
+        "{shown}"
+    );
+    assert!(
+        shown.contains("1095 days left") || shown.contains("1096 days left"),
+        "{shown}"
+    );
+    let ca = folder.join("var/ca/ca.pem");
+
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[
+            ("WARD_ADMIN_PASSWORD", "inspection test password"),
+            ("WARD_PROXY_INSPECT_HTTPS", "true"),
+        ],
+    );
+    // The certificate is offered to devices at the proxy's own address.
+    let (status, offered) = curl_through(&proxy, &format!("http://{proxy}/ward/ca.crt"));
+    assert_eq!(status, 200);
+    assert_eq!(
+        offered.trim(),
+        std::fs::read_to_string(&ca).expect("CA").trim()
+    );
+    // A blocked HTTPS site gets the block page, through TLS with the school's certificate.
+    let inspected = |url: &str| {
+        let output = Command::new("curl")
+            .args(["-s", "--max-time", "10", "-w", "\n%{http_code}", "--proxy"])
+            .arg(format!("http://{proxy}"))
+            .arg("--cacert")
+            .arg(&ca)
+            .arg(url)
+            .output()
+            .expect("curl runs");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').expect("status line");
+        (status.trim().parse::<u16>().unwrap_or(0), body.to_owned())
+    };
+    let (status, page) = inspected("https://casino.test/roulette");
+    assert_eq!(status, 403, "{page}");
+    assert!(page.contains("This page is blocked"), "{page}");
+    // Sign-in is never decrypted (it is spliced, and here cannot be reached at all).
+    let (status, _) = inspected("https://accounts.google.com/");
+    assert_eq!(status, 0);
+
+    let (status, _, session) = log_in(&server.base, "admin", "inspection test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (_, dashboard) = console_get(&server.base, &session, "/");
+    for expected in [
+        "Secure (HTTPS) sites",
+        "secure connections inspected since Ward started",
+        "Ward inspection CA, Inspection Primary",
+        "accounts.google.com",
+        "on the do-not-inspect list",
+    ] {
+        assert!(
+            dashboard.contains(expected),
+            "{expected:?} missing: {dashboard}"
+        );
+    }
+    assert!(
+        !dashboard.contains("It expires in"),
+        "three years left: no warning"
+    );
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
