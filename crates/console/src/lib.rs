@@ -67,6 +67,8 @@ pub struct Watched {
     pub enabled: bool,
     /// How much of each page is read, in KiB.
     pub page_limit_kb: usize,
+    /// Whether secure (HTTPS) sites are read too (HTTPS inspection is on).
+    pub https: bool,
     /// The categories, in the lists' order.
     pub categories: Vec<WatchedCategory>,
 }

@@ -456,6 +456,7 @@ fn a_parent_reads_what_is_watched_and_the_dsl_leaves_a_person_out_with_a_reason(
         watched: std::sync::Arc::new(ward_console::Watched {
             enabled: true,
             page_limit_kb: 1024,
+            https: false,
             categories: vec![
                 ward_console::WatchedCategory {
                     id: "self-harm".into(),

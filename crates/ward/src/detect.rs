@@ -86,6 +86,7 @@ pub fn build(settings: &DetectionSection) -> anyhow::Result<Option<Arc<Detection
 pub fn watched(
     settings: &DetectionSection,
     detection: Option<&Arc<Detection>>,
+    https: bool,
 ) -> ward_console::Watched {
     let Some(detection) = detection else {
         return ward_console::Watched::default();
@@ -93,6 +94,7 @@ pub fn watched(
     ward_console::Watched {
         enabled: true,
         page_limit_kb: settings.page_limit_kb.max(1),
+        https,
         categories: detection
             .scanner()
             .lists()

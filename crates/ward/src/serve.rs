@@ -184,6 +184,7 @@ pub async fn serve(
             gateway
                 .as_ref()
                 .and_then(crate::gateway::Gateway::detection),
+            config.proxy.inspect_https,
         )),
     };
     let app_state = match &gateway {

@@ -2057,6 +2057,10 @@ fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
         !dashboard.contains("It expires in"),
         "three years left: no warning"
     );
+    // The public page says secure sites are read, and what never is.
+    let (_, public) = console_get(&server.base, &session, "/watched");
+    assert!(public.contains("Secure (HTTPS) sites too"), "{public}");
+    assert!(public.contains("Childline"), "{public}");
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
