@@ -28,6 +28,7 @@ fuzz_target!(|data: &[u8]| {
                 } else if let Ok(target) = target::http_target(
                     request.uri(),
                     request.headers().get(hyper::header::HOST).map(|v| v.as_bytes()),
+                    false,
                 ) {
                     let again = CanonicalUrl::parse(&target.url.to_string()).expect("canonical URL parses");
                     assert_eq!(again, target.url);
