@@ -69,7 +69,12 @@ make_ca() {
 }
 make_ca origin
 make_ca squid
-make_ca e2guardian
+# e2guardian's documentation makes its CA and certificate key with `openssl genrsa`: RSA, in the
+# traditional PEM form.
+openssl genrsa -traditional 2048 > "$peers/e2guardian-ca.key" 2>/dev/null
+openssl req -x509 -new -key "$peers/e2guardian-ca.key" -days 2 -subj "/CN=e2guardian benchmark CA" \
+    -out "$peers/e2guardian-ca.pem" -addext basicConstraints=critical,CA:TRUE \
+    -addext keyUsage=critical,keyCertSign,cRLSign
 openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj /CN=localhost \
     -keyout "$peers/origin.key" -out "$peers/origin.csr" 2>/dev/null
 openssl x509 -req -in "$peers/origin.csr" -CA "$peers/origin-ca.pem" -CAkey "$peers/origin-ca.key" \
@@ -78,7 +83,13 @@ openssl x509 -req -in "$peers/origin.csr" -CA "$peers/origin-ca.pem" -CAkey "$pe
 
 echo "== origin: nginx on loopback, plain and TLS (HTTP/1.1 and HTTP/2)"
 origin_port=$(free_port)
-tls_port=$(free_port)
+# Port 443: e2guardian decrypts only CONNECTs to port 443 (ConnectionHandler.cpp,
+# `ismitmcandidate`), so the HTTPS origin listens there for every proxy alike.
+tls_port=443
+if ss -ltn | grep -q '127.0.0.1:443 \|\*:443 \|0.0.0.0:443 '; then
+    echo "bench/https.sh: port 443 is in use; the HTTPS origin needs it" >&2
+    exit 1
+fi
 mkdir -p "$peers/nginx/html"
 python3 -c 'print("<!doctype html><title>Ward benchmark page</title>" + "<p>" + "lorem ipsum " * 160 + "</p>")' \
     > "$peers/nginx/html/index.html"
@@ -116,11 +127,12 @@ cp "$out/blocked" "$peers/e2g/lists/bannedsitelist"
 mkdir -p "$peers/e2g/private/generatedcerts" "$peers/e2g/trusted"
 cp "$peers/e2guardian-ca.pem" "$peers/e2g/private/ca.pem"
 cp "$peers/e2guardian-ca.key" "$peers/e2g/private/ca.key"
-openssl ecparam -name prime256v1 -genkey -noout -out "$peers/e2g/private/cert.key" 2>/dev/null
+openssl genrsa -traditional 2048 > "$peers/e2g/private/cert.key" 2>/dev/null
 cp "$peers/origin-ca.pem" "$peers/e2g/trusted/"
 openssl rehash "$peers/e2g/trusted" 2>/dev/null || c_rehash "$peers/e2g/trusted" >/dev/null
 sed -i \
     -e "s|^weightedphrasemode =.*|weightedphrasemode = 0|" \
+    -e "s|^checkip = 127.0.0.1|#checkip = 127.0.0.1|" \
     -e "s|^enablessl =.*|enablessl = on|" \
     -e "s|^#\?sslcertificatepath =.*|sslcertificatepath = '$peers/e2g/trusted/'|" \
     -e "s|^cacertificatepath =.*|cacertificatepath = '$peers/e2g/private/ca.pem'|" \

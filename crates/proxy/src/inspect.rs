@@ -416,7 +416,9 @@ pub(crate) fn choose(
 
 /// Serves an inspected connection: `first` (the ClientHello, already read and decided on) and
 /// the rest of `stream`. `endpoint`: the site the ClientHello names, which Ward decided on for
-/// `client`. Every request inside is decided again on its full URL.
+/// `client`. Every request inside is decided again on its full URL. Returns whether the TLS
+/// session was made (if not, nothing inside it was decided: a blocked site's attempt is for the
+/// caller to record).
 pub(crate) async fn serve<S>(
     proxy: Arc<Proxy>,
     stream: S,
@@ -425,11 +427,12 @@ pub(crate) async fn serve<S>(
     client: Client,
     (peer, local): (SocketAddr, SocketAddr),
     slot: Arc<Slot>,
-) where
+) -> bool
+where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let Some(inspection) = proxy.settings.inspection.clone() else {
-        return;
+        return false;
     };
     let timeout = proxy.settings.header_timeout;
     let acceptor = tokio_rustls::LazyConfigAcceptor::new(
@@ -441,9 +444,9 @@ pub(crate) async fn serve<S>(
         Ok(Err(error)) => {
             Stats::add(&proxy.stats.bad_requests);
             tracing::debug!(%peer, %error, "unreadable ClientHello for inspection");
-            return;
+            return false;
         }
-        Err(_) => return,
+        Err(_) => return false,
     };
     // The ClientHello as rustls reads it must name the site Ward decided on.
     let named = start
@@ -453,7 +456,7 @@ pub(crate) async fn serve<S>(
     if named.as_ref() != Some(&endpoint.host) {
         Stats::add(&proxy.stats.bad_requests);
         tracing::debug!(%peer, host = %endpoint.host, "the ClientHello read for inspection names another site");
-        return;
+        return false;
     }
     let handshake = start.into_stream(inspection.server.clone());
     let tls = match tokio::time::timeout(timeout, handshake).await {
@@ -467,14 +470,15 @@ pub(crate) async fn serve<S>(
                 peer.ip(),
                 Uninspected::HandshakeFailed,
             );
-            return;
+            return false;
         }
-        Err(_) => return,
+        Err(_) => return false,
     };
     inspection.inspected.fetch_add(1, Ordering::Relaxed);
     Stats::add(&proxy.stats.inspected);
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     crate::http::serve_inspected(proxy, tls, endpoint, h2, client, (peer, local), slot).await;
+    true
 }
 
 #[cfg(test)]

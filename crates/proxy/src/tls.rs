@@ -158,9 +158,31 @@ pub async fn serve_connection(
         !blocked,
         allowed,
     ) {
+        let refusal = blocked.then(|| {
+            (
+                decision.category_list(),
+                decision.reason.to_string(),
+                ward_gateway::event_alert(&decision),
+            )
+        });
         drop(state);
-        let client = Client::clone(&client);
-        crate::inspect::serve(proxy, stream, first, endpoint, client, (peer, local), slot).await;
+        let host = endpoint.host.clone();
+        let inspected_client = Client::clone(&client);
+        let made = crate::inspect::serve(
+            proxy.clone(),
+            stream,
+            first,
+            endpoint,
+            inspected_client,
+            (peer, local),
+            slot,
+        )
+        .await;
+        if !made && let Some(refusal) = refusal {
+            // The device never got to the block page (it does not trust the school's
+            // certificate, say): the attempt is recorded all the same.
+            record_block(&proxy, now, peer, &client, &host, refusal);
+        }
         return;
     }
     if blocked {
@@ -277,16 +299,21 @@ pub(crate) async fn serve_inspectable_tunnel<C>(
         // The CONNECT opened an inspectable tunnel only for a site that may be inspected.
         Ok(()),
     ) {
-        crate::inspect::serve(
-            proxy,
+        let host = endpoint.host.clone();
+        let made = crate::inspect::serve(
+            proxy.clone(),
             client_stream,
             first,
             endpoint,
-            client,
+            client.clone(),
             (peer, local),
             slot,
         )
         .await;
+        if !made && let Some(refusal) = blocked {
+            // The device never got to the block page: the attempt is recorded all the same.
+            record_block(&proxy, Timestamp::now(), peer, &client, &host, refusal);
+        }
         return;
     }
     let seen = Seen {
@@ -457,6 +484,27 @@ where
     }
     crate::detect::scan_tunnel_host(proxy, &state, client, peer.ip(), &named.host);
     true
+}
+
+/// Records a blocked attempt on `host` that got no block page.
+fn record_block(
+    proxy: &Proxy,
+    at: Timestamp,
+    peer: SocketAddr,
+    client: &Client,
+    host: &Host,
+    (categories, reason, alert): (String, String, Option<ward_events::EventAlert>),
+) {
+    let seen = Seen {
+        at,
+        client_ip: peer.ip(),
+        client,
+        host,
+        url: None,
+        search_term: None,
+    };
+    Stats::add(&proxy.stats.blocked);
+    proxy.record(&seen, Disposition::Block, categories, reason, alert);
 }
 
 /// Whether the first bytes of a tunnel are an HTTP request line's start (`METHOD `).

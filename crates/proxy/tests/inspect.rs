@@ -272,6 +272,21 @@ fn a_device_without_the_schools_certificate_fails_and_is_counted() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(counted, "{:?}", inspection.uninspected());
+    // A blocked site such a device tries is recorded, though it never saw the block page.
+    let answer = curl(&["--proxy", &via(&ward), &ward.https_url("casino.test", "/")]);
+    assert_eq!(answer.status, 0);
+    let mut recorded = false;
+    for _ in 0..50 {
+        recorded = ward
+            .events()
+            .iter()
+            .any(|e| e.action == Disposition::Block && e.host == "casino.test");
+        if recorded {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(recorded, "the blocked attempt is recorded");
 }
 
 #[test]
