@@ -140,6 +140,10 @@ sed -i \
     -e "s|^certprivatekeypath =.*|certprivatekeypath = '$peers/e2g/private/cert.key'|" \
     -e "s|^generatedcertpath =.*|generatedcertpath = '$peers/e2g/private/generatedcerts/'|" \
     "$peers/e2g/e2guardian.conf"
+# Its certificates are dated from 2014 for ten years unless told otherwise (expired today).
+now=$(date +%s)
+printf 'generatedcertstart = %d\ngeneratedcertend = %d\n' $((now - 86400)) $((now + 31536000)) \
+    >> "$peers/e2g/e2guardian.conf"
 sed -i -e "s|^sslmitm =.*|sslmitm = on|" -e "s|^mitmcheckcert =.*|mitmcheckcert = on|" \
     "$peers/e2g/e2guardianf1.conf"
 chown -R e2guardian "$peers/e2g"
