@@ -242,14 +242,14 @@ measure() {
     local rss
     rss=$(tree_rss "${!pid_var}")
     wait "$loader"
-    read -r _ _ _ rps _ _ _ _ p99 _ _ errors < "$out/$workload-$connections-$name.load"
+    read -r _ _ _ rps _ _ _ _ p99 _ _ errors _ reconnects < "$out/$workload-$connections-$name.load"
     [ "$#" -gt 0 ] && label="$name-h2"
-    printf '%-9s %-5s %-10s %8.0f req/s  p99 %8.2f ms  %8d KiB RSS  errors %s\n' \
-        "$workload" "$connections" "$label" "$rps" "$p99" "$rss" "$errors" | tee -a "$summary"
+    printf '%-10s %-5s %-10s %8.0f req/s  p99 %8.2f ms  %8d KiB RSS  errors %s  reconnects %s\n' \
+        "$workload" "$connections" "$label" "$rps" "$p99" "$rss" "$errors" "$reconnects" | tee -a "$summary"
 }
 for name in e2guardian squid ward splice; do
     pid_var=${name}_pid
-    printf 'idle      0     %-10s %8d req/s  p99 %8.2f ms  %8d KiB RSS\n' "$name" 0 0 "$(tree_rss "${!pid_var}")" | tee -a "$summary"
+    printf 'idle       0     %-10s %8d req/s  p99 %8.2f ms  %8d KiB RSS\n' "$name" 0 0 "$(tree_rss "${!pid_var}")" | tee -a "$summary"
 done
 for workload in keep-alive handshake; do
     echo "== workload: $workload ($duration s each, after a 3 s warm-up)"

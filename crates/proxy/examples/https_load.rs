@@ -11,7 +11,8 @@
 //!   (HTTP/1.1, or HTTP/2 with `--http2`, one request at a time per connection);
 //! - `handshake`: every request is a new connection, a new CONNECT and a full TLS handshake.
 //!
-//! It prints requests per second, the 50th and 99th percentile latency and errors. Certificates
+//! It prints requests per second, the 50th and 99th percentile latency, errors, and how often a
+//! kept connection had been closed by the proxy and was opened again. Certificates
 //! are not verified (each proxy signs with its own CA; the proxies verify the origin), as wrk
 //! does not verify either.
 
@@ -228,14 +229,24 @@ async fn worker(
     settings: Arc<Settings>,
     config: Arc<rustls::ClientConfig>,
     stop: Arc<AtomicBool>,
-    errors: Arc<AtomicU64>,
+    (errors, reconnects): (Arc<AtomicU64>, Arc<AtomicU64>),
 ) -> Vec<u32> {
     let mut latencies = Vec::with_capacity(1 << 16);
     let mut sender = None;
     while !stop.load(Ordering::Relaxed) {
         let started = Instant::now();
         let result = async {
-            if settings.handshake || sender.is_none() {
+            // A connection the proxy closed after its last answer (`Connection: close`) is
+            // opened again, as a browser would; its time counts in this request's latency.
+            let closed = match sender.as_mut() {
+                Some(Sender::H1(current)) => current.ready().await.is_err(),
+                Some(Sender::H2(current)) => current.ready().await.is_err(),
+                None => true,
+            };
+            if settings.handshake || closed {
+                if sender.is_some() && !settings.handshake {
+                    reconnects.fetch_add(1, Ordering::Relaxed);
+                }
                 sender = Some(open(&settings, &config).await?);
             }
             let Some(current) = sender.as_mut() else {
@@ -288,6 +299,7 @@ fn main() {
     let config = Arc::new(config);
     let stop = Arc::new(AtomicBool::new(false));
     let errors = Arc::new(AtomicU64::new(0));
+    let reconnects = Arc::new(AtomicU64::new(0));
     let measured = AtomicU64::new(0);
     let started = Instant::now();
     let mut latencies: Vec<u32> = runtime.block_on(async {
@@ -297,7 +309,7 @@ fn main() {
                     settings.clone(),
                     config.clone(),
                     stop.clone(),
-                    errors.clone(),
+                    (errors.clone(), reconnects.clone()),
                 ))
             })
             .collect();
@@ -325,12 +337,13 @@ fn main() {
         f64::from(latencies[at]) / 1000.0
     };
     println!(
-        "requests {} rps {:.0} p50 {:.2} ms p99 {:.2} ms errors {}",
+        "requests {} rps {:.0} p50 {:.2} ms p99 {:.2} ms errors {} reconnects {}",
         latencies.len(),
         latencies.len() as f64 / elapsed,
         percentile(0.50),
         percentile(0.99),
-        errors.load(Ordering::Relaxed)
+        errors.load(Ordering::Relaxed),
+        reconnects.load(Ordering::Relaxed)
     );
     runtime.shutdown_timeout(Duration::from_secs(1));
 }

@@ -68,6 +68,8 @@ struct Connection {
     /// For an inspected HTTPS connection: the site its TLS was made for. Every request on it
     /// must be for that site, and is fetched over TLS.
     inspected: Option<Endpoint>,
+    /// Whether the client speaks HTTP/2 to Ward (an inspected connection only).
+    client_h2: bool,
     /// The server connection of the last request, kept for the next request to the same server.
     /// With whether it was made for a client that may reach private networks (a request from
     /// one who may not does not reuse it).
@@ -171,6 +173,7 @@ async fn serve_inspected_now<S>(
         tunnel_client: Some(client),
         slot,
         inspected: Some(endpoint),
+        client_h2: true,
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -236,6 +239,7 @@ async fn serve_http<S>(
         tunnel_client,
         slot,
         inspected,
+        client_h2: false,
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -901,7 +905,10 @@ impl Connection {
                 rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::V6(*v6).into())
             }
         };
-        let connector = tokio_rustls::TlsConnector::from(inspection.origin_config(upgrade));
+        // The origin is offered HTTP/2 only when the client speaks it: an HTTP/1.1 client sends
+        // one request at a time, which HTTP/1.1 to the origin carries with less work and memory.
+        let h1_only = upgrade || !self.client_h2;
+        let connector = tokio_rustls::TlsConnector::from(inspection.origin_config(h1_only));
         let tls = match tokio::time::timeout(timeout, connector.connect(name, stream)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(error)) => return Err(tls_error(error)),

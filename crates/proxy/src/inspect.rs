@@ -363,8 +363,8 @@ impl Inspection {
         *counts.entry(key).or_insert(0) += 1;
     }
 
-    /// The TLS configuration for connecting to sites: `h1_only` for a connection that must
-    /// speak HTTP/1.1 (a WebSocket upgrade).
+    /// The TLS configuration for connecting to sites: `h1_only` for a connection that is to
+    /// speak HTTP/1.1 (a WebSocket upgrade, or one for an HTTP/1.1 client).
     pub(crate) fn origin_config(&self, h1_only: bool) -> Arc<ClientConfig> {
         if h1_only {
             self.origin_h1.clone()

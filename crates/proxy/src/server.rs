@@ -38,7 +38,7 @@ impl Listeners {
     pub async fn bind(addresses: &[(ListenerKind, SocketAddr)]) -> std::io::Result<Listeners> {
         let mut sockets = Vec::with_capacity(addresses.len());
         for &(kind, address) in addresses {
-            let listener = TcpListener::bind(address).await.map_err(|error| {
+            let listener = listen(address).map_err(|error| {
                 std::io::Error::new(error.kind(), format!("{address}: {error}"))
             })?;
             sockets.push((kind, listener));
@@ -53,6 +53,24 @@ impl Listeners {
             .filter_map(|(kind, socket)| socket.local_addr().ok().map(|a| (*kind, a)))
             .collect()
     }
+}
+
+/// Connections the kernel may hold waiting to be accepted (capped by `net.core.somaxconn`):
+/// a thousand devices connecting at once (the start of a lesson) must not have their SYNs
+/// dropped and retried a second later, as with the usual 1,024 under load.
+const BACKLOG: u32 = 8192;
+
+/// A listening socket on `address` with [`BACKLOG`].
+fn listen(address: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    // As `TcpListener::bind` does: a restarted Ward can listen at once.
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    socket.listen(BACKLOG)
 }
 
 /// Starts serving every listener; the tasks end when the set is dropped or shut down. The last

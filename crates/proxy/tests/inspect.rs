@@ -72,7 +72,10 @@ fn allowed_https_pages_are_read_and_fetched_over_http2_and_http1() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert_eq!(version, "HTTP/1.1", "{}", answer.headers);
     assert!(answer.body.contains("GET /lesson?page=2") || answer.body.contains("/lesson?page=2"));
-    assert!(!answer.headers.to_ascii_lowercase().contains("alt-svc"));
+    let headers = answer.headers.to_ascii_lowercase();
+    assert!(!headers.contains("alt-svc"), "{headers}");
+    // An HTTP/1.1 client's requests go to the origin over HTTP/1.1 too.
+    assert!(headers.contains("x-origin-protocol: http/1.1"), "{headers}");
 
     let inspection = ward.proxy.settings().inspection.as_ref().expect("on");
     assert!(inspection.inspected() >= 2);
