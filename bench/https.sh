@@ -231,19 +231,19 @@ measure() {
     local workload=$1 connections=$2 name=$3 port=$4; shift 4
     local mode=keep-alive label=$name
     [ "$workload" = handshake ] && mode=handshake
+    [ "$#" -gt 0 ] && label="$name-h2"
     "$load" --proxy "127.0.0.1:$port" --target "localhost:$tls_port" --path /index.html \
         --connections "$connections" --seconds 3 --mode "$mode" "$@" >/dev/null 2>&1 || true
     "$load" --proxy "127.0.0.1:$port" --target "localhost:$tls_port" --path /index.html \
         --connections "$connections" --seconds "$duration" --mode "$mode" "$@" \
-        > "$out/$workload-$connections-$name.load" 2>&1 &
+        > "$out/$workload-$connections-$label.load" 2>&1 &
     local loader=$!
     sleep "$(echo "$duration / 2" | bc -l)"
     local pid_var=${name}_pid
     local rss
     rss=$(tree_rss "${!pid_var}")
     wait "$loader"
-    read -r _ _ _ rps _ _ _ _ p99 _ _ errors _ reconnects < "$out/$workload-$connections-$name.load"
-    [ "$#" -gt 0 ] && label="$name-h2"
+    read -r _ _ _ rps _ _ _ _ p99 _ _ errors _ reconnects < "$out/$workload-$connections-$label.load"
     printf '%-10s %-5s %-10s %8.0f req/s  p99 %8.2f ms  %8d KiB RSS  errors %s  reconnects %s\n' \
         "$workload" "$connections" "$label" "$rps" "$p99" "$rss" "$errors" "$reconnects" | tee -a "$summary"
 }
