@@ -49,6 +49,7 @@ fn filter() -> &'static DnsFilter {
                 cache_entries: 1_000,
                 allow_clients: vec!["127.0.0.0/8".parse().expect("network"), "::1/128".parse().expect("network")],
                 client_qps: 0,
+                remove_http3: true,
             },
             Upstreams::new(Vec::new(), Duration::from_millis(1), 1),
             None,

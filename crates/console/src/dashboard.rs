@@ -44,6 +44,7 @@ struct HttpsLine {
     inspected: u64,
     /// (site, device (technicians only, else empty), why, count).
     uninspected: Vec<(String, String, String, u64)>,
+    http3_removed: u64,
     show_devices: bool,
 }
 
@@ -157,6 +158,7 @@ pub async fn dashboard(
                     .unwrap_or_default(),
                 inspected: status.inspected,
                 uninspected,
+                http3_removed: status.http3_removed,
                 show_devices,
             }
         });

@@ -142,6 +142,8 @@ pub struct HttpsStatus {
     pub inspected: u64,
     /// Connections not inspected since start: (site, device, why in words, count), most first.
     pub uninspected: Vec<(String, String, String, u64)>,
+    /// Answers in which the DNS filter removed an offer of HTTP/3 (QUIC) since start.
+    pub http3_removed: u64,
 }
 
 /// The live policy's decision on a site, for a request made in the console.

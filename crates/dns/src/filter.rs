@@ -70,6 +70,9 @@ pub struct Stats {
     pub upstream_failures: AtomicU64,
     /// Packets that were not queries, and queries that could not be read.
     pub malformed: AtomicU64,
+    /// Upstream answers that offered HTTP/3 (QUIC), which was removed (HTTPS inspection is
+    /// on): how often devices were kept from trying QUIC round the proxy.
+    pub http3_removed: AtomicU64,
 }
 
 impl Stats {
@@ -219,7 +222,12 @@ impl DnsFilter {
             }
         };
         let normalised = match reply::normalise(reply, self.settings.remove_http3) {
-            Ok((normalised, _ech_removed)) => normalised,
+            Ok((normalised, removed)) => {
+                if removed.http3 {
+                    Stats::add(&self.stats.http3_removed);
+                }
+                normalised
+            }
             Err(error) => {
                 tracing::warn!(name = %pending.asked, %error, "upstream reply refused");
                 return None;

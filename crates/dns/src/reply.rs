@@ -25,10 +25,18 @@ pub enum ReplyError {
     Rewrite(String),
 }
 
+/// What [`normalise`] took out of service bindings.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Removed {
+    /// An `ech` parameter.
+    pub ech: bool,
+    /// HTTP/3 from an ALPN.
+    pub http3: bool,
+}
+
 /// Normalises an upstream reply (see the module documentation), removing HTTP/3 from service
-/// bindings when `remove_http3`. Returns the reply and whether an `ech` parameter (or HTTP/3)
-/// was removed.
-pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, bool), ReplyError> {
+/// bindings when `remove_http3`. Returns the reply and what was removed.
+pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, Removed), ReplyError> {
     let sections = wire::read_sections(&reply)
         .ok_or_else(|| ReplyError::Unreadable("records do not parse".into()))?;
     let has_service_binding = sections
@@ -62,7 +70,7 @@ pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, boo
             );
         }
         reply[0..2].copy_from_slice(&[0, 0]);
-        return Ok((reply, false));
+        return Ok((reply, Removed::default()));
     }
 
     let mut message =
@@ -70,7 +78,7 @@ pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, boo
     message.edns = None;
     message.signature = None;
     message.metadata.id = 0;
-    let mut removed = false;
+    let mut removed = Removed::default();
     for record in message
         .answers
         .iter_mut()
@@ -85,9 +93,9 @@ pub fn normalise(mut reply: Vec<u8>, remove_http3: bool) -> Result<(Vec<u8>, boo
         let before = svcb.svc_params.len();
         svcb.svc_params
             .retain(|(key, _)| !matches!(key, SvcParamKey::EchConfigList));
-        removed |= svcb.svc_params.len() != before;
+        removed.ech |= svcb.svc_params.len() != before;
         if remove_http3 {
-            removed |= remove_h3(&mut svcb.svc_params);
+            removed.http3 |= remove_h3(&mut svcb.svc_params);
         }
     }
     let bytes = message
@@ -182,7 +190,7 @@ mod tests {
         );
         let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::A), false)
             .expect("well-formed test message");
-        assert!(!removed);
+        assert_eq!(removed, Removed::default());
         let message = Message::from_vec(&bytes).expect("well-formed test message");
         assert_eq!(message.metadata.id, 0);
         assert!(message.edns.is_none());
@@ -212,7 +220,7 @@ mod tests {
         );
         let (bytes, removed) = normalise(upstream_reply(vec![record], RecordType::HTTPS), false)
             .expect("well-formed test message");
-        assert!(removed);
+        assert!(removed.ech && !removed.http3);
         let message = Message::from_vec(&bytes).expect("well-formed test message");
         let RData::HTTPS(https) = &message.answers[0].data else {
             panic!("not HTTPS: {:?}", message.answers[0]);
@@ -250,7 +258,7 @@ mod tests {
     fn http3_is_removed_from_alpn_when_asked() {
         let (bytes, removed) =
             normalise(https_record(&["h3", "h3-29", "h2"], false), true).expect("reply");
-        assert!(removed);
+        assert!(removed.http3 && !removed.ech);
         assert_eq!(
             params(&bytes),
             [(
@@ -263,7 +271,7 @@ mod tests {
         assert!(params(&bytes).is_empty(), "{:?}", params(&bytes));
         // Without inspection, HTTP/3 stays.
         let (bytes, removed) = normalise(https_record(&["h3", "h2"], false), false).expect("reply");
-        assert!(!removed);
+        assert_eq!(removed, Removed::default());
         assert_eq!(
             params(&bytes),
             [(

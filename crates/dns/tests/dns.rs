@@ -169,6 +169,14 @@ fn bypass_names_and_ech_are_taken_away() {
     assert!(answer.contains("alpn=\"h2\""), "{answer}");
     assert!(!answer.contains("ech="), "{answer}");
     assert!(!answer.contains("h3"), "{answer}");
+    assert_eq!(
+        ward.filter
+            .stats()
+            .http3_removed
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1,
+        "counted once, for the dashboard"
+    );
 }
 
 #[test]

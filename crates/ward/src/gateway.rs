@@ -49,6 +49,8 @@ pub struct GatewayHooks {
     detection: Option<Arc<ward_proxy::Detection>>,
     /// The proxy, when it runs (HTTPS inspection's state for the dashboard).
     proxy: Option<Arc<Proxy>>,
+    /// The DNS filter, when it runs (the HTTP/3 offers it removed, for the dashboard).
+    dns: Option<Arc<DnsFilter>>,
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
@@ -64,6 +66,7 @@ impl ward_console::FilterHooks for GatewayHooks {
                 next: None,
                 inspected: 0,
                 uninspected: Vec::new(),
+                http3_removed: 0,
             });
         }
         let named = |c: &ward_proxy::ca::CaCertificate| (c.name(), c.not_after());
@@ -82,6 +85,11 @@ impl ward_console::FilterHooks for GatewayHooks {
                         .collect()
                 })
                 .unwrap_or_default(),
+            http3_removed: self.dns.as_ref().map_or(0, |dns| {
+                dns.stats()
+                    .http3_removed
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            }),
         })
     }
 
@@ -235,6 +243,7 @@ impl Gateway {
             grants_changed: Notify::new(),
             detection: detection.clone(),
             proxy: proxy.clone(),
+            dns: dns.clone(),
         });
         tasks.spawn(reloader(
             config.clone(),

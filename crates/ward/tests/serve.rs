@@ -2047,6 +2047,7 @@ fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
         "Ward inspection CA, Inspection Primary",
         "accounts.google.com",
         "on the do-not-inspect list",
+        "taken out of DNS answers",
     ] {
         assert!(
             dashboard.contains(expected),
