@@ -20,6 +20,7 @@
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
+pub mod radius;
 pub mod rate;
 pub mod repeats;
 pub mod search;
