@@ -1138,3 +1138,77 @@ fn log_ins_at_once_cannot_get_round_the_lock_out() {
         .count();
     assert_eq!(failures, 20, "every failure is audited");
 }
+
+/// The gateway as the dashboard sees it: HTTPS inspection on, a certificate expiring in 40 days,
+/// and uninspected connections from a device.
+struct Inspecting;
+
+impl ward_console::FilterHooks for Inspecting {
+    fn check_grant(
+        &self,
+        _: ward_store::RequestId,
+        _: &ward_store::UnblockGrant,
+    ) -> Result<(), ward_console::Refused> {
+        Err(ward_console::Refused("not in this test".into()))
+    }
+    fn grants_changed(&self) {}
+    fn classify(
+        &self,
+        _: &str,
+        _: &str,
+    ) -> Result<ward_console::Classified, ward_console::Refused> {
+        Err(ward_console::Refused("not in this test".into()))
+    }
+    fn exclusions_changed(&self, _: &[ward_store::Exclusion]) {}
+    fn listed_phrase(&self, _: &str) -> Result<String, ward_console::Refused> {
+        Err(ward_console::Refused("not in this test".into()))
+    }
+    fn https_status(&self) -> Option<ward_console::HttpsStatus> {
+        let expires = jiff::Timestamp::now() + jiff::SignedDuration::from_hours(40 * 24 + 1);
+        Some(ward_console::HttpsStatus {
+            inspecting: true,
+            certificate: Some(("Ward inspection CA, Park End".into(), expires)),
+            next: None,
+            inspected: 1234,
+            uninspected: vec![(
+                "www.bbc.co.uk".into(),
+                "device 7 (10.0.3.17)".into(),
+                "the device does not trust the school's certificate, or the app pins its own"
+                    .into(),
+                3,
+            )],
+            http3_removed: 5,
+        })
+    }
+}
+
+#[test]
+fn the_dashboard_warns_before_the_schools_certificate_expires_and_shows_devices_to_technicians() {
+    let console = Console::start_with_filter(
+        ward_console::ConsoleConfig::default(),
+        Some(std::sync::Arc::new(Inspecting)),
+    );
+    let mut technician = console.logged_in("tech");
+    let page = technician.get("/");
+    assert_eq!(page.status, 200);
+    for expected in [
+        "Secure (HTTPS) sites",
+        "1234",
+        "It expires in 40 days",
+        "ward ca next",
+        "www.bbc.co.uk",
+        "device 7 (10.0.3.17)",
+        "taken out of DNS answers: 5",
+    ] {
+        assert!(
+            page.body.contains(expected),
+            "{expected:?} missing: {}",
+            page.body
+        );
+    }
+    // Governors see the site and why, not which device.
+    let mut governor = console.logged_in("governor");
+    let page = governor.get("/");
+    assert!(page.body.contains("www.bbc.co.uk"), "{}", page.body);
+    assert!(!page.body.contains("10.0.3.17"), "{}", page.body);
+}

@@ -71,6 +71,14 @@ impl Console {
 
     /// [`Console::start`] with `config`.
     pub fn start_with(config: ConsoleConfig) -> Console {
+        Console::start_with_filter(config, None)
+    }
+
+    /// [`Console::start_with`], with `filter` as the gateway in the same process.
+    pub fn start_with_filter(
+        config: ConsoleConfig,
+        filter: Option<std::sync::Arc<dyn ward_console::FilterHooks>>,
+    ) -> Console {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -180,7 +188,11 @@ impl Console {
             (store, school, other_school, listener)
         });
         let address = listener.local_addr().expect("address");
-        let app = ward_console::router(AppState::new(store.clone(), config, None));
+        let state = match filter {
+            Some(filter) => AppState::with_filter(store.clone(), config, None, filter),
+            None => AppState::new(store.clone(), config, None),
+        };
+        let app = ward_console::router(state);
         let server = runtime.spawn(async move {
             axum::serve(
                 listener,
