@@ -20,6 +20,7 @@
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
+pub mod network;
 pub mod radius;
 pub mod rate;
 pub mod repeats;
@@ -263,9 +264,16 @@ pub struct PortalSession {
 pub struct Sessions {
     by_address: ArcSwap<HashMap<IpAddr, Arc<PortalSession>>>,
     writer: Mutex<()>,
+    /// Log-ins the network reported (RADIUS accounting), after portal sessions in precedence.
+    network: network::NetworkLogins,
 }
 
 impl Sessions {
+    /// The network's log-ins (RADIUS accounting).
+    pub fn network(&self) -> &network::NetworkLogins {
+        &self.network
+    }
+
     /// The session at `address`, if one is open at `now`.
     pub fn get(&self, address: IpAddr, now: Timestamp) -> Option<Arc<PortalSession>> {
         let sessions = self.by_address.load();
@@ -337,16 +345,25 @@ impl FilterState {
         (FilterState { policy, clients }, warnings)
     }
 
-    /// Who `address` is at `now`: the person of an open portal session there, else the device
-    /// register's entry (or the unknown-client group).
+    /// Who `address` is at `now`: the person of an open portal session there, else of a
+    /// network log-in (RADIUS accounting), else the device register's entry (or the
+    /// unknown-client group). A network log-in of a user Ward does not know names them but
+    /// keeps the address's own group.
     pub fn client(&self, address: IpAddr, sessions: &Sessions, now: Timestamp) -> Arc<Client> {
         let base = self.clients.lookup(address);
-        match sessions.get(address, now) {
-            None => base.clone(),
-            Some(session) => Arc::new(base.logged_in(
+        if let Some(session) = sessions.get(address, now) {
+            return Arc::new(base.logged_in(
                 session.person,
                 &session.user,
                 account_group(&self.policy, session.group.as_deref()),
+            ));
+        }
+        match sessions.network.get(address, now) {
+            None => base.clone(),
+            Some(login) => Arc::new(base.logged_in(
+                login.person,
+                &login.user,
+                login.group.as_deref().and_then(|group| self.policy.group(group)),
             )),
         }
     }
