@@ -360,11 +360,16 @@ impl FilterState {
         }
         match sessions.network.get(address, now) {
             None => base.clone(),
-            Some(login) => Arc::new(base.logged_in(
-                login.person,
-                &login.user,
-                login.group.as_deref().and_then(|group| self.policy.group(group)),
-            )),
+            Some(login) => Arc::new(
+                base.logged_in(
+                    login.person,
+                    &login.user,
+                    login
+                        .group
+                        .as_deref()
+                        .and_then(|group| self.policy.group(group)),
+                ),
+            ),
         }
     }
 }

@@ -4,7 +4,7 @@
 //! shard's read lock; written on every accounting packet, so a write touches one shard only.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -57,9 +57,7 @@ impl Default for NetworkLogins {
 
 impl NetworkLogins {
     fn shard(&self, address: &IpAddr) -> &RwLock<HashMap<IpAddr, Arc<NetworkLogin>>> {
-        let mut hasher = self.hasher.build_hasher();
-        address.hash(&mut hasher);
-        &self.shards[(hasher.finish() as usize) & (SHARDS - 1)]
+        &self.shards[(self.hasher.hash_one(address) as usize) & (SHARDS - 1)]
     }
 
     /// The log-in at `address`, if one is open at `now`.
@@ -68,7 +66,10 @@ impl NetworkLogins {
             return None;
         }
         let address = canonical_ip(address);
-        let shard = self.shard(&address).read().unwrap_or_else(|e| e.into_inner());
+        let shard = self
+            .shard(&address)
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
         shard
             .get(&address)
             .filter(|login| login.until > now)
@@ -79,7 +80,10 @@ impl NetworkLogins {
     /// given to someone else never keeps the old person).
     pub fn start(&self, address: IpAddr, login: NetworkLogin) {
         let address = canonical_ip(address);
-        let mut shard = self.shard(&address).write().unwrap_or_else(|e| e.into_inner());
+        let mut shard = self
+            .shard(&address)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
         if shard.insert(address, Arc::new(login)).is_none() {
             self.open.fetch_add(1, Ordering::Relaxed);
         }
@@ -89,10 +93,13 @@ impl NetworkLogins {
     /// names none). Returns whether one went.
     pub fn stop(&self, address: IpAddr, session_id: Option<&str>) -> bool {
         let address = canonical_ip(address);
-        let mut shard = self.shard(&address).write().unwrap_or_else(|e| e.into_inner());
-        let same = shard.get(&address).is_some_and(|login| {
-            session_id.is_none() || login.session_id.as_deref() == session_id
-        });
+        let mut shard = self
+            .shard(&address)
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        let same = shard
+            .get(&address)
+            .is_some_and(|login| session_id.is_none() || login.session_id.as_deref() == session_id);
         if same {
             shard.remove(&address);
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -160,7 +167,13 @@ mod tests {
         let address: IpAddr = "10.0.3.17".parse().expect("address");
         assert!(logins.get(address, at(1)).is_none());
         logins.start(address, login("lwright10", "s1", "10.0.0.2"));
-        assert_eq!(logins.get(address, at(1)).map(|l| l.user.clone()).as_deref(), Some("lwright10"));
+        assert_eq!(
+            logins
+                .get(address, at(1))
+                .map(|l| l.user.clone())
+                .as_deref(),
+            Some("lwright10")
+        );
         // The IPv4-mapped form is the same address.
         let mapped: IpAddr = "::ffff:10.0.3.17".parse().expect("address");
         assert!(logins.get(mapped, at(1)).is_some());
@@ -185,7 +198,13 @@ mod tests {
         logins.start(address, login("lwright10", "s1", "10.0.0.2"));
         logins.start(address, login("asmith", "s9", "10.0.0.2"));
         assert_eq!(logins.len(), 1);
-        assert_eq!(logins.get(address, at(1)).map(|l| l.user.clone()).as_deref(), Some("asmith"));
+        assert_eq!(
+            logins
+                .get(address, at(1))
+                .map(|l| l.user.clone())
+                .as_deref(),
+            Some("asmith")
+        );
         let other: IpAddr = "10.0.4.2".parse().expect("address");
         logins.start(other, login("bjones", "s3", "10.0.0.3"));
         assert_eq!(logins.stop_all_from("10.0.0.2".parse().expect("nas")), 1);

@@ -51,6 +51,8 @@ pub struct Config {
     pub detection: DetectionSection,
     /// The audit log's anchor outside the database.
     pub audit: AuditSection,
+    /// RADIUS accounting from the school's network: who holds which address.
+    pub radius: RadiusSection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -98,6 +100,10 @@ pub struct Parsed {
     pub summary_at: (jiff::civil::Weekday, jiff::civil::Time),
     /// How the mail server connection is secured.
     pub smtp_security: SmtpSecurity,
+    /// Where RADIUS accounting is received (`None`: off).
+    pub radius_listen: Option<SocketAddr>,
+    /// The network devices that may send accounting, and their shared secrets.
+    pub radius_clients: std::collections::HashMap<std::net::IpAddr, Secret>,
 }
 
 impl Default for Parsed {
@@ -116,6 +122,33 @@ impl Default for Parsed {
             proxy_internal_servers: Vec::new(),
             summary_at: (jiff::civil::Weekday::Monday, jiff::civil::Time::midnight()),
             smtp_security: SmtpSecurity::Starttls,
+            radius_listen: None,
+            radius_clients: std::collections::HashMap::new(),
+        }
+    }
+}
+
+/// RADIUS accounting (RFC 2866) from the school's 802.1X Wi-Fi and switches: which user holds
+/// which address, for the DNS filter and the proxy alike.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RadiusSection {
+    /// Address to receive accounting on (UDP, usually port 1813); empty: off.
+    pub listen: String,
+    /// The network devices that may send accounting, each with its shared secret:
+    /// `ADDRESS=SECRET`, comma-separated (better given as `WARD_RADIUS_CLIENTS`).
+    pub clients: Secret,
+    /// Minutes a log-in lasts without word from the network, when the network does not say
+    /// how often it updates (`Acct-Interim-Interval`).
+    pub session_minutes: u64,
+}
+
+impl Default for RadiusSection {
+    fn default() -> RadiusSection {
+        RadiusSection {
+            listen: String::new(),
+            clients: Secret::default(),
+            session_minutes: 120,
         }
     }
 }
@@ -473,6 +506,7 @@ impl Default for Config {
             },
             detection: DetectionSection::default(),
             audit: AuditSection::default(),
+            radius: RadiusSection::default(),
             parsed: Parsed::default(),
             alerts: AlertsSection {
                 fold_minutes: 60,
@@ -661,7 +695,53 @@ impl Config {
             proxy_internal_servers: self.proxy_internal_servers()?,
             summary_at,
             smtp_security,
+            radius_listen: self.radius_listen()?,
+            radius_clients: self.radius_clients()?,
         })
+    }
+
+    fn radius_listen(&self) -> anyhow::Result<Option<SocketAddr>> {
+        let listen = self.radius.listen.trim();
+        if listen.is_empty() {
+            return Ok(None);
+        }
+        if self.radius.session_minutes == 0 {
+            bail!("radius.session_minutes must be above 0");
+        }
+        let address = listen
+            .parse()
+            .with_context(|| format!("radius.listen {listen:?} is not ADDRESS:PORT"))?;
+        if self.radius.clients.is_empty() {
+            bail!("radius.listen is set but radius.clients names no network device and secret");
+        }
+        Ok(Some(address))
+    }
+
+    /// `ADDRESS=SECRET` pairs. The secrets are never in an error message.
+    fn radius_clients(
+        &self,
+    ) -> anyhow::Result<std::collections::HashMap<std::net::IpAddr, Secret>> {
+        let mut clients = std::collections::HashMap::new();
+        for part in split_list(self.radius.clients.expose()) {
+            let Some((address, secret)) = part.split_once('=') else {
+                bail!("radius.clients: an entry is not ADDRESS=SECRET");
+            };
+            let address: std::net::IpAddr = address.trim().parse().with_context(|| {
+                format!("radius.clients: {:?} is not an IP address", address.trim())
+            })?;
+            let secret = secret.trim();
+            if secret.len() < 16 {
+                bail!(
+                    "radius.clients: the secret for {address} is shorter than 16 characters \
+                     (RADIUS secrets protect who is on the network: use a long random one)"
+                );
+            }
+            clients.insert(
+                ward_gateway::canonical_ip(address),
+                Secret::from(secret.to_owned()),
+            );
+        }
+        Ok(clients)
     }
 
     fn check_alerts(

@@ -236,6 +236,12 @@ impl Gateway {
                 .await?,
             )
         };
+        if let Some((address, _)) =
+            crate::radius::start(config, store, school, &live, &mut tasks).await?
+        {
+            // Scripts and tests read this line to find the listener.
+            crate::output::announce!("Ward RADIUS accounting listening on {address} (UDP)");
+        }
         let detection = proxy.as_ref().and_then(|p| p.settings().detection.clone());
         let hooks = Arc::new(GatewayHooks {
             live: live.clone(),

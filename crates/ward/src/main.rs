@@ -20,6 +20,7 @@ mod notify;
 mod output;
 mod policy;
 mod proxy_auth;
+mod radius;
 mod serve;
 mod snapshot;
 mod web;

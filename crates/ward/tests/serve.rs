@@ -2065,3 +2065,111 @@ fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+/// radclient sending `attributes` to `server` with `secret`: whether it got its answer.
+fn radclient(server: &str, secret: &str, attributes: &str) -> bool {
+    use std::io::Write as _;
+    let mut child = Command::new("radclient")
+        .args(["-r", "1", "-t", "2", "-x", server, "acct", secret])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("radclient (Debian package freeradius-utils; scripts/test installs it)");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(attributes.as_bytes())
+        .expect("write");
+    child.wait().expect("radclient ends").success()
+}
+
+#[test]
+fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
+    let folder = temp_folder("radius");
+    gambling_index(&folder);
+    // Pupils (everyone unknown) may not gamble; staff may.
+    let policy = format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let secret = "radius test secret 12345";
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "radius test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+            ("WARD_RADIUS_LISTEN", "127.0.0.1:0"),
+            (
+                "WARD_RADIUS_CLIENTS",
+                "127.0.0.1=radius test secret 12345, 10.0.0.9=another long secret 678",
+            ),
+        ],
+    );
+    let printed = |prefix: &str| {
+        server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{prefix:?} is printed"))
+            .to_owned()
+    };
+    let dns = printed("Ward DNS filter listening on ");
+    let radius = printed("Ward RADIUS accounting listening on ");
+
+    // A member of staff, imported from the MIS.
+    let (status, _, session) = log_in(&server.base, "admin", "radius test password");
+    assert_eq!(status, 303);
+    let session = session.expect("a session");
+    let (_, page) = console_get(&server.base, &session, "/people/import");
+    let csrf = field(&page, "csrf");
+    std::fs::write(
+        folder.join("staff.csv"),
+        "username,forename,surname\nmrs.jones,Ann,Jones\n",
+    )
+    .expect("csv");
+    let import = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
+        .arg(format!("ward_session={session}"))
+        .args(["-F", "kind=staff", "-F"])
+        .arg(format!("file=@{}", folder.join("staff.csv").display()))
+        .arg(format!("{}/people/import?csrf={csrf}", server.base))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+
+    let gambling_from = |address: &str| {
+        dig(&dns, &["-b", address, "casino.test", "+short"]).trim() != "192.0.2.250"
+    };
+    assert!(!gambling_from("127.0.0.5"), "an unknown address is a pupil");
+
+    let start = "User-Name = \"mrs.jones\", Acct-Status-Type = Start, \
+                 Framed-IP-Address = 127.0.0.5, Acct-Session-Id = \"w-1\", \
+                 Acct-Interim-Interval = 600\n";
+    // The wrong secret changes nothing (and gets no answer).
+    assert!(!radclient(&radius, "not the right secret at all", start));
+    assert!(!gambling_from("127.0.0.5"));
+    // The Wi-Fi says Mrs Jones has the address: she browses as staff there.
+    assert!(radclient(&radius, secret, start));
+    assert!(gambling_from("127.0.0.5"), "staff may");
+    assert!(!gambling_from("127.0.0.6"), "only at her address");
+    // Her session ends: the address is a pupil's again.
+    let stop = "User-Name = \"mrs.jones\", Acct-Status-Type = Stop, \
+                Framed-IP-Address = 127.0.0.5, Acct-Session-Id = \"w-1\"\n";
+    assert!(radclient(&radius, secret, stop));
+    assert!(!gambling_from("127.0.0.5"));
+    // A user Ward does not know is named, never given a wider group.
+    let unknown = "User-Name = \"visitor7\", Acct-Status-Type = Start, \
+                   Framed-IP-Address = 127.0.0.5, Acct-Session-Id = \"w-2\"\n";
+    assert!(radclient(&radius, secret, unknown));
+    assert!(!gambling_from("127.0.0.5"));
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
