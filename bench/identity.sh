@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# What knowing who is behind an address costs the DNS filter (issue 24's target: at most 5% of
+# its queries a second with 10,000 network log-ins), side by side in one run: dnsperf's cached
+# workload against `ward serve` with
+#   - none:     no network log-ins;
+#   - 10,000:   10,000 network log-ins (RADIUS accounting from crates/gateway/examples/
+#               radius_load.rs), none at dnsperf's address: every query looks and misses;
+#   - at-client: the same, plus one at dnsperf's own address: every query finds a person.
+# The DNS filter answers from its cache (upstream: a local unbound is not needed, the names are
+# blocked, which Ward answers itself), so the lookup's share is as large as it can be.
+#
+#   bench/identity.sh                 # 10 s per measurement
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration=${SECONDS_PER_RUN:-10}
+out=bench/out/identity
+rm -rf "$out" && mkdir -p "$out/ward"
+free_port() { python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+command -v dnsperf >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dnsperf >/dev/null; }
+cargo build --release --locked -q -p ward
+cargo build --release --locked -q -p ward-gateway --example radius_load
+ward=$PWD/target/release/ward
+load=$PWD/target/release/examples/radius_load
+
+for i in $(seq 1 200); do echo "site$i.casino.test"; done > "$out/gambling.txt"
+"$ward" lists import --domains gambling="$out/gambling.txt" --out "$out/ward/ward.idx" >/dev/null
+cat > "$out/policy.toml" <<'POLICY'
+name = "Benchmark School"
+timezone = "Europe/London"
+unknown_group = "pupils"
+
+[[group]]
+id = "pupils"
+title = "Pupils"
+kind = "pupil"
+
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+POLICY
+for i in $(seq 1 200); do echo "site$i.casino.test A"; done > "$out/queries"
+dns_port=$(free_port)
+radius_port=$(free_port)
+secret="benchmark radius secret 0123456789"
+env -i PATH="$PATH" WARD_DATA_DIR="$out/ward" WARD_CONSOLE_LISTEN=127.0.0.1:0 \
+    WARD_ADMIN_PASSWORD="benchmark only password" WARD_LOG=warn WARD_PROXY_LISTEN= \
+    WARD_FILTER_POLICY="$out/policy.toml" WARD_DNS_CLIENT_QPS=0 \
+    WARD_DNS_LISTEN="127.0.0.1:$dns_port" WARD_DNS_UPSTREAM=127.0.0.1:9 \
+    WARD_RADIUS_LISTEN="127.0.0.1:$radius_port" WARD_RADIUS_CLIENTS="127.0.0.1=$secret" \
+    "$ward" serve > "$out/ward.log" 2>&1 &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    grep -qs "RADIUS accounting listening" "$out/ward.log" && break
+    sleep 0.2
+done
+summary=bench/out/identity.txt
+: > "$summary"
+measure() {
+    dnsperf -s 127.0.0.1 -p "$dns_port" -d "$out/queries" -l 3 -c 4 -q 100 -T 1 >/dev/null 2>&1 || true
+    dnsperf -s 127.0.0.1 -p "$dns_port" -d "$out/queries" -l "$duration" -c 4 -q 100 -T 1 > "$out/$1.dnsperf" 2>&1
+    printf '%-10s %10.0f queries/s\n' "$1" "$(awk '/Queries per second/ { print $4 }' "$out/$1.dnsperf")" | tee -a "$summary"
+}
+measure none
+"$load" --server "127.0.0.1:$radius_port" --secret "$secret" --users 10000 --seconds 2 | tee -a "$summary"
+measure 10,000
+# One more log-in: dnsperf's own address.
+python3 - "$radius_port" "$secret" <<'PY'
+import hashlib, socket, struct, sys
+port, secret = int(sys.argv[1]), sys.argv[2].encode()
+user = b"bench.user"
+attributes = bytes([1, len(user) + 2]) + user + bytes([40, 6]) + struct.pack(">I", 1) + bytes([8, 6, 127, 0, 0, 1])
+header = bytes([4, 1]) + struct.pack(">H", 20 + len(attributes))
+authenticator = hashlib.md5(header + bytes(16) + attributes + secret).digest()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
+s.sendto(header + authenticator + attributes, ("127.0.0.1", port))
+assert s.recv(64)[0] == 5, "no Accounting-Response"
+PY
+measure at-client
+awk '/queries\/s/ { q[$1] = $2 } END {
+    printf "10,000 log-ins, none at the client: %.3fx the queries/s with none\n", q["10,000"] / q["none"]
+    printf "10,000 log-ins, one at the client:  %.3fx the queries/s with none\n", q["at-client"] / q["none"]
+}' "$summary" | tee -a "$summary"
