@@ -335,14 +335,28 @@ pub struct FilterState {
     pub policy: Arc<PolicySnapshot>,
     /// The device register.
     pub clients: ClientMap,
+    /// Which state this is: every one made has its own, so that what was worked out from one
+    /// (a network log-in's client) is never used with another.
+    generation: u64,
 }
+
+/// The next [`FilterState::generation`].
+static GENERATION: AtomicU64 = AtomicU64::new(1);
 
 impl FilterState {
     /// The state for a policy and device register; the warnings name devices whose group the
     /// policy does not have.
     pub fn new(policy: Arc<PolicySnapshot>, devices: &[Device]) -> (FilterState, Vec<String>) {
         let (clients, warnings) = ClientMap::new(devices, &policy);
-        (FilterState { policy, clients }, warnings)
+        let generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+        (
+            FilterState {
+                policy,
+                clients,
+                generation,
+            },
+            warnings,
+        )
     }
 
     /// Who `address` is at `now`: the person of an open portal session there, else of a
@@ -358,19 +372,29 @@ impl FilterState {
                 account_group(&self.policy, session.group.as_deref()),
             ));
         }
-        match sessions.network.get(address, now) {
-            None => base.clone(),
-            Some(login) => Arc::new(
-                base.logged_in(
-                    login.person,
-                    &login.user,
-                    login
-                        .group
-                        .as_deref()
-                        .and_then(|group| self.policy.group(group)),
-                ),
-            ),
+        let Some(held) = sessions.network.held(address, now) else {
+            return base.clone();
+        };
+        // Worked out once per log-in and state, not per query.
+        if let Some(cached) = held.client.load().as_ref()
+            && cached.0 == self.generation
+        {
+            return cached.1.clone();
         }
+        let login = &held.login;
+        let client = Arc::new(
+            base.logged_in(
+                login.person,
+                &login.user,
+                login
+                    .group
+                    .as_deref()
+                    .and_then(|group| self.policy.group(group)),
+            ),
+        );
+        held.client
+            .store(Some(Arc::new((self.generation, client.clone()))));
+        client
     }
 }
 
@@ -659,6 +683,68 @@ mod tests {
         assert!(
             receiver.try_recv().is_err(),
             "a flush hands each count over once"
+        );
+    }
+
+    #[test]
+    fn a_network_log_in_is_worked_out_once_per_state_and_again_after_a_reload() {
+        let sessions = Sessions::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let address: IpAddr = "10.0.3.17".parse().expect("address");
+        let (first, _) = FilterState::new(Arc::new(policy()), &[]);
+        let staff = first
+            .policy
+            .groups()
+            .iter()
+            .find(|g| g.kind == GroupKind::Staff)
+            .expect("a staff group")
+            .id
+            .as_str()
+            .to_owned();
+        sessions.network().start(
+            address,
+            network::NetworkLogin {
+                user: "mrs.jones".into(),
+                person: None,
+                group: Some(staff.clone()),
+                session_id: None,
+                nas: "10.0.0.2".parse().expect("address"),
+                since: now,
+                until: now + jiff::SignedDuration::from_mins(10),
+            },
+        );
+        let once = first.client(address, &sessions, now);
+        let again = first.client(address, &sessions, now);
+        assert!(
+            Arc::ptr_eq(&once, &again),
+            "the same state reuses what it worked out"
+        );
+        assert_eq!(once.identity.group.as_str(), staff);
+        assert_eq!(once.identity.user.as_deref(), Some("mrs.jones"));
+        // A reload makes a new state: the client is worked out again, never taken from the old.
+        let (second, _) = FilterState::new(Arc::new(policy()), &[]);
+        let reloaded = second.client(address, &sessions, now);
+        assert!(!Arc::ptr_eq(&once, &reloaded));
+        assert_eq!(reloaded.identity.group.as_str(), staff);
+        // Someone else gets the address: their own client, at once.
+        sessions.network().start(
+            address,
+            network::NetworkLogin {
+                user: "visitor".into(),
+                person: None,
+                group: None,
+                session_id: None,
+                nas: "10.0.0.2".parse().expect("address"),
+                since: now,
+                until: now + jiff::SignedDuration::from_mins(10),
+            },
+        );
+        let visitor = second.client(address, &sessions, now);
+        assert_eq!(visitor.identity.user.as_deref(), Some("visitor"));
+        assert_ne!(
+            visitor.identity.group.as_str(),
+            staff,
+            "no wider group for a stranger"
         );
     }
 }

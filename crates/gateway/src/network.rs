@@ -37,10 +37,17 @@ pub struct NetworkLogin {
     pub until: Timestamp,
 }
 
+/// A log-in as held: with the client worked out from it for one filter state (its generation).
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub(crate) login: Arc<NetworkLogin>,
+    pub(crate) client: arc_swap::ArcSwapOption<(u64, Arc<crate::Client>)>,
+}
+
 /// Network log-ins by address.
 #[derive(Debug)]
 pub struct NetworkLogins {
-    shards: Vec<RwLock<HashMap<IpAddr, Arc<NetworkLogin>>>>,
+    shards: Vec<RwLock<HashMap<IpAddr, Arc<Held>>>>,
     hasher: std::collections::hash_map::RandomState,
     open: AtomicUsize,
 }
@@ -56,12 +63,17 @@ impl Default for NetworkLogins {
 }
 
 impl NetworkLogins {
-    fn shard(&self, address: &IpAddr) -> &RwLock<HashMap<IpAddr, Arc<NetworkLogin>>> {
+    fn shard(&self, address: &IpAddr) -> &RwLock<HashMap<IpAddr, Arc<Held>>> {
         &self.shards[(self.hasher.hash_one(address) as usize) & (SHARDS - 1)]
     }
 
     /// The log-in at `address`, if one is open at `now`.
     pub fn get(&self, address: IpAddr, now: Timestamp) -> Option<Arc<NetworkLogin>> {
+        self.held(address, now).map(|held| held.login.clone())
+    }
+
+    /// The log-in at `address` as held, if one is open at `now`.
+    pub(crate) fn held(&self, address: IpAddr, now: Timestamp) -> Option<Arc<Held>> {
         if self.open.load(Ordering::Relaxed) == 0 {
             return None;
         }
@@ -72,7 +84,7 @@ impl NetworkLogins {
             .unwrap_or_else(|e| e.into_inner());
         shard
             .get(&address)
-            .filter(|login| login.until > now)
+            .filter(|held| held.login.until > now)
             .cloned()
     }
 
@@ -84,7 +96,11 @@ impl NetworkLogins {
             .shard(&address)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        if shard.insert(address, Arc::new(login)).is_none() {
+        let held = Arc::new(Held {
+            login: Arc::new(login),
+            client: arc_swap::ArcSwapOption::empty(),
+        });
+        if shard.insert(address, held).is_none() {
             self.open.fetch_add(1, Ordering::Relaxed);
         }
     }
@@ -97,9 +113,9 @@ impl NetworkLogins {
             .shard(&address)
             .write()
             .unwrap_or_else(|e| e.into_inner());
-        let same = shard
-            .get(&address)
-            .is_some_and(|login| session_id.is_none() || login.session_id.as_deref() == session_id);
+        let same = shard.get(&address).is_some_and(|held| {
+            session_id.is_none() || held.login.session_id.as_deref() == session_id
+        });
         if same {
             shard.remove(&address);
             self.open.fetch_sub(1, Ordering::Relaxed);
@@ -123,7 +139,7 @@ impl NetworkLogins {
         for shard in &self.shards {
             let mut shard = shard.write().unwrap_or_else(|e| e.into_inner());
             let before = shard.len();
-            shard.retain(|_, login| keep(login));
+            shard.retain(|_, held| keep(&held.login));
             removed += before - shard.len();
         }
         self.open.fetch_sub(removed, Ordering::Relaxed);
