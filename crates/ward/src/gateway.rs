@@ -236,7 +236,7 @@ impl Gateway {
                 .await?,
             )
         };
-        if let Some((address, _)) =
+        if let Some(address) =
             crate::radius::start(config, store, school, &live, &mut tasks).await?
         {
             // Scripts and tests read this line to find the listener.
@@ -354,21 +354,26 @@ fn inspection(
     Option<Arc<ward_proxy::inspect::Inspection>>,
 )> {
     let folder = ward_proxy::ca::CaFolder::in_data_dir(&config.data_dir);
-    let authorities = if folder.exists() || config.proxy.inspect_https {
-        Some(Arc::new(
-            folder
-                .load()
-                .context("HTTPS inspection's certificate authority")?,
-        ))
-    } else {
-        None
-    };
-    let Some(authorities) = authorities else {
-        return Ok((None, None));
-    };
     if !config.proxy.inspect_https {
-        return Ok((Some(authorities), None));
+        // Offered to devices ahead of inspection when it exists. A CA that does not load (a
+        // key others can read, say) must not stop filtering when nothing uses it: it is said,
+        // and not offered.
+        if !folder.exists() {
+            return Ok((None, None));
+        }
+        return Ok(match folder.load() {
+            Ok(authorities) => (Some(Arc::new(authorities)), None),
+            Err(error) => {
+                tracing::warn!(%error, "the school's certificate authority does not load; it is not offered to devices");
+                (None, None)
+            }
+        });
     }
+    let authorities = Arc::new(
+        folder
+            .load()
+            .context("HTTPS inspection's certificate authority")?,
+    );
     let never = match config.proxy.never_inspect.trim() {
         "" => ward_proxy::inspect::NeverInspect::default(),
         path => {

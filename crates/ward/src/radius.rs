@@ -2,7 +2,8 @@
 //! who holds which address, and the DNS filter and the proxy then know the person behind it.
 //!
 //! Each packet must come from a configured network device and carry its shared secret's
-//! authenticator (`ward_gateway::radius`); anything else is dropped unanswered and counted. A
+//! authenticator (`ward_gateway::radius`); anything else is dropped unanswered (and logged at
+//! debug level). A
 //! `Start` or `Interim-Update` gives the address to the user (the person with that user name,
 //! browsing as their policy group; a user Ward does not know is named but keeps the address's
 //! group); a `Stop` ends it; an access point's `Accounting-On`/`Off` ends all of its log-ins.
@@ -11,7 +12,6 @@
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
@@ -28,25 +28,14 @@ use crate::config::Config;
 /// person (the network must be answered).
 const LOOKUP_TIME: Duration = Duration::from_secs(2);
 
-/// Counters since start.
-#[derive(Debug, Default)]
-pub struct RadiusStats {
-    /// Packets accepted and answered.
-    pub accepted: AtomicU64,
-    /// Packets from an address that is not a configured network device.
-    pub unknown_sender: AtomicU64,
-    /// Packets that were malformed or failed the authenticator.
-    pub refused: AtomicU64,
-}
-
-/// Binds the listener and starts serving it; returns its address and counters.
+/// Binds the listener and starts serving it; returns its address.
 pub async fn start(
     config: &Config,
     store: &Store,
     school: SchoolId,
     live: &Arc<LiveState>,
     tasks: &mut JoinSet<()>,
-) -> anyhow::Result<Option<(SocketAddr, Arc<RadiusStats>)>> {
+) -> anyhow::Result<Option<SocketAddr>> {
     let Some(listen) = config.parsed.radius_listen else {
         return Ok(None);
     };
@@ -60,7 +49,6 @@ pub async fn start(
         .iter()
         .map(|(address, secret)| (*address, secret.expose().as_bytes().to_vec()))
         .collect();
-    let stats = Arc::new(RadiusStats::default());
     let listener = Listener {
         socket,
         secrets,
@@ -70,7 +58,6 @@ pub async fn start(
         lapse: SignedDuration::from_mins(
             i64::try_from(config.radius.session_minutes).unwrap_or(120),
         ),
-        stats: stats.clone(),
     };
     tasks.spawn(listener.serve());
     let expiring = live.clone();
@@ -81,7 +68,7 @@ pub async fn start(
             expiring.sessions().network().expire(Timestamp::now());
         }
     });
-    Ok(Some((address, stats)))
+    Ok(Some(address))
 }
 
 struct Listener {
@@ -91,7 +78,6 @@ struct Listener {
     school: SchoolId,
     live: Arc<LiveState>,
     lapse: SignedDuration,
-    stats: Arc<RadiusStats>,
 }
 
 impl Listener {
@@ -108,14 +94,12 @@ impl Listener {
             };
             let packet = &buffer[..n];
             let Some(secret) = self.secrets.get(&canonical_ip(from.ip())) else {
-                self.stats.unknown_sender.fetch_add(1, Ordering::Relaxed);
                 tracing::debug!(%from, "RADIUS packet from an address that is not a configured network device");
                 continue;
             };
             let accounting = match read_accounting(packet, secret) {
                 Ok(accounting) => accounting,
                 Err(error) => {
-                    self.stats.refused.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(%from, %error, "RADIUS packet refused");
                     continue;
                 }
@@ -124,7 +108,6 @@ impl Listener {
             if let Ok(response) = accounting_response(packet, secret) {
                 let _ = self.socket.send_to(&response, from).await;
             }
-            self.stats.accepted.fetch_add(1, Ordering::Relaxed);
         }
     }
 

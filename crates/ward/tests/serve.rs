@@ -2001,6 +2001,30 @@ fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
     );
     let ca = folder.join("var/ca/ca.pem");
 
+    // A CA that does not load (its key readable by others) does not stop filtering while
+    // inspection is off: it is just not offered.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let key = folder.join("var/ca/ca.key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+        let (server, proxy) = start_with_proxy(
+            &folder,
+            &DNS_POLICY.replace("VERDICT", "unacceptable"),
+            &[("WARD_ADMIN_PASSWORD", "inspection test password")],
+        );
+        let (status, page) = curl_through(&proxy, &format!("http://{proxy}/ward/ca.crt"));
+        assert_eq!(status, 404, "{page}");
+        assert_eq!(
+            curl_through(&proxy, "http://casino.test/").0,
+            403,
+            "still filtering"
+        );
+        let (ok, log) = server.terminate();
+        assert!(ok, "{log}");
+        assert!(log.contains("does not load"), "{log}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+
     let (server, proxy) = start_with_proxy(
         &folder,
         &DNS_POLICY.replace("VERDICT", "unacceptable"),
