@@ -52,6 +52,11 @@ fn who(alert: &Alert) -> String {
     if let Some(ip) = &alert.client_ip {
         parts.push(format!("({ip})"));
     }
+    if let Some(by) = alert.identified_by
+        && (alert.person_name.is_some() || alert.username.is_some())
+    {
+        parts.push(format!("· {}", by.short()));
+    }
     if parts.is_empty() {
         "—".into()
     } else {
@@ -174,6 +179,8 @@ pub struct ChangeLine {
 struct ShowPage {
     layout: Layout,
     alert: AlertLine,
+    /// How the front end knew who it was.
+    identified_by: Option<ward_store::IdentifiedBy>,
     detail: String,
     notified: String,
     incident: Option<IncidentId>,
@@ -254,6 +261,7 @@ impl ShowPage {
         Ok(ShowPage {
             layout: Layout::for_user(state, user, &format!("Alert {}", alert.id)).await,
             alert: line(state, alert),
+            identified_by: alert.identified_by,
             detail: alert.detail.clone(),
             notified: alert
                 .notified_at

@@ -358,6 +358,7 @@ mod tests {
             device_name: None,
             client_ip: None,
             username: username.map(str::to_owned),
+            identified_by: None,
             subject: String::new(),
             summary: String::new(),
             detail: detail.into(),

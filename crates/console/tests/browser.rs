@@ -299,6 +299,12 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
     browser.open(&format!("{}/alerts/1", console.base));
     browser.wait_for_text("Alert 1");
     assert_eq!(browser.find_text("#status"), "Closed");
+    // The DSL sees how sure the name is: the Wi-Fi said who held the address.
+    assert!(browser.find_text("#who").contains("Wi-Fi log-in"));
+    assert_eq!(
+        browser.find_text("#identified-by"),
+        "named by the Wi-Fi log-in at that address"
+    );
 
     // A second incident for Jo: continued infringement is suggested, the first is listed, and
     // Jo's chronology has both.

@@ -188,6 +188,71 @@ impl Source {
     }
 }
 
+/// How a front end knows who is behind an address, from the surest to the least sure, so that
+/// a DSL reading an event or alert knows how far to trust the name on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdentifiedBy {
+    /// The request carried the user's own log-in (the proxy's `Proxy-Authorization`).
+    ProxyLogin,
+    /// The user logged in at Ward's portal from this address.
+    Portal,
+    /// The school's Wi-Fi or network said (RADIUS accounting) that the user holds the address.
+    Network,
+    /// The device register names the device at this address; no person is known.
+    Device,
+    /// Nothing is known but the address (the unknown-client group).
+    Address,
+}
+
+impl IdentifiedBy {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IdentifiedBy::ProxyLogin => "proxy-login",
+            IdentifiedBy::Portal => "portal",
+            IdentifiedBy::Network => "network",
+            IdentifiedBy::Device => "device",
+            IdentifiedBy::Address => "address",
+        }
+    }
+
+    /// The stored name read back; `None` for a name this version does not know.
+    pub fn parse(text: &str) -> Option<IdentifiedBy> {
+        [
+            IdentifiedBy::ProxyLogin,
+            IdentifiedBy::Portal,
+            IdentifiedBy::Network,
+            IdentifiedBy::Device,
+            IdentifiedBy::Address,
+        ]
+        .into_iter()
+        .find(|source| source.as_str() == text)
+    }
+
+    /// A few words for a table: "Wi-Fi log-in".
+    pub fn short(self) -> &'static str {
+        match self {
+            IdentifiedBy::ProxyLogin => "proxy log-in",
+            IdentifiedBy::Portal => "portal log-in",
+            IdentifiedBy::Network => "Wi-Fi log-in",
+            IdentifiedBy::Device => "device register",
+            IdentifiedBy::Address => "address only",
+        }
+    }
+
+    /// How staff are told where the name came from.
+    pub fn label(self) -> &'static str {
+        match self {
+            IdentifiedBy::ProxyLogin => "named by their proxy log-in",
+            IdentifiedBy::Portal => "named by their portal log-in",
+            IdentifiedBy::Network => "named by the Wi-Fi log-in at that address",
+            IdentifiedBy::Device => "the device register's entry for that address",
+            IdentifiedBy::Address => "address only: nobody is known there",
+        }
+    }
+}
+
 /// What was done with a request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -231,6 +296,9 @@ pub struct Event {
     /// The user name as the front end saw it (proxy authentication, portal).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// How the front end knew who it was (`None` in journals written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identified_by: Option<IdentifiedBy>,
     /// The host name.
     pub host: String,
     /// The full URL, where the front end saw one.
@@ -298,6 +366,7 @@ impl Event {
             device: None,
             person: None,
             username: None,
+            identified_by: None,
             host,
             url: None,
             action,

@@ -35,8 +35,8 @@ use std::sync::{Arc, Mutex};
 use arc_swap::ArcSwap;
 use jiff::Timestamp;
 use ward_events::{
-    Device, DeviceId, Disposition, Event, EventAlert, EventSink, Network, PersonId, SchoolId,
-    Source,
+    Device, DeviceId, Disposition, Event, EventAlert, EventSink, IdentifiedBy, Network, PersonId,
+    SchoolId, Source,
 };
 use ward_policy::{Decision, Group, GroupKind, Identity, PolicySnapshot, YouTubeMode};
 
@@ -106,6 +106,7 @@ impl Requester {
         event.device = self.client.device;
         event.person = self.client.person;
         event.username = self.client.identity.user.clone();
+        event.identified_by = Some(self.client.identified_by);
         event
     }
 
@@ -134,6 +135,8 @@ pub struct Client {
     pub kind: GroupKind,
     /// Whether the address is in the device register (false: the unknown-client group).
     pub registered: bool,
+    /// How the person (or the device) was known.
+    pub identified_by: IdentifiedBy,
     /// The group's safe-search setting.
     pub safe_search: bool,
     /// The group's YouTube setting.
@@ -154,21 +157,33 @@ impl Client {
             },
             kind: group.kind,
             registered,
+            identified_by: if registered {
+                IdentifiedBy::Device
+            } else {
+                IdentifiedBy::Address
+            },
             safe_search: group.safe_search,
             youtube: group.youtube,
             private_networks: group.private_networks == ward_policy::Fallback::Allow,
         }
     }
 
-    /// The same client once a log-in says who they are: the person and user name, and the
-    /// group the policy gives them (`None`: the client's group stays).
-    pub fn logged_in(&self, person: Option<PersonId>, user: &str, group: Option<&Group>) -> Client {
+    /// The same client once a log-in (`by`) says who they are: the person and user name, and
+    /// the group the policy gives them (`None`: the client's group stays).
+    pub fn logged_in(
+        &self,
+        person: Option<PersonId>,
+        user: &str,
+        group: Option<&Group>,
+        by: IdentifiedBy,
+    ) -> Client {
         let mut client = match group {
             Some(group) => Client::of_group(group, self.device, self.registered),
             None => self.clone(),
         };
         client.person = person;
         client.identity.user = Some(user.to_owned());
+        client.identified_by = by;
         client
     }
 }
@@ -370,6 +385,7 @@ impl FilterState {
                 session.person,
                 &session.user,
                 account_group(&self.policy, session.group.as_deref()),
+                IdentifiedBy::Portal,
             ));
         }
         let Some(held) = sessions.network.held(address, now) else {
@@ -390,6 +406,7 @@ impl FilterState {
                     .group
                     .as_deref()
                     .and_then(|group| self.policy.group(group)),
+                IdentifiedBy::Network,
             ),
         );
         held.client
@@ -656,7 +673,7 @@ mod tests {
         let policy = policy();
         let (map, _) = ClientMap::new(&[], &policy);
         let client = map.lookup("10.0.0.1".parse().expect("ip")).clone();
-        let named = client.logged_in(Some(PersonId(9)), "jsmith", None);
+        let named = client.logged_in(Some(PersonId(9)), "jsmith", None, IdentifiedBy::ProxyLogin);
         let counts = BrowsingCounts::new(SchoolId(1), Source::Proxy);
         let at = |s: &str| s.parse::<Timestamp>().expect("time");
         let ip: IpAddr = "10.0.0.1".parse().expect("ip");
@@ -746,5 +763,63 @@ mod tests {
             staff,
             "no wider group for a stranger"
         );
+    }
+
+    #[test]
+    fn one_order_decides_who_is_at_an_address_and_says_how_it_knows() {
+        let devices = [device(1, "10.0.0.0/8", Some("ks2"))];
+        let (state, _) = FilterState::new(Arc::new(policy()), &devices);
+        let sessions = Sessions::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let until = now + jiff::SignedDuration::from_mins(10);
+        let here: IpAddr = "10.0.0.7".parse().expect("ip");
+        let who = |address: IpAddr| {
+            let client = state.client(address, &sessions, now);
+            (client.identity.user.clone(), client.identified_by)
+        };
+        assert_eq!(
+            who("192.168.1.1".parse().expect("ip")),
+            (None, IdentifiedBy::Address)
+        );
+        assert_eq!(who(here), (None, IdentifiedBy::Device));
+        sessions.network().start(
+            here,
+            network::NetworkLogin {
+                user: "wifi.user".into(),
+                person: None,
+                group: None,
+                session_id: None,
+                nas: "10.0.0.2".parse().expect("address"),
+                since: now,
+                until,
+            },
+        );
+        assert_eq!(
+            who(here),
+            (Some("wifi.user".into()), IdentifiedBy::Network),
+            "the Wi-Fi log-in comes before the device register"
+        );
+        sessions.start(
+            here,
+            PortalSession {
+                person: Some(PersonId(4)),
+                user: "portal.user".into(),
+                group: None,
+                since: now,
+                until,
+            },
+        );
+        assert_eq!(
+            who(here),
+            (Some("portal.user".into()), IdentifiedBy::Portal),
+            "a portal log-in comes before the Wi-Fi's"
+        );
+        sessions.end(here);
+        assert_eq!(who(here), (Some("wifi.user".into()), IdentifiedBy::Network));
+        // A request's own log-in comes first of all (the proxy applies it over this).
+        let base = state.client(here, &sessions, now);
+        let proxy = base.logged_in(None, "proxy.user", None, IdentifiedBy::ProxyLogin);
+        assert_eq!(proxy.identified_by, IdentifiedBy::ProxyLogin);
+        assert_eq!(proxy.identity.user.as_deref(), Some("proxy.user"));
     }
 }

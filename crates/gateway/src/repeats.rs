@@ -35,6 +35,7 @@ fn same_kind(a: &Event, b: &Event) -> bool {
         && a.device == b.device
         && a.person == b.person
         && a.username == b.username
+        && a.identified_by == b.identified_by
         && a.host == b.host
         && a.url == b.url
         && a.action == b.action
@@ -50,6 +51,7 @@ fn kind_hash(event: &Event) -> u64 {
     event.device.hash(&mut hasher);
     event.person.hash(&mut hasher);
     event.username.hash(&mut hasher);
+    event.identified_by.hash(&mut hasher);
     event.host.hash(&mut hasher);
     event.url.hash(&mut hasher);
     event.action.as_str().hash(&mut hasher);

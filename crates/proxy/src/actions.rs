@@ -21,6 +21,8 @@ pub struct ConcernReport {
     pub person: Option<PersonId>,
     /// The user name, if known.
     pub username: Option<String>,
+    /// How the proxy knew who it was.
+    pub identified_by: ward_events::IdentifiedBy,
     /// Their policy group.
     pub group: String,
     /// The page they were on.

@@ -357,7 +357,12 @@ impl Proxy {
             }
         };
         let group = ward_gateway::account_group(&state.policy, user.group.as_deref());
-        Ok(base.logged_in(user.person, &user.username, group))
+        Ok(base.logged_in(
+            user.person,
+            &user.username,
+            group,
+            ward_events::IdentifiedBy::ProxyLogin,
+        ))
     }
 
     /// Records an event for a blocked, rewritten or searched request; `alert` for a blocked

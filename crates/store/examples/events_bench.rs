@@ -32,6 +32,7 @@ fn event(number: usize, blocked_percent: usize, start: jiff::Timestamp) -> Event
         device: Some(ward_store::DeviceId((number % 40 + 1) as i64)),
         person: Some(ward_store::PersonId(person as i64)),
         username: Some(format!("pupil{person}")),
+        identified_by: None,
         host: format!("www.site{site}.example"),
         url: Some(format!(
             "http://www.site{site}.example/page/{}",

@@ -13,6 +13,7 @@ use std::str::FromStr;
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
+use ward_events::IdentifiedBy;
 
 use crate::{
     AlertId, DeviceId, Event, IncidentId, PersonId, Result, SchoolId, Store, StoreError, dispatch,
@@ -83,6 +84,8 @@ pub struct NewAlert {
     pub client_ip: Option<IpAddr>,
     /// The user name the front end saw, if any.
     pub username: Option<String>,
+    /// How the front end knew who it was, if it came from the network.
+    pub identified_by: Option<IdentifiedBy>,
     /// One line saying what happened.
     pub summary: String,
     /// More: the address, the reason, matched phrases and the text around them.
@@ -100,6 +103,7 @@ impl NewAlert {
             device: None,
             client_ip: None,
             username: None,
+            identified_by: None,
             summary,
             detail: String::new(),
         }
@@ -140,6 +144,9 @@ pub struct Alert {
     pub client_ip: Option<String>,
     /// The user name the front end saw.
     pub username: Option<String>,
+    /// How the front end knew who it was (`None`: not from the network, or raised before it
+    /// was recorded).
+    pub identified_by: Option<IdentifiedBy>,
     /// `person:ID`, `device:ID`, `ip:ADDRESS` or empty.
     pub subject: String,
     /// What happened.
@@ -307,6 +314,7 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
             device: event.device,
             client_ip: Some(event.client_ip),
             username: event.username.clone(),
+            identified_by: event.identified_by,
             summary: format!("Risk detected ({}): {}", fold.category, event.reason),
             detail: format!(
                 "Address: {target}\n{found}{}",
@@ -322,6 +330,7 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
         device: event.device,
         client_ip: Some(event.client_ip),
         username: event.username.clone(),
+        identified_by: event.identified_by,
         summary: format!("Blocked attempt to reach {target} ({})", fold.category),
         detail: format!(
             "{} request; categories: {}; why: {}",
@@ -334,7 +343,7 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
 
 const COLUMNS: &str = "a.id, a.created_at, a.last_seen, a.severity, a.category, a.source, a.status, \
      a.person_id, p.username AS person_username, p.given_name, p.family_name, a.device_id, \
-     d.name AS device_name, a.client_ip, a.username, a.subject, a.summary, a.detail, a.repeats, \
+     d.name AS device_name, a.client_ip, a.username, a.identified_by, a.subject, a.summary, a.detail, a.repeats, \
      a.notified_at, a.incident_id";
 
 const FROM: &str = "alerts a
@@ -373,6 +382,10 @@ macro_rules! alert_from_row {
             device_name: row.try_get("device_name")?,
             client_ip: row.try_get("client_ip")?,
             username: row.try_get("username")?,
+            identified_by: row
+                .try_get::<Option<String>, _>("identified_by")?
+                .as_deref()
+                .and_then(IdentifiedBy::parse),
             subject: row.try_get("subject")?,
             summary: row.try_get("summary")?,
             detail: row.try_get("detail")?,
@@ -391,8 +404,8 @@ macro_rules! insert_alert {
         let alert: &$crate::NewAlert = $alert;
         let row = sqlx::query(
             "INSERT INTO alerts (school_id, created_at, updated_at, last_seen, severity, category, source,
-               person_id, device_id, client_ip, username, subject, summary, detail, repeats)
-             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) RETURNING id",
+               person_id, device_id, client_ip, username, identified_by, subject, summary, detail, repeats)
+             VALUES ($1, $2, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) RETURNING id",
         )
         .bind($school)
         .bind($at)
@@ -404,6 +417,7 @@ macro_rules! insert_alert {
         .bind(alert.device.map(|d| d.0))
         .bind(alert.client_ip.map(|ip| ip.to_string()))
         .bind(alert.username.as_deref())
+        .bind(alert.identified_by.map(IdentifiedBy::as_str))
         .bind(alert.subject())
         .bind(&alert.summary)
         .bind(&alert.detail)

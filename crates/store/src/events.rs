@@ -7,14 +7,15 @@ use std::fmt::Write;
 
 use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
+use ward_events::IdentifiedBy;
 
 use crate::{
     DeviceId, Disposition, Event, PersonId, Result, SchoolId, Store, dispatch, micros, timestamp,
 };
 
-/// Rows per multi-row `INSERT` (14 parameters each; both backends allow far more than 7,000).
+/// Rows per multi-row `INSERT` (16 parameters each; both backends allow far more than 8,000).
 const ROWS_PER_INSERT: usize = 500;
-const EVENT_COLUMNS: usize = 15;
+const EVENT_COLUMNS: usize = 16;
 
 /// How long repeats of a blocked attempt (same person, same category) are folded into one alert
 /// unless the writer is told otherwise.
@@ -76,6 +77,8 @@ pub struct EventRow {
     pub username: Option<String>,
     /// The person's full name, if known.
     pub person_name: Option<String>,
+    /// How the front end knew who it was (`None` before it was recorded).
+    pub identified_by: Option<IdentifiedBy>,
     /// The host.
     pub host: String,
     /// The URL, if seen.
@@ -109,7 +112,7 @@ pub struct BrowsingRow {
 fn insert_events_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO events (school_id, at, gateway, source, client_ip, device_id, person_id, username, \
-         host, url, action, categories, reason, search_term, requests) VALUES ",
+         identified_by, host, url, action, categories, reason, search_term, requests) VALUES ",
     );
     for row in 0..rows {
         sql.push_str(if row == 0 { "(" } else { ", (" });
@@ -143,7 +146,7 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
 
 /// The columns an [`EventRow`] is read from (with [`EVENT_FROM`]).
 pub(crate) const EVENT_ROW_COLUMNS: &str = "e.id, e.at, e.source, e.client_ip, d.name AS device_name, \
-     p.username AS person_username, p.given_name, p.family_name, e.username, e.host, e.url, \
+     p.username AS person_username, p.given_name, p.family_name, e.username, e.identified_by, e.host, e.url, \
      e.action, e.categories, e.reason, e.search_term, e.requests";
 
 /// Events with their person and device.
@@ -169,6 +172,10 @@ macro_rules! event_row {
             person_name: given
                 .zip(family)
                 .map(|(given, family)| format!("{given} {family}")),
+            identified_by: row
+                .try_get::<Option<String>, _>("identified_by")?
+                .as_deref()
+                .and_then(ward_events::IdentifiedBy::parse),
             host: row.try_get("host")?,
             url: row.try_get("url")?,
             action: row.try_get("action")?,
@@ -227,6 +234,7 @@ impl Store {
                         .bind(event.device.map(|device| device.0))
                         .bind(event.person.map(|person| person.0))
                         .bind(event.username.as_deref())
+                        .bind(event.identified_by.map(IdentifiedBy::as_str))
                         .bind(event.host.as_str())
                         .bind(event.url.as_deref())
                         .bind(event.action.as_str())
@@ -474,9 +482,12 @@ mod tests {
     #[test]
     fn insert_sql_numbers_every_placeholder_once() {
         let sql = insert_events_sql(2, true);
-        assert!(sql.ends_with("VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15), ($16, $17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30)"));
+        assert!(sql.ends_with(
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16), \
+             ($17, $18, $19, $20, $21, $22, $23, $24, $25, $26, $27, $28, $29, $30, $31, $32)"
+        ));
         let sql = insert_events_sql(2, false);
-        assert_eq!(sql.matches('?').count(), 30);
+        assert_eq!(sql.matches('?').count(), 32);
         assert!(!sql.contains('$'));
     }
 }

@@ -276,6 +276,7 @@ mod tests {
             device: None,
             person: None,
             username: None,
+            identified_by: None,
             host: format!("site{number}.example"),
             url: None,
             action: Disposition::Block,

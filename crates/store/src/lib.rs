@@ -56,7 +56,7 @@ pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,
     UnblockDecision, UnblockGrant, UnblockRequest,
 };
-pub use ward_events::{BadNetwork, EventSink, WriterHealth};
+pub use ward_events::{BadNetwork, EventSink, IdentifiedBy, WriterHealth};
 pub use writer::{EventWriter, WriterConfig};
 
 /// Everything that can go wrong in the store.

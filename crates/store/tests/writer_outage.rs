@@ -21,6 +21,7 @@ fn event(school: SchoolId, number: usize) -> Event {
         device: None,
         person: None,
         username: None,
+        identified_by: None,
         host: format!("n{number:06}.example"),
         url: None,
         action: Disposition::Block,

@@ -169,6 +169,7 @@ impl StoreActions {
             device: report.device,
             client_ip: Some(report.client_ip),
             username: report.username.clone(),
+            identified_by: Some(report.identified_by),
             summary,
             detail,
         };

@@ -2194,6 +2194,36 @@ fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
                    Framed-IP-Address = 127.0.0.5, Acct-Session-Id = \"w-2\"\n";
     assert!(radclient(&radius, secret, unknown));
     assert!(!gambling_from("127.0.0.5"));
+    // The blocked look-ups are recorded with the name and how Ward knew it: visitor7's by the
+    // Wi-Fi log-in, the one before any log-in by the address alone (no name).
+    let (_, page) = console_get(&server.base, &session, "/activity");
+    let csrf = field(&page, "csrf");
+    let mut results = String::new();
+    for _ in 0..100 {
+        let (status, body) = console_post(
+            &server.base,
+            &session,
+            "/activity",
+            &[("csrf", &csrf), ("site", "casino.test")],
+        );
+        assert_eq!(status, 200, "{body}");
+        results = body;
+        if results.contains("visitor7") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let rows: Vec<&str> = results.split("<tr>").skip(2).collect();
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("visitor7 <span class=\"hint\">(Wi-Fi log-in)</span>")),
+        "{results}"
+    );
+    assert!(
+        rows.iter()
+            .any(|row| row.contains("127.0.0.5") && !row.contains("log-in)")),
+        "the look-up before any log-in names nobody: {results}"
+    );
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }

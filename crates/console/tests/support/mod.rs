@@ -157,6 +157,7 @@ impl Console {
                 device: None,
                 person: Some(jo.id),
                 username: Some("j.smith".into()),
+                identified_by: Some(ward_store::IdentifiedBy::Network),
                 host: host.into(),
                 url: Some(format!("http://{host}/")),
                 action: Disposition::Block,

@@ -440,6 +440,7 @@ impl Connection {
             device: client.device,
             person: client.person,
             username: client.identity.user.clone(),
+            identified_by: client.identified_by,
             group: client.identity.group.to_string(),
             url: form.url.clone(),
             message: message.chars().take(MAX_FORM_TEXT).collect(),

@@ -400,6 +400,7 @@ async fn concerns_from_one_person_fold_into_one_alert(fixture: Fixture) {
         device: None,
         client_ip: Some(ip.parse().expect("ip")),
         username: None,
+        identified_by: None,
         summary: "Concern reported from the block page".into(),
         detail: format!("What they wrote: {message}"),
     };

@@ -37,6 +37,7 @@ async fn blocked_events_and_browsing_counts(fixture: Fixture) {
         blocked(school, "yesterday.example", "adult", "2026-11-22T11:00:00Z"),
     ];
     events[2].person = Some(jo.id);
+    events[2].identified_by = Some(ward_store::IdentifiedBy::Network);
     events[2].search_term = Some("how to get past the filter".into());
     let mut allowed = blocked(school, "bbc.co.uk", "news", "2026-11-23T10:10:00Z");
     allowed.action = Disposition::Allow;
@@ -74,6 +75,11 @@ async fn blocked_events_and_browsing_counts(fixture: Fixture) {
         .expect("search");
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].person_name.as_deref(), Some("Jo Smith"));
+    assert_eq!(
+        rows[0].identified_by,
+        Some(ward_store::IdentifiedBy::Network),
+        "how Ward knew it was Jo is kept"
+    );
     assert_eq!(
         rows[0].search_term.as_deref(),
         Some("how to get past the filter")

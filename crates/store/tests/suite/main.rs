@@ -106,6 +106,7 @@ pub(crate) fn blocked(school: SchoolId, host: &str, categories: &str, when: &str
         device: None,
         person: None,
         username: None,
+        identified_by: None,
         host: host.into(),
         url: Some(format!("http://{host}/")),
         action: Disposition::Block,
