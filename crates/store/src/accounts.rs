@@ -6,8 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
 use crate::{
-    Account, AccountId, Result, Roles, SchoolId, Session, Store, StoreError, dispatch, micros,
-    timestamp,
+    Account, AccountId, PersonId, Result, Roles, SchoolId, Session, Store, StoreError, dispatch,
+    micros, timestamp,
 };
 
 /// An account to create.
@@ -177,21 +177,50 @@ impl Store {
         free_attempts: i64,
         max_lock: SignedDuration,
     ) -> Result<LoginAttempt> {
+        self.claim_attempt(LockedTable::Accounts, id.0, now, free_attempts, max_lock)
+            .await
+    }
+
+    /// [`Store::claim_login_attempt`] for a person who logs in with the school's directory
+    /// password (at the proxy or the portal): the same counting and lock, on their own row.
+    pub async fn claim_person_login_attempt(
+        &self,
+        id: PersonId,
+        now: Timestamp,
+        free_attempts: i64,
+        max_lock: SignedDuration,
+    ) -> Result<LoginAttempt> {
+        self.claim_attempt(LockedTable::People, id.0, now, free_attempts, max_lock)
+            .await
+    }
+
+    async fn claim_attempt(
+        &self,
+        table: LockedTable,
+        id: i64,
+        now: Timestamp,
+        free_attempts: i64,
+        max_lock: SignedDuration,
+    ) -> Result<LoginAttempt> {
+        let table = table.name();
+        let count_sql = format!(
+            "UPDATE {table} SET failed_logins = failed_logins + 1
+             WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
+             RETURNING failed_logins"
+        );
+        let locked_sql = format!("SELECT locked_until FROM {table} WHERE id = $1");
+        let lock_sql = format!("UPDATE {table} SET locked_until = $2 WHERE id = $1");
         dispatch!(self, pool => {
             let mut transaction = pool.begin_write().await?;
-            let counted = sqlx::query(
-                "UPDATE accounts SET failed_logins = failed_logins + 1
-                 WHERE id = $1 AND (locked_until IS NULL OR locked_until <= $2)
-                 RETURNING failed_logins",
-            )
-            .bind(id.0)
-            .bind(micros(now))
-            .fetch_optional(&mut *transaction)
-            .await?;
+            let counted = sqlx::query(sqlx::AssertSqlSafe(count_sql.as_str()))
+                .bind(id)
+                .bind(micros(now))
+                .fetch_optional(&mut *transaction)
+                .await?;
             let Some(counted) = counted else {
                 let locked_until: Option<i64> =
-                    sqlx::query("SELECT locked_until FROM accounts WHERE id = $1")
-                        .bind(id.0)
+                    sqlx::query(sqlx::AssertSqlSafe(locked_sql.as_str()))
+                        .bind(id)
                         .fetch_optional(&mut *transaction)
                         .await?
                         .ok_or(StoreError::NotFound("account"))?
@@ -205,8 +234,8 @@ impl Store {
                 let lock = SignedDuration::from_secs(1i64 << exponent).min(max_lock);
                 now + lock
             });
-            sqlx::query("UPDATE accounts SET locked_until = $2 WHERE id = $1")
-                .bind(id.0)
+            sqlx::query(sqlx::AssertSqlSafe(lock_sql.as_str()))
+                .bind(id)
                 .bind(locked_until.map(micros))
                 .execute(&mut *transaction)
                 .await?;
@@ -217,9 +246,22 @@ impl Store {
 
     /// Clears the failure count after a successful log-in.
     pub async fn record_login_success(&self, id: AccountId) -> Result<()> {
+        self.clear_attempts(LockedTable::Accounts, id.0).await
+    }
+
+    /// Clears a person's failure count after a successful directory log-in.
+    pub async fn record_person_login_success(&self, id: PersonId) -> Result<()> {
+        self.clear_attempts(LockedTable::People, id.0).await
+    }
+
+    async fn clear_attempts(&self, table: LockedTable, id: i64) -> Result<()> {
+        let sql = format!(
+            "UPDATE {} SET failed_logins = 0, locked_until = NULL WHERE id = $1",
+            table.name()
+        );
         dispatch!(self, pool => {
-            sqlx::query("UPDATE accounts SET failed_logins = 0, locked_until = NULL WHERE id = $1")
-                .bind(id.0)
+            sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(id)
                 .execute(pool)
                 .await?;
         });
@@ -358,5 +400,21 @@ impl Store {
                 .await?
                 .rows_affected())
         })
+    }
+}
+
+/// The tables whose rows carry a log-in lock-out (`failed_logins`, `locked_until`).
+#[derive(Debug, Clone, Copy)]
+enum LockedTable {
+    Accounts,
+    People,
+}
+
+impl LockedTable {
+    fn name(self) -> &'static str {
+        match self {
+            LockedTable::Accounts => "accounts",
+            LockedTable::People => "people",
+        }
     }
 }

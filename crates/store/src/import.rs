@@ -75,7 +75,7 @@ fn column_for(header: &str) -> Option<Column> {
 }
 
 /// A year group in canonical form (`N`, `R`, `1`…`13`), from what MIS exports write.
-fn year_group(text: &str) -> Option<String> {
+pub(crate) fn year_group(text: &str) -> Option<String> {
     let lower = text.trim().to_lowercase();
     let lower = lower
         .strip_prefix("year")
@@ -94,7 +94,7 @@ fn year_group(text: &str) -> Option<String> {
 }
 
 /// The key stage of a year group.
-fn key_stage(year: &str) -> &'static str {
+pub(crate) fn key_stage(year: &str) -> &'static str {
     match year {
         "N" | "R" => "EYFS",
         "1" | "2" => "KS1",

@@ -14,6 +14,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod detection;
+mod directory;
 mod events;
 mod import;
 mod incidents;
@@ -38,6 +39,7 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
+pub use directory::{DirectoryEntry, DirectorySync};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};
 pub use incidents::{

@@ -67,6 +67,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0010_identified_by.sql"),
         postgres: include_str!("../migrations/postgres/0010_identified_by.sql"),
     },
+    Migration {
+        version: 11,
+        sqlite: include_str!("../migrations/sqlite/0011_directory_people.sql"),
+        postgres: include_str!("../migrations/postgres/0011_directory_people.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

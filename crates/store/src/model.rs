@@ -129,6 +129,14 @@ pub struct Person {
     pub job_role: Option<String>,
     /// The policy group they browse as.
     pub group: Option<String>,
+    /// Their email address, if the directory has one (single sign-on matches on it).
+    pub email: Option<String>,
+    /// Whether the school's directory has them (a synchronisation then also marks them as a
+    /// leaver when they are gone from it).
+    pub from_directory: bool,
+    /// When they left (`None`: still at the school). Leavers are kept, never deleted; they
+    /// cannot log in and are not given their old group.
+    pub left_at: Option<Timestamp>,
 }
 
 impl Person {

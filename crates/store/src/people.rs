@@ -10,7 +10,7 @@ use crate::{
 };
 
 const PERSON_COLUMNS: &str = "p.id, p.kind, p.username, p.given_name, p.family_name, p.external_id, \
-     p.year_group, p.key_stage, p.class_name, p.job_role, g.name AS group_name";
+     p.year_group, p.key_stage, p.class_name, p.job_role, g.name AS group_name, p.email, p.source, p.left_at";
 
 macro_rules! person_from_row {
     ($row:expr) => {{
@@ -28,6 +28,11 @@ macro_rules! person_from_row {
             class_name: row.try_get("class_name")?,
             job_role: row.try_get("job_role")?,
             group: row.try_get("group_name")?,
+            email: row.try_get("email")?,
+            from_directory: row.try_get::<String, _>("source")? == "directory",
+            left_at: row
+                .try_get::<Option<i64>, _>("left_at")?
+                .map($crate::timestamp),
         }
     }};
 }

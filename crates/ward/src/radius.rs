@@ -176,6 +176,8 @@ impl Listener {
     async fn person(&self, user: &str) -> (Option<ward_store::PersonId>, Option<String>) {
         let lookup = self.store.person_by_username(self.school, user);
         match tokio::time::timeout(LOOKUP_TIME, lookup).await {
+            // A leaver is named, never given their old group.
+            Ok(Ok(Some(person))) if person.left_at.is_some() => (Some(person.id), None),
             Ok(Ok(Some(person))) => (Some(person.id), person.group),
             Ok(Ok(None)) => (None, None),
             Ok(Err(error)) => {

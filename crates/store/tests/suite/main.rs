@@ -40,6 +40,7 @@ mod accounts;
 mod alerts;
 mod audit;
 mod detection;
+mod directory;
 mod events;
 mod incidents;
 mod people;

@@ -1,0 +1,248 @@
+//! People synchronised from the school's directory: leavers marked, never deleted; what only
+//! the MIS knows kept; a sync that would empty the school refused; a person's own lock-out.
+
+use super::*;
+use ward_store::DirectoryEntry;
+
+on_both_backends!(
+    a_sync_adds_updates_and_marks_leavers_without_deleting_anyone,
+    a_sync_that_would_make_most_people_leavers_is_refused,
+    a_directory_log_in_is_locked_out_like_a_console_one,
+);
+
+fn entry(
+    username: &str,
+    kind: PersonKind,
+    year: Option<&str>,
+    group: Option<&str>,
+) -> DirectoryEntry {
+    let (given, family) = username.split_once('.').unwrap_or((username, "Directory"));
+    DirectoryEntry {
+        username: username.into(),
+        given_name: given.into(),
+        family_name: family.into(),
+        email: Some(format!("{username}@park-end.sch.uk")),
+        kind,
+        year: year.map(str::to_owned),
+        group: group.map(str::to_owned),
+    }
+}
+
+async fn a_sync_adds_updates_and_marks_leavers_without_deleting_anyone(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "directory-sync").await;
+    // Jo came from the MIS first, with a class the directory does not know.
+    store
+        .import_people(
+            school,
+            b"username,forename,surname,year,class\nj.smith,Jo,Smith,3,3B\n",
+            PersonKind::Pupil,
+        )
+        .await
+        .expect("import");
+    let everyone = [
+        entry("J.Smith", PersonKind::Pupil, Some("Year 4"), None),
+        entry("lena.wright", PersonKind::Pupil, Some("4"), None),
+        entry("tariq.khan", PersonKind::Pupil, Some("6"), None),
+        entry("ann.jones", PersonKind::Staff, None, None),
+        entry("bad\u{202e}name", PersonKind::Pupil, Some("4"), None),
+        entry("no.year", PersonKind::Pupil, None, None),
+        entry(
+            "guest.speaker",
+            PersonKind::Guest,
+            None,
+            Some("no-such-group"),
+        ),
+    ];
+    let first = store
+        .sync_directory(school, &everyone, false)
+        .await
+        .expect("sync");
+    assert_eq!((first.created, first.updated), (3, 1), "{first:?}");
+    assert!(first.left.is_empty());
+    let problems: Vec<&str> = first
+        .problems
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(problems, ["bad\u{202e}name", "no.year", "guest.speaker"]);
+    let jo = store
+        .person_by_username(school, "j.smith")
+        .await
+        .expect("query")
+        .expect("Jo");
+    assert_eq!(
+        jo.year_group.as_deref(),
+        Some("4"),
+        "the directory moves her up"
+    );
+    assert_eq!(jo.group.as_deref(), Some("ks2"));
+    assert_eq!(
+        jo.class_name.as_deref(),
+        Some("3B"),
+        "the MIS's class is kept"
+    );
+    assert!(jo.from_directory && jo.left_at.is_none());
+    let tariq = store
+        .person_by_username(school, "tariq.khan")
+        .await
+        .expect("query")
+        .expect("Tariq");
+    assert_eq!(
+        (tariq.group.as_deref(), tariq.key_stage.as_deref()),
+        (Some("uks2"), Some("KS2"))
+    );
+    assert_eq!(tariq.email.as_deref(), Some("tariq.khan@park-end.sch.uk"));
+
+    // Tariq leaves: marked, kept. A person whose entry could not be written is not a leaver.
+    let second = store
+        .sync_directory(
+            school,
+            &[
+                everyone[0].clone(),
+                everyone[1].clone(),
+                everyone[3].clone(),
+            ],
+            false,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(second.left, ["tariq.khan"]);
+    let tariq = store
+        .person_by_username(school, "tariq.khan")
+        .await
+        .expect("query")
+        .expect("kept");
+    assert!(tariq.left_at.is_some());
+    assert_eq!(
+        tariq.full_name(),
+        "tariq khan",
+        "names as the directory has them"
+    );
+    // He comes back: no longer a leaver, and reported.
+    let third = store
+        .sync_directory(school, &everyone, false)
+        .await
+        .expect("sync");
+    assert_eq!(third.returned, ["tariq.khan"]);
+    assert!(third.left.is_empty());
+    let tariq = store
+        .person_by_username(school, "tariq.khan")
+        .await
+        .expect("query")
+        .expect("back");
+    assert!(tariq.left_at.is_none());
+    // People only the MIS has are never made leavers by the directory.
+    store
+        .import_people(
+            school,
+            b"username,forename,surname\ncook,Pat,Cook\n",
+            PersonKind::Staff,
+        )
+        .await
+        .expect("import");
+    let fourth = store
+        .sync_directory(school, &everyone, false)
+        .await
+        .expect("sync");
+    assert!(fourth.left.is_empty());
+}
+
+async fn a_sync_that_would_make_most_people_leavers_is_refused(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "directory-empty").await;
+    let everyone = [
+        entry("a.one", PersonKind::Pupil, Some("4"), None),
+        entry("b.two", PersonKind::Pupil, Some("4"), None),
+        entry("c.three", PersonKind::Staff, None, None),
+    ];
+    store
+        .sync_directory(school, &everyone, false)
+        .await
+        .expect("sync");
+    // A base DN mistyped answers nobody: refused whole, nobody marked.
+    let error = store
+        .sync_directory(school, &[], false)
+        .await
+        .expect_err("refused");
+    assert!(
+        matches!(error, StoreError::Invalid(ref why) if why.contains("3 of the 3")),
+        "{error}"
+    );
+    let one = store
+        .person_by_username(school, "a.one")
+        .await
+        .expect("query")
+        .expect("a.one");
+    assert!(one.left_at.is_none(), "nothing changed");
+    // One of three leaving is ordinary.
+    let report = store
+        .sync_directory(school, &everyone[..2], false)
+        .await
+        .expect("sync");
+    assert_eq!(report.left, ["c.three"]);
+    // Told that they have all left, it marks them.
+    let report = store.sync_directory(school, &[], true).await.expect("sync");
+    assert_eq!(report.left, ["a.one", "b.two"]);
+}
+
+async fn a_directory_log_in_is_locked_out_like_a_console_one(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "directory-lock").await;
+    let lena = store
+        .add_directory_person(
+            school,
+            &entry("lena.wright", PersonKind::Pupil, Some("4"), None),
+        )
+        .await
+        .expect("added at first log-in");
+    assert!(lena.from_directory);
+    assert_eq!(lena.group.as_deref(), Some("ks2"));
+    // Whole seconds: times are stored to the microsecond.
+    let now = Timestamp::from_second(Timestamp::now().as_second()).expect("now");
+    let max = SignedDuration::from_mins(15);
+    for expected in 1..=3 {
+        let attempt = store
+            .claim_person_login_attempt(lena.id, now, 3, max)
+            .await
+            .expect("claim");
+        assert_eq!(
+            attempt,
+            LoginAttempt::Counted(LoginFailure {
+                failed_logins: expected,
+                locked_until: None
+            })
+        );
+    }
+    let LoginAttempt::Counted(LoginFailure {
+        locked_until: Some(until),
+        ..
+    }) = store
+        .claim_person_login_attempt(lena.id, now, 3, max)
+        .await
+        .expect("claim")
+    else {
+        panic!("the fourth failure locks");
+    };
+    assert_eq!(
+        store
+            .claim_person_login_attempt(lena.id, now, 3, max)
+            .await
+            .expect("claim"),
+        LoginAttempt::Locked(until)
+    );
+    store
+        .record_person_login_success(lena.id)
+        .await
+        .expect("clear");
+    assert!(matches!(
+        store
+            .claim_person_login_attempt(lena.id, now, 3, max)
+            .await
+            .expect("claim"),
+        LoginAttempt::Counted(LoginFailure {
+            failed_logins: 1,
+            ..
+        })
+    ));
+}
