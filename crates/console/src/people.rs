@@ -16,7 +16,8 @@ use crate::{AppError, AppState};
 #[template(path = "people.html")]
 struct PeoplePage {
     layout: Layout,
-    people: Vec<Person>,
+    /// Each person, and when they left as staff read it (empty: still here).
+    people: Vec<(Person, String)>,
     kind: String,
     search: String,
     can_import: bool,
@@ -56,6 +57,16 @@ pub async fn people(
         .store()
         .people(user.account.school, kind, &query.q, limit)
         .await?;
+    let people = people
+        .into_iter()
+        .map(|person| {
+            let left = person
+                .left_at
+                .map(|at| crate::layout::local_time(&state, at))
+                .unwrap_or_default();
+            (person, left)
+        })
+        .collect();
     let page = PeoplePage {
         layout: Layout::for_user(&state, &user, "People").await,
         people,

@@ -53,6 +53,8 @@ pub struct Config {
     pub audit: AuditSection,
     /// RADIUS accounting from the school's network: who holds which address.
     pub radius: RadiusSection,
+    /// The school's LDAP or Active Directory: people synchronised, passwords checked.
+    pub directory: DirectorySection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -151,6 +153,68 @@ impl Default for RadiusSection {
             session_minutes: 120,
         }
     }
+}
+
+/// The school's directory (LDAP, Active Directory): who its people are and where they sit,
+/// synchronised into Ward's people, and their passwords for proxy and portal log-ins.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectorySection {
+    /// `ldaps://HOST` or `ldap://HOST` (StartTLS is then required); empty: no directory.
+    pub url: String,
+    /// A PEM file of the CA certificates the directory's certificate is checked against
+    /// besides the system's (a school's own CA); empty: the system's only.
+    pub ca: String,
+    /// Ward's service account (read access to people and groups).
+    pub bind_dn: String,
+    /// Its password (better given as `WARD_DIRECTORY_BIND_PASSWORD`).
+    pub bind_password: Secret,
+    /// Where people are searched for.
+    pub base_dn: String,
+    /// Which entries are people.
+    pub user_filter: String,
+    /// The attribute holding the log-in name (`uid`; Active Directory: `sAMAccountName`).
+    pub username_attribute: String,
+    /// Minutes between synchronisations (0: only `ward directory sync`).
+    pub sync_minutes: u64,
+    /// The longest a connection or operation may take, in seconds.
+    pub timeout_seconds: u64,
+    /// How directory entries are placed in Ward, in order: the first that matches.
+    pub map: Vec<DirectoryMap>,
+}
+
+impl Default for DirectorySection {
+    fn default() -> DirectorySection {
+        DirectorySection {
+            url: String::new(),
+            ca: String::new(),
+            bind_dn: String::new(),
+            bind_password: Secret::default(),
+            base_dn: String::new(),
+            user_filter: "(objectClass=person)".into(),
+            username_attribute: "uid".into(),
+            sync_minutes: 60,
+            timeout_seconds: 10,
+            map: Vec::new(),
+        }
+    }
+}
+
+/// One `[[directory.map]]` rule: members of `member_of`, or entries under `under` (or both,
+/// when both are given), are `kind`, in year `year` and policy group `group`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryMap {
+    /// A directory group's DN.
+    pub member_of: String,
+    /// An organisational unit's DN.
+    pub under: String,
+    /// `pupil`, `staff` or `guest`.
+    pub kind: String,
+    /// A pupil's year group (`R`, `1`…`13`); empty: none.
+    pub year: String,
+    /// The policy group; empty: the school's group for the kind and year.
+    pub group: String,
 }
 
 /// The audit log's checkpoints (see `ward audit verify`).
@@ -507,6 +571,7 @@ impl Default for Config {
             detection: DetectionSection::default(),
             audit: AuditSection::default(),
             radius: RadiusSection::default(),
+            directory: DirectorySection::default(),
             parsed: Parsed::default(),
             alerts: AlertsSection {
                 fold_minutes: 60,
@@ -1074,6 +1139,9 @@ fn set_from_text(table: &mut toml::Table, path: &[String], text: &str) -> anyhow
         }
         Some(toml::Value::Boolean(_)) => {
             toml::Value::Boolean(text.trim().parse().context("expected true or false")?)
+        }
+        Some(toml::Value::Array(_)) => {
+            bail!("a list of tables: set it in the configuration file")
         }
         _ => toml::Value::String(text.to_owned()),
     };

@@ -448,10 +448,16 @@ async fn start_proxy(
         }
     }
     if proxy_config.authentication {
-        settings.authenticator = Some(Arc::new(crate::proxy_auth::AccountLogins::new(
-            store.clone(),
-            config,
-        )));
+        let mut logins = crate::proxy_auth::AccountLogins::new(store.clone(), config);
+        if let Some(directory) = crate::directory::from_config(config)? {
+            logins = logins.with_directory(crate::directory::DirectoryLogins::new(
+                store.clone(),
+                school,
+                directory,
+                config,
+            ));
+        }
+        settings.authenticator = Some(Arc::new(logins));
     } else if live.load().policy.spec().proxy.unknown_clients
         == ward_policy::UnknownClients::Authenticate
     {

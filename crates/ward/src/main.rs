@@ -14,6 +14,7 @@ mod ca;
 mod check;
 mod config;
 mod detect;
+mod directory;
 mod gateway;
 mod lists;
 mod notify;
@@ -79,6 +80,9 @@ enum Command {
     /// The school's certificate authority for HTTPS inspection.
     #[command(subcommand)]
     Ca(ca::CaCommand),
+    /// The school's LDAP or Active Directory: synchronise people, test a log-in.
+    #[command(subcommand)]
+    Directory(directory::DirectoryCommand),
 }
 
 /// An error with the exit code it should end the process with.
@@ -119,6 +123,7 @@ fn main() -> ExitCode {
         Command::Serve(arguments) => serve::run(arguments),
         Command::Audit(command) => serve::audit(command),
         Command::Ca(command) => ca::run(command),
+        Command::Directory(command) => directory::run(command),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -1,6 +1,8 @@
-//! Proxy log-ins (Basic authentication) checked against Ward's accounts, with the console's
-//! password hashing and lock-out: a wrong password counts towards the same lock as a wrong
-//! console log-in, and is audited the same way. Portal sessions opened and ended are audited.
+//! Proxy and portal log-ins (Basic authentication, the portal's form) checked against Ward's
+//! accounts, with the console's password hashing and lock-out (a wrong password counts
+//! towards the same lock as a wrong console log-in, and is audited the same way), and, for
+//! anyone without a Ward account, against the school's directory (with the same lock-out on
+//! the person). Portal sessions opened and ended are audited.
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -17,6 +19,8 @@ pub struct AccountLogins {
     store: Store,
     free_attempts: i64,
     max_lock: SignedDuration,
+    /// The school's directory, for everyone without a Ward account.
+    directory: Option<crate::directory::DirectoryLogins>,
 }
 
 impl AccountLogins {
@@ -26,10 +30,36 @@ impl AccountLogins {
             store,
             free_attempts: config.console.free_login_attempts,
             max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
+            directory: None,
         }
     }
 
+    /// Also checks directory passwords, for usernames that are not Ward accounts.
+    pub fn with_directory(mut self, directory: crate::directory::DirectoryLogins) -> AccountLogins {
+        self.directory = Some(directory);
+        self
+    }
+
     async fn check_account(&self, username: &str, password: &str) -> Option<AuthUser> {
+        // A Ward account's own password decides for it (the first administrator, break-glass);
+        // everyone else is the directory's.
+        if let Some(directory) = &self.directory {
+            match self.store.account_by_username(username).await {
+                Ok(None) => {
+                    let person = directory.check(username, password, "the proxy").await?;
+                    return Some(AuthUser {
+                        username: person.username,
+                        person: Some(person.id),
+                        group: person.group,
+                    });
+                }
+                Ok(Some(_)) => {}
+                Err(error) => {
+                    tracing::error!(%error, "cannot check a proxy log-in; refused");
+                    return None;
+                }
+            }
+        }
         let lockout = ward_console::auth::Lockout {
             free_attempts: self.free_attempts,
             max_lock: self.max_lock,
@@ -61,16 +91,20 @@ impl AccountLogins {
 
 impl AccountLogins {
     async fn audit_portal(&self, username: &str, address: IpAddr, opened: bool) {
-        let account = match self.store.account_by_username(username).await {
-            Ok(Some(account)) => account,
-            Ok(None) => return,
+        let (school, actor) = match self.store.account_by_username(username).await {
+            Ok(Some(account)) => (account.school, account.username),
+            // A directory log-in: the person's own name.
+            Ok(None) => match &self.directory {
+                Some(directory) => (directory.school(), username.to_owned()),
+                None => return,
+            },
             Err(error) => {
                 tracing::error!(%error, "cannot read accounts to audit a portal session");
                 return;
             }
         };
         let entry = NewAuditEntry {
-            actor: account.username.clone(),
+            actor: actor.clone(),
             action: if opened {
                 "proxy.portal.login"
             } else {
@@ -79,13 +113,13 @@ impl AccountLogins {
             .into(),
             subject: format!("address:{address}"),
             detail: if opened {
-                format!("browsing as {} from {address}", account.username)
+                format!("browsing as {actor} from {address}")
             } else {
                 format!("logged out at {address}")
             },
             reason: None,
         };
-        if let Err(error) = self.store.append_audit(account.school, &entry).await {
+        if let Err(error) = self.store.append_audit(school, &entry).await {
             tracing::error!(%error, "cannot audit a portal session");
         }
     }

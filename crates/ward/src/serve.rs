@@ -47,7 +47,7 @@ fn load_config(arguments: &ServeArgs) -> Result<Config, Failure> {
     Config::load(arguments.config.as_deref(), std::env::vars()).map_err(Failure::usage)
 }
 
-async fn open_store(config: &Config) -> anyhow::Result<Store> {
+pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&config.data_dir).with_context(|| {
         format!(
             "cannot create the data folder {}",
@@ -161,6 +161,16 @@ pub async fn serve(
     writer_config.alert_window =
         SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60));
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
+    if let Some(directory) = crate::directory::from_config(&config)?
+        && config.directory.sync_minutes > 0
+    {
+        crate::directory::spawn_sync(
+            store.clone(),
+            school,
+            directory,
+            config.directory.sync_minutes,
+        );
+    }
     let gateway = Gateway::start(
         &config,
         &store,

@@ -2227,3 +2227,214 @@ fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+/// curl through the proxy at `proxy` logged in as `user:password`: the status.
+fn curl_as(proxy: &str, user: &str, url: &str) -> u16 {
+    let output = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+            "-w",
+            "%{http_code}",
+        ])
+        .args(["--proxy", &format!("http://{proxy}"), "--proxy-user", user])
+        .arg(url)
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&output.stdout)
+        .trim()
+        .parse()
+        .expect("HTTP status")
+}
+
+#[test]
+fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
+    use ward_testkit::slapd::{self, Slapd};
+    let directory = Slapd::start(slapd::PARK_END);
+    let folder = temp_folder("directory");
+    // Pupils may not gamble; staff may.
+    let policy = format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    let groups = format!("ou=groups,{}", slapd::SUFFIX);
+    std::fs::write(
+        folder.join("ward.toml"),
+        format!(
+            "[directory]\nurl = \"{url}\"\nca = \"{ca}\"\nbind_dn = \"{bind}\"\n\
+             base_dn = \"ou=people,{suffix}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+             username_attribute = \"uid\"\n\n\
+             [[directory.map]]\nmember_of = \"cn=Year 4,{groups}\"\nkind = \"pupil\"\nyear = \"4\"\ngroup = \"pupils\"\n\n\
+             [[directory.map]]\nmember_of = \"cn=Year 6,{groups}\"\nkind = \"pupil\"\nyear = \"6\"\ngroup = \"pupils\"\n\n\
+             [[directory.map]]\nunder = \"ou=staff,ou=people,{suffix}\"\nkind = \"staff\"\n",
+            url = directory.ldap_url,
+            ca = directory.ca_pem.display(),
+            bind = slapd::WARD_DN,
+            suffix = slapd::SUFFIX,
+        ),
+    )
+    .expect("ward.toml");
+    let settings = [
+        ("WARD_CONFIG", "ward.toml"),
+        ("WARD_DIRECTORY_BIND_PASSWORD", slapd::WARD_PASSWORD),
+    ];
+
+    // A dry run shows where everyone would go, and changes nothing.
+    let dry = ward(&folder)
+        .args(["directory", "sync", "--dry-run"])
+        .envs(settings)
+        .output()
+        .expect("ward directory sync --dry-run");
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(
+        said.contains("lwright10: Lena Wright: pupil, year 4, group pupils"),
+        "{said}"
+    );
+    assert!(said.contains("itadmin: IT Admin: not placed"), "{said}");
+    assert!(
+        said.contains("5 people in the directory, 4 placed"),
+        "{said}"
+    );
+
+    gambling_index(&folder);
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let mut environment = vec![
+        ("WARD_ADMIN_PASSWORD", "directory test password"),
+        ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+        ("WARD_PROXY_AUTHENTICATION", "true"),
+        ("WARD_FILTER_INDEX", "lists.idx"),
+        ("WARD_FILTER_POLICY", "policy.toml"),
+        ("WARD_CONSOLE_FREE_LOGIN_ATTEMPTS", "3"),
+    ];
+    environment.extend_from_slice(&settings);
+    let server = Server::start(&folder, &environment);
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address")
+        .trim()
+        .to_owned();
+    let (_, _, session) = log_in(&server.base, "admin", "directory test password");
+    let session = session.expect("a session");
+
+    // Ward synchronises at start: the directory's people are in the console.
+    let mut people = String::new();
+    for _ in 0..100 {
+        people = console_get(&server.base, &session, "/people").1;
+        if people.contains("Adeyemi") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    for name in ["Wright", "Khan", "Adeyemi", "Jones"] {
+        assert!(people.contains(name), "{name} synchronised: {people}");
+    }
+    assert!(
+        !people.contains("IT Admin"),
+        "no rule places the IT administrator"
+    );
+
+    // Directory passwords at the proxy: staff may gamble, a pupil may not.
+    let casino = "http://casino.test/spin";
+    assert_eq!(
+        curl_as(&proxy, "mrs.jones:PASSWORD-mrs.jones", casino),
+        502,
+        "allowed (unreachable)"
+    );
+    assert_eq!(curl_as(&proxy, "lwright10:PASSWORD-lwright10", casino), 403);
+    assert_eq!(
+        curl_as(&proxy, "mrs.jones:PASSWORD-lwright10", casino),
+        407,
+        "another's password"
+    );
+    assert_eq!(
+        curl_as(&proxy, "mrs.jones:", casino),
+        407,
+        "no password is no log-in"
+    );
+    assert_eq!(
+        curl_as(&proxy, "itadmin:PASSWORD-itadmin", casino),
+        407,
+        "a directory account no rule places is not a Ward user"
+    );
+    assert_eq!(curl_as(&proxy, "*:PASSWORD-lwright10", casino), 407);
+
+    // Ward's lock-out on the person: after three wrong passwords, the right one waits too.
+    for _ in 0..4 {
+        assert_eq!(curl_as(&proxy, "tkhan9:guess", casino), 407);
+    }
+    assert_eq!(
+        curl_as(&proxy, "tkhan9:PASSWORD-tkhan9", casino),
+        407,
+        "locked"
+    );
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(audit.contains("directory.login.failed"), "{audit}");
+    assert!(audit.contains("refused: locked until"), "{audit}");
+
+    // Lena's blocked attempt names her, and says how Ward knew.
+    let (_, page) = console_get(&server.base, &session, "/activity");
+    let csrf = field(&page, "csrf");
+    let mut results = String::new();
+    for _ in 0..100 {
+        results = console_post(
+            &server.base,
+            &session,
+            "/activity",
+            &[("csrf", &csrf), ("site", "casino.test")],
+        )
+        .1;
+        if results.contains("lwright10") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        results.contains("Lena Wright lwright10 <span class=\"hint\">(proxy log-in)</span>"),
+        "{results}"
+    );
+
+    // Ola leaves: gone from the directory, a leaver in Ward (kept), and no longer logs in.
+    directory.modify(&format!(
+        "dn: uid=oadeyemi6,ou=pupils,ou=people,{}\nchangetype: delete\n",
+        slapd::SUFFIX
+    ));
+    let sync = ward(&folder)
+        .args(["directory", "sync"])
+        .envs(settings)
+        .output()
+        .expect("ward directory sync");
+    let said = String::from_utf8_lossy(&sync.stdout);
+    assert!(
+        sync.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&sync.stderr)
+    );
+    assert!(said.contains("left: oadeyemi6"), "{said}");
+    assert_eq!(curl_as(&proxy, "oadeyemi6:PASSWORD-oadeyemi6", casino), 407);
+    let people = console_get(&server.base, &session, "/people").1;
+    let ola = people
+        .split("<tr")
+        .find(|row| row.contains("Adeyemi"))
+        .expect("a leaver is kept");
+    assert!(ola.contains("(left "), "and shown as a leaver: {ola}");
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(audit.contains("leavers: oadeyemi6"), "{audit}");
+
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains(slapd::WARD_PASSWORD),
+        "the service password is never logged"
+    );
+    assert!(!log.contains("PASSWORD-"), "no user's password is logged");
+}

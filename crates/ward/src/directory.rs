@@ -1,0 +1,444 @@
+//! The school's directory in `ward serve` and on the command line: the settings turned into a
+//! [`Directory`], synchronisation (every `directory.sync_minutes`, and `ward directory sync`),
+//! and directory log-ins for the proxy and the portal, with Ward's lock-out on the person.
+
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use jiff::{SignedDuration, Timestamp};
+use ward_directory::{Directory, DirectoryPerson, Kind, MapRule, PasswordCheck, Placement};
+use ward_store::{
+    DirectoryEntry, DirectorySync, LoginAttempt, NewAlert, NewAuditEntry, Person, PersonKind,
+    SchoolId, Store, StoreError,
+};
+
+use crate::config::Config;
+use crate::output::say;
+use crate::{EXIT_FAILURE, EXIT_OK, Failure};
+
+/// The directory the configuration names (`None`: `directory.url` is empty).
+pub fn from_config(config: &Config) -> anyhow::Result<Option<Directory>> {
+    let section = &config.directory;
+    if section.url.trim().is_empty() {
+        return Ok(None);
+    }
+    let ca = if section.ca.trim().is_empty() {
+        None
+    } else {
+        Some(
+            std::fs::read(section.ca.trim())
+                .with_context(|| format!("directory.ca: cannot read {}", section.ca.trim()))?,
+        )
+    };
+    let mut rules = Vec::new();
+    for (number, map) in section.map.iter().enumerate() {
+        let which = format!("[[directory.map]] number {}", number + 1);
+        let kind = Kind::parse(&map.kind).with_context(|| {
+            format!("{which}: kind {:?} is not pupil, staff or guest", map.kind)
+        })?;
+        let text = |value: &str| (!value.trim().is_empty()).then(|| value.trim().to_owned());
+        rules.push(MapRule {
+            member_of: text(&map.member_of),
+            under: text(&map.under),
+            place: Placement {
+                kind,
+                year: text(&map.year),
+                group: text(&map.group),
+            },
+        });
+    }
+    let settings = ward_directory::Settings {
+        url: section.url.trim().to_owned(),
+        bind_dn: section.bind_dn.trim().to_owned(),
+        bind_password: section.bind_password.expose().to_owned(),
+        base_dn: section.base_dn.trim().to_owned(),
+        user_filter: section.user_filter.trim().to_owned(),
+        username_attribute: section.username_attribute.trim().to_owned(),
+        timeout: Duration::from_secs(section.timeout_seconds.max(1)),
+        rules,
+        tls: ward_directory::tls_config(ca.as_deref())?,
+    };
+    Ok(Some(Directory::new(settings)?))
+}
+
+/// What the store records for a placed directory person (`None`: no rule places them).
+fn entry(person: &DirectoryPerson) -> Option<DirectoryEntry> {
+    let placement = person.placement.as_ref()?;
+    Some(DirectoryEntry {
+        username: person.username.clone(),
+        given_name: person.given_name.clone(),
+        family_name: person.family_name.clone(),
+        email: person.email.clone(),
+        kind: match placement.kind {
+            Kind::Pupil => PersonKind::Pupil,
+            Kind::Staff => PersonKind::Staff,
+            Kind::Guest => PersonKind::Guest,
+        },
+        year: placement.year.clone(),
+        group: placement.group.clone(),
+    })
+}
+
+/// Reads the directory and synchronises the school's people with it; audited.
+pub async fn sync(
+    store: &Store,
+    school: SchoolId,
+    directory: &Directory,
+    allow_many_leavers: bool,
+    actor: &str,
+) -> anyhow::Result<DirectorySync> {
+    let people = directory.people().await?;
+    let entries: Vec<DirectoryEntry> = people.iter().filter_map(entry).collect();
+    let report = store
+        .sync_directory(school, &entries, allow_many_leavers)
+        .await?;
+    let mut detail = format!(
+        "{} in the directory, {} placed: {} added, {} updated, {} left, {} back, {} not written",
+        people.len(),
+        entries.len(),
+        report.created,
+        report.updated,
+        report.left.len(),
+        report.returned.len(),
+        report.problems.len()
+    );
+    if !report.left.is_empty() {
+        detail.push_str(&format!("; leavers: {}", report.left.join(", ")));
+    }
+    store
+        .append_audit(
+            school,
+            &NewAuditEntry {
+                actor: actor.to_owned(),
+                action: "directory.sync".into(),
+                subject: "people".into(),
+                detail,
+                reason: None,
+            },
+        )
+        .await?;
+    Ok(report)
+}
+
+/// Synchronises every `minutes` (from now) until Ward stops. A run refused because it would
+/// make most people leavers raises an alert: a person must look.
+pub fn spawn_sync(store: Store, school: SchoolId, directory: Directory, minutes: u64) {
+    tokio::spawn(async move {
+        let mut refused_told = false;
+        loop {
+            match sync(&store, school, &directory, false, "ward").await {
+                Ok(report) => {
+                    refused_told = false;
+                    tracing::info!(
+                        added = report.created,
+                        updated = report.updated,
+                        left = report.left.len(),
+                        problems = report.problems.len(),
+                        "directory synchronised"
+                    );
+                    for (username, why) in &report.problems {
+                        tracing::warn!(%username, %why, "a directory person was not written");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot synchronise with the directory; trying again later");
+                    let refused = matches!(
+                        error.downcast_ref::<StoreError>(),
+                        Some(StoreError::Invalid(_))
+                    );
+                    if refused && !refused_told {
+                        refused_told = true;
+                        let alert = NewAlert::system(
+                            3,
+                            format!("The directory synchronisation was refused: {error:#}"),
+                        );
+                        if let Err(error) = store.raise_alert(school, &alert).await {
+                            tracing::error!(%error, "cannot raise the directory alert");
+                        }
+                    }
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(minutes.max(1) * 60)).await;
+        }
+    });
+}
+
+/// Log-ins with directory passwords: the person found in the directory (and added to Ward at
+/// their first log-in), Ward's lock-out counted on them before the directory is asked, and every
+/// failure audited.
+pub struct DirectoryLogins {
+    store: Store,
+    school: SchoolId,
+    directory: Directory,
+    free_attempts: i64,
+    max_lock: SignedDuration,
+}
+
+impl DirectoryLogins {
+    /// Log-ins for `school` against `directory`, locked out as the console's are.
+    pub fn new(
+        store: Store,
+        school: SchoolId,
+        directory: Directory,
+        config: &Config,
+    ) -> DirectoryLogins {
+        DirectoryLogins {
+            store,
+            school,
+            directory,
+            free_attempts: config.console.free_login_attempts,
+            max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
+        }
+    }
+
+    /// The school whose people log in.
+    pub fn school(&self) -> SchoolId {
+        self.school
+    }
+
+    /// The person, if `password` is their directory password and they may log in. `from`
+    /// says where (for the audit log).
+    pub async fn check(&self, username: &str, password: &str, from: &str) -> Option<Person> {
+        match self.try_check(username, password, from).await {
+            Ok(person) => person,
+            Err(error) => {
+                tracing::error!(error = %format!("{error:#}"), "cannot check a directory log-in; refused");
+                None
+            }
+        }
+    }
+
+    async fn try_check(
+        &self,
+        username: &str,
+        password: &str,
+        from: &str,
+    ) -> anyhow::Result<Option<Person>> {
+        let Some(found) = self.directory.find(username).await? else {
+            return Ok(None);
+        };
+        // Only people a rule places are Ward users: other accounts' passwords are never tried.
+        let Some(entry) = entry(&found) else {
+            return Ok(None);
+        };
+        let person = match self
+            .store
+            .person_by_username(self.school, &found.username)
+            .await?
+        {
+            Some(person) if person.from_directory && person.left_at.is_none() => person,
+            // New to Ward, back after leaving, or known only from the MIS until now.
+            _ => self.store.add_directory_person(self.school, &entry).await?,
+        };
+        let audit = |detail: String| NewAuditEntry {
+            actor: person.username.clone(),
+            action: "directory.login.failed".into(),
+            subject: format!("person:{}", person.id),
+            detail,
+            reason: None,
+        };
+        let attempt = self
+            .store
+            .claim_person_login_attempt(
+                person.id,
+                Timestamp::now(),
+                self.free_attempts,
+                self.max_lock,
+            )
+            .await?;
+        let failure = match attempt {
+            LoginAttempt::Locked(until) => {
+                self.store
+                    .append_audit(
+                        self.school,
+                        &audit(format!("from {from}; refused: locked until {until}")),
+                    )
+                    .await?;
+                return Ok(None);
+            }
+            LoginAttempt::Counted(failure) => failure,
+        };
+        match self.directory.check_password(&found, password).await? {
+            PasswordCheck::Right => {
+                self.store.record_person_login_success(person.id).await?;
+                Ok(Some(person))
+            }
+            PasswordCheck::Wrong => {
+                let detail = format!(
+                    "from {from}; {} failed in a row{}",
+                    failure.failed_logins,
+                    failure
+                        .locked_until
+                        .map_or(String::new(), |until| format!("; locked until {until}"))
+                );
+                self.store.append_audit(self.school, &audit(detail)).await?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+/// `ward directory …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum DirectoryCommand {
+    /// Synchronise the school's people with the directory now.
+    Sync(SyncArgs),
+    /// Check a directory password (read from standard input) and say where the person is
+    /// placed: a test of the settings.
+    Check(CheckArgs),
+}
+
+/// Arguments of `ward directory sync`.
+#[derive(Debug, clap::Args)]
+pub struct SyncArgs {
+    /// Configuration file (TOML); see ward.example.toml. Environment variables override it.
+    #[arg(long, env = "WARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Show who the directory has and where they would go, and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Mark people as leavers even when most of them are gone from the directory.
+    #[arg(long)]
+    allow_many_leavers: bool,
+}
+
+/// Arguments of `ward directory check`.
+#[derive(Debug, clap::Args)]
+pub struct CheckArgs {
+    /// Configuration file (TOML); see ward.example.toml. Environment variables override it.
+    #[arg(long, env = "WARD_CONFIG")]
+    config: Option<PathBuf>,
+    /// The log-in name.
+    username: String,
+}
+
+fn placement_text(person: &DirectoryPerson) -> String {
+    match &person.placement {
+        None => "not placed by any [[directory.map]] rule: not a Ward user".into(),
+        Some(place) => {
+            let mut text = place.kind.as_str().to_owned();
+            if let Some(year) = &place.year {
+                text.push_str(&format!(", year {year}"));
+            }
+            text.push_str(&format!(
+                ", group {}",
+                place
+                    .group
+                    .as_deref()
+                    .unwrap_or("(the school's for the kind and year)")
+            ));
+            text
+        }
+    }
+}
+
+/// Runs a `ward directory` command.
+pub fn run(command: DirectoryCommand) -> Result<u8, Failure> {
+    let config_path = match &command {
+        DirectoryCommand::Sync(arguments) => arguments.config.clone(),
+        DirectoryCommand::Check(arguments) => arguments.config.clone(),
+    };
+    let config = Config::load(config_path.as_deref(), std::env::vars()).map_err(Failure::usage)?;
+    let directory = from_config(&config)
+        .map_err(Failure::usage)?
+        .ok_or_else(|| {
+            Failure::usage(anyhow::anyhow!(
+                "directory.url is not set: there is no directory"
+            ))
+        })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        match command {
+            DirectoryCommand::Sync(arguments) if arguments.dry_run => {
+                let people = directory.people().await?;
+                let mut placed = 0;
+                for person in &people {
+                    placed += usize::from(person.placement.is_some());
+                    say!(
+                        "{}: {} {}: {}",
+                        person.username,
+                        person.given_name,
+                        person.family_name,
+                        placement_text(person)
+                    );
+                }
+                say!(
+                    "{} people in the directory, {placed} placed (nothing was changed)",
+                    people.len()
+                );
+                Ok(EXIT_OK)
+            }
+            DirectoryCommand::Sync(arguments) => {
+                let store = crate::serve::open_store(&config).await?;
+                let school = store
+                    .schools()
+                    .await?
+                    .first()
+                    .map(|school| school.id)
+                    .context("there is no school yet: run `ward serve` once first")?;
+                let report = sync(
+                    &store,
+                    school,
+                    &directory,
+                    arguments.allow_many_leavers,
+                    "ward directory sync",
+                )
+                .await?;
+                say!(
+                    "{} added, {} updated, {} marked as leavers, {} back",
+                    report.created,
+                    report.updated,
+                    report.left.len(),
+                    report.returned.len()
+                );
+                for username in &report.left {
+                    say!("left: {username}");
+                }
+                for username in &report.returned {
+                    say!("back: {username}");
+                }
+                for (username, why) in &report.problems {
+                    say!("not written: {username}: {why}");
+                }
+                Ok(if report.problems.is_empty() {
+                    EXIT_OK
+                } else {
+                    EXIT_FAILURE
+                })
+            }
+            DirectoryCommand::Check(arguments) => {
+                let mut password = String::new();
+                std::io::stdin().lock().read_line(&mut password)?;
+                let password = password.trim_end_matches(['\r', '\n']);
+                let Some(person) = directory.find(&arguments.username).await? else {
+                    say!(
+                        "{}: not in the directory (or not unique there)",
+                        arguments.username
+                    );
+                    return Ok(EXIT_FAILURE);
+                };
+                say!(
+                    "{} ({}): {}",
+                    person.username,
+                    person.dn,
+                    placement_text(&person)
+                );
+                match directory.check_password(&person, password).await? {
+                    PasswordCheck::Right => {
+                        say!("the password is right");
+                        Ok(EXIT_OK)
+                    }
+                    PasswordCheck::Wrong => {
+                        say!("the directory refused the password");
+                        Ok(EXIT_FAILURE)
+                    }
+                }
+            }
+        }
+    })
+}
