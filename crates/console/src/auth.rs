@@ -420,6 +420,26 @@ pub async fn check_password(
                 .map_or(String::new(), |until| format!("; locked until {until}"))
         );
         store.append_audit(account.school, &audit(detail)).await?;
+        // The failure that locks the account is told to the alert queue (once: later ones
+        // while it is locked are refused above without counting).
+        if let Some(until) = failure.locked_until
+            && failure.failed_logins == lockout.free_attempts + 1
+        {
+            let locked = ward_store::LockedOut {
+                user: &account.username,
+                person: None,
+                failed: failure.failed_logins,
+                from,
+                until,
+            };
+            store
+                .raise_or_fold(
+                    account.school,
+                    &ward_store::NewAlert::locked_out(&locked),
+                    ward_store::DEFAULT_ALERT_WINDOW,
+                )
+                .await?;
+        }
         return Ok(PasswordCheck::Refused);
     }
     store.record_login_success(account.id).await?;

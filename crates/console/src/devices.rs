@@ -82,6 +82,10 @@ pub async fn add_device(
         None,
     )
     .await?;
+    // In force at once in this process's filters, not at the next refresh.
+    if let Some(filter) = state.filter() {
+        filter.records_changed();
+    }
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -96,6 +100,9 @@ pub async fn delete_device(
     store
         .remove_device(user.account.school, DeviceId(id))
         .await?;
+    if let Some(filter) = state.filter() {
+        filter.records_changed();
+    }
     user.record(
         store,
         "device.remove",

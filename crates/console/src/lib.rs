@@ -111,8 +111,8 @@ pub trait FilterHooks: Send + Sync + 'static {
     /// Whether approving request `id` as `grant` could go into the live policy: `Err` says why
     /// not (an illegal-content list covers the site, the group is not in the policy).
     fn check_grant(&self, id: ward_store::RequestId, grant: &UnblockGrant) -> Result<(), Refused>;
-    /// The store's grants have changed: put them in force now.
-    fn grants_changed(&self);
+    /// The store's grants or device register have changed: put them in force now.
+    fn records_changed(&self);
     /// What the live policy decides for `site` (a host or URL) for `group` now: `Err` when the
     /// site cannot be read or the group is not in the policy.
     fn classify(&self, site: &str, group: &str) -> Result<Classified, Refused>;

@@ -351,7 +351,7 @@ pub async fn decide(
             )
             .await?;
             if let Some(filter) = state.filter() {
-                filter.grants_changed();
+                filter.records_changed();
             }
         }
         _ => return Err(AppError::BadRequest("Approve or refuse.".into())),
@@ -391,7 +391,7 @@ pub async fn end(
         )
         .await?;
         if let Some(filter) = state.filter() {
-            filter.grants_changed();
+            filter.records_changed();
         }
     }
     Ok(Redirect::to(&format!("/unblock/{id}")).into_response())

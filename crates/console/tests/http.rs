@@ -1151,7 +1151,7 @@ impl ward_console::FilterHooks for Inspecting {
     ) -> Result<(), ward_console::Refused> {
         Err(ward_console::Refused("not in this test".into()))
     }
-    fn grants_changed(&self) {}
+    fn records_changed(&self) {}
     fn classify(
         &self,
         _: &str,

@@ -20,6 +20,7 @@
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
+pub mod misuse;
 pub mod network;
 pub mod radius;
 pub mod rate;
@@ -281,12 +282,19 @@ pub struct Sessions {
     writer: Mutex<()>,
     /// Log-ins the network reported (RADIUS accounting), after portal sessions in precedence.
     network: network::NetworkLogins,
+    /// Who is logged in where, for spotting account misuse.
+    misuse: misuse::MisuseWatch,
 }
 
 impl Sessions {
     /// The network's log-ins (RADIUS accounting).
     pub fn network(&self) -> &network::NetworkLogins {
         &self.network
+    }
+
+    /// Log-ins as the misuse watch sees them.
+    pub fn misuse(&self) -> &misuse::MisuseWatch {
+        &self.misuse
     }
 
     /// The session at `address`, if one is open at `now`.

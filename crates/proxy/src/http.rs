@@ -509,7 +509,7 @@ impl Connection {
         let school = state.policy.spec().name.as_str();
         if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
             return proxy
-                .login(header.as_bytes(), &base, state)
+                .login(header.as_bytes(), &base, state, self.peer.ip(), now)
                 .await
                 .map_err(|()| page::authentication_required(school));
         }

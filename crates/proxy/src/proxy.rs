@@ -59,6 +59,16 @@ pub trait Authenticator: Send + Sync + 'static {
         let _ = (user, address, opened);
         Box::pin(std::future::ready(()))
     }
+
+    /// An account was misused at a log-in (two addresses at once, the other kind of device),
+    /// for the alert queue. By default nothing is raised.
+    fn misuse<'a>(
+        &'a self,
+        report: ward_gateway::misuse::MisuseReport,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        let _ = report;
+        Box::pin(std::future::ready(()))
+    }
 }
 
 /// Deployment settings (the policy says the rest).
@@ -319,6 +329,8 @@ impl Proxy {
         header: &[u8],
         base: &Client,
         state: &FilterState,
+        address: std::net::IpAddr,
+        now: Timestamp,
     ) -> Result<Client, ()> {
         let authenticator = self.settings.authenticator.as_ref().ok_or(())?;
         let (username, password) = basic_credentials(header).ok_or(())?;
@@ -357,12 +369,54 @@ impl Proxy {
             }
         };
         let group = ward_gateway::account_group(&state.policy, user.group.as_deref());
-        Ok(base.logged_in(
+        let client = base.logged_in(
             user.person,
             &user.username,
             group,
             ward_events::IdentifiedBy::ProxyLogin,
-        ))
+        );
+        // A proxy log-in holds the address for as long as it is remembered.
+        let until = now + jiff::SignedDuration::try_from(AUTH_CACHE_TIME).unwrap_or_default();
+        self.watch_log_in(&client, address, until, base, now);
+        Ok(client)
+    }
+
+    /// Tells the misuse watch that `client` (logged in) is at `address` until `until`, and
+    /// hands what it finds to the authenticator to raise, without waiting for it.
+    pub(crate) fn watch_log_in(
+        &self,
+        client: &Client,
+        address: std::net::IpAddr,
+        until: Timestamp,
+        base: &Client,
+        now: Timestamp,
+    ) {
+        let Some(user) = client.identity.user.as_deref() else {
+            return;
+        };
+        let login = ward_gateway::misuse::LogIn {
+            user,
+            address,
+            until,
+            device: base,
+            kind: client.kind,
+        };
+        let reports =
+            self.live
+                .sessions()
+                .misuse()
+                .reports(login, client.person, client.identified_by, now);
+        if reports.is_empty() {
+            return;
+        }
+        let Some(authenticator) = self.settings.authenticator.clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            for report in reports {
+                authenticator.misuse(report).await;
+            }
+        });
     }
 
     /// Records an event for a blocked, rewritten or searched request; `alert` for a blocked

@@ -31,6 +31,9 @@ pub enum AlertSource {
     Concern,
     /// Risk detection found phrases in a search, address or page.
     Detection,
+    /// An account misused (in use from two addresses, on the other kind of device) or
+    /// guessed at (repeated failed log-ins).
+    Account,
 }
 
 impl AlertSource {
@@ -41,6 +44,7 @@ impl AlertSource {
             AlertSource::Blocked => "blocked",
             AlertSource::Concern => "concern",
             AlertSource::Detection => "detection",
+            AlertSource::Account => "account",
         }
     }
 }
@@ -53,6 +57,7 @@ impl FromStr for AlertSource {
             "blocked" => AlertSource::Blocked,
             "concern" => AlertSource::Concern,
             "detection" => AlertSource::Detection,
+            "account" => AlertSource::Account,
             other => {
                 return Err(StoreError::Invalid(format!(
                     "unknown alert source {other:?}"
@@ -92,7 +97,51 @@ pub struct NewAlert {
     pub detail: String,
 }
 
+/// An account (or person) just locked by failed log-ins, for [`NewAlert::locked_out`].
+#[derive(Debug, Clone, Copy)]
+pub struct LockedOut<'a> {
+    /// The log-in name.
+    pub user: &'a str,
+    /// The person, for a directory log-in.
+    pub person: Option<PersonId>,
+    /// Failures in a row.
+    pub failed: i64,
+    /// Where the last came from (an address, or "the proxy").
+    pub from: &'a str,
+    /// Locked until.
+    pub until: Timestamp,
+}
+
 impl NewAlert {
+    /// The alert for an account just locked by repeated failed log-ins: someone may be
+    /// guessing its password (DESIGN.md A4).
+    pub fn locked_out(locked: &LockedOut<'_>) -> NewAlert {
+        NewAlert {
+            severity: 2,
+            category: "failed-log-ins".into(),
+            source: AlertSource::Account,
+            person: locked.person,
+            device: None,
+            client_ip: locked.from.parse().ok(),
+            username: Some(locked.user.to_owned()),
+            identified_by: None,
+            summary: format!(
+                "{} failed log-ins in a row for {}: locked until {}",
+                locked.failed,
+                locked.user,
+                locked
+                    .until
+                    .round(jiff::Unit::Second)
+                    .unwrap_or(locked.until)
+            ),
+            detail: format!(
+                "The last from {}. Someone may be guessing the password, or its owner has \
+                 forgotten it. The audit log has every attempt.",
+                locked.from
+            ),
+        }
+    }
+
     /// An alert raised by Ward itself, about no one.
     pub fn system(severity: u8, summary: String) -> NewAlert {
         NewAlert {
@@ -617,11 +666,12 @@ impl Store {
         })
     }
 
-    /// Raises a concern reported from the block page, or folds it into the concern from the same
-    /// person (or device, or address) still new and raised within `window`: its count grows and
+    /// Raises an alert (a concern reported from the block page, an account's misuse), or folds
+    /// it into the alert of the same source and category about the same person (or device, or
+    /// address) still new and raised within `window`: its count grows and
     /// what they wrote is added to its detail (up to [`MAX_DETECTION_DETAIL`] characters, then
     /// only the count), and a graver report raises its severity and summary. Returns the alert and whether it was folded into one already open.
-    pub async fn raise_concern(
+    pub async fn raise_or_fold(
         &self,
         school: SchoolId,
         alert: &NewAlert,
@@ -641,13 +691,14 @@ impl Store {
             let open = sqlx::query(
                 "SELECT id FROM alerts
                  WHERE school_id = $1 AND source = $2 AND subject = $3 AND status = 'new'
-                   AND created_at > $4
+                   AND created_at > $4 AND category = $5
                  ORDER BY created_at DESC LIMIT 1",
             )
             .bind(school.0)
             .bind(alert.source.as_str())
             .bind(&subject)
             .bind(micros(now - window))
+            .bind(&alert.category)
             .fetch_optional(&mut *transaction)
             .await?;
             let result = match open {

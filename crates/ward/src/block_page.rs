@@ -174,7 +174,7 @@ impl StoreActions {
             detail,
         };
         self.store
-            .raise_concern(self.school, &alert, self.concern_window)
+            .raise_or_fold(self.school, &alert, self.concern_window)
             .await
             .map_err(|error| NotRecorded(error.to_string()))?;
         Ok(Outcome::Recorded)

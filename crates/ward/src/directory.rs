@@ -274,6 +274,24 @@ impl DirectoryLogins {
                         .map_or(String::new(), |until| format!("; locked until {until}"))
                 );
                 self.store.append_audit(self.school, &audit(detail)).await?;
+                if let Some(until) = failure.locked_until
+                    && failure.failed_logins == self.free_attempts + 1
+                {
+                    let locked = ward_store::LockedOut {
+                        user: &person.username,
+                        person: Some(person.id),
+                        failed: failure.failed_logins,
+                        from,
+                        until,
+                    };
+                    crate::misuse::raise_locked(
+                        &self.store,
+                        self.school,
+                        &locked,
+                        ward_store::DEFAULT_ALERT_WINDOW,
+                    )
+                    .await;
+                }
                 Ok(None)
             }
         }

@@ -44,7 +44,7 @@ pub struct GatewayHooks {
     /// The policy as loaded from its file, before the store's grants.
     base: std::sync::Mutex<Arc<PolicySpec>>,
     /// Wakes the reloader, which reads the grants and the device register again.
-    grants_changed: Notify,
+    records_changed: Notify,
     /// The proxy's risk detection, when it runs.
     detection: Option<Arc<ward_proxy::Detection>>,
     /// The proxy, when it runs (HTTPS inspection's state for the dashboard).
@@ -105,8 +105,8 @@ impl ward_console::FilterHooks for GatewayHooks {
             .map_err(|error| Refused(error.to_string()))
     }
 
-    fn grants_changed(&self) {
-        self.grants_changed.notify_one();
+    fn records_changed(&self) {
+        self.records_changed.notify_one();
     }
 
     fn classify(&self, site: &str, group: &str) -> Result<ward_console::Classified, Refused> {
@@ -246,7 +246,7 @@ impl Gateway {
         let hooks = Arc::new(GatewayHooks {
             live: live.clone(),
             base: std::sync::Mutex::new(base.clone()),
-            grants_changed: Notify::new(),
+            records_changed: Notify::new(),
             detection: detection.clone(),
             proxy: proxy.clone(),
             dns: dns.clone(),
@@ -448,7 +448,7 @@ async fn start_proxy(
         }
     }
     if proxy_config.authentication {
-        let mut logins = crate::proxy_auth::AccountLogins::new(store.clone(), config);
+        let mut logins = crate::proxy_auth::AccountLogins::new(store.clone(), school, config);
         if let Some(directory) = crate::directory::from_config(config)? {
             logins = logins.with_directory(crate::directory::DirectoryLogins::new(
                 store.clone(),
@@ -684,13 +684,13 @@ async fn reloader(
         #[cfg(unix)]
         let full = tokio::select! {
             _ = refresh.tick() => false,
-            () = hooks.grants_changed.notified() => false,
+            () = hooks.records_changed.notified() => false,
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => true,
         };
         #[cfg(not(unix))]
         let full = tokio::select! {
             _ = refresh.tick() => false,
-            () = hooks.grants_changed.notified() => false,
+            () = hooks.records_changed.notified() => false,
         };
         let mut changed = full;
         if let Some(detection) = &detection {

@@ -17,6 +17,7 @@ mod detect;
 mod directory;
 mod gateway;
 mod lists;
+mod misuse;
 mod notify;
 mod output;
 mod policy;

@@ -234,6 +234,7 @@ impl Notifier {
             AlertSource::Blocked => format!("blocked attempt in {}", alert.category),
             AlertSource::Concern => "concern reported from the block page".to_owned(),
             AlertSource::Detection => format!("risk detected: {}", alert.category),
+            AlertSource::Account => format!("account: {}", alert.category),
             // Ward's own problems name no one; their summary says what broke.
             AlertSource::System => format!("system: {}", alert.summary),
         };

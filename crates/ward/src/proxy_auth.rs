@@ -17,6 +17,9 @@ use crate::config::Config;
 /// Checks proxy log-ins against the accounts in the store.
 pub struct AccountLogins {
     store: Store,
+    school: ward_store::SchoolId,
+    /// Account alerts of one person within this are one alert.
+    alert_window: SignedDuration,
     free_attempts: i64,
     max_lock: SignedDuration,
     /// The school's directory, for everyone without a Ward account.
@@ -25,9 +28,13 @@ pub struct AccountLogins {
 
 impl AccountLogins {
     /// Log-ins against `store`, locked out as the console's are.
-    pub fn new(store: Store, config: &Config) -> AccountLogins {
+    pub fn new(store: Store, school: ward_store::SchoolId, config: &Config) -> AccountLogins {
         AccountLogins {
             store,
+            school,
+            alert_window: SignedDuration::from_mins(
+                i64::try_from(config.alerts.fold_minutes).unwrap_or(60),
+            ),
             free_attempts: config.console.free_login_attempts,
             max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
             directory: None,
@@ -141,5 +148,14 @@ impl Authenticator for AccountLogins {
         opened: bool,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(self.audit_portal(user, address, opened))
+    }
+
+    fn misuse<'a>(
+        &'a self,
+        report: ward_gateway::misuse::MisuseReport,
+    ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
+        Box::pin(async move {
+            crate::misuse::raise(&self.store, self.school, &report, self.alert_window).await;
+        })
     }
 }

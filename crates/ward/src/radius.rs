@@ -17,9 +17,11 @@ use std::time::Duration;
 use jiff::{SignedDuration, Timestamp};
 use tokio::net::UdpSocket;
 use tokio::task::JoinSet;
+use ward_gateway::misuse::LogIn;
 use ward_gateway::network::NetworkLogin;
 use ward_gateway::radius::{Accounting, Status, accounting_response, read_accounting};
 use ward_gateway::{LiveState, canonical_ip};
+use ward_store::IdentifiedBy;
 use ward_store::{SchoolId, Store};
 
 use crate::config::Config;
@@ -58,6 +60,9 @@ pub async fn start(
         lapse: SignedDuration::from_mins(
             i64::try_from(config.radius.session_minutes).unwrap_or(120),
         ),
+        alert_window: SignedDuration::from_mins(
+            i64::try_from(config.alerts.fold_minutes).unwrap_or(60),
+        ),
     };
     tasks.spawn(listener.serve());
     let expiring = live.clone();
@@ -78,6 +83,7 @@ struct Listener {
     school: SchoolId,
     live: Arc<LiveState>,
     lapse: SignedDuration,
+    alert_window: SignedDuration,
 }
 
 impl Listener {
@@ -156,11 +162,15 @@ impl Listener {
                         }
                     }
                 };
+                self.watch(&login, address, now);
                 logins.start(address, login);
             }
             Some(Status::Stop) => {
                 if let Some(address) = accounting.address {
                     logins.stop(address, accounting.session_id.as_deref());
+                    if let Some(user) = &accounting.user {
+                        self.live.sessions().misuse().log_out(user, address);
+                    }
                 }
             }
             Some(Status::AccountingOn | Status::AccountingOff) => {
@@ -169,6 +179,39 @@ impl Listener {
             }
             Some(Status::Other(_)) | None => {}
         }
+    }
+
+    /// Tells the misuse watch about a network log-in, and raises what it finds (without
+    /// holding up the packets).
+    fn watch(&self, login: &NetworkLogin, address: IpAddr, now: Timestamp) {
+        let state = self.live.load();
+        let base = state.clients.lookup(address);
+        let kind = login
+            .group
+            .as_deref()
+            .and_then(|group| state.policy.group(group))
+            .map_or(base.kind, |group| group.kind);
+        let reports = self.live.sessions().misuse().reports(
+            LogIn {
+                user: &login.user,
+                address,
+                until: login.until,
+                device: base,
+                kind,
+            },
+            login.person,
+            IdentifiedBy::Network,
+            now,
+        );
+        if reports.is_empty() {
+            return;
+        }
+        let (store, school, window) = (self.store.clone(), self.school, self.alert_window);
+        tokio::spawn(async move {
+            for report in &reports {
+                crate::misuse::raise(&store, school, report, window).await;
+            }
+        });
     }
 
     /// The person with this user name and their policy group, if Ward knows them (not waited

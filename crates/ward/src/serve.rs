@@ -495,7 +495,7 @@ async fn reconnect(
                 tracing::info!("the database is back: the console is open again");
                 ready.store(true, Ordering::Relaxed);
                 if let Some(hooks) = &hooks {
-                    ward_console::FilterHooks::grants_changed(hooks.as_ref());
+                    ward_console::FilterHooks::records_changed(hooks.as_ref());
                 }
                 return;
             }

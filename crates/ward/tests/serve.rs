@@ -2380,6 +2380,38 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
     let audit = console_get(&server.base, &session, "/audit").1;
     assert!(audit.contains("directory.login.failed"), "{audit}");
     assert!(audit.contains("refused: locked until"), "{audit}");
+    // The lock is an alert: someone may be guessing Tariq's password.
+    wait_for_alert(
+        &server.base,
+        &session,
+        "4 failed log-ins in a row for tkhan9",
+    );
+    // Lena's password used from a second computer while her first log-in holds: an alert.
+    let second = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "10",
+            "-w",
+            "%{http_code}",
+        ])
+        .args([
+            "--interface",
+            "127.0.0.2",
+            "--proxy",
+            &format!("http://{proxy}"),
+        ])
+        .args(["--proxy-user", "lwright10:PASSWORD-lwright10", casino])
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&second.stdout), "403");
+    wait_for_alert(
+        &server.base,
+        &session,
+        "account is in use at two places at once: 127.0.0.2 and 127.0.0.1",
+    );
 
     // Lena's blocked attempt names her, and says how Ward knew.
     let (_, page) = console_get(&server.base, &session, "/activity");
@@ -2437,4 +2469,114 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
         "the service password is never logged"
     );
     assert!(!log.contains("PASSWORD-"), "no user's password is logged");
+}
+
+#[test]
+fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
+    let folder = temp_folder("misuse");
+    gambling_index(&folder);
+    let policy = format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let secret = "radius test secret 12345";
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "misuse test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+            ("WARD_RADIUS_LISTEN", "127.0.0.1:0"),
+            ("WARD_RADIUS_CLIENTS", "127.0.0.1=radius test secret 12345"),
+        ],
+    );
+    let radius = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward RADIUS accounting listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the RADIUS address")
+        .to_owned();
+    let (_, _, session) = log_in(&server.base, "admin", "misuse test password");
+    let session = session.expect("a session");
+    // Mrs Jones is staff; 127.0.0.7 is a pupils' laptop in the device register.
+    let (_, page) = console_get(&server.base, &session, "/people/import");
+    let csrf = field(&page, "csrf");
+    std::fs::write(
+        folder.join("staff.csv"),
+        "username,forename,surname\nmrs.jones,Ann,Jones\n",
+    )
+    .expect("csv");
+    let import = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
+        .arg(format!("ward_session={session}"))
+        .args(["-F", "kind=staff", "-F"])
+        .arg(format!("file=@{}", folder.join("staff.csv").display()))
+        .arg(format!("{}/people/import?csrf={csrf}", server.base))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+    let (status, _) = console_post(
+        &server.base,
+        &session,
+        "/devices",
+        &[
+            ("csrf", &csrf),
+            ("name", "PUPIL-LAPTOP-07"),
+            ("network", "127.0.0.7"),
+            ("group", "pupils"),
+            ("location", "Owl class"),
+        ],
+    );
+    assert_eq!(status, 303);
+
+    // The Wi-Fi says she logged in on the pupils' laptop. (The register reloads at once after
+    // the console's change; the update is sent until it has, each one a log-in.)
+    let on_laptop = "User-Name = \"mrs.jones\", Acct-Status-Type = Interim-Update, \
+                     Framed-IP-Address = 127.0.0.7, Acct-Session-Id = \"w-1\"\n";
+    let wanted = "A staff account (mrs.jones) was used on a pupils";
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        assert!(radclient(&radius, secret, on_laptop));
+        if console_get(&server.base, &session, "/alerts")
+            .1
+            .contains(wanted)
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no staff-account alert"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Then the same account at a second address while the first goes on.
+    let elsewhere = "User-Name = \"mrs.jones\", Acct-Status-Type = Start, \
+                     Framed-IP-Address = 127.0.0.8, Acct-Session-Id = \"w-2\"\n";
+    assert!(radclient(&radius, secret, elsewhere));
+    let queue = wait_for_alert(
+        &server.base,
+        &session,
+        "account is in use at two places at once: 127.0.0.8 and 127.0.0.7",
+    );
+    // Each is told once, however often the Wi-Fi repeats itself.
+    assert!(radclient(&radius, secret, elsewhere));
+    assert!(radclient(&radius, secret, on_laptop));
+    std::thread::sleep(Duration::from_millis(500));
+    let queue_after = console_get(&server.base, &session, "/alerts").1;
+    assert_eq!(queue_after.matches(wanted).count(), 1, "{queue}");
+    assert_eq!(
+        queue_after.matches("two places at once").count(),
+        1,
+        "{queue_after}"
+    );
+    // After she logs out at the laptop, a new address is ordinary.
+    let stop = "User-Name = \"mrs.jones\", Acct-Status-Type = Stop, \
+                Framed-IP-Address = 127.0.0.7, Acct-Session-Id = \"w-1\"\n";
+    assert!(radclient(&radius, secret, stop));
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
 }

@@ -293,6 +293,14 @@ impl Connection {
             },
         );
         tracing::info!(user = %user.username, client = %self.peer.ip(), "portal log-in");
+        let base = state.clients.lookup(self.peer.ip());
+        let client = base.logged_in(
+            user.person,
+            &user.username,
+            ward_gateway::account_group(&state.policy, user.group.as_deref()),
+            ward_events::IdentifiedBy::Portal,
+        );
+        proxy.watch_log_in(&client, self.peer.ip(), until, base, since);
         authenticator
             .portal_session(
                 &user.username,
@@ -311,6 +319,11 @@ impl Connection {
             && let Some(authenticator) = &proxy.settings.authenticator
         {
             tracing::info!(user = %session.user, client = %self.peer.ip(), "portal log-out");
+            proxy
+                .live
+                .sessions()
+                .misuse()
+                .log_out(&session.user, self.peer.ip());
             authenticator
                 .portal_session(
                     &session.user,

@@ -406,19 +406,19 @@ async fn concerns_from_one_person_fold_into_one_alert(fixture: Fixture) {
     };
     let window = SignedDuration::from_hours(1);
     let (first, folded) = store
-        .raise_concern(school, &concern("10.0.0.5", "first worry"), window)
+        .raise_or_fold(school, &concern("10.0.0.5", "first worry"), window)
         .await
         .expect("raise");
     assert!(!folded);
     for message in ["second worry", "third worry"] {
         let (id, folded) = store
-            .raise_concern(school, &concern("10.0.0.5", message), window)
+            .raise_or_fold(school, &concern("10.0.0.5", message), window)
             .await
             .expect("fold");
         assert_eq!((id, folded), (first, true));
     }
     let (other, folded) = store
-        .raise_concern(school, &concern("10.0.0.6", "someone else"), window)
+        .raise_or_fold(school, &concern("10.0.0.6", "someone else"), window)
         .await
         .expect("raise");
     assert!(!folded && other != first);
