@@ -195,6 +195,8 @@ impl Source {
 pub enum IdentifiedBy {
     /// The request carried the user's own log-in (the proxy's `Proxy-Authorization`).
     ProxyLogin,
+    /// The user's computer proved its logged-in domain user (Kerberos, `Negotiate`).
+    DomainLogin,
     /// The user logged in at Ward's portal from this address.
     Portal,
     /// The school's Wi-Fi or network said (RADIUS accounting) that the user holds the address.
@@ -210,6 +212,7 @@ impl IdentifiedBy {
     pub fn as_str(self) -> &'static str {
         match self {
             IdentifiedBy::ProxyLogin => "proxy-login",
+            IdentifiedBy::DomainLogin => "domain-login",
             IdentifiedBy::Portal => "portal",
             IdentifiedBy::Network => "network",
             IdentifiedBy::Device => "device",
@@ -221,6 +224,7 @@ impl IdentifiedBy {
     pub fn parse(text: &str) -> Option<IdentifiedBy> {
         [
             IdentifiedBy::ProxyLogin,
+            IdentifiedBy::DomainLogin,
             IdentifiedBy::Portal,
             IdentifiedBy::Network,
             IdentifiedBy::Device,
@@ -234,6 +238,7 @@ impl IdentifiedBy {
     pub fn short(self) -> &'static str {
         match self {
             IdentifiedBy::ProxyLogin => "proxy log-in",
+            IdentifiedBy::DomainLogin => "domain log-in",
             IdentifiedBy::Portal => "portal log-in",
             IdentifiedBy::Network => "Wi-Fi log-in",
             IdentifiedBy::Device => "device register",
@@ -245,6 +250,7 @@ impl IdentifiedBy {
     pub fn label(self) -> &'static str {
         match self {
             IdentifiedBy::ProxyLogin => "named by their proxy log-in",
+            IdentifiedBy::DomainLogin => "named by their computer's domain log-in (Kerberos)",
             IdentifiedBy::Portal => "named by their portal log-in",
             IdentifiedBy::Network => "named by the Wi-Fi log-in at that address",
             IdentifiedBy::Device => "the device register's entry for that address",

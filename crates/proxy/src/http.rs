@@ -70,6 +70,8 @@ struct Connection {
     inspected: Option<Endpoint>,
     /// Whether the client speaks HTTP/2 to Ward (an inspected connection only).
     client_h2: bool,
+    /// The user a Kerberos log-in on this connection proved (later requests on it are theirs).
+    negotiated: std::sync::OnceLock<crate::proxy::Named>,
     /// The server connection of the last request, kept for the next request to the same server.
     /// With whether it was made for a client that may reach private networks (a request from
     /// one who may not does not reuse it).
@@ -174,6 +176,7 @@ async fn serve_inspected_now<S>(
         slot,
         inspected: Some(endpoint),
         client_h2: true,
+        negotiated: std::sync::OnceLock::new(),
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -240,6 +243,7 @@ async fn serve_http<S>(
         slot,
         inspected,
         client_h2: false,
+        negotiated: std::sync::OnceLock::new(),
         server: Mutex::new(None),
     });
     let service = service_fn(move |request| {
@@ -508,10 +512,19 @@ impl Connection {
         let base = state.client(self.peer.ip(), proxy.live.sessions(), now);
         let school = state.policy.spec().name.as_str();
         if let Some(header) = request.headers().get(header::PROXY_AUTHORIZATION) {
-            return proxy
+            let (client, named) = proxy
                 .login(header.as_bytes(), &base, state, self.peer.ip(), now)
                 .await
-                .map_err(|()| page::authentication_required(school));
+                .map_err(|()| page::authentication_required(school, &proxy.settings))?;
+            // Kerberos is connection-based for browsers: the connection is the user's from
+            // now on (as squid does), so later requests on it need no new ticket.
+            if named.by == ward_events::IdentifiedBy::DomainLogin {
+                let _ = self.negotiated.set(named);
+            }
+            return Ok(client);
+        }
+        if let Some(named) = self.negotiated.get() {
+            return Ok(proxy.client_for(named, &base, state));
         }
         let must_log_in = !base.registered
             && base.identity.user.is_none()
@@ -519,7 +532,7 @@ impl Connection {
             && state.policy.spec().proxy.unknown_clients == UnknownClients::Authenticate;
         if must_log_in {
             return Err(match self.mode {
-                Mode::Explicit => page::authentication_required(school),
+                Mode::Explicit => page::authentication_required(school, &proxy.settings),
                 // A transparent proxy cannot ask for a proxy log-in: the browser is sent to the
                 // portal, and back to the page once logged in.
                 _ => {

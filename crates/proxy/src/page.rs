@@ -282,17 +282,28 @@ pub fn message(school: &str, status: StatusCode, title: &str, message: &str) -> 
 }
 
 /// 407: log in to the proxy.
-pub fn authentication_required(school: &str) -> Response<Body> {
+pub fn authentication_required(
+    school: &str,
+    settings: &crate::proxy::ProxySettings,
+) -> Response<Body> {
     let mut response = message(
         school,
         StatusCode::PROXY_AUTHENTICATION_REQUIRED,
         "Please log in",
         "Log in with your school account to use the internet here.",
     );
-    response.headers_mut().insert(
-        PROXY_AUTHENTICATE,
-        HeaderValue::from_static("Basic realm=\"Ward\", charset=\"UTF-8\""),
-    );
+    // Kerberos first: a computer on the school's domain answers it without asking anyone.
+    if settings.kerberos.is_some() {
+        response
+            .headers_mut()
+            .append(PROXY_AUTHENTICATE, HeaderValue::from_static("Negotiate"));
+    }
+    if settings.offer_basic {
+        response.headers_mut().append(
+            PROXY_AUTHENTICATE,
+            HeaderValue::from_static("Basic realm=\"Ward\", charset=\"UTF-8\""),
+        );
+    }
     response
 }
 

@@ -27,6 +27,19 @@ const AUTH_CACHE_TIME: Duration = Duration::from_secs(300);
 /// Most remembered log-ins.
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
+/// Who a proxy log-in named: the account or person Ward has for them, or (for a Kerberos
+/// user Ward does not know) only their name; and how.
+#[derive(Debug, Clone)]
+pub(crate) struct Named {
+    pub(crate) name: String,
+    pub(crate) user: Option<AuthUser>,
+    pub(crate) by: ward_events::IdentifiedBy,
+}
+
+/// A log-in's answer (for a Kerberos user Ward does not know, `None`) and until when it is
+/// remembered.
+type Remembered = (Option<AuthUser>, Instant);
+
 /// A person who logged in to the proxy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuthUser {
@@ -58,6 +71,17 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         let _ = (user, address, opened);
         Box::pin(std::future::ready(()))
+    }
+
+    /// The account or person with log-in name `username`, for a user whose identity was
+    /// proved otherwise (a Kerberos ticket): `None` when Ward does not know them (or they have
+    /// left). By default nobody is known.
+    fn named<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
+        let _ = username;
+        Box::pin(std::future::ready(None))
     }
 
     /// An account was misused at a log-in (two addresses at once, the other kind of device),
@@ -109,6 +133,10 @@ pub struct ProxySettings {
     pub internal_servers: Vec<crate::reach::InternalServer>,
     /// Proxy log-ins, if enabled.
     pub authenticator: Option<Arc<dyn Authenticator>>,
+    /// Whether Basic log-ins (a typed user name and password) are offered and taken.
+    pub offer_basic: bool,
+    /// Kerberos (`Negotiate`) for computers on the school's domain, with the proxy's keytab.
+    pub kerberos: Option<Arc<ward_kerberos::Acceptor>>,
     /// Risk detection on searches, addresses and pages, if enabled.
     pub detection: Option<Arc<crate::Detection>>,
     /// What the block page's forms do (`None`: they say they cannot be sent).
@@ -138,6 +166,8 @@ impl std::fmt::Debug for ProxySettings {
             .field("own_addresses", &self.own_addresses)
             .field("internal_servers", &self.internal_servers)
             .field("authentication", &self.authenticator.is_some())
+            .field("offer_basic", &self.offer_basic)
+            .field("kerberos", &self.kerberos)
             .field("detection", &self.detection)
             .field("inspection", &self.inspection)
             .finish_non_exhaustive()
@@ -163,6 +193,8 @@ impl ProxySettings {
             own_addresses: Vec::new(),
             internal_servers: Vec::new(),
             authenticator: None,
+            offer_basic: true,
+            kerberos: None,
             detection: None,
             actions: None,
             inspection: None,
@@ -216,7 +248,7 @@ pub struct Proxy {
     /// it has come round in a loop.
     pub(crate) via: HeaderValue,
     secret: [u8; 32],
-    logins: Mutex<HashMap<[u8; 32], (AuthUser, Instant)>>,
+    logins: Mutex<HashMap<[u8; 32], Remembered>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -323,7 +355,8 @@ impl Proxy {
         })
     }
 
-    /// Checks a `Proxy-Authorization` header. `Err(())` when it is present but wrong.
+    /// Checks a `Proxy-Authorization` header (Basic, or Negotiate with Kerberos). `Err(())`
+    /// when it is present but wrong, or a scheme not offered.
     pub(crate) async fn login(
         &self,
         header: &[u8],
@@ -331,15 +364,93 @@ impl Proxy {
         state: &FilterState,
         address: std::net::IpAddr,
         now: Timestamp,
-    ) -> Result<Client, ()> {
+    ) -> Result<(Client, Named), ()> {
         let authenticator = self.settings.authenticator.as_ref().ok_or(())?;
-        let (username, password) = basic_credentials(header).ok_or(())?;
+        let text = std::str::from_utf8(header).map_err(|_| ())?.trim();
+        let (scheme, credentials) = text.split_once(' ').ok_or(())?;
+        let named = if scheme.eq_ignore_ascii_case("negotiate") {
+            let kerberos = self.settings.kerberos.as_ref().ok_or(())?;
+            let principal = match kerberos.accept(credentials, now) {
+                Ok(principal) => principal,
+                Err(error) => {
+                    Stats::add(&self.stats.failed_logins);
+                    tracing::info!(%error, client = %address, "a Kerberos log-in was refused");
+                    return Err(());
+                }
+            };
+            let user = self
+                .remembered(authenticator, "negotiate", &principal.name, "", |a| {
+                    a.named(&principal.name)
+                })
+                .await;
+            Named {
+                name: principal.name,
+                user,
+                by: ward_events::IdentifiedBy::DomainLogin,
+            }
+        } else if scheme.eq_ignore_ascii_case("basic") && self.settings.offer_basic {
+            let (username, password) = basic_credentials(header).ok_or(())?;
+            let Some(user) = self
+                .remembered(authenticator, "basic", &username, &password, |a| {
+                    a.check(&username, &password)
+                })
+                .await
+            else {
+                Stats::add(&self.stats.failed_logins);
+                return Err(());
+            };
+            Named {
+                name: user.username.clone(),
+                user: Some(user),
+                by: ward_events::IdentifiedBy::ProxyLogin,
+            }
+        } else {
+            return Err(());
+        };
+        let client = self.client_for(&named, base, state);
+        // A proxy log-in holds the address for as long as it is remembered.
+        let until = now + jiff::SignedDuration::try_from(AUTH_CACHE_TIME).unwrap_or_default();
+        self.watch_log_in(&client, address, until, base, now);
+        Ok((client, named))
+    }
+
+    /// The client a log-in makes of `base`: the account's or person's group; a Kerberos user
+    /// Ward does not know is named but keeps the address's own group.
+    pub(crate) fn client_for(&self, named: &Named, base: &Client, state: &FilterState) -> Client {
+        match &named.user {
+            Some(user) => base.logged_in(
+                user.person,
+                &user.username,
+                ward_gateway::account_group(&state.policy, user.group.as_deref()),
+                named.by,
+            ),
+            None => base.logged_in(None, &named.name, None, named.by),
+        }
+    }
+
+    /// What `ask` says for `name` (and `secret`, a password), remembered for a few minutes so
+    /// that every request does not ask again. Keyed by a hash with this process's secret.
+    async fn remembered<'a, F>(
+        &self,
+        authenticator: &'a Arc<dyn Authenticator>,
+        scheme: &str,
+        name: &str,
+        secret: &str,
+        ask: F,
+    ) -> Option<AuthUser>
+    where
+        F: FnOnce(
+            &'a Arc<dyn Authenticator>,
+        ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>>,
+    {
         let key: [u8; 32] = {
             let mut hash = Sha256::new();
             hash.update(self.secret);
-            hash.update(username.as_bytes());
+            hash.update(scheme.as_bytes());
             hash.update([0]);
-            hash.update(password.as_bytes());
+            hash.update(name.as_bytes());
+            hash.update([0]);
+            hash.update(secret.as_bytes());
             hash.finalize().into()
         };
         let remembered = {
@@ -349,36 +460,25 @@ impl Proxy {
                 .filter(|(_, until)| *until > Instant::now())
                 .map(|(user, _)| user.clone())
         };
-        let user = match remembered {
-            Some(user) => user,
-            None => {
-                let Some(user) = authenticator.check(&username, &password).await else {
-                    Stats::add(&self.stats.failed_logins);
-                    return Err(());
-                };
-                let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
-                if logins.len() >= AUTH_CACHE_ENTRIES {
-                    let now = Instant::now();
-                    logins.retain(|_, (_, until)| *until > now);
-                    if logins.len() >= AUTH_CACHE_ENTRIES {
-                        logins.clear();
-                    }
-                }
-                logins.insert(key, (user.clone(), Instant::now() + AUTH_CACHE_TIME));
-                user
+        if let Some(user) = remembered {
+            return user;
+        }
+        let user = ask(authenticator).await;
+        // A wrong password is never remembered (the lock-out must count every try); a
+        // Kerberos user Ward does not know is (the ticket proved who they are).
+        if user.is_none() && scheme == "basic" {
+            return None;
+        }
+        let mut logins = self.logins.lock().unwrap_or_else(|e| e.into_inner());
+        if logins.len() >= AUTH_CACHE_ENTRIES {
+            let now = Instant::now();
+            logins.retain(|_, (_, until)| *until > now);
+            if logins.len() >= AUTH_CACHE_ENTRIES {
+                logins.clear();
             }
-        };
-        let group = ward_gateway::account_group(&state.policy, user.group.as_deref());
-        let client = base.logged_in(
-            user.person,
-            &user.username,
-            group,
-            ward_events::IdentifiedBy::ProxyLogin,
-        );
-        // A proxy log-in holds the address for as long as it is remembered.
-        let until = now + jiff::SignedDuration::try_from(AUTH_CACHE_TIME).unwrap_or_default();
-        self.watch_log_in(&client, address, until, base, now);
-        Ok(client)
+        }
+        logins.insert(key, (user.clone(), Instant::now() + AUTH_CACHE_TIME));
+        user
     }
 
     /// Tells the misuse watch that `client` (logged in) is at `address` until `until`, and

@@ -5,6 +5,7 @@
 //! flood tests), `dig` as the DNS client, and a category index built from a few lines of list.
 
 pub mod dig;
+pub mod kdc;
 pub mod slapd;
 pub mod webdriver;
 

@@ -357,8 +357,14 @@ pub struct ProxySection {
     pub connect_timeout_seconds: u64,
     /// Ports CONNECT may reach, comma-separated; `*` for any.
     pub connect_ports: String,
-    /// Basic proxy log-ins with Ward accounts, and the portal log-in page.
+    /// Proxy log-ins (Ward accounts and the directory) and the portal log-in page.
     pub authentication: bool,
+    /// Whether Basic log-ins (a typed user name and password) are offered; with Kerberos, the
+    /// fallback for computers off the domain.
+    pub basic_login: bool,
+    /// The proxy's Kerberos keytab (`HTTP/PROXY-NAME@REALM`, exported by the domain's
+    /// administrator), for transparent sign-on of domain computers; empty: no Kerberos.
+    pub kerberos_keytab: String,
     /// Minutes a portal log-in lasts (ended sooner by logging out).
     pub portal_minutes: u64,
     /// `NAME=ADDRESS` pairs resolved before the system resolver, comma-separated.
@@ -561,6 +567,8 @@ impl Default for Config {
                 connect_timeout_seconds: 10,
                 connect_ports: "443,8443".into(),
                 authentication: false,
+                basic_login: true,
+                kerberos_keytab: String::new(),
                 portal_minutes: 60,
                 hosts: String::new(),
                 internal_servers: String::new(),
@@ -746,6 +754,12 @@ impl Config {
             bail!(
                 "proxy.max_connections, proxy.portal_minutes and the proxy's time-outs must be above 0"
             );
+        }
+        if !proxy.kerberos_keytab.trim().is_empty() && !proxy.authentication {
+            bail!("proxy.kerberos_keytab needs proxy.authentication = true");
+        }
+        if proxy.authentication && !proxy.basic_login && proxy.kerberos_keytab.trim().is_empty() {
+            bail!("proxy.authentication is on with neither Basic log-ins nor a Kerberos keytab");
         }
         Ok(Parsed {
             console_listen,

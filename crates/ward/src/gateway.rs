@@ -458,6 +458,8 @@ async fn start_proxy(
             ));
         }
         settings.authenticator = Some(Arc::new(logins));
+        settings.offer_basic = proxy_config.basic_login;
+        settings.kerberos = kerberos(&proxy_config.kerberos_keytab)?;
     } else if live.load().policy.spec().proxy.unknown_clients
         == ward_policy::UnknownClients::Authenticate
     {
@@ -767,6 +769,34 @@ async fn reloader(
             "filter state reloaded"
         );
     }
+}
+
+/// The proxy's Kerberos acceptor from its keytab (`None`: no keytab set). A keytab other
+/// users can read is refused: it holds the service's keys.
+fn kerberos(path: &str) -> anyhow::Result<Option<Arc<ward_kerberos::Acceptor>>> {
+    let path = path.trim();
+    if path.is_empty() {
+        return Ok(None);
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(path)
+            .with_context(|| format!("proxy.kerberos_keytab {path}"))?
+            .permissions()
+            .mode();
+        anyhow::ensure!(
+            mode & 0o077 == 0,
+            "proxy.kerberos_keytab {path} can be read by other users (mode {:o}): `chmod 600` it",
+            mode & 0o777
+        );
+    }
+    let bytes = std::fs::read(path).with_context(|| format!("proxy.kerberos_keytab {path}"))?;
+    let keys = ward_kerberos::read_keytab(&bytes)
+        .with_context(|| format!("proxy.kerberos_keytab {path}"))?;
+    let acceptor = ward_kerberos::Acceptor::new(keys);
+    tracing::info!(services = ?acceptor.services(), "Kerberos sign-on at the proxy");
+    Ok(Some(Arc::new(acceptor)))
 }
 
 #[cfg(test)]

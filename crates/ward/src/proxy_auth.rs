@@ -54,6 +54,11 @@ impl AccountLogins {
             match self.store.account_by_username(username).await {
                 Ok(None) => {
                     let person = directory.check(username, password, "the proxy").await?;
+                    if person.group.is_none() {
+                        // Never the staff group by default (what an account without one gets).
+                        tracing::warn!(user = %person.username, "a directory person without a group cannot log in");
+                        return None;
+                    }
                     return Some(AuthUser {
                         username: person.username,
                         person: Some(person.id),
@@ -97,6 +102,41 @@ impl AccountLogins {
 }
 
 impl AccountLogins {
+    /// A user proved by Kerberos: a Ward account (staff), else the person with the name who
+    /// has not left; `None` for anyone else, and when the database cannot say.
+    async fn named_user(&self, username: &str) -> Option<AuthUser> {
+        match self.store.account_by_username(username).await {
+            Ok(Some(account)) if !account.disabled => {
+                return Some(AuthUser {
+                    username: account.username,
+                    person: None,
+                    group: None,
+                });
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot look up a Kerberos user; named without their group");
+                return None;
+            }
+        }
+        match self.store.person_by_username(self.school, username).await {
+            // A person without a group is named only: an account without a group would
+            // browse as staff.
+            Ok(Some(person)) if person.left_at.is_none() && person.group.is_some() => {
+                Some(AuthUser {
+                    username: person.username,
+                    person: Some(person.id),
+                    group: person.group,
+                })
+            }
+            Ok(_) => None,
+            Err(error) => {
+                tracing::error!(%error, "cannot look up a Kerberos user; named without their group");
+                None
+            }
+        }
+    }
+
     async fn audit_portal(&self, username: &str, address: IpAddr, opened: bool) {
         let (school, actor) = match self.store.account_by_username(username).await {
             Ok(Some(account)) => (account.school, account.username),
@@ -148,6 +188,13 @@ impl Authenticator for AccountLogins {
         opened: bool,
     ) -> Pin<Box<dyn Future<Output = ()> + Send + 'a>> {
         Box::pin(self.audit_portal(user, address, opened))
+    }
+
+    fn named<'a>(
+        &'a self,
+        username: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
+        Box::pin(self.named_user(username))
     }
 
     fn misuse<'a>(

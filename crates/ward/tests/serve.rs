@@ -2580,3 +2580,116 @@ fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
+    use ward_testkit::kdc::Kdc;
+    let kdc = Kdc::start(&[
+        ("mrs.jones", "PASSWORD-mrs.jones"),
+        ("visitor", "PASSWORD-visitor"),
+    ]);
+    let folder = temp_folder("kerberos");
+    // Unknown clients must log in; pupils may not gamble, staff may.
+    let policy = format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n\n[proxy]\nunknown_clients = \"authenticate\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    let keytab = kdc.keytab.display().to_string();
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &policy,
+        &[
+            ("WARD_ADMIN_PASSWORD", "kerberos test password"),
+            ("WARD_PROXY_AUTHENTICATION", "true"),
+            ("WARD_PROXY_BASIC_LOGIN", "false"),
+            ("WARD_PROXY_KERBEROS_KEYTAB", &keytab),
+        ],
+    );
+    // curl asks for a ticket for HTTP/<the proxy's host name>.
+    let proxy = proxy.replace("127.0.0.1", "localhost");
+    let (_, _, session) = log_in(&server.base, "admin", "kerberos test password");
+    let session = session.expect("a session");
+    let (_, page) = console_get(&server.base, &session, "/people/import");
+    let csrf = field(&page, "csrf");
+    std::fs::write(
+        folder.join("staff.csv"),
+        "username,forename,surname\nmrs.jones,Ann,Jones\n",
+    )
+    .expect("csv");
+    let import = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
+        .arg(format!("ward_session={session}"))
+        .args(["-F", "kind=staff", "-F"])
+        .arg(format!("file=@{}", folder.join("staff.csv").display()))
+        .arg(format!("{}/people/import?csrf={csrf}", server.base))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+
+    let negotiate = |cache: Option<&Path>| {
+        let mut command = Command::new("curl");
+        command
+            .args(["-s", "-D", "-", "-o", "/dev/null", "--max-time", "10"])
+            .args([
+                "--proxy-negotiate",
+                "-U",
+                ":",
+                "--proxy",
+                &format!("http://{proxy}"),
+            ])
+            .arg("http://casino.test/spin")
+            .env("KRB5_CONFIG", &kdc.config);
+        let cache = cache.map_or_else(
+            || kdc.folder().join("no-such-cache"),
+            std::path::Path::to_path_buf,
+        );
+        command.env("KRB5CCNAME", format!("FILE:{}", cache.display()));
+        let output = command.output().expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let status = |headers: &str| -> u16 {
+        headers
+            .lines()
+            .rfind(|line| line.starts_with("HTTP/"))
+            .and_then(|line| line.split_whitespace().nth(1))
+            .and_then(|code| code.parse().ok())
+            .expect("a status line")
+    };
+    // No ticket: asked to log in, with Kerberos only (Basic is off here).
+    let headers = negotiate(None);
+    assert_eq!(status(&headers), 407, "{headers}");
+    let lower = headers.to_lowercase();
+    assert!(lower.contains("proxy-authenticate: negotiate"), "{headers}");
+    assert!(!lower.contains("basic"), "{headers}");
+    // Mrs Jones's computer proves her: staff, so the casino is allowed (and unreachable).
+    let jones = kdc.kinit("mrs.jones", "PASSWORD-mrs.jones");
+    let headers = negotiate(Some(&jones));
+    assert_eq!(status(&headers), 502, "{headers}");
+    // A domain user Ward does not know is named, in the unknown clients' group: blocked.
+    let visitor = kdc.kinit("visitor", "PASSWORD-visitor");
+    let headers = negotiate(Some(&visitor));
+    assert_eq!(status(&headers), 403, "{headers}");
+    // The blocked request names the visitor, and how Ward knew.
+    let (_, page) = console_get(&server.base, &session, "/activity");
+    let csrf = field(&page, "csrf");
+    let mut results = String::new();
+    for _ in 0..100 {
+        results = console_post(
+            &server.base,
+            &session,
+            "/activity",
+            &[("csrf", &csrf), ("site", "casino.test")],
+        )
+        .1;
+        if results.contains("visitor") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(
+        results.contains("visitor <span class=\"hint\">(domain log-in)</span>"),
+        "{results}"
+    );
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
