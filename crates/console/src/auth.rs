@@ -233,7 +233,16 @@ impl FromRequestParts<AppState> for CurrentUser {
                 .map_or("/".to_owned(), |target| target.as_str().to_owned());
             return Err(AppError::LoginRequired { next });
         };
-        if context.account.must_change_password && path != "/account/password" && path != "/logout"
+        if context.session.second_factor != ward_store::SecondFactor::Done
+            && path != "/login/code"
+            && path != "/logout"
+        {
+            return Err(AppError::SecondFactorRequired);
+        }
+        if context.account.must_change_password
+            && context.session.second_factor == ward_store::SecondFactor::Done
+            && path != "/account/password"
+            && path != "/logout"
         {
             return Err(AppError::PasswordChangeRequired);
         }
@@ -285,7 +294,7 @@ pub struct LoginQuery {
 /// from a `Location` (`/\t/evil.example` is followed as `//evil.example`, another site) and
 /// read `\` as `/`, and a control character cannot be sent in a header at all; anything of the
 /// kind means the front page instead.
-fn local_path(next: &str) -> String {
+pub(crate) fn local_path(next: &str) -> String {
     let printable = next.bytes().all(|b| b.is_ascii_graphic());
     if printable
         && next.starts_with('/')
@@ -488,6 +497,14 @@ pub async fn login(
     };
     let token = random_token(32);
     let token_hash = sha256_hex(token.as_bytes());
+    // The roles that see pupils' data need a code from an authenticator app as well.
+    let second_factor = if account.has_second_factor {
+        ward_store::SecondFactor::Code
+    } else if crate::totp::required_for(&account.roles, &config.second_factor_roles) {
+        ward_store::SecondFactor::Enrol
+    } else {
+        ward_store::SecondFactor::Done
+    };
     store
         .create_session(
             &account,
@@ -495,6 +512,7 @@ pub async fn login(
             &random_token(32),
             now,
             now + config.session_lifetime,
+            second_factor,
         )
         .await?;
     store
@@ -509,7 +527,12 @@ pub async fn login(
             },
         )
         .await?;
-    let target = if account.must_change_password {
+    let target = if second_factor != ward_store::SecondFactor::Done {
+        format!(
+            "/login/code?{}",
+            serde_urlencoded::to_string([("next", local_path(&form.next))]).unwrap_or_default()
+        )
+    } else if account.must_change_password {
         "/account/password".to_owned()
     } else {
         local_path(&form.next)

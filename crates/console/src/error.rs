@@ -18,6 +18,8 @@ pub enum AppError {
     },
     /// Logged in with a one-time password: choose a new one first.
     PasswordChangeRequired,
+    /// The password was right; the code from the authenticator app is still to come.
+    SecondFactorRequired,
     /// Logged in, but the account's roles do not allow this.
     Forbidden,
     /// The form's CSRF token is missing or wrong.
@@ -74,6 +76,9 @@ impl IntoResponse for AppError {
             }
             AppError::PasswordChangeRequired => {
                 return Redirect::to("/account/password").into_response();
+            }
+            AppError::SecondFactorRequired => {
+                return Redirect::to("/login/code").into_response();
             }
             AppError::Forbidden => (
                 StatusCode::FORBIDDEN,

@@ -21,6 +21,7 @@ mod incidents;
 pub(crate) mod layout;
 mod people;
 pub mod roles;
+pub mod totp;
 mod unblock;
 
 use std::sync::Arc;
@@ -57,6 +58,9 @@ pub struct ConsoleConfig {
     pub sanctions: Arc<Sanctions>,
     /// What risk detection watches for, for the public page that tells pupils and parents.
     pub watched: Arc<Watched>,
+    /// Roles whose accounts sign in with a code from an authenticator app as well as the
+    /// password (the DSL and the headteacher: they see pupils' data).
+    pub second_factor_roles: ward_store::Roles,
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -97,6 +101,10 @@ impl Default for ConsoleConfig {
             upload_limit: 10 << 20,
             sanctions: Arc::new(Sanctions::default_tables()),
             watched: Arc::new(Watched::default()),
+            second_factor_roles: ward_store::Roles::new([
+                ward_store::Role::Dsl,
+                ward_store::Role::Headteacher,
+            ]),
         }
     }
 }
@@ -256,6 +264,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(dashboard::dashboard))
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
+        .route("/login/code", get(totp::code_page).post(totp::check_code))
         .route(
             "/account/password",
             get(auth::password_page).post(auth::change_password),

@@ -14,17 +14,17 @@ fn log_in_log_out_and_password_change() {
         (page.status, page.location.as_str()),
         (303, "/login?next=/people%3Fkind%3Dpupil")
     );
-    let page = client.log_in("dsl", "wrong password");
+    let page = client.log_in("tech", "wrong password");
     assert_eq!(page.status, 401);
     assert!(page.body.contains("do not match"));
     let page = client.log_in("nobody", PASSWORD);
     assert_eq!(page.status, 401, "an unknown user gets the same answer");
     assert!(page.body.contains("do not match"));
-    let page = client.log_in("DSL", PASSWORD);
+    let page = client.log_in("TECH", PASSWORD);
     assert_eq!((page.status, page.location.as_str()), (303, "/"));
     let page = client.get("/");
     assert_eq!(page.status, 200);
-    assert!(page.body.contains("Test dsl"));
+    assert!(page.body.contains("Test tech"));
     // Change the password; the old one stops working.
     let page = client.submit(
         "/account/password",
@@ -51,9 +51,12 @@ fn log_in_log_out_and_password_change() {
     let page = client.post("/logout", &[("csrf", &token)]);
     assert_eq!((page.status, page.location.as_str()), (303, "/login"));
     assert_eq!(client.get("/").status, 303, "logged out");
-    assert_eq!(console.client().log_in("dsl", PASSWORD).status, 401);
+    assert_eq!(console.client().log_in("tech", PASSWORD).status, 401);
     assert_eq!(
-        console.client().log_in("dsl", "a new long password").status,
+        console
+            .client()
+            .log_in("tech", "a new long password")
+            .status,
         303
     );
     let actions: Vec<String> = console
@@ -1013,7 +1016,7 @@ fn the_page_after_log_in_is_always_on_the_console() {
         let page = client.post(
             "/login",
             &[
-                ("username", "dsl"),
+                ("username", "tech"),
                 ("password", PASSWORD),
                 ("csrf", &token),
                 ("next", &decoded),
@@ -1030,7 +1033,7 @@ fn the_page_after_log_in_is_always_on_the_console() {
     let page = client.post(
         "/login",
         &[
-            ("username", "dsl"),
+            ("username", "tech"),
             ("password", PASSWORD),
             ("csrf", &token),
             ("next", "/alerts?tab=new"),
@@ -1211,4 +1214,129 @@ fn the_dashboard_warns_before_the_schools_certificate_expires_and_shows_devices_
     let page = governor.get("/");
     assert!(page.body.contains("www.bbc.co.uk"), "{}", page.body);
     assert!(!page.body.contains("10.0.3.17"), "{}", page.body);
+}
+
+/// RFC 4648 base32 (no padding, spaces ignored), as the set-up page shows a secret.
+fn from_base32(text: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    let (mut buffer, mut bits) = (0u32, 0);
+    for c in text.chars().filter(|c| !c.is_whitespace()) {
+        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
+            .find(c)
+            .expect("a base32 letter") as u32;
+        buffer = (buffer << 5) | value;
+        bits += 5;
+        if bits >= 8 {
+            bytes.push((buffer >> (bits - 8)) as u8);
+            bits -= 8;
+        }
+    }
+    bytes
+}
+
+#[test]
+fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
+    let console = Console::start();
+    // A new DSL, without an authenticator app yet.
+    console.runtime.block_on(async {
+        let hash = ward_console::auth::hash_password(PASSWORD).expect("hash");
+        console
+            .store
+            .create_account(
+                console.school,
+                &ward_store::NewAccount {
+                    username: "new.dsl".into(),
+                    display_name: "New DSL".into(),
+                    roles: "dsl".parse().expect("roles"),
+                    password_hash: hash,
+                    must_change_password: false,
+                },
+            )
+            .await
+            .expect("account")
+    });
+    let mut client = console.client();
+    let page = client.log_in("new.dsl", PASSWORD);
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/login/code?next=%2F")
+    );
+    // Nothing else opens until the code is done.
+    let page = client.get("/alerts");
+    assert_eq!((page.status, page.location.as_str()), (303, "/login/code"));
+    let page = client.get("/login/code?next=/alerts");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Set up your sign-in code"),
+        "{}",
+        page.body
+    );
+    let secret = page
+        .body
+        .split("id=\"secret\" class=\"pre\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the secret is shown");
+    let secret = from_base32(secret);
+    assert_eq!(secret.len(), 20);
+    assert!(page.body.contains("otpauth://totp/"), "a link for the app");
+    let csrf = csrf_in(&page.body);
+    let now = ward_console::totp::step_of(jiff::Timestamp::now());
+    let code = |step: i64| format!("{:06}", ward_console::totp::code_at(&secret, step));
+    let wrong = format!(
+        "{:06}",
+        (ward_console::totp::code_at(&secret, now) + 1) % 1_000_000
+    );
+    let page = client.post(
+        "/login/code",
+        &[("code", &wrong), ("csrf", &csrf), ("next", "/alerts")],
+    );
+    assert_eq!(page.status, 401);
+    assert!(page.body.contains("did not work"));
+    let page = client.post(
+        "/login/code",
+        &[("code", &code(now)), ("csrf", &csrf), ("next", "/alerts")],
+    );
+    assert_eq!((page.status, page.location.as_str()), (303, "/alerts"));
+    assert_eq!(client.get("/alerts").status, 200);
+
+    // Next time: a code, not the set-up; the one already used is not good again.
+    let mut again = console.client();
+    assert_eq!(again.log_in("new.dsl", PASSWORD).status, 303);
+    let page = again.get("/login/code");
+    assert!(page.body.contains("Your sign-in code"));
+    assert!(
+        !page.body.contains("id=\"secret\""),
+        "the secret is shown only once"
+    );
+    let csrf = csrf_in(&page.body);
+    let page = again.post(
+        "/login/code",
+        &[("code", &code(now)), ("csrf", &csrf), ("next", "/")],
+    );
+    assert_eq!(page.status, 401, "a code is good once");
+    let page = again.post(
+        "/login/code",
+        &[("code", &code(now + 1)), ("csrf", &csrf), ("next", "/")],
+    );
+    assert_eq!((page.status, page.location.as_str()), (303, "/"));
+
+    // Roles that do not see pupils' data sign in with the password alone.
+    let page = console.client().log_in("teacher", PASSWORD);
+    assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    for expected in [
+        "account.second_factor.set",
+        "login.code.failed",
+        "login.code",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "{expected} in {actions:?}"
+        );
+    }
 }

@@ -6,8 +6,8 @@ use jiff::{SignedDuration, Timestamp};
 use sqlx::Row;
 
 use crate::{
-    Account, AccountId, PersonId, Result, Roles, SchoolId, Session, Store, StoreError, dispatch,
-    micros, timestamp,
+    Account, AccountId, PersonId, Result, Roles, SchoolId, SecondFactor, Session, Store,
+    StoreError, dispatch, micros, timestamp,
 };
 
 /// An account to create.
@@ -44,7 +44,7 @@ pub struct LoginFailure {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, school_id, username, display_name, roles, password_hash, \
-     must_change_password, failed_logins, locked_until, disabled";
+     must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp";
 
 macro_rules! account_from_row {
     ($row:expr) => {{
@@ -62,6 +62,7 @@ macro_rules! account_from_row {
             failed_logins: row.try_get("failed_logins")?,
             locked_until: locked_until.map(timestamp),
             disabled: row.try_get("disabled")?,
+            has_second_factor: row.try_get("has_totp")?,
         }
     }};
 }
@@ -326,11 +327,12 @@ impl Store {
         csrf_token: &str,
         now: Timestamp,
         expires_at: Timestamp,
+        second_factor: SecondFactor,
     ) -> Result<()> {
         dispatch!(self, pool => {
             sqlx::query(
-                "INSERT INTO sessions (token_hash, account_id, school_id, csrf_token, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4, $5, $6)",
+                "INSERT INTO sessions (token_hash, account_id, school_id, csrf_token, created_at, expires_at, second_factor)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
             )
             .bind(token_hash)
             .bind(account.id.0)
@@ -338,6 +340,7 @@ impl Store {
             .bind(csrf_token)
             .bind(micros(now))
             .bind(micros(expires_at))
+            .bind(second_factor.as_str())
             .execute(pool)
             .await?;
         });
@@ -348,7 +351,7 @@ impl Store {
     pub async fn session(&self, token_hash: &str, now: Timestamp) -> Result<Option<Session>> {
         dispatch!(self, pool => {
             let row = sqlx::query(
-                "SELECT account_id, school_id, csrf_token, expires_at FROM sessions
+                "SELECT account_id, school_id, csrf_token, expires_at, second_factor FROM sessions
                  WHERE token_hash = $1 AND expires_at > $2",
             )
             .bind(token_hash)
@@ -361,10 +364,101 @@ impl Store {
                     school: SchoolId(row.try_get("school_id")?),
                     csrf_token: row.try_get("csrf_token")?,
                     expires_at: timestamp(row.try_get("expires_at")?),
+                    second_factor: SecondFactor::parse(&row.try_get::<String, _>("second_factor")?),
                 })),
                 None => Ok(None),
             }
         })
+    }
+
+    /// Marks a session's second factor as done.
+    pub async fn complete_second_factor(&self, token_hash: &str) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE sessions SET second_factor = 'done' WHERE token_hash = $1")
+                .bind(token_hash)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// An account's authenticator-app secret, if it has one.
+    pub async fn totp_secret(&self, id: AccountId) -> Result<Option<String>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query("SELECT totp_secret FROM accounts WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("account"))?;
+            Ok(row.try_get("totp_secret")?)
+        })
+    }
+
+    /// Sets (or, with `None`, removes: a lost phone) an account's authenticator-app secret.
+    pub async fn set_totp_secret(&self, id: AccountId, secret: Option<&str>) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE accounts SET totp_secret = $2, totp_last_step = NULL WHERE id = $1")
+                .bind(id.0)
+                .bind(secret)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The secret an account is setting up (not yet confirmed by a code), if any.
+    pub async fn pending_totp_secret(&self, id: AccountId) -> Result<Option<String>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query("SELECT totp_pending FROM accounts WHERE id = $1")
+                .bind(id.0)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("account"))?;
+            Ok(row.try_get("totp_pending")?)
+        })
+    }
+
+    /// Sets (or clears) the secret an account is setting up.
+    pub async fn set_pending_totp_secret(&self, id: AccountId, secret: Option<&str>) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE accounts SET totp_pending = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(secret)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Makes the secret being set up the account's own (a code from it was typed).
+    pub async fn confirm_totp_secret(&self, id: AccountId) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE accounts SET totp_secret = totp_pending, totp_pending = NULL
+                 WHERE id = $1 AND totp_pending IS NOT NULL",
+            )
+            .bind(id.0)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Claims TOTP time step `step` for the account: true once, for a step later than any
+    /// accepted before (so a code seen over a shoulder, or sent twice, is good only once).
+    pub async fn claim_totp_step(&self, id: AccountId, step: i64) -> Result<bool> {
+        let changed = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE accounts SET totp_last_step = $2
+                 WHERE id = $1 AND (totp_last_step IS NULL OR totp_last_step < $2)",
+            )
+            .bind(id.0)
+            .bind(step)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        Ok(changed == 1)
     }
 
     /// Ends one session (log-out).

@@ -52,8 +52,8 @@ pub use model::{
     Account, AccountId, AlertId, BadIdentifier, Device, DeviceId, Disposition, Event, EventAlert,
     Group, GroupRowId, IncidentId, MAX_DEVICE_NAME, MAX_NAME, MAX_USERNAME, Network, NewDevice,
     NewGroup, NewPerson, Person, PersonId, PersonKind, RequestId, Role, Roles, School, SchoolId,
-    Session, Source, check_device_name, check_name, check_username, is_hidden_character, micros,
-    timestamp,
+    SecondFactor, Session, Source, check_device_name, check_name, check_username,
+    is_hidden_character, micros, timestamp,
 };
 pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,

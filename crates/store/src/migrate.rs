@@ -72,6 +72,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0011_directory_people.sql"),
         postgres: include_str!("../migrations/postgres/0011_directory_people.sql"),
     },
+    Migration {
+        version: 12,
+        sqlite: include_str!("../migrations/sqlite/0012_second_factor.sql"),
+        postgres: include_str!("../migrations/postgres/0012_second_factor.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

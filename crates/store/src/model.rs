@@ -323,6 +323,8 @@ pub struct Account {
     pub locked_until: Option<Timestamp>,
     /// A disabled account cannot log in.
     pub disabled: bool,
+    /// Whether it has a second factor (an authenticator app's secret) set up.
+    pub has_second_factor: bool,
 }
 
 impl fmt::Debug for Account {
@@ -350,6 +352,39 @@ pub struct Session {
     pub csrf_token: String,
     /// When it ends.
     pub expires_at: Timestamp,
+    /// Whether the log-in still needs its second factor.
+    pub second_factor: SecondFactor,
+}
+
+/// Where a session's second factor stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SecondFactor {
+    /// Done, or not needed: the session may be used.
+    Done,
+    /// The password was right; a code from the authenticator app is still to come.
+    Code,
+    /// The password was right; the account must set up an authenticator app first.
+    Enrol,
+}
+
+impl SecondFactor {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SecondFactor::Done => "done",
+            SecondFactor::Code => "code",
+            SecondFactor::Enrol => "enrol",
+        }
+    }
+
+    /// The stored name read back (anything unknown is not done).
+    pub fn parse(text: &str) -> SecondFactor {
+        match text {
+            "done" => SecondFactor::Done,
+            "enrol" => SecondFactor::Enrol,
+            _ => SecondFactor::Code,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -434,6 +434,9 @@ pub struct ConsoleSection {
     pub free_login_attempts: i64,
     /// The longest such lock, in minutes.
     pub max_lockout_minutes: i64,
+    /// Roles whose accounts sign in with a code from an authenticator app as well as the
+    /// password, comma-separated; empty: none.
+    pub second_factor_roles: String,
     /// Largest CSV upload, in megabytes.
     pub upload_limit_mb: usize,
     /// Most connections at once; at the limit the one that has waited longest without sending
@@ -525,6 +528,7 @@ impl Default for Config {
                 session_hours: 8,
                 free_login_attempts: 5,
                 max_lockout_minutes: 15,
+                second_factor_roles: "dsl,headteacher".into(),
                 upload_limit_mb: 10,
                 max_connections: 256,
                 max_connections_per_client: 32,
@@ -728,6 +732,10 @@ impl Config {
         if self.console.session_hours <= 0 {
             bail!("console.session_hours must be above 0");
         }
+        self.console
+            .second_factor_roles
+            .parse::<ward_store::Roles>()
+            .map_err(|error| anyhow::anyhow!("console.second_factor_roles: {error}"))?;
         let dns_listen = self.dns_listen()?;
         // The upstreams and the clients answered matter only when the DNS filter runs (and
         // reading them may need /etc/resolv.conf and the machine's interfaces).

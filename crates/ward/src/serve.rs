@@ -186,6 +186,12 @@ pub async fn serve(
         session_lifetime: SignedDuration::from_hours(config.console.session_hours),
         free_login_attempts: config.console.free_login_attempts,
         max_lockout: SignedDuration::from_mins(config.console.max_lockout_minutes),
+        // Checked when the configuration was loaded.
+        second_factor_roles: config
+            .console
+            .second_factor_roles
+            .parse()
+            .unwrap_or_default(),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),

@@ -48,6 +48,10 @@ impl Server {
         for line in BufReader::new(stdout).lines() {
             let line = line.expect("read stdout");
             if let Some(address) = line.strip_prefix("Ward console listening on ") {
+                FOLDERS.lock().expect("folders").push((
+                    address.trim_end_matches('/').to_owned(),
+                    directory.to_owned(),
+                ));
                 return Server {
                     child,
                     base: address.trim_end_matches('/').to_owned(),
@@ -124,7 +128,65 @@ fn log_in(base: &str, username: &str, password: &str) -> (u16, String, Option<St
         .find_map(|value| value.strip_prefix("ward_session="))
         .and_then(|value| value.split(';').next())
         .map(str::to_owned);
+    // The first administrator (a DSL and headteacher) signs in with a code as well: set up an
+    // authenticator app at the first log-in, and a code from it after.
+    if let Some(session) = &session
+        && location.starts_with("/login/code")
+    {
+        let (status, location) = second_factor(base, username, session);
+        return (status, location, Some(session.clone()));
+    }
     (response.status().as_u16(), location, session)
+}
+
+/// Each console's data folder (a restarted Ward has a new address but the same accounts).
+static FOLDERS: std::sync::Mutex<Vec<(String, std::path::PathBuf)>> =
+    std::sync::Mutex::new(Vec::new());
+
+/// Authenticator secrets the tests' accounts set up, by data folder and account.
+static SECRETS: std::sync::Mutex<Vec<(String, Vec<u8>)>> = std::sync::Mutex::new(Vec::new());
+static CODES: std::sync::LazyLock<ward_testkit::totp::Codes> =
+    std::sync::LazyLock::new(ward_testkit::totp::Codes::default);
+
+/// Answers the code page as a person with an authenticator app would; the status and where to.
+fn second_factor(base: &str, username: &str, session: &str) -> (u16, String) {
+    let (status, page) = console_get(base, session, "/login/code");
+    assert_eq!(status, 200, "{page}");
+    let folder = FOLDERS
+        .lock()
+        .expect("folders")
+        .iter()
+        .rev()
+        .find(|(address, _)| address == base)
+        .map(|(_, folder)| folder.display().to_string())
+        .unwrap_or_else(|| base.to_owned());
+    let key = format!("{folder} {username}");
+    let shown = page
+        .split("id=\"secret\" class=\"pre\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .map(ward_testkit::totp::from_base32);
+    let secret = {
+        let mut secrets = SECRETS.lock().expect("secrets");
+        if let Some(shown) = shown {
+            secrets.retain(|(k, _)| *k != key);
+            secrets.push((key.clone(), shown));
+        }
+        secrets
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, secret)| secret.clone())
+            .expect("the account's secret was shown at its first log-in")
+    };
+    let code = CODES.next(&key, &secret);
+    let csrf = field(&page, "csrf");
+    let (status, location) = console_post(
+        base,
+        session,
+        "/login/code",
+        &[("code", &code), ("csrf", &csrf), ("next", "/")],
+    );
+    (status, location)
 }
 
 fn login_cookie(page: &ureq::http::Response<ureq::Body>) -> String {
@@ -198,8 +260,10 @@ fn first_start_then_log_in_stop_restart_and_verify_the_audit_log() {
         .expect("ward audit verify");
     let said = String::from_utf8_lossy(&verify.stdout).into_owned();
     assert_eq!(verify.status.code(), Some(0), "{said}");
+    // setup; login, account.second_factor.set, login.code; after the restart login, login.code
+    // and login.failed.
     assert!(
-        said.contains("Park End Primary School: 4 entries, chain intact"),
+        said.contains("Park End Primary School: 7 entries, chain intact"),
         "{said}"
     );
 
@@ -1023,6 +1087,12 @@ fn in_chromium_a_request_asked_in_the_console_is_approved_opens_the_site_and_exp
     browser.type_into("input[name=username]", "admin");
     browser.type_into("input[name=password]", "browser test password");
     browser.click("form[action='/login'] button[type=submit]");
+    // The first administrator is a DSL: at the first log-in, an authenticator app is set up
+    // with the key the page shows, and its code typed.
+    browser.wait_for_text("Set up your sign-in code");
+    let secret = ward_testkit::totp::from_base32(&browser.find_text("#secret"));
+    browser.type_into("#code", &CODES.next("chromium admin", &secret));
+    browser.click("#check-code");
     browser.wait_for_text("Blocked today");
 
     // A site that is not blocked is refused: nothing to ask.

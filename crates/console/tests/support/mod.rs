@@ -27,6 +27,17 @@ pub struct Console {
     pub other_school: SchoolId,
     pub runtime: tokio::runtime::Runtime,
     server: tokio::task::JoinHandle<()>,
+    /// The last sign-in code step each account used (a code is good once).
+    steps: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+}
+
+/// The authenticator secret the fixture's DSL and headteacher accounts have set up (the
+/// roles that need a code at sign-in).
+pub const TOTP_SECRET: &[u8; 20] = b"ward-test-totp-12345";
+
+/// Whether the fixture's account `username` signs in with a code.
+pub fn needs_code(username: &str) -> bool {
+    matches!(username, "dsl" | "head" | "other.dsl")
 }
 
 impl Drop for Console {
@@ -130,6 +141,22 @@ impl Console {
                 )
                 .await
                 .expect("account");
+            let secret = ward_store::hex(TOTP_SECRET);
+            for username in ["dsl", "head", "other.dsl"] {
+                let account = store
+                    .account_by_username(username)
+                    .await
+                    .expect("query")
+                    .expect("account");
+                store
+                    .set_pending_totp_secret(account.id, Some(&secret))
+                    .await
+                    .expect("secret");
+                store
+                    .confirm_totp_secret(account.id)
+                    .await
+                    .expect("confirm");
+            }
             let pupils =
                 "username,forename,surname,year,class\nj.smith,Jo,Smith,4,4W\ns.ng,Sam,Ng,6,6T\n";
             store
@@ -209,6 +236,7 @@ impl Console {
             other_school,
             runtime,
             server,
+            steps: std::sync::Mutex::default(),
         }
     }
 
@@ -217,7 +245,8 @@ impl Console {
         Client::new(&self.base)
     }
 
-    /// A client logged in as `username` (with [`PASSWORD`]).
+    /// A client logged in as `username` (with [`PASSWORD`], and a code for the accounts
+    /// that need one).
     pub fn logged_in(&self, username: &str) -> Client {
         let mut client = self.client();
         let response = client.log_in(username, PASSWORD);
@@ -226,7 +255,34 @@ impl Console {
             "log-in as {username}: {}",
             response.body
         );
+        if needs_code(username) {
+            let page = client.get("/login/code");
+            let csrf = csrf_in(&page.body);
+            let code = self.next_code(username);
+            let done = client.post(
+                "/login/code",
+                &[("code", &code), ("csrf", &csrf), ("next", "/")],
+            );
+            assert_eq!(done.status, 303, "code for {username}: {}", done.body);
+        }
         client
+    }
+
+    /// A sign-in code for `username` that has not been used yet (waiting for the next
+    /// 30-second step if this account has used up the three a moment accepts).
+    pub fn next_code(&self, username: &str) -> String {
+        loop {
+            let now = ward_console::totp::step_of(jiff::Timestamp::now());
+            let mut steps = self.steps.lock().expect("steps");
+            let last = steps.get(username).copied().unwrap_or(i64::MIN);
+            let step = (now - 1).max(last.saturating_add(1));
+            if step <= now + 1 {
+                steps.insert(username.to_owned(), step);
+                return format!("{:06}", ward_console::totp::code_at(TOTP_SECRET, step));
+            }
+            drop(steps);
+            std::thread::sleep(std::time::Duration::from_millis(500));
+        }
     }
 
     /// The school's audit entries, newest first.

@@ -93,6 +93,7 @@ async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
             "csrf-1",
             now,
             now + SignedDuration::from_hours(8),
+            ward_store::SecondFactor::Done,
         )
         .await
         .expect("session");
@@ -103,6 +104,7 @@ async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
             "csrf-2",
             now,
             now + SignedDuration::from_hours(8),
+            ward_store::SecondFactor::Code,
         )
         .await
         .expect("session");
@@ -115,6 +117,48 @@ async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
         (session.account, session.csrf_token.as_str()),
         (id, "csrf-1")
     );
+    // A session waiting for its second factor says so until it is done.
+    let waiting = |hash: &'static str| async move {
+        store
+            .session(hash, now)
+            .await
+            .expect("query")
+            .expect("live")
+            .second_factor
+    };
+    assert_eq!(waiting("hash-2").await, ward_store::SecondFactor::Code);
+    store.complete_second_factor("hash-2").await.expect("done");
+    assert_eq!(waiting("hash-2").await, ward_store::SecondFactor::Done);
+    // An authenticator secret: pending until confirmed, then a code's step is good once.
+    assert!(!account_now.has_second_factor);
+    store
+        .set_pending_totp_secret(id, Some("00ff"))
+        .await
+        .expect("pending");
+    assert_eq!(store.totp_secret(id).await.expect("query"), None);
+    store.confirm_totp_secret(id).await.expect("confirm");
+    assert_eq!(
+        store.totp_secret(id).await.expect("query").as_deref(),
+        Some("00ff")
+    );
+    assert_eq!(store.pending_totp_secret(id).await.expect("query"), None);
+    assert!(
+        store
+            .account(school, id)
+            .await
+            .expect("account")
+            .has_second_factor
+    );
+    assert!(store.claim_totp_step(id, 100).await.expect("claim"));
+    assert!(
+        !store.claim_totp_step(id, 100).await.expect("claim"),
+        "the same step twice"
+    );
+    assert!(
+        !store.claim_totp_step(id, 99).await.expect("claim"),
+        "an earlier step"
+    );
+    assert!(store.claim_totp_step(id, 101).await.expect("claim"));
     let later = now + SignedDuration::from_hours(9);
     assert!(
         store
