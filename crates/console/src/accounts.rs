@@ -19,6 +19,7 @@ pub struct AccountLine {
     roles: Vec<(Role, bool)>,
     locked: bool,
     must_change: bool,
+    has_code: bool,
 }
 
 #[derive(Template)]
@@ -51,6 +52,7 @@ async fn accounts_page(
                 display_name: account.display_name,
                 locked: account.locked_until.is_some_and(|until| until > now),
                 must_change: account.must_change_password,
+                has_code: account.has_second_factor,
             })
             .collect(),
         grantable: Role::ALL
@@ -206,4 +208,38 @@ pub async fn reset_password(
     )
     .await?;
     accounts_page(&state, &user, Some((account.username, password))).await
+}
+
+/// `POST /accounts/{id}/reset-code`: removes an account's sign-in code (a lost or replaced
+/// phone); it sets up a new one at its next log-in. Its sessions end.
+pub async fn reset_code(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let store = state.store();
+    let account = store.account(user.account.school, AccountId(id)).await?;
+    if let Some(role) = account
+        .roles
+        .iter()
+        .find(|role| !may_grant(&user.account.roles, *role))
+    {
+        return Err(AppError::BadRequest(format!(
+            "Your roles do not allow resetting the sign-in code of a {} account.",
+            role.label()
+        )));
+    }
+    store.set_totp_secret(account.id, None).await?;
+    store.set_pending_totp_secret(account.id, None).await?;
+    store.delete_other_sessions(account.id, "").await?;
+    user.record(
+        store,
+        "account.reset_second_factor",
+        &format!("account:{}", account.username),
+        "sign-in code removed; sessions ended".into(),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to("/accounts").into_response())
 }

@@ -319,6 +319,7 @@ pub fn router(state: AppState) -> Router {
             "/accounts/{id}/reset-password",
             post(accounts::reset_password),
         )
+        .route("/accounts/{id}/reset-code", post(accounts::reset_code))
         .route("/static/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

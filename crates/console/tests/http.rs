@@ -1339,4 +1339,39 @@ fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
             "{expected} in {actions:?}"
         );
     }
+
+    // A lost phone: the headteacher removes the code; the next log-in sets up a new one.
+    let mut head = console.logged_in("head");
+    let page = head.get("/accounts");
+    assert!(
+        page.body.contains("id=\"reset-code-new.dsl\""),
+        "{}",
+        page.body
+    );
+    let id = console.runtime.block_on(async {
+        console
+            .store
+            .account_by_username("new.dsl")
+            .await
+            .expect("query")
+            .expect("account")
+            .id
+    });
+    let page = head.submit("/accounts", &format!("/accounts/{id}/reset-code"), &[]);
+    assert_eq!((page.status, page.location.as_str()), (303, "/accounts"));
+    assert_eq!(again.get("/").status, 303, "its sessions ended");
+    let mut later = console.client();
+    later.log_in("new.dsl", PASSWORD);
+    assert!(
+        later
+            .get("/login/code")
+            .body
+            .contains("Set up your sign-in code")
+    );
+    // A teacher may not.
+    let mut teacher = console.logged_in("teacher");
+    let page = teacher.get("/");
+    let csrf = csrf_in(&page.body);
+    let refused = teacher.post(&format!("/accounts/{id}/reset-code"), &[("csrf", &csrf)]);
+    assert_eq!(refused.status, 403);
 }
