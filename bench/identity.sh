@@ -12,7 +12,7 @@
 #
 # Installs dnsperf, wrk and nginx (Debian packages) if missing.
 #
-#   bench/identity.sh                 # 10 s per measurement
+#   bench/identity.sh                 # 10 s per measurement, 3 rounds (ROUNDS=N)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration=${SECONDS_PER_RUN:-10}
@@ -103,25 +103,50 @@ measure() {
     wrk -t1 -c100 -d"$duration"s -s "$out/allowed.lua" "http://127.0.0.1:$proxy_port" > "$out/$1.wrk" 2>&1
     printf '%-10s %10.0f requests/s (proxy)\n' "$1" "$(awk '/Requests\/sec/ { print $2 }' "$out/$1.wrk")" | tee -a "$summary"
 }
-measure none
-"$load" --server "127.0.0.1:$radius_port" --secret "$secret" --users 10000 --seconds 2 | tee -a "$summary"
-measure 10,000
-# One more log-in: dnsperf's own address.
-python3 - "$radius_port" "$secret" <<'PY'
+# One accounting packet from 127.0.0.1 (the benchmark's network device): `start` gives
+# dnsperf's own address to bench.user; `off` is an Accounting-Off, which ends every log-in the
+# device reported (the 10,000 and bench.user), so the next round starts from none again.
+radius() {
+    python3 - "$radius_port" "$secret" "$1" <<'PY'
 import hashlib, socket, struct, sys
-port, secret = int(sys.argv[1]), sys.argv[2].encode()
-user = b"bench.user"
-attributes = bytes([1, len(user) + 2]) + user + bytes([40, 6]) + struct.pack(">I", 1) + bytes([8, 6, 127, 0, 0, 1])
+port, secret, what = int(sys.argv[1]), sys.argv[2].encode(), sys.argv[3]
+if what == "start":
+    user = b"bench.user"
+    attributes = bytes([1, len(user) + 2]) + user + bytes([40, 6]) + struct.pack(">I", 1) + bytes([8, 6, 127, 0, 0, 1])
+else:
+    attributes = bytes([40, 6]) + struct.pack(">I", 8) + bytes([4, 6, 127, 0, 0, 1])
 header = bytes([4, 1]) + struct.pack(">H", 20 + len(attributes))
 authenticator = hashlib.md5(header + bytes(16) + attributes + secret).digest()
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(2)
 s.sendto(header + authenticator + attributes, ("127.0.0.1", port))
 assert s.recv(64)[0] == 5, "no Accounting-Response"
 PY
-measure at-client
-awk '/queries\/s/ { q[$1] = $2 } /requests\/s/ { r[$1] = $2 } END {
-    printf "DNS, 10,000 log-ins, none at the client:   %.3fx the queries/s with none\n", q["10,000"] / q["none"]
-    printf "DNS, 10,000 log-ins, one at the client:    %.3fx the queries/s with none\n", q["at-client"] / q["none"]
-    printf "proxy, 10,000 log-ins, none at the client: %.3fx the requests/s with none\n", r["10,000"] / r["none"]
-    printf "proxy, 10,000 log-ins, one at the client:  %.3fx the requests/s with none\n", r["at-client"] / r["none"]
-}' "$summary" | tee -a "$summary"
+}
+# Rounds of none → 10,000 → at-client, the log-ins ended between rounds, so that each state is
+# measured at several points of the run (one 10-second figure varies by up to 10% here).
+rounds=${ROUNDS:-3}
+for round in $(seq 1 "$rounds"); do
+    measure none
+    "$load" --server "127.0.0.1:$radius_port" --secret "$secret" --users 10000 --seconds 2 > "$out/load-$round.txt"
+    measure 10,000
+    radius start
+    measure at-client
+    radius off
+done
+cat "$out"/load-*.txt >> "$summary"
+# Each state's median over the rounds, and its ratio to none's.
+awk '
+    /queries\/s/ { q[$1] = q[$1] " " $2 }
+    /requests\/s/ { r[$1] = r[$1] " " $2 }
+    function median(list,   values, n, i, j, t) {
+        n = split(list, values, " ")
+        for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (values[j] + 0 < values[i] + 0) { t = values[i]; values[i] = values[j]; values[j] = t }
+        return n % 2 ? values[(n + 1) / 2] : (values[n / 2] + values[n / 2 + 1]) / 2
+    }
+    END {
+        printf "medians: DNS none %.0f, 10,000 %.0f, at-client %.0f queries/s; proxy none %.0f, 10,000 %.0f, at-client %.0f requests/s\n", median(q["none"]), median(q["10,000"]), median(q["at-client"]), median(r["none"]), median(r["10,000"]), median(r["at-client"])
+        printf "DNS, 10,000 log-ins, none at the client:   %.3fx the queries/s with none\n", median(q["10,000"]) / median(q["none"])
+        printf "DNS, 10,000 log-ins, one at the client:    %.3fx the queries/s with none\n", median(q["at-client"]) / median(q["none"])
+        printf "proxy, 10,000 log-ins, none at the client: %.3fx the requests/s with none\n", median(r["10,000"]) / median(r["none"])
+        printf "proxy, 10,000 log-ins, one at the client:  %.3fx the requests/s with none\n", median(r["at-client"]) / median(r["none"])
+    }' "$summary" | tee -a "$summary"

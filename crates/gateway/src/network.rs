@@ -1,12 +1,14 @@
 //! Network log-ins: who holds which address because the school's network said so (RADIUS
 //! accounting from 802.1X Wi-Fi and switches, [`crate::radius`]). Read on every request and
 //! query, so a lookup with nobody logged in is one atomic load, and with thousands it is one
-//! shard's read lock; written on every accounting packet, so a write touches one shard only.
+//! shard's read lock (and `FilterState::client` keeps what it worked out per thread, keyed by
+//! the table's [`NetworkLogins::version`], so that a busy client's queries do not all take the
+//! same lock); written on every accounting packet, so a write touches one shard only.
 
 use std::collections::HashMap;
 use std::hash::BuildHasher;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use jiff::Timestamp;
@@ -16,6 +18,10 @@ use crate::canonical_ip;
 
 /// Shards of the table (a power of two).
 const SHARDS: usize = 16;
+
+/// The next [`NetworkLogins::version`], shared by every table so that no two states of any
+/// table ever have the same one.
+static VERSION: AtomicU64 = AtomicU64::new(1);
 
 /// A user the network logged in at an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +56,7 @@ pub struct NetworkLogins {
     shards: Vec<RwLock<HashMap<IpAddr, Arc<Held>>>>,
     hasher: std::collections::hash_map::RandomState,
     open: AtomicUsize,
+    version: AtomicU64,
 }
 
 impl Default for NetworkLogins {
@@ -58,11 +65,24 @@ impl Default for NetworkLogins {
             shards: (0..SHARDS).map(|_| RwLock::default()).collect(),
             hasher: std::collections::hash_map::RandomState::new(),
             open: AtomicUsize::new(0),
+            version: AtomicU64::new(VERSION.fetch_add(1, Ordering::Relaxed)),
         }
     }
 }
 
 impl NetworkLogins {
+    /// Which state the table is in: changes with every log-in added, replaced or removed (never
+    /// to a number any table had before), so that what was read at one version can be reused
+    /// while it lasts. Read before the table (`Acquire`), written after a change (`Release`).
+    pub fn version(&self) -> u64 {
+        self.version.load(Ordering::Acquire)
+    }
+
+    fn changed(&self) {
+        self.version
+            .store(VERSION.fetch_add(1, Ordering::Relaxed), Ordering::Release);
+    }
+
     fn shard(&self, address: &IpAddr) -> &RwLock<HashMap<IpAddr, Arc<Held>>> {
         &self.shards[(self.hasher.hash_one(address) as usize) & (SHARDS - 1)]
     }
@@ -88,6 +108,19 @@ impl NetworkLogins {
             .cloned()
     }
 
+    /// The log-in at `address` as held, lapsed or not.
+    pub(crate) fn held_at_any_time(&self, address: IpAddr) -> Option<Arc<Held>> {
+        if self.open.load(Ordering::Relaxed) == 0 {
+            return None;
+        }
+        let address = canonical_ip(address);
+        let shard = self
+            .shard(&address)
+            .read()
+            .unwrap_or_else(|e| e.into_inner());
+        shard.get(&address).cloned()
+    }
+
     /// A session started or goes on at `address`: it replaces whatever was there (an address
     /// given to someone else never keeps the old person).
     pub fn start(&self, address: IpAddr, login: NetworkLogin) {
@@ -103,6 +136,8 @@ impl NetworkLogins {
         if shard.insert(address, held).is_none() {
             self.open.fetch_add(1, Ordering::Relaxed);
         }
+        drop(shard);
+        self.changed();
     }
 
     /// A session at `address` ended: the log-in there goes if it is that session (or the packet
@@ -119,6 +154,8 @@ impl NetworkLogins {
         if same {
             shard.remove(&address);
             self.open.fetch_sub(1, Ordering::Relaxed);
+            drop(shard);
+            self.changed();
         }
         same
     }
@@ -143,6 +180,9 @@ impl NetworkLogins {
             removed += before - shard.len();
         }
         self.open.fetch_sub(removed, Ordering::Relaxed);
+        if removed > 0 {
+            self.changed();
+        }
         removed
     }
 
