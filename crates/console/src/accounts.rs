@@ -174,6 +174,28 @@ pub async fn set_roles(
     Ok(Redirect::to("/accounts").into_response())
 }
 
+/// Account `id` of the user's school, if the user may grant every role it has (so may reset
+/// `what` of it).
+async fn manageable(
+    store: &ward_store::Store,
+    user: &CurrentUser,
+    id: i64,
+    what: &str,
+) -> Result<ward_store::Account, AppError> {
+    let account = store.account(user.account.school, AccountId(id)).await?;
+    if let Some(role) = account
+        .roles
+        .iter()
+        .find(|role| !may_grant(&user.account.roles, *role))
+    {
+        return Err(AppError::BadRequest(format!(
+            "Your roles do not allow resetting {what} of a {} account.",
+            role.label()
+        )));
+    }
+    Ok(account)
+}
+
 /// `POST /accounts/{id}/reset-password`: a new one-time password, shown once; also unlocks.
 pub async fn reset_password(
     State(state): State<AppState>,
@@ -182,17 +204,7 @@ pub async fn reset_password(
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageAccounts)?;
     let store = state.store();
-    let account = store.account(user.account.school, AccountId(id)).await?;
-    if let Some(role) = account
-        .roles
-        .iter()
-        .find(|role| !may_grant(&user.account.roles, *role))
-    {
-        return Err(AppError::BadRequest(format!(
-            "Your roles do not allow resetting the password of a {} account.",
-            role.label()
-        )));
-    }
+    let account = manageable(store, &user, id, "the password").await?;
     let password = one_time_password();
     let hash = hash_blocking(password.clone()).await?;
     store
@@ -219,17 +231,7 @@ pub async fn reset_code(
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageAccounts)?;
     let store = state.store();
-    let account = store.account(user.account.school, AccountId(id)).await?;
-    if let Some(role) = account
-        .roles
-        .iter()
-        .find(|role| !may_grant(&user.account.roles, *role))
-    {
-        return Err(AppError::BadRequest(format!(
-            "Your roles do not allow resetting the sign-in code of a {} account.",
-            role.label()
-        )));
-    }
+    let account = manageable(store, &user, id, "the sign-in code").await?;
     store.set_totp_secret(account.id, None).await?;
     store.set_pending_totp_secret(account.id, None).await?;
     store.delete_other_sessions(account.id, "").await?;

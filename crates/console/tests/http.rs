@@ -1216,24 +1216,6 @@ fn the_dashboard_warns_before_the_schools_certificate_expires_and_shows_devices_
     assert!(!page.body.contains("10.0.3.17"), "{}", page.body);
 }
 
-/// RFC 4648 base32 (no padding, spaces ignored), as the set-up page shows a secret.
-fn from_base32(text: &str) -> Vec<u8> {
-    let mut bytes = Vec::new();
-    let (mut buffer, mut bits) = (0u32, 0);
-    for c in text.chars().filter(|c| !c.is_whitespace()) {
-        let value = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"
-            .find(c)
-            .expect("a base32 letter") as u32;
-        buffer = (buffer << 5) | value;
-        bits += 5;
-        if bits >= 8 {
-            bytes.push((buffer >> (bits - 8)) as u8);
-            bits -= 8;
-        }
-    }
-    bytes
-}
-
 #[test]
 fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
     let console = Console::start();
@@ -1277,7 +1259,7 @@ fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
         .nth(1)
         .and_then(|rest| rest.split('<').next())
         .expect("the secret is shown");
-    let secret = from_base32(secret);
+    let secret = ward_testkit::totp::from_base32(secret);
     assert_eq!(secret.len(), 20);
     assert!(page.body.contains("otpauth://totp/"), "a link for the app");
     let csrf = csrf_in(&page.body);

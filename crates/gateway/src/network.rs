@@ -94,18 +94,8 @@ impl NetworkLogins {
 
     /// The log-in at `address` as held, if one is open at `now`.
     pub(crate) fn held(&self, address: IpAddr, now: Timestamp) -> Option<Arc<Held>> {
-        if self.open.load(Ordering::Relaxed) == 0 {
-            return None;
-        }
-        let address = canonical_ip(address);
-        let shard = self
-            .shard(&address)
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        shard
-            .get(&address)
+        self.held_at_any_time(address)
             .filter(|held| held.login.until > now)
-            .cloned()
     }
 
     /// The log-in at `address` as held, lapsed or not.

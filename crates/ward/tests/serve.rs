@@ -2179,6 +2179,49 @@ fn radclient(server: &str, secret: &str, attributes: &str) -> bool {
     child.wait().expect("radclient ends").success()
 }
 
+/// Imports staff (`USERNAME,GIVEN,FAMILY` lines) through the console's upload form, as curl.
+fn import_staff(base: &str, session: &str, folder: &Path, lines: &str) {
+    let (_, page) = console_get(base, session, "/people/import");
+    let csrf = field(&page, "csrf");
+    std::fs::write(
+        folder.join("staff.csv"),
+        format!("username,forename,surname\n{lines}"),
+    )
+    .expect("csv");
+    let import = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
+        .arg(format!("ward_session={session}"))
+        .args(["-F", "kind=staff", "-F"])
+        .arg(format!("file=@{}", folder.join("staff.csv").display()))
+        .arg(format!("{base}/people/import?csrf={csrf}"))
+        .output()
+        .expect("curl");
+    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+}
+
+/// The activity search's results for blocked requests to `site`, once they name `wanted`
+/// (events reach the database a moment after the request), or after ten seconds.
+fn blocked_activity(base: &str, session: &str, site: &str, wanted: &str) -> String {
+    let (_, page) = console_get(base, session, "/activity");
+    let csrf = field(&page, "csrf");
+    let mut results = String::new();
+    for _ in 0..100 {
+        let (status, body) = console_post(
+            base,
+            session,
+            "/activity",
+            &[("csrf", &csrf), ("site", site)],
+        );
+        assert_eq!(status, 200, "{body}");
+        results = body;
+        if results.contains(wanted) {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    results
+}
+
 #[test]
 fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
     let folder = temp_folder("radius");
@@ -2222,22 +2265,7 @@ fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
     let (status, _, session) = log_in(&server.base, "admin", "radius test password");
     assert_eq!(status, 303);
     let session = session.expect("a session");
-    let (_, page) = console_get(&server.base, &session, "/people/import");
-    let csrf = field(&page, "csrf");
-    std::fs::write(
-        folder.join("staff.csv"),
-        "username,forename,surname\nmrs.jones,Ann,Jones\n",
-    )
-    .expect("csv");
-    let import = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
-        .arg(format!("ward_session={session}"))
-        .args(["-F", "kind=staff", "-F"])
-        .arg(format!("file=@{}", folder.join("staff.csv").display()))
-        .arg(format!("{}/people/import?csrf={csrf}", server.base))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+    import_staff(&server.base, &session, &folder, "mrs.jones,Ann,Jones\n");
 
     let gambling_from = |address: &str| {
         dig(&dns, &["-b", address, "casino.test", "+short"]).trim() != "192.0.2.250"
@@ -2266,23 +2294,7 @@ fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
     assert!(!gambling_from("127.0.0.5"));
     // The blocked look-ups are recorded with the name and how Ward knew it: visitor7's by the
     // Wi-Fi log-in, the one before any log-in by the address alone (no name).
-    let (_, page) = console_get(&server.base, &session, "/activity");
-    let csrf = field(&page, "csrf");
-    let mut results = String::new();
-    for _ in 0..100 {
-        let (status, body) = console_post(
-            &server.base,
-            &session,
-            "/activity",
-            &[("csrf", &csrf), ("site", "casino.test")],
-        );
-        assert_eq!(status, 200, "{body}");
-        results = body;
-        if results.contains("visitor7") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let results = blocked_activity(&server.base, &session, "casino.test", "visitor7");
     let rows: Vec<&str> = results.split("<tr>").skip(2).collect();
     assert!(
         rows.iter()
@@ -2484,22 +2496,7 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
     );
 
     // Lena's blocked attempt names her, and says how Ward knew.
-    let (_, page) = console_get(&server.base, &session, "/activity");
-    let csrf = field(&page, "csrf");
-    let mut results = String::new();
-    for _ in 0..100 {
-        results = console_post(
-            &server.base,
-            &session,
-            "/activity",
-            &[("csrf", &csrf), ("site", "casino.test")],
-        )
-        .1;
-        if results.contains("lwright10") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let results = blocked_activity(&server.base, &session, "casino.test", "lwright10");
     assert!(
         results.contains("Lena Wright lwright10 <span class=\"hint\">(proxy log-in)</span>"),
         "{results}"
@@ -2573,22 +2570,8 @@ fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let (_, _, session) = log_in(&server.base, "admin", "misuse test password");
     let session = session.expect("a session");
     // Mrs Jones is staff; 127.0.0.7 is a pupils' laptop in the device register.
-    let (_, page) = console_get(&server.base, &session, "/people/import");
-    let csrf = field(&page, "csrf");
-    std::fs::write(
-        folder.join("staff.csv"),
-        "username,forename,surname\nmrs.jones,Ann,Jones\n",
-    )
-    .expect("csv");
-    let import = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
-        .arg(format!("ward_session={session}"))
-        .args(["-F", "kind=staff", "-F"])
-        .arg(format!("file=@{}", folder.join("staff.csv").display()))
-        .arg(format!("{}/people/import?csrf={csrf}", server.base))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+    import_staff(&server.base, &session, &folder, "mrs.jones,Ann,Jones\n");
+    let csrf = field(&console_get(&server.base, &session, "/devices").1, "csrf");
     let (status, _) = console_post(
         &server.base,
         &session,
@@ -2679,22 +2662,7 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     let proxy = proxy.replace("127.0.0.1", "localhost");
     let (_, _, session) = log_in(&server.base, "admin", "kerberos test password");
     let session = session.expect("a session");
-    let (_, page) = console_get(&server.base, &session, "/people/import");
-    let csrf = field(&page, "csrf");
-    std::fs::write(
-        folder.join("staff.csv"),
-        "username,forename,surname\nmrs.jones,Ann,Jones\n",
-    )
-    .expect("csv");
-    let import = Command::new("curl")
-        .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
-        .arg(format!("ward_session={session}"))
-        .args(["-F", "kind=staff", "-F"])
-        .arg(format!("file=@{}", folder.join("staff.csv").display()))
-        .arg(format!("{}/people/import?csrf={csrf}", server.base))
-        .output()
-        .expect("curl");
-    assert_eq!(String::from_utf8_lossy(&import.stdout), "200");
+    import_staff(&server.base, &session, &folder, "mrs.jones,Ann,Jones\n");
 
     let negotiate = |cache: Option<&Path>| {
         let mut command = Command::new("curl");
@@ -2740,22 +2708,7 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     let headers = negotiate(Some(&visitor));
     assert_eq!(status(&headers), 403, "{headers}");
     // The blocked request names the visitor, and how Ward knew.
-    let (_, page) = console_get(&server.base, &session, "/activity");
-    let csrf = field(&page, "csrf");
-    let mut results = String::new();
-    for _ in 0..100 {
-        results = console_post(
-            &server.base,
-            &session,
-            "/activity",
-            &[("csrf", &csrf), ("site", "casino.test")],
-        )
-        .1;
-        if results.contains("visitor") {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let results = blocked_activity(&server.base, &session, "casino.test", "visitor");
     assert!(
         results.contains("visitor <span class=\"hint\">(domain log-in)</span>"),
         "{results}"
