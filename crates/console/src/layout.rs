@@ -25,6 +25,9 @@ pub struct Layout {
 
 /// The logged-in account as the menu shows it.
 pub struct NavUser {
+    /// Whether the log-in is complete (false while its sign-in code is still to come: no
+    /// menu, as nothing else opens yet).
+    pub signed_in: bool,
     /// Display name.
     pub name: String,
     /// Roles, as words.
@@ -72,6 +75,7 @@ impl Layout {
             title: title.to_owned(),
             school,
             user: Some(NavUser {
+                signed_in: user.session.second_factor == ward_store::SecondFactor::Done,
                 name: user.account.display_name.clone(),
                 roles: user
                     .account
