@@ -1253,6 +1253,10 @@ fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
         "{}",
         page.body
     );
+    assert!(
+        !page.body.contains("aria-label=\"Console\""),
+        "no menu until signed in"
+    );
     let secret = page
         .body
         .split("id=\"secret\" class=\"pre\">")
