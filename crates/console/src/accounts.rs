@@ -20,6 +20,7 @@ pub struct AccountLine {
     locked: bool,
     must_change: bool,
     has_code: bool,
+    email: String,
 }
 
 #[derive(Template)]
@@ -53,6 +54,7 @@ async fn accounts_page(
                 locked: account.locked_until.is_some_and(|until| until > now),
                 must_change: account.must_change_password,
                 has_code: account.has_second_factor,
+                email: account.email.clone().unwrap_or_default(),
             })
             .collect(),
         grantable: Role::ALL
@@ -240,6 +242,47 @@ pub async fn reset_code(
         "account.reset_second_factor",
         &format!("account:{}", account.username),
         "sign-in code removed; sessions ended".into(),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to("/accounts").into_response())
+}
+
+/// The email form.
+#[derive(Debug, serde::Deserialize)]
+pub struct EmailForm {
+    #[serde(default)]
+    email: String,
+}
+
+/// `POST /accounts/{id}/email`: the address single sign-on finds the account by (empty: none).
+pub async fn set_email(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<EmailForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let store = state.store();
+    let account = manageable(store, &user, id, "the email address").await?;
+    let email = form.email.trim();
+    if !email.is_empty() && (!email.contains('@') || email.chars().any(char::is_whitespace)) {
+        return Err(AppError::BadRequest(format!(
+            "{email:?} is not an email address."
+        )));
+    }
+    store
+        .set_account_email(account.id, (!email.is_empty()).then_some(email))
+        .await?;
+    user.record(
+        store,
+        "account.email",
+        &format!("account:{}", account.username),
+        if email.is_empty() {
+            "removed".into()
+        } else {
+            format!("set to {}", email.to_lowercase())
+        },
         None,
     )
     .await?;

@@ -277,6 +277,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddress {
 #[template(path = "login.html")]
 struct LoginPage {
     layout: Layout,
+    /// The single sign-on button's provider and address, if one is set up.
+    sso: Option<(String, String)>,
     next: String,
     username: String,
     message: String,
@@ -308,7 +310,7 @@ pub(crate) fn local_path(next: &str) -> String {
     }
 }
 
-fn login_form(
+pub(crate) fn login_form(
     state: &AppState,
     status: StatusCode,
     next: &str,
@@ -320,6 +322,15 @@ fn login_form(
     layout.csrf = token.clone();
     let page = LoginPage {
         layout,
+        sso: state.config().sso.as_ref().map(|sso| {
+            (
+                sso.label().to_owned(),
+                format!(
+                    "/login/sso?{}",
+                    serde_urlencoded::to_string([("next", local_path(next))]).unwrap_or_default()
+                ),
+            )
+        }),
         next: local_path(next),
         username: username.to_owned(),
         message: message.to_owned(),
@@ -463,7 +474,6 @@ pub async fn login(
 ) -> Result<Response, AppError> {
     let store = state.store();
     let config = state.config();
-    let now = Timestamp::now();
     let from = address.map_or("an unknown address".to_owned(), |ip| ip.to_string());
     let refused = |message: &str| {
         login_form(
@@ -495,6 +505,29 @@ pub async fn login(
         PasswordCheck::Right(account) => account,
         PasswordCheck::Refused => return refused(wrong),
     };
+    start_session(
+        &state,
+        account,
+        &form.next,
+        &from,
+        format!("from {from}").as_str(),
+    )
+    .await
+}
+
+/// Opens a session for `account` after a right password or a trusted single sign-on: the
+/// second factor still to come for the roles that need one, audited as `login` with `detail`,
+/// and the browser sent on to `next` (or the code page, or the password change).
+pub(crate) async fn start_session(
+    state: &AppState,
+    account: Account,
+    next: &str,
+    from: &str,
+    detail: &str,
+) -> Result<Response, AppError> {
+    let store = state.store();
+    let config = state.config();
+    let now = Timestamp::now();
     let token = random_token(32);
     let token_hash = sha256_hex(token.as_bytes());
     // The roles that see pupils' data need a code from an authenticator app as well.
@@ -522,7 +555,11 @@ pub async fn login(
                 actor: account.username.clone(),
                 action: "login".into(),
                 subject: format!("account:{}", account.username),
-                detail: format!("from {from}"),
+                detail: if detail.starts_with("from ") {
+                    detail.to_owned()
+                } else {
+                    format!("from {from}; {detail}")
+                },
                 reason: None,
             },
         )
@@ -530,21 +567,21 @@ pub async fn login(
     let target = if second_factor != ward_store::SecondFactor::Done {
         format!(
             "/login/code?{}",
-            serde_urlencoded::to_string([("next", local_path(&form.next))]).unwrap_or_default()
+            serde_urlencoded::to_string([("next", local_path(next))]).unwrap_or_default()
         )
     } else if account.must_change_password {
         "/account/password".to_owned()
     } else {
-        local_path(&form.next)
+        local_path(next)
     };
     let mut response = Redirect::to(&target).into_response();
     let lifetime = config.session_lifetime.as_secs();
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        set_cookie(&state, SESSION_COOKIE, &token, lifetime),
+        set_cookie(state, SESSION_COOKIE, &token, lifetime),
     );
-    headers.append(header::SET_COOKIE, set_cookie(&state, LOGIN_COOKIE, "", 0));
+    headers.append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, "", 0));
     Ok(response)
 }
 

@@ -21,6 +21,7 @@ mod incidents;
 pub(crate) mod layout;
 mod people;
 pub mod roles;
+pub mod sso;
 pub mod totp;
 mod unblock;
 
@@ -61,6 +62,8 @@ pub struct ConsoleConfig {
     /// Roles whose accounts sign in with a code from an authenticator app as well as the
     /// password (the DSL and the headteacher: they see pupils' data).
     pub second_factor_roles: ward_store::Roles,
+    /// "Sign in with Microsoft / Google", when set up.
+    pub sso: Option<Arc<sso::Sso>>,
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -105,6 +108,7 @@ impl Default for ConsoleConfig {
                 ward_store::Role::Dsl,
                 ward_store::Role::Headteacher,
             ]),
+            sso: None,
         }
     }
 }
@@ -265,6 +269,8 @@ pub fn router(state: AppState) -> Router {
         .route("/login", get(auth::login_page).post(auth::login))
         .route("/logout", post(auth::logout))
         .route("/login/code", get(totp::code_page).post(totp::check_code))
+        .route("/login/sso", get(sso::start))
+        .route("/login/sso/callback", get(sso::callback))
         .route(
             "/account/password",
             get(auth::password_page).post(auth::change_password),
@@ -320,6 +326,7 @@ pub fn router(state: AppState) -> Router {
             post(accounts::reset_password),
         )
         .route("/accounts/{id}/reset-code", post(accounts::reset_code))
+        .route("/accounts/{id}/email", post(accounts::set_email))
         .route("/static/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

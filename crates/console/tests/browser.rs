@@ -553,3 +553,94 @@ fn a_form_posted_without_its_csrf_token_is_refused() {
     browser.click("form[action='/devices'] button[type=submit]");
     browser.wait_for_text("10.0.3.7/32");
 }
+
+#[test]
+fn staff_sign_in_with_the_schools_provider_and_a_replayed_answer_is_refused() {
+    use ward_testkit::oidc::Provider;
+    let port = ward_testkit::free_port();
+    let config = ward_console::ConsoleConfig {
+        sso: Some(ward_console::sso::Sso::new(
+            ward_console::sso::SsoSettings {
+                issuer: format!("http://127.0.0.1:{port}"),
+                client_id: "ward-console".into(),
+                client_secret: "console test client secret".into(),
+                domains: vec!["park-end.sch.uk".into()],
+                label: "Park End".into(),
+            },
+        )),
+        ..ward_console::ConsoleConfig::default()
+    };
+    let console = Console::start_with(config);
+    let provider = Provider::start(
+        port,
+        "ward-console",
+        "console test client secret",
+        &format!("{}/login/sso/callback", console.base),
+    );
+    assert_eq!(provider.issuer, format!("http://127.0.0.1:{port}"));
+    // The headteacher gives the teacher's account its school address on the Accounts page.
+    let head = Browser::start();
+    log_in(&head, &console, "head", PASSWORD);
+    head.wait_for_text("Blocked today");
+    head.open(&format!("{}/accounts", console.base));
+    head.type_into("#email-teacher", "T.Teacher@park-end.sch.uk");
+    head.run("document.getElementById('email-teacher').form.submit()");
+    head.wait_for_text("Accounts");
+    assert_eq!(
+        head.run("return document.getElementById('email-teacher').value"),
+        "t.teacher@park-end.sch.uk"
+    );
+
+    // The teacher signs in at the provider (its own log-in and consent pages) and is back in
+    // the console, logged in.
+    let sign_in = |browser: &Browser, login: &str| {
+        browser.open(&format!("{}/login", console.base));
+        browser.click("#sso");
+        browser.wait_for_text("Sign-in");
+        browser.type_into("input[name=login]", login);
+        browser.type_into("input[name=password]", "anything");
+        browser.click("button[type=submit]");
+    };
+    let browser = Browser::start();
+    sign_in(&browser, "t.teacher@park-end.sch.uk");
+    browser.wait_for_text("Authorize");
+    browser.click("button[type=submit]");
+    browser.wait_for_text("Test teacher");
+    assert_eq!(browser.url(), format!("{}/", console.base));
+    let answer = provider.last_redirect().expect("the provider answered");
+    assert!(
+        answer.contains("code=") && answer.contains("state="),
+        "{answer}"
+    );
+
+    // The same answer again (a copied link, a back button, an attacker's replay): refused.
+    let other = Browser::start();
+    other.open(&answer);
+    other.wait_for_text("has been used already");
+    other.open(&format!("{}/", console.base));
+    other.wait_for_text("Log in to Ward");
+
+    // An address outside the school's domain, and a school address no account has.
+    let stranger = Browser::start();
+    sign_in(&stranger, "someone@gmail.com");
+    stranger.wait_for_text("Authorize");
+    stranger.click("button[type=submit]");
+    stranger.wait_for_text("could not be accepted");
+    let nobody = Browser::start();
+    sign_in(&nobody, "nobody@park-end.sch.uk");
+    nobody.wait_for_text("Authorize");
+    nobody.click("button[type=submit]");
+    nobody.wait_for_text("No Ward account has the address nobody@park-end.sch.uk");
+    let login_entries: Vec<String> = console
+        .audit()
+        .iter()
+        .filter(|entry| entry.entry.action == "login")
+        .map(|entry| entry.entry.detail.clone())
+        .collect();
+    assert!(
+        login_entries
+            .iter()
+            .any(|detail| detail.contains("signed in with Park End as t.teacher@park-end.sch.uk")),
+        "{login_entries:?}"
+    );
+}

@@ -44,7 +44,7 @@ pub struct LoginFailure {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, school_id, username, display_name, roles, password_hash, \
-     must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp";
+     must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp, email";
 
 macro_rules! account_from_row {
     ($row:expr) => {{
@@ -63,6 +63,7 @@ macro_rules! account_from_row {
             locked_until: locked_until.map(timestamp),
             disabled: row.try_get("disabled")?,
             has_second_factor: row.try_get("has_totp")?,
+            email: row.try_get("email")?,
         }
     }};
 }
@@ -404,6 +405,92 @@ impl Store {
                 .await?;
         });
         Ok(())
+    }
+
+    /// Sets (or clears) an account's email address, by which single sign-on finds it.
+    pub async fn set_account_email(&self, id: AccountId, email: Option<&str>) -> Result<()> {
+        let email = email.map(|email| email.trim().to_lowercase());
+        if let Some(email) = &email {
+            crate::check_name("email", email)?;
+        }
+        dispatch!(self, pool => {
+            sqlx::query("UPDATE accounts SET email = $2 WHERE id = $1")
+                .bind(id.0)
+                .bind(email)
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// The account with this email address (whatever its case), if exactly one has it.
+    pub async fn account_by_email(&self, email: &str) -> Result<Option<Account>> {
+        let sql = format!(
+            "SELECT {ACCOUNT_COLUMNS} FROM accounts WHERE lower(email) = lower($1) LIMIT 2"
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(email.trim())
+                .fetch_all(pool)
+                .await?;
+            if rows.len() != 1 {
+                return Ok(None);
+            }
+            Ok(Some(account_from_row!(&rows[0])))
+        })
+    }
+
+    /// Records a single sign-on under way (by the hash of its state).
+    pub async fn create_sso_state(
+        &self,
+        state_hash: &str,
+        nonce: &str,
+        verifier: &str,
+        next: &str,
+        expires_at: Timestamp,
+    ) -> Result<()> {
+        dispatch!(self, pool => {
+            sqlx::query(
+                "INSERT INTO sso_states (state_hash, nonce, verifier, next, expires_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(state_hash)
+            .bind(nonce)
+            .bind(verifier)
+            .bind(next)
+            .bind(micros(expires_at))
+            .execute(pool)
+            .await?;
+            sqlx::query("DELETE FROM sso_states WHERE expires_at < $1")
+                .bind(micros(Timestamp::now()))
+                .execute(pool)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Takes a sign-in under way (once: it is deleted), if it has not expired: its nonce,
+    /// PKCE verifier and the page to go to.
+    pub async fn take_sso_state(
+        &self,
+        state_hash: &str,
+        now: Timestamp,
+    ) -> Result<Option<(String, String, String)>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "DELETE FROM sso_states WHERE state_hash = $1 RETURNING nonce, verifier, next, expires_at",
+            )
+            .bind(state_hash)
+            .fetch_optional(pool)
+            .await?;
+            let Some(row) = row else {
+                return Ok(None);
+            };
+            if timestamp(row.try_get("expires_at")?) <= now {
+                return Ok(None);
+            }
+            Ok(Some((row.try_get("nonce")?, row.try_get("verifier")?, row.try_get("next")?)))
+        })
     }
 
     /// The secret an account is setting up (not yet confirmed by a code), if any.

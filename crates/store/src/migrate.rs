@@ -77,6 +77,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0012_second_factor.sql"),
         postgres: include_str!("../migrations/postgres/0012_second_factor.sql"),
     },
+    Migration {
+        version: 13,
+        sqlite: include_str!("../migrations/sqlite/0013_single_sign_on.sql"),
+        postgres: include_str!("../migrations/postgres/0013_single_sign_on.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -325,6 +325,8 @@ pub struct Account {
     pub disabled: bool,
     /// Whether it has a second factor (an authenticator app's secret) set up.
     pub has_second_factor: bool,
+    /// The email address single sign-on finds it by, if set.
+    pub email: Option<String>,
 }
 
 impl fmt::Debug for Account {

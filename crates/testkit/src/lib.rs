@@ -6,6 +6,7 @@
 
 pub mod dig;
 pub mod kdc;
+pub mod oidc;
 pub mod slapd;
 pub mod totp;
 pub mod webdriver;

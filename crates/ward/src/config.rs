@@ -55,6 +55,8 @@ pub struct Config {
     pub radius: RadiusSection,
     /// The school's LDAP or Active Directory: people synchronised, passwords checked.
     pub directory: DirectorySection,
+    /// "Sign in with Microsoft / Google" (OpenID Connect) at the console.
+    pub sso: SsoSection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -215,6 +217,22 @@ pub struct DirectoryMap {
     pub year: String,
     /// The policy group; empty: the school's group for the kind and year.
     pub group: String,
+}
+
+/// Single sign-on at the console with an OpenID Connect provider (Microsoft Entra ID, Google).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SsoSection {
+    /// The provider's issuer; empty: no single sign-on.
+    pub issuer: String,
+    /// Ward's client (application) id there.
+    pub client_id: String,
+    /// Its client secret (better given as `WARD_SSO_CLIENT_SECRET`).
+    pub client_secret: Secret,
+    /// Email domains that may sign in, comma-separated; empty: any the provider vouches for.
+    pub domains: String,
+    /// The button's words after "Sign in with".
+    pub label: String,
 }
 
 /// The audit log's checkpoints (see `ward audit verify`).
@@ -584,6 +602,7 @@ impl Default for Config {
             audit: AuditSection::default(),
             radius: RadiusSection::default(),
             directory: DirectorySection::default(),
+            sso: SsoSection::default(),
             parsed: Parsed::default(),
             alerts: AlertsSection {
                 fold_minutes: 60,
@@ -731,6 +750,17 @@ impl Config {
         }
         if self.console.session_hours <= 0 {
             bail!("console.session_hours must be above 0");
+        }
+        if !self.sso.issuer.trim().is_empty() {
+            let issuer = self.sso.issuer.trim();
+            let loopback =
+                issuer.starts_with("http://127.0.0.1") || issuer.starts_with("http://localhost");
+            if !issuer.starts_with("https://") && !loopback {
+                bail!("sso.issuer {issuer:?} must be an https:// address");
+            }
+            if self.sso.client_id.trim().is_empty() || self.sso.client_secret.is_empty() {
+                bail!("sso.issuer is set but sso.client_id or sso.client_secret is not");
+            }
         }
         self.console
             .second_factor_roles

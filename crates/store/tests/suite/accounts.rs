@@ -5,7 +5,85 @@ use super::*;
 on_both_backends!(
     accounts_lock_out_and_sessions_expire,
     log_in_attempts_at_once_are_counted_atomically,
+    single_sign_on_finds_accounts_by_email_and_takes_each_state_once,
 );
+
+async fn single_sign_on_finds_accounts_by_email_and_takes_each_state_once(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "sso").await;
+    let id = store
+        .create_account(
+            school,
+            &NewAccount {
+                username: "mrs.jones".into(),
+                display_name: "Ann Jones".into(),
+                roles: "teacher".parse().expect("roles"),
+                password_hash: "not a hash".into(),
+                must_change_password: false,
+            },
+        )
+        .await
+        .expect("create");
+    assert!(
+        store
+            .account_by_email("a.jones@park-end.sch.uk")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    store
+        .set_account_email(id, Some(" A.Jones@Park-End.sch.uk "))
+        .await
+        .expect("email");
+    let found = store
+        .account_by_email("a.jones@PARK-END.sch.uk")
+        .await
+        .expect("query")
+        .expect("found whatever the case");
+    assert_eq!(
+        (found.id, found.email.as_deref()),
+        (id, Some("a.jones@park-end.sch.uk"))
+    );
+    let now = Timestamp::now();
+    store
+        .create_sso_state(
+            "hash-1",
+            "nonce-1",
+            "verifier-1",
+            "/alerts",
+            now + SignedDuration::from_mins(10),
+        )
+        .await
+        .expect("state");
+    store
+        .create_sso_state(
+            "hash-old",
+            "n",
+            "v",
+            "/",
+            now - SignedDuration::from_mins(1),
+        )
+        .await
+        .expect("state");
+    assert_eq!(
+        store.take_sso_state("hash-1", now).await.expect("take"),
+        Some(("nonce-1".into(), "verifier-1".into(), "/alerts".into()))
+    );
+    assert_eq!(
+        store.take_sso_state("hash-1", now).await.expect("take"),
+        None,
+        "once"
+    );
+    assert_eq!(
+        store.take_sso_state("hash-old", now).await.expect("take"),
+        None,
+        "expired"
+    );
+    assert_eq!(
+        store.take_sso_state("never", now).await.expect("take"),
+        None
+    );
+}
 
 async fn accounts_lock_out_and_sessions_expire(fixture: Fixture) {
     let store = &fixture.store;
