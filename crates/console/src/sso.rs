@@ -104,41 +104,41 @@ fn agent() -> ureq::Agent {
         .new_agent()
 }
 
+/// A response's body, at most a megabyte.
+fn body(mut response: ureq::http::Response<ureq::Body>, url: &str) -> Result<Vec<u8>, String> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(1 << 20)
+        .read_to_vec()
+        .map_err(|e| format!("{url}: {e}"))
+}
+
 /// GET `url` (off the async threads); the body of a 200.
 async fn get(url: String) -> Result<Vec<u8>, String> {
     tokio::task::spawn_blocking(move || {
-        let mut response = agent()
+        let response = agent()
             .get(&url)
             .call()
             .map_err(|e| format!("{url}: {e}"))?;
         if response.status() != 200 {
             return Err(format!("{url}: HTTP {}", response.status()));
         }
-        response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))
+        body(response, &url)
     })
     .await
     .map_err(|e| e.to_string())?
 }
 
 /// POST a form to `url`; the body whatever the status (a refused code is an error document).
-async fn post_form(url: String, body: String) -> Result<Vec<u8>, String> {
+async fn post_form(url: String, form: String) -> Result<Vec<u8>, String> {
     tokio::task::spawn_blocking(move || {
-        let mut response = agent()
+        let response = agent()
             .post(&url)
             .header("content-type", "application/x-www-form-urlencoded")
-            .send(body.as_bytes())
+            .send(form.as_bytes())
             .map_err(|e| format!("{url}: {e}"))?;
-        response
-            .body_mut()
-            .with_config()
-            .limit(1 << 20)
-            .read_to_vec()
-            .map_err(|e| format!("{url}: {e}"))
+        body(response, &url)
     })
     .await
     .map_err(|e| e.to_string())?

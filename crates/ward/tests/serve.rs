@@ -434,6 +434,15 @@ categories = ["gambling"]
 verdict = "VERDICT"
 "#;
 
+/// DNS_POLICY where pupils (and everyone unknown) may not gamble but the staff group may,
+/// followed by `extra` TOML.
+fn staff_may_gamble(extra: &str) -> String {
+    format!(
+        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n{extra}",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    )
+}
+
 #[test]
 fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     let folder = temp_folder("dns");
@@ -552,10 +561,7 @@ fn a_portal_log_in_changes_what_the_dns_filter_and_the_proxy_allow_and_is_audite
     let folder = temp_folder("portal");
     gambling_index(&folder);
     // Pupils (everyone unknown) may not gamble; staff may.
-    let policy = format!(
-        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
-        DNS_POLICY.replace("VERDICT", "unacceptable")
-    );
+    let policy = staff_may_gamble("");
     std::fs::write(folder.join("policy.toml"), policy).expect("policy");
     let server = Server::start(
         &folder,
@@ -2227,10 +2233,7 @@ fn wifi_accounting_tells_the_dns_filter_who_is_at_an_address() {
     let folder = temp_folder("radius");
     gambling_index(&folder);
     // Pupils (everyone unknown) may not gamble; staff may.
-    let policy = format!(
-        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
-        DNS_POLICY.replace("VERDICT", "unacceptable")
-    );
+    let policy = staff_may_gamble("");
     std::fs::write(folder.join("policy.toml"), policy).expect("policy");
     let secret = "radius test secret 12345";
     let server = Server::start(
@@ -2338,10 +2341,7 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
     let directory = Slapd::start(slapd::PARK_END);
     let folder = temp_folder("directory");
     // Pupils may not gamble; staff may.
-    let policy = format!(
-        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
-        DNS_POLICY.replace("VERDICT", "unacceptable")
-    );
+    let policy = staff_may_gamble("");
     let groups = format!("ou=groups,{}", slapd::SUFFIX);
     std::fs::write(
         folder.join("ward.toml"),
@@ -2542,10 +2542,7 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
     gambling_index(&folder);
-    let policy = format!(
-        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n",
-        DNS_POLICY.replace("VERDICT", "unacceptable")
-    );
+    let policy = staff_may_gamble("");
     std::fs::write(folder.join("policy.toml"), policy).expect("policy");
     let secret = "radius test secret 12345";
     let server = Server::start(
@@ -2643,10 +2640,7 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     ]);
     let folder = temp_folder("kerberos");
     // Unknown clients must log in; pupils may not gamble, staff may.
-    let policy = format!(
-        "{}[rule.groups]\nstaff = \"acceptable\"\n\n[[group]]\nid = \"staff\"\ntitle = \"Staff\"\nkind = \"staff\"\n\n[proxy]\nunknown_clients = \"authenticate\"\n",
-        DNS_POLICY.replace("VERDICT", "unacceptable")
-    );
+    let policy = staff_may_gamble("\n[proxy]\nunknown_clients = \"authenticate\"\n");
     let keytab = kdc.keytab.display().to_string();
     let (server, proxy) = start_with_proxy(
         &folder,
