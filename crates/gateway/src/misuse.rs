@@ -111,7 +111,7 @@ impl MisuseWatch {
                 _ => {}
             }
         }
-        let key = login.user.trim().to_lowercase();
+        let key = key(login.user).into_owned();
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
         if accounts.len() >= MOST_ACCOUNTS && !accounts.contains_key(&key) {
             accounts.retain(|_, account| {
@@ -164,14 +164,41 @@ impl MisuseWatch {
             .collect()
     }
 
+    /// A log-in already looked at goes on at `address` until `until` (a network session's
+    /// interim update): its hold on the address is extended, nothing else is worked out.
+    pub fn extend(&self, user: &str, address: IpAddr, until: Timestamp) {
+        let address = canonical_ip(address);
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(entry) = accounts
+            .get_mut(key(user).as_ref())
+            .and_then(|account| account.at.iter_mut().find(|(at, _)| *at == address))
+        {
+            entry.1 = entry.1.max(until);
+        }
+    }
+
     /// The account has logged out at `address` (or its session there ended).
     pub fn log_out(&self, user: &str, address: IpAddr) {
         let address = canonical_ip(address);
-        let key = user.trim().to_lowercase();
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(account) = accounts.get_mut(&key) {
+        if let Some(account) = accounts.get_mut(key(user).as_ref()) {
             account.at.retain(|(at, _)| *at != address);
         }
+    }
+}
+
+/// How an account is keyed: its name trimmed and in lower case (copied only when it is not
+/// already).
+fn key(user: &str) -> std::borrow::Cow<'_, str> {
+    let user = user.trim();
+    // Bytes, not characters: this runs for every accounting packet.
+    if user
+        .bytes()
+        .any(|byte| byte.is_ascii_uppercase() || !byte.is_ascii())
+    {
+        std::borrow::Cow::Owned(user.to_lowercase())
+    } else {
+        std::borrow::Cow::Borrowed(user)
     }
 }
 
@@ -239,6 +266,48 @@ mod tests {
         // Log-ins that have ended by themselves do not count either.
         let much_later = later + SignedDuration::from_hours(2);
         assert!(at("10.0.0.1", "lwright10", much_later).is_empty());
+    }
+
+    #[test]
+    fn an_extended_session_keeps_its_hold_on_the_address() {
+        let watch = MisuseWatch::default();
+        let now = Timestamp::from_second(1_800_000_000).expect("time");
+        let device = client(GroupKind::Pupil, false);
+        let log_in = |address: &str, until: Timestamp, at: Timestamp| {
+            watch.log_in(
+                LogIn {
+                    user: "Tkhan9",
+                    address: address.parse().expect("ip"),
+                    until,
+                    device: &device,
+                    kind: GroupKind::Pupil,
+                },
+                at,
+            )
+        };
+        assert!(log_in("10.0.0.5", now + SignedDuration::from_mins(10), now).is_empty());
+        // Interim updates keep it going past its first end...
+        watch.extend(
+            " tkhan9",
+            "10.0.0.5".parse().expect("ip"),
+            now + SignedDuration::from_mins(30),
+        );
+        let later = now + SignedDuration::from_mins(20);
+        assert_eq!(
+            log_in("10.0.0.6", later + SignedDuration::from_mins(10), later),
+            [Misuse::TwoAddresses {
+                other: "10.0.0.5".parse().expect("ip")
+            }],
+            "still held at 20 minutes"
+        );
+        // ...and extending an address the account never logged in at holds nothing.
+        watch.extend(
+            "tkhan9",
+            "10.0.0.9".parse().expect("ip"),
+            now + SignedDuration::from_hours(9),
+        );
+        let much_later = now + SignedDuration::from_hours(2);
+        assert!(log_in("10.0.0.7", much_later, much_later).is_empty());
     }
 
     #[test]

@@ -3,9 +3,7 @@
 //! right shared secret gets an Accounting-Response radclient accepts (it checks the response
 //! authenticator), one with the wrong secret or garbage gets nothing.
 
-use std::io::Write;
 use std::net::UdpSocket;
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,27 +35,9 @@ fn responder() -> (u16, Arc<Mutex<Vec<Accounting>>>) {
     (port, accepted)
 }
 
-/// radclient sending `attributes` with `secret`: (exit status success, what it printed).
+/// radclient sending `attributes` with `secret` to the responder: (answered, what it printed).
 fn radclient(port: u16, secret: &str, attributes: &str) -> (bool, String) {
-    let mut child = Command::new("radclient")
-        .args(["-r", "1", "-t", "2", "-x"])
-        .arg(format!("127.0.0.1:{port}"))
-        .args(["acct", secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("radclient (Debian package freeradius-utils; scripts/test installs it)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(attributes.as_bytes())
-        .expect("write");
-    let output = child.wait_with_output().expect("radclient ends");
-    let mut said = String::from_utf8_lossy(&output.stdout).into_owned();
-    said.push_str(&String::from_utf8_lossy(&output.stderr));
-    (output.status.success(), said)
+    ward_testkit::radius::radclient(&format!("127.0.0.1:{port}"), secret, attributes)
 }
 
 #[test]

@@ -7,6 +7,7 @@
 pub mod dig;
 pub mod kdc;
 pub mod oidc;
+pub mod radius;
 pub mod slapd;
 pub mod totp;
 pub mod webdriver;

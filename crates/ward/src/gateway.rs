@@ -158,7 +158,8 @@ impl ward_console::FilterHooks for GatewayHooks {
 
 impl Gateway {
     /// Loads the shared state and starts the DNS filter and the proxy on their configured
-    /// addresses. `None` when both are off.
+    /// addresses (the proxy's log-ins checking `directory`'s passwords, when there is one).
+    /// `None` when both are off.
     pub async fn start(
         config: &Config,
         store: &Store,
@@ -166,6 +167,7 @@ impl Gateway {
         events: EventSink,
         console: SocketAddr,
         database: bool,
+        directory: Option<&ward_directory::Directory>,
     ) -> anyhow::Result<Option<Gateway>> {
         let dns_addresses = config.parsed.dns_listen.clone();
         let proxy_addresses = config.parsed.proxy_listeners.clone();
@@ -229,6 +231,7 @@ impl Gateway {
                     &events,
                     ProxyListening {
                         addresses: &proxy_addresses,
+                        directory,
                         others: own,
                     },
                     &mut tasks,
@@ -395,9 +398,11 @@ fn inspection(
     Ok((Some(authorities), Some(Arc::new(inspection))))
 }
 
-/// Where the proxy listens, and Ward's other listening addresses (which it never connects to).
+/// Where the proxy listens, Ward's other listening addresses (which it never connects to), and
+/// the school's directory for its log-ins (made once by `serve`, shared with the sync).
 struct ProxyListening<'a> {
     addresses: &'a [(ward_proxy::ListenerKind, SocketAddr)],
+    directory: Option<&'a ward_directory::Directory>,
     others: Vec<SocketAddr>,
 }
 
@@ -449,11 +454,11 @@ async fn start_proxy(
     }
     if proxy_config.authentication {
         let mut logins = crate::proxy_auth::AccountLogins::new(store.clone(), school, config);
-        if let Some(directory) = crate::directory::from_config(config)? {
+        if let Some(directory) = listening.directory {
             logins = logins.with_directory(crate::directory::DirectoryLogins::new(
                 store.clone(),
                 school,
-                directory,
+                directory.clone(),
                 config,
             ));
         }

@@ -144,11 +144,19 @@ impl Listener {
                     login.user == *user && login.session_id == accounting.session_id
                 });
                 let login = match kept {
-                    // The same session goes on: only its time is extended.
-                    Some(login) => NetworkLogin {
-                        until,
-                        ..NetworkLogin::clone(&login)
-                    },
+                    // The same session goes on: only its time is extended (and its hold on the
+                    // address, for the misuse watch, which looked at it when it started).
+                    Some(login) => {
+                        self.live.sessions().misuse().extend(user, address, until);
+                        logins.start(
+                            address,
+                            NetworkLogin {
+                                until,
+                                ..NetworkLogin::clone(&login)
+                            },
+                        );
+                        return;
+                    }
                     None => {
                         let (person, group) = self.person(user).await;
                         NetworkLogin {

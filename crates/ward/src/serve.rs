@@ -161,13 +161,16 @@ pub async fn serve(
     writer_config.alert_window =
         SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60));
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
-    if let Some(directory) = crate::directory::from_config(&config)?
+    // Made once (its TLS settings read the system's certificates): synchronised here, and
+    // asked by the proxy's log-ins.
+    let directory = crate::directory::from_config(&config)?;
+    if let Some(directory) = &directory
         && config.directory.sync_minutes > 0
     {
         crate::directory::spawn_sync(
             store.clone(),
             school,
-            directory,
+            directory.clone(),
             config.directory.sync_minutes,
         );
     }
@@ -178,6 +181,7 @@ pub async fn serve(
         events.clone(),
         listener.local_addr()?,
         database_ready.load(Ordering::Relaxed),
+        directory.as_ref(),
     )
     .await?;
 

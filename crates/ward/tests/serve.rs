@@ -2168,21 +2168,7 @@ fn https_inspection_with_the_schools_certificate_from_ward_ca_init() {
 
 /// radclient sending `attributes` to `server` with `secret`: whether it got its answer.
 fn radclient(server: &str, secret: &str, attributes: &str) -> bool {
-    use std::io::Write as _;
-    let mut child = Command::new("radclient")
-        .args(["-r", "1", "-t", "2", "-x", server, "acct", secret])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("radclient (Debian package freeradius-utils; scripts/test installs it)");
-    child
-        .stdin
-        .take()
-        .expect("stdin")
-        .write_all(attributes.as_bytes())
-        .expect("write");
-    child.wait().expect("radclient ends").success()
+    ward_testkit::radius::radclient(server, secret, attributes).0
 }
 
 /// Imports staff (`USERNAME,GIVEN,FAMILY` lines) through the console's upload form, as curl.
