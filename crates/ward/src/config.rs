@@ -825,6 +825,12 @@ impl Config {
         if self.radius.session_minutes == 0 {
             bail!("radius.session_minutes must be above 0");
         }
+        if self.dns.listen.trim().is_empty() && self.proxy.listen.trim().is_empty() {
+            bail!(
+                "radius.listen is set but neither the DNS filter nor the proxy runs \
+                 (dns.listen and proxy.listen are empty): the network's log-ins would name nobody"
+            );
+        }
         let address = listen
             .parse()
             .with_context(|| format!("radius.listen {listen:?} is not ADDRESS:PORT"))?;
@@ -1329,6 +1335,35 @@ mod tests {
         assert!(config.console.secure_cookies);
         assert_eq!(config.database_url(), "sqlite://var/ward.db");
         std::fs::remove_dir_all(&folder).expect("clean up");
+    }
+
+    #[test]
+    fn radius_without_a_filter_is_refused() {
+        let error = Config::load(
+            None,
+            environment(&[
+                ("WARD_RADIUS_LISTEN", "127.0.0.1:1813"),
+                ("WARD_RADIUS_CLIENTS", "127.0.0.1=a long enough secret 1234"),
+                ("WARD_DNS_LISTEN", ""),
+                ("WARD_PROXY_LISTEN", ""),
+            ]),
+        )
+        .expect_err("refused");
+        assert!(
+            format!("{error:#}").contains("neither the DNS filter nor the proxy"),
+            "{error:#}"
+        );
+        let config = Config::load(
+            None,
+            environment(&[
+                ("WARD_RADIUS_LISTEN", "127.0.0.1:1813"),
+                ("WARD_RADIUS_CLIENTS", "127.0.0.1=a long enough secret 1234"),
+                ("WARD_DNS_LISTEN", "127.0.0.1:5353"),
+                ("WARD_PROXY_LISTEN", ""),
+            ]),
+        )
+        .expect("with the DNS filter");
+        assert!(config.parsed.radius_listen.is_some());
     }
 
     #[test]
