@@ -7,14 +7,13 @@
 //! accounts and passwords stay (the first administrator, and break-glass use).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
-use ward_oidc::{Discovery, Expected, Keys, Pkce};
+use ward_oidc::Pkce;
 use ward_store::{random_token, sha256_hex};
 
 use crate::auth::ClientAddress;
@@ -22,126 +21,27 @@ use crate::{AppError, AppState};
 
 /// How long a sign-in may take at the provider.
 const SIGN_IN_TIME: SignedDuration = SignedDuration::from_mins(10);
-/// How long the provider's discovery document and keys are kept before being read again.
-const PROVIDER_TIME: Duration = Duration::from_secs(3600);
-/// The longest a request to the provider may take.
-const HTTP_TIME: Duration = Duration::from_secs(10);
+/// A provider's settings, as the configuration names them.
+pub use ward_oidc::client::Settings as SsoSettings;
 
-/// A provider, as the configuration names it.
-#[derive(Clone)]
-pub struct SsoSettings {
-    /// The issuer (`https://login.microsoftonline.com/TENANT/v2.0`, `https://accounts.google.com`).
-    pub issuer: String,
-    /// Ward's client id there.
-    pub client_id: String,
-    /// Ward's client secret there (never shown by `Debug`).
-    pub client_secret: String,
-    /// Email domains whose accounts may sign in (`park-end.sch.uk`); empty: any.
-    pub domains: Vec<String>,
-    /// What the button says after "Sign in with" (`Microsoft`).
-    pub label: String,
-}
-
-impl std::fmt::Debug for SsoSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SsoSettings")
-            .field("issuer", &self.issuer)
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"(secret)")
-            .field("domains", &self.domains)
-            .field("label", &self.label)
-            .finish()
-    }
-}
-
-/// A provider and what Ward last read of it.
+/// Single sign-on with one provider.
 #[derive(Debug)]
 pub struct Sso {
-    settings: SsoSettings,
-    provider: tokio::sync::Mutex<Option<(Discovery, Keys, Instant)>>,
+    provider: Arc<ward_oidc::client::Provider>,
 }
 
 impl Sso {
     /// Single sign-on with `settings`.
     pub fn new(settings: SsoSettings) -> Arc<Sso> {
         Arc::new(Sso {
-            settings,
-            provider: tokio::sync::Mutex::new(None),
+            provider: Arc::new(ward_oidc::client::Provider::new(settings)),
         })
     }
 
     /// What the log-in page's button says.
     pub fn label(&self) -> &str {
-        &self.settings.label
+        self.provider.label()
     }
-
-    /// The provider's discovery document and keys (read again when older than an hour, or
-    /// when `refresh`: a key Ward has not seen).
-    async fn provider(&self, refresh: bool) -> Result<(Discovery, Keys), String> {
-        let mut cached = self.provider.lock().await;
-        if let Some((discovery, keys, read)) = cached.as_ref()
-            && !refresh
-            && read.elapsed() < PROVIDER_TIME
-        {
-            return Ok((discovery.clone(), keys.clone()));
-        }
-        let issuer = self.settings.issuer.trim_end_matches('/').to_owned();
-        let document = get(format!("{issuer}/.well-known/openid-configuration")).await?;
-        let discovery = Discovery::parse(&document, &issuer).map_err(|e| e.to_string())?;
-        let keys =
-            Keys::parse(&get(discovery.jwks_uri.clone()).await?).map_err(|e| e.to_string())?;
-        *cached = Some((discovery.clone(), keys.clone(), Instant::now()));
-        Ok((discovery, keys))
-    }
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .timeout_global(Some(HTTP_TIME))
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .new_agent()
-}
-
-/// A response's body, at most a megabyte.
-fn body(mut response: ureq::http::Response<ureq::Body>, url: &str) -> Result<Vec<u8>, String> {
-    response
-        .body_mut()
-        .with_config()
-        .limit(1 << 20)
-        .read_to_vec()
-        .map_err(|e| format!("{url}: {e}"))
-}
-
-/// GET `url` (off the async threads); the body of a 200.
-async fn get(url: String) -> Result<Vec<u8>, String> {
-    tokio::task::spawn_blocking(move || {
-        let response = agent()
-            .get(&url)
-            .call()
-            .map_err(|e| format!("{url}: {e}"))?;
-        if response.status() != 200 {
-            return Err(format!("{url}: HTTP {}", response.status()));
-        }
-        body(response, &url)
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-/// POST a form to `url`; the body whatever the status (a refused code is an error document).
-async fn post_form(url: String, form: String) -> Result<Vec<u8>, String> {
-    tokio::task::spawn_blocking(move || {
-        let response = agent()
-            .post(&url)
-            .header("content-type", "application/x-www-form-urlencoded")
-            .send(form.as_bytes())
-            .map_err(|e| format!("{url}: {e}"))?;
-        body(response, &url)
-    })
-    .await
-    .map_err(|e| e.to_string())?
 }
 
 /// Where the provider sends the browser back: this console, as the browser reached it.
@@ -174,17 +74,6 @@ pub async fn start(
     let Some(sso) = state.config().sso.clone() else {
         return Err(AppError::NotFound);
     };
-    let (discovery, _) = match sso.provider(false).await {
-        Ok(provider) => provider,
-        Err(error) => {
-            tracing::error!(%error, "cannot read the sign-in provider");
-            return refused(
-                &state,
-                StatusCode::BAD_GATEWAY,
-                "The sign-in service cannot be reached just now. Try again, or use your Ward password.",
-            );
-        }
-    };
     let state_token = random_token(24);
     let nonce = random_token(24);
     let random: [u8; 32] = hex_bytes(&random_token(32));
@@ -199,15 +88,24 @@ pub async fn start(
             Timestamp::now() + SIGN_IN_TIME,
         )
         .await?;
-    let url = ward_oidc::authorization_url(
-        &discovery,
-        &sso.settings.client_id,
-        &redirect_uri(&state, &headers),
-        &state_token,
-        &nonce,
-        &pkce,
-    );
-    Ok(Redirect::to(&url).into_response())
+    let provider = Arc::clone(&sso.provider);
+    let redirect = redirect_uri(&state, &headers);
+    let url = tokio::task::spawn_blocking(move || {
+        provider.authorization_url(&redirect, &state_token, &nonce, &pkce)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
+    match url {
+        Ok(url) => Ok(Redirect::to(&url).into_response()),
+        Err(error) => {
+            tracing::error!(%error, "cannot read the sign-in provider");
+            refused(
+                &state,
+                StatusCode::BAD_GATEWAY,
+                "The sign-in service cannot be reached just now. Try again, or use your Ward password.",
+            )
+        }
+    }
 }
 
 fn hex_bytes(hex: &str) -> [u8; 32] {
@@ -264,34 +162,14 @@ pub async fn callback(
             "The sign-in service did not sign you in.",
         );
     }
-    let outcome: Result<ward_oidc::Identity, String> = async {
-        let (discovery, mut keys) = sso.provider(false).await?;
-        let body = ward_oidc::token_request(
-            &sso.settings.client_id,
-            &sso.settings.client_secret,
-            &redirect_uri(&state, &headers),
-            &query.code,
-            &verifier,
-        );
-        let response = post_form(discovery.token_endpoint.clone(), body).await?;
-        let token = ward_oidc::id_token_from_response(&response).map_err(|e| e.to_string())?;
-        let expected = Expected {
-            issuer: &sso.settings.issuer,
-            client_id: &sso.settings.client_id,
-            nonce: &nonce,
-            domains: &sso.settings.domains,
-            now,
-        };
-        match ward_oidc::verify_id_token(&token, &keys, &expected) {
-            Err(ward_oidc::OidcError::UnknownKey) => {
-                // The provider may have rolled its keys since they were read.
-                (_, keys) = sso.provider(true).await?;
-                ward_oidc::verify_id_token(&token, &keys, &expected).map_err(|e| e.to_string())
-            }
-            other => other.map_err(|e| e.to_string()),
-        }
-    }
-    .await;
+    let provider = Arc::clone(&sso.provider);
+    let redirect = redirect_uri(&state, &headers);
+    let code = query.code.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        provider.finish(&redirect, &code, &verifier, &nonce, now)
+    })
+    .await
+    .map_err(|e| AppError::Internal(e.to_string()))?;
     let identity = match outcome {
         Ok(identity) => identity,
         Err(why) => {

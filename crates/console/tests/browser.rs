@@ -555,7 +555,7 @@ fn a_form_posted_without_its_csrf_token_is_refused() {
 }
 
 #[test]
-fn staff_sign_in_with_the_schools_provider_and_a_replayed_answer_is_refused() {
+fn staff_sign_in_with_the_schools_provider_and_a_replayed_answer_or_bad_token_is_refused() {
     use ward_testkit::oidc::Provider;
     let port = ward_testkit::free_port();
     let config = ward_console::ConsoleConfig {
@@ -626,6 +626,17 @@ fn staff_sign_in_with_the_schools_provider_and_a_replayed_answer_is_refused() {
     stranger.wait_for_text("Authorize");
     stranger.click("button[type=submit]");
     stranger.wait_for_text("could not be accepted");
+    // A token the provider made for another application, and one that has expired, both for
+    // the teacher's own address: refused for that alone.
+    for fault in ["wrong-audience", "expired"] {
+        let browser = Browser::start();
+        sign_in(&browser, &format!("{fault}:t.teacher@park-end.sch.uk"));
+        browser.wait_for_text("Authorize");
+        browser.click("button[type=submit]");
+        browser.wait_for_text("could not be accepted");
+        browser.open(&format!("{}/", console.base));
+        browser.wait_for_text("Log in to Ward");
+    }
     let nobody = Browser::start();
     sign_in(&nobody, "nobody@park-end.sch.uk");
     nobody.wait_for_text("Authorize");

@@ -11,6 +11,9 @@
 //!   current (`exp`, `iat`, with a minute's leeway), with the request's nonce; and an email
 //!   from an allowed domain (the school's), not marked unverified.
 
+#[cfg(feature = "client")]
+pub mod client;
+
 use base64::Engine as _;
 use jiff::{SignedDuration, Timestamp};
 use ring::signature::{self, UnparsedPublicKey};

@@ -29,6 +29,7 @@ pub mod proxy;
 pub mod reach;
 pub mod resolve;
 pub mod server;
+pub mod sign_on;
 pub mod target;
 pub mod tls;
 
@@ -37,3 +38,4 @@ pub use detect::{Detection, Exclusions};
 pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
 pub use reach::{InternalServer, Reach, Refusal};
 pub use server::{ListenerKind, Listeners, serve};
+pub use sign_on::{SignOn, SignOnRefusal, SignOnStart};

@@ -72,6 +72,10 @@ pub struct PortalPage<'a> {
     pub login_action: String,
     /// Where the log-out form posts.
     pub logout_action: String,
+    /// The school's sign-in provider (`Microsoft`), or empty when there is none.
+    pub sign_on_label: &'a str,
+    /// Where its button goes (with the onward address).
+    pub sign_on_action: String,
     /// Ties the forms to this client.
     pub token: String,
 }

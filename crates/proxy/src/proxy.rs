@@ -135,6 +135,9 @@ pub struct ProxySettings {
     pub authenticator: Option<Arc<dyn Authenticator>>,
     /// Whether Basic log-ins (a typed user name and password) are offered and taken.
     pub offer_basic: bool,
+    /// Single sign-on at the portal (with the school's Microsoft or Google accounts), if set;
+    /// only with an authenticator (the portal's audit and misuse alerts are its).
+    pub sign_on: Option<Arc<dyn crate::SignOn>>,
     /// Kerberos (`Negotiate`) for computers on the school's domain, with the proxy's keytab.
     pub kerberos: Option<Arc<ward_kerberos::Acceptor>>,
     /// Risk detection on searches, addresses and pages, if enabled.
@@ -167,6 +170,10 @@ impl std::fmt::Debug for ProxySettings {
             .field("internal_servers", &self.internal_servers)
             .field("authentication", &self.authenticator.is_some())
             .field("offer_basic", &self.offer_basic)
+            .field(
+                "sign_on",
+                &self.sign_on.as_ref().map(|s| s.label().to_owned()),
+            )
             .field("kerberos", &self.kerberos)
             .field("detection", &self.detection)
             .field("inspection", &self.inspection)
@@ -194,6 +201,7 @@ impl ProxySettings {
             internal_servers: Vec::new(),
             authenticator: None,
             offer_basic: true,
+            sign_on: None,
             kerberos: None,
             detection: None,
             actions: None,
@@ -249,6 +257,7 @@ pub struct Proxy {
     pub(crate) via: HeaderValue,
     secret: [u8; 32],
     logins: Mutex<HashMap<[u8; 32], Remembered>>,
+    pub(crate) sign_ons: crate::sign_on::PendingSignOns,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -299,6 +308,7 @@ impl Proxy {
             stats: Stats::default(),
             secret,
             logins: Mutex::default(),
+            sign_ons: crate::sign_on::PendingSignOns::default(),
         }
     }
 

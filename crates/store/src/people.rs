@@ -174,6 +174,32 @@ impl Store {
         })
     }
 
+    /// The person of the school with this email address who has not left (case does not
+    /// matter), for a single sign-on; `None` when nobody has it, or more than one does (a
+    /// sign-on never guesses between two children).
+    pub async fn person_by_email(&self, school: SchoolId, email: &str) -> Result<Option<Person>> {
+        let email = email.trim();
+        if email.is_empty() || email.chars().any(char::is_control) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+             WHERE p.school_id = $1 AND lower(p.email) = lower($2) AND p.left_at IS NULL
+             LIMIT 2"
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(email)
+                .fetch_all(pool)
+                .await?;
+            match rows.as_slice() {
+                [row] => Ok(Some(person_from_row!(row))),
+                _ => Ok(None),
+            }
+        })
+    }
+
     /// One person of the school, by id.
     pub async fn person(&self, school: SchoolId, id: PersonId) -> Result<Person> {
         let sql = format!(

@@ -235,6 +235,28 @@ pub struct SsoSection {
     pub label: String,
 }
 
+impl SsoSection {
+    /// The provider's settings, when single sign-on is configured.
+    pub fn settings(&self) -> Option<ward_oidc::client::Settings> {
+        (!self.issuer.trim().is_empty()).then(|| ward_oidc::client::Settings {
+            issuer: self.issuer.trim().to_owned(),
+            client_id: self.client_id.trim().to_owned(),
+            client_secret: self.client_secret.expose().to_owned(),
+            domains: self
+                .domains
+                .split(',')
+                .map(|domain| domain.trim().to_lowercase())
+                .filter(|domain| !domain.is_empty())
+                .collect(),
+            label: if self.label.trim().is_empty() {
+                "your school account".to_owned()
+            } else {
+                self.label.trim().to_owned()
+            },
+        })
+    }
+}
+
 /// The audit log's checkpoints (see `ward audit verify`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

@@ -463,6 +463,13 @@ async fn start_proxy(
             ));
         }
         settings.authenticator = Some(Arc::new(logins));
+        settings.sign_on = config.sso.settings().map(|provider| {
+            Arc::new(crate::sign_on::PortalSignOn::new(
+                provider,
+                store.clone(),
+                school,
+            )) as Arc<dyn ward_proxy::SignOn>
+        });
         settings.offer_basic = proxy_config.basic_login;
         settings.kerberos = kerberos(&proxy_config.kerberos_keytab)?;
     } else if live.load().policy.spec().proxy.unknown_clients

@@ -24,6 +24,7 @@ mod policy;
 mod proxy_auth;
 mod radius;
 mod serve;
+mod sign_on;
 mod snapshot;
 mod web;
 

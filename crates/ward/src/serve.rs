@@ -196,25 +196,7 @@ pub async fn serve(
             .second_factor_roles
             .parse()
             .unwrap_or_default(),
-        sso: (!config.sso.issuer.trim().is_empty()).then(|| {
-            ward_console::sso::Sso::new(ward_console::sso::SsoSettings {
-                issuer: config.sso.issuer.trim().to_owned(),
-                client_id: config.sso.client_id.trim().to_owned(),
-                client_secret: config.sso.client_secret.expose().to_owned(),
-                domains: config
-                    .sso
-                    .domains
-                    .split(',')
-                    .map(|domain| domain.trim().to_lowercase())
-                    .filter(|domain| !domain.is_empty())
-                    .collect(),
-                label: if config.sso.label.trim().is_empty() {
-                    "your school account".to_owned()
-                } else {
-                    config.sso.label.trim().to_owned()
-                },
-            })
-        }),
+        sso: config.sso.settings().map(ward_console::sso::Sso::new),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),

@@ -2321,6 +2321,25 @@ fn curl_as(proxy: &str, user: &str, url: &str) -> u16 {
         .expect("HTTP status")
 }
 
+/// `[directory]` settings for the test directory: Year 4 and Year 6 are pupils, the staff OU
+/// staff.
+fn directory_settings(directory: &ward_testkit::slapd::Slapd) -> String {
+    use ward_testkit::slapd;
+    format!(
+        "[directory]\nurl = \"{url}\"\nca = \"{ca}\"\nbind_dn = \"{bind}\"\n\
+         base_dn = \"ou=people,{suffix}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
+         username_attribute = \"uid\"\n\n\
+         [[directory.map]]\nmember_of = \"cn=Year 4,{groups}\"\nkind = \"pupil\"\nyear = \"4\"\ngroup = \"pupils\"\n\n\
+         [[directory.map]]\nmember_of = \"cn=Year 6,{groups}\"\nkind = \"pupil\"\nyear = \"6\"\ngroup = \"pupils\"\n\n\
+         [[directory.map]]\nunder = \"ou=staff,ou=people,{suffix}\"\nkind = \"staff\"\n",
+        url = directory.ldap_url,
+        ca = directory.ca_pem.display(),
+        bind = slapd::WARD_DN,
+        suffix = slapd::SUFFIX,
+        groups = format!("ou=groups,{}", slapd::SUFFIX),
+    )
+}
+
 #[test]
 fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
     use ward_testkit::slapd::{self, Slapd};
@@ -2328,23 +2347,7 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
     let folder = temp_folder("directory");
     // Pupils may not gamble; staff may.
     let policy = staff_may_gamble("");
-    let groups = format!("ou=groups,{}", slapd::SUFFIX);
-    std::fs::write(
-        folder.join("ward.toml"),
-        format!(
-            "[directory]\nurl = \"{url}\"\nca = \"{ca}\"\nbind_dn = \"{bind}\"\n\
-             base_dn = \"ou=people,{suffix}\"\nuser_filter = \"(objectClass=inetOrgPerson)\"\n\
-             username_attribute = \"uid\"\n\n\
-             [[directory.map]]\nmember_of = \"cn=Year 4,{groups}\"\nkind = \"pupil\"\nyear = \"4\"\ngroup = \"pupils\"\n\n\
-             [[directory.map]]\nmember_of = \"cn=Year 6,{groups}\"\nkind = \"pupil\"\nyear = \"6\"\ngroup = \"pupils\"\n\n\
-             [[directory.map]]\nunder = \"ou=staff,ou=people,{suffix}\"\nkind = \"staff\"\n",
-            url = directory.ldap_url,
-            ca = directory.ca_pem.display(),
-            bind = slapd::WARD_DN,
-            suffix = slapd::SUFFIX,
-        ),
-    )
-    .expect("ward.toml");
+    std::fs::write(folder.join("ward.toml"), directory_settings(&directory)).expect("ward.toml");
     let settings = [
         ("WARD_CONFIG", "ward.toml"),
         ("WARD_DIRECTORY_BIND_PASSWORD", slapd::WARD_PASSWORD),
@@ -2522,6 +2525,160 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
         "the service password is never logged"
     );
     assert!(!log.contains("PASSWORD-"), "no user's password is logged");
+}
+
+#[test]
+fn pupils_and_staff_sign_in_at_the_portal_with_the_schools_provider_in_chromium() {
+    use ward_testkit::oidc::Provider;
+    use ward_testkit::slapd::{self, Slapd};
+    let directory = Slapd::start(slapd::PARK_END);
+    let folder = temp_folder("portal-sso");
+    gambling_index(&folder);
+    std::fs::write(folder.join("policy.toml"), staff_may_gamble("")).expect("policy");
+    let (provider_port, proxy_port) = (free_port(), free_port());
+    let proxy = format!("127.0.0.1:{proxy_port}");
+    let provider = Provider::start(
+        provider_port,
+        "ward-portal",
+        "portal test client secret",
+        &format!("http://{proxy}/ward/login/sso/callback"),
+    );
+    std::fs::write(
+        folder.join("ward.toml"),
+        format!(
+            "{}\n[sso]\nissuer = \"{}\"\nclient_id = \"ward-portal\"\n\
+             domains = \"park-end.sch.uk\"\nlabel = \"Park End\"\n",
+            directory_settings(&directory),
+            provider.issuer
+        ),
+    )
+    .expect("ward.toml");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_CONFIG", "ward.toml"),
+            ("WARD_DIRECTORY_BIND_PASSWORD", slapd::WARD_PASSWORD),
+            ("WARD_SSO_CLIENT_SECRET", "portal test client secret"),
+            ("WARD_ADMIN_PASSWORD", "portal sso test password"),
+            ("WARD_PROXY_LISTEN", proxy.as_str()),
+            ("WARD_PROXY_AUTHENTICATION", "true"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let (_, _, session) = log_in(&server.base, "admin", "portal sso test password");
+    let session = session.expect("a session");
+    for _ in 0..100 {
+        if console_get(&server.base, &session, "/people")
+            .1
+            .contains("Wright")
+        {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let casino = "http://casino.test/spin";
+    assert_eq!(curl_through(&proxy, casino).0, 403, "nobody logged in here");
+
+    // Mrs Jones signs in at the portal with her school account and goes on to the page she
+    // wanted; this computer browses as her (staff) until she logs out.
+    // Each in a browser of its own: the provider remembers who signed in with it.
+    let sign_in = |login: &str| {
+        let browser = webdriver::Browser::start();
+        browser.open(&format!(
+            "http://{proxy}/ward/login?then=http%3A%2F%2Fcasino.test%2Fspin"
+        ));
+        assert_eq!(browser.find_text("#sso"), "Sign in with Park End");
+        browser.click("#sso");
+        browser.wait_for_text("Sign-in");
+        browser.type_into("input[name=login]", login);
+        browser.type_into("input[name=password]", "anything");
+        browser.click("button[type=submit]");
+        browser.wait_for_text("Authorize");
+        browser.click("button[type=submit]");
+        browser
+    };
+    let browser = sign_in("a.jones@park-end.sch.uk");
+    browser.wait_for_text("You are logged in");
+    assert!(
+        browser.find_text("#status").contains("as mrs.jones"),
+        "{}",
+        browser.text()
+    );
+    assert_eq!(
+        browser.find_text("#continue"),
+        "Go on to http://casino.test/spin"
+    );
+    assert_eq!(
+        curl_through(&proxy, casino).0,
+        502,
+        "staff: allowed (unreachable)"
+    );
+    browser.click("#logout");
+    browser.wait_for_text("You are logged out");
+    assert_eq!(curl_through(&proxy, casino).0, 403);
+
+    // Lena, a pupil, the same way: named, and still kept from gambling.
+    let browser = sign_in("lwright10@park-end.sch.uk");
+    browser.wait_for_text("You are logged in");
+    assert!(browser.find_text("#status").contains("as lwright10"));
+    assert_eq!(curl_through(&proxy, casino).0, 403);
+    let results = blocked_activity(&server.base, &session, "casino.test", "lwright10");
+    assert!(
+        results.contains("Lena Wright lwright10 <span class=\"hint\">(portal log-in)</span>"),
+        "{results}"
+    );
+    browser.click("#logout");
+    browser.wait_for_text("You are logged out");
+
+    // The provider's answer again (a back button, a copied link): used already.
+    let answer = provider.last_redirect().expect("the provider answered");
+    browser.open(&answer);
+    browser.wait_for_text("has been used already");
+    assert_eq!(
+        curl_through(&proxy, casino).0,
+        403,
+        "nobody signed in by it"
+    );
+
+    // Tokens for another application or expired, an address outside the school's domain, and
+    // a school address nobody has: refused, and nobody logged in.
+    for (login, said) in [
+        (
+            "wrong-audience:lwright10@park-end.sch.uk",
+            "could not be accepted",
+        ),
+        ("expired:lwright10@park-end.sch.uk", "could not be accepted"),
+        ("lwright10@gmail.com", "could not be accepted"),
+        (
+            "nobody@park-end.sch.uk",
+            "Ward does not know that name at this school",
+        ),
+    ] {
+        let browser = sign_in(login);
+        browser.wait_for_text(said);
+        assert!(
+            browser.count("#logout") == 0,
+            "{login}: not logged in: {}",
+            browser.text()
+        );
+    }
+    assert_eq!(curl_through(&proxy, casino).0, 403);
+    let audit = console_get(&server.base, &session, "/audit").1;
+    for refused in [
+        "the token is for another application (audience)",
+        "the token has expired",
+        "nobody at the school has the address nobody@park-end.sch.uk",
+        "browsing as lwright10",
+    ] {
+        assert!(audit.contains(refused), "{refused}: {audit}");
+    }
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains("portal test client secret"),
+        "the secret is never logged"
+    );
 }
 
 #[test]

@@ -3,6 +3,7 @@
 //! [`crate::actions::BlockPageActions`]).
 
 use super::*;
+use crate::SignOnRefusal;
 
 /// Largest form the block page's forms may post.
 const MAX_FORM: usize = 16 * 1024;
@@ -147,6 +148,16 @@ impl Connection {
                 let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
                 self.portal_page(state, StatusCode::OK, "", &then.then)
             }
+            (&Method::GET | &Method::HEAD, "/ward/login/sso") => {
+                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                self.sign_on_begin(state, &then.then).await
+            }
+            (&Method::GET, "/ward/login/sso/callback") => {
+                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+                let answer: SignOnAnswer = serde_urlencoded::from_str(query).unwrap_or_default();
+                self.sign_on_finish(state, &answer).await
+            }
             (&Method::POST, "/ward/login" | "/ward/logout") => {
                 let form: PortalForm = match read_form(request).await {
                     Ok(form) => form,
@@ -247,6 +258,18 @@ impl Connection {
             then: onward_address(then),
             login_action: format!("http://{public}/ward/login"),
             logout_action: format!("http://{public}/ward/logout"),
+            sign_on_label: proxy.settings.sign_on.as_ref().map_or("", |s| s.label()),
+            sign_on_action: {
+                let then = onward_address(then);
+                if then.is_empty() {
+                    format!("http://{public}/ward/login/sso")
+                } else {
+                    format!(
+                        "http://{public}/ward/login/sso?{}",
+                        serde_urlencoded::to_string([("then", then)]).unwrap_or_default()
+                    )
+                }
+            },
             token: proxy.form_token(self.peer.ip(), PORTAL_FORM),
         };
         match portal.render() {
@@ -278,6 +301,18 @@ impl Connection {
                 &form.then,
             );
         };
+        self.open_portal_session(state, &user, &form.then).await
+    }
+
+    /// Opens a portal session at this client address for `user` (checked by password or by
+    /// the school's sign-in provider), watched for misuse and audited.
+    async fn open_portal_session(
+        &self,
+        state: &FilterState,
+        user: &crate::AuthUser,
+        then: &str,
+    ) -> Response<Body> {
+        let proxy = &self.proxy;
         let since = Timestamp::now();
         let until = since
             + jiff::SignedDuration::try_from(proxy.settings.portal_session)
@@ -301,14 +336,102 @@ impl Connection {
             ward_events::IdentifiedBy::Portal,
         );
         proxy.watch_log_in(&client, self.peer.ip(), until, base, since);
-        authenticator
-            .portal_session(
-                &user.username,
-                ward_gateway::canonical_ip(self.peer.ip()),
-                true,
+        if let Some(authenticator) = &proxy.settings.authenticator {
+            authenticator
+                .portal_session(
+                    &user.username,
+                    ward_gateway::canonical_ip(self.peer.ip()),
+                    true,
+                )
+                .await;
+        }
+        self.portal_page(state, StatusCode::OK, "", then)
+    }
+
+    /// Where the school's sign-in provider sends the browser back.
+    fn sign_on_return(&self) -> String {
+        format!("http://{}/ward/login/sso/callback", self.public_address())
+    }
+
+    /// `GET /ward/login/sso`: a sign-in with the school's provider begun for this computer.
+    async fn sign_on_begin(&self, state: &FilterState, then: &str) -> Response<Body> {
+        let proxy = &self.proxy;
+        let (Some(sign_on), Some(_)) = (&proxy.settings.sign_on, &proxy.settings.authenticator)
+        else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", then);
+        };
+        let Some(start) = sign_on.begin(&self.sign_on_return()).await else {
+            return self.portal_page(
+                state,
+                StatusCode::BAD_GATEWAY,
+                "Signing in that way does not work just now. Try again soon, or use your user name and password.",
+                then,
+            );
+        };
+        if !proxy
+            .sign_ons
+            .keep(&start, self.peer.ip(), onward_address(then))
+        {
+            return self.portal_page(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Too many people are signing in at once. Wait a minute and try again.",
+                then,
+            );
+        }
+        page::redirect(&start.url)
+    }
+
+    /// `GET /ward/login/sso/callback`: the provider's answer, taken once at the computer that
+    /// began the sign-in, checked, and a portal session for the person it names.
+    async fn sign_on_finish(&self, state: &FilterState, answer: &SignOnAnswer) -> Response<Body> {
+        let proxy = &self.proxy;
+        let (Some(sign_on), Some(_)) = (&proxy.settings.sign_on, &proxy.settings.authenticator)
+        else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
+        };
+        let Some(returned) = proxy.sign_ons.take(&answer.state, self.peer.ip()) else {
+            return self.portal_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                "That sign-in has been used already, is too old, or was started on another computer. Start again here.",
+                "",
+            );
+        };
+        if !answer.error.is_empty() || answer.code.is_empty() {
+            Stats::add(&proxy.stats.failed_logins);
+            return self.portal_page(
+                state,
+                StatusCode::UNAUTHORIZED,
+                "You were not signed in. Try again, or use your user name and password.",
+                &returned.then,
+            );
+        }
+        let finished = sign_on
+            .finish(
+                &self.sign_on_return(),
+                &answer.code,
+                &returned.verifier,
+                &returned.nonce,
             )
             .await;
-        self.portal_page(state, StatusCode::OK, "", &form.then)
+        let problem = match finished {
+            Ok(user) => return self.open_portal_session(state, &user, &returned.then).await,
+            Err(SignOnRefusal::Unavailable) => {
+                "Signing in that way does not work just now. Try again soon, or use your user name and password.".to_owned()
+            }
+            Err(SignOnRefusal::NotAccepted) => {
+                Stats::add(&proxy.stats.failed_logins);
+                "That sign-in could not be accepted. Try again, or ask your teacher.".to_owned()
+            }
+            Err(SignOnRefusal::Unknown(email)) => {
+                Stats::add(&proxy.stats.failed_logins);
+                format!(
+                    "You signed in as {email}, but Ward does not know that name at this school. Ask your teacher."
+                )
+            }
+        };
+        self.portal_page(state, StatusCode::FORBIDDEN, &problem, &returned.then)
     }
 
     /// Ends the portal session at this client address.
@@ -492,6 +615,15 @@ struct PortalForm {
     password: String,
     token: String,
     then: String,
+}
+
+/// The sign-in provider's answer.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct SignOnAnswer {
+    code: String,
+    state: String,
+    error: String,
 }
 
 /// What the portal's form tokens are tied to, besides the client address.

@@ -8,6 +8,7 @@ on_both_backends!(
     a_sync_adds_updates_and_marks_leavers_without_deleting_anyone,
     a_sync_that_would_make_most_people_leavers_is_refused,
     a_directory_log_in_is_locked_out_like_a_console_one,
+    a_sign_on_finds_one_current_person_by_email_or_nobody,
 );
 
 fn entry(
@@ -245,4 +246,76 @@ async fn a_directory_log_in_is_locked_out_like_a_console_one(fixture: Fixture) {
             ..
         })
     ));
+}
+
+async fn a_sign_on_finds_one_current_person_by_email_or_nobody(fixture: Fixture) {
+    let store = &fixture.store;
+    let other = school(store, "directory-email-other").await;
+    let school = school(store, "directory-email").await;
+    let everyone = [
+        entry("lena.wright", PersonKind::Pupil, Some("4"), None),
+        entry("tariq.khan", PersonKind::Pupil, Some("6"), None),
+        entry("ann.jones", PersonKind::Staff, None, None),
+    ];
+    store
+        .sync_directory(school, &everyone, false)
+        .await
+        .expect("sync");
+    let lena = store
+        .person_by_email(school, " Lena.Wright@PARK-END.sch.uk ")
+        .await
+        .expect("query")
+        .expect("found whatever the case");
+    assert_eq!(lena.username, "lena.wright");
+    assert!(
+        store
+            .person_by_email(other, "lena.wright@park-end.sch.uk")
+            .await
+            .expect("query")
+            .is_none(),
+        "another school's sign-on never finds her"
+    );
+    for nobody in [
+        "",
+        "nobody@park-end.sch.uk",
+        "lena.wright@park-end.sch.uk\u{0}",
+    ] {
+        assert!(
+            store
+                .person_by_email(school, nobody)
+                .await
+                .expect("query")
+                .is_none(),
+            "{nobody:?}"
+        );
+    }
+    // Tariq leaves: his address names nobody.
+    store
+        .sync_directory(school, &everyone[..1], true)
+        .await
+        .expect("sync");
+    assert!(
+        store
+            .person_by_email(school, "tariq.khan@park-end.sch.uk")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    // Two current people with one address (a sibling's typed in the MIS): nobody is guessed.
+    let twin = DirectoryEntry {
+        username: "lena.wright2".into(),
+        email: Some("lena.wright@park-end.sch.uk".into()),
+        ..entry("lena.wright2", PersonKind::Pupil, Some("4"), None)
+    };
+    store
+        .add_directory_person(school, &twin)
+        .await
+        .expect("added");
+    assert!(
+        store
+            .person_by_email(school, "lena.wright@park-end.sch.uk")
+            .await
+            .expect("query")
+            .is_none()
+    );
 }
