@@ -210,7 +210,13 @@ pub async fn reset_password(
     let password = one_time_password();
     let hash = hash_blocking(password.clone()).await?;
     store
-        .set_password(user.account.school, account.id, &hash, true)
+        .set_password(
+            user.account.school,
+            account.id,
+            &hash,
+            true,
+            jiff::Timestamp::now(),
+        )
         .await?;
     store.delete_other_sessions(account.id, "").await?;
     user.record(

@@ -27,10 +27,8 @@ use crate::{AppError, AppState};
 pub const SESSION_COOKIE: &str = "ward_session";
 /// The log-in form's CSRF cookie (double-submit: the form carries the same value).
 pub const LOGIN_COOKIE: &str = "ward_login";
-/// Shortest password accepted.
-pub const MIN_PASSWORD: usize = 10;
 /// Longest password accepted (argon2 hashes anything, but a megabyte "password" is an attack).
-pub const MAX_PASSWORD: usize = 256;
+pub const MAX_PASSWORD: usize = crate::passwords::MAX_LENGTH;
 
 /// Hashes a password as an argon2id PHC string. CPU-heavy (tens of milliseconds): call it from
 /// a blocking task.
@@ -59,25 +57,6 @@ pub fn one_time_password() -> String {
         .join("-")
 }
 
-/// Why a new password is not acceptable, if it is not.
-pub fn password_problem(password: &str, username: &str) -> Option<String> {
-    let length = password.chars().count();
-    if length < MIN_PASSWORD {
-        return Some(format!(
-            "A password needs at least {MIN_PASSWORD} characters."
-        ));
-    }
-    if length > MAX_PASSWORD {
-        return Some(format!(
-            "A password can have at most {MAX_PASSWORD} characters."
-        ));
-    }
-    if password.eq_ignore_ascii_case(username) {
-        return Some("A password cannot be the username.".into());
-    }
-    None
-}
-
 /// A hash of a random password, verified against when the username does not exist so that
 /// the answer takes as long as for a real account.
 fn dummy_hash() -> &'static str {
@@ -85,14 +64,15 @@ fn dummy_hash() -> &'static str {
     DUMMY.get_or_init(|| hash_password(&random_token(16)).unwrap_or_default())
 }
 
-async fn verify_blocking(password: String, hash: String) -> bool {
+/// [`verify_password`] on a blocking thread.
+pub async fn verify_blocking(password: String, hash: String) -> bool {
     tokio::task::spawn_blocking(move || verify_password(&password, &hash))
         .await
         .unwrap_or(false)
 }
 
 /// [`hash_password`] on a blocking thread, so the runtime keeps serving while it works.
-pub(crate) async fn hash_blocking(password: String) -> Result<String, AppError> {
+pub async fn hash_blocking(password: String) -> Result<String, AppError> {
     tokio::task::spawn_blocking(move || hash_password(&password))
         .await
         .map_err(|error| AppError::Internal(format!("password hashing task: {error}")))?
@@ -605,6 +585,9 @@ struct PasswordPage {
     layout: Layout,
     forced: bool,
     message: String,
+    /// The school's rules for staff passwords, in words.
+    rules: Vec<String>,
+    min_length: usize,
 }
 
 /// `GET /account/password`.
@@ -612,10 +595,13 @@ pub async fn password_page(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Response, AppError> {
+    let rules = &state.config().passwords.accounts;
     let page = PasswordPage {
         layout: Layout::for_user(&state, &user, "Change password").await,
         forced: user.account.must_change_password,
         message: String::new(),
+        rules: rules.described(),
+        min_length: rules.min_length,
     };
     Ok(Html(page.render()?).into_response())
 }
@@ -634,6 +620,7 @@ pub async fn change_password(
     user: CurrentUser,
     axum::Form(form): axum::Form<PasswordForm>,
 ) -> Result<Response, AppError> {
+    let rules = state.config().passwords.accounts.clone();
     let problem = if form.current.len() > MAX_PASSWORD * 4
         || !verify_blocking(form.current.clone(), user.account.password_hash.clone()).await
     {
@@ -643,20 +630,29 @@ pub async fn change_password(
     } else if form.new == form.current {
         Some("Choose a password different from the current one.".to_owned())
     } else {
-        password_problem(&form.new, &user.account.username)
+        let names: Vec<&str> = user.account.display_name.split_whitespace().collect();
+        rules.problem(&form.new, &user.account.username, &names)
     };
     if let Some(message) = problem {
         let page = PasswordPage {
             layout: Layout::for_user(&state, &user, "Change password").await,
             forced: user.account.must_change_password,
             message,
+            rules: rules.described(),
+            min_length: rules.min_length,
         };
         return Ok((StatusCode::BAD_REQUEST, Html(page.render()?)).into_response());
     }
     let hash = hash_blocking(form.new.clone()).await?;
     let store = state.store();
     store
-        .set_password(user.account.school, user.account.id, &hash, false)
+        .set_password(
+            user.account.school,
+            user.account.id,
+            &hash,
+            false,
+            jiff::Timestamp::now(),
+        )
         .await?;
     store
         .delete_other_sessions(user.account.id, &user.token_hash)
@@ -686,14 +682,14 @@ mod tests {
     }
 
     #[test]
-    fn password_rules() {
-        assert!(password_problem("short", "jo").is_some());
-        assert!(password_problem("j.smith.long", "J.SMITH.LONG").is_some());
-        assert!(password_problem(&"x".repeat(300), "jo").is_some());
-        assert!(password_problem("a perfectly fine phrase", "jo").is_none());
+    fn one_time_passwords_keep_the_staff_rules() {
+        let rules = crate::passwords::PasswordRules::staff_default();
         let one_time = one_time_password();
         assert_eq!(one_time.len(), 23);
-        assert!(password_problem(&one_time, "admin").is_none());
+        assert_eq!(
+            rules.problem(&one_time, "admin", &["Ward", "Administrator"]),
+            None
+        );
     }
 
     #[test]

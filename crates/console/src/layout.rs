@@ -50,6 +50,8 @@ pub struct NavUser {
     pub ask_unblock: bool,
     /// Incidents.
     pub incidents: bool,
+    /// The school's password rules ask for a new password: it is older than they allow.
+    pub password_due: bool,
 }
 
 impl Layout {
@@ -93,6 +95,11 @@ impl Layout {
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),
                 incidents: user.can(Permission::RecordIncident),
+                password_due: state
+                    .config()
+                    .passwords
+                    .accounts
+                    .due(user.account.password_changed_at, Timestamp::now()),
             }),
             csrf: user.session.csrf_token.clone(),
         }

@@ -19,6 +19,7 @@ mod devices;
 mod error;
 mod incidents;
 pub(crate) mod layout;
+pub mod passwords;
 mod people;
 pub mod roles;
 pub mod sso;
@@ -64,6 +65,8 @@ pub struct ConsoleConfig {
     pub second_factor_roles: ward_store::Roles,
     /// "Sign in with Microsoft / Google", when set up.
     pub sso: Option<Arc<sso::Sso>>,
+    /// Password rules for staff accounts and pupils' Ward passwords.
+    pub passwords: Arc<passwords::PasswordPolicy>,
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -109,6 +112,7 @@ impl Default for ConsoleConfig {
                 ward_store::Role::Headteacher,
             ]),
             sso: None,
+            passwords: Arc::new(passwords::PasswordPolicy::default()),
         }
     }
 }
@@ -276,6 +280,10 @@ pub fn router(state: AppState) -> Router {
             get(auth::password_page).post(auth::change_password),
         )
         .route("/people", get(people::people))
+        .route(
+            "/people/{id}/password",
+            get(people::person_password).post(people::set_person_password),
+        )
         .route(
             "/people/import",
             get(people::import_page)

@@ -22,6 +22,7 @@ struct PeoplePage {
     search: String,
     can_import: bool,
     can_chronology: bool,
+    can_set_passwords: bool,
     limit: i64,
 }
 
@@ -74,6 +75,7 @@ pub async fn people(
         search: query.q,
         can_import: user.can(Permission::ImportPeople),
         can_chronology: user.can(Permission::ManageIncidents),
+        can_set_passwords: user.can(Permission::SetPasswords),
         limit,
     };
     render(&page)
@@ -186,3 +188,153 @@ pub async fn import(
 
 // ---------------------------------------------------------------------------------------------
 // Devices
+
+#[derive(Template)]
+#[template(path = "person_password.html")]
+struct PersonPasswordPage {
+    layout: Layout,
+    person: Person,
+    /// The rules for their group, in the words the portal shows them.
+    rules: Vec<String>,
+    /// When their Ward password was set, as staff read it (empty: never).
+    set_at: String,
+    /// A starting password just given, shown this once.
+    starting: Option<String>,
+    /// What was done, or why not.
+    message: String,
+}
+
+async fn person_password_page(
+    state: &AppState,
+    user: &CurrentUser,
+    person: Person,
+    starting: Option<String>,
+    message: String,
+) -> Result<Response, AppError> {
+    let rules = state
+        .config()
+        .passwords
+        .for_group(person.group.as_deref())
+        .described();
+    let set_at = person
+        .password_changed_at
+        .map(|at| crate::layout::local_time(state, at))
+        .unwrap_or_default();
+    let page = PersonPasswordPage {
+        layout: Layout::for_user(state, user, "Ward password").await,
+        rules,
+        set_at,
+        starting,
+        message,
+        person,
+    };
+    render(&page)
+}
+
+/// `GET /people/{id}/password`: a person's Ward password (for pupils without a directory
+/// account): whether they have one, and the rules for their group.
+pub async fn person_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+) -> Result<Response, AppError> {
+    user.require(Permission::SetPasswords)?;
+    let person = state
+        .store()
+        .person(user.account.school, ward_store::PersonId(id))
+        .await?;
+    person_password_page(&state, &user, person, None, String::new()).await
+}
+
+/// The Ward password form.
+#[derive(Debug, Deserialize)]
+pub struct PersonPasswordForm {
+    #[serde(default)]
+    action: String,
+}
+
+/// `POST /people/{id}/password`: a new starting password (shown once; they choose their own
+/// at their first log-in at the portal), or the Ward password removed. Audited, never with
+/// the password.
+pub async fn set_person_password(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::extract::Path(id): axum::extract::Path<i64>,
+    axum::Form(form): axum::Form<PersonPasswordForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::SetPasswords)?;
+    let store = state.store();
+    let school = user.account.school;
+    let person = store.person(school, ward_store::PersonId(id)).await?;
+    if person.left_at.is_some() {
+        return person_password_page(
+            &state,
+            &user,
+            person,
+            None,
+            "They have left the school: nothing was changed.".into(),
+        )
+        .await;
+    }
+    let subject = format!("person:{}", person.id);
+    match form.action.as_str() {
+        "start" => {
+            let rules = state
+                .config()
+                .passwords
+                .for_group(person.group.as_deref())
+                .clone();
+            let names = [person.given_name.as_str(), person.family_name.as_str()];
+            let mut password = String::new();
+            for _ in 0..20 {
+                let mut random = [0u8; 32];
+                getrandom::fill(&mut random)
+                    .map_err(|error| AppError::Internal(format!("randomness: {error}")))?;
+                password = crate::passwords::starting_password(&rules, &random);
+                if rules.problem(&password, &person.username, &names).is_none() {
+                    break;
+                }
+            }
+            let hash = crate::auth::hash_blocking(password.clone()).await?;
+            store
+                .set_person_password(school, person.id, Some(&hash), true, jiff::Timestamp::now())
+                .await?;
+            user.record(
+                store,
+                "person.password",
+                &subject,
+                format!(
+                    "starting password given to {}; they choose their own at their next log-in",
+                    person.username
+                ),
+                None,
+            )
+            .await?;
+            let person = store.person(school, person.id).await?;
+            person_password_page(&state, &user, person, Some(password), String::new()).await
+        }
+        "remove" => {
+            store
+                .set_person_password(school, person.id, None, false, jiff::Timestamp::now())
+                .await?;
+            user.record(
+                store,
+                "person.password",
+                &subject,
+                format!("Ward password of {} removed", person.username),
+                None,
+            )
+            .await?;
+            let person = store.person(school, person.id).await?;
+            person_password_page(
+                &state,
+                &user,
+                person,
+                None,
+                "Their Ward password is removed.".into(),
+            )
+            .await
+        }
+        _ => Err(AppError::BadRequest("choose what to do".into())),
+    }
+}

@@ -33,6 +33,9 @@ pub enum Permission {
     ViewPeople,
     /// CSV import of people.
     ImportPeople,
+    /// Giving a person a starting Ward password, or removing it (a technician's or the DSL's
+    /// task: whoever sets a pupil's password could log in as them).
+    SetPasswords,
     /// The device register.
     ManageDevices,
     /// Activity search, including a named person's (with a reason, audited).
@@ -72,6 +75,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
             ViewDashboard
                 | ViewPeople
                 | ImportPeople
+                | SetPasswords
                 | SearchActivity
                 | ViewAudit
                 | DecideUnblocks
@@ -100,6 +104,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
             ViewDashboard
                 | ViewPeople
                 | ImportPeople
+                | SetPasswords
                 | ManageDevices
                 | ManageAccounts
                 | DecideUnblocks

@@ -36,7 +36,7 @@ fn log_in_log_out_and_password_change() {
         ],
     );
     assert_eq!(page.status, 400);
-    assert!(page.body.contains("at least 10 characters"));
+    assert!(page.body.contains("Use at least 10 letters or numbers"));
     let page = client.submit(
         "/account/password",
         "/account/password",
@@ -146,6 +146,7 @@ fn every_route_checks_the_role() {
     let routes = [
         "/people",
         "/people/import",
+        "/people/1/password",
         "/devices",
         "/activity",
         "/audit",
@@ -164,6 +165,7 @@ fn every_route_checks_the_role() {
             &[
                 "/people",
                 "/people/import",
+                "/people/1/password",
                 "/activity",
                 "/audit",
                 "/unblock",
@@ -196,6 +198,7 @@ fn every_route_checks_the_role() {
             &[
                 "/people",
                 "/people/import",
+                "/people/1/password",
                 "/devices",
                 "/accounts",
                 "/unblock",
@@ -251,6 +254,10 @@ fn every_route_checks_the_role() {
         ("head", "/alerts/exclusions/1/end"),
         ("tech", "/alerts/exclusions"),
         ("teacher", "/alerts/exclusions"),
+        // Whoever sets a pupil's password could log in as them.
+        ("head", "/people/1/password"),
+        ("teacher", "/people/1/password"),
+        ("governor", "/people/1/password"),
     ] {
         let mut client = console.logged_in(username);
         let token = csrf_in(&client.get("/").body);
@@ -1360,4 +1367,84 @@ fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
     let csrf = csrf_in(&page.body);
     let refused = teacher.post(&format!("/accounts/{id}/reset-code"), &[("csrf", &csrf)]);
     assert_eq!(refused.status, 403);
+}
+
+#[test]
+fn staff_see_the_password_rules_and_are_reminded_when_theirs_is_old() {
+    use ward_console::passwords::{Needs, PasswordPolicy, PasswordRules};
+    let config = ward_console::ConsoleConfig {
+        passwords: std::sync::Arc::new(PasswordPolicy {
+            accounts: PasswordRules {
+                min_length: 12,
+                needs: Needs::CapitalsSmallLettersAndNumbers,
+                change_days: 30,
+            },
+            ..PasswordPolicy::default()
+        }),
+        ..ward_console::ConsoleConfig::default()
+    };
+    let console = Console::start_with(config);
+    let mut tech = console.logged_in("tech");
+    assert!(!tech.get("/").body.contains("password-due"), "set just now");
+    // The password is 31 days old: every page says so, with the way to change it.
+    let account = console
+        .runtime
+        .block_on(console.store.account_by_username("tech"))
+        .expect("query")
+        .expect("tech");
+    let long_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 31);
+    console
+        .runtime
+        .block_on(console.store.set_password(
+            account.school,
+            account.id,
+            &account.password_hash,
+            false,
+            long_ago,
+        ))
+        .expect("dated");
+    for route in ["/", "/people"] {
+        let page = tech.get(route);
+        assert!(
+            page.body.contains("id=\"password-due\"")
+                && page.body.contains("Your password is older than the school")
+                && page
+                    .body
+                    .contains("href=\"/account/password\">Choose a new one"),
+            "{route}: {}",
+            page.body
+        );
+    }
+    let page = tech.get("/account/password");
+    assert!(page.body.contains("Use at least 12 letters or numbers."));
+    assert!(page.body.contains("a capital letter (like A)"));
+    assert!(page.body.contains("minlength=\"12\""));
+    // A new one that breaks the rules is refused in the same words; one that keeps them ends
+    // the reminder.
+    let page = tech.submit(
+        "/account/password",
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", "all small letters 1"),
+            ("confirm", "all small letters 1"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body.contains("a capital letter (like A)"),
+        "{}",
+        page.body
+    );
+    let page = tech.submit(
+        "/account/password",
+        "/account/password",
+        &[
+            ("current", PASSWORD),
+            ("new", "Autumn term 2026"),
+            ("confirm", "Autumn term 2026"),
+        ],
+    );
+    assert_eq!((page.status, page.location.as_str()), (303, "/"));
+    assert!(!tech.get("/").body.contains("password-due"));
 }

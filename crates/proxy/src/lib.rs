@@ -35,7 +35,9 @@ pub mod tls;
 
 pub use actions::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
 pub use detect::{Detection, Exclusions};
-pub use proxy::{AuthUser, Authenticator, Proxy, ProxySettings, Stats};
+pub use proxy::{
+    AuthUser, Authenticator, PasswordAdvice, PasswordRefusal, Proxy, ProxySettings, Stats,
+};
 pub use reach::{InternalServer, Reach, Refusal};
 pub use server::{ListenerKind, Listeners, serve};
 pub use sign_on::{SignOn, SignOnRefusal, SignOnStart};

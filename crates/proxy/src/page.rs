@@ -66,8 +66,12 @@ pub struct PortalPage<'a> {
     pub minutes: u64,
     /// Why the last log-in did not work.
     pub problem: &'a str,
+    /// Something to tell them (a password saved, or one due for a change).
+    pub notice: &'a str,
     /// Where to go on to (an `http`/`https` address, or empty).
     pub then: &'a str,
+    /// Where the password page is (offered to whoever is logged in).
+    pub password_address: String,
     /// Where the log-in form posts.
     pub login_action: String,
     /// Where the log-out form posts.
@@ -77,6 +81,29 @@ pub struct PortalPage<'a> {
     /// Where its button goes (with the onward address).
     pub sign_on_action: String,
     /// Ties the forms to this client.
+    pub token: String,
+}
+
+/// The portal's password page: choose a new Ward password, with the school's rules in words a
+/// seven-year-old can follow.
+#[derive(Template)]
+#[template(path = "password.html")]
+pub struct PasswordPage<'a> {
+    /// The school's name.
+    pub school: &'a str,
+    /// Whose password (their log-in name).
+    pub username: &'a str,
+    /// A starting password is being replaced (the first log-in).
+    pub starting: bool,
+    /// The rules.
+    pub rules: &'a [String],
+    /// Why the last try did not work.
+    pub problem: &'a str,
+    /// Where to go on to afterwards.
+    pub then: &'a str,
+    /// Where the form posts.
+    pub action: String,
+    /// Ties the form to this client.
     pub token: String,
 }
 

@@ -51,6 +51,27 @@ pub struct AuthUser {
     pub group: Option<String>,
 }
 
+/// What the portal tells someone about their password when they log in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PasswordAdvice {
+    /// A starting password someone gave them: they choose their own before they browse.
+    pub must_change: bool,
+    /// Older than the school's rules allow: they are asked (not made) to choose a new one.
+    pub due: bool,
+    /// The school's rules for their password, in words a seven-year-old can follow.
+    pub rules: Vec<String>,
+}
+
+/// Why a password was not changed, in words for the person, and the rules to show again
+/// (empty when the log-in itself was refused).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordRefusal {
+    /// What went wrong.
+    pub problem: String,
+    /// Their rules.
+    pub rules: Vec<String>,
+}
+
 /// Checks a proxy log-in (Basic authentication) against Ward's accounts. Implemented by the
 /// binary, which owns password hashing and the account store.
 pub trait Authenticator: Send + Sync + 'static {
@@ -82,6 +103,33 @@ pub trait Authenticator: Send + Sync + 'static {
     ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
         let _ = username;
         Box::pin(std::future::ready(None))
+    }
+
+    /// What to tell `user` about their password at the portal: `None` for a password Ward
+    /// does not keep (the directory's). By default nothing.
+    fn password_advice<'a>(
+        &'a self,
+        user: &'a AuthUser,
+    ) -> Pin<Box<dyn Future<Output = Option<PasswordAdvice>> + Send + 'a>> {
+        let _ = user;
+        Box::pin(std::future::ready(None))
+    }
+
+    /// Changes the Ward password of `username` from `current` to `new`, typed twice (`again`):
+    /// the current one checked as a log-in, with its lock-out; the new one against the
+    /// school's rules. Who they are. By default passwords cannot be changed.
+    fn change_password<'a>(
+        &'a self,
+        username: &'a str,
+        current: &'a str,
+        new: &'a str,
+        again: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<AuthUser, PasswordRefusal>> + Send + 'a>> {
+        let _ = (username, current, new, again);
+        Box::pin(std::future::ready(Err(PasswordRefusal {
+            problem: "Passwords cannot be changed here.".into(),
+            rules: Vec::new(),
+        })))
     }
 
     /// An account was misused at a log-in (two addresses at once, the other kind of device),
@@ -402,7 +450,15 @@ impl Proxy {
             let (username, password) = basic_credentials(header).ok_or(())?;
             let Some(user) = self
                 .remembered(authenticator, "basic", &username, &password, |a| {
-                    a.check(&username, &password)
+                    Box::pin(async {
+                        let user = a.check(&username, &password).await?;
+                        // A starting password is changed at the portal before it browses.
+                        let starting = a
+                            .password_advice(&user)
+                            .await
+                            .is_some_and(|advice| advice.must_change);
+                        (!starting).then_some(user)
+                    })
                 })
                 .await
             else {

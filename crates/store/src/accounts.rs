@@ -44,7 +44,8 @@ pub struct LoginFailure {
 }
 
 const ACCOUNT_COLUMNS: &str = "id, school_id, username, display_name, roles, password_hash, \
-     must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp, email";
+     must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp, email, \
+     password_changed_at";
 
 macro_rules! account_from_row {
     ($row:expr) => {{
@@ -64,6 +65,9 @@ macro_rules! account_from_row {
             disabled: row.try_get("disabled")?,
             has_second_factor: row.try_get("has_totp")?,
             email: row.try_get("email")?,
+            password_changed_at: row
+                .try_get::<Option<i64>, _>("password_changed_at")?
+                .map(timestamp),
         }
     }};
 }
@@ -94,8 +98,8 @@ impl Store {
             }
             let row = sqlx::query(
                 "INSERT INTO accounts (school_id, username, display_name, roles, password_hash,
-                   must_change_password, created_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+                   must_change_password, created_at, password_changed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $7) RETURNING id",
             )
             .bind(school.0)
             .bind(&username)
@@ -270,24 +274,27 @@ impl Store {
         Ok(())
     }
 
-    /// Sets an account's password (a PHC string) and whether it must be changed at next log-in.
+    /// Sets an account's password (a PHC string), whether it must be changed at next log-in,
+    /// and when it was set (`now`, for the school's change reminders).
     pub async fn set_password(
         &self,
         school: SchoolId,
         id: AccountId,
         password_hash: &str,
         must_change_password: bool,
+        now: Timestamp,
     ) -> Result<()> {
         let changed = dispatch!(self, pool => {
             sqlx::query(
                 "UPDATE accounts SET password_hash = $3, must_change_password = $4, failed_logins = 0,
-                   locked_until = NULL
+                   locked_until = NULL, password_changed_at = $5
                  WHERE school_id = $1 AND id = $2",
             )
             .bind(school.0)
             .bind(id.0)
             .bind(password_hash)
             .bind(must_change_password)
+            .bind(micros(now))
             .execute(pool)
             .await?
             .rows_affected()

@@ -82,6 +82,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0013_single_sign_on.sql"),
         postgres: include_str!("../migrations/postgres/0013_single_sign_on.sql"),
     },
+    Migration {
+        version: 14,
+        sqlite: include_str!("../migrations/sqlite/0014_ward_passwords.sql"),
+        postgres: include_str!("../migrations/postgres/0014_ward_passwords.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

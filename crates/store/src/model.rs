@@ -137,6 +137,13 @@ pub struct Person {
     /// When they left (`None`: still at the school). Leavers are kept, never deleted; they
     /// cannot log in and are not given their old group.
     pub left_at: Option<Timestamp>,
+    /// Whether Ward keeps a password for them (checked at the proxy and the portal before the
+    /// directory's; the hash itself is read only to check one).
+    pub has_password: bool,
+    /// Whether their Ward password is a starting one they must change at the next log-in.
+    pub must_change_password: bool,
+    /// When their Ward password was last set.
+    pub password_changed_at: Option<Timestamp>,
 }
 
 impl Person {
@@ -327,6 +334,8 @@ pub struct Account {
     pub has_second_factor: bool,
     /// The email address single sign-on finds it by, if set.
     pub email: Option<String>,
+    /// When its password was last set (`None`: before Ward kept the date).
+    pub password_changed_at: Option<Timestamp>,
 }
 
 impl fmt::Debug for Account {

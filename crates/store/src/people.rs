@@ -10,7 +10,8 @@ use crate::{
 };
 
 const PERSON_COLUMNS: &str = "p.id, p.kind, p.username, p.given_name, p.family_name, p.external_id, \
-     p.year_group, p.key_stage, p.class_name, p.job_role, g.name AS group_name, p.email, p.source, p.left_at";
+     p.year_group, p.key_stage, p.class_name, p.job_role, g.name AS group_name, p.email, p.source, p.left_at, \
+     p.password_hash IS NOT NULL AS has_password, p.must_change_password, p.password_changed_at";
 
 macro_rules! person_from_row {
     ($row:expr) => {{
@@ -32,6 +33,11 @@ macro_rules! person_from_row {
             from_directory: row.try_get::<String, _>("source")? == "directory",
             left_at: row
                 .try_get::<Option<i64>, _>("left_at")?
+                .map($crate::timestamp),
+            has_password: row.try_get("has_password")?,
+            must_change_password: row.try_get("must_change_password")?,
+            password_changed_at: row
+                .try_get::<Option<i64>, _>("password_changed_at")?
                 .map($crate::timestamp),
         }
     }};
@@ -196,6 +202,59 @@ impl Store {
             match rows.as_slice() {
                 [row] => Ok(Some(person_from_row!(row))),
                 _ => Ok(None),
+            }
+        })
+    }
+
+    /// Sets a person's Ward password (a PHC string; `None` removes it, so they log in with the
+    /// directory's, if any) and whether it must be changed at the next log-in; clears their
+    /// lock-out.
+    pub async fn set_person_password(
+        &self,
+        school: SchoolId,
+        id: PersonId,
+        password_hash: Option<&str>,
+        must_change_password: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let changed = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE people SET password_hash = $3, must_change_password = $4,
+                   password_changed_at = $5, failed_logins = 0, locked_until = NULL
+                 WHERE school_id = $1 AND id = $2",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(password_hash)
+            .bind(must_change_password && password_hash.is_some())
+            .bind(password_hash.map(|_| micros(now)))
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound("person"));
+        }
+        Ok(())
+    }
+
+    /// A person's Ward password (a PHC string), to check one; `None` when they have none.
+    pub async fn person_password_hash(
+        &self,
+        school: SchoolId,
+        id: PersonId,
+    ) -> Result<Option<String>> {
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "SELECT password_hash FROM people WHERE school_id = $1 AND id = $2",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .fetch_optional(pool)
+            .await?;
+            match row {
+                Some(row) => Ok(row.try_get("password_hash")?),
+                None => Ok(None),
             }
         })
     }

@@ -55,8 +55,10 @@ pub struct Config {
     pub radius: RadiusSection,
     /// The school's LDAP or Active Directory: people synchronised, passwords checked.
     pub directory: DirectorySection,
-    /// "Sign in with Microsoft / Google" (OpenID Connect) at the console.
+    /// "Sign in with Microsoft / Google" (OpenID Connect) at the console and the portal.
     pub sso: SsoSection,
+    /// Password rules for the accounts Ward keeps itself.
+    pub passwords: PasswordsSection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -253,6 +255,104 @@ impl SsoSection {
             } else {
                 self.label.trim().to_owned()
             },
+        })
+    }
+}
+
+/// Password rules (issue 24): `[passwords.accounts]` for staff accounts, `[passwords.people]`
+/// for pupils' Ward passwords, and `[[passwords.group]]` for particular policy groups. A field
+/// left out keeps the built-in rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordsSection {
+    /// Staff accounts (the console; proxy and portal log-ins with them).
+    pub accounts: PasswordRulesSection,
+    /// People's (pupils') Ward passwords, for groups not named in `group`.
+    pub people: PasswordRulesSection,
+    /// Rules for the people of particular policy groups.
+    pub group: Vec<GroupPasswordsSection>,
+}
+
+/// One kind of account's rules, as written (each field optional).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PasswordRulesSection {
+    /// Fewest characters.
+    pub min_length: Option<usize>,
+    /// `anything`, `letters-and-numbers` or `capitals-small-letters-and-numbers`.
+    pub needs: Option<ward_console::passwords::Needs>,
+    /// Days after which the holder is reminded to choose a new one (0: never).
+    pub change_days: Option<u32>,
+}
+
+impl PasswordRulesSection {
+    fn over(
+        &self,
+        base: &ward_console::passwords::PasswordRules,
+    ) -> ward_console::passwords::PasswordRules {
+        ward_console::passwords::PasswordRules {
+            min_length: self.min_length.unwrap_or(base.min_length),
+            needs: self.needs.unwrap_or(base.needs),
+            change_days: self.change_days.unwrap_or(base.change_days),
+        }
+    }
+}
+
+/// One `[[passwords.group]]`: rules for the people of some policy groups.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GroupPasswordsSection {
+    /// The policy groups, comma-separated (`ks1, eyfs`).
+    pub groups: String,
+    /// Fewest characters.
+    pub min_length: Option<usize>,
+    /// What it must have in it.
+    pub needs: Option<ward_console::passwords::Needs>,
+    /// Days after which the holder is reminded to choose a new one (0: never).
+    pub change_days: Option<u32>,
+}
+
+impl PasswordsSection {
+    /// The rules in force (the built-in ones where the configuration is silent); an error
+    /// names a rule no one could keep.
+    pub fn policy(&self) -> anyhow::Result<ward_console::passwords::PasswordPolicy> {
+        use ward_console::passwords::{PasswordPolicy, PasswordRules};
+        let accounts = self.accounts.over(&PasswordRules::staff_default());
+        let people = self.people.over(&PasswordRules::pupil_default());
+        let mut checked = vec![("passwords.accounts".to_owned(), accounts.clone())];
+        checked.push(("passwords.people".to_owned(), people.clone()));
+        let mut groups = Vec::new();
+        for group in &self.group {
+            let rules = PasswordRulesSection {
+                min_length: group.min_length,
+                needs: group.needs,
+                change_days: group.change_days,
+            }
+            .over(&people);
+            let names: Vec<String> = group
+                .groups
+                .split(',')
+                .map(str::trim)
+                .filter(|name| !name.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if names.is_empty() {
+                bail!("a [[passwords.group]] names no groups");
+            }
+            for name in names {
+                checked.push((format!("passwords.group {name}"), rules.clone()));
+                groups.push((name, rules.clone()));
+            }
+        }
+        for (place, rules) in &checked {
+            if let Some(problem) = rules.problem_with_rules() {
+                bail!("{place}: {problem}");
+            }
+        }
+        Ok(PasswordPolicy {
+            accounts,
+            people,
+            groups,
         })
     }
 }
@@ -625,6 +725,7 @@ impl Default for Config {
             radius: RadiusSection::default(),
             directory: DirectorySection::default(),
             sso: SsoSection::default(),
+            passwords: PasswordsSection::default(),
             parsed: Parsed::default(),
             alerts: AlertsSection {
                 fold_minutes: 60,
@@ -784,6 +885,7 @@ impl Config {
                 bail!("sso.issuer is set but sso.client_id or sso.client_secret is not");
             }
         }
+        self.passwords.policy()?;
         self.console
             .second_factor_roles
             .parse::<ward_store::Roles>()

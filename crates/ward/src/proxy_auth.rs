@@ -1,15 +1,18 @@
 //! Proxy and portal log-ins (Basic authentication, the portal's form) checked against Ward's
 //! accounts, with the console's password hashing and lock-out (a wrong password counts
-//! towards the same lock as a wrong console log-in, and is audited the same way), and, for
-//! anyone without a Ward account, against the school's directory (with the same lock-out on
-//! the person). Portal sessions opened and ended are audited.
+//! towards the same lock as a wrong console log-in, and is audited the same way); then
+//! against a person's own Ward password (pupils without a directory account: a starting
+//! password from staff, changed at the portal); then against the school's directory (with
+//! the same lock-out on the person). The school's password rules are applied when a
+//! password is changed at the portal, and told in words a seven-year-old can follow. Portal
+//! sessions opened and ended are audited.
 
 use std::future::Future;
 use std::net::IpAddr;
 use std::pin::Pin;
 
 use jiff::SignedDuration;
-use ward_proxy::{AuthUser, Authenticator};
+use ward_proxy::{AuthUser, Authenticator, PasswordAdvice, PasswordRefusal};
 use ward_store::{NewAuditEntry, Store};
 
 use crate::config::Config;
@@ -24,6 +27,8 @@ pub struct AccountLogins {
     max_lock: SignedDuration,
     /// The school's directory, for everyone without a Ward account.
     directory: Option<crate::directory::DirectoryLogins>,
+    /// The school's password rules.
+    passwords: ward_console::passwords::PasswordPolicy,
 }
 
 impl AccountLogins {
@@ -38,6 +43,8 @@ impl AccountLogins {
             free_attempts: config.console.free_login_attempts,
             max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
             directory: None,
+            // Checked when the configuration was loaded.
+            passwords: config.passwords.policy().unwrap_or_default(),
         }
     }
 
@@ -49,29 +56,144 @@ impl AccountLogins {
 
     async fn check_account(&self, username: &str, password: &str) -> Option<AuthUser> {
         // A Ward account's own password decides for it (the first administrator, break-glass);
-        // everyone else is the directory's.
-        if let Some(directory) = &self.directory {
-            match self.store.account_by_username(username).await {
-                Ok(None) => {
-                    let person = directory.check(username, password, "the proxy").await?;
-                    if person.group.is_none() {
-                        // Never the staff group by default (what an account without one gets).
-                        tracing::warn!(user = %person.username, "a directory person without a group cannot log in");
-                        return None;
-                    }
-                    return Some(AuthUser {
-                        username: person.username,
-                        person: Some(person.id),
-                        group: person.group,
-                    });
-                }
-                Ok(Some(_)) => {}
-                Err(error) => {
-                    tracing::error!(%error, "cannot check a proxy log-in; refused");
-                    return None;
-                }
+        // then a person's Ward password; everyone else is the directory's.
+        match self.store.account_by_username(username).await {
+            Ok(Some(_)) => return self.check_ward_account(username, password).await,
+            Ok(None) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot check a proxy log-in; refused");
+                return None;
             }
         }
+        match self.store.person_by_username(self.school, username).await {
+            Ok(Some(person)) if person.has_password && person.left_at.is_none() => {
+                return self.check_person(&person, password, "the proxy").await;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::error!(%error, "cannot check a proxy log-in; refused");
+                return None;
+            }
+        }
+        if let Some(directory) = &self.directory {
+            let person = directory.check(username, password, "the proxy").await?;
+            if person.group.is_none() {
+                // Never the staff group by default (what an account without one gets).
+                tracing::warn!(user = %person.username, "a directory person without a group cannot log in");
+                return None;
+            }
+            return Some(AuthUser {
+                username: person.username,
+                person: Some(person.id),
+                group: person.group,
+            });
+        }
+        // Nobody by that name: refused as slowly as a wrong password.
+        self.check_ward_account(username, password).await
+    }
+
+    /// A person's Ward password, with Ward's lock-out on the person; failures audited, and an
+    /// alert when the lock first closes.
+    async fn check_person(
+        &self,
+        person: &ward_store::Person,
+        password: &str,
+        from: &str,
+    ) -> Option<AuthUser> {
+        match self.try_check_person(person, password, from).await {
+            Ok(user) => user,
+            Err(error) => {
+                tracing::error!(%error, "cannot check a Ward password; refused");
+                None
+            }
+        }
+    }
+
+    async fn try_check_person(
+        &self,
+        person: &ward_store::Person,
+        password: &str,
+        from: &str,
+    ) -> Result<Option<AuthUser>, ward_store::StoreError> {
+        let audit = |detail: String| NewAuditEntry {
+            actor: person.username.clone(),
+            action: "person.login.failed".into(),
+            subject: format!("person:{}", person.id),
+            detail,
+            reason: None,
+        };
+        let attempt = self
+            .store
+            .claim_person_login_attempt(
+                person.id,
+                jiff::Timestamp::now(),
+                self.free_attempts,
+                self.max_lock,
+            )
+            .await?;
+        let failure = match attempt {
+            ward_store::LoginAttempt::Locked(until) => {
+                self.store
+                    .append_audit(
+                        self.school,
+                        &audit(format!("from {from}; refused: locked until {until}")),
+                    )
+                    .await?;
+                return Ok(None);
+            }
+            ward_store::LoginAttempt::Counted(failure) => failure,
+        };
+        let hash = self
+            .store
+            .person_password_hash(self.school, person.id)
+            .await?
+            .unwrap_or_default();
+        let right = password.len() <= ward_console::auth::MAX_PASSWORD * 4
+            && ward_console::auth::verify_blocking(password.to_owned(), hash).await;
+        if right {
+            self.store.record_person_login_success(person.id).await?;
+            if person.group.is_none() {
+                // Never the staff group by default (what an account without one gets).
+                tracing::warn!(user = %person.username, "a person without a group cannot log in");
+                return Ok(None);
+            }
+            return Ok(Some(AuthUser {
+                username: person.username.clone(),
+                person: Some(person.id),
+                group: person.group.clone(),
+            }));
+        }
+        let detail = format!(
+            "from {from}; {} failed in a row{}",
+            failure.failed_logins,
+            failure
+                .locked_until
+                .map_or(String::new(), |until| format!("; locked until {until}"))
+        );
+        self.store.append_audit(self.school, &audit(detail)).await?;
+        if let Some(until) = failure.locked_until
+            && failure.failed_logins == self.free_attempts + 1
+        {
+            let locked = ward_store::LockedOut {
+                user: &person.username,
+                person: Some(person.id),
+                failed: failure.failed_logins,
+                from,
+                until,
+            };
+            crate::misuse::raise_locked(
+                &self.store,
+                self.school,
+                &locked,
+                ward_store::DEFAULT_ALERT_WINDOW,
+            )
+            .await;
+        }
+        Ok(None)
+    }
+
+    /// A Ward account's password, with the console's lock-out.
+    async fn check_ward_account(&self, username: &str, password: &str) -> Option<AuthUser> {
         let lockout = ward_console::auth::Lockout {
             free_attempts: self.free_attempts,
             max_lock: self.max_lock,
@@ -172,6 +294,179 @@ impl AccountLogins {
     }
 }
 
+impl AccountLogins {
+    /// What the portal tells `user` about their Ward password.
+    async fn advice(&self, user: &AuthUser) -> Option<PasswordAdvice> {
+        let now = jiff::Timestamp::now();
+        match user.person {
+            Some(id) => {
+                let person = self.store.person(self.school, id).await.ok()?;
+                if !person.has_password {
+                    // The directory's password: the directory's rules.
+                    return None;
+                }
+                let rules = self.passwords.for_group(person.group.as_deref());
+                Some(PasswordAdvice {
+                    must_change: person.must_change_password,
+                    due: rules.due(person.password_changed_at, now),
+                    rules: rules.described(),
+                })
+            }
+            None => {
+                let account = self
+                    .store
+                    .account_by_username(&user.username)
+                    .await
+                    .ok()??;
+                let rules = &self.passwords.accounts;
+                Some(PasswordAdvice {
+                    must_change: account.must_change_password,
+                    due: rules.due(account.password_changed_at, now),
+                    rules: rules.described(),
+                })
+            }
+        }
+    }
+
+    /// A new password at the portal, for a person's Ward password or a staff account.
+    async fn change(
+        &self,
+        username: &str,
+        current: &str,
+        new: &str,
+        again: &str,
+    ) -> Result<AuthUser, PasswordRefusal> {
+        let refused = |problem: &str, rules: Vec<String>| PasswordRefusal {
+            problem: problem.to_owned(),
+            rules,
+        };
+        let Some(user) = self.check_account(username, current).await else {
+            return Err(refused(
+                "That user name and password did not work. After several tries you have to wait a while.",
+                Vec::new(),
+            ));
+        };
+        let Some(advice) = self.advice(&user).await else {
+            return Err(refused(
+                "Your password belongs to the school network, not to Ward. Ask your teacher how to change it.",
+                Vec::new(),
+            ));
+        };
+        if new != again {
+            return Err(refused(
+                "The two new passwords are not the same. Type them again.",
+                advice.rules,
+            ));
+        }
+        if new == current {
+            return Err(refused(
+                "Make up a new password, not the one you have now.",
+                advice.rules,
+            ));
+        }
+        let store_error = |error: ward_store::StoreError| {
+            tracing::error!(%error, "cannot save a new password");
+            refused(
+                "Your new password could not be saved just now. Try again soon.",
+                Vec::new(),
+            )
+        };
+        match user.person {
+            Some(id) => {
+                let person = self
+                    .store
+                    .person(self.school, id)
+                    .await
+                    .map_err(store_error)?;
+                let rules = self.passwords.for_group(person.group.as_deref());
+                let names = [person.given_name.as_str(), person.family_name.as_str()];
+                if let Some(problem) = rules.problem(new, &person.username, &names) {
+                    return Err(refused(&problem, advice.rules));
+                }
+                let hash = ward_console::auth::hash_blocking(new.to_owned())
+                    .await
+                    .map_err(|_| {
+                        refused(
+                            "Your new password could not be saved just now. Try again soon.",
+                            Vec::new(),
+                        )
+                    })?;
+                self.store
+                    .set_person_password(
+                        self.school,
+                        id,
+                        Some(&hash),
+                        false,
+                        jiff::Timestamp::now(),
+                    )
+                    .await
+                    .map_err(store_error)?;
+                self.audit_change(self.school, &person.username, &format!("person:{id}"))
+                    .await;
+            }
+            None => {
+                let account = self
+                    .store
+                    .account_by_username(&user.username)
+                    .await
+                    .map_err(store_error)?
+                    .ok_or_else(|| refused("That account is gone.", Vec::new()))?;
+                let names: Vec<&str> = account.display_name.split_whitespace().collect();
+                if let Some(problem) =
+                    self.passwords
+                        .accounts
+                        .problem(new, &account.username, &names)
+                {
+                    return Err(refused(&problem, advice.rules));
+                }
+                let hash = ward_console::auth::hash_blocking(new.to_owned())
+                    .await
+                    .map_err(|_| {
+                        refused(
+                            "Your new password could not be saved just now. Try again soon.",
+                            Vec::new(),
+                        )
+                    })?;
+                self.store
+                    .set_password(
+                        account.school,
+                        account.id,
+                        &hash,
+                        false,
+                        jiff::Timestamp::now(),
+                    )
+                    .await
+                    .map_err(store_error)?;
+                // Console sessions elsewhere end, as after a change in the console.
+                self.store
+                    .delete_other_sessions(account.id, "")
+                    .await
+                    .map_err(store_error)?;
+                self.audit_change(
+                    account.school,
+                    &account.username,
+                    &format!("account:{}", account.username),
+                )
+                .await;
+            }
+        }
+        Ok(user)
+    }
+
+    async fn audit_change(&self, school: ward_store::SchoolId, actor: &str, subject: &str) {
+        let entry = NewAuditEntry {
+            actor: actor.to_owned(),
+            action: "portal.password".into(),
+            subject: subject.to_owned(),
+            detail: "changed own password at the portal".into(),
+            reason: None,
+        };
+        if let Err(error) = self.store.append_audit(school, &entry).await {
+            tracing::error!(%error, "cannot audit a password change");
+        }
+    }
+}
+
 impl Authenticator for AccountLogins {
     fn check<'a>(
         &'a self,
@@ -195,6 +490,23 @@ impl Authenticator for AccountLogins {
         username: &'a str,
     ) -> Pin<Box<dyn Future<Output = Option<AuthUser>> + Send + 'a>> {
         Box::pin(self.named_user(username))
+    }
+
+    fn password_advice<'a>(
+        &'a self,
+        user: &'a AuthUser,
+    ) -> Pin<Box<dyn Future<Output = Option<PasswordAdvice>> + Send + 'a>> {
+        Box::pin(self.advice(user))
+    }
+
+    fn change_password<'a>(
+        &'a self,
+        username: &'a str,
+        current: &'a str,
+        new: &'a str,
+        again: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<AuthUser, PasswordRefusal>> + Send + 'a>> {
+        Box::pin(self.change(username, current, new, again))
     }
 
     fn misuse<'a>(

@@ -197,6 +197,7 @@ pub async fn serve(
             .parse()
             .unwrap_or_default(),
         sso: config.sso.settings().map(ward_console::sso::Sso::new),
+        passwords: std::sync::Arc::new(config.passwords.policy()?),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),
@@ -418,7 +419,8 @@ async fn first_start(config: &Config, store: &Store) -> anyhow::Result<SchoolId>
     }
     let (password, chosen) = match std::env::var("WARD_ADMIN_PASSWORD") {
         Ok(password) if !password.is_empty() => {
-            if let Some(problem) = ward_console::auth::password_problem(&password, "admin") {
+            let rules = config.passwords.policy()?.accounts;
+            if let Some(problem) = rules.problem(&password, "admin", &[]) {
                 anyhow::bail!("WARD_ADMIN_PASSWORD: {problem}");
             }
             (password, true)

@@ -301,7 +301,7 @@ fn the_first_password_can_come_from_the_environment() {
         .output()
         .expect("ward serve");
     assert_eq!(failed.status.code(), Some(3));
-    assert!(String::from_utf8_lossy(&failed.stderr).contains("at least 10 characters"));
+    assert!(String::from_utf8_lossy(&failed.stderr).contains("Use at least 10 letters or numbers"));
 
     let server = Server::start(
         &folder,
@@ -2173,18 +2173,25 @@ fn radclient(server: &str, secret: &str, attributes: &str) -> bool {
 
 /// Imports staff (`USERNAME,GIVEN,FAMILY` lines) through the console's upload form, as curl.
 fn import_staff(base: &str, session: &str, folder: &Path, lines: &str) {
+    import_people(
+        base,
+        session,
+        folder,
+        "staff",
+        &format!("username,forename,surname\n{lines}"),
+    );
+}
+
+/// Imports a CSV of people of `kind` (its header line included) through the console.
+fn import_people(base: &str, session: &str, folder: &Path, kind: &str, csv: &str) {
     let (_, page) = console_get(base, session, "/people/import");
     let csrf = field(&page, "csrf");
-    std::fs::write(
-        folder.join("staff.csv"),
-        format!("username,forename,surname\n{lines}"),
-    )
-    .expect("csv");
+    std::fs::write(folder.join("people.csv"), csv).expect("csv");
     let import = Command::new("curl")
         .args(["-s", "-o", "/dev/null", "-w", "%{http_code}", "-b"])
         .arg(format!("ward_session={session}"))
-        .args(["-F", "kind=staff", "-F"])
-        .arg(format!("file=@{}", folder.join("staff.csv").display()))
+        .args(["-F", &format!("kind={kind}"), "-F"])
+        .arg(format!("file=@{}", folder.join("people.csv").display()))
         .arg(format!("{base}/people/import?csrf={csrf}"))
         .output()
         .expect("curl");
@@ -2678,6 +2685,220 @@ fn pupils_and_staff_sign_in_at_the_portal_with_the_schools_provider_in_chromium(
     assert!(
         !log.contains("portal test client secret"),
         "the secret is never logged"
+    );
+}
+
+#[test]
+fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium() {
+    let folder = temp_folder("ward-passwords");
+    gambling_index(&folder);
+    // Pupils in years 3 and 4 may not gamble; staff may.
+    let policy = staff_may_gamble("").replace(
+        "kind = \"pupil\"\n",
+        "kind = \"pupil\"\nyears = [\"3\", \"4\"]\n",
+    );
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    // The pupils' group has its own rules: six or more, letters and a number, a new one every
+    // 30 days.
+    std::fs::write(
+        folder.join("ward.toml"),
+        "[[passwords.group]]\ngroups = \"pupils\"\nmin_length = 6\nneeds = \"letters-and-numbers\"\nchange_days = 30\n",
+    )
+    .expect("ward.toml");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_CONFIG", "ward.toml"),
+            ("WARD_ADMIN_PASSWORD", "ward passwords test password"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_AUTHENTICATION", "true"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address")
+        .trim()
+        .to_owned();
+    let (_, _, session) = log_in(&server.base, "admin", "ward passwords test password");
+    let session = session.expect("a session");
+    import_people(
+        &server.base,
+        &session,
+        &folder,
+        "pupil",
+        "username,forename,surname,year\njsmith3,Jo,Smith,3\n",
+    );
+    let people = console_get(&server.base, &session, "/people").1;
+    let id = people
+        .split_once("/password\" aria-label=\"Ward password of jsmith3\"")
+        .and_then(|(before, _)| before.rsplit("/people/").next())
+        .expect("a Password link for Jo")
+        .to_owned();
+    // The technician's page shows the rules Jo will be shown; a starting password is given
+    // once, and the audit log never has it.
+    let page = console_get(&server.base, &session, &format!("/people/{id}/password")).1;
+    assert!(page.contains("They have no Ward password"), "{page}");
+    assert!(
+        page.contains("Use at least 6 letters or numbers."),
+        "{page}"
+    );
+    let csrf = field(&page, "csrf");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        &format!("/people/{id}/password"),
+        &[("csrf", &csrf), ("action", "start")],
+    );
+    assert_eq!(status, 200, "{page}");
+    let starting = page
+        .split("<strong id=\"starting-password\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the starting password, shown once")
+        .to_owned();
+    assert!(
+        page.contains("They have a starting password, not yet changed"),
+        "{page}"
+    );
+    let casino = "http://casino.test/spin";
+    // Not for browsing until Jo has made her own.
+    assert_eq!(curl_as(&proxy, &format!("jsmith3:{starting}"), casino), 407);
+
+    // Jo logs in at the portal with it, and is asked to make her own, with her rules.
+    let browser = webdriver::Browser::start();
+    browser.open(&format!("http://{proxy}/ward/login"));
+    browser.type_into("#username", "jsmith3");
+    browser.type_into("#password", &starting);
+    browser.click("#login");
+    browser.wait_for_text("Make a new password");
+    assert!(
+        browser
+            .find_text("#starting")
+            .contains("password from your teacher")
+    );
+    let rules = browser.find_text("#rules");
+    assert!(
+        rules.contains("Use at least 6 letters or numbers."),
+        "{rules}"
+    );
+    assert!(
+        rules.contains("Put in letters and at least one number."),
+        "{rules}"
+    );
+    assert!(rules.contains("every 30 days"), "{rules}");
+    assert_eq!(browser.count("#logout"), 0, "not logged in yet");
+    let attempt = |current: &str, new: &str, again: &str| {
+        browser.type_into("#current", current);
+        browser.type_into("#new", new);
+        browser.type_into("#again", again);
+        browser.click("#save-password");
+    };
+    for (new, again, said) in [
+        (
+            "cat7",
+            "cat7",
+            "That password is too short. Use at least 6 letters or numbers.",
+        ),
+        (
+            "giraffes",
+            "giraffes",
+            "Put in letters and at least one number.",
+        ),
+        (
+            "smith2024",
+            "smith2024",
+            "Do not use your name or your user name.",
+        ),
+        (
+            "purple7fish",
+            "purple7fist",
+            "The two new passwords are not the same.",
+        ),
+    ] {
+        attempt(&starting, new, again);
+        browser.wait_for_text("Make a new password");
+        assert!(
+            browser.find_text("#problem").contains(said),
+            "{new}: {}",
+            browser.text()
+        );
+        assert!(
+            browser.find_text("#rules").contains("Use at least 6"),
+            "the rules stay"
+        );
+    }
+    attempt(&starting, "purple7fish", "purple7fish");
+    browser.wait_for_text("Your new password is saved");
+    assert!(browser.find_text("#status").contains("as jsmith3"));
+    assert_eq!(curl_through(&proxy, casino).0, 403, "a pupil, named");
+    browser.click("#logout");
+    browser.wait_for_text("You are logged out");
+
+    // The starting password no longer works anywhere; her own does.
+    assert_eq!(curl_as(&proxy, &format!("jsmith3:{starting}"), casino), 407);
+    assert_eq!(curl_as(&proxy, "jsmith3:purple7fish", casino), 403);
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(
+        audit.contains("starting password given to jsmith3"),
+        "{audit}"
+    );
+    assert!(
+        audit.contains("changed own password at the portal"),
+        "{audit}"
+    );
+    assert!(!audit.contains(&starting) && !audit.contains("purple7fish"));
+
+    // Thirty days on, the portal reminds her (and lets her in).
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let store = runtime
+        .block_on(ward_store::Store::open(
+            &format!("sqlite://{}", folder.join("var/ward.db").display()),
+            &ward_store::OpenOptions::default(),
+        ))
+        .expect("the database");
+    runtime.block_on(async {
+        let school = ward_store::SchoolId(1);
+        let jo = store
+            .person_by_username(school, "jsmith3")
+            .await
+            .expect("query")
+            .expect("Jo");
+        let hash = store
+            .person_password_hash(school, jo.id)
+            .await
+            .expect("query");
+        let long_ago = jiff::Timestamp::now() - jiff::SignedDuration::from_hours(24 * 31);
+        store
+            .set_person_password(school, jo.id, hash.as_deref(), false, long_ago)
+            .await
+            .expect("dated");
+    });
+    runtime.block_on(store.close());
+    browser.open(&format!("http://{proxy}/ward/login"));
+    browser.type_into("#username", "jsmith3");
+    browser.type_into("#password", "purple7fish");
+    browser.click("#login");
+    browser.wait_for_text("You are logged in");
+    assert!(
+        browser
+            .find_text("#notice")
+            .contains("time to make a new one")
+    );
+    browser.click("#change-password");
+    browser.wait_for_text("Your password rules");
+    attempt("purple7fish", "orange8kite", "orange8kite");
+    browser.wait_for_text("Your new password is saved");
+    assert_eq!(curl_as(&proxy, "jsmith3:orange8kite", casino), 403);
+
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(
+        !log.contains(&starting) && !log.contains("orange8kite"),
+        "no password is logged"
     );
 }
 

@@ -158,6 +158,33 @@ impl Connection {
                 let answer: SignOnAnswer = serde_urlencoded::from_str(query).unwrap_or_default();
                 self.sign_on_finish(state, &answer).await
             }
+            (&Method::GET | &Method::HEAD, "/ward/password") => {
+                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                self.password_form(state, &then.then).await
+            }
+            (&Method::POST, "/ward/password") => {
+                let form: PasswordForm = match read_form(request).await {
+                    Ok(form) => form,
+                    Err(message) => {
+                        return page::message(
+                            school,
+                            StatusCode::BAD_REQUEST,
+                            "That did not work",
+                            message,
+                        );
+                    }
+                };
+                if form.token != self.proxy.form_token(self.peer.ip(), PORTAL_FORM) {
+                    return self.portal_page(
+                        state,
+                        StatusCode::FORBIDDEN,
+                        "The form had expired. Please try again.",
+                        &form.then,
+                    );
+                }
+                self.password_change(state, &form).await
+            }
             (&Method::POST, "/ward/login" | "/ward/logout") => {
                 let form: PortalForm = match read_form(request).await {
                     Ok(form) => form,
@@ -231,6 +258,18 @@ impl Connection {
         problem: &str,
         then: &str,
     ) -> Response<Body> {
+        self.portal_page_saying(state, status, problem, "", then)
+    }
+
+    /// [`Self::portal_page`] with a notice for whoever is logged in.
+    fn portal_page_saying(
+        &self,
+        state: &FilterState,
+        status: StatusCode,
+        problem: &str,
+        notice: &str,
+        then: &str,
+    ) -> Response<Body> {
         let proxy = &self.proxy;
         let school = state.policy.spec().name.as_str();
         if proxy.settings.authenticator.is_none() {
@@ -255,7 +294,9 @@ impl Connection {
             }),
             minutes: proxy.settings.portal_session.as_secs() / 60,
             problem,
+            notice,
             then: onward_address(then),
+            password_address: format!("http://{public}/ward/password"),
             login_action: format!("http://{public}/ward/login"),
             logout_action: format!("http://{public}/ward/logout"),
             sign_on_label: proxy.settings.sign_on.as_ref().map_or("", |s| s.label()),
@@ -301,7 +342,139 @@ impl Connection {
                 &form.then,
             );
         };
-        self.open_portal_session(state, &user, &form.then).await
+        let advice = authenticator.password_advice(&user).await;
+        match advice {
+            Some(advice) if advice.must_change => self.password_page(
+                state,
+                StatusCode::OK,
+                &user.username,
+                true,
+                &advice.rules,
+                "",
+                &form.then,
+            ),
+            Some(advice) if advice.due => {
+                self.open_portal_session(
+                    state,
+                    &user,
+                    "Your password is getting old. It is time to make a new one.",
+                    &form.then,
+                )
+                .await
+            }
+            _ => self.open_portal_session(state, &user, "", &form.then).await,
+        }
+    }
+
+    /// The portal's password page.
+    #[allow(clippy::too_many_arguments)]
+    fn password_page(
+        &self,
+        state: &FilterState,
+        status: StatusCode,
+        username: &str,
+        starting: bool,
+        rules: &[String],
+        problem: &str,
+        then: &str,
+    ) -> Response<Body> {
+        let page = PasswordPage {
+            school: state.policy.spec().name.as_str(),
+            username,
+            starting,
+            rules,
+            problem,
+            then: onward_address(then),
+            action: format!("http://{}/ward/password", self.public_address()),
+            token: self.proxy.form_token(self.peer.ip(), PORTAL_FORM),
+        };
+        match page.render() {
+            Ok(html) => page::html(status, html),
+            Err(error) => {
+                tracing::error!(%error, "password page did not render");
+                page::text(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The password page is broken.\n".into(),
+                )
+            }
+        }
+    }
+
+    /// `GET /ward/password`: the password page for whoever is logged in here.
+    async fn password_form(&self, state: &FilterState, then: &str) -> Response<Body> {
+        let proxy = &self.proxy;
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", then);
+        };
+        let Some(session) = proxy.live.sessions().get(self.peer.ip(), Timestamp::now()) else {
+            return self.portal_page(
+                state,
+                StatusCode::OK,
+                "Log in first. Then you can make a new password.",
+                then,
+            );
+        };
+        let user = crate::AuthUser {
+            username: session.user.clone(),
+            person: session.person,
+            group: session.group.clone(),
+        };
+        match authenticator.password_advice(&user).await {
+            Some(advice) => self.password_page(
+                state,
+                StatusCode::OK,
+                &user.username,
+                advice.must_change,
+                &advice.rules,
+                "",
+                then,
+            ),
+            None => self.portal_page(
+                state,
+                StatusCode::OK,
+                "Your password belongs to the school network, not to Ward. Ask your teacher how to change it.",
+                then,
+            ),
+        }
+    }
+
+    /// `POST /ward/password`: a new password, then a session as them (if they were not
+    /// logged in here already).
+    async fn password_change(&self, state: &FilterState, form: &PasswordForm) -> Response<Body> {
+        let proxy = &self.proxy;
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
+        };
+        let username = form.username.trim();
+        let changed = authenticator
+            .change_password(username, &form.current, &form.new, &form.again)
+            .await;
+        match changed {
+            Ok(user) => {
+                let here = proxy.live.sessions().get(self.peer.ip(), Timestamp::now());
+                let saved = "Your new password is saved. Use it next time you log in.";
+                if here.is_some_and(|session| session.user == user.username) {
+                    self.portal_page_saying(state, StatusCode::OK, "", saved, &form.then)
+                } else {
+                    self.open_portal_session(state, &user, saved, &form.then)
+                        .await
+                }
+            }
+            Err(refusal) => {
+                if refusal.rules.is_empty() {
+                    Stats::add(&proxy.stats.failed_logins);
+                }
+                self.password_page(
+                    state,
+                    StatusCode::BAD_REQUEST,
+                    username,
+                    form.starting,
+                    &refusal.rules,
+                    &refusal.problem,
+                    &form.then,
+                )
+            }
+        }
     }
 
     /// Opens a portal session at this client address for `user` (checked by password or by
@@ -310,6 +483,7 @@ impl Connection {
         &self,
         state: &FilterState,
         user: &crate::AuthUser,
+        notice: &str,
         then: &str,
     ) -> Response<Body> {
         let proxy = &self.proxy;
@@ -345,7 +519,7 @@ impl Connection {
                 )
                 .await;
         }
-        self.portal_page(state, StatusCode::OK, "", then)
+        self.portal_page_saying(state, StatusCode::OK, "", notice, then)
     }
 
     /// Where the school's sign-in provider sends the browser back.
@@ -416,7 +590,11 @@ impl Connection {
             )
             .await;
         let problem = match finished {
-            Ok(user) => return self.open_portal_session(state, &user, &returned.then).await,
+            Ok(user) => {
+                return self
+                    .open_portal_session(state, &user, "", &returned.then)
+                    .await;
+            }
             Err(SignOnRefusal::Unavailable) => {
                 "Signing in that way does not work just now. Try again soon, or use your user name and password.".to_owned()
             }
@@ -615,6 +793,20 @@ struct PortalForm {
     password: String,
     token: String,
     then: String,
+}
+
+/// The portal's password form.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct PasswordForm {
+    username: String,
+    current: String,
+    new: String,
+    again: String,
+    token: String,
+    then: String,
+    /// Whether a starting password is being replaced (only what the page says).
+    starting: bool,
 }
 
 /// The sign-in provider's answer.

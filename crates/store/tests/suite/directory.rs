@@ -9,6 +9,7 @@ on_both_backends!(
     a_sync_that_would_make_most_people_leavers_is_refused,
     a_directory_log_in_is_locked_out_like_a_console_one,
     a_sign_on_finds_one_current_person_by_email_or_nobody,
+    a_ward_password_is_kept_for_a_person_and_dated,
 );
 
 fn entry(
@@ -318,4 +319,109 @@ async fn a_sign_on_finds_one_current_person_by_email_or_nobody(fixture: Fixture)
             .expect("query")
             .is_none()
     );
+}
+
+async fn a_ward_password_is_kept_for_a_person_and_dated(fixture: Fixture) {
+    let store = &fixture.store;
+    let other = school(store, "ward-password-other").await;
+    let school = school(store, "ward-password").await;
+    let lena = store
+        .add_directory_person(
+            school,
+            &entry("lena.wright", PersonKind::Pupil, Some("4"), None),
+        )
+        .await
+        .expect("added");
+    assert!(!lena.has_password && !lena.must_change_password);
+    assert_eq!(lena.password_changed_at, None);
+    assert_eq!(
+        store
+            .person_password_hash(school, lena.id)
+            .await
+            .expect("query"),
+        None
+    );
+    // Locked out, then given a starting password: the lock goes, and she must change it.
+    for _ in 0..5 {
+        store
+            .claim_person_login_attempt(
+                lena.id,
+                Timestamp::now(),
+                1,
+                jiff::SignedDuration::from_mins(5),
+            )
+            .await
+            .expect("attempt");
+    }
+    let set_at: Timestamp = "2026-12-01T09:00:00Z".parse().expect("time");
+    store
+        .set_person_password(school, lena.id, Some("$argon2id$starting"), true, set_at)
+        .await
+        .expect("set");
+    let lena = store
+        .person_by_username(school, "lena.wright")
+        .await
+        .expect("query")
+        .expect("Lena");
+    assert!(lena.has_password && lena.must_change_password);
+    assert_eq!(lena.password_changed_at, Some(set_at));
+    assert_eq!(
+        store
+            .person_password_hash(school, lena.id)
+            .await
+            .expect("query")
+            .as_deref(),
+        Some("$argon2id$starting")
+    );
+    assert!(
+        matches!(
+            store
+                .claim_person_login_attempt(
+                    lena.id,
+                    Timestamp::now(),
+                    1,
+                    jiff::SignedDuration::from_mins(5)
+                )
+                .await
+                .expect("attempt"),
+            ward_store::LoginAttempt::Counted(_)
+        ),
+        "the lock-out was cleared"
+    );
+    // Another school cannot set or read it.
+    assert!(matches!(
+        store
+            .set_person_password(other, lena.id, Some("$argon2id$theirs"), false, set_at)
+            .await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert_eq!(
+        store
+            .person_password_hash(other, lena.id)
+            .await
+            .expect("query"),
+        None
+    );
+    // She chooses her own; then it is taken away (back to the directory's).
+    store
+        .set_person_password(school, lena.id, Some("$argon2id$hers"), false, set_at)
+        .await
+        .expect("set");
+    let lena = store
+        .person_by_username(school, "lena.wright")
+        .await
+        .expect("query")
+        .expect("Lena");
+    assert!(lena.has_password && !lena.must_change_password);
+    store
+        .set_person_password(school, lena.id, None, true, set_at)
+        .await
+        .expect("removed");
+    let lena = store
+        .person_by_username(school, "lena.wright")
+        .await
+        .expect("query")
+        .expect("Lena");
+    assert!(!lena.has_password && !lena.must_change_password);
+    assert_eq!(lena.password_changed_at, None);
 }
