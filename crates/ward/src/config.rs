@@ -1415,6 +1415,50 @@ mod tests {
     }
 
     #[test]
+    fn password_rules_inherit_and_rules_no_one_could_keep_are_refused() {
+        use ward_console::passwords::Needs;
+        let section: PasswordsSection = toml::from_str(
+            "[passwords.people]\nchange_days = 30\n[[passwords.group]]\ngroups = \"eyfs, KS1\"\nmin_length = 5\nneeds = \"anything\"\n",
+        )
+        .map(|table: toml::Table| table["passwords"].clone().try_into().expect("section"))
+        .expect("TOML");
+        let policy = section.policy().expect("kept");
+        assert_eq!(
+            policy.accounts.min_length, 10,
+            "staff keep the built-in rule"
+        );
+        assert_eq!(
+            (
+                policy.people.min_length,
+                policy.people.needs,
+                policy.people.change_days
+            ),
+            (8, Needs::LettersAndNumbers, 30)
+        );
+        let infants = policy.for_group(Some("ks1"));
+        assert_eq!((infants.min_length, infants.needs), (5, Needs::Anything));
+        assert_eq!(infants.change_days, 30, "the people's reminder, inherited");
+        for bad in [
+            "[passwords.accounts]\nmin_length = 2\n",
+            "[[passwords.group]]\ngroups = \" , \"\n",
+            "[passwords.people]\nneeds = \"emoji\"\n",
+        ] {
+            let loaded: Result<PasswordsSection, String> = toml::from_str::<toml::Table>(bad)
+                .map_err(|e| e.to_string())
+                .and_then(|table| {
+                    table["passwords"]
+                        .clone()
+                        .try_into()
+                        .map_err(|e: toml::de::Error| e.to_string())
+                });
+            assert!(
+                loaded.map_or(true, |section| section.policy().is_err()),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn the_example_file_parses_and_documents_every_setting() {
         let config = Config::load(Some(&example()), Vec::new()).expect("the example loads");
         assert_eq!(config.school.time_zone, "Europe/London");
