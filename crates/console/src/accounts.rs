@@ -21,6 +21,10 @@ pub struct AccountLine {
     must_change: bool,
     has_code: bool,
     email: String,
+    /// Made by the directory: roles from its groups, password its own.
+    from_directory: bool,
+    /// Disabled (a directory account whose groups no longer give a role).
+    disabled: bool,
 }
 
 #[derive(Template)]
@@ -55,6 +59,8 @@ async fn accounts_page(
                 must_change: account.must_change_password,
                 has_code: account.has_second_factor,
                 email: account.email.clone().unwrap_or_default(),
+                from_directory: account.from_directory,
+                disabled: account.disabled,
             })
             .collect(),
         grantable: Role::ALL
@@ -149,6 +155,11 @@ pub async fn set_roles(
     user.require(Permission::ManageAccounts)?;
     let store = state.store();
     let account = store.account(user.account.school, AccountId(id)).await?;
+    if account.from_directory {
+        return Err(AppError::BadRequest(
+            "This account's roles come from the school directory's groups: change its groups there.".into(),
+        ));
+    }
     let roles = roles_from_form(&fields)?;
     // Adding or removing a role both need the right to give it.
     let changed = Role::ALL
@@ -185,6 +196,11 @@ async fn manageable(
     what: &str,
 ) -> Result<ward_store::Account, AppError> {
     let account = store.account(user.account.school, AccountId(id)).await?;
+    if account.from_directory && what == "the password" {
+        return Err(AppError::BadRequest(
+            "This account's password is the school directory's: reset it there.".into(),
+        ));
+    }
     if let Some(role) = account
         .roles
         .iter()

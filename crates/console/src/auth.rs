@@ -355,6 +355,17 @@ pub struct Lockout {
     pub max_lock: jiff::SignedDuration,
 }
 
+/// The school's directory, for accounts it made (`[[directory.roles]]`): their password is
+/// the directory's, checked by a bind as the user. Implemented by the binary.
+pub trait DirectoryPasswords: Send + Sync + std::fmt::Debug + 'static {
+    /// Whether `password` is the directory password of `username`.
+    fn check<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>>;
+}
+
 /// What a password check found.
 #[derive(Debug)]
 pub enum PasswordCheck {
@@ -370,8 +381,10 @@ pub enum PasswordCheck {
 /// are refused whatever their password), every failure on an account audited as
 /// `failed_action` (`login.failed`, `proxy.login.failed`) with where it came from, and the
 /// failure count cleared on success.
+#[allow(clippy::too_many_arguments)]
 pub async fn check_password(
     store: &Store,
+    directory: Option<&dyn DirectoryPasswords>,
     username: &str,
     password: &str,
     lockout: Lockout,
@@ -411,7 +424,19 @@ pub async fn check_password(
         }
         LoginAttempt::Counted(failure) => failure,
     };
-    if !verify_blocking(password.to_owned(), account.password_hash.clone()).await {
+    let right = if account.password_hash == ward_store::DIRECTORY_PASSWORD {
+        // The directory's password; without the directory (an outage, or no longer
+        // configured) nobody is let in by it. An empty password would be an anonymous bind.
+        match directory {
+            Some(directory) if !password.is_empty() => {
+                directory.check(&account.username, password).await
+            }
+            _ => false,
+        }
+    } else {
+        verify_blocking(password.to_owned(), account.password_hash.clone()).await
+    };
+    if !right {
         let detail = format!(
             "from {from}; {} failed in a row{}",
             failure.failed_logins,
@@ -474,6 +499,7 @@ pub async fn login(
     };
     let account = match check_password(
         store,
+        config.directory.as_deref(),
         &form.username,
         &form.password,
         lockout,
@@ -595,6 +621,11 @@ pub async fn password_page(
     State(state): State<AppState>,
     user: CurrentUser,
 ) -> Result<Response, AppError> {
+    if user.account.from_directory {
+        return Err(AppError::BadRequest(
+            "Your password is the school directory's: change it the way you change your network password.".into(),
+        ));
+    }
     let rules = &state.config().passwords.accounts;
     let page = PasswordPage {
         layout: Layout::for_user(&state, &user, "Change password").await,
@@ -620,6 +651,11 @@ pub async fn change_password(
     user: CurrentUser,
     axum::Form(form): axum::Form<PasswordForm>,
 ) -> Result<Response, AppError> {
+    if user.account.from_directory {
+        return Err(AppError::BadRequest(
+            "Your password is the school directory's: change it the way you change your network password.".into(),
+        ));
+    }
     let rules = state.config().passwords.accounts.clone();
     let problem = if form.current.len() > MAX_PASSWORD * 4
         || !verify_blocking(form.current.clone(), user.account.password_hash.clone()).await

@@ -52,6 +52,8 @@ pub struct NavUser {
     pub incidents: bool,
     /// The school's password rules ask for a new password: it is older than they allow.
     pub password_due: bool,
+    /// Whether the password is Ward's to change (not the directory's).
+    pub own_password: bool,
 }
 
 impl Layout {
@@ -95,11 +97,13 @@ impl Layout {
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),
                 incidents: user.can(Permission::RecordIncident),
-                password_due: state
-                    .config()
-                    .passwords
-                    .accounts
-                    .due(user.account.password_changed_at, Timestamp::now()),
+                own_password: !user.account.from_directory,
+                password_due: !user.account.from_directory
+                    && state
+                        .config()
+                        .passwords
+                        .accounts
+                        .due(user.account.password_changed_at, Timestamp::now()),
             }),
             csrf: user.session.csrf_token.clone(),
         }

@@ -67,6 +67,9 @@ pub struct ConsoleConfig {
     pub sso: Option<Arc<sso::Sso>>,
     /// Password rules for staff accounts and pupils' Ward passwords.
     pub passwords: Arc<passwords::PasswordPolicy>,
+    /// The school's directory, for the accounts it made (`None`: they cannot log in with a
+    /// password; single sign-on still works).
+    pub directory: Option<Arc<dyn auth::DirectoryPasswords>>,
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -113,6 +116,7 @@ impl Default for ConsoleConfig {
             ]),
             sso: None,
             passwords: Arc::new(passwords::PasswordPolicy::default()),
+            directory: None,
         }
     }
 }

@@ -230,6 +230,8 @@ pub struct DirectoryPerson {
     pub email: Option<String>,
     /// Where the first matching rule places them (`None`: not a Ward user).
     pub placement: Option<Placement>,
+    /// The groups they are a member of (`memberOf`), as [`normalise_dn`] writes DNs.
+    pub groups: Vec<String>,
 }
 
 /// The answer to a password check.
@@ -415,6 +417,7 @@ impl Directory {
             family_name: family,
             email: first("mail"),
             placement,
+            groups: member_of.iter().map(|dn| normalise_dn(dn)).collect(),
         })
     }
 

@@ -45,7 +45,7 @@ pub struct LoginFailure {
 
 const ACCOUNT_COLUMNS: &str = "id, school_id, username, display_name, roles, password_hash, \
      must_change_password, failed_logins, locked_until, disabled, totp_secret IS NOT NULL AS has_totp, email, \
-     password_changed_at";
+     password_changed_at, source";
 
 macro_rules! account_from_row {
     ($row:expr) => {{
@@ -68,6 +68,7 @@ macro_rules! account_from_row {
             password_changed_at: row
                 .try_get::<Option<i64>, _>("password_changed_at")?
                 .map(timestamp),
+            from_directory: row.try_get::<String, _>("source")? == "directory",
         }
     }};
 }

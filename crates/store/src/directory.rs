@@ -260,3 +260,174 @@ impl Store {
             .ok_or(StoreError::NotFound("person"))
     }
 }
+
+/// What [`Store::sync_directory_accounts`] hashes no password to: an account whose password
+/// is the directory's.
+pub const DIRECTORY_PASSWORD: &str = "!directory";
+
+/// A console account as the directory's groups give it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryAccount {
+    /// Their log-in name.
+    pub username: String,
+    /// Their name as shown.
+    pub display_name: String,
+    /// Their email address (single sign-on finds the account by it).
+    pub email: Option<String>,
+    /// The roles their groups give.
+    pub roles: crate::Roles,
+}
+
+/// What a synchronisation of directory accounts did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AccountsSync {
+    /// Accounts made, by username.
+    pub created: Vec<String>,
+    /// Accounts whose roles changed: username, the roles before and now.
+    pub changed: Vec<(String, String, String)>,
+    /// Accounts disabled (their groups no longer give a role, or they left): never deleted.
+    pub disabled: Vec<String>,
+    /// Entries not written, and why.
+    pub problems: Vec<(String, String)>,
+}
+
+impl Store {
+    /// Synchronises the school's directory accounts in one transaction: everyone in
+    /// `accounts` gets a console account with the roles their groups give (made, updated, or
+    /// enabled again); directory accounts not in it are disabled and their sessions ended. A
+    /// Ward account of the same name (`local`) is never touched: reported as a problem. As
+    /// for people, a run that would disable more than half of them is refused unless
+    /// `allow_many_leavers`.
+    pub async fn sync_directory_accounts(
+        &self,
+        school: SchoolId,
+        accounts: &[DirectoryAccount],
+        allow_many_leavers: bool,
+    ) -> Result<AccountsSync> {
+        let mut report = AccountsSync::default();
+        let mut wanted = Vec::new();
+        let mut seen = HashSet::new();
+        for account in accounts {
+            let username = account.username.trim().to_lowercase();
+            if !seen.insert(username.clone()) {
+                report.problems.push((
+                    username,
+                    "two directory entries have this log-in name".into(),
+                ));
+                continue;
+            }
+            if account.roles.is_empty() {
+                continue;
+            }
+            let checked = crate::check_username("username", &username)
+                .and_then(|()| crate::check_name("display name", account.display_name.trim()));
+            match checked {
+                Ok(()) => wanted.push((username, account)),
+                Err(error) => report.problems.push((username, error.to_string())),
+            }
+        }
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let mut kept = HashSet::new();
+            for (username, account) in &wanted {
+                let existing = sqlx::query(
+                    "SELECT id, school_id, source, roles, disabled FROM accounts WHERE username = $1",
+                )
+                .bind(username)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let roles = account.roles.to_string();
+                match existing {
+                    Some(row) => {
+                        let source: String = row.try_get("source")?;
+                        let owner: i64 = row.try_get("school_id")?;
+                        if source != "directory" || owner != school.0 {
+                            report.problems.push((
+                                username.clone(),
+                                "a Ward account has this name: the directory does not change it".into(),
+                            ));
+                            continue;
+                        }
+                        let id: i64 = row.try_get("id")?;
+                        let before: String = row.try_get("roles")?;
+                        let disabled: bool = row.try_get("disabled")?;
+                        sqlx::query(
+                            "UPDATE accounts SET display_name = $2, roles = $3, email = $4,
+                               disabled = FALSE
+                             WHERE id = $1",
+                        )
+                        .bind(id)
+                        .bind(account.display_name.trim())
+                        .bind(&roles)
+                        .bind(account.email.as_deref().map(str::to_lowercase))
+                        .execute(&mut *transaction)
+                        .await?;
+                        if before != roles || disabled {
+                            let before = if disabled { "disabled".to_owned() } else { before };
+                            report.changed.push((username.clone(), before, roles.clone()));
+                        }
+                    }
+                    None => {
+                        sqlx::query(
+                            "INSERT INTO accounts (school_id, username, display_name, roles,
+                               password_hash, must_change_password, created_at, source, email)
+                             VALUES ($1, $2, $3, $4, $5, FALSE, $6, 'directory', $7)",
+                        )
+                        .bind(school.0)
+                        .bind(username)
+                        .bind(account.display_name.trim())
+                        .bind(&roles)
+                        .bind(DIRECTORY_PASSWORD)
+                        .bind(now)
+                        .bind(account.email.as_deref().map(str::to_lowercase))
+                        .execute(&mut *transaction)
+                        .await?;
+                        report.created.push(username.clone());
+                    }
+                }
+                kept.insert(username.clone());
+            }
+            let current = sqlx::query(
+                "SELECT id, username FROM accounts
+                 WHERE school_id = $1 AND source = 'directory' AND NOT disabled",
+            )
+            .bind(school.0)
+            .fetch_all(&mut *transaction)
+            .await?;
+            let mut leaving = Vec::new();
+            for row in &current {
+                let username: String = row.try_get("username")?;
+                // Someone whose entry could not be written keeps what they had.
+                let unwritten = report.problems.iter().any(|(name, _)| *name == username);
+                if !kept.contains(&username) && !unwritten {
+                    leaving.push((row.try_get::<i64, _>("id")?, username));
+                }
+            }
+            if !leaving.is_empty() && leaving.len() * 2 > current.len() && !allow_many_leavers {
+                return Err(StoreError::Invalid(format!(
+                    "the directory's groups no longer give a role to {} of the {} accounts \
+                     made from them: nothing was changed. If that is right, synchronise again \
+                     allowing many leavers",
+                    leaving.len(),
+                    current.len()
+                )));
+            }
+            for (id, username) in leaving {
+                sqlx::query("UPDATE accounts SET disabled = TRUE WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *transaction)
+                    .await?;
+                sqlx::query("DELETE FROM sessions WHERE account_id = $1")
+                    .bind(id)
+                    .execute(&mut *transaction)
+                    .await?;
+                report.disabled.push(username);
+            }
+            transaction.commit().await?;
+        });
+        report.created.sort();
+        report.disabled.sort();
+        Ok(report)
+    }
+}

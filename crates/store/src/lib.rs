@@ -40,7 +40,9 @@ pub use alerts::{
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
-pub use directory::{DirectoryEntry, DirectorySync};
+pub use directory::{
+    AccountsSync, DIRECTORY_PASSWORD, DirectoryAccount, DirectoryEntry, DirectorySync,
+};
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem};
 pub use incidents::{

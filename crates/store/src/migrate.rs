@@ -87,6 +87,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0014_ward_passwords.sql"),
         postgres: include_str!("../migrations/postgres/0014_ward_passwords.sql"),
     },
+    Migration {
+        version: 15,
+        sqlite: include_str!("../migrations/sqlite/0015_directory_accounts.sql"),
+        postgres: include_str!("../migrations/postgres/0015_directory_accounts.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

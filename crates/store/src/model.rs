@@ -336,6 +336,9 @@ pub struct Account {
     pub email: Option<String>,
     /// When its password was last set (`None`: before Ward kept the date).
     pub password_changed_at: Option<Timestamp>,
+    /// Whether the school's directory made it: its roles come from the directory's groups and
+    /// its password is the directory's.
+    pub from_directory: bool,
 }
 
 impl fmt::Debug for Account {

@@ -109,6 +109,11 @@ dn: cn=Year 6,ou=groups,dc=park-end,dc=sch,dc=uk
 objectClass: groupOfNames
 cn: Year 6
 member: uid=oadeyemi6,ou=pupils,ou=people,dc=park-end,dc=sch,dc=uk
+
+dn: cn=Safeguarding,ou=groups,dc=park-end,dc=sch,dc=uk
+objectClass: groupOfNames
+cn: Safeguarding
+member: uid=mrs.jones,ou=staff,ou=people,dc=park-end,dc=sch,dc=uk
 ";
 
 /// A running `slapd`; stopped and its folder removed when dropped.

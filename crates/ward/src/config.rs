@@ -185,6 +185,20 @@ pub struct DirectorySection {
     pub timeout_seconds: u64,
     /// How directory entries are placed in Ward, in order: the first that matches.
     pub map: Vec<DirectoryMap>,
+    /// Console roles given to the members of directory groups (all that match add up).
+    pub roles: Vec<DirectoryRoles>,
+}
+
+/// One `[[directory.roles]]`: the members of a directory group get a console account with
+/// these roles, whose password is the directory's.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct DirectoryRoles {
+    /// The directory group's DN.
+    pub member_of: String,
+    /// Console roles, comma-separated (`dsl`, `headteacher`, `technician`, `teacher`,
+    /// `governor`).
+    pub roles: String,
 }
 
 impl Default for DirectorySection {
@@ -200,6 +214,7 @@ impl Default for DirectorySection {
             sync_minutes: 60,
             timeout_seconds: 10,
             map: Vec::new(),
+            roles: Vec::new(),
         }
     }
 }
@@ -886,6 +901,17 @@ impl Config {
             }
         }
         self.passwords.policy()?;
+        for (number, rule) in self.directory.roles.iter().enumerate() {
+            let roles: ward_store::Roles = rule.roles.parse().map_err(|error| {
+                anyhow::anyhow!("[[directory.roles]] number {}: roles: {error}", number + 1)
+            })?;
+            if roles.is_empty() || rule.member_of.trim().is_empty() {
+                bail!(
+                    "[[directory.roles]] number {} needs member_of and roles",
+                    number + 1
+                );
+            }
+        }
         self.console
             .second_factor_roles
             .parse::<ward_store::Roles>()

@@ -1,6 +1,8 @@
 //! The school's directory in `ward serve` and on the command line: the settings turned into a
-//! [`Directory`], synchronisation (every `directory.sync_minutes`, and `ward directory sync`),
-//! and directory log-ins for the proxy and the portal, with Ward's lock-out on the person.
+//! [`Directory`], synchronisation (every `directory.sync_minutes`, and `ward directory sync`)
+//! of people and of the console accounts `[[directory.roles]]` gives, directory log-ins for
+//! the proxy and the portal with Ward's lock-out on the person, and the directory's passwords
+//! for the console accounts it made.
 
 use std::io::BufRead;
 use std::path::PathBuf;
@@ -63,6 +65,88 @@ pub fn from_config(config: &Config) -> anyhow::Result<Option<Directory>> {
     Ok(Some(Directory::new(settings)?))
 }
 
+/// One `[[directory.roles]]`: members of the group (a normalised DN) get the roles.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoleRule {
+    group: String,
+    roles: ward_store::Roles,
+}
+
+/// The console roles the configuration gives to directory groups.
+pub fn role_rules(config: &Config) -> anyhow::Result<Vec<RoleRule>> {
+    config
+        .directory
+        .roles
+        .iter()
+        .enumerate()
+        .map(|(number, rule)| {
+            let which = format!("[[directory.roles]] number {}", number + 1);
+            if rule.member_of.trim().is_empty() {
+                anyhow::bail!("{which}: member_of is empty");
+            }
+            let roles: ward_store::Roles = rule
+                .roles
+                .parse()
+                .map_err(|error| anyhow::anyhow!("{which}: roles: {error}"))?;
+            if roles.is_empty() {
+                anyhow::bail!("{which}: no roles");
+            }
+            Ok(RoleRule {
+                group: ward_directory::normalise_dn(&rule.member_of),
+                roles,
+            })
+        })
+        .collect()
+}
+
+/// The roles `rules` give `person` (none: no console account).
+fn roles_of(person: &DirectoryPerson, rules: &[RoleRule]) -> ward_store::Roles {
+    ward_store::Roles::new(
+        rules
+            .iter()
+            .filter(|rule| person.groups.contains(&rule.group))
+            .flat_map(|rule| rule.roles.iter()),
+    )
+}
+
+/// The directory's passwords, for the console accounts it made: a bind as the user.
+#[derive(Debug)]
+pub struct DirectoryPasswords(pub Directory);
+
+impl ward_console::auth::DirectoryPasswords for DirectoryPasswords {
+    fn check<'a>(
+        &'a self,
+        username: &'a str,
+        password: &'a str,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + 'a>> {
+        Box::pin(async move {
+            let checked = async {
+                let Some(found) = self.0.find(username).await? else {
+                    return Ok::<_, ward_directory::DirectoryError>(false);
+                };
+                Ok(self.0.check_password(&found, password).await? == PasswordCheck::Right)
+            };
+            match checked.await {
+                Ok(right) => right,
+                Err(error) => {
+                    tracing::error!(%error, "cannot check a directory password; refused");
+                    false
+                }
+            }
+        })
+    }
+}
+
+/// What a synchronisation did: people, and the console accounts (when `[[directory.roles]]`
+/// gives any).
+#[derive(Debug, Clone, Default)]
+pub struct SyncReport {
+    /// People.
+    pub people: DirectorySync,
+    /// Console accounts.
+    pub accounts: Option<ward_store::AccountsSync>,
+}
+
 /// What the store records for a placed directory person (`None`: no rule places them).
 fn entry(person: &DirectoryPerson) -> Option<DirectoryEntry> {
     let placement = person.placement.as_ref()?;
@@ -81,14 +165,16 @@ fn entry(person: &DirectoryPerson) -> Option<DirectoryEntry> {
     })
 }
 
-/// Reads the directory and synchronises the school's people with it; audited.
+/// Reads the directory and synchronises the school's people with it, and the console
+/// accounts `roles` gives; audited.
 pub async fn sync(
     store: &Store,
     school: SchoolId,
     directory: &Directory,
+    roles: &[RoleRule],
     allow_many_leavers: bool,
     actor: &str,
-) -> anyhow::Result<DirectorySync> {
+) -> anyhow::Result<SyncReport> {
     let people = directory.people().await?;
     let entries: Vec<DirectoryEntry> = people.iter().filter_map(entry).collect();
     let report = store
@@ -119,17 +205,88 @@ pub async fn sync(
             },
         )
         .await?;
-    Ok(report)
+    if roles.is_empty() {
+        return Ok(SyncReport {
+            people: report,
+            accounts: None,
+        });
+    }
+    let accounts: Vec<ward_store::DirectoryAccount> = people
+        .iter()
+        .map(|person| ward_store::DirectoryAccount {
+            username: person.username.clone(),
+            display_name: format!("{} {}", person.given_name, person.family_name)
+                .trim()
+                .to_owned(),
+            email: person.email.clone(),
+            roles: roles_of(person, roles),
+        })
+        .collect();
+    let accounts = store
+        .sync_directory_accounts(school, &accounts, allow_many_leavers)
+        .await?;
+    let mut detail = format!(
+        "{} made, {} with new roles, {} disabled, {} not written",
+        accounts.created.len(),
+        accounts.changed.len(),
+        accounts.disabled.len(),
+        accounts.problems.len()
+    );
+    for username in &accounts.created {
+        detail.push_str(&format!("; made {username}"));
+    }
+    for (username, before, now) in &accounts.changed {
+        detail.push_str(&format!("; {username}: {before} to {now}"));
+    }
+    for username in &accounts.disabled {
+        detail.push_str(&format!("; disabled {username}"));
+    }
+    store
+        .append_audit(
+            school,
+            &NewAuditEntry {
+                actor: actor.to_owned(),
+                action: "directory.sync".into(),
+                subject: "accounts".into(),
+                detail,
+                reason: None,
+            },
+        )
+        .await?;
+    Ok(SyncReport {
+        people: report,
+        accounts: Some(accounts),
+    })
 }
 
 /// Synchronises every `minutes` (from now) until Ward stops. A run refused because it would
 /// make most people leavers raises an alert: a person must look.
-pub fn spawn_sync(store: Store, school: SchoolId, directory: Directory, minutes: u64) {
+pub fn spawn_sync(
+    store: Store,
+    school: SchoolId,
+    directory: Directory,
+    roles: Vec<RoleRule>,
+    minutes: u64,
+) {
     tokio::spawn(async move {
         let mut refused_told = false;
         loop {
-            match sync(&store, school, &directory, false, "ward").await {
-                Ok(report) => {
+            match sync(&store, school, &directory, &roles, false, "ward").await {
+                Ok(SyncReport {
+                    people: report,
+                    accounts,
+                }) => {
+                    if let Some(accounts) = &accounts {
+                        tracing::info!(
+                            made = accounts.created.len(),
+                            changed = accounts.changed.len(),
+                            disabled = accounts.disabled.len(),
+                            "directory accounts synchronised"
+                        );
+                        for (username, why) in &accounts.problems {
+                            tracing::warn!(%username, %why, "a directory account was not written");
+                        }
+                    }
                     refused_told = false;
                     tracing::info!(
                         added = report.created,
@@ -196,6 +353,11 @@ impl DirectoryLogins {
     /// The school whose people log in.
     pub fn school(&self) -> SchoolId {
         self.school
+    }
+
+    /// The directory's passwords, for the console accounts it made.
+    pub fn passwords(&self) -> DirectoryPasswords {
+        DirectoryPasswords(self.directory.clone())
     }
 
     /// The person, if `password` is their directory password and they may log in. `from`
@@ -366,6 +528,7 @@ pub fn run(command: DirectoryCommand) -> Result<u8, Failure> {
                 "directory.url is not set: there is no directory"
             ))
         })?;
+    let roles = role_rules(&config).map_err(Failure::usage)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -377,12 +540,18 @@ pub fn run(command: DirectoryCommand) -> Result<u8, Failure> {
                 let mut placed = 0;
                 for person in &people {
                     placed += usize::from(person.placement.is_some());
+                    let console = roles_of(person, &roles);
                     say!(
-                        "{}: {} {}: {}",
+                        "{}: {} {}: {}{}",
                         person.username,
                         person.given_name,
                         person.family_name,
-                        placement_text(person)
+                        placement_text(person),
+                        if console.is_empty() {
+                            String::new()
+                        } else {
+                            format!("; console roles {console}")
+                        }
                     );
                 }
                 say!(
@@ -399,10 +568,14 @@ pub fn run(command: DirectoryCommand) -> Result<u8, Failure> {
                     .first()
                     .map(|school| school.id)
                     .context("there is no school yet: run `ward serve` once first")?;
-                let report = sync(
+                let SyncReport {
+                    people: report,
+                    accounts,
+                } = sync(
                     &store,
                     school,
                     &directory,
+                    &roles,
                     arguments.allow_many_leavers,
                     "ward directory sync",
                 )
@@ -423,7 +596,29 @@ pub fn run(command: DirectoryCommand) -> Result<u8, Failure> {
                 for (username, why) in &report.problems {
                     say!("not written: {username}: {why}");
                 }
-                Ok(if report.problems.is_empty() {
+                let mut account_problems = 0;
+                if let Some(accounts) = &accounts {
+                    say!(
+                        "console accounts: {} made, {} with new roles, {} disabled",
+                        accounts.created.len(),
+                        accounts.changed.len(),
+                        accounts.disabled.len()
+                    );
+                    for username in &accounts.created {
+                        say!("account made: {username}");
+                    }
+                    for (username, before, now) in &accounts.changed {
+                        say!("account roles: {username}: {before} to {now}");
+                    }
+                    for username in &accounts.disabled {
+                        say!("account disabled: {username}");
+                    }
+                    for (username, why) in &accounts.problems {
+                        say!("account not written: {username}: {why}");
+                    }
+                    account_problems = accounts.problems.len();
+                }
+                Ok(if report.problems.is_empty() && account_problems == 0 {
                     EXIT_OK
                 } else {
                     EXIT_FAILURE

@@ -27,6 +27,8 @@ pub struct AccountLogins {
     max_lock: SignedDuration,
     /// The school's directory, for everyone without a Ward account.
     directory: Option<crate::directory::DirectoryLogins>,
+    /// The directory's passwords, for the console accounts it made.
+    directory_passwords: Option<crate::directory::DirectoryPasswords>,
     /// The school's password rules.
     passwords: ward_console::passwords::PasswordPolicy,
 }
@@ -43,6 +45,7 @@ impl AccountLogins {
             free_attempts: config.console.free_login_attempts,
             max_lock: SignedDuration::from_mins(config.console.max_lockout_minutes),
             directory: None,
+            directory_passwords: None,
             // Checked when the configuration was loaded.
             passwords: config.passwords.policy().unwrap_or_default(),
         }
@@ -50,6 +53,7 @@ impl AccountLogins {
 
     /// Also checks directory passwords, for usernames that are not Ward accounts.
     pub fn with_directory(mut self, directory: crate::directory::DirectoryLogins) -> AccountLogins {
+        self.directory_passwords = Some(directory.passwords());
         self.directory = Some(directory);
         self
     }
@@ -200,6 +204,9 @@ impl AccountLogins {
         };
         let checked = ward_console::auth::check_password(
             &self.store,
+            self.directory_passwords
+                .as_ref()
+                .map(|passwords| passwords as &dyn ward_console::auth::DirectoryPasswords),
             username,
             password,
             lockout,
@@ -318,6 +325,10 @@ impl AccountLogins {
                     .account_by_username(&user.username)
                     .await
                     .ok()??;
+                if account.from_directory {
+                    // The directory's password: the directory's rules.
+                    return None;
+                }
                 let rules = &self.passwords.accounts;
                 Some(PasswordAdvice {
                     must_change: account.must_change_password,

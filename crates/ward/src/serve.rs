@@ -171,6 +171,7 @@ pub async fn serve(
             store.clone(),
             school,
             directory.clone(),
+            crate::directory::role_rules(&config)?,
             config.directory.sync_minutes,
         );
     }
@@ -198,6 +199,10 @@ pub async fn serve(
             .unwrap_or_default(),
         sso: config.sso.settings().map(ward_console::sso::Sso::new),
         passwords: std::sync::Arc::new(config.passwords.policy()?),
+        directory: directory.clone().map(|directory| {
+            std::sync::Arc::new(crate::directory::DirectoryPasswords(directory))
+                as std::sync::Arc<dyn ward_console::auth::DirectoryPasswords>
+        }),
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),

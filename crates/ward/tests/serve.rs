@@ -2535,6 +2535,120 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
 }
 
 #[test]
+fn the_directorys_safeguarding_group_makes_a_dsl_account_with_the_directorys_password() {
+    use ward_testkit::slapd::{self, Slapd};
+    let directory = Slapd::start(slapd::PARK_END);
+    let folder = temp_folder("directory-roles");
+    let safeguarding = format!("cn=Safeguarding,ou=groups,{}", slapd::SUFFIX);
+    std::fs::write(
+        folder.join("ward.toml"),
+        format!(
+            "{}\n[[directory.roles]]\nmember_of = \"{safeguarding}\"\nroles = \"dsl\"\n",
+            directory_settings(&directory)
+        ),
+    )
+    .expect("ward.toml");
+    let settings = [
+        ("WARD_CONFIG", "ward.toml"),
+        ("WARD_DIRECTORY_BIND_PASSWORD", slapd::WARD_PASSWORD),
+    ];
+    let dry = ward(&folder)
+        .args(["directory", "sync", "--dry-run"])
+        .envs(settings)
+        .output()
+        .expect("ward directory sync --dry-run");
+    let said = String::from_utf8_lossy(&dry.stdout);
+    assert!(said.contains("mrs.jones: Ann Jones: staff"), "{said}");
+    assert!(said.contains("; console roles dsl"), "{said}");
+    assert!(!said.contains("lwright10: Lena Wright: pupil, year 4, group pupils; console"));
+
+    let mut environment = vec![("WARD_ADMIN_PASSWORD", "directory roles test password")];
+    environment.extend_from_slice(&settings);
+    let server = Server::start(&folder, &environment);
+    let (_, _, admin) = log_in(&server.base, "admin", "directory roles test password");
+    let admin = admin.expect("a session");
+    let mut accounts = String::new();
+    for _ in 0..100 {
+        accounts = console_get(&server.base, &admin, "/accounts").1;
+        if accounts.contains("mrs.jones") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let row = accounts
+        .split("<tr")
+        .find(|row| row.contains("mrs.jones"))
+        .expect("Mrs Jones has an account");
+    assert!(row.contains("(from the directory)"), "{row}");
+    assert!(row.contains("DSL / online safety coordinator"), "{row}");
+    assert!(
+        !row.contains("New one-time password"),
+        "its password is the directory's"
+    );
+
+    // She signs in to the console with her network password (and, as a DSL, a code).
+    assert_eq!(
+        log_in(&server.base, "mrs.jones", "PASSWORD-lwright10").0,
+        401,
+        "another's password"
+    );
+    assert_eq!(log_in(&server.base, "mrs.jones", "").0, 401, "no password");
+    let (_, _, jones) = log_in(&server.base, "mrs.jones", "PASSWORD-mrs.jones");
+    let jones = jones.expect("signed in");
+    assert_eq!(console_get(&server.base, &jones, "/alerts").0, 200, "a DSL");
+    assert_eq!(console_get(&server.base, &jones, "/accounts").0, 403);
+    assert_eq!(
+        console_get(&server.base, &jones, "/account/password").0,
+        400,
+        "changed in the directory, not in Ward"
+    );
+    // Roles from the directory are not changed in the console.
+    let (_, page) = console_get(&server.base, &admin, "/accounts");
+    let csrf = field(&page, "csrf");
+    let id = page
+        .split("<tr")
+        .find(|row| row.contains("mrs.jones"))
+        .and_then(|row| row.split("/accounts/").nth(1))
+        .and_then(|rest| rest.split('/').next())
+        .expect("her account's id")
+        .to_owned();
+    let (status, said) = console_post(
+        &server.base,
+        &admin,
+        &format!("/accounts/{id}/roles"),
+        &[("csrf", &csrf), ("roles", "headteacher")],
+    );
+    assert_eq!(status, 400, "{said}");
+
+    // She leaves the safeguarding group: at the next synchronisation her account is disabled
+    // (kept) and her session ends.
+    directory.modify(&format!(
+        // (A group of names is never empty: someone else stays in it.)
+        "dn: {safeguarding}\nchangetype: modify\nadd: member\nmember: cn=nobody,{suffix}\n-\n\
+         delete: member\nmember: uid=mrs.jones,ou=staff,ou=people,{suffix}\n",
+        suffix = slapd::SUFFIX
+    ));
+    let sync = ward(&folder)
+        .args(["directory", "sync", "--allow-many-leavers"])
+        .envs(settings)
+        .output()
+        .expect("ward directory sync");
+    let said = String::from_utf8_lossy(&sync.stdout);
+    assert!(said.contains("account disabled: mrs.jones"), "{said}");
+    assert_ne!(console_get(&server.base, &jones, "/alerts").0, 200);
+    assert_eq!(
+        log_in(&server.base, "mrs.jones", "PASSWORD-mrs.jones").0,
+        401
+    );
+    let audit = console_get(&server.base, &admin, "/audit").1;
+    assert!(audit.contains("made mrs.jones"), "{audit}");
+    assert!(audit.contains("disabled mrs.jones"), "{audit}");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    assert!(!log.contains("PASSWORD-mrs.jones"), "no password is logged");
+}
+
+#[test]
 fn pupils_and_staff_sign_in_at_the_portal_with_the_schools_provider_in_chromium() {
     use ward_testkit::oidc::Provider;
     use ward_testkit::slapd::{self, Slapd};

@@ -10,6 +10,7 @@ on_both_backends!(
     a_directory_log_in_is_locked_out_like_a_console_one,
     a_sign_on_finds_one_current_person_by_email_or_nobody,
     a_ward_password_is_kept_for_a_person_and_dated,
+    directory_groups_make_console_accounts_and_disable_them_when_they_go,
 );
 
 fn entry(
@@ -424,4 +425,135 @@ async fn a_ward_password_is_kept_for_a_person_and_dated(fixture: Fixture) {
         .expect("Lena");
     assert!(!lena.has_password && !lena.must_change_password);
     assert_eq!(lena.password_changed_at, None);
+}
+
+fn account(username: &str, roles: &[Role]) -> ward_store::DirectoryAccount {
+    ward_store::DirectoryAccount {
+        username: username.into(),
+        display_name: format!("{username} Person"),
+        email: Some(format!("{username}@park-end.sch.uk")),
+        roles: Roles::new(roles.iter().copied()),
+    }
+}
+
+async fn directory_groups_make_console_accounts_and_disable_them_when_they_go(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "directory-accounts").await;
+    // A Ward account of the same name as a directory entry: the directory never touches it.
+    store
+        .create_account(
+            school,
+            &ward_store::NewAccount {
+                username: "itadmin".into(),
+                display_name: "IT Admin".into(),
+                roles: Roles::new([Role::Technician]),
+                password_hash: "$argon2id$local".into(),
+                must_change_password: false,
+            },
+        )
+        .await
+        .expect("local account");
+    let first = store
+        .sync_directory_accounts(
+            school,
+            &[
+                account("mrs.jones", &[Role::Dsl, Role::Teacher]),
+                account("mr.ali", &[Role::Teacher]),
+                account("itadmin", &[Role::Headteacher]),
+                account("pupil", &[]),
+            ],
+            false,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(first.created, ["mr.ali", "mrs.jones"]);
+    assert_eq!(first.problems.len(), 1, "{first:?}");
+    assert_eq!(first.problems[0].0, "itadmin");
+    let jones = store
+        .account_by_username("mrs.jones")
+        .await
+        .expect("query")
+        .expect("made");
+    assert!(jones.from_directory && !jones.disabled);
+    assert!(jones.roles.has(Role::Dsl) && jones.roles.has(Role::Teacher));
+    assert_eq!(jones.password_hash, ward_store::DIRECTORY_PASSWORD);
+    assert_eq!(jones.email.as_deref(), Some("mrs.jones@park-end.sch.uk"));
+    let itadmin = store
+        .account_by_username("itadmin")
+        .await
+        .expect("query")
+        .expect("kept");
+    assert!(!itadmin.from_directory && itadmin.roles.has(Role::Technician));
+    assert!(
+        store
+            .account_by_username("pupil")
+            .await
+            .expect("query")
+            .is_none(),
+        "no role, no account"
+    );
+
+    // Mrs Jones leaves the safeguarding group; Mr Ali's groups give no role any more: his
+    // account is disabled (kept), and comes back with a role.
+    let second = store
+        .sync_directory_accounts(
+            school,
+            &[
+                account("mrs.jones", &[Role::Teacher]),
+                account("mr.ali", &[]),
+                account("mr.new", &[Role::Governor]),
+            ],
+            false,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(
+        second.changed,
+        [(
+            "mrs.jones".to_owned(),
+            "dsl,teacher".to_owned(),
+            "teacher".to_owned()
+        )]
+    );
+    assert_eq!(second.disabled, ["mr.ali"]);
+    let ali = store
+        .account_by_username("mr.ali")
+        .await
+        .expect("query")
+        .expect("kept");
+    assert!(ali.disabled);
+    let third = store
+        .sync_directory_accounts(
+            school,
+            &[
+                account("mrs.jones", &[Role::Teacher]),
+                account("mr.ali", &[Role::Teacher]),
+                account("mr.new", &[Role::Governor]),
+            ],
+            false,
+        )
+        .await
+        .expect("sync");
+    assert_eq!(
+        third.changed,
+        [(
+            "mr.ali".to_owned(),
+            "disabled".to_owned(),
+            "teacher".to_owned()
+        )]
+    );
+    // A directory that answers nobody would disable them all: refused, nothing changed.
+    let error = store
+        .sync_directory_accounts(school, &[], false)
+        .await
+        .expect_err("refused");
+    assert!(matches!(error, StoreError::Invalid(_)), "{error}");
+    assert!(
+        !store
+            .account_by_username("mrs.jones")
+            .await
+            .expect("query")
+            .expect("kept")
+            .disabled
+    );
 }
