@@ -9,11 +9,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
-use jiff::{SignedDuration, Timestamp};
+use jiff::SignedDuration;
 use ward_directory::{Directory, DirectoryPerson, Kind, MapRule, PasswordCheck, Placement};
 use ward_store::{
-    DirectoryEntry, DirectorySync, LoginAttempt, NewAlert, NewAuditEntry, Person, PersonKind,
-    SchoolId, Store, StoreError,
+    DirectoryEntry, DirectorySync, NewAlert, NewAuditEntry, Person, PersonKind, SchoolId, Store,
+    StoreError,
 };
 
 use crate::config::Config;
@@ -394,69 +394,20 @@ impl DirectoryLogins {
             // New to Ward, back after leaving, or known only from the MIS until now.
             _ => self.store.add_directory_person(self.school, &entry).await?,
         };
-        let audit = |detail: String| NewAuditEntry {
-            actor: person.username.clone(),
-            action: "directory.login.failed".into(),
-            subject: format!("person:{}", person.id),
-            detail,
-            reason: None,
+        let lockout = crate::misuse::PersonLockout {
+            store: &self.store,
+            school: self.school,
+            free_attempts: self.free_attempts,
+            max_lock: self.max_lock,
+            action: "directory.login.failed",
         };
-        let attempt = self
-            .store
-            .claim_person_login_attempt(
-                person.id,
-                Timestamp::now(),
-                self.free_attempts,
-                self.max_lock,
-            )
-            .await?;
-        let failure = match attempt {
-            LoginAttempt::Locked(until) => {
-                self.store
-                    .append_audit(
-                        self.school,
-                        &audit(format!("from {from}; refused: locked until {until}")),
-                    )
-                    .await?;
-                return Ok(None);
-            }
-            LoginAttempt::Counted(failure) => failure,
+        let check = async {
+            Ok(self.directory.check_password(&found, password).await? == PasswordCheck::Right)
         };
-        match self.directory.check_password(&found, password).await? {
-            PasswordCheck::Right => {
-                self.store.record_person_login_success(person.id).await?;
-                Ok(Some(person))
-            }
-            PasswordCheck::Wrong => {
-                let detail = format!(
-                    "from {from}; {} failed in a row{}",
-                    failure.failed_logins,
-                    failure
-                        .locked_until
-                        .map_or(String::new(), |until| format!("; locked until {until}"))
-                );
-                self.store.append_audit(self.school, &audit(detail)).await?;
-                if let Some(until) = failure.locked_until
-                    && failure.failed_logins == self.free_attempts + 1
-                {
-                    let locked = ward_store::LockedOut {
-                        user: &person.username,
-                        person: Some(person.id),
-                        failed: failure.failed_logins,
-                        from,
-                        until,
-                    };
-                    crate::misuse::raise_locked(
-                        &self.store,
-                        self.school,
-                        &locked,
-                        ward_store::DEFAULT_ALERT_WINDOW,
-                    )
-                    .await;
-                }
-                Ok(None)
-            }
-        }
+        Ok(lockout
+            .attempt(&person, from, check)
+            .await?
+            .then_some(person))
     }
 }
 

@@ -77,3 +77,91 @@ pub async fn raise_locked(
         tracing::error!(%error, "cannot raise a failed log-ins alert");
     }
 }
+
+/// Ward's lock-out on a person who logs in at the proxy or the portal with a password Ward
+/// does not hash for an account (their own Ward password, or the directory's): the attempt
+/// counted before the password is checked, every failure audited as `action` with where it
+/// came from, and an alert when the lock first closes.
+pub struct PersonLockout<'a> {
+    /// Where it is counted and audited.
+    pub store: &'a Store,
+    /// The person's school.
+    pub school: SchoolId,
+    /// Failures allowed before the first lock.
+    pub free_attempts: i64,
+    /// The longest lock.
+    pub max_lock: SignedDuration,
+    /// The audit action of a failure (`person.login.failed`, `directory.login.failed`).
+    pub action: &'static str,
+}
+
+impl PersonLockout<'_> {
+    /// Whether `person` may in: not locked, and `check` (run only then) says the password is
+    /// right.
+    pub async fn attempt(
+        &self,
+        person: &ward_store::Person,
+        from: &str,
+        check: impl std::future::Future<Output = anyhow::Result<bool>>,
+    ) -> anyhow::Result<bool> {
+        let audit = |detail: String| ward_store::NewAuditEntry {
+            actor: person.username.clone(),
+            action: self.action.into(),
+            subject: format!("person:{}", person.id),
+            detail,
+            reason: None,
+        };
+        let attempt = self
+            .store
+            .claim_person_login_attempt(
+                person.id,
+                jiff::Timestamp::now(),
+                self.free_attempts,
+                self.max_lock,
+            )
+            .await?;
+        let failure = match attempt {
+            ward_store::LoginAttempt::Locked(until) => {
+                self.store
+                    .append_audit(
+                        self.school,
+                        &audit(format!("from {from}; refused: locked until {until}")),
+                    )
+                    .await?;
+                return Ok(false);
+            }
+            ward_store::LoginAttempt::Counted(failure) => failure,
+        };
+        if check.await? {
+            self.store.record_person_login_success(person.id).await?;
+            return Ok(true);
+        }
+        let detail = format!(
+            "from {from}; {} failed in a row{}",
+            failure.failed_logins,
+            failure
+                .locked_until
+                .map_or(String::new(), |until| format!("; locked until {until}"))
+        );
+        self.store.append_audit(self.school, &audit(detail)).await?;
+        if let Some(until) = failure.locked_until
+            && failure.failed_logins == self.free_attempts + 1
+        {
+            let locked = ward_store::LockedOut {
+                user: &person.username,
+                person: Some(person.id),
+                failed: failure.failed_logins,
+                from,
+                until,
+            };
+            raise_locked(
+                self.store,
+                self.school,
+                &locked,
+                ward_store::DEFAULT_ALERT_WINDOW,
+            )
+            .await;
+        }
+        Ok(false)
+    }
+}

@@ -118,82 +118,36 @@ impl AccountLogins {
         person: &ward_store::Person,
         password: &str,
         from: &str,
-    ) -> Result<Option<AuthUser>, ward_store::StoreError> {
-        let audit = |detail: String| NewAuditEntry {
-            actor: person.username.clone(),
-            action: "person.login.failed".into(),
-            subject: format!("person:{}", person.id),
-            detail,
-            reason: None,
+    ) -> anyhow::Result<Option<AuthUser>> {
+        let lockout = crate::misuse::PersonLockout {
+            store: &self.store,
+            school: self.school,
+            free_attempts: self.free_attempts,
+            max_lock: self.max_lock,
+            action: "person.login.failed",
         };
-        let attempt = self
-            .store
-            .claim_person_login_attempt(
-                person.id,
-                jiff::Timestamp::now(),
-                self.free_attempts,
-                self.max_lock,
-            )
-            .await?;
-        let failure = match attempt {
-            ward_store::LoginAttempt::Locked(until) => {
-                self.store
-                    .append_audit(
-                        self.school,
-                        &audit(format!("from {from}; refused: locked until {until}")),
-                    )
-                    .await?;
-                return Ok(None);
-            }
-            ward_store::LoginAttempt::Counted(failure) => failure,
+        let check = async {
+            let hash = self
+                .store
+                .person_password_hash(self.school, person.id)
+                .await?
+                .unwrap_or_default();
+            Ok(password.len() <= ward_console::auth::MAX_PASSWORD * 4
+                && ward_console::auth::verify_blocking(password.to_owned(), hash).await)
         };
-        let hash = self
-            .store
-            .person_password_hash(self.school, person.id)
-            .await?
-            .unwrap_or_default();
-        let right = password.len() <= ward_console::auth::MAX_PASSWORD * 4
-            && ward_console::auth::verify_blocking(password.to_owned(), hash).await;
-        if right {
-            self.store.record_person_login_success(person.id).await?;
-            if person.group.is_none() {
-                // Never the staff group by default (what an account without one gets).
-                tracing::warn!(user = %person.username, "a person without a group cannot log in");
-                return Ok(None);
-            }
-            return Ok(Some(AuthUser {
-                username: person.username.clone(),
-                person: Some(person.id),
-                group: person.group.clone(),
-            }));
+        if !lockout.attempt(person, from, check).await? {
+            return Ok(None);
         }
-        let detail = format!(
-            "from {from}; {} failed in a row{}",
-            failure.failed_logins,
-            failure
-                .locked_until
-                .map_or(String::new(), |until| format!("; locked until {until}"))
-        );
-        self.store.append_audit(self.school, &audit(detail)).await?;
-        if let Some(until) = failure.locked_until
-            && failure.failed_logins == self.free_attempts + 1
-        {
-            let locked = ward_store::LockedOut {
-                user: &person.username,
-                person: Some(person.id),
-                failed: failure.failed_logins,
-                from,
-                until,
-            };
-            crate::misuse::raise_locked(
-                &self.store,
-                self.school,
-                &locked,
-                ward_store::DEFAULT_ALERT_WINDOW,
-            )
-            .await;
+        if person.group.is_none() {
+            // Never the staff group by default (what an account without one gets).
+            tracing::warn!(user = %person.username, "a person without a group cannot log in");
+            return Ok(None);
         }
-        Ok(None)
+        Ok(Some(AuthUser {
+            username: person.username.clone(),
+            person: Some(person.id),
+            group: person.group.clone(),
+        }))
     }
 
     /// A Ward account's password, with the console's lock-out.

@@ -2934,7 +2934,8 @@ fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium()
         ),
     ] {
         attempt(&starting, new, again);
-        browser.wait_for_text("Make a new password");
+        // (The page before says "Make a new password" too: wait for the new answer.)
+        browser.wait_for_text(said);
         assert!(
             browser.find_text("#problem").contains(said),
             "{new}: {}",

@@ -144,48 +144,21 @@ impl Connection {
                 | "/ward/next-ca.crt",
             ) => self.certificate(school, path),
             (&Method::GET | &Method::HEAD, "/ward/login") => {
-                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
-                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                let then: PortalForm = query(target);
                 self.portal_page(state, StatusCode::OK, "", &then.then)
             }
             (&Method::GET | &Method::HEAD, "/ward/login/sso") => {
-                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
-                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                let then: PortalForm = query(target);
                 self.sign_on_begin(state, &then.then).await
             }
             (&Method::GET, "/ward/login/sso/callback") => {
-                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
-                let answer: SignOnAnswer = serde_urlencoded::from_str(query).unwrap_or_default();
-                self.sign_on_finish(state, &answer).await
+                self.sign_on_finish(state, &query(target)).await
             }
             (&Method::GET | &Method::HEAD, "/ward/password") => {
-                let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
-                let then: PortalForm = serde_urlencoded::from_str(query).unwrap_or_default();
+                let then: PortalForm = query(target);
                 self.password_form(state, &then.then).await
             }
-            (&Method::POST, "/ward/password") => {
-                let form: PasswordForm = match read_form(request).await {
-                    Ok(form) => form,
-                    Err(message) => {
-                        return page::message(
-                            school,
-                            StatusCode::BAD_REQUEST,
-                            "That did not work",
-                            message,
-                        );
-                    }
-                };
-                if form.token != self.proxy.form_token(self.peer.ip(), PORTAL_FORM) {
-                    return self.portal_page(
-                        state,
-                        StatusCode::FORBIDDEN,
-                        "The form had expired. Please try again.",
-                        &form.then,
-                    );
-                }
-                self.password_change(state, &form).await
-            }
-            (&Method::POST, "/ward/login" | "/ward/logout") => {
+            (&Method::POST, "/ward/login" | "/ward/logout" | "/ward/password") => {
                 let form: PortalForm = match read_form(request).await {
                     Ok(form) => form,
                     Err(message) => {
@@ -205,10 +178,10 @@ impl Connection {
                         &form.then,
                     );
                 }
-                if path == "/ward/login" {
-                    self.portal_login(state, &form).await
-                } else {
-                    self.portal_logout(state).await
+                match path {
+                    "/ward/login" => self.portal_login(state, &form).await,
+                    "/ward/password" => self.password_change(state, &form).await,
+                    _ => self.portal_logout(state).await,
                 }
             }
             (&Method::POST, "/ward/unblock" | "/ward/concern") => {
@@ -440,7 +413,7 @@ impl Connection {
 
     /// `POST /ward/password`: a new password, then a session as them (if they were not
     /// logged in here already).
-    async fn password_change(&self, state: &FilterState, form: &PasswordForm) -> Response<Body> {
+    async fn password_change(&self, state: &FilterState, form: &PortalForm) -> Response<Body> {
         let proxy = &self.proxy;
         let Some(authenticator) = &proxy.settings.authenticator else {
             return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
@@ -785,7 +758,7 @@ impl Connection {
     }
 }
 
-/// What the portal's forms and its address's query carry.
+/// What the portal's forms (log-in, log-out, a new password) and its address's query carry.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
 struct PortalForm {
@@ -793,20 +766,18 @@ struct PortalForm {
     password: String,
     token: String,
     then: String,
-}
-
-/// The portal's password form.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-struct PasswordForm {
-    username: String,
+    /// A new password: the one now, and the new one twice.
     current: String,
     new: String,
     again: String,
-    token: String,
-    then: String,
     /// Whether a starting password is being replaced (only what the page says).
     starting: bool,
+}
+
+/// A page's query, as `T` (its defaults where it is missing or unreadable).
+fn query<T: serde::de::DeserializeOwned + Default>(target: &HttpTarget) -> T {
+    let query = target.path_and_query.split_once('?').map_or("", |(_, q)| q);
+    serde_urlencoded::from_str(query).unwrap_or_default()
 }
 
 /// The sign-in provider's answer.
