@@ -50,6 +50,8 @@ pub struct NavUser {
     pub ask_unblock: bool,
     /// Incidents.
     pub incidents: bool,
+    /// Filtering.
+    pub filtering: bool,
     /// The school's password rules ask for a new password: it is older than they allow.
     pub password_due: bool,
     /// Whether the password is Ward's to change (not the directory's).
@@ -97,6 +99,7 @@ impl Layout {
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),
                 incidents: user.can(Permission::RecordIncident),
+                filtering: user.can(Permission::ViewFiltering),
                 own_password: !user.account.from_directory,
                 password_due: !user.account.from_directory
                     && state

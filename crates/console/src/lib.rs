@@ -17,6 +17,7 @@ mod dashboard;
 mod detection;
 mod devices;
 mod error;
+pub mod filtering;
 mod incidents;
 pub(crate) mod layout;
 pub mod passwords;
@@ -146,6 +147,15 @@ pub trait FilterHooks: Send + Sync + 'static {
     /// here, and no certificate has been made).
     fn https_status(&self) -> Option<HttpsStatus> {
         None
+    }
+    /// Whether `text`, a whole policy document, compiles against the category index in force
+    /// (an allow that reaches an illegal-content entry is refused, with the rule named): its
+    /// warnings, or why not. By default nothing can be checked, so nothing is saved.
+    fn check_policy(&self, text: &str) -> Result<Vec<String>, Refused> {
+        let _ = text;
+        Err(Refused(
+            "no filter runs with this console, so a policy change cannot be checked here".into(),
+        ))
     }
 }
 
@@ -283,6 +293,18 @@ pub fn router(state: AppState) -> Router {
             "/account/password",
             get(auth::password_page).post(auth::change_password),
         )
+        .route("/filtering", get(filtering::overview))
+        .route(
+            "/filtering/rules/{id}",
+            get(filtering::rule).post(filtering::save_rule),
+        )
+        .route("/filtering/versions", get(filtering::versions))
+        .route("/filtering/compare", get(filtering::compare))
+        .route(
+            "/filtering/versions/{number}/restore",
+            post(filtering::restore),
+        )
+        .route("/filtering/log.csv", get(filtering::log_csv))
         .route("/people", get(people::people))
         .route(
             "/people/{id}/password",

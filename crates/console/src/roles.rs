@@ -62,6 +62,10 @@ pub enum Permission {
     ManageIncidents,
     /// Signing an incident off, which closes it.
     SignOffIncidents,
+    /// The filtering policy as in force, its versions and the URL tester.
+    ViewFiltering,
+    /// Changing the filtering policy (each change with a reason, a new version).
+    EditFiltering,
 }
 
 /// Whether `role` carries `permission`.
@@ -85,6 +89,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | RecordIncident
                 | ManageIncidents
                 | SignOffIncidents
+                | ViewFiltering
+                | EditFiltering
         ),
         Role::Headteacher => matches!(
             permission,
@@ -98,6 +104,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | RequestUnblock
                 | RecordIncident
                 | ManageIncidents
+                | ViewFiltering
         ),
         Role::Technician => matches!(
             permission,
@@ -110,6 +117,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | DecideUnblocks
                 | RequestUnblock
                 | RecordIncident
+                | ViewFiltering
+                | EditFiltering
         ),
         Role::Teacher => matches!(permission, ViewDashboard | RequestUnblock | RecordIncident),
         Role::Governor => matches!(permission, ViewDashboard),

@@ -22,6 +22,7 @@ mod journal;
 mod migrate;
 mod model;
 mod people;
+mod policy;
 mod schools;
 mod unblock;
 mod writer;
@@ -56,6 +57,10 @@ pub use model::{
     NewGroup, NewPerson, Person, PersonId, PersonKind, RequestId, Role, Roles, School, SchoolId,
     SecondFactor, Session, Source, check_device_name, check_name, check_username,
     is_hidden_character, micros, timestamp,
+};
+pub use policy::{
+    MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON, MOST_POLICY_BYTES,
+    PolicySource, PolicyVersion,
 };
 pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,

@@ -92,6 +92,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0015_directory_accounts.sql"),
         postgres: include_str!("../migrations/postgres/0015_directory_accounts.sql"),
     },
+    Migration {
+        version: 16,
+        sqlite: include_str!("../migrations/sqlite/0016_policy_versions.sql"),
+        postgres: include_str!("../migrations/postgres/0016_policy_versions.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -109,6 +109,14 @@ impl ward_console::FilterHooks for GatewayHooks {
         self.records_changed.notify_one();
     }
 
+    fn check_policy(&self, text: &str) -> Result<Vec<String>, Refused> {
+        let spec = PolicySpec::from_toml(text).map_err(|error| Refused(error.to_string()))?;
+        let index = self.live.load().policy.index().clone();
+        let (_, warnings) =
+            PolicySnapshot::compile(spec, index).map_err(|error| Refused(error.to_string()))?;
+        Ok(warnings.iter().map(ToString::to_string).collect())
+    }
+
     fn classify(&self, site: &str, group: &str) -> Result<ward_console::Classified, Refused> {
         let policy = self.live.load().policy.clone();
         let request =
@@ -174,7 +182,8 @@ impl Gateway {
         if dns_addresses.is_empty() && proxy_addresses.is_empty() {
             return Ok(None);
         }
-        let (base, index) = load_policy(config).await?;
+        let loaded_policy = load_policy(config, database.then_some(store), school).await?;
+        let (base, index) = (loaded_policy.spec.clone(), loaded_policy.index.clone());
         let snapshot_path = Snapshot::path(&config.data_dir);
         let from_store = if database {
             read_from_store(store, school).await
@@ -263,6 +272,8 @@ impl Gateway {
             Loaded {
                 base,
                 index,
+                version: loaded_policy.version,
+                refused_version: None,
                 grants,
                 devices,
             },
@@ -520,41 +531,197 @@ fn without_self(upstreams: Vec<SocketAddr>, listen: &[SocketAddr]) -> Vec<Socket
         .collect()
 }
 
-/// Reads the index and the policy file, and checks that the policy compiles against the index
-/// (off the async threads: a large index takes a few hundred milliseconds to verify).
-async fn load_policy(config: &Config) -> anyhow::Result<(Arc<PolicySpec>, Arc<CategoryIndex>)> {
-    let index_path = config.index_path();
-    let policy_path = config.filter.policy.clone();
+/// The policy in force and what it was compiled against.
+struct LoadedPolicy {
+    spec: Arc<PolicySpec>,
+    index: Arc<CategoryIndex>,
+    /// Its version in the database (`None`: read from the file or the built-in default,
+    /// because the database could not be asked).
+    version: Option<i64>,
+}
+
+/// Compiles `text` against `index` off the async threads (a large index takes a few hundred
+/// milliseconds to verify); the warnings are logged.
+async fn compile_text(
+    text: String,
+    index: Arc<CategoryIndex>,
+    label: String,
+) -> anyhow::Result<PolicySpec> {
     tokio::task::spawn_blocking(move || {
-        let index = CategoryIndex::read_file(&index_path).with_context(|| {
-            format!(
-                "cannot load the category index {} (build one with `ward lists import`)",
-                index_path.display()
-            )
-        })?;
-        let (text, label) = if policy_path.is_empty() {
-            (
-                DEFAULT_POLICY.to_owned(),
-                "the built-in default policy".to_owned(),
-            )
-        } else {
-            (
-                std::fs::read_to_string(&policy_path)
-                    .with_context(|| format!("cannot read the policy {policy_path}"))?,
-                policy_path.clone(),
-            )
-        };
-        let index = Arc::new(index);
         let spec =
             PolicySpec::from_toml(&text).with_context(|| format!("{label} does not load"))?;
-        let (_, warnings) = PolicySnapshot::compile(spec.clone(), index.clone())
+        let (_, warnings) = PolicySnapshot::compile(spec.clone(), index)
             .with_context(|| format!("{label} does not load"))?;
         for warning in warnings {
             tracing::warn!(%warning, "policy");
         }
-        Ok((Arc::new(spec), index))
+        Ok(spec)
     })
     .await?
+}
+
+/// Reads the category index and the policy in force: the newest version in the database,
+/// after bringing in the policy file as a new version when its text changed (at first start,
+/// the file, or else Ward's default policy, is version 1). Without the database (`store`
+/// `None`, or it fails), the version last read (saved in the data folder), else the file.
+/// Whatever is used is checked to compile against the index first.
+async fn load_policy(
+    config: &Config,
+    store: Option<&Store>,
+    school: SchoolId,
+) -> anyhow::Result<LoadedPolicy> {
+    let index_path = config.index_path();
+    let index = tokio::task::spawn_blocking(move || {
+        CategoryIndex::read_file(&index_path).with_context(|| {
+            format!(
+                "cannot load the category index {} (build one with `ward lists import`)",
+                index_path.display()
+            )
+        })
+    })
+    .await??;
+    let index = Arc::new(index);
+    let policy_path = config.filter.policy.clone();
+    let file = if policy_path.is_empty() {
+        None
+    } else {
+        Some(
+            std::fs::read_to_string(&policy_path)
+                .with_context(|| format!("cannot read the policy {policy_path}"))?,
+        )
+    };
+    let saved_path = crate::snapshot::SavedPolicy::path(&config.data_dir);
+    if let Some(store) = store {
+        match in_force(store, school, file.as_deref(), &policy_path, &index).await {
+            Ok((number, text)) => {
+                let spec = compile_text(
+                    text.clone(),
+                    index.clone(),
+                    format!("policy version {number}"),
+                )
+                .await?;
+                let saved = crate::snapshot::SavedPolicy {
+                    school: school.0,
+                    number,
+                    text,
+                };
+                if let Err(error) = saved.save(&saved_path) {
+                    tracing::warn!(error = %format!("{error:#}"), "cannot save the policy in force");
+                }
+                return Ok(LoadedPolicy {
+                    spec: Arc::new(spec),
+                    index,
+                    version: Some(number),
+                });
+            }
+            Err(InForceError::Policy(error)) => return Err(error),
+            Err(InForceError::Database(error)) => {
+                tracing::warn!(%error, "cannot read the policy's versions; using the one last read");
+            }
+        }
+    }
+    if let Ok(saved) = crate::snapshot::SavedPolicy::load(&saved_path)
+        && saved.school == school.0
+    {
+        let spec = compile_text(
+            saved.text,
+            index.clone(),
+            format!("policy version {} (saved)", saved.number),
+        )
+        .await?;
+        return Ok(LoadedPolicy {
+            spec: Arc::new(spec),
+            index,
+            version: Some(saved.number),
+        });
+    }
+    let (text, label) = match file {
+        Some(text) => (text, policy_path),
+        None => (
+            DEFAULT_POLICY.to_owned(),
+            "the built-in default policy".to_owned(),
+        ),
+    };
+    let spec = compile_text(text, index.clone(), label).await?;
+    Ok(LoadedPolicy {
+        spec: Arc::new(spec),
+        index,
+        version: None,
+    })
+}
+
+/// Why the policy in force could not be read from the database.
+enum InForceError {
+    /// The database failed: fall back to what was read last.
+    Database(ward_store::StoreError),
+    /// The policy file does not compile: nothing is saved, the old state stays.
+    Policy(anyhow::Error),
+}
+
+/// The version in force, after bringing in a changed policy file (or, at first start with no
+/// file, Ward's default policy) as a new version.
+async fn in_force(
+    store: &Store,
+    school: SchoolId,
+    file: Option<&str>,
+    path: &str,
+    index: &Arc<CategoryIndex>,
+) -> Result<(i64, String), InForceError> {
+    let latest = store
+        .latest_policy_version(school)
+        .await
+        .map_err(InForceError::Database)?;
+    let new = match file {
+        Some(text) => {
+            let last_file = store
+                .latest_file_policy(school)
+                .await
+                .map_err(InForceError::Database)?;
+            (last_file.as_ref().map(|v| v.text.as_str()) != Some(text)).then(|| {
+                let reason = if last_file.is_none() {
+                    format!("imported from the policy file {path}")
+                } else {
+                    format!("the policy file {path} changed")
+                };
+                (text.to_owned(), ward_store::PolicySource::File, reason)
+            })
+        }
+        None => latest.is_none().then(|| {
+            (
+                DEFAULT_POLICY.to_owned(),
+                ward_store::PolicySource::Builtin,
+                "Ward's default policy, at first start".to_owned(),
+            )
+        }),
+    };
+    if let Some((text, source, reason)) = new {
+        compile_text(
+            text.clone(),
+            index.clone(),
+            format!("the policy file {path}"),
+        )
+        .await
+        .map_err(InForceError::Policy)?;
+        let number = store
+            .add_policy_version(
+                school,
+                &text,
+                source,
+                &reason,
+                "ward",
+                jiff::Timestamp::now(),
+            )
+            .await
+            .map_err(InForceError::Database)?;
+        tracing::info!(number, %reason, "policy version saved");
+        return Ok((number, text));
+    }
+    match latest {
+        Some(version) => Ok((version.number, version.text)),
+        None => Err(InForceError::Policy(anyhow::anyhow!(
+            "the school has no policy version"
+        ))),
+    }
 }
 
 /// An approved unblock request as a policy grant.
@@ -640,6 +807,10 @@ async fn system_alert(store: &Store, school: SchoolId, summary: String) {
 struct Loaded {
     base: Arc<PolicySpec>,
     index: Arc<CategoryIndex>,
+    /// The policy version in force (`None`: not from the database).
+    version: Option<i64>,
+    /// A newer version that failed to load (not tried again until it changes or a SIGHUP).
+    refused_version: Option<i64>,
     grants: Vec<ApprovedGrant>,
     devices: Vec<Device>,
 }
@@ -729,6 +900,21 @@ async fn reloader(
                 tracing::warn!(%error, "cannot read the device register; keeping the last one read");
             }
         }
+        // A new policy version (saved by this console, another gateway's, or an import) is
+        // loaded like a SIGHUP's, without the index.
+        let mut new_policy = None;
+        match store.latest_policy_number(school).await {
+            Ok(Some(number))
+                if Some(number) != loaded.version && Some(number) != loaded.refused_version =>
+            {
+                new_policy = Some(number);
+                changed = true;
+            }
+            Ok(_) => {}
+            Err(error) => {
+                tracing::warn!(%error, "cannot read the policy's version; keeping the one in force");
+            }
+        }
         let mut read = !device_error;
         match store.unblock_grants(school, jiff::Timestamp::now()).await {
             Ok(now) if ApprovedGrant::of(&now) != loaded.grants => {
@@ -747,15 +933,23 @@ async fn reloader(
         if read {
             save_snapshot(&snapshot_path, school, &loaded.devices, &loaded.grants);
         }
-        if full {
-            tracing::info!("SIGHUP: reloading the category index and the policy");
-            match load_policy(&config).await {
-                Ok((base, index)) => {
-                    *hooks.base.lock().unwrap_or_else(|e| e.into_inner()) = base.clone();
-                    loaded.base = base;
-                    loaded.index = index;
+        if full || new_policy.is_some() {
+            if full {
+                tracing::info!("SIGHUP: reloading the category index and the policy");
+            }
+            match load_policy(&config, Some(&store), school).await {
+                Ok(policy) => {
+                    *hooks.base.lock().unwrap_or_else(|e| e.into_inner()) = policy.spec.clone();
+                    if let Some(number) = policy.version {
+                        tracing::info!(version = number, "policy version in force");
+                    }
+                    loaded.base = policy.spec;
+                    loaded.index = policy.index;
+                    loaded.version = policy.version;
                 }
                 Err(error) => {
+                    // Told once per version (a SIGHUP tries again).
+                    loaded.refused_version = new_policy;
                     let summary = format!(
                         "the policy or category index failed to reload; the previous one stays in force: {error:#}"
                     );

@@ -147,18 +147,7 @@ impl Snapshot {
 
     /// Writes it to `path` atomically.
     pub fn save(&self, path: &Path) -> anyhow::Result<()> {
-        let text = serde_json::to_vec_pretty(self)?;
-        let temporary = path.with_extension("json.new");
-        {
-            use std::io::Write;
-            let mut file = std::fs::File::create(&temporary)
-                .with_context(|| format!("cannot write {}", temporary.display()))?;
-            file.write_all(&text)?;
-            file.sync_all()?;
-        }
-        std::fs::rename(&temporary, path)
-            .with_context(|| format!("cannot replace {}", path.display()))?;
-        Ok(())
+        write_atomically(path, &serde_json::to_vec_pretty(self)?)
     }
 
     /// Reads the snapshot at `path`, if there is a readable one of this format.
@@ -174,6 +163,53 @@ impl Snapshot {
             snapshot.format
         );
         Ok(snapshot)
+    }
+}
+
+/// Writes `bytes` to `path` atomically (a temporary file, synced, then a rename).
+fn write_atomically(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let temporary = path.with_extension("new");
+    {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temporary)
+            .with_context(|| format!("cannot write {}", temporary.display()))?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+    }
+    std::fs::rename(&temporary, path)
+        .with_context(|| format!("cannot replace {}", path.display()))?;
+    Ok(())
+}
+
+/// The policy version last read from the database (`DATA_DIR/policy-in-force.json`), so that a
+/// gateway started while the database is down filters with it rather than the policy file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedPolicy {
+    /// The school.
+    pub school: i64,
+    /// Its version number.
+    pub number: i64,
+    /// The policy document.
+    pub text: String,
+}
+
+impl SavedPolicy {
+    /// Where it is kept in a data folder.
+    pub fn path(data_dir: &Path) -> PathBuf {
+        data_dir.join("policy-in-force.json")
+    }
+
+    /// Writes it atomically.
+    pub fn save(&self, path: &Path) -> anyhow::Result<()> {
+        write_atomically(path, &serde_json::to_vec(self)?)
+    }
+
+    /// Reads it, if there is one.
+    pub fn load(path: &Path) -> anyhow::Result<SavedPolicy> {
+        let text =
+            std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a saved policy", path.display()))
     }
 }
 

@@ -3018,6 +3018,202 @@ fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium()
 }
 
 #[test]
+fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_seconds() {
+    let folder = temp_folder("filtering-console");
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    std::fs::write(folder.join("iwf.txt"), "abuse.test/img/\n").expect("list");
+    let import = ward(&folder)
+        .args(["lists", "import", "--domains", "gambling=gambling.txt"])
+        .args(["--illegal", "iwf=iwf.txt", "--out", "lists.idx"])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    let policy = format!(
+        "{}\n[[rule]]\nid = \"iwf\"\naction = \"Child sexual abuse images\"\ncategories = [\"iwf\"]\nverdict = \"unacceptable and illegal\"\n",
+        DNS_POLICY.replace("VERDICT", "unacceptable")
+    );
+    std::fs::write(folder.join("policy.toml"), &policy).expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "filtering test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let printed = |prefix: &str| {
+        server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("{prefix:?} is printed"))
+            .to_owned()
+    };
+    let dns = printed("Ward DNS filter listening on ");
+    let proxy = printed("Ward proxy listening on ");
+    let (_, _, session) = log_in(&server.base, "admin", "filtering test password");
+    let session = session.expect("a session");
+    let blocked_by_dns = || dig(&dns, &["casino.test", "+short"]).trim() == "192.0.2.250";
+    assert!(blocked_by_dns());
+    assert_eq!(curl_through(&proxy, "http://casino.test/spin").0, 403);
+
+    // The policy file is version 1; the table shows the row.
+    let (status, page) = console_get(&server.base, &session, "/filtering");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("version 1</strong>"), "{page}");
+    assert!(page.contains("imported from the policy file"), "{page}");
+    assert!(page.contains("id=\"row-gambling\""), "{page}");
+
+    // A reason that says nothing is refused; so is opening the illegal-content row, which is
+    // audited with the rule named.
+    let (_, page) = console_get(&server.base, &session, "/filtering/rules/gambling");
+    let csrf = field(&page, "csrf");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/rules/gambling",
+        &[
+            ("csrf", &csrf),
+            ("default_kind", "acceptable"),
+            ("reason", "ok"),
+        ],
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("at least 10 characters"), "{page}");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/rules/iwf",
+        &[
+            ("csrf", &csrf),
+            ("default_kind", "acceptable"),
+            ("reason", "<script>alert(1)</script> trying to open it"),
+        ],
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("Not saved"), "{page}");
+    assert!(page.contains("iwf"), "{page}");
+    assert!(!page.contains("<script>alert(1)"), "the reason is text");
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(audit.contains("filtering.refused"), "{audit}");
+
+    // Gambling opened for a maths project: in force at the DNS filter and the proxy within
+    // two seconds of the save.
+    let saved = std::time::Instant::now();
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/filtering/rules/gambling",
+        &[
+            ("csrf", &csrf),
+            ("default_kind", "acceptable"),
+            (
+                "reason",
+                "Year 6 probability project on the odds of gambling, agreed by the head",
+            ),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let mut dns_after = None;
+    let mut proxy_after = None;
+    while saved.elapsed() < Duration::from_secs(5) && (dns_after.is_none() || proxy_after.is_none())
+    {
+        if dns_after.is_none() && !blocked_by_dns() {
+            dns_after = Some(saved.elapsed());
+        }
+        if proxy_after.is_none() && curl_through(&proxy, "http://casino.test/spin").0 != 403 {
+            proxy_after = Some(saved.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let dns_after = dns_after.expect("the DNS filter follows");
+    let proxy_after = proxy_after.expect("the proxy follows");
+    println!("in force after: DNS {dns_after:?}, proxy {proxy_after:?}");
+    assert!(
+        dns_after < Duration::from_secs(2),
+        "DNS after {dns_after:?}"
+    );
+    assert!(
+        proxy_after < Duration::from_secs(2),
+        "proxy after {proxy_after:?}"
+    );
+
+    // The versions, compared and restored.
+    let (_, page) = console_get(&server.base, &session, "/filtering/versions");
+    assert!(page.contains("Year 6 probability project"), "{page}");
+    let (_, page) = console_get(&server.base, &session, "/filtering/compare?a=1&b=2");
+    assert!(
+        page.contains("class=\"removed\">− verdict = &#34;unacceptable&#34;"),
+        "{page}"
+    );
+    assert!(
+        page.contains("class=\"added\">+ verdict = &#34;acceptable&#34;"),
+        "{page}"
+    );
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/filtering/versions/1/restore",
+        &[
+            ("csrf", &csrf),
+            ("reason", "The project is over: gambling closed again"),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let restored = std::time::Instant::now();
+    while !blocked_by_dns() && restored.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(restored.elapsed() < Duration::from_secs(2), "blocked again");
+    let (status, csv) = console_get(&server.base, &session, "/filtering/log.csv");
+    assert_eq!(status, 200);
+    assert!(csv.starts_with("version,date,by,from,reason"), "{csv}");
+    assert!(csv.contains("\"a restore\",\"The project is over"), "{csv}");
+    assert_eq!(csv.lines().count(), 4, "{csv}");
+
+    // The file unchanged, a SIGHUP makes no version; the file changed, it is the next one.
+    let kill = |signal: &str| {
+        Command::new("kill")
+            .args([signal, &server.child.id().to_string()])
+            .status()
+            .expect("kill");
+    };
+    kill("-HUP");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        console_get(&server.base, &session, "/filtering/log.csv")
+            .1
+            .lines()
+            .count(),
+        4
+    );
+    std::fs::write(
+        folder.join("policy.toml"),
+        policy.replacen("verdict = \"unacceptable\"", "verdict = \"acceptable\"", 1),
+    )
+    .expect("policy");
+    kill("-HUP");
+    let changed = std::time::Instant::now();
+    while blocked_by_dns() && changed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!blocked_by_dns(), "the changed file is in force");
+    let csv = console_get(&server.base, &session, "/filtering/log.csv").1;
+    assert!(csv.contains("the policy file policy.toml changed"), "{csv}");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
+#[test]
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
     gambling_index(&folder);

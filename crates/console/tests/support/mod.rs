@@ -111,6 +111,17 @@ impl Console {
                 .expect("school");
             for id in [school, other_school] {
                 store.ensure_groups(id, &groups()).await.expect("groups");
+                store
+                    .add_policy_version(
+                        id,
+                        ward_policy::DEFAULT_POLICY,
+                        ward_store::PolicySource::Builtin,
+                        "Ward's default policy, at first start",
+                        "ward",
+                        jiff::Timestamp::now(),
+                    )
+                    .await
+                    .expect("policy");
             }
             let hash = ward_console::auth::hash_password(PASSWORD).expect("hash");
             for (username, roles) in ACCOUNTS {

@@ -1,0 +1,847 @@
+//! Filtering in the console (issue 25): the policy in force as the *User Actions* table; a
+//! row's verdicts changed with a written reason, checked against the category index in force
+//! (an allow that would reach an illegal-content entry is refused with the rule named, and the
+//! attempt audited), saved as a new version and put in force at once; the versions with who,
+//! when and why, any two compared line by line, an old one restored (itself a new version); and
+//! the filter-change log as CSV. The policy's text is edited in place (`toml_edit`), so a
+//! change is one line in the diff and the school's comments stay.
+
+use askama::Template;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use serde::Deserialize;
+use ward_policy::{PolicySpec, VerdictKind, VerdictSpec};
+use ward_store::{PolicySource, PolicyVersion};
+
+use crate::auth::CurrentUser;
+use crate::layout::{Layout, local_time, render};
+use crate::roles::Permission;
+use crate::{AppError, AppState};
+
+/// The version in force, or a clear error when the school has none yet (a console started
+/// before its first gateway).
+async fn in_force(state: &AppState, user: &CurrentUser) -> Result<PolicyVersion, AppError> {
+    state
+        .store()
+        .latest_policy_version(user.account.school)
+        .await?
+        .ok_or_else(|| {
+            AppError::BadRequest(
+                "No filtering policy has been saved yet: it is saved when the DNS filter or the proxy first starts.".into(),
+            )
+        })
+}
+
+fn parse(version: &PolicyVersion) -> Result<PolicySpec, AppError> {
+    PolicySpec::from_toml(&version.text).map_err(|error| {
+        AppError::Internal(format!(
+            "policy version {} does not read: {error}",
+            version.number
+        ))
+    })
+}
+
+/// One row of the table as the page shows it.
+pub struct RowLine {
+    id: String,
+    action: String,
+    heading: Option<String>,
+    categories: String,
+    /// The verdict for each group, in the groups' order.
+    cells: Vec<String>,
+}
+
+#[derive(Template)]
+#[template(path = "filtering.html")]
+struct FilteringPage {
+    layout: Layout,
+    version: PolicyVersion,
+    when: String,
+    /// (id, title) of each group.
+    groups: Vec<(String, String)>,
+    rows: Vec<RowLine>,
+    can_edit: bool,
+    saved: String,
+}
+
+/// Query of the overview (what was just saved).
+#[derive(Debug, Default, Deserialize)]
+pub struct SavedQuery {
+    #[serde(default)]
+    saved: String,
+}
+
+/// `GET /filtering`: the policy in force.
+pub async fn overview(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<SavedQuery>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewFiltering)?;
+    let version = in_force(&state, &user).await?;
+    let spec = parse(&version)?;
+    let groups: Vec<(String, String)> = spec
+        .groups
+        .iter()
+        .map(|g| (g.id.clone(), g.title.clone()))
+        .collect();
+    let rows = spec
+        .rules
+        .iter()
+        .map(|rule| RowLine {
+            id: rule.id.clone(),
+            action: rule.action.clone(),
+            heading: rule.heading.clone(),
+            categories: rule.categories.join(", "),
+            cells: groups
+                .iter()
+                .map(|(id, _)| rule.groups.get(id).unwrap_or(&rule.verdict).to_string())
+                .collect(),
+        })
+        .collect();
+    let page = FilteringPage {
+        layout: Layout::for_user(&state, &user, "Filtering").await,
+        when: local_time(&state, version.created_at),
+        version,
+        groups,
+        rows,
+        can_edit: user.can(Permission::EditFiltering),
+        saved: query.saved,
+    };
+    render(&page)
+}
+
+/// One group's cell on a row's page.
+pub struct CellLine {
+    group: String,
+    title: String,
+    /// The verdict's column (`acceptable`…), or empty when the row's default applies.
+    kind: String,
+    /// The windows or nominated users, for the two columns that have them.
+    details: String,
+}
+
+#[derive(Template)]
+#[template(path = "filtering_rule.html")]
+struct RulePage {
+    layout: Layout,
+    id: String,
+    action: String,
+    categories: String,
+    default_kind: String,
+    default_details: String,
+    cells: Vec<CellLine>,
+    windows: Vec<(String, String)>,
+    kinds: Vec<(&'static str, &'static str)>,
+    problem: String,
+    reason: String,
+}
+
+/// A verdict's column as the form names it, and its details.
+fn form_parts(verdict: &VerdictSpec) -> (String, String) {
+    let kind = kind_name(verdict.kind()).to_owned();
+    let details = match verdict {
+        VerdictSpec::AtCertainTimes(windows) => windows.join(", "),
+        VerdictSpec::ForNominatedUsers { groups, users } => groups
+            .iter()
+            .map(|g| format!("group {g}"))
+            .chain(users.iter().map(|u| format!("user {u}")))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    };
+    (kind, details)
+}
+
+fn kind_name(kind: VerdictKind) -> &'static str {
+    match kind {
+        VerdictKind::Acceptable => "acceptable",
+        VerdictKind::AtCertainTimes => "times",
+        VerdictKind::ForNominatedUsers => "nominated",
+        VerdictKind::Unacceptable => "unacceptable",
+        VerdictKind::UnacceptableAndIllegal => "illegal",
+    }
+}
+
+const KINDS: [(&str, &str); 5] = [
+    ("acceptable", "Acceptable"),
+    ("times", "Acceptable at certain times"),
+    ("nominated", "Acceptable for nominated users"),
+    ("unacceptable", "Unacceptable"),
+    ("illegal", "Unacceptable and illegal"),
+];
+
+/// The verdict a form's column and details say.
+fn verdict_from_form(kind: &str, details: &str) -> Result<VerdictSpec, String> {
+    let text = match kind {
+        "acceptable" => "acceptable".to_owned(),
+        "times" => format!("acceptable at certain times: {details}"),
+        "nominated" => format!("acceptable for nominated users: {details}"),
+        "unacceptable" => "unacceptable".to_owned(),
+        "illegal" => "unacceptable and illegal".to_owned(),
+        other => return Err(format!("{other:?} is not a verdict")),
+    };
+    text.parse()
+}
+
+fn rule_page(
+    layout: Layout,
+    spec: &PolicySpec,
+    id: &str,
+    problem: String,
+    reason: String,
+) -> Result<RulePage, AppError> {
+    let rule = spec
+        .rules
+        .iter()
+        .find(|rule| rule.id == id)
+        .ok_or(AppError::NotFound)?;
+    let (default_kind, default_details) = form_parts(&rule.verdict);
+    Ok(RulePage {
+        layout,
+        id: rule.id.clone(),
+        action: rule.action.clone(),
+        categories: rule.categories.join(", "),
+        default_kind,
+        default_details,
+        cells: spec
+            .groups
+            .iter()
+            .map(|group| {
+                let (kind, details) = rule
+                    .groups
+                    .get(&group.id)
+                    .map(form_parts)
+                    .unwrap_or_default();
+                CellLine {
+                    group: group.id.clone(),
+                    title: group.title.clone(),
+                    kind,
+                    details,
+                }
+            })
+            .collect(),
+        windows: spec
+            .windows
+            .iter()
+            .map(|w| (w.id.clone(), w.title.clone()))
+            .collect(),
+        kinds: KINDS.to_vec(),
+        problem,
+        reason,
+    })
+}
+
+/// `GET /filtering/rules/{id}`: a row's verdicts, to change.
+pub async fn rule(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditFiltering)?;
+    let version = in_force(&state, &user).await?;
+    let spec = parse(&version)?;
+    let layout = Layout::for_user(&state, &user, "Change a row").await;
+    render(&rule_page(
+        layout,
+        &spec,
+        &id,
+        String::new(),
+        String::new(),
+    )?)
+}
+
+/// `POST /filtering/rules/{id}`: the row's verdicts, with a reason.
+pub async fn save_rule(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<String>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditFiltering)?;
+    let version = in_force(&state, &user).await?;
+    let spec = parse(&version)?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let reason = field("reason").trim().to_owned();
+    let refuse = |problem: String| async {
+        let layout = Layout::for_user(&state, &user, "Change a row").await;
+        let page = rule_page(layout, &spec, &id, problem, reason.clone())?;
+        Ok::<Response, AppError>(
+            (
+                StatusCode::BAD_REQUEST,
+                axum::response::Html(page.render()?),
+            )
+                .into_response(),
+        )
+    };
+    if !spec.rules.iter().any(|rule| rule.id == id) {
+        return Err(AppError::NotFound);
+    }
+    let default = match verdict_from_form(field("default_kind"), field("default_details")) {
+        Ok(verdict) => verdict,
+        Err(problem) => return refuse(format!("Every group: {problem}")).await,
+    };
+    let mut cells = Vec::new();
+    for group in &spec.groups {
+        let kind = field(&format!("kind_{}", group.id));
+        let verdict = if kind.is_empty() {
+            None
+        } else {
+            match verdict_from_form(kind, field(&format!("details_{}", group.id))) {
+                Ok(verdict) if verdict == default => None,
+                Ok(verdict) => Some(verdict),
+                Err(problem) => return refuse(format!("{}: {problem}", group.title)).await,
+            }
+        };
+        cells.push((group.id.clone(), verdict));
+    }
+    let text = match set_row_verdicts(&version.text, &id, &default, &cells) {
+        Ok(text) => text,
+        Err(problem) => return refuse(problem).await,
+    };
+    if text == version.text {
+        return refuse("Nothing was changed.".into()).await;
+    }
+    let what = format!("row {id}: {}", describe_row(&default, &cells));
+    match save_version(&state, &user, &text, PolicySource::Console, &reason, &what).await? {
+        Ok(number) => Ok(Redirect::to(&format!("/filtering?saved={number}")).into_response()),
+        Err(problem) => refuse(problem).await,
+    }
+}
+
+fn describe_row(default: &VerdictSpec, cells: &[(String, Option<VerdictSpec>)]) -> String {
+    let mut parts = vec![format!("every group {default}")];
+    for (group, verdict) in cells {
+        if let Some(verdict) = verdict {
+            parts.push(format!("{group} {verdict}"));
+        }
+    }
+    parts.join("; ")
+}
+
+/// Sets a row's verdict and its groups' verdicts in the policy's text, changing nothing else
+/// (the school's comments and layout stay).
+pub fn set_row_verdicts(
+    text: &str,
+    id: &str,
+    default: &VerdictSpec,
+    cells: &[(String, Option<VerdictSpec>)],
+) -> Result<String, String> {
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let rules = document
+        .get_mut("rule")
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+        .ok_or("the policy has no rules")?;
+    let row = rules
+        .iter_mut()
+        .find(|row| row.get("id").and_then(toml_edit::Item::as_str) == Some(id))
+        .ok_or_else(|| format!("the policy has no row {id:?}"))?;
+    if row.get("verdict").and_then(toml_edit::Item::as_str) != Some(default.to_string().as_str()) {
+        row["verdict"] = toml_edit::value(default.to_string());
+    }
+    let wanted: Vec<(&str, String)> = cells
+        .iter()
+        .filter_map(|(group, verdict)| verdict.as_ref().map(|v| (group.as_str(), v.to_string())))
+        .collect();
+    match row.get_mut("groups") {
+        Some(toml_edit::Item::Table(groups)) => {
+            let stale: Vec<String> = groups
+                .iter()
+                .map(|(key, _)| key.to_owned())
+                .filter(|key| !wanted.iter().any(|(g, _)| g == key))
+                .collect();
+            for key in stale {
+                groups.remove(&key);
+            }
+            for (group, verdict) in &wanted {
+                if groups.get(group).and_then(toml_edit::Item::as_str) != Some(verdict.as_str()) {
+                    groups[*group] = toml_edit::value(verdict.clone());
+                }
+            }
+            if groups.is_empty() {
+                row.remove("groups");
+            }
+        }
+        Some(toml_edit::Item::Value(toml_edit::Value::InlineTable(groups))) => {
+            let stale: Vec<String> = groups
+                .iter()
+                .map(|(key, _)| key.to_owned())
+                .filter(|key| !wanted.iter().any(|(g, _)| g == key))
+                .collect();
+            for key in stale {
+                groups.remove(&key);
+            }
+            for (group, verdict) in &wanted {
+                if groups.get(group).and_then(toml_edit::Value::as_str) != Some(verdict.as_str()) {
+                    groups.insert(*group, verdict.as_str().into());
+                }
+            }
+            if groups.is_empty() {
+                row.remove("groups");
+            }
+        }
+        Some(_) => return Err(format!("row {id:?}: its groups are not a table")),
+        None if wanted.is_empty() => {}
+        None => {
+            let mut groups = toml_edit::Table::new();
+            for (group, verdict) in &wanted {
+                groups[*group] = toml_edit::value(verdict.clone());
+            }
+            row.insert("groups", toml_edit::Item::Table(groups));
+        }
+    }
+    Ok(document.to_string())
+}
+
+/// Checks `text` against the index in force and saves it as a new version: its number, or
+/// why it was refused (in words for the member of staff; the refusal is audited).
+pub(crate) async fn save_version(
+    state: &AppState,
+    user: &CurrentUser,
+    text: &str,
+    source: PolicySource,
+    reason: &str,
+    what: &str,
+) -> Result<Result<i64, String>, AppError> {
+    let reason = reason.trim();
+    if reason.chars().count() < ward_store::POLICY_MIN_REASON {
+        return Ok(Err(format!(
+            "Write a reason of at least {} characters: what is blocked or allowed, and why.",
+            ward_store::POLICY_MIN_REASON
+        )));
+    }
+    if let Err(error) = PolicySpec::from_toml(text) {
+        return Ok(Err(error.to_string()));
+    }
+    let store = state.store();
+    let checked = match state.filter() {
+        Some(filter) => filter.check_policy(text),
+        None => Err(crate::Refused(
+            "no filter runs with this console, so a policy change cannot be checked here".into(),
+        )),
+    };
+    if let Err(crate::Refused(why)) = checked {
+        user.record(
+            store,
+            "filtering.refused",
+            "policy",
+            format!("{what}: refused: {why}"),
+            Some(reason.to_owned()),
+        )
+        .await?;
+        return Ok(Err(format!("Not saved: {why}")));
+    }
+    let number = match store
+        .add_policy_version(
+            user.account.school,
+            text,
+            source,
+            reason,
+            &user.account.username,
+            jiff::Timestamp::now(),
+        )
+        .await
+    {
+        Ok(number) => number,
+        Err(ward_store::StoreError::Invalid(why)) => return Ok(Err(why)),
+        Err(error) => return Err(error.into()),
+    };
+    user.record(
+        store,
+        "filtering.change",
+        &format!("policy:{number}"),
+        format!("version {number}: {what}"),
+        Some(reason.to_owned()),
+    )
+    .await?;
+    if let Some(filter) = state.filter() {
+        filter.records_changed();
+    }
+    Ok(Ok(number))
+}
+
+/// A version as the list shows it.
+pub struct VersionLine {
+    number: i64,
+    when: String,
+    author: String,
+    source: &'static str,
+    reason: String,
+    added: usize,
+    removed: usize,
+}
+
+#[derive(Template)]
+#[template(path = "filtering_versions.html")]
+struct VersionsPage {
+    layout: Layout,
+    versions: Vec<VersionLine>,
+    can_edit: bool,
+    problem: String,
+}
+
+fn version_lines(state: &AppState, versions: &[PolicyVersion]) -> Vec<VersionLine> {
+    versions
+        .iter()
+        .enumerate()
+        .map(|(i, version)| {
+            let (added, removed) = versions.get(i + 1).map_or((0, 0), |before| {
+                let diff = diff_lines(&before.text, &version.text);
+                (
+                    diff.iter().filter(|l| l.change == '+').count(),
+                    diff.iter().filter(|l| l.change == '-').count(),
+                )
+            });
+            VersionLine {
+                number: version.number,
+                when: local_time(state, version.created_at),
+                author: version.author.clone(),
+                source: version.source.label(),
+                reason: version.reason.clone(),
+                added,
+                removed,
+            }
+        })
+        .collect()
+}
+
+/// `GET /filtering/versions`.
+pub async fn versions(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewFiltering)?;
+    versions_page(&state, &user, StatusCode::OK, String::new()).await
+}
+
+async fn versions_page(
+    state: &AppState,
+    user: &CurrentUser,
+    status: StatusCode,
+    problem: String,
+) -> Result<Response, AppError> {
+    let versions = state.store().policy_versions(user.account.school).await?;
+    let page = VersionsPage {
+        layout: Layout::for_user(state, user, "Filtering versions").await,
+        versions: version_lines(state, &versions),
+        can_edit: user.can(Permission::EditFiltering),
+        problem,
+    };
+    Ok((status, axum::response::Html(page.render()?)).into_response())
+}
+
+/// One line of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiffLine {
+    /// `+` added, `-` removed, ` ` the same.
+    pub change: char,
+    /// The line.
+    pub text: String,
+}
+
+/// The lines that differ between `before` and `after`, with a few the same around each
+/// change (the longest common subsequence of what lies between the common start and end).
+pub fn diff_lines(before: &str, after: &str) -> Vec<DiffLine> {
+    let a: Vec<&str> = before.lines().collect();
+    let b: Vec<&str> = after.lines().collect();
+    let start = a.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let end = a[start..]
+        .iter()
+        .rev()
+        .zip(b[start..].iter().rev())
+        .take_while(|(x, y)| x == y)
+        .count();
+    let (middle_a, middle_b) = (&a[start..a.len() - end], &b[start..b.len() - end]);
+    let mut out: Vec<DiffLine> = Vec::new();
+    let line = |change: char, text: &str| DiffLine {
+        change,
+        text: text.to_owned(),
+    };
+    for text in &a[start.saturating_sub(3)..start] {
+        out.push(line(' ', text));
+    }
+    if middle_a.len().saturating_mul(middle_b.len()) > 4_000_000 {
+        // Too large to compare line by line: all of one, then all of the other.
+        out.extend(middle_a.iter().map(|t| line('-', t)));
+        out.extend(middle_b.iter().map(|t| line('+', t)));
+    } else {
+        let (n, m) = (middle_a.len(), middle_b.len());
+        let mut lcs = vec![0u32; (n + 1) * (m + 1)];
+        for i in (0..n).rev() {
+            for j in (0..m).rev() {
+                lcs[i * (m + 1) + j] = if middle_a[i] == middle_b[j] {
+                    lcs[(i + 1) * (m + 1) + j + 1] + 1
+                } else {
+                    lcs[(i + 1) * (m + 1) + j].max(lcs[i * (m + 1) + j + 1])
+                };
+            }
+        }
+        let (mut i, mut j) = (0, 0);
+        while i < n || j < m {
+            if i < n && j < m && middle_a[i] == middle_b[j] {
+                out.push(line(' ', middle_a[i]));
+                i += 1;
+                j += 1;
+            } else if i < n && (j == m || lcs[(i + 1) * (m + 1) + j] >= lcs[i * (m + 1) + j + 1]) {
+                // What was removed is shown before what replaced it.
+                out.push(line('-', middle_a[i]));
+                i += 1;
+            } else {
+                out.push(line('+', middle_b[j]));
+                j += 1;
+            }
+        }
+    }
+    for text in a[a.len() - end..].iter().take(3) {
+        out.push(line(' ', text));
+    }
+    out
+}
+
+#[derive(Template)]
+#[template(path = "filtering_compare.html")]
+struct ComparePage {
+    layout: Layout,
+    before: PolicyVersion,
+    after: PolicyVersion,
+    lines: Vec<DiffLine>,
+}
+
+/// Query of a comparison.
+#[derive(Debug, Deserialize)]
+pub struct CompareQuery {
+    a: i64,
+    b: i64,
+}
+
+/// `GET /filtering/compare?a=N&b=M`: two versions, line by line.
+pub async fn compare(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Query(query): Query<CompareQuery>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewFiltering)?;
+    let store = state.store();
+    let (first, second) = (query.a.min(query.b), query.a.max(query.b));
+    let before = store.policy_version(user.account.school, first).await?;
+    let after = store.policy_version(user.account.school, second).await?;
+    let page = ComparePage {
+        layout: Layout::for_user(&state, &user, "Compare versions").await,
+        lines: diff_lines(&before.text, &after.text),
+        before,
+        after,
+    };
+    render(&page)
+}
+
+/// The restore form.
+#[derive(Debug, Deserialize)]
+pub struct RestoreForm {
+    #[serde(default)]
+    reason: String,
+}
+
+/// `POST /filtering/versions/{n}/restore`: an old version, as a new one.
+pub async fn restore(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(number): Path<i64>,
+    axum::Form(form): axum::Form<RestoreForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditFiltering)?;
+    let old = state
+        .store()
+        .policy_version(user.account.school, number)
+        .await?;
+    let what = format!("version {number} restored");
+    match save_version(
+        &state,
+        &user,
+        &old.text,
+        PolicySource::Restore,
+        &form.reason,
+        &what,
+    )
+    .await?
+    {
+        Ok(saved) => Ok(Redirect::to(&format!("/filtering?saved={saved}")).into_response()),
+        Err(problem) => versions_page(&state, &user, StatusCode::BAD_REQUEST, problem).await,
+    }
+}
+
+/// `GET /filtering/log.csv`: the filter-change log (G2): every version with when, who, from
+/// where, why, and how many lines it changed.
+pub async fn log_csv(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewFiltering)?;
+    let versions = state.store().policy_versions(user.account.school).await?;
+    let mut csv = String::from("version,date,by,from,reason,lines added,lines removed\r\n");
+    for line in version_lines(&state, &versions) {
+        csv.push_str(&format!(
+            "{},{},{},{},{},{},{}\r\n",
+            line.number,
+            csv_field(&line.when),
+            csv_field(&line.author),
+            csv_field(line.source),
+            csv_field(&line.reason),
+            line.added,
+            line.removed
+        ));
+    }
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"filter-change-log.csv\"",
+            ),
+        ],
+        csv,
+    )
+        .into_response())
+}
+
+/// A CSV field: quoted, with quotes doubled; a field a spreadsheet would run as a formula
+/// (`=`, `+`, `-`, `@` first) is written with a `'` before it.
+fn csv_field(text: &str) -> String {
+    let safe = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_owned()
+    };
+    format!("\"{}\"", safe.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = r#"# Park End's policy
+name = "Park End"
+timezone = "Europe/London"
+unknown_group = "ks2"
+
+[[group]]
+id = "ks2"
+title = "KS2"
+kind = "pupil"
+
+[[group]]
+id = "staff"
+title = "Staff"
+kind = "staff"
+
+[[window]]
+id = "lunchtime"
+title = "Lunchtime"
+days = ["mon-fri"]
+from = "12:00"
+to = "13:00"
+
+# Gambling: never for pupils.
+[[rule]]
+id = "gambling"
+action = "Gambling"
+categories = ["gambling"]
+verdict = "unacceptable"
+
+[[rule]]
+id = "games"
+action = "Online gaming"
+categories = ["games"]
+verdict = "unacceptable"
+groups = { staff = "acceptable" }
+"#;
+
+    #[test]
+    fn a_row_is_changed_in_place_and_comments_stay() {
+        let times: VerdictSpec = "acceptable at certain times: lunchtime"
+            .parse()
+            .expect("verdict");
+        let text = set_row_verdicts(
+            POLICY,
+            "gambling",
+            &VerdictSpec::Unacceptable,
+            &[("ks2".into(), None), ("staff".into(), Some(times.clone()))],
+        )
+        .expect("changed");
+        assert!(text.contains("# Gambling: never for pupils."));
+        assert!(text.contains("# Park End's policy"));
+        let spec = PolicySpec::from_toml(&text).expect("reads");
+        let gambling = &spec.rules[0];
+        assert_eq!(gambling.groups.get("staff"), Some(&times));
+        assert_eq!(gambling.verdict, VerdictSpec::Unacceptable);
+        let diff = diff_lines(POLICY, &text);
+        let changed: Vec<&DiffLine> = diff.iter().filter(|l| l.change != ' ').collect();
+        assert!(
+            changed.iter().all(|l| l.change == '+'),
+            "only added lines: {changed:?}"
+        );
+        assert!(
+            changed
+                .iter()
+                .any(|l| l.text.contains("acceptable at certain times"))
+        );
+
+        // An inline table of groups is kept inline; a group set back to the row's verdict is
+        // removed, and an empty table with it.
+        let text = set_row_verdicts(
+            POLICY,
+            "games",
+            &VerdictSpec::Unacceptable,
+            &[("ks2".into(), None), ("staff".into(), None)],
+        )
+        .expect("changed");
+        let spec = PolicySpec::from_toml(&text).expect("reads");
+        assert!(spec.rules[1].groups.is_empty());
+        assert!(!text.contains("groups = {"));
+        let text = set_row_verdicts(
+            POLICY,
+            "games",
+            &VerdictSpec::Acceptable,
+            &[
+                ("ks2".into(), Some(VerdictSpec::Unacceptable)),
+                ("staff".into(), None),
+            ],
+        )
+        .expect("changed");
+        assert!(
+            text.contains(r#"groups = { ks2 = "unacceptable" }"#),
+            "{text}"
+        );
+        assert!(set_row_verdicts(POLICY, "no-such-row", &VerdictSpec::Acceptable, &[]).is_err());
+    }
+
+    #[test]
+    fn a_comparison_shows_what_changed_with_lines_around_it() {
+        let before = "a\nb\nc\nd\ne\nf\ng\n";
+        let after = "a\nb\nc\nD\ne\nf\ng\nh\n";
+        let diff = diff_lines(before, after);
+        let shown: Vec<String> = diff
+            .iter()
+            .map(|l| format!("{}{}", l.change, l.text))
+            .collect();
+        assert_eq!(
+            shown,
+            [" a", " b", " c", "-d", "+D", " e", " f", " g", "+h"]
+        );
+        assert!(diff_lines(before, before).iter().all(|l| l.change == ' '));
+    }
+
+    #[test]
+    fn csv_fields_are_quoted_and_never_formulas() {
+        assert_eq!(csv_field("plain"), "\"plain\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+    }
+}
