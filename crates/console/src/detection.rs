@@ -282,6 +282,10 @@ async fn put_in_force(state: &AppState, user: &CurrentUser) -> Result<(), AppErr
         let in_force = state.store().exclusions(user.account.school, false).await?;
         filter.exclusions_changed(&in_force);
     }
+    state
+        .store()
+        .notify_filter_changed(user.account.school)
+        .await;
     Ok(())
 }
 

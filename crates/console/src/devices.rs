@@ -83,9 +83,7 @@ pub async fn add_device(
     )
     .await?;
     // In force at once in this process's filters, not at the next refresh.
-    if let Some(filter) = state.filter() {
-        filter.records_changed();
-    }
+    state.filter_changed(user.account.school).await;
     Ok(Redirect::to("/devices").into_response())
 }
 
@@ -100,9 +98,7 @@ pub async fn delete_device(
     store
         .remove_device(user.account.school, DeviceId(id))
         .await?;
-    if let Some(filter) = state.filter() {
-        filter.records_changed();
-    }
+    state.filter_changed(user.account.school).await;
     user.record(
         store,
         "device.remove",

@@ -462,9 +462,7 @@ pub(crate) async fn save_version(
         Some(reason.to_owned()),
     )
     .await?;
-    if let Some(filter) = state.filter() {
-        filter.records_changed();
-    }
+    state.filter_changed(user.account.school).await;
     Ok(Ok(number))
 }
 

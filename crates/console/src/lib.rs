@@ -261,6 +261,16 @@ impl AppState {
         self.inner.filter.as_ref()
     }
 
+    /// `school`'s filtering records (policy, devices, grants, exclusions) changed: this
+    /// process's filters read them now, and other gateways on the same PostgreSQL database are
+    /// told (`NOTIFY`).
+    pub async fn filter_changed(&self, school: ward_store::SchoolId) {
+        if let Some(filter) = self.filter() {
+            filter.records_changed();
+        }
+        self.store().notify_filter_changed(school).await;
+    }
+
     /// The store.
     pub fn store(&self) -> &Store {
         &self.inner.store

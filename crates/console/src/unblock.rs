@@ -350,9 +350,7 @@ pub async fn decide(
                 (!note.is_empty()).then(|| note.to_owned()),
             )
             .await?;
-            if let Some(filter) = state.filter() {
-                filter.records_changed();
-            }
+            state.filter_changed(user.account.school).await;
         }
         _ => return Err(AppError::BadRequest("Approve or refuse.".into())),
     }
@@ -390,9 +388,7 @@ pub async fn end(
             None,
         )
         .await?;
-        if let Some(filter) = state.filter() {
-            filter.records_changed();
-        }
+        state.filter_changed(user.account.school).await;
     }
     Ok(Redirect::to(&format!("/unblock/{id}")).into_response())
 }

@@ -59,8 +59,8 @@ pub use model::{
     is_hidden_character, micros, timestamp,
 };
 pub use policy::{
-    MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON, MOST_POLICY_BYTES,
-    PolicySource, PolicyVersion,
+    FilterChanges, MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON,
+    MOST_POLICY_BYTES, PolicySource, PolicyVersion,
 };
 pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,

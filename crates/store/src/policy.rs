@@ -5,7 +5,7 @@ use crate::BeginWrite as _;
 use jiff::Timestamp;
 use sqlx::Row;
 
-use crate::{Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
+use crate::{Backend, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
 
 /// The longest policy document kept (a school's policy is a few kilobytes; local lists can
 /// make it longer).
@@ -236,5 +236,65 @@ impl Store {
                 None => Ok(None),
             }
         })
+    }
+}
+
+/// The PostgreSQL channel on which a change to what filtering reads (the policy, the device
+/// register, unblock grants, detection exclusions) is announced to every gateway, with the
+/// school's id as the payload.
+const CHANGES_CHANNEL: &str = "ward_filter_changes";
+
+/// Changes announced by other processes (PostgreSQL `LISTEN`).
+pub struct FilterChanges {
+    listener: sqlx::postgres::PgListener,
+}
+
+impl std::fmt::Debug for FilterChanges {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FilterChanges").finish_non_exhaustive()
+    }
+}
+
+impl FilterChanges {
+    /// The next school whose filtering records changed. A lost connection is made again here
+    /// (changes announced meanwhile are missed: gateways also read every half minute).
+    pub async fn next(&mut self) -> Result<SchoolId> {
+        loop {
+            let notification = self.listener.recv().await?;
+            if let Ok(id) = notification.payload().parse::<i64>() {
+                return Ok(SchoolId(id));
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Announces that `school`'s filtering records changed, so that every gateway on the same
+    /// PostgreSQL database reads them at once. Nothing on SQLite (one process: the console
+    /// tells its own gateway directly). A failure is logged, not returned: the change is saved,
+    /// and the gateways' half-minute read brings it in.
+    pub async fn notify_filter_changed(&self, school: SchoolId) {
+        if let Backend::Postgres(pool) = &self.backend {
+            let sent = sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(CHANGES_CHANNEL)
+                .bind(school.0.to_string())
+                .execute(pool)
+                .await;
+            if let Err(error) = sent {
+                tracing::warn!(%error, "cannot announce a filtering change to other gateways");
+            }
+        }
+    }
+
+    /// Changes announced by other processes (`None` on SQLite).
+    pub async fn filter_changes(&self) -> Result<Option<FilterChanges>> {
+        match &self.backend {
+            Backend::Sqlite(_) => Ok(None),
+            Backend::Postgres(pool) => {
+                let mut listener = sqlx::postgres::PgListener::connect_with(pool).await?;
+                listener.listen(CHANGES_CHANNEL).await?;
+                Ok(Some(FilterChanges { listener }))
+            }
+        }
     }
 }

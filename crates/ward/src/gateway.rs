@@ -263,6 +263,7 @@ impl Gateway {
             proxy: proxy.clone(),
             dns: dns.clone(),
         });
+        tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
         tasks.spawn(reloader(
             config.clone(),
             store.clone(),
@@ -843,6 +844,30 @@ fn state(policy: Arc<PolicySnapshot>, devices: &[Device]) -> FilterState {
         tracing::warn!(%warning, "device register");
     }
     state
+}
+
+/// Wakes the reloader when another process announces a change to the school's filtering
+/// records (PostgreSQL `LISTEN`; nothing to do on SQLite, where the console is in this process).
+async fn listen_for_changes(store: Store, school: SchoolId, hooks: Arc<GatewayHooks>) {
+    loop {
+        match store.filter_changes().await {
+            Ok(None) => return,
+            Ok(Some(mut changes)) => loop {
+                match changes.next().await {
+                    Ok(changed) if changed == school => hooks.records_changed.notify_one(),
+                    Ok(_) => {}
+                    Err(error) => {
+                        tracing::warn!(%error, "lost the database's change announcements; listening again");
+                        break;
+                    }
+                }
+            },
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for the database's change announcements; reading every half minute");
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(5)).await;
+    }
 }
 
 async fn reloader(

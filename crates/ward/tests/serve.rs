@@ -3213,6 +3213,148 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     assert!(ok, "{log}");
 }
 
+/// A new, empty database on the test command's PostgreSQL server (`WARD_TEST_POSTGRES`).
+fn postgres_database(name: &str) -> String {
+    use sqlx::Connection;
+    let server = std::env::var("WARD_TEST_POSTGRES").expect(
+        "WARD_TEST_POSTGRES is not set: run the tests with scripts/test, which starts PostgreSQL",
+    );
+    let name = format!("ward_serve_{name}_{}", std::process::id());
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let mut connection = sqlx::PgConnection::connect(&server)
+            .await
+            .expect("connect to the test PostgreSQL server");
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {name}"),
+            format!("CREATE DATABASE {name}"),
+        ] {
+            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+                .execute(&mut connection)
+                .await
+                .expect("create the database");
+        }
+    });
+    let base = server
+        .rsplit_once('/')
+        .map_or(server.as_str(), |(base, _)| base);
+    format!("{base}/{name}")
+}
+
+#[test]
+fn two_gateways_on_one_postgresql_follow_a_change_in_either_console_within_two_seconds() {
+    let database = postgres_database("two_gateways");
+    let start = |name: &str| {
+        let folder = temp_folder(name);
+        gambling_index(&folder);
+        // Pupils (and anyone unknown) may not gamble; staff may.
+        std::fs::write(folder.join("policy.toml"), staff_may_gamble("")).expect("policy");
+        let server = Server::start(
+            &folder,
+            &[
+                ("WARD_DATABASE_URL", database.as_str()),
+                ("WARD_ADMIN_PASSWORD", "two gateways test password"),
+                ("WARD_EVENTS_GATEWAY", name),
+                ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+                ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+                ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+                ("WARD_FILTER_INDEX", "lists.idx"),
+                ("WARD_FILTER_POLICY", "policy.toml"),
+            ],
+        );
+        let dns = server
+            .printed
+            .iter()
+            .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("the DNS filter's address")
+            .to_owned();
+        (server, dns)
+    };
+    let (first, first_dns) = start("gateway-a");
+    let (second, second_dns) = start("gateway-b");
+    // Whether `dns` blocks casino.test for a query from `from`.
+    let blocked = |dns: &str, from: &str| {
+        let (ip, port) = dns.rsplit_once(':').expect("address:port");
+        let output = Command::new("dig")
+            .args(["-b", from, "+short", "+time=2", "+tries=1", "-p", port])
+            .arg(format!("@{ip}"))
+            .arg("casino.test")
+            .output()
+            .expect("dig");
+        String::from_utf8_lossy(&output.stdout).trim() == "192.0.2.250"
+    };
+    let waited = |dns: &str, from: &str, saved: std::time::Instant| {
+        while blocked(dns, from) && saved.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        saved.elapsed()
+    };
+    for dns in [&first_dns, &second_dns] {
+        assert!(blocked(dns, "127.0.0.1") && blocked(dns, "127.0.0.9"));
+    }
+
+    // A staff laptop registered in the second console: its group in force at the first
+    // gateway within two seconds.
+    let (_, _, other) = log_in(&second.base, "admin", "two gateways test password");
+    let other = other.expect("a session");
+    let csrf = field(&console_get(&second.base, &other, "/devices").1, "csrf");
+    let saved = std::time::Instant::now();
+    let (status, page) = console_post(
+        &second.base,
+        &other,
+        "/devices",
+        &[
+            ("csrf", &csrf),
+            ("name", "STAFF-LAP-01"),
+            ("network", "127.0.0.9/32"),
+            ("group", "staff"),
+            ("location", "Staff room"),
+        ],
+    );
+    assert_eq!(status, 303, "{page}");
+    let elapsed = waited(&first_dns, "127.0.0.9", saved);
+    println!("the device reached the other gateway after {elapsed:?}");
+    assert!(
+        !blocked(&first_dns, "127.0.0.9"),
+        "the other gateway never followed"
+    );
+    assert!(elapsed < Duration::from_secs(2), "after {elapsed:?}");
+    assert!(blocked(&first_dns, "127.0.0.1"), "only the laptop");
+
+    // A row changed in the first console: in force at the second gateway within two seconds.
+    // (Sessions are in the database: the same log-in works at either console.)
+    let session = other;
+    let (_, page) = console_get(&first.base, &session, "/filtering/rules/gambling");
+    let csrf = field(&page, "csrf");
+    let saved = std::time::Instant::now();
+    let (status, _) = console_post(
+        &first.base,
+        &session,
+        "/filtering/rules/gambling",
+        &[
+            ("csrf", &csrf),
+            ("default_kind", "acceptable"),
+            (
+                "reason",
+                "Year 6 probability project, agreed by the headteacher",
+            ),
+        ],
+    );
+    assert_eq!(status, 303);
+    let elapsed = waited(&second_dns, "127.0.0.1", saved);
+    println!("the policy reached the other gateway after {elapsed:?}");
+    assert!(
+        !blocked(&second_dns, "127.0.0.1"),
+        "the other gateway never followed"
+    );
+    assert!(elapsed < Duration::from_secs(2), "after {elapsed:?}");
+    let (ok, log) = first.terminate();
+    assert!(ok, "{log}");
+    let (ok, log) = second.terminate();
+    assert!(ok, "{log}");
+}
+
 #[test]
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
