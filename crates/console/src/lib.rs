@@ -148,6 +148,21 @@ pub trait FilterHooks: Send + Sync + 'static {
     fn https_status(&self) -> Option<HttpsStatus> {
         None
     }
+    /// What the live policy decides for `site` (a host or URL) for `group` (and the user
+    /// `user`, for nominated users and personal grants) at `at`, with why: `Err` when the site
+    /// cannot be read or the group is not in the policy. By default nothing can be asked.
+    fn explain(
+        &self,
+        site: &str,
+        group: &str,
+        user: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<Explained, Refused> {
+        let _ = (site, group, user, at);
+        Err(Refused(
+            "no filter runs with this console, so nothing can be tested here".into(),
+        ))
+    }
     /// Whether `text`, a whole policy document, compiles against the category index in force
     /// (an allow that reaches an illegal-content entry is refused, with the rule named): its
     /// warnings, or why not. By default nothing can be checked, so nothing is saved.
@@ -189,6 +204,26 @@ pub struct Classified {
     pub categories: String,
     /// Why it is blocked (or allowed).
     pub reason: String,
+}
+
+/// The live policy's decision on a site, with every step of its precedence, for the URL
+/// tester.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Explained {
+    /// The address as read, normalised.
+    pub url: String,
+    /// The group whose policy applied.
+    pub group: String,
+    /// Whether it is blocked.
+    pub blocked: bool,
+    /// Why, as the block page and the log say it.
+    pub reason: String,
+    /// The step of the precedence that decided (1 to 7).
+    pub step: usize,
+    /// The User Actions row that decided, if one did.
+    pub rule: Option<String>,
+    /// Every category the site is in.
+    pub categories: Vec<String>,
 }
 
 /// What every handler can reach.
@@ -315,6 +350,7 @@ pub fn router(state: AppState) -> Router {
             post(filtering::restore),
         )
         .route("/filtering/log.csv", get(filtering::log_csv))
+        .route("/filtering/test", get(filtering::test))
         .route("/people", get(people::people))
         .route(
             "/people/{id}/password",

@@ -177,6 +177,61 @@ pub enum Reason<'a> {
     Uncategorised,
 }
 
+/// The steps of [`decide`]'s precedence, in order: a title and what the step does.
+pub const PRECEDENCE: [(&str, &str); 7] = [
+    (
+        "Illegal-content lists",
+        "IWF and CTIRU lists: always blocked, nothing overrides them",
+    ),
+    (
+        "Rules that say unacceptable and illegal",
+        "blocked for the group; grants and local lists cannot open them",
+    ),
+    (
+        "Temporary unblocks (grants)",
+        "sites or categories opened for a group or a person, for a time",
+    ),
+    (
+        "Local allow and block lists",
+        "the school's own entries; the most specific wins, block on a tie",
+    ),
+    (
+        "Sites given as an IP address",
+        "blocked for groups that may not use addresses instead of names",
+    ),
+    (
+        "User Actions rules",
+        "the rows covering the site's categories, for this group, person and time",
+    ),
+    (
+        "The group's fallback",
+        "for sites no rule covers: allowed, or blocked for a walled garden",
+    ),
+];
+
+impl Reason<'_> {
+    /// Which step of [`PRECEDENCE`] decided (1 to 7).
+    pub fn step(&self) -> usize {
+        match self {
+            Reason::IllegalList { .. } => 1,
+            Reason::IllegalRule { .. } => 2,
+            Reason::Grant { .. } => 3,
+            Reason::LocalList { .. } => 4,
+            Reason::IpAddressHost => 5,
+            Reason::Rule { .. } => 6,
+            Reason::Uncategorised => 7,
+        }
+    }
+
+    /// The User Actions row that decided, if one did.
+    pub fn rule(&self) -> Option<&str> {
+        match self {
+            Reason::IllegalRule { rule, .. } | Reason::Rule { rule, .. } => Some(rule),
+            _ => None,
+        }
+    }
+}
+
 impl fmt::Display for Reason<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

@@ -40,7 +40,8 @@ mod time;
 
 pub use compile::{Group, GroupId, NotInspected, PolicySnapshot, Stage, Warning};
 pub use decide::{
-    Action, AlertLevel, CategoryMatch, Decision, Identity, Reason, Request, RuleDetail, decide,
+    Action, AlertLevel, CategoryMatch, Decision, Identity, PRECEDENCE, Reason, Request, RuleDetail,
+    decide,
 };
 pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
 pub use spec::{

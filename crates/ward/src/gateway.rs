@@ -109,6 +109,43 @@ impl ward_console::FilterHooks for GatewayHooks {
         self.records_changed.notify_one();
     }
 
+    fn explain(
+        &self,
+        site: &str,
+        group: &str,
+        user: Option<&str>,
+        at: jiff::Timestamp,
+    ) -> Result<ward_console::Explained, Refused> {
+        let policy = self.live.load().policy.clone();
+        let request =
+            ward_policy::Request::parse(site.trim()).map_err(|error| Refused(error.to_string()))?;
+        if policy.group(group).is_none() {
+            return Err(Refused(format!("the policy has no group {group:?}")));
+        }
+        let identity = ward_policy::Identity {
+            group: group
+                .parse()
+                .map_err(|_| Refused(format!("{group:?} is not a group")))?,
+            user: user.map(str::to_owned),
+        };
+        let decision = ward_policy::decide(&policy, &request, &identity, at);
+        let mut categories: Vec<String> = Vec::new();
+        for found in &decision.categories {
+            if !categories.iter().any(|c| c == found.category) {
+                categories.push(found.category.to_owned());
+            }
+        }
+        Ok(ward_console::Explained {
+            url: request.to_string(),
+            group: decision.group.to_string(),
+            blocked: decision.action == ward_policy::Action::Block,
+            reason: decision.reason.to_string(),
+            step: decision.reason.step(),
+            rule: decision.reason.rule().map(str::to_owned),
+            categories,
+        })
+    }
+
     fn check_policy(&self, text: &str) -> Result<Vec<String>, Refused> {
         let spec = PolicySpec::from_toml(text).map_err(|error| Refused(error.to_string()))?;
         let index = self.live.load().policy.index().clone();

@@ -3073,6 +3073,41 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     assert!(page.contains("imported from the policy file"), "{page}");
     assert!(page.contains("id=\"row-gambling\""), "{page}");
 
+    // The URL tester explains the block, step by step, with the row to change.
+    let (status, page) = console_get(
+        &server.base,
+        &session,
+        "/filtering/test?site=http%3A%2F%2Fcasino.test%2Fspin&group=pupils",
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("<h2>Blocked</h2>"), "{page}");
+    assert!(
+        page.contains("rule gambling (unacceptable): category gambling"),
+        "{page}"
+    );
+    assert!(
+        page.contains("href=\"/filtering/rules/gambling\""),
+        "{page}"
+    );
+    assert_eq!(page.matches("did not apply").count(), 5, "{page}");
+    assert_eq!(
+        page.matches("<strong>decided</strong>").count(),
+        1,
+        "{page}"
+    );
+    let (_, page) = console_get(
+        &server.base,
+        &session,
+        "/filtering/test?site=abuse.test%2Fimg%2F1.jpg&group=pupils",
+    );
+    assert!(page.contains("illegal-content list iwf"), "{page}");
+    let (_, page) = console_get(
+        &server.base,
+        &session,
+        "/filtering/test?site=a%20b&group=pupils",
+    );
+    assert!(page.contains("id=\"problem\""), "a clear error: {page}");
+
     // A reason that says nothing is refused; so is opening the illegal-content row, which is
     // audited with the rule named.
     let (_, page) = console_get(&server.base, &session, "/filtering/rules/gambling");
