@@ -3215,13 +3215,124 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     assert!(csv.contains("\"a restore\",\"The project is over"), "{csv}");
     assert_eq!(csv.lines().count(), 4, "{csv}");
 
-    // The file unchanged, a SIGHUP makes no version; the file changed, it is the next one.
     let kill = |signal: &str| {
         Command::new("kill")
             .args([signal, &server.child.id().to_string()])
             .status()
             .expect("kill");
     };
+    // Exported exactly as saved; a file imported (comments, Windows line endings, a name with
+    // an accent, no final newline) is the next version, in force, and exports byte for byte.
+    let export = |version: Option<&str>| {
+        let mut command = ward(&folder);
+        command
+            .args(["policy", "export"])
+            .env("WARD_FILTER_INDEX", "lists.idx");
+        if let Some(version) = version {
+            command.args(["--version", version]);
+        }
+        let output = command.output().expect("ward policy export");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).expect("UTF-8")
+    };
+    assert_eq!(export(Some("1")), policy, "version 1 is the file as it was");
+    let imported = format!(
+        "# Policy for Ecole Sainte-Thérèse, kept in version control\r\n{}",
+        policy
+            .replace("DNS school", "Sainte-Thérèse")
+            .replacen(
+                "verdict = \"unacceptable\"",
+                "verdict   =   \"acceptable\"  # for the project",
+                1
+            )
+            .replace('\n', "\r\n")
+            .trim_end()
+    );
+    std::fs::write(folder.join("imported.toml"), &imported).expect("file");
+    let refused = ward(&folder)
+        .args(["policy", "import", "imported.toml", "--reason", "short"])
+        .env("WARD_FILTER_INDEX", "lists.idx")
+        .output()
+        .expect("ward policy import");
+    assert!(!refused.status.success(), "a reason that says nothing");
+    let import = ward(&folder)
+        .args(["policy", "import", "imported.toml"])
+        .args([
+            "--reason",
+            "The local authority's reviewed policy for this term",
+        ])
+        .env("WARD_FILTER_INDEX", "lists.idx")
+        .output()
+        .expect("ward policy import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert!(String::from_utf8_lossy(&import.stdout).contains("saved as version 4"));
+    assert_eq!(export(None), imported);
+    // With SQLite the running Ward reads it within half a minute, or at once on SIGHUP.
+    kill("-HUP");
+    let in_force = std::time::Instant::now();
+    while blocked_by_dns() && in_force.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!blocked_by_dns(), "the import is in force");
+    // An import that would open illegal content is refused and saves nothing.
+    std::fs::write(
+        folder.join("bad.toml"),
+        policy.replace(
+            "verdict = \"unacceptable and illegal\"",
+            "verdict = \"acceptable\"",
+        ),
+    )
+    .expect("file");
+    let bad = ward(&folder)
+        .args([
+            "policy",
+            "import",
+            "bad.toml",
+            "--reason",
+            "Trying to open everything up",
+        ])
+        .env("WARD_FILTER_INDEX", "lists.idx")
+        .output()
+        .expect("ward policy import");
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("iwf"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    assert_eq!(export(None), imported, "nothing saved");
+    // Back to the file's policy for what follows.
+    let import = ward(&folder)
+        .args([
+            "policy",
+            "import",
+            "policy.toml",
+            "--reason",
+            "Back to the school's own file",
+        ])
+        .env("WARD_FILTER_INDEX", "lists.idx")
+        .output()
+        .expect("ward policy import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    kill("-HUP");
+    while !blocked_by_dns() && in_force.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(blocked_by_dns(), "the school's file is in force again");
+
+    // The file unchanged, a SIGHUP makes no version; the file changed, it is the next one.
     kill("-HUP");
     std::thread::sleep(Duration::from_millis(500));
     assert_eq!(
@@ -3229,7 +3340,7 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
             .1
             .lines()
             .count(),
-        4
+        6
     );
     std::fs::write(
         folder.join("policy.toml"),
