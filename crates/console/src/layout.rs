@@ -52,6 +52,8 @@ pub struct NavUser {
     pub incidents: bool,
     /// Filtering.
     pub filtering: bool,
+    /// The policy document only (teachers and governors).
+    pub policy_document: bool,
     /// The school's password rules ask for a new password: it is older than they allow.
     pub password_due: bool,
     /// Whether the password is Ward's to change (not the directory's).
@@ -100,6 +102,7 @@ impl Layout {
                 ask_unblock: user.can(Permission::RequestUnblock),
                 incidents: user.can(Permission::RecordIncident),
                 filtering: user.can(Permission::ViewFiltering),
+                policy_document: user.can(Permission::ViewPolicyDocument),
                 own_password: !user.account.from_directory,
                 password_due: !user.account.from_directory
                     && state

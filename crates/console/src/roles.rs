@@ -66,6 +66,9 @@ pub enum Permission {
     ViewFiltering,
     /// Changing the filtering policy (each change with a reason, a new version).
     EditFiltering,
+    /// The policy document's appendix: the filtering and sanctions tables as in force (no
+    /// names), for everyone who signs off the school's online safety policy.
+    ViewPolicyDocument,
 }
 
 /// Whether `role` carries `permission`.
@@ -91,6 +94,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | SignOffIncidents
                 | ViewFiltering
                 | EditFiltering
+                | ViewPolicyDocument
         ),
         Role::Headteacher => matches!(
             permission,
@@ -105,6 +109,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | RecordIncident
                 | ManageIncidents
                 | ViewFiltering
+                | ViewPolicyDocument
         ),
         Role::Technician => matches!(
             permission,
@@ -119,9 +124,13 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | RecordIncident
                 | ViewFiltering
                 | EditFiltering
+                | ViewPolicyDocument
         ),
-        Role::Teacher => matches!(permission, ViewDashboard | RequestUnblock | RecordIncident),
-        Role::Governor => matches!(permission, ViewDashboard),
+        Role::Teacher => matches!(
+            permission,
+            ViewDashboard | RequestUnblock | RecordIncident | ViewPolicyDocument
+        ),
+        Role::Governor => matches!(permission, ViewDashboard | ViewPolicyDocument),
     }
 }
 

@@ -153,6 +153,7 @@ fn every_route_checks_the_role() {
         "/filtering/compare?a=1&b=1",
         "/filtering/log.csv",
         "/filtering/test",
+        "/filtering/document",
         "/devices",
         "/activity",
         "/audit",
@@ -178,6 +179,7 @@ fn every_route_checks_the_role() {
                 "/filtering/compare?a=1&b=1",
                 "/filtering/log.csv",
                 "/filtering/test",
+                "/filtering/document",
                 "/activity",
                 "/audit",
                 "/unblock",
@@ -198,6 +200,7 @@ fn every_route_checks_the_role() {
                 "/filtering/compare?a=1&b=1",
                 "/filtering/log.csv",
                 "/filtering/test",
+                "/filtering/document",
                 "/activity",
                 "/audit",
                 "/accounts",
@@ -222,6 +225,7 @@ fn every_route_checks_the_role() {
                 "/filtering/compare?a=1&b=1",
                 "/filtering/log.csv",
                 "/filtering/test",
+                "/filtering/document",
                 "/devices",
                 "/accounts",
                 "/unblock",
@@ -230,8 +234,11 @@ fn every_route_checks_the_role() {
                 "/unblock/mine",
             ],
         ),
-        ("teacher", &["/unblock/new", "/unblock/mine"]),
-        ("governor", &[]),
+        (
+            "teacher",
+            &["/filtering/document", "/unblock/new", "/unblock/mine"],
+        ),
+        ("governor", &["/filtering/document"]),
     ];
     for (username, may) in allowed {
         let mut client = console.logged_in(username);

@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::compile::PolicySnapshot;
-use crate::spec::{VerdictKind, VerdictSpec};
+use crate::spec::{PolicySpec, VerdictKind, VerdictSpec};
 
 impl PolicySnapshot {
     /// Markdown: the User Actions table in the policy document's five columns (an `X` where a
@@ -32,17 +32,14 @@ impl PolicySnapshot {
             let _ = write!(out, " {} |", kind.heading());
         }
         let _ = writeln!(out, "\n|---|---|---|---|---|---|");
-        let mut heading: Option<&str> = None;
-        for rule in &spec.rules {
-            if rule.heading.as_deref() != heading {
-                heading = rule.heading.as_deref();
-                if let Some(text) = heading {
-                    let _ = writeln!(out, "| **{}** | | | | | |", escape(text));
-                }
+        let rows = spec.user_actions();
+        for row in &rows {
+            if let Some(text) = row.heading {
+                let _ = writeln!(out, "| **{}** | | | | | |", escape(text));
             }
-            let _ = write!(out, "| {} |", escape(&rule.action));
-            for kind in VerdictKind::ALL {
-                let _ = write!(out, " {} |", self.cell(rule, kind));
+            let _ = write!(out, "| {} |", escape(row.action));
+            for cell in &row.cells {
+                let _ = write!(out, " {cell} |");
             }
             out.push('\n');
         }
@@ -50,18 +47,13 @@ impl PolicySnapshot {
         let _ = writeln!(out, "\n## What each row covers\n");
         let _ = writeln!(out, "| User action | UKSIC category | Lists |");
         let _ = writeln!(out, "|---|---|---|");
-        for rule in &spec.rules {
-            let lists = if rule.categories.is_empty() {
-                rule.note.clone().unwrap_or_else(|| "—".to_string())
-            } else {
-                rule.categories.join(", ")
-            };
+        for row in &rows {
             let _ = writeln!(
                 out,
                 "| {} | {} | {} |",
-                escape(&rule.action),
-                rule.uksic.as_deref().unwrap_or("—"),
-                escape(&lists)
+                escape(row.action),
+                row.uksic.unwrap_or("—"),
+                escape(&row.covers)
             );
         }
 
@@ -111,54 +103,95 @@ impl PolicySnapshot {
         }
         out
     }
+}
 
-    /// One cell: `X` for every group, else the ids of the groups the verdict holds for, then the
-    /// windows or nominations it names.
-    fn cell(&self, rule: &crate::spec::RuleSpec, kind: VerdictKind) -> String {
-        let mut holders = Vec::new();
-        let mut details: Vec<String> = Vec::new();
-        for group in &self.groups {
-            let verdict = rule.groups.get(group.id.as_str()).unwrap_or(&rule.verdict);
-            if verdict.kind() != kind {
-                continue;
-            }
-            holders.push(group.id.as_str().to_uppercase());
-            let detail = match verdict {
-                VerdictSpec::AtCertainTimes(windows) => windows
-                    .iter()
-                    .map(|id| {
-                        self.windows
-                            .iter()
-                            .find(|w| &w.id == id)
-                            .map_or(id.clone(), |w| w.title.clone())
-                    })
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                VerdictSpec::ForNominatedUsers { groups, users } => groups
-                    .iter()
-                    .map(|g| g.to_uppercase())
-                    .chain(users.iter().cloned())
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                _ => continue,
-            };
-            if !details.contains(&detail) {
-                details.push(detail);
-            }
-        }
-        if holders.is_empty() {
-            return String::new();
-        }
-        let mut cell = if holders.len() == self.groups.len() {
-            "X".to_string()
-        } else {
-            holders.join(", ")
-        };
-        if !details.is_empty() {
-            let _ = write!(cell, " ({})", details.join("; "));
-        }
-        cell
+/// One row of the *User Actions* table as the policy document shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionRow<'a> {
+    /// The heading the row sits under, when it starts a new one.
+    pub heading: Option<&'a str>,
+    /// The row's words.
+    pub action: &'a str,
+    /// The five columns: `X` where the verdict holds for every group, else the groups' ids in
+    /// capitals, with the windows or nominations named.
+    pub cells: [String; 5],
+    /// The UK Safer Internet Centre category, if the row names one.
+    pub uksic: Option<&'a str>,
+    /// What it covers: its categories, or its note.
+    pub covers: String,
+}
+
+impl PolicySpec {
+    /// The *User Actions* table, row by row.
+    pub fn user_actions(&self) -> Vec<ActionRow<'_>> {
+        let mut heading: Option<&str> = None;
+        self.rules
+            .iter()
+            .map(|rule| {
+                let starts = rule.heading.as_deref() != heading;
+                heading = rule.heading.as_deref();
+                ActionRow {
+                    heading: if starts { heading } else { None },
+                    action: &rule.action,
+                    cells: VerdictKind::ALL.map(|kind| cell(self, rule, kind)),
+                    uksic: rule.uksic.as_deref(),
+                    covers: if rule.categories.is_empty() {
+                        rule.note.clone().unwrap_or_else(|| "—".to_string())
+                    } else {
+                        rule.categories.join(", ")
+                    },
+                }
+            })
+            .collect()
     }
+}
+
+/// One cell: `X` for every group, else the ids of the groups the verdict holds for, then the
+/// windows or nominations it names.
+fn cell(spec: &PolicySpec, rule: &crate::spec::RuleSpec, kind: VerdictKind) -> String {
+    let mut holders = Vec::new();
+    let mut details: Vec<String> = Vec::new();
+    for group in &spec.groups {
+        let verdict = rule.groups.get(group.id.as_str()).unwrap_or(&rule.verdict);
+        if verdict.kind() != kind {
+            continue;
+        }
+        holders.push(group.id.to_uppercase());
+        let detail = match verdict {
+            VerdictSpec::AtCertainTimes(windows) => windows
+                .iter()
+                .map(|id| {
+                    spec.windows
+                        .iter()
+                        .find(|w| &w.id == id)
+                        .map_or(id.clone(), |w| w.title.clone())
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            VerdictSpec::ForNominatedUsers { groups, users } => groups
+                .iter()
+                .map(|g| g.to_uppercase())
+                .chain(users.iter().cloned())
+                .collect::<Vec<_>>()
+                .join(", "),
+            _ => continue,
+        };
+        if !details.contains(&detail) {
+            details.push(detail);
+        }
+    }
+    if holders.is_empty() {
+        return String::new();
+    }
+    let mut cell = if holders.len() == spec.groups.len() {
+        "X".to_string()
+    } else {
+        holders.join(", ")
+    };
+    if !details.is_empty() {
+        let _ = write!(cell, " ({})", details.join("; "));
+    }
+    cell
 }
 
 fn escape(text: &str) -> String {

@@ -11,7 +11,6 @@ use crate::spec::WindowSpec;
 /// A compiled weekly window.
 #[derive(Debug, Clone)]
 pub(crate) struct Window {
-    pub(crate) id: String,
     pub(crate) title: String,
     /// Monday first.
     days: [bool; 7],
@@ -59,7 +58,6 @@ impl Window {
             )));
         }
         Ok(Window {
-            id: spec.id.clone(),
             title: spec.title.clone(),
             days,
             from,

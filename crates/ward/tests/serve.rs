@@ -3073,6 +3073,19 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     assert!(page.contains("imported from the policy file"), "{page}");
     assert!(page.contains("id=\"row-gambling\""), "{page}");
 
+    // The policy document is the version in force, with the sanctions tables.
+    let (status, page) = console_get(&server.base, &session, "/filtering/document");
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("version 1, saved"), "{page}");
+    assert!(page.contains("Child sexual abuse images"), "{page}");
+    assert!(
+        page.contains("<h2>Pupils: actions and sanctions</h2>"),
+        "{page}"
+    );
+    let (status, file) = console_get(&server.base, &session, "/filtering/document?file=1");
+    assert_eq!(status, 200);
+    assert!(!file.contains("href=\"/alerts\""), "no menu in the file");
+
     // The URL tester explains the block, step by step, with the row to change.
     let (status, page) = console_get(
         &server.base,
