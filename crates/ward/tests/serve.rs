@@ -2934,8 +2934,15 @@ fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium()
         ),
     ] {
         attempt(&starting, new, again);
-        // (The page before says "Make a new password" too: wait for the new answer.)
-        browser.wait_for_text(said);
+        // The page before has the same heading and rules (and each says the last problem):
+        // wait for this answer in the problem line itself.
+        let problem = "return (document.getElementById('problem') || {}).textContent || ''";
+        let waited = std::time::Instant::now();
+        while !browser.run(problem).as_str().unwrap_or("").contains(said)
+            && waited.elapsed() < Duration::from_secs(10)
+        {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         assert!(
             browser.find_text("#problem").contains(said),
             "{new}: {}",
