@@ -351,6 +351,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/filtering/log.csv", get(filtering::log_csv))
         .route("/filtering/test", get(filtering::test))
+        .route(
+            "/filtering/lists",
+            get(filtering::lists).post(filtering::change_list),
+        )
         .route("/filtering/document", get(filtering::document))
         .route("/people", get(people::people))
         .route(

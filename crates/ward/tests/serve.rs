@@ -3374,6 +3374,67 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     }
     assert!(!blocked_by_dns(), "the changed file is in force");
     let csv = console_get(&server.base, &session, "/filtering/log.csv").1;
+    // A local list: casino.test blocked for pupils by the school's own entry (over the rule
+    // that now allows it), then removed; an allow reaching illegal content is refused.
+    let csrf = field(
+        &console_get(&server.base, &session, "/filtering/lists").1,
+        "csrf",
+    );
+    let list_change = |action: &str, list: &str, entry: &str, reason: &str| {
+        console_post(
+            &server.base,
+            &session,
+            "/filtering/lists",
+            &[
+                ("csrf", &csrf),
+                ("action", action),
+                ("group", "pupils"),
+                ("list", list),
+                ("entry", entry),
+                ("reason", reason),
+            ],
+        )
+    };
+    let (status, page) = list_change(
+        "add",
+        "block",
+        "casino.test",
+        "Parents complained: keep it closed",
+    );
+    assert_eq!(status, 303, "{page}");
+    let changed = std::time::Instant::now();
+    while !blocked_by_dns() && changed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        blocked_by_dns(),
+        "the block entry is in force within two seconds"
+    );
+    let (_, page) = console_get(&server.base, &session, "/filtering/lists");
+    assert!(page.contains("<li>casino.test"), "{page}");
+    let (status, page) = list_change(
+        "add",
+        "allow",
+        "abuse.test",
+        "Trying to open the illegal list",
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("Not saved") && page.contains("iwf"), "{page}");
+    let (status, page) = list_change("add", "allow", "two words", "Hostile input in the entry");
+    assert_eq!(status, 400);
+    assert!(page.contains("without spaces"), "{page}");
+    let (status, page) = list_change(
+        "remove",
+        "block",
+        "casino.test",
+        "The complaint was about another site",
+    );
+    assert_eq!(status, 303, "{page}");
+    let changed = std::time::Instant::now();
+    while blocked_by_dns() && changed.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!blocked_by_dns(), "removed within two seconds");
     assert!(csv.contains("the policy file policy.toml changed"), "{csv}");
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
