@@ -847,6 +847,41 @@ groups = { staff = "acceptable" }
     }
 
     #[test]
+    fn settings_are_set_in_place_and_defaults_stay_unwritten() {
+        let keep = |group: &str| GroupSettings {
+            group: group.into(),
+            safe_search: true,
+            youtube: "strict".into(),
+            ip_hosts: String::new(),
+            uncategorised: "allow".into(),
+        };
+        let same =
+            set_settings(POLICY, "ks2", "block-page", &[keep("ks2"), keep("staff")]).expect("set");
+        assert_eq!(same, POLICY, "nothing written for defaults");
+        let staff = GroupSettings {
+            safe_search: false,
+            youtube: "off".into(),
+            ip_hosts: "allow".into(),
+            ..keep("staff")
+        };
+        let text = set_settings(POLICY, "staff", "nxdomain", &[keep("ks2"), staff]).expect("set");
+        let spec = PolicySpec::from_toml(&text).expect("reads");
+        assert_eq!(spec.unknown_group, "staff");
+        assert_eq!(spec.dns.blocked, ward_policy::BlockedAnswer::Nxdomain);
+        assert!(!spec.groups[1].safe_search && spec.groups[0].safe_search);
+        assert_eq!(spec.groups[1].youtube, ward_policy::YouTubeMode::Off);
+        assert_eq!(spec.groups[1].ip_hosts, Some(ward_policy::Fallback::Allow));
+        assert!(text.contains("# Gambling: never for pupils."));
+        let bad = GroupSettings {
+            youtube: "<script>".into(),
+            ..keep("ks2")
+        };
+        assert!(set_settings(POLICY, "ks2", "block-page", &[bad]).is_err());
+        assert!(set_settings(POLICY, "ks2", "maybe", &[]).is_err());
+        assert!(set_settings(POLICY, "ks2", "block-page", &[keep("nobody")]).is_err());
+    }
+
+    #[test]
     fn a_comparison_shows_what_changed_with_lines_around_it() {
         let before = "a\nb\nc\nd\ne\nf\ng\n";
         let after = "a\nb\nc\nD\ne\nf\ng\nh\n";
@@ -1348,5 +1383,290 @@ pub async fn change_list(
     {
         Ok(number) => Ok(Redirect::to(&format!("/filtering?saved={number}")).into_response()),
         Err(problem) => lists_page(&state, &user, StatusCode::BAD_REQUEST, problem, form).await,
+    }
+}
+
+/// A group's settings as the settings form sends them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupSettings {
+    /// The group's id.
+    pub group: String,
+    /// Safe search forced on.
+    pub safe_search: bool,
+    /// `strict`, `moderate` or `off`.
+    pub youtube: String,
+    /// `allow`, `block`, or empty for the group kind's default.
+    pub ip_hosts: String,
+    /// `allow` (categorised filtering) or `block` (a walled garden).
+    pub uncategorised: String,
+}
+
+/// Sets the policy-wide settings (the unknown-client group, the DNS filter's answer for a
+/// blocked name) and each group's, in the policy's text in place. A setting equal to the
+/// built-in default is written only when the text already had it.
+pub fn set_settings(
+    text: &str,
+    unknown_group: &str,
+    dns_blocked: &str,
+    groups: &[GroupSettings],
+) -> Result<String, String> {
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let choose = |value: &str, allowed: &[&str], what: &str| {
+        if allowed.contains(&value) {
+            Ok(())
+        } else {
+            Err(format!("{value:?} is not a choice for {what}"))
+        }
+    };
+    choose(dns_blocked, &["block-page", "nxdomain"], "the DNS answer")?;
+    if document
+        .get("unknown_group")
+        .and_then(toml_edit::Item::as_str)
+        != Some(unknown_group)
+    {
+        document["unknown_group"] = toml_edit::value(unknown_group);
+    }
+    let current_dns = document
+        .get("dns")
+        .and_then(|dns| dns.get("blocked"))
+        .and_then(toml_edit::Item::as_str)
+        .unwrap_or("block-page");
+    if current_dns != dns_blocked {
+        if document.get("dns").is_none() {
+            document["dns"] = toml_edit::Item::Table(toml_edit::Table::new());
+        }
+        document["dns"]["blocked"] = toml_edit::value(dns_blocked);
+    }
+    let tables = document
+        .get_mut("group")
+        .and_then(toml_edit::Item::as_array_of_tables_mut)
+        .ok_or("the policy has no groups")?;
+    for settings in groups {
+        choose(&settings.youtube, &["strict", "moderate", "off"], "YouTube")?;
+        choose(&settings.ip_hosts, &["", "allow", "block"], "addresses")?;
+        choose(
+            &settings.uncategorised,
+            &["allow", "block"],
+            "uncategorised sites",
+        )?;
+        let table = tables
+            .iter_mut()
+            .find(|t| {
+                t.get("id").and_then(toml_edit::Item::as_str) == Some(settings.group.as_str())
+            })
+            .ok_or_else(|| format!("the policy has no group {:?}", settings.group))?;
+        let set_bool = |table: &mut toml_edit::Table, key: &str, value: bool, default: bool| {
+            let now = table
+                .get(key)
+                .and_then(toml_edit::Item::as_bool)
+                .unwrap_or(default);
+            if now != value {
+                table[key] = toml_edit::value(value);
+            }
+        };
+        let set_text = |table: &mut toml_edit::Table, key: &str, value: &str, default: &str| {
+            let now = table
+                .get(key)
+                .and_then(toml_edit::Item::as_str)
+                .unwrap_or(default)
+                .to_owned();
+            if value.is_empty() {
+                table.remove(key);
+            } else if now != value {
+                table[key] = toml_edit::value(value);
+            }
+        };
+        set_bool(table, "safe_search", settings.safe_search, true);
+        set_text(table, "youtube", &settings.youtube, "strict");
+        set_text(table, "ip_hosts", &settings.ip_hosts, "");
+        set_text(table, "uncategorised", &settings.uncategorised, "allow");
+    }
+    Ok(document.to_string())
+}
+
+/// A group's settings as the page shows them.
+pub struct SettingsLine {
+    id: String,
+    title: String,
+    safe_search: bool,
+    youtube: String,
+    ip_hosts: String,
+    uncategorised: String,
+}
+
+#[derive(Template)]
+#[template(path = "filtering_settings.html")]
+struct SettingsPage {
+    layout: Layout,
+    unknown_group: String,
+    dns_blocked: String,
+    groups: Vec<SettingsLine>,
+    can_edit: bool,
+    problem: String,
+}
+
+fn settings_lines(spec: &PolicySpec) -> Vec<SettingsLine> {
+    spec.groups
+        .iter()
+        .map(|g| SettingsLine {
+            id: g.id.clone(),
+            title: g.title.clone(),
+            safe_search: g.safe_search,
+            youtube: match g.youtube {
+                ward_policy::YouTubeMode::Strict => "strict",
+                ward_policy::YouTubeMode::Moderate => "moderate",
+                ward_policy::YouTubeMode::Off => "off",
+            }
+            .to_owned(),
+            ip_hosts: match g.ip_hosts {
+                None => "",
+                Some(ward_policy::Fallback::Allow) => "allow",
+                Some(ward_policy::Fallback::Block) => "block",
+            }
+            .to_owned(),
+            uncategorised: match g.uncategorised {
+                ward_policy::Fallback::Allow => "allow",
+                ward_policy::Fallback::Block => "block",
+            }
+            .to_owned(),
+        })
+        .collect()
+}
+
+async fn settings_page(
+    state: &AppState,
+    user: &CurrentUser,
+    status: StatusCode,
+    problem: String,
+) -> Result<Response, AppError> {
+    let version = in_force(state, user).await?;
+    let spec = parse(&version)?;
+    let page = SettingsPage {
+        layout: Layout::for_user(state, user, "Filtering settings").await,
+        unknown_group: spec.unknown_group.clone(),
+        dns_blocked: match spec.dns.blocked {
+            ward_policy::BlockedAnswer::BlockPage => "block-page",
+            ward_policy::BlockedAnswer::Nxdomain => "nxdomain",
+        }
+        .to_owned(),
+        groups: settings_lines(&spec),
+        can_edit: user.can(Permission::EditFiltering),
+        problem,
+    };
+    Ok((status, axum::response::Html(page.render()?)).into_response())
+}
+
+/// `GET /filtering/settings`: each group's safe search, YouTube, addresses and uncategorised
+/// sites; the unknown-client group; the DNS filter's answer for blocked names.
+pub async fn settings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewFiltering)?;
+    settings_page(&state, &user, StatusCode::OK, String::new()).await
+}
+
+/// `POST /filtering/settings`: the settings, with a reason, as a new version.
+pub async fn save_settings(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::EditFiltering)?;
+    let version = in_force(&state, &user).await?;
+    let spec = parse(&version)?;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let unknown = field("unknown_group");
+    if !spec.groups.iter().any(|g| g.id == unknown) {
+        return settings_page(
+            &state,
+            &user,
+            StatusCode::BAD_REQUEST,
+            format!("The policy has no group {unknown:?}."),
+        )
+        .await;
+    }
+    let groups: Vec<GroupSettings> = spec
+        .groups
+        .iter()
+        .map(|g| GroupSettings {
+            group: g.id.clone(),
+            safe_search: field(&format!("safe_search_{}", g.id)) == "on",
+            youtube: field(&format!("youtube_{}", g.id)).to_owned(),
+            ip_hosts: field(&format!("ip_hosts_{}", g.id)).to_owned(),
+            uncategorised: field(&format!("uncategorised_{}", g.id)).to_owned(),
+        })
+        .collect();
+    let text = match set_settings(&version.text, unknown, field("dns_blocked"), &groups) {
+        Ok(text) => text,
+        Err(problem) => {
+            return settings_page(&state, &user, StatusCode::BAD_REQUEST, problem).await;
+        }
+    };
+    if text == version.text {
+        return settings_page(
+            &state,
+            &user,
+            StatusCode::BAD_REQUEST,
+            "Nothing was changed.".into(),
+        )
+        .await;
+    }
+    let before = settings_lines(&spec);
+    let after = settings_lines(
+        &PolicySpec::from_toml(&text).map_err(|e| AppError::Internal(e.to_string()))?,
+    );
+    let mut what: Vec<String> = Vec::new();
+    if unknown != spec.unknown_group {
+        what.push(format!("unknown clients: {unknown}"));
+    }
+    for (b, a) in before.iter().zip(&after) {
+        if b.safe_search != a.safe_search {
+            what.push(format!(
+                "{} safe search {}",
+                a.id,
+                if a.safe_search { "on" } else { "off" }
+            ));
+        }
+        if b.youtube != a.youtube {
+            what.push(format!("{} YouTube {}", a.id, a.youtube));
+        }
+        if b.ip_hosts != a.ip_hosts {
+            what.push(format!(
+                "{} addresses {}",
+                a.id,
+                if a.ip_hosts.is_empty() {
+                    "default"
+                } else {
+                    &a.ip_hosts
+                }
+            ));
+        }
+        if b.uncategorised != a.uncategorised {
+            what.push(format!("{} uncategorised {}", a.id, a.uncategorised));
+        }
+    }
+    if what.is_empty() {
+        what.push(format!("DNS answer {}", field("dns_blocked")));
+    }
+    match save_version(
+        &state,
+        &user,
+        &text,
+        PolicySource::Console,
+        field("reason"),
+        &format!("settings: {}", what.join("; ")),
+    )
+    .await?
+    {
+        Ok(number) => Ok(Redirect::to(&format!("/filtering?saved={number}")).into_response()),
+        Err(problem) => settings_page(&state, &user, StatusCode::BAD_REQUEST, problem).await,
     }
 }

@@ -3435,6 +3435,50 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(!blocked_by_dns(), "removed within two seconds");
+    // Settings: YouTube moderate for pupils, with a reason, is a new version of one line.
+    let (_, page) = console_get(&server.base, &session, "/filtering/settings");
+    assert!(page.contains("id=\"youtube_pupils\""), "{page}");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/settings",
+        &[
+            ("csrf", &csrf),
+            ("unknown_group", "pupils"),
+            ("dns_blocked", "block-page"),
+            ("safe_search_pupils", "on"),
+            ("youtube_pupils", "moderate"),
+            ("ip_hosts_pupils", ""),
+            ("uncategorised_pupils", "allow"),
+            (
+                "reason",
+                "Year 6 videos for the science unit need moderate mode",
+            ),
+        ],
+    );
+    assert_eq!(status, 303, "{page}");
+    let versions = console_get(&server.base, &session, "/filtering/versions").1;
+    let newest = versions
+        .split("id=\"version-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the newest version")
+        .to_owned();
+    let previous = (newest.parse::<i64>().expect("a number") - 1).to_string();
+    let (_, page) = console_get(
+        &server.base,
+        &session,
+        &format!("/filtering/compare?a={previous}&b={newest}"),
+    );
+    assert!(
+        page.contains("class=\"added\">+ youtube = &#34;moderate&#34;"),
+        "{page}"
+    );
+    assert_eq!(
+        page.matches("class=\"added\"").count(),
+        1,
+        "one line: {page}"
+    );
     assert!(csv.contains("the policy file policy.toml changed"), "{csv}");
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
