@@ -3627,6 +3627,110 @@ fn two_gateways_on_one_postgresql_follow_a_change_in_either_console_within_two_s
 }
 
 #[test]
+fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_policy() {
+    let folder = temp_folder("filtering-browser");
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "filtering browser password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address")
+        .to_owned();
+    let blocked = || dig(&dns, &["casino.test", "+short"]).trim() == "192.0.2.250";
+    let within_two_seconds = |want_blocked: bool| {
+        let from = std::time::Instant::now();
+        while blocked() != want_blocked && from.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let took = from.elapsed();
+        assert_eq!(blocked(), want_blocked);
+        assert!(took < Duration::from_secs(2), "took {took:?}");
+    };
+    assert!(blocked());
+
+    let browser = webdriver::Browser::start();
+    browser.open(&format!("{}/login", server.base));
+    browser.type_into("input[name=username]", "admin");
+    browser.type_into("input[name=password]", "filtering browser password");
+    browser.click("form[action='/login'] button[type=submit]");
+    browser.wait_for_text("Set up your sign-in code");
+    let secret = ward_testkit::totp::from_base32(&browser.find_text("#secret"));
+    browser.type_into("#code", &CODES.next("chromium filtering admin", &secret));
+    browser.click("#check-code");
+    browser.wait_for_text("Blocked today");
+
+    // The coordinator opens gambling for a project, with a reason.
+    browser.click("a[href='/filtering']");
+    browser.wait_for_text("User Actions");
+    browser.click("a[aria-label='Change Gambling']");
+    browser.wait_for_text("Change: Gambling");
+    browser.run("document.getElementById('default_kind').value = 'acceptable'");
+    browser.type_into(
+        "#reason",
+        "Year 6 probability project, agreed by the headteacher",
+    );
+    browser.click("#save-row");
+    browser.wait_for_text("Version 2 is saved and in force");
+    within_two_seconds(false);
+
+    // Compared, then version 1 restored.
+    browser.click("a[href='/filtering/versions']");
+    browser.wait_for_text("Filtering versions");
+    browser.click("#compare");
+    browser.wait_for_text("Version 1 and version 2");
+    let diff = browser.find_text("#diff");
+    assert!(diff.contains("verdict = \"unacceptable\""), "{diff}");
+    assert!(diff.contains("verdict = \"acceptable\""), "{diff}");
+    browser.open(&format!("{}/filtering/versions", server.base));
+    browser.wait_for_text("Filtering versions");
+    browser.type_into("#restore-reason-1", "The project is over: closed again");
+    browser.click("#restore-1");
+    browser.wait_for_text("Version 3 is saved and in force");
+    within_two_seconds(true);
+
+    // The URL tester explains it, and leads to the row.
+    browser.click("#url-tester");
+    browser.wait_for_text("Would a site be blocked");
+    browser.type_into("#site", "http://casino.test/spin");
+    browser.click("#test-site");
+    browser.wait_for_text("Every step, in order");
+    assert!(
+        browser
+            .find_text("#reason")
+            .contains("rule gambling (unacceptable)")
+    );
+    browser.click("#change-rule");
+    browser.wait_for_text("Change: Gambling");
+
+    // The policy document, as it prints.
+    browser.open(&format!("{}/filtering/document", server.base));
+    browser.wait_for_text("internet filtering and sanctions");
+    assert!(browser.find_text("#policy-document").contains("version 3"));
+    let png = browser.screenshot();
+    assert!(png.starts_with(b"\x89PNG"), "a screenshot");
+    std::fs::write(folder.join("policy-document.png"), &png).expect("screenshot");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
+#[test]
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
     gambling_index(&folder);
