@@ -42,6 +42,21 @@ fn parse(version: &PolicyVersion) -> Result<PolicySpec, AppError> {
     })
 }
 
+/// Category ids as staff read them: `Gambling, Hate and aggression (agressif)`.
+fn readable_categories<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
+    ids.into_iter()
+        .map(|id| {
+            let name = ward_policy::readable(id);
+            if name.eq_ignore_ascii_case(id) {
+                name
+            } else {
+                format!("{name} ({id})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// One row of the table as the page shows it.
 pub struct RowLine {
     id: String,
@@ -93,7 +108,7 @@ pub async fn overview(
             id: rule.id.clone(),
             action: rule.action.clone(),
             heading: rule.heading.clone(),
-            categories: rule.categories.join(", "),
+            categories: readable_categories(&rule.categories),
             cells: groups
                 .iter()
                 .map(|(id, _)| rule.groups.get(id).unwrap_or(&rule.verdict).to_string())
@@ -202,7 +217,7 @@ fn rule_page(
         layout,
         id: rule.id.clone(),
         action: rule.action.clone(),
-        categories: rule.categories.join(", "),
+        categories: readable_categories(&rule.categories),
         default_kind,
         default_details,
         cells: spec
@@ -933,6 +948,8 @@ struct TestPage {
     query: TestQuery,
     groups: Vec<(String, String)>,
     answer: Option<crate::Explained>,
+    /// The answer's categories as staff read them.
+    categories: String,
     steps: Vec<StepLine>,
     when: String,
     who: String,
@@ -958,6 +975,7 @@ pub async fn test(
         layout: Layout::for_user(&state, &user, "URL tester").await,
         groups,
         answer: None,
+        categories: String::new(),
         steps: Vec::new(),
         when: String::new(),
         who: String::new(),
@@ -1031,6 +1049,7 @@ pub async fn test(
                 })
                 .collect();
             page.when = local_time(&state, at);
+            page.categories = readable_categories(&answer.categories);
             page.answer = Some(answer);
         }
         Err(crate::Refused(why)) => page.problem = why,
@@ -1086,12 +1105,17 @@ pub async fn document(
     let rows = spec
         .user_actions()
         .into_iter()
-        .map(|row| DocumentRow {
+        .zip(&spec.rules)
+        .map(|(row, rule)| DocumentRow {
             heading: row.heading.map(str::to_owned),
             action: row.action.to_owned(),
             cells: row.cells.to_vec(),
             uksic: row.uksic.unwrap_or("—").to_owned(),
-            covers: row.covers,
+            covers: if rule.categories.is_empty() {
+                row.covers
+            } else {
+                readable_categories(&rule.categories)
+            },
         })
         .collect();
     let kind = |kind: ward_policy::GroupKind| match kind {

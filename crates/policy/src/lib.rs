@@ -34,6 +34,7 @@
 mod compile;
 mod decide;
 mod grant;
+mod names;
 mod render;
 mod spec;
 mod time;
@@ -44,10 +45,11 @@ pub use decide::{
     decide,
 };
 pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
+pub use names::{CategoryName, category_name, readable};
 pub use spec::{
-    BlockedAnswer, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec, LocalListSpec, PolicySpec,
-    ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients, VerdictKind, VerdictSpec, WindowSpec,
-    YouTubeMode,
+    BlockedAnswer, CategoryWords, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec,
+    LocalListSpec, PolicySpec, ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients,
+    VerdictKind, VerdictSpec, WindowSpec, YouTubeMode,
 };
 pub use time::{BadTime, parse_time};
 

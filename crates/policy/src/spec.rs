@@ -42,6 +42,19 @@ pub struct PolicySpec {
     /// How the proxy treats clients it does not know.
     #[serde(default)]
     pub proxy: ProxySpec,
+    /// The school's own words for categories, for children (`[[category]]`).
+    #[serde(rename = "category", default)]
+    pub category_words: Vec<CategoryWords>,
+}
+
+/// A school's words for a category on the block page.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CategoryWords {
+    /// The category's id.
+    pub id: String,
+    /// What a page in it is about, for a child: finishes "it is about …".
+    pub child: String,
 }
 
 /// Proxy settings that are policy (the deployment's addresses and limits are configuration).

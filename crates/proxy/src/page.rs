@@ -28,6 +28,8 @@ pub struct BlockPage<'a> {
     pub url: &'a str,
     /// What the page is about, in the policy document's words.
     pub topic: String,
+    /// The row that decided, in the policy document's words (staff details).
+    pub rule_words: String,
     /// The categories, comma-separated.
     pub categories: String,
     /// The decision's reason.
@@ -210,20 +212,14 @@ pub fn mobileconfig(school: &str, certificates: &[(String, Vec<u8>)]) -> String 
     )
 }
 
-/// What the decided page is about, in words a pupil can read: the User Actions row's own words
+/// What the decided page is about, in words a pupil can read: the category's words for children
 /// where a rule decided.
 pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
-    let rule_words = |id: &str| {
-        policy
-            .spec()
-            .rules
-            .iter()
-            .find(|rule| rule.id == id)
-            .map(|rule| rule.action.clone())
-    };
     match decision.reason {
-        Reason::Rule { rule, category, .. } | Reason::IllegalRule { rule, category, .. } => {
-            rule_words(rule).unwrap_or_else(|| category.to_owned())
+        // The category in words a child can read (the school's own, else Ward's); the row's
+        // formal words are in the details for staff.
+        Reason::Rule { category, .. } | Reason::IllegalRule { category, .. } => {
+            policy.spec().child_words(category)
         }
         Reason::IllegalList { .. } => "illegal content".into(),
         Reason::LocalList { .. } => "a site the school has chosen to block".into(),
@@ -231,6 +227,32 @@ pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
         Reason::Uncategorised => "a site that is not on your group's list of allowed sites".into(),
         Reason::Grant { .. } => "a site that is not allowed".into(),
     }
+}
+
+/// Comma-separated category ids as staff read them: `Gambling (gambling), Hate and aggression
+/// (agressif)`.
+pub fn readable_categories(ids: &str) -> String {
+    ids.split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| match ward_policy::category_name(id) {
+            Some(name) if name.name.eq_ignore_ascii_case(id) => name.name.clone(),
+            Some(name) => format!("{} ({id})", name.name),
+            None => id.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The User Actions row that decided, in the policy document's words (for staff), if a row
+/// decided.
+pub fn rule_words(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
+    decision
+        .reason
+        .rule()
+        .and_then(|id| policy.spec().rules.iter().find(|rule| rule.id == id))
+        .map(|rule| rule.action.clone())
+        .unwrap_or_default()
 }
 
 /// An HTML response that no cache keeps.
@@ -370,8 +392,9 @@ mod tests {
             school: "Park End Primary School",
             host: "www.0-casino.info",
             url: "http://www.0-casino.info/roulette?table=<3>&bet=\"all\"",
-            topic: "On-line gambling".into(),
-            categories: "gambling".into(),
+            topic: "gambling, which means betting money".into(),
+            rule_words: "On-line gambling".into(),
+            categories: readable_categories("gambling,agressif"),
             reason: "rule gambling (unacceptable): category gambling, domain 0-casino.info".into(),
             group: "ks2",
             user: "not logged in",

@@ -483,8 +483,11 @@ fn the_dns_filter_answers_and_reloads_its_policy_on_sighup() {
     let (status, body) = curl_through(&proxy, "http://casino.test/spin");
     assert_eq!(status, 403, "{body}");
     assert!(
-        body.contains("about\n<strong>Gambling</strong>")
-            || body.contains("<strong>Gambling</strong>"),
+        body.contains("about\n<strong>gambling, which means betting money</strong>"),
+        "{body}"
+    );
+    assert!(
+        body.contains("<dd id=\"rule-words\">Gambling</dd>"),
         "{body}"
     );
 
