@@ -352,6 +352,10 @@ pub fn router(state: AppState) -> Router {
         .route("/filtering/log.csv", get(filtering::log_csv))
         .route("/filtering/test", get(filtering::test))
         .route(
+            "/filtering/windows",
+            get(filtering::windows).post(filtering::change_window),
+        )
+        .route(
             "/filtering/settings",
             get(filtering::settings).post(filtering::save_settings),
         )

@@ -3482,6 +3482,37 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
         1,
         "one line: {page}"
     );
+    // Time windows: one added, one with an impossible time refused by the check, one removed.
+    let window = |action: &str, id: &str, to: &str| {
+        console_post(
+            &server.base,
+            &session,
+            "/filtering/windows",
+            &[
+                ("csrf", &csrf),
+                ("action", action),
+                ("id", id),
+                ("title", "After school"),
+                ("days", "mon-fri"),
+                ("from", "15:30"),
+                ("to", to),
+                (
+                    "reason",
+                    "The after-school computing club needs its own times",
+                ),
+            ],
+        )
+    };
+    assert_eq!(window("add", "after-school", "17:00").0, 303);
+    let (status, page) = window("add", "late", "25:00");
+    assert_eq!(status, 400);
+    assert!(
+        page.contains("Not saved") && page.contains("25:00"),
+        "{page}"
+    );
+    let (_, page) = console_get(&server.base, &session, "/filtering/windows");
+    assert!(page.contains("<td>after-school</td>"), "{page}");
+    assert_eq!(window("remove", "after-school", "").0, 303);
     assert!(csv.contains("the policy file policy.toml changed"), "{csv}");
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
