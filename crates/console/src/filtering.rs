@@ -101,13 +101,19 @@ pub async fn overview(
         .iter()
         .map(|g| (g.id.clone(), g.title.clone()))
         .collect();
+    // A heading is shown where it starts, as the policy document does.
+    let mut heading: Option<&str> = None;
     let rows = spec
         .rules
         .iter()
         .map(|rule| RowLine {
             id: rule.id.clone(),
             action: rule.action.clone(),
-            heading: rule.heading.clone(),
+            heading: {
+                let starts = rule.heading.as_deref() != heading;
+                heading = rule.heading.as_deref();
+                starts.then(|| rule.heading.clone()).flatten()
+            },
             categories: readable_categories(&rule.categories),
             cells: groups
                 .iter()
