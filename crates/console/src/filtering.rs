@@ -940,6 +940,28 @@ groups = { staff = "acceptable" }
     }
 
     #[test]
+    fn year_groups_and_what_is_never_decrypted_are_set_in_place() {
+        let same = set_group_details(POLICY, &[("ks2".into(), vec![])], &[], &["bank".into()])
+            .expect("set");
+        assert_eq!(same, POLICY, "defaults unwritten");
+        let text = set_group_details(
+            POLICY,
+            &[("ks2".into(), vec!["3".into(), "4".into()])],
+            &["staff".into()],
+            &["bank".into(), "webmail".into()],
+        )
+        .expect("set");
+        let spec = PolicySpec::from_toml(&text).expect("reads");
+        assert_eq!(spec.groups[0].years, ["3", "4"]);
+        assert_eq!(spec.proxy.groups_not_inspected, ["staff"]);
+        assert_eq!(spec.proxy.never_inspect, ["bank", "webmail"]);
+        assert!(
+            set_group_details(POLICY, &[("ks2".into(), vec!["<3>".into()])], &[], &[]).is_err()
+        );
+        assert!(set_group_details(POLICY, &[], &[], &["bank; rm".into()]).is_err());
+    }
+
+    #[test]
     fn a_comparison_shows_what_changed_with_lines_around_it() {
         let before = "a\nb\nc\nd\ne\nf\ng\n";
         let after = "a\nb\nc\nD\ne\nf\ng\nh\n";
@@ -1553,10 +1575,90 @@ pub fn set_settings(
     Ok(document.to_string())
 }
 
+/// Sets each pupil group's year groups, which groups' HTTPS is never decrypted, and the
+/// categories never decrypted, in the policy's text in place (unchanged values unwritten).
+pub fn set_group_details(
+    text: &str,
+    years: &[(String, Vec<String>)],
+    not_inspected: &[String],
+    never_inspect: &[String],
+) -> Result<String, String> {
+    let mut document: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let word = |w: &String| {
+        !w.is_empty()
+            && w.len() <= 40
+            && w.chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    };
+    let array = |items: &[String]| {
+        let mut array = toml_edit::Array::new();
+        for item in items {
+            array.push(item.as_str());
+        }
+        toml_edit::value(array)
+    };
+    let current = |item: Option<&toml_edit::Item>| -> Option<Vec<String>> {
+        item.and_then(toml_edit::Item::as_array).map(|a| {
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect()
+        })
+    };
+    {
+        let tables = document
+            .get_mut("group")
+            .and_then(toml_edit::Item::as_array_of_tables_mut)
+            .ok_or("the policy has no groups")?;
+        for (group, wanted) in years {
+            if let Some(bad) = wanted.iter().find(|y| !word(y)) {
+                return Err(format!("{bad:?} is not a year group (N, R, 1 to 13)"));
+            }
+            let table = tables
+                .iter_mut()
+                .find(|t| t.get("id").and_then(toml_edit::Item::as_str) == Some(group.as_str()))
+                .ok_or_else(|| format!("the policy has no group {group:?}"))?;
+            if current(table.get("years")).unwrap_or_default() != *wanted {
+                if wanted.is_empty() {
+                    table.remove("years");
+                } else {
+                    table["years"] = array(wanted);
+                }
+            }
+        }
+    }
+    for list in [not_inspected, never_inspect] {
+        if let Some(bad) = list.iter().find(|w| !word(w)) {
+            return Err(format!("{bad:?} is not a group or category id"));
+        }
+    }
+    let proxy_now = document.get("proxy");
+    let never_now = current(proxy_now.and_then(|p| p.get("never_inspect")))
+        .unwrap_or_else(|| vec!["bank".to_owned()]);
+    let groups_now =
+        current(proxy_now.and_then(|p| p.get("groups_not_inspected"))).unwrap_or_default();
+    if never_now != never_inspect || groups_now != not_inspected {
+        if document.get("proxy").is_none() {
+            document["proxy"] = toml_edit::Item::Table(toml_edit::Table::new());
+        }
+        if never_now != never_inspect {
+            document["proxy"]["never_inspect"] = array(never_inspect);
+        }
+        if groups_now != not_inspected {
+            document["proxy"]["groups_not_inspected"] = array(not_inspected);
+        }
+    }
+    Ok(document.to_string())
+}
+
 /// A group's settings as the page shows them.
 pub struct SettingsLine {
     id: String,
     title: String,
+    pupils: bool,
+    years: String,
+    decrypted: bool,
     safe_search: bool,
     youtube: String,
     ip_hosts: String,
@@ -1567,6 +1669,7 @@ pub struct SettingsLine {
 #[template(path = "filtering_settings.html")]
 struct SettingsPage {
     layout: Layout,
+    never_inspect: String,
     unknown_group: String,
     dns_blocked: String,
     groups: Vec<SettingsLine>,
@@ -1580,6 +1683,9 @@ fn settings_lines(spec: &PolicySpec) -> Vec<SettingsLine> {
         .map(|g| SettingsLine {
             id: g.id.clone(),
             title: g.title.clone(),
+            pupils: g.kind == ward_policy::GroupKind::Pupil,
+            years: g.years.join(", "),
+            decrypted: !spec.proxy.groups_not_inspected.contains(&g.id),
             safe_search: g.safe_search,
             youtube: match g.youtube {
                 ward_policy::YouTubeMode::Strict => "strict",
@@ -1612,6 +1718,7 @@ async fn settings_page(
     let spec = parse(&version)?;
     let page = SettingsPage {
         layout: Layout::for_user(state, user, "Filtering settings").await,
+        never_inspect: spec.proxy.never_inspect.join(", "),
         unknown_group: spec.unknown_group.clone(),
         dns_blocked: match spec.dns.blocked {
             ward_policy::BlockedAnswer::BlockPage => "block-page",
@@ -1671,12 +1778,33 @@ pub async fn save_settings(
             uncategorised: field(&format!("uncategorised_{}", g.id)).to_owned(),
         })
         .collect();
-    let text = match set_settings(&version.text, unknown, field("dns_blocked"), &groups) {
-        Ok(text) => text,
-        Err(problem) => {
-            return settings_page(&state, &user, StatusCode::BAD_REQUEST, problem).await;
-        }
+    let list = |text: &str| -> Vec<String> {
+        text.split(',')
+            .map(|item| item.trim().to_owned())
+            .filter(|item| !item.is_empty())
+            .collect()
     };
+    let years: Vec<(String, Vec<String>)> = spec
+        .groups
+        .iter()
+        .filter(|g| g.kind == ward_policy::GroupKind::Pupil)
+        .map(|g| (g.id.clone(), list(field(&format!("years_{}", g.id)))))
+        .collect();
+    let not_inspected: Vec<String> = spec
+        .groups
+        .iter()
+        .filter(|g| field(&format!("decrypt_{}", g.id)) != "on")
+        .map(|g| g.id.clone())
+        .collect();
+    let text =
+        match set_settings(&version.text, unknown, field("dns_blocked"), &groups).and_then(|text| {
+            set_group_details(&text, &years, &not_inspected, &list(field("never_inspect")))
+        }) {
+            Ok(text) => text,
+            Err(problem) => {
+                return settings_page(&state, &user, StatusCode::BAD_REQUEST, problem).await;
+            }
+        };
     if text == version.text {
         return settings_page(
             &state,
@@ -1719,9 +1847,27 @@ pub async fn save_settings(
         if b.uncategorised != a.uncategorised {
             what.push(format!("{} uncategorised {}", a.id, a.uncategorised));
         }
+        if b.years != a.years {
+            what.push(format!("{} years {}", a.id, a.years));
+        }
+        if b.decrypted != a.decrypted {
+            what.push(format!(
+                "{} HTTPS {}",
+                a.id,
+                if a.decrypted {
+                    "inspected"
+                } else {
+                    "never decrypted"
+                }
+            ));
+        }
     }
     if what.is_empty() {
-        what.push(format!("DNS answer {}", field("dns_blocked")));
+        what.push(format!(
+            "DNS answer {}; categories never decrypted {}",
+            field("dns_blocked"),
+            field("never_inspect")
+        ));
     }
     match save_version(
         &state,

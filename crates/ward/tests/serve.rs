@@ -3453,6 +3453,10 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
             ("youtube_pupils", "moderate"),
             ("ip_hosts_pupils", ""),
             ("uncategorised_pupils", "allow"),
+            ("decrypt_pupils", "on"),
+            ("decrypt_staff", "on"),
+            ("years_pupils", ""),
+            ("never_inspect", "bank"),
             (
                 "reason",
                 "Year 6 videos for the science unit need moderate mode",
