@@ -163,6 +163,14 @@ pub trait FilterHooks: Send + Sync + 'static {
             "no filter runs with this console, so nothing can be tested here".into(),
         ))
     }
+    /// Ward's own filtering self-test: that each group's filtering blocks what the law and the
+    /// standards require. Blocking (it asks the running DNS filter too): call it off the async
+    /// threads. By default nothing can be tested.
+    fn self_test(&self) -> Result<SelfTest, Refused> {
+        Err(Refused(
+            "no filter runs with this console, so nothing can be tested here".into(),
+        ))
+    }
     /// Whether `text`, a whole policy document, compiles against the category index in force
     /// (an allow that reaches an illegal-content entry is refused, with the rule named): its
     /// warnings, or why not. By default nothing can be checked, so nothing is saved.
@@ -224,6 +232,28 @@ pub struct Explained {
     pub rule: Option<String>,
     /// Every category the site is in.
     pub categories: Vec<String>,
+}
+
+/// A filtering self-test's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfTest {
+    /// The policy version tested.
+    pub version: Option<i64>,
+    /// Each check.
+    pub lines: Vec<SelfTestLine>,
+}
+
+/// One check of a self-test.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SelfTestLine {
+    /// What was checked (`Gambling`, `Illegal content (iwf)`, `Safe search`).
+    pub check: String,
+    /// For whom, or through what (`ks2`, `the DNS filter at 127.0.0.1:53`).
+    pub who: String,
+    /// `passed`, `failed` or `not tested`.
+    pub outcome: &'static str,
+    /// What was seen.
+    pub detail: String,
 }
 
 /// What every handler can reach.
@@ -351,6 +381,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/filtering/log.csv", get(filtering::log_csv))
         .route("/filtering/test", get(filtering::test))
+        .route(
+            "/filtering/self-test",
+            get(filtering::self_test).post(filtering::run_self_test),
+        )
         .route(
             "/filtering/windows",
             get(filtering::windows).post(filtering::change_window),

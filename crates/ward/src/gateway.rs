@@ -51,6 +51,10 @@ pub struct GatewayHooks {
     proxy: Option<Arc<Proxy>>,
     /// The DNS filter, when it runs (the HTTP/3 offers it removed, for the dashboard).
     dns: Option<Arc<DnsFilter>>,
+    /// Where the DNS filter listens (the self-test asks it).
+    dns_addresses: Vec<SocketAddr>,
+    /// The block page's address the DNS filter answers with, if set.
+    block_page_ipv4: Option<std::net::Ipv4Addr>,
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
@@ -144,6 +148,14 @@ impl ward_console::FilterHooks for GatewayHooks {
             rule: decision.reason.rule().map(str::to_owned),
             categories,
         })
+    }
+
+    fn self_test(&self) -> Result<ward_console::SelfTest, Refused> {
+        Ok(crate::self_test::self_test(
+            &self.live.load().policy,
+            &self.dns_addresses,
+            self.block_page_ipv4,
+        ))
     }
 
     fn check_policy(&self, text: &str) -> Result<Vec<String>, Refused> {
@@ -257,11 +269,13 @@ impl Gateway {
         // Ward's own listening addresses, which the proxy never connects to (its own are added
         // when it binds).
         let mut own = vec![console];
+        let mut dns_bound: Vec<SocketAddr> = Vec::new();
         let dns = if dns_addresses.is_empty() {
             None
         } else {
             let (dns, bound) =
                 start_dns(config, school, &live, &events, &dns_addresses, &mut tasks).await?;
+            dns_bound.clone_from(&bound);
             own.extend(bound);
             Some(dns)
         };
@@ -299,6 +313,8 @@ impl Gateway {
             detection: detection.clone(),
             proxy: proxy.clone(),
             dns: dns.clone(),
+            dns_addresses: dns_bound.clone(),
+            block_page_ipv4: config.parsed.block_page_ipv4,
         });
         tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
         tasks.spawn(reloader(

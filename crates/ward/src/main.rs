@@ -23,6 +23,7 @@ mod output;
 mod policy;
 mod proxy_auth;
 mod radius;
+mod self_test;
 mod serve;
 mod sign_on;
 mod snapshot;

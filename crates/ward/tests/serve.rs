@@ -3030,7 +3030,7 @@ fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium()
 #[test]
 fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_seconds() {
     let folder = temp_folder("filtering-console");
-    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    std::fs::write(folder.join("gambling.txt"), "casino.test\nbet365.com\n").expect("list");
     std::fs::write(folder.join("iwf.txt"), "abuse.test/img/\n").expect("list");
     let import = ward(&folder)
         .args(["lists", "import", "--domains", "gambling=gambling.txt"])
@@ -3095,6 +3095,42 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     let (status, file) = console_get(&server.base, &session, "/filtering/document?file=1");
     assert_eq!(status, 200);
     assert!(!file.contains("href=\"/alerts\""), "no menu in the file");
+
+    // The self-test: the illegal list blocked for everyone, gambling for pupils (and by the
+    // running DNS filter itself), safe search on; sites the lists do not know are not tested.
+    let csrf_now = field(
+        &console_get(&server.base, &session, "/filtering/self-test").1,
+        "csrf",
+    );
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/self-test",
+        &[("csrf", &csrf_now)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("policy version 1: "), "{page}");
+    assert!(
+        page.contains("<td>Illegal content (iwf)</td><td>pupils</td><td>passed</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>Gambling</td><td>pupils</td><td>passed</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("<td>Gambling</td><td>the DNS filter at "),
+        "{page}"
+    );
+    assert!(page.contains("bet365.com answered as blocked"), "{page}");
+    assert!(
+        page.contains("<td>Safe search</td><td>pupils</td><td>passed</td>"),
+        "{page}"
+    );
+    assert!(page.contains("pornhub.com is in no list loaded"), "{page}");
+    assert!(!page.contains("<td>failed</td>"), "{page}");
+    let (_, page) = console_get(&server.base, &session, "/filtering/self-test");
+    assert!(page.contains("0 failed"), "the run is kept: {page}");
 
     // The URL tester explains the block, step by step, with the row to change.
     let (status, page) = console_get(
