@@ -163,6 +163,17 @@ pub trait FilterHooks: Send + Sync + 'static {
             "no filter runs with this console, so nothing can be tested here".into(),
         ))
     }
+    /// The category lists in force: when the index was built, and each category's size.
+    fn lists_status(&self) -> Option<ListsStatus> {
+        None
+    }
+    /// Rebuilds the lists from their configured source now (blocking: call it off the async
+    /// threads): what was done, or why not (the lists in force stay).
+    fn update_lists(&self) -> Result<String, Refused> {
+        Err(Refused(
+            "no filter runs with this console, so its lists cannot be updated here".into(),
+        ))
+    }
     /// Ward's own filtering self-test: that each group's filtering blocks what the law and the
     /// standards require. Blocking (it asks the running DNS filter too): call it off the async
     /// threads. By default nothing can be tested.
@@ -232,6 +243,17 @@ pub struct Explained {
     pub rule: Option<String>,
     /// Every category the site is in.
     pub categories: Vec<String>,
+}
+
+/// The category lists in force.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListsStatus {
+    /// When the index file was written.
+    pub built: Option<jiff::Timestamp>,
+    /// Whether updates from a source are configured.
+    pub updates: bool,
+    /// Each category: (id, domains, URL prefixes, expressions, illegal).
+    pub categories: Vec<(String, u64, u64, u64, bool)>,
 }
 
 /// A filtering self-test's result.
@@ -381,6 +403,10 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/filtering/log.csv", get(filtering::log_csv))
         .route("/filtering/test", get(filtering::test))
+        .route(
+            "/filtering/sources",
+            get(filtering::sources).post(filtering::update_sources),
+        )
         .route(
             "/filtering/self-test",
             get(filtering::self_test).post(filtering::run_self_test),

@@ -631,6 +631,13 @@ pub struct FilterSection {
     /// The compiled category index (`ward lists import`); empty means `ward.idx` in the data
     /// folder.
     pub index: String,
+    /// A folder in UT1's layout (a mirror the school or its authority keeps current) to
+    /// rebuild the index from on a schedule; empty: the index is only rebuilt by hand.
+    pub update_ut1: String,
+    /// Illegal-content lists to rebuild it with, comma-separated `NAME=FILE` (IWF, CTIRU).
+    pub update_illegal: String,
+    /// Hours between rebuilds.
+    pub update_hours: u64,
 }
 
 /// The DNS filter.
@@ -700,6 +707,9 @@ impl Default for Config {
             filter: FilterSection {
                 policy: String::new(),
                 index: String::new(),
+                update_ut1: String::new(),
+                update_illegal: String::new(),
+                update_hours: 24,
             },
             dns: DnsSection {
                 listen: "127.0.0.1:5353".into(),

@@ -53,6 +53,15 @@ pub struct GatewayHooks {
     dns: Option<Arc<DnsFilter>>,
     /// Where the DNS filter listens (the self-test asks it).
     dns_addresses: Vec<SocketAddr>,
+    /// Wakes the reloader to read the index and policy again (an updated index).
+    index_changed: Notify,
+    /// Where lists are rebuilt from, when updates are configured, and the index file.
+    list_source: Option<crate::list_update::ListSource>,
+    index_path: std::path::PathBuf,
+    /// Held while the lists are being rebuilt (one rebuild at a time).
+    updating: std::sync::Mutex<()>,
+    store: Store,
+    school: SchoolId,
     /// The block page's address the DNS filter answers with, if set.
     block_page_ipv4: Option<std::net::Ipv4Addr>,
 }
@@ -148,6 +157,48 @@ impl ward_console::FilterHooks for GatewayHooks {
             rule: decision.reason.rule().map(str::to_owned),
             categories,
         })
+    }
+
+    fn lists_status(&self) -> Option<ward_console::ListsStatus> {
+        let policy = self.live.load().policy.clone();
+        let index = policy.index();
+        Some(ward_console::ListsStatus {
+            built: std::fs::metadata(&self.index_path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| jiff::Timestamp::try_from(at).ok()),
+            updates: self.list_source.is_some(),
+            categories: index
+                .categories()
+                .iter()
+                .map(|c| (c.name.clone(), c.domains, c.urls, c.expressions, c.illegal))
+                .collect(),
+        })
+    }
+
+    fn update_lists(&self) -> Result<String, Refused> {
+        let Some(source) = &self.list_source else {
+            return Err(Refused(
+                "no list source is configured (filter.update_ut1): rebuild with `ward lists import`".into(),
+            ));
+        };
+        let Ok(_one) = self.updating.try_lock() else {
+            return Err(Refused("the lists are being updated already".into()));
+        };
+        let policy = self.live.load().policy.clone();
+        let base = PolicySpec::clone(&self.base.lock().unwrap_or_else(|e| e.into_inner()));
+        match crate::list_update::rebuild(source, &self.index_path, policy.index(), &base) {
+            Ok(updated) => {
+                self.index_changed.notify_one();
+                Ok(format!(
+                    "the lists were rebuilt: {} categories, {} entries, {} bad lines skipped; in force now",
+                    updated.categories, updated.keys, updated.bad_lines
+                ))
+            }
+            Err(error) => Err(Refused(format!(
+                "the lists were not updated, and the ones in force stay: {error:#}"
+            ))),
+        }
     }
 
     fn self_test(&self) -> Result<ward_console::SelfTest, Refused> {
@@ -314,9 +365,21 @@ impl Gateway {
             proxy: proxy.clone(),
             dns: dns.clone(),
             dns_addresses: dns_bound.clone(),
+            index_changed: Notify::new(),
+            list_source: crate::list_update::ListSource::from_config(config)?,
+            index_path: config.index_path(),
+            updating: std::sync::Mutex::new(()),
+            store: store.clone(),
+            school,
             block_page_ipv4: config.parsed.block_page_ipv4,
         });
         tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
+        if hooks.list_source.is_some() {
+            tasks.spawn(update_lists_every(
+                hooks.clone(),
+                Duration::from_secs(config.filter.update_hours.max(1) * 3600),
+            ));
+        }
         tasks.spawn(reloader(
             config.clone(),
             store.clone(),
@@ -899,6 +962,40 @@ fn state(policy: Arc<PolicySnapshot>, devices: &[Device]) -> FilterState {
     state
 }
 
+/// Rebuilds the lists every `period`; a failed update raises an alert (the lists in force stay).
+async fn update_lists_every(hooks: Arc<GatewayHooks>, period: Duration) {
+    let mut ticks = tokio::time::interval(period);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let worker = hooks.clone();
+        let outcome =
+            tokio::task::spawn_blocking(move || ward_console::FilterHooks::update_lists(&*worker))
+                .await;
+        let (message, failed) = match outcome {
+            Ok(Ok(message)) => (message, false),
+            Ok(Err(Refused(why))) => (why, true),
+            Err(error) => (format!("the list update stopped: {error}"), true),
+        };
+        let entry = ward_store::NewAuditEntry {
+            actor: "ward".into(),
+            action: "filtering.lists-update".into(),
+            subject: "lists".into(),
+            detail: message.clone(),
+            reason: None,
+        };
+        if let Err(error) = hooks.store.append_audit(hooks.school, &entry).await {
+            tracing::error!(%error, "cannot audit a list update");
+        }
+        if failed {
+            tracing::warn!(%message, "scheduled list update");
+            system_alert(&hooks.store, hooks.school, message).await;
+        } else {
+            tracing::info!(%message, "scheduled list update");
+        }
+    }
+}
+
 /// Wakes the reloader when another process announces a change to the school's filtering
 /// records (PostgreSQL `LISTEN`; nothing to do on SQLite, where the console is in this process).
 async fn listen_for_changes(store: Store, school: SchoolId, hooks: Arc<GatewayHooks>) {
@@ -948,12 +1045,14 @@ async fn reloader(
         let full = tokio::select! {
             _ = refresh.tick() => false,
             () = hooks.records_changed.notified() => false,
+            () = hooks.index_changed.notified() => true,
             Some(()) = async { match hangup.as_mut() { Some(h) => h.recv().await, None => None } } => true,
         };
         #[cfg(not(unix))]
         let full = tokio::select! {
             _ = refresh.tick() => false,
             () = hooks.records_changed.notified() => false,
+            () = hooks.index_changed.notified() => true,
         };
         let mut changed = full;
         if let Some(detection) = &detection {

@@ -16,6 +16,7 @@ mod config;
 mod detect;
 mod directory;
 mod gateway;
+mod list_update;
 mod lists;
 mod misuse;
 mod notify;

@@ -3805,6 +3805,111 @@ fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_poli
 }
 
 #[test]
+fn the_lists_are_rebuilt_from_their_source_and_a_bad_update_changes_nothing() {
+    let folder = temp_folder("list-updates");
+    std::fs::create_dir_all(folder.join("ut1/gambling")).expect("folder");
+    std::fs::write(folder.join("ut1/gambling/domains"), "casino.test\n").expect("list");
+    std::fs::write(folder.join("iwf.txt"), "abuse.test/img/\n").expect("list");
+    let import = ward(&folder)
+        .args([
+            "lists",
+            "import",
+            "--ut1",
+            "ut1",
+            "--illegal",
+            "iwf=iwf.txt",
+        ])
+        .args(["--out", "lists.idx"])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    std::fs::write(
+        folder.join("policy.toml"),
+        format!(
+            "{}\n[[rule]]\nid = \"iwf\"\naction = \"Child sexual abuse images\"\ncategories = [\"iwf\"]\nverdict = \"unacceptable and illegal\"\n",
+            DNS_POLICY.replace("VERDICT", "unacceptable")
+        ),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "list updates test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+            ("WARD_FILTER_UPDATE_UT1", "ut1"),
+            ("WARD_FILTER_UPDATE_ILLEGAL", "iwf=iwf.txt"),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address")
+        .to_owned();
+    let blocked = |name: &str| dig(&dns, &[name, "+short"]).trim() == "192.0.2.250";
+    assert!(blocked("casino.test") && !blocked("newcasino.test"));
+    let (_, _, session) = log_in(&server.base, "admin", "list updates test password");
+    let session = session.expect("a session");
+    let (status, page) = console_get(&server.base, &session, "/filtering/sources");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("rebuilt from their source on a schedule"),
+        "{page}"
+    );
+    assert!(page.contains("Gambling"), "{page}");
+
+    // The mirror gains a site: an update now puts it in force.
+    std::fs::write(
+        folder.join("ut1/gambling/domains"),
+        "casino.test\nnewcasino.test\n",
+    )
+    .expect("list");
+    let csrf = field(&page, "csrf");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/sources",
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("in force now"), "{page}");
+    let updated = std::time::Instant::now();
+    while !blocked("newcasino.test") && updated.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(blocked("newcasino.test"), "the new site is blocked");
+
+    // The IWF file arrives empty: refused, and the lists in force stay.
+    std::fs::write(folder.join("iwf.txt"), "").expect("list");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/sources",
+        &[("csrf", &csrf)],
+    );
+    assert_eq!(status, 400, "{page}");
+    assert!(
+        page.contains("were not updated") && page.contains("iwf"),
+        "{page}"
+    );
+    assert!(blocked("newcasino.test") && blocked("casino.test"));
+    assert!(!folder.join("lists.idx.new").exists());
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(audit.contains("filtering.lists-update"), "{audit}");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
+#[test]
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
     gambling_index(&folder);
