@@ -45,6 +45,16 @@ pub fn readable(id: &str) -> String {
     category_name(id).map_or_else(|| id.to_owned(), |name| name.name.clone())
 }
 
+/// A comma-separated list of category ids as staff read them (`Gambling, Hate and aggression`).
+pub fn readable_list(ids: &str) -> String {
+    ids.split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(readable)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl PolicySpec {
     /// What a page in category `id` is about, for a child: the policy's own words for it, else
     /// Ward's, else the category's name.

@@ -358,7 +358,12 @@ impl Notifier {
         let total_blocked: i64 = blocked.iter().map(|row| row.count).sum();
         let _ = writeln!(body, "Blocked attempts: {total_blocked}.");
         for row in blocked.iter().take(15) {
-            let _ = writeln!(body, "  {:<28} {:>8}", row.category, row.count);
+            let _ = writeln!(
+                body,
+                "  {:<40} {:>8}",
+                ward_policy::readable(&row.category),
+                row.count
+            );
         }
         let _ = writeln!(
             body,
