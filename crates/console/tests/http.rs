@@ -372,8 +372,8 @@ fn governors_see_counts_but_never_names() {
     let page = governor.get("/");
     assert_eq!(page.status, 200);
     assert!(
-        page.body.contains("gambling"),
-        "counts by category are shown"
+        page.body.contains("Gambling"),
+        "counts by category are shown, by name"
     );
     assert!(
         page.body.contains("id=\"blocked-total\">2<"),
