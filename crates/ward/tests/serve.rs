@@ -76,17 +76,29 @@ impl Server {
     }
 
     /// Sends SIGTERM and waits; returns whether it exited successfully, and its log.
-    fn terminate(self) -> (bool, String) {
+    fn terminate(mut self) -> (bool, String) {
         let status = Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .expect("kill runs");
         assert!(status.success());
-        let output = self.child.wait_with_output().expect("ward serve stops");
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
+        let mut log = Vec::new();
+        if let Some(mut stderr) = self.child.stderr.take() {
+            use std::io::Read;
+            stderr.read_to_end(&mut log).expect("read the log");
+        }
+        let status = self.child.wait().expect("ward serve stops");
+        (status.success(), String::from_utf8_lossy(&log).into_owned())
+    }
+}
+
+/// A test that fails part way leaves no Ward running behind it.
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }
 
