@@ -44,6 +44,7 @@ mod directory;
 mod events;
 mod incidents;
 mod people;
+mod policy;
 mod schema;
 mod schools;
 mod unblock;
