@@ -96,6 +96,32 @@ impl Store {
         Ok(created)
     }
 
+    /// Brings the school's groups in line with the policy in force: new ones created, and each
+    /// existing one's name and year groups updated (its kind is kept: people are placed by it).
+    /// Groups the policy no longer has are kept (people may still belong to them). Returns how
+    /// many were created or changed.
+    pub async fn sync_groups(&self, school: SchoolId, groups: &[NewGroup]) -> Result<usize> {
+        let mut changed = self.ensure_groups(school, groups).await?;
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            for group in groups {
+                let done = sqlx::query(
+                    "UPDATE groups SET label = $3, year_groups = $4
+                     WHERE school_id = $1 AND name = $2 AND (label <> $3 OR year_groups <> $4)",
+                )
+                .bind(school.0)
+                .bind(&group.name)
+                .bind(&group.label)
+                .bind(group.year_groups.join(","))
+                .execute(&mut *transaction)
+                .await?;
+                changed += done.rows_affected() as usize;
+            }
+            transaction.commit().await?;
+        });
+        Ok(changed)
+    }
+
     /// The school's groups, by name.
     pub async fn groups(&self, school: SchoolId) -> Result<Vec<Group>> {
         dispatch!(self, pool => {

@@ -831,6 +831,13 @@ async fn in_force(
             .await
             .map_err(InForceError::Database)?;
         tracing::info!(number, %reason, "policy version saved");
+        if let Ok(spec) = PolicySpec::from_toml(&text)
+            && let Err(error) = store
+                .sync_groups(school, &ward_console::filtering::store_groups(&spec))
+                .await
+        {
+            tracing::warn!(%error, "cannot bring the school's groups in line with the policy");
+        }
         return Ok((number, text));
     }
     match latest {

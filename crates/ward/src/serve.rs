@@ -15,10 +15,10 @@ use anyhow::Context;
 use jiff::SignedDuration;
 use tokio::net::TcpListener;
 use ward_console::{AppState, ConsoleConfig};
-use ward_policy::{DEFAULT_POLICY, GroupKind, PolicySpec};
+use ward_policy::{DEFAULT_POLICY, PolicySpec};
 use ward_store::{
-    EventWriter, NewAccount, NewAuditEntry, NewGroup, OpenOptions, PersonKind, Role, Roles,
-    SchoolId, Store, WriterConfig,
+    EventWriter, NewAccount, NewAuditEntry, NewGroup, OpenOptions, Role, Roles, SchoolId, Store,
+    WriterConfig,
 };
 
 use crate::config::Config;
@@ -389,20 +389,7 @@ fn policy_groups(config: &Config) -> anyhow::Result<Vec<NewGroup>> {
             .with_context(|| format!("cannot read the policy {}", config.filter.policy))?
     };
     let spec = PolicySpec::from_toml(&text).context("policy")?;
-    Ok(spec
-        .groups
-        .iter()
-        .map(|group| NewGroup {
-            name: group.id.clone(),
-            label: group.title.clone(),
-            kind: match group.kind {
-                GroupKind::Pupil => PersonKind::Pupil,
-                GroupKind::Staff => PersonKind::Staff,
-                GroupKind::Guest => PersonKind::Guest,
-            },
-            year_groups: group.years.clone(),
-        })
-        .collect())
+    Ok(ward_console::filtering::store_groups(&spec))
 }
 
 /// On an empty database: the school, its groups and the first administrator. On every start:

@@ -3534,6 +3534,43 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
         1,
         "one line: {page}"
     );
+    // Year groups: pupils now take years 5 and 6, and a Year 5 pupil imported joins them.
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/settings",
+        &[
+            ("csrf", &csrf),
+            ("unknown_group", "pupils"),
+            ("dns_blocked", "block-page"),
+            ("safe_search_pupils", "on"),
+            ("youtube_pupils", "moderate"),
+            ("ip_hosts_pupils", ""),
+            ("uncategorised_pupils", "allow"),
+            ("decrypt_pupils", "on"),
+            ("decrypt_staff", "on"),
+            ("years_pupils", "5, 6"),
+            ("never_inspect", "bank"),
+            (
+                "reason",
+                "Pupils in years 5 and 6 use this school's computers",
+            ),
+        ],
+    );
+    assert_eq!(status, 303, "{page}");
+    import_people(
+        &server.base,
+        &session,
+        &folder,
+        "pupil",
+        "username,forename,surname,year\nkid5,Kim,Five,5\n",
+    );
+    let people = console_get(&server.base, &session, "/people").1;
+    let row = people
+        .split("<tr")
+        .find(|row| row.contains("kid5"))
+        .expect("the Year 5 pupil was imported");
+    assert!(row.contains("<td>pupils</td>"), "{row}");
     // Time windows: one added, one with an impossible time refused by the check, one removed.
     let window = |action: &str, id: &str, to: &str| {
         console_post(

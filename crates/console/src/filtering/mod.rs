@@ -110,6 +110,12 @@ pub(crate) async fn save_version(
         Err(ward_store::StoreError::Invalid(why)) => return Ok(Err(why)),
         Err(error) => return Err(error.into()),
     };
+    // The groups people are placed in follow the policy (a year group moved, a title changed).
+    if let Ok(spec) = PolicySpec::from_toml(text) {
+        store
+            .sync_groups(user.account.school, &store_groups(&spec))
+            .await?;
+    }
     user.record(
         store,
         "filtering.change",
@@ -120,6 +126,23 @@ pub(crate) async fn save_version(
     .await?;
     state.filter_changed(user.account.school).await;
     Ok(Ok(number))
+}
+
+/// The school's groups as the store keeps them (for placing people by year), from a policy.
+pub fn store_groups(spec: &PolicySpec) -> Vec<ward_store::NewGroup> {
+    spec.groups
+        .iter()
+        .map(|group| ward_store::NewGroup {
+            name: group.id.clone(),
+            label: group.title.clone(),
+            kind: match group.kind {
+                ward_policy::GroupKind::Pupil => ward_store::PersonKind::Pupil,
+                ward_policy::GroupKind::Staff => ward_store::PersonKind::Staff,
+                ward_policy::GroupKind::Guest => ward_store::PersonKind::Guest,
+            },
+            year_groups: group.years.clone(),
+        })
+        .collect()
 }
 
 mod document;

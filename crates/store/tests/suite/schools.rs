@@ -27,6 +27,33 @@ async fn schools_and_groups(fixture: Fixture) {
     assert_eq!(names, ["eyfs", "ks1", "ks2", "uks2", "staff", "guests"]);
     assert_eq!(groups[0].year_groups, ["N", "R"]);
     assert_eq!(store.schools().await.expect("schools").len(), 1);
+    // The policy moves year 4 to a new group: existing groups follow, a new one is made, and
+    // none is dropped.
+    let changed = store
+        .sync_groups(
+            park_end,
+            &[
+                group("ks2", PersonKind::Pupil, &["3"]),
+                group("year4", PersonKind::Pupil, &["4"]),
+            ],
+        )
+        .await
+        .expect("sync");
+    assert_eq!(changed, 2, "one changed, one made");
+    let groups = store.groups(park_end).await.expect("groups");
+    let ks2 = groups.iter().find(|g| g.name == "ks2").expect("ks2");
+    assert_eq!(ks2.year_groups, ["3"]);
+    assert!(
+        groups
+            .iter()
+            .any(|g| g.name == "year4" && g.year_groups == ["4"])
+    );
+    assert_eq!(groups.len(), 7, "nothing dropped");
+    let again = store
+        .sync_groups(park_end, &[group("ks2", PersonKind::Pupil, &["3"])])
+        .await
+        .expect("sync");
+    assert_eq!(again, 0, "nothing to change");
 }
 
 async fn every_query_stays_inside_its_school(fixture: Fixture) {
