@@ -45,7 +45,7 @@ pub use decide::{
     decide,
 };
 pub use grant::{Asked, GrantError, Narrowing, Offered, check_within, is_public_suffix};
-pub use names::{CategoryName, category_name, readable, readable_list};
+pub use names::{CategoryName, category_name, readable, readable_list, readable_with_ids};
 pub use spec::{
     BlockedAnswer, CategoryWords, DnsSpec, Fallback, GrantSpec, GroupKind, GroupSpec,
     LocalListSpec, PolicySpec, ProxySpec, RuleSpec, ServerNameMismatch, UnknownClients,

@@ -45,6 +45,24 @@ pub fn readable(id: &str) -> String {
     category_name(id).map_or_else(|| id.to_owned(), |name| name.name.clone())
 }
 
+/// Category ids as staff read them with the ids beside the names, for staff who need both
+/// (`Gambling, Hate and aggression (agressif)`; the id is left out where it is the name).
+pub fn readable_with_ids<'a>(ids: impl IntoIterator<Item = &'a str>) -> String {
+    ids.into_iter()
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(|id| {
+            let name = readable(id);
+            if name.eq_ignore_ascii_case(id) {
+                name
+            } else {
+                format!("{name} ({id})")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// A comma-separated list of category ids as staff read them (`Gambling, Hate and aggression`).
 pub fn readable_list(ids: &str) -> String {
     ids.split(',')
@@ -78,6 +96,10 @@ mod tests {
         assert_eq!(readable("agressif"), "Hate and aggression");
         assert_eq!(readable("fakenews"), "Misinformation and disinformation");
         assert_eq!(readable("school-own-list"), "school-own-list");
+        assert_eq!(
+            readable_with_ids("gambling, agressif,own-list".split(',')),
+            "Gambling, Hate and aggression (agressif), own-list"
+        );
         for name in NAMES.iter() {
             assert!(
                 !name.child.is_empty() && !name.name.is_empty(),

@@ -369,7 +369,7 @@ impl Connection {
                 url,
                 topic: page::topic(&state.policy, &decision),
                 rule_words: page::rule_words(&state.policy, &decision),
-                categories: page::readable_categories(&categories),
+                categories: ward_policy::readable_with_ids(categories.split(',')),
                 reason,
                 group: decision.group.as_str(),
                 user: client.identity.user.as_deref().unwrap_or("not logged in"),

@@ -229,21 +229,6 @@ pub fn topic(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
     }
 }
 
-/// Comma-separated category ids as staff read them: `Gambling (gambling), Hate and aggression
-/// (agressif)`.
-pub fn readable_categories(ids: &str) -> String {
-    ids.split(',')
-        .map(str::trim)
-        .filter(|id| !id.is_empty())
-        .map(|id| match ward_policy::category_name(id) {
-            Some(name) if name.name.eq_ignore_ascii_case(id) => name.name.clone(),
-            Some(name) => format!("{} ({id})", name.name),
-            None => id.to_owned(),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
 /// The User Actions row that decided, in the policy document's words (for staff), if a row
 /// decided.
 pub fn rule_words(policy: &PolicySnapshot, decision: &Decision<'_>) -> String {
@@ -394,7 +379,7 @@ mod tests {
             url: "http://www.0-casino.info/roulette?table=<3>&bet=\"all\"",
             topic: "gambling, which means betting money".into(),
             rule_words: "On-line gambling".into(),
-            categories: readable_categories("gambling,agressif"),
+            categories: ward_policy::readable_with_ids("gambling,agressif".split(',')),
             reason: "rule gambling (unacceptable): category gambling, domain 0-casino.info".into(),
             group: "ks2",
             user: "not logged in",

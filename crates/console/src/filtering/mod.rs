@@ -42,19 +42,44 @@ fn parse(version: &PolicyVersion) -> Result<PolicySpec, AppError> {
     })
 }
 
-/// Category ids as staff read them: `Gambling, Hate and aggression (agressif)`.
-fn readable_categories<'a>(ids: impl IntoIterator<Item = &'a String>) -> String {
-    ids.into_iter()
-        .map(|id| {
-            let name = ward_policy::readable(id);
-            if name.eq_ignore_ascii_case(id) {
-                name
-            } else {
-                format!("{name} ({id})")
-            }
+/// Category ids as staff read them, with the ids beside the names.
+fn readable_categories(ids: &[String]) -> String {
+    ward_policy::readable_with_ids(ids.iter().map(String::as_str))
+}
+
+/// Each group's id and title, in the policy's order.
+fn group_titles(spec: &PolicySpec) -> Vec<(String, String)> {
+    spec.groups
+        .iter()
+        .map(|g| (g.id.clone(), g.title.clone()))
+        .collect()
+}
+
+/// An earlier run of something recorded in the audit log (a self-test, a list update).
+pub struct AuditRun {
+    pub(super) when: String,
+    pub(super) by: String,
+    pub(super) detail: String,
+}
+
+/// The school's last `limit` audit entries with `action`, newest first.
+async fn audit_runs(
+    state: &AppState,
+    user: &CurrentUser,
+    action: &str,
+    limit: i64,
+) -> Result<Vec<AuditRun>, AppError> {
+    Ok(state
+        .store()
+        .audit_entries(user.account.school, limit, None, action)
+        .await?
+        .into_iter()
+        .map(|entry| AuditRun {
+            when: local_time(state, entry.at),
+            by: entry.entry.actor,
+            detail: entry.entry.detail,
         })
-        .collect::<Vec<_>>()
-        .join(", ")
+        .collect())
 }
 
 /// Checks `text` against the index in force and saves it as a new version: its number, or

@@ -41,11 +41,7 @@ pub async fn overview(
     user.require(Permission::ViewFiltering)?;
     let version = in_force(&state, &user).await?;
     let spec = parse(&version)?;
-    let groups: Vec<(String, String)> = spec
-        .groups
-        .iter()
-        .map(|g| (g.id.clone(), g.title.clone()))
-        .collect();
+    let groups = group_titles(&spec);
     // A heading is shown where it starts, as the policy document does.
     let mut heading: Option<&str> = None;
     let rows = spec
@@ -317,8 +313,12 @@ pub fn set_row_verdicts(
         .iter()
         .filter_map(|(group, verdict)| verdict.as_ref().map(|v| (group.as_str(), v.to_string())))
         .collect();
-    match row.get_mut("groups") {
-        Some(toml_edit::Item::Table(groups)) => {
+    // `[rule.groups]` or `groups = { … }`: edited as the school wrote it.
+    match row
+        .get_mut("groups")
+        .map(toml_edit::Item::as_table_like_mut)
+    {
+        Some(Some(groups)) => {
             let stale: Vec<String> = groups
                 .iter()
                 .map(|(key, _)| key.to_owned())
@@ -329,32 +329,14 @@ pub fn set_row_verdicts(
             }
             for (group, verdict) in &wanted {
                 if groups.get(group).and_then(toml_edit::Item::as_str) != Some(verdict.as_str()) {
-                    groups[*group] = toml_edit::value(verdict.clone());
+                    groups.insert(group, toml_edit::value(verdict.clone()));
                 }
             }
             if groups.is_empty() {
                 row.remove("groups");
             }
         }
-        Some(toml_edit::Item::Value(toml_edit::Value::InlineTable(groups))) => {
-            let stale: Vec<String> = groups
-                .iter()
-                .map(|(key, _)| key.to_owned())
-                .filter(|key| !wanted.iter().any(|(g, _)| g == key))
-                .collect();
-            for key in stale {
-                groups.remove(&key);
-            }
-            for (group, verdict) in &wanted {
-                if groups.get(group).and_then(toml_edit::Value::as_str) != Some(verdict.as_str()) {
-                    groups.insert(*group, verdict.as_str().into());
-                }
-            }
-            if groups.is_empty() {
-                row.remove("groups");
-            }
-        }
-        Some(_) => return Err(format!("row {id:?}: its groups are not a table")),
+        Some(None) => return Err(format!("row {id:?}: its groups are not a table")),
         None if wanted.is_empty() => {}
         None => {
             let mut groups = toml_edit::Table::new();

@@ -2,20 +2,13 @@
 
 use super::*;
 
-/// A self-test run as the page lists it: when, by whom, and its summary and lines.
-pub struct SelfTestRun {
-    pub(super) when: String,
-    pub(super) by: String,
-    pub(super) detail: String,
-}
-
 #[derive(Template)]
 #[template(path = "filtering_self_test.html")]
 struct SelfTestPage {
     layout: Layout,
     result: Option<crate::SelfTest>,
     summary: String,
-    runs: Vec<SelfTestRun>,
+    runs: Vec<AuditRun>,
     can_run: bool,
     problem: String,
 }
@@ -27,17 +20,7 @@ async fn self_test_page(
     summary: String,
     problem: String,
 ) -> Result<Response, AppError> {
-    let runs = state
-        .store()
-        .audit_entries(user.account.school, 20, None, "filtering.self-test")
-        .await?
-        .into_iter()
-        .map(|entry| SelfTestRun {
-            when: local_time(state, entry.at),
-            by: entry.entry.actor,
-            detail: entry.entry.detail,
-        })
-        .collect();
+    let runs = audit_runs(state, user, "filtering.self-test", 20).await?;
     let page = SelfTestPage {
         layout: Layout::for_user(state, user, "Filtering self-test").await,
         result,

@@ -10,7 +10,7 @@ struct SourcesPage {
     built: String,
     /// (name, readable name, domains, URL prefixes, expressions, illegal).
     categories: Vec<(String, String, u64, u64, u64, bool)>,
-    runs: Vec<SelfTestRun>,
+    runs: Vec<AuditRun>,
     can_update: bool,
     message: String,
     problem: String,
@@ -24,17 +24,7 @@ async fn sources_page(
     problem: String,
 ) -> Result<Response, AppError> {
     let status = state.filter().and_then(|filter| filter.lists_status());
-    let runs = state
-        .store()
-        .audit_entries(user.account.school, 10, None, "filtering.lists-update")
-        .await?
-        .into_iter()
-        .map(|entry| SelfTestRun {
-            when: local_time(state, entry.at),
-            by: entry.entry.actor,
-            detail: entry.entry.detail,
-        })
-        .collect();
+    let runs = audit_runs(state, user, "filtering.lists-update", 10).await?;
     let page = SourcesPage {
         layout: Layout::for_user(state, user, "Category lists").await,
         built: status

@@ -48,11 +48,7 @@ pub async fn test(
     user.require(Permission::ViewFiltering)?;
     let version = in_force(&state, &user).await?;
     let spec = parse(&version)?;
-    let groups: Vec<(String, String)> = spec
-        .groups
-        .iter()
-        .map(|g| (g.id.clone(), g.title.clone()))
-        .collect();
+    let groups = group_titles(&spec);
     let mut page = TestPage {
         layout: Layout::for_user(&state, &user, "URL tester").await,
         groups,

@@ -133,8 +133,12 @@ async fn a_change_is_announced_to_listeners(fixture: Fixture) {
     let school = school(store, "policy-notify").await;
     match store.filter_changes().await.expect("listen") {
         // SQLite: one process; nothing to listen to, and announcing does nothing.
-        None => store.notify_filter_changed(school).await,
+        None => {
+            assert_eq!(store.backend(), ward_store::BackendKind::Sqlite);
+            store.notify_filter_changed(school).await;
+        }
         Some(mut changes) => {
+            assert_eq!(store.backend(), ward_store::BackendKind::Postgres);
             store.notify_filter_changed(school).await;
             let heard = tokio::time::timeout(std::time::Duration::from_secs(5), changes.next())
                 .await
