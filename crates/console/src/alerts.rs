@@ -71,7 +71,7 @@ fn line(state: &AppState, alert: &Alert) -> AlertLine {
         raised: local_time(state, alert.created_at),
         last_seen: local_time(state, alert.last_seen),
         repeats: alert.repeats,
-        category: alert.category.clone(),
+        category: state.config().watched.category_name(&alert.category),
         source: alert.source.as_str(),
         who: who(alert),
         summary: alert.summary.clone(),

@@ -87,6 +87,27 @@ pub struct Watched {
     pub categories: Vec<WatchedCategory>,
 }
 
+impl Watched {
+    /// An alert's category as staff read it: a risk category's title (`Self-harm and
+    /// suicide`), one of Ward's own kinds of alert, or a list's readable name (`Hate and
+    /// aggression` for UT1's `agressif`). An id nothing names is shown as it is.
+    pub fn category_name(&self, id: &str) -> String {
+        if let Some(category) = self.categories.iter().find(|c| c.id == id) {
+            return category.title.clone();
+        }
+        let own = match id {
+            "concern" => "Concern reported by a pupil",
+            "system" => "Ward itself",
+            "failed-log-ins" => "Repeated failed log-ins",
+            "account-in-use-twice" => "Account in use at two places at once",
+            "pupil-account-on-staff-device" => "Pupil's account on a staff computer",
+            "staff-account-on-pupil-device" => "Staff account on a pupils' computer",
+            _ => return ward_policy::readable(id),
+        };
+        own.to_owned()
+    }
+}
+
 /// One category of risk detection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedCategory {

@@ -53,6 +53,8 @@ pub struct GatewayHooks {
     dns: Option<Arc<DnsFilter>>,
     /// Where the DNS filter listens (the self-test asks it).
     dns_addresses: Vec<SocketAddr>,
+    /// Where the explicit proxy listens, if it does (the self-test asks it).
+    proxy_address: Option<SocketAddr>,
     /// Wakes the reloader to read the index and policy again (an updated index).
     index_changed: Notify,
     /// Where lists are rebuilt from, when updates are configured, and the index file.
@@ -205,6 +207,7 @@ impl ward_console::FilterHooks for GatewayHooks {
         Ok(crate::self_test::self_test(
             &self.live.load().policy,
             &self.dns_addresses,
+            self.proxy_address,
             self.block_page_ipv4,
         ))
     }
@@ -330,25 +333,24 @@ impl Gateway {
             own.extend(bound);
             Some(dns)
         };
-        let proxy = if proxy_addresses.is_empty() {
-            None
+        let (proxy, proxy_address) = if proxy_addresses.is_empty() {
+            (None, None)
         } else {
-            Some(
-                start_proxy(
-                    config,
-                    store,
-                    school,
-                    &live,
-                    &events,
-                    ProxyListening {
-                        addresses: &proxy_addresses,
-                        directory,
-                        others: own,
-                    },
-                    &mut tasks,
-                )
-                .await?,
+            let (proxy, explicit) = start_proxy(
+                config,
+                store,
+                school,
+                &live,
+                &events,
+                ProxyListening {
+                    addresses: &proxy_addresses,
+                    directory,
+                    others: own,
+                },
+                &mut tasks,
             )
+            .await?;
+            (Some(proxy), explicit)
         };
         if let Some(address) =
             crate::radius::start(config, store, school, &live, &mut tasks).await?
@@ -365,6 +367,7 @@ impl Gateway {
             proxy: proxy.clone(),
             dns: dns.clone(),
             dns_addresses: dns_bound.clone(),
+            proxy_address,
             index_changed: Notify::new(),
             list_source: crate::list_update::ListSource::from_config(config)?,
             index_path: config.index_path(),
@@ -534,6 +537,7 @@ struct ProxyListening<'a> {
     others: Vec<SocketAddr>,
 }
 
+/// Starts the proxy; with its explicit listener's address, if it has one (the self-test asks it).
 async fn start_proxy(
     config: &Config,
     store: &Store,
@@ -542,7 +546,7 @@ async fn start_proxy(
     events: &EventSink,
     listening: ProxyListening<'_>,
     tasks: &mut JoinSet<()>,
-) -> anyhow::Result<Arc<Proxy>> {
+) -> anyhow::Result<(Arc<Proxy>, Option<SocketAddr>)> {
     let addresses = listening.addresses;
     let proxy_config = &config.proxy;
     let mut settings = ProxySettings::new(school);
@@ -611,7 +615,11 @@ async fn start_proxy(
     let listeners = ward_proxy::Listeners::bind(addresses)
         .await
         .with_context(|| format!("cannot listen for the proxy on {}", config.proxy.listen))?;
+    let mut explicit = None;
     for (kind, address) in listeners.local_addresses() {
+        if kind == ward_proxy::ListenerKind::Explicit && explicit.is_none() {
+            explicit = Some(address);
+        }
         // Scripts and tests read these lines to find the proxy.
         let what = match kind {
             ward_proxy::ListenerKind::Explicit => "proxy",
@@ -625,7 +633,7 @@ async fn start_proxy(
         let mut proxy_tasks = proxy_tasks;
         while proxy_tasks.join_next().await.is_some() {}
     });
-    Ok(proxy)
+    Ok((proxy, explicit))
 }
 
 /// The upstreams, less any that is Ward's own listening address (as when /etc/resolv.conf on

@@ -47,6 +47,8 @@ pub struct Notifier {
     summary_to: Vec<Mailbox>,
     summary_at: (Weekday, Time),
     webhook: Option<String>,
+    /// Names alert categories as staff read them.
+    names: std::sync::Arc<ward_console::Watched>,
 }
 
 #[derive(Clone)]
@@ -69,12 +71,13 @@ fn mailboxes(list: &str, setting: &str) -> anyhow::Result<Vec<Mailbox>> {
 
 impl Notifier {
     /// The notifier `config` describes for `school`; `None` when it sends nothing (no mail
-    /// server and no webhook).
+    /// server and no webhook). `names` names the alert categories in messages.
     pub fn from_config(
         config: &Config,
         store: Store,
         school: SchoolId,
         school_name: String,
+        names: std::sync::Arc<ward_console::Watched>,
     ) -> anyhow::Result<Option<Notifier>> {
         let alerts = &config.alerts;
         let email = match alerts.smtp_server.trim() {
@@ -129,6 +132,7 @@ impl Notifier {
             summary_to,
             summary_at: config.parsed.summary_at,
             webhook,
+            names,
         }))
     }
 
@@ -189,7 +193,9 @@ impl Notifier {
             );
             let subject = format!(
                 "[Ward] Severity {} alert: {} — {}",
-                alert.severity, alert.category, self.school_name
+                alert.severity,
+                self.names.category_name(&alert.category),
+                self.school_name
             );
             send_mail(email, &email.to, &subject, body).await?;
         }
@@ -200,6 +206,7 @@ impl Notifier {
                 "school": self.school_name,
                 "severity": alert.severity,
                 "category": alert.category,
+                "category_name": self.names.category_name(&alert.category),
                 "source": alert.source.as_str(),
                 "raised_at": alert.created_at.to_string(),
                 "who": self.who(alert),
@@ -230,11 +237,12 @@ impl Notifier {
             .created_at
             .to_zoned_datetime(self.zone.clone())
             .strftime("%a %-d %b %H:%M");
+        let category = self.names.category_name(&alert.category);
         let what = match alert.source {
-            AlertSource::Blocked => format!("blocked attempt in {}", alert.category),
+            AlertSource::Blocked => format!("blocked attempt in {category}"),
             AlertSource::Concern => "concern reported from the block page".to_owned(),
-            AlertSource::Detection => format!("risk detected: {}", alert.category),
-            AlertSource::Account => format!("account: {}", alert.category),
+            AlertSource::Detection => format!("risk detected: {category}"),
+            AlertSource::Account => format!("account: {category}"),
             // Ward's own problems name no one; their summary says what broke.
             AlertSource::System => format!("system: {}", alert.summary),
         };
@@ -350,7 +358,11 @@ impl Notifier {
                 let _ = writeln!(
                     body,
                     "{:<28} {:>8} {:>7} {:>11} {:>9}",
-                    row.category, row.severity, row.alerts, row.occurrences, row.still_new
+                    self.names.category_name(&row.category),
+                    row.severity,
+                    row.alerts,
+                    row.occurrences,
+                    row.still_new
                 );
             }
             let _ = writeln!(body);
@@ -361,7 +373,7 @@ impl Notifier {
             let _ = writeln!(
                 body,
                 "  {:<40} {:>8}",
-                ward_policy::readable(&row.category),
+                self.names.category_name(&row.category),
                 row.count
             );
         }

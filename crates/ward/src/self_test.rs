@@ -1,6 +1,6 @@
 //! Ward's filtering self-test (issue 25 item 8): evidence for the annual review that the
 //! filtering in force blocks what the law and the standards require, checked with the policy
-//! engine for every group and by asking the running DNS filter over the network.
+//! engine for every group and by asking the running DNS filter and proxy over the network.
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -18,12 +18,15 @@ const SELF_TEST_PROBES: &[(&str, &str)] = &[
 
 /// Ward's filtering self-test (issue 25 item 8): with the policy in force, every group blocks
 /// each illegal-content list's entries; every pupil group blocks adult content, gambling and
-/// the ways round the filter, and has safe search on; and the running DNS filter, asked over
-/// the network as the unknown-client group, answers as blocked for what that group may not
-/// reach. A site the lists loaded do not know is "not tested", never passed.
+/// the ways round the filter, and has safe search on; and the running DNS filter and proxy,
+/// asked over the network as the unknown-client group, answer as blocked for what that group
+/// may not reach. A site the lists loaded do not know is "not tested", never passed. Sites whose
+/// block raises a safeguarding alert are not asked over the network, so that a self-test never
+/// puts an alert in the DSL's queue.
 pub fn self_test(
     policy: &PolicySnapshot,
     dns: &[SocketAddr],
+    proxy: Option<SocketAddr>,
     block_page: Option<std::net::Ipv4Addr>,
 ) -> ward_console::SelfTest {
     use ward_console::SelfTestLine;
@@ -45,6 +48,7 @@ pub fn self_test(
             decision.action == ward_policy::Action::Block,
             decision.reason.to_string(),
             decision.categories.is_empty(),
+            decision.alert.is_some(),
         )
     };
     // Illegal content: each list's first entry, for every group.
@@ -70,7 +74,7 @@ pub fn self_test(
             }
         };
         for group in policy.groups() {
-            let (blocked, reason, _) = decide(&request, group);
+            let (blocked, reason, _, _) = decide(&request, group);
             lines.push(line(
                 &format!("Illegal content ({name})"),
                 group.id.as_str(),
@@ -97,7 +101,7 @@ pub fn self_test(
             let Ok(request) = ward_policy::Request::parse(host) else {
                 continue;
             };
-            let (blocked, reason, unknown) = decide(&request, group);
+            let (blocked, reason, unknown, _) = decide(&request, group);
             let (outcome, detail) = match (blocked, unknown) {
                 (true, _) => ("passed", format!("{host}: {reason}")),
                 (false, true) => (
@@ -125,23 +129,23 @@ pub fn self_test(
             },
         ));
     }
-    // The running DNS filter, asked as the unknown-client group.
+    // The running DNS filter and proxy, asked as the unknown-client group (Ward's own machine
+    // is a client it does not know) for the sites that group may not reach.
+    let unknown = policy.unknown_group();
+    let probes: Vec<(&str, &str)> = SELF_TEST_PROBES
+        .iter()
+        .copied()
+        .filter(|(_, host)| {
+            ward_policy::Request::parse(host).is_ok_and(|request| {
+                let (blocked, _, unknown_site, alerts) = decide(&request, unknown);
+                blocked && !unknown_site && !alerts
+            })
+        })
+        .collect();
     if let Some(address) = dns.first() {
-        let unknown = policy.unknown_group();
-        let at = if address.ip().is_unspecified() {
-            SocketAddr::new(std::net::IpAddr::from([127, 0, 0, 1]), address.port())
-        } else {
-            *address
-        };
-        for (check, host) in SELF_TEST_PROBES {
-            let Ok(request) = ward_policy::Request::parse(host) else {
-                continue;
-            };
-            let (blocked, _, unknown_site) = decide(&request, unknown);
-            if !blocked || unknown_site {
-                continue;
-            }
-            let who = format!("the DNS filter at {at}");
+        let at = loopback_if_unspecified(*address);
+        let who = format!("the DNS filter at {at}");
+        for (check, host) in &probes {
             let (outcome, detail) = match ask_dns(at, host, block_page) {
                 Ok(true) => ("passed", format!("{host} answered as blocked")),
                 Ok(false) => ("failed", format!("{host} was answered as allowed")),
@@ -150,10 +154,86 @@ pub fn self_test(
             lines.push(line(check, &who, outcome, detail));
         }
     }
+    if let Some(address) = proxy {
+        let at = loopback_if_unspecified(address);
+        let who = format!("the proxy at {at}");
+        for (check, host) in &probes {
+            let (outcome, detail) = match ask_proxy(at, host) {
+                Ok(ProxyAnswer::Blocked) => ("passed", format!("http://{host}/ was blocked")),
+                Ok(ProxyAnswer::LogInFirst) => (
+                    "passed",
+                    format!("http://{host}/ needs a log-in first: unknown clients reach nothing"),
+                ),
+                Ok(ProxyAnswer::Other(status)) => (
+                    "failed",
+                    format!("http://{host}/ was not blocked (the proxy answered {status})"),
+                ),
+                Err(error) => ("failed", format!("http://{host}/: no answer ({error})")),
+            };
+            lines.push(line(check, &who, outcome, detail));
+        }
+    }
     ward_console::SelfTest {
         version: None,
         lines,
     }
+}
+
+/// A listener bound to every address, asked on loopback.
+fn loopback_if_unspecified(address: SocketAddr) -> SocketAddr {
+    if address.ip().is_unspecified() {
+        let loopback: std::net::IpAddr = if address.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        };
+        SocketAddr::new(loopback, address.port())
+    } else {
+        address
+    }
+}
+
+/// What the proxy said to a plain HTTP request.
+#[derive(Debug, PartialEq, Eq)]
+enum ProxyAnswer {
+    /// Ward's block page.
+    Blocked,
+    /// 407: the proxy asks unknown clients to log in before anything.
+    LogInFirst,
+    /// Any other status line.
+    Other(String),
+}
+
+/// Asks the explicit proxy at `at` for `http://host/`, as a browser configured to use it would.
+fn ask_proxy(at: SocketAddr, host: &str) -> std::io::Result<ProxyAnswer> {
+    use std::io::{Read, Write};
+    let mut stream = std::net::TcpStream::connect_timeout(&at, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    stream.set_write_timeout(Some(Duration::from_secs(2)))?;
+    write!(
+        stream,
+        "GET http://{host}/ HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Ward self-test\r\nConnection: close\r\n\r\n"
+    )?;
+    // The status line and the start of the page are enough: Ward's block page is a 403 whose
+    // title says the page is blocked (a site's own 403 would not be Ward blocking it).
+    let mut answer = Vec::new();
+    stream.take(64 * 1024).read_to_end(&mut answer)?;
+    let text = String::from_utf8_lossy(&answer);
+    let status = text.lines().next().unwrap_or_default();
+    let code = status.split_whitespace().nth(1).unwrap_or_default();
+    Ok(match code {
+        "403" if blocked_title(&text) => ProxyAnswer::Blocked,
+        "407" => ProxyAnswer::LogInFirst,
+        _ if status.is_empty() => ProxyAnswer::Other("nothing".into()),
+        _ => ProxyAnswer::Other(status.to_owned()),
+    })
+}
+
+/// Whether a page's title is the block page's ("Page blocked", "This page is blocked").
+fn blocked_title(page: &str) -> bool {
+    page.split_once("<title>")
+        .and_then(|(_, rest)| rest.split_once("</title>"))
+        .is_some_and(|(title, _)| title.to_ascii_lowercase().contains("blocked"))
 }
 
 /// Asks the DNS filter at `at` for `host`'s address; whether the answer is a blocked one

@@ -186,6 +186,13 @@ pub async fn serve(
     )
     .await?;
 
+    let watched = std::sync::Arc::new(crate::detect::watched(
+        &config.detection,
+        gateway
+            .as_ref()
+            .and_then(crate::gateway::Gateway::detection),
+        config.proxy.inspect_https,
+    ));
     let console = ConsoleConfig {
         secure_cookies: config.console.secure_cookies,
         session_lifetime: SignedDuration::from_hours(config.console.session_hours),
@@ -206,13 +213,7 @@ pub async fn serve(
         time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)?,
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),
-        watched: std::sync::Arc::new(crate::detect::watched(
-            &config.detection,
-            gateway
-                .as_ref()
-                .and_then(crate::gateway::Gateway::detection),
-            config.proxy.inspect_https,
-        )),
+        watched: watched.clone(),
     };
     let app_state = match &gateway {
         Some(gateway) => AppState::with_filter(
@@ -279,7 +280,7 @@ pub async fn serve(
         Err(_) => config.school.name.clone(),
     };
     let notifier =
-        crate::notify::Notifier::from_config(&config, store.clone(), school, school_name)?
+        crate::notify::Notifier::from_config(&config, store.clone(), school, school_name, watched)?
             .map(|notifier| tokio::spawn(notifier.run()));
     let limits = crate::web::Limits {
         slots: ward_gateway::slots::Slots::new(

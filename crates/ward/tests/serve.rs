@@ -1038,12 +1038,13 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
     let json: serde_json::Value = serde_json::from_str(body).expect("JSON");
     assert_eq!(json["severity"], 4);
     assert_eq!(json["category"], "gambling");
+    assert_eq!(json["category_name"], "Gambling");
     assert_eq!(json["source"], "blocked");
     assert_eq!(json["link"], "https://ward.school.test/alerts/1");
     assert!(
         json["text"]
             .as_str()
-            .is_some_and(|text| text.contains("blocked attempt in gambling")),
+            .is_some_and(|text| text.contains("blocked attempt in Gambling")),
         "{json}"
     );
     assert!(!body.contains("casino"), "{body}");
@@ -1053,7 +1054,7 @@ fn a_serious_blocked_attempt_is_emailed_and_posted_at_once_and_the_weekly_summar
     assert_eq!(messages.len(), 2, "{messages:?}");
     let alert = messages
         .iter()
-        .find(|m| m.contains("Subject: [Ward] Severity 4 alert: gambling"))
+        .find(|m| m.contains("Subject: [Ward] Severity 4 alert: Gambling"))
         .unwrap_or_else(|| panic!("no alert email among {messages:?}"));
     assert!(alert.contains("From: Ward <ward@school.test>"), "{alert}");
     // The envelope (as the server saw it) went to both.
@@ -1260,8 +1261,17 @@ fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched
     let session = session.expect("a session");
     let queue = wait_for_alert(&server.base, &session, "Risk detected (self-harm)");
     assert_eq!(alert_times(&queue, "Risk detected (self-harm)"), "1");
+    // Staff read the category's name, not its id.
+    assert!(
+        queue.contains("<td>Self-harm and suicide <small>(detection)</small></td>"),
+        "{queue}"
+    );
     let (_, alert) = console_get(&server.base, &session, "/alerts/1");
     assert!(alert.contains("kill myself"), "{alert}");
+    assert!(
+        alert.contains("<dd>Self-harm and suicide (detection)</dd>"),
+        "{alert}"
+    );
     assert!(
         alert.contains(
             "/alerts/exclusions?kind=site&#38;value=nowhere.test\">Stop reading nowhere.test"
@@ -3109,7 +3119,8 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
     assert!(!file.contains("href=\"/alerts\""), "no menu in the file");
 
     // The self-test: the illegal list blocked for everyone, gambling for pupils (and by the
-    // running DNS filter itself), safe search on; sites the lists do not know are not tested.
+    // running DNS filter and proxy themselves), safe search on; sites the lists do not know are
+    // not tested.
     let csrf_now = field(
         &console_get(&server.base, &session, "/filtering/self-test").1,
         "csrf",
@@ -3135,6 +3146,13 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
         "{page}"
     );
     assert!(page.contains("bet365.com answered as blocked"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<td>Gambling</td><td>the proxy at {proxy}</td><td>passed</td>"
+        )),
+        "{page}"
+    );
+    assert!(page.contains("http://bet365.com/ was blocked"), "{page}");
     assert!(
         page.contains("<td>Safe search</td><td>pupils</td><td>passed</td>"),
         "{page}"
