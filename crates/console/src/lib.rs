@@ -444,6 +444,14 @@ pub fn router(state: AppState) -> Router {
             "/filtering/lists",
             get(filtering::lists).post(filtering::change_list),
         )
+        .route(
+            "/filtering/groups",
+            get(filtering::groups).post(filtering::add_group_now),
+        )
+        .route(
+            "/filtering/groups/{id}/remove",
+            get(filtering::group_removal).post(filtering::remove_group_now),
+        )
         .route("/filtering/document", get(filtering::document))
         .route("/people", get(people::people))
         .route(

@@ -122,6 +122,62 @@ impl Store {
         Ok(changed)
     }
 
+    /// How many people and devices are in each of the school's groups: (group name, people,
+    /// devices), for every group the store has.
+    pub async fn group_members(&self, school: SchoolId) -> Result<Vec<(String, i64, i64)>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT g.name,
+                   (SELECT COUNT(*) FROM people p WHERE p.group_id = g.id),
+                   (SELECT COUNT(*) FROM devices d WHERE d.group_id = g.id)
+                 FROM groups g WHERE g.school_id = $1 ORDER BY g.id",
+            )
+            .bind(school.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?)))
+                .collect()
+        })
+    }
+
+    /// Moves every person and device of group `from` to group `to` (both by name), in one
+    /// transaction, before `from` leaves the policy. Returns (people, devices) moved. `to` must
+    /// exist; `from` may not (nothing to move).
+    pub async fn move_group_members(
+        &self,
+        school: SchoolId,
+        from: &str,
+        to: &str,
+    ) -> Result<(u64, u64)> {
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let target: Option<i64> =
+                sqlx::query_scalar("SELECT id FROM groups WHERE school_id = $1 AND name = $2")
+                    .bind(school.0)
+                    .bind(to)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+            let target = target.ok_or(StoreError::NotFound("group"))?;
+            let mut moved = [0u64; 2];
+            for (table, count) in ["people", "devices"].into_iter().zip(&mut moved) {
+                let sql = format!(
+                    "UPDATE {table} SET group_id = $3 WHERE school_id = $1 AND group_id =
+                       (SELECT id FROM groups WHERE school_id = $1 AND name = $2)"
+                );
+                *count = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(school.0)
+                    .bind(from)
+                    .bind(target)
+                    .execute(&mut *transaction)
+                    .await?
+                    .rows_affected();
+            }
+            transaction.commit().await?;
+            Ok((moved[0], moved[1]))
+        })
+    }
+
     /// The school's groups, by name.
     pub async fn groups(&self, school: SchoolId) -> Result<Vec<Group>> {
         dispatch!(self, pool => {

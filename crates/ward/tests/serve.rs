@@ -3872,6 +3872,200 @@ fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_poli
 }
 
 #[test]
+fn a_coordinator_adds_a_group_opens_a_row_for_it_and_removes_it_moving_its_computer_back() {
+    let folder = temp_folder("filtering-groups");
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "groups test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address is printed")
+        .to_owned();
+    // Asked from the bursar's office computer (127.0.0.3).
+    let blocked_for_office = || {
+        dig(
+            &dns,
+            &[
+                "-b",
+                "127.0.0.3",
+                "casino.test",
+                "+short",
+                "+tries=1",
+                "+time=2",
+            ],
+        )
+        .trim()
+            == "192.0.2.250"
+    };
+    assert!(blocked_for_office());
+    let (_, _, session) = log_in(&server.base, "admin", "groups test password");
+    let session = session.expect("a session");
+    let (status, page) = console_get(&server.base, &session, "/filtering/groups");
+    assert_eq!(status, 200, "{page}");
+    let csrf = field(&page, "csrf");
+
+    // A bad id, and script in the name, are refused with a clear error and nothing saved.
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/groups",
+        &[
+            ("csrf", &csrf),
+            ("id", "Office <b>"),
+            ("title", "<script>alert(1)</script>"),
+            ("kind", "staff"),
+            ("reason", "The bursar needs the gambling regulator's sites"),
+        ],
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("id=\"problem\""), "{page}");
+    assert!(!page.contains("<script>alert(1)"), "{page}");
+    assert_eq!(
+        console_get(&server.base, &session, "/filtering/log.csv")
+            .1
+            .lines()
+            .count(),
+        2,
+        "still one version"
+    );
+
+    // The group is made, given its own verdict on the gambling row, and the office computer
+    // put in it: the DNS filter follows.
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/filtering/groups",
+        &[
+            ("csrf", &csrf),
+            ("id", "office"),
+            ("title", "School office"),
+            ("kind", "staff"),
+            ("like", "pupils"),
+            (
+                "reason",
+                "The bursar checks the gambling regulator's licences",
+            ),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let (_, page) = console_get(&server.base, &session, "/filtering/groups");
+    assert!(
+        page.contains("<td>School office</td><td>office</td><td>Staff</td>"),
+        "{page}"
+    );
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/filtering/rules/gambling",
+        &[
+            ("csrf", &csrf),
+            ("default_kind", "unacceptable"),
+            ("kind_office", "acceptable"),
+            (
+                "reason",
+                "The bursar checks the gambling regulator's licences",
+            ),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let (status, _) = console_post(
+        &server.base,
+        &session,
+        "/devices",
+        &[
+            ("csrf", &csrf),
+            ("name", "OFFICE-1"),
+            ("network", "127.0.0.3"),
+            ("group", "office"),
+        ],
+    );
+    assert_eq!(status, 303);
+    let waited = std::time::Instant::now();
+    while blocked_for_office() && waited.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(!blocked_for_office(), "the office may reach it");
+    let (_, page) = console_get(&server.base, &session, "/filtering/groups");
+    assert!(
+        page.contains("<td class=\"number\">0</td><td class=\"number\">1</td>"),
+        "one device in the office group: {page}"
+    );
+
+    // Removing it says what goes, needs a group for its computer, and moves the computer back:
+    // blocked again at once.
+    let (status, page) = console_get(&server.base, &session, "/filtering/groups/office/remove");
+    assert_eq!(status, 200, "{page}");
+    assert!(
+        page.contains("its own verdicts on 1 rows: gambling"),
+        "{page}"
+    );
+    assert!(page.contains("0 people and 1 devices are in it"), "{page}");
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        "/filtering/groups/office/remove",
+        &[
+            ("csrf", &csrf),
+            ("reason", "The bursar's check is done now"),
+        ],
+    );
+    assert_eq!(status, 400);
+    assert!(page.contains("choose the group they move to"), "{page}");
+    let (status, location) = console_post(
+        &server.base,
+        &session,
+        "/filtering/groups/office/remove",
+        &[
+            ("csrf", &csrf),
+            ("move_to", "pupils"),
+            ("reason", "The bursar's check is done now"),
+        ],
+    );
+    assert_eq!(status, 303, "{location}");
+    let removed = std::time::Instant::now();
+    while !blocked_for_office() && removed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        removed.elapsed() < Duration::from_secs(2),
+        "blocked again after {:?}",
+        removed.elapsed()
+    );
+    let (_, page) = console_get(&server.base, &session, "/filtering/groups");
+    assert!(!page.contains("School office"), "{page}");
+    let (_, csv) = console_get(&server.base, &session, "/filtering/log.csv");
+    assert_eq!(csv.lines().count(), 5, "{csv}");
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(
+        audit.contains("group office removed; its own verdicts on gambling; 0 people and 1 devices moved to pupils"),
+        "{audit}"
+    );
+    // The unknown-client group cannot go.
+    let (status, page) = console_get(&server.base, &session, "/filtering/groups/pupils/remove");
+    assert_eq!(status, 200);
+    assert!(page.contains("cannot identify"), "{page}");
+    assert!(!page.contains("id=\"remove-group\""), "no form: {page}");
+}
+
+#[test]
 fn the_lists_are_rebuilt_from_their_source_and_a_bad_update_changes_nothing() {
     let folder = temp_folder("list-updates");
     std::fs::create_dir_all(folder.join("ut1/gambling")).expect("folder");

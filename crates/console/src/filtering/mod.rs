@@ -171,6 +171,7 @@ pub fn store_groups(spec: &PolicySpec) -> Vec<ward_store::NewGroup> {
 }
 
 mod document;
+mod groups;
 mod lists;
 mod rules;
 mod self_test;
@@ -183,6 +184,7 @@ mod versions;
 mod windows;
 
 pub use document::*;
+pub use groups::*;
 pub use lists::*;
 pub use rules::*;
 pub use self_test::*;

@@ -236,3 +236,140 @@ fn csv_fields_are_quoted_and_never_formulas() {
     assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
     assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
 }
+
+fn group_form(id: &str, kind: &str, years: &str, like: &str) -> GroupForm {
+    GroupForm {
+        id: id.into(),
+        title: format!("Group {id}"),
+        kind: kind.into(),
+        years: years.into(),
+        like: like.into(),
+        reason: String::new(),
+    }
+}
+
+#[test]
+fn a_group_is_added_after_the_others_starting_as_another_if_asked() {
+    // A staff-like group gets staff's own verdicts, nominations, lists and settings.
+    let policy = POLICY.replace(
+        "groups = { staff = \"acceptable\" }",
+        "groups = { staff = \"acceptable\" }\n\n[[rule]]\nid = \"social\"\naction = \"Social media\"\ncategories = [\"social_networks\"]\nverdict = \"acceptable for nominated users: group staff, user head\"\n\n[[list]]\ngroup = \"staff\"\nallow = [\"teachers.example\"]\n\n[proxy]\ngroups_not_inspected = [\"staff\"]",
+    ).replace("kind = \"staff\"", "kind = \"staff\"\nyoutube = \"moderate\"");
+    let text = add_group(&policy, &group_form("governors", "staff", "", "staff")).expect("added");
+    let spec = PolicySpec::from_toml(&text).expect("reads");
+    let ids: Vec<&str> = spec.groups.iter().map(|g| g.id.as_str()).collect();
+    assert_eq!(ids, ["ks2", "staff", "governors"]);
+    // Written with the groups, before the windows and rows, not at the end.
+    let at = |needle: &str| {
+        text.find(needle)
+            .unwrap_or_else(|| panic!("{needle}: {text}"))
+    };
+    assert!(at("id = \"governors\"") < at("[[window]]"), "{text}");
+    let governors = &spec.groups[2];
+    assert_eq!(governors.youtube, ward_policy::YouTubeMode::Moderate);
+    let games = spec.rules.iter().find(|r| r.id == "games").expect("games");
+    assert_eq!(
+        games.groups.get("governors"),
+        Some(&VerdictSpec::Acceptable)
+    );
+    let social = spec
+        .rules
+        .iter()
+        .find(|r| r.id == "social")
+        .expect("social");
+    assert_eq!(
+        social.verdict.to_string(),
+        "acceptable for nominated users: group staff, group governors, user head"
+    );
+    assert!(
+        spec.lists
+            .iter()
+            .any(|l| l.group == "governors" && l.allow == ["teachers.example"])
+    );
+    assert!(
+        spec.proxy
+            .groups_not_inspected
+            .contains(&"governors".to_owned())
+    );
+    assert!(text.contains("# Gambling: never for pupils."));
+
+    // Without a model: the rows' usual verdicts and the built-in settings.
+    let text = add_group(POLICY, &group_form("year7", "pupil", "7, 8", "")).expect("added");
+    let spec = PolicySpec::from_toml(&text).expect("reads");
+    let year7 = spec.groups.iter().find(|g| g.id == "year7").expect("year7");
+    assert_eq!(year7.years, ["7", "8"]);
+    assert!(spec.rules.iter().all(|r| !r.groups.contains_key("year7")));
+
+    // Refused: a taken id, a bad id, `all`, years for staff, a bad year, a missing model.
+    for (form, problem) in [
+        (group_form("ks2", "pupil", "", ""), "already"),
+        (group_form("Year 7", "pupil", "", ""), "small letters"),
+        (group_form("all", "pupil", "", ""), "cannot be all"),
+        (group_form("<script>", "pupil", "", ""), "small letters"),
+        (group_form("office", "staff", "7", ""), "Only pupil groups"),
+        (group_form("year14", "pupil", "14", ""), "not a year group"),
+        (group_form("year9", "pupil", "9", "nobody"), "no group"),
+        (
+            group_form("year9", "teachers", "", ""),
+            "pupils, staff or guests",
+        ),
+    ] {
+        let error = add_group(POLICY, &form).expect_err(&form.id);
+        assert!(error.contains(problem), "{}: {error}", form.id);
+    }
+}
+
+#[test]
+fn a_group_is_removed_with_what_is_its_own_and_refused_where_it_is_needed() {
+    let policy = POLICY.replace(
+        "groups = { staff = \"acceptable\" }",
+        "groups = { staff = \"acceptable\" }\n\n[[rule]]\nid = \"social\"\naction = \"Social media\"\ncategories = [\"social_networks\"]\nverdict = \"acceptable for nominated users: group staff, user head\"\n\n[[list]]\ngroup = \"staff\"\nallow = [\"teachers.example\", \"pd.example\"]\nblock = [\"x.example\"]\n\n[proxy]\ngroups_not_inspected = [\"staff\"]",
+    );
+    let (text, removal) = remove_group(&policy, "staff").expect("removed");
+    assert_eq!(removal.rows, ["games"]);
+    assert_eq!(removal.nominations, ["social"]);
+    assert_eq!(removal.list_entries, 3);
+    let spec = PolicySpec::from_toml(&text).expect("reads");
+    assert_eq!(spec.groups.len(), 1);
+    assert!(spec.rules.iter().all(|r| r.groups.is_empty()));
+    assert!(spec.lists.is_empty());
+    assert!(spec.proxy.groups_not_inspected.is_empty());
+    assert!(!text.contains("staff ="), "{text}");
+    let social = spec
+        .rules
+        .iter()
+        .find(|r| r.id == "social")
+        .expect("social");
+    assert_eq!(
+        social.verdict.to_string(),
+        "acceptable for nominated users: user head"
+    );
+
+    // The unknown-client group, a row's only nomination, a grant's group, the last group and
+    // a group that is not there are refused.
+    assert!(
+        remove_group(POLICY, "ks2")
+            .expect_err("unknown")
+            .contains("cannot identify")
+    );
+    let only = POLICY.replace(
+        "verdict = \"unacceptable\"\ngroups",
+        "verdict = \"acceptable for nominated users: group staff\"\ngroups",
+    );
+    assert!(
+        remove_group(&only, "staff")
+            .expect_err("only nomination")
+            .contains("Row games nominates only staff")
+    );
+    let granted = format!(
+        "{POLICY}\n[[grant]]\nid = \"7\"\nsite = \"x.example\"\ngroup = \"staff\"\nstart = \"2026-11-23T09:00\"\nend = \"2026-11-24T09:00\"\nreason = \"Research\"\napproved_by = \"dsl\"\n"
+    );
+    assert!(
+        remove_group(&granted, "staff")
+            .expect_err("grant")
+            .contains("grant 7")
+    );
+    assert!(remove_group(POLICY, "nobody").is_err());
+    let (one, _) = remove_group(POLICY, "staff").expect("removed");
+    assert!(remove_group(&one, "ks2").is_err());
+}

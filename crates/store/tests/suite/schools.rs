@@ -54,6 +54,62 @@ async fn schools_and_groups(fixture: Fixture) {
         .await
         .expect("sync");
     assert_eq!(again, 0, "nothing to change");
+
+    // Before a group leaves the policy, its people and devices move to another, together;
+    // another school's are untouched.
+    store
+        .import_people(
+            park_end,
+            b"username,forename,surname,year\nsam.a,Sam,Able,4\n",
+            PersonKind::Pupil,
+        )
+        .await
+        .expect("import");
+    let year4 = groups.iter().find(|g| g.name == "year4").expect("year4").id;
+    store
+        .add_device(
+            park_end,
+            &NewDevice {
+                name: "Y4-01".into(),
+                network: "10.0.4.1".parse().expect("net"),
+                group: Some(year4),
+                location: String::new(),
+            },
+        )
+        .await
+        .expect("device");
+    let members = store.group_members(park_end).await.expect("members");
+    assert!(members.contains(&("year4".to_owned(), 1, 1)), "{members:?}");
+    assert!(members.contains(&("ks2".to_owned(), 0, 0)), "{members:?}");
+    assert_eq!(
+        store
+            .move_group_members(park_end, "year4", "ks2")
+            .await
+            .expect("move"),
+        (1, 1)
+    );
+    let members = store.group_members(park_end).await.expect("members");
+    assert!(members.contains(&("year4".to_owned(), 0, 0)), "{members:?}");
+    assert!(members.contains(&("ks2".to_owned(), 1, 1)), "{members:?}");
+    let sam = store
+        .person_by_username(park_end, "sam.a")
+        .await
+        .expect("query")
+        .expect("Sam");
+    assert_eq!(sam.group.as_deref(), Some("ks2"));
+    assert!(matches!(
+        store.move_group_members(park_end, "ks2", "nowhere").await,
+        Err(StoreError::NotFound(_))
+    ));
+    let other = school(store, "other").await;
+    assert!(
+        store
+            .group_members(other)
+            .await
+            .expect("members")
+            .iter()
+            .all(|(_, people, devices)| *people == 0 && *devices == 0)
+    );
 }
 
 async fn every_query_stays_inside_its_school(fixture: Fixture) {
