@@ -271,8 +271,9 @@ pub struct Explained {
 pub struct ListsStatus {
     /// When the index file was written.
     pub built: Option<jiff::Timestamp>,
-    /// Whether updates from a source are configured.
-    pub updates: bool,
+    /// Where updates come from and how often, as staff read it (`None`: updates are not
+    /// configured).
+    pub source: Option<String>,
     /// Each category: (id, domains, URL prefixes, expressions, illegal).
     pub categories: Vec<(String, u64, u64, u64, bool)>,
 }

@@ -634,6 +634,21 @@ pub struct FilterSection {
     /// A folder in UT1's layout (a mirror the school or its authority keeps current) to
     /// rebuild the index from on a schedule; empty: the index is only rebuilt by hand.
     pub update_ut1: String,
+    /// Or an HTTPS address of a `.tar.gz` archive in UT1's layout (UT1's own, or an
+    /// authority's mirror) to download and rebuild from; set this or `update_ut1`.
+    pub update_url: String,
+    /// Where the archive's SHA-256 is published (`sha256sum`'s format); empty: the archive's
+    /// address with `.sha256` added. An archive whose checksum differs is refused.
+    pub update_checksum_url: String,
+    /// An Ed25519 public key (base64, 32 bytes) whose signature over the archive, published at
+    /// its address with `.sig` added (base64 or the 64 bytes), is required; empty: the
+    /// checksum alone.
+    pub update_public_key: String,
+    /// A PEM file of the certificate authorities to trust for the download instead of the
+    /// public ones (an authority's own mirror); empty: the public ones.
+    pub update_ca: String,
+    /// The most megabytes downloaded for the archive.
+    pub update_max_mb: u64,
     /// Illegal-content lists to rebuild it with, comma-separated `NAME=FILE` (IWF, CTIRU).
     pub update_illegal: String,
     /// Hours between rebuilds.
@@ -708,6 +723,11 @@ impl Default for Config {
                 policy: String::new(),
                 index: String::new(),
                 update_ut1: String::new(),
+                update_url: String::new(),
+                update_checksum_url: String::new(),
+                update_public_key: String::new(),
+                update_ca: String::new(),
+                update_max_mb: 256,
                 update_illegal: String::new(),
                 update_hours: 24,
             },

@@ -60,6 +60,8 @@ pub struct GatewayHooks {
     /// Where lists are rebuilt from, when updates are configured, and the index file.
     list_source: Option<crate::list_update::ListSource>,
     index_path: std::path::PathBuf,
+    /// Hours between list updates.
+    update_hours: u64,
     /// Held while the lists are being rebuilt (one rebuild at a time).
     updating: std::sync::Mutex<()>,
     store: Store,
@@ -169,7 +171,10 @@ impl ward_console::FilterHooks for GatewayHooks {
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|at| jiff::Timestamp::try_from(at).ok()),
-            updates: self.list_source.is_some(),
+            source: self
+                .list_source
+                .as_ref()
+                .map(|source| source.describe(self.update_hours)),
             categories: index
                 .categories()
                 .iter()
@@ -181,7 +186,7 @@ impl ward_console::FilterHooks for GatewayHooks {
     fn update_lists(&self) -> Result<String, Refused> {
         let Some(source) = &self.list_source else {
             return Err(Refused(
-                "no list source is configured (filter.update_ut1): rebuild with `ward lists import`".into(),
+                "no list source is configured (filter.update_ut1 or filter.update_url): rebuild with `ward lists import`".into(),
             ));
         };
         let Ok(_one) = self.updating.try_lock() else {
@@ -193,8 +198,8 @@ impl ward_console::FilterHooks for GatewayHooks {
             Ok(updated) => {
                 self.index_changed.notify_one();
                 Ok(format!(
-                    "the lists were rebuilt: {} categories, {} entries, {} bad lines skipped; in force now",
-                    updated.categories, updated.keys, updated.bad_lines
+                    "the lists were rebuilt from {}: {} categories, {} entries, {} bad lines skipped; in force now",
+                    updated.from, updated.categories, updated.keys, updated.bad_lines
                 ))
             }
             Err(error) => Err(Refused(format!(
@@ -371,6 +376,7 @@ impl Gateway {
             index_changed: Notify::new(),
             list_source: crate::list_update::ListSource::from_config(config)?,
             index_path: config.index_path(),
+            update_hours: config.filter.update_hours.max(1),
             updating: std::sync::Mutex::new(()),
             store: store.clone(),
             school,

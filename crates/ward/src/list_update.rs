@@ -1,37 +1,80 @@
 //! Lists kept current (issue 25 item 6): the category index rebuilt on a schedule (or when the
-//! console asks) from the configured UT1 folder and illegal-content lists, beside the one in
-//! force, and put in force only when it is whole and safe: it reads back, it keeps every
-//! illegal-content list the old index had, it is not under half the old one's size (a mirror
-//! cut short), and the policy in force compiles against it. A failed update changes nothing
-//! and raises an alert. The school's own allow and block entries live in the policy, so they
-//! survive every update.
+//! console asks) from the configured UT1 lists (a folder, or an archive downloaded over HTTPS
+//! and checked against its published SHA-256 and, if a key is set, its Ed25519 signature) and
+//! illegal-content lists, beside the one in force, and put in force only when it is whole and
+//! safe: it reads back, it keeps every illegal-content list the old index had, it is not under
+//! half the old one's size (a mirror cut short), and the policy in force compiles against it. A
+//! failed update changes nothing and raises an alert. The school's own allow and block entries
+//! live in the policy, so they survive every update.
 
-use std::path::{Path, PathBuf};
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context;
+use base64::Engine;
+use sha2::{Digest, Sha256};
 use ward_lists::{CategoryIndex, IndexBuilder, ListFormat};
 use ward_policy::{PolicySnapshot, PolicySpec};
 
 /// Where lists come from, when updates are configured.
 #[derive(Debug, Clone)]
 pub struct ListSource {
-    /// A folder in UT1's layout.
-    pub ut1: PathBuf,
+    /// The UT1 lists.
+    pub ut1: Ut1Source,
     /// Illegal-content lists: (name, file).
     pub illegal: Vec<(String, PathBuf)>,
 }
 
+/// Where the UT1 lists come from.
+#[derive(Debug, Clone)]
+pub enum Ut1Source {
+    /// A folder in UT1's layout (a mirror kept current by other means).
+    Folder(PathBuf),
+    /// An archive in UT1's layout, downloaded over HTTPS.
+    Download(Download),
+}
+
+/// A `.tar.gz` archive in UT1's layout, at an HTTPS address, with its checks.
+#[derive(Debug, Clone)]
+pub struct Download {
+    /// The archive's address.
+    pub url: String,
+    /// Where its SHA-256 is published.
+    pub checksum_url: String,
+    /// The Ed25519 key its signature (at `url` + `.sig`) must verify with, if required.
+    pub public_key: Option<[u8; 32]>,
+    /// The authorities trusted for the download instead of the public ones, if set.
+    pub roots: Vec<ureq::tls::Certificate<'static>>,
+    /// The most bytes the archive may have.
+    pub max_bytes: u64,
+    /// The folder it is unpacked in, for the rebuild (removed afterwards).
+    pub unpack_in: PathBuf,
+}
+
+/// The most bytes an archive may unpack to, and the most entries: a hostile archive (a
+/// "zip bomb") is refused, not unpacked until the disk is full. UT1's whole collection is about
+/// 300 MB and 200 files unpacked.
+const MOST_UNPACKED: u64 = 4 << 30;
+const MOST_ENTRIES: usize = 100_000;
+
 impl ListSource {
     /// The configured source (`None`: updates are off).
     pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Option<ListSource>> {
-        let ut1 = config.filter.update_ut1.trim();
-        if ut1.is_empty() {
-            return Ok(None);
-        }
+        let filter = &config.filter;
+        let folder = filter.update_ut1.trim();
+        let url = filter.update_url.trim();
+        let ut1 = match (folder.is_empty(), url.is_empty()) {
+            (true, true) => return Ok(None),
+            (false, false) => anyhow::bail!(
+                "filter.update_ut1 and filter.update_url are both set: choose the folder or the download"
+            ),
+            (false, true) => Ut1Source::Folder(PathBuf::from(folder)),
+            (true, false) => Ut1Source::Download(Download::from_config(config, url)?),
+        };
         let mut illegal = Vec::new();
-        for item in config
-            .filter
+        for item in filter
             .update_illegal
             .split(',')
             .map(str::trim)
@@ -42,11 +85,242 @@ impl ListSource {
                 .with_context(|| format!("filter.update_illegal: {item:?} is not NAME=FILE"))?;
             illegal.push((name.trim().to_owned(), PathBuf::from(file.trim())));
         }
-        Ok(Some(ListSource {
-            ut1: PathBuf::from(ut1),
-            illegal,
-        }))
+        Ok(Some(ListSource { ut1, illegal }))
     }
+
+    /// Where the lists come from, every `hours`, as staff read it.
+    pub fn describe(&self, hours: u64) -> String {
+        let ut1 = match &self.ut1 {
+            Ut1Source::Folder(folder) => format!("the UT1 folder {}", folder.display()),
+            Ut1Source::Download(download) => format!(
+                "{}, downloaded over HTTPS and checked against its SHA-256{}",
+                download.url,
+                if download.public_key.is_some() {
+                    " and its signature"
+                } else {
+                    ""
+                }
+            ),
+        };
+        let illegal: Vec<&str> = self.illegal.iter().map(|(name, _)| name.as_str()).collect();
+        format!(
+            "{ut1}{}, every {hours} hours",
+            if illegal.is_empty() {
+                String::new()
+            } else {
+                format!(", with the illegal-content lists {}", illegal.join(", "))
+            }
+        )
+    }
+}
+
+impl Download {
+    fn from_config(config: &crate::config::Config, url: &str) -> anyhow::Result<Download> {
+        let filter = &config.filter;
+        let https = |setting: &str, address: &str| {
+            anyhow::ensure!(
+                address.starts_with("https://") && address.len() > "https://".len(),
+                "{setting} {address:?} is not an https:// address: lists are downloaded only over HTTPS"
+            );
+            Ok(())
+        };
+        https("filter.update_url", url)?;
+        let checksum_url = match filter.update_checksum_url.trim() {
+            "" => format!("{url}.sha256"),
+            other => other.to_owned(),
+        };
+        https("filter.update_checksum_url", &checksum_url)?;
+        let public_key = match filter.update_public_key.trim() {
+            "" => None,
+            text => {
+                let bytes = base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .ok()
+                    .and_then(|bytes| <[u8; 32]>::try_from(bytes).ok())
+                    .context("filter.update_public_key is not an Ed25519 public key (32 bytes in base64)")?;
+                Some(bytes)
+            }
+        };
+        let roots = match filter.update_ca.trim() {
+            "" => Vec::new(),
+            file => {
+                let pem = std::fs::read(file)
+                    .with_context(|| format!("filter.update_ca: cannot read {file}"))?;
+                let roots: Vec<_> = ureq::tls::parse_pem(&pem)
+                    .filter_map(|item| match item {
+                        Ok(ureq::tls::PemItem::Certificate(certificate)) => Some(certificate),
+                        _ => None,
+                    })
+                    .collect();
+                anyhow::ensure!(
+                    !roots.is_empty(),
+                    "filter.update_ca: {file} has no certificate"
+                );
+                roots
+            }
+        };
+        Ok(Download {
+            url: url.to_owned(),
+            checksum_url,
+            public_key,
+            roots,
+            max_bytes: filter.update_max_mb.max(1) << 20,
+            unpack_in: config.data_dir.join("lists-download"),
+        })
+    }
+
+    fn agent(&self) -> ureq::Agent {
+        let mut tls = ureq::tls::TlsConfig::builder();
+        if !self.roots.is_empty() {
+            tls = tls.root_certs(ureq::tls::RootCerts::new_with_certs(&self.roots));
+        }
+        ureq::Agent::config_builder()
+            .tls_config(tls.build())
+            .https_only(true)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_global(Some(Duration::from_secs(30 * 60)))
+            .build()
+            .into()
+    }
+
+    /// Downloads the archive, checks it, and unpacks it in a fresh folder.
+    fn fetch(&self) -> anyhow::Result<Unpacked> {
+        let agent = self.agent();
+        let archive = get(&agent, &self.url, self.max_bytes)?;
+        let digest = Sha256::digest(&archive);
+        let published = get(&agent, &self.checksum_url, 4096)?;
+        let published = String::from_utf8_lossy(&published);
+        let expected = published
+            .split_whitespace()
+            .next()
+            .and_then(|word| hex::decode(word).ok())
+            .filter(|bytes| bytes.len() == 32)
+            .with_context(|| format!("{} does not hold a SHA-256", self.checksum_url))?;
+        anyhow::ensure!(
+            digest[..] == expected[..],
+            "the archive's SHA-256 is {}, but {} says {}: the download is damaged or not the one published",
+            hex::encode(digest),
+            self.checksum_url,
+            hex::encode(&expected)
+        );
+        let mut checked = format!("{} (SHA-256 {})", self.url, hex::encode(digest));
+        if let Some(key) = &self.public_key {
+            let signature_url = format!("{}.sig", self.url);
+            let signature = get(&agent, &signature_url, 4096)?;
+            let signature = if signature.len() == 64 {
+                signature
+            } else {
+                base64::engine::general_purpose::STANDARD
+                    .decode(String::from_utf8_lossy(&signature).trim())
+                    .with_context(|| format!("{signature_url} is not a signature"))?
+            };
+            ring::signature::UnparsedPublicKey::new(&ring::signature::ED25519, key)
+                .verify(&archive, &signature)
+                .map_err(|_| {
+                    anyhow::anyhow!(
+                        "the archive's signature ({signature_url}) does not verify with filter.update_public_key"
+                    )
+                })?;
+            checked.push_str(", signature checked");
+        }
+        let folder = unpack(&archive, &self.unpack_in)?;
+        Ok(Unpacked {
+            folder,
+            remove: self.unpack_in.clone(),
+            checked,
+        })
+    }
+}
+
+/// `url`'s body, at most `limit` bytes.
+fn get(agent: &ureq::Agent, url: &str, limit: u64) -> anyhow::Result<Vec<u8>> {
+    let mut response = agent
+        .get(url)
+        .call()
+        .with_context(|| format!("cannot download {url}"))?;
+    response
+        .body_mut()
+        .with_config()
+        .limit(limit)
+        .read_to_vec()
+        .with_context(|| format!("{url}: over {limit} bytes, or cut short"))
+}
+
+/// Lists unpacked for a rebuild; the folder is removed when done.
+struct Unpacked {
+    /// The UT1 folder (the one with a folder per category).
+    folder: PathBuf,
+    remove: PathBuf,
+    /// What was downloaded and how it was checked.
+    checked: String,
+}
+
+impl Drop for Unpacked {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.remove);
+    }
+}
+
+/// Unpacks a `.tar.gz` in `into` (emptied first): regular files and folders only, each inside
+/// `into` (no absolute paths, no `..`, no links), within the size and entry limits. Returns the
+/// UT1 folder: `into`, or the one folder the archive holds (UT1's own archive is `blacklists/`).
+fn unpack(archive: &[u8], into: &Path) -> anyhow::Result<PathBuf> {
+    let _ = std::fs::remove_dir_all(into);
+    std::fs::create_dir_all(into).with_context(|| format!("cannot make {}", into.display()))?;
+    let mut tar = tar::Archive::new(flate2::read::GzDecoder::new(archive));
+    let mut total = 0u64;
+    let entries = tar.entries().context("the archive is not a .tar.gz")?;
+    for (count, entry) in entries.enumerate() {
+        anyhow::ensure!(
+            count < MOST_ENTRIES,
+            "the archive has over {MOST_ENTRIES} files"
+        );
+        let mut entry = entry.context("the archive is damaged")?;
+        let path = entry
+            .path()
+            .context("a name in the archive does not read")?
+            .into_owned();
+        let safe = path
+            .components()
+            .all(|part| matches!(part, Component::Normal(_) | Component::CurDir));
+        anyhow::ensure!(
+            safe,
+            "the archive names {} outside its own folder",
+            path.display()
+        );
+        let target = into.join(&path);
+        match entry.header().entry_type() {
+            tar::EntryType::Directory => {
+                std::fs::create_dir_all(&target)?;
+            }
+            tar::EntryType::Regular => {
+                let size = entry.header().size()?;
+                total += size;
+                anyhow::ensure!(
+                    total <= MOST_UNPACKED,
+                    "the archive unpacks to over {} MB",
+                    MOST_UNPACKED >> 20
+                );
+                if let Some(parent) = target.parent() {
+                    std::fs::create_dir_all(parent)?;
+                }
+                let mut file = std::fs::File::create(&target)
+                    .with_context(|| format!("cannot write {}", target.display()))?;
+                let copied = std::io::copy(&mut (&mut entry).take(size), &mut file)?;
+                anyhow::ensure!(copied == size, "{} is cut short", path.display());
+            }
+            // Links and devices are not lists: skipped, never followed.
+            _ => {}
+        }
+    }
+    let inside: Vec<PathBuf> = std::fs::read_dir(into)?
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .collect();
+    Ok(match inside.as_slice() {
+        [one] if one.is_dir() && !one.join("domains").exists() => one.clone(),
+        _ => into.to_path_buf(),
+    })
 }
 
 /// What an update did.
@@ -58,6 +332,8 @@ pub struct Updated {
     pub keys: u64,
     /// Lines skipped as bad.
     pub bad_lines: u64,
+    /// Where the UT1 lists came from, and how a download was checked.
+    pub from: String,
 }
 
 /// Builds a new index from `source` beside `index_path`, checks it against the index in force
@@ -68,11 +344,20 @@ pub fn rebuild(
     old: &CategoryIndex,
     policy: &PolicySpec,
 ) -> anyhow::Result<Updated> {
+    let unpacked = match &source.ut1 {
+        Ut1Source::Folder(_) => None,
+        Ut1Source::Download(download) => Some(download.fetch()?),
+    };
+    let (folder, from) = match (&source.ut1, &unpacked) {
+        (_, Some(unpacked)) => (unpacked.folder.clone(), unpacked.checked.clone()),
+        (Ut1Source::Folder(folder), None) => (folder.clone(), folder.display().to_string()),
+        (Ut1Source::Download(_), None) => anyhow::bail!("the download was not unpacked"),
+    };
     let mut builder = IndexBuilder::new();
     let mut bad_lines = 0u64;
     let reports = builder
-        .add_ut1("ut1", &source.ut1)
-        .with_context(|| format!("cannot read the lists in {}", source.ut1.display()))?;
+        .add_ut1("ut1", &folder)
+        .with_context(|| format!("cannot read the lists in {}", folder.display()))?;
     for report in &reports {
         bad_lines += report.bad_lines.len() as u64;
     }
@@ -105,6 +390,7 @@ pub fn rebuild(
         categories: index.categories().len(),
         keys: stats.keys,
         bad_lines,
+        from,
     })
 }
 
@@ -159,7 +445,7 @@ mod tests {
             illegal.push(("iwf".to_owned(), folder.join("iwf.txt")));
         }
         ListSource {
-            ut1: folder.join("ut1"),
+            ut1: Ut1Source::Folder(folder.join("ut1")),
             illegal,
         }
     }
@@ -201,7 +487,7 @@ mod tests {
         assert!(error.to_string().contains("under half"), "{error:#}");
         // A folder that is not there: refused.
         let gone = ListSource {
-            ut1: folder.join("nowhere"),
+            ut1: Ut1Source::Folder(folder.join("nowhere")),
             illegal: Vec::new(),
         };
         assert!(rebuild(&gone, &index_path, &old, &policy).is_err());
@@ -215,6 +501,66 @@ mod tests {
             !folder.join("ward.idx.new").exists(),
             "nothing left beside it"
         );
+        let _ = std::fs::remove_dir_all(&folder);
+    }
+
+    /// A `.tar.gz` of `files` (name, contents); a name is written into the header as it is,
+    /// as a hostile archive would.
+    fn archive(files: &[(&str, &[u8])], link: Option<(&str, &str)>) -> Vec<u8> {
+        let mut builder = tar::Builder::new(flate2::write::GzEncoder::new(
+            Vec::new(),
+            flate2::Compression::fast(),
+        ));
+        for (name, data) in files {
+            let mut header = tar::Header::new_old();
+            let field = &mut header.as_old_mut().name;
+            field[..name.len()].copy_from_slice(name.as_bytes());
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_cksum();
+            builder.append(&header, *data).expect("append");
+        }
+        if let Some((name, target)) = link {
+            let mut header = tar::Header::new_gnu();
+            header.set_entry_type(tar::EntryType::Symlink);
+            header.set_size(0);
+            builder
+                .append_link(&mut header, name, target)
+                .expect("link");
+        }
+        builder.into_inner().expect("tar").finish().expect("gzip")
+    }
+
+    #[test]
+    fn an_archive_is_unpacked_inside_its_folder_or_refused() {
+        let folder = folder("unpack");
+        let into = folder.join("download");
+        // UT1's own archive: one folder, `blacklists/`, with a folder per category; a link
+        // in it is skipped, never followed.
+        let good = archive(
+            &[
+                ("blacklists/gambling/domains", b"casino.test\n"),
+                ("blacklists/adult/urls", b"adult.test/x\n"),
+            ],
+            Some(("blacklists/adult/domains", "/etc/passwd")),
+        );
+        let root = unpack(&good, &into).expect("unpacked");
+        assert_eq!(root, into.join("blacklists"));
+        assert_eq!(
+            std::fs::read_to_string(root.join("gambling/domains")).expect("list"),
+            "casino.test\n"
+        );
+        assert!(!root.join("adult/domains").exists(), "the link is skipped");
+        // A name reaching outside the folder: refused, and nothing is written there.
+        let hostile = archive(&[("../escaped", b"x")], None);
+        let error = unpack(&hostile, &into).expect_err("refused");
+        assert!(error.to_string().contains("outside"), "{error:#}");
+        assert!(!folder.join("escaped").exists());
+        let hostile = archive(&[("/tmp/ward-absolute-escape", b"x")], None);
+        assert!(unpack(&hostile, &into).is_err());
+        // Not an archive at all.
+        assert!(unpack(b"<html>Not found</html>", &into).is_err());
         let _ = std::fs::remove_dir_all(&folder);
     }
 }

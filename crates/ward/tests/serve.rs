@@ -4170,6 +4170,264 @@ fn the_lists_are_rebuilt_from_their_source_and_a_bad_update_changes_nothing() {
     assert!(ok, "{log}");
 }
 
+/// Runs `openssl` with `args` in `folder`, and says what went wrong if it fails.
+fn openssl(folder: &Path, args: &[&str]) {
+    let output = Command::new("openssl")
+        .args(args)
+        .current_dir(folder)
+        .output()
+        .expect("openssl (Debian package openssl) runs");
+    assert!(
+        output.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn lists_are_downloaded_over_https_and_refused_when_their_checksum_or_signature_is_wrong() {
+    let folder = temp_folder("list-download");
+    // An authority's mirror: its own CA, a server certificate for 127.0.0.1, and openssl's
+    // web server (s_server -WWW) serving the archive, its SHA-256 and its Ed25519 signature.
+    let www = folder.join("www");
+    std::fs::create_dir_all(&www).expect("www");
+    openssl(
+        &folder,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=Test authority CA",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+        ],
+    );
+    std::fs::write(
+        folder.join("leaf.ext"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("extensions");
+    openssl(
+        &folder,
+        &[
+            "req",
+            "-new",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-keyout",
+            "leaf.key",
+            "-out",
+            "leaf.csr",
+        ],
+    );
+    openssl(
+        &folder,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "leaf.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "1",
+            "-extfile",
+            "leaf.ext",
+            "-out",
+            "leaf.pem",
+        ],
+    );
+    openssl(
+        &folder,
+        &["genpkey", "-algorithm", "ed25519", "-out", "sign.key"],
+    );
+    openssl(
+        &folder,
+        &[
+            "pkey",
+            "-in",
+            "sign.key",
+            "-pubout",
+            "-outform",
+            "DER",
+            "-out",
+            "sign.pub.der",
+        ],
+    );
+    let public_der = std::fs::read(folder.join("sign.pub.der")).expect("public key");
+    let public_key = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        &public_der[public_der.len() - 32..],
+    );
+    // Publishes UT1's layout with `gambling` as its gambling list: the archive, its checksum
+    // (sha256sum's format) and, with `sign`, its signature.
+    let publish = |gambling: &str, checksum: bool, sign: bool| {
+        let source = folder.join("source");
+        let _ = std::fs::remove_dir_all(&source);
+        std::fs::create_dir_all(source.join("blacklists/gambling")).expect("folder");
+        std::fs::write(source.join("blacklists/gambling/domains"), gambling).expect("list");
+        let status = Command::new("tar")
+            .args(["czf"])
+            .arg(www.join("ut1.tar.gz"))
+            .arg("-C")
+            .arg(&source)
+            .arg("blacklists")
+            .status()
+            .expect("tar");
+        assert!(status.success());
+        if checksum {
+            let output = Command::new("sha256sum")
+                .arg("ut1.tar.gz")
+                .current_dir(&www)
+                .output()
+                .expect("sha256sum");
+            std::fs::write(www.join("ut1.tar.gz.sha256"), output.stdout).expect("checksum");
+        }
+        if sign {
+            openssl(
+                &folder,
+                &[
+                    "pkeyutl",
+                    "-sign",
+                    "-rawin",
+                    "-inkey",
+                    "sign.key",
+                    "-in",
+                    "www/ut1.tar.gz",
+                    "-out",
+                    "www/ut1.tar.gz.sig",
+                ],
+            );
+        }
+    };
+    publish("casino.test\n", true, true);
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("port");
+        listener.local_addr().expect("address").port()
+    };
+    let mut mirror = Command::new("openssl")
+        .args(["s_server", "-WWW", "-quiet", "-accept"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-cert", "../leaf.pem", "-key", "../leaf.key"])
+        .current_dir(&www)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl s_server");
+    let started = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "s_server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    gambling_index(&folder);
+    std::fs::write(
+        folder.join("policy.toml"),
+        DNS_POLICY.replace("VERDICT", "unacceptable"),
+    )
+    .expect("policy");
+    let url = format!("https://127.0.0.1:{port}/ut1.tar.gz");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "list download test password"),
+            ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+            ("WARD_DNS_UPSTREAM", "127.0.0.1:9"),
+            ("WARD_DNS_BLOCK_PAGE_IPV4", "192.0.2.250"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+            ("WARD_FILTER_UPDATE_URL", &url),
+            ("WARD_FILTER_UPDATE_CA", "ca.pem"),
+            ("WARD_FILTER_UPDATE_PUBLIC_KEY", &public_key),
+        ],
+    );
+    let dns = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward DNS filter listening on "))
+        .and_then(|rest| rest.split_whitespace().next())
+        .expect("the DNS filter's address")
+        .to_owned();
+    let blocked = |name: &str| dig(&dns, &[name, "+short"]).trim() == "192.0.2.250";
+    assert!(blocked("casino.test") && !blocked("newcasino.test"));
+    let (_, _, session) = log_in(&server.base, "admin", "list download test password");
+    let session = session.expect("a session");
+    let (_, page) = console_get(&server.base, &session, "/filtering/sources");
+    assert!(
+        page.contains(&format!(
+            "{url}, downloaded over HTTPS and checked against its SHA-256 and its signature, every 24 hours"
+        )),
+        "{page}"
+    );
+    let csrf = field(&page, "csrf");
+    let update = || {
+        console_post(
+            &server.base,
+            &session,
+            "/filtering/sources",
+            &[("csrf", &csrf)],
+        )
+    };
+
+    // The mirror publishes a new site, signed: downloaded, checked and in force.
+    publish("casino.test\nnewcasino.test\n", true, true);
+    let (status, page) = update();
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("in force now"), "{page}");
+    assert!(page.contains("signature checked"), "{page}");
+    let updated = std::time::Instant::now();
+    while !blocked("newcasino.test") && updated.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(blocked("newcasino.test"), "the new site is blocked");
+
+    // An archive that is not the one whose checksum is published: refused.
+    publish("casino.test\nnewcasino.test\nthird.test\n", false, true);
+    let (status, page) = update();
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("SHA-256"), "{page}");
+    // The right checksum but a signature for another archive: refused.
+    let old_signature = std::fs::read(www.join("ut1.tar.gz.sig")).expect("signature");
+    publish("casino.test\nnewcasino.test\nfourth.test\n", true, false);
+    std::fs::write(www.join("ut1.tar.gz.sig"), old_signature).expect("signature");
+    let (status, page) = update();
+    assert_eq!(status, 400, "{page}");
+    assert!(page.contains("does not verify"), "{page}");
+    assert!(
+        blocked("newcasino.test") && !blocked("fourth.test"),
+        "the lists in force stay"
+    );
+    // Nothing unpacked is left behind (the data folder is `var`, and Ward made it).
+    assert!(folder.join("var").is_dir());
+    assert!(!folder.join("var/lists-download").exists());
+    let audit = console_get(&server.base, &session, "/audit").1;
+    assert!(audit.contains("filtering.lists-update"), "{audit}");
+    let _ = mirror.kill();
+    let _ = mirror.wait();
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
+
 #[test]
 fn a_staff_account_on_a_pupil_laptop_and_in_two_places_at_once_are_alerts() {
     let folder = temp_folder("misuse");
