@@ -4014,10 +4014,10 @@ fn a_coordinator_adds_a_group_opens_a_row_for_it_and_removes_it_moving_its_compu
     let (status, page) = console_get(&server.base, &session, "/filtering/groups/office/remove");
     assert_eq!(status, 200, "{page}");
     assert!(
-        page.contains("its own verdicts on 1 rows: gambling"),
+        page.contains("its own verdicts on 1 row: Gambling"),
         "{page}"
     );
-    assert!(page.contains("0 people and 1 devices are in it"), "{page}");
+    assert!(page.contains("0 people and 1 device is in it"), "{page}");
     let (status, page) = console_post(
         &server.base,
         &session,

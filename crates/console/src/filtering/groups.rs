@@ -491,9 +491,14 @@ pub async fn add_group_now(
 struct RemovePage {
     layout: Layout,
     group: GroupLine,
-    removal: GroupRemoval,
+    /// The rows that gave it its own verdict, and the rows that nominated it, by their words.
+    rows: Vec<String>,
+    nominations: Vec<String>,
+    list_entries: usize,
     /// Where its people and devices can go: (id, title).
     others: Vec<(String, String)>,
+    /// The removal is refused (`problem` says why): nothing to confirm.
+    refused: bool,
     can_edit: bool,
     problem: String,
 }
@@ -527,6 +532,16 @@ async fn remove_page(
         Ok((_, removal)) => (removal, String::new()),
         Err(why) => (GroupRemoval::default(), why),
     };
+    let words = |rows: &[String]| -> Vec<String> {
+        rows.iter()
+            .map(|row| {
+                spec.rules
+                    .iter()
+                    .find(|rule| rule.id == *row)
+                    .map_or_else(|| row.clone(), |rule| rule.action.clone())
+            })
+            .collect()
+    };
     let page = RemovePage {
         layout: Layout::for_user(state, user, "Remove a group").await,
         others: group_titles(&spec)
@@ -534,7 +549,10 @@ async fn remove_page(
             .filter(|(other, _)| other != id)
             .collect(),
         group,
-        removal,
+        rows: words(&removal.rows),
+        nominations: words(&removal.nominations),
+        list_entries: removal.list_entries,
+        refused: !refused.is_empty(),
         can_edit: refused.is_empty(),
         problem: if problem.is_empty() { refused } else { problem },
     };
