@@ -3770,10 +3770,24 @@ fn two_gateways_on_one_postgresql_follow_a_change_in_either_console_within_two_s
 #[test]
 fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_policy() {
     let folder = temp_folder("filtering-browser");
-    gambling_index(&folder);
+    std::fs::write(folder.join("gambling.txt"), "casino.test\n").expect("list");
+    std::fs::write(folder.join("iwf.txt"), "abuse.test/img/\n").expect("list");
+    let import = ward(&folder)
+        .args(["lists", "import", "--domains", "gambling=gambling.txt"])
+        .args(["--illegal", "iwf=iwf.txt", "--out", "lists.idx"])
+        .output()
+        .expect("ward lists import");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
     std::fs::write(
         folder.join("policy.toml"),
-        DNS_POLICY.replace("VERDICT", "unacceptable"),
+        format!(
+            "{}\n[[rule]]\nid = \"iwf\"\naction = \"Child sexual abuse images\"\ncategories = [\"iwf\"]\nverdict = \"unacceptable and illegal\"\n",
+            DNS_POLICY.replace("VERDICT", "unacceptable")
+        ),
     )
     .expect("policy");
     let server = Server::start(
@@ -3831,6 +3845,19 @@ fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_poli
     browser.wait_for_text("Version 2 is saved and in force");
     within_two_seconds(false);
 
+    // Opening the illegal-content row is refused, with the rule named, and audited.
+    browser.open(&format!("{}/filtering/rules/iwf", server.base));
+    browser.wait_for_text("Change: Child sexual abuse images");
+    browser.run("document.getElementById('default_kind').value = 'acceptable'");
+    browser.type_into("#reason", "Trying to open it from the console");
+    browser.click("#save-row");
+    browser.wait_for_text("Not saved");
+    assert!(browser.find_text("#problem").contains("iwf"));
+    browser.open(&format!("{}/audit", server.base));
+    browser.wait_for_text("filtering.refused");
+    browser.open(&format!("{}/filtering", server.base));
+    browser.wait_for_text("User Actions");
+
     // Compared, then version 1 restored.
     browser.click("a[href='/filtering/versions']");
     browser.wait_for_text("Filtering versions");
@@ -3859,6 +3886,22 @@ fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_poli
     );
     browser.click("#change-rule");
     browser.wait_for_text("Change: Gambling");
+
+    // The self-test runs, and its result is kept: the illegal list blocked for pupils, safe
+    // search on, nothing failed.
+    browser.open(&format!("{}/filtering/self-test", server.base));
+    browser.wait_for_text("Filtering self-test");
+    browser.click("#run-self-test");
+    browser.wait_for_text("Result");
+    let summary = browser.find_text("#summary");
+    assert!(
+        summary.starts_with("policy version 3: ") && summary.contains(" 0 failed"),
+        "{summary}"
+    );
+    let result = browser.find_text("#self-test-result");
+    assert!(result.contains("Illegal content (iwf)"), "{result}");
+    assert!(result.contains("Safe search"), "{result}");
+    assert!(browser.find_text("#runs").contains(&summary));
 
     // The policy document, as it prints.
     browser.open(&format!("{}/filtering/document", server.base));
