@@ -460,18 +460,19 @@ fn a_closed_standard_output_ends_ward_quietly() {
         (vec!["check", "casino.com", "--group", "ks2"], b""),
         (vec!["policy", "show"], b""),
     ] {
+        // The reader is gone before Ward starts, so that it cannot write anything first.
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
         let mut child = Command::new(env!("CARGO_BIN_EXE_ward"))
             .args(&arguments)
             .current_dir(&folder)
             .env_remove("WARD_INDEX")
             .env_remove("WARD_POLICY")
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
+            .stdout(writer)
             .stderr(Stdio::piped())
             .spawn()
             .expect("ward runs");
-        // The reader goes away before Ward writes anything.
-        drop(child.stdout.take());
         let squid = arguments[1] == "--squid";
         let input = if squid {
             "http://casino.com/ 127.0.0.1/- - GET\n".repeat(20_000)
