@@ -183,6 +183,8 @@ struct ShowPage {
     identified_by: Option<ward_store::IdentifiedBy>,
     detail: String,
     notified: String,
+    /// When it was first opened, and by whom.
+    opened: String,
     incident: Option<IncidentId>,
     has_subject: bool,
     can_escalate: bool,
@@ -267,6 +269,11 @@ impl ShowPage {
                 .notified_at
                 .map(|at| local_time(state, at))
                 .unwrap_or_default(),
+            opened: alert
+                .opened
+                .as_ref()
+                .map(|(at, by)| format!("{}, by {by}", local_time(state, *at)))
+                .unwrap_or_default(),
             incident: alert.incident,
             has_subject: !alert.subject.is_empty(),
             can_escalate,
@@ -289,7 +296,21 @@ pub async fn show(
     Path(id): Path<AlertId>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
-    let alert = state.store().alert(user.account.school, id).await?;
+    let store = state.store();
+    let mut alert = store.alert(user.account.school, id).await?;
+    // The first opening is kept: a severity-5 alert stops waiting at the top of every page,
+    // and the page says who first read it.
+    if alert.opened.is_none() {
+        let now = jiff::Timestamp::now();
+        if store
+            .mark_alert_opened(user.account.school, id, &user.account.username, now)
+            .await?
+        {
+            alert.opened = Some((now, user.account.username.clone()));
+        } else {
+            alert = store.alert(user.account.school, id).await?;
+        }
+    }
     render(&ShowPage::new(&state, &user, &alert).await?)
 }
 

@@ -369,6 +369,7 @@ mod tests {
             repeats: 1,
             notified_at: None,
             incident: None,
+            opened: None,
         }
     }
 

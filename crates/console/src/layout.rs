@@ -58,6 +58,81 @@ pub struct NavUser {
     pub password_due: bool,
     /// Whether the password is Ward's to change (not the directory's).
     pub own_password: bool,
+    /// What waits for this account, by what its roles act on.
+    pub waiting: WaitingLine,
+}
+
+/// What waits for an account, for the menu and the banner: only what its roles act on (zero
+/// and empty otherwise).
+#[derive(Default)]
+pub struct WaitingLine {
+    /// New alerts (those who triage them).
+    pub alerts: i64,
+    /// Of those, how many of each severity, gravest first: (severity, count), none with none.
+    pub alerts_by_severity: Vec<(u8, i64)>,
+    /// Unblock requests not yet decided (those who decide them).
+    pub unblock: i64,
+    /// Incidents not yet signed off (those who manage every incident).
+    pub incidents: i64,
+    /// Severity-5 alerts no one has opened: (id, category name, summary, raised).
+    pub urgent: Vec<(ward_store::AlertId, String, String, String)>,
+}
+
+/// Most unopened severity-5 alerts the banner lists.
+const URGENT_SHOWN: i64 = 5;
+
+impl WaitingLine {
+    async fn for_user(state: &AppState, user: &CurrentUser) -> WaitingLine {
+        let alerts = user.can(Permission::TriageAlerts);
+        let unblock = user.can(Permission::DecideUnblocks);
+        let incidents = user.can(Permission::ManageIncidents);
+        if !(alerts || unblock || incidents) {
+            return WaitingLine::default();
+        }
+        let waiting = match state
+            .store()
+            .waiting(user.account.school, URGENT_SHOWN)
+            .await
+        {
+            Ok(waiting) => waiting,
+            Err(error) => {
+                // The page still opens; the counts are missing, and the log says why.
+                tracing::warn!(%error, "cannot count what waits");
+                return WaitingLine::default();
+            }
+        };
+        WaitingLine {
+            alerts: if alerts { waiting.new_alert_total() } else { 0 },
+            alerts_by_severity: if alerts {
+                (1..=5u8)
+                    .rev()
+                    .zip(waiting.new_alerts.iter().rev())
+                    .filter(|(_, count)| **count > 0)
+                    .map(|(severity, count)| (severity, *count))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            unblock: if unblock { waiting.unblock_requests } else { 0 },
+            incidents: if incidents { waiting.open_incidents } else { 0 },
+            urgent: if alerts {
+                waiting
+                    .unopened_urgent
+                    .into_iter()
+                    .map(|urgent| {
+                        (
+                            urgent.id,
+                            state.config().watched.category_name(&urgent.category),
+                            urgent.summary,
+                            local_time(state, urgent.raised),
+                        )
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }
+    }
 }
 
 impl Layout {
@@ -79,11 +154,18 @@ impl Layout {
             .await
             .map(|school| school.name)
             .unwrap_or_default();
+        let signed_in = user.session.second_factor == ward_store::SecondFactor::Done;
+        let waiting = if signed_in {
+            WaitingLine::for_user(state, user).await
+        } else {
+            WaitingLine::default()
+        };
         Layout {
             title: title.to_owned(),
             school,
             user: Some(NavUser {
-                signed_in: user.session.second_factor == ward_store::SecondFactor::Done,
+                signed_in,
+                waiting,
                 name: user.account.display_name.clone(),
                 roles: user
                     .account

@@ -90,7 +90,7 @@ pub struct Watched {
 impl Watched {
     /// An alert's category as staff read it: a risk category's title (`Self-harm and
     /// suicide`), one of Ward's own kinds of alert, or a list's readable name (`Hate and
-    /// aggression` for UT1's `agressif`). An id nothing names is shown as it is.
+    /// aggression` for UT1's `agressif`). An id nothing names is shown with a capital letter.
     pub fn category_name(&self, id: &str) -> String {
         if let Some(category) = self.categories.iter().find(|c| c.id == id) {
             return category.title.clone();
@@ -102,7 +102,16 @@ impl Watched {
             "account-in-use-twice" => "Account in use at two places at once",
             "pupil-account-on-staff-device" => "Pupil's account on a staff computer",
             "staff-account-on-pupil-device" => "Staff account on a pupils' computer",
-            _ => return ward_policy::readable(id),
+            _ => {
+                if let Some(named) = ward_policy::category_name(id) {
+                    return named.name.clone();
+                }
+                // A risk category of lists this console does not run: its id, as a word.
+                let mut letters = id.chars();
+                return letters.next().map_or_else(String::new, |first| {
+                    first.to_uppercase().chain(letters).collect()
+                });
+            }
         };
         own.to_owned()
     }

@@ -401,6 +401,104 @@ fn governors_see_counts_but_never_names() {
 }
 
 #[test]
+fn what_waits_is_in_the_menu_and_a_grave_alert_stays_on_every_page_until_opened() {
+    let console = Console::start();
+    let raise = |severity: u8, summary: &str| {
+        console.runtime.block_on(async {
+            let mut alert = ward_store::NewAlert::system(severity, summary.into());
+            alert.category = "self-harm".into();
+            alert.source = ward_store::AlertSource::Detection;
+            console
+                .store
+                .raise_alert(console.school, &alert)
+                .await
+                .expect("raise")
+        })
+    };
+    let waiting = || {
+        console
+            .runtime
+            .block_on(console.store.waiting(console.school, 5))
+            .expect("waiting")
+    };
+    let before = waiting();
+    raise(3, "A search about fighting");
+    let grave = raise(5, "A search about ending a life");
+    let after = waiting();
+    assert_eq!(after.new_alert_total(), before.new_alert_total() + 2);
+    let total = after.new_alert_total();
+    let by_severity: Vec<String> = (1..=5usize)
+        .rev()
+        .filter(|severity| after.new_alerts[severity - 1] > 0)
+        .map(|severity| format!("{} of severity {severity}", after.new_alerts[severity - 1]))
+        .collect();
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.get("/people");
+    assert_eq!(page.status, 200);
+    // The menu counts what waits; the grave alert is at the top of any page, with a link.
+    assert!(
+        page.body.contains(&format!(
+            "Alerts <span class=\"badge\">{total}<span class=\"hidden-label\"> new</span></span>"
+        )),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("id=\"urgent\""), "{}", page.body);
+    // (This console runs no detection, so the category is named from its id.)
+    assert!(
+        page.body.contains(&format!(
+            "<a href=\"/alerts/{grave}\">A search about ending a life</a> <span class=\"hint\">(Self-harm)</span>"
+        )),
+        "{}",
+        page.body
+    );
+    let dashboard = dsl.get("/");
+    assert!(
+        dashboard.body.contains(&format!(
+            "{total} new alerts</a>: {}.",
+            by_severity.join(", ")
+        )),
+        "{}",
+        dashboard.body
+    );
+    // Opened once, it stops waiting on every page (still new until triaged), and its page
+    // says who opened it first.
+    let alert = dsl.get(&format!("/alerts/{grave}"));
+    assert_eq!(alert.status, 200);
+    assert!(alert.body.contains("id=\"opened\""), "{}", alert.body);
+    assert!(alert.body.contains(", by dsl</dd>"), "{}", alert.body);
+    let page = dsl.get("/people");
+    assert!(!page.body.contains("id=\"urgent\""), "{}", page.body);
+    assert!(
+        page.body
+            .contains(&format!("<span class=\"badge\">{total}<")),
+        "still new"
+    );
+    let mut head = console.logged_in("head");
+    let alert = head.get(&format!("/alerts/{grave}"));
+    assert!(
+        alert.body.contains(", by dsl</dd>"),
+        "the first opening is kept"
+    );
+    // Those who do not triage alerts see neither counts nor the banner; nor does the other
+    // school's DSL.
+    for username in ["governor", "teacher", "other.dsl"] {
+        let mut client = console.logged_in(username);
+        let page = client.get("/");
+        assert!(
+            !page.body.contains("class=\"badge\""),
+            "{username}: {}",
+            page.body
+        );
+        assert!(
+            !page.body.contains("ending a life"),
+            "{username}: {}",
+            page.body
+        );
+    }
+}
+
+#[test]
 fn forms_without_the_csrf_token_are_refused() {
     let console = Console::start();
     let mut tech = console.logged_in("tech");

@@ -164,6 +164,39 @@ impl NewAlert {
     }
 }
 
+/// What waits for the school's staff, for the menu, the dashboard and the banner.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Waiting {
+    /// New alerts by severity: `[0]` is severity 1, `[4]` severity 5.
+    pub new_alerts: [i64; 5],
+    /// Severity-5 alerts no one has opened yet, oldest first.
+    pub unopened_urgent: Vec<UrgentAlert>,
+    /// Unblock requests not yet decided.
+    pub unblock_requests: i64,
+    /// Incidents not yet signed off.
+    pub open_incidents: i64,
+}
+
+impl Waiting {
+    /// New alerts of every severity.
+    pub fn new_alert_total(&self) -> i64 {
+        self.new_alerts.iter().sum()
+    }
+}
+
+/// A severity-5 alert no one has opened yet.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UrgentAlert {
+    /// Its id.
+    pub id: AlertId,
+    /// Its category (as stored: an id).
+    pub category: String,
+    /// What happened (the alert's summary).
+    pub summary: String,
+    /// When it was raised.
+    pub raised: Timestamp,
+}
+
 /// An alert as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Alert {
@@ -208,6 +241,8 @@ pub struct Alert {
     pub notified_at: Option<Timestamp>,
     /// The incident it was escalated to.
     pub incident: Option<IncidentId>,
+    /// When it was first opened, and by whom (username).
+    pub opened: Option<(Timestamp, String)>,
 }
 
 /// One change of an alert's status.
@@ -393,7 +428,7 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
 const COLUMNS: &str = "a.id, a.created_at, a.last_seen, a.severity, a.category, a.source, a.status, \
      a.person_id, p.username AS person_username, p.given_name, p.family_name, a.device_id, \
      d.name AS device_name, a.client_ip, a.username, a.identified_by, a.subject, a.summary, a.detail, a.repeats, \
-     a.notified_at, a.incident_id";
+     a.notified_at, a.incident_id, a.opened_at, a.opened_by";
 
 const FROM: &str = "alerts a
      LEFT JOIN people p ON p.id = a.person_id AND p.school_id = a.school_id
@@ -443,6 +478,13 @@ macro_rules! alert_from_row {
             incident: row
                 .try_get::<Option<i64>, _>("incident_id")?
                 .map(IncidentId),
+            opened: match (
+                row.try_get::<Option<i64>, _>("opened_at")?,
+                row.try_get::<Option<String>, _>("opened_by")?,
+            ) {
+                (Some(at), Some(by)) => Some((timestamp(at), by)),
+                _ => None,
+            },
         }
     }};
 }
@@ -778,6 +820,83 @@ impl Store {
             counts.push((status, count));
         }
         Ok(counts)
+    }
+
+    /// Records that `by` (a username) opened an alert, if no one had before. Returns whether
+    /// this was the first opening.
+    pub async fn mark_alert_opened(
+        &self,
+        school: SchoolId,
+        id: AlertId,
+        by: &str,
+        at: Timestamp,
+    ) -> Result<bool> {
+        dispatch!(self, pool => {
+            let done = sqlx::query(
+                "UPDATE alerts SET opened_at = $3, opened_by = $4
+                 WHERE school_id = $1 AND id = $2 AND opened_at IS NULL",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(micros(at))
+            .bind(by)
+            .execute(pool)
+            .await?;
+            Ok(done.rows_affected() == 1)
+        })
+    }
+
+    /// What waits for the school's staff: new alerts by severity, the severity-5 alerts no one
+    /// has opened yet (oldest first, at most `urgent_limit`), unblock requests not yet decided,
+    /// and incidents not yet signed off.
+    pub async fn waiting(&self, school: SchoolId, urgent_limit: i64) -> Result<Waiting> {
+        let mut waiting = Waiting::default();
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT severity, COUNT(*) FROM alerts
+                 WHERE school_id = $1 AND status = 'new' GROUP BY severity",
+            )
+            .bind(school.0)
+            .fetch_all(pool)
+            .await?;
+            for row in &rows {
+                let severity: i64 = row.try_get(0)?;
+                if let Some(slot) = usize::try_from(severity - 1)
+                    .ok()
+                    .and_then(|at| waiting.new_alerts.get_mut(at))
+                {
+                    *slot = row.try_get(1)?;
+                }
+            }
+            let rows = sqlx::query(
+                "SELECT id, category, summary, created_at FROM alerts
+                 WHERE school_id = $1 AND status = 'new' AND severity = 5 AND opened_at IS NULL
+                 ORDER BY created_at, id LIMIT $2",
+            )
+            .bind(school.0)
+            .bind(urgent_limit)
+            .fetch_all(pool)
+            .await?;
+            for row in &rows {
+                waiting.unopened_urgent.push(UrgentAlert {
+                    id: AlertId(row.try_get(0)?),
+                    category: row.try_get(1)?,
+                    summary: row.try_get(2)?,
+                    raised: timestamp(row.try_get(3)?),
+                });
+            }
+            let row = sqlx::query(
+                "SELECT
+                   (SELECT COUNT(*) FROM unblock_requests WHERE school_id = $1 AND status = 'new'),
+                   (SELECT COUNT(*) FROM incidents WHERE school_id = $1 AND status = 'open')",
+            )
+            .bind(school.0)
+            .fetch_one(pool)
+            .await?;
+            waiting.unblock_requests = row.try_get(0)?;
+            waiting.open_incidents = row.try_get(1)?;
+        });
+        Ok(waiting)
     }
 
     /// One alert.

@@ -37,7 +37,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use accounts::{LoginAttempt, LoginFailure, NewAccount};
 pub use alerts::{
     Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, LockedOut,
-    MAX_ALERT_NOTE, NewAlert,
+    MAX_ALERT_NOTE, NewAlert, UrgentAlert, Waiting,
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};

@@ -97,6 +97,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0016_policy_versions.sql"),
         postgres: include_str!("../migrations/postgres/0016_policy_versions.sql"),
     },
+    Migration {
+        version: 17,
+        sqlite: include_str!("../migrations/sqlite/0017_alert_opened.sql"),
+        postgres: include_str!("../migrations/postgres/0017_alert_opened.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

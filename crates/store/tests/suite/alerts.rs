@@ -7,6 +7,7 @@ on_both_backends!(
     blocked_attempts_fold_into_alerts,
     alerts_move_through_triage_with_a_history,
     concerns_from_one_person_fold_into_one_alert,
+    what_waits_is_counted_and_an_urgent_alert_waits_until_opened,
 );
 
 async fn alerts_are_raised_per_school(fixture: Fixture) {
@@ -435,4 +436,71 @@ async fn concerns_from_one_person_fold_into_one_alert(fixture: Fixture) {
     for message in ["first worry", "second worry", "third worry"] {
         assert!(folded.detail.contains(message), "{}", folded.detail);
     }
+}
+
+async fn what_waits_is_counted_and_an_urgent_alert_waits_until_opened(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "waiting").await;
+    let other = school_of_its_own(store).await;
+    let raise = |severity, summary: &str| {
+        let alert = NewAlert::system(severity, summary.into());
+        async move { store.raise_alert(school, &alert).await.expect("raise") }
+    };
+    raise(2, "low").await;
+    raise(5, "first grave").await;
+    let second = raise(5, "second grave").await;
+    raise(5, "third grave").await;
+    store
+        .raise_alert(other, &NewAlert::system(5, "another school's".into()))
+        .await
+        .expect("raise");
+    let waiting = store.waiting(school, 2).await.expect("waiting");
+    assert_eq!(waiting.new_alerts, [0, 1, 0, 0, 3]);
+    assert_eq!(waiting.new_alert_total(), 4);
+    let summaries: Vec<&str> = waiting
+        .unopened_urgent
+        .iter()
+        .map(|u| u.summary.as_str())
+        .collect();
+    assert_eq!(
+        summaries,
+        ["first grave", "second grave"],
+        "oldest first, limited"
+    );
+    assert_eq!((waiting.unblock_requests, waiting.open_incidents), (0, 0));
+
+    // Opened once: the first opening is kept, and the alert stops waiting to be opened (it is
+    // still new until triaged).
+    let at: Timestamp = "2026-12-02T09:00:00Z".parse().expect("time");
+    assert!(
+        store
+            .mark_alert_opened(school, second, "dsl", at)
+            .await
+            .expect("open")
+    );
+    assert!(
+        !store
+            .mark_alert_opened(
+                school,
+                second,
+                "head",
+                at + jiff::SignedDuration::from_mins(1)
+            )
+            .await
+            .expect("open")
+    );
+    assert!(
+        !store
+            .mark_alert_opened(other, second, "intruder", at)
+            .await
+            .expect("open")
+    );
+    let alert = store.alert(school, second).await.expect("alert");
+    assert_eq!(alert.opened, Some((at, "dsl".to_owned())));
+    let waiting = store.waiting(school, 5).await.expect("waiting");
+    assert_eq!(waiting.unopened_urgent.len(), 2);
+    assert!(waiting.unopened_urgent.iter().all(|u| u.id != second));
+    assert_eq!(waiting.new_alerts[4], 3);
+    let theirs = store.waiting(other, 5).await.expect("waiting");
+    assert_eq!(theirs.new_alerts, [0, 0, 0, 0, 1]);
 }
