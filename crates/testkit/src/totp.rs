@@ -61,9 +61,17 @@ impl Codes {
     /// An unused code of `secret` for `account`.
     pub fn next(&self, account: &str, secret: &[u8]) -> String {
         loop {
-            let now = step_now();
+            let seconds = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .expect("after 1970")
+                .as_secs();
+            let now = i64::try_from(seconds / 30).expect("in range");
+            // The previous step's code is good only until this step ends: used only with time
+            // to spare, so that a slow browser typing it does not carry it past the server's
+            // window (one step either side).
+            let earliest = if seconds % 30 < 20 { now - 1 } else { now };
             let mut last = self.last.lock().expect("codes");
-            let step = (now - 1).max(last.get(account).map_or(i64::MIN, |last| last + 1));
+            let step = earliest.max(last.get(account).map_or(i64::MIN, |last| last + 1));
             if step <= now + 1 {
                 last.insert(account.to_owned(), step);
                 return code_at(secret, step);

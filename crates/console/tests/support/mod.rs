@@ -27,8 +27,8 @@ pub struct Console {
     pub other_school: SchoolId,
     pub runtime: tokio::runtime::Runtime,
     server: tokio::task::JoinHandle<()>,
-    /// The last sign-in code step each account used (a code is good once).
-    steps: std::sync::Mutex<std::collections::HashMap<String, i64>>,
+    /// The sign-in code steps each account used (a code is good once).
+    codes: ward_testkit::totp::Codes,
 }
 
 /// The authenticator secret the fixture's DSL and headteacher accounts have set up (the
@@ -247,7 +247,7 @@ impl Console {
             other_school,
             runtime,
             server,
-            steps: std::sync::Mutex::default(),
+            codes: ward_testkit::totp::Codes::default(),
         }
     }
 
@@ -282,18 +282,7 @@ impl Console {
     /// A sign-in code for `username` that has not been used yet (waiting for the next
     /// 30-second step if this account has used up the three a moment accepts).
     pub fn next_code(&self, username: &str) -> String {
-        loop {
-            let now = ward_console::totp::step_of(jiff::Timestamp::now());
-            let mut steps = self.steps.lock().expect("steps");
-            let last = steps.get(username).copied().unwrap_or(i64::MIN);
-            let step = (now - 1).max(last.saturating_add(1));
-            if step <= now + 1 {
-                steps.insert(username.to_owned(), step);
-                return format!("{:06}", ward_console::totp::code_at(TOTP_SECRET, step));
-            }
-            drop(steps);
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
+        self.codes.next(username, TOTP_SECRET)
     }
 
     /// The school's audit entries, newest first.
