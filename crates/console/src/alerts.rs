@@ -136,8 +136,13 @@ pub async fn queue(
         .iter()
         .map(|alert| line(&state, alert))
         .collect();
+    let mut layout = Layout::for_user(&state, &user, "Alerts").await;
+    // The queue lists the unopened severity-5 alerts itself, gravest first: no banner here.
+    if let Some(nav) = &mut layout.user {
+        nav.waiting.urgent.clear();
+    }
     render(&QueuePage {
-        layout: Layout::for_user(&state, &user, "Alerts").await,
+        layout,
         tabs,
         alerts,
         status_label: status.label(),

@@ -588,11 +588,19 @@ fn staff_sign_in_with_the_schools_provider_and_a_replayed_answer_or_bad_token_is
     head.open(&format!("{}/accounts", console.base));
     head.type_into("#email-teacher", "T.Teacher@park-end.sch.uk");
     head.run("document.getElementById('email-teacher').form.submit()");
-    head.wait_for_text("Accounts");
-    assert_eq!(
-        head.run("return document.getElementById('email-teacher').value"),
-        "t.teacher@park-end.sch.uk"
-    );
+    // The page before the save says "Accounts" too: wait for the page after it, which shows
+    // the address as kept (in small letters).
+    let saved = std::time::Instant::now();
+    while head.run(
+        "var field = document.getElementById('email-teacher'); return field ? field.value : ''",
+    ) != "t.teacher@park-end.sch.uk"
+    {
+        assert!(
+            saved.elapsed() < std::time::Duration::from_secs(10),
+            "the address is kept in small letters"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     // The teacher signs in at the provider (its own log-in and consent pages) and is back in
     // the console, logged in.

@@ -87,32 +87,41 @@ pub fn run(arguments: ServeArgs) -> Result<u8, Failure> {
         let listener = TcpListener::bind(config.parsed.console_listen)
             .await
             .with_context(|| format!("cannot listen on {}", config.console.listen))?;
-        serve(config, listener, shutdown_signal()).await
+        let shutdown = shutdown_signal();
+        serve(config, listener, shutdown).await
     })?;
     Ok(EXIT_OK)
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves on SIGTERM or SIGINT. The handlers are installed now, before Ward says it has
+/// started (an `async fn` would install them only when first polled, and a SIGTERM in between,
+/// from a service manager or a test, would kill Ward without its orderly stop).
+fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
-        let mut terminate =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(signal) => signal,
+        use tokio::signal::unix::{SignalKind, signal};
+        let watched = signal(SignalKind::terminate()).and_then(|terminate| {
+            signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+        });
+        async move {
+            match watched {
+                Ok((mut terminate, mut interrupt)) => {
+                    tokio::select! {
+                        _ = interrupt.recv() => {}
+                        _ = terminate.recv() => {}
+                    }
+                }
                 Err(error) => {
                     tracing::error!(%error, "cannot watch for SIGTERM; stop Ward with SIGINT");
-                    let _ = interrupt.await;
-                    return;
+                    let _ = tokio::signal::ctrl_c().await;
                 }
-            };
-        tokio::select! {
-            _ = interrupt => {}
-            _ = terminate.recv() => {}
+            }
         }
     }
     #[cfg(not(unix))]
-    let _ = interrupt.await;
+    async {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Runs Ward on `listener` until `shutdown` resolves.

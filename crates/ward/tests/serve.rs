@@ -4213,6 +4213,27 @@ fn the_lists_are_rebuilt_from_their_source_and_a_bad_update_changes_nothing() {
     assert!(ok, "{log}");
 }
 
+#[test]
+fn a_sigterm_the_moment_ward_says_it_listens_still_stops_it_in_order() {
+    // A service manager (or a script) may stop Ward as soon as it has started: the signal
+    // handlers are in place before Ward says so, so the stop is orderly, never a kill.
+    for round in 0..3 {
+        let folder = temp_folder(&format!("early-stop-{round}"));
+        gambling_index(&folder);
+        let server = Server::start(
+            &folder,
+            &[
+                ("WARD_DNS_LISTEN", "127.0.0.1:0"),
+                ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+                ("WARD_FILTER_INDEX", "lists.idx"),
+            ],
+        );
+        let (ok, log) = server.terminate();
+        assert!(ok, "round {round}: {log}");
+        assert!(log.contains("stopped"), "round {round}: {log}");
+    }
+}
+
 /// Runs `openssl` with `args` in `folder`, and says what went wrong if it fails.
 fn openssl(folder: &Path, args: &[&str]) {
     let output = Command::new("openssl")
