@@ -155,14 +155,15 @@ impl PeopleCsv {
         let mut parsed = PeopleCsv::default();
         let mut seen: HashSet<String> = HashSet::new();
         let mut record = csv::ByteRecord::new();
+        let mut lines = LineCounter::new(bytes);
         loop {
-            let line = reader.position().line();
+            let line = lines.at(reader.position());
             match reader.read_byte_record(&mut record) {
                 Ok(false) => break,
                 Ok(true) => {}
                 Err(error) => {
                     parsed.rows += 1;
-                    let line = error.position().map_or(line, |position| position.line());
+                    let line = error.position().map_or(line, |position| lines.at(position));
                     parsed.problems.push(RowProblem {
                         line,
                         message: format!("unreadable row: {}", csv_error_text(&error)),
@@ -173,7 +174,7 @@ impl PeopleCsv {
                     continue;
                 }
             }
-            let line = record.position().map_or(line, |position| position.line());
+            let line = record.position().map_or(line, |position| lines.at(position));
             parsed.rows += 1;
             if parsed.rows > MAX_ROWS {
                 return Err(StoreError::Invalid(format!(
@@ -202,6 +203,47 @@ impl PeopleCsv {
             }
         }
         Ok(parsed)
+    }
+}
+
+/// The line a record starts on, counted from its byte offset: the csv crate's own count is
+/// one short for files with Windows line endings (`\r\n`, what Excel and SIMS write), whose
+/// `\n` it reads only as the next record starts. Counts forwards from the last offset asked.
+struct LineCounter<'a> {
+    bytes: &'a [u8],
+    offset: usize,
+    line: u64,
+}
+
+impl<'a> LineCounter<'a> {
+    fn new(bytes: &'a [u8]) -> LineCounter<'a> {
+        LineCounter {
+            bytes,
+            offset: 0,
+            line: 1,
+        }
+    }
+
+    /// The line of the record at `position`.
+    fn at(&mut self, position: &csv::Position) -> u64 {
+        let mut start = usize::try_from(position.byte())
+            .unwrap_or(usize::MAX)
+            .min(self.bytes.len());
+        // A record read after a `\r` starts at the `\n` that ends the line before it.
+        if self.bytes.get(start) == Some(&b'\n') {
+            start += 1;
+        }
+        if start < self.offset {
+            // Asked about an earlier record: count from the start again.
+            self.offset = 0;
+            self.line = 1;
+        }
+        self.line += self.bytes[self.offset..start]
+            .iter()
+            .filter(|byte| **byte == b'\n')
+            .count() as u64;
+        self.offset = start;
+        self.line
     }
 }
 
@@ -385,6 +427,24 @@ mod tests {
         );
         assert!(parsed.problems[3].message.contains("earlier in the file"));
         assert!(parsed.problems[4].message.contains("control characters"));
+    }
+
+    #[test]
+    fn lines_are_counted_alike_with_windows_line_endings() {
+        // What Excel and SIMS write: `\r\n` after every line.
+        let unix = "username,forename,surname,year\n\
+                    a.one,Ann,One,3\n\
+                    b.two,Ben,Two,14\n\
+                    c.three,Cat,Three\n\
+                    d.four,Dan,Four,5\n";
+        let windows = unix.replace('\n', "\r\n");
+        for text in [unix.to_owned(), windows] {
+            let parsed =
+                PeopleCsv::parse(text.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+            let lines: Vec<u64> = parsed.problems.iter().map(|p| p.line).collect();
+            assert_eq!(lines, [3, 4], "{text:?}: {:?}", parsed.problems);
+            assert_eq!(parsed.people.len(), 2);
+        }
     }
 
     #[test]
