@@ -158,6 +158,8 @@ pub struct CurrentUser {
     pub session: Session,
     /// SHA-256 of the session token.
     pub token_hash: String,
+    /// The page asked for (its path), for the menu to mark where the user is.
+    pub path: String,
 }
 
 impl CurrentUser {
@@ -230,6 +232,7 @@ impl FromRequestParts<AppState> for CurrentUser {
             account: context.account,
             session: context.session,
             token_hash: context.token_hash,
+            path: path.to_owned(),
         })
     }
 }

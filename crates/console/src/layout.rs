@@ -21,6 +21,33 @@ pub struct Layout {
     pub user: Option<NavUser>,
     /// The token forms on this page carry.
     pub csrf: String,
+    /// The menu entry this page belongs to (`alerts`, `filtering`…; empty: none), marked as the
+    /// current page for screen readers and sighted users alike.
+    pub section: &'static str,
+}
+
+/// The menu entry a path belongs to.
+fn section_of(path: &str) -> &'static str {
+    const SECTIONS: &[&str] = &[
+        "people",
+        "filtering",
+        "devices",
+        "activity",
+        "alerts",
+        "incidents",
+        "unblock",
+        "audit",
+        "accounts",
+    ];
+    if path == "/" {
+        return "dashboard";
+    }
+    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
+    SECTIONS
+        .iter()
+        .find(|section| **section == first)
+        .copied()
+        .unwrap_or("")
 }
 
 /// The logged-in account as the menu shows it.
@@ -143,6 +170,7 @@ impl Layout {
             school: String::new(),
             user: None,
             csrf: String::new(),
+            section: "",
         }
     }
 
@@ -194,6 +222,7 @@ impl Layout {
                         .due(user.account.password_changed_at, Timestamp::now()),
             }),
             csrf: user.session.csrf_token.clone(),
+            section: section_of(&user.path),
         }
     }
 }

@@ -465,6 +465,16 @@ fn what_waits_is_in_the_menu_and_a_grave_alert_stays_on_every_page_until_opened(
     // says who opened it first.
     let alert = dsl.get(&format!("/alerts/{grave}"));
     assert_eq!(alert.status, 200);
+    // The menu marks where one is, and a keyboard user can skip past it.
+    assert!(
+        alert
+            .body
+            .contains("<a href=\"/alerts\" id=\"menu-alerts\" aria-current=\"page\">"),
+        "{}",
+        alert.body
+    );
+    assert_eq!(alert.body.matches("aria-current=\"page\"").count(), 1);
+    assert!(alert.body.contains("<a class=\"skip\" href=\"#main\">"));
     assert!(alert.body.contains("id=\"opened\""), "{}", alert.body);
     assert!(alert.body.contains(", by dsl</dd>"), "{}", alert.body);
     let page = dsl.get("/people");

@@ -174,7 +174,9 @@ impl PeopleCsv {
                     continue;
                 }
             }
-            let line = record.position().map_or(line, |position| lines.at(position));
+            let line = record
+                .position()
+                .map_or(line, |position| lines.at(position));
             parsed.rows += 1;
             if parsed.rows > MAX_ROWS {
                 return Err(StoreError::Invalid(format!(
