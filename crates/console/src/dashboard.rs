@@ -14,8 +14,13 @@ use crate::{AppError, AppState};
 /// Blocked attempts in one category today.
 pub struct CategoryLine {
     category: String,
-    count: i64,
+    /// The count as shown (small counts suppressed for those who see no names).
+    count: String,
 }
+
+/// Counts from 1 to this are shown as "<5" to those who see no names (governors), so that no
+/// pupil can be picked out of a small number.
+const SUPPRESSED_BELOW: i64 = 5;
 
 /// The event writer's state, as words and numbers.
 #[derive(Default)]
@@ -61,11 +66,14 @@ struct DashboardPage {
     layout: Layout,
     day: String,
     categories: Vec<CategoryLine>,
-    total_blocked: i64,
-    pupils: i64,
-    staff: i64,
-    guests: i64,
-    writer: WriterLine,
+    total_blocked: String,
+    pupils: String,
+    staff: String,
+    guests: String,
+    /// Whether small counts are suppressed on this page (the account sees no names).
+    suppressed: bool,
+    /// The event writer's health: for technicians.
+    writer: Option<WriterLine>,
 }
 
 /// `GET /`: today's blocked attempts by category, people counts, the event writer's health.
@@ -87,10 +95,23 @@ pub async fn dashboard(
     let counts = store
         .blocked_by_category(school, today.timestamp(), tomorrow.timestamp())
         .await?;
+    let blocked = store
+        .blocked_requests(school, today.timestamp(), tomorrow.timestamp())
+        .await?;
+    // Aggregates for those who see no names have small numbers suppressed.
+    let suppressed = !user.can(Permission::ViewPeople);
+    let shown = |count: i64| {
+        if suppressed && (1..SUPPRESSED_BELOW).contains(&count) {
+            format!("<{SUPPRESSED_BELOW}")
+        } else {
+            count.to_string()
+        }
+    };
     let (pupils, staff, guests) = store.count_people(school).await?;
     let dropped_ever = store.dropped_events().await?;
     let writer = match state.events() {
-        Some(sink) => {
+        _ if !user.can(Permission::ManageDevices) => None,
+        Some(sink) => Some({
             let health = sink.health();
             WriterLine {
                 running: true,
@@ -106,11 +127,11 @@ pub async fn dashboard(
                     .map_or("never".to_owned(), |at| local_time(&state, at)),
                 last_error: health.last_error().unwrap_or_default(),
             }
-        }
-        None => WriterLine {
+        }),
+        None => Some(WriterLine {
             dropped_ever,
             ..WriterLine::default()
-        },
+        }),
     };
     let https = state
         .filter()
@@ -166,17 +187,18 @@ pub async fn dashboard(
         https,
         layout: Layout::for_user(&state, &user, "Dashboard").await,
         day: today.strftime("%A %-d %B %Y").to_string(),
-        total_blocked: counts.iter().map(|line| line.count).sum(),
+        total_blocked: shown(blocked),
         categories: counts
             .into_iter()
             .map(|line| CategoryLine {
                 category: line.category,
-                count: line.count,
+                count: shown(line.count),
             })
             .collect(),
-        pupils,
-        staff,
-        guests,
+        pupils: shown(pupils),
+        staff: shown(staff),
+        guests: shown(guests),
+        suppressed,
         writer,
     };
     render(&page)

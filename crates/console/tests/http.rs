@@ -385,11 +385,19 @@ fn governors_see_counts_but_never_names() {
         page.body.contains("Gambling"),
         "counts by category are shown, by name"
     );
+    // Two blocked attempts today, two pupils: small numbers are suppressed for governors, so
+    // that no pupil can be picked out; the event writer's health is for technicians.
     assert!(
-        page.body.contains("id=\"blocked-total\">2<"),
+        page.body.contains("id=\"blocked-total\">&#60;5<"),
         "{}",
         page.body
     );
+    assert!(
+        page.body.contains("<span id=\"pupil-count\">&#60;5</span>"),
+        "{}",
+        page.body
+    );
+    assert!(!page.body.contains("id=\"event-writer\""), "{}", page.body);
     for name in ["Smith", "j.smith", "Ng", "s.ng", "how to bet"] {
         assert!(
             !page.body.contains(name),
@@ -398,6 +406,54 @@ fn governors_see_counts_but_never_names() {
     }
     assert_eq!(governor.get("/people").status, 403);
     assert_eq!(governor.get("/activity").status, 403);
+
+    // A request in two categories is one blocked attempt in the total, and counts in each
+    // category; the DSL, who sees names, sees the numbers as they are.
+    console.runtime.block_on(async {
+        let event = ward_store::Event {
+            school: console.school,
+            at: jiff::Timestamp::now(),
+            source: ward_store::Source::Proxy,
+            client_ip: "10.0.3.18".parse().expect("ip"),
+            device: None,
+            person: None,
+            username: None,
+            identified_by: None,
+            host: "poker-games.example".into(),
+            url: Some("http://poker-games.example/".into()),
+            action: ward_store::Disposition::Block,
+            categories: "gambling,games".into(),
+            reason: "unacceptable for ks2".into(),
+            search_term: None,
+            count: 1,
+            alert: None,
+        };
+        console.store.insert_events(&[event]).await.expect("event");
+    });
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.get("/");
+    assert!(
+        page.body.contains("id=\"blocked-total\">3<"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body
+            .contains("<tr><td>Gambling</td><td class=\"number\">2</td></tr>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("<span id=\"pupil-count\">2</span>"),
+        "{}",
+        page.body
+    );
+    assert!(
+        !page.body.contains("id=\"event-writer\""),
+        "not a technician"
+    );
+    let mut tech = console.logged_in("tech");
+    assert!(tech.get("/").body.contains("id=\"event-writer\""));
 }
 
 #[test]

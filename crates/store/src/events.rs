@@ -326,6 +326,28 @@ impl Store {
         })
     }
 
+    /// Blocked requests from `from` to `to`, each counted once (a request in two categories
+    /// is one request).
+    pub async fn blocked_requests(
+        &self,
+        school: SchoolId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<i64> {
+        dispatch!(self, pool => {
+            let count: i64 = sqlx::query_scalar(
+                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM events
+                 WHERE school_id = $1 AND at >= $2 AND at < $3 AND action = 'block'",
+            )
+            .bind(school.0)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_one(pool)
+            .await?;
+            Ok(count)
+        })
+    }
+
     /// Blocked attempts per category between `from` and `to`, most first. An event in several
     /// categories counts once in each.
     pub async fn blocked_by_category(
