@@ -76,7 +76,7 @@ enum Command {
     /// Try the risk-detection phrase lists on text.
     #[command(subcommand)]
     Detect(detect::DetectCommand),
-    /// Run Ward: the staff console and the event writer (DNS filter and proxy to come).
+    /// Run Ward: the DNS filter, the proxy, the staff console and the event writer.
     Serve(serve::ServeArgs),
     /// Check the audit log.
     #[command(subcommand)]
