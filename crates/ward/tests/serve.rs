@@ -4628,7 +4628,7 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     let negotiate = |cache: Option<&Path>| {
         let mut command = Command::new("curl");
         command
-            .args(["-s", "-D", "-", "-o", "/dev/null", "--max-time", "10"])
+            .args(["-sS", "-D", "-", "-o", "/dev/null", "--max-time", "20"])
             .args([
                 "--proxy-negotiate",
                 "-U",
@@ -4644,7 +4644,14 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
         );
         command.env("KRB5CCNAME", format!("FILE:{}", cache.display()));
         let output = command.output().expect("curl");
-        String::from_utf8_lossy(&output.stdout).into_owned()
+        let headers = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            !headers.is_empty(),
+            "curl answered nothing ({}): {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        );
+        headers
     };
     let status = |headers: &str| -> u16 {
         headers
@@ -4652,7 +4659,7 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
             .rfind(|line| line.starts_with("HTTP/"))
             .and_then(|line| line.split_whitespace().nth(1))
             .and_then(|code| code.parse().ok())
-            .expect("a status line")
+            .unwrap_or_else(|| panic!("no status line in {headers:?}"))
     };
     // No ticket: asked to log in, with Kerberos only (Basic is off here).
     let headers = negotiate(None);
