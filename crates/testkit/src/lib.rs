@@ -85,3 +85,72 @@ pub fn category_index(lists: &[TestList<'_>]) -> std::sync::Arc<ward_lists::Cate
     }
     std::sync::Arc::new(builder.finish().expect("the test index builds"))
 }
+
+/// A test certificate authority named `name` and a server certificate for 127.0.0.1 and
+/// localhost signed by it, made by `openssl` in `folder`: `ca.pem` (to trust), `ca.key`,
+/// `server.pem` and `server.key` (for the server).
+pub fn certificates(folder: &std::path::Path, name: &str) {
+    let path = |name: &str| folder.join(name);
+    run_openssl(
+        std::process::Command::new("openssl")
+            .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+            .args([
+                "ec_paramgen_curve:prime256v1",
+                "-nodes",
+                "-days",
+                "2",
+                "-subj",
+                &format!("/CN={name}"),
+                "-keyout",
+            ])
+            .arg(path("ca.key"))
+            .arg("-out")
+            .arg(path("ca.pem")),
+    );
+    run_openssl(
+        std::process::Command::new("openssl")
+            .args([
+                "req",
+                "-new",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:prime256v1",
+            ])
+            .args(["-nodes", "-subj", "/CN=localhost", "-keyout"])
+            .arg(path("server.key"))
+            .arg("-out")
+            .arg(path("server.csr")),
+    );
+    std::fs::write(
+        path("server.ext"),
+        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
+         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
+    )
+    .expect("write the extensions");
+    run_openssl(
+        std::process::Command::new("openssl")
+            .args(["x509", "-req", "-days", "2", "-in"])
+            .arg(path("server.csr"))
+            .arg("-CA")
+            .arg(path("ca.pem"))
+            .arg("-CAkey")
+            .arg(path("ca.key"))
+            .args(["-CAcreateserial", "-extfile"])
+            .arg(path("server.ext"))
+            .arg("-out")
+            .arg(path("server.pem")),
+    );
+}
+
+fn run_openssl(command: &mut std::process::Command) {
+    let output = command
+        .output()
+        .expect("openssl (Debian package openssl) runs");
+    assert!(
+        output.status.success(),
+        "{command:?} failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}

@@ -3,7 +3,7 @@
 //! carry `memberOf` as Active Directory's do), listening on `ldap://` (StartTLS) and `ldaps://`
 //! on free loopback ports, and filled with [`PARK_END`] by `ldapadd`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,60 +138,11 @@ fn run(command: &mut Command) {
     );
 }
 
-/// A test CA and a certificate for 127.0.0.1 and localhost signed by it, made by `openssl`.
-fn certificates(folder: &Path) {
-    let path = |name: &str| folder.join(name);
-    run(Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
-        .args([
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Park End Test Directory CA",
-            "-keyout",
-        ])
-        .arg(path("ca.key"))
-        .arg("-out")
-        .arg(path("ca.pem")));
-    run(Command::new("openssl")
-        .args([
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-        ])
-        .args(["-nodes", "-subj", "/CN=localhost", "-keyout"])
-        .arg(path("server.key"))
-        .arg("-out")
-        .arg(path("server.csr")));
-    std::fs::write(
-        path("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
-         keyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("write the extensions");
-    run(Command::new("openssl")
-        .args(["x509", "-req", "-days", "2", "-in"])
-        .arg(path("server.csr"))
-        .arg("-CA")
-        .arg(path("ca.pem"))
-        .arg("-CAkey")
-        .arg(path("ca.key"))
-        .args(["-CAcreateserial", "-extfile"])
-        .arg(path("server.ext"))
-        .arg("-out")
-        .arg(path("server.pem")));
-}
-
 impl Slapd {
     /// Starts a directory holding `ldif` (added by the administrator once it runs).
     pub fn start(ldif: &str) -> Slapd {
         let folder = crate::temp_folder("slapd");
-        certificates(&folder);
+        crate::certificates(&folder, "Park End Test Directory CA");
         std::fs::create_dir_all(folder.join("db")).expect("database folder");
         let f = |name: &str| folder.join(name).display().to_string();
         let config = format!(

@@ -4255,69 +4255,7 @@ fn lists_are_downloaded_over_https_and_refused_when_their_checksum_or_signature_
     // web server (s_server -WWW) serving the archive, its SHA-256 and its Ed25519 signature.
     let www = folder.join("www");
     std::fs::create_dir_all(&www).expect("www");
-    openssl(
-        &folder,
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=Test authority CA",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.pem",
-        ],
-    );
-    std::fs::write(
-        folder.join("leaf.ext"),
-        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n",
-    )
-    .expect("extensions");
-    openssl(
-        &folder,
-        &[
-            "req",
-            "-new",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-keyout",
-            "leaf.key",
-            "-out",
-            "leaf.csr",
-        ],
-    );
-    openssl(
-        &folder,
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "leaf.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "1",
-            "-extfile",
-            "leaf.ext",
-            "-out",
-            "leaf.pem",
-        ],
-    );
+    ward_testkit::certificates(&folder, "Test authority CA");
     openssl(
         &folder,
         &["genpkey", "-algorithm", "ed25519", "-out", "sign.key"],
@@ -4389,7 +4327,7 @@ fn lists_are_downloaded_over_https_and_refused_when_their_checksum_or_signature_
     let mut mirror = Command::new("openssl")
         .args(["s_server", "-WWW", "-quiet", "-accept"])
         .arg(format!("127.0.0.1:{port}"))
-        .args(["-cert", "../leaf.pem", "-key", "../leaf.key"])
+        .args(["-cert", "../server.pem", "-key", "../server.key"])
         .current_dir(&www)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())

@@ -237,6 +237,26 @@ fn csv_fields_are_quoted_and_never_formulas() {
     assert_eq!(csv_field("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
 }
 
+/// POLICY with staff nominated on a social-media row, local lists for staff, and staff's HTTPS
+/// never decrypted.
+fn staff_extras(allow: &[&str], block: &[&str]) -> String {
+    let list = |entries: &[&str]| {
+        entries
+            .iter()
+            .map(|entry| format!("{entry:?}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    POLICY.replace(
+        "groups = { staff = \"acceptable\" }",
+        &format!(
+            "groups = {{ staff = \"acceptable\" }}\n\n[[rule]]\nid = \"social\"\naction = \"Social media\"\ncategories = [\"social_networks\"]\nverdict = \"acceptable for nominated users: group staff, user head\"\n\n[[list]]\ngroup = \"staff\"\nallow = [{}]\nblock = [{}]\n\n[proxy]\ngroups_not_inspected = [\"staff\"]",
+            list(allow),
+            list(block)
+        ),
+    )
+}
+
 fn group_form(id: &str, kind: &str, years: &str, like: &str) -> GroupForm {
     GroupForm {
         id: id.into(),
@@ -251,10 +271,10 @@ fn group_form(id: &str, kind: &str, years: &str, like: &str) -> GroupForm {
 #[test]
 fn a_group_is_added_after_the_others_starting_as_another_if_asked() {
     // A staff-like group gets staff's own verdicts, nominations, lists and settings.
-    let policy = POLICY.replace(
-        "groups = { staff = \"acceptable\" }",
-        "groups = { staff = \"acceptable\" }\n\n[[rule]]\nid = \"social\"\naction = \"Social media\"\ncategories = [\"social_networks\"]\nverdict = \"acceptable for nominated users: group staff, user head\"\n\n[[list]]\ngroup = \"staff\"\nallow = [\"teachers.example\"]\n\n[proxy]\ngroups_not_inspected = [\"staff\"]",
-    ).replace("kind = \"staff\"", "kind = \"staff\"\nyoutube = \"moderate\"");
+    let policy = staff_extras(&["teachers.example"], &[]).replace(
+        "kind = \"staff\"",
+        "kind = \"staff\"\nyoutube = \"moderate\"",
+    );
     let text = add_group(&policy, &group_form("governors", "staff", "", "staff")).expect("added");
     let spec = PolicySpec::from_toml(&text).expect("reads");
     let ids: Vec<&str> = spec.groups.iter().map(|g| g.id.as_str()).collect();
@@ -321,10 +341,7 @@ fn a_group_is_added_after_the_others_starting_as_another_if_asked() {
 
 #[test]
 fn a_group_is_removed_with_what_is_its_own_and_refused_where_it_is_needed() {
-    let policy = POLICY.replace(
-        "groups = { staff = \"acceptable\" }",
-        "groups = { staff = \"acceptable\" }\n\n[[rule]]\nid = \"social\"\naction = \"Social media\"\ncategories = [\"social_networks\"]\nverdict = \"acceptable for nominated users: group staff, user head\"\n\n[[list]]\ngroup = \"staff\"\nallow = [\"teachers.example\", \"pd.example\"]\nblock = [\"x.example\"]\n\n[proxy]\ngroups_not_inspected = [\"staff\"]",
-    );
+    let policy = staff_extras(&["teachers.example", "pd.example"], &["x.example"]);
     let (text, removal) = remove_group(&policy, "staff").expect("removed");
     assert_eq!(removal.rows, ["games"]);
     assert_eq!(removal.nominations, ["social"]);
