@@ -3588,7 +3588,10 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
         .split("<tr")
         .find(|row| row.contains("kid5"))
         .expect("the Year 5 pupil was imported");
-    assert!(row.contains("<td data-label=\"Group\">pupils</td>"), "{row}");
+    assert!(
+        row.contains("<td data-label=\"Group\">pupils</td>"),
+        "{row}"
+    );
     // Time windows: one added, one with an impossible time refused by the check, one removed.
     let window = |action: &str, id: &str, to: &str| {
         console_post(
