@@ -95,6 +95,8 @@ pub struct ImportSummary {
     created: usize,
     updated: usize,
     problems: Vec<(u64, String)>,
+    /// The file's columns Ward did not use, comma-separated (empty: none).
+    unused_columns: String,
 }
 
 /// `GET /people/import`.
@@ -181,6 +183,7 @@ pub async fn import(
                 .into_iter()
                 .map(|problem| (problem.line, problem.message))
                 .collect(),
+            unused_columns: report.unused_columns.join(", "),
         }),
     };
     render(&page)

@@ -758,10 +758,10 @@ fn hostile_input_is_text_and_search_fields_are_literal() {
 fn csv_import_reports_bad_rows_and_refuses_what_is_not_csv() {
     let console = Console::start();
     let mut dsl = console.logged_in("dsl");
-    let csv = "UPN,Legal Surname,Legal Forename,Year,Reg Group,Username\n\
-               B1,Patel,Ravi,Year 3,3A,r.patel\n\
-               B2,Jones,Mia,Year 14,3A,m.jones\n\
-               B3,Evans,Tom,R,RB,t.evans\n";
+    let csv = "UPN,Legal Surname,Legal Forename,Year,Reg Group,Username,Gender\n\
+               B1,Patel,Ravi,Year 3,3A,r.patel,M\n\
+               B2,Jones,Mia,Year 14,3A,m.jones,F\n\
+               B3,Evans,Tom,R,RB,t.evans,M\n";
     let page = dsl.upload_people("pupil", "spring.csv", csv.as_bytes(), true);
     assert_eq!(page.status, 200);
     assert!(
@@ -770,6 +770,12 @@ fn csv_import_reports_bad_rows_and_refuses_what_is_not_csv() {
         page.body
     );
     assert!(page.body.contains("Year 14"));
+    assert!(
+        page.body
+            .contains("<p id=\"unused-columns\">Columns not used: Gender."),
+        "{}",
+        page.body
+    );
     let people = dsl.get("/people?q=patel").body;
     assert!(people.contains("Ravi Patel") && people.contains("ks2"));
     let page = dsl.upload_people("pupil", "garbage.bin", b"\x00\x01\x02\xff", true);

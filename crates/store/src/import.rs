@@ -31,6 +31,9 @@ pub struct ImportReport {
     pub updated: usize,
     /// Rows not imported.
     pub problems: Vec<RowProblem>,
+    /// Columns of the file Ward did not use (an MIS export has many): said, so that a column
+    /// named unexpectedly is noticed rather than silently left out.
+    pub unused_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -114,6 +117,8 @@ pub struct PeopleCsv {
     pub problems: Vec<RowProblem>,
     /// Data rows read.
     pub rows: usize,
+    /// Header names Ward did not use, as written.
+    pub unused_columns: Vec<String>,
 }
 
 impl PeopleCsv {
@@ -130,10 +135,25 @@ impl PeopleCsv {
             .map_err(|error| StoreError::Invalid(format!("the file is not CSV: {error}")))?
             .clone();
         let mut columns: HashMap<Column, usize> = HashMap::new();
+        let mut unused_columns = Vec::new();
         for (index, header) in headers.iter().enumerate() {
             let header = String::from_utf8_lossy(header);
-            if let Some(column) = column_for(&header) {
-                columns.entry(column).or_insert(index);
+            match column_for(&header) {
+                Some(column) if !columns.contains_key(&column) => {
+                    columns.insert(column, index);
+                }
+                _ => {
+                    let name: String = header
+                        .trim()
+                        .trim_start_matches('\u{feff}')
+                        .chars()
+                        .filter(|c| !c.is_control())
+                        .take(60)
+                        .collect();
+                    if !name.is_empty() {
+                        unused_columns.push(name);
+                    }
+                }
             }
         }
         for (needed, name) in [
@@ -152,7 +172,10 @@ impl PeopleCsv {
                 )));
             }
         }
-        let mut parsed = PeopleCsv::default();
+        let mut parsed = PeopleCsv {
+            unused_columns,
+            ..PeopleCsv::default()
+        };
         let mut seen: HashSet<String> = HashSet::new();
         let mut record = csv::ByteRecord::new();
         let mut lines = LineCounter::new(bytes);
@@ -355,6 +378,7 @@ impl Store {
             created,
             updated,
             problems: parsed.problems,
+            unused_columns: parsed.unused_columns,
         })
     }
 }
@@ -429,6 +453,22 @@ mod tests {
         );
         assert!(parsed.problems[3].message.contains("earlier in the file"));
         assert!(parsed.problems[4].message.contains("control characters"));
+    }
+
+    #[test]
+    fn columns_ward_does_not_use_are_named() {
+        let csv = "\u{feff}UPN,Legal Surname,Legal Forename,Username,Year,Date of Birth,Gender,Surname\n\
+                   A123,Smith,Jo,j.smith,4,2017-01-01,F,Smyth\n";
+        let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+        assert_eq!(parsed.people.len(), 1);
+        assert_eq!(
+            parsed.people[0].family_name, "Smith",
+            "the first surname column is used"
+        );
+        assert_eq!(
+            parsed.unused_columns,
+            ["Date of Birth", "Gender", "Surname"]
+        );
     }
 
     #[test]
