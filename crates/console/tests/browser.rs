@@ -559,6 +559,19 @@ fn a_form_posted_without_its_csrf_token_is_refused() {
     browser.type_into("input[name=network]", "10.0.3.7");
     browser.click("form[action='/devices'] button[type=submit]");
     browser.wait_for_text("10.0.3.7/32");
+    // Removing it asks first: the button that removes is behind "Remove".
+    assert!(
+        !browser.text().contains("Remove ICT-07?"),
+        "asked only after Remove"
+    );
+    assert_eq!(
+        browser.run("return document.querySelector('details.confirm').open"),
+        false
+    );
+    browser.click("details.confirm summary");
+    browser.wait_for_text("Remove ICT-07?");
+    browser.click("button[id^='remove-device-']");
+    browser.wait_for_text("No devices registered yet.");
 }
 
 #[test]
