@@ -108,10 +108,15 @@ pub async fn dashboard(
         }
     };
     let (pupils, staff, guests) = store.count_people(school).await?;
-    let dropped_ever = store.dropped_events().await?;
-    let writer = match state.events() {
-        _ if !user.can(Permission::ManageDevices) => None,
-        Some(sink) => Some({
+    // The event writer's health is for technicians; no one else's page asks for it.
+    let dropped_ever = if user.can(Permission::ManageDevices) {
+        Some(store.dropped_events().await?)
+    } else {
+        None
+    };
+    let writer = match (dropped_ever, state.events()) {
+        (None, _) => None,
+        (Some(dropped_ever), Some(sink)) => Some({
             let health = sink.health();
             WriterLine {
                 running: true,
@@ -128,7 +133,7 @@ pub async fn dashboard(
                 last_error: health.last_error().unwrap_or_default(),
             }
         }),
-        None => Some(WriterLine {
+        (Some(dropped_ever), None) => Some(WriterLine {
             dropped_ever,
             ..WriterLine::default()
         }),

@@ -102,16 +102,16 @@ impl Watched {
             "account-in-use-twice" => "Account in use at two places at once",
             "pupil-account-on-staff-device" => "Pupil's account on a staff computer",
             "staff-account-on-pupil-device" => "Staff account on a pupils' computer",
-            _ => {
-                if let Some(named) = ward_policy::category_name(id) {
-                    return named.name.clone();
-                }
+            _ => match ward_policy::category_name(id) {
+                Some(named) => named.name.as_str(),
                 // A risk category of lists this console does not run: its id, as a word.
-                let mut letters = id.chars();
-                return letters.next().map_or_else(String::new, |first| {
-                    first.to_uppercase().chain(letters).collect()
-                });
-            }
+                None => {
+                    let mut letters = id.chars();
+                    return letters.next().map_or_else(String::new, |first| {
+                        first.to_uppercase().chain(letters).collect()
+                    });
+                }
+            },
         };
         own.to_owned()
     }

@@ -60,8 +60,6 @@ pub struct GatewayHooks {
     /// Where lists are rebuilt from, when updates are configured, and the index file.
     list_source: Option<crate::list_update::ListSource>,
     index_path: std::path::PathBuf,
-    /// Hours between list updates.
-    update_hours: u64,
     /// Held while the lists are being rebuilt (one rebuild at a time).
     updating: std::sync::Mutex<()>,
     store: Store,
@@ -174,7 +172,7 @@ impl ward_console::FilterHooks for GatewayHooks {
             source: self
                 .list_source
                 .as_ref()
-                .map(|source| source.describe(self.update_hours)),
+                .map(crate::list_update::ListSource::describe),
             categories: index
                 .categories()
                 .iter()
@@ -376,18 +374,15 @@ impl Gateway {
             index_changed: Notify::new(),
             list_source: crate::list_update::ListSource::from_config(config)?,
             index_path: config.index_path(),
-            update_hours: config.filter.update_hours.max(1),
             updating: std::sync::Mutex::new(()),
             store: store.clone(),
             school,
             block_page_ipv4: config.parsed.block_page_ipv4,
         });
         tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
-        if hooks.list_source.is_some() {
-            tasks.spawn(update_lists_every(
-                hooks.clone(),
-                Duration::from_secs(config.filter.update_hours.max(1) * 3600),
-            ));
+        if let Some(source) = &hooks.list_source {
+            let period = Duration::from_secs(source.hours * 3600);
+            tasks.spawn(update_lists_every(hooks.clone(), period));
         }
         tasks.spawn(reloader(
             config.clone(),

@@ -25,6 +25,8 @@ pub struct ListSource {
     pub ut1: Ut1Source,
     /// Illegal-content lists: (name, file).
     pub illegal: Vec<(String, PathBuf)>,
+    /// Hours between rebuilds.
+    pub hours: u64,
 }
 
 /// Where the UT1 lists come from.
@@ -85,11 +87,15 @@ impl ListSource {
                 .with_context(|| format!("filter.update_illegal: {item:?} is not NAME=FILE"))?;
             illegal.push((name.trim().to_owned(), PathBuf::from(file.trim())));
         }
-        Ok(Some(ListSource { ut1, illegal }))
+        Ok(Some(ListSource {
+            ut1,
+            illegal,
+            hours: filter.update_hours.max(1),
+        }))
     }
 
-    /// Where the lists come from, every `hours`, as staff read it.
-    pub fn describe(&self, hours: u64) -> String {
+    /// Where the lists come from, and how often, as staff read it.
+    pub fn describe(&self) -> String {
         let ut1 = match &self.ut1 {
             Ut1Source::Folder(folder) => format!("the UT1 folder {}", folder.display()),
             Ut1Source::Download(download) => format!(
@@ -104,12 +110,13 @@ impl ListSource {
         };
         let illegal: Vec<&str> = self.illegal.iter().map(|(name, _)| name.as_str()).collect();
         format!(
-            "{ut1}{}, every {hours} hours",
+            "{ut1}{}, every {} hours",
             if illegal.is_empty() {
                 String::new()
             } else {
                 format!(", with the illegal-content lists {}", illegal.join(", "))
-            }
+            },
+            self.hours
         )
     }
 }
@@ -447,6 +454,7 @@ mod tests {
         ListSource {
             ut1: Ut1Source::Folder(folder.join("ut1")),
             illegal,
+            hours: 24,
         }
     }
 
@@ -489,6 +497,7 @@ mod tests {
         let gone = ListSource {
             ut1: Ut1Source::Folder(folder.join("nowhere")),
             illegal: Vec::new(),
+            hours: 24,
         };
         assert!(rebuild(&gone, &index_path, &old, &policy).is_err());
         let now = CategoryIndex::read_file(&index_path).expect("index");

@@ -1219,7 +1219,7 @@ fn alert_times(queue: &str, summary: &str) -> String {
         .split("<tr class=\"severity-")
         .find(|row| row.contains(summary))
         .unwrap_or_else(|| panic!("no {summary:?} row: {queue}"));
-    row.split("<td class=\"number\">")
+    row.split("data-label=\"Times\">")
         .nth(1)
         .and_then(|rest| rest.split('<').next())
         .expect("a Times cell")
@@ -1263,7 +1263,9 @@ fn risk_found_through_the_proxy_is_an_alert_the_public_page_says_what_is_watched
     assert_eq!(alert_times(&queue, "Risk detected (self-harm)"), "1");
     // Staff read the category's name, not its id.
     assert!(
-        queue.contains("<td>Self-harm and suicide <small>(detection)</small></td>"),
+        queue.contains(
+            "<td data-label=\"Category\">Self-harm and suicide <small>(detection)</small></td>"
+        ),
         "{queue}"
     );
     let (_, alert) = console_get(&server.base, &session, "/alerts/1");

@@ -45,11 +45,6 @@ fn valid_group_id(id: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-fn document(text: &str) -> Result<toml_edit::DocumentMut, String> {
-    text.parse()
-        .map_err(|error| format!("the policy does not read: {error}"))
-}
-
 /// The group ids a verdict written as text nominates, if it is "acceptable for nominated
 /// users".
 fn nominated(verdict: &toml_edit::Item) -> Option<(Vec<String>, Vec<String>)> {
@@ -60,10 +55,10 @@ fn nominated(verdict: &toml_edit::Item) -> Option<(Vec<String>, Vec<String>)> {
 }
 
 /// Each row's verdict items (`verdict` and every `[rule.groups]` entry), mutably, with the
-/// row's id and the group the entry is for (`None`: the row's usual verdict).
+/// row's id.
 fn each_verdict(
     document: &mut toml_edit::DocumentMut,
-    mut visit: impl FnMut(&str, Option<&str>, &mut toml_edit::Item) -> Result<(), String>,
+    mut visit: impl FnMut(&str, &mut toml_edit::Item) -> Result<(), String>,
 ) -> Result<(), String> {
     let Some(rules) = document
         .get_mut("rule")
@@ -78,14 +73,14 @@ fn each_verdict(
             .unwrap_or_default()
             .to_owned();
         if let Some(verdict) = row.get_mut("verdict") {
-            visit(&id, None, verdict)?;
+            visit(&id, verdict)?;
         }
         if let Some(groups) = row
             .get_mut("groups")
             .and_then(toml_edit::Item::as_table_like_mut)
         {
-            for (group, verdict) in groups.iter_mut() {
-                visit(&id, Some(group.get()), verdict)?;
+            for (_, verdict) in groups.iter_mut() {
+                visit(&id, verdict)?;
             }
         }
     }
@@ -126,7 +121,7 @@ pub fn add_group(text: &str, form: &GroupForm) -> Result<String, String> {
         return Err(format!("{bad:?} is not a year group (N, R, 1 to 13)."));
     }
     let like = form.like.trim();
-    let mut document = document(text)?;
+    let mut document = editable(text)?;
     let groups = document
         .get_mut("group")
         .and_then(toml_edit::Item::as_array_of_tables_mut)
@@ -175,11 +170,11 @@ pub fn add_group(text: &str, form: &GroupForm) -> Result<String, String> {
         table.set_position(Some(position));
     }
     groups.push(table);
-    let Some(_) = model else {
+    if model.is_none() {
         return Ok(document.to_string());
-    };
+    }
     // The model's own verdicts, and its nominations.
-    each_verdict(&mut document, |_, _, verdict| {
+    each_verdict(&mut document, |_, verdict| {
         if let Some((mut groups, users)) = nominated(verdict)
             && groups.iter().any(|g| g == like)
             && !groups.iter().any(|g| g == id)
@@ -248,7 +243,7 @@ pub struct GroupRemoval {
 /// a temporary grant is for, and a group that is a row's only nomination (that row is changed
 /// first).
 pub fn remove_group(text: &str, id: &str) -> Result<(String, GroupRemoval), String> {
-    let mut document = document(text)?;
+    let mut document = editable(text)?;
     if document
         .get("unknown_group")
         .and_then(toml_edit::Item::as_str)
@@ -288,7 +283,7 @@ pub fn remove_group(text: &str, id: &str) -> Result<(String, GroupRemoval), Stri
         ));
     }
     let mut removal = GroupRemoval::default();
-    each_verdict(&mut document, |row, _, verdict| {
+    each_verdict(&mut document, |row, verdict| {
         if let Some((mut groups, users)) = nominated(verdict)
             && groups.iter().any(|g| g == id)
         {

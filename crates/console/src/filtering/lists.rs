@@ -23,9 +23,7 @@ pub fn set_list_entry(
             "An entry is one domain or address, without spaces, at most 2,048 characters.".into(),
         );
     }
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let mut document = editable(text)?;
     if document.get("list").is_none() {
         if !add {
             return Err(format!("{group} has no local lists"));

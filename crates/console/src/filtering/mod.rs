@@ -42,6 +42,12 @@ fn parse(version: &PolicyVersion) -> Result<PolicySpec, AppError> {
     })
 }
 
+/// A policy's text as a document to edit in place (comments and layout kept).
+fn editable(text: &str) -> Result<toml_edit::DocumentMut, String> {
+    text.parse()
+        .map_err(|error| format!("the policy does not read: {error}"))
+}
+
 /// Category ids as staff read them, with the ids beside the names.
 fn readable_categories(ids: &[String]) -> String {
     ward_policy::readable_with_ids(ids.iter().map(String::as_str))

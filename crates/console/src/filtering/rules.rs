@@ -295,9 +295,7 @@ pub fn set_row_verdicts(
     default: &VerdictSpec,
     cells: &[(String, Option<VerdictSpec>)],
 ) -> Result<String, String> {
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let mut document = editable(text)?;
     let rules = document
         .get_mut("rule")
         .and_then(toml_edit::Item::as_array_of_tables_mut)

@@ -26,9 +26,7 @@ pub fn set_settings(
     dns_blocked: &str,
     groups: &[GroupSettings],
 ) -> Result<String, String> {
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let mut document = editable(text)?;
     let choose = |value: &str, allowed: &[&str], what: &str| {
         if allowed.contains(&value) {
             Ok(())
@@ -110,9 +108,7 @@ pub fn set_group_details(
     not_inspected: &[String],
     never_inspect: &[String],
 ) -> Result<String, String> {
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let mut document = editable(text)?;
     let word = |w: &String| {
         !w.is_empty()
             && w.len() <= 40

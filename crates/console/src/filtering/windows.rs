@@ -37,9 +37,7 @@ pub fn set_window(text: &str, form: &WindowForm) -> Result<String, String> {
             "A window's id is short, in small letters, digits and -, like after-school.".into(),
         );
     }
-    let mut document: toml_edit::DocumentMut = text
-        .parse()
-        .map_err(|error| format!("the policy does not read: {error}"))?;
+    let mut document = editable(text)?;
     if document.get("window").is_none() {
         document.insert(
             "window",
