@@ -505,6 +505,7 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/notes", post(incidents::note))
         .route("/incidents/{id}/steps", post(incidents::step))
         .route("/incidents/{id}/actions", post(incidents::action))
+        .route("/incidents/{id}/people", post(incidents::add_person))
         .route("/incidents/{id}/signoff", post(incidents::sign_off))
         .route("/people/{id}/chronology", get(incidents::chronology))
         .route("/unblock", get(unblock::list))

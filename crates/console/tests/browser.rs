@@ -237,8 +237,11 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
             browser.type_into(&format!("#note-{step}"), note);
         }
         browser.click(&format!("#answer-{step}-{answer}"));
+        browser.click("#record-answers");
         wait_for_count(&browser, "#procedure li.done", done + 1);
     }
+    // What is done is folded away under the next step; opened, it shows every answer.
+    browser.run("document.querySelector('#done-steps').open = true");
     let procedure = browser.find_text("#procedure");
     assert!(
         procedure.contains("Contact the service provider for further advice."),
@@ -252,6 +255,7 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
     );
     assert_eq!(browser.count("#sign-off"), 0, "not complete yet");
     browser.click("#answer-provider-advice-received");
+    browser.click("#record-answers");
     browser.wait_for_text("Every step that applies has an answer");
 
     // A changed answer is a new entry: the earlier one stays in the log, marked corrected.
@@ -265,12 +269,12 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
     assert_eq!(browser.count("#log li.corrected"), 1);
 
     // Actions taken, with who and when; the suggestion is ticked.
-    browser.click("#action option[value='parents']");
+    browser.click("#action-parents");
     browser.type_into("#action-note", "Phoned Jo's mother");
     browser.click("#record-action");
     browser.wait_for_text("Phoned Jo's mother");
     assert!(browser.find_text("#taken").contains("dsl"));
-    browser.click("#action option[value='warning']");
+    browser.click("#action-warning");
     browser.click("#record-action");
     wait_for_count(&browser, "#taken tbody tr", 2);
     assert!(browser.find_text("#suggested").contains("✓ Warning"));
@@ -337,6 +341,7 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
         "Incident 2 recorded by dsl",
         "Alert 1 (severity 2",
         "Signed off",
+        "Blocked: http://casino.example/ (Gambling)",
     ] {
         assert!(chronology.contains(line), "{line} in {chronology}");
     }
@@ -360,6 +365,162 @@ fn dsl_escalates_an_alert_to_an_incident_and_walks_the_pupil_procedure() {
         assert!(
             actions.iter().any(|a| a == action),
             "{action} in {actions:?}"
+        );
+    }
+}
+
+#[test]
+fn a_suicidal_search_becomes_a_welfare_concern_linked_to_the_pupils_typed_and_signed_off_in_six_page_loads()
+ {
+    let console = Console::start();
+    // A search from a computer Ward could not put a name to: the alert has no person.
+    let alert = console.runtime.block_on(async {
+        let event = ward_store::Event {
+            school: console.school,
+            at: jiff::Timestamp::now(),
+            source: ward_store::Source::Proxy,
+            client_ip: "10.0.3.40".parse().expect("ip"),
+            device: None,
+            person: None,
+            username: None,
+            identified_by: None,
+            host: "www.google.co.uk".into(),
+            url: Some("http://www.google.co.uk/search?q=how+to+kill+myself".into()),
+            action: ward_store::Disposition::Block,
+            categories: "searchengines".into(),
+            reason: "risk found in a search".into(),
+            search_term: Some("how to kill myself".into()),
+            count: 1,
+            alert: Some(ward_store::EventAlert {
+                severity: 5,
+                category: "self-harm".into(),
+                detection: None,
+            }),
+        };
+        console.store.insert_events(&[event]).await.expect("event");
+        console
+            .store
+            .alerts(
+                console.school,
+                &ward_store::AlertFilter {
+                    status: None,
+                    subject: Some("ip:10.0.3.40".into()),
+                    incident: None,
+                    limit: 5,
+                },
+            )
+            .await
+            .expect("alerts")
+            .first()
+            .expect("an alert for the search")
+            .id
+    });
+    let browser = Browser::start();
+    log_in(&browser, &console, "dsl", PASSWORD);
+    browser.wait_for_text("Blocked today");
+
+    // Page loads are counted as the tab's history grows: a form sent and the page it leads to
+    // (POST, then redirect) are one.
+    browser.open(&format!("{}/alerts/{alert}", console.base));
+    browser.wait_for_text("Escalate to an incident");
+    let start = browser
+        .run("return history.length")
+        .as_i64()
+        .expect("a number");
+    browser.click("#escalate-new");
+    browser.wait_for_text("Record an incident");
+    // What the search says about the pupil is a welfare concern, chosen already.
+    assert_eq!(
+        browser.run("return document.querySelector('#kind').value"),
+        "welfare:suicidal-thoughts"
+    );
+    // The teacher who saw it knows who was at the computer: typed by name, it links the pupil.
+    browser.type_into("#username", "Sam Ng");
+    browser.type_into("#others", "j.smith");
+    browser.click("#record");
+    browser.wait_for_text("What to do (welfare concern)");
+    let page = browser.text();
+    assert!(page.contains("Suicidal thoughts"), "{page}");
+    assert!(page.contains("call 999"), "the concern's guidance: {page}");
+    let people = browser.find_text("#people-list");
+    assert!(
+        people.contains("Sam Ng (s.ng)") && people.contains("Jo Smith (j.smith)"),
+        "{people}"
+    );
+    // No forensic or log-file steps unless a device holds illegal material.
+    assert_eq!(browser.count("#step-do-not-examine"), 0);
+    assert_eq!(browser.count("#step-consent"), 0);
+    let usual = browser.find_text("#suggested");
+    for action in [
+        "Safety plan",
+        "CAMHS",
+        "Reviewed by the designated safeguarding lead",
+    ] {
+        assert!(usual.contains(action), "{action} in {usual}");
+    }
+    assert!(!usual.contains("Warning"), "{usual}");
+
+    // Every step answered in one go, the decision not to refer with its rationale.
+    for (step, answer) in [
+        ("reported", "dsl"),
+        ("child-protection", "no"),
+        ("device", "no"),
+        ("referral", "not-referred"),
+        ("parents", "informed"),
+    ] {
+        browser.click(&format!("#answer-{step}-{answer}"));
+    }
+    browser.type_into(
+        "#note-referral",
+        "Spoke to the CAMHS duty line: safety plan in school, GP appointment booked by mum",
+    );
+    browser.click("#record-answers");
+    browser.wait_for_text("Every step that applies has an answer");
+    assert!(
+        browser
+            .find_text("#done-steps")
+            .contains("Spoke to the CAMHS duty line")
+    );
+
+    for action in ["dsl-review", "safety-plan", "parents-informed"] {
+        browser.click(&format!("#action-{action}"));
+    }
+    browser.type_into(
+        "#action-note",
+        "Plan agreed with Sam and mum, review in two weeks",
+    );
+    browser.click("#record-action");
+    wait_for_count(&browser, "#taken tbody tr", 3);
+
+    browser.type_into("#signoff-note", "Safety plan in place; review booked");
+    browser.click("#sign-off");
+    browser.wait_for_text("Signed off,");
+    let loads = browser
+        .run("return history.length")
+        .as_i64()
+        .expect("a number")
+        - start
+        + 1;
+    assert!(loads <= 8, "{loads} page loads from the alert to sign-off");
+    assert_eq!(loads, 6, "alert, form, record, answers, actions, sign-off");
+
+    // The concern is in both pupils' chronologies.
+    for (username, name) in [("s.ng", "Sam Ng"), ("j.smith", "Jo Smith")] {
+        let id = console.runtime.block_on(async {
+            console
+                .store
+                .person_by_username(console.school, username)
+                .await
+                .expect("query")
+                .expect("person")
+                .id
+        });
+        browser.open(&format!("{}/people/{id}/chronology", console.base));
+        browser.wait_for_text(&format!("Chronology: {name}"));
+        let chronology = browser.find_text("#chronology");
+        assert!(
+            chronology.contains("Suicidal thoughts") && chronology.contains("Welfare concern"),
+            "{chronology}"
         );
     }
 }

@@ -1698,3 +1698,174 @@ fn staff_see_the_password_rules_and_are_reminded_when_theirs_is_old() {
     assert_eq!((page.status, page.location.as_str()), (303, "/"));
     assert!(!tech.get("/").body.contains("password-due"));
 }
+
+#[test]
+fn a_welfare_concern_resolves_names_asks_for_its_reasons_and_keeps_to_its_school() {
+    let console = Console::start();
+    console
+        .runtime
+        .block_on(console.store.import_people(
+            console.school,
+            b"username,forename,surname,year\ns.ng2,Sam,Ng,5\n",
+            ward_store::PersonKind::Pupil,
+        ))
+        .expect("a second Sam Ng");
+    let person = |username: &str| {
+        console
+            .runtime
+            .block_on(console.store.person_by_username(console.school, username))
+            .expect("query")
+            .expect("person")
+            .id
+    };
+    let mut dsl = console.logged_in("dsl");
+    let record = |dsl: &mut support::Client, kind: &str, username: &str, person: &str| {
+        dsl.submit(
+            "/incidents/new",
+            "/incidents",
+            &[
+                ("kind", kind),
+                ("username", username),
+                ("person", person),
+                ("others", ""),
+                ("station", ""),
+                ("occurred_at", ""),
+                (
+                    "evidence",
+                    "Told Mrs Patel that dad hits him when he drinks",
+                ),
+                ("reported_by", "Mrs Patel"),
+            ],
+        )
+    };
+    let refused = record(&mut dsl, "welfare:no-such-concern", "s.ng", "");
+    assert_eq!(refused.status, 400);
+    assert!(refused.body.contains("Choose the type of incident"));
+    // A name two pupils share is not guessed: the form comes back with both to choose from,
+    // and what was typed kept.
+    let ambiguous = record(&mut dsl, "welfare:abuse-disclosed", "Sam Ng", "");
+    assert_eq!(ambiguous.status, 400, "{}", ambiguous.body);
+    assert!(ambiguous.body.contains("Several people match"));
+    assert!(
+        ambiguous.body.contains("Sam Ng (s.ng), 6"),
+        "{}",
+        ambiguous.body
+    );
+    assert!(ambiguous.body.contains("Sam Ng (s.ng2)"));
+    assert!(ambiguous.body.contains("dad hits him when he drinks"));
+    let chosen = person("s.ng2").0.to_string();
+    let recorded = record(&mut dsl, "welfare:abuse-disclosed", "Sam Ng", &chosen);
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    let page = recorded.location.clone();
+    let id: i64 = page
+        .trim_start_matches("/incidents/")
+        .parse()
+        .expect("incident page");
+    let incident = console
+        .runtime
+        .block_on(console.store.incident(
+            console.school,
+            ward_store::IncidentScope::All,
+            ward_store::IncidentId(id),
+        ))
+        .expect("incident");
+    assert!(incident.welfare);
+    assert_eq!(incident.person, Some(person("s.ng2")));
+    let shown = dsl.get(&page).body;
+    assert!(shown.contains("Abuse disclosed"), "{shown}");
+    assert!(
+        !shown.contains("Refer to class teacher"),
+        "welfare actions, not sanctions"
+    );
+
+    // A decision not to refer needs its rationale: nothing of the form is recorded without it.
+    let steps = format!("{page}/steps");
+    let answer =
+        |dsl: &mut support::Client, fields: &[(&str, &str)]| dsl.submit(&page, &steps, fields);
+    let missing = answer(
+        &mut dsl,
+        &[
+            ("answer:reported", "dsl"),
+            ("answer:referral", "not-referred"),
+            ("note:referral", "  "),
+        ],
+    );
+    assert_eq!(missing.status, 400);
+    assert!(
+        missing
+            .body
+            .contains("needs a note: why not, and who was consulted"),
+        "{}",
+        missing.body
+    );
+    // The page comes back with what was chosen still chosen.
+    assert!(
+        missing
+            .body
+            .contains(r#"id="answer-referral-not-referred" checked"#),
+        "{}",
+        missing.body
+    );
+    let entries = |console: &Console| {
+        console
+            .runtime
+            .block_on(console.store.incident_entries(
+                console.school,
+                ward_store::IncidentScope::All,
+                ward_store::IncidentId(id),
+            ))
+            .expect("entries")
+    };
+    assert!(entries(&console).is_empty(), "nothing recorded");
+    // The device steps do not apply until a device with illegal material is said to be involved.
+    let early = answer(&mut dsl, &[("answer:do-not-examine", "confirmed")]);
+    assert_eq!(early.status, 400);
+    assert!(early.body.contains("does not apply"));
+    let together = answer(
+        &mut dsl,
+        &[
+            ("answer:device", "yes"),
+            ("answer:do-not-examine", "confirmed"),
+            ("answer:referral", "referred"),
+            (
+                "note:referral",
+                "MASH referral: disclosure of physical abuse, ref 55/1",
+            ),
+        ],
+    );
+    assert_eq!(together.status, 303, "{}", together.body);
+    let recorded: Vec<(String, String)> = entries(&console)
+        .into_iter()
+        .map(|entry| (entry.step, entry.answer))
+        .collect();
+    assert_eq!(
+        recorded,
+        [
+            ("device".to_owned(), "yes".to_owned()),
+            ("do-not-examine".to_owned(), "confirmed".to_owned()),
+            ("referral".to_owned(), "referred".to_owned()),
+        ]
+    );
+
+    // Adding pupils: another school's pupil is nobody here; a teacher may not add anyone.
+    let people = format!("{page}/people");
+    let stranger = dsl.submit(&page, &people, &[("name", "o.child")]);
+    assert_eq!(stranger.status, 400);
+    assert!(stranger.body.contains("Nobody in the school"));
+    let added = dsl.submit(&page, &people, &[("name", "j.smith")]);
+    assert_eq!(added.status, 303);
+    assert!(dsl.get(&page).body.contains("Jo Smith (j.smith)"));
+    let mut teacher = console.logged_in("teacher");
+    let token = support::csrf_in(&teacher.get("/incidents/new").body);
+    let page = teacher.post(&people, &[("csrf", &token), ("name", "s.ng")]);
+    assert_eq!(page.status, 403);
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    assert!(
+        actions.contains(&"incident.person".to_owned()),
+        "{actions:?}"
+    );
+}

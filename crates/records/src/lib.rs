@@ -5,15 +5,21 @@
 //!
 //! - [`procedure`]: Appendix 1's steps, with the flowchart's branches ([`Progress`]);
 //! - [`sanctions`]: the pupil and staff actions and sanctions tables ([`Sanctions`]);
+//! - [`welfare`]: the kinds of welfare concern and what is done about them;
 //! - [`alert`]: [`AlertStatus`] and its moves.
 
 pub mod alert;
 pub mod procedure;
 pub mod sanctions;
+pub mod welfare;
 
 pub use alert::AlertStatus;
-pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Progress, Step};
+pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Procedure, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};
+pub use welfare::{
+    CONCERN_TYPES, ConcernType, WELFARE_ACTIONS, WelfareAction, concern_for_alert, concern_type,
+    welfare_action,
+};
 
 /// What can be wrong with the records' rules or values.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -36,13 +36,45 @@ impl Audience {
             Audience::Staff => "Staff incident",
         }
     }
+}
 
-    /// The steps of this audience's procedure, in order.
+/// Which procedure an incident follows: Appendix 1 for pupils or for staff (misuse: the
+/// sanctions tables' kinds), or the welfare procedure for a concern about a child's welfare,
+/// which takes Appendix 1's device steps only where illegal material on a device is involved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Procedure {
+    /// Appendix 1, incidents involving pupils.
+    Pupil,
+    /// Appendix 1, incidents involving staff.
+    Staff,
+    /// A concern about a pupil's welfare.
+    Welfare,
+}
+
+impl Procedure {
+    /// The procedure for an incident about `audience`, a welfare concern or not (a welfare
+    /// concern is about a pupil: a concern about a member of staff is an allegation, which
+    /// follows the staff procedure).
+    pub fn of(audience: Audience, welfare: bool) -> Procedure {
+        match (audience, welfare) {
+            (Audience::Pupil, true) => Procedure::Welfare,
+            (Audience::Pupil, false) => Procedure::Pupil,
+            (Audience::Staff, _) => Procedure::Staff,
+        }
+    }
+
+    /// Its steps, in order.
     pub fn steps(self) -> &'static [Step] {
         match self {
-            Audience::Pupil => PUPIL_STEPS,
-            Audience::Staff => STAFF_STEPS,
+            Procedure::Pupil => PUPIL_STEPS,
+            Procedure::Staff => STAFF_STEPS,
+            Procedure::Welfare => WELFARE_STEPS,
         }
+    }
+
+    /// The step with this id.
+    pub fn step(self, id: &str) -> Option<&'static Step> {
+        self.steps().iter().find(|step| step.id == id)
     }
 }
 
@@ -109,6 +141,9 @@ pub struct Answer {
     pub label: &'static str,
     /// What to do next, shown once it is given (empty when nothing follows from it).
     pub then: &'static str,
+    /// What the note must say when this answer is given (the rationale KCSIE asks for, say);
+    /// empty when a note is optional.
+    pub reason: &'static str,
 }
 
 /// The step and answer that mark a child protection concern: the incident is then visible only
@@ -125,6 +160,7 @@ const DO_NOT_EXAMINE: Step = Step {
         id: "confirmed",
         label: "Confirmed: nobody has examined the device",
         then: "",
+        reason: "",
     }],
 };
 
@@ -141,11 +177,13 @@ const INTERVENTION: Step = Step {
             id: "internal",
             label: "Investigated and logged internally",
             then: "Record what was found and the actions taken below.",
+            reason: "",
         },
         Answer {
             id: "further",
             label: "Further intervention is needed",
             then: "The designated person contacts the managed service provider.",
+            reason: "",
         },
     ],
 };
@@ -159,6 +197,7 @@ const PROVIDER: Step = Step {
         id: "contacted",
         label: "Service provider contacted",
         then: "",
+        reason: "",
     }],
 };
 
@@ -174,11 +213,13 @@ const CONSENT: Step = Step {
             label: "Consent given",
             then: "The provider investigates the log files and reports to the designated school \
                    contact.",
+            reason: "",
         },
         Answer {
             id: "refused",
             label: "Consent refused",
             then: "The log files are not investigated; record the school's own findings below.",
+            reason: "",
         },
     ],
 };
@@ -194,11 +235,13 @@ const ILLEGAL: Step = Step {
             label: "Yes: illegal material",
             then: "Contact the local police, making sure the appropriate people in school have \
                    been consulted.",
+            reason: "",
         },
         Answer {
             id: "no",
             label: "No",
             then: "",
+            reason: "",
         },
     ],
 };
@@ -213,6 +256,7 @@ const POLICE: Step = Step {
         id: "contacted",
         label: "Police contacted",
         then: "",
+        reason: "",
     }],
 };
 
@@ -227,11 +271,13 @@ const INAPPROPRIATE: Step = Step {
             id: "yes",
             label: "Yes: inappropriate material",
             then: "Contact the service provider for further advice.",
+            reason: "",
         },
         Answer {
             id: "no",
             label: "No",
             then: "Nothing further follows from the log files.",
+            reason: "",
         },
     ],
 };
@@ -245,6 +291,7 @@ const PROVIDER_ADVICE: Step = Step {
         id: "received",
         label: "Advice received",
         then: "",
+        reason: "",
     }],
 };
 
@@ -260,11 +307,13 @@ const PUPIL_STEPS: &[Step] = &[
                 id: "headteacher",
                 label: "Reported to the headteacher",
                 then: "",
+                reason: "",
             },
             Answer {
                 id: "dsl",
                 label: "Reported to the designated safeguarding lead",
                 then: "",
+                reason: "",
             },
         ],
     },
@@ -280,11 +329,13 @@ const PUPIL_STEPS: &[Step] = &[
                 then: "Invoke the child protection procedures and contact the local safeguarding \
                        partnership. From now on only the DSL and the headteacher can see this \
                        incident.",
+                reason: "",
             },
             Answer {
                 id: "no",
                 label: "No",
                 then: "",
+                reason: "",
             },
         ],
     },
@@ -310,6 +361,7 @@ const STAFF_STEPS: &[Step] = &[
             id: "headteacher",
             label: "Reported to the headteacher",
             then: "",
+            reason: "",
         }],
     },
     INTERVENTION,
@@ -321,6 +373,132 @@ const STAFF_STEPS: &[Step] = &[
     PROVIDER_ADVICE,
 ];
 
+/// The welfare procedure: tell the DSL, decide whether it is a child protection concern, take
+/// Appendix 1's device steps only if illegal material on a device is involved, decide on a
+/// referral (or record why not), and decide whether to tell the parents (or record why not).
+const WELFARE_STEPS: &[Step] = &[
+    Step {
+        id: "reported",
+        question: "Tell the designated safeguarding lead (or a deputy) today.",
+        guidance: "If a child is in immediate danger, call 999 first. Note to whom and when.",
+        after: None,
+        answers: &[
+            Answer {
+                id: "dsl",
+                label: "Told the designated safeguarding lead",
+                then: "",
+                reason: "",
+            },
+            Answer {
+                id: "deputy",
+                label: "Told a deputy safeguarding lead",
+                then: "",
+                reason: "",
+            },
+        ],
+    },
+    Step {
+        id: "child-protection",
+        question: "Is this a child protection concern (is the child suffering, or likely to \
+                   suffer, significant harm)?",
+        guidance: "If it is, the school's child protection procedures apply.",
+        after: None,
+        answers: &[
+            Answer {
+                id: "yes",
+                label: "Yes: a child protection concern",
+                then: "Follow the child protection procedures. From now on only the DSL and the \
+                       headteacher can see this record.",
+                reason: "",
+            },
+            Answer {
+                id: "no",
+                label: "No: a welfare concern",
+                then: "",
+                reason: "",
+            },
+        ],
+    },
+    Step {
+        id: "device",
+        question: "Is illegal material on a device part of this (for example indecent images \
+                   of a child)?",
+        guidance: "Only then do the device steps of the incident procedure apply.",
+        after: None,
+        answers: &[
+            Answer {
+                id: "yes",
+                label: "Yes: illegal material on a device",
+                then: "Leave the device alone and follow the device steps below.",
+                reason: "",
+            },
+            Answer {
+                id: "no",
+                label: "No device involved",
+                then: "",
+                reason: "",
+            },
+        ],
+    },
+    Step {
+        after: Some(("device", "yes")),
+        ..DO_NOT_EXAMINE
+    },
+    Step {
+        after: Some(("device", "yes")),
+        ..INTERVENTION
+    },
+    PROVIDER,
+    CONSENT,
+    ILLEGAL,
+    POLICE,
+    INAPPROPRIATE,
+    PROVIDER_ADVICE,
+    Step {
+        id: "referral",
+        question: "Does this need a referral (children's social care or MASH, Early Help, \
+                   Channel, the police, CAMHS)?",
+        guidance: "Record each referral made under Actions taken. Keeping children safe in \
+                   education asks for the reasons behind a decision either way.",
+        after: None,
+        answers: &[
+            Answer {
+                id: "referred",
+                label: "Referred",
+                then: "Record each referral under Actions taken, with the reference.",
+                reason: "Why, and who was consulted",
+            },
+            Answer {
+                id: "not-referred",
+                label: "Decided not to refer",
+                then: "Keep it under review: a new concern may change the decision.",
+                reason: "Why not, and who was consulted",
+            },
+        ],
+    },
+    Step {
+        id: "parents",
+        question: "Have the parents or carers been told?",
+        guidance: "Do not tell them if that could put the child at greater risk (for example \
+                   when abuse at home is disclosed): record why.",
+        after: None,
+        answers: &[
+            Answer {
+                id: "informed",
+                label: "Parents or carers told",
+                then: "",
+                reason: "",
+            },
+            Answer {
+                id: "not-informed",
+                label: "Not told",
+                then: "",
+                reason: "Why they were not told",
+            },
+        ],
+    },
+];
+
 /// Where an incident has got to in its procedure.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Progress {
@@ -329,11 +507,11 @@ pub struct Progress {
 }
 
 impl Progress {
-    /// Works out which steps apply to an incident about `audience`, given `answer(step id)`:
-    /// the current answer to each step (the latest, corrections included).
-    pub fn of<'a>(audience: Audience, answer: impl Fn(&str) -> Option<&'a str>) -> Progress {
+    /// Works out which steps of `procedure` apply, given `answer(step id)`: the current answer
+    /// to each step (the latest, corrections included).
+    pub fn of<'a>(procedure: Procedure, answer: impl Fn(&str) -> Option<&'a str>) -> Progress {
         let mut steps: Vec<(&'static Step, Option<&'static Answer>)> = Vec::new();
-        for step in audience.steps() {
+        for step in procedure.steps() {
             let applies = match step.after {
                 None => true,
                 Some((earlier, wanted)) => steps
@@ -374,9 +552,9 @@ mod tests {
 
     use super::*;
 
-    fn progress(audience: Audience, answers: &[(&str, &str)]) -> Progress {
+    fn progress(procedure: Procedure, answers: &[(&str, &str)]) -> Progress {
         let answers: HashMap<&str, &str> = answers.iter().copied().collect();
-        Progress::of(audience, |step| answers.get(step).copied())
+        Progress::of(procedure, |step| answers.get(step).copied())
     }
 
     fn ids(progress: &Progress) -> Vec<&'static str> {
@@ -385,7 +563,7 @@ mod tests {
 
     #[test]
     fn a_new_pupil_incident_starts_with_leaving_the_device_alone() {
-        let fresh = progress(Audience::Pupil, &[]);
+        let fresh = progress(Procedure::Pupil, &[]);
         assert_eq!(fresh.next().map(|s| s.id), Some("do-not-examine"));
         assert_eq!(
             ids(&fresh),
@@ -404,7 +582,7 @@ mod tests {
     #[test]
     fn an_internal_investigation_completes_without_the_provider() {
         let done = progress(
-            Audience::Pupil,
+            Procedure::Pupil,
             &[
                 ("do-not-examine", "confirmed"),
                 ("reported", "dsl"),
@@ -428,20 +606,20 @@ mod tests {
         ];
         let mut illegal = base.to_vec();
         illegal.push(("illegal", "yes"));
-        let flow = progress(Audience::Pupil, &illegal);
+        let flow = progress(Procedure::Pupil, &illegal);
         assert_eq!(flow.next().map(|s| s.id), Some("police"));
         assert!(!ids(&flow).contains(&"inappropriate"));
         assert!(flow.child_protection());
 
         let mut inappropriate = base.to_vec();
         inappropriate.extend([("illegal", "no"), ("inappropriate", "yes")]);
-        let flow = progress(Audience::Pupil, &inappropriate);
+        let flow = progress(Procedure::Pupil, &inappropriate);
         assert_eq!(flow.next().map(|s| s.id), Some("provider-advice"));
         assert!(!ids(&flow).contains(&"police"));
 
         let mut refused = base.to_vec();
         refused[5] = ("consent", "refused");
-        let flow = progress(Audience::Pupil, &refused);
+        let flow = progress(Procedure::Pupil, &refused);
         assert!(
             flow.complete(),
             "without consent the log files are not examined"
@@ -451,9 +629,9 @@ mod tests {
 
     #[test]
     fn staff_incidents_go_to_the_headteacher_and_have_no_child_protection_step() {
-        let staff = progress(Audience::Staff, &[]);
+        let staff = progress(Procedure::Staff, &[]);
         assert!(!ids(&staff).contains(&"child-protection"));
-        let reported = Audience::Staff
+        let reported = Procedure::Staff
             .steps()
             .iter()
             .find(|s| s.id == "reported")
@@ -469,15 +647,86 @@ mod tests {
     }
 
     #[test]
+    fn a_welfare_concern_takes_the_device_steps_only_when_a_device_holds_illegal_material() {
+        let base = [
+            ("reported", "dsl"),
+            ("child-protection", "yes"),
+            ("referral", "referred"),
+            ("parents", "not-informed"),
+        ];
+        let mut no_device = base.to_vec();
+        no_device.push(("device", "no"));
+        let flow = progress(Procedure::Welfare, &no_device);
+        assert!(
+            flow.complete(),
+            "no forensic or log-file steps: {:?}",
+            ids(&flow)
+        );
+        assert!(!ids(&flow).contains(&"do-not-examine"));
+        assert!(!ids(&flow).contains(&"consent"));
+        assert!(flow.child_protection());
+
+        let mut device = base.to_vec();
+        device.push(("device", "yes"));
+        let flow = progress(Procedure::Welfare, &device);
+        assert_eq!(flow.next().map(|s| s.id), Some("do-not-examine"));
+        assert!(ids(&flow).contains(&"intervention"));
+
+        let fresh = progress(Procedure::Welfare, &[]);
+        assert_eq!(
+            ids(&fresh),
+            [
+                "reported",
+                "child-protection",
+                "device",
+                "referral",
+                "parents"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_decision_not_to_refer_or_not_to_tell_the_parents_asks_for_the_reason() {
+        let referral = Procedure::Welfare
+            .step("referral")
+            .expect("a referral step");
+        for answer in referral.answers {
+            assert!(
+                !answer.reason.is_empty(),
+                "{} needs its rationale",
+                answer.id
+            );
+        }
+        let parents = Procedure::Welfare.step("parents").expect("a parents step");
+        assert!(
+            parents
+                .answer("informed")
+                .is_some_and(|a| a.reason.is_empty())
+        );
+        assert!(
+            parents
+                .answer("not-informed")
+                .is_some_and(|a| !a.reason.is_empty())
+        );
+    }
+
+    #[test]
+    fn only_a_pupil_can_be_the_subject_of_a_welfare_concern() {
+        assert_eq!(Procedure::of(Audience::Pupil, true), Procedure::Welfare);
+        assert_eq!(Procedure::of(Audience::Pupil, false), Procedure::Pupil);
+        assert_eq!(Procedure::of(Audience::Staff, true), Procedure::Staff);
+    }
+
+    #[test]
     fn an_unknown_answer_counts_as_unanswered() {
-        let flow = progress(Audience::Pupil, &[("do-not-examine", "maybe")]);
+        let flow = progress(Procedure::Pupil, &[("do-not-examine", "maybe")]);
         assert_eq!(flow.next().map(|s| s.id), Some("do-not-examine"));
     }
 
     #[test]
     fn every_step_is_reachable_and_names_an_earlier_step() {
-        for audience in [Audience::Pupil, Audience::Staff] {
-            let steps = audience.steps();
+        for procedure in [Procedure::Pupil, Procedure::Staff, Procedure::Welfare] {
+            let steps = procedure.steps();
             for (index, step) in steps.iter().enumerate() {
                 assert!(!step.answers.is_empty(), "{} has no answers", step.id);
                 if let Some((earlier, answer)) = step.after {

@@ -22,8 +22,8 @@ use sqlx::Row;
 use crate::alerts::AlertStatus;
 use crate::events::{EVENT_FROM, EVENT_ROW_COLUMNS, event_row};
 use crate::{
-    AlertId, EventRow, IncidentId, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros,
-    timestamp,
+    AlertId, DeviceId, EventRow, IncidentId, PersonId, Result, SchoolId, Store, StoreError,
+    dispatch, micros, timestamp,
 };
 
 /// The longest evidence description, note or answer note, in characters.
@@ -105,10 +105,16 @@ fn visible(first: usize) -> String {
 pub struct NewIncident {
     /// `pupil` or `staff`.
     pub audience: String,
-    /// The kind: a row of that audience's sanctions table.
+    /// The kind: a row of that audience's sanctions table, or a welfare concern type.
     pub kind: String,
+    /// Whether it is a concern about a pupil's welfare (`kind` is then a concern type).
+    pub welfare: bool,
     /// The person it is about, when they are in the school's records.
     pub person: Option<PersonId>,
+    /// Others it is about (pupils involved), each of whom finds it in their chronology.
+    pub others: Vec<PersonId>,
+    /// The device the station was resolved to, if any.
+    pub device: Option<DeviceId>,
     /// The account username.
     pub username: String,
     /// The station (device) number or name.
@@ -134,8 +140,10 @@ pub struct Incident {
     pub created_by: String,
     /// `pupil` or `staff`.
     pub audience: String,
-    /// Its row of the sanctions table.
+    /// Its row of the sanctions table, or its welfare concern type.
     pub kind: String,
+    /// Whether it is a concern about a pupil's welfare.
+    pub welfare: bool,
     /// The person, if known.
     pub person: Option<PersonId>,
     /// "Given Family (username)", if the person is known.
@@ -144,6 +152,10 @@ pub struct Incident {
     pub username: String,
     /// The station, as recorded.
     pub station: String,
+    /// The device the station was resolved to, if any.
+    pub device: Option<DeviceId>,
+    /// That device's name, while it exists.
+    pub device_name: Option<String>,
     /// About when, as recorded.
     pub occurred_at: Option<Timestamp>,
     /// The evidence, as recorded.
@@ -269,7 +281,7 @@ pub struct IncidentEntry {
 pub struct IncidentFilter {
     /// Open or signed off; both when `None`.
     pub status: Option<IncidentStatus>,
-    /// About this person.
+    /// About this person (the person recorded or another added to it).
     pub person: Option<PersonId>,
     /// About this account username (case-insensitive), for people not in the records.
     pub username: Option<String>,
@@ -282,10 +294,11 @@ pub struct IncidentFilter {
 const COLUMNS: &str = "i.id, i.created_at, i.created_by, i.audience, i.kind, i.person_id, \
      p.username AS person_username, p.given_name, p.family_name, i.username, i.station, \
      i.occurred_at, i.evidence, i.reported_by, i.child_protection, i.status, i.closed_at, \
-     i.closed_by";
+     i.closed_by, i.welfare, i.device_id, d.name AS device_name";
 
 const FROM: &str = "incidents i
-     LEFT JOIN people p ON p.id = i.person_id AND p.school_id = i.school_id";
+     LEFT JOIN people p ON p.id = i.person_id AND p.school_id = i.school_id
+     LEFT JOIN devices d ON d.id = i.device_id AND d.school_id = i.school_id";
 
 macro_rules! incident_from_row {
     ($row:expr) => {{
@@ -297,12 +310,14 @@ macro_rules! incident_from_row {
         let occurred_at: Option<i64> = row.try_get("occurred_at")?;
         let closed_at: Option<i64> = row.try_get("closed_at")?;
         let child_protection: i64 = row.try_get("child_protection")?;
+        let welfare: i64 = row.try_get("welfare")?;
         Incident {
             id: IncidentId(row.try_get("id")?),
             created_at: timestamp(row.try_get("created_at")?),
             created_by: row.try_get("created_by")?,
             audience: row.try_get("audience")?,
             kind: row.try_get("kind")?,
+            welfare: welfare != 0,
             person: row.try_get::<Option<i64>, _>("person_id")?.map(PersonId),
             person_name: match (given, family, person_username) {
                 (Some(given), Some(family), Some(username)) => {
@@ -312,6 +327,8 @@ macro_rules! incident_from_row {
             },
             username: row.try_get("username")?,
             station: row.try_get("station")?,
+            device: row.try_get::<Option<i64>, _>("device_id")?.map(DeviceId),
+            device_name: row.try_get("device_name")?,
             occurred_at: occurred_at.map(timestamp),
             evidence: row.try_get("evidence")?,
             reported_by: row.try_get("reported_by")?,
@@ -473,10 +490,23 @@ impl Store {
         if reported_by.is_empty() {
             return Err(StoreError::Invalid("say who reported it".into()));
         }
+        if incident.welfare && incident.audience != "pupil" {
+            return Err(StoreError::Invalid(
+                "a welfare concern is about a pupil: a concern about a member of staff is an \
+                 allegation, recorded as a staff incident"
+                    .into(),
+            ));
+        }
+        let mut people: Vec<PersonId> = incident.person.into_iter().collect();
+        for other in &incident.others {
+            if !people.contains(other) {
+                people.push(*other);
+            }
+        }
         let now = micros(Timestamp::now());
         dispatch!(self, pool => {
             let mut transaction = pool.begin_write().await?;
-            if let Some(person) = incident.person {
+            for person in &people {
                 sqlx::query("SELECT id FROM people WHERE school_id = $1 AND id = $2")
                     .bind(school.0)
                     .bind(person.0)
@@ -484,10 +514,18 @@ impl Store {
                     .await?
                     .ok_or(StoreError::NotFound("person"))?;
             }
+            if let Some(device) = incident.device {
+                sqlx::query("SELECT id FROM devices WHERE school_id = $1 AND id = $2")
+                    .bind(school.0)
+                    .bind(device.0)
+                    .fetch_optional(&mut *transaction)
+                    .await?
+                    .ok_or(StoreError::NotFound("device"))?;
+            }
             let row = sqlx::query(
                 "INSERT INTO incidents (school_id, created_at, created_by, audience, kind, person_id,
-                   username, station, occurred_at, evidence, reported_by)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING id",
+                   username, station, occurred_at, evidence, reported_by, welfare, device_id)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
             )
             .bind(school.0)
             .bind(now)
@@ -500,9 +538,24 @@ impl Store {
             .bind(incident.occurred_at.map(micros))
             .bind(evidence)
             .bind(reported_by)
+            .bind(i64::from(incident.welfare))
+            .bind(incident.device.map(|d| d.0))
             .fetch_one(&mut *transaction)
             .await?;
             let id: i64 = row.try_get(0)?;
+            for person in &people {
+                sqlx::query(
+                    "INSERT INTO incident_people (school_id, incident_id, person_id, added_at, added_by)
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(school.0)
+                .bind(id)
+                .bind(person.0)
+                .bind(now)
+                .bind(actor)
+                .execute(&mut *transaction)
+                .await?;
+            }
             for alert in &incident.alerts {
                 escalate_into!(transaction, school.0, id, alert.0, actor, now);
             }
@@ -542,6 +595,96 @@ impl Store {
         Ok(())
     }
 
+    /// Everyone an incident `scope` may see is about: "Given Family (username)" by id, in the
+    /// order they were added.
+    pub async fn incident_people(
+        &self,
+        school: SchoolId,
+        scope: IncidentScope<'_>,
+        id: IncidentId,
+    ) -> Result<Vec<(PersonId, String)>> {
+        let (all, audience, recorder) = scope.bind_values();
+        let sql = format!(
+            "SELECT p.id, p.given_name, p.family_name, p.username
+             FROM incident_people ip
+             JOIN incidents i ON i.id = ip.incident_id AND i.school_id = ip.school_id
+             JOIN people p ON p.id = ip.person_id AND p.school_id = ip.school_id
+             WHERE ip.school_id = $1 AND ip.incident_id = $5 AND {}
+             ORDER BY ip.added_at, p.family_name, p.given_name",
+            visible(2)
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(all)
+                .bind(audience)
+                .bind(recorder)
+                .bind(id.0)
+                .fetch_all(pool)
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    let given: String = row.try_get(1)?;
+                    let family: String = row.try_get(2)?;
+                    let username: String = row.try_get(3)?;
+                    Ok((PersonId(row.try_get(0)?), format!("{given} {family} ({username})")))
+                })
+                .collect()
+        })
+    }
+
+    /// Adds a person to an open incident `scope` may see, with a note entry saying who was
+    /// added; `false` (and nothing written) when they are on it already.
+    pub async fn add_person_to_incident(
+        &self,
+        school: SchoolId,
+        scope: IncidentScope<'_>,
+        id: IncidentId,
+        person: PersonId,
+        actor: &str,
+    ) -> Result<bool> {
+        let incident = self.incident(school, scope, id).await?;
+        if incident.status == IncidentStatus::Closed {
+            return Err(StoreError::Conflict(format!("incident {id} is signed off")));
+        }
+        let person = self.person(school, person).await?;
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let added = sqlx::query(
+                "INSERT INTO incident_people (school_id, incident_id, person_id, added_at, added_by)
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(person.id.0)
+            .bind(now)
+            .bind(actor)
+            .execute(&mut *transaction)
+            .await?
+            .rows_affected();
+            if added == 0 {
+                return Ok(false);
+            }
+            sqlx::query(
+                "INSERT INTO incident_entries (school_id, incident_id, at, actor, kind, note)
+                 VALUES ($1, $2, $3, $4, 'note', $5)",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(now)
+            .bind(actor)
+            .bind(format!(
+                "Added {} {} ({}) to this record",
+                person.given_name, person.family_name, person.username
+            ))
+            .execute(&mut *transaction)
+            .await?;
+            transaction.commit().await?;
+            Ok(true)
+        })
+    }
+
     /// Incidents `scope` may see, newest first.
     pub async fn incidents(
         &self,
@@ -554,7 +697,9 @@ impl Store {
             "SELECT {COLUMNS} FROM {FROM}
              WHERE i.school_id = $1 AND {}
                AND ($5 = '' OR i.status = $5)
-               AND ($6 = 0 OR i.person_id = $6)
+               AND ($6 = 0 OR EXISTS (SELECT 1 FROM incident_people ip
+                    WHERE ip.school_id = i.school_id AND ip.incident_id = i.id
+                      AND ip.person_id = $6))
                AND ($7 = '' OR lower(i.username) = lower($7))
                AND i.created_at < $8
              ORDER BY i.created_at DESC, i.id DESC LIMIT $9",

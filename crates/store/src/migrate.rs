@@ -102,6 +102,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0017_alert_opened.sql"),
         postgres: include_str!("../migrations/postgres/0017_alert_opened.sql"),
     },
+    Migration {
+        version: 18,
+        sqlite: include_str!("../migrations/sqlite/0018_welfare_concerns.sql"),
+        postgres: include_str!("../migrations/postgres/0018_welfare_concerns.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -180,6 +180,49 @@ impl Store {
         })
     }
 
+    /// The people a name typed on a record may mean, at most `limit`: an exact username, email
+    /// address or MIS id (UPN, admission number) first; failing those, an exact full name
+    /// ("Liam Wright"); failing that, an exact family name. Case does not matter. Several
+    /// results mean the person typing must choose; none, that the text names nobody known.
+    pub async fn people_matching(
+        &self,
+        school: SchoolId,
+        text: &str,
+        limit: i64,
+    ) -> Result<Vec<Person>> {
+        let text = text.trim();
+        if text.is_empty() || text.chars().any(char::is_control) {
+            return Ok(Vec::new());
+        }
+        let tries = [
+            "lower(p.username) = lower($2) OR lower(p.email) = lower($2) \
+             OR lower(p.external_id) = lower($2)",
+            "lower(p.given_name || ' ' || p.family_name) = lower($2)",
+            "lower(p.family_name) = lower($2)",
+        ];
+        for condition in tries {
+            let sql = format!(
+                "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+                 WHERE p.school_id = $1 AND ({condition})
+                 ORDER BY p.left_at IS NOT NULL, p.family_name, p.given_name, p.username
+                 LIMIT $3"
+            );
+            let found: Vec<Person> = dispatch!(self, pool => {
+                let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(school.0)
+                    .bind(text)
+                    .bind(limit)
+                    .fetch_all(pool)
+                    .await?;
+                rows.iter().map(|row| Ok(person_from_row!(row))).collect::<Result<Vec<_>>>()?
+            });
+            if !found.is_empty() {
+                return Ok(found);
+            }
+        }
+        Ok(Vec::new())
+    }
+
     /// The person of the school with this email address who has not left (case does not
     /// matter), for a single sign-on; `None` when nobody has it, or more than one does (a
     /// sign-on never guesses between two children).

@@ -64,95 +64,225 @@ async fn append(
     Ok(())
 }
 
-/// An answer to a step of the procedure.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct StepForm {
-    step: String,
-    answer: String,
-    note: String,
-}
-
-/// `POST /incidents/{id}/steps`: answers a step of the procedure, or changes an answer (a new
-/// entry correcting the earlier one). A child-protection answer changes who can see it.
+/// `POST /incidents/{id}/steps`: answers the steps of the procedure given in the form
+/// (`answer:STEP` with `note:STEP`, several at once; or one as `step`, `answer`, `note`), or
+/// changes an answer (a new entry correcting the earlier one). Each answer must apply given the
+/// others; an answer that needs its reason (a decision not to refer, say) needs the note.
+/// Nothing is recorded unless every answer given is acceptable. A child-protection answer
+/// changes who can see the incident.
 pub async fn step(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<IncidentId>,
-    axum::Form(form): axum::Form<StepForm>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageIncidents)?;
     let store = state.store();
     let school = user.account.school;
     let incident = store.incident(school, IncidentScope::All, id).await?;
-    let audience = audience(&incident)?;
+    let procedure = procedure(&incident)?;
     let entries = store
         .incident_entries(school, IncidentScope::All, id)
         .await?;
     let current = answers(&entries);
-    let progress = progress(audience, &current);
-    let Some((step, _)) = progress.steps.iter().find(|(s, _)| s.id == form.step) else {
-        return Err(AppError::BadRequest(
-            "That step does not apply to this incident (yet).".into(),
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    };
+    // What was answered, as (step, answer id, note), in the procedure's order.
+    let mut given: Vec<(&'static ward_records::Step, String, String)> = Vec::new();
+    for step in procedure.steps() {
+        let (answer, note) = match (field("step"), field(&format!("answer:{}", step.id))) {
+            (_, Some(answer)) => (answer, field(&format!("note:{}", step.id))),
+            (Some(single), None) if single == step.id => {
+                (field("answer").unwrap_or(""), field("note"))
+            }
+            _ => continue,
+        };
+        given.push((
+            step,
+            answer.to_owned(),
+            note.unwrap_or("").trim().to_owned(),
         ));
+    }
+    let sent: HashMap<&str, (String, String)> = given
+        .iter()
+        .map(|(step, answer, note)| (step.id, (answer.clone(), note.clone())))
+        .collect();
+    let refuse = |message: String| async {
+        show::ShowPage::refused_steps(&state, &user, &incident, message, &sent).await
     };
-    let Some(answer) = step.answer(&form.answer) else {
-        return Err(AppError::BadRequest("Choose one of the answers.".into()));
-    };
-    let corrects = current.get(step.id).map(|entry| entry.id);
-    let entry = NewEntry {
-        kind: EntryKind::Step,
-        step: step.id.into(),
-        answer: answer.id.into(),
-        note: form.note,
-        corrects,
-        child_protection: (step.id == CHILD_PROTECTION.0)
-            .then_some(answer.id == CHILD_PROTECTION.1),
-    };
-    let detail = format!(
-        "{}: {}{}",
-        step.id,
-        answer.label,
-        if corrects.is_some() { " (changed)" } else { "" }
-    );
-    append(&state, &user, id, &entry, "incident.step", |_| detail).await?;
+    if given.is_empty() {
+        return refuse("Choose an answer for at least one step.".into()).await;
+    }
+    let mut after: HashMap<&str, &str> = current
+        .iter()
+        .map(|(step, entry)| (*step, entry.answer.as_str()))
+        .collect();
+    let mut chosen = Vec::new();
+    for (step, answer, note) in &given {
+        let Some(answer) = step.answer(answer) else {
+            return refuse(format!(
+                "Choose one of the answers to \"{}\".",
+                step.question
+            ))
+            .await;
+        };
+        if !answer.reason.is_empty() && note.is_empty() {
+            return refuse(format!(
+                "Not recorded: \"{}\" needs a note: {}.",
+                answer.label,
+                answer.reason.to_lowercase()
+            ))
+            .await;
+        }
+        after.insert(step.id, answer.id);
+        chosen.push((*step, answer, note.as_str()));
+    }
+    let applying = Progress::of(procedure, |step| after.get(step).copied());
+    for (step, _, _) in &chosen {
+        if !applying.steps.iter().any(|(s, _)| s.id == step.id) {
+            return refuse(format!(
+                "Not recorded: \"{}\" does not apply to this incident (yet).",
+                step.question
+            ))
+            .await;
+        }
+    }
+    for (step, answer, note) in chosen {
+        let corrects = current.get(step.id).map(|entry| entry.id);
+        let entry = NewEntry {
+            kind: EntryKind::Step,
+            step: step.id.into(),
+            answer: answer.id.into(),
+            note: note.to_owned(),
+            corrects,
+            child_protection: (step.id == CHILD_PROTECTION.0)
+                .then_some(answer.id == CHILD_PROTECTION.1),
+        };
+        let detail = format!(
+            "{}: {}{}",
+            step.id,
+            answer.label,
+            if corrects.is_some() { " (changed)" } else { "" }
+        );
+        append(&state, &user, id, &entry, "incident.step", |_| detail).await?;
+    }
     Ok(Redirect::to(&format!("/incidents/{id}#procedure")).into_response())
 }
 
-/// An action taken.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default)]
-pub struct ActionForm {
-    action: String,
-    note: String,
-}
-
-/// `POST /incidents/{id}/actions`: records an action of the sanctions table as taken (who and
-/// when are the entry's; the note says to whom, or what).
+/// `POST /incidents/{id}/actions`: records the actions chosen (`action`, once or more) as
+/// taken: a column of the sanctions table, or a welfare action for a welfare concern. Who and
+/// when are the entries'; the note says to whom, or what.
 pub async fn action(
     State(state): State<AppState>,
     user: CurrentUser,
     Path(id): Path<IncidentId>,
-    axum::Form(form): axum::Form<ActionForm>,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageIncidents)?;
     let store = state.store();
     let school = user.account.school;
     let incident = store.incident(school, IncidentScope::All, id).await?;
-    let Some(action) = table(&state, audience(&incident)?).action(&form.action) else {
+    let known = actions(&state, &incident)?;
+    let note = fields
+        .iter()
+        .find(|(key, _)| key == "note")
+        .map_or("", |(_, value)| value.as_str());
+    let mut chosen = Vec::new();
+    for (_, value) in fields.iter().filter(|(key, _)| key == "action") {
+        if value.is_empty() {
+            continue;
+        }
+        let Some((action, title)) = known.iter().find(|(known, _)| known == value) else {
+            return Err(AppError::BadRequest("Choose the action taken.".into()));
+        };
+        if !chosen.iter().any(|(a, _)| a == &action) {
+            chosen.push((action, title));
+        }
+    }
+    if chosen.is_empty() {
         return Err(AppError::BadRequest("Choose the action taken.".into()));
-    };
-    let entry = NewEntry {
-        kind: EntryKind::Action,
-        step: action.id.clone(),
-        answer: String::new(),
-        note: form.note,
-        corrects: None,
-        child_protection: None,
-    };
-    let detail = action.title.clone();
-    append(&state, &user, id, &entry, "incident.action", |_| detail).await?;
+    }
+    for (action, title) in chosen {
+        let entry = NewEntry {
+            kind: EntryKind::Action,
+            step: action.clone(),
+            answer: String::new(),
+            note: note.to_owned(),
+            corrects: None,
+            child_protection: None,
+        };
+        let detail = title.clone();
+        append(&state, &user, id, &entry, "incident.action", |_| detail).await?;
+    }
     Ok(Redirect::to(&format!("/incidents/{id}#sanctions")).into_response())
+}
+
+/// Whom to add to an incident.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PersonForm {
+    /// A username, email, MIS id or name.
+    name: String,
+}
+
+/// `POST /incidents/{id}/people`: adds a pupil (or anyone in the school's records) to an open
+/// incident, so that it appears in their chronology too. A name that matches several people
+/// is refused with the choices named.
+pub async fn add_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<IncidentId>,
+    axum::Form(form): axum::Form<PersonForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageIncidents)?;
+    let store = state.store();
+    let school = user.account.school;
+    let mut found = store.people_matching(school, &form.name, 10).await?;
+    let person = match found.len() {
+        0 => {
+            return Err(AppError::BadRequest(format!(
+                "Nobody in the school's records matches \"{}\".",
+                form.name.trim()
+            )));
+        }
+        1 => found.remove(0),
+        _ => {
+            let names: Vec<String> = found
+                .iter()
+                .map(|p| format!("{} {} ({})", p.given_name, p.family_name, p.username))
+                .collect();
+            return Err(AppError::BadRequest(format!(
+                "Several people match \"{}\": type the username of the one you mean ({}).",
+                form.name.trim(),
+                names.join("; ")
+            )));
+        }
+    };
+    let added = store
+        .add_person_to_incident(
+            school,
+            IncidentScope::All,
+            id,
+            person.id,
+            &user.account.username,
+        )
+        .await
+        .map_err(refused)?;
+    if added {
+        user.record(
+            store,
+            "incident.person",
+            &format!("incident:{id}"),
+            format!("added {} ({})", person.username, person.id),
+            None,
+        )
+        .await?;
+    }
+    Ok(Redirect::to(&format!("/incidents/{id}#people")).into_response())
 }
 
 /// The sign-off's note.
@@ -176,7 +306,7 @@ pub async fn sign_off(
     let entries = store
         .incident_entries(school, IncidentScope::All, id)
         .await?;
-    if let Some(next) = progress(audience(&incident)?, &answers(&entries)).next() {
+    if let Some(next) = progress(procedure(&incident)?, &answers(&entries)).next() {
         return Err(AppError::BadRequest(format!(
             "The procedure is not complete: \"{}\" has no answer yet.",
             next.question

@@ -16,7 +16,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use ward_records::{Audience, CHILD_PROTECTION, Progress, SanctionTable};
+use ward_records::{Audience, CHILD_PROTECTION, Procedure, Progress, SanctionTable};
 use ward_store::{
     AlertFilter, AlertId, EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentId,
     IncidentScope, IncidentStatus, NewEntry, NewIncident, PersonId, StoreError,
@@ -33,7 +33,7 @@ mod record;
 mod show;
 
 pub use chronology::chronology;
-pub use entries::{action, note, sign_off, step};
+pub use entries::{action, add_person, note, sign_off, step};
 pub use record::{create, link_alert, new_form};
 pub use show::show;
 
@@ -71,13 +71,52 @@ fn table(state: &AppState, audience: Audience) -> &SanctionTable {
     state.config().sanctions.table(audience)
 }
 
+/// The procedure the incident follows.
+fn procedure(incident: &Incident) -> Result<Procedure, AppError> {
+    Ok(Procedure::of(audience(incident)?, incident.welfare))
+}
+
 fn kind_title(state: &AppState, incident: &Incident) -> String {
+    if incident.welfare {
+        return ward_records::concern_type(&incident.kind)
+            .map_or_else(|| incident.kind.clone(), |kind| kind.title.to_owned());
+    }
     incident
         .audience
         .parse()
         .ok()
         .and_then(|audience| table(state, audience).incident(&incident.kind))
         .map_or_else(|| incident.kind.clone(), |kind| kind.title.clone())
+}
+
+/// What can be recorded as done for this incident, `(id, title)`: the welfare actions for a
+/// welfare concern, else the columns of its audience's sanctions table.
+fn actions(state: &AppState, incident: &Incident) -> Result<Vec<(String, String)>, AppError> {
+    Ok(if incident.welfare {
+        ward_records::WELFARE_ACTIONS
+            .iter()
+            .map(|action| (action.id.to_owned(), action.title.to_owned()))
+            .collect()
+    } else {
+        table(state, audience(incident)?)
+            .actions
+            .iter()
+            .map(|action| (action.id.clone(), action.title.clone()))
+            .collect()
+    })
+}
+
+/// The name of action `id` for this incident (the id itself if neither list has it).
+fn action_title(state: &AppState, incident: &Incident, id: &str) -> String {
+    if incident.welfare {
+        return ward_records::welfare_action(id).map_or_else(|| id.to_owned(), |a| a.title.into());
+    }
+    incident
+        .audience
+        .parse()
+        .ok()
+        .and_then(|audience| table(state, audience).action(id))
+        .map_or_else(|| id.to_owned(), |action| action.title.clone())
 }
 
 fn about(incident: &Incident) -> String {
@@ -104,10 +143,14 @@ fn line(state: &AppState, incident: &Incident) -> IncidentLine {
         id: incident.id,
         recorded: local_time(state, incident.created_at),
         about: about(incident),
-        audience: incident
-            .audience
-            .parse::<Audience>()
-            .map_or("", Audience::label),
+        audience: if incident.welfare {
+            "Welfare concern"
+        } else {
+            incident
+                .audience
+                .parse::<Audience>()
+                .map_or("", Audience::label)
+        },
         kind: kind_title(state, incident),
         status: incident.status.label(),
         child_protection: incident.child_protection,
@@ -186,17 +229,19 @@ fn answers(entries: &[IncidentEntry]) -> HashMap<&str, &IncidentEntry> {
     current
 }
 
-fn progress(audience: Audience, current: &HashMap<&str, &IncidentEntry>) -> Progress {
-    Progress::of(audience, |step| {
+fn progress(procedure: Procedure, current: &HashMap<&str, &IncidentEntry>) -> Progress {
+    Progress::of(procedure, |step| {
         current.get(step).map(|entry| entry.answer.as_str())
     })
 }
 
-fn describe(state: &AppState, audience: Audience, entry: &IncidentEntry) -> String {
+fn describe(state: &AppState, incident: &Incident, entry: &IncidentEntry) -> String {
     match entry.kind {
         EntryKind::Note => "Note".into(),
         EntryKind::Step => {
-            let step = audience.steps().iter().find(|s| s.id == entry.step);
+            let step = procedure(incident)
+                .ok()
+                .and_then(|procedure| procedure.step(&entry.step));
             match step {
                 Some(step) => format!(
                     "Procedure: {} — {}",
@@ -209,9 +254,7 @@ fn describe(state: &AppState, audience: Audience, entry: &IncidentEntry) -> Stri
         }
         EntryKind::Action => format!(
             "Action taken: {}",
-            table(state, audience)
-                .action(&entry.step)
-                .map_or(entry.step.as_str(), |a| a.title.as_str())
+            action_title(state, incident, &entry.step)
         ),
         EntryKind::Alert => format!("Alert {} escalated into the incident", entry.step),
         EntryKind::SignOff => "Signed off by the designated safeguarding lead".into(),

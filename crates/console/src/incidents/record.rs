@@ -7,10 +7,15 @@ use super::*;
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(default)]
 pub struct RecordForm {
-    /// `pupil:KIND` or `staff:KIND`: the row of a sanctions table, which also says whom it is
-    /// about.
+    /// `pupil:KIND` or `staff:KIND` (a row of a sanctions table, which also says whom it is
+    /// about) or `welfare:TYPE` (a concern about a pupil's welfare).
     kind: String,
     username: String,
+    /// The person chosen (an id) when the username or name typed matched several; empty if
+    /// none was.
+    person: String,
+    /// Other pupils involved: usernames or names, separated by commas or lines.
+    others: String,
     station: String,
     occurred_at: String,
     evidence: String,
@@ -34,6 +39,9 @@ pub(super) struct NewPage {
     kinds: Vec<KindGroup>,
     alert_summary: String,
     message: String,
+    /// The people the name typed may mean, `(id, "Given Family (username), class")`, when it
+    /// matched several.
+    choices: Vec<(i64, String)>,
 }
 
 impl NewPage {
@@ -66,14 +74,23 @@ impl NewPage {
                     title: table(state, audience).title.clone(),
                     options,
                 }
-            })
-            .collect();
+            });
+        let welfare = KindGroup {
+            audience: "Welfare concern",
+            title: "about a pupil's safety or wellbeing".into(),
+            options: ward_records::CONCERN_TYPES
+                .iter()
+                .map(|kind| (format!("welfare:{}", kind.id), kind.title.to_owned()))
+                .collect(),
+        };
+        let kinds = std::iter::once(welfare).chain(kinds).collect();
         Ok(NewPage {
             layout: Layout::for_user(state, user, "Record an incident").await,
             form,
             kinds,
             alert_summary,
             message,
+            choices: Vec::new(),
         })
     }
 }
@@ -101,7 +118,11 @@ pub async fn new_form(
         user.require(Permission::TriageAlerts)?;
         let alert = state.store().alert(user.account.school, id).await?;
         let mut username = alert.username.clone().unwrap_or_default();
-        let mut kind = String::new();
+        // What the alert found about a pupil's own searches or words is a welfare concern
+        // (a suicidal search is not misuse); the DSL can choose otherwise.
+        let mut kind = ward_records::concern_for_alert(&alert.category)
+            .map(|concern| format!("welfare:{}", concern.id))
+            .unwrap_or_default();
         if let Some(person) = alert.person {
             let person = state.store().person(user.account.school, person).await?;
             username = person.username;
@@ -144,12 +165,16 @@ pub async fn create(
         let page = NewPage::new(&state, &user, form.clone(), message).await?;
         Ok::<Response, AppError>((StatusCode::BAD_REQUEST, render(&page)?).into_response())
     };
-    let Some((audience, kind)) = form
-        .kind
-        .split_once(':')
-        .and_then(|(audience, kind)| Some((audience.parse::<Audience>().ok()?, kind)))
-        .filter(|(audience, kind)| table(&state, *audience).incident(kind).is_some())
-    else {
+    let Some((audience, welfare, kind)) = form.kind.split_once(':').and_then(|(group, kind)| {
+        if group == "welfare" {
+            ward_records::concern_type(kind).map(|_| (Audience::Pupil, true, kind))
+        } else {
+            let audience = group.parse::<Audience>().ok()?;
+            table(&state, audience)
+                .incident(kind)
+                .map(|_| (audience, false, kind))
+        }
+    }) else {
         return problem("Choose the type of incident.".into()).await;
     };
     let occurred_at = match form.occurred_at.trim() {
@@ -160,17 +185,79 @@ pub async fn create(
             Err(other) => return Err(other),
         },
     };
-    let person = match form.alert {
-        Some(alert) => store.alert(school, alert).await?.person,
-        None => store
-            .person_by_username(school, &form.username)
-            .await?
-            .map(|person| person.id),
+    let alert = match form.alert {
+        Some(alert) => Some(store.alert(school, alert).await?),
+        None => None,
+    };
+    // Whom it is about: the person chosen, else the alert's, else whom the name typed means.
+    let chosen = match form.person.trim() {
+        "" => None,
+        id => Some(
+            id.parse::<i64>()
+                .map_err(|_| AppError::BadRequest("Choose who it is about.".into()))?,
+        ),
+    };
+    let person = match (chosen, alert.as_ref().and_then(|a| a.person)) {
+        (Some(chosen), _) => Some(store.person(school, PersonId(chosen)).await?.id),
+        (None, Some(person)) => Some(person),
+        (None, None) => {
+            let found = store.people_matching(school, &form.username, 10).await?;
+            match found.as_slice() {
+                [] => None,
+                [one] => Some(one.id),
+                several => {
+                    let mut page = NewPage::new(
+                        &state,
+                        &user,
+                        form.clone(),
+                        format!(
+                            "Several people match \"{}\": choose who it is about.",
+                            form.username.trim()
+                        ),
+                    )
+                    .await?;
+                    page.choices = several.iter().map(choice).collect();
+                    return Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response());
+                }
+            }
+        }
+    };
+    let mut others = Vec::new();
+    for name in form
+        .others
+        .split([',', ';', '\n'])
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+    {
+        match store.people_matching(school, name, 10).await?.as_slice() {
+            [one] => others.push(one.id),
+            [] => {
+                return problem(format!(
+                    "Nobody in the school's records matches \"{name}\" (other pupils involved)."
+                ))
+                .await;
+            }
+            several => {
+                let names: Vec<String> = several.iter().map(|p| choice(p).1).collect();
+                return problem(format!(
+                    "Several people match \"{name}\": type the username of the one you mean ({}).",
+                    names.join("; ")
+                ))
+                .await;
+            }
+        }
+    }
+    let device = match alert.as_ref().and_then(|a| a.device) {
+        Some(device) => Some(device),
+        None => device_for_station(&state, school, &form.station).await?,
     };
     let incident = NewIncident {
         audience: audience.as_str().into(),
         kind: kind.into(),
+        welfare,
         person,
+        others,
+        device,
         username: form.username.clone(),
         station: form.station.clone(),
         occurred_at,
@@ -194,7 +281,11 @@ pub async fn create(
         &format!("incident:{id}"),
         format!(
             "{} ({}): {}",
-            audience.label(),
+            if welfare {
+                "Welfare concern"
+            } else {
+                audience.label()
+            },
             kind,
             if incident.username.is_empty() {
                 "no username"
@@ -220,6 +311,48 @@ pub async fn create(
     } else {
         Ok(Redirect::to(&format!("/incidents?recorded={id}")).into_response())
     }
+}
+
+/// A person as a choice: their id, and "Given Family (username), class or role".
+fn choice(person: &ward_store::Person) -> (i64, String) {
+    let mut words = format!(
+        "{} {} ({})",
+        person.given_name, person.family_name, person.username
+    );
+    if let Some(detail) = person.class_name.as_ref().or(person.job_role.as_ref()) {
+        words.push_str(&format!(", {detail}"));
+    }
+    if person.left_at.is_some() {
+        words.push_str(", left");
+    }
+    (person.id.0, words)
+}
+
+/// The device a station typed names: one whose name it is (case does not matter), or whose
+/// network holds the address typed.
+async fn device_for_station(
+    state: &AppState,
+    school: ward_store::SchoolId,
+    station: &str,
+) -> Result<Option<ward_store::DeviceId>, AppError> {
+    let station = station.trim();
+    if station.is_empty() {
+        return Ok(None);
+    }
+    let address = station.parse::<std::net::IpAddr>().ok();
+    let devices = state.store().devices(school).await?;
+    let named = devices
+        .iter()
+        .find(|device| device.name.eq_ignore_ascii_case(station));
+    let holding = || {
+        address.and_then(|ip| {
+            devices
+                .iter()
+                .filter(|device| device.network.contains(ip))
+                .max_by_key(|device| device.network.prefix())
+        })
+    };
+    Ok(named.or_else(holding).map(|device| device.id))
 }
 
 /// The alert to add to an open incident.

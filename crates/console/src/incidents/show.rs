@@ -9,6 +9,11 @@ pub struct StepView {
     question: &'static str,
     guidance: &'static str,
     answers: Vec<(&'static str, &'static str)>,
+    /// What the note must say for the answers that need one.
+    reason: String,
+    /// The answer and note sent with a form the server refused, shown again.
+    chosen: String,
+    typed: String,
     answered: bool,
     answer: &'static str,
     then: &'static str,
@@ -21,6 +26,13 @@ pub struct StepView {
 pub struct ActionView {
     title: String,
     taken: bool,
+}
+
+/// An action that can be recorded, with whether the incident's type suggests it.
+pub struct ActionChoice {
+    id: String,
+    title: String,
+    suggested: bool,
 }
 
 /// An action taken.
@@ -77,16 +89,24 @@ pub(super) struct ShowPage {
     manage: bool,
     can_sign_off: bool,
     person: Option<i64>,
-    steps: Vec<StepView>,
+    people: Vec<(i64, String)>,
+    device: String,
+    procedure_title: &'static str,
+    guidance: &'static str,
+    pending: Vec<StepView>,
+    done: Vec<StepView>,
     complete: bool,
+    suggested_from: &'static str,
     suggested: Vec<ActionView>,
     escalation: Option<(String, Vec<ActionView>)>,
-    actions: Vec<(String, String)>,
+    actions: Vec<ActionChoice>,
     taken: Vec<TakenView>,
     earlier: Vec<IncidentLine>,
     alerts: Vec<AlertView>,
     events: Vec<EventView>,
     entries: Vec<EntryView>,
+    /// Why the form just sent was refused.
+    message: String,
 }
 
 impl ShowPage {
@@ -98,12 +118,12 @@ impl ShowPage {
         let store = state.store();
         let school = user.account.school;
         let scope = scope(user);
-        let audience = audience(incident)?;
+        let procedure = procedure(incident)?;
         let entries = store.incident_entries(school, scope, incident.id).await?;
         let manage = user.can(Permission::ManageIncidents);
         let current = answers(&entries);
-        let progress = progress(audience, &current);
-        let steps = progress
+        let progress = progress(procedure, &current);
+        let steps: Vec<StepView> = progress
             .steps
             .iter()
             .map(|(step, answer)| {
@@ -113,6 +133,21 @@ impl ShowPage {
                     question: step.question,
                     guidance: step.guidance,
                     answers: step.answers.iter().map(|a| (a.id, a.label)).collect(),
+                    reason: step
+                        .answers
+                        .iter()
+                        .filter(|a| !a.reason.is_empty())
+                        .map(|a| {
+                            format!(
+                                "if \u{201c}{}\u{201d}: {}",
+                                a.label,
+                                a.reason.to_lowercase()
+                            )
+                        })
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    chosen: String::new(),
+                    typed: String::new(),
                     answered: answer.is_some(),
                     answer: answer.map_or("", |a| a.label),
                     then: answer.map_or("", |a| a.then),
@@ -122,6 +157,9 @@ impl ShowPage {
                 }
             })
             .collect();
+        let (pending, done): (Vec<StepView>, Vec<StepView>) =
+            steps.into_iter().partition(|step| !step.answered);
+        let audience = audience(incident)?;
         let table = table(state, audience);
         let taken_ids: Vec<&str> = entries
             .iter()
@@ -131,15 +169,23 @@ impl ShowPage {
         let action_views = |ids: &[String]| {
             ids.iter()
                 .map(|id| ActionView {
-                    title: table.action(id).map_or(id.clone(), |a| a.title.clone()),
+                    title: action_title(state, incident, id),
                     taken: taken_ids.contains(&id.as_str()),
                 })
                 .collect::<Vec<_>>()
         };
-        let suggested = table
-            .incident(&incident.kind)
-            .map(|kind| action_views(&kind.actions))
-            .unwrap_or_default();
+        let concern = incident
+            .welfare
+            .then(|| ward_records::concern_type(&incident.kind))
+            .flatten();
+        let suggested_ids: Vec<String> = match concern {
+            Some(concern) => concern.actions.iter().map(|&id| id.to_owned()).collect(),
+            None => table
+                .incident(&incident.kind)
+                .map(|kind| kind.actions.clone())
+                .unwrap_or_default(),
+        };
+        let suggested = action_views(&suggested_ids);
         let earlier = if manage {
             let filter = IncidentFilter {
                 person: incident.person,
@@ -167,7 +213,7 @@ impl ShowPage {
             Vec::new()
         };
         let escalation = match table.escalation() {
-            Some(kind) if !earlier.is_empty() && kind.id != incident.kind => {
+            Some(kind) if !incident.welfare && !earlier.is_empty() && kind.id != incident.kind => {
                 Some((kind.title.clone(), action_views(&kind.actions)))
             }
             _ => None,
@@ -176,9 +222,7 @@ impl ShowPage {
             .iter()
             .filter(|e| e.kind == EntryKind::Action)
             .map(|e| TakenView {
-                title: table
-                    .action(&e.step)
-                    .map_or(e.step.clone(), |a| a.title.clone()),
+                title: action_title(state, incident, &e.step),
                 note: e.note.clone(),
                 by: e.actor.clone(),
                 at: local_time(state, e.at),
@@ -233,7 +277,7 @@ impl ShowPage {
                 id: entry.id,
                 at: local_time(state, entry.at),
                 actor: entry.actor.clone(),
-                what: describe(state, audience, entry),
+                what: describe(state, incident, entry),
                 note: entry.note.clone(),
                 corrects: entry.corrects,
                 corrected_by: corrected_by.get(&entry.id).copied(),
@@ -262,21 +306,72 @@ impl ShowPage {
             manage,
             can_sign_off: open && progress.complete() && user.can(Permission::SignOffIncidents),
             person: incident.person.filter(|_| manage).map(|p| p.0),
-            steps,
+            people: if manage {
+                store
+                    .incident_people(school, scope, incident.id)
+                    .await?
+                    .into_iter()
+                    .map(|(id, name)| (id.0, name))
+                    .collect()
+            } else {
+                Vec::new()
+            },
+            device: incident.device_name.clone().unwrap_or_default(),
+            procedure_title: if incident.welfare {
+                "What to do (welfare concern)"
+            } else {
+                "Procedure (Appendix 1)"
+            },
+            guidance: concern.map_or("", |concern| concern.guidance),
+            pending,
+            done,
             complete: progress.complete(),
+            suggested_from: if incident.welfare {
+                "Usually done for this kind of concern:"
+            } else {
+                "Suggested for this type of incident by the school's sanctions table:"
+            },
             suggested,
             escalation,
-            actions: table
-                .actions
-                .iter()
-                .map(|a| (a.id.clone(), a.title.clone()))
-                .collect(),
+            actions: {
+                let mut choices: Vec<ActionChoice> = actions(state, incident)?
+                    .into_iter()
+                    .map(|(id, title)| ActionChoice {
+                        suggested: suggested_ids.contains(&id),
+                        id,
+                        title,
+                    })
+                    .collect();
+                choices.sort_by_key(|choice| !choice.suggested);
+                choices
+            },
             taken,
             earlier,
             alerts,
             events,
             entries,
+            message: String::new(),
         })
+    }
+
+    /// The page again after the procedure's form was refused: why, with the answers and notes
+    /// sent (`step → (answer, note)`) still in the form.
+    pub(super) async fn refused_steps(
+        state: &AppState,
+        user: &CurrentUser,
+        incident: &Incident,
+        message: String,
+        sent: &HashMap<&str, (String, String)>,
+    ) -> Result<Response, AppError> {
+        let mut page = ShowPage::new(state, user, incident).await?;
+        for step in &mut page.pending {
+            if let Some((answer, note)) = sent.get(step.id) {
+                step.chosen.clone_from(answer);
+                step.typed.clone_from(note);
+            }
+        }
+        page.message = message;
+        Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
     }
 }
 

@@ -2,7 +2,10 @@
 
 use super::*;
 
-on_both_backends!(incidents_keep_an_append_only_record,);
+on_both_backends!(
+    incidents_keep_an_append_only_record,
+    a_welfare_concern_about_several_pupils_is_in_each_chronology,
+);
 
 fn pupil_incident(person: Option<PersonId>, alerts: Vec<AlertId>) -> NewIncident {
     NewIncident {
@@ -15,6 +18,7 @@ fn pupil_incident(person: Option<PersonId>, alerts: Vec<AlertId>) -> NewIncident
         evidence: "Gambling site attempted during a maths lesson".into(),
         reported_by: "Mrs Patel".into(),
         alerts,
+        ..NewIncident::default()
     }
 }
 
@@ -335,4 +339,150 @@ async fn incidents_keep_an_append_only_record(fixture: Fixture) {
         .link_alert_to_incident(other, id, alert.id, "dsl")
         .await;
     assert!(matches!(cross, Err(StoreError::NotFound(_))), "{cross:?}");
+}
+
+async fn a_welfare_concern_about_several_pupils_is_in_each_chronology(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "welfare").await;
+    let csv = "UPN,Surname,Forename,Year,Reg Group,Username\n\
+               A1,Smith,Jo,Year 4,4W,j.smith\n\
+               A2,Wright,Liam,Year 5,5K,lwright10\n\
+               A3,Wright,Liam,Year 6,6B,lwright12\n\
+               A4,Ahmed,Sam,Year 5,5K,s.ahmed\n";
+    store
+        .import_people(school, csv.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    let find = |text: &'static str| async move {
+        store
+            .people_matching(school, text, 10)
+            .await
+            .expect("query")
+            .into_iter()
+            .map(|person| person.username)
+            .collect::<Vec<_>>()
+    };
+    // A username, the MIS id or a unique name finds one person; a shared name finds both, for
+    // the person typing to choose; nothing known finds nobody.
+    assert_eq!(find("LWRIGHT10").await, ["lwright10"]);
+    assert_eq!(find("a4").await, ["s.ahmed"]);
+    assert_eq!(find("jo smith").await, ["j.smith"]);
+    assert_eq!(find("Liam Wright").await, ["lwright10", "lwright12"]);
+    assert_eq!(find("Wright").await, ["lwright10", "lwright12"]);
+    assert!(find("nobody").await.is_empty());
+    assert!(find("%").await.is_empty(), "no pattern matching");
+
+    let person = |username: &'static str| async move {
+        store
+            .person_by_username(school, username)
+            .await
+            .expect("query")
+            .expect("imported")
+            .id
+    };
+    let (liam, sam, jo) = (
+        person("lwright10").await,
+        person("s.ahmed").await,
+        person("j.smith").await,
+    );
+    let concern = NewIncident {
+        audience: "pupil".into(),
+        kind: "bullying-victim".into(),
+        welfare: true,
+        person: Some(liam),
+        others: vec![sam, liam],
+        username: "lwright10".into(),
+        evidence: "Messages in the class chat calling Liam names".into(),
+        reported_by: "Mr Green".into(),
+        ..NewIncident::default()
+    };
+    let staff = NewIncident {
+        audience: "staff".into(),
+        ..concern.clone()
+    };
+    let refused = store.open_incident(school, "dsl", &staff).await;
+    assert!(
+        matches!(refused, Err(StoreError::Invalid(_))),
+        "a welfare concern is about a pupil: {refused:?}"
+    );
+    let id = store
+        .open_incident(school, "dsl", &concern)
+        .await
+        .expect("recorded");
+    let incident = store
+        .incident(school, IncidentScope::All, id)
+        .await
+        .expect("read");
+    assert!(incident.welfare);
+    let on = |incidents: Vec<ward_store::Incident>| -> Vec<IncidentId> {
+        incidents.into_iter().map(|incident| incident.id).collect()
+    };
+    for (who, expected) in [(liam, vec![id]), (sam, vec![id]), (jo, vec![])] {
+        let found = store
+            .incidents(
+                school,
+                IncidentScope::All,
+                &IncidentFilter {
+                    person: Some(who),
+                    limit: 10,
+                    ..IncidentFilter::default()
+                },
+            )
+            .await
+            .expect("list");
+        assert_eq!(on(found), expected, "{who:?}");
+    }
+    let people = store
+        .incident_people(school, IncidentScope::All, id)
+        .await
+        .expect("people");
+    assert_eq!(people.len(), 2, "Liam once, and Sam: {people:?}");
+
+    // Adding Jo later puts it in Jo's chronology too, once, with an entry saying so.
+    assert!(
+        store
+            .add_person_to_incident(school, IncidentScope::All, id, jo, "dsl")
+            .await
+            .expect("added")
+    );
+    assert!(
+        !store
+            .add_person_to_incident(school, IncidentScope::All, id, jo, "dsl")
+            .await
+            .expect("already on it")
+    );
+    let entries = store
+        .incident_entries(school, IncidentScope::All, id)
+        .await
+        .expect("entries");
+    assert_eq!(entries.len(), 1);
+    assert!(
+        entries[0].note.contains("Jo Smith (j.smith)"),
+        "{entries:?}"
+    );
+    // Someone who may see only their own records cannot add anyone to this one.
+    let hidden = store
+        .add_person_to_incident(
+            school,
+            IncidentScope::RecordedBy("teacher"),
+            id,
+            jo,
+            "teacher",
+        )
+        .await;
+    assert!(matches!(hidden, Err(StoreError::NotFound(_))), "{hidden:?}");
+    // Another school's pupil cannot be put on it.
+    let elsewhere = super::school(store, "welfare-elsewhere").await;
+    let stranger = jo_in(store, elsewhere).await;
+    let refused = store
+        .add_person_to_incident(school, IncidentScope::All, id, stranger, "dsl")
+        .await;
+    assert!(
+        matches!(refused, Err(StoreError::NotFound(_))),
+        "{refused:?}"
+    );
+}
+
+async fn jo_in(store: &Store, school: SchoolId) -> PersonId {
+    jo(store, school).await.id
 }
