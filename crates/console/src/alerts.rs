@@ -202,6 +202,8 @@ struct ShowPage {
     note: String,
     reason: String,
     context: Option<Vec<ContextLine>>,
+    /// Colleagues told about it, and whom one may tell.
+    tell: crate::tell::TellBox,
 }
 
 /// A blocked request near the alert.
@@ -265,6 +267,15 @@ impl ShowPage {
         } else {
             Vec::new()
         };
+        // Before the frame: opening the alert reads what was sent about it, so the banner
+        // no longer lists it.
+        let tell = crate::tell::TellBox::for_target(
+            state,
+            user,
+            &format!("alert:{}", alert.id),
+            format!("/alerts/{}/tell", alert.id),
+        )
+        .await?;
         Ok(ShowPage {
             layout: Layout::for_user(state, user, &format!("Alert {}", alert.id)).await,
             alert: line(state, alert),
@@ -290,6 +301,7 @@ impl ShowPage {
             note: String::new(),
             reason: String::new(),
             context: None,
+            tell,
         })
     }
 }

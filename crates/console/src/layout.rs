@@ -103,6 +103,50 @@ pub struct WaitingLine {
     pub incidents: i64,
     /// Severity-5 alerts no one has opened: (id, category name, summary, raised).
     pub urgent: Vec<(ward_store::AlertId, String, String, String)>,
+    /// What colleagues asked this account to look at and it has not opened yet: (link,
+    /// "Alert 7", who asked, their message).
+    pub asked: Vec<(String, String, String, String)>,
+}
+
+/// Most requests to look the banner lists.
+const ASKED_SHOWN: i64 = 5;
+
+/// What colleagues asked `user` to look at, unread.
+async fn asked(state: &AppState, user: &CurrentUser) -> Vec<(String, String, String, String)> {
+    let store = state.store();
+    let notices = match store
+        .unread_notices(user.account.school, user.account.id, ASKED_SHOWN)
+        .await
+    {
+        Ok(notices) => notices,
+        Err(error) => {
+            tracing::warn!(%error, "cannot read what colleagues asked");
+            return Vec::new();
+        }
+    };
+    if notices.is_empty() {
+        return Vec::new();
+    }
+    let accounts = store
+        .accounts(user.account.school)
+        .await
+        .unwrap_or_default();
+    notices
+        .into_iter()
+        .filter_map(|notice| {
+            let (kind, id) = notice.target.split_once(':')?;
+            let (link, what) = match kind {
+                "alert" => (format!("/alerts/{id}"), format!("Alert {id}")),
+                "incident" => (format!("/incidents/{id}"), format!("Incident {id}")),
+                _ => return None,
+            };
+            let from = accounts
+                .iter()
+                .find(|account| account.username == notice.sent_by)
+                .map_or(notice.sent_by.clone(), |a| a.display_name.clone());
+            Some((link, what, from, notice.message))
+        })
+        .collect()
 }
 
 /// Most unopened severity-5 alerts the banner lists.
@@ -116,6 +160,7 @@ impl WaitingLine {
         if !(alerts || unblock || incidents) {
             return WaitingLine::default();
         }
+        let asked = asked(state, user).await;
         let waiting = match state
             .store()
             .waiting(user.account.school, URGENT_SHOWN)
@@ -125,7 +170,10 @@ impl WaitingLine {
             Err(error) => {
                 // The page still opens; the counts are missing, and the log says why.
                 tracing::warn!(%error, "cannot count what waits");
-                return WaitingLine::default();
+                return WaitingLine {
+                    asked,
+                    ..WaitingLine::default()
+                };
             }
         };
         WaitingLine {
@@ -158,6 +206,7 @@ impl WaitingLine {
             } else {
                 Vec::new()
             },
+            asked,
         }
     }
 }

@@ -24,6 +24,7 @@ pub mod passwords;
 mod people;
 pub mod roles;
 pub mod sso;
+mod tell;
 pub mod totp;
 mod unblock;
 
@@ -506,6 +507,8 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/steps", post(incidents::step))
         .route("/incidents/{id}/actions", post(incidents::action))
         .route("/incidents/{id}/people", post(incidents::add_person))
+        .route("/incidents/{id}/tell", post(tell::incident))
+        .route("/alerts/{id}/tell", post(tell::alert))
         .route("/incidents/{id}/signoff", post(incidents::sign_off))
         .route("/people/{id}/chronology", get(incidents::chronology))
         .route("/unblock", get(unblock::list))

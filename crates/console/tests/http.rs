@@ -1869,3 +1869,79 @@ fn a_welfare_concern_resolves_names_asks_for_its_reasons_and_keeps_to_its_school
         "{actions:?}"
     );
 }
+
+#[test]
+fn the_dsl_asks_a_colleague_to_look_at_an_alert_and_sees_when_they_have_read_it() {
+    let console = Console::start();
+    let account = |username: &str| {
+        console
+            .runtime
+            .block_on(console.store.account_by_username(username))
+            .expect("query")
+            .expect("account")
+            .id
+            .0
+            .to_string()
+    };
+    let (head, teacher, elsewhere) = (account("head"), account("teacher"), account("other.dsl"));
+    let mut dsl = console.logged_in("dsl");
+    let alert = dsl.get("/alerts/1").body;
+    assert!(alert.contains("Nobody has been asked to look at this yet"));
+    assert!(alert.contains(&format!(r#"id="tell-{head}""#)), "{alert}");
+    assert!(
+        !alert.contains(&format!(r#"id="tell-{teacher}""#)),
+        "a teacher cannot open alerts, so is not offered"
+    );
+    // Only colleagues who may open it, of this school, can be told.
+    for refused in [&teacher, &elsewhere, &"x".to_owned()] {
+        let page = dsl.submit(
+            "/alerts/1",
+            "/alerts/1/tell",
+            &[("to", refused), ("message", "look")],
+        );
+        assert_eq!(page.status, 400, "{refused}: {}", page.body);
+    }
+    let sent = dsl.submit(
+        "/alerts/1",
+        "/alerts/1/tell",
+        &[("to", &head), ("message", "Jo again: can you call home?")],
+    );
+    assert_eq!(sent.status, 303, "{}", sent.body);
+    let told = dsl.get("/alerts/1").body;
+    assert!(told.contains("Jo again: can you call home?"), "{told}");
+    assert!(told.contains("not yet"), "{told}");
+
+    // The headteacher sees it at the top of every page until they open the alert.
+    let mut head_client = console.logged_in("head");
+    let dashboard = head_client.get("/").body;
+    assert!(
+        dashboard.contains("Colleagues asked you to look"),
+        "{dashboard}"
+    );
+    assert!(dashboard.contains("Jo again: can you call home?"));
+    assert!(dashboard.contains(r#"href="/alerts/1""#));
+    let opened = head_client.get("/alerts/1").body;
+    assert!(!opened.contains("Colleagues asked you to look"), "{opened}");
+    assert!(
+        !head_client
+            .get("/")
+            .body
+            .contains("Colleagues asked you to look")
+    );
+    // The DSL sees when it was read.
+    let receipt = dsl.get("/alerts/1").body;
+    assert!(!receipt.contains(">not yet<"), "{receipt}");
+    assert!(receipt.contains(r#"class="read""#), "{receipt}");
+
+    // A teacher may not tell anyone about an alert.
+    let mut teacher_client = console.logged_in("teacher");
+    let token = csrf_in(&teacher_client.get("/incidents/new").body);
+    let page = teacher_client.post("/alerts/1/tell", &[("csrf", &token), ("to", &head)]);
+    assert_eq!(page.status, 403);
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    assert!(actions.contains(&"alert.tell".to_owned()), "{actions:?}");
+}

@@ -21,6 +21,7 @@ mod incidents;
 mod journal;
 mod migrate;
 mod model;
+mod notices;
 mod people;
 mod policy;
 mod schools;
@@ -58,6 +59,7 @@ pub use model::{
     SecondFactor, Session, Source, check_device_name, check_name, check_username,
     is_hidden_character, micros, timestamp,
 };
+pub use notices::{NewRecords, Notice, NoticeEmail};
 pub use policy::{
     FilterChanges, MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON,
     MOST_POLICY_BYTES, PolicySource, PolicyVersion,

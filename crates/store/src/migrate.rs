@@ -107,6 +107,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0018_welfare_concerns.sql"),
         postgres: include_str!("../migrations/postgres/0018_welfare_concerns.sql"),
     },
+    Migration {
+        version: 19,
+        sqlite: include_str!("../migrations/sqlite/0019_notices.sql"),
+        postgres: include_str!("../migrations/postgres/0019_notices.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -1,5 +1,8 @@
 //! Telling people about alerts (DESIGN.md M3): high-severity alerts at once, by email (SMTP)
-//! and to a webhook; a weekly summary to the DSL.
+//! and to a webhook; a weekly summary to the DSL. And telling staff what waits for them, by
+//! email to their accounts' addresses: a new incident recorded by someone who does not manage
+//! incidents goes to those who do (the DSL, the headteacher); a new unblock request to those
+//! who decide them; "alert these staff" to the staff chosen.
 //!
 //! Both work from the database, not from the front ends: every few seconds the notifier
 //! claims the school's new alerts at or above the configured severity (a claim marks them told,
@@ -23,7 +26,8 @@ use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
-use ward_store::{Alert, AlertSource, SchoolId, Store};
+use ward_console::roles::{Permission, allows};
+use ward_store::{Account, Alert, AlertSource, NewRecords, SchoolId, Store};
 
 use crate::config::{Config, SmtpSecurity};
 
@@ -56,6 +60,17 @@ struct Email {
     mailer: AsyncSmtpTransport<Tokio1Executor>,
     from: Mailbox,
     to: Vec<Mailbox>,
+}
+
+/// The addresses of the school's accounts that may act with `permission`, are not disabled and
+/// have an email address, but `except` (who made the thing: they know).
+fn recipients(accounts: &[Account], permission: Permission, except: &str) -> Vec<Mailbox> {
+    accounts
+        .iter()
+        .filter(|account| !account.disabled && account.username != except)
+        .filter(|account| allows(&account.roles, permission))
+        .filter_map(|account| account.email.as_deref()?.parse::<Mailbox>().ok())
+        .collect()
 }
 
 fn mailboxes(list: &str, setting: &str) -> anyhow::Result<Vec<Mailbox>> {
@@ -144,6 +159,7 @@ impl Notifier {
         let mut summary_handled = None;
         loop {
             let sent = self.send_due_alerts().await;
+            let sent = sent.and(self.tell_staff().await);
             let summary = self
                 .send_weekly_summary_if_due(Timestamp::now(), &mut summary_handled)
                 .await;
@@ -174,6 +190,158 @@ impl Notifier {
             }
         }
         failure
+    }
+
+    /// Emails staff what waits for them: new incidents recorded by someone who does not manage
+    /// incidents, new unblock requests, and the notices sent with "alert these staff". Each is
+    /// claimed first (so that with several gateways it is sent once) and given back if sending
+    /// fails. A message names no pupil and no site: it says what kind of thing waits, and where.
+    async fn tell_staff(&self) -> anyhow::Result<()> {
+        let Some(email) = &self.email else {
+            return Ok(());
+        };
+        let since = Timestamp::now() - TOO_OLD;
+        let accounts = self.store.accounts(self.school).await?;
+        let name = |username: &str| {
+            accounts
+                .iter()
+                .find(|account| account.username == username)
+                .map_or_else(
+                    || username.to_owned(),
+                    |account| account.display_name.clone(),
+                )
+        };
+        let mut failure = Ok(());
+        for incident in self
+            .store
+            .claim_new_incidents(self.school, since, 20)
+            .await?
+        {
+            let recorder = accounts
+                .iter()
+                .find(|account| account.username == incident.created_by);
+            if recorder.is_some_and(|account| allows(&account.roles, Permission::ManageIncidents)) {
+                continue;
+            }
+            let to = recipients(&accounts, Permission::ManageIncidents, &incident.created_by);
+            let what = if incident.welfare {
+                "a welfare concern"
+            } else if incident.audience == "staff" {
+                "a staff incident"
+            } else {
+                "a pupil incident"
+            };
+            let subject = format!(
+                "[Ward] {} recorded {what} — {}",
+                name(&incident.created_by),
+                self.school_name
+            );
+            let body = format!(
+                "{} recorded {what} (incident {}) at {}.\n\nOpen it in Ward (log-in needed): \
+                 {}/incidents/{}\n\nThe details are in Ward only.\n",
+                name(&incident.created_by),
+                incident.id,
+                self.when(incident.created_at),
+                self.console_url,
+                incident.id
+            );
+            if let Err(error) = self.send_to(email, &to, &subject, body).await {
+                self.store
+                    .unclaim_new(self.school, NewRecords::Incidents, incident.id.0)
+                    .await?;
+                failure = Err(error.context(format!("incident {}", incident.id)));
+            }
+        }
+        for id in self
+            .store
+            .claim_new_unblock_requests(self.school, since, 20)
+            .await?
+        {
+            let request = self.store.unblock_request(self.school, id).await?;
+            let asker = request.request.username.clone().unwrap_or_default();
+            let to = recipients(&accounts, Permission::DecideUnblocks, &asker);
+            let who = if request.request.origin == "block-page" {
+                "Someone at a block page".to_owned()
+            } else {
+                name(&asker)
+            };
+            let subject = format!("[Ward] New unblock request — {}", self.school_name);
+            let body = format!(
+                "{who} asked for a site to be unblocked (request {id}) at {}.\n\nDecide in Ward \
+                 (log-in needed): {}/unblock/{id}\n",
+                self.when(request.created_at),
+                self.console_url
+            );
+            if let Err(error) = self.send_to(email, &to, &subject, body).await {
+                self.store
+                    .unclaim_new(self.school, NewRecords::UnblockRequests, id.0)
+                    .await?;
+                failure = Err(error.context(format!("unblock request {id}")));
+            }
+        }
+        for claimed in self
+            .store
+            .claim_notices_to_email(self.school, since, 20)
+            .await?
+        {
+            let notice = &claimed.notice;
+            let (kind, id) = notice.target.split_once(':').unwrap_or(("", ""));
+            let (thing, path) = match kind {
+                "alert" => ("alert", "alerts"),
+                _ => ("incident", "incidents"),
+            };
+            let subject = format!(
+                "[Ward] {} asked you to look at {thing} {id} — {}",
+                name(&notice.sent_by),
+                self.school_name
+            );
+            let body = format!(
+                "{} asked you to look at {thing} {id}{}.\n\nOpen it in Ward (log-in needed): \
+                 {}/{path}/{id}\n\nOpening it tells them you have read it.\n",
+                name(&notice.sent_by),
+                if notice.message.is_empty() {
+                    ""
+                } else {
+                    "; their message is with it in Ward"
+                },
+                self.console_url
+            );
+            let to = match claimed.email.parse::<Mailbox>() {
+                Ok(mailbox) => vec![mailbox],
+                Err(_) => {
+                    tracing::warn!(
+                        notice = notice.id,
+                        "the recipient's email address cannot be used"
+                    );
+                    continue;
+                }
+            };
+            if let Err(error) = self.send_to(email, &to, &subject, body).await {
+                self.store.unclaim_notice(self.school, notice.id).await?;
+                failure = Err(error.context(format!("notice {}", notice.id)));
+            }
+        }
+        failure
+    }
+
+    /// Sends to `to`, if anyone: nobody to tell is not a failure.
+    async fn send_to(
+        &self,
+        email: &Email,
+        to: &[Mailbox],
+        subject: &str,
+        body: String,
+    ) -> anyhow::Result<()> {
+        if to.is_empty() {
+            return Ok(());
+        }
+        send_mail(email, to, subject, body).await
+    }
+
+    fn when(&self, at: Timestamp) -> String {
+        at.to_zoned_datetime(self.zone.clone())
+            .strftime("%a %-d %b %H:%M")
+            .to_string()
     }
 
     async fn send_alert(&self, alert: &Alert) -> anyhow::Result<()> {

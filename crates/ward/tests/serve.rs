@@ -4627,3 +4627,176 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+/// Issue 26: what waits for staff reaches their inbox. A teacher's incident is emailed to those
+/// who manage incidents, a block-page unblock request to those who decide them, and "alert these
+/// staff" to the colleague chosen: each once, to the addresses of their accounts, naming no pupil,
+/// no site and not the message.
+#[test]
+fn staff_are_emailed_a_teachers_incident_an_unblock_request_and_a_colleagues_request_to_look() {
+    let folder = temp_folder("tell-staff");
+    let smtp = SmtpServer::start(&folder);
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &DNS_POLICY.replace("VERDICT", "unacceptable"),
+        &[
+            ("WARD_ADMIN_PASSWORD", "tell staff test password"),
+            ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+            ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
+            ("WARD_ALERTS_SMTP_SECURITY", "none"),
+            ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+            ("WARD_ALERTS_EMAIL_TO", "alerts@school.test"),
+            ("WARD_ALERTS_SUMMARY_DAY", "sunday"),
+            ("WARD_ALERTS_SUMMARY_TIME", "23:59"),
+            ("WARD_ALERTS_CONSOLE_URL", "https://ward.school.test/"),
+        ],
+    );
+    let base = &server.base;
+    let (status, _, session) = log_in(base, "admin", "tell staff test password");
+    assert_eq!(status, 303);
+    let admin = session.expect("a session");
+    let (_, page) = console_get(base, &admin, "/accounts");
+    let csrf = field(&page, "csrf");
+    let set_email = |id: &str, email: &str| {
+        let (status, body) = console_post(
+            base,
+            &admin,
+            &format!("/accounts/{id}/email"),
+            &[("email", email), ("csrf", &csrf)],
+        );
+        assert_eq!(status, 303, "{body}");
+    };
+    set_email("1", "head@school.test");
+    let create = |username: &str, name: &str, role: &str| -> String {
+        let (status, page) = console_post(
+            base,
+            &admin,
+            "/accounts",
+            &[
+                ("username", username),
+                ("display_name", name),
+                ("roles", role),
+                ("csrf", &csrf),
+            ],
+        );
+        assert_eq!(status, 200, "{page}");
+        page.split("<code>")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .expect("the one-time password")
+            .to_owned()
+    };
+    let teacher_password = create("mr.green", "Mr Green", "teacher");
+    create("deputy", "Ms Deputy", "dsl");
+    set_email("3", "deputy@school.test");
+
+    // A teacher records an incident: the DSL and headteacher are emailed (not the teacher).
+    let (_, _, session) = log_in(base, "mr.green", &teacher_password);
+    let teacher = session.expect("a session");
+    let (_, page) = console_get(base, &teacher, "/account/password");
+    let new_password = "cobalt lantern orchard ninety";
+    let (status, body) = console_post(
+        base,
+        &teacher,
+        "/account/password",
+        &[
+            ("current", &teacher_password),
+            ("new", new_password),
+            ("confirm", new_password),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    let (_, page) = console_get(base, &teacher, "/incidents/new");
+    let (status, body) = console_post(
+        base,
+        &teacher,
+        "/incidents",
+        &[
+            ("kind", "pupil:non-educational-sites"),
+            ("username", "t.jones"),
+            ("evidence", "Tom had a betting site open in maths"),
+            ("reported_by", "Mr Green"),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    let messages = smtp.wait_for(1);
+    let incident = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] Mr Green recorded a pupil incident"))
+        .unwrap_or_else(|| panic!("no incident email among {messages:?}"));
+    assert!(
+        incident.contains("https://ward.school.test/incidents/1"),
+        "{incident}"
+    );
+    assert!(
+        incident.contains("X-RcptTo: head@school.test, deputy@school.test")
+            || incident.contains("X-RcptTo: deputy@school.test, head@school.test"),
+        "{incident}"
+    );
+    assert!(
+        !incident.contains("t.jones") && !incident.contains("betting"),
+        "{incident}"
+    );
+
+    // A pupil asks at the block page: those who decide requests are emailed, without the site.
+    let blocked = "http://casino.test/roulette";
+    let (status, page) = curl_through(&proxy, blocked);
+    assert_eq!(status, 403, "{page}");
+    let token = field(&page, "token");
+    assert_eq!(
+        post_block_page_form(&proxy, blocked, &token, "unblock", "reason", "For maths"),
+        200
+    );
+    let messages = smtp.wait_for(2);
+    let request = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] New unblock request"))
+        .unwrap_or_else(|| panic!("no request email among {messages:?}"));
+    assert!(request.contains("Someone at a block page"), "{request}");
+    assert!(
+        request.contains("https://ward.school.test/unblock/1"),
+        "{request}"
+    );
+    assert!(!request.contains("casino"), "{request}");
+
+    // The DSL asks the deputy to look at the incident.
+    let (_, page) = console_get(base, &admin, "/incidents/1");
+    assert!(
+        page.contains("id=\"tell-3\""),
+        "the deputy is offered: {page}"
+    );
+    assert!(
+        !page.contains("id=\"tell-2\""),
+        "the teacher cannot open it, so is not"
+    );
+    let (status, body) = console_post(
+        base,
+        &admin,
+        "/incidents/1/tell",
+        &[
+            ("to", "3"),
+            ("message", "Tom's mum rang, can you follow up?"),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    let messages = smtp.wait_for(3);
+    let asked = messages
+        .iter()
+        .find(|m| m.contains("Subject: [Ward] Administrator asked you to look at incident 1"))
+        .unwrap_or_else(|| panic!("no request to look among {messages:?}"));
+    assert!(asked.contains("X-RcptTo: deputy@school.test"), "{asked}");
+    assert!(
+        !asked.contains("mum rang"),
+        "the message stays in Ward: {asked}"
+    );
+
+    // Each once: nothing more follows.
+    std::thread::sleep(Duration::from_secs(7));
+    assert_eq!(smtp.messages().len(), 3, "{:?}", smtp.messages());
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    std::fs::remove_dir_all(&folder).expect("clean up");
+}

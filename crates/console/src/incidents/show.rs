@@ -107,6 +107,8 @@ pub(super) struct ShowPage {
     entries: Vec<EntryView>,
     /// Why the form just sent was refused.
     message: String,
+    /// Colleagues told about it, and whom one may tell (those who manage incidents).
+    tell: crate::tell::TellBox,
 }
 
 impl ShowPage {
@@ -285,6 +287,18 @@ impl ShowPage {
             })
             .collect();
         let open = incident.status == IncidentStatus::Open;
+        // Before the frame: opening the incident reads what was sent about it.
+        let tell = if manage {
+            crate::tell::TellBox::for_target(
+                state,
+                user,
+                &format!("incident:{}", incident.id),
+                format!("/incidents/{}/tell", incident.id),
+            )
+            .await?
+        } else {
+            crate::tell::TellBox::default()
+        };
         Ok(ShowPage {
             layout: Layout::for_user(state, user, &format!("Incident {}", incident.id)).await,
             id: incident.id,
@@ -351,6 +365,7 @@ impl ShowPage {
             events,
             entries,
             message: String::new(),
+            tell,
         })
     }
 
