@@ -5,21 +5,8 @@
 
 mod support;
 
-use support::{Console, PASSWORD};
+use support::{Console, PASSWORD, browser_log_in as log_in};
 use ward_testkit::webdriver::Browser;
-
-fn log_in(browser: &Browser, console: &Console, username: &str, password: &str) {
-    browser.open(&format!("{}/login", console.base));
-    browser.type_into("input[name=username]", username);
-    browser.type_into("input[name=password]", password);
-    browser.click("form[action='/login'] button[type=submit]");
-    // The DSL and the headteacher type the code their authenticator app shows.
-    if password == PASSWORD && support::needs_code(username) {
-        browser.wait_for_text("Your sign-in code");
-        browser.type_into("#code", &console.next_code(username));
-        browser.click("#check-code");
-    }
-}
 
 #[test]
 fn dsl_imports_pupils_then_looks_at_a_pupils_activity_with_a_reason() {

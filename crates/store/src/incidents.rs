@@ -610,7 +610,8 @@ impl Store {
              JOIN incidents i ON i.id = ip.incident_id AND i.school_id = ip.school_id
              JOIN people p ON p.id = ip.person_id AND p.school_id = ip.school_id
              WHERE ip.school_id = $1 AND ip.incident_id = $5 AND {}
-             ORDER BY ip.added_at, p.family_name, p.given_name",
+             ORDER BY CASE WHEN ip.person_id = i.person_id THEN 0 ELSE 1 END, ip.added_at,
+                      p.family_name, p.given_name",
             visible(2)
         );
         dispatch!(self, pool => {

@@ -255,6 +255,15 @@ impl Browser {
         );
     }
 
+    /// Sets the window's size (its outer size, in CSS pixels).
+    pub fn set_window_size(&self, width: u32, height: u32) {
+        self.command(
+            "POST",
+            "/window/rect",
+            Some(json!({ "width": width, "height": height })),
+        );
+    }
+
     /// Runs a script in the page.
     pub fn run(&self, script: &str) -> Value {
         self.command(

@@ -455,3 +455,22 @@ impl Client {
         )
     }
 }
+
+/// Logs `browser` in through the form as `username`; the DSL and the headteacher then type the
+/// code their authenticator app shows (when the password is the right one).
+pub fn browser_log_in(
+    browser: &ward_testkit::webdriver::Browser,
+    console: &Console,
+    username: &str,
+    password: &str,
+) {
+    browser.open(&format!("{}/login", console.base));
+    browser.type_into("input[name=username]", username);
+    browser.type_into("input[name=password]", password);
+    browser.click("form[action='/login'] button[type=submit]");
+    if password == PASSWORD && needs_code(username) {
+        browser.wait_for_text("Your sign-in code");
+        browser.type_into("#code", &console.next_code(username));
+        browser.click("#check-code");
+    }
+}
