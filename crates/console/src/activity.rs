@@ -6,7 +6,6 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
 use jiff::Timestamp;
-use jiff::civil::Date;
 use serde::Deserialize;
 use ward_store::{ActivityQuery, BrowsingRow, DeviceId, EventRow, Store};
 
@@ -94,19 +93,6 @@ pub async fn activity_page(
     render(&page)
 }
 
-fn parse_day(state: &AppState, text: &str, field: &str) -> Result<Option<Timestamp>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let date: Date = text
-        .parse()
-        .map_err(|_| format!("The {field} date {text:?} is not a date like 2026-11-23."))?;
-    date.to_zoned_datetime(state.config().time_zone.clone())
-        .map(|zoned| Some(zoned.timestamp()))
-        .map_err(|error| error.to_string())
-}
-
 /// `POST /activity`: runs a search. Naming a person needs a reason; every search is audited.
 pub async fn activity_search(
     State(state): State<AppState>,
@@ -157,8 +143,8 @@ async fn run_activity_search(
                 .map_err(|_| "Choose a device from the list.".to_owned())?,
         )),
     };
-    let from = parse_day(state, &form.from, "from")?;
-    let to = parse_day(state, &form.to, "to")?.map(|day| {
+    let from = crate::layout::parse_day(state, &form.from, "from")?;
+    let to = crate::layout::parse_day(state, &form.to, "to")?.map(|day| {
         day.checked_add(jiff::SignedDuration::from_hours(24))
             .unwrap_or(day)
     });

@@ -10,8 +10,8 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::SignedDuration;
 use serde::Deserialize;
 use ward_store::{
-    ActivityQuery, Alert, AlertFilter, AlertId, AlertSource, AlertStatus, EventRow, IncidentFilter,
-    IncidentId, IncidentScope, IncidentStatus,
+    ActivityQuery, Alert, AlertFilter, AlertId, AlertNarrowing, AlertSource, AlertStatus, EventRow,
+    IncidentFilter, IncidentId, IncidentScope, IncidentStatus,
 };
 
 use crate::auth::CurrentUser;
@@ -37,6 +37,8 @@ pub struct AlertLine {
     who: String,
     summary: String,
     status: &'static str,
+    /// The colleague's name it is assigned to (empty: no one).
+    assigned: String,
 }
 
 fn who(alert: &Alert) -> String {
@@ -76,6 +78,7 @@ fn line(state: &AppState, alert: &Alert) -> AlertLine {
         who: who(alert),
         summary: alert.summary.clone(),
         status: alert.status.label(),
+        assigned: alert.assigned_to.clone().unwrap_or_default(),
     }
 }
 
@@ -93,18 +96,149 @@ struct QueuePage {
     layout: Layout,
     tabs: Vec<Tab>,
     alerts: Vec<AlertLine>,
+    status: &'static str,
     status_label: &'static str,
     limit: i64,
+    query: QueueQuery,
+    /// The filters as a query string (for the tabs and for coming back after a bulk change).
+    filters: String,
+    filtered: bool,
+    categories: Vec<(String, String)>,
+    colleagues: Vec<(String, String)>,
+    /// What a bulk change did, or why the filters could not be used.
+    message: String,
+    /// The moves a bulk change may make from this tab: (status, label, needs a note).
+    moves: Vec<(&'static str, &'static str, bool)>,
 }
 
-/// The queue's tab.
-#[derive(Debug, Default, Deserialize)]
+/// The queue's tab and filters, and what the last bulk change did.
+#[derive(Debug, Default, Clone, Deserialize)]
 #[serde(default)]
 pub struct QueueQuery {
     status: String,
+    /// A pupil: username, UPN or name.
+    person: String,
+    class: String,
+    year: String,
+    /// Lowest severity, 1 to 5.
+    severity: String,
+    category: String,
+    from: String,
+    to: String,
+    /// `me`, `none`, or empty for anyone.
+    assigned: String,
+    /// After a bulk change: how many changed, how many were refused.
+    changed: Option<u64>,
+    refused: Option<u64>,
 }
 
-/// `GET /alerts?status=new`.
+impl QueueQuery {
+    /// The filters (not the tab) as a query string.
+    fn filters(&self) -> String {
+        let pairs = [
+            ("person", &self.person),
+            ("class", &self.class),
+            ("year", &self.year),
+            ("severity", &self.severity),
+            ("category", &self.category),
+            ("from", &self.from),
+            ("to", &self.to),
+            ("assigned", &self.assigned),
+        ];
+        serde_urlencoded::to_string(
+            pairs
+                .iter()
+                .filter(|(_, value)| !value.trim().is_empty())
+                .map(|(key, value)| (*key, value.trim()))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap_or_default()
+    }
+
+    /// The store's narrowing, or what is wrong with a filter.
+    async fn narrowing(
+        &self,
+        state: &AppState,
+        user: &CurrentUser,
+    ) -> Result<AlertNarrowing, String> {
+        let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+        let person = match given(&self.person) {
+            None => None,
+            Some(text) => {
+                let found = state
+                    .store()
+                    .people_matching(user.account.school, &text, 10)
+                    .await
+                    .map_err(|error| error.to_string())?;
+                match found.as_slice() {
+                    [one] => Some(one.id),
+                    [] => {
+                        return Err(format!(
+                            "Nobody in the school's records matches \"{text}\"."
+                        ));
+                    }
+                    several => {
+                        return Err(format!(
+                            "Several people match \"{text}\": type the username of the one you mean ({}).",
+                            several
+                                .iter()
+                                .map(|p| format!(
+                                    "{} {} ({})",
+                                    p.given_name, p.family_name, p.username
+                                ))
+                                .collect::<Vec<_>>()
+                                .join("; ")
+                        ));
+                    }
+                }
+            }
+        };
+        let min_severity = match given(&self.severity) {
+            None => None,
+            Some(text) => Some(
+                text.parse::<u8>()
+                    .ok()
+                    .filter(|severity| (1..=5).contains(severity))
+                    .ok_or_else(|| format!("Severity {text:?} is not 1 to 5."))?,
+            ),
+        };
+        let to = crate::layout::parse_day(state, &self.to, "to")?
+            .map(|day| day + SignedDuration::from_hours(24));
+        Ok(AlertNarrowing {
+            person,
+            class: given(&self.class),
+            year: given(&self.year),
+            min_severity,
+            category: given(&self.category),
+            from: crate::layout::parse_day(state, &self.from, "from")?,
+            to,
+            assigned_to: match self.assigned.as_str() {
+                "me" => Some(user.account.username.clone()),
+                "none" => Some(String::new()),
+                _ => None,
+            },
+        })
+    }
+}
+
+/// Colleagues who triage alerts, as (username, name), for assigning.
+async fn colleagues(
+    state: &AppState,
+    user: &CurrentUser,
+) -> Result<Vec<(String, String)>, AppError> {
+    Ok(state
+        .store()
+        .accounts(user.account.school)
+        .await?
+        .into_iter()
+        .filter(|account| {
+            !account.disabled && crate::roles::allows(&account.roles, Permission::TriageAlerts)
+        })
+        .map(|account| (account.username, account.display_name))
+        .collect())
+}
+
+/// `GET /alerts?status=new&person=…&class=…&year=…&severity=…&category=…&from=…&to=…&assigned=…`.
 pub async fn queue(
     State(state): State<AppState>,
     user: CurrentUser,
@@ -130,24 +264,234 @@ pub async fn queue(
             current: tab == status,
         })
         .collect();
-    let alerts = store
-        .alerts(school, &AlertFilter::status(status, QUEUE_LIMIT))
+    let mut message = match (query.changed, query.refused) {
+        (Some(changed), Some(refused)) if refused > 0 => format!(
+            "{changed} alert(s) changed; {refused} could not be (someone else moved them, or \
+             they cannot make that move)."
+        ),
+        (Some(changed), _) => format!("{changed} alert(s) changed."),
+        _ => String::new(),
+    };
+    let colleagues = colleagues(&state, &user).await?;
+    let named = |mut line: AlertLine| {
+        if let Some((_, name)) = colleagues
+            .iter()
+            .find(|(username, _)| *username == line.assigned)
+        {
+            line.assigned.clone_from(name);
+        }
+        line
+    };
+    let alerts = match query.narrowing(&state, &user).await {
+        Ok(narrow) => store
+            .alerts(
+                school,
+                &AlertFilter {
+                    narrow,
+                    ..AlertFilter::status(status, QUEUE_LIMIT)
+                },
+            )
+            .await?
+            .iter()
+            .map(|alert| named(line(&state, alert)))
+            .collect(),
+        Err(problem) => {
+            message = problem;
+            Vec::new()
+        }
+    };
+    let watched = &state.config().watched;
+    let categories = store
+        .alert_categories(school)
         .await?
-        .iter()
-        .map(|alert| line(&state, alert))
+        .into_iter()
+        .map(|id| {
+            let name = watched.category_name(&id);
+            (id, name)
+        })
         .collect();
     let mut layout = Layout::for_user(&state, &user, "Alerts").await;
     // The queue lists the unopened severity-5 alerts itself, gravest first: no banner here.
     if let Some(nav) = &mut layout.user {
         nav.waiting.urgent.clear();
     }
+    let filters = query.filters();
     render(&QueuePage {
         layout,
         tabs,
         alerts,
+        status: status.as_str(),
         status_label: status.label(),
         limit: QUEUE_LIMIT,
+        filtered: !filters.is_empty(),
+        filters,
+        query,
+        categories,
+        colleagues,
+        message,
+        moves: AlertStatus::ALL
+            .into_iter()
+            .filter(|next| status.can_become(*next) && *next != AlertStatus::Escalated)
+            .map(|next| {
+                (
+                    next.as_str(),
+                    move_names(status, next).0,
+                    next.needs_note(status),
+                )
+            })
+            .collect(),
     })
+}
+
+/// `POST /alerts/bulk`: the alerts ticked (`alert`, once or more) are moved to `status` (with
+/// `note` where the move needs a reason) or assigned to `assignee` (`action` = `assign`; an
+/// empty assignee removes the assignment). Each alert moves on its own: one someone else moved
+/// meanwhile is counted as refused, not an error for the rest. Audited per alert. Back to the
+/// queue as it was (`back`: its tab and filters).
+pub async fn bulk(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(fields): axum::Form<Vec<(String, String)>>,
+) -> Result<Response, AppError> {
+    user.require(Permission::TriageAlerts)?;
+    let store = state.store();
+    let school = user.account.school;
+    let field = |name: &str| {
+        fields
+            .iter()
+            .find(|(key, _)| key == name)
+            .map_or("", |(_, value)| value.as_str())
+    };
+    let ids: Vec<AlertId> = fields
+        .iter()
+        .filter(|(key, _)| key == "alert")
+        .map(|(_, value)| {
+            value
+                .parse::<i64>()
+                .map(AlertId)
+                .map_err(|_| AppError::BadRequest(format!("{value:?} is not an alert")))
+        })
+        .collect::<Result<_, _>>()?;
+    if ids.is_empty() {
+        return Err(AppError::BadRequest("Tick the alerts to change.".into()));
+    }
+    // Back to the same tab and filters: only the queue's own parameters pass.
+    let back: QueueQuery = serde_urlencoded::from_str(field("back")).unwrap_or_default();
+    let back_to = {
+        let filters = back.filters();
+        match back.status.as_str() {
+            "" => filters,
+            status => {
+                let status = serde_urlencoded::to_string([("status", status)]).unwrap_or_default();
+                if filters.is_empty() {
+                    status
+                } else {
+                    format!("{status}&{filters}")
+                }
+            }
+        }
+    };
+    let (mut changed, mut refused) = (0u64, 0u64);
+    match field("action") {
+        "assign" => {
+            let assignee = field("assignee").trim();
+            let names = colleagues(&state, &user).await?;
+            let assignee = match assignee {
+                "" => None,
+                username => Some(
+                    names
+                        .iter()
+                        .find(|(name, _)| name == username)
+                        .map(|(name, _)| name.as_str())
+                        .ok_or_else(|| {
+                            AppError::BadRequest("Choose a colleague who triages alerts.".into())
+                        })?,
+                ),
+            };
+            for id in &ids {
+                store.alert(school, *id).await?;
+            }
+            changed = store
+                .assign_alerts(school, &ids, assignee, &user.account.username)
+                .await?;
+            refused = ids.len() as u64 - changed;
+            for id in &ids {
+                user.record(
+                    store,
+                    "alert.assign",
+                    &format!("alert:{id}"),
+                    assignee.map_or_else(
+                        || "unassigned".to_owned(),
+                        |name| format!("assigned to {name}"),
+                    ),
+                    None,
+                )
+                .await?;
+            }
+            // The colleague is told, as with "alert these staff".
+            if let Some(name) = assignee.filter(|name| *name != user.account.username) {
+                let account = store
+                    .account_by_username(name)
+                    .await?
+                    .filter(|account| account.school == school);
+                if let Some(account) = account {
+                    for id in &ids {
+                        store
+                            .send_notices(
+                                school,
+                                &user.account.username,
+                                &[account.id],
+                                &format!("alert:{id}"),
+                                "Assigned to you",
+                            )
+                            .await?;
+                    }
+                }
+            }
+        }
+        status => {
+            let status: AlertStatus = status
+                .parse()
+                .map_err(|_| AppError::BadRequest("Choose what to do with them.".into()))?;
+            if status == AlertStatus::Escalated {
+                return Err(AppError::BadRequest(
+                    "Escalating needs an incident's record: open the alert to escalate it.".into(),
+                ));
+            }
+            let note = field("note").trim();
+            for id in &ids {
+                let alert = store.alert(school, *id).await?;
+                match store
+                    .change_alert(school, *id, &user.account.username, status, note, None)
+                    .await
+                {
+                    Ok(()) => {
+                        changed += 1;
+                        user.record(
+                            store,
+                            move_names(alert.status, status).1,
+                            &format!("alert:{id}"),
+                            format!("{} (several at once)", status.label().to_lowercase()),
+                            (!note.is_empty()).then(|| note.to_owned()),
+                        )
+                        .await?;
+                    }
+                    Err(ward_store::StoreError::Invalid(message)) => {
+                        return Err(AppError::BadRequest(format!(
+                            "Nothing more was changed: {message}."
+                        )));
+                    }
+                    Err(ward_store::StoreError::Conflict(_)) => refused += 1,
+                    Err(other) => return Err(other.into()),
+                }
+            }
+        }
+    }
+    let separator = if back_to.is_empty() { "" } else { "&" };
+    Ok(Redirect::to(&format!(
+        "/alerts?{back_to}{separator}changed={changed}&refused={refused}"
+    ))
+    .into_response())
 }
 
 /// A move's button label and audit action.
@@ -276,9 +620,15 @@ impl ShowPage {
             format!("/alerts/{}/tell", alert.id),
         )
         .await?;
+        let mut shown = line(state, alert);
+        if let Some(username) = &alert.assigned_to
+            && let Some(account) = store.account_by_username(username).await?
+        {
+            shown.assigned = account.display_name;
+        }
         Ok(ShowPage {
             layout: Layout::for_user(state, user, &format!("Alert {}", alert.id)).await,
-            alert: line(state, alert),
+            alert: shown,
             identified_by: alert.identified_by,
             detail: alert.detail.clone(),
             notified: alert

@@ -370,6 +370,7 @@ mod tests {
             notified_at: None,
             incident: None,
             opened: None,
+            assigned_to: None,
         }
     }
 

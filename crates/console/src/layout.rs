@@ -311,3 +311,18 @@ pub(crate) fn parse_local(
 
 // ---------------------------------------------------------------------------------------------
 // Dashboard
+
+/// A day typed in a form (`2026-11-23`), as the start of that day in the school's zone; `None`
+/// when nothing was typed. The error names `field`.
+pub fn parse_day(state: &AppState, text: &str, field: &str) -> Result<Option<Timestamp>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let date: jiff::civil::Date = text
+        .parse()
+        .map_err(|_| format!("The {field} date {text:?} is not a date like 2026-11-23."))?;
+    date.to_zoned_datetime(state.config().time_zone.clone())
+        .map(|zoned| Some(zoned.timestamp()))
+        .map_err(|error| error.to_string())
+}

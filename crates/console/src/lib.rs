@@ -464,7 +464,13 @@ pub fn router(state: AppState) -> Router {
             get(filtering::group_removal).post(filtering::remove_group_now),
         )
         .route("/filtering/document", get(filtering::document))
-        .route("/people", get(people::people))
+        .route("/people", get(people::people).post(people::add_person))
+        .route("/people/new", get(people::new_person))
+        .route(
+            "/people/{id}",
+            get(people::person).post(people::update_person),
+        )
+        .route("/people/{id}/leaver", post(people::leaver))
         .route(
             "/people/{id}/password",
             get(people::person_password).post(people::set_person_password),
@@ -488,6 +494,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/roles", post(accounts::set_roles))
         .route("/alerts", get(alerts::queue))
+        .route("/alerts/bulk", post(alerts::bulk))
         .route(
             "/alerts/exclusions",
             get(detection::exclusions).post(detection::add_exclusion),

@@ -1,11 +1,12 @@
-//! People: the list with search, and the MIS CSV import (each bad row listed with its line).
+//! People: the list with search, the MIS CSV import (each bad row listed with its line), and
+//! one person's page: added by hand, changed, marked as a leaver (or back).
 
 use askama::Template;
-use axum::extract::{Multipart, Query, State};
+use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Redirect, Response};
 use serde::Deserialize;
-use ward_store::{Person, PersonKind};
+use ward_store::{NewPerson, Person, PersonId, PersonKind};
 
 use crate::auth::CurrentUser;
 use crate::layout::{Layout, render};
@@ -340,4 +341,274 @@ pub async fn set_person_password(
         }
         _ => Err(AppError::BadRequest("choose what to do".into())),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One person: add, change, mark as a leaver
+
+/// The person form's fields.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct PersonForm {
+    kind: String,
+    username: String,
+    given_name: String,
+    family_name: String,
+    external_id: String,
+    year_group: String,
+    class_name: String,
+    job_role: String,
+}
+
+impl PersonForm {
+    fn from_person(person: &Person) -> PersonForm {
+        PersonForm {
+            kind: person.kind.as_str().to_owned(),
+            username: person.username.clone(),
+            given_name: person.given_name.clone(),
+            family_name: person.family_name.clone(),
+            external_id: person.external_id.clone().unwrap_or_default(),
+            year_group: person.year_group.clone().unwrap_or_default(),
+            class_name: person.class_name.clone().unwrap_or_default(),
+            job_role: person.job_role.clone().unwrap_or_default(),
+        }
+    }
+
+    /// The person as the store takes them, placed in their group; or what is wrong.
+    async fn person(&self, state: &AppState, user: &CurrentUser) -> Result<NewPerson, String> {
+        let kind = match self.kind.trim() {
+            "" => return Err("Say whether they are a pupil, staff or a guest.".into()),
+            text => text
+                .parse::<PersonKind>()
+                .map_err(|error| error.to_string())?,
+        };
+        let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
+        let mut person = NewPerson {
+            kind,
+            username: self.username.trim().to_lowercase(),
+            given_name: self.given_name.trim().to_owned(),
+            family_name: self.family_name.trim().to_owned(),
+            external_id: given(&self.external_id),
+            year_group: None,
+            key_stage: None,
+            class_name: None,
+            job_role: None,
+            group: None,
+        };
+        if person.given_name.is_empty() || person.family_name.is_empty() {
+            return Err("Give their first and last names.".into());
+        }
+        if kind == PersonKind::Pupil {
+            let written = self.year_group.trim();
+            person.year_group = Some(ward_store::year_group(written).ok_or_else(|| {
+                format!("A pupil needs a year group: N, R or 1 to 13 (not {written:?}).")
+            })?);
+            person.class_name = given(&self.class_name);
+        } else {
+            person.job_role = given(&self.job_role);
+        }
+        let groups = state
+            .store()
+            .groups(user.account.school)
+            .await
+            .map_err(|error| error.to_string())?;
+        ward_store::place_in_group(&mut person, &groups)?;
+        Ok(person)
+    }
+}
+
+#[derive(Template)]
+#[template(path = "person.html")]
+struct PersonPage {
+    layout: Layout,
+    /// `None`: a new person.
+    person: Option<Person>,
+    form: PersonForm,
+    message: String,
+    can_edit: bool,
+    can_chronology: bool,
+    can_set_passwords: bool,
+    left: String,
+}
+
+impl PersonPage {
+    async fn new(
+        state: &AppState,
+        user: &CurrentUser,
+        person: Option<Person>,
+        form: PersonForm,
+        message: String,
+    ) -> PersonPage {
+        let title = match &person {
+            Some(person) => format!("{} {}", person.given_name, person.family_name),
+            None => "Add a person".to_owned(),
+        };
+        PersonPage {
+            layout: Layout::for_user(state, user, &title).await,
+            left: person
+                .as_ref()
+                .and_then(|person| person.left_at)
+                .map(|at| crate::layout::local_time(state, at))
+                .unwrap_or_default(),
+            can_edit: user.can(Permission::ImportPeople)
+                && person.as_ref().is_none_or(|person| !person.from_directory),
+            can_chronology: user.can(Permission::ManageIncidents),
+            can_set_passwords: user.can(Permission::SetPasswords),
+            person,
+            form,
+            message,
+        }
+    }
+}
+
+fn refused(page: PersonPage) -> Result<Response, AppError> {
+    Ok((StatusCode::BAD_REQUEST, render(&page)?).into_response())
+}
+
+/// `GET /people/new`.
+pub async fn new_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+) -> Result<Response, AppError> {
+    user.require(Permission::ImportPeople)?;
+    let form = PersonForm {
+        kind: "pupil".into(),
+        ..PersonForm::default()
+    };
+    render(&PersonPage::new(&state, &user, None, form, String::new()).await)
+}
+
+/// `POST /people`: adds a person by hand (a new pupil mid-term, a supply teacher, a guest).
+pub async fn add_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    axum::Form(form): axum::Form<PersonForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ImportPeople)?;
+    let new = match form.person(&state, &user).await {
+        Ok(new) => new,
+        Err(message) => {
+            return refused(PersonPage::new(&state, &user, None, form, message).await);
+        }
+    };
+    let store = state.store();
+    let id = match store.add_person(user.account.school, &new).await {
+        Ok(id) => id,
+        Err(
+            ward_store::StoreError::Invalid(message) | ward_store::StoreError::Conflict(message),
+        ) => {
+            let message = format!("Not added: {message}.");
+            return refused(PersonPage::new(&state, &user, None, form, message).await);
+        }
+        Err(other) => return Err(other.into()),
+    };
+    user.record(
+        store,
+        "person.add",
+        &format!("person:{id}"),
+        format!(
+            "{} {} ({}), {}",
+            new.given_name, new.family_name, new.username, new.kind
+        ),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/people/{id}")).into_response())
+}
+
+/// `GET /people/{id}`.
+pub async fn person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ViewPeople)?;
+    let person = state
+        .store()
+        .person(user.account.school, PersonId(id))
+        .await?;
+    let form = PersonForm::from_person(&person);
+    render(&PersonPage::new(&state, &user, Some(person), form, String::new()).await)
+}
+
+/// `POST /people/{id}`: changes their details (not their username).
+pub async fn update_person(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<PersonForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ImportPeople)?;
+    let store = state.store();
+    let school = user.account.school;
+    let current = store.person(school, PersonId(id)).await?;
+    let mut form = form;
+    form.username.clone_from(&current.username);
+    let changed = match form.person(&state, &user).await {
+        Ok(changed) => changed,
+        Err(message) => {
+            return refused(PersonPage::new(&state, &user, Some(current), form, message).await);
+        }
+    };
+    match store.update_person(school, current.id, &changed).await {
+        Ok(()) => {}
+        Err(
+            ward_store::StoreError::Invalid(message) | ward_store::StoreError::Conflict(message),
+        ) => {
+            let message = format!("Not saved: {message}.");
+            return refused(PersonPage::new(&state, &user, Some(current), form, message).await);
+        }
+        Err(other) => return Err(other.into()),
+    }
+    user.record(
+        store,
+        "person.update",
+        &format!("person:{id}"),
+        format!("{} {}", changed.given_name, changed.family_name),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/people/{id}")).into_response())
+}
+
+/// What to do about leaving.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct LeaverForm {
+    /// `left` or `returned`.
+    action: String,
+}
+
+/// `POST /people/{id}/leaver`: marks them as a leaver now (access ends; records are kept for
+/// the retention period), or as back at the school.
+pub async fn leaver(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<LeaverForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ImportPeople)?;
+    let store = state.store();
+    let school = user.account.school;
+    let person = store.person(school, PersonId(id)).await?;
+    if person.from_directory {
+        return Err(AppError::BadRequest(
+            "They come from the school's directory: when they leave, the directory says so.".into(),
+        ));
+    }
+    let (at, action) = match form.action.as_str() {
+        "left" => (Some(jiff::Timestamp::now()), "person.leaver"),
+        "returned" => (None, "person.returned"),
+        _ => return Err(AppError::BadRequest("Choose left or returned.".into())),
+    };
+    store.set_person_left(school, person.id, at).await?;
+    user.record(
+        store,
+        action,
+        &format!("person:{id}"),
+        person.username.clone(),
+        None,
+    )
+    .await?;
+    Ok(Redirect::to(&format!("/people/{id}")).into_response())
 }

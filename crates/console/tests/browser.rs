@@ -394,6 +394,7 @@ fn a_suicidal_search_becomes_a_welfare_concern_linked_to_the_pupils_typed_and_si
                     subject: Some("ip:10.0.3.40".into()),
                     incident: None,
                     limit: 5,
+                    ..ward_store::AlertFilter::default()
                 },
             )
             .await

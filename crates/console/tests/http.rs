@@ -1949,3 +1949,265 @@ fn the_dsl_asks_a_colleague_to_look_at_an_alert_and_sees_when_they_have_read_it(
         .collect();
     assert!(actions.contains(&"alert.tell".to_owned()), "{actions:?}");
 }
+
+#[test]
+fn the_queue_filters_by_pupil_and_triages_or_assigns_several_alerts_at_once() {
+    let console = Console::start();
+    // Two more alerts: one of Sam's (severity 4) and one of Jo's (severity 5).
+    let (store, school) = (&console.store, console.school);
+    console.runtime.block_on(async {
+        let person = |username: &'static str| async move {
+            store
+                .person_by_username(school, username)
+                .await
+                .expect("query")
+                .expect("person")
+        };
+        let (jo, sam) = (person("j.smith").await, person("s.ng").await);
+        let alert = |who: &ward_store::Person, host: &str, category: &str, severity: u8| {
+            ward_store::Event {
+                school,
+                at: jiff::Timestamp::now(),
+                source: ward_store::Source::Proxy,
+                client_ip: "10.0.3.18".parse().expect("ip"),
+                device: None,
+                person: Some(who.id),
+                username: Some(who.username.clone()),
+                identified_by: Some(ward_store::IdentifiedBy::Network),
+                host: host.into(),
+                url: None,
+                action: ward_store::Disposition::Block,
+                categories: category.into(),
+                reason: "unacceptable".into(),
+                search_term: None,
+                count: 1,
+                alert: Some(ward_store::EventAlert {
+                    severity,
+                    category: category.into(),
+                    detection: None,
+                }),
+            }
+        };
+        store
+            .insert_events(&[
+                alert(&sam, "fight.example", "violence", 4),
+                alert(&jo, "harm.example", "self-harm", 5),
+            ])
+            .await
+            .expect("events");
+    });
+    let mut dsl = console.logged_in("dsl");
+    let all = dsl.get("/alerts").body;
+    assert_eq!(all.matches("name=\"alert\"").count(), 3, "{all}");
+    let jo = dsl.get("/alerts?person=Jo+Smith").body;
+    assert_eq!(jo.matches("name=\"alert\"").count(), 2, "{jo}");
+    assert!(!jo.contains("Sam Ng"));
+    let class = dsl.get("/alerts?class=6t&severity=4").body;
+    assert_eq!(class.matches("name=\"alert\"").count(), 1, "{class}");
+    assert!(class.contains("Sam Ng"));
+    // The tabs keep the filters.
+    assert!(
+        class
+            .replace("&#38;", "&")
+            .replace("&amp;", "&")
+            .contains("/alerts?status=triaged&class=6t&severity=4"),
+        "{class}"
+    );
+    let unknown = dsl.get("/alerts?person=nobody").body;
+    assert!(unknown.contains("Nobody in the school"), "{unknown}");
+
+    // Jo's two alerts triaged at once, from the filtered queue: back to it, with what was done.
+    let ids: Vec<String> = jo
+        .split("name=\"alert\" value=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(str::to_owned)
+        .collect();
+    let mut fields = vec![
+        ("action", "triaged"),
+        ("back", "status=new&person=Jo Smith"),
+        ("note", ""),
+        ("assignee", ""),
+    ];
+    for id in &ids {
+        fields.push(("alert", id));
+    }
+    let done = dsl.submit("/alerts", "/alerts/bulk", &fields);
+    assert_eq!(done.status, 303, "{}", done.body);
+    assert!(
+        done.location.contains("person=Jo+Smith"),
+        "{}",
+        done.location
+    );
+    assert!(
+        done.location.contains("changed=2&refused=0"),
+        "{}",
+        done.location
+    );
+    assert!(dsl.get(&done.location).body.contains("2 alert(s) changed."));
+    let queue = dsl.get("/alerts").body;
+    assert_eq!(queue.matches("name=\"alert\"").count(), 1, "{queue}");
+
+    // Closing needs a reason: refused without one, nothing changed.
+    let sam_id = queue
+        .split("name=\"alert\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("Sam's alert")
+        .to_owned();
+    let refused = dsl.submit(
+        "/alerts",
+        "/alerts/bulk",
+        &[("action", "closed"), ("note", ""), ("alert", &sam_id)],
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert_eq!(dsl.get("/alerts").body.matches("name=\"alert\"").count(), 1);
+
+    // Assigned to the headteacher, who is told and finds it under "assigned to me".
+    let assigned = dsl.submit(
+        "/alerts",
+        "/alerts/bulk",
+        &[
+            ("action", "assign"),
+            ("assignee", "head"),
+            ("alert", &sam_id),
+        ],
+    );
+    assert_eq!(assigned.status, 303, "{}", assigned.body);
+    let mut head = console.logged_in("head");
+    let dashboard = head.get("/").body;
+    assert!(dashboard.contains("Assigned to you"), "{dashboard}");
+    let mine = head.get("/alerts?assigned=me").body;
+    assert_eq!(mine.matches("name=\"alert\"").count(), 1, "{mine}");
+    assert!(
+        mine.contains("Test head"),
+        "the colleague's name, not the username: {mine}"
+    );
+    // Someone who is not a colleague who triages cannot be assigned.
+    let bad = dsl.submit(
+        "/alerts",
+        "/alerts/bulk",
+        &[
+            ("action", "assign"),
+            ("assignee", "teacher"),
+            ("alert", &sam_id),
+        ],
+    );
+    assert_eq!(bad.status, 400);
+    // Another school's alert is not found.
+    let mut other = console.logged_in("other.dsl");
+    let page = other.submit(
+        "/alerts",
+        "/alerts/bulk",
+        &[("action", "triaged"), ("alert", &sam_id)],
+    );
+    assert_eq!(page.status, 404, "{}", page.body);
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    assert!(actions.contains(&"alert.assign".to_owned()));
+    assert_eq!(
+        actions.iter().filter(|a| *a == "alert.triage").count(),
+        2,
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn a_person_is_added_changed_and_marked_as_a_leaver_in_the_console() {
+    let console = Console::start();
+    let mut dsl = console.logged_in("dsl");
+    let form = |kind: &'static str, username: &'static str, year: &'static str| {
+        vec![
+            ("kind", kind),
+            ("username", username),
+            ("given_name", "Mia"),
+            ("family_name", "Khan"),
+            ("external_id", "B777"),
+            ("year_group", year),
+            ("class_name", "5K"),
+            ("job_role", ""),
+        ]
+    };
+    // A pupil needs a year group a group holds; a form refused keeps what was typed.
+    let refused = dsl.submit(
+        "/people/new",
+        "/people",
+        &form("pupil", "m.khan", "Year 99"),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("needs a year group"),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"value="m.khan""#));
+    let taken = dsl.submit("/people/new", "/people", &form("pupil", "j.smith", "5"));
+    assert_eq!(taken.status, 400);
+    assert!(
+        taken.body.contains("already has the username j.smith"),
+        "{}",
+        taken.body
+    );
+    let added = dsl.submit("/people/new", "/people", &form("pupil", "M.Khan", "Year 5"));
+    assert_eq!(added.status, 303, "{}", added.body);
+    let page = added.location.clone();
+    let shown = dsl.get(&page).body;
+    assert!(shown.contains("username m.khan"), "{shown}");
+    assert!(dsl.get("/people?q=khan").body.contains("added here"));
+
+    // Changed: a new class; the username stays whatever the form says.
+    let mut changed = form("pupil", "someone.else", "5");
+    changed[6] = ("class_name", "5T");
+    let saved = dsl.submit(&page, &page, &changed);
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let mia = console
+        .runtime
+        .block_on(console.store.person_by_username(console.school, "m.khan"))
+        .expect("query")
+        .expect("still m.khan");
+    assert_eq!(mia.class_name.as_deref(), Some("5T"));
+
+    // A leaver: access ends, the record stays; and back again.
+    let leaver = format!("{page}/leaver");
+    let left = dsl.submit(&page, &leaver, &[("action", "left")]);
+    assert_eq!(left.status, 303);
+    let mia = console
+        .runtime
+        .block_on(console.store.person(console.school, mia.id))
+        .expect("Mia");
+    assert!(mia.left_at.is_some());
+    assert!(dsl.get(&page).body.contains("Marked as a leaver"));
+    let back = dsl.submit(&page, &leaver, &[("action", "returned")]);
+    assert_eq!(back.status, 303);
+
+    // Only those who import people change them; another school's person is not found.
+    let mut head = console.logged_in("head");
+    assert_eq!(head.get(&page).status, 200, "the headteacher sees people");
+    assert!(!head.get(&page).body.contains("person-form"));
+    let token = csrf_in(&head.get("/people").body);
+    let page_post = head.post(&leaver, &[("csrf", &token), ("action", "left")]);
+    assert_eq!(page_post.status, 403);
+    let mut teacher = console.logged_in("teacher");
+    assert_eq!(teacher.get(&page).status, 403);
+    let mut other = console.logged_in("other.dsl");
+    assert_eq!(other.get(&page).status, 404);
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    for action in [
+        "person.add",
+        "person.update",
+        "person.leaver",
+        "person.returned",
+    ] {
+        assert!(
+            actions.contains(&action.to_owned()),
+            "{action}: {actions:?}"
+        );
+    }
+}

@@ -243,6 +243,8 @@ pub struct Alert {
     pub incident: Option<IncidentId>,
     /// When it was first opened, and by whom (username).
     pub opened: Option<(Timestamp, String)>,
+    /// The colleague (username) it is assigned to, if any.
+    pub assigned_to: Option<String>,
 }
 
 /// One change of an alert's status.
@@ -259,7 +261,7 @@ pub struct AlertChange {
 }
 
 /// What the queue shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AlertFilter {
     /// One status, or every status.
     pub status: Option<AlertStatus>,
@@ -269,6 +271,30 @@ pub struct AlertFilter {
     pub incident: Option<IncidentId>,
     /// At most this many.
     pub limit: i64,
+    /// The queue's filters: nothing given, nothing filtered.
+    pub narrow: AlertNarrowing,
+}
+
+/// The alert queue's filters (issue 26): each given one narrows the list; the query is built
+/// from those given only, so that the database can use its indexes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AlertNarrowing {
+    /// About this person.
+    pub person: Option<PersonId>,
+    /// About pupils of this registration class (case-insensitive).
+    pub class: Option<String>,
+    /// About pupils of this year group.
+    pub year: Option<String>,
+    /// At least this severity.
+    pub min_severity: Option<u8>,
+    /// Of this category.
+    pub category: Option<String>,
+    /// Raised at or after.
+    pub from: Option<Timestamp>,
+    /// Raised before.
+    pub to: Option<Timestamp>,
+    /// Assigned to this username; `Some("")`: assigned to no one.
+    pub assigned_to: Option<String>,
 }
 
 impl AlertFilter {
@@ -276,11 +302,16 @@ impl AlertFilter {
     pub fn status(status: AlertStatus, limit: i64) -> AlertFilter {
         AlertFilter {
             status: Some(status),
-            subject: None,
-            incident: None,
             limit,
+            ..AlertFilter::default()
         }
     }
+}
+
+/// A value bound to a query built at run time.
+enum Bound {
+    Int(i64),
+    Text(String),
 }
 
 /// Alerts raised in a period, by category and severity (the weekly summary).
@@ -428,7 +459,7 @@ pub(crate) fn blocked_alert(fold: &BlockedFold<'_>) -> NewAlert {
 const COLUMNS: &str = "a.id, a.created_at, a.last_seen, a.severity, a.category, a.source, a.status, \
      a.person_id, p.username AS person_username, p.given_name, p.family_name, a.device_id, \
      d.name AS device_name, a.client_ip, a.username, a.identified_by, a.subject, a.summary, a.detail, a.repeats, \
-     a.notified_at, a.incident_id, a.opened_at, a.opened_by";
+     a.notified_at, a.incident_id, a.opened_at, a.opened_by, a.assigned_to";
 
 const FROM: &str = "alerts a
      LEFT JOIN people p ON p.id = a.person_id AND p.school_id = a.school_id
@@ -485,6 +516,7 @@ macro_rules! alert_from_row {
                 (Some(at), Some(by)) => Some((timestamp(at), by)),
                 _ => None,
             },
+            assigned_to: row.try_get("assigned_to")?,
         }
     }};
 }
@@ -778,23 +810,132 @@ impl Store {
 
     /// The school's alerts matching `filter`: highest severity first, then newest.
     pub async fn alerts(&self, school: SchoolId, filter: &AlertFilter) -> Result<Vec<Alert>> {
-        dispatch!(self, pool => {
-            let sql = format!(
-                "SELECT {COLUMNS} FROM {FROM}
-                 WHERE a.school_id = $1 AND ($2 = '' OR a.status = $2)
-                   AND ($3 = '' OR a.subject = $3)
-                   AND ($5 = 0 OR a.incident_id = $5)
-                 ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT $4"
+        let mut bound = vec![Bound::Int(school.0)];
+        let mut conditions = vec!["a.school_id = $1".to_owned()];
+        let mut add = |condition: &str, value: Bound| {
+            bound.push(value);
+            conditions.push(condition.replace('?', &format!("${}", bound.len())));
+        };
+        if let Some(status) = filter.status {
+            add("a.status = ?", Bound::Text(status.as_str().into()));
+        }
+        if let Some(subject) = &filter.subject {
+            add("a.subject = ?", Bound::Text(subject.clone()));
+        }
+        if let Some(incident) = filter.incident {
+            add("a.incident_id = ?", Bound::Int(incident.0));
+        }
+        let narrow = &filter.narrow;
+        if let Some(person) = narrow.person {
+            add("a.person_id = ?", Bound::Int(person.0));
+        }
+        if let Some(class) = &narrow.class {
+            add(
+                "lower(p.class_name) = lower(?)",
+                Bound::Text(class.trim().into()),
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
-                .bind(school.0)
-                .bind(filter.status.map_or("", AlertStatus::as_str))
-                .bind(filter.subject.as_deref().unwrap_or(""))
-                .bind(filter.limit)
-                .bind(filter.incident.map_or(0, |incident| incident.0))
-                .fetch_all(pool)
-                .await?;
+        }
+        if let Some(year) = &narrow.year {
+            add("p.year_group = ?", Bound::Text(year.trim().into()));
+        }
+        if let Some(severity) = narrow.min_severity {
+            add("a.severity >= ?", Bound::Int(i64::from(severity)));
+        }
+        if let Some(category) = &narrow.category {
+            add("a.category = ?", Bound::Text(category.clone()));
+        }
+        if let Some(from) = narrow.from {
+            add("a.created_at >= ?", Bound::Int(micros(from)));
+        }
+        if let Some(to) = narrow.to {
+            add("a.created_at < ?", Bound::Int(micros(to)));
+        }
+        match narrow.assigned_to.as_deref() {
+            None => {}
+            Some("") => conditions.push("a.assigned_to IS NULL".into()),
+            Some(username) => add("a.assigned_to = ?", Bound::Text(username.into())),
+        }
+        bound.push(Bound::Int(filter.limit));
+        let sql = format!(
+            "SELECT {COLUMNS} FROM {FROM} WHERE {}
+             ORDER BY a.severity DESC, a.created_at DESC, a.id DESC LIMIT ${}",
+            conditions.join(" AND "),
+            bound.len()
+        );
+        dispatch!(self, pool => {
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for value in &bound {
+                query = match value {
+                    Bound::Int(number) => query.bind(*number),
+                    Bound::Text(text) => query.bind(text.as_str()),
+                };
+            }
+            let rows = query.fetch_all(pool).await?;
             rows.iter().map(|row| Ok(alert_from_row!(row))).collect()
+        })
+    }
+
+    /// Assigns alerts to a colleague (`None`: to no one), each with a line in its history;
+    /// returns how many changed (an alert assigned so already is left as it is).
+    pub async fn assign_alerts(
+        &self,
+        school: SchoolId,
+        ids: &[AlertId],
+        assignee: Option<&str>,
+        actor: &str,
+    ) -> Result<u64> {
+        let now = micros(Timestamp::now());
+        let note = match assignee {
+            Some(username) => format!("assigned to {username}"),
+            None => "assignment removed".to_owned(),
+        };
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let mut changed = 0;
+            for id in ids {
+                let row = sqlx::query(
+                    "UPDATE alerts SET assigned_to = $1, updated_at = $2
+                     WHERE school_id = $3 AND id = $4
+                       AND COALESCE(assigned_to, '') <> COALESCE($1, '')
+                     RETURNING status",
+                )
+                .bind(assignee)
+                .bind(now)
+                .bind(school.0)
+                .bind(id.0)
+                .fetch_optional(&mut *transaction)
+                .await?;
+                let Some(row) = row else { continue };
+                let status: String = row.try_get(0)?;
+                sqlx::query(
+                    "INSERT INTO alert_changes (school_id, alert_id, at, actor, status, note)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(school.0)
+                .bind(id.0)
+                .bind(now)
+                .bind(actor)
+                .bind(status)
+                .bind(&note)
+                .execute(&mut *transaction)
+                .await?;
+                changed += 1;
+            }
+            transaction.commit().await?;
+            Ok(changed)
+        })
+    }
+
+    /// The categories the school's alerts are in, for the queue's filter.
+    pub async fn alert_categories(&self, school: SchoolId) -> Result<Vec<String>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT DISTINCT category FROM alerts WHERE school_id = $1 ORDER BY category",
+            )
+            .bind(school.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
         })
     }
 

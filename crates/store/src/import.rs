@@ -59,26 +59,35 @@ fn column_for(header: &str) -> Option<Column> {
         .collect();
     Some(match name.as_str() {
         "kind" | "type" | "usertype" | "persontype" => Column::Kind,
-        "username" | "login" | "networkusername" | "networklogin" | "user" => Column::Username,
-        "givenname" | "forename" | "firstname" | "legalforename" | "preferredforename" => {
-            Column::GivenName
-        }
-        "familyname" | "surname" | "lastname" | "legalsurname" | "preferredsurname" => {
-            Column::FamilyName
-        }
-        "upn" | "admissionnumber" | "adno" | "staffcode" | "misid" | "id" | "externalid" => {
+        // SIMS, Arbor and Bromcom exports name their columns differently; these are the names
+        // they use (and the obvious ones).
+        "username" | "login" | "networkusername" | "networklogin" | "user" | "loginname"
+        | "networkid" => Column::Username,
+        "givenname" | "forename" | "firstname" | "legalforename" | "preferredforename"
+        | "legalfirstname" | "preferredfirstname" => Column::GivenName,
+        "familyname" | "surname" | "lastname" | "legalsurname" | "preferredsurname"
+        | "legallastname" | "preferredlastname" => Column::FamilyName,
+        "upn" | "uniquepupilnumber" | "admissionnumber" | "admissionno" | "adno" | "admno"
+        | "staffcode" | "misid" | "id" | "externalid" | "studentid" | "pupilid" => {
             Column::ExternalId
         }
-        "year" | "yeargroup" | "ncyear" | "ncy" | "nationalcurriculumyear" => Column::YearGroup,
+        "year"
+        | "yeargroup"
+        | "ncyear"
+        | "ncy"
+        | "nationalcurriculumyear"
+        | "curriculumyear"
+        | "yr" => Column::YearGroup,
         "keystage" => Column::KeyStage,
-        "class" | "reggroup" | "registrationgroup" | "form" | "tutorgroup" => Column::Class,
+        "class" | "reggroup" | "registrationgroup" | "form" | "tutorgroup" | "registrationform"
+        | "regform" | "formgroup" | "regclass" => Column::Class,
         "jobrole" | "role" | "jobtitle" | "post" => Column::JobRole,
         _ => return None,
     })
 }
 
 /// A year group in canonical form (`N`, `R`, `1`…`13`), from what MIS exports write.
-pub(crate) fn year_group(text: &str) -> Option<String> {
+pub fn year_group(text: &str) -> Option<String> {
     let lower = text.trim().to_lowercase();
     let lower = lower
         .strip_prefix("year")
@@ -156,8 +165,20 @@ impl PeopleCsv {
                 }
             }
         }
+        // Without usernames (most MIS exports have none), rows are matched by their UPN or
+        // admission number.
+        if !columns.contains_key(&Column::Username) && !columns.contains_key(&Column::ExternalId) {
+            return Err(StoreError::Invalid(format!(
+                "the header has no username column and no UPN or admission number column to \
+                 match people by (it has: {})",
+                headers
+                    .iter()
+                    .map(|h| String::from_utf8_lossy(h).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
         for (needed, name) in [
-            (Column::Username, "username"),
             (Column::GivenName, "given name (or forename)"),
             (Column::FamilyName, "family name (or surname)"),
         ] {
@@ -212,15 +233,16 @@ impl PeopleCsv {
             }
             match person_from_record(&record, &columns, default_kind, groups) {
                 Ok(person) => {
-                    if seen.insert(person.username.clone()) {
+                    let key = match &person.external_id {
+                        Some(id) if person.username.is_empty() => format!("id {id:?}"),
+                        _ => format!("username {:?}", person.username),
+                    };
+                    if seen.insert(key.to_lowercase()) {
                         parsed.people.push(person);
                     } else {
                         parsed.problems.push(RowProblem {
                             line,
-                            message: format!(
-                                "username {:?} appears earlier in the file",
-                                person.username
-                            ),
+                            message: format!("{key} appears earlier in the file"),
                         });
                     }
                 }
@@ -281,6 +303,42 @@ fn csv_error_text(error: &csv::Error) -> String {
     }
 }
 
+/// Puts a person in the group they browse as: a pupil by year group (which must be canonical,
+/// `year_group`; the key stage follows from it unless given), staff and guests in the school's
+/// staff or guest group.
+pub fn place_in_group(person: &mut NewPerson, groups: &[Group]) -> Result<(), String> {
+    match person.kind {
+        PersonKind::Pupil => {
+            let year = person
+                .year_group
+                .clone()
+                .ok_or("a pupil needs a year group")?;
+            let group = groups
+                .iter()
+                .find(|group| group.kind == PersonKind::Pupil && group.year_groups.contains(&year))
+                .ok_or_else(|| {
+                    format!("no pupil group includes year {year}; add it to a group first")
+                })?;
+            if person.key_stage.is_none() {
+                person.key_stage = Some(key_stage(&year).to_owned());
+            }
+            person.job_role = None;
+            person.group = Some(group.id);
+        }
+        PersonKind::Staff | PersonKind::Guest => {
+            let group = groups
+                .iter()
+                .find(|group| group.kind == person.kind)
+                .ok_or_else(|| format!("the school has no {} group", person.kind))?;
+            person.year_group = None;
+            person.key_stage = None;
+            person.class_name = None;
+            person.group = Some(group.id);
+        }
+    }
+    Ok(())
+}
+
 fn person_from_record(
     record: &csv::ByteRecord,
     columns: &HashMap<Column, usize>,
@@ -311,10 +369,20 @@ fn person_from_record(
             .map_err(|error| error.to_string())?,
         None => default_kind,
     };
-    let username = field(Column::Username)?
-        .ok_or("the username is empty")?
-        .to_lowercase();
-    crate::check_username("username", &username)?;
+    // No username column: the row is matched by its MIS id (`upsert_people`).
+    let username = match columns.contains_key(&Column::Username) {
+        true => {
+            let username = field(Column::Username)?
+                .ok_or("the username is empty")?
+                .to_lowercase();
+            crate::check_username("username", &username)?;
+            username
+        }
+        false => {
+            field(Column::ExternalId)?.ok_or("the UPN or admission number is empty")?;
+            String::new()
+        }
+    };
     let given_name = field(Column::GivenName)?.ok_or("the given name is empty")?;
     let family_name = field(Column::FamilyName)?.ok_or("the family name is empty")?;
     let mut person = NewPerson {
@@ -329,34 +397,18 @@ fn person_from_record(
         job_role: None,
         group: None,
     };
-    match kind {
-        PersonKind::Pupil => {
-            let written = field(Column::YearGroup)?.ok_or("a pupil needs a year group")?;
-            let year = year_group(&written)
-                .ok_or_else(|| format!("year group {written:?} is not N, R or 1 to 13"))?;
-            let group = groups
-                .iter()
-                .find(|group| group.kind == PersonKind::Pupil && group.year_groups.contains(&year))
-                .ok_or_else(|| {
-                    format!("no pupil group includes year {year}; add it to a group first")
-                })?;
-            person.key_stage = Some(match field(Column::KeyStage)? {
-                Some(stage) => stage.to_uppercase(),
-                None => key_stage(&year).to_owned(),
-            });
-            person.year_group = Some(year);
-            person.class_name = field(Column::Class)?;
-            person.group = Some(group.id);
-        }
-        PersonKind::Staff | PersonKind::Guest => {
-            person.job_role = field(Column::JobRole)?;
-            let group = groups
-                .iter()
-                .find(|group| group.kind == kind)
-                .ok_or_else(|| format!("the school has no {kind} group"))?;
-            person.group = Some(group.id);
-        }
+    if kind == PersonKind::Pupil {
+        let written = field(Column::YearGroup)?.ok_or("a pupil needs a year group")?;
+        person.year_group = Some(
+            year_group(&written)
+                .ok_or_else(|| format!("year group {written:?} is not N, R or 1 to 13"))?,
+        );
+        person.key_stage = field(Column::KeyStage)?.map(|stage| stage.to_uppercase());
+        person.class_name = field(Column::Class)?;
+    } else {
+        person.job_role = field(Column::JobRole)?;
     }
+    place_in_group(&mut person, groups)?;
     crate::people::check_person(&person)?;
     Ok(person)
 }
@@ -493,10 +545,64 @@ mod tests {
     fn a_file_without_the_needed_columns_is_refused_whole() {
         let error = PeopleCsv::parse(b"name,age\nJo,7\n", PersonKind::Pupil, &groups())
             .expect_err("no username column");
-        assert!(error.to_string().contains("no username column"), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("no username column and no UPN or admission number column"),
+            "{error}"
+        );
         let error = PeopleCsv::parse(b"\xff\xfe\x00garbage", PersonKind::Pupil, &groups())
             .expect_err("binary");
         assert!(!error.to_string().is_empty());
+    }
+
+    #[test]
+    fn sims_arbor_and_bromcom_exports_are_read_without_a_username_column() {
+        // The column sets each MIS writes for a class list (as exported with its defaults).
+        let exports = [
+            (
+                "SIMS",
+                "UPN,Adno,Legal Surname,Legal Forename,Preferred Forename,Gender,DOB,Year,Reg Group\r\n\
+                 A123,001234,Smith,Jo,Jo,F,01/02/2017,Year 4,4W\r\n",
+            ),
+            (
+                "Arbor",
+                "Student ID,UPN,Legal first name,Legal last name,Year group,Registration form,Email\r\n\
+                 A123,A123,Jo,Smith,Year 4,4W,jo@example.org\r\n",
+            ),
+            (
+                "Bromcom",
+                "Admission No,Forename,Surname,Year Group,Reg Group,Date of Birth\r\n\
+                 A123,Jo,Smith,4,4W,01/02/2017\r\n",
+            ),
+        ];
+        for (mis, csv) in exports {
+            let parsed =
+                PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+            assert!(parsed.problems.is_empty(), "{mis}: {:?}", parsed.problems);
+            let jo = &parsed.people[0];
+            assert_eq!(jo.username, "", "{mis}: matched by MIS id");
+            assert_eq!(jo.external_id.as_deref(), Some("A123"), "{mis}");
+            assert_eq!(
+                (jo.given_name.as_str(), jo.family_name.as_str()),
+                ("Jo", "Smith")
+            );
+            assert_eq!(jo.year_group.as_deref(), Some("4"), "{mis}");
+            assert_eq!(jo.class_name.as_deref(), Some("4W"), "{mis}");
+            assert!(
+                !parsed.unused_columns.is_empty(),
+                "{mis}: the others are named"
+            );
+        }
+        // A row without its id cannot be matched: reported, the rest kept.
+        let csv = "UPN,Surname,Forename,Year\n,Ng,Sam,6\nA9,Lee,Ben,5\n";
+        let parsed = PeopleCsv::parse(csv.as_bytes(), PersonKind::Pupil, &groups()).expect("parse");
+        assert_eq!(parsed.people.len(), 1);
+        assert!(
+            parsed.problems[0]
+                .message
+                .contains("UPN or admission number is empty")
+        );
     }
 
     #[test]

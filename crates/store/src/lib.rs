@@ -37,8 +37,8 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{LoginAttempt, LoginFailure, NewAccount};
 pub use alerts::{
-    Alert, AlertChange, AlertFilter, AlertSource, AlertStatus, AlertTally, LockedOut,
-    MAX_ALERT_NOTE, NewAlert, UrgentAlert, Waiting,
+    Alert, AlertChange, AlertFilter, AlertNarrowing, AlertSource, AlertStatus, AlertTally,
+    LockedOut, MAX_ALERT_NOTE, NewAlert, UrgentAlert, Waiting,
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
@@ -46,7 +46,7 @@ pub use directory::{
     AccountsSync, DIRECTORY_PASSWORD, DirectoryAccount, DirectoryEntry, DirectorySync,
 };
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
-pub use import::{ImportReport, PeopleCsv, RowProblem};
+pub use import::{ImportReport, PeopleCsv, RowProblem, place_in_group, year_group};
 pub use incidents::{
     EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentScope, IncidentStatus,
     MAX_INCIDENT_TEXT, NewEntry, NewIncident,

@@ -112,6 +112,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0019_notices.sql"),
         postgres: include_str!("../migrations/postgres/0019_notices.sql"),
     },
+    Migration {
+        version: 20,
+        sqlite: include_str!("../migrations/sqlite/0020_alert_assignment.sql"),
+        postgres: include_str!("../migrations/postgres/0020_alert_assignment.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

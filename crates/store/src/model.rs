@@ -134,6 +134,8 @@ pub struct Person {
     /// Whether the school's directory has them (a synchronisation then also marks them as a
     /// leaver when they are gone from it).
     pub from_directory: bool,
+    /// Where they came from: `directory`, `mis` (a CSV import) or `console` (added by hand).
+    pub source: String,
     /// When they left (`None`: still at the school). Leavers are kept, never deleted; they
     /// cannot log in and are not given their old group.
     pub left_at: Option<Timestamp>,

@@ -31,6 +31,7 @@ macro_rules! person_from_row {
             group: row.try_get("group_name")?,
             email: row.try_get("email")?,
             from_directory: row.try_get::<String, _>("source")? == "directory",
+            source: row.try_get("source")?,
             left_at: row
                 .try_get::<Option<i64>, _>("left_at")?
                 .map($crate::timestamp),
@@ -46,6 +47,11 @@ macro_rules! person_from_row {
 impl Store {
     /// Creates or updates people (matched on username within the school), all in one
     /// transaction: either every one is written or none is. Returns (created, updated).
+    ///
+    /// A person without a username (an MIS export has none) is matched by their MIS id (UPN,
+    /// admission number); one not found is added with that id, lower-cased, as their username
+    /// until the directory or an import with usernames gives the real one: a person with a
+    /// username whose MIS id matches such a placeholder takes it over (renamed, records kept).
     pub async fn upsert_people(
         &self,
         school: SchoolId,
@@ -59,18 +65,59 @@ impl Store {
         dispatch!(self, pool => {
             let mut transaction = pool.begin_write().await?;
             for person in people {
+                let placeholder = person
+                    .external_id
+                    .as_deref()
+                    .map(str::to_lowercase)
+                    .unwrap_or_default();
+                let username = if person.username.is_empty() {
+                    // Matched by MIS id: the person's username, whatever it is now.
+                    let found = sqlx::query(
+                        "SELECT username FROM people WHERE school_id = $1 AND lower(external_id) = $2
+                         ORDER BY id LIMIT 1",
+                    )
+                    .bind(school.0)
+                    .bind(&placeholder)
+                    .fetch_optional(&mut *transaction)
+                    .await?;
+                    match found {
+                        Some(row) => row.try_get::<String, _>(0)?,
+                        None => placeholder.clone(),
+                    }
+                } else {
+                    let known = sqlx::query("SELECT id FROM people WHERE school_id = $1 AND username = $2")
+                        .bind(school.0)
+                        .bind(&person.username)
+                        .fetch_optional(&mut *transaction)
+                        .await?;
+                    if known.is_none() && !placeholder.is_empty() {
+                        // The real username for someone added by MIS id: renamed in place.
+                        sqlx::query(
+                            "UPDATE people SET username = $3 WHERE school_id = $1 AND username = $2
+                               AND lower(external_id) = $2",
+                        )
+                        .bind(school.0)
+                        .bind(&placeholder)
+                        .bind(&person.username)
+                        .execute(&mut *transaction)
+                        .await?;
+                    }
+                    person.username.clone()
+                };
                 let existing = sqlx::query("SELECT id FROM people WHERE school_id = $1 AND username = $2")
                     .bind(school.0)
-                    .bind(&person.username)
+                    .bind(&username)
                     .fetch_optional(&mut *transaction)
                     .await?;
                 let query = match existing {
                     Some(_) => {
                         updated += 1;
                         sqlx::query(
-                            "UPDATE people SET kind = $3, given_name = $4, family_name = $5, external_id = $6,
-                               year_group = $7, key_stage = $8, class_name = $9, job_role = $10, group_id = $11,
-                               updated_at = $12
+                            // What the file does not say (no class column, say) is kept.
+                            "UPDATE people SET kind = $3, given_name = $4, family_name = $5,
+                               external_id = COALESCE($6, external_id), year_group = $7, key_stage = $8,
+                               class_name = COALESCE($9, class_name), job_role = COALESCE($10, job_role),
+                               group_id = $11, updated_at = $12
                              WHERE school_id = $1 AND username = $2",
                         )
                     }
@@ -85,7 +132,7 @@ impl Store {
                 };
                 query
                     .bind(school.0)
-                    .bind(&person.username)
+                    .bind(&username)
                     .bind(person.kind.as_str())
                     .bind(&person.given_name)
                     .bind(&person.family_name)
@@ -102,6 +149,119 @@ impl Store {
             transaction.commit().await?;
         });
         Ok((created, updated))
+    }
+
+    /// Adds one person (the console's *Add a person*): refused as a conflict when the school
+    /// has someone with that username already.
+    pub async fn add_person(&self, school: SchoolId, person: &NewPerson) -> Result<PersonId> {
+        check_person(person)?;
+        if person.username.is_empty() {
+            return Err(StoreError::Invalid("give their username".into()));
+        }
+        if self
+            .person_by_username(school, &person.username)
+            .await?
+            .is_some()
+        {
+            return Err(StoreError::Conflict(format!(
+                "someone already has the username {}",
+                person.username
+            )));
+        }
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let row = sqlx::query(
+                "INSERT INTO people (school_id, username, kind, given_name, family_name, external_id,
+                   year_group, key_stage, class_name, job_role, group_id, updated_at, created_at, source)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, 'console')
+                 RETURNING id",
+            )
+            .bind(school.0)
+            .bind(person.username.to_lowercase())
+            .bind(person.kind.as_str())
+            .bind(&person.given_name)
+            .bind(&person.family_name)
+            .bind(&person.external_id)
+            .bind(&person.year_group)
+            .bind(&person.key_stage)
+            .bind(&person.class_name)
+            .bind(&person.job_role)
+            .bind(person.group.map(|group| group.0))
+            .bind(now)
+            .fetch_one(pool)
+            .await?;
+            Ok(PersonId(row.try_get(0)?))
+        })
+    }
+
+    /// Changes a person's details (not their username, which their records and log-ins are
+    /// kept under). Someone from the directory is changed there, not here.
+    pub async fn update_person(
+        &self,
+        school: SchoolId,
+        id: PersonId,
+        person: &NewPerson,
+    ) -> Result<()> {
+        let current = self.person(school, id).await?;
+        if current.from_directory {
+            return Err(StoreError::Conflict(
+                "they come from the school's directory: change them there".into(),
+            ));
+        }
+        let mut checked = person.clone();
+        checked.username.clone_from(&current.username);
+        check_person(&checked)?;
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE people SET kind = $3, given_name = $4, family_name = $5, external_id = $6,
+                   year_group = $7, key_stage = $8, class_name = $9, job_role = $10, group_id = $11,
+                   updated_at = $12
+                 WHERE school_id = $1 AND id = $2",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(person.kind.as_str())
+            .bind(&person.given_name)
+            .bind(&person.family_name)
+            .bind(&person.external_id)
+            .bind(&person.year_group)
+            .bind(&person.key_stage)
+            .bind(&person.class_name)
+            .bind(&person.job_role)
+            .bind(person.group.map(|group| group.0))
+            .bind(now)
+            .execute(pool)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// Marks a person as a leaver at `at` (their access ends: no log-in, no group of theirs;
+    /// their records are kept for the retention period), or, with `None`, as back at the school.
+    pub async fn set_person_left(
+        &self,
+        school: SchoolId,
+        id: PersonId,
+        at: Option<Timestamp>,
+    ) -> Result<()> {
+        let now = micros(Timestamp::now());
+        let changed = dispatch!(self, pool => {
+            sqlx::query(
+                "UPDATE people SET left_at = $3, updated_at = $4 WHERE school_id = $1 AND id = $2",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(at.map(micros))
+            .bind(now)
+            .execute(pool)
+            .await?
+            .rows_affected()
+        });
+        if changed == 0 {
+            return Err(StoreError::NotFound("person"));
+        }
+        Ok(())
     }
 
     /// The school's people, by family name, optionally only one kind and only names or
@@ -408,7 +568,13 @@ pub(crate) fn like_escape(text: &str) -> String {
 /// Checks what people read and type about a person: the username, and names without hidden
 /// characters.
 pub(crate) fn check_person(person: &NewPerson) -> std::result::Result<(), crate::BadIdentifier> {
-    crate::check_username("username", &person.username)?;
+    match (&person.username, &person.external_id) {
+        // Matched by MIS id, which becomes the username of someone new.
+        (username, Some(id)) if username.is_empty() => {
+            crate::check_username("UPN or admission number", &id.to_lowercase())?;
+        }
+        (username, _) => crate::check_username("username", username)?,
+    }
     crate::check_name("first name", &person.given_name)?;
     crate::check_name("last name", &person.family_name)?;
     for (what, value) in [

@@ -109,6 +109,7 @@ pub async fn chronology(
                 subject: Some(format!("person:{id}")),
                 incident: None,
                 limit: LIST_LIMIT,
+                ..AlertFilter::default()
             },
         )
         .await?;

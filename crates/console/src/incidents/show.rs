@@ -239,6 +239,7 @@ impl ShowPage {
                         subject: None,
                         incident: Some(incident.id),
                         limit: 100,
+                        ..AlertFilter::default()
                     },
                 )
                 .await?

@@ -8,6 +8,7 @@ on_both_backends!(
     alerts_move_through_triage_with_a_history,
     concerns_from_one_person_fold_into_one_alert,
     what_waits_is_counted_and_an_urgent_alert_waits_until_opened,
+    the_queue_narrows_by_pupil_class_year_severity_category_date_and_assignment,
 );
 
 async fn alerts_are_raised_per_school(fixture: Fixture) {
@@ -503,4 +504,122 @@ async fn what_waits_is_counted_and_an_urgent_alert_waits_until_opened(fixture: F
     assert_eq!(waiting.new_alerts[4], 3);
     let theirs = store.waiting(other, 5).await.expect("waiting");
     assert_eq!(theirs.new_alerts, [0, 0, 0, 0, 1]);
+}
+
+async fn the_queue_narrows_by_pupil_class_year_severity_category_date_and_assignment(
+    fixture: Fixture,
+) {
+    let store = &fixture.store;
+    let school = school(store, "narrowing").await;
+    let jo = jo(store, school).await;
+    let by_jo = |host: &str, rule: &str, severity: u8, when: &str| Event {
+        person: Some(jo.id),
+        ..alerting(school, host, rule, severity, when)
+    };
+    store
+        .insert_events(&[
+            by_jo("casino.test", "gambling", 2, "2026-11-23T10:00:00Z"),
+            by_jo("harm.test", "self-harm", 5, "2026-11-24T10:00:00Z"),
+            alerting(
+                school,
+                "porn.test",
+                "pornography",
+                3,
+                "2026-11-25T10:00:00Z",
+            ),
+        ])
+        .await
+        .expect("write");
+    let list = |narrow: AlertNarrowing| async move {
+        let mut summaries: Vec<String> = store
+            .alerts(
+                school,
+                &AlertFilter {
+                    narrow,
+                    ..AlertFilter::status(AlertStatus::New, 50)
+                },
+            )
+            .await
+            .expect("alerts")
+            .into_iter()
+            .map(|alert| alert.category)
+            .collect();
+        summaries.sort();
+        summaries
+    };
+    assert_eq!(list(AlertNarrowing::default()).await.len(), 3);
+    let jo_only = AlertNarrowing {
+        person: Some(jo.id),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(jo_only).await, ["gambling", "self-harm"]);
+    let class = AlertNarrowing {
+        class: Some("4w".into()),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(class).await, ["gambling", "self-harm"], "any case");
+    let year = AlertNarrowing {
+        year: Some("4".into()),
+        min_severity: Some(4),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(year).await, ["self-harm"]);
+    let category = AlertNarrowing {
+        category: Some("pornography".into()),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(category).await, ["pornography"]);
+    let days = AlertNarrowing {
+        from: Some(at("2026-11-24T00:00:00Z")),
+        to: Some(at("2026-11-25T00:00:00Z")),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(days).await, ["self-harm"]);
+
+    // Assigning: to a colleague, once (again is no change), with a line in the history.
+    let all = store
+        .alerts(school, &AlertFilter::status(AlertStatus::New, 50))
+        .await
+        .expect("alerts");
+    let ids: Vec<AlertId> = all.iter().map(|alert| alert.id).collect();
+    assert_eq!(
+        store
+            .assign_alerts(school, &ids[..2], Some("deputy"), "dsl")
+            .await
+            .expect("assign"),
+        2
+    );
+    assert_eq!(
+        store
+            .assign_alerts(school, &ids[..2], Some("deputy"), "dsl")
+            .await
+            .expect("assign"),
+        0
+    );
+    let mine = AlertNarrowing {
+        assigned_to: Some("deputy".into()),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(mine).await.len(), 2);
+    let nobodys = AlertNarrowing {
+        assigned_to: Some(String::new()),
+        ..AlertNarrowing::default()
+    };
+    assert_eq!(list(nobodys).await.len(), 1);
+    let history = store.alert_changes(school, ids[0]).await.expect("history");
+    assert!(
+        history
+            .iter()
+            .any(|change| change.note == "assigned to deputy" && change.actor == "dsl"),
+        "{history:?}"
+    );
+    // Another school's alerts are never assigned from here.
+    let other = school_of_its_own(store).await;
+    assert_eq!(
+        store
+            .assign_alerts(other, &ids, Some("deputy"), "dsl")
+            .await
+            .expect("assign"),
+        0
+    );
 }

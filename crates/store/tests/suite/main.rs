@@ -8,11 +8,11 @@ mod support;
 use jiff::{SignedDuration, Timestamp};
 pub(crate) use support::Fixture;
 use ward_store::{
-    ActivityQuery, AlertFilter, AlertId, AlertSource, AlertStatus, Disposition, EntryKind, Event,
-    EventAlert, ExclusionKind, IncidentFilter, IncidentId, IncidentScope, IncidentStatus,
-    LoginAttempt, LoginFailure, MAX_UNBLOCK_REASON, NewAccount, NewAlert, NewAuditEntry, NewDevice,
-    NewEntry, NewExclusion, NewGroup, NewIncident, NewUnblockRequest, PersonId, PersonKind, Role,
-    Roles, SchoolId, Source, Store, StoreError, UnblockGrant,
+    ActivityQuery, AlertFilter, AlertId, AlertNarrowing, AlertSource, AlertStatus, Disposition,
+    EntryKind, Event, EventAlert, ExclusionKind, IncidentFilter, IncidentId, IncidentScope,
+    IncidentStatus, LoginAttempt, LoginFailure, MAX_UNBLOCK_REASON, NewAccount, NewAlert,
+    NewAuditEntry, NewDevice, NewEntry, NewExclusion, NewGroup, NewIncident, NewUnblockRequest,
+    PersonId, PersonKind, Role, Roles, SchoolId, Source, Store, StoreError, UnblockGrant,
 };
 
 macro_rules! on_both_backends {

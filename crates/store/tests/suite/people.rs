@@ -6,6 +6,7 @@ on_both_backends!(
     people_import_keeps_good_rows_and_reports_bad_ones,
     hostile_text_is_stored_verbatim_and_search_is_literal,
     device_register,
+    an_mis_export_without_usernames_is_matched_by_upn_and_a_later_one_names_them,
 );
 
 async fn people_import_keeps_good_rows_and_reports_bad_ones(fixture: Fixture) {
@@ -139,4 +140,62 @@ async fn device_register(fixture: Fixture) {
         .await
         .expect("remove");
     assert!(store.devices(school).await.expect("devices").is_empty());
+}
+
+async fn an_mis_export_without_usernames_is_matched_by_upn_and_a_later_one_names_them(
+    fixture: Fixture,
+) {
+    let store = &fixture.store;
+    let school = school(store, "mis-ids").await;
+    // A SIMS class list: no usernames. Jo is added with her UPN as a stand-in username.
+    let sims = "UPN,Legal Surname,Legal Forename,Year,Reg Group\r\nA123,Smith,Jo,Year 4,4W\r\n";
+    let report = store
+        .import_people(school, sims.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.created, report.updated), (1, 0), "{report:?}");
+    let jo = store
+        .person_by_username(school, "a123")
+        .await
+        .expect("query")
+        .expect("Jo, by her UPN");
+    // The next term's list moves her class: matched by UPN, updated, not added twice.
+    let moved = sims.replace("4W", "4K");
+    let report = store
+        .import_people(school, moved.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.created, report.updated), (0, 1), "{report:?}");
+    // An export with usernames gives her real one: the same person, renamed.
+    let named = "UPN,Surname,Forename,Year,Username\nA123,Smith,Jo,4,j.smith\n";
+    let report = store
+        .import_people(school, named.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.created, report.updated), (0, 1), "{report:?}");
+    let renamed = store
+        .person_by_username(school, "j.smith")
+        .await
+        .expect("query")
+        .expect("Jo, by her username");
+    assert_eq!(renamed.id, jo.id, "the same record");
+    assert_eq!(renamed.class_name.as_deref(), Some("4K"));
+    assert!(
+        store
+            .person_by_username(school, "a123")
+            .await
+            .expect("query")
+            .is_none()
+    );
+    // And a list without usernames after that still finds her by UPN.
+    let report = store
+        .import_people(school, sims.as_bytes(), PersonKind::Pupil)
+        .await
+        .expect("import");
+    assert_eq!((report.created, report.updated), (0, 1), "{report:?}");
+    let jo = store.person(school, jo.id).await.expect("Jo");
+    assert_eq!(
+        (jo.username.as_str(), jo.class_name.as_deref()),
+        ("j.smith", Some("4W"))
+    );
 }
