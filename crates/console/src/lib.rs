@@ -514,6 +514,11 @@ pub fn router(state: AppState) -> Router {
         .route("/incidents/{id}/steps", post(incidents::step))
         .route("/incidents/{id}/actions", post(incidents::action))
         .route("/incidents/{id}/people", post(incidents::add_person))
+        .route(
+            "/incidents/{id}/files",
+            post(incidents::upload).layer(DefaultBodyLimit::max(upload_limit)),
+        )
+        .route("/incidents/{id}/files/{file}", get(incidents::download))
         .route("/incidents/{id}/tell", post(tell::incident))
         .route("/alerts/{id}/tell", post(tell::alert))
         .route("/incidents/{id}/signoff", post(incidents::sign_off))
@@ -573,11 +578,17 @@ async fn not_found() -> AppError {
 /// children's data, and scripts only from the console itself (it has none today).
 async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
     let headers = response.headers_mut();
-    let static_headers = [
-        (
+    // A response that sets a stricter policy of its own (a file served as a download: sandbox)
+    // keeps it.
+    if !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-        ),
+            HeaderValue::from_static(
+                "default-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+            ),
+        );
+    }
+    let static_headers = [
         (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
         (header::REFERRER_POLICY, "same-origin"),
         (header::X_FRAME_OPTIONS, "DENY"),

@@ -492,6 +492,27 @@ fn a_suicidal_search_becomes_a_welfare_concern_linked_to_the_pupils_typed_and_si
     assert!(loads <= 8, "{loads} page loads from the alert to sign-off");
     assert_eq!(loads, 6, "alert, form, record, answers, actions, sign-off");
 
+    // A letter from CAMHS is attached afterwards, through the file picker, and comes back only
+    // as a download.
+    let folder = support::temp_folder("attachment");
+    let letter = folder.join("camhs letter.pdf");
+    std::fs::write(&letter, b"%PDF-1.4\n% a letter from CAMHS\n").expect("write the file");
+    browser.type_into("#file", &letter.to_string_lossy());
+    browser.click("#attach");
+    browser.wait_for_text("camhs letter.pdf");
+    assert!(browser.find_text("#file-list").contains("PDF"));
+    let link = browser.run("return document.querySelector('#file-list a').getAttribute('href')");
+    let link = link.as_str().expect("a link").to_owned();
+    let served = browser.run(&format!(
+        "return fetch('{link}').then(r => r.headers.get('content-disposition') + ' | ' + r.headers.get('content-type'))"
+    ));
+    let served = served.as_str().expect("headers");
+    assert!(
+        served.starts_with("attachment; filename=\"camhs letter.pdf\"")
+            && served.ends_with("| application/pdf"),
+        "{served}"
+    );
+
     // The concern is in both pupils' chronologies.
     for (username, name) in [("s.ng", "Sam Ng"), ("j.smith", "Jo Smith")] {
         let id = console.runtime.block_on(async {

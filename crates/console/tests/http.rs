@@ -2211,3 +2211,110 @@ fn a_person_is_added_changed_and_marked_as_a_leaver_in_the_console() {
         );
     }
 }
+
+#[test]
+fn files_attached_to_an_incident_are_checked_kept_with_their_hash_and_only_downloaded() {
+    let console = Console::start();
+    let mut teacher = console.logged_in("teacher");
+    let recorded = teacher.submit(
+        "/incidents/new",
+        "/incidents",
+        &[
+            ("kind", "pupil:non-educational-sites"),
+            ("username", "j.smith"),
+            ("evidence", "A games site in maths"),
+            ("reported_by", "Mr Green"),
+        ],
+    );
+    assert_eq!(recorded.status, 303, "{}", recorded.body);
+    let page = recorded.location.clone();
+    let files = format!("{page}/files");
+    // The teacher who recorded it attaches a screenshot (a PNG, whatever its name says).
+    let png = b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x06\0\0\0\x1f\x15\xc4\x89";
+    let attached = teacher.upload(&page, &files, "screen shot.txt", png);
+    assert_eq!(attached.status, 303, "{}", attached.body);
+    let shown = teacher.get(&page).body;
+    let hash = {
+        use sha2::Digest as _;
+        use std::fmt::Write as _;
+        sha2::Sha256::digest(png)
+            .iter()
+            .fold(String::new(), |mut text, byte| {
+                let _ = write!(text, "{byte:02x}");
+                text
+            })
+    };
+    assert!(shown.contains(&hash), "the SHA-256 is shown: {shown}");
+    assert!(
+        shown.contains("screen shot.txt") && shown.contains("picture"),
+        "{shown}"
+    );
+    let link = shown
+        .split("href=\"")
+        .find(|rest| rest.starts_with(&format!("{files}/")))
+        .and_then(|rest| rest.split('"').next())
+        .expect("a download link")
+        .to_owned();
+    let (status, headers, bytes) = teacher.download(&link);
+    assert_eq!(status, 200);
+    assert_eq!(bytes, png);
+    assert_eq!(headers["content-type"], "image/png", "what the bytes are");
+    assert!(
+        headers["content-disposition"].starts_with("attachment;"),
+        "{headers:?}"
+    );
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(headers["content-security-policy"].contains("sandbox"));
+
+    // Hostile or unknown files are refused; nothing is kept of them.
+    for (name, bytes) in [
+        (
+            "report.html",
+            b"<!doctype html><script>alert(document.cookie)</script>".as_slice(),
+        ),
+        (
+            "logo.svg",
+            b"<svg xmlns=\"http://www.w3.org/2000/svg\" onload=\"alert(1)\"/>".as_slice(),
+        ),
+        (
+            "photo.png",
+            b"<html><body>not a picture</body></html>".as_slice(),
+        ),
+        (
+            "setup.exe",
+            b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff".as_slice(),
+        ),
+        ("empty.pdf", b"".as_slice()),
+    ] {
+        let refused = teacher.upload(&page, &files, name, bytes);
+        assert_eq!(refused.status, 400, "{name}: {}", refused.body);
+    }
+    // Too large: over the console's upload limit.
+    let mut big = b"%PDF-1.7\n".to_vec();
+    big.resize(11 << 20, b'a');
+    let refused = teacher.upload(&page, &files, "big.pdf", &big);
+    assert_eq!(refused.status, 413, "{}", refused.body);
+    let kept = console
+        .runtime
+        .block_on(console.store.incident_files(
+            console.school,
+            ward_store::IncidentScope::All,
+            ward_store::IncidentId(page.trim_start_matches("/incidents/").parse().expect("id")),
+        ))
+        .expect("files");
+    assert_eq!(kept.len(), 1, "{kept:?}");
+
+    // Only those who may see the incident get its files: not another teacher's account, not
+    // another school.
+    let mut other = console.logged_in("other.dsl");
+    assert_eq!(other.download(&link).0, 404);
+    let mut governor = console.logged_in("governor");
+    assert_eq!(governor.download(&link).0, 403);
+    let actions: Vec<String> = console
+        .audit()
+        .into_iter()
+        .map(|e| e.entry.action)
+        .collect();
+    assert!(actions.contains(&"incident.file".to_owned()));
+    assert!(actions.contains(&"incident.file.download".to_owned()));
+}

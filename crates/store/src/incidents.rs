@@ -972,3 +972,185 @@ impl Store {
         })
     }
 }
+
+/// A file attached to an incident, without its bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncidentFile {
+    /// Its id.
+    pub id: i64,
+    /// When it was attached.
+    pub uploaded_at: Timestamp,
+    /// Who attached it.
+    pub uploaded_by: String,
+    /// Its name as uploaded, cleaned.
+    pub name: String,
+    /// What Ward found the bytes to be (`application/pdf`, `image/png`…).
+    pub content_type: String,
+    /// Its size in bytes.
+    pub size: i64,
+    /// Its SHA-256, in hex.
+    pub sha256: String,
+}
+
+/// A file to attach: the caller has checked what the bytes are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewIncidentFile<'a> {
+    /// Its name as uploaded.
+    pub name: &'a str,
+    /// What the bytes were found to be.
+    pub content_type: &'a str,
+    /// The bytes.
+    pub data: &'a [u8],
+}
+
+const FILE_COLUMNS: &str =
+    "f.id, f.uploaded_at, f.uploaded_by, f.name, f.content_type, f.size, f.sha256";
+
+macro_rules! file_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        IncidentFile {
+            id: row.try_get("id")?,
+            uploaded_at: timestamp(row.try_get("uploaded_at")?),
+            uploaded_by: row.try_get("uploaded_by")?,
+            name: row.try_get("name")?,
+            content_type: row.try_get("content_type")?,
+            size: row.try_get("size")?,
+            sha256: row.try_get("sha256")?,
+        }
+    }};
+}
+
+/// A file's name as kept: no path, no control characters, at most 120 characters, never empty.
+fn clean_file_name(name: &str) -> String {
+    let base = name.rsplit(['/', '\\']).next().unwrap_or("");
+    let cleaned: String = base
+        .chars()
+        .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '`'))
+        .take(120)
+        .collect();
+    let cleaned = cleaned.trim().trim_start_matches('.').to_owned();
+    if cleaned.is_empty() {
+        "attachment".to_owned()
+    } else {
+        cleaned
+    }
+}
+
+impl Store {
+    /// Attaches a file to an incident `scope` may see (signed-off ones too: evidence can come
+    /// later), with a note entry naming it and its SHA-256. Returns the file's id.
+    pub async fn attach_incident_file(
+        &self,
+        school: SchoolId,
+        scope: IncidentScope<'_>,
+        id: IncidentId,
+        actor: &str,
+        file: &NewIncidentFile<'_>,
+    ) -> Result<i64> {
+        use sha2::Digest as _;
+        self.incident(school, scope, id).await?;
+        if file.data.is_empty() {
+            return Err(StoreError::Invalid("the file is empty".into()));
+        }
+        let name = clean_file_name(file.name);
+        let sha256 = hex::encode(sha2::Sha256::digest(file.data));
+        let size = i64::try_from(file.data.len())
+            .map_err(|_| StoreError::Invalid("the file is too large".into()))?;
+        let now = micros(Timestamp::now());
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin_write().await?;
+            let row = sqlx::query(
+                "INSERT INTO incident_files (school_id, incident_id, uploaded_at, uploaded_by, name,
+                   content_type, size, sha256, data)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(now)
+            .bind(actor)
+            .bind(&name)
+            .bind(file.content_type)
+            .bind(size)
+            .bind(&sha256)
+            .bind(file.data)
+            .fetch_one(&mut *transaction)
+            .await?;
+            let file_id: i64 = row.try_get(0)?;
+            sqlx::query(
+                "INSERT INTO incident_entries (school_id, incident_id, at, actor, kind, note)
+                 VALUES ($1, $2, $3, $4, 'note', $5)",
+            )
+            .bind(school.0)
+            .bind(id.0)
+            .bind(now)
+            .bind(actor)
+            .bind(format!(
+                "Attached {name} ({size} bytes, SHA-256 {sha256})"
+            ))
+            .execute(&mut *transaction)
+            .await?;
+            transaction.commit().await?;
+            Ok(file_id)
+        })
+    }
+
+    /// The files attached to an incident `scope` may see, oldest first.
+    pub async fn incident_files(
+        &self,
+        school: SchoolId,
+        scope: IncidentScope<'_>,
+        id: IncidentId,
+    ) -> Result<Vec<IncidentFile>> {
+        let (all, audience, recorder) = scope.bind_values();
+        let sql = format!(
+            "SELECT {FILE_COLUMNS} FROM incident_files f
+             JOIN incidents i ON i.id = f.incident_id AND i.school_id = f.school_id
+             WHERE f.school_id = $1 AND f.incident_id = $5 AND {}
+             ORDER BY f.id",
+            visible(2)
+        );
+        dispatch!(self, pool => {
+            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(all)
+                .bind(audience)
+                .bind(recorder)
+                .bind(id.0)
+                .fetch_all(pool)
+                .await?;
+            rows.iter().map(|row| Ok(file_from_row!(row))).collect()
+        })
+    }
+
+    /// One attached file with its bytes, if `scope` may see its incident.
+    pub async fn incident_file(
+        &self,
+        school: SchoolId,
+        scope: IncidentScope<'_>,
+        id: IncidentId,
+        file: i64,
+    ) -> Result<(IncidentFile, Vec<u8>)> {
+        let (all, audience, recorder) = scope.bind_values();
+        let sql = format!(
+            "SELECT {FILE_COLUMNS}, f.data FROM incident_files f
+             JOIN incidents i ON i.id = f.incident_id AND i.school_id = f.school_id
+             WHERE f.school_id = $1 AND f.incident_id = $5 AND f.id = $6 AND {}",
+            visible(2)
+        );
+        dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(all)
+                .bind(audience)
+                .bind(recorder)
+                .bind(id.0)
+                .bind(file)
+                .fetch_optional(pool)
+                .await?
+                .ok_or(StoreError::NotFound("file"))?;
+            let data: Vec<u8> = row.try_get("data")?;
+            Ok((file_from_row!(&row), data))
+        })
+    }
+}

@@ -48,8 +48,8 @@ pub use directory::{
 pub use events::{ActivityQuery, BrowsingRow, CategoryCount, DEFAULT_ALERT_WINDOW, EventRow};
 pub use import::{ImportReport, PeopleCsv, RowProblem, place_in_group, year_group};
 pub use incidents::{
-    EntryKind, Incident, IncidentEntry, IncidentFilter, IncidentScope, IncidentStatus,
-    MAX_INCIDENT_TEXT, NewEntry, NewIncident,
+    EntryKind, Incident, IncidentEntry, IncidentFile, IncidentFilter, IncidentScope,
+    IncidentStatus, MAX_INCIDENT_TEXT, NewEntry, NewIncident, NewIncidentFile,
 };
 pub use journal::JournalError;
 pub use model::{

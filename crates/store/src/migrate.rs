@@ -117,6 +117,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0020_alert_assignment.sql"),
         postgres: include_str!("../migrations/postgres/0020_alert_assignment.sql"),
     },
+    Migration {
+        version: 21,
+        sqlite: include_str!("../migrations/sqlite/0021_incident_files.sql"),
+        postgres: include_str!("../migrations/postgres/0021_incident_files.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

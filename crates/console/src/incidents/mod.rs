@@ -29,11 +29,13 @@ use crate::{AppError, AppState};
 
 mod chronology;
 mod entries;
+mod files;
 mod record;
 mod show;
 
 pub use chronology::chronology;
 pub use entries::{action, add_person, note, sign_off, step};
+pub use files::{download, upload};
 pub use record::{create, link_alert, new_form};
 pub use show::show;
 

@@ -109,6 +109,10 @@ pub(super) struct ShowPage {
     message: String,
     /// Colleagues told about it, and whom one may tell (those who manage incidents).
     tell: crate::tell::TellBox,
+    /// Files attached.
+    files: Vec<super::files::FileView>,
+    /// The largest file the console takes, as words.
+    upload_limit: String,
 }
 
 impl ShowPage {
@@ -367,6 +371,8 @@ impl ShowPage {
             entries,
             message: String::new(),
             tell,
+            files: super::files::views(state, user, incident.id).await?,
+            upload_limit: format!("{} MB", state.config().upload_limit >> 20),
         })
     }
 

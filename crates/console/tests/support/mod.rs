@@ -441,6 +441,52 @@ impl Client {
         self.read(response)
     }
 
+    /// Uploads `bytes` as the file `name` to `path` (a multipart form with one `file` field),
+    /// with the CSRF token from `form_page` in the query, as the console's forms send it.
+    pub fn upload(&mut self, form_page: &str, path: &str, name: &str, bytes: &[u8]) -> Page {
+        let token = csrf_in(&self.get(form_page).body);
+        let form = ureq::unversioned::multipart::Form::new().part(
+            "file",
+            ureq::unversioned::multipart::Part::bytes(bytes)
+                .file_name(name)
+                .mime_str("application/octet-stream")
+                .expect("mime"),
+        );
+        let response = self
+            .agent
+            .post(format!("{}{path}?csrf={token}", self.base))
+            .header("cookie", self.cookie_header())
+            .send(form);
+        self.read(response)
+    }
+
+    /// `GET path` for a download: the status, the headers (lower-case names) and the bytes.
+    pub fn download(&mut self, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base))
+            .header("cookie", self.cookie_header())
+            .call()
+            .expect("the console answers");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_lowercase(),
+                    value.to_str().unwrap_or_default().to_owned(),
+                )
+            })
+            .collect();
+        let bytes = response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .expect("body");
+        (response.status().as_u16(), headers, bytes)
+    }
+
     /// Logs in through the log-in form.
     pub fn log_in(&mut self, username: &str, password: &str) -> Page {
         let token = csrf_in(&self.get("/login").body);

@@ -5,6 +5,7 @@ use super::*;
 on_both_backends!(
     incidents_keep_an_append_only_record,
     a_welfare_concern_about_several_pupils_is_in_each_chronology,
+    files_are_kept_as_attached_with_their_hash,
 );
 
 fn pupil_incident(person: Option<PersonId>, alerts: Vec<AlertId>) -> NewIncident {
@@ -485,4 +486,72 @@ async fn a_welfare_concern_about_several_pupils_is_in_each_chronology(fixture: F
 
 async fn jo_in(store: &Store, school: SchoolId) -> PersonId {
     jo(store, school).await.id
+}
+
+async fn files_are_kept_as_attached_with_their_hash(fixture: Fixture) {
+    let store = &fixture.store;
+    let school = school(store, "files").await;
+    let id = store
+        .open_incident(school, "teacher", &pupil_incident(None, vec![]))
+        .await
+        .expect("recorded");
+    let data = b"%PDF-1.4 a letter".as_slice();
+    let file = store
+        .attach_incident_file(
+            school,
+            IncidentScope::RecordedBy("teacher"),
+            id,
+            "teacher",
+            &ward_store::NewIncidentFile {
+                name: "../../etc/Letter \u{7}home.pdf",
+                content_type: "application/pdf",
+                data,
+            },
+        )
+        .await
+        .expect("attached");
+    let (kept, bytes) = store
+        .incident_file(school, IncidentScope::All, id, file)
+        .await
+        .expect("file");
+    assert_eq!(bytes, data);
+    assert_eq!(
+        kept.name, "Letter home.pdf",
+        "no path, no control characters"
+    );
+    let expected: String = {
+        use sha2::Digest as _;
+        sha2::Sha256::digest(data)
+            .iter()
+            .map(|byte| format!("{byte:02x}"))
+            .collect()
+    };
+    assert_eq!(kept.sha256, expected);
+    assert_eq!(kept.size, data.len() as i64);
+    // Someone who may not see the incident cannot read its files either.
+    let hidden = store
+        .incident_file(school, IncidentScope::RecordedBy("someone.else"), id, file)
+        .await;
+    assert!(matches!(hidden, Err(StoreError::NotFound(_))), "{hidden:?}");
+    let other = super::school(store, "files-elsewhere").await;
+    assert!(
+        store
+            .incident_file(other, IncidentScope::All, id, file)
+            .await
+            .is_err()
+    );
+    // Kept as attached: the database refuses changes and removals.
+    for sql in [
+        "UPDATE incident_files SET name = 'x'",
+        "DELETE FROM incident_files",
+    ] {
+        let outcome = support::try_behind_the_stores_back(&fixture.url, sql).await;
+        let error = outcome.expect_err("kept as attached");
+        assert!(error.contains("kept as uploaded"), "{error}");
+    }
+    let entries = store
+        .incident_entries(school, IncidentScope::All, id)
+        .await
+        .expect("entries");
+    assert!(entries[0].note.contains(&kept.sha256), "{entries:?}");
 }
