@@ -74,6 +74,138 @@ struct DashboardPage {
     suppressed: bool,
     /// The event writer's health: for technicians.
     writer: Option<WriterLine>,
+    /// Trends: blocked requests per day and per week, alerts per day.
+    charts: Vec<(crate::charts::Chart, String)>,
+}
+
+/// Days in the daily trends, today included.
+const TREND_DAYS: i64 = 14;
+/// Weeks in the weekly trend, this one included.
+const TREND_WEEKS: i64 = 12;
+
+/// Sums hourly counts into the periods that start at `starts` (each runs to the next start;
+/// the last to `end`): one total per period.
+fn into_periods(
+    hours: impl Iterator<Item = (Timestamp, i64)>,
+    starts: &[Timestamp],
+    end: Timestamp,
+) -> Vec<i64> {
+    let mut totals = vec![0; starts.len()];
+    for (hour, count) in hours {
+        if hour >= end {
+            continue;
+        }
+        if let Some(index) = starts.iter().rposition(|start| *start <= hour) {
+            totals[index] += count;
+        }
+    }
+    totals
+}
+
+/// The trend charts: blocked requests over the last days and weeks, and alerts raised over the
+/// last days; with small numbers suppressed where `suppressed`.
+async fn trends(
+    state: &AppState,
+    school: ward_store::SchoolId,
+    today: &jiff::ZonedDateTime,
+    suppressed: bool,
+) -> Result<Vec<(crate::charts::Chart, String)>, AppError> {
+    use crate::charts::{Bar, Chart};
+    let internal = |error: jiff::Error| AppError::Internal(error.to_string());
+    let store = state.store();
+    let end = today.checked_add(1.day()).map_err(internal)?;
+    let mut days = Vec::new();
+    for back in (0..TREND_DAYS).rev() {
+        days.push(today.checked_sub(back.days()).map_err(internal)?);
+    }
+    let monday = today
+        .checked_sub(i64::from(today.weekday().to_monday_zero_offset()).days())
+        .map_err(internal)?;
+    let mut weeks = Vec::new();
+    for back in (0..TREND_WEEKS).rev() {
+        weeks.push(monday.checked_sub(back.weeks()).map_err(internal)?);
+    }
+    let first = weeks[0].timestamp().min(days[0].timestamp());
+    let traffic = store
+        .traffic_by_hour(school, first, end.timestamp())
+        .await?;
+    let alerts = store
+        .alerts_by_hour(school, days[0].timestamp(), end.timestamp())
+        .await?;
+    let stamps = |zoned: &[jiff::ZonedDateTime]| {
+        zoned
+            .iter()
+            .map(jiff::ZonedDateTime::timestamp)
+            .collect::<Vec<_>>()
+    };
+    let bars = |labels: Vec<String>, totals: Vec<i64>| -> Vec<Bar> {
+        labels
+            .into_iter()
+            .zip(totals)
+            .map(|(label, value)| {
+                if suppressed && (1..SUPPRESSED_BELOW).contains(&value) {
+                    Bar {
+                        label,
+                        value: None,
+                        shown: format!("<{SUPPRESSED_BELOW}"),
+                    }
+                } else {
+                    Bar {
+                        label,
+                        value: Some(value),
+                        shown: value.to_string(),
+                    }
+                }
+            })
+            .collect()
+    };
+    let day_labels: Vec<String> = days
+        .iter()
+        .map(|day| day.strftime("%a %-d").to_string())
+        .collect();
+    let week_labels: Vec<String> = weeks
+        .iter()
+        .map(|week| week.strftime("%-d %b").to_string())
+        .collect();
+    let daily = into_periods(
+        traffic.iter().map(|(hour, _, blocked)| (*hour, *blocked)),
+        &stamps(&days),
+        end.timestamp(),
+    );
+    let weekly = into_periods(
+        traffic.iter().map(|(hour, _, blocked)| (*hour, *blocked)),
+        &stamps(&weeks),
+        end.timestamp(),
+    );
+    let raised = into_periods(alerts.into_iter(), &stamps(&days), end.timestamp());
+    Ok(vec![
+        (
+            Chart {
+                id: "trend-blocked-days",
+                title: format!("Blocked requests, the last {TREND_DAYS} days"),
+                bars: bars(day_labels.clone(), daily),
+            },
+            "day".to_owned(),
+        ),
+        (
+            Chart {
+                id: "trend-blocked-weeks",
+                title: format!(
+                    "Blocked requests, the last {TREND_WEEKS} weeks (weeks from Monday)"
+                ),
+                bars: bars(week_labels, weekly),
+            },
+            "week of".to_owned(),
+        ),
+        (
+            Chart {
+                id: "trend-alerts-days",
+                title: format!("Alerts raised, the last {TREND_DAYS} days"),
+                bars: bars(day_labels, raised),
+            },
+            "day".to_owned(),
+        ),
+    ])
 }
 
 /// `GET /`: today's blocked attempts by category, people counts, the event writer's health.
@@ -205,6 +337,7 @@ pub async fn dashboard(
         guests: shown(guests),
         suppressed,
         writer,
+        charts: trends(&state, school, &today, suppressed).await?,
     };
     render(&page)
 }

@@ -12,6 +12,7 @@ mod activity;
 mod alerts;
 mod audit;
 pub mod auth;
+mod charts;
 pub mod csrf;
 mod dashboard;
 mod detection;

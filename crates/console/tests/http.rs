@@ -2318,3 +2318,65 @@ fn files_attached_to_an_incident_are_checked_kept_with_their_hash_and_only_downl
     assert!(actions.contains(&"incident.file".to_owned()));
     assert!(actions.contains(&"incident.file.download".to_owned()));
 }
+
+#[test]
+fn the_dashboard_draws_trends_on_the_server_with_small_numbers_suppressed_for_governors() {
+    let console = Console::start();
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.get("/").body;
+    for chart in [
+        "trend-blocked-days",
+        "trend-blocked-weeks",
+        "trend-alerts-days",
+    ] {
+        assert!(
+            page.contains(&format!(r#"<svg class="chart" id="{chart}""#)),
+            "{chart}: {page}"
+        );
+    }
+    assert!(
+        !page.contains("<script"),
+        "no script: the charts are drawn on the server"
+    );
+    // Today's two blocked requests (the fixture's) are the last day's bar and in this week's.
+    let numbers = |page: &str, chart: &str| -> Vec<String> {
+        let table = page
+            .split(&format!(r#"id="{chart}-numbers""#))
+            .nth(1)
+            .and_then(|rest| rest.split("</table>").next())
+            .unwrap_or_else(|| panic!("no numbers for {chart}"))
+            .to_owned();
+        table
+            .split(r#"<td class="number">"#)
+            .skip(1)
+            .filter_map(|cell| cell.split('<').next())
+            .map(|shown| shown.replace("&#60;", "<").replace("&lt;", "<"))
+            .collect()
+    };
+    let days = numbers(&page, "trend-blocked-days");
+    assert_eq!(days.len(), 14);
+    assert_eq!(days.last().map(String::as_str), Some("2"), "{days:?}");
+    assert_eq!(
+        numbers(&page, "trend-blocked-weeks")
+            .last()
+            .map(String::as_str),
+        Some("2")
+    );
+    assert_eq!(
+        numbers(&page, "trend-alerts-days")
+            .last()
+            .map(String::as_str),
+        Some("1")
+    );
+    // A governor sees the shape, not the small numbers.
+    let mut governor = console.logged_in("governor");
+    let page = governor.get("/").body;
+    assert_eq!(
+        numbers(&page, "trend-blocked-days")
+            .last()
+            .map(String::as_str),
+        Some("<5"),
+        "{page}"
+    );
+    assert!(page.contains("trend-blocked-days-hatch"));
+}

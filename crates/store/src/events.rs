@@ -144,6 +144,22 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
     counts
 }
 
+/// Requests summed per (school, hour): (allowed, blocked).
+fn traffic_hours(events: &[Event]) -> HashMap<(i64, i64), (i64, i64)> {
+    let mut counts: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+    for event in events {
+        let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
+        let entry = counts.entry((event.school.0, hour)).or_default();
+        match event.action {
+            Disposition::Allow => entry.0 += i64::from(event.count),
+            Disposition::Block => entry.1 += i64::from(event.count),
+            _ => {}
+        }
+    }
+    counts.retain(|_, (allowed, blocked)| *allowed > 0 || *blocked > 0);
+    counts
+}
+
 /// The columns an [`EventRow`] is read from (with [`EVENT_FROM`]).
 pub(crate) const EVENT_ROW_COLUMNS: &str = "e.id, e.at, e.source, e.client_ip, d.name AS device_name, \
      p.username AS person_username, p.given_name, p.family_name, e.username, e.identified_by, e.host, e.url, \
@@ -206,6 +222,7 @@ impl Store {
             .filter(|event| event.action != Disposition::Allow)
             .collect();
         let counts = browsing_counts(events);
+        let hours = traffic_hours(events);
         let folds = crate::alerts::fold_blocked(events, alert_window);
         let numbered = self.backend() == crate::BackendKind::Postgres;
         // The statement for a full chunk is the same every time: build it once per backend.
@@ -256,6 +273,20 @@ impl Store {
                 .bind(subject.as_str())
                 .bind(*site)
                 .bind(*requests)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            for ((school, hour), (allowed, blocked)) in &hours {
+                sqlx::query(
+                    "INSERT INTO traffic_hours (school_id, hour, allowed, blocked) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (school_id, hour)
+                     DO UPDATE SET allowed = traffic_hours.allowed + excluded.allowed,
+                                   blocked = traffic_hours.blocked + excluded.blocked",
+                )
+                .bind(*school)
+                .bind(*hour)
+                .bind(*allowed)
+                .bind(*blocked)
                 .execute(&mut *transaction)
                 .await?;
             }
@@ -345,6 +376,61 @@ impl Store {
             .fetch_one(pool)
             .await?;
             Ok(count)
+        })
+    }
+
+    /// Requests per hour from `from` to `to` (hours that had any), oldest first: (the hour's
+    /// start, allowed, blocked). From the hourly counts, not the events: a term's worth is a
+    /// few thousand rows.
+    pub async fn traffic_by_hour(
+        &self,
+        school: SchoolId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, i64, i64)>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT hour, allowed, blocked FROM traffic_hours
+                 WHERE school_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+            )
+            .bind(school.0)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        crate::timestamp(row.try_get(0)?),
+                        row.try_get(1)?,
+                        row.try_get(2)?,
+                    ))
+                })
+                .collect()
+        })
+    }
+
+    /// Alerts raised per hour from `from` to `to` (hours that had any), oldest first.
+    pub async fn alerts_by_hour(
+        &self,
+        school: SchoolId,
+        from: Timestamp,
+        to: Timestamp,
+    ) -> Result<Vec<(Timestamp, i64)>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT (created_at / 3600000000) * 3600000000 AS hour, COUNT(*) FROM alerts
+                 WHERE school_id = $1 AND created_at >= $2 AND created_at < $3
+                 GROUP BY (created_at / 3600000000) * 3600000000 ORDER BY 1",
+            )
+            .bind(school.0)
+            .bind(micros(from))
+            .bind(micros(to))
+            .fetch_all(pool)
+            .await?;
+            rows.iter()
+                .map(|row| Ok((crate::timestamp(row.try_get(0)?), row.try_get(1)?)))
+                .collect()
         })
     }
 

@@ -122,6 +122,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0021_incident_files.sql"),
         postgres: include_str!("../migrations/postgres/0021_incident_files.sql"),
     },
+    Migration {
+        version: 22,
+        sqlite: include_str!("../migrations/sqlite/0022_traffic_hours.sql"),
+        postgres: include_str!("../migrations/postgres/0022_traffic_hours.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -63,6 +63,19 @@ async fn blocked_events_and_browsing_counts(fixture: Fixture) {
         4,
         "allowed requests are counts, not rows"
     );
+    // The hourly totals the dashboard's trends read: per hour, allowed and blocked, both
+    // batches added up.
+    let hours = store
+        .traffic_by_hour(school, day.0, day.1)
+        .await
+        .expect("hours");
+    assert_eq!(
+        hours,
+        [
+            (at("2026-11-23T10:00:00Z"), 3, 2),
+            (at("2026-11-23T11:00:00Z"), 0, 1)
+        ]
+    );
 
     let by_person = ActivityQuery {
         person: Some(jo.id),
