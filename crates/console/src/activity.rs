@@ -31,6 +31,11 @@ pub struct ActivityForm {
     category: String,
     #[serde(default)]
     reason: String,
+    /// The next page: results older than this event (its time in microseconds, and its id).
+    #[serde(default)]
+    before_at: String,
+    #[serde(default)]
+    before_id: String,
 }
 
 /// One row of results, formatted.
@@ -57,10 +62,13 @@ struct ActivityPage {
     results: Vec<ActivityLine>,
     browsing: Vec<BrowsingLine>,
     limit: i64,
+    /// Where the next page starts (the last result's time in microseconds, and its id), when
+    /// there may be more.
+    older: Option<(i64, i64)>,
 }
 
-/// Most result rows one search shows.
-const ACTIVITY_LIMIT: i64 = 500;
+/// Most result rows one page of a search shows (the next page follows on from the last).
+const ACTIVITY_LIMIT: i64 = 200;
 
 impl ActivityPage {
     /// The search form with `form`'s values and no results yet.
@@ -79,6 +87,7 @@ impl ActivityPage {
             results: Vec::new(),
             browsing: Vec::new(),
             limit: ACTIVITY_LIMIT,
+            older: None,
         })
     }
 }
@@ -157,6 +166,17 @@ async fn run_activity_search(
         category: form.category.clone(),
         limit: page.limit,
         client_ip: String::new(),
+        before: match (form.before_at.trim(), form.before_id.trim()) {
+            ("", _) | (_, "") => None,
+            (at, id) => Some((
+                at.parse::<i64>()
+                    .ok()
+                    .and_then(|at| Timestamp::from_microsecond(at).ok())
+                    .ok_or("The page of results asked for is not one Ward gave.")?,
+                id.parse::<i64>()
+                    .map_err(|_| "The page of results asked for is not one Ward gave.")?,
+            )),
+        },
     };
     let (action, subject) = match (&person, device) {
         (Some(person), _) => ("activity.view", format!("person:{}", person.username)),
@@ -184,6 +204,13 @@ async fn run_activity_search(
         .search_events(school, &query)
         .await
         .map_err(internal)?;
+    page.older = (results.len() as i64 == page.limit)
+        .then(|| {
+            results
+                .last()
+                .map(|last| (last.at.as_microsecond(), last.id))
+        })
+        .flatten();
     page.results = results
         .into_iter()
         .map(|event| ActivityLine {

@@ -58,6 +58,18 @@ pub struct ActivityQuery {
     pub category: String,
     /// At most this many rows.
     pub limit: i64,
+    /// Only events older than this one (its time and id): the next page of results.
+    pub before: Option<(Timestamp, i64)>,
+}
+
+/// A site or category search that matches more sites than this reads the events in time order
+/// (the sites are then common enough); fewer, it reads each site's own events.
+const SITES_ONE_BY_ONE: usize = 40;
+
+/// A value bound to a query built at run time.
+enum Bound {
+    Int(i64),
+    Text(String),
 }
 
 /// A blocked or rewritten request, as the activity search shows it.
@@ -223,6 +235,16 @@ impl Store {
             .collect();
         let counts = browsing_counts(events);
         let hours = traffic_hours(events);
+        let sites: std::collections::HashSet<(i64, &str, &str)> = recorded
+            .iter()
+            .map(|event| {
+                (
+                    event.school.0,
+                    event.host.as_str(),
+                    event.categories.as_str(),
+                )
+            })
+            .collect();
         let folds = crate::alerts::fold_blocked(events, alert_window);
         let numbered = self.backend() == crate::BackendKind::Postgres;
         // The statement for a full chunk is the same every time: build it once per backend.
@@ -273,6 +295,17 @@ impl Store {
                 .bind(subject.as_str())
                 .bind(*site)
                 .bind(*requests)
+                .execute(&mut *transaction)
+                .await?;
+            }
+            for (school, host, categories) in &sites {
+                sqlx::query(
+                    "INSERT INTO event_hosts (school_id, host, categories) VALUES ($1, $2, $3)
+                     ON CONFLICT (school_id, host, categories) DO NOTHING",
+                )
+                .bind(*school)
+                .bind(*host)
+                .bind(*categories)
                 .execute(&mut *transaction)
                 .await?;
             }
@@ -483,6 +516,12 @@ impl Store {
     }
 
     /// Blocked and rewritten requests matching `query`, newest first.
+    ///
+    /// The query is built from the filters given, so that each is answered from an index at a
+    /// year's size (10 million events): a person's events through `events_school_person`; a
+    /// site or category by finding the matching sites in `event_hosts` first, then reading each
+    /// site's events through `events_school_host` (or, when many sites match, the events in
+    /// time order with the sites as a condition); otherwise the events in time order.
     pub async fn search_events(
         &self,
         school: SchoolId,
@@ -493,38 +532,165 @@ impl Store {
         if (query.site.chars().chain(query.category.chars())).any(char::is_control) {
             return Ok(Vec::new());
         }
-        let site = format!(
-            "%{}%",
-            crate::people::like_escape(&query.site.trim().to_lowercase())
-        );
+        let site = query.site.trim().to_lowercase();
         let category = query.category.trim().to_lowercase();
-        let category_pattern = format!("%,{},%", crate::people::like_escape(&category));
-        dispatch!(self, pool => {
-            let sql = format!(
-                "SELECT {EVENT_ROW_COLUMNS} FROM {EVENT_FROM}
-                 WHERE e.school_id = $1
-                   AND ($2 = 0 OR e.person_id = $2)
-                   AND ($3 = 0 OR e.device_id = $3)
-                   AND e.at >= $4 AND e.at < $5
-                   AND e.host LIKE $6 ESCAPE '\\'
-                   AND ($7 = '' OR (',' || e.categories || ',') LIKE $8 ESCAPE '\\')
-                   AND ($10 = '' OR e.client_ip = $10)
-                 ORDER BY e.at DESC, e.id DESC LIMIT $9"
+        let hosts = if site.is_empty() && category.is_empty() {
+            None
+        } else {
+            Some(self.matching_hosts(school, &site, &category).await?)
+        };
+        if hosts.as_ref().is_some_and(Vec::is_empty) {
+            return Ok(Vec::new());
+        }
+        // The conditions every part of the query shares (`$1` is the school).
+        let mut bound = vec![Bound::Int(school.0)];
+        let mut conditions = vec!["e.school_id = $1".to_owned()];
+        let mut add = |bound: &mut Vec<Bound>, condition: &str, value: Bound| {
+            bound.push(value);
+            conditions.push(condition.replace('?', &format!("${}", bound.len())));
+        };
+        if let Some(person) = query.person {
+            add(&mut bound, "e.person_id = ?", Bound::Int(person.0));
+        }
+        if let Some(device) = query.device {
+            add(&mut bound, "e.device_id = ?", Bound::Int(device.0));
+        }
+        if !query.client_ip.is_empty() {
+            add(
+                &mut bound,
+                "e.client_ip = ?",
+                Bound::Text(query.client_ip.clone()),
             );
-            let rows = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+        }
+        if let Some(from) = query.from {
+            add(&mut bound, "e.at >= ?", Bound::Int(micros(from)));
+        }
+        if let Some(to) = query.to {
+            add(&mut bound, "e.at < ?", Bound::Int(micros(to)));
+        }
+        if let Some((at, id)) = query.before {
+            bound.push(Bound::Int(micros(at)));
+            let at_index = bound.len();
+            bound.push(Bound::Int(id));
+            conditions.push(format!(
+                "(e.at < ${at_index} OR (e.at = ${at_index} AND e.id < ${}))",
+                at_index + 1
+            ));
+        }
+        let pairs = |bound: &mut Vec<Bound>, hosts: &[(String, String)]| -> String {
+            // Each matching (site, categories) pair, as a condition on the row.
+            hosts
+                .iter()
+                .map(|(host, categories)| {
+                    bound.push(Bound::Text(host.clone()));
+                    let host_index = bound.len();
+                    bound.push(Bound::Text(categories.clone()));
+                    format!(
+                        "(e.host = ${host_index} AND e.categories = ${})",
+                        host_index + 1
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        };
+        let common = conditions.join(" AND ");
+        let sql = match &hosts {
+            Some(hosts) if query.person.is_none() && hosts.len() <= SITES_ONE_BY_ONE => {
+                // Each site's newest events, through its index, then the newest of those.
+                let mut parts = Vec::new();
+                let mut by_host: Vec<(&str, Vec<&str>)> = Vec::new();
+                for (host, categories) in hosts {
+                    match by_host.iter_mut().find(|(known, _)| *known == host) {
+                        Some((_, sets)) => sets.push(categories),
+                        None => by_host.push((host, vec![categories])),
+                    }
+                }
+                for (host, sets) in by_host {
+                    bound.push(Bound::Text(host.to_owned()));
+                    let host_index = bound.len();
+                    let mut sets_sql = Vec::new();
+                    for set in sets {
+                        bound.push(Bound::Text(set.to_owned()));
+                        sets_sql.push(format!("${}", bound.len()));
+                    }
+                    bound.push(Bound::Int(query.limit));
+                    parts.push(format!(
+                        "SELECT * FROM (SELECT e.id AS event_id, e.at AS event_at FROM events e
+                           WHERE {common} AND e.host = ${host_index} AND e.categories IN ({})
+                           ORDER BY e.at DESC, e.id DESC LIMIT ${}) AS part",
+                        sets_sql.join(", "),
+                        bound.len()
+                    ));
+                }
+                bound.push(Bound::Int(query.limit));
+                format!(
+                    "SELECT {EVENT_ROW_COLUMNS} FROM ({}) AS found
+                     JOIN events e ON e.id = found.event_id
+                     LEFT JOIN people p ON p.id = e.person_id AND p.school_id = e.school_id
+                     LEFT JOIN devices d ON d.id = e.device_id AND d.school_id = e.school_id
+                     ORDER BY found.event_at DESC, found.event_id DESC LIMIT ${}",
+                    parts.join(" UNION ALL "),
+                    bound.len()
+                )
+            }
+            Some(hosts) => {
+                let condition = pairs(&mut bound, hosts);
+                bound.push(Bound::Int(query.limit));
+                format!(
+                    "SELECT {EVENT_ROW_COLUMNS} FROM {EVENT_FROM}
+                     WHERE {common} AND ({condition})
+                     ORDER BY e.at DESC, e.id DESC LIMIT ${}",
+                    bound.len()
+                )
+            }
+            None => {
+                bound.push(Bound::Int(query.limit));
+                format!(
+                    "SELECT {EVENT_ROW_COLUMNS} FROM {EVENT_FROM} WHERE {common}
+                     ORDER BY e.at DESC, e.id DESC LIMIT ${}",
+                    bound.len()
+                )
+            }
+        };
+        dispatch!(self, pool => {
+            let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+            for value in &bound {
+                statement = match value {
+                    Bound::Int(number) => statement.bind(*number),
+                    Bound::Text(text) => statement.bind(text.as_str()),
+                };
+            }
+            let rows = statement.fetch_all(pool).await?;
+            rows.iter().map(|row| Ok(event_row!(row))).collect()
+        })
+    }
+
+    /// The (site, categories) pairs of the school's events whose site contains `site` and whose
+    /// categories include `category` (either may be empty: any), at most 2,000.
+    async fn matching_hosts(
+        &self,
+        school: SchoolId,
+        site: &str,
+        category: &str,
+    ) -> Result<Vec<(String, String)>> {
+        let site_pattern = format!("%{}%", crate::people::like_escape(site));
+        let category_pattern = format!("%,{},%", crate::people::like_escape(category));
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT host, categories FROM event_hosts
+                 WHERE school_id = $1 AND host LIKE $2 ESCAPE '\\'
+                   AND ($3 = '' OR (',' || categories || ',') LIKE $4 ESCAPE '\\')
+                 ORDER BY host, categories LIMIT 2000",
+            )
             .bind(school.0)
-            .bind(query.person.map_or(0, |person| person.0))
-            .bind(query.device.map_or(0, |device| device.0))
-            .bind(query.from.map_or(i64::MIN, micros))
-            .bind(query.to.map_or(i64::MAX, micros))
-            .bind(&site)
-            .bind(&category)
+            .bind(&site_pattern)
+            .bind(category)
             .bind(&category_pattern)
-            .bind(query.limit)
-            .bind(query.client_ip.as_str())
             .fetch_all(pool)
             .await?;
-            rows.iter().map(|row| Ok(event_row!(row))).collect()
+            rows.iter()
+                .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+                .collect()
         })
     }
 

@@ -127,6 +127,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0022_traffic_hours.sql"),
         postgres: include_str!("../migrations/postgres/0022_traffic_hours.sql"),
     },
+    Migration {
+        version: 23,
+        sqlite: include_str!("../migrations/sqlite/0023_event_hosts.sql"),
+        postgres: include_str!("../migrations/postgres/0023_event_hosts.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -7,6 +7,7 @@ on_both_backends!(
     event_writer_writes_every_event_once,
     drops_are_counted_once_however_often_they_are_recorded,
     an_event_standing_for_repeats_counts_them_all,
+    the_activity_search_reads_sites_one_by_one_or_in_time_order_and_pages_by_key,
 );
 
 async fn blocked_events_and_browsing_counts(fixture: Fixture) {
@@ -264,4 +265,80 @@ async fn an_event_standing_for_repeats_counts_them_all(fixture: Fixture) {
     let mut requests: Vec<i64> = rows.iter().map(|row| row.requests).collect();
     requests.sort_unstable();
     assert_eq!(requests, [1, 41]);
+}
+
+async fn the_activity_search_reads_sites_one_by_one_or_in_time_order_and_pages_by_key(
+    fixture: Fixture,
+) {
+    let store = &fixture.store;
+    let school = school(store, "search-paths").await;
+    // 50 sites, three blocked requests each, a minute apart, alternating two category sets.
+    let mut events = Vec::new();
+    for site in 0..50 {
+        for repeat in 0..3 {
+            let minute = site * 3 + repeat;
+            let when = format!("2026-11-23T{:02}:{:02}:00Z", 8 + minute / 60, minute % 60);
+            let categories = if repeat == 1 { "games,chat" } else { "games" };
+            events.push(blocked(
+                school,
+                &format!("s{site}.example"),
+                categories,
+                &when,
+            ));
+        }
+    }
+    store.insert_events(&events).await.expect("insert");
+    let search = |site: &'static str, category: &'static str, before, limit| async move {
+        store
+            .search_events(
+                school,
+                &ActivityQuery {
+                    site: site.into(),
+                    category: category.into(),
+                    limit,
+                    before,
+                    ..ActivityQuery::default()
+                },
+            )
+            .await
+            .expect("search")
+    };
+    let newest_first = |rows: &[ward_store::EventRow]| {
+        rows.windows(2)
+            .all(|pair| (pair[0].at, pair[0].id) > (pair[1].at, pair[1].id))
+    };
+    // 50 sites match "example": read in time order.
+    let all = search("example", "", None, 1000).await;
+    assert_eq!(all.len(), 150);
+    assert!(newest_first(&all));
+    // 11 sites match "s1" (s1, s10…s19): each site's own events, merged newest first.
+    let some = search("s1", "", None, 1000).await;
+    assert_eq!(some.len(), 33);
+    assert!(newest_first(&some));
+    assert!(some.iter().all(|row| row.host.starts_with("s1")));
+    // A category narrows to the sites' events in it, whichever path.
+    assert_eq!(search("s1", "chat", None, 1000).await.len(), 11);
+    assert_eq!(search("example", "chat", None, 1000).await.len(), 50);
+    assert_eq!(search("", "chat", None, 1000).await.len(), 50);
+    assert!(search("", "nothing-like-it", None, 1000).await.is_empty());
+    // Pages by key: each page follows on from the last row of the one before, none repeated.
+    for site in ["example", "s1"] {
+        let mut seen = Vec::new();
+        let mut before = None;
+        loop {
+            let page = search(site, "", before, 7).await;
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 7);
+            before = page.last().map(|row| (row.at, row.id));
+            seen.extend(page.into_iter().map(|row| row.id));
+        }
+        let whole: Vec<i64> = search(site, "", None, 1000)
+            .await
+            .into_iter()
+            .map(|row| row.id)
+            .collect();
+        assert_eq!(seen, whole, "{site}");
+    }
 }
