@@ -79,9 +79,9 @@ SELECT 1, ($now - n * 3600) * 1000000, 'admin', 'pupil', CASE WHEN n % 2 = 0 THE
 INSERT INTO incident_people (school_id, incident_id, person_id, added_at, added_by)
 SELECT school_id, id, person_id, created_at, 'admin' FROM incidents WHERE person_id IS NOT NULL;
 -- What the event writer keeps beside the events.
-INSERT INTO traffic_hours (school_id, hour, allowed, blocked)
-SELECT school_id, (at / 3600000000) * 3600000000, 0, SUM(requests) FROM events WHERE action = 'block'
-GROUP BY school_id, (at / 3600000000) * 3600000000;
+INSERT INTO traffic_hours (school_id, hour, categories, allowed, blocked)
+SELECT school_id, (at / 3600000000) * 3600000000, categories, 0, SUM(requests) FROM events
+WHERE action = 'block' GROUP BY school_id, (at / 3600000000) * 3600000000, categories;
 INSERT INTO event_hosts (school_id, host, categories) SELECT DISTINCT school_id, host, categories FROM events;
 SQL
 }

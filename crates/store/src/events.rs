@@ -156,16 +156,28 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
     counts
 }
 
-/// Requests summed per (school, hour): (allowed, blocked).
-fn traffic_hours(events: &[Event]) -> HashMap<(i64, i64), (i64, i64)> {
-    let mut counts: HashMap<(i64, i64), (i64, i64)> = HashMap::new();
+/// The start of the hour `at` is in, in microseconds (how the hourly counts are keyed).
+fn hour_start(at: Timestamp) -> i64 {
+    at.as_second().div_euclid(3600) * 3600 * 1_000_000
+}
+
+/// Requests summed per (school, hour, categories): (allowed, blocked). Allowed requests are
+/// counted under no categories.
+fn traffic_hours(events: &[Event]) -> HashMap<(i64, i64, &str), (i64, i64)> {
+    let mut counts: HashMap<(i64, i64, &str), (i64, i64)> = HashMap::new();
     for event in events {
         let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
-        let entry = counts.entry((event.school.0, hour)).or_default();
         match event.action {
-            Disposition::Allow => entry.0 += i64::from(event.count),
-            Disposition::Block => entry.1 += i64::from(event.count),
-            _ => {}
+            Disposition::Allow => {
+                counts.entry((event.school.0, hour, "")).or_default().0 += i64::from(event.count);
+            }
+            Disposition::Block => {
+                counts
+                    .entry((event.school.0, hour, event.categories.as_str()))
+                    .or_default()
+                    .1 += i64::from(event.count);
+            }
+            Disposition::Rewrite => {}
         }
     }
     counts.retain(|_, (allowed, blocked)| *allowed > 0 || *blocked > 0);
@@ -309,15 +321,17 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             }
-            for ((school, hour), (allowed, blocked)) in &hours {
+            for ((school, hour, categories), (allowed, blocked)) in &hours {
                 sqlx::query(
-                    "INSERT INTO traffic_hours (school_id, hour, allowed, blocked) VALUES ($1, $2, $3, $4)
-                     ON CONFLICT (school_id, hour)
+                    "INSERT INTO traffic_hours (school_id, hour, categories, allowed, blocked)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (school_id, hour, categories)
                      DO UPDATE SET allowed = traffic_hours.allowed + excluded.allowed,
                                    blocked = traffic_hours.blocked + excluded.blocked",
                 )
                 .bind(*school)
                 .bind(*hour)
+                .bind(*categories)
                 .bind(*allowed)
                 .bind(*blocked)
                 .execute(&mut *transaction)
@@ -390,8 +404,9 @@ impl Store {
         })
     }
 
-    /// Blocked requests from `from` to `to`, each counted once (a request in two categories
-    /// is one request).
+    /// Blocked requests in the hours from `from` to `to` (whole hours: a bound within an hour
+    /// counts from that hour's start), each counted once (a request in two categories is one
+    /// request). From the hourly counts, not the events.
     pub async fn blocked_requests(
         &self,
         school: SchoolId,
@@ -400,12 +415,12 @@ impl Store {
     ) -> Result<i64> {
         dispatch!(self, pool => {
             let count: i64 = sqlx::query_scalar(
-                "SELECT CAST(COALESCE(SUM(requests), 0) AS BIGINT) FROM events
-                 WHERE school_id = $1 AND at >= $2 AND at < $3 AND action = 'block'",
+                "SELECT CAST(COALESCE(SUM(blocked), 0) AS BIGINT) FROM traffic_hours
+                 WHERE school_id = $1 AND hour >= $2 AND hour < $3",
             )
             .bind(school.0)
-            .bind(micros(from))
-            .bind(micros(to))
+            .bind(hour_start(from))
+            .bind(hour_start(to))
             .fetch_one(pool)
             .await?;
             Ok(count)
@@ -423,8 +438,9 @@ impl Store {
     ) -> Result<Vec<(Timestamp, i64, i64)>> {
         dispatch!(self, pool => {
             let rows = sqlx::query(
-                "SELECT hour, allowed, blocked FROM traffic_hours
-                 WHERE school_id = $1 AND hour >= $2 AND hour < $3 ORDER BY hour",
+                "SELECT hour, CAST(SUM(allowed) AS BIGINT), CAST(SUM(blocked) AS BIGINT)
+                 FROM traffic_hours
+                 WHERE school_id = $1 AND hour >= $2 AND hour < $3 GROUP BY hour ORDER BY hour",
             )
             .bind(school.0)
             .bind(micros(from))
@@ -467,8 +483,9 @@ impl Store {
         })
     }
 
-    /// Blocked attempts per category between `from` and `to`, most first. An event in several
-    /// categories counts once in each.
+    /// Blocked attempts per category in the hours from `from` to `to` (whole hours, as
+    /// [`Store::blocked_requests`]), most first. An event in several categories counts once in
+    /// each.
     pub async fn blocked_by_category(
         &self,
         school: SchoolId,
@@ -477,13 +494,13 @@ impl Store {
     ) -> Result<Vec<CategoryCount>> {
         let rows: Vec<(String, i64)> = dispatch!(self, pool => {
             let rows = sqlx::query(
-                "SELECT categories, CAST(SUM(requests) AS BIGINT) FROM events
-                 WHERE school_id = $1 AND at >= $2 AND at < $3 AND action = 'block'
+                "SELECT categories, CAST(SUM(blocked) AS BIGINT) FROM traffic_hours
+                 WHERE school_id = $1 AND hour >= $2 AND hour < $3 AND blocked > 0
                  GROUP BY categories",
             )
             .bind(school.0)
-            .bind(micros(from))
-            .bind(micros(to))
+            .bind(hour_start(from))
+            .bind(hour_start(to))
             .fetch_all(pool)
             .await?;
             rows.iter()
@@ -577,21 +594,35 @@ impl Store {
                 at_index + 1
             ));
         }
-        let pairs = |bound: &mut Vec<Bound>, hosts: &[(String, String)]| -> String {
-            // Each matching (site, categories) pair, as a condition on the row.
-            hosts
-                .iter()
-                .map(|(host, categories)| {
-                    bound.push(Bound::Text(host.clone()));
-                    let host_index = bound.len();
-                    bound.push(Bound::Text(categories.clone()));
-                    format!(
-                        "(e.host = ${host_index} AND e.categories = ${})",
-                        host_index + 1
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join(" OR ")
+        // The matching sites and category sets as conditions on the row: `IN` lists (a site
+        // search names the sites; a category search names the sets that hold the category).
+        let within = |bound: &mut Vec<Bound>, hosts: &[(String, String)]| -> String {
+            let mut sql = Vec::new();
+            let mut list = |bound: &mut Vec<Bound>, column: &str, mut values: Vec<&String>| {
+                values.sort();
+                values.dedup();
+                let mut places = Vec::new();
+                for value in values {
+                    bound.push(Bound::Text(value.clone()));
+                    places.push(format!("${}", bound.len()));
+                }
+                sql.push(format!("{column} IN ({})", places.join(", ")));
+            };
+            if !site.is_empty() {
+                list(
+                    bound,
+                    "e.host",
+                    hosts.iter().map(|(host, _)| host).collect(),
+                );
+            }
+            if !category.is_empty() {
+                list(
+                    bound,
+                    "e.categories",
+                    hosts.iter().map(|(_, set)| set).collect(),
+                );
+            }
+            sql.join(" AND ")
         };
         let common = conditions.join(" AND ");
         let sql = match &hosts {
@@ -634,7 +665,7 @@ impl Store {
                 )
             }
             Some(hosts) => {
-                let condition = pairs(&mut bound, hosts);
+                let condition = within(&mut bound, hosts);
                 bound.push(Bound::Int(query.limit));
                 format!(
                     "SELECT {EVENT_ROW_COLUMNS} FROM {EVENT_FROM}
