@@ -31,9 +31,11 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 now=$(date +%s)
 # The rows, as one SELECT over a sequence `n` (1…N): the same expressions for both databases.
+# A request's day comes from n / 37, so that every day has every kind of traffic (a day from n
+# itself would put the popular site's fifth of the traffic on days of its own).
 events_select="
 SELECT 1,
-  ($now - (n % 270) * 86400) * 1000000 - 86400000000 + 28800000000 + ((n * 7919) % 28800) * 1000000,
+  ($now - ((n / 37) % 270) * 86400) * 1000000 - 86400000000 + 28800000000 + ((n * 7919) % 28800) * 1000000,
   'gateway', 'proxy', '10.0.' || (n % 250) || '.' || (n % 200),
   CASE WHEN n % 10 = 0 THEN NULL ELSE first_person + (n * 31) % 999 END,
   CASE WHEN n % 5 = 0 THEN 'www.tiktok.com' WHEN n % 1000000 = 17 THEN 'rare-site.example'

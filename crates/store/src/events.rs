@@ -65,6 +65,11 @@ pub struct ActivityQuery {
 /// A site or category search that matches more sites than this reads the events in time order
 /// (the sites are then common enough); fewer, it reads each site's own events.
 const SITES_ONE_BY_ONE: usize = 40;
+/// A category search reads each site's own events, up to this many sites, when the category is
+/// rarer than one request in [`RARE_SHARE`] in the period.
+const RARE_SITES_ONE_BY_ONE: usize = 500;
+/// See [`RARE_SITES_ONE_BY_ONE`].
+const RARE_SHARE: i64 = 50;
 
 /// A value bound to a query built at run time.
 enum Bound {
@@ -559,6 +564,24 @@ impl Store {
         if hosts.as_ref().is_some_and(Vec::is_empty) {
             return Ok(Vec::new());
         }
+        // Read site by site when few sites match, or when a category is rare in the period (in
+        // time order, a page of a rare category would be found only after reading most of the
+        // period's requests): the hourly totals say how rare.
+        let one_by_one = match &hosts {
+            None => false,
+            Some(_) if query.person.is_some() => false,
+            Some(hosts) if hosts.len() <= SITES_ONE_BY_ONE => true,
+            Some(hosts) if site.is_empty() && hosts.len() <= RARE_SITES_ONE_BY_ONE => {
+                let mut sets: Vec<&str> = hosts.iter().map(|(_, set)| set.as_str()).collect();
+                sets.sort_unstable();
+                sets.dedup();
+                let (matching, total) = self
+                    .category_share(school, query.from, query.to, &sets)
+                    .await?;
+                matching.saturating_mul(RARE_SHARE) < total
+            }
+            Some(_) => false,
+        };
         // The conditions every part of the query shares (`$1` is the school).
         let mut bound = vec![Bound::Int(school.0)];
         let mut conditions = vec!["e.school_id = $1".to_owned()];
@@ -626,7 +649,7 @@ impl Store {
         };
         let common = conditions.join(" AND ");
         let sql = match &hosts {
-            Some(hosts) if query.person.is_none() && hosts.len() <= SITES_ONE_BY_ONE => {
+            Some(hosts) if one_by_one => {
                 // Each site's newest events, through its index, then the newest of those.
                 let mut parts = Vec::new();
                 let mut by_host: Vec<(&str, Vec<&str>)> = Vec::new();
@@ -693,6 +716,37 @@ impl Store {
             }
             let rows = statement.fetch_all(pool).await?;
             rows.iter().map(|row| Ok(event_row!(row))).collect()
+        })
+    }
+
+    /// Blocked requests in the hours of a period in any of `sets`, and in all: how common a
+    /// category is, from the hourly totals.
+    async fn category_share(
+        &self,
+        school: SchoolId,
+        from: Option<Timestamp>,
+        to: Option<Timestamp>,
+        sets: &[&str],
+    ) -> Result<(i64, i64)> {
+        let places: Vec<String> = (0..sets.len())
+            .map(|index| format!("${}", index + 4))
+            .collect();
+        let sql = format!(
+            "SELECT CAST(COALESCE(SUM(CASE WHEN categories IN ({}) THEN blocked ELSE 0 END), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(blocked), 0) AS BIGINT)
+             FROM traffic_hours WHERE school_id = $1 AND hour >= $2 AND hour < $3",
+            places.join(", ")
+        );
+        dispatch!(self, pool => {
+            let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(from.map_or(i64::MIN, hour_start))
+                .bind(to.map_or(i64::MAX, hour_start));
+            for set in sets {
+                statement = statement.bind(*set);
+            }
+            let row = statement.fetch_one(pool).await?;
+            Ok((row.try_get(0)?, row.try_get(1)?))
         })
     }
 
