@@ -23,3 +23,7 @@ INSERT INTO traffic_hours (school_id, hour, categories, allowed, blocked)
     GROUP BY school_id, hour, categories;
 -- Alerts raised per day, for the same trends.
 CREATE INDEX alerts_school_created ON alerts (school_id, created_at);
+-- The queue's order (most severe, then newest) and the unopened severity-5 alerts every page
+-- asks for, straight from the index.
+DROP INDEX alerts_school_status;
+CREATE INDEX alerts_school_status ON alerts (school_id, status, severity, created_at);
