@@ -27,3 +27,5 @@ CREATE INDEX alerts_school_created ON alerts (school_id, created_at);
 -- asks for, straight from the index.
 DROP INDEX alerts_school_status;
 CREATE INDEX alerts_school_status ON alerts (school_id, status, severity, created_at);
+-- One pupil's alerts in the queue's order (the queue's pupil filter, the chronology).
+CREATE INDEX alerts_school_person ON alerts (school_id, person_id, status, severity, created_at);
