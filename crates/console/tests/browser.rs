@@ -535,6 +535,88 @@ fn a_suicidal_search_becomes_a_welfare_concern_linked_to_the_pupils_typed_and_si
 }
 
 #[test]
+fn the_dsl_filters_the_queue_to_a_pupil_and_triages_their_alerts_at_once() {
+    let console = Console::start();
+    let (store, school) = (&console.store, console.school);
+    console.runtime.block_on(async {
+        let jo = store
+            .person_by_username(school, "j.smith")
+            .await
+            .expect("query")
+            .expect("Jo");
+        let event = |host: &str, category: &str| ward_store::Event {
+            school,
+            at: jiff::Timestamp::now(),
+            source: ward_store::Source::Proxy,
+            client_ip: "10.0.3.17".parse().expect("ip"),
+            device: None,
+            person: Some(jo.id),
+            username: Some("j.smith".into()),
+            identified_by: Some(ward_store::IdentifiedBy::Network),
+            host: host.into(),
+            url: None,
+            action: ward_store::Disposition::Block,
+            categories: category.into(),
+            reason: "unacceptable".into(),
+            search_term: None,
+            count: 1,
+            alert: Some(ward_store::EventAlert {
+                severity: 3,
+                category: category.into(),
+                detection: None,
+            }),
+        };
+        store
+            .insert_events(&[
+                event("chat.example", "chat"),
+                event("dating.example", "dating"),
+            ])
+            .await
+            .expect("events");
+    });
+    let browser = Browser::start();
+    log_in(&browser, &console, "dsl", PASSWORD);
+    browser.wait_for_text("Blocked today");
+    browser.open(&format!("{}/alerts", console.base));
+    browser.wait_for_text("New (3)");
+    // The filter is folded away until it is wanted.
+    browser.run("document.querySelector('#filters').open = true");
+    browser.type_into("#filter-person", "Jo Smith");
+    browser.click("#filter-severity option[value='3']");
+    browser.click("#filter");
+    wait_for_count(&browser, "#alerts tbody tr", 2);
+    // From the queue (one page load) to both triaged (the second).
+    let start = browser
+        .run("return history.length")
+        .as_i64()
+        .expect("a number");
+    for row in 1..=2 {
+        browser.click(&format!(
+            "#alerts tbody tr:nth-child({row}) input[name=alert]"
+        ));
+    }
+    browser.click("#bulk-action option[value='triaged']");
+    browser.type_into("#bulk-note", "Talked with Jo about chat sites");
+    browser.click("#bulk-apply");
+    browser.wait_for_text("2 alert(s) changed.");
+    let loads = browser
+        .run("return history.length")
+        .as_i64()
+        .expect("a number")
+        - start
+        + 1;
+    assert_eq!(loads, 2, "page loads to triage from the queue");
+    // Back on the queue as it was filtered: Jo's new alerts at severity 3 or more are gone.
+    assert_eq!(
+        browser.run("return document.querySelector('#filter-person').value"),
+        "Jo Smith"
+    );
+    assert_eq!(browser.count("#alerts tbody tr"), 0);
+    browser.open(&format!("{}/alerts?status=triaged", console.base));
+    browser.wait_for_text("Triaged (2)");
+}
+
+#[test]
 fn a_staff_incident_recorded_by_a_teacher_is_hidden_from_teachers() {
     let console = Console::start();
     let browser = Browser::start();

@@ -126,6 +126,16 @@ pub struct BrowsingRow {
 /// One `INSERT INTO events … VALUES (…), (…)` with `rows` rows of placeholders: numbered
 /// (`$1`) for PostgreSQL, anonymous (`?`) for SQLite, whose lookup of numbered parameters by
 /// name is linear, which makes a 7,000-parameter statement quadratic.
+/// The `n`th (from 1) placeholder of a statement: `$n` for PostgreSQL, `?` for SQLite (which
+/// looks numbered ones up by name, slowly, in statements with many of them).
+fn placeholder(numbered: bool, n: usize) -> String {
+    if numbered {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
+}
+
 fn insert_events_sql(rows: usize, numbered: bool) -> String {
     let mut sql = String::from(
         "INSERT INTO events (school_id, at, gateway, source, client_ip, device_id, person_id, username, \
@@ -315,16 +325,26 @@ impl Store {
                 .execute(&mut *transaction)
                 .await?;
             }
-            for (school, host, categories) in &sites {
-                sqlx::query(
-                    "INSERT INTO event_hosts (school_id, host, categories) VALUES ($1, $2, $3)
+            // The sites seen, many rows a statement (one statement each would cost the batch
+            // more than the rows themselves).
+            let sites: Vec<&(i64, &str, &str)> = sites.iter().collect();
+            for chunk in sites.chunks(300) {
+                let values: Vec<String> = (0..chunk.len())
+                    .map(|row| {
+                        let place = |column: usize| placeholder(numbered, row * 3 + column + 1);
+                        format!("({}, {}, {})", place(0), place(1), place(2))
+                    })
+                    .collect();
+                let sql = format!(
+                    "INSERT INTO event_hosts (school_id, host, categories) VALUES {}
                      ON CONFLICT (school_id, host, categories) DO NOTHING",
-                )
-                .bind(*school)
-                .bind(*host)
-                .bind(*categories)
-                .execute(&mut *transaction)
-                .await?;
+                    values.join(", ")
+                );
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                for (school, host, categories) in chunk {
+                    query = query.bind(*school).bind(*host).bind(*categories);
+                }
+                query.execute(&mut *transaction).await?;
             }
             for ((school, hour, categories), (allowed, blocked)) in &hours {
                 sqlx::query(

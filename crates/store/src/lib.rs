@@ -222,6 +222,10 @@ impl Store {
                 .create_if_missing(true)
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
+                // 32 MiB of page cache a connection (SQLite's default is 2 MiB): the events'
+                // indexes by person and by site take rows all over their pages, and at a
+                // term's size those pages no longer fit the default cache.
+                .pragma("cache_size", "-32768")
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10));
             let in_memory = url.contains(":memory:") || url.contains("mode=memory");
