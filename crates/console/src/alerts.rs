@@ -109,6 +109,10 @@ struct QueuePage {
     message: String,
     /// The moves a bulk change may make from this tab: (status, label, needs a note).
     moves: Vec<(&'static str, &'static str, bool)>,
+    /// After a refused bulk change: the alerts that were ticked, the action and the note.
+    ticked: Vec<AlertId>,
+    chosen: String,
+    note: String,
 }
 
 /// The queue's tab and filters, and what the last bulk change did.
@@ -245,6 +249,26 @@ pub async fn queue(
     Query(query): Query<QueueQuery>,
 ) -> Result<Response, AppError> {
     user.require(Permission::TriageAlerts)?;
+    queue_page(&state, &user, query, None).await
+}
+
+/// What a refused bulk change sent, shown again: the message, the alerts ticked, the action
+/// chosen and the note typed.
+struct Refused {
+    message: String,
+    ticked: Vec<AlertId>,
+    action: String,
+    note: String,
+}
+
+/// The queue page for `query`; after a refused bulk change, with what was sent still in the form.
+async fn queue_page(
+    state: &AppState,
+    user: &CurrentUser,
+    query: QueueQuery,
+    refused: Option<Refused>,
+) -> Result<Response, AppError> {
+    let (state, user) = (state, user);
     let store = state.store();
     let school = user.account.school;
     let status = match query.status.as_str() {
@@ -272,7 +296,7 @@ pub async fn queue(
         (Some(changed), _) => format!("{changed} alert(s) changed."),
         _ => String::new(),
     };
-    let colleagues = colleagues(&state, &user).await?;
+    let colleagues = colleagues(state, user).await?;
     let named = |mut line: AlertLine| {
         if let Some((_, name)) = colleagues
             .iter()
@@ -282,7 +306,7 @@ pub async fn queue(
         }
         line
     };
-    let alerts = match query.narrowing(&state, &user).await {
+    let alerts = match query.narrowing(state, user).await {
         Ok(narrow) => store
             .alerts(
                 school,
@@ -293,7 +317,7 @@ pub async fn queue(
             )
             .await?
             .iter()
-            .map(|alert| named(line(&state, alert)))
+            .map(|alert| named(line(state, alert)))
             .collect(),
         Err(problem) => {
             message = problem;
@@ -310,13 +334,20 @@ pub async fn queue(
             (id, name)
         })
         .collect();
-    let mut layout = Layout::for_user(&state, &user, "Alerts").await;
+    let mut layout = Layout::for_user(state, user, "Alerts").await;
     // The queue lists the unopened severity-5 alerts itself, gravest first: no banner here.
     if let Some(nav) = &mut layout.user {
         nav.waiting.urgent.clear();
     }
     let filters = query.filters();
-    render(&QueuePage {
+    let (ticked, chosen, note) = match refused {
+        Some(refused) => {
+            message = refused.message;
+            (refused.ticked, refused.action, refused.note)
+        }
+        None => (Vec::new(), String::new(), String::new()),
+    };
+    let page = QueuePage {
         layout,
         tabs,
         alerts,
@@ -340,7 +371,17 @@ pub async fn queue(
                 )
             })
             .collect(),
-    })
+        ticked,
+        chosen,
+        note,
+    };
+    let refused_page = !page.chosen.is_empty() || !page.ticked.is_empty();
+    let html = render(&page)?;
+    if refused_page {
+        Ok((axum::http::StatusCode::BAD_REQUEST, html).into_response())
+    } else {
+        Ok(html)
+    }
 }
 
 /// `POST /alerts/bulk`: the alerts ticked (`alert`, once or more) are moved to `status` (with
@@ -459,6 +500,27 @@ pub async fn bulk(
                 ));
             }
             let note = field("note").trim();
+            // A move that needs a reason is refused before anything changes, and the queue
+            // comes back with the alerts still ticked.
+            let mut needing = 0;
+            for id in &ids {
+                let alert = store.alert(school, *id).await?;
+                if status.needs_note(alert.status) && note.chars().count() < 5 {
+                    needing += 1;
+                }
+            }
+            if needing > 0 {
+                let refused = Refused {
+                    message: format!(
+                        "Nothing was changed: \u{201c}{}\u{201d} needs a reason (a few words at least), kept with each alert.",
+                        move_names(AlertStatus::New, status).0
+                    ),
+                    ticked: ids.clone(),
+                    action: status.as_str().to_owned(),
+                    note: note.to_owned(),
+                };
+                return queue_page(&state, &user, back, Some(refused)).await;
+            }
             for id in &ids {
                 let alert = store.alert(school, *id).await?;
                 match store

@@ -2061,6 +2061,20 @@ fn the_queue_filters_by_pupil_and_triages_or_assigns_several_alerts_at_once() {
         &[("action", "closed"), ("note", ""), ("alert", &sam_id)],
     );
     assert_eq!(refused.status, 400, "{}", refused.body);
+    assert!(
+        refused.body.contains("Nothing was changed"),
+        "{}",
+        refused.body
+    );
+    // The queue comes back with the alert still ticked and the move still chosen.
+    assert!(
+        refused.body.contains(&format!(
+            r#"id="pick-{sam_id}" aria-label="Choose alert {sam_id}" checked"#
+        )),
+        "{}",
+        refused.body
+    );
+    assert!(refused.body.contains(r#"<option value="closed" selected>"#));
     assert_eq!(dsl.get("/alerts").body.matches("name=\"alert\"").count(), 1);
 
     // Assigned to the headteacher, who is told and finds it under "assigned to me".
