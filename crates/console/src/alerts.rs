@@ -159,44 +159,31 @@ impl QueueQuery {
         .unwrap_or_default()
     }
 
-    /// The store's narrowing, or what is wrong with a filter.
+    /// The store's narrowing, or what is wrong with a filter (the pupil is looked up first:
+    /// the database failing is an error, not a message).
     async fn narrowing(
         &self,
         state: &AppState,
         user: &CurrentUser,
+    ) -> Result<Result<AlertNarrowing, String>, AppError> {
+        let person = match self.person.trim() {
+            "" => None,
+            text => match crate::people::one_person(state, user.account.school, text).await? {
+                Ok(person) => Some(person.id),
+                Err(why) => return Ok(Err(why)),
+            },
+        };
+        Ok(self.narrowing_for(state, user, person))
+    }
+
+    /// [`QueueQuery::narrowing`], the pupil found.
+    fn narrowing_for(
+        &self,
+        state: &AppState,
+        user: &CurrentUser,
+        person: Option<ward_store::PersonId>,
     ) -> Result<AlertNarrowing, String> {
         let given = |text: &str| Some(text.trim().to_owned()).filter(|text| !text.is_empty());
-        let person = match given(&self.person) {
-            None => None,
-            Some(text) => {
-                let found = state
-                    .store()
-                    .people_matching(user.account.school, &text, 10)
-                    .await
-                    .map_err(|error| error.to_string())?;
-                match found.as_slice() {
-                    [one] => Some(one.id),
-                    [] => {
-                        return Err(format!(
-                            "Nobody in the school's records matches \"{text}\"."
-                        ));
-                    }
-                    several => {
-                        return Err(format!(
-                            "Several people match \"{text}\": type the username of the one you mean ({}).",
-                            several
-                                .iter()
-                                .map(|p| format!(
-                                    "{} {} ({})",
-                                    p.given_name, p.family_name, p.username
-                                ))
-                                .collect::<Vec<_>>()
-                                .join("; ")
-                        ));
-                    }
-                }
-            }
-        };
         let min_severity = match given(&self.severity) {
             None => None,
             Some(text) => Some(
@@ -268,7 +255,6 @@ async fn queue_page(
     query: QueueQuery,
     refused: Option<Refused>,
 ) -> Result<Response, AppError> {
-    let (state, user) = (state, user);
     let store = state.store();
     let school = user.account.school;
     let status = match query.status.as_str() {
@@ -306,7 +292,7 @@ async fn queue_page(
         }
         line
     };
-    let alerts = match query.narrowing(state, user).await {
+    let alerts = match query.narrowing(state, user).await? {
         Ok(narrow) => store
             .alerts(
                 school,
@@ -340,6 +326,11 @@ async fn queue_page(
         nav.waiting.urgent.clear();
     }
     let filters = query.filters();
+    let status_code = if refused.is_some() {
+        axum::http::StatusCode::BAD_REQUEST
+    } else {
+        axum::http::StatusCode::OK
+    };
     let (ticked, chosen, note) = match refused {
         Some(refused) => {
             message = refused.message;
@@ -375,13 +366,7 @@ async fn queue_page(
         chosen,
         note,
     };
-    let refused_page = !page.chosen.is_empty() || !page.ticked.is_empty();
-    let html = render(&page)?;
-    if refused_page {
-        Ok((axum::http::StatusCode::BAD_REQUEST, html).into_response())
-    } else {
-        Ok(html)
-    }
+    Ok((status_code, render(&page)?).into_response())
 }
 
 /// `POST /alerts/bulk`: the alerts ticked (`alert`, once or more) are moved to `status` (with

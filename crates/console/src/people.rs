@@ -343,6 +343,31 @@ pub async fn set_person_password(
     }
 }
 
+/// The one person `text` names (a username, email, UPN or admission number, or a name), or why
+/// not: nobody matches, or several do (named, so that the right username can be typed).
+pub(crate) async fn one_person(
+    state: &AppState,
+    school: ward_store::SchoolId,
+    text: &str,
+) -> Result<Result<Person, String>, AppError> {
+    let mut found = state.store().people_matching(school, text, 10).await?;
+    let text = text.trim();
+    Ok(match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(format!(
+            "Nobody in the school's records matches \"{text}\"."
+        )),
+        _ => Err(format!(
+            "Several people match \"{text}\": type the username of the one you mean ({}).",
+            found
+                .iter()
+                .map(|p| format!("{} {} ({})", p.given_name, p.family_name, p.username))
+                .collect::<Vec<_>>()
+                .join("; ")
+        )),
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // One person: add, change, mark as a leaver
 

@@ -16,8 +16,8 @@ use sqlx::Row;
 use ward_events::IdentifiedBy;
 
 use crate::{
-    AlertId, DeviceId, Event, IncidentId, PersonId, Result, SchoolId, Store, StoreError, dispatch,
-    micros, timestamp,
+    AlertId, Bound, DeviceId, Event, IncidentId, PersonId, Result, SchoolId, Store, StoreError,
+    dispatch, micros, timestamp,
 };
 
 /// Where an alert came from.
@@ -306,12 +306,6 @@ impl AlertFilter {
             ..AlertFilter::default()
         }
     }
-}
-
-/// A value bound to a query built at run time.
-enum Bound {
-    Int(i64),
-    Text(String),
 }
 
 /// Alerts raised in a period, by category and severity (the weekly summary).
@@ -863,13 +857,7 @@ impl Store {
             bound.len()
         );
         dispatch!(self, pool => {
-            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for value in &bound {
-                query = match value {
-                    Bound::Int(number) => query.bind(*number),
-                    Bound::Text(text) => query.bind(text.as_str()),
-                };
-            }
+            let query = crate::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), &bound);
             let rows = query.fetch_all(pool).await?;
             rows.iter().map(|row| Ok(alert_from_row!(row))).collect()
         })

@@ -10,7 +10,8 @@ use sqlx::Row;
 use ward_events::IdentifiedBy;
 
 use crate::{
-    DeviceId, Disposition, Event, PersonId, Result, SchoolId, Store, dispatch, micros, timestamp,
+    Bound, DeviceId, Disposition, Event, PersonId, Result, SchoolId, Store, dispatch, micros,
+    timestamp,
 };
 
 /// Rows per multi-row `INSERT` (16 parameters each; both backends allow far more than 8,000).
@@ -70,12 +71,6 @@ const SITES_ONE_BY_ONE: usize = 40;
 const RARE_SITES_ONE_BY_ONE: usize = 500;
 /// See [`RARE_SITES_ONE_BY_ONE`].
 const RARE_SHARE: i64 = 50;
-
-/// A value bound to a query built at run time.
-enum Bound {
-    Int(i64),
-    Text(String),
-}
 
 /// A blocked or rewritten request, as the activity search shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -163,7 +158,7 @@ fn browsing_counts(events: &[Event]) -> HashMap<(i64, i64, String, &str), i64> {
         .iter()
         .filter(|event| event.action == Disposition::Allow)
     {
-        let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
+        let hour = hour_start(event.at);
         *counts
             .entry((event.school.0, hour, event.subject(), event.host.as_str()))
             .or_insert(0) += i64::from(event.count);
@@ -181,7 +176,7 @@ fn hour_start(at: Timestamp) -> i64 {
 fn traffic_hours(events: &[Event]) -> HashMap<(i64, i64, &str), (i64, i64)> {
     let mut counts: HashMap<(i64, i64, &str), (i64, i64)> = HashMap::new();
     for event in events {
-        let hour = event.at.as_second().div_euclid(3600) * 3600 * 1_000_000;
+        let hour = hour_start(event.at);
         match event.action {
             Disposition::Allow => {
                 counts.entry((event.school.0, hour, "")).or_default().0 += i64::from(event.count);
@@ -727,13 +722,7 @@ impl Store {
             }
         };
         dispatch!(self, pool => {
-            let mut statement = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
-            for value in &bound {
-                statement = match value {
-                    Bound::Int(number) => statement.bind(*number),
-                    Bound::Text(text) => statement.bind(text.as_str()),
-                };
-            }
+            let statement = crate::bind_all!(sqlx::query(sqlx::AssertSqlSafe(sql.as_str())), &bound);
             let rows = statement.fetch_all(pool).await?;
             rows.iter().map(|row| Ok(event_row!(row))).collect()
         })

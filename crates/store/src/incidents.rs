@@ -1039,7 +1039,8 @@ fn clean_file_name(name: &str) -> String {
 
 impl Store {
     /// Attaches a file to an incident `scope` may see (signed-off ones too: evidence can come
-    /// later), with a note entry naming it and its SHA-256. Returns the file's id.
+    /// later), with a note entry naming it and its SHA-256. Returns the file as kept (without
+    /// its bytes).
     pub async fn attach_incident_file(
         &self,
         school: SchoolId,
@@ -1047,7 +1048,7 @@ impl Store {
         id: IncidentId,
         actor: &str,
         file: &NewIncidentFile<'_>,
-    ) -> Result<i64> {
+    ) -> Result<IncidentFile> {
         use sha2::Digest as _;
         self.incident(school, scope, id).await?;
         if file.data.is_empty() {
@@ -1077,6 +1078,15 @@ impl Store {
             .fetch_one(&mut *transaction)
             .await?;
             let file_id: i64 = row.try_get(0)?;
+            let kept = IncidentFile {
+                id: file_id,
+                uploaded_at: timestamp(now),
+                uploaded_by: actor.to_owned(),
+                name: name.clone(),
+                content_type: file.content_type.to_owned(),
+                size,
+                sha256: sha256.clone(),
+            };
             sqlx::query(
                 "INSERT INTO incident_entries (school_id, incident_id, at, actor, kind, note)
                  VALUES ($1, $2, $3, $4, 'note', $5)",
@@ -1091,7 +1101,7 @@ impl Store {
             .execute(&mut *transaction)
             .await?;
             transaction.commit().await?;
-            Ok(file_id)
+            Ok(kept)
         })
     }
 

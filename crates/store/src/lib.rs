@@ -140,6 +140,27 @@ macro_rules! dispatch {
 }
 pub(crate) use dispatch;
 
+/// A value bound to a query whose conditions are built at run time (from the filters given).
+pub(crate) enum Bound {
+    Int(i64),
+    Text(String),
+}
+
+/// Binds each of `$values` (`&[Bound]`), in order, to `$query`.
+macro_rules! bind_all {
+    ($query:expr, $values:expr) => {{
+        let mut query = $query;
+        for value in $values {
+            query = match value {
+                $crate::Bound::Int(number) => query.bind(*number),
+                $crate::Bound::Text(text) => query.bind(text.as_str()),
+            };
+        }
+        query
+    }};
+}
+pub(crate) use bind_all;
+
 /// Opening a transaction that will write. On SQLite it starts `BEGIN IMMEDIATE`, taking the write
 /// lock at once (waiting for it under the busy timeout): a plain `BEGIN` that reads first and
 /// writes later fails at once with "database is locked" when another connection wrote in

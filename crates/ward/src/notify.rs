@@ -401,10 +401,7 @@ impl Notifier {
 
     /// One line saying what happened, without the address or what was written.
     fn alert_line(&self, alert: &Alert) -> String {
-        let when = alert
-            .created_at
-            .to_zoned_datetime(self.zone.clone())
-            .strftime("%a %-d %b %H:%M");
+        let when = self.when(alert.created_at);
         let category = self.names.category_name(&alert.category);
         let what = match alert.source {
             AlertSource::Blocked => format!("blocked attempt in {category}"),

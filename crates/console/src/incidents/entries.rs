@@ -241,27 +241,9 @@ pub async fn add_person(
     user.require(Permission::ManageIncidents)?;
     let store = state.store();
     let school = user.account.school;
-    let mut found = store.people_matching(school, &form.name, 10).await?;
-    let person = match found.len() {
-        0 => {
-            return Err(AppError::BadRequest(format!(
-                "Nobody in the school's records matches \"{}\".",
-                form.name.trim()
-            )));
-        }
-        1 => found.remove(0),
-        _ => {
-            let names: Vec<String> = found
-                .iter()
-                .map(|p| format!("{} {} ({})", p.given_name, p.family_name, p.username))
-                .collect();
-            return Err(AppError::BadRequest(format!(
-                "Several people match \"{}\": type the username of the one you mean ({}).",
-                form.name.trim(),
-                names.join("; ")
-            )));
-        }
-    };
+    let person = crate::people::one_person(&state, school, &form.name)
+        .await?
+        .map_err(AppError::BadRequest)?;
     let added = store
         .add_person_to_incident(
             school,

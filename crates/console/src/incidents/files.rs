@@ -162,7 +162,7 @@ pub async fn upload(
     };
     let content_type =
         sniff(&name, &bytes).map_err(|why| AppError::BadRequest(format!("{why}.")))?;
-    let file_id = store
+    let file = store
         .attach_incident_file(
             school,
             scope(&user),
@@ -176,9 +176,6 @@ pub async fn upload(
         )
         .await
         .map_err(refused)?;
-    let (file, _) = store
-        .incident_file(school, scope(&user), id, file_id)
-        .await?;
     user.record(
         store,
         "incident.file",

@@ -229,22 +229,9 @@ pub async fn create(
         .map(str::trim)
         .filter(|name| !name.is_empty())
     {
-        match store.people_matching(school, name, 10).await?.as_slice() {
-            [one] => others.push(one.id),
-            [] => {
-                return problem(format!(
-                    "Nobody in the school's records matches \"{name}\" (other pupils involved)."
-                ))
-                .await;
-            }
-            several => {
-                let names: Vec<String> = several.iter().map(|p| choice(p).1).collect();
-                return problem(format!(
-                    "Several people match \"{name}\": type the username of the one you mean ({}).",
-                    names.join("; ")
-                ))
-                .await;
-            }
+        match crate::people::one_person(&state, school, name).await? {
+            Ok(one) => others.push(one.id),
+            Err(why) => return problem(format!("Other pupils involved: {why}")).await,
         }
     }
     let device = match alert.as_ref().and_then(|a| a.device) {

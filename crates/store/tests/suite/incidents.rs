@@ -496,7 +496,7 @@ async fn files_are_kept_as_attached_with_their_hash(fixture: Fixture) {
         .await
         .expect("recorded");
     let data = b"%PDF-1.4 a letter".as_slice();
-    let file = store
+    let attached = store
         .attach_incident_file(
             school,
             IncidentScope::RecordedBy("teacher"),
@@ -510,11 +510,13 @@ async fn files_are_kept_as_attached_with_their_hash(fixture: Fixture) {
         )
         .await
         .expect("attached");
+    let file = attached.id;
     let (kept, bytes) = store
         .incident_file(school, IncidentScope::All, id, file)
         .await
         .expect("file");
     assert_eq!(bytes, data);
+    assert_eq!(kept, attached, "what attaching said is what was kept");
     assert_eq!(
         kept.name, "Letter home.pdf",
         "no path, no control characters"
