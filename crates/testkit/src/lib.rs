@@ -2,11 +2,13 @@
 //! one crate's tests into another's or copied between them: the WebDriver client that drives
 //! Debian's headless Chromium (the console's, the proxy's and `ward serve`'s browser tests use
 //! it), a fresh temporary folder, free ports, connections from another loopback address (the
-//! flood tests), `dig` as the DNS client, and a category index built from a few lines of list.
+//! flood tests), `dig` as the DNS client, a category index built from a few lines of list, and
+//! PostgreSQL databases and clusters.
 
 pub mod dig;
 pub mod kdc;
 pub mod oidc;
+pub mod postgres;
 pub mod radius;
 pub mod slapd;
 pub mod totp;

@@ -3632,30 +3632,8 @@ fn a_coordinator_changes_a_row_with_a_reason_and_the_filters_follow_within_two_s
 
 /// A new, empty database on the test command's PostgreSQL server (`WARD_TEST_POSTGRES`).
 fn postgres_database(name: &str) -> String {
-    use sqlx::Connection;
-    let server = std::env::var("WARD_TEST_POSTGRES").expect(
-        "WARD_TEST_POSTGRES is not set: run the tests with scripts/test, which starts PostgreSQL",
-    );
-    let name = format!("ward_serve_{name}_{}", std::process::id());
-    let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    runtime.block_on(async {
-        let mut connection = sqlx::PgConnection::connect(&server)
-            .await
-            .expect("connect to the test PostgreSQL server");
-        for sql in [
-            format!("DROP DATABASE IF EXISTS {name}"),
-            format!("CREATE DATABASE {name}"),
-        ] {
-            sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut connection)
-                .await
-                .expect("create the database");
-        }
-    });
-    let base = server
-        .rsplit_once('/')
-        .map_or(server.as_str(), |(base, _)| base);
-    format!("{base}/{name}")
+    use ward_testkit::postgres;
+    postgres::create_database_blocking(&postgres::server(), &format!("ward_serve_{name}"))
 }
 
 #[test]
