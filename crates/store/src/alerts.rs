@@ -681,7 +681,9 @@ macro_rules! write_blocked_folds {
             let repeats: Vec<(i64, $crate::alerts::Repeats)> = repeats.into_iter().collect();
             for chunk in repeats.chunks($crate::alerts::REPEAT_ROWS) {
                 let sql = $crate::alerts::repeats_sql(chunk.len());
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                // Kept prepared only at full length (see the events' insert).
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .persistent(chunk.len() == $crate::alerts::REPEAT_ROWS);
                 for (id, more) in chunk {
                     query = query
                         .bind(*id)

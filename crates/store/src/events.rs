@@ -284,7 +284,11 @@ impl Store {
                     partial_sql = insert_events_sql(chunk.len(), numbered);
                     partial_sql.as_str()
                 };
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql));
+                // Only the full chunk's statement is kept prepared: a remainder's differs in
+                // length every batch, and each kept one holds its compiled program (hundreds
+                // of kilobytes at these sizes) in the connection's statement cache.
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql))
+                    .persistent(chunk.len() == ROWS_PER_INSERT);
                 for event in chunk {
                     query = query
                         .bind(event.school.0)
@@ -335,7 +339,8 @@ impl Store {
                      ON CONFLICT (school_id, host, categories) DO NOTHING",
                     values.join(", ")
                 );
-                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()));
+                let mut query = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                    .persistent(chunk.len() == 300);
                 for (school, host, categories) in chunk {
                     query = query.bind(*school).bind(*host).bind(*categories);
                 }

@@ -7,15 +7,18 @@
 //! What a pupil writes is read by risk detection (the default lists and the classifier, whether
 //! or not the proxy scans pages): a disclosure of self-harm, abuse or grooming is severity 5,
 //! so it is emailed at once; another risk found is severity 4; anything else is severity 3.
+//! When the proxy's detection has the classifier, its scanner (the default lists and the
+//! school's own) reads the forms too; otherwise the forms build their own on the first concern,
+//! so that a gateway never holds two copies of the phrase automaton (about 10 MB each).
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use jiff::{SignedDuration, Timestamp};
 use ward_detect::{Model, Scanner, default_lists};
 use ward_gateway::rate::RateLimit;
 use ward_proxy::actions::Pending;
-use ward_proxy::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
+use ward_proxy::{BlockPageActions, ConcernReport, Detection, NotRecorded, Outcome};
 use ward_store::{AlertSource, NewAlert, NewUnblockRequest, SchoolId, Store};
 
 /// What a child may disclose that must reach the safeguarding lead at once.
@@ -31,29 +34,55 @@ pub struct StoreActions {
     concerns: RateLimit,
     concern_window: SignedDuration,
     /// Reads what a pupil wrote.
-    scanner: Scanner,
+    reader: Reader,
+}
+
+/// What reads the forms: the proxy's own detection, or a scanner built when first needed.
+enum Reader {
+    Proxy(Arc<Detection>),
+    Own(Box<OnceLock<Scanner>>),
+}
+
+impl Reader {
+    fn scanner(&self) -> &Scanner {
+        match self {
+            Reader::Proxy(detection) => detection.scanner(),
+            Reader::Own(scanner) => {
+                scanner.get_or_init(|| Scanner::new(default_lists()).with_model(Model::shared()))
+            }
+        }
+    }
 }
 
 impl StoreActions {
-    /// Forms for `school`; concerns fold within `concern_window`.
+    /// Forms for `school`; concerns fold within `concern_window`. `detection` is the proxy's,
+    /// shared when it reads with the classifier.
     pub fn new(
         store: Store,
         school: SchoolId,
         concern_window: SignedDuration,
+        detection: Option<&Arc<Detection>>,
     ) -> Arc<StoreActions> {
+        let reader = match detection {
+            Some(detection) if detection.scanner().model().is_some() => {
+                Reader::Proxy(Arc::clone(detection))
+            }
+            _ => Reader::Own(Box::default()),
+        };
         Arc::new(StoreActions {
             store,
             school,
             concerns: RateLimit::new(PER_HOUR, Duration::from_secs(3600)),
             concern_window,
-            scanner: Scanner::new(default_lists()).with_model(Model::shared()),
+            reader,
         })
     }
 
     /// How grave what a pupil wrote is: severity, and what detection found, if anything (the
     /// category's title, and a line for the alert's detail).
     fn assess(&self, message: &str) -> (u8, Option<(String, String)>) {
-        let findings = self.scanner.scan(message);
+        let scanner = self.reader.scanner();
+        let findings = scanner.scan(message);
         let Some(first) = findings.first() else {
             return (3, None);
         };
@@ -61,8 +90,7 @@ impl StoreActions {
             .iter()
             .find(|f| DISCLOSURES.contains(&f.category.as_str()));
         let found = disclosure.unwrap_or(first);
-        let title = self
-            .scanner
+        let title = scanner
             .lists()
             .categories
             .iter()

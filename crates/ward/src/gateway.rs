@@ -380,6 +380,7 @@ impl Gateway {
             block_page_ipv4: config.parsed.block_page_ipv4,
         });
         tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
+        tasks.spawn(crate::memory::give_back_every_period());
         if let Some(source) = &hooks.list_source {
             let period = Duration::from_secs(source.hours * 3600);
             tasks.spawn(update_lists_every(hooks.clone(), period));
@@ -561,14 +562,15 @@ async fn start_proxy(
     settings.connect_ports = config.parsed.proxy_connect_ports.clone();
     settings.hosts = config.parsed.proxy_hosts.clone();
     settings.internal_servers = config.parsed.proxy_internal_servers.clone();
+    settings.detection = crate::detect::build(&config.detection)?;
     settings.actions = Some(crate::block_page::StoreActions::new(
         store.clone(),
         school,
         SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60)),
+        settings.detection.as_ref(),
     ));
     settings.own_addresses = listening.others;
     settings.portal_session = Duration::from_secs(proxy_config.portal_minutes.saturating_mul(60));
-    settings.detection = crate::detect::build(&config.detection)?;
     (settings.certificates, settings.inspection) = inspection(config)?;
     if let Some(detection) = &settings.detection {
         // Not waited on for long: the database may be unavailable, and the proxy must start.

@@ -18,6 +18,7 @@ mod directory;
 mod gateway;
 mod list_update;
 mod lists;
+mod memory;
 mod misuse;
 mod notify;
 mod output;
