@@ -6,13 +6,17 @@
 //! - [`procedure`]: Appendix 1's steps, with the flowchart's branches ([`Progress`]);
 //! - [`sanctions`]: the pupil and staff actions and sanctions tables ([`Sanctions`]);
 //! - [`welfare`]: the kinds of welfare concern and what is done about them;
-//! - [`alert`]: [`AlertStatus`] and its moves.
+//! - [`alert`]: [`AlertStatus`] and its moves;
+//! - [`agreements`]: acceptable-use agreements: who reads which, their text, Ward's defaults and
+//!   the school year an acceptance counts for.
 
+pub mod agreements;
 pub mod alert;
 pub mod procedure;
 pub mod sanctions;
 pub mod welfare;
 
+pub use agreements::{Readers, school_year, school_year_name};
 pub use alert::AlertStatus;
 pub use procedure::{Answer, Audience, BadAudience, CHILD_PROTECTION, Procedure, Progress, Step};
 pub use sanctions::{DEFAULT_SANCTIONS, IncidentKind, SanctionAction, SanctionTable, Sanctions};

@@ -11,6 +11,7 @@
 //! query that reads them takes a [`SchoolId`]. Only this crate knows SQL.
 
 mod accounts;
+mod agreements;
 mod alerts;
 mod audit;
 mod detection;
@@ -36,6 +37,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use accounts::{LoginAttempt, LoginFailure, NewAccount};
+pub use agreements::{Agreement, AgreementAnswer, AgreementRow, Signer};
 pub use alerts::{
     Alert, AlertChange, AlertFilter, AlertNarrowing, AlertSource, AlertStatus, AlertTally,
     LockedOut, MAX_ALERT_NOTE, NewAlert, UrgentAlert, Waiting,

@@ -132,6 +132,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0023_event_hosts.sql"),
         postgres: include_str!("../migrations/postgres/0023_event_hosts.sql"),
     },
+    Migration {
+        version: 24,
+        sqlite: include_str!("../migrations/sqlite/0024_agreements.sql"),
+        postgres: include_str!("../migrations/postgres/0024_agreements.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

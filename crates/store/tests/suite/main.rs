@@ -37,6 +37,7 @@ macro_rules! on_both_backends {
 }
 
 mod accounts;
+mod agreements;
 mod alerts;
 mod audit;
 mod detection;
