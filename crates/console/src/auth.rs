@@ -205,7 +205,7 @@ impl FromRequestParts<AppState> for CurrentUser {
 
     async fn from_request_parts(
         parts: &mut Parts,
-        _state: &AppState,
+        state: &AppState,
     ) -> Result<CurrentUser, AppError> {
         let path = parts.uri.path();
         let Some(context) = parts.extensions.get::<SessionContext>().cloned() else {
@@ -227,6 +227,18 @@ impl FromRequestParts<AppState> for CurrentUser {
             && path != "/logout"
         {
             return Err(AppError::PasswordChangeRequired);
+        }
+        // The staff acceptable use agreement, once a school year, before anything else opens.
+        if context.session.second_factor == ward_store::SecondFactor::Done
+            && !context.account.must_change_password
+            && !matches!(path, "/agreement" | "/logout")
+            && crate::agreements::must_agree(state, &context.account).await?
+        {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map_or("/".to_owned(), |target| target.as_str().to_owned());
+            return Err(AppError::AgreementRequired { next });
         }
         Ok(CurrentUser {
             account: context.account,
@@ -591,6 +603,20 @@ pub(crate) async fn start_session(
         set_cookie(state, SESSION_COOKIE, &token, lifetime),
     );
     headers.append(header::SET_COOKIE, set_cookie(state, LOGIN_COOKIE, "", 0));
+    Ok(response)
+}
+
+/// Ends `user`'s log-in and shows the log-in page with `message`.
+pub(crate) async fn end_session(
+    state: &AppState,
+    user: &CurrentUser,
+    message: &str,
+) -> Result<Response, AppError> {
+    state.store().delete_session(&user.token_hash).await?;
+    let mut response = login_form(state, StatusCode::OK, "/", "", message)?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, set_cookie(state, SESSION_COOKIE, "", 0));
     Ok(response)
 }
 

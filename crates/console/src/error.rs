@@ -20,6 +20,11 @@ pub enum AppError {
     PasswordChangeRequired,
     /// The password was right; the code from the authenticator app is still to come.
     SecondFactorRequired,
+    /// The staff acceptable use agreement is to be accepted first; then on to `next`.
+    AgreementRequired {
+        /// Where to go once it is accepted.
+        next: String,
+    },
     /// Logged in, but the account's roles do not allow this.
     Forbidden,
     /// The form's CSRF token is missing or wrong.
@@ -79,6 +84,10 @@ impl IntoResponse for AppError {
             }
             AppError::SecondFactorRequired => {
                 return Redirect::to("/login/code").into_response();
+            }
+            AppError::AgreementRequired { next } => {
+                let target = format!("/agreement?next={}", url_encode(next));
+                return Redirect::to(&target).into_response();
             }
             AppError::Forbidden => (
                 StatusCode::FORBIDDEN,

@@ -38,6 +38,7 @@ fn section_of(path: &str) -> &'static str {
         "unblock",
         "audit",
         "accounts",
+        "agreements",
     ];
     if path == "/" {
         return "dashboard";
@@ -69,6 +70,8 @@ pub struct NavUser {
     pub audit: bool,
     /// Accounts.
     pub accounts: bool,
+    /// Acceptable use agreements.
+    pub agreements: bool,
     /// Unblock requests.
     pub unblock: bool,
     /// The alert queue.
@@ -256,6 +259,7 @@ impl Layout {
                 activity: user.can(Permission::SearchActivity),
                 audit: user.can(Permission::ViewAudit),
                 accounts: user.can(Permission::ManageAccounts),
+                agreements: user.can(Permission::ManageAgreements),
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),

@@ -9,11 +9,13 @@
 
 mod accounts;
 mod activity;
+mod agreements;
 mod alerts;
 mod audit;
 pub mod auth;
 mod charts;
 pub mod csrf;
+mod csv;
 mod dashboard;
 mod detection;
 mod devices;
@@ -73,6 +75,8 @@ pub struct ConsoleConfig {
     /// The school's directory, for the accounts it made (`None`: they cannot log in with a
     /// password; single sign-on still works).
     pub directory: Option<Arc<dyn auth::DirectoryPasswords>>,
+    /// The month and day the school year starts (agreements are accepted once a school year).
+    pub year_starts: (i8, i8),
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -150,6 +154,7 @@ impl Default for ConsoleConfig {
             sso: None,
             passwords: Arc::new(passwords::PasswordPolicy::default()),
             directory: None,
+            year_starts: (9, 1),
         }
     }
 }
@@ -325,6 +330,8 @@ struct Inner {
     /// Whether the database is there: while it is not (Ward started without it), every page
     /// says so instead of failing one query at a time.
     database_ready: Arc<std::sync::atomic::AtomicBool>,
+    /// Who has accepted the staff agreement in force (so that it is not read on every page).
+    agreed: Arc<agreements::Agreed>,
 }
 
 impl AppState {
@@ -338,6 +345,7 @@ impl AppState {
                 events,
                 filter: None,
                 database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                agreed: Arc::default(),
             }),
         }
     }
@@ -357,6 +365,7 @@ impl AppState {
                 events,
                 filter: Some(filter),
                 database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
+                agreed: Arc::default(),
             }),
         }
     }
@@ -370,6 +379,7 @@ impl AppState {
             events: self.inner.events.clone(),
             filter: self.inner.filter.clone(),
             database_ready: ready,
+            agreed: self.inner.agreed.clone(),
         };
         AppState {
             inner: Arc::new(inner),
@@ -399,6 +409,11 @@ impl AppState {
     /// The configuration.
     pub fn config(&self) -> &ConsoleConfig {
         &self.inner.config
+    }
+
+    /// Who has accepted the staff agreement in force.
+    pub(crate) fn agreed(&self) -> &agreements::Agreed {
+        &self.inner.agreed
     }
 
     /// The event writer's sink, if this process runs one.
@@ -536,6 +551,16 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/reset-code", post(accounts::reset_code))
         .route("/accounts/{id}/email", post(accounts::set_email))
+        .route(
+            "/agreement",
+            get(agreements::accept_page).post(agreements::answer),
+        )
+        .route("/agreements", get(agreements::overview))
+        .route(
+            "/agreements/{readers}",
+            get(agreements::show).post(agreements::publish),
+        )
+        .route("/agreements/{readers}/report", get(agreements::report))
         .route("/static/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

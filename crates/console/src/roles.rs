@@ -17,6 +17,9 @@
 //! | incidents: record one, see and add notes to the pupil incidents one recorded | ✓ | ✓ | ✓ | ✓ | |
 //! | incidents: see all, walk the procedure, record actions, chronologies | ✓ | ✓ | | | |
 //! | incidents: sign off (closes it) | ✓ | | | | |
+//! | agreements: publish versions, see who has agreed | ✓ | ✓ | | | |
+//!
+//! Every account accepts the staff acceptable use agreement once a school year (`/agreement`).
 //!
 //! Governors and teachers see counts only, never a pupil's name. An account can give others only
 //! roles it holds itself, except the headteacher, who can give any: a technician cannot make
@@ -69,6 +72,8 @@ pub enum Permission {
     /// The policy document's appendix: the filtering and sanctions tables as in force (no
     /// names), for everyone who signs off the school's online safety policy.
     ViewPolicyDocument,
+    /// Acceptable use agreements: publishing new versions, and who has and has not agreed.
+    ManageAgreements,
 }
 
 /// Whether `role` carries `permission`.
@@ -95,6 +100,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewFiltering
                 | EditFiltering
                 | ViewPolicyDocument
+                | ManageAgreements
         ),
         Role::Headteacher => matches!(
             permission,
@@ -110,6 +116,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageIncidents
                 | ViewFiltering
                 | ViewPolicyDocument
+                | ManageAgreements
         ),
         Role::Technician => matches!(
             permission,

@@ -172,6 +172,9 @@ fn every_route_checks_the_role() {
         "/alerts/exclusions",
         "/unblock/new",
         "/unblock/mine",
+        "/agreements",
+        "/agreements/staff",
+        "/agreements/pupils/report",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -203,6 +206,9 @@ fn every_route_checks_the_role() {
                 "/alerts/exclusions",
                 "/unblock/new",
                 "/unblock/mine",
+                "/agreements",
+                "/agreements/staff",
+                "/agreements/pupils/report",
             ],
         ),
         (
@@ -231,6 +237,9 @@ fn every_route_checks_the_role() {
                 "/alerts/exclusions",
                 "/unblock/new",
                 "/unblock/mine",
+                "/agreements",
+                "/agreements/staff",
+                "/agreements/pupils/report",
             ],
         ),
         (
@@ -1545,6 +1554,13 @@ fn the_dsl_and_the_headteacher_sign_in_with_a_code_from_an_app() {
         &[("code", &code(now)), ("csrf", &csrf), ("next", "/alerts")],
     );
     assert_eq!((page.status, page.location.as_str()), (303, "/alerts"));
+    // A new account: the staff agreement next, then the page asked for.
+    let page = client.get("/alerts");
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/agreement?next=/alerts")
+    );
+    client.accept_agreement();
     assert_eq!(client.get("/alerts").status, 200);
 
     // Next time: a code, not the set-up; the one already used is not good again.
@@ -2393,4 +2409,236 @@ fn the_dashboard_draws_trends_on_the_server_with_small_numbers_suppressed_for_go
         "{page}"
     );
     assert!(page.contains("trend-blocked-days-hatch"));
+}
+
+#[test]
+fn the_staff_agreement_is_asked_at_the_first_log_in_of_the_year_and_again_for_a_new_version() {
+    let console = Console::start();
+    let hash = ward_console::auth::hash_password(PASSWORD).expect("hash");
+    console.runtime.block_on(async {
+        console
+            .store
+            .create_account(
+                console.school,
+                &ward_store::NewAccount {
+                    username: "new.teacher".into(),
+                    display_name: "New Teacher".into(),
+                    roles: "teacher".parse().expect("roles"),
+                    password_hash: hash,
+                    must_change_password: false,
+                },
+            )
+            .await
+            .expect("account")
+    });
+    let mut client = console.client();
+    assert_eq!(client.log_in("new.teacher", PASSWORD).status, 303);
+    // Every page leads to the agreement until it is answered, keeping where they were going.
+    let page = client.get("/unblock/mine");
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/agreement?next=/unblock/mine")
+    );
+    let page = client.get("/agreement?next=/unblock/mine");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Staff acceptable use agreement"));
+    assert!(page.body.contains("Computer Misuse Act 1990"));
+    assert!(
+        !page.body.contains("aria-label=\"Console\""),
+        "no menu until it is answered"
+    );
+    // Declining is recorded and ends the log-in.
+    let token = csrf_in(&page.body);
+    let page = client.post(
+        "/agreement",
+        &[
+            ("csrf", &token),
+            ("answer", "decline"),
+            ("next", "/unblock/mine"),
+        ],
+    );
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("You did not agree"), "{}", page.body);
+    assert_eq!(client.get("/").location, "/login?next=/");
+    // A made-up answer is refused, not taken for either.
+    let mut again = console.client();
+    assert_eq!(again.log_in("new.teacher", PASSWORD).status, 303);
+    let token = csrf_in(&again.get("/agreement").body);
+    let page = again.post("/agreement", &[("csrf", &token), ("answer", "maybe")]);
+    assert_eq!(page.status, 400);
+    let page = again.post(
+        "/agreement",
+        &[
+            ("csrf", &token),
+            ("answer", "accept"),
+            ("next", "/unblock/mine"),
+        ],
+    );
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/unblock/mine")
+    );
+    assert_eq!(again.get("/unblock/mine").status, 200);
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .filter(|entry| entry.entry.actor == "new.teacher")
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    assert!(actions.contains(&"agreement.decline".to_owned()));
+    assert!(actions.contains(&"agreement.accept".to_owned()));
+
+    // The headteacher publishes a new staff agreement: the teacher is asked again at once.
+    let mut head = console.logged_in("head");
+    let page = head.submit(
+        "/agreements/staff",
+        "/agreements/staff",
+        &[
+            ("title", "Staff agreement 2"),
+            ("body", "- I keep pupils' data safe.\n- I report concerns."),
+        ],
+    );
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/agreements/staff?published=2")
+    );
+    let page = again.get("/unblock/mine");
+    assert_eq!(page.status, 303);
+    assert!(page.location.starts_with("/agreement?"));
+    // The headteacher is asked too, having published it.
+    let page = head.get("/agreements/staff/report");
+    assert_eq!(
+        (page.status, page.location.as_str()),
+        (303, "/agreement?next=/agreements/staff/report")
+    );
+    let token = csrf_in(&head.get("/agreement").body);
+    let page = head.post(
+        "/agreement",
+        &[
+            ("csrf", &token),
+            ("answer", "accept"),
+            ("next", "/agreements/staff/report"),
+        ],
+    );
+    assert_eq!(page.status, 303);
+    let report = head.get("/agreements/staff/report");
+    assert!(report.body.contains("New Teacher"), "{}", report.body);
+    assert!(report.body.contains("Test head"));
+    assert!(report.body.contains("Agreed to an earlier version"));
+}
+
+#[test]
+fn agreements_are_read_published_and_reported_per_class() {
+    let console = Console::start();
+    let mut head = console.logged_in("head");
+    let page = head.get("/agreements");
+    assert_eq!(page.status, 200);
+    for readers in ["early-years", "pupils", "staff", "community", "parents"] {
+        assert!(
+            page.body.contains(&format!("id=\"readers-{readers}\"")),
+            "{readers}"
+        );
+    }
+    // The youngest children's agreement is pictured; every point has its drawing.
+    let page = head.get("/agreements/early-years");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("agreement pictured"));
+    assert_eq!(page.body.matches("<svg class=\"picture\"").count(), 6);
+    assert!(
+        page.body
+            .contains("I tell a grown-up if I see something that upsets me.")
+    );
+    assert_eq!(head.get("/agreements/nobody").status, 404);
+
+    // A text that cannot be published comes back as typed, with why.
+    let typed = "- [dragon] I fly <b>safely</b>";
+    let page = head.submit(
+        "/agreements/pupils",
+        "/agreements/pupils",
+        &[("title", "Our rules"), ("body", typed)],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("no picture called [dragon]"));
+    assert!(
+        page.body
+            .contains("- [dragon] I fly &#60;b&#62;safely&#60;/b&#62;"),
+        "the text typed, as text"
+    );
+    let page = head.submit(
+        "/agreements/pupils",
+        "/agreements/pupils",
+        &[
+            ("title", "Park End's rules"),
+            (
+                "body",
+                "# Online\n- [kind] I am kind online.\n- [tell] I tell an adult.",
+            ),
+        ],
+    );
+    assert_eq!(page.status, 303);
+    let page = head.get("/agreements/pupils");
+    assert!(
+        page.body.contains("Park End&#39;s rules (version 2)"),
+        "{}",
+        page.body
+    );
+
+    // Jo (4W) agreed to version 2; Sam (6T) has not: the report, per class, and its file.
+    console.runtime.block_on(async {
+        let store = &console.store;
+        let jo = store
+            .person_by_username(console.school, "j.smith")
+            .await
+            .expect("query")
+            .expect("Jo");
+        let agreement = store
+            .agreement_in_force(console.school, ward_records::Readers::Pupils)
+            .await
+            .expect("in force");
+        store
+            .answer_agreement(
+                console.school,
+                &agreement,
+                ward_store::Signer::Person(jo.id),
+                "j.smith",
+                true,
+                support::school_year_now(),
+                "portal",
+            )
+            .await
+            .expect("answer");
+    });
+    let page = head.get("/agreements/pupils/report");
+    assert!(
+        page.body
+            .contains("1 agreed to version 2, 0 declined, 1 not yet"),
+        "{}",
+        page.body
+    );
+    let page = head.get("/agreements/pupils/report?class=6T");
+    assert!(page.body.contains("Sam Ng") && !page.body.contains("Jo Smith"));
+    let page = head.get("/agreements/pupils/report?show=not-agreed");
+    assert!(page.body.contains("Sam Ng") && !page.body.contains("Jo Smith"));
+    let (status, headers, bytes) = head.download("/agreements/pupils/report?format=csv");
+    assert_eq!(status, 200);
+    assert!(headers["content-type"].starts_with("text/csv"));
+    let csv = String::from_utf8(bytes).expect("utf-8");
+    assert!(csv.starts_with("Name,Username,Year,Class,Answer,When\r\n"));
+    assert!(
+        csv.contains("\"Jo Smith\",\"j.smith\",\"4\",\"4W\",\"Agreed\""),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\"Sam Ng\",\"s.ng\",\"6\",\"6T\",\"Not yet\""),
+        "{csv}"
+    );
+    // Another school's people are never in it.
+    assert!(!csv.contains("Other Child"));
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    assert!(actions.contains(&"agreement.publish".to_owned()));
+    assert!(actions.contains(&"agreement.report".to_owned()));
 }

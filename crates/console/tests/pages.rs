@@ -249,6 +249,11 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
         "/filtering/lists",
         "/filtering/groups",
         "/account/password",
+        "/agreements",
+        "/agreements/early-years",
+        "/agreements/pupils",
+        "/agreements/staff/report",
+        "/agreement",
     ]
     .iter()
     .map(|page| (*page).to_owned())

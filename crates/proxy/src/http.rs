@@ -40,7 +40,7 @@ use ward_policy::{
 use crate::actions::{ConcernReport, Outcome};
 use crate::detect::{self, PageScan, Place, ScanBody, Subject};
 use crate::io::{IdleStream, splice};
-use crate::page::{self, BlockPage, Body, PasswordPage, PortalPage};
+use crate::page::{self, AgreementPage, BlockPage, Body, PasswordPage, PortalPage};
 use crate::proxy::{ConnectError, Proxy, Seen, Stats};
 use crate::target::{self, Endpoint, HttpTarget};
 

@@ -18,6 +18,7 @@
 //! logic lives here; the verdict comes from [`ward_policy::decide`].
 
 pub mod actions;
+pub mod agreement;
 pub mod ca;
 pub mod detect;
 pub mod hello;
@@ -34,6 +35,7 @@ pub mod target;
 pub mod tls;
 
 pub use actions::{BlockPageActions, ConcernReport, NotRecorded, Outcome};
+pub use agreement::PortalAgreement;
 pub use detect::{Detection, Exclusions};
 pub use proxy::{
     AuthUser, Authenticator, PasswordAdvice, PasswordRefusal, Proxy, ProxySettings, Stats,

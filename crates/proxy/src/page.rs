@@ -109,6 +109,50 @@ pub struct PasswordPage<'a> {
     pub token: String,
 }
 
+/// The acceptable use agreement at the portal, to answer before any session opens. For the
+/// youngest children it is large, with a picture for each point and short words (read aloud
+/// by an adult, or by a screen reader: the pictures are hidden from it, the words say it all).
+#[derive(Template)]
+#[template(path = "agreement.html")]
+pub struct AgreementPage<'a> {
+    /// The school's name.
+    pub school: &'a str,
+    /// Whose log-in it is.
+    pub username: &'a str,
+    /// Its title.
+    pub title: &'a str,
+    /// Large type with pictures.
+    pub pictured: bool,
+    /// Its blocks: (`heading`, `paragraph` or `point`, the words, the picture's drawing).
+    pub blocks: Vec<(&'static str, String, String)>,
+    /// Where the form posts.
+    pub action: String,
+    /// The pending log-in's token.
+    pub pending: String,
+    /// Ties the form to this client.
+    pub token: String,
+}
+
+impl AgreementPage<'_> {
+    /// The blocks of `body` as the page shows them (Ward's own drawings for the pictures).
+    pub fn blocks(body: &str) -> Vec<(&'static str, String, String)> {
+        use ward_records::agreements::{Block, parse_text};
+        parse_text(body)
+            .unwrap_or_else(|_| vec![Block::Paragraph(body.to_owned())])
+            .into_iter()
+            .map(|block| match block {
+                Block::Heading(text) => ("heading", text, String::new()),
+                Block::Paragraph(text) => ("paragraph", text, String::new()),
+                Block::Point(picture, text) => (
+                    "point",
+                    text,
+                    picture.map(|picture| picture.svg()).unwrap_or_default(),
+                ),
+            })
+            .collect()
+    }
+}
+
 /// A short page after a form, or an error.
 #[derive(Template)]
 #[template(path = "message.html")]

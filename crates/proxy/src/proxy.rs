@@ -132,6 +132,31 @@ pub trait Authenticator: Send + Sync + 'static {
         })))
     }
 
+    /// The acceptable use agreement `user` must answer before a portal session opens (they
+    /// have not accepted the version in force this school year), if any; `Err` when that
+    /// cannot be found out (then nothing opens). By default none.
+    fn agreement_due<'a>(
+        &'a self,
+        user: &'a AuthUser,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<crate::PortalAgreement>, String>> + Send + 'a>>
+    {
+        let _ = user;
+        Box::pin(std::future::ready(Ok(None)))
+    }
+
+    /// Records `user`'s answer to `agreement` given at `address`: `Err` says why it could not
+    /// be recorded (then nothing opens). By default nothing is recorded.
+    fn answer_agreement<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        agreement: &'a crate::PortalAgreement,
+        accepted: bool,
+        address: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        let _ = (user, agreement, accepted, address);
+        Box::pin(std::future::ready(Ok(())))
+    }
+
     /// An account was misused at a log-in (two addresses at once, the other kind of device),
     /// for the alert queue. By default nothing is raised.
     fn misuse<'a>(
@@ -306,6 +331,7 @@ pub struct Proxy {
     secret: [u8; 32],
     logins: Mutex<HashMap<[u8; 32], Remembered>>,
     pub(crate) sign_ons: crate::sign_on::PendingSignOns,
+    pub(crate) agreements: crate::agreement::PendingAgreements,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -357,6 +383,7 @@ impl Proxy {
             secret,
             logins: Mutex::default(),
             sign_ons: crate::sign_on::PendingSignOns::default(),
+            agreements: crate::agreement::PendingAgreements::default(),
         }
     }
 

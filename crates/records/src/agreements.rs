@@ -168,6 +168,48 @@ impl Picture {
     pub fn names() -> impl Iterator<Item = &'static str> {
         Picture::NAMES.iter().map(|(name, _)| *name)
     }
+
+    /// The picture as an inline SVG drawing (48 by 48, in the text's colour, hidden from
+    /// screen readers: the point's words say everything it shows).
+    pub fn svg(self) -> String {
+        let drawing = match self {
+            Picture::Ask => {
+                r#"<path d="M16 26V12a3 3 0 0 1 6 0v10M22 20V8a3 3 0 0 1 6 0v12M28 20V10a3 3 0 0 1 6 0v14M34 22v-6a3 3 0 0 1 6 0v12c0 9-6 16-14 16s-12-5-15-10l-4-7a3 3 0 0 1 5-3l2 3"/>"#
+            }
+            Picture::Allowed => r#"<circle cx="24" cy="24" r="19"/><path d="M14 25l7 7 13-15"/>"#,
+            Picture::Care => {
+                r#"<path d="M24 41S6 30 6 17a9 9 0 0 1 18-3 9 9 0 0 1 18 3c0 13-18 24-18 24z"/>"#
+            }
+            Picture::Help => {
+                r#"<circle cx="24" cy="24" r="19"/><path d="M18 18a6 6 0 1 1 8 6c-2 1-2 3-2 5"/><circle cx="24" cy="35" r="1.5"/>"#
+            }
+            Picture::Tell => {
+                r#"<path d="M8 10h32a3 3 0 0 1 3 3v17a3 3 0 0 1-3 3H22l-9 8v-8H8a3 3 0 0 1-3-3V13a3 3 0 0 1 3-3z"/><path d="M14 19h20M14 25h14"/>"#
+            }
+            Picture::Rules => {
+                r#"<rect x="9" y="5" width="30" height="38" rx="3"/><path d="M19 15h14M19 24h14M19 33h14"/><circle cx="14" cy="15" r="1.5"/><circle cx="14" cy="24" r="1.5"/><circle cx="14" cy="33" r="1.5"/>"#
+            }
+            Picture::Password => {
+                r#"<circle cx="15" cy="24" r="8"/><path d="M23 24h19M36 24v7M42 24v5"/>"#
+            }
+            Picture::Kind => {
+                r#"<circle cx="24" cy="24" r="19"/><circle cx="17" cy="19" r="1.5"/><circle cx="31" cy="19" r="1.5"/><path d="M15 28c4 6 14 6 18 0"/>"#
+            }
+            Picture::Download => r#"<path d="M24 6v24M14 20l10 10 10-10M8 34v6h32v-6"/>"#,
+            Picture::Photo => {
+                r#"<path d="M6 16h8l4-6h12l4 6h8v24H6z"/><circle cx="24" cy="27" r="7"/>"#
+            }
+            Picture::Private => {
+                r#"<rect x="10" y="21" width="28" height="21" rx="3"/><path d="M16 21v-6a8 8 0 0 1 16 0v6"/><circle cx="24" cy="31" r="2"/>"#
+            }
+            Picture::Seen => {
+                r#"<path d="M4 24s8-13 20-13 20 13 20 13-8 13-20 13S4 24 4 24z"/><circle cx="24" cy="24" r="6"/>"#
+            }
+        };
+        format!(
+            r#"<svg class="picture" viewBox="0 0 48 48" width="96" height="96" aria-hidden="true" focusable="false" fill="none" stroke="currentColor" stroke-width="3" stroke-linecap="round" stroke-linejoin="round">{drawing}</svg>"#
+        )
+    }
 }
 
 /// One block of an agreement's text.

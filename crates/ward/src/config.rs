@@ -106,6 +106,8 @@ pub struct Parsed {
     pub summary_at: (jiff::civil::Weekday, jiff::civil::Time),
     /// How the mail server connection is secured.
     pub smtp_security: SmtpSecurity,
+    /// The month and day the school year starts.
+    pub year_starts: (i8, i8),
     /// Where RADIUS accounting is received (`None`: off).
     pub radius_listen: Option<SocketAddr>,
     /// The network devices that may send accounting, and their shared secrets.
@@ -128,6 +130,7 @@ impl Default for Parsed {
             proxy_internal_servers: Vec::new(),
             summary_at: (jiff::civil::Weekday::Monday, jiff::civil::Time::midnight()),
             smtp_security: SmtpSecurity::Starttls,
+            year_starts: (9, 1),
             radius_listen: None,
             radius_clients: std::collections::HashMap::new(),
         }
@@ -550,6 +553,8 @@ pub struct SchoolSection {
     pub slug: String,
     /// Its time zone, for "today" and the times shown.
     pub time_zone: String,
+    /// The day the school year starts (`MM-DD`): agreements are accepted again each year.
+    pub year_starts: String,
 }
 
 /// The database. The URL may hold a password, so `Debug` hides it.
@@ -693,6 +698,7 @@ impl Default for Config {
                 name: "Our School".into(),
                 slug: "school".into(),
                 time_zone: "Europe/London".into(),
+                year_starts: "09-01".into(),
             },
             database: DatabaseSection {
                 url: String::new(),
@@ -992,9 +998,22 @@ impl Config {
             proxy_internal_servers: self.proxy_internal_servers()?,
             summary_at,
             smtp_security,
+            year_starts: self.year_starts()?,
             radius_listen: self.radius_listen()?,
             radius_clients: self.radius_clients()?,
         })
+    }
+
+    fn year_starts(&self) -> anyhow::Result<(i8, i8)> {
+        let text = self.school.year_starts.trim();
+        let date = format!("2024-{text}")
+            .parse::<jiff::civil::Date>()
+            .ok()
+            .filter(|_| text.len() == 5)
+            .with_context(|| {
+                format!("school.year_starts {text:?} is not a day of the year like 09-01")
+            })?;
+        Ok((date.month(), date.day()))
     }
 
     fn radius_listen(&self) -> anyhow::Result<Option<SocketAddr>> {

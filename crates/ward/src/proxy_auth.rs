@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::pin::Pin;
 
 use jiff::SignedDuration;
-use ward_proxy::{AuthUser, Authenticator, PasswordAdvice, PasswordRefusal};
+use ward_proxy::{AuthUser, Authenticator, PasswordAdvice, PasswordRefusal, PortalAgreement};
 use ward_store::{NewAuditEntry, Store};
 
 use crate::config::Config;
@@ -31,6 +31,9 @@ pub struct AccountLogins {
     directory_passwords: Option<crate::directory::DirectoryPasswords>,
     /// The school's password rules.
     passwords: ward_console::passwords::PasswordPolicy,
+    /// The school's time zone and the day its year starts (agreements are yearly).
+    time_zone: jiff::tz::TimeZone,
+    year_starts: (i8, i8),
 }
 
 impl AccountLogins {
@@ -48,6 +51,10 @@ impl AccountLogins {
             directory_passwords: None,
             // Checked when the configuration was loaded.
             passwords: config.passwords.policy().unwrap_or_default(),
+            // Checked when the configuration was loaded.
+            time_zone: jiff::tz::TimeZone::get(&config.school.time_zone)
+                .unwrap_or(jiff::tz::TimeZone::UTC),
+            year_starts: config.parsed.year_starts,
         }
     }
 
@@ -56,6 +63,131 @@ impl AccountLogins {
         self.directory_passwords = Some(directory.passwords());
         self.directory = Some(directory);
         self
+    }
+
+    /// The school year today falls in, in the school's time zone.
+    fn school_year(&self) -> i16 {
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(self.time_zone.clone())
+            .date();
+        ward_records::school_year(today.year(), today.month(), today.day(), self.year_starts)
+    }
+
+    /// Who `user` answers as, and which agreement they read: a person by their kind and year,
+    /// an account (staff) by its own id. `None` for someone Ward does not know.
+    async fn signer(
+        &self,
+        user: &AuthUser,
+    ) -> ward_store::Result<Option<(ward_store::Signer, ward_records::Readers)>> {
+        if let Some(id) = user.person {
+            let person = self.store.person(self.school, id).await?;
+            let readers = ward_records::Readers::for_person(
+                person.kind.as_str(),
+                person.year_group.as_deref(),
+            );
+            return Ok(Some((ward_store::Signer::Person(id), readers)));
+        }
+        Ok(self
+            .store
+            .account_by_username(&user.username)
+            .await?
+            .filter(|account| account.school == self.school)
+            .map(|account| {
+                (
+                    ward_store::Signer::Account(account.id),
+                    ward_records::Readers::Staff,
+                )
+            }))
+    }
+
+    async fn due(&self, user: &AuthUser) -> Result<Option<PortalAgreement>, String> {
+        let failed = |error: ward_store::StoreError| error.to_string();
+        let Some((signer, readers)) = self.signer(user).await.map_err(failed)? else {
+            return Ok(None);
+        };
+        let agreement = self
+            .store
+            .agreement_in_force(self.school, readers)
+            .await
+            .map_err(failed)?;
+        let answer = self
+            .store
+            .agreement_answer(self.school, &agreement, signer, self.school_year())
+            .await
+            .map_err(failed)?;
+        if answer == Some(true) {
+            return Ok(None);
+        }
+        Ok(Some(PortalAgreement {
+            id: agreement.id,
+            version: agreement.version,
+            title: agreement.title,
+            body: agreement.body,
+            pictured: readers.pictured(),
+        }))
+    }
+
+    async fn answer(
+        &self,
+        user: &AuthUser,
+        answered: &PortalAgreement,
+        accepted: bool,
+        address: IpAddr,
+    ) -> Result<(), String> {
+        let failed = |error: ward_store::StoreError| error.to_string();
+        let signer = self
+            .signer(user)
+            .await
+            .map_err(failed)?
+            .map(|(signer, _)| signer)
+            .ok_or_else(|| format!("{} is not known here", user.username))?;
+        let agreement = self
+            .store
+            .agreement(self.school, answered.id)
+            .await
+            .map_err(failed)?
+            .ok_or_else(|| format!("agreement {} is not this school's", answered.id))?;
+        let year = self.school_year();
+        self.store
+            .answer_agreement(
+                self.school,
+                &agreement,
+                signer,
+                &user.username,
+                accepted,
+                year,
+                "portal",
+            )
+            .await
+            .map_err(failed)?;
+        let subject = match signer {
+            ward_store::Signer::Person(person) => format!("person:{}", person.0),
+            ward_store::Signer::Account(_) => format!("account:{}", user.username),
+        };
+        self.store
+            .append_audit(
+                self.school,
+                &NewAuditEntry {
+                    actor: user.username.clone(),
+                    action: if accepted {
+                        "agreement.accept"
+                    } else {
+                        "agreement.decline"
+                    }
+                    .into(),
+                    subject,
+                    detail: format!(
+                        "{} version {} for {}, at the portal from {address}",
+                        agreement.readers.title(),
+                        agreement.version,
+                        ward_records::school_year_name(year)
+                    ),
+                    reason: None,
+                },
+            )
+            .await
+            .map(|_| ())
+            .map_err(failed)
     }
 
     async fn check_account(&self, username: &str, password: &str) -> Option<AuthUser> {
@@ -481,5 +613,22 @@ impl Authenticator for AccountLogins {
         Box::pin(async move {
             crate::misuse::raise(&self.store, self.school, &report, self.alert_window).await;
         })
+    }
+
+    fn agreement_due<'a>(
+        &'a self,
+        user: &'a AuthUser,
+    ) -> Pin<Box<dyn Future<Output = Result<Option<PortalAgreement>, String>> + Send + 'a>> {
+        Box::pin(self.due(user))
+    }
+
+    fn answer_agreement<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        agreement: &'a PortalAgreement,
+        accepted: bool,
+        address: IpAddr,
+    ) -> Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(self.answer(user, agreement, accepted, address))
     }
 }

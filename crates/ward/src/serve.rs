@@ -223,6 +223,7 @@ pub async fn serve(
         upload_limit: config.console.upload_limit_mb << 20,
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),
         watched: watched.clone(),
+        year_starts: config.parsed.year_starts,
     };
     let app_state = match &gateway {
         Some(gateway) => AppState::with_filter(

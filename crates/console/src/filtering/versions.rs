@@ -245,13 +245,7 @@ pub async fn log_csv(
         .into_response())
 }
 
-/// A CSV field: quoted, with quotes doubled; a field a spreadsheet would run as a formula
-/// (`=`, `+`, `-`, `@` first) is written with a `'` before it.
+/// A CSV field (see [`crate::csv::field`]).
 pub(super) fn csv_field(text: &str) -> String {
-    let safe = if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{text}")
-    } else {
-        text.to_owned()
-    };
-    format!("\"{}\"", safe.replace('"', "\"\""))
+    crate::csv::field(text)
 }

@@ -124,8 +124,12 @@ impl Console {
                     .expect("policy");
             }
             let hash = ward_console::auth::hash_password(PASSWORD).expect("hash");
+            // The fixture's staff have accepted this school year's staff agreement, as a
+            // school's staff have after their first log-in (`agreement_at_log_in` tests the
+            // asking).
+            let year = school_year_now();
             for (username, roles) in ACCOUNTS {
-                store
+                let account = store
                     .create_account(
                         school,
                         &NewAccount {
@@ -138,8 +142,9 @@ impl Console {
                     )
                     .await
                     .expect("account");
+                agree(&store, school, account, username, year).await;
             }
-            store
+            let other_dsl = store
                 .create_account(
                     other_school,
                     &NewAccount {
@@ -152,6 +157,7 @@ impl Console {
                 )
                 .await
                 .expect("account");
+            agree(&store, other_school, other_dsl, "other.dsl", year).await;
             let secret = ward_store::hex(TOTP_SECRET);
             for username in ["dsl", "head", "other.dsl"] {
                 let account = store
@@ -487,6 +493,18 @@ impl Client {
         (response.status().as_u16(), headers, bytes)
     }
 
+    /// Accepts the staff agreement the console asks for at a first log-in of the year.
+    pub fn accept_agreement(&mut self) {
+        let page = self.get("/agreement");
+        assert_eq!(page.status, 200, "the agreement page: {}", page.body);
+        let token = csrf_in(&page.body);
+        let done = self.post(
+            "/agreement",
+            &[("csrf", &token), ("answer", "accept"), ("next", "/")],
+        );
+        assert_eq!(done.status, 303, "accepting the agreement: {}", done.body);
+    }
+
     /// Logs in through the log-in form.
     pub fn log_in(&mut self, username: &str, password: &str) -> Page {
         let token = csrf_in(&self.get("/login").body);
@@ -519,4 +537,38 @@ pub fn browser_log_in(
         browser.type_into("#code", &console.next_code(username));
         browser.click("#check-code");
     }
+}
+
+/// The school year today falls in (the console's default: 1 September, Europe/London).
+pub fn school_year_now() -> i16 {
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/London").expect("zone"))
+        .date();
+    ward_records::school_year(today.year(), today.month(), today.day(), (9, 1))
+}
+
+/// `account` accepts the staff agreement in force for `year`.
+pub async fn agree(
+    store: &ward_store::Store,
+    school: ward_store::SchoolId,
+    account: ward_store::AccountId,
+    username: &str,
+    year: i16,
+) {
+    let agreement = store
+        .agreement_in_force(school, ward_records::Readers::Staff)
+        .await
+        .expect("staff agreement");
+    store
+        .answer_agreement(
+            school,
+            &agreement,
+            ward_store::Signer::Account(account),
+            username,
+            true,
+            year,
+            "console",
+        )
+        .await
+        .expect("agree");
 }

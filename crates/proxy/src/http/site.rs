@@ -158,7 +158,7 @@ impl Connection {
                 let then: PortalForm = query(target);
                 self.password_form(state, &then.then).await
             }
-            (&Method::POST, "/ward/login" | "/ward/logout" | "/ward/password") => {
+            (&Method::POST, "/ward/login" | "/ward/logout" | "/ward/password" | "/ward/agree") => {
                 let form: PortalForm = match read_form(request).await {
                     Ok(form) => form,
                     Err(message) => {
@@ -181,6 +181,7 @@ impl Connection {
                 match path {
                     "/ward/login" => self.portal_login(state, &form).await,
                     "/ward/password" => self.password_change(state, &form).await,
+                    "/ward/agree" => self.agreement_answer(state, &form).await,
                     _ => self.portal_logout(state).await,
                 }
             }
@@ -315,7 +316,84 @@ impl Connection {
                 &form.then,
             );
         };
-        let advice = authenticator.password_advice(&user).await;
+        self.continue_log_in(state, &user, &form.then, true).await
+    }
+
+    /// After a right log-in: the acceptable use agreement first, if `user` has still to agree
+    /// this school year; then (for a Ward password, `password`) the password page if their
+    /// starting password must be replaced; then the session.
+    async fn continue_log_in(
+        &self,
+        state: &FilterState,
+        user: &crate::AuthUser,
+        then: &str,
+        password: bool,
+    ) -> Response<Body> {
+        let proxy = &self.proxy;
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", then);
+        };
+        let due = match authenticator.agreement_due(user).await {
+            Ok(due) => due,
+            Err(error) => {
+                tracing::error!(%error, user = %user.username, "cannot tell whether the agreement is due; no session opened");
+                return self.portal_page(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "You cannot log in just now. Please try again in a minute.",
+                    then,
+                );
+            }
+        };
+        if let Some(agreement) = due {
+            let Some(pending) =
+                proxy
+                    .agreements
+                    .keep(user, &agreement, self.peer.ip(), then, password)
+            else {
+                return self.portal_page(
+                    state,
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many people are logging in just now. Please try again in a minute.",
+                    then,
+                );
+            };
+            let page = AgreementPage {
+                school: state.policy.spec().name.as_str(),
+                username: &user.username,
+                title: &agreement.title,
+                pictured: agreement.pictured,
+                blocks: AgreementPage::blocks(&agreement.body),
+                action: format!("http://{}/ward/agree", self.public_address()),
+                pending,
+                token: proxy.form_token(self.peer.ip(), PORTAL_FORM),
+            };
+            return match page.render() {
+                Ok(html) => page::html(StatusCode::OK, html),
+                Err(error) => {
+                    tracing::error!(%error, "agreement page did not render");
+                    page::text(
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        "The agreement page is broken.\n".into(),
+                    )
+                }
+            };
+        }
+        self.after_agreement(state, user, then, password).await
+    }
+
+    /// The password page, if a starting Ward password must be replaced; else the session.
+    async fn after_agreement(
+        &self,
+        state: &FilterState,
+        user: &crate::AuthUser,
+        then: &str,
+        password: bool,
+    ) -> Response<Body> {
+        let advice = match (&self.proxy.settings.authenticator, password) {
+            (Some(authenticator), true) => authenticator.password_advice(user).await,
+            _ => None,
+        };
         match advice {
             Some(advice) if advice.must_change => self.password_page(
                 state,
@@ -324,19 +402,79 @@ impl Connection {
                 true,
                 &advice.rules,
                 "",
-                &form.then,
+                then,
             ),
             Some(advice) if advice.due => {
                 self.open_portal_session(
                     state,
-                    &user,
+                    user,
                     "Your password is getting old. It is time to make a new one.",
-                    &form.then,
+                    then,
                 )
                 .await
             }
-            _ => self.open_portal_session(state, &user, "", &form.then).await,
+            _ => self.open_portal_session(state, user, "", then).await,
         }
+    }
+
+    /// `POST /ward/agree`: the answer to the agreement a pending log-in was shown. Accepted:
+    /// on with the log-in. Declined: recorded, and nothing opens.
+    async fn agreement_answer(&self, state: &FilterState, form: &PortalForm) -> Response<Body> {
+        let proxy = &self.proxy;
+        let school = state.policy.spec().name.as_str();
+        let Some(authenticator) = &proxy.settings.authenticator else {
+            return self.portal_page(state, StatusCode::NOT_FOUND, "", "");
+        };
+        let accepted = match form.answer.as_str() {
+            "accept" => true,
+            "decline" => false,
+            _ => {
+                return page::message(
+                    school,
+                    StatusCode::BAD_REQUEST,
+                    "That did not work",
+                    "Please press Yes or No.",
+                );
+            }
+        };
+        let Some(answered) = proxy.agreements.take(&form.pending, self.peer.ip()) else {
+            return self.portal_page(
+                state,
+                StatusCode::BAD_REQUEST,
+                "That took too long, or it was answered already. Please log in again.",
+                "",
+            );
+        };
+        if let Err(error) = authenticator
+            .answer_agreement(
+                &answered.user,
+                &answered.agreement,
+                accepted,
+                ward_gateway::canonical_ip(self.peer.ip()),
+            )
+            .await
+        {
+            tracing::error!(%error, user = %answered.user.username, "the answer to the agreement was not recorded");
+            return self.portal_page(
+                state,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Your answer could not be saved just now. Please try again in a minute.",
+                &answered.then,
+            );
+        }
+        if accepted {
+            tracing::info!(user = %answered.user.username, version = answered.agreement.version, "agreement accepted at the portal");
+            return self
+                .after_agreement(state, &answered.user, &answered.then, answered.password)
+                .await;
+        }
+        tracing::info!(user = %answered.user.username, version = answered.agreement.version, "agreement declined at the portal");
+        page::message(
+            school,
+            StatusCode::FORBIDDEN,
+            "You said no",
+            "That is all right, but you cannot use the internet at school until you agree to the rules. Talk to your teacher about them. When you are ready, log in again and read them again.",
+        )
     }
 
     /// The portal's password page.
@@ -565,7 +703,7 @@ impl Connection {
         let problem = match finished {
             Ok(user) => {
                 return self
-                    .open_portal_session(state, &user, "", &returned.then)
+                    .continue_log_in(state, &user, &returned.then, false)
                     .await;
             }
             Err(SignOnRefusal::Unavailable) => {
@@ -772,6 +910,9 @@ struct PortalForm {
     again: String,
     /// Whether a starting password is being replaced (only what the page says).
     starting: bool,
+    /// The agreement's answer (`accept`, `decline`) and the pending log-in it is for.
+    answer: String,
+    pending: String,
 }
 
 /// A page's query, as `T` (its defaults where it is missing or unreadable).
