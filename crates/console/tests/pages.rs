@@ -9,16 +9,6 @@ use support::{Console, PASSWORD, browser_log_in};
 use ward_store::{IncidentScope, NewIncident, NewUnblockRequest};
 use ward_testkit::webdriver::Browser;
 
-/// axe-core, as npm installed it (`scripts/test` runs `npm ci --prefix tests/axe`).
-fn axe_source() -> String {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/axe/node_modules/axe-core/axe.min.js"
-    );
-    std::fs::read_to_string(path)
-        .unwrap_or_else(|error| panic!("{path}: {error} (run npm ci --prefix tests/axe)"))
-}
-
 /// Fills the console with one of everything a page lists: a welfare concern and a misuse
 /// incident (with steps, actions, notes and a colleague told), an unblock request, an
 /// exclusion. Returns Jo's id.
@@ -152,17 +142,10 @@ const OVERFLOW: &str = "
     return JSON.stringify({ scroll: document.documentElement.scrollWidth, width: width, out: out.slice(0, 5) });
 ";
 
-/// axe-core's violations on the page, as `rule: N element(s), first at TARGET` lines.
-const AXE: &str = "
-    return axe.run(document, { resultTypes: ['violations'] }).then(result =>
-        JSON.stringify(result.violations.map(v =>
-            v.id + ': ' + v.nodes.length + ' element(s), first at ' + JSON.stringify(v.nodes[0].target) + ' — ' + v.help)));
-";
-
 /// Opens each of `pages` as the browser's account and checks it at 360 px and 1280 px; the
 /// problems found, one line each.
 fn check(browser: &Browser, console: &Console, who: &str, pages: &[String]) -> Vec<String> {
-    let axe = axe_source();
+    let axe = ward_testkit::axe::source();
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("pages");
     std::fs::create_dir_all(&shots).expect("screenshot folder");
     let mut problems = Vec::new();
@@ -197,11 +180,7 @@ fn check(browser: &Browser, console: &Console, who: &str, pages: &[String]) -> V
                     ));
                 }
             }
-            browser.run(&axe);
-            let found = browser.run(AXE);
-            let found: Vec<String> =
-                serde_json::from_str(found.as_str().expect("text")).expect("JSON");
-            for violation in found {
+            for violation in ward_testkit::axe::violations(browser, &axe) {
                 problems.push(format!("{who} {page} at {width} px: {violation}"));
             }
         }

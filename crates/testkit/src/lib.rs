@@ -5,6 +5,7 @@
 //! flood tests), `dig` as the DNS client, a category index built from a few lines of list, and
 //! PostgreSQL databases and clusters.
 
+pub mod axe;
 pub mod dig;
 pub mod kdc;
 pub mod oidc;

@@ -146,9 +146,47 @@ fn log_in(base: &str, username: &str, password: &str) -> (u16, String, Option<St
         && location.starts_with("/login/code")
     {
         let (status, location) = second_factor(base, username, session);
+        accept_staff_agreement(base, session);
         return (status, location, Some(session.clone()));
     }
+    if let Some(session) = &session
+        && response.status().as_u16() == 303
+    {
+        accept_staff_agreement(base, session);
+    }
     (response.status().as_u16(), location, session)
+}
+
+/// At the first log-in of the school year the console asks for the staff agreement: accepted,
+/// as the school's staff do (`agreement_at_the_console_and_the_portal` tests the asking).
+fn accept_staff_agreement(base: &str, session: &str) {
+    let (status, page) = console_get(base, session, "/agreement");
+    if status != 200 || !page.contains("id=\"agree\"") {
+        return;
+    }
+    let probe = agent()
+        .get(format!("{base}/"))
+        .header("cookie", format!("ward_session={session}"))
+        .call()
+        .expect("console page");
+    let asked = probe
+        .headers()
+        .get("location")
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|location| location.starts_with("/agreement"));
+    if asked {
+        let (status, _) = console_post(
+            base,
+            session,
+            "/agreement",
+            &[
+                ("csrf", &field(&page, "csrf")),
+                ("answer", "accept"),
+                ("next", "/"),
+            ],
+        );
+        assert_eq!(status, 303, "accepting the staff agreement");
+    }
 }
 
 /// Each console's data folder (a restarted Ward has a new address but the same accounts).
@@ -628,7 +666,41 @@ fn a_portal_log_in_changes_what_the_dns_filter_and_the_proxy_allow_and_is_audite
         .expect("curl");
     let said = String::from_utf8_lossy(&login.stdout).into_owned();
     assert!(said.ends_with("\n200"), "{said}");
+    // The right password opens nothing yet: first this school year's staff agreement.
+    assert!(said.contains("Staff acceptable use agreement"), "{said}");
+    assert_eq!(
+        curl_through(&proxy, "http://casino.test/spin").0,
+        403,
+        "no session before the agreement is answered"
+    );
+    let pending = said
+        .split("name=\"pending\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("the pending log-in's token")
+        .to_owned();
+    let agree = |answer: &str, pending: &str| {
+        let output = Command::new("curl")
+            .args(["-s", "-w", "\n%{http_code}"])
+            .args(["--data-urlencode", &format!("answer={answer}")])
+            .args(["--data-urlencode", &format!("pending={pending}")])
+            .args(["--data-urlencode", &format!("token={token}")])
+            .arg(format!("http://{proxy}/ward/agree"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    assert!(
+        agree("accept", "made-up").ends_with("\n400"),
+        "a made-up log-in"
+    );
+    let said = agree("accept", &pending);
+    assert!(said.ends_with("\n200"), "{said}");
     assert!(said.contains("as <strong>admin</strong>"), "{said}");
+    assert!(
+        agree("accept", &pending).ends_with("\n400"),
+        "a pending log-in answers once"
+    );
 
     // The same address now browses as staff, through the proxy and through DNS.
     assert_eq!(
@@ -1115,6 +1187,9 @@ fn in_chromium_a_request_asked_in_the_console_is_approved_opens_the_site_and_exp
     let secret = ward_testkit::totp::from_base32(&browser.find_text("#secret"));
     browser.type_into("#code", &CODES.next("chromium admin", &secret));
     browser.click("#check-code");
+    // The first log-in of the school year: the staff agreement, then the dashboard.
+    browser.wait_for_text("Staff acceptable use agreement");
+    browser.click("#agree");
     browser.wait_for_text("Blocked today");
 
     // A site that is not blocked is refused: nothing to ask.
@@ -2747,6 +2822,9 @@ fn pupils_and_staff_sign_in_at_the_portal_with_the_schools_provider_in_chromium(
         browser
     };
     let browser = sign_in("a.jones@park-end.sch.uk");
+    // First, this school year's agreement (a sign-in provider's log-in is asked too).
+    browser.wait_for_text("Staff acceptable use agreement");
+    browser.click("#agree");
     browser.wait_for_text("You are logged in");
     assert!(
         browser.find_text("#status").contains("as mrs.jones"),
@@ -2768,6 +2846,8 @@ fn pupils_and_staff_sign_in_at_the_portal_with_the_schools_provider_in_chromium(
 
     // Lena, a pupil, the same way: named, and still kept from gambling.
     let browser = sign_in("lwright10@park-end.sch.uk");
+    browser.wait_for_text("How we stay safe online");
+    browser.click("#agree");
     browser.wait_for_text("You are logged in");
     assert!(browser.find_text("#status").contains("as lwright10"));
     assert_eq!(curl_through(&proxy, casino).0, 403);
@@ -2915,6 +2995,9 @@ fn a_pupil_given_a_starting_password_makes_their_own_at_the_portal_in_chromium()
     browser.type_into("#username", "jsmith3");
     browser.type_into("#password", &starting);
     browser.click("#login");
+    // This school year's agreement first, then her own password.
+    browser.wait_for_text("How we stay safe online");
+    browser.click("#agree");
     browser.wait_for_text("Make a new password");
     assert!(
         browser
@@ -3812,6 +3895,9 @@ fn in_chromium_a_coordinator_changes_a_row_compares_restores_and_prints_the_poli
     let secret = ward_testkit::totp::from_base32(&browser.find_text("#secret"));
     browser.type_into("#code", &CODES.next("chromium filtering admin", &secret));
     browser.click("#check-code");
+    // The first log-in of the school year: the staff agreement, then the dashboard.
+    browser.wait_for_text("Staff acceptable use agreement");
+    browser.click("#agree");
     browser.wait_for_text("Blocked today");
 
     // The coordinator opens gambling for a project, with a reason.
@@ -4685,6 +4771,8 @@ fn staff_are_emailed_a_teachers_incident_an_unblock_request_and_a_colleagues_req
         ],
     );
     assert_eq!(status, 303, "{body}");
+    // Then this school year's staff agreement.
+    accept_staff_agreement(base, &teacher);
     let (_, page) = console_get(base, &teacher, "/incidents/new");
     let (status, body) = console_post(
         base,
@@ -4777,4 +4865,143 @@ fn staff_are_emailed_a_teachers_incident_an_unblock_request_and_a_colleagues_req
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
     std::fs::remove_dir_all(&folder).expect("clean up");
+}
+
+#[test]
+fn a_ks1_pupil_reads_the_pictured_agreement_at_the_portal_declines_then_agrees_in_chromium() {
+    let folder = temp_folder("ward-agreement");
+    gambling_index(&folder);
+    let policy = staff_may_gamble("").replace(
+        "kind = \"pupil\"\n",
+        "kind = \"pupil\"\nyears = [\"R\", \"1\", \"2\"]\n",
+    );
+    std::fs::write(folder.join("policy.toml"), policy).expect("policy");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "ward agreement test password"),
+            ("WARD_PROXY_LISTEN", "127.0.0.1:0"),
+            ("WARD_PROXY_AUTHENTICATION", "true"),
+            ("WARD_FILTER_INDEX", "lists.idx"),
+            ("WARD_FILTER_POLICY", "policy.toml"),
+        ],
+    );
+    let proxy = server
+        .printed
+        .iter()
+        .find_map(|line| line.strip_prefix("Ward proxy listening on "))
+        .expect("the proxy's address")
+        .trim()
+        .to_owned();
+    let (_, _, session) = log_in(&server.base, "admin", "ward agreement test password");
+    let session = session.expect("a session");
+    import_people(
+        &server.base,
+        &session,
+        &folder,
+        "pupil",
+        "username,forename,surname,year,class\nlwright1,Lily,Wright,1,1R\n",
+    );
+    let people = console_get(&server.base, &session, "/people").1;
+    let id = people
+        .split_once("/password\" aria-label=\"Ward password of lwright1\"")
+        .and_then(|(before, _)| before.rsplit("/people/").next())
+        .expect("a Password link for Lily")
+        .to_owned();
+    let page = console_get(&server.base, &session, &format!("/people/{id}/password")).1;
+    let (status, page) = console_post(
+        &server.base,
+        &session,
+        &format!("/people/{id}/password"),
+        &[("csrf", &field(&page, "csrf")), ("action", "start")],
+    );
+    assert_eq!(status, 200, "{page}");
+    let starting = page
+        .split("<strong id=\"starting-password\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the starting password")
+        .to_owned();
+    let report = |wanted: &str| {
+        let page = console_get(&server.base, &session, "/agreements/early-years/report").1;
+        assert!(page.contains("Lily Wright"), "{page}");
+        assert!(page.contains(wanted), "{wanted}: {page}");
+    };
+    report("Not yet");
+
+    // Lily logs in at the portal on a phone-sized screen: the youngest children's agreement,
+    // large, with a picture for each point.
+    let browser = webdriver::Browser::start();
+    browser.set_window_size(360, 800);
+    let log_in_at_the_portal = || {
+        browser.open(&format!("http://{proxy}/ward/login"));
+        browser.type_into("#username", "lwright1");
+        browser.type_into("#password", &starting);
+        browser.click("#login");
+        browser.wait_for_text("How we stay safe on computers and tablets");
+    };
+    log_in_at_the_portal();
+    assert!(browser.find_text("#why").contains("with a grown-up"));
+    assert_eq!(browser.count("main.pictured"), 1);
+    assert_eq!(
+        browser.count("#agreement-text svg"),
+        6,
+        "a picture for each point"
+    );
+    assert!(
+        browser
+            .text()
+            .contains("I tell a grown-up if I see something that upsets me.")
+    );
+    let overflow = browser
+        .run("return document.documentElement.scrollWidth > document.documentElement.clientWidth");
+    assert_eq!(
+        overflow,
+        serde_json::Value::Bool(false),
+        "nothing runs off a phone"
+    );
+    let axe = ward_testkit::axe::source();
+    let found = ward_testkit::axe::violations(&browser, &axe);
+    assert!(found.is_empty(), "axe-core: {found:?}");
+    let shot = browser.screenshot();
+    std::fs::create_dir_all("../../target/tmp").expect("target/tmp");
+    std::fs::write("../../target/tmp/portal-agreement-360.png", shot).expect("screenshot");
+
+    // She says no: recorded, and nothing opens.
+    browser.click("#decline");
+    browser.wait_for_text("You said no");
+    assert!(browser.text().contains("Talk to your teacher"));
+    let found = ward_testkit::axe::violations(&browser, &axe);
+    assert!(found.is_empty(), "axe-core: {found:?}");
+    browser.open(&format!("http://{proxy}/ward/login"));
+    browser.wait_for_text("Log in");
+    assert_eq!(browser.count("#logout"), 0, "no session after saying no");
+    report("Declined");
+
+    // Later she agrees; then she makes her own password, and browses as herself.
+    log_in_at_the_portal();
+    browser.click("#agree");
+    browser.wait_for_text("Make a new password");
+    browser.type_into("#current", &starting);
+    browser.type_into("#new", "blue7whale");
+    browser.type_into("#again", "blue7whale");
+    browser.click("#save-password");
+    browser.wait_for_text("Your new password is saved");
+    assert!(browser.find_text("#status").contains("as lwright1"));
+    report("Agreed");
+    let audit = console_get(&server.base, &session, "/audit?action=agreement").1;
+    assert!(audit.contains("agreement.decline"), "{audit}");
+    assert!(audit.contains("agreement.accept"), "{audit}");
+    assert!(audit.contains("at the portal from"), "{audit}");
+
+    // Logging in again the same school year: straight in, not asked again.
+    browser.click("#logout");
+    browser.wait_for_text("You are logged out");
+    browser.open(&format!("http://{proxy}/ward/login"));
+    browser.type_into("#username", "lwright1");
+    browser.type_into("#password", "blue7whale");
+    browser.click("#login");
+    browser.wait_for_text("You are logged in");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
 }
