@@ -7,11 +7,13 @@
 //! - [`sanctions`]: the pupil and staff actions and sanctions tables ([`Sanctions`]);
 //! - [`welfare`]: the kinds of welfare concern and what is done about them;
 //! - [`alert`]: [`AlertStatus`] and its moves;
+//! - [`consent`]: photo and video consent per purpose, and names in images' file names;
 //! - [`agreements`]: acceptable-use agreements: who reads which, their text, Ward's defaults and
 //!   the school year an acceptance counts for.
 
 pub mod agreements;
 pub mod alert;
+pub mod consent;
 pub mod procedure;
 pub mod sanctions;
 pub mod welfare;

@@ -14,6 +14,7 @@ mod accounts;
 mod agreements;
 mod alerts;
 mod audit;
+mod consent;
 mod detection;
 mod directory;
 mod events;
@@ -43,6 +44,7 @@ pub use alerts::{
     LockedOut, MAX_ALERT_NOTE, NewAlert, UrgentAlert, Waiting,
 };
 pub use audit::{AuditEntry, AuditVerification, NewAuditEntry, entry_hash};
+pub use consent::{ConsentRecord, MAX_CONSENT_TEXT, NewConsent, PupilConsent};
 pub use detection::{Exclusion, ExclusionKind, MIN_EXCLUSION_REASON, NewExclusion};
 pub use directory::{
     AccountsSync, DIRECTORY_PASSWORD, DirectoryAccount, DirectoryEntry, DirectorySync,

@@ -137,6 +137,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0024_agreements.sql"),
         postgres: include_str!("../migrations/postgres/0024_agreements.sql"),
     },
+    Migration {
+        version: 25,
+        sqlite: include_str!("../migrations/sqlite/0025_photo_consent.sql"),
+        postgres: include_str!("../migrations/postgres/0025_photo_consent.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

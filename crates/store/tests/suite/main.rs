@@ -40,6 +40,7 @@ mod accounts;
 mod agreements;
 mod alerts;
 mod audit;
+mod consent;
 mod detection;
 mod directory;
 mod events;
