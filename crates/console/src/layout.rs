@@ -39,6 +39,7 @@ fn section_of(path: &str) -> &'static str {
         "audit",
         "accounts",
         "agreements",
+        "consent",
     ];
     if path == "/" {
         return "dashboard";
@@ -72,6 +73,8 @@ pub struct NavUser {
     pub accounts: bool,
     /// Acceptable use agreements.
     pub agreements: bool,
+    /// Photo and video consent.
+    pub consent: bool,
     /// Unblock requests.
     pub unblock: bool,
     /// The alert queue.
@@ -260,6 +263,7 @@ impl Layout {
                 audit: user.can(Permission::ViewAudit),
                 accounts: user.can(Permission::ManageAccounts),
                 agreements: user.can(Permission::ManageAgreements),
+                consent: user.can(Permission::ViewConsent),
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),

@@ -14,6 +14,7 @@ mod alerts;
 mod audit;
 pub mod auth;
 mod charts;
+mod consent;
 pub mod csrf;
 mod csv;
 mod dashboard;
@@ -561,6 +562,16 @@ pub fn router(state: AppState) -> Router {
             get(agreements::show).post(agreements::publish),
         )
         .route("/agreements/{readers}/report", get(agreements::report))
+        .route("/consent", get(consent::list))
+        .route(
+            "/consent/check",
+            get(consent::check_page).post(consent::check),
+        )
+        .route(
+            "/consent/file-names",
+            get(consent::file_names_page).post(consent::file_names),
+        )
+        .route("/consent/{id}", get(consent::show).post(consent::record))
         .route("/static/style.css", get(style))
         .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(

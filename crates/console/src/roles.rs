@@ -18,6 +18,8 @@
 //! | incidents: see all, walk the procedure, record actions, chronologies | ✓ | ✓ | | | |
 //! | incidents: sign off (closes it) | ✓ | | | | |
 //! | agreements: publish versions, see who has agreed | ✓ | ✓ | | | |
+//! | photo consent: where pupils stand now, publish and file-name checks | ✓ | ✓ | | ✓ | |
+//! | photo consent: a pupil's history, recording a paper form | ✓ | ✓ | | | |
 //!
 //! Every account accepts the staff acceptable use agreement once a school year (`/agreement`).
 //!
@@ -74,6 +76,11 @@ pub enum Permission {
     ViewPolicyDocument,
     /// Acceptable use agreements: publishing new versions, and who has and has not agreed.
     ManageAgreements,
+    /// Photo and video consent as it stands now (the "no consent" lists), and the checks
+    /// before publishing: names against a purpose, and names in image file names.
+    ViewConsent,
+    /// A pupil's consent history, and recording a parent's signed paper form.
+    RecordConsent,
 }
 
 /// Whether `role` carries `permission`.
@@ -101,6 +108,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | EditFiltering
                 | ViewPolicyDocument
                 | ManageAgreements
+                | ViewConsent
+                | RecordConsent
         ),
         Role::Headteacher => matches!(
             permission,
@@ -117,6 +126,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewFiltering
                 | ViewPolicyDocument
                 | ManageAgreements
+                | ViewConsent
+                | RecordConsent
         ),
         Role::Technician => matches!(
             permission,
@@ -135,7 +146,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
         ),
         Role::Teacher => matches!(
             permission,
-            ViewDashboard | RequestUnblock | RecordIncident | ViewPolicyDocument
+            ViewDashboard | RequestUnblock | RecordIncident | ViewPolicyDocument | ViewConsent
         ),
         Role::Governor => matches!(permission, ViewDashboard | ViewPolicyDocument),
     }

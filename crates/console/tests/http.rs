@@ -175,6 +175,10 @@ fn every_route_checks_the_role() {
         "/agreements",
         "/agreements/staff",
         "/agreements/pupils/report",
+        "/consent",
+        "/consent/check",
+        "/consent/file-names",
+        "/consent/1",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -209,6 +213,10 @@ fn every_route_checks_the_role() {
                 "/agreements",
                 "/agreements/staff",
                 "/agreements/pupils/report",
+                "/consent",
+                "/consent/check",
+                "/consent/file-names",
+                "/consent/1",
             ],
         ),
         (
@@ -240,6 +248,10 @@ fn every_route_checks_the_role() {
                 "/agreements",
                 "/agreements/staff",
                 "/agreements/pupils/report",
+                "/consent",
+                "/consent/check",
+                "/consent/file-names",
+                "/consent/1",
             ],
         ),
         (
@@ -272,7 +284,14 @@ fn every_route_checks_the_role() {
         ),
         (
             "teacher",
-            &["/filtering/document", "/unblock/new", "/unblock/mine"],
+            &[
+                "/filtering/document",
+                "/unblock/new",
+                "/unblock/mine",
+                "/consent",
+                "/consent/check",
+                "/consent/file-names",
+            ],
         ),
         ("governor", &["/filtering/document"]),
     ];
@@ -2641,4 +2660,158 @@ fn agreements_are_read_published_and_reported_per_class() {
         .collect();
     assert!(actions.contains(&"agreement.publish".to_owned()));
     assert!(actions.contains(&"agreement.report".to_owned()));
+}
+
+#[test]
+fn photo_consent_is_recorded_in_writing_checked_before_publishing_and_kept_from_file_names() {
+    let console = Console::start();
+    let lily = console.runtime.block_on(async {
+        console
+            .store
+            .import_people(
+                console.school,
+                b"username,forename,surname,year,class\nlwright4,Lily,Wright,4,4W\n",
+                ward_store::PersonKind::Pupil,
+            )
+            .await
+            .expect("import");
+        console
+            .store
+            .person_by_username(console.school, "lwright4")
+            .await
+            .expect("query")
+            .expect("Lily")
+            .id
+            .0
+    });
+    let mut dsl = console.logged_in("dsl");
+    let page = dsl.get(&format!("/consent/{lily}"));
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("No written answer yet"));
+    // A form without its date comes back as typed.
+    let page = dsl.submit(
+        &format!("/consent/{lily}"),
+        &format!("/consent/{lily}"),
+        &[
+            ("website", "yes"),
+            ("parent_name", "Kate Wright"),
+            ("form_dated", ""),
+            ("note", "<script>x</script>"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(
+        page.body
+            .contains("Not recorded: write the date on the paper form")
+    );
+    assert!(page.body.contains("value=\"Kate Wright\""));
+    assert!(page.body.contains("&#60;script&#62;x&#60;/script&#62;"));
+    assert!(!page.body.contains("<script>x"));
+    // Partial: the website only.
+    let page = dsl.submit(
+        &format!("/consent/{lily}"),
+        &format!("/consent/{lily}"),
+        &[
+            ("website", "yes"),
+            ("social-media", "no"),
+            ("parent_name", "Kate Wright"),
+            ("form_dated", "2026-09-03"),
+            ("note", ""),
+        ],
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    let page = dsl.get(&format!("/consent/{lily}"));
+    assert!(
+        page.body
+            .contains("a signed paper form dated 2026-09-03, from Kate Wright")
+    );
+
+    // The teacher's class list: Jo has no answer, so she may not appear on the website; Lily may.
+    let mut teacher = console.logged_in("teacher");
+    let page = teacher.get("/consent?class=4W&purpose=website");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Jo Smith") && !page.body.contains("Lily Wright"));
+    assert!(
+        !page
+            .body
+            .split("href=\"/consent/")
+            .skip(1)
+            .any(|rest| rest.starts_with(|c: char| c.is_ascii_digit())),
+        "no history for teachers"
+    );
+    assert_eq!(teacher.get(&format!("/consent/{lily}")).status, 403);
+
+    // The publish check: names pasted and a tag list uploaded.
+    let page = teacher.send_multipart(
+        "/consent/check",
+        "/consent/check",
+        &[
+            ("purpose", "website"),
+            ("names", "Lily Wright\nj.smith\nNobody Here"),
+        ],
+        &[("file", "tags.txt", b"Sam Ng\tfront row\n")],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    let may = page.body.split("id=\"may\"").nth(1).unwrap_or_default();
+    let may_not = page
+        .body
+        .split("id=\"may-not\"")
+        .nth(1)
+        .and_then(|rest| rest.split("</table>").next())
+        .unwrap_or_default();
+    assert!(may.contains("Lily Wright"), "{}", page.body);
+    assert!(may_not.contains("Jo Smith") && may_not.contains("Sam Ng"));
+    assert!(page.body.contains("No pupil has this name"));
+    // Social media: Lily's parent said no.
+    let page = teacher.send_multipart(
+        "/consent/check",
+        "/consent/check",
+        &[("purpose", "social-media"), ("names", "lwright4")],
+        &[],
+    );
+    assert!(page.body.contains("Refused or withdrawn"), "{}", page.body);
+
+    // File names: images uploaded (names only) and names pasted.
+    let page = teacher.send_multipart(
+        "/consent/file-names",
+        "/consent/file-names",
+        &[("names", "sports-day-2026.jpg\nsam_ng.png")],
+        &[
+            (
+                "files",
+                "lily-wright-sports-day.jpg",
+                b"\xff\xd8 not really a jpeg",
+            ),
+            ("files", "IMG_0042.jpg", b"\xff\xd8"),
+        ],
+    );
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("2 of 4 name a pupil"), "{}", page.body);
+    assert!(page.body.contains("lily-wright-sports-day.jpg"));
+    assert!(page.body.contains("Lily Wright (full name)"));
+    assert!(page.body.contains("Sam Ng (full name)"));
+    assert!(!page.body.contains("IMG_0042.jpg</td>"));
+    // Another school's pupils are not there to be found.
+    let mut other = console.logged_in("other.dsl");
+    let page = other.send_multipart(
+        "/consent/file-names",
+        "/consent/file-names",
+        &[("names", "lily-wright-sports-day.jpg")],
+        &[],
+    );
+    assert!(page.body.contains("0 of 1 name a pupil"), "{}", page.body);
+    assert_eq!(other.get(&format!("/consent/{lily}")).status, 404);
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    for action in [
+        "consent.record",
+        "consent.view",
+        "consent.check",
+        "consent.file_names",
+    ] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
 }

@@ -233,6 +233,11 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
         "/agreements/pupils",
         "/agreements/staff/report",
         "/agreement",
+        "/consent",
+        "/consent?purpose=website",
+        "/consent/check",
+        "/consent/file-names",
+        &format!("/consent/{jo}"),
     ]
     .iter()
     .map(|page| (*page).to_owned())
@@ -260,7 +265,13 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
         ("tech", vec!["/", "/devices", "/accounts", "/people/import"]),
         (
             "teacher",
-            vec!["/", "/incidents", "/incidents/2", "/unblock/new"],
+            vec![
+                "/",
+                "/incidents",
+                "/incidents/2",
+                "/unblock/new",
+                "/consent",
+            ],
         ),
         ("governor", vec!["/", "/filtering/document"]),
     ] {

@@ -61,6 +61,10 @@ pub struct PupilConsent {
     pub person: PersonId,
     /// Their name.
     pub name: String,
+    /// Forename.
+    pub given_name: String,
+    /// Surname.
+    pub family_name: String,
     /// Their log-in name.
     pub username: String,
     /// Their year group.
@@ -251,6 +255,8 @@ impl Store {
                 pupils.push(PupilConsent {
                     person: PersonId(id),
                     name: format!("{given} {family}").trim().to_owned(),
+                    given_name: given,
+                    family_name: family,
                     username: row.try_get(1)?,
                     year_group: row.try_get(4)?,
                     class_name: row.try_get(5)?,

@@ -466,6 +466,37 @@ impl Client {
         self.read(response)
     }
 
+    /// A multipart form posted to `path` with the CSRF token from `form_page`: `texts` as
+    /// (name, value) fields, `files` as (field, file name, bytes).
+    pub fn send_multipart(
+        &mut self,
+        form_page: &str,
+        path: &str,
+        texts: &[(&str, &str)],
+        files: &[(&str, &str, &[u8])],
+    ) -> Page {
+        let token = csrf_in(&self.get(form_page).body);
+        let mut form = ureq::unversioned::multipart::Form::new();
+        for (name, value) in texts {
+            form = form.text(name, value);
+        }
+        for (field, name, bytes) in files {
+            form = form.part(
+                field,
+                ureq::unversioned::multipart::Part::bytes(bytes)
+                    .file_name(name)
+                    .mime_str("application/octet-stream")
+                    .expect("mime"),
+            );
+        }
+        let response = self
+            .agent
+            .post(format!("{}{path}?csrf={token}", self.base))
+            .header("cookie", self.cookie_header())
+            .send(form);
+        self.read(response)
+    }
+
     /// `GET path` for a download: the status, the headers (lower-case names) and the bytes.
     pub fn download(&mut self, path: &str) -> (u16, HashMap<String, String>, Vec<u8>) {
         let mut response = self
