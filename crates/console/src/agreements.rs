@@ -273,7 +273,6 @@ struct ReadersLine {
     agreed: usize,
     declined: usize,
     not_yet: usize,
-    listed: bool,
 }
 
 #[derive(Template)]
@@ -323,7 +322,6 @@ pub async fn overview(
             agreed,
             declined,
             not_yet,
-            listed: readers != Readers::Parents,
         });
     }
     render(&OverviewPage {

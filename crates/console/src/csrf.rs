@@ -5,7 +5,7 @@
 //! - Logged in: the token is the session's own, sent as the form field `csrf` (or, for file
 //!   uploads, which are multipart, as the query parameter `csrf`).
 //! - The log-in form: double-submit, the form field must equal the `ward_login` cookie set when
-//!   the form was served.
+//!   the form was served; a parent's answer (`/parent`) likewise with `ward_parent`.
 //!
 //! Cookies are also `SameSite=Strict`, so a browser does not send them on another site's form.
 
@@ -84,6 +84,9 @@ pub async fn guard(State(state): State<AppState>, request: Request, next: Next) 
     }
     let expected = if request.uri().path() == "/login" {
         auth::cookie(request.headers(), LOGIN_COOKIE).map(str::to_owned)
+    } else if request.uri().path() == "/parent" {
+        // A parent's answer: no account, the same double-submit as the log-in form.
+        auth::cookie(request.headers(), crate::parents::PARENT_COOKIE).map(str::to_owned)
     } else {
         match &context {
             Some(context) => Some(context.session.csrf_token.clone()),

@@ -24,6 +24,7 @@ mod error;
 pub mod filtering;
 mod incidents;
 pub(crate) mod layout;
+pub mod parents;
 pub mod passwords;
 mod people;
 pub mod roles;
@@ -78,6 +79,10 @@ pub struct ConsoleConfig {
     pub directory: Option<Arc<dyn auth::DirectoryPasswords>>,
     /// The month and day the school year starts (agreements are accepted once a school year).
     pub year_starts: (i8, i8),
+    /// Sends parents their links (`None`: no mail server; letters still work).
+    pub mailer: Option<Arc<dyn parents::Mailer>>,
+    /// How parents (and staff, in messages) reach the console: `http(s)://host[:port]`.
+    pub public_url: String,
 }
 
 /// What risk detection watches for, as the public page `/watched` lists it. The phrases
@@ -156,6 +161,8 @@ impl Default for ConsoleConfig {
             passwords: Arc::new(passwords::PasswordPolicy::default()),
             directory: None,
             year_starts: (9, 1),
+            mailer: None,
+            public_url: "http://127.0.0.1:8080".into(),
         }
     }
 }
@@ -333,6 +340,8 @@ struct Inner {
     database_ready: Arc<std::sync::atomic::AtomicBool>,
     /// Who has accepted the staff agreement in force (so that it is not read on every page).
     agreed: Arc<agreements::Agreed>,
+    /// Parents' links and codes that were not right, per address.
+    bad_keys: Arc<parents::BadKeys>,
 }
 
 impl AppState {
@@ -347,6 +356,7 @@ impl AppState {
                 filter: None,
                 database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
                 agreed: Arc::default(),
+                bad_keys: Arc::default(),
             }),
         }
     }
@@ -367,6 +377,7 @@ impl AppState {
                 filter: Some(filter),
                 database_ready: Arc::new(std::sync::atomic::AtomicBool::new(true)),
                 agreed: Arc::default(),
+                bad_keys: Arc::default(),
             }),
         }
     }
@@ -381,6 +392,7 @@ impl AppState {
             filter: self.inner.filter.clone(),
             database_ready: ready,
             agreed: self.inner.agreed.clone(),
+            bad_keys: self.inner.bad_keys.clone(),
         };
         AppState {
             inner: Arc::new(inner),
@@ -415,6 +427,11 @@ impl AppState {
     /// Who has accepted the staff agreement in force.
     pub(crate) fn agreed(&self) -> &agreements::Agreed {
         &self.inner.agreed
+    }
+
+    /// Parents' links and codes that were not right, per address.
+    pub(crate) fn bad_keys(&self) -> &parents::BadKeys {
+        &self.inner.bad_keys
     }
 
     /// The event writer's sink, if this process runs one.
@@ -562,6 +579,14 @@ pub fn router(state: AppState) -> Router {
             get(agreements::show).post(agreements::publish),
         )
         .route("/agreements/{readers}/report", get(agreements::report))
+        .route("/parents", get(parents::page))
+        .route("/parents/email", post(parents::email))
+        .route("/parents/remind", post(parents::remind))
+        .route("/parents/letters", post(parents::letters))
+        .route(
+            "/parent",
+            get(parents::parent_page).post(parents::parent_answer),
+        )
         .route("/consent", get(consent::list))
         .route(
             "/consent/check",

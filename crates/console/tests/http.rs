@@ -179,6 +179,7 @@ fn every_route_checks_the_role() {
         "/consent/check",
         "/consent/file-names",
         "/consent/1",
+        "/parents",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -217,6 +218,7 @@ fn every_route_checks_the_role() {
                 "/consent/check",
                 "/consent/file-names",
                 "/consent/1",
+                "/parents",
             ],
         ),
         (
@@ -252,6 +254,7 @@ fn every_route_checks_the_role() {
                 "/consent/check",
                 "/consent/file-names",
                 "/consent/1",
+                "/parents",
             ],
         ),
         (
@@ -2814,4 +2817,154 @@ fn photo_consent_is_recorded_in_writing_checked_before_publishing_and_kept_from_
     ] {
         assert!(actions.contains(&action.to_owned()), "{action}");
     }
+}
+
+#[test]
+fn a_parent_answers_by_the_letters_code_once_and_bad_expired_or_spent_links_are_refused() {
+    let console = Console::start();
+    let mut head = console.logged_in("head");
+    let page = head.get("/parents");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Email is not set up"),
+        "no mail server here"
+    );
+    let page = head.submit("/parents", "/parents/letters", &[("class", "4W")]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Dear parent or carer of Jo Smith (4W)"));
+    let code = page
+        .body
+        .split("<p class=\"code\">")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("a code")
+        .to_owned();
+    assert_eq!(code.len(), 11, "{code}");
+
+    // The parent types the code (in lower case, without the dash): the child's agreement and
+    // the parents', and a question for each use of photographs.
+    let mut parent = console.client();
+    let typed = code.replace('-', "").to_lowercase();
+    let page = parent.get(&format!("/parent?key={typed}"));
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("How we stay safe online"),
+        "Jo is in Year 4"
+    );
+    assert!(
+        page.body.contains("Parents&#39; and carers&#39; agreement"),
+        "{}",
+        page.body
+    );
+    let csrf = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf")
+        .to_owned();
+    let answer = |parent: &mut Client, fields: &[(&str, &str)]| {
+        let mut all = vec![("key", typed.as_str()), ("csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        parent.post("/parent", &all)
+    };
+    // Without the page's token (another site's form): refused.
+    let page = console
+        .client()
+        .post("/parent", &[("key", typed.as_str()), ("endorse", "yes")]);
+    assert_eq!(page.status, 403);
+    // Not every question answered: back, as typed.
+    let page = answer(
+        &mut parent,
+        &[
+            ("endorse", "yes"),
+            ("website", "yes"),
+            ("parent_name", "Ann Smith"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("Please answer Yes or No for each use"));
+    assert!(page.body.contains("value=\"Ann Smith\""));
+    let csrf_again = page
+        .body
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("csrf")
+        .to_owned();
+    let mut all = vec![
+        ("key", typed.as_str()),
+        ("csrf", csrf_again.as_str()),
+        ("endorse", "yes"),
+        ("parent_name", "Ann Smith"),
+        ("website", "yes"),
+    ];
+    for purpose in ["social-media", "newsletter", "press", "displays", "video"] {
+        all.push((purpose, "no"));
+    }
+    let page = parent.post("/parent", &all);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("Thank you"));
+    assert!(page.body.contains("The school website: yes"));
+
+    // At once: the class list and the reports.
+    let page = head.get("/consent?class=4W&purpose=website");
+    assert!(
+        !page.body.contains("Jo Smith"),
+        "Jo may now appear on the website"
+    );
+    let page = head.get("/consent?class=4W&purpose=newsletter");
+    assert!(page.body.contains("Jo Smith"));
+    let page = head.get("/agreements/parents/report");
+    assert!(page.body.contains("1 agreed to version 1"), "{}", page.body);
+
+    // The same link again: spent. A made-up one: not right. Many bad ones: wait.
+    let page = parent.get(&format!("/parent?key={typed}"));
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains("This link has been used"));
+    let page = parent.post("/parent", &all);
+    assert_eq!(page.status, 410, "a replayed answer");
+    let page = parent.get("/parent?key=AAAAA-BBBBB");
+    assert_eq!(page.status, 404);
+    assert!(page.body.contains("not right"));
+    // An expired link.
+    let expired = console.runtime.block_on(async {
+        let jo = console
+            .store
+            .person_by_username(console.school, "j.smith")
+            .await
+            .expect("query")
+            .expect("Jo");
+        console
+            .store
+            .create_parent_link(
+                console.school,
+                &ward_store::NewParentLink {
+                    person: jo.id,
+                    token_hash: ward_store::sha256_hex(b"OLDTOKEN"),
+                    code_hash: ward_store::sha256_hex(b"OLDCODE"),
+                    email: None,
+                    expires_at: jiff::Timestamp::now() - jiff::SignedDuration::from_hours(1),
+                },
+                "head",
+            )
+            .await
+            .expect("link")
+    });
+    assert!(expired > 0);
+    let page = parent.get("/parent?key=old-token");
+    assert_eq!(page.status, 410);
+    assert!(page.body.contains("This link has expired"));
+    for _ in 0..25 {
+        parent.get("/parent?key=WRONGWRONG");
+    }
+    let page = parent.get("/parent?key=WRONGWRONG");
+    assert_eq!(page.status, 429, "too many bad codes from one address");
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    assert!(actions.contains(&"parents.letters".to_owned()));
+    assert!(actions.contains(&"parents.answer".to_owned()));
 }

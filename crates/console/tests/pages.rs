@@ -238,6 +238,8 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
         "/consent/check",
         "/consent/file-names",
         &format!("/consent/{jo}"),
+        "/parents",
+        "/parent",
     ]
     .iter()
     .map(|page| (*page).to_owned())

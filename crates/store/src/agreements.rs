@@ -279,8 +279,8 @@ impl Store {
     }
 
     /// Everyone who reads `readers`' agreement (current people; for staff, console accounts
-    /// too), each with their latest answer this school year, by name. Parents endorse per child
-    /// (issue 27's e-endorsement); nobody is listed for them here.
+    /// too; for parents, every pupil, whose parents answer for them), each with their latest
+    /// answer this school year, by name.
     pub async fn agreement_report(
         &self,
         school: SchoolId,
@@ -294,7 +294,8 @@ impl Store {
             }
             Readers::Staff => "kind = 'staff'",
             Readers::Community => "kind = 'guest'",
-            Readers::Parents => return Ok(Vec::new()),
+            // Parents endorse for each child: the pupils, with their parents' answers.
+            Readers::Parents => "kind = 'pupil'",
         };
         let mut answers: HashMap<Signer, AgreementAnswer> = HashMap::new();
         let mut rows = Vec::new();

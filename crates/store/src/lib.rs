@@ -24,6 +24,7 @@ mod journal;
 mod migrate;
 mod model;
 mod notices;
+mod parents;
 mod people;
 mod policy;
 mod schools;
@@ -64,6 +65,7 @@ pub use model::{
     is_hidden_character, micros, timestamp,
 };
 pub use notices::{NewRecords, Notice, NoticeEmail};
+pub use parents::{NewParentLink, ParentLink};
 pub use policy::{
     FilterChanges, MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON,
     MOST_POLICY_BYTES, PolicySource, PolicyVersion,

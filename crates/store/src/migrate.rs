@@ -142,6 +142,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0025_photo_consent.sql"),
         postgres: include_str!("../migrations/postgres/0025_photo_consent.sql"),
     },
+    Migration {
+        version: 26,
+        sqlite: include_str!("../migrations/sqlite/0026_parent_links.sql"),
+        postgres: include_str!("../migrations/postgres/0026_parent_links.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

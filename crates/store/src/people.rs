@@ -340,6 +340,33 @@ impl Store {
         })
     }
 
+    /// One person of the school, by the MIS's id (a pupil's UPN, an admission number).
+    pub async fn person_by_external_id(
+        &self,
+        school: SchoolId,
+        external_id: &str,
+    ) -> Result<Option<Person>> {
+        if external_id.trim().is_empty() || external_id.chars().any(char::is_control) {
+            return Ok(None);
+        }
+        let sql = format!(
+            "SELECT {PERSON_COLUMNS} FROM people p LEFT JOIN groups g ON g.id = p.group_id
+             WHERE p.school_id = $1 AND lower(p.external_id) = lower($2)
+             ORDER BY p.id LIMIT 1"
+        );
+        dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(external_id.trim())
+                .fetch_optional(pool)
+                .await?;
+            match row {
+                Some(row) => Ok(Some(person_from_row!(&row))),
+                None => Ok(None),
+            }
+        })
+    }
+
     /// The people a name typed on a record may mean, at most `limit`: an exact username, email
     /// address or MIS id (UPN, admission number) first; failing those, an exact full name
     /// ("Liam Wright"); failing that, an exact family name. Case does not matter. Several

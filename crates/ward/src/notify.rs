@@ -84,6 +84,80 @@ fn mailboxes(list: &str, setting: &str) -> anyhow::Result<Vec<Mailbox>> {
         .collect()
 }
 
+/// The mail server `config` names, and who messages are from; `None` when there is none.
+fn smtp(config: &Config) -> anyhow::Result<Option<(AsyncSmtpTransport<Tokio1Executor>, Mailbox)>> {
+    let alerts = &config.alerts;
+    let server = alerts.smtp_server.trim();
+    if server.is_empty() {
+        return Ok(None);
+    }
+    let builder = match config.parsed.smtp_security {
+        SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(server)?,
+        SmtpSecurity::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(server)?,
+        SmtpSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server),
+    };
+    let mut builder = builder
+        .port(alerts.smtp_port)
+        .timeout(Some(Duration::from_secs(30)));
+    if !alerts.smtp_username.is_empty() {
+        builder = builder.credentials(Credentials::new(
+            alerts.smtp_username.clone(),
+            alerts.smtp_password.expose().to_owned(),
+        ));
+    }
+    let from = alerts.smtp_from.parse().with_context(|| {
+        format!(
+            "alerts.smtp_from {:?} is not an email address",
+            alerts.smtp_from
+        )
+    })?;
+    Ok(Some((builder.build(), from)))
+}
+
+/// Parents' links sent through the school's mail server (the console's `Mailer`).
+pub struct ParentMail {
+    email: Email,
+}
+
+impl std::fmt::Debug for ParentMail {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParentMail")
+            .field("from", &self.email.from)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ParentMail {
+    /// Through `config`'s mail server; `None` when there is none.
+    pub fn from_config(config: &Config) -> anyhow::Result<Option<ParentMail>> {
+        Ok(smtp(config)?.map(|(mailer, from)| ParentMail {
+            email: Email {
+                mailer,
+                from,
+                to: Vec::new(),
+            },
+        }))
+    }
+}
+
+impl ward_console::parents::Mailer for ParentMail {
+    fn send<'a>(
+        &'a self,
+        to: &'a str,
+        subject: &'a str,
+        body: String,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            let to: Mailbox = to
+                .parse()
+                .map_err(|_| format!("{to:?} is not an email address"))?;
+            send_mail(&self.email, &[to], subject, body)
+                .await
+                .map_err(|error| format!("{error:#}"))
+        })
+    }
+}
+
 impl Notifier {
     /// The notifier `config` describes for `school`; `None` when it sends nothing (no mail
     /// server and no webhook). `names` names the alert categories in messages.
@@ -95,38 +169,13 @@ impl Notifier {
         names: std::sync::Arc<ward_console::Watched>,
     ) -> anyhow::Result<Option<Notifier>> {
         let alerts = &config.alerts;
-        let email = match alerts.smtp_server.trim() {
-            "" => None,
-            server => {
-                let builder = match config.parsed.smtp_security {
-                    SmtpSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(server)?,
-                    SmtpSecurity::Starttls => {
-                        AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(server)?
-                    }
-                    SmtpSecurity::None => {
-                        AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(server)
-                    }
-                };
-                let mut builder = builder
-                    .port(alerts.smtp_port)
-                    .timeout(Some(Duration::from_secs(30)));
-                if !alerts.smtp_username.is_empty() {
-                    builder = builder.credentials(Credentials::new(
-                        alerts.smtp_username.clone(),
-                        alerts.smtp_password.expose().to_owned(),
-                    ));
-                }
-                Some(Email {
-                    mailer: builder.build(),
-                    from: alerts.smtp_from.parse().with_context(|| {
-                        format!(
-                            "alerts.smtp_from {:?} is not an email address",
-                            alerts.smtp_from
-                        )
-                    })?,
-                    to: mailboxes(&alerts.email_to, "alerts.email_to")?,
-                })
-            }
+        let email = match smtp(config)? {
+            None => None,
+            Some((mailer, from)) => Some(Email {
+                mailer,
+                from,
+                to: mailboxes(&alerts.email_to, "alerts.email_to")?,
+            }),
         };
         let summary_to = match alerts.summary_to.trim() {
             "" => email.as_ref().map(|e| e.to.clone()).unwrap_or_default(),

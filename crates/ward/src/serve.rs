@@ -224,6 +224,10 @@ pub async fn serve(
         sanctions: std::sync::Arc::new(ward_records::Sanctions::default_tables()),
         watched: watched.clone(),
         year_starts: config.parsed.year_starts,
+        mailer: crate::notify::ParentMail::from_config(&config)?.map(|mail| {
+            std::sync::Arc::new(mail) as std::sync::Arc<dyn ward_console::parents::Mailer>
+        }),
+        public_url: config.console_url(),
     };
     let app_state = match &gateway {
         Some(gateway) => AppState::with_filter(

@@ -5005,3 +5005,174 @@ fn a_ks1_pupil_reads_the_pictured_agreement_at_the_portal_declines_then_agrees_i
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn a_parent_endorses_from_the_emailed_link_on_a_phone_gives_website_consent_then_withdraws_it() {
+    let folder = temp_folder("ward-parents");
+    let smtp = SmtpServer::start(&folder);
+    let port = free_port().to_string();
+    let console = format!("http://127.0.0.1:{port}");
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "parents test password"),
+            ("WARD_CONSOLE_LISTEN", &format!("127.0.0.1:{port}")),
+            ("WARD_ALERTS_CONSOLE_URL", &console),
+            ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+            ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
+            ("WARD_ALERTS_SMTP_SECURITY", "none"),
+            ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+            ("WARD_ALERTS_SUMMARY_DAY", "sunday"),
+            ("WARD_ALERTS_SUMMARY_TIME", "23:59"),
+        ],
+    );
+    let base = &server.base;
+    let (_, _, session) = log_in(base, "admin", "parents test password");
+    let session = session.expect("a session");
+    import_people(
+        base,
+        &session,
+        &folder,
+        "pupil",
+        "username,forename,surname,year,class,upn\nlwright4,Lily,Wright,4,4W,A123\nj.smith,Jo,Smith,4,4W,A124\n",
+    );
+    // Links emailed from a pasted list; a bad line is said and nothing is sent for it.
+    let page = console_get(base, &session, "/parents").1;
+    let (status, page) = console_post(
+        base,
+        &session,
+        "/parents/email",
+        &[
+            ("csrf", &field(&page, "csrf")),
+            (
+                "pairs",
+                "A123, kate.wright@families.test\nnobody, x@families.test\nj.smith, not-an-address",
+            ),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("1 links emailed."), "{page}");
+    assert!(page.contains("no pupil has the username or UPN"), "{page}");
+    assert!(page.contains("is not an email address"), "{page}");
+    let link_in = |message: &str| {
+        let text = message.replace("=3D", "=");
+        text.split(&format!("{console}/parent?key="))
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .map(|key| format!("{console}/parent?key={key}"))
+            .unwrap_or_else(|| panic!("no link in {message}"))
+    };
+    let messages = smtp.wait_for(1);
+    let first = messages
+        .iter()
+        .find(|m| m.contains("kate.wright@families.test"))
+        .unwrap_or_else(|| panic!("no email to the parent among {messages:?}"));
+    assert!(
+        first.contains("Dear parent or carer of Lily Wright"),
+        "{first}"
+    );
+    let link = link_in(first);
+
+    // On a phone: she reads, endorses, and agrees to the school website only.
+    let browser = webdriver::Browser::start();
+    browser.set_window_size(360, 780);
+    let answer = |link: &str, website: &str| {
+        browser.open(link);
+        browser.wait_for_text("Photographs and videos");
+        assert!(browser.text().contains("How we stay safe online"));
+        browser.click("#endorse");
+        for purpose in [
+            "website",
+            "social-media",
+            "newsletter",
+            "press",
+            "displays",
+            "video",
+        ] {
+            let choice = if purpose == "website" { website } else { "no" };
+            browser.click(&format!("#{purpose}-{choice}"));
+        }
+        browser.type_into("#parent_name", "Kate Wright");
+        let overflow = browser.run(
+            "return document.documentElement.scrollWidth > document.documentElement.clientWidth",
+        );
+        assert_eq!(overflow, serde_json::Value::Bool(false), "fits a phone");
+        let axe = ward_testkit::axe::source();
+        let found = ward_testkit::axe::violations(&browser, &axe);
+        assert!(found.is_empty(), "axe-core: {found:?}");
+        browser.click("#send-answers");
+        browser.wait_for_text("Thank you");
+    };
+    answer(&link, "yes");
+    assert!(browser.text().contains("The school website: yes"));
+    let shot = browser.screenshot();
+    std::fs::create_dir_all("../../target/tmp").expect("target/tmp");
+    std::fs::write("../../target/tmp/parent-thanks-360.png", shot).expect("screenshot");
+
+    // At once: the class list and the publish check say Lily may appear on the website only.
+    let list = console_get(base, &session, "/consent?class=4W&purpose=website").1;
+    assert!(
+        !list.contains("Lily Wright") && list.contains("Jo Smith"),
+        "{list}"
+    );
+    let check = |purpose: &str| {
+        let page = console_get(base, &session, "/consent/check").1;
+        let csrf = field(&page, "csrf");
+        let output = Command::new("curl")
+            .args(["-s", "-b"])
+            .arg(format!("ward_session={session}"))
+            .args([
+                "-F",
+                &format!("purpose={purpose}"),
+                "-F",
+                "names=Lily Wright",
+            ])
+            .arg(format!("{base}/consent/check?csrf={csrf}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let page = check("website");
+    let may = page.split("id=\"may\"").nth(1).unwrap_or_default();
+    assert!(may.contains("Lily Wright"), "{page}");
+    assert!(check("newsletter").contains("Refused or withdrawn"));
+    // The same link again: used.
+    browser.open(&link);
+    browser.wait_for_text("This link has been used");
+
+    // A reminder goes to nobody (she answered); later the school sends a new link, and she
+    // withdraws the website too.
+    let page = console_get(base, &session, "/parents").1;
+    let (_, page) = console_post(
+        base,
+        &session,
+        "/parents/remind",
+        &[("csrf", &field(&page, "csrf"))],
+    );
+    assert!(page.contains("0 reminders emailed."), "{page}");
+    let page = console_get(base, &session, "/parents").1;
+    console_post(
+        base,
+        &session,
+        "/parents/email",
+        &[
+            ("csrf", &field(&page, "csrf")),
+            ("pairs", "lwright4, kate.wright@families.test"),
+        ],
+    );
+    let messages = smtp.wait_for(2);
+    let second = messages
+        .iter()
+        .map(|m| link_in(m))
+        .find(|other| *other != link)
+        .expect("a second link");
+    answer(&second, "no");
+    let list = console_get(base, &session, "/consent?class=4W&purpose=website").1;
+    assert!(list.contains("Lily Wright"), "withdrawn: {list}");
+    assert!(check("website").contains("Refused or withdrawn"));
+    let audit = console_get(base, &session, "/audit?action=parents").1;
+    assert!(audit.contains("parents.answer"), "{audit}");
+    assert!(audit.contains("Kate Wright endorsed"), "{audit}");
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
