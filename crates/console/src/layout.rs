@@ -40,6 +40,7 @@ fn section_of(path: &str) -> &'static str {
         "accounts",
         "agreements",
         "consent",
+        "training",
     ];
     if path == "/" {
         return "dashboard";
@@ -75,6 +76,8 @@ pub struct NavUser {
     pub agreements: bool,
     /// Photo and video consent.
     pub consent: bool,
+    /// Training and induction.
+    pub training: bool,
     /// Unblock requests.
     pub unblock: bool,
     /// The alert queue.
@@ -264,6 +267,7 @@ impl Layout {
                 accounts: user.can(Permission::ManageAccounts),
                 agreements: user.can(Permission::ManageAgreements),
                 consent: user.can(Permission::ViewConsent),
+                training: user.can(Permission::ViewTraining),
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),

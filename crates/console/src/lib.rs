@@ -31,6 +31,7 @@ pub mod roles;
 pub mod sso;
 mod tell;
 pub mod totp;
+mod training;
 mod unblock;
 
 use std::sync::Arc;
@@ -587,6 +588,8 @@ pub fn router(state: AppState) -> Router {
             "/parent",
             get(parents::parent_page).post(parents::parent_answer),
         )
+        .route("/training", get(training::page).post(training::add))
+        .route("/filtering/document/read", post(training::read_policy))
         .route("/consent", get(consent::list))
         .route(
             "/consent/check",

@@ -20,6 +20,8 @@
 //! | agreements: publish versions, see who has agreed | ✓ | ✓ | | | |
 //! | photo consent: where pupils stand now, publish and file-name checks | ✓ | ✓ | | ✓ | |
 //! | photo consent: a pupil's history, recording a paper form | ✓ | ✓ | | | |
+//! | training: records with names, adding them | ✓ | ✓ | | | |
+//! | training: counts per course, policy readings (no names) | ✓ | ✓ | | | ✓ |
 //!
 //! Every account accepts the staff acceptable use agreement once a school year (`/agreement`).
 //!
@@ -81,6 +83,10 @@ pub enum Permission {
     ViewConsent,
     /// A pupil's consent history, and recording a parent's signed paper form.
     RecordConsent,
+    /// Staff training: the summary per course and how many have read the policy.
+    ViewTraining,
+    /// Staff training: the records with names, and adding them.
+    ManageTraining,
 }
 
 /// Whether `role` carries `permission`.
@@ -110,6 +116,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageAgreements
                 | ViewConsent
                 | RecordConsent
+                | ViewTraining
+                | ManageTraining
         ),
         Role::Headteacher => matches!(
             permission,
@@ -128,6 +136,8 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ManageAgreements
                 | ViewConsent
                 | RecordConsent
+                | ViewTraining
+                | ManageTraining
         ),
         Role::Technician => matches!(
             permission,
@@ -148,7 +158,10 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
             permission,
             ViewDashboard | RequestUnblock | RecordIncident | ViewPolicyDocument | ViewConsent
         ),
-        Role::Governor => matches!(permission, ViewDashboard | ViewPolicyDocument),
+        Role::Governor => matches!(
+            permission,
+            ViewDashboard | ViewPolicyDocument | ViewTraining
+        ),
     }
 }
 

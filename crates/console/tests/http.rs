@@ -180,6 +180,7 @@ fn every_route_checks_the_role() {
         "/consent/file-names",
         "/consent/1",
         "/parents",
+        "/training",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -219,6 +220,7 @@ fn every_route_checks_the_role() {
                 "/consent/file-names",
                 "/consent/1",
                 "/parents",
+                "/training",
             ],
         ),
         (
@@ -255,6 +257,7 @@ fn every_route_checks_the_role() {
                 "/consent/file-names",
                 "/consent/1",
                 "/parents",
+                "/training",
             ],
         ),
         (
@@ -296,7 +299,7 @@ fn every_route_checks_the_role() {
                 "/consent/file-names",
             ],
         ),
-        ("governor", &["/filtering/document"]),
+        ("governor", &["/filtering/document", "/training"]),
     ];
     for (username, may) in allowed {
         let mut client = console.logged_in(username);
@@ -2967,4 +2970,99 @@ fn a_parent_answers_by_the_letters_code_once_and_bad_expired_or_spent_links_are_
         .collect();
     assert!(actions.contains(&"parents.letters".to_owned()));
     assert!(actions.contains(&"parents.answer".to_owned()));
+}
+
+#[test]
+fn training_is_recorded_with_its_renewal_and_the_policy_read_and_governors_see_counts_only() {
+    let console = Console::start();
+    console.runtime.block_on(async {
+        console
+            .store
+            .import_people(
+                console.school,
+                b"username,forename,surname,job role\nmrs.jones,Ann,Jones,Teacher\nmr.green,Tom,Green,Teaching assistant\n",
+                ward_store::PersonKind::Staff,
+            )
+            .await
+            .expect("staff");
+    });
+    let mut head = console.logged_in("head");
+    let record =
+        |head: &mut Client, fields: &[(&str, &str)]| head.submit("/training", "/training", fields);
+    // A pupil has no training record; a course in the future is refused; both come back typed.
+    let page = record(
+        &mut head,
+        &[
+            ("person", "j.smith"),
+            ("course", "Online safety induction"),
+            ("completed_on", "2026-09-02"),
+            ("renewal_due", ""),
+            ("evidence", ""),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("Only staff have training records"));
+    let page = record(
+        &mut head,
+        &[
+            ("person", "mrs.jones"),
+            ("course", "Online safety induction"),
+            ("completed_on", "2999-01-01"),
+            ("renewal_due", ""),
+            ("evidence", "certificate in the HR file"),
+        ],
+    );
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("in the future"));
+    assert!(page.body.contains("certificate in the HR file"));
+    // One up to date, one overdue.
+    for (who, due) in [("mrs.jones", "2099-09-01"), ("Tom Green", "2025-09-01")] {
+        let page = record(
+            &mut head,
+            &[
+                ("person", who),
+                ("course", "Online safety (annual)"),
+                ("completed_on", "2024-09-02"),
+                ("renewal_due", due),
+                ("evidence", "CPD log"),
+            ],
+        );
+        assert_eq!(page.status, 303, "{who}: {}", page.body);
+    }
+    let page = head.get("/training");
+    assert!(page.body.contains("Ann Jones") && page.body.contains("Tom Green"));
+    assert!(page.body.contains("Overdue"));
+    // The policy read by the teacher: counted, and named for the headteacher.
+    let mut teacher = console.logged_in("teacher");
+    let page = teacher.get("/filtering/document");
+    assert!(page.body.contains("I have read this policy"));
+    let page = teacher.submit("/filtering/document", "/filtering/document/read", &[]);
+    assert_eq!(page.status, 303);
+    let page = head.get("/training");
+    assert!(
+        page.body.contains("1 of 5 accounts have read version 1"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains("Not yet read: "));
+    // Governors: the counts, no names.
+    let mut governor = console.logged_in("governor");
+    let page = governor.get("/training");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Online safety (annual)"));
+    assert!(!page.body.contains("Tom Green") && !page.body.contains("Ann Jones"));
+    assert!(
+        !page.body.contains("Test teacher"),
+        "no names of readers either"
+    );
+    let page = governor.submit("/training", "/training", &[("person", "mrs.jones")]);
+    assert_eq!(page.status, 403);
+    assert_eq!(teacher.get("/training").status, 403);
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    assert!(actions.contains(&"training.add".to_owned()));
+    assert!(actions.contains(&"policy.read".to_owned()));
 }

@@ -240,6 +240,7 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
         &format!("/consent/{jo}"),
         "/parents",
         "/parent",
+        "/training",
     ]
     .iter()
     .map(|page| (*page).to_owned())
@@ -275,7 +276,7 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
                 "/consent",
             ],
         ),
-        ("governor", vec!["/", "/filtering/document"]),
+        ("governor", vec!["/", "/filtering/document", "/training"]),
     ] {
         let browser = Browser::start();
         browser_log_in(&browser, &console, who, PASSWORD);

@@ -28,6 +28,7 @@ mod parents;
 mod people;
 mod policy;
 mod schools;
+mod training;
 mod unblock;
 mod writer;
 
@@ -70,6 +71,7 @@ pub use policy::{
     FilterChanges, MAX_REASON as POLICY_MAX_REASON, MIN_REASON as POLICY_MIN_REASON,
     MOST_POLICY_BYTES, PolicySource, PolicyVersion,
 };
+pub use training::{NewTraining, TrainingRecord};
 pub use unblock::{
     MAX_NOTE as MAX_UNBLOCK_NOTE, MAX_REASON as MAX_UNBLOCK_REASON, NewUnblockRequest,
     UnblockDecision, UnblockGrant, UnblockRequest,

@@ -147,6 +147,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0026_parent_links.sql"),
         postgres: include_str!("../migrations/postgres/0026_parent_links.sql"),
     },
+    Migration {
+        version: 27,
+        sqlite: include_str!("../migrations/sqlite/0027_training.sql"),
+        postgres: include_str!("../migrations/postgres/0027_training.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

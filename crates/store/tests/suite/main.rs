@@ -49,6 +49,7 @@ mod people;
 mod policy;
 mod schema;
 mod schools;
+mod training;
 mod unblock;
 
 pub(crate) fn group(name: &str, kind: PersonKind, years: &[&str]) -> NewGroup {
