@@ -41,6 +41,8 @@ fn section_of(path: &str) -> &'static str {
         "agreements",
         "consent",
         "training",
+        "loans",
+        "licences",
     ];
     if path == "/" {
         return "dashboard";
@@ -78,6 +80,8 @@ pub struct NavUser {
     pub consent: bool,
     /// Training and induction.
     pub training: bool,
+    /// Device loans and licences.
+    pub loans: bool,
     /// Unblock requests.
     pub unblock: bool,
     /// The alert queue.
@@ -268,6 +272,7 @@ impl Layout {
                 agreements: user.can(Permission::ManageAgreements),
                 consent: user.can(Permission::ViewConsent),
                 training: user.can(Permission::ViewTraining),
+                loans: user.can(Permission::ManageLoans),
                 unblock: user.can(Permission::DecideUnblocks),
                 alerts: user.can(Permission::TriageAlerts),
                 ask_unblock: user.can(Permission::RequestUnblock),

@@ -24,6 +24,7 @@ mod error;
 pub mod filtering;
 mod incidents;
 pub(crate) mod layout;
+mod loans;
 pub mod parents;
 pub mod passwords;
 mod people;
@@ -589,6 +590,9 @@ pub fn router(state: AppState) -> Router {
             get(parents::parent_page).post(parents::parent_answer),
         )
         .route("/training", get(training::page).post(training::add))
+        .route("/loans", get(loans::page).post(loans::lend))
+        .route("/loans/{id}", post(loans::event))
+        .route("/licences", get(loans::licences).post(loans::set_licence))
         .route("/filtering/document/read", post(training::read_policy))
         .route("/consent", get(consent::list))
         .route(

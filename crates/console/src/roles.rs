@@ -22,6 +22,7 @@
 //! | photo consent: a pupil's history, recording a paper form | ✓ | ✓ | | | |
 //! | training: records with names, adding them | ✓ | ✓ | | | |
 //! | training: counts per course, policy readings (no names) | ✓ | ✓ | | | ✓ |
+//! | device loans and software licences | | ✓ | ✓ | | |
 //!
 //! Every account accepts the staff acceptable use agreement once a school year (`/agreement`).
 //!
@@ -87,6 +88,8 @@ pub enum Permission {
     ViewTraining,
     /// Staff training: the records with names, and adding them.
     ManageTraining,
+    /// Device loans (the guardianship terms, returns, losses) and software licences.
+    ManageLoans,
 }
 
 /// Whether `role` carries `permission`.
@@ -138,6 +141,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | RecordConsent
                 | ViewTraining
                 | ManageTraining
+                | ManageLoans
         ),
         Role::Technician => matches!(
             permission,
@@ -153,6 +157,7 @@ pub fn role_allows(role: Role, permission: Permission) -> bool {
                 | ViewFiltering
                 | EditFiltering
                 | ViewPolicyDocument
+                | ManageLoans
         ),
         Role::Teacher => matches!(
             permission,

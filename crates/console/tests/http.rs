@@ -181,6 +181,8 @@ fn every_route_checks_the_role() {
         "/consent/1",
         "/parents",
         "/training",
+        "/loans",
+        "/licences",
     ];
     let allowed: &[(&str, &[&str])] = &[
         (
@@ -258,6 +260,8 @@ fn every_route_checks_the_role() {
                 "/consent/1",
                 "/parents",
                 "/training",
+                "/loans",
+                "/licences",
             ],
         ),
         (
@@ -286,6 +290,8 @@ fn every_route_checks_the_role() {
                 "/unblock/log",
                 "/unblock/new",
                 "/unblock/mine",
+                "/loans",
+                "/licences",
             ],
         ),
         (
@@ -3065,4 +3071,125 @@ fn training_is_recorded_with_its_renewal_and_the_policy_read_and_governors_see_c
         .collect();
     assert!(actions.contains(&"training.add".to_owned()));
     assert!(actions.contains(&"policy.read".to_owned()));
+}
+
+#[test]
+fn devices_are_lent_on_the_terms_returned_or_reported_and_licences_are_reconciled() {
+    let console = Console::start();
+    let mut tech = console.logged_in("tech");
+    let page = tech.get("/loans");
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Do not jailbreak it"));
+    let lend = |tech: &mut Client, terms: &str, due: &str| {
+        tech.submit(
+            "/loans",
+            "/loans",
+            &[
+                ("person", "j.smith"),
+                ("device", "iPad 14, asset 00231"),
+                ("lent_on", "2026-09-07"),
+                ("due_back", due),
+                ("out_of_school", "yes"),
+                ("terms_accepted_by", "Ann Smith (parent)"),
+                ("terms", terms),
+            ],
+        )
+    };
+    let page = lend(&mut tech, "", "2026-10-01");
+    assert_eq!(page.status, 400, "not without the terms accepted");
+    assert!(page.body.contains("must be read and accepted first"));
+    assert!(page.body.contains("iPad 14, asset 00231"), "kept as typed");
+    let page = lend(&mut tech, "accepted", "2026-09-01");
+    assert_eq!(page.status, 400);
+    assert!(page.body.contains("due back before it is lent"));
+    assert_eq!(lend(&mut tech, "accepted", "2026-10-01").status, 303);
+    let page = tech.get("/loans");
+    assert!(page.body.contains("Jo Smith") && page.body.contains("Ann Smith (parent)"));
+    assert!(
+        page.body.contains("(overdue)"),
+        "due back on 1 October 2026"
+    );
+    let id = page
+        .body
+        .split("id=\"loan-")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a loan")
+        .to_owned();
+    let page = tech.submit(
+        "/loans",
+        &format!("/loans/{id}"),
+        &[
+            ("kind", "damaged"),
+            ("on", "2026-09-20"),
+            ("note", "cracked screen"),
+        ],
+    );
+    assert_eq!(page.status, 303);
+    let page = tech.submit(
+        "/loans",
+        &format!("/loans/{id}"),
+        &[("kind", "returned"), ("on", "2026-09-21"), ("note", "")],
+    );
+    assert_eq!(page.status, 303);
+    let page = tech.get("/loans");
+    assert!(
+        page.body
+            .contains("Damaged on 2026-09-20 (recorded by tech): cracked screen")
+    );
+    assert!(page.body.contains("Returned on 2026-09-21"));
+    assert!(!page.body.contains("(overdue)"), "returned");
+    let page = tech.submit(
+        "/loans",
+        &format!("/loans/{id}"),
+        &[("kind", "lost"), ("on", "2026-09-22"), ("note", "")],
+    );
+    assert_eq!(page.status, 400, "nothing happens to a returned device");
+    let page = tech.submit(
+        "/loans",
+        &format!("/loans/{id}"),
+        &[("kind", "borrowed again"), ("on", "2026-09-22")],
+    );
+    assert_eq!(page.status, 400);
+
+    // Licences: over-use first.
+    for (software, bought, installed) in [("Purple Mash", "30", "30"), ("Office 365", "20", "27")] {
+        let page = tech.submit(
+            "/licences",
+            "/licences",
+            &[
+                ("software", software),
+                ("purchased", bought),
+                ("installed", installed),
+                ("note", ""),
+            ],
+        );
+        assert_eq!(page.status, 303, "{software}");
+    }
+    let page = tech.submit(
+        "/licences",
+        "/licences",
+        &[("software", "X"), ("purchased", "-1"), ("installed", "2")],
+    );
+    assert_eq!(page.status, 400);
+    let page = tech.get("/licences");
+    assert!(
+        page.body.contains("1 of 2 titles over-used."),
+        "{}",
+        page.body
+    );
+    let office = page.body.find("Office 365").expect("listed");
+    let mash = page.body.find("Purple Mash").expect("listed");
+    assert!(office < mash, "over-used first");
+    assert!(page.body.contains(">7</td>"), "over by 7");
+    // Teachers and governors do not manage loans.
+    assert_eq!(console.logged_in("teacher").get("/loans").status, 403);
+    let actions: Vec<String> = console
+        .audit()
+        .iter()
+        .map(|entry| entry.entry.action.clone())
+        .collect();
+    for action in ["loan.lend", "loan.event", "licence.set"] {
+        assert!(actions.contains(&action.to_owned()), "{action}");
+    }
 }

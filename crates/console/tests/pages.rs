@@ -265,7 +265,17 @@ fn every_page_fits_a_phone_and_has_no_accessibility_violation_for_every_role() {
     drop(browser);
 
     for (who, pages) in [
-        ("tech", vec!["/", "/devices", "/accounts", "/people/import"]),
+        (
+            "tech",
+            vec![
+                "/",
+                "/devices",
+                "/accounts",
+                "/people/import",
+                "/loans",
+                "/licences",
+            ],
+        ),
         (
             "teacher",
             vec![

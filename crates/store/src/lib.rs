@@ -21,6 +21,7 @@ mod events;
 mod import;
 mod incidents;
 mod journal;
+mod loans;
 mod migrate;
 mod model;
 mod notices;
@@ -58,6 +59,7 @@ pub use incidents::{
     IncidentStatus, MAX_INCIDENT_TEXT, NewEntry, NewIncident, NewIncidentFile,
 };
 pub use journal::JournalError;
+pub use loans::{LOAN_EVENTS, Licence, Loan, NewLoan};
 pub use model::{
     Account, AccountId, AlertId, BadIdentifier, Device, DeviceId, Disposition, Event, EventAlert,
     Group, GroupRowId, IncidentId, MAX_DEVICE_NAME, MAX_NAME, MAX_USERNAME, Network, NewDevice,

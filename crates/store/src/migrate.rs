@@ -152,6 +152,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0027_training.sql"),
         postgres: include_str!("../migrations/postgres/0027_training.sql"),
     },
+    Migration {
+        version: 28,
+        sqlite: include_str!("../migrations/sqlite/0028_loans_and_licences.sql"),
+        postgres: include_str!("../migrations/postgres/0028_loans_and_licences.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -45,6 +45,7 @@ mod detection;
 mod directory;
 mod events;
 mod incidents;
+mod loans;
 mod people;
 mod policy;
 mod schema;
