@@ -517,6 +517,21 @@ impl Connection {
                 .login(header.as_bytes(), &base, state, self.peer.ip(), now)
                 .await
                 .map_err(|()| page::authentication_required(school, &proxy.settings))?;
+            // The acceptable use agreement comes first, however they logged in: it is
+            // answered at the portal.
+            if let Some(user) = &named.user
+                && proxy.agreement_owed(user).await
+            {
+                return Err(page::message(
+                    school,
+                    StatusCode::FORBIDDEN,
+                    "Please agree to the rules first",
+                    &format!(
+                        "Before you use the internet, open http://{}/ward/login and log in there: you will be asked to read the school's rules and say if you agree.",
+                        self.public_address()
+                    ),
+                ));
+            }
             // Kerberos is connection-based for browsers: the connection is the user's from
             // now on (as squid does), so later requests on it need no new ticket.
             if named.by == ward_events::IdentifiedBy::DomainLogin {

@@ -36,6 +36,10 @@ pub(crate) struct Named {
     pub(crate) by: ward_events::IdentifiedBy,
 }
 
+/// How long an agreement found owed, and one found answered, is remembered.
+const AGREEMENT_OWED_FOR: Duration = Duration::from_secs(30);
+const AGREEMENT_KEPT_FOR: Duration = Duration::from_secs(600);
+
 /// A log-in's answer (for a Kerberos user Ward does not know, `None`) and until when it is
 /// remembered.
 type Remembered = (Option<AuthUser>, Instant);
@@ -332,6 +336,8 @@ pub struct Proxy {
     logins: Mutex<HashMap<[u8; 32], Remembered>>,
     pub(crate) sign_ons: crate::sign_on::PendingSignOns,
     pub(crate) agreements: crate::agreement::PendingAgreements,
+    /// Per user name: whether they still owe the agreement, and when that was found out.
+    owed: Mutex<HashMap<String, (bool, Instant)>>,
 }
 
 impl std::fmt::Debug for Proxy {
@@ -384,6 +390,7 @@ impl Proxy {
             logins: Mutex::default(),
             sign_ons: crate::sign_on::PendingSignOns::default(),
             agreements: crate::agreement::PendingAgreements::default(),
+            owed: Mutex::new(HashMap::new()),
         }
     }
 
@@ -442,6 +449,53 @@ impl Proxy {
 
     /// Checks a `Proxy-Authorization` header (Basic, or Negotiate with Kerberos). `Err(())`
     /// when it is present but wrong, or a scheme not offered.
+    /// Whether `user`, logged in by a typed log-in or Kerberos, still has the acceptable use
+    /// agreement to answer (at the portal) before browsing. Remembered for ten minutes once
+    /// agreed, thirty seconds while owed; when it cannot be found out, it is owed (closed).
+    pub(crate) async fn agreement_owed(&self, user: &AuthUser) -> bool {
+        let Some(authenticator) = &self.settings.authenticator else {
+            return false;
+        };
+        let remembered = self
+            .owed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&user.username)
+            .filter(|(owed, at)| {
+                at.elapsed()
+                    < if *owed {
+                        AGREEMENT_OWED_FOR
+                    } else {
+                        AGREEMENT_KEPT_FOR
+                    }
+            })
+            .map(|(owed, _)| *owed);
+        if let Some(owed) = remembered {
+            return owed;
+        }
+        let owed = match authenticator.agreement_due(user).await {
+            Ok(due) => due.is_some(),
+            Err(error) => {
+                tracing::warn!(%error, user = %user.username, "cannot tell whether the agreement is owed; treated as owed");
+                true
+            }
+        };
+        let mut cache = self.owed.lock().unwrap_or_else(|e| e.into_inner());
+        if cache.len() >= AUTH_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(user.username.clone(), (owed, Instant::now()));
+        owed
+    }
+
+    /// `username` answered the agreement at the portal: asked again next time.
+    pub(crate) fn agreement_answered(&self, username: &str) {
+        self.owed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(username);
+    }
+
     pub(crate) async fn login(
         &self,
         header: &[u8],

@@ -1435,3 +1435,84 @@ fn half_sent_requests_cannot_lock_others_out() {
     assert_eq!(answer.status, 200, "{}", answer.body);
     assert!(ward.proxy.connection_slots().shed_count() >= 16 + 12);
 }
+
+#[test]
+fn someone_who_owes_the_agreement_answers_it_at_the_portal_before_any_log_in_browses() {
+    let ward = Ward::start(Options {
+        authenticate: true,
+        ..Options::default()
+    });
+    let casino = ward.url("casino.test", "/");
+    let portal = format!("http://{}/ward/login", ward.explicit);
+    let agree = format!("http://{}/ward/agree", ward.explicit);
+    // A typed proxy log-in is refused until the agreement is answered at the portal.
+    let typed = || {
+        curl(&[
+            "--proxy",
+            &via(&ward),
+            "--proxy-user",
+            "newcomer:secret",
+            &casino,
+        ])
+    };
+    let answer = typed();
+    assert_eq!(answer.status, 403, "{}", answer.body);
+    assert!(
+        answer.body.contains("Please agree to the rules first"),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("/ward/login"));
+    // At the portal the right password opens the agreement, not a session.
+    let page = curl(&["--proxy", &via(&ward), &portal]);
+    let token = form_value(&page.body, "token");
+    let page = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("username=newcomer&password=secret&token={token}"),
+        &portal,
+    ]);
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("Our rules"), "{}", page.body);
+    assert!(page.body.contains("I am kind online."));
+    let pending = form_value(&page.body, "pending");
+    assert_eq!(
+        curl(&["--proxy", &via(&ward), &casino]).status,
+        403,
+        "no session yet"
+    );
+    // Declined: nothing opens; the typed log-in is still refused.
+    let page = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("answer=decline&pending={pending}&token={token}"),
+        &agree,
+    ]);
+    assert_eq!(page.status, 403);
+    assert!(page.body.contains("You said no"), "{}", page.body);
+    assert_eq!(typed().status, 403);
+    // Again, and accepted: the session opens, and the typed log-in browses.
+    let page = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("username=newcomer&password=secret&token={token}"),
+        &portal,
+    ]);
+    let pending = form_value(&page.body, "pending");
+    let page = curl(&[
+        "--proxy",
+        &via(&ward),
+        "-d",
+        &format!("answer=accept&pending={pending}&token={token}"),
+        &agree,
+    ]);
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("newcomer"), "{}", page.body);
+    assert_eq!(typed().status, 200, "staff may visit the gambling site");
+    let log = ward.portal.lock().expect("portal log").clone();
+    assert!(log.contains(&"newcomer declined".to_owned()), "{log:?}");
+    assert!(log.contains(&"newcomer accepted".to_owned()), "{log:?}");
+}

@@ -462,6 +462,7 @@ impl Connection {
                 &answered.then,
             );
         }
+        proxy.agreement_answered(&answered.user.username);
         if accepted {
             tracing::info!(user = %answered.user.username, version = answered.agreement.version, "agreement accepted at the portal");
             return self

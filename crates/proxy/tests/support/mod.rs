@@ -402,12 +402,56 @@ impl Authenticator for TestLogins {
         password: &'a str,
     ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Option<AuthUser>> + Send + 'a>> {
         Box::pin(async move {
-            (username == "teacher" && password == "secret").then(|| AuthUser {
-                username: "teacher".into(),
+            (matches!(username, "teacher" | "newcomer") && password == "secret").then(|| AuthUser {
+                username: username.into(),
                 person: None,
                 group: Some("staff".into()),
             })
         })
+    }
+
+    /// `newcomer` owes the agreement until they accept it at the portal.
+    fn agreement_due<'a>(
+        &'a self,
+        user: &'a AuthUser,
+    ) -> std::pin::Pin<
+        Box<
+            dyn std::future::Future<Output = Result<Option<ward_proxy::PortalAgreement>, String>>
+                + Send
+                + 'a,
+        >,
+    > {
+        let accepted = self
+            .portal
+            .lock()
+            .expect("portal log")
+            .iter()
+            .any(|line| line == &format!("{} accepted", user.username));
+        Box::pin(std::future::ready(Ok((user.username == "newcomer"
+            && !accepted)
+            .then(|| ward_proxy::PortalAgreement {
+                id: 7,
+                version: 2,
+                title: "Our rules".into(),
+                body: "- [kind] I am kind online.".into(),
+                pictured: false,
+            }))))
+    }
+
+    fn answer_agreement<'a>(
+        &'a self,
+        user: &'a AuthUser,
+        agreement: &'a ward_proxy::PortalAgreement,
+        accepted: bool,
+        _address: IpAddr,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + Send + 'a>> {
+        assert_eq!(agreement.id, 7);
+        let what = if accepted { "accepted" } else { "declined" };
+        self.portal
+            .lock()
+            .expect("portal log")
+            .push(format!("{} {what}", user.username));
+        Box::pin(std::future::ready(Ok(())))
     }
 
     fn portal_session<'a>(
