@@ -2523,6 +2523,10 @@ fn the_schools_directory_logs_people_in_at_the_proxy_and_synchronises_them() {
         "no rule places the IT administrator"
     );
 
+    // They accepted this school year's agreements at the portal some time ago (a typed
+    // log-in of someone who owes one is sent to the portal: the proxy's tests show it).
+    agreed_at_the_portal(&folder, &["mrs.jones", "lwright10", "tkhan9", "oadeyemi6"]);
+
     // Directory passwords at the proxy: staff may gamble, a pupil may not.
     let casino = "http://casino.test/spin";
     assert_eq!(
@@ -4674,7 +4678,9 @@ fn domain_computers_sign_on_at_the_proxy_with_kerberos() {
     let lower = headers.to_lowercase();
     assert!(lower.contains("proxy-authenticate: negotiate"), "{headers}");
     assert!(!lower.contains("basic"), "{headers}");
-    // Mrs Jones's computer proves her: staff, so the casino is allowed (and unreachable).
+    // Mrs Jones's computer proves her: staff, so the casino is allowed (and unreachable). She
+    // accepted this school year's staff agreement at the portal some time ago.
+    agreed_at_the_portal(&folder, &["mrs.jones"]);
     let jones = kdc.kinit("mrs.jones", "PASSWORD-mrs.jones");
     let headers = negotiate(Some(&jones));
     assert_eq!(status(&headers), 502, "{headers}");
@@ -5175,4 +5181,58 @@ fn a_parent_endorses_from_the_emailed_link_on_a_phone_gives_website_consent_then
     assert!(audit.contains("Kate Wright endorsed"), "{audit}");
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
+}
+
+/// `usernames` (people, or console accounts) accepted this school year's agreement written for
+/// them, as they would have at the portal.
+fn agreed_at_the_portal(folder: &Path, usernames: &[&str]) {
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        let store = ward_store::Store::open(
+            &format!("sqlite://{}", folder.join("var/ward.db").display()),
+            &ward_store::OpenOptions::default(),
+        )
+        .await
+        .expect("the database");
+        let school = ward_store::SchoolId(1);
+        let today = jiff::Timestamp::now()
+            .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/London").expect("zone"))
+            .date();
+        let year = ward_records::school_year(today.year(), today.month(), today.day(), (9, 1));
+        for username in usernames {
+            let (signer, readers) = match store
+                .person_by_username(school, username)
+                .await
+                .expect("query")
+            {
+                Some(person) => (
+                    ward_store::Signer::Person(person.id),
+                    ward_records::Readers::for_person(
+                        person.kind.as_str(),
+                        person.year_group.as_deref(),
+                    ),
+                ),
+                None => {
+                    let account = store
+                        .account_by_username(username)
+                        .await
+                        .expect("query")
+                        .unwrap_or_else(|| panic!("nobody is {username}"));
+                    (
+                        ward_store::Signer::Account(account.id),
+                        ward_records::Readers::Staff,
+                    )
+                }
+            };
+            let agreement = store
+                .agreement_in_force(school, readers)
+                .await
+                .expect("agreement");
+            store
+                .answer_agreement(school, &agreement, signer, username, true, year, "portal")
+                .await
+                .expect("agreed");
+        }
+        store.close().await;
+    });
 }
