@@ -507,6 +507,8 @@ struct ReportPage {
     lines: Vec<ReportLine>,
     classes: Vec<String>,
     class: String,
+    groups: Vec<String>,
+    group: String,
     show: String,
     csv: String,
     agreed: usize,
@@ -520,6 +522,8 @@ struct ReportPage {
 pub struct ReportQuery {
     /// One class only.
     class: String,
+    /// One policy group only.
+    group: String,
     /// `not-agreed` for those who have not agreed (declined or not answered).
     show: String,
     /// `csv` for a file.
@@ -558,10 +562,18 @@ pub async fn report(
         .collect::<BTreeSet<_>>()
         .into_iter()
         .collect();
+    let groups: Vec<String> = rows
+        .iter()
+        .filter_map(|row| row.group.clone())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let class = query.class.trim().to_owned();
+    let group = query.group.trim().to_owned();
     let rows: Vec<AgreementRow> = rows
         .into_iter()
         .filter(|row| class.is_empty() || row.class_name.as_deref() == Some(class.as_str()))
+        .filter(|row| group.is_empty() || row.group.as_deref() == Some(group.as_str()))
         .filter(|row| query.show != "not-agreed" || !row.agreed_to(agreement.version))
         .collect();
     let (agreed, declined, not_yet) = counts(&rows, agreement.version);
@@ -639,9 +651,10 @@ pub async fn report(
             .into_response());
     }
     let csv = format!(
-        "/agreements/{}/report?class={}&show={}&format=csv",
+        "/agreements/{}/report?class={}&group={}&show={}&format=csv",
         readers.as_str(),
         url_encode(&class),
+        url_encode(&group),
         url_encode(&query.show)
     );
     render(&ReportPage {
@@ -658,6 +671,8 @@ pub async fn report(
         lines,
         classes,
         class,
+        groups,
+        group,
         show: query.show,
         csv,
         agreed,

@@ -2650,6 +2650,11 @@ fn agreements_are_read_published_and_reported_per_class() {
     assert!(page.body.contains("Sam Ng") && !page.body.contains("Jo Smith"));
     let page = head.get("/agreements/pupils/report?show=not-agreed");
     assert!(page.body.contains("Sam Ng") && !page.body.contains("Jo Smith"));
+    let page = head.get("/agreements/pupils/report?group=uks2");
+    assert!(
+        page.body.contains("Sam Ng") && !page.body.contains("Jo Smith"),
+        "per group"
+    );
     let (status, headers, bytes) = head.download("/agreements/pupils/report?format=csv");
     assert_eq!(status, 200);
     assert!(headers["content-type"].starts_with("text/csv"));

@@ -68,6 +68,8 @@ pub struct AgreementRow {
     pub year_group: Option<String>,
     /// Pupils: their class.
     pub class_name: Option<String>,
+    /// The policy group they browse as.
+    pub group: Option<String>,
     /// Their latest answer this school year to any version of the readers' agreement.
     pub answer: Option<AgreementAnswer>,
 }
@@ -288,9 +290,9 @@ impl Store {
         school_year: i16,
     ) -> Result<Vec<AgreementRow>> {
         let who = match readers {
-            Readers::EarlyYears => "kind = 'pupil' AND year_group IN ('N', 'R', '1', '2')",
+            Readers::EarlyYears => "kind = 'pupil' AND p.year_group IN ('N', 'R', '1', '2')",
             Readers::Pupils => {
-                "kind = 'pupil' AND (year_group IS NULL OR year_group NOT IN ('N', 'R', '1', '2'))"
+                "kind = 'pupil' AND (p.year_group IS NULL OR p.year_group NOT IN ('N', 'R', '1', '2'))"
             }
             Readers::Staff => "kind = 'staff'",
             Readers::Community => "kind = 'guest'",
@@ -331,9 +333,10 @@ impl Store {
                 );
             }
             let sql = format!(
-                "SELECT id, username, given_name, family_name, year_group, class_name FROM people
-                 WHERE school_id = $1 AND left_at IS NULL AND {who}
-                 ORDER BY family_name, given_name, id"
+                "SELECT p.id, p.username, p.given_name, p.family_name, p.year_group, p.class_name, g.name
+                 FROM people p LEFT JOIN groups g ON g.id = p.group_id
+                 WHERE p.school_id = $1 AND p.left_at IS NULL AND p.{who}
+                 ORDER BY p.family_name, p.given_name, p.id"
             );
             let people = sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(school.0)
@@ -349,6 +352,7 @@ impl Store {
                     name: format!("{given} {family}").trim().to_owned(),
                     year_group: row.try_get(4)?,
                     class_name: row.try_get(5)?,
+                    group: row.try_get(6)?,
                     answer: answers.get(&signer).cloned(),
                 });
             }
@@ -368,6 +372,7 @@ impl Store {
                         name: row.try_get(2)?,
                         year_group: None,
                         class_name: None,
+                        group: None,
                         answer: answers.get(&signer).cloned(),
                     });
                 }
