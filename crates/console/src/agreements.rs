@@ -21,7 +21,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use jiff::Timestamp;
 use serde::Deserialize;
 use ward_records::Readers;
-use ward_records::agreements::{Block, Picture, parse_text};
+use ward_records::agreements::{Picture, display_blocks};
 use ward_store::{Account, AccountId, Agreement, AgreementRow, SchoolId, Signer};
 
 use crate::auth::CurrentUser;
@@ -127,31 +127,15 @@ pub struct ShownBlock {
 
 impl Shown {
     fn new(agreement: &Agreement, level: u8) -> Shown {
-        let blocks = parse_text(&agreement.body).unwrap_or_else(|_| {
-            // A stored text always parsed when it was published; show it plainly if not.
-            vec![Block::Paragraph(agreement.body.clone())]
-        });
         Shown {
             level,
             pictured: agreement.readers.pictured(),
-            blocks: blocks
+            blocks: display_blocks(&agreement.body)
                 .into_iter()
-                .map(|block| match block {
-                    Block::Heading(text) => ShownBlock {
-                        kind: "heading",
-                        text,
-                        picture: String::new(),
-                    },
-                    Block::Paragraph(text) => ShownBlock {
-                        kind: "paragraph",
-                        text,
-                        picture: String::new(),
-                    },
-                    Block::Point(picture, text) => ShownBlock {
-                        kind: "point",
-                        text,
-                        picture: picture.map(Picture::svg).unwrap_or_default(),
-                    },
+                .map(|(kind, text, picture)| ShownBlock {
+                    kind,
+                    text,
+                    picture,
                 })
                 .collect(),
         }

@@ -147,13 +147,11 @@ struct PupilPage {
     today: String,
 }
 
-/// A paper form, as typed: per purpose `yes`, `no` or empty (not on the form).
+/// An answer for each use of photographs, as a form sends it: `yes`, `no` or empty (not
+/// answered).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub struct PaperForm {
-    parent_name: String,
-    form_dated: String,
-    note: String,
+pub struct PurposeAnswers {
     website: String,
     #[serde(rename = "social-media")]
     social_media: String,
@@ -163,8 +161,9 @@ pub struct PaperForm {
     video: String,
 }
 
-impl PaperForm {
-    fn answer(&self, purpose: Purpose) -> &str {
+impl PurposeAnswers {
+    /// What was sent for `purpose`.
+    pub(crate) fn answer(&self, purpose: Purpose) -> &str {
         match purpose {
             Purpose::Website => &self.website,
             Purpose::SocialMedia => &self.social_media,
@@ -175,8 +174,8 @@ impl PaperForm {
         }
     }
 
-    /// (purpose's name, title, answer typed) for the form.
-    fn lines(&self) -> Vec<(&'static str, &'static str, String)> {
+    /// (purpose's name, title, what was sent) for a form.
+    pub(crate) fn lines(&self) -> Vec<(&'static str, &'static str, String)> {
         Purpose::ALL
             .into_iter()
             .map(|purpose| {
@@ -188,6 +187,31 @@ impl PaperForm {
             })
             .collect()
     }
+
+    /// The uses answered, given (`yes`) or not (`no`); `Err` names an answer that is neither.
+    pub(crate) fn given(&self) -> Result<Vec<(Purpose, bool)>, String> {
+        let mut answers = Vec::new();
+        for purpose in Purpose::ALL {
+            match self.answer(purpose) {
+                "yes" => answers.push((purpose, true)),
+                "no" => answers.push((purpose, false)),
+                "" => {}
+                other => return Err(format!("{other:?} is not an answer (yes or no)")),
+            }
+        }
+        Ok(answers)
+    }
+}
+
+/// A paper form, as typed (a use left empty is not on the form).
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub struct PaperForm {
+    parent_name: String,
+    form_dated: String,
+    note: String,
+    #[serde(flatten)]
+    answers: PurposeAnswers,
 }
 
 async fn pupil(state: &AppState, user: &CurrentUser, id: i64) -> Result<PupilConsent, AppError> {
@@ -288,19 +312,7 @@ pub async fn record(
     axum::Form(form): axum::Form<PaperForm>,
 ) -> Result<Response, AppError> {
     user.require(Permission::RecordConsent)?;
-    let mut answers = Vec::new();
-    for purpose in Purpose::ALL {
-        match form.answer(purpose) {
-            "yes" => answers.push((purpose, true)),
-            "no" => answers.push((purpose, false)),
-            "" => {}
-            other => {
-                return Err(AppError::BadRequest(format!(
-                    "{other:?} is not an answer (yes, no, or not on the form)"
-                )));
-            }
-        }
-    }
+    let answers = form.answers.given().map_err(AppError::BadRequest)?;
     let consent = NewConsent {
         person: PersonId(id),
         answers: answers.clone(),

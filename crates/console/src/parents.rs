@@ -24,6 +24,7 @@ use axum::response::{Html, IntoResponse, Response};
 use jiff::{SignedDuration, Timestamp};
 use serde::Deserialize;
 use ward_records::Readers;
+use ward_records::agreements::display_blocks;
 use ward_records::consent::{Purpose, Written};
 use ward_store::{
     NewAuditEntry, NewConsent, NewParentLink, ParentLink, Person, PersonId, Signer, sha256_hex,
@@ -95,6 +96,16 @@ fn random_text(length: usize, alphabet: &[u8]) -> Result<String, AppError> {
         .iter()
         .map(|byte| char::from(alphabet[usize::from(*byte) % alphabet.len()]))
         .collect())
+}
+
+/// The school's name, as pages and messages say it (empty if it cannot be read).
+async fn school_name(state: &AppState, school: ward_store::SchoolId) -> String {
+    state
+        .store()
+        .school(school)
+        .await
+        .map(|school| school.name)
+        .unwrap_or_default()
 }
 
 /// A key as typed or linked: a token, or a letter's code (any case, spaces and dashes ignored).
@@ -246,12 +257,7 @@ async fn email_link(
     let (token, code) = make_link(state, user, pupil.id, Some(address.to_owned()))
         .await
         .map_err(|error| format!("{error:?}"))?;
-    let school = state
-        .store()
-        .school(user.account.school)
-        .await
-        .map(|school| school.name)
-        .unwrap_or_default();
+    let school = school_name(state, user.account.school).await;
     let subject = format!(
         "{}{}: {}'s online safety agreement and photo consent",
         if reminder { "Reminder from " } else { "" },
@@ -447,12 +453,7 @@ pub async fn letters(
         None,
     )
     .await?;
-    let school_name = state
-        .store()
-        .school(school)
-        .await
-        .map(|s| s.name)
-        .unwrap_or_default();
+    let school_name = school_name(&state, school).await;
     let page = LettersPage {
         school: school_name,
         base: state.config().public_url.trim_end_matches('/').to_owned(),
@@ -489,23 +490,6 @@ struct ParentMessage {
     title: String,
     message: String,
     lines: Vec<String>,
-}
-
-fn blocks(body: &str) -> Vec<(&'static str, String, String)> {
-    use ward_records::agreements::{Block, parse_text};
-    parse_text(body)
-        .unwrap_or_else(|_| vec![Block::Paragraph(body.to_owned())])
-        .into_iter()
-        .map(|block| match block {
-            Block::Heading(text) => ("heading", text, String::new()),
-            Block::Paragraph(text) => ("paragraph", text, String::new()),
-            Block::Point(picture, text) => (
-                "point",
-                text,
-                picture.map(|picture| picture.svg()).unwrap_or_default(),
-            ),
-        })
-        .collect()
 }
 
 fn message(
@@ -559,12 +543,7 @@ async fn usable(
             "Please check it, or copy the whole link from the email. If it still does not work, ask the school for a new one.",
         )?));
     };
-    let school = state
-        .store()
-        .school(link.school)
-        .await
-        .map(|s| s.name)
-        .unwrap_or_default();
+    let school = school_name(state, link.school).await;
     if link.used_at.is_some() {
         return Ok(Err(message(
             StatusCode::GONE,
@@ -601,26 +580,8 @@ pub struct ParentForm {
     csrf: String,
     parent_name: String,
     endorse: String,
-    website: String,
-    #[serde(rename = "social-media")]
-    social_media: String,
-    newsletter: String,
-    press: String,
-    displays: String,
-    video: String,
-}
-
-impl ParentForm {
-    fn answer(&self, purpose: Purpose) -> &str {
-        match purpose {
-            Purpose::Website => &self.website,
-            Purpose::SocialMedia => &self.social_media,
-            Purpose::Newsletter => &self.newsletter,
-            Purpose::Press => &self.press,
-            Purpose::Displays => &self.displays,
-            Purpose::Video => &self.video,
-        }
-    }
+    #[serde(flatten)]
+    answers: crate::consent::PurposeAnswers,
 }
 
 async fn parent_form(
@@ -642,30 +603,16 @@ async fn parent_form(
         .agreement_in_force(link.school, Readers::Parents)
         .await?;
     let csrf = random_text(32, CODE_ALPHABET)?;
-    let school = state
-        .store()
-        .school(link.school)
-        .await
-        .map(|s| s.name)
-        .unwrap_or_default();
+    let school = school_name(state, link.school).await;
     let page = ParentPage {
         school,
         key: key.to_owned(),
         child: format!("{} {}", person.given_name, person.family_name),
         child_title: child.title.clone(),
-        child_agreement: blocks(&child.body),
+        child_agreement: display_blocks(&child.body),
         parents_title: parents.title.clone(),
-        parents_agreement: blocks(&parents.body),
-        purposes: Purpose::ALL
-            .into_iter()
-            .map(|purpose| {
-                (
-                    purpose.as_str(),
-                    purpose.title(),
-                    form.answer(purpose).to_owned(),
-                )
-            })
-            .collect(),
+        parents_agreement: display_blocks(&parents.body),
+        purposes: form.answers.lines(),
         parent_name: form.parent_name.clone(),
         problem: problem.to_owned(),
         csrf: csrf.clone(),
@@ -732,14 +679,7 @@ pub async fn parent_answer(
         Ok(found) => found,
         Err(refused) => return Ok(refused),
     };
-    let mut answers = Vec::new();
-    for purpose in Purpose::ALL {
-        match form.answer(purpose) {
-            "yes" => answers.push((purpose, true)),
-            "no" => answers.push((purpose, false)),
-            _ => {}
-        }
-    }
+    let answers = form.answers.given().unwrap_or_default();
     let problem = if form.endorse != "yes" {
         "Please tick the box to say you have read the agreements with your child."
     } else if answers.len() != Purpose::ALL.len() {
@@ -762,12 +702,7 @@ pub async fn parent_answer(
         .await;
     }
     if !state.store().spend_parent_link(link.id).await? {
-        let school = state
-            .store()
-            .school(link.school)
-            .await
-            .map(|s| s.name)
-            .unwrap_or_default();
+        let school = school_name(&state, link.school).await;
         return message(
             StatusCode::GONE,
             school,
@@ -836,13 +771,8 @@ pub async fn parent_answer(
             },
         )
         .await?;
-    let school_name = store
-        .school(school)
-        .await
-        .map(|s| s.name)
-        .unwrap_or_default();
     let page = ParentMessage {
-        school: school_name,
+        school: school_name(&state, school).await,
         title: "Thank you".into(),
         message: format!(
             "Your answers for {} are saved. To change them later, ask the school for a new link.",

@@ -133,26 +133,6 @@ pub struct AgreementPage<'a> {
     pub token: String,
 }
 
-impl AgreementPage<'_> {
-    /// The blocks of `body` as the page shows them (Ward's own drawings for the pictures).
-    pub fn blocks(body: &str) -> Vec<(&'static str, String, String)> {
-        use ward_records::agreements::{Block, parse_text};
-        parse_text(body)
-            .unwrap_or_else(|_| vec![Block::Paragraph(body.to_owned())])
-            .into_iter()
-            .map(|block| match block {
-                Block::Heading(text) => ("heading", text, String::new()),
-                Block::Paragraph(text) => ("paragraph", text, String::new()),
-                Block::Point(picture, text) => (
-                    "point",
-                    text,
-                    picture.map(|picture| picture.svg()).unwrap_or_default(),
-                ),
-            })
-            .collect()
-    }
-}
-
 /// A short page after a form, or an error.
 #[derive(Template)]
 #[template(path = "message.html")]

@@ -294,6 +294,25 @@ pub fn parse_text(text: &str) -> Result<Vec<Block>, TextError> {
     Ok(blocks)
 }
 
+/// An agreement's text as a page shows it: (`heading`, `paragraph` or `point`, the words, the
+/// picture's SVG drawing or nothing). A text that does not read (it always did when published)
+/// is shown as one paragraph.
+pub fn display_blocks(text: &str) -> Vec<(&'static str, String, String)> {
+    parse_text(text)
+        .unwrap_or_else(|_| vec![Block::Paragraph(text.to_owned())])
+        .into_iter()
+        .map(|block| match block {
+            Block::Heading(words) => ("heading", words, String::new()),
+            Block::Paragraph(words) => ("paragraph", words, String::new()),
+            Block::Point(picture, words) => (
+                "point",
+                words,
+                picture.map(Picture::svg).unwrap_or_default(),
+            ),
+        })
+        .collect()
+}
+
 /// Checks an agreement's title and text before it is published.
 pub fn check(title: &str, text: &str) -> Result<(), TextError> {
     let title = title.trim();

@@ -363,7 +363,7 @@ impl Connection {
                 username: &user.username,
                 title: &agreement.title,
                 pictured: agreement.pictured,
-                blocks: AgreementPage::blocks(&agreement.body),
+                blocks: ward_records::agreements::display_blocks(&agreement.body),
                 action: format!("http://{}/ward/agree", self.public_address()),
                 pending,
                 token: proxy.form_token(self.peer.ip(), PORTAL_FORM),
