@@ -25,6 +25,8 @@ pub struct AccountLine {
     from_directory: bool,
     /// Disabled (a directory account whose groups no longer give a role).
     disabled: bool,
+    /// The classes it teaches, comma-separated (a teacher reads their consent).
+    classes: String,
 }
 
 #[derive(Template)]
@@ -42,12 +44,25 @@ async fn accounts_page(
     created: Option<(String, String)>,
 ) -> Result<Response, AppError> {
     let now = Timestamp::now();
-    let accounts = state.store().accounts(user.account.school).await?;
+    let school = user.account.school;
+    let accounts = state.store().accounts(school).await?;
+    let mut classes = Vec::with_capacity(accounts.len());
+    for account in &accounts {
+        classes.push(
+            state
+                .store()
+                .account_classes(school, account.id)
+                .await?
+                .join(", "),
+        );
+    }
     let page = AccountsPage {
         layout: Layout::for_user(state, user, "Accounts").await,
         accounts: accounts
             .into_iter()
-            .map(|account| AccountLine {
+            .zip(classes)
+            .map(|(account, classes)| AccountLine {
+                classes,
                 id: account.id,
                 roles: Role::ALL
                     .into_iter()
@@ -305,6 +320,51 @@ pub async fn set_email(
         } else {
             format!("set to {}", email.to_lowercase())
         },
+        None,
+    )
+    .await?;
+    Ok(Redirect::to("/accounts").into_response())
+}
+
+/// The classes form.
+#[derive(Debug, serde::Deserialize)]
+pub struct ClassesForm {
+    #[serde(default)]
+    classes: String,
+}
+
+/// `POST /accounts/{id}/classes`: the classes a member of staff teaches (comma-separated).
+pub async fn set_classes(
+    State(state): State<AppState>,
+    user: CurrentUser,
+    Path(id): Path<i64>,
+    axum::Form(form): axum::Form<ClassesForm>,
+) -> Result<Response, AppError> {
+    user.require(Permission::ManageAccounts)?;
+    let store = state.store();
+    let account = store.account(user.account.school, AccountId(id)).await?;
+    let classes: Vec<String> = form
+        .classes
+        .split(',')
+        .map(str::trim)
+        .filter(|class| !class.is_empty())
+        .map(str::to_owned)
+        .collect();
+    store
+        .set_account_classes(user.account.school, account.id, &classes)
+        .await?;
+    user.record(
+        store,
+        "account.classes",
+        &format!("account:{}", account.username),
+        format!(
+            "teaches {}",
+            if classes.is_empty() {
+                "no class".to_owned()
+            } else {
+                classes.join(", ")
+            }
+        ),
         None,
     )
     .await?;

@@ -68,6 +68,8 @@ struct ConsentPage {
     purpose_title: &'static str,
     rows: Vec<ClassRow>,
     history: bool,
+    /// A teacher whose classes are not set.
+    no_classes: bool,
 }
 
 /// The list's filters.
@@ -87,7 +89,26 @@ pub async fn list(
 ) -> Result<Response, AppError> {
     user.require(Permission::ViewConsent)?;
     let school = user.account.school;
-    let all = state.store().pupil_consents(school, None).await?;
+    let mut all = state.store().pupil_consents(school, None).await?;
+    // A teacher reads their own classes' consent, not other classes'.
+    let own_classes = if user.can(Permission::RecordConsent) {
+        None
+    } else {
+        Some(
+            state
+                .store()
+                .account_classes(school, user.account.id)
+                .await?,
+        )
+    };
+    if let Some(own) = &own_classes {
+        all.retain(|pupil| {
+            pupil
+                .class_name
+                .as_ref()
+                .is_some_and(|class| own.contains(class))
+        });
+    }
     let mut classes: Vec<String> = all.iter().filter_map(|p| p.class_name.clone()).collect();
     classes.sort();
     classes.dedup();
@@ -119,6 +140,7 @@ pub async fn list(
         purpose_title: purpose.map(Purpose::title).unwrap_or_default(),
         rows,
         history: user.can(Permission::RecordConsent),
+        no_classes: own_classes.is_some_and(|own| own.is_empty()),
     })
 }
 

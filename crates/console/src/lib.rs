@@ -571,6 +571,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/accounts/{id}/reset-code", post(accounts::reset_code))
         .route("/accounts/{id}/email", post(accounts::set_email))
+        .route("/accounts/{id}/classes", post(accounts::set_classes))
         .route(
             "/agreement",
             get(agreements::accept_page).post(agreements::answer),

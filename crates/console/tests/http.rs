@@ -336,6 +336,17 @@ fn every_route_checks_the_role() {
         &[("csrf", &token), ("username", "x"), ("roles", "dsl")],
     );
     assert_eq!(page.status, 403);
+    for route in [
+        "/accounts/1/classes",
+        "/consent/1",
+        "/parents/letters",
+        "/loans",
+        "/licences",
+        "/agreements/staff",
+    ] {
+        let page = teacher.post(route, &[("csrf", &token), ("classes", "6T")]);
+        assert_eq!(page.status, 403, "teacher POST {route}");
+    }
     for route in ["/unblock/1", "/unblock/1/end"] {
         let page = teacher.post(route, &[("csrf", &token), ("decision", "approve")]);
         assert_eq!(page.status, 403, "teacher POST {route}");
@@ -2743,8 +2754,32 @@ fn photo_consent_is_recorded_in_writing_checked_before_publishing_and_kept_from_
             .contains("a signed paper form dated 2026-09-03, from Kate Wright")
     );
 
-    // The teacher's class list: Jo has no answer, so she may not appear on the website; Lily may.
+    // A teacher reads their own classes only, once the headteacher has set them.
     let mut teacher = console.logged_in("teacher");
+    let page = teacher.get("/consent");
+    assert!(page.body.contains("Your classes are not set yet"));
+    assert!(!page.body.contains("Jo Smith") && !page.body.contains("Sam Ng"));
+    let teacher_id = console
+        .runtime
+        .block_on(console.store.account_by_username("teacher"))
+        .expect("query")
+        .expect("the teacher")
+        .id
+        .0;
+    let mut head = console.logged_in("head");
+    let page = head.submit(
+        "/accounts",
+        &format!("/accounts/{teacher_id}/classes"),
+        &[("classes", "4W, 4W")],
+    );
+    assert_eq!(page.status, 303, "{}", page.body);
+    assert!(head.get("/accounts").body.contains("value=\"4W\""));
+    let page = teacher.get("/consent");
+    assert!(
+        page.body.contains("Jo Smith") && !page.body.contains("Sam Ng"),
+        "4W only"
+    );
+    // The teacher's class list: Jo has no answer, so she may not appear on the website; Lily may.
     let page = teacher.get("/consent?class=4W&purpose=website");
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Jo Smith") && !page.body.contains("Lily Wright"));

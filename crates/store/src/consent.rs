@@ -8,7 +8,9 @@ use jiff::Timestamp;
 use sqlx::Row;
 use ward_records::consent::{Purpose, Standing, Written};
 
-use crate::{PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp};
+use crate::{
+    AccountId, PersonId, Result, SchoolId, Store, StoreError, dispatch, micros, timestamp,
+};
 
 /// Longest parent's name and note kept.
 pub const MAX_CONSENT_TEXT: usize = 2000;
@@ -265,5 +267,77 @@ impl Store {
             }
         });
         Ok(pupils)
+    }
+}
+
+impl Store {
+    /// The classes `account` teaches (its own school's), by name.
+    pub async fn account_classes(
+        &self,
+        school: SchoolId,
+        account: AccountId,
+    ) -> Result<Vec<String>> {
+        dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "SELECT class_name FROM account_classes WHERE school_id = $1 AND account_id = $2
+                 ORDER BY class_name",
+            )
+            .bind(school.0)
+            .bind(account.0)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| Ok(row.try_get(0)?)).collect()
+        })
+    }
+
+    /// Sets the classes `account` of `school` teaches.
+    pub async fn set_account_classes(
+        &self,
+        school: SchoolId,
+        account: AccountId,
+        classes: &[String],
+    ) -> Result<()> {
+        for class in classes {
+            if class.trim().is_empty()
+                || class.chars().count() > 50
+                || class.chars().any(char::is_control)
+            {
+                return Err(StoreError::Invalid(format!(
+                    "{class:?} is not a class name"
+                )));
+            }
+        }
+        dispatch!(self, pool => {
+            let mut transaction = pool.begin().await?;
+            let found = sqlx::query("SELECT 1 FROM accounts WHERE school_id = $1 AND id = $2")
+                .bind(school.0)
+                .bind(account.0)
+                .fetch_optional(&mut *transaction)
+                .await?;
+            if found.is_none() {
+                return Err(StoreError::NotFound("account"));
+            }
+            sqlx::query("DELETE FROM account_classes WHERE school_id = $1 AND account_id = $2")
+                .bind(school.0)
+                .bind(account.0)
+                .execute(&mut *transaction)
+                .await?;
+            let mut seen = std::collections::BTreeSet::new();
+            for class in classes {
+                if !seen.insert(class.trim().to_owned()) {
+                    continue;
+                }
+                sqlx::query(
+                    "INSERT INTO account_classes (school_id, account_id, class_name) VALUES ($1, $2, $3)",
+                )
+                .bind(school.0)
+                .bind(account.0)
+                .bind(class.trim())
+                .execute(&mut *transaction)
+                .await?;
+            }
+            transaction.commit().await?;
+        });
+        Ok(())
     }
 }

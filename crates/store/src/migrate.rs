@@ -157,6 +157,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0028_loans_and_licences.sql"),
         postgres: include_str!("../migrations/postgres/0028_loans_and_licences.sql"),
     },
+    Migration {
+        version: 29,
+        sqlite: include_str!("../migrations/sqlite/0029_account_classes.sql"),
+        postgres: include_str!("../migrations/postgres/0029_account_classes.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

@@ -123,6 +123,54 @@ async fn consent_is_written_partial_withdrawable_and_kept(fixture: Fixture) {
             .expect("history")
             .is_empty()
     );
+    // The classes a member of staff teaches: set, replaced, and only for the school's accounts.
+    let teacher = store
+        .create_account(
+            school,
+            &NewAccount {
+                username: "class.teacher".into(),
+                display_name: "Class Teacher".into(),
+                roles: "teacher".parse().expect("roles"),
+                password_hash: "x".into(),
+                must_change_password: false,
+            },
+        )
+        .await
+        .expect("account");
+    store
+        .set_account_classes(school, teacher, &["4W".into(), "3R".into(), "4W".into()])
+        .await
+        .expect("set");
+    assert_eq!(
+        store
+            .account_classes(school, teacher)
+            .await
+            .expect("classes"),
+        vec!["3R".to_owned(), "4W".to_owned()]
+    );
+    store
+        .set_account_classes(school, teacher, &["6T".into()])
+        .await
+        .expect("replaced");
+    assert_eq!(
+        store
+            .account_classes(school, teacher)
+            .await
+            .expect("classes"),
+        vec!["6T".to_owned()]
+    );
+    assert!(matches!(
+        store.set_account_classes(other, teacher, &[]).await,
+        Err(StoreError::NotFound(_))
+    ));
+    assert!(
+        store
+            .account_classes(other, teacher)
+            .await
+            .expect("classes")
+            .is_empty()
+    );
+
     // Kept as given.
     for sql in ["UPDATE consents SET given = TRUE", "DELETE FROM consents"] {
         assert!(
