@@ -162,6 +162,11 @@ const MIGRATIONS: &[Migration] = &[
         sqlite: include_str!("../migrations/sqlite/0029_account_classes.sql"),
         postgres: include_str!("../migrations/postgres/0029_account_classes.sql"),
     },
+    Migration {
+        version: 30,
+        sqlite: include_str!("../migrations/sqlite/0030_training_reminders.sql"),
+        postgres: include_str!("../migrations/postgres/0030_training_reminders.sql"),
+    },
 ];
 
 const CREATE_TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (

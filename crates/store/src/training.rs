@@ -143,6 +143,62 @@ impl Store {
         })
     }
 
+    /// Claims, once across gateways, up to `limit` courses of `school` due again by `due_by`
+    /// whose renewal nobody has been told of (each person's latest record of each course only).
+    pub async fn claim_training_due(
+        &self,
+        school: SchoolId,
+        due_by: Date,
+        limit: i64,
+    ) -> Result<Vec<TrainingRecord>> {
+        let now = micros(Timestamp::now());
+        let claimed: Vec<i64> = dispatch!(self, pool => {
+            let rows = sqlx::query(
+                "UPDATE training_records SET reminded_at = $3
+                 WHERE id IN (
+                   SELECT t.id FROM training_records t
+                   WHERE t.school_id = $1 AND t.reminded_at IS NULL
+                     AND t.renewal_due IS NOT NULL AND t.renewal_due <= $2
+                     AND NOT EXISTS (SELECT 1 FROM training_records later
+                                     WHERE later.school_id = t.school_id AND later.person_id = t.person_id
+                                       AND later.course = t.course AND later.id > t.id)
+                   ORDER BY t.id LIMIT $4)
+                   AND reminded_at IS NULL
+                 RETURNING id",
+            )
+            .bind(school.0)
+            .bind(due_by.to_string())
+            .bind(now)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?;
+            rows.iter().map(|row| row.try_get(0)).collect::<std::result::Result<_, _>>()?
+        });
+        if claimed.is_empty() {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .training_records(school)
+            .await?
+            .into_iter()
+            .filter(|record| claimed.contains(&record.id))
+            .collect())
+    }
+
+    /// Gives claimed reminders back (their message could not be sent), to be tried again.
+    pub async fn unclaim_training(&self, school: SchoolId, ids: &[i64]) -> Result<()> {
+        dispatch!(self, pool => {
+            for id in ids {
+                sqlx::query("UPDATE training_records SET reminded_at = NULL WHERE school_id = $1 AND id = $2")
+                    .bind(school.0)
+                    .bind(*id)
+                    .execute(pool)
+                    .await?;
+            }
+        });
+        Ok(())
+    }
+
     /// `account` read policy version `version` (once is enough; again changes nothing).
     pub async fn record_policy_reading(
         &self,

@@ -38,6 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Alerts older than this when first seen are not sent (after a long outage, the queue says it).
 const TOO_OLD: SignedDuration = SignedDuration::from_hours(24);
 
+/// How long before a course is due again those who manage training are told.
+const TRAINING_NOTICE_DAYS: i64 = 30;
+
 /// Where messages go and how.
 #[derive(Clone)]
 pub struct Notifier {
@@ -209,6 +212,7 @@ impl Notifier {
         loop {
             let sent = self.send_due_alerts().await;
             let sent = sent.and(self.tell_staff().await);
+            let sent = sent.and(self.remind_training().await);
             let summary = self
                 .send_weekly_summary_if_due(Timestamp::now(), &mut summary_handled)
                 .await;
@@ -371,6 +375,58 @@ impl Notifier {
             }
         }
         failure
+    }
+
+    /// Tells those who manage staff training (the DSL and the headteacher, by their accounts'
+    /// addresses) of the courses due again within 30 days, each once.
+    async fn remind_training(&self) -> anyhow::Result<()> {
+        let Some(email) = &self.email else {
+            return Ok(());
+        };
+        let today = Timestamp::now().to_zoned_datetime(self.zone.clone()).date();
+        let due_by = today
+            .checked_add(jiff::Span::new().days(TRAINING_NOTICE_DAYS))
+            .unwrap_or(today);
+        let accounts = self.store.accounts(self.school).await?;
+        let to = recipients(&accounts, Permission::ManageTraining, "");
+        if to.is_empty() {
+            // Nobody to tell: left unclaimed, shown on the Training page.
+            return Ok(());
+        }
+        let due = self
+            .store
+            .claim_training_due(self.school, due_by, 50)
+            .await?;
+        if due.is_empty() {
+            return Ok(());
+        }
+        let lines: Vec<String> = due
+            .iter()
+            .map(|record| {
+                let when = record
+                    .renewal_due
+                    .map(|date| date.to_string())
+                    .unwrap_or_default();
+                let state = if record.renewal_due.is_some_and(|date| date < today) {
+                    "overdue since"
+                } else {
+                    "due again on"
+                };
+                format!("- {}: {}, {state} {when}", record.name, record.course)
+            })
+            .collect();
+        let subject = format!("[Ward] Staff training due again — {}", self.school_name);
+        let body = format!(
+            "These online safety courses are due again within {TRAINING_NOTICE_DAYS} days:\n\n{}\n\nThe records: {}/training\n",
+            lines.join("\n"),
+            self.console_url
+        );
+        if let Err(error) = send_mail(email, &to, &subject, body).await {
+            let ids: Vec<i64> = due.iter().map(|record| record.id).collect();
+            self.store.unclaim_training(self.school, &ids).await?;
+            return Err(error);
+        }
+        Ok(())
     }
 
     /// Sends to `to`, if anyone: nobody to tell is not a failure.

@@ -5236,3 +5236,92 @@ fn agreed_at_the_portal(folder: &Path, usernames: &[&str]) {
         store.close().await;
     });
 }
+
+#[test]
+fn those_who_manage_training_are_emailed_once_when_a_course_is_due_again() {
+    let folder = temp_folder("ward-training");
+    let smtp = SmtpServer::start(&folder);
+    let server = Server::start(
+        &folder,
+        &[
+            ("WARD_ADMIN_PASSWORD", "training test password"),
+            ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+            ("WARD_ALERTS_SMTP_PORT", &smtp.port.to_string()),
+            ("WARD_ALERTS_SMTP_SECURITY", "none"),
+            ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+            ("WARD_ALERTS_SUMMARY_DAY", "sunday"),
+            ("WARD_ALERTS_SUMMARY_TIME", "23:59"),
+        ],
+    );
+    let base = &server.base;
+    let (_, _, session) = log_in(base, "admin", "training test password");
+    let session = session.expect("a session");
+    let page = console_get(base, &session, "/accounts").1;
+    let (status, body) = console_post(
+        base,
+        &session,
+        "/accounts/1/email",
+        &[
+            ("email", "head@school.test"),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    import_people(
+        base,
+        &session,
+        &folder,
+        "staff",
+        "username,forename,surname\nmrs.jones,Ann,Jones\nmr.green,Tom,Green\n",
+    );
+    let today = jiff::Timestamp::now()
+        .to_zoned_datetime(jiff::tz::TimeZone::get("Europe/London").expect("zone"))
+        .date();
+    let soon = today.checked_add(jiff::Span::new().days(10)).expect("date");
+    let later = today
+        .checked_add(jiff::Span::new().days(200))
+        .expect("date");
+    for (who, due) in [("mrs.jones", soon), ("mr.green", later)] {
+        let page = console_get(base, &session, "/training").1;
+        let (status, body) = console_post(
+            base,
+            &session,
+            "/training",
+            &[
+                ("csrf", &field(&page, "csrf")),
+                ("person", who),
+                ("course", "Online safety (annual)"),
+                ("completed_on", &today.to_string()),
+                ("renewal_due", &due.to_string()),
+                ("evidence", "CPD log"),
+            ],
+        );
+        assert_eq!(status, 303, "{body}");
+    }
+    let messages = smtp.wait_for(1);
+    let reminder = messages
+        .iter()
+        .find(|m| m.contains("Staff training due again"))
+        .unwrap_or_else(|| panic!("no reminder among {messages:?}"));
+    assert!(reminder.contains("head@school.test"), "{reminder}");
+    assert!(
+        reminder.contains(&format!(
+            "Ann Jones: Online safety (annual), due again on {soon}"
+        )),
+        "{reminder}"
+    );
+    assert!(
+        !reminder.contains("Tom Green"),
+        "not due within 30 days: {reminder}"
+    );
+    // Told once: the next rounds of the notifier send nothing more.
+    std::thread::sleep(Duration::from_secs(11));
+    let reminders = smtp
+        .messages()
+        .iter()
+        .filter(|m| m.contains("Staff training due again"))
+        .count();
+    assert_eq!(reminders, 1);
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}

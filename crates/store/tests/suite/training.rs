@@ -53,6 +53,37 @@ async fn training_is_recorded_for_staff_and_the_policy_read_once(fixture: Fixtur
         records[0].renewal_due.map(|d| d.to_string()).as_deref(),
         Some("2027-09-02")
     );
+    // Due by the end of 2027: claimed once; a renewal recorded later supersedes an old record.
+    let due_by: jiff::civil::Date = "2027-12-31".parse().expect("date");
+    let claimed = store
+        .claim_training_due(school, due_by, 10)
+        .await
+        .expect("claim");
+    assert_eq!(claimed.len(), 1);
+    assert!(
+        store
+            .claim_training_due(school, due_by, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "once"
+    );
+    store
+        .unclaim_training(school, &[claimed[0].id])
+        .await
+        .expect("given back");
+    store
+        .add_training(school, &course(jones.id, Some("2028-09-02")), "head")
+        .await
+        .expect("renewed");
+    assert!(
+        store
+            .claim_training_due(school, due_by, 10)
+            .await
+            .expect("claim")
+            .is_empty(),
+        "the renewal supersedes the old record"
+    );
     let account = store
         .create_account(
             school,
