@@ -27,7 +27,8 @@ use ward_records::Readers;
 use ward_records::agreements::display_blocks;
 use ward_records::consent::{Purpose, Written};
 use ward_store::{
-    NewAuditEntry, NewConsent, NewParentLink, ParentLink, Person, PersonId, Signer, sha256_hex,
+    NewAuditEntry, NewConsent, NewParentLink, ParentLink, Person, PersonId, SchoolId, Signer,
+    Store, sha256_hex,
 };
 
 use crate::auth::{ClientAddress, CurrentUser};
@@ -118,38 +119,145 @@ fn key_hash(key: &str) -> String {
     sha256_hex(normal.as_bytes())
 }
 
-/// A new link for `person`: (token, code), kept as hashes.
-async fn make_link(
-    state: &AppState,
-    user: &CurrentUser,
-    person: PersonId,
-    email: Option<String>,
-) -> Result<(String, String), AppError> {
-    // 32 characters of 31: 158 bits.
-    let token = random_text(32, CODE_ALPHABET)?;
-    let code = random_text(10, CODE_ALPHABET)?;
-    state
-        .store()
-        .create_parent_link(
-            user.account.school,
-            &NewParentLink {
-                person,
-                token_hash: key_hash(&token),
-                code_hash: key_hash(&code),
-                email,
-                expires_at: Timestamp::now() + SignedDuration::from_hours(24 * LINK_DAYS),
-            },
-            &user.account.username,
-        )
-        .await?;
-    Ok((token, format!("{}-{}", &code[..5], &code[5..])))
+/// What makes parents' links and emails them: the console's pages, and the notifier's weekly
+/// reminders.
+pub struct LinkSender<'a> {
+    /// The store.
+    pub store: &'a Store,
+    /// The mail server (`None`: links can be printed, not emailed).
+    pub mailer: Option<&'a dyn Mailer>,
+    /// How parents reach the console (`http(s)://host[:port]`).
+    pub public_url: &'a str,
+    /// The school.
+    pub school: SchoolId,
+    /// Who makes the links (an account's username, or `ward` for the reminders).
+    pub by: &'a str,
 }
 
-fn link_address(state: &AppState, token: &str) -> String {
-    format!(
-        "{}/parent?key={token}",
-        state.config().public_url.trim_end_matches('/')
-    )
+/// The oldest an unanswered link may be before the weekly reminder sends a new one.
+const REMIND_AFTER: SignedDuration = SignedDuration::from_hours(24 * 7);
+
+/// Links sent to one address for one pupil after which the weekly reminders stop (the first
+/// and three reminders).
+const MOST_LINKS: usize = 4;
+
+impl LinkSender<'_> {
+    /// A new link for `person`: (token, code), kept as hashes.
+    async fn make(
+        &self,
+        person: PersonId,
+        email: Option<String>,
+    ) -> Result<(String, String), String> {
+        // 32 characters of 31: 158 bits.
+        let token = random_text(32, CODE_ALPHABET).map_err(|error| format!("{error:?}"))?;
+        let code = random_text(10, CODE_ALPHABET).map_err(|error| format!("{error:?}"))?;
+        self.store
+            .create_parent_link(
+                self.school,
+                &NewParentLink {
+                    person,
+                    token_hash: key_hash(&token),
+                    code_hash: key_hash(&code),
+                    email,
+                    expires_at: Timestamp::now() + SignedDuration::from_hours(24 * LINK_DAYS),
+                },
+                self.by,
+            )
+            .await
+            .map_err(|error| error.to_string())?;
+        Ok((token, format!("{}-{}", &code[..5], &code[5..])))
+    }
+
+    fn address(&self, token: &str) -> String {
+        format!(
+            "{}/parent?key={token}",
+            self.public_url.trim_end_matches('/')
+        )
+    }
+
+    /// Makes a link for `pupil` and emails it to `address`.
+    async fn email(&self, pupil: &Person, address: &str, reminder: bool) -> Result<(), String> {
+        let Some(mailer) = self.mailer else {
+            return Err("email is not set up".into());
+        };
+        let (token, code) = self.make(pupil.id, Some(address.to_owned())).await?;
+        let school = self
+            .store
+            .school(self.school)
+            .await
+            .map(|school| school.name)
+            .unwrap_or_default();
+        let subject = format!(
+            "{}{}: {}'s online safety agreement and photo consent",
+            if reminder { "Reminder from " } else { "" },
+            school,
+            pupil.given_name
+        );
+        let body = format!(
+            "Dear parent or carer of {given} {family},\n\n\
+             Each year we ask every family to read their child's online safety agreement with them, \
+             and to say whether the school may use photographs and videos of their child.\n\n\
+             Please open this link (it is for your family only, works once, and for {days} days):\n\n\
+             {link}\n\n\
+             Or go to {base}/parent and type the code {code}.\n\n\
+             You can change your answers at any time: ask the school office for a new link.\n\n\
+             {school}\n",
+            given = pupil.given_name,
+            family = pupil.family_name,
+            days = LINK_DAYS,
+            link = self.address(&token),
+            base = self.public_url.trim_end_matches('/'),
+        );
+        mailer.send(address, &subject, body).await
+    }
+
+    /// Emails a new link to each address whose latest link is unanswered: every one
+    /// (`weekly` false: the staff's button), or (`weekly`) only those whose latest link is a
+    /// week old and that have had fewer than four. The number sent, and what could not be.
+    pub async fn remind(
+        &self,
+        weekly: bool,
+    ) -> Result<(usize, Vec<String>), ward_store::StoreError> {
+        let links = self.store.parent_links(self.school).await?;
+        // Newest first: the first link seen per pupil and address is the latest.
+        let mut latest: HashMap<(PersonId, String), (bool, Timestamp, usize)> = HashMap::new();
+        for link in &links {
+            if let Some(email) = &link.email {
+                latest
+                    .entry((link.person, email.clone()))
+                    .and_modify(|(_, _, count)| *count += 1)
+                    .or_insert((link.used_at.is_none(), link.created_at, 1));
+            }
+        }
+        let now = Timestamp::now();
+        let (mut sent, mut problems) = (0usize, Vec::new());
+        for ((person, email), (unanswered, made, count)) in latest {
+            if !unanswered || (weekly && (now - made < REMIND_AFTER || count >= MOST_LINKS)) {
+                continue;
+            }
+            let Ok(pupil) = self.store.person(self.school, person).await else {
+                continue;
+            };
+            if pupil.left_at.is_some() {
+                continue;
+            }
+            match self.email(&pupil, &email, true).await {
+                Ok(()) => sent += 1,
+                Err(error) => problems.push(format!("{}: not sent: {error}", pupil.username)),
+            }
+        }
+        Ok((sent, problems))
+    }
+}
+
+fn sender<'a>(state: &'a AppState, user: &'a CurrentUser) -> LinkSender<'a> {
+    LinkSender {
+        store: state.store(),
+        mailer: state.config().mailer.as_deref(),
+        public_url: &state.config().public_url,
+        school: user.account.school,
+        by: &user.account.username,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,44 +352,6 @@ fn email_problem(address: &str) -> Option<&'static str> {
     (!ok).then_some("is not an email address")
 }
 
-async fn email_link(
-    state: &AppState,
-    user: &CurrentUser,
-    pupil: &Person,
-    address: &str,
-    reminder: bool,
-) -> Result<(), String> {
-    let Some(mailer) = &state.config().mailer else {
-        return Err("email is not set up".into());
-    };
-    let (token, code) = make_link(state, user, pupil.id, Some(address.to_owned()))
-        .await
-        .map_err(|error| format!("{error:?}"))?;
-    let school = school_name(state, user.account.school).await;
-    let subject = format!(
-        "{}{}: {}'s online safety agreement and photo consent",
-        if reminder { "Reminder from " } else { "" },
-        school,
-        pupil.given_name
-    );
-    let body = format!(
-        "Dear parent or carer of {given} {family},\n\n\
-         Each year we ask every family to read their child's online safety agreement with them, \
-         and to say whether the school may use photographs and videos of their child.\n\n\
-         Please open this link (it is for your family only, works once, and for {days} days):\n\n\
-         {link}\n\n\
-         Or go to {base}/parent and type the code {code}.\n\n\
-         You can change your answers at any time: ask the school office for a new link.\n\n\
-         {school}\n",
-        given = pupil.given_name,
-        family = pupil.family_name,
-        days = LINK_DAYS,
-        link = link_address(state, &token),
-        base = state.config().public_url.trim_end_matches('/'),
-    );
-    mailer.send(address, &subject, body).await
-}
-
 /// `POST /parents/email`: a link emailed to each parent in the list (`username or UPN,
 /// address` a line); the lines that could not be sent say why.
 pub async fn email(
@@ -324,7 +394,7 @@ pub async fn email(
             ));
             continue;
         };
-        match email_link(&state, &user, &pupil, address, false).await {
+        match sender(&state, &user).email(&pupil, address, false).await {
             Ok(()) => sent += 1,
             Err(error) => problems.push(format!("line {}: not sent: {error}", number + 1)),
         }
@@ -353,32 +423,7 @@ pub async fn remind(
     user: CurrentUser,
 ) -> Result<Response, AppError> {
     user.require(Permission::ManageAgreements)?;
-    let school = user.account.school;
-    let links = state.store().parent_links(school).await?;
-    // Newest first: the first link seen per pupil and address is the latest.
-    let mut seen: HashMap<(PersonId, String), bool> = HashMap::new();
-    for link in &links {
-        if let Some(email) = &link.email {
-            seen.entry((link.person, email.clone()))
-                .or_insert(link.used_at.is_none());
-        }
-    }
-    let (mut sent, mut problems) = (0usize, Vec::new());
-    for ((person, email), unanswered) in seen {
-        if !unanswered {
-            continue;
-        }
-        let Ok(pupil) = state.store().person(school, person).await else {
-            continue;
-        };
-        if pupil.left_at.is_some() {
-            continue;
-        }
-        match email_link(&state, &user, &pupil, &email, true).await {
-            Ok(()) => sent += 1,
-            Err(error) => problems.push(format!("{}: not sent: {error}", pupil.username)),
-        }
-    }
+    let (sent, problems) = sender(&state, &user).remind(false).await?;
     user.record(
         state.store(),
         "parents.remind",
@@ -437,12 +482,16 @@ pub async fn letters(
     let pupils = state.store().pupil_consents(school, Some(class)).await?;
     let mut letters = Vec::with_capacity(pupils.len());
     for pupil in &pupils {
-        let (token, code) = make_link(&state, &user, pupil.person, None).await?;
+        let links = sender(&state, &user);
+        let (token, code) = links
+            .make(pupil.person, None)
+            .await
+            .map_err(AppError::Internal)?;
         letters.push(Letter {
             name: pupil.name.clone(),
             class_name: class.to_owned(),
             code,
-            link: link_address(&state, &token),
+            link: links.address(&token),
         });
     }
     user.record(

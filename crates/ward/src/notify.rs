@@ -38,6 +38,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(300);
 /// Alerts older than this when first seen are not sent (after a long outage, the queue says it).
 const TOO_OLD: SignedDuration = SignedDuration::from_hours(24);
 
+/// How often the parents' weekly reminders are looked at.
+const PARENTS_EVERY: Duration = Duration::from_secs(3600);
+
 /// How long before a course is due again those who manage training are told.
 const TRAINING_NOTICE_DAYS: i64 = 30;
 
@@ -209,7 +212,13 @@ impl Notifier {
         // The summary period this process has seen handled (sent here or by another gateway),
         // so the database is asked once per period rather than every few seconds.
         let mut summary_handled = None;
+        // Parents' weekly reminders: looked at once an hour (each address at most once a week).
+        let mut parents_reminded: Option<std::time::Instant> = None;
         loop {
+            if parents_reminded.is_none_or(|at| at.elapsed() >= PARENTS_EVERY) {
+                parents_reminded = Some(std::time::Instant::now());
+                self.remind_parents().await;
+            }
             let sent = self.send_due_alerts().await;
             let sent = sent.and(self.tell_staff().await);
             let sent = sent.and(self.remind_training().await);
@@ -375,6 +384,38 @@ impl Notifier {
             }
         }
         failure
+    }
+
+    /// Emails a new link to each parent whose link has waited a week unanswered (at most
+    /// three reminders), through the console's `LinkSender`.
+    async fn remind_parents(&self) {
+        let Some(email) = &self.email else {
+            return;
+        };
+        let mail = ParentMail {
+            email: Email {
+                mailer: email.mailer.clone(),
+                from: email.from.clone(),
+                to: Vec::new(),
+            },
+        };
+        let sender = ward_console::parents::LinkSender {
+            store: &self.store,
+            mailer: Some(&mail),
+            public_url: &self.console_url,
+            school: self.school,
+            by: "ward",
+        };
+        match sender.remind(true).await {
+            Ok((0, problems)) if problems.is_empty() => {}
+            Ok((sent, problems)) => {
+                tracing::info!(sent, "parents reminded of their links");
+                for problem in problems {
+                    tracing::warn!(%problem, "a parent's reminder was not sent");
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot send parents' reminders"),
+        }
     }
 
     /// Tells those who manage staff training (the DSL and the headteacher, by their accounts'

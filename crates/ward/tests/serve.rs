@@ -5325,3 +5325,74 @@ fn those_who_manage_training_are_emailed_once_when_a_course_is_due_again() {
     let (ok, log) = server.terminate();
     assert!(ok, "{log}");
 }
+
+#[test]
+fn a_parents_link_unanswered_for_a_week_is_followed_by_a_reminder() {
+    let folder = temp_folder("ward-parent-reminder");
+    let smtp = SmtpServer::start(&folder);
+    let port = smtp.port.to_string();
+    let environment = [
+        ("WARD_ADMIN_PASSWORD", "reminder test password"),
+        ("WARD_ALERTS_SMTP_SERVER", "127.0.0.1"),
+        ("WARD_ALERTS_SMTP_PORT", port.as_str()),
+        ("WARD_ALERTS_SMTP_SECURITY", "none"),
+        ("WARD_ALERTS_SMTP_FROM", "Ward <ward@school.test>"),
+        ("WARD_ALERTS_SUMMARY_DAY", "sunday"),
+        ("WARD_ALERTS_SUMMARY_TIME", "23:59"),
+    ];
+    let server = Server::start(&folder, &environment);
+    let base = server.base.clone();
+    let (_, _, session) = log_in(&base, "admin", "reminder test password");
+    let session = session.expect("a session");
+    import_people(
+        &base,
+        &session,
+        &folder,
+        "pupil",
+        "username,forename,surname,year,class\nlwright4,Lily,Wright,4,4W\n",
+    );
+    let page = console_get(&base, &session, "/parents").1;
+    let (status, page) = console_post(
+        &base,
+        &session,
+        "/parents/email",
+        &[
+            ("csrf", &field(&page, "csrf")),
+            ("pairs", "lwright4, kate.wright@families.test"),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    assert_eq!(smtp.wait_for(1).len(), 1);
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+    // A week and a day pass without an answer.
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::SqliteConnection::connect(&format!(
+            "sqlite://{}",
+            folder.join("var/ward.db").display()
+        ))
+        .await
+        .expect("the database");
+        let eight_days = 8 * 24 * 3600 * 1_000_000_i64;
+        sqlx::query("UPDATE parent_links SET created_at = created_at - $1")
+            .bind(eight_days)
+            .execute(&mut connection)
+            .await
+            .expect("aged");
+    });
+    let server = Server::start(&folder, &environment);
+    let messages = smtp.wait_for(2);
+    let reminder = messages
+        .iter()
+        .find(|m| m.contains("Reminder from"))
+        .unwrap_or_else(|| panic!("no reminder among {messages:?}"));
+    assert!(reminder.contains("kate.wright@families.test"), "{reminder}");
+    assert!(reminder.contains("/parent?key="), "{reminder}");
+    // The new link is fresh: no more reminders now.
+    std::thread::sleep(Duration::from_secs(6));
+    assert_eq!(smtp.messages().len(), 2);
+    let (ok, log) = server.terminate();
+    assert!(ok, "{log}");
+}
