@@ -90,13 +90,21 @@ impl BadKeys {
     }
 }
 
+/// `length` characters drawn evenly from `alphabet` (bytes that would favour its first
+/// characters are drawn again).
 fn random_text(length: usize, alphabet: &[u8]) -> Result<String, AppError> {
-    let mut bytes = vec![0u8; length];
-    getrandom::fill(&mut bytes).map_err(|error| AppError::Internal(error.to_string()))?;
-    Ok(bytes
-        .iter()
-        .map(|byte| char::from(alphabet[usize::from(*byte) % alphabet.len()]))
-        .collect())
+    let even = 256 - 256 % alphabet.len();
+    let mut text = String::with_capacity(length);
+    let mut bytes = [0u8; 64];
+    while text.len() < length {
+        getrandom::fill(&mut bytes).map_err(|error| AppError::Internal(error.to_string()))?;
+        for byte in bytes.iter().map(|byte| usize::from(*byte)) {
+            if byte < even && text.len() < length {
+                text.push(char::from(alphabet[byte % alphabet.len()]));
+            }
+        }
+    }
+    Ok(text)
 }
 
 /// The school's name, as pages and messages say it (empty if it cannot be read).
@@ -750,15 +758,8 @@ pub async fn parent_answer(
         )
         .await;
     }
-    if !state.store().spend_parent_link(link.id).await? {
-        let school = school_name(&state, link.school).await;
-        return message(
-            StatusCode::GONE,
-            school,
-            "This link has been used",
-            "Your answers were saved already. To change them, ask the school for a new link.",
-        );
-    }
+    // Recorded first, then the link spent: a failure on the way loses no answer (the parent
+    // can send again), and two tabs sending at once record the same answers twice, harmlessly.
     let school = link.school;
     let parent = form.parent_name.trim().to_owned();
     let readers = Readers::for_person("pupil", person.year_group.as_deref());
@@ -820,6 +821,7 @@ pub async fn parent_answer(
             },
         )
         .await?;
+    state.store().spend_parent_link(link.id).await?;
     let page = ParentMessage {
         school: school_name(&state, school).await,
         title: "Thank you".into(),
@@ -830,4 +832,34 @@ pub async fn parent_answer(
         lines: said,
     };
     Ok(([(header::CACHE_CONTROL, "no-store")], Html(page.render()?)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_text_is_as_long_as_asked_and_only_from_the_alphabet() {
+        for length in [0, 1, 10, 32, 1000] {
+            let text = random_text(length, CODE_ALPHABET).expect("random");
+            assert_eq!(text.len(), length);
+            assert!(
+                text.bytes().all(|byte| CODE_ALPHABET.contains(&byte)),
+                "{text}"
+            );
+        }
+        // Every letter of the alphabet turns up in a long enough text.
+        let text = random_text(5000, CODE_ALPHABET).expect("random");
+        assert!(
+            CODE_ALPHABET
+                .iter()
+                .all(|letter| text.as_bytes().contains(letter))
+        );
+    }
+
+    #[test]
+    fn keys_match_however_they_are_typed() {
+        assert_eq!(key_hash("K7PQM-3XDRA"), key_hash("k7pqm 3xdra"));
+        assert_ne!(key_hash("K7PQM-3XDRA"), key_hash("K7PQM-3XDRB"));
+    }
 }

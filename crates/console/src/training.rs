@@ -89,19 +89,13 @@ async fn training_page(
         Some(due) if due <= soon => "Due soon",
         _ => "Current",
     };
-    // The latest record per person and course decides where they stand.
+    // The latest record per person and course decides where they stand (the store lists them
+    // newest course first, then newest recorded first).
     let mut latest: BTreeMap<(String, i64), Option<Date>> = BTreeMap::new();
     for record in &records {
-        let key = (record.course.clone(), record.person.0);
-        let due = record.renewal_due;
         latest
-            .entry(key)
-            .and_modify(|known| {
-                if due.is_none() || known.is_some_and(|k| due.is_some_and(|d| d > k)) {
-                    *known = due;
-                }
-            })
-            .or_insert(due);
+            .entry((record.course.clone(), record.person.0))
+            .or_insert(record.renewal_due);
     }
     let mut courses: BTreeMap<String, CourseLine> = BTreeMap::new();
     for ((course, _), due) in &latest {

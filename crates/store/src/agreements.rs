@@ -113,27 +113,36 @@ impl Store {
         school: SchoolId,
         readers: Readers,
     ) -> Result<Agreement> {
-        let (title, body) = default_agreement(readers);
-        let now = micros(Timestamp::now());
+        let sql = format!(
+            "SELECT {COLUMNS} FROM agreements WHERE school_id = $1 AND readers = $2
+             ORDER BY version DESC LIMIT 1"
+        );
+        // Read first: asked on every log-in, it writes (Ward's default, once) only when the
+        // school has no version yet, so the read path takes no write lock.
         dispatch!(self, pool => {
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
+                .bind(school.0)
+                .bind(readers.as_str())
+                .fetch_optional(pool)
+                .await?;
+            if let Some(row) = row {
+                return Ok(agreement_from_row!(&row));
+            }
+            let (title, body) = default_agreement(readers);
             sqlx::query(
                 "INSERT INTO agreements (school_id, readers, version, title, body, published_at, published_by)
-                 SELECT $1, $2, 1, $3, $4, $5, 'Ward'
-                 WHERE NOT EXISTS (SELECT 1 FROM agreements WHERE school_id = $1 AND readers = $2)
+                 VALUES ($1, $2, 1, $3, $4, $5, 'Ward')
                  ON CONFLICT (school_id, readers, version) DO NOTHING",
             )
             .bind(school.0)
             .bind(readers.as_str())
             .bind(title)
             .bind(body)
-            .bind(now)
+            .bind(micros(Timestamp::now()))
             .execute(pool)
             .await?;
-            let sql = format!(
-                "SELECT {COLUMNS} FROM agreements WHERE school_id = $1 AND readers = $2
-                 ORDER BY version DESC LIMIT 1"
-            );
-            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+            // Ours, or the one another gateway inserted at the same moment.
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql.as_str()))
                 .bind(school.0)
                 .bind(readers.as_str())
                 .fetch_one(pool)

@@ -144,7 +144,8 @@ impl Store {
     }
 
     /// Claims, once across gateways, up to `limit` courses of `school` due again by `due_by`
-    /// whose renewal nobody has been told of (each person's latest record of each course only).
+    /// whose renewal nobody has been told of (each person's latest record of each course only:
+    /// the newest course, then the newest recorded, as the Training page reads them).
     pub async fn claim_training_due(
         &self,
         school: SchoolId,
@@ -161,7 +162,9 @@ impl Store {
                      AND t.renewal_due IS NOT NULL AND t.renewal_due <= $2
                      AND NOT EXISTS (SELECT 1 FROM training_records later
                                      WHERE later.school_id = t.school_id AND later.person_id = t.person_id
-                                       AND later.course = t.course AND later.id > t.id)
+                                       AND later.course = t.course
+                                       AND (later.completed_on > t.completed_on
+                                            OR (later.completed_on = t.completed_on AND later.id > t.id)))
                    ORDER BY t.id LIMIT $4)
                    AND reminded_at IS NULL
                  RETURNING id",
