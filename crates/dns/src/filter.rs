@@ -73,6 +73,8 @@ pub struct Stats {
     /// Upstream answers that offered HTTP/3 (QUIC), which was removed (HTTPS inspection is
     /// on): how often devices were kept from trying QUIC round the proxy.
     pub http3_removed: AtomicU64,
+    /// From a query's arrival to its answer being sent (UDP and TCP; not for dropped queries).
+    pub latency: ward_gateway::latency::Latency,
 }
 
 impl Stats {

@@ -122,6 +122,7 @@ async fn udp_worker(filter: Arc<DnsFilter>, socket: Arc<UdpSocket>, pending: Arc
             }
         };
         let packet = &buffer[..length];
+        let arrived = std::time::Instant::now();
         match filter.rate(peer.ip()) {
             RateVerdict::Answer => {}
             RateVerdict::Drop => continue,
@@ -137,7 +138,10 @@ async fn udp_worker(filter: Arc<DnsFilter>, socket: Arc<UdpSocket>, pending: Arc
             }
         }
         match filter.answer(packet, peer.ip(), true, &mut out) {
-            Step::Reply => send(&socket, &out, peer).await,
+            Step::Reply => {
+                send(&socket, &out, peer).await;
+                filter.stats().latency.observe(arrived.elapsed());
+            }
             Step::Drop => {}
             Step::Resolve(question) => match pending.clone().try_acquire_owned() {
                 Ok(permit) => {
@@ -151,6 +155,7 @@ async fn udp_worker(filter: Arc<DnsFilter>, socket: Arc<UdpSocket>, pending: Arc
                             .await
                         {
                             send(&socket, &out, peer).await;
+                            filter.stats().latency.observe(arrived.elapsed());
                         }
                         drop(permit);
                     });
@@ -226,6 +231,7 @@ async fn tcp_connection(
             .await
             .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "slow query"))??;
         slot.busy();
+        let arrived = std::time::Instant::now();
         let step = match filter.answer(&packet, peer.ip(), false, &mut out) {
             Step::Resolve(question) => {
                 filter
@@ -241,6 +247,7 @@ async fn tcp_connection(
                 framed.extend_from_slice(&length.to_be_bytes());
                 framed.extend_from_slice(&out[..usize::from(length)]);
                 stream.write_all(&framed).await?;
+                filter.stats().latency.observe(arrived.elapsed());
             }
             // `resolve` never asks to resolve again; treat it as nothing to send.
             Step::Drop | Step::Resolve(_) => return Ok(()),

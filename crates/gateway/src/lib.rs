@@ -12,6 +12,7 @@
 //!   that the event writer gets one event per subject, site and hour rather than one per request
 //!   (DESIGN.md F10).
 //!
+//! - [`latency`]: latency histograms for the metrics endpoint;
 //! - [`search`]: search engines' hosts, search terms and safe-search parameters.
 //! - [`rate`]: how often one address may do something (the block page's concern reports);
 //! - [`repeats`]: repeats of a blocked request folded into one event between flushes;
@@ -20,6 +21,7 @@
 //!
 //! No policy logic lives here: the verdict comes from [`ward_policy::decide`].
 
+pub mod latency;
 pub mod misuse;
 pub mod network;
 pub mod radius;

@@ -181,7 +181,7 @@ async fn serve_inspected_now<S>(
     });
     let service = service_fn(move |request| {
         let connection = connection.clone();
-        async move { Ok::<_, Infallible>(connection.handle(request).await) }
+        async move { Ok::<_, Infallible>(connection.timed(request).await) }
     });
     if let Err(error) = builder.serve_connection(io, service).await {
         tracing::debug!(%peer, %error, "inspected HTTP/2 connection ended");
@@ -248,7 +248,7 @@ async fn serve_http<S>(
     });
     let service = service_fn(move |request| {
         let connection = connection.clone();
-        async move { Ok::<_, Infallible>(connection.handle(request).await) }
+        async move { Ok::<_, Infallible>(connection.timed(request).await) }
     });
     if let Err(error) = builder.serve_connection(io, service).with_upgrades().await {
         tracing::debug!(%peer, %error, "client connection ended");
@@ -256,6 +256,14 @@ async fn serve_http<S>(
 }
 
 impl Connection {
+    /// [`Connection::handle`], its time counted in the proxy's latency histogram.
+    async fn timed(&self, request: Request<Incoming>) -> Response<Body> {
+        let started = std::time::Instant::now();
+        let response = self.handle(request).await;
+        self.proxy.stats.latency.observe(started.elapsed());
+        response
+    }
+
     async fn handle(&self, request: Request<Incoming>) -> Response<Body> {
         self.slot.busy();
         // The clock is read once: the client is identified, the request decided and its event

@@ -311,6 +311,9 @@ pub struct Stats {
     pub inspected: AtomicU64,
     /// Inspected handshakes the device did not finish (it lacks the school's CA, or pins).
     pub handshake_failures: AtomicU64,
+    /// From a request's head arriving to the response's head being ready (for CONNECT, to the
+    /// tunnel being open or refused).
+    pub latency: ward_gateway::latency::Latency,
 }
 
 impl Stats {

@@ -23,6 +23,7 @@ mod incidents;
 mod journal;
 mod loans;
 mod migrate;
+pub use migrate::latest_version as schema_version;
 mod model;
 mod notices;
 mod parents;
@@ -98,12 +99,26 @@ pub enum StoreError {
         version: i64,
     },
     /// The database has migrations this Ward does not know: it was upgraded by a newer Ward.
-    #[error("the database is at schema version {found}, newer than this Ward's {known}")]
+    #[error(
+        "the database is at schema version {found}, written by a newer Ward than this one (which knows up to {known}): Ward is never downgraded over newer data. Install the newer Ward again, or restore a backup taken before the upgrade into an empty data folder (`ward restore FILE`)"
+    )]
     SchemaTooNew {
         /// The highest version recorded in the database.
         found: i64,
         /// The highest version this Ward knows.
         known: i64,
+    },
+    /// Upgrading the schema failed; nothing of the upgrade was kept.
+    #[error(
+        "upgrading the database's schema failed at migration {version}: {error}. Nothing was changed: the database is still at schema version {from}. Ward has not started; install the previous Ward again to keep filtering, and report this message"
+    )]
+    MigrationFailed {
+        /// The migration that failed.
+        version: i64,
+        /// The schema version the database stays at.
+        from: i64,
+        /// What the database said.
+        error: String,
     },
     /// A record the caller named does not exist (in this school).
     #[error("{0} not found")]
@@ -311,6 +326,34 @@ impl Store {
     /// Applies the migrations this database has not had yet (see `migrate.rs`).
     pub async fn migrate(&self) -> Result<()> {
         migrate::run(self).await
+    }
+
+    /// The newest schema version recorded in the database (0: none yet).
+    pub async fn schema_version_in_use(&self) -> Result<i64> {
+        let version: Option<i64> = dispatch!(self, pool => {
+            sqlx::query_scalar("SELECT MAX(version) FROM schema_migrations")
+                .fetch_one(pool)
+                .await?
+        });
+        Ok(version.unwrap_or(0))
+    }
+
+    /// SQLite only: a consistent copy of the whole database written to `path` (which must not
+    /// exist), taken while Ward runs: readers and the event writer carry on meanwhile.
+    pub async fn copy_database_to(&self, path: &std::path::Path) -> Result<()> {
+        let Backend::Sqlite(pool) = &self.backend else {
+            return Err(StoreError::Invalid(
+                "a PostgreSQL database is backed up with pg_dump".into(),
+            ));
+        };
+        let path = path
+            .to_str()
+            .ok_or_else(|| StoreError::Invalid("the backup path is not UTF-8".into()))?;
+        sqlx::query("VACUUM INTO $1")
+            .bind(path)
+            .execute(pool)
+            .await?;
+        Ok(())
     }
 
     /// Which backend this is.

@@ -195,6 +195,10 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
         {
             return Err(StoreError::SchemaTooNew { found, known: latest_version() });
         }
+        // Every pending migration in one transaction: an upgrade that fails part way leaves the
+        // schema exactly as the previous Ward left it (both backends have transactional DDL),
+        // so the previous version can be installed again and run.
+        let mut pending = Vec::new();
         for migration in MIGRATIONS {
             let text = match store.backend() {
                 crate::BackendKind::Sqlite => migration.sqlite,
@@ -207,17 +211,34 @@ pub(crate) async fn run(store: &Store) -> Result<()> {
                 }
                 continue;
             }
-            let mut transaction = pool.begin().await?;
-            sqlx::raw_sql(text).execute(&mut *transaction).await?;
+            pending.push((migration.version, text, checksum));
+        }
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let from = applied.last().map_or(0, |(version, _)| *version);
+        let mut transaction = pool.begin().await?;
+        for (version, text, checksum) in &pending {
+            let failed = |error: sqlx::Error| StoreError::MigrationFailed {
+                version: *version,
+                from,
+                error: error.to_string(),
+            };
+            sqlx::raw_sql(*text).execute(&mut *transaction).await.map_err(failed)?;
             sqlx::query("INSERT INTO schema_migrations (version, checksum, applied_at) VALUES ($1, $2, $3)")
-                .bind(migration.version)
-                .bind(&checksum)
+                .bind(*version)
+                .bind(checksum)
                 .bind(now)
                 .execute(&mut *transaction)
-                .await?;
-            transaction.commit().await?;
-            tracing::info!(version = migration.version, "applied migration");
+                .await
+                .map_err(failed)?;
         }
+        transaction.commit().await.map_err(|error| StoreError::MigrationFailed {
+            version: latest_version(),
+            from,
+            error: error.to_string(),
+        })?;
+        tracing::info!(from, to = latest_version(), "database schema upgraded");
     });
     Ok(())
 }

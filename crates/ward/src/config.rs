@@ -59,6 +59,12 @@ pub struct Config {
     pub sso: SsoSection,
     /// Password rules for the accounts Ward keeps itself.
     pub passwords: PasswordsSection,
+    /// The operations endpoint: Prometheus metrics, `/healthz`, `/readyz`.
+    pub metrics: MetricsSection,
+    /// How Ward writes its log.
+    pub log: LogSection,
+    /// Scheduled backups.
+    pub backup: BackupSection,
     /// The settings that are not plain values, parsed once by [`Config::load`]; the fields
     /// above keep them as written.
     #[serde(skip)]
@@ -112,6 +118,10 @@ pub struct Parsed {
     pub radius_listen: Option<SocketAddr>,
     /// The network devices that may send accounting, and their shared secrets.
     pub radius_clients: std::collections::HashMap<std::net::IpAddr, Secret>,
+    /// Where the metrics endpoint listens (`None`: off).
+    pub metrics_listen: Option<SocketAddr>,
+    /// Whether log lines are JSON objects.
+    pub log_json: bool,
 }
 
 impl Default for Parsed {
@@ -133,6 +143,8 @@ impl Default for Parsed {
             year_starts: (9, 1),
             radius_listen: None,
             radius_clients: std::collections::HashMap::new(),
+            metrics_listen: None,
+            log_json: false,
         }
     }
 }
@@ -382,6 +394,52 @@ pub struct AuditSection {
     /// The file holding the key that signs the audit log's checkpoints; empty: `audit.key` in
     /// the data folder. Keep it where the database's administrators cannot write.
     pub key_file: String,
+}
+
+/// The operations endpoint (issue 28).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// ADDRESS:PORT of the endpoint; empty: off.
+    pub listen: String,
+}
+
+/// How Ward writes its log (to standard error; the journal under systemd).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSection {
+    /// "text" (a line for people) or "json" (one object per line, for log collectors).
+    pub format: String,
+}
+
+impl Default for LogSection {
+    fn default() -> LogSection {
+        LogSection {
+            format: "text".into(),
+        }
+    }
+}
+
+/// Backups Ward takes by itself (`ward backup` takes one by hand).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BackupSection {
+    /// The folder backups are written to; empty: no scheduled backups.
+    pub folder: String,
+    /// Hours between backups.
+    pub every_hours: u64,
+    /// How many backups are kept; older ones are deleted.
+    pub keep: usize,
+}
+
+impl Default for BackupSection {
+    fn default() -> BackupSection {
+        BackupSection {
+            folder: String::new(),
+            every_hours: 24,
+            keep: 14,
+        }
+    }
 }
 
 /// Risk detection (issue 7): phrase lists scanned against what the proxy sees.
@@ -777,6 +835,9 @@ impl Default for Config {
             directory: DirectorySection::default(),
             sso: SsoSection::default(),
             passwords: PasswordsSection::default(),
+            metrics: MetricsSection::default(),
+            log: LogSection::default(),
+            backup: BackupSection::default(),
             parsed: Parsed::default(),
             alerts: AlertsSection {
                 fold_minutes: 60,
@@ -985,7 +1046,26 @@ impl Config {
         if proxy.authentication && !proxy.basic_login && proxy.kerberos_keytab.trim().is_empty() {
             bail!("proxy.authentication is on with neither Basic log-ins nor a Kerberos keytab");
         }
+        let metrics_listen = match self.metrics.listen.trim() {
+            "" => None,
+            text => Some(
+                text.parse::<SocketAddr>()
+                    .with_context(|| format!("metrics.listen {text:?} is not ADDRESS:PORT"))?,
+            ),
+        };
+        let log_json = match self.log.format.trim() {
+            "text" => false,
+            "json" => true,
+            other => bail!("log.format {other:?} must be \"text\" or \"json\""),
+        };
+        if !self.backup.folder.trim().is_empty()
+            && (self.backup.every_hours == 0 || self.backup.keep == 0)
+        {
+            bail!("backup.every_hours and backup.keep must be above 0");
+        }
         Ok(Parsed {
+            metrics_listen,
+            log_json,
             console_listen,
             dns_listen,
             dns_upstreams,

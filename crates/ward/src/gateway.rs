@@ -66,6 +66,47 @@ pub struct GatewayHooks {
     school: SchoolId,
     /// The block page's address the DNS filter answers with, if set.
     block_page_ipv4: Option<std::net::Ipv4Addr>,
+    /// The last successful load of the index and policy, for the metrics endpoint.
+    last_load: std::sync::Mutex<Option<crate::metrics::Load>>,
+    /// Reloads of the index or policy that failed since start.
+    failed_reloads: std::sync::atomic::AtomicU64,
+}
+
+impl GatewayHooks {
+    /// The last successful load of the index and the policy.
+    pub fn last_load(&self) -> Option<crate::metrics::Load> {
+        *self.last_load.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Reloads of the index or the policy that failed since start.
+    pub fn failed_reloads(&self) -> u64 {
+        self.failed_reloads
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The DNS filter, when it runs.
+    pub fn dns(&self) -> Option<&Arc<DnsFilter>> {
+        self.dns.as_ref()
+    }
+
+    /// The proxy, when it runs.
+    pub fn proxy(&self) -> Option<&Arc<Proxy>> {
+        self.proxy.as_ref()
+    }
+
+    fn loaded(&self, policy: &LoadedPolicy, took: Duration) {
+        let load = crate::metrics::Load {
+            policy_version: policy.version,
+            at: jiff::Timestamp::now(),
+            took,
+            index_built: std::fs::metadata(&self.index_path)
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|at| jiff::Timestamp::try_from(at).ok()),
+            index_keys: policy.index.stats().keys,
+        };
+        *self.last_load.lock().unwrap_or_else(|e| e.into_inner()) = Some(load);
+    }
 }
 
 impl ward_console::FilterHooks for GatewayHooks {
@@ -288,7 +329,9 @@ impl Gateway {
         if dns_addresses.is_empty() && proxy_addresses.is_empty() {
             return Ok(None);
         }
+        let loading = std::time::Instant::now();
         let loaded_policy = load_policy(config, database.then_some(store), school).await?;
+        let load_took = loading.elapsed();
         let (base, index) = (loaded_policy.spec.clone(), loaded_policy.index.clone());
         let snapshot_path = Snapshot::path(&config.data_dir);
         let from_store = if database {
@@ -378,7 +421,10 @@ impl Gateway {
             store: store.clone(),
             school,
             block_page_ipv4: config.parsed.block_page_ipv4,
+            last_load: std::sync::Mutex::new(None),
+            failed_reloads: std::sync::atomic::AtomicU64::new(0),
         });
+        hooks.loaded(&loaded_policy, load_took);
         tasks.spawn(listen_for_changes(store.clone(), school, hooks.clone()));
         tasks.spawn(crate::memory::give_back_every_period());
         if let Some(source) = &hooks.list_source {
@@ -1132,8 +1178,10 @@ async fn reloader(
             if full {
                 tracing::info!("SIGHUP: reloading the category index and the policy");
             }
+            let loading = std::time::Instant::now();
             match load_policy(&config, Some(&store), school).await {
                 Ok(policy) => {
+                    hooks.loaded(&policy, loading.elapsed());
                     *hooks.base.lock().unwrap_or_else(|e| e.into_inner()) = policy.spec.clone();
                     if let Some(number) = policy.version {
                         tracing::info!(version = number, "policy version in force");
@@ -1143,6 +1191,9 @@ async fn reloader(
                     loaded.version = policy.version;
                 }
                 Err(error) => {
+                    hooks
+                        .failed_reloads
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     // Told once per version (a SIGHUP tries again).
                     loaded.refused_version = new_policy;
                     let summary = format!(

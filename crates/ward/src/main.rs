@@ -9,6 +9,7 @@
 //! - 141: standard output was closed early (`ward check --batch … | head`), see [`output`].
 
 mod anchor;
+mod backup;
 mod block_page;
 mod ca;
 mod check;
@@ -19,6 +20,7 @@ mod gateway;
 mod list_update;
 mod lists;
 mod memory;
+mod metrics;
 mod misuse;
 mod notify;
 mod output;
@@ -29,6 +31,7 @@ mod self_test;
 mod serve;
 mod sign_on;
 mod snapshot;
+mod systemd;
 mod web;
 
 use std::path::PathBuf;
@@ -82,6 +85,10 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(serve::AuditCommand),
+    /// Back up Ward's data while it runs: the database (SQLite), the journal, the index, the keys.
+    Backup(backup::BackupArgs),
+    /// Restore a backup into an empty data folder.
+    Restore(backup::BackupArgs),
     /// The school's certificate authority for HTTPS inspection.
     #[command(subcommand)]
     Ca(ca::CaCommand),
@@ -127,6 +134,8 @@ fn main() -> ExitCode {
         Command::Detect(command) => detect::run(command),
         Command::Serve(arguments) => serve::run(arguments),
         Command::Audit(command) => serve::audit(command),
+        Command::Backup(arguments) => backup::backup_command(arguments),
+        Command::Restore(arguments) => backup::restore_command(arguments),
         Command::Ca(command) => ca::run(command),
         Command::Directory(command) => directory::run(command),
     };

@@ -43,7 +43,7 @@ pub enum AuditCommand {
     Verify(ServeArgs),
 }
 
-fn load_config(arguments: &ServeArgs) -> Result<Config, Failure> {
+pub(crate) fn load_config(arguments: &ServeArgs) -> Result<Config, Failure> {
     Config::load(arguments.config.as_deref(), std::env::vars()).map_err(Failure::usage)
 }
 
@@ -64,7 +64,7 @@ pub(crate) async fn open_store(config: &Config) -> anyhow::Result<Store> {
         .with_context(|| format!("database {}", ward_store::redact_url(&url)))
 }
 
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -78,11 +78,16 @@ pub fn run(arguments: ServeArgs) -> Result<u8, Failure> {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Logs go to standard error; standard output has only the lines people and scripts read
     // (the first administrator's password, the console's address).
-    tracing_subscriber::fmt()
+    let logger = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    if config.parsed.log_json {
+        // One object per line: time, level, message and fields, for syslog and collectors.
+        logger.json().flatten_event(true).init();
+    } else {
+        logger.init();
+    }
     runtime()?.block_on(async {
         let listener = TcpListener::bind(config.parsed.console_listen)
             .await
@@ -131,6 +136,19 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     share_descriptors(&mut config);
+    // The operations endpoint comes first: a monitor sees "not ready" while Ward starts.
+    let health = Arc::new(crate::metrics::Health::default());
+    let (stop_metrics, metrics_stopped) = tokio::sync::watch::channel(false);
+    if let Some(address) = config.parsed.metrics_listen {
+        let mut stopped = metrics_stopped.clone();
+        let bound = crate::metrics::start(address, health.clone(), async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await?;
+        // Scripts and tests read this line to find the endpoint.
+        announce!("Ward metrics listening on http://{bound}/");
+    }
+    health.waiting_for("opening the database");
     let database_ready = Arc::new(AtomicBool::new(true));
     let (store, school) = match open_store(&config).await {
         Ok(store) => {
@@ -170,6 +188,8 @@ pub async fn serve(
     writer_config.alert_window =
         SignedDuration::from_mins(i64::try_from(config.alerts.fold_minutes).unwrap_or(60));
     let (events, writer) = EventWriter::start(store.clone(), writer_config)?;
+    health.set_store(store.clone(), school, events.health().clone());
+    health.waiting_for("loading the category index and the policy");
     // Made once (its TLS settings read the system's certificates): synchronised here, and
     // asked by the proxy's log-ins.
     let directory = crate::directory::from_config(&config)?;
@@ -194,6 +214,10 @@ pub async fn serve(
         directory.as_ref(),
     )
     .await?;
+    if let Some(gateway) = &gateway {
+        health.set_gateway(gateway.hooks());
+    }
+    health.waiting_for("starting the console");
 
     let watched = std::sync::Arc::new(crate::detect::watched(
         &config.detection,
@@ -305,8 +329,23 @@ pub async fn serve(
         idle_timeout: Duration::from_secs(config.console.idle_timeout_seconds),
         drain_timeout: Duration::from_secs(10),
     };
+    let backups = crate::backup::schedule(&config, store.clone());
+    // Filtering with a loaded policy (or, with no filter configured, serving the console).
+    health.set_ready(true);
+    crate::systemd::notify("READY=1");
+    let shutdown = {
+        let health = health.clone();
+        async move {
+            shutdown.await;
+            health.set_ready(false);
+            crate::systemd::notify("STOPPING=1");
+        }
+    };
     crate::web::serve(listener, app, limits, shutdown).await;
     tracing::info!("stopping: writing queued events");
+    if let Some(backups) = backups {
+        backups.abort();
+    }
     sweeper.abort();
     if let Some(reconnect) = reconnect {
         reconnect.abort();
@@ -328,6 +367,7 @@ pub async fn serve(
     drop(events);
     writer.shutdown().await;
     store.close().await;
+    let _ = stop_metrics.send(true);
     tracing::info!("stopped");
     Ok(())
 }
