@@ -527,21 +527,49 @@ fn move_file(from: &Path, to: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Starts the scheduled backups, if `[backup] folder` is set.
+/// Starts the scheduled backups, if `[backup] folder` is set. The next one is due
+/// `every_hours` after the newest in the folder (at once if there is none, or it is older), so
+/// that restarts neither skip backups nor take extra ones.
 pub fn schedule(config: &Config, store: Store) -> Option<tokio::task::JoinHandle<()>> {
     let folder = backup_folder(config)?;
     let config = config.clone();
     Some(tokio::spawn(async move {
         let period = std::time::Duration::from_secs(config.backup.every_hours * 3600);
-        let mut ticks = tokio::time::interval(period);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
-            ticks.tick().await;
+            let since = scheduled_backups(&folder)
+                .last()
+                .and_then(|newest| std::fs::metadata(newest).ok())
+                .and_then(|m| m.modified().ok())
+                .and_then(|at| at.elapsed().ok());
+            if let Some(since) = since
+                && since < period
+            {
+                tokio::time::sleep(period - since).await;
+            }
             if let Err(error) = scheduled(&config, &store, &folder).await {
-                tracing::error!(error = %format!("{error:#}"), folder = %folder.display(), "the scheduled backup failed");
+                tracing::error!(error = %format!("{error:#}"), folder = %folder.display(), "the scheduled backup failed; trying again in an hour");
+                tokio::time::sleep(std::time::Duration::from_secs(3600)).await;
             }
         }
     }))
+}
+
+/// The backups Ward took by itself in `folder`, oldest first (their names sort by time).
+fn scheduled_backups(folder: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(folder) else {
+        return Vec::new();
+    };
+    let mut taken: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(SCHEDULED_PREFIX) && n.ends_with(".tar.gz"))
+        })
+        .collect();
+    taken.sort();
+    taken
 }
 
 async fn scheduled(config: &Config, store: &Store, folder: &Path) -> anyhow::Result<()> {
@@ -556,17 +584,8 @@ async fn scheduled(config: &Config, store: &Store, folder: &Path) -> anyhow::Res
         files = written.files,
         "backup taken"
     );
-    // The oldest beyond `keep` go (names sort by time).
-    let mut taken: Vec<PathBuf> = std::fs::read_dir(folder)?
-        .filter_map(Result::ok)
-        .map(|entry| entry.path())
-        .filter(|path| {
-            path.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(SCHEDULED_PREFIX) && n.ends_with(".tar.gz"))
-        })
-        .collect();
-    taken.sort();
+    // The oldest beyond `keep` go.
+    let taken = scheduled_backups(folder);
     let excess = taken.len().saturating_sub(config.backup.keep);
     for old in &taken[..excess] {
         if let Err(error) = std::fs::remove_file(old) {
