@@ -110,6 +110,11 @@ fn ward_user(root: &Path) -> (u32, u32) {
 
 /// Runs the installed `ward ARGUMENTS` as the `ward` user.
 fn as_ward(root: &Path, arguments: &[&str]) -> Command {
+    as_ward_with(root, &[], arguments)
+}
+
+/// Runs the installed `ward ARGUMENTS` as the `ward` user, with `setpriv`'s `options` too.
+fn as_ward_with(root: &Path, options: &[&str], arguments: &[&str]) -> Command {
     let (uid, gid) = ward_user(root);
     let mut command = Command::new("setpriv");
     command
@@ -117,8 +122,9 @@ fn as_ward(root: &Path, arguments: &[&str]) -> Command {
             &format!("--reuid={uid}"),
             &format!("--regid={gid}"),
             "--clear-groups",
-            "--",
         ])
+        .args(options)
+        .arg("--")
         .arg(root.join("usr/bin/ward"))
         .args(arguments)
         .current_dir(root.join("var/lib/ward"));
@@ -137,18 +143,30 @@ struct Running {
 }
 
 impl Running {
-    fn start(root: &Path) -> Running {
+    /// Starts the installed Ward as the `ward` user; `port_53` binds the DNS filter to port 53
+    /// with the one capability the service unit grants (CAP_NET_BIND_SERVICE, ambient).
+    fn start(root: &Path, port_53: Option<&str>) -> Running {
         let data = root.join("var/lib/ward");
         let config = root.join("etc/ward/ward.toml");
-        let mut child = as_ward(
+        let capability: &[&str] = if port_53.is_some() {
+            &[
+                "--inh-caps=+net_bind_service",
+                "--ambient-caps=+net_bind_service",
+                "--bounding-set=-all,+net_bind_service",
+            ]
+        } else {
+            &[]
+        };
+        let mut child = as_ward_with(
             root,
+            capability,
             &["serve", "--config", config.to_str().expect("UTF-8")],
         )
         // The packaged configuration, but in the throwaway root and on ports a test may use.
         .env("WARD_DATA_DIR", &data)
         .env("WARD_BACKUP_FOLDER", data.join("backups"))
         .env("WARD_BACKUP_KEEP", "2")
-        .env("WARD_DNS_LISTEN", "127.0.0.1:0")
+        .env("WARD_DNS_LISTEN", port_53.unwrap_or("127.0.0.1:0"))
         .env("WARD_DNS_UPSTREAM", "127.0.0.1:9")
         .env("WARD_PROXY_LISTEN", "127.0.0.1:0")
         .env("WARD_CONSOLE_LISTEN", "127.0.0.1:0")
@@ -372,7 +390,7 @@ fn the_debian_package_installs_runs_as_its_own_user_and_upgrades_keeping_configu
         .arg(format!("{uid}:{gid}"))
         .arg(&backups));
     assert!(ok, "{said}");
-    let running = Running::start(&root);
+    let running = Running::start(&root, None);
     assert!(
         running.printed.iter().any(|l| l.contains("Ward is set up")),
         "{:?}",
@@ -426,8 +444,14 @@ fn the_debian_package_installs_runs_as_its_own_user_and_upgrades_keeping_configu
         changed,
         "the technician's configuration is kept"
     );
-    // The data is kept: no first start again, the same administrator, still filtering.
-    let running = Running::start(&root);
+    // The data is kept: no first start again, the same administrator, still filtering; and
+    // port 53 is bound as the ward user with the unit's one capability (on an address of the
+    // loopback network no other test uses).
+    let running = Running::start(&root, Some("127.83.41.7:53"));
+    assert_eq!(
+        running.address("Ward DNS filter listening on "),
+        "127.83.41.7:53"
+    );
     assert!(
         !running.printed.iter().any(|l| l.contains("Ward is set up")),
         "{:?}",
