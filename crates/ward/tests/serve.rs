@@ -4737,62 +4737,13 @@ fn staff_are_emailed_a_teachers_incident_an_unblock_request_and_a_colleagues_req
         assert_eq!(status, 303, "{body}");
     };
     set_email("1", "head@school.test");
-    let create = |username: &str, name: &str, role: &str| -> String {
-        let (status, page) = console_post(
-            base,
-            &admin,
-            "/accounts",
-            &[
-                ("username", username),
-                ("display_name", name),
-                ("roles", role),
-                ("csrf", &csrf),
-            ],
-        );
-        assert_eq!(status, 200, "{page}");
-        page.split("<code>")
-            .nth(1)
-            .and_then(|rest| rest.split('<').next())
-            .expect("the one-time password")
-            .to_owned()
-    };
-    let teacher_password = create("mr.green", "Mr Green", "teacher");
-    create("deputy", "Ms Deputy", "dsl");
+    let teacher_password = create_account(base, &admin, &csrf, "mr.green", "Mr Green", "teacher");
+    create_account(base, &admin, &csrf, "deputy", "Ms Deputy", "dsl");
     set_email("3", "deputy@school.test");
 
     // A teacher records an incident: the DSL and headteacher are emailed (not the teacher).
-    let (_, _, session) = log_in(base, "mr.green", &teacher_password);
-    let teacher = session.expect("a session");
-    let (_, page) = console_get(base, &teacher, "/account/password");
-    let new_password = "cobalt lantern orchard ninety";
-    let (status, body) = console_post(
-        base,
-        &teacher,
-        "/account/password",
-        &[
-            ("current", &teacher_password),
-            ("new", new_password),
-            ("confirm", new_password),
-            ("csrf", &field(&page, "csrf")),
-        ],
-    );
-    assert_eq!(status, 303, "{body}");
-    // Then this school year's staff agreement.
-    accept_staff_agreement(base, &teacher);
-    let (_, page) = console_get(base, &teacher, "/incidents/new");
-    let (status, body) = console_post(
-        base,
-        &teacher,
-        "/incidents",
-        &[
-            ("kind", "pupil:non-educational-sites"),
-            ("username", "t.jones"),
-            ("evidence", "Tom had a betting site open in maths"),
-            ("reported_by", "Mr Green"),
-            ("csrf", &field(&page, "csrf")),
-        ],
-    );
-    assert_eq!(status, 303, "{body}");
+    let teacher = first_log_in(base, "mr.green", &teacher_password);
+    record_incident(base, &teacher, "Tom had a betting site open in maths");
     let messages = smtp.wait_for(1);
     let incident = messages
         .iter()
@@ -5419,14 +5370,14 @@ fn sqlite_number(path: &Path, sql: &str) -> i64 {
 
 /// GET `url` with no proxy: the status and the body.
 fn plain_get(url: &str) -> (u16, String) {
-    match agent().get(url).call() {
-        Ok(mut response) => (
-            response.status().as_u16(),
-            response.body_mut().read_to_string().unwrap_or_default(),
-        ),
-        Err(ureq::Error::StatusCode(status)) => (status, String::new()),
-        Err(error) => panic!("GET {url}: {error}"),
-    }
+    let mut response = agent()
+        .get(url)
+        .call()
+        .unwrap_or_else(|error| panic!("GET {url}: {error}"));
+    (
+        response.status().as_u16(),
+        response.body_mut().read_to_string().unwrap_or_default(),
+    )
 }
 
 /// The value of one sample (`name` with its labels, as written) in a Prometheus scrape.
@@ -5537,8 +5488,9 @@ fn metrics_and_readiness_follow_start_up_and_agree_with_the_database_under_load(
         plain_get(&format!("{metrics}/healthz")),
         (200, "alive\n".into())
     );
-    let (status, _) = plain_get(&format!("{metrics}/readyz"));
+    let (status, body) = plain_get(&format!("{metrics}/readyz"));
     assert_eq!(status, 503, "not ready while the database is held");
+    assert_eq!(body, "not ready: opening the database\n");
     let mut buffer = [0u8; 256];
     assert!(
         notify.recv(&mut buffer).is_err(),
@@ -5729,15 +5681,37 @@ fn ward_run(folder: &Path, arguments: &[&str], environment: &[(&str, &str)]) -> 
 /// its checkpoints. A damaged archive, one from a newer schema and a folder in use are refused,
 /// and nothing is changed.
 #[test]
-fn a_backup_taken_under_load_restores_into_an_empty_folder_with_its_events_alerts_and_audit_chain()
-{
+fn a_backup_taken_under_load_restores_into_an_empty_folder_with_its_events_alerts_incidents_and_audit_chain()
+ {
     let folder = temp_folder("backup");
     let policy = DNS_POLICY.replace(
         "verdict = \"VERDICT\"",
         "verdict = \"unacceptable\"\nalert = 3",
     );
-    let (server, proxy) =
-        start_with_proxy(&folder, &policy, &[("WARD_METRICS_LISTEN", "127.0.0.1:0")]);
+    let (server, proxy) = start_with_proxy(
+        &folder,
+        &policy,
+        &[
+            ("WARD_METRICS_LISTEN", "127.0.0.1:0"),
+            ("WARD_ADMIN_PASSWORD", "backup test password"),
+        ],
+    );
+    // An incident recorded by a teacher, before the backup.
+    let base = &server.base;
+    let (status, _, session) = log_in(base, "admin", "backup test password");
+    assert_eq!(status, 303);
+    let admin = session.expect("a session");
+    let (_, page) = console_get(base, &admin, "/accounts");
+    let password = create_account(
+        base,
+        &admin,
+        &field(&page, "csrf"),
+        "mr.green",
+        "Mr Green",
+        "teacher",
+    );
+    let teacher = first_log_in(base, "mr.green", &password);
+    record_incident(base, &teacher, "Tom had a betting site open in maths");
     let metrics = server
         .printed
         .iter()
@@ -5931,4 +5905,73 @@ fn sqlite_text(path: &Path, sql: &str) -> String {
                 .expect("a text")
                 .unwrap_or_default()
         })
+}
+
+/// The administrator creates a console account; returns its one-time password.
+fn create_account(
+    base: &str,
+    admin: &str,
+    csrf: &str,
+    username: &str,
+    name: &str,
+    role: &str,
+) -> String {
+    let (status, page) = console_post(
+        base,
+        admin,
+        "/accounts",
+        &[
+            ("username", username),
+            ("display_name", name),
+            ("roles", role),
+            ("csrf", csrf),
+        ],
+    );
+    assert_eq!(status, 200, "{page}");
+    page.split("<code>")
+        .nth(1)
+        .and_then(|rest| rest.split('<').next())
+        .expect("the one-time password")
+        .to_owned()
+}
+
+/// A new account's first log-in: a password of its own, then this school year's staff
+/// agreement; returns the session.
+fn first_log_in(base: &str, username: &str, one_time_password: &str) -> String {
+    let (_, _, session) = log_in(base, username, one_time_password);
+    let session = session.expect("a session");
+    let (_, page) = console_get(base, &session, "/account/password");
+    let new_password = "cobalt lantern orchard ninety";
+    let (status, body) = console_post(
+        base,
+        &session,
+        "/account/password",
+        &[
+            ("current", one_time_password),
+            ("new", new_password),
+            ("confirm", new_password),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
+    accept_staff_agreement(base, &session);
+    session
+}
+
+/// Records a pupil incident about t.jones with `evidence`, reported by Mr Green.
+fn record_incident(base: &str, session: &str, evidence: &str) {
+    let (_, page) = console_get(base, session, "/incidents/new");
+    let (status, body) = console_post(
+        base,
+        session,
+        "/incidents",
+        &[
+            ("kind", "pupil:non-educational-sites"),
+            ("username", "t.jones"),
+            ("evidence", evidence),
+            ("reported_by", "Mr Green"),
+            ("csrf", &field(&page, "csrf")),
+        ],
+    );
+    assert_eq!(status, 303, "{body}");
 }
