@@ -5348,8 +5348,11 @@ fn a_parents_link_unanswered_for_a_week_is_followed_by_a_reminder() {
     assert!(ok, "{log}");
 }
 
-/// One number from an SQLite database.
-fn sqlite_number(path: &Path, sql: &str) -> i64 {
+/// One value from an SQLite database (the tests' own SQL).
+fn sqlite_value<T>(path: &Path, sql: &str) -> T
+where
+    T: for<'r> sqlx::Decode<'r, sqlx::Sqlite> + sqlx::Type<sqlx::Sqlite> + Send + Unpin,
+{
     let database = format!("sqlite://{}", path.display());
     tokio::runtime::Runtime::new()
         .expect("runtime")
@@ -5358,14 +5361,21 @@ fn sqlite_number(path: &Path, sql: &str) -> i64 {
             let mut connection = sqlx::SqliteConnection::connect(&database)
                 .await
                 .expect("open");
-            // The tests' own SQL.
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .fetch_one(&mut connection)
                 .await
                 .expect("query")
                 .try_get(0)
-                .expect("a number")
+                .expect("a value")
         })
+}
+
+fn sqlite_number(path: &Path, sql: &str) -> i64 {
+    sqlite_value(path, sql)
+}
+
+fn sqlite_text(path: &Path, sql: &str) -> String {
+    sqlite_value::<Option<String>>(path, sql).unwrap_or_default()
 }
 
 /// GET `url` with no proxy: the status and the body.
@@ -5884,27 +5894,6 @@ fn a_backup_taken_under_load_restores_into_an_empty_folder_with_its_events_alert
         !restored_audit.is_empty() && original_audit.starts_with(&restored_audit),
         "restored {restored_audit}\noriginal {original_audit}"
     );
-}
-
-/// One text from an SQLite database.
-fn sqlite_text(path: &Path, sql: &str) -> String {
-    let database = format!("sqlite://{}", path.display());
-    tokio::runtime::Runtime::new()
-        .expect("runtime")
-        .block_on(async {
-            use sqlx::{Connection, Row};
-            let mut connection = sqlx::SqliteConnection::connect(&database)
-                .await
-                .expect("open");
-            // The tests' own SQL.
-            sqlx::query(sqlx::AssertSqlSafe(sql))
-                .fetch_one(&mut connection)
-                .await
-                .expect("query")
-                .try_get::<Option<String>, _>(0)
-                .expect("a text")
-                .unwrap_or_default()
-        })
 }
 
 /// The administrator creates a console account; returns its one-time password.
