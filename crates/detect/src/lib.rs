@@ -5,6 +5,7 @@
 //! phrase into the same canonical words, so that writing a phrase differently (accents, look-alike
 //! letters, leetspeak, letters spaced apart, invisible characters) does not get it past the lists.
 
+pub mod concepts;
 pub mod context;
 mod e2guardian;
 pub mod eval;

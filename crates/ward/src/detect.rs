@@ -411,6 +411,12 @@ fn train(arguments: &TrainArgs) -> Result<u8, Failure> {
         checked.harmless.0,
         percent(ratio(checked.harmless.1, checked.harmless.0))
     );
+    say!(
+        "the classifier alone: recall {}, false alarms on {} harmless cases ({})",
+        percent(ratio(checked.model_alone.0, risky)),
+        checked.model_alone.1,
+        percent(ratio(checked.model_alone.1, checked.harmless.0))
+    );
     Ok(EXIT_OK)
 }
 
