@@ -429,10 +429,11 @@ pub enum Written<'a> {
     Pair(&'a str, &'a str),
     /// Characters of a word; a space marks its start or end.
     Chars(&'a str),
-    /// A word family ([`crate::concepts`]): one of its words was in the text.
-    Family(&'static str),
-    /// Two word families near each other in the text (within [`FAMILY_WINDOW`] words).
-    Families(&'static str, &'static str),
+    /// A word of a family ([`crate::concepts`]): the word, and its family.
+    Family(&'a str, &'static str),
+    /// Words of two families near each other in the text (within [`FAMILY_WINDOW`] words),
+    /// in the text's order, with their families.
+    Families((&'a str, &'static str), (&'a str, &'static str)),
 }
 
 impl std::fmt::Display for Written<'_> {
@@ -445,8 +446,9 @@ impl std::fmt::Display for Written<'_> {
                 let end = if chars.ends_with(' ') { "" } else { "…" };
                 write!(f, "{start}{}{end}", chars.trim())
             }
-            Written::Family(family) => write!(f, "[{family}]"),
-            Written::Families(a, b) => write!(f, "[{a}]+[{b}]"),
+            // What the family carries over from: "words like hits".
+            Written::Family(word, _) => write!(f, "words like {word}"),
+            Written::Families((a, _), (b, _)) => write!(f, "{a} … {b}"),
         }
     }
 }
@@ -463,8 +465,10 @@ fn explains(written: &Written<'_>) -> bool {
         Written::Word(word) => !LITTLE.contains(word),
         Written::Pair(a, b) => !(LITTLE.contains(a) && LITTLE.contains(b)),
         Written::Chars(chars) => chars.trim().chars().count() >= 4,
-        Written::Family(family) => !PLAIN_FAMILIES.contains(family),
-        Written::Families(a, b) => !(PLAIN_FAMILIES.contains(a) && PLAIN_FAMILIES.contains(b)),
+        Written::Family(_, family) => !PLAIN_FAMILIES.contains(family),
+        Written::Families((_, a), (_, b)) => {
+            !(PLAIN_FAMILIES.contains(a) && PLAIN_FAMILIES.contains(b))
+        }
     }
 }
 
@@ -477,35 +481,40 @@ pub const FAMILY_WINDOW: usize = 6;
 
 /// The word families seen so far in a text, to pair each new one with those near it.
 #[derive(Default)]
-struct Families {
-    /// (word position, family), in order.
-    seen: Vec<(usize, &'static str)>,
+struct Families<'t> {
+    /// (word position, the word, its family), in order.
+    seen: Vec<(usize, &'t str, &'static str)>,
     /// The pairs given already: each counts once a text, however often it recurs (a page's
     /// paragraph says "i" and "you" many times).
     paired: Vec<u32>,
 }
 
-impl Families {
-    /// The word at `position` is of `family`: its feature (not for everyday families such as
+impl<'t> Families<'t> {
+    /// `word`, at `position`, is of `family`: its feature (not for everyday families such as
     /// `self`), and its pairs with the families within [`FAMILY_WINDOW`] words before it (at
     /// least one of the two not an everyday family).
-    fn note<'t>(
+    fn note(
         &mut self,
         position: usize,
+        word: &'t str,
         family: &'static str,
         found: &mut impl FnMut(u32, Written<'t>),
     ) {
         let plain = PLAIN_FAMILIES.contains(&family);
         if !plain {
-            found(hash(b'k', &[family.as_bytes()]), Written::Family(family));
+            found(
+                hash(b'k', &[family.as_bytes()]),
+                Written::Family(word, family),
+            );
         }
-        for &(at, other) in self.seen.iter().rev() {
+        for &(at, earlier, other) in self.seen.iter().rev() {
             if position - at > FAMILY_WINDOW {
                 break;
             }
             if other == family || (plain && PLAIN_FAMILIES.contains(&other)) {
                 continue;
             }
+            // The key does not depend on the order the words came in.
             let (a, b) = if other < family {
                 (other, family)
             } else {
@@ -514,10 +523,10 @@ impl Families {
             let key = hash(b'p', &[a.as_bytes(), b"+", b.as_bytes()]);
             if !self.paired.contains(&key) {
                 self.paired.push(key);
-                found(key, Written::Families(a, b));
+                found(key, Written::Families((earlier, other), (word, family)));
             }
         }
-        self.seen.push((position, family));
+        self.seen.push((position, word, family));
     }
 }
 
@@ -556,7 +565,7 @@ pub fn features<'t>(text: &'t str, mut found: impl FnMut(u32, Written<'t>)) {
         let key = hash(b'w', &[word.as_bytes()]);
         found(key, Written::Word(word));
         if let Some(family) = family_of(key, word) {
-            families.note(position, family, &mut found);
+            families.note(position, word, family, &mut found);
         }
         position += 1;
         if let Some(previous) = previous {
