@@ -1208,4 +1208,50 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn word_families_and_their_pairs_are_features_once_a_text() {
+        let mut written = Vec::new();
+        let mut keys = Vec::new();
+        features(
+            " nobody would care if i died nobody at all i died ",
+            |key, w| {
+                if matches!(w, Written::Family(..) | Written::Families(..)) {
+                    written.push(w.to_string());
+                    keys.push(key);
+                }
+            },
+        );
+        // "died" is of the family `death`, "nobody" of `nobody`; "i" (`self`) is everyday:
+        // no feature alone, only in pairs.
+        assert!(
+            written.contains(&"words like died".to_owned()),
+            "{written:?}"
+        );
+        assert!(written.contains(&"nobody … died".to_owned()), "{written:?}");
+        assert!(written.contains(&"i … died".to_owned()), "{written:?}");
+        assert!(!written.iter().any(|w| w == "words like i"), "{written:?}");
+        // The same pair of families again later in the text is not counted again.
+        let pairs: Vec<&String> = written.iter().filter(|w| w.contains('…')).collect();
+        let mut distinct: Vec<u32> = keys
+            .iter()
+            .zip(&written)
+            .filter(|(_, w)| w.contains('…'))
+            .map(|(k, _)| *k)
+            .collect();
+        distinct.sort_unstable();
+        distinct.dedup();
+        assert_eq!(distinct.len(), pairs.len(), "{written:?}");
+        // The order the words came in does not change the pair's key.
+        let key_of = |text: &str| {
+            let mut found = None;
+            features(text, |key, w| {
+                if matches!(w, Written::Families(..)) {
+                    found = Some(key);
+                }
+            });
+            found.expect("a pair")
+        };
+        assert_eq!(key_of(" nobody died "), key_of(" died nobody "));
+    }
 }
