@@ -1760,18 +1760,7 @@ fn a_killed_ward_counts_what_it_lost_on_the_next_start() {
     let database = folder.join("var/ward.db");
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
     // Another program holds the database's write lock: Ward's writes wait.
-    let mut lock = runtime.block_on(async {
-        use sqlx::Connection;
-        let mut connection =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}", database.display()))
-                .await
-                .expect("open");
-        sqlx::query("BEGIN EXCLUSIVE")
-            .execute(&mut connection)
-            .await
-            .expect("lock");
-        connection
-    });
+    let mut lock = hold_database(&runtime, &database);
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket
         .set_read_timeout(Some(Duration::from_secs(2)))
@@ -5451,18 +5440,7 @@ fn metrics_and_readiness_follow_start_up_and_agree_with_the_database_under_load(
 
     // Someone holds the database: Ward waits for it (busy, up to 10 s) before it can filter.
     let runtime = tokio::runtime::Runtime::new().expect("runtime");
-    let mut holder = runtime.block_on(async {
-        use sqlx::Connection;
-        let mut connection =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", database.display()))
-                .await
-                .expect("open");
-        sqlx::raw_sql("BEGIN EXCLUSIVE")
-            .execute(&mut connection)
-            .await
-            .expect("lock");
-        connection
-    });
+    let mut holder = hold_database(&runtime, &database);
 
     let mut child = ward(&folder)
         .arg("serve")
@@ -5963,4 +5941,21 @@ fn record_incident(base: &str, session: &str, evidence: &str) {
         ],
     );
     assert_eq!(status, 303, "{body}");
+}
+
+/// Another program takes the SQLite database's write lock (making the file if there is none)
+/// and holds it until the connection ends its transaction.
+fn hold_database(runtime: &tokio::runtime::Runtime, database: &Path) -> sqlx::SqliteConnection {
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}?mode=rwc", database.display()))
+                .await
+                .expect("open");
+        sqlx::raw_sql("BEGIN EXCLUSIVE")
+            .execute(&mut connection)
+            .await
+            .expect("lock");
+        connection
+    })
 }
