@@ -15,11 +15,11 @@
 //!
 //! The order matters while Ward runs. The audit checkpoints are copied before the database, so
 //! that the database's audit chain is never shorter than a checkpoint (`ward audit verify`
-//! would call that a cut). The journal is copied after the database, so that every event not in
-//! the copied database is in the copied journal (a segment removed meanwhile was written to
-//! the database after the copy was taken: it is skipped, the database copy has not got it, and
-//! the copied journal's next segment starts after it. The window is a few milliseconds; events
-//! arriving then are the only ones that can be in neither).
+//! would call that a cut). The journal's segments are opened before the database is copied and
+//! read after it (with any segment begun meanwhile), so that every event journalled before the
+//! copy is in the copied database or the copied journal: a segment the writer removes during
+//! the copy stays readable through its handle. Only events still in the running Ward's memory
+//! queue, not yet journalled, can be in neither.
 //!
 //! `ward restore` unpacks into an empty data folder only, checks every file against the
 //! manifest before anything is put in place, and refuses an archive from a newer schema than
@@ -187,6 +187,16 @@ pub async fn take(config: &Config, store: &Store, out: &Path) -> anyhow::Result<
         archive.add_file("audit.key", &key)?;
     }
 
+    // The journal's files are opened before the database is copied: a segment the writer
+    // removes meanwhile (because the database took it, after the copy began) stays readable
+    // through its handle, and each is read to its length after the copy.
+    let mut journal = Vec::new();
+    for (relative, path) in later {
+        if let Some(file) = open_if_there(&path)? {
+            journal.push((relative, path, file));
+        }
+    }
+
     // 2. The database.
     if sqlite {
         let _ = std::fs::remove_file(&copy);
@@ -199,9 +209,17 @@ pub async fn take(config: &Config, store: &Store, out: &Path) -> anyhow::Result<
         added?;
     }
 
-    // 3. The journal.
-    for (relative, path) in later {
-        archive.add_file(&format!("data/{}", slashed(&relative)), &path)?;
+    // 3. The journal: the files held, and any segment begun while the database was copied.
+    for (relative, path) in files_under(&data_dir.join(JOURNAL))? {
+        let relative = Path::new(JOURNAL).join(relative);
+        if !journal.iter().any(|(held, _, _)| *held == relative)
+            && let Some(file) = open_if_there(&path)?
+        {
+            journal.push((relative, path, file));
+        }
+    }
+    for (relative, path, file) in journal {
+        archive.add_open(&format!("data/{}", slashed(&relative)), file, &path)?;
     }
 
     let manifest = Manifest {
@@ -252,13 +270,14 @@ impl Archive {
     /// Adds `path` as `name`: its size when opened (a file still growing, like the journal's
     /// newest segment, is taken up to there). A file removed meanwhile is left out.
     fn add_file(&mut self, name: &str, path: &Path) -> anyhow::Result<()> {
-        let file = match std::fs::File::open(path) {
-            Ok(file) => file,
-            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(error) => {
-                return Err(error).with_context(|| format!("cannot read {}", path.display()));
-            }
-        };
+        match open_if_there(path)? {
+            Some(file) => self.add_open(name, file, path),
+            None => Ok(()),
+        }
+    }
+
+    /// Adds the open `file` (from `path`) as `name`, up to its length now.
+    fn add_open(&mut self, name: &str, file: std::fs::File, path: &Path) -> anyhow::Result<()> {
         let bytes = file.metadata()?.len();
         let mut reader = Hashing {
             inner: file.take(bytes),
@@ -283,6 +302,15 @@ impl Archive {
             sha256: hex::encode(reader.hasher.finalize()),
         });
         Ok(())
+    }
+}
+
+/// `path` opened for reading; `None` if it has gone (a journal segment the database took).
+fn open_if_there(path: &Path) -> anyhow::Result<Option<std::fs::File>> {
+    match std::fs::File::open(path) {
+        Ok(file) => Ok(Some(file)),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error).with_context(|| format!("cannot read {}", path.display())),
     }
 }
 

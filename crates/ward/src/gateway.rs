@@ -94,15 +94,20 @@ impl GatewayHooks {
         self.proxy.as_ref()
     }
 
+    /// When the index file was built (its modification time).
+    fn index_built(&self) -> Option<jiff::Timestamp> {
+        std::fs::metadata(&self.index_path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|at| jiff::Timestamp::try_from(at).ok())
+    }
+
     fn loaded(&self, policy: &LoadedPolicy, took: Duration) {
         let load = crate::metrics::Load {
             policy_version: policy.version,
             at: jiff::Timestamp::now(),
             took,
-            index_built: std::fs::metadata(&self.index_path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|at| jiff::Timestamp::try_from(at).ok()),
+            index_built: self.index_built(),
             index_keys: policy.index.stats().keys,
         };
         *self.last_load.lock().unwrap_or_else(|e| e.into_inner()) = Some(load);
@@ -206,10 +211,7 @@ impl ward_console::FilterHooks for GatewayHooks {
         let policy = self.live.load().policy.clone();
         let index = policy.index();
         Some(ward_console::ListsStatus {
-            built: std::fs::metadata(&self.index_path)
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|at| jiff::Timestamp::try_from(at).ok()),
+            built: self.index_built(),
             source: self
                 .list_source
                 .as_ref()
