@@ -30,7 +30,10 @@ use std::hash::{BuildHasherDefault, Hasher};
 const EMBEDDED: &[u8] = include_bytes!("../model/ward.model");
 
 /// The first bytes of a model file (the version is the last).
-const MAGIC: &[u8; 8] = b"WARDMDL1";
+const MAGIC: &[u8; 8] = b"WARDMDL2";
+/// The first bytes of a model file of the first version, without the support levels (read as
+/// never supporting the lists).
+const MAGIC_1: &[u8; 8] = b"WARDMDL1";
 
 /// Texts longer than this (bytes of normalised text) are not read by the model: it is trained
 /// on searches, messages, titles and paragraphs, and a whole page is scored by its lists.
@@ -76,6 +79,9 @@ pub struct ModelCategory {
     pub threshold: f32,
     /// Below this probability, a list hit in this category is overruled (0: never).
     pub overrule: f32,
+    /// At or above this probability, the category fires on a text where its phrases were
+    /// found but did not reach the lists' threshold (above 1: never).
+    pub support: f32,
 }
 
 /// What the model makes of a text in one category.
@@ -267,7 +273,7 @@ impl Model {
         }
     }
 
-    /// The model as a file: `WARDMDL1`, then little-endian counts and values (see
+    /// The model as a file: `WARDMDL2`, then little-endian counts and values (see
     /// [`Model::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.weights.len() * 2 + self.index.len() * 5);
@@ -282,6 +288,7 @@ impl Model {
                 category.scale,
                 category.threshold,
                 category.overrule,
+                category.support,
             ] {
                 out.extend_from_slice(&value.to_le_bytes());
             }
@@ -303,12 +310,15 @@ impl Model {
     }
 
     /// Reads a model file: the magic bytes; the number of categories, and each one's id
-    /// (length, UTF-8), bias, scale, threshold and overrule (f32 each); the number of
-    /// features, and each one's key (u32), number of weights and (category, weight) pairs.
+    /// (length, UTF-8), bias, scale, threshold, overrule and support (f32 each; no support in
+    /// a `WARDMDL1` file); the number of features, and each one's key (u32), number of
+    /// weights and (category, weight) pairs.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let mut reader = Reader { bytes, at: 0 };
-        if reader.take(MAGIC.len())? != MAGIC {
-            return Err(ModelError("it does not start with WARDMDL1"));
+        let magic = reader.take(MAGIC.len())?;
+        let first_version = magic == MAGIC_1;
+        if magic != MAGIC && !first_version {
+            return Err(ModelError("it does not start with WARDMDL2 (or WARDMDL1)"));
         }
         let count = reader.byte()?;
         let mut categories = Vec::with_capacity(usize::from(count));
@@ -321,12 +331,14 @@ impl Model {
             let scale = reader.float()?;
             let threshold = reader.float()?;
             let overrule = reader.float()?;
+            let support = if first_version { 2.0 } else { reader.float()? };
             categories.push(ModelCategory {
                 id,
                 bias,
                 scale,
                 threshold,
                 overrule,
+                support,
             });
         }
         let features = reader.u32()?;
@@ -664,6 +676,8 @@ pub struct Example {
     pub labels: Vec<String>,
     /// The categories the lists fired on.
     pub listed: Vec<String>,
+    /// The categories some of whose phrases were found, short of the lists' threshold.
+    pub partial: Vec<String>,
 }
 
 /// How a model is trained.
@@ -728,15 +742,12 @@ pub fn train_on_cases(
         .iter()
         .map(|case| {
             let text = crate::normalise(&case.text);
-            let listed = scanner
-                .scan_normalised(&text)
-                .into_iter()
-                .map(|finding| finding.category)
-                .collect();
+            let (listed, partial) = scanner.lists_alone(&text);
             Example {
                 text,
                 labels: case.labels.clone(),
                 listed,
+                partial,
             }
         })
         .collect();
@@ -823,6 +834,15 @@ pub fn train_and_check(
             .into_iter()
             .find(|level| *level < lowest_rightful)
             .unwrap_or(0.0);
+        // Where some of the category's phrases were found, short of the lists' threshold:
+        // the lowest level at which no such harmless case fired, never under one half.
+        let highest_partial_harmless = (0..examples.len())
+            .filter(|i| {
+                examples[*i].labels.is_empty() && examples[*i].partial.contains(&category.id)
+            })
+            .map(out_of_fold)
+            .fold(0.0f32, f32::max);
+        category.support = next_step(highest_partial_harmless.max(0.499)).min(category.threshold);
     }
     let checked = check(&model, examples, &held_out);
     (model, checked)
@@ -845,7 +865,10 @@ fn check(model: &Model, examples: &[Example], held_out: &[Vec<f32>]) -> CrossVal
             let Some(&p) = probabilities.get(c) else {
                 return listed;
             };
-            (listed && p >= category.overrule) || p >= category.threshold
+            let partial = example.partial.contains(&category.id);
+            (listed && p >= category.overrule)
+                || p >= category.threshold
+                || (partial && p >= category.support)
         };
         let any = model
             .categories
@@ -1061,6 +1084,7 @@ fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) 
                 scale,
                 threshold: 0.5,
                 overrule: 0.0,
+                support: 2.0,
             })
             .collect(),
         index,
@@ -1078,6 +1102,7 @@ mod tests {
             text: normalise_phrase(text),
             labels: labels.iter().map(|l| (*l).to_owned()).collect(),
             listed: Vec::new(),
+            partial: Vec::new(),
         }
     }
 
@@ -1152,6 +1177,29 @@ mod tests {
         let read = Model::from_bytes(&first.to_bytes()).expect("reads back");
         assert_eq!(read.to_bytes(), first.to_bytes());
         assert_eq!(read.categories(), first.categories());
+    }
+
+    #[test]
+    fn a_first_version_file_reads_as_never_supporting_the_lists() {
+        let model = train(&categories(), &examples(), &Training::default());
+        let bytes = model.to_bytes();
+        // The same file as the first version wrote it: no support level after the overrule.
+        let mut first = MAGIC_1.to_vec();
+        let mut at = MAGIC.len();
+        first.push(bytes[at]);
+        at += 1;
+        for _ in 0..model.categories().len() {
+            let length = usize::from(bytes[at]);
+            first.extend_from_slice(&bytes[at..at + 1 + length + 16]);
+            at += 1 + length + 20;
+        }
+        first.extend_from_slice(&bytes[at..]);
+        let read = Model::from_bytes(&first).expect("a first-version file reads");
+        for (old, new) in read.categories().iter().zip(model.categories()) {
+            assert_eq!((old.threshold, old.overrule), (new.threshold, new.overrule));
+            assert!(old.support > 1.0, "{old:?}");
+        }
+        assert_eq!(read.feature_count(), model.feature_count());
     }
 
     #[test]

@@ -101,3 +101,58 @@ fn the_lists_in_other_languages_keep_catching_their_dev_cases() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// The lists and the classifier together: where some of a category's phrases were found short
+/// of its threshold and the classifier was sure enough "with phrases", the finding says so
+/// (layer `Together`), and it never stands in for a list hit or for the classifier firing
+/// alone. On the dev cases it catches some the two layers miss apart.
+#[test]
+fn phrases_short_of_the_threshold_and_a_fairly_sure_classifier_fire_together() {
+    use ward_detect::Layer;
+    let (cases, problems) = parse_cases("dev.tsv", include_str!("../eval/dev.tsv"));
+    assert!(problems.is_empty(), "{problems:?}");
+    let model = Model::shared();
+    let scanner = Scanner::new(default_lists()).with_model(model.clone());
+    let mut together = Vec::new();
+    for case in &cases {
+        for finding in scanner.scan(&case.text) {
+            if finding.layer != Layer::Together {
+                continue;
+            }
+            let category = scanner
+                .lists()
+                .categories
+                .iter()
+                .find(|c| c.id == finding.category)
+                .expect("a listed category");
+            let known = model
+                .categories()
+                .iter()
+                .find(|c| c.id == finding.category)
+                .expect("a category the model knows");
+            let view = finding.model.as_ref().expect("the classifier's view");
+            let sure = f32::from(view.per_mille) / 1000.0;
+            assert!(
+                finding.score > 0 && finding.score < category.threshold,
+                "{:?}: {finding:?}",
+                case.text
+            );
+            assert!(
+                sure + 0.001 >= known.support && sure < known.threshold + 0.001,
+                "{:?}: {sure} against {} and {}",
+                case.text,
+                known.support,
+                known.threshold
+            );
+            together.push((case.text.clone(), case.labels.clone()));
+        }
+    }
+    let rightful = together
+        .iter()
+        .filter(|(_, labels)| !labels.is_empty())
+        .count();
+    assert!(
+        rightful >= 5,
+        "only {rightful} dev cases fired together: {together:?}"
+    );
+}

@@ -69,6 +69,24 @@ fn the_shipped_list_reads_without_problems_and_covers_m2() {
     }
 }
 
+/// A phrase written twice in a category (perhaps spelt differently, the same once normalised)
+/// would count twice in one text: each phrase is to count once.
+#[test]
+fn no_phrase_is_listed_twice_in_a_category() {
+    let mut twice = Vec::new();
+    for category in &default_lists().categories {
+        let mut seen = std::collections::HashSet::new();
+        for phrase in &category.phrases {
+            let mut parts: Vec<String> = phrase.parts.iter().map(|p| p.written()).collect();
+            parts.sort();
+            if !seen.insert(parts) {
+                twice.push(format!("{}: {}", category.id, phrase.written()));
+            }
+        }
+    }
+    assert!(twice.is_empty(), "listed twice:\n{}", twice.join("\n"));
+}
+
 #[test]
 fn self_harm() {
     table(
