@@ -707,6 +707,9 @@ impl Default for Training {
     }
 }
 
+/// The levels of "sure it is not this category" at which a list hit may be overruled.
+const OVERRULE_LEVELS: [f32; 9] = [0.30, 0.20, 0.15, 0.10, 0.07, 0.05, 0.03, 0.02, 0.01];
+
 /// The folds of the cross-validation.
 const FOLDS: usize = 5;
 
@@ -819,20 +822,31 @@ pub fn train_and_check(
         let allowed = (harmless.len() as f32 * training.harmless_allowed) as usize;
         let highest_harmless = harmless.get(allowed).copied().unwrap_or(0.0);
         category.threshold = next_step(highest_harmless.max(0.499));
-        // The most sure "not this category" that overruled no rightful list hit.
-        let lowest_rightful = (0..examples.len())
-            .filter(|i| {
-                let example = &examples[*i];
-                // (A text the model could not read overrules nothing.)
-                !held_out[*i].is_empty()
-                    && example.labels.contains(&category.id)
-                    && example.listed.contains(&category.id)
-            })
+        // How sure "not this category" must be to overrule a list hit: of the levels tried,
+        // the one that overrules most harmless list hits for the rightful ones it overrules
+        // (each rightful one lost counting as two harmless ones saved); at the least, the
+        // highest that overrules no rightful hit.
+        let listed = |i: &usize| {
+            // (A text the model could not read overrules nothing.)
+            !held_out[*i].is_empty() && examples[*i].listed.contains(&category.id)
+        };
+        let rightful: Vec<f32> = (0..examples.len())
+            .filter(|i| listed(i) && examples[*i].labels.contains(&category.id))
             .map(out_of_fold)
-            .fold(1.0f32, f32::min);
-        category.overrule = [0.05, 0.02, 0.01]
+            .collect();
+        let harmless_listed: Vec<f32> = (0..examples.len())
+            .filter(|i| listed(i) && examples[*i].labels.is_empty())
+            .map(out_of_fold)
+            .collect();
+        let gain = |level: f32| {
+            let saved = harmless_listed.iter().filter(|p| **p < level).count() as i64;
+            let lost = rightful.iter().filter(|p| **p < level).count() as i64;
+            saved - 2 * lost
+        };
+        category.overrule = OVERRULE_LEVELS
             .into_iter()
-            .find(|level| *level < lowest_rightful)
+            .filter(|level| gain(*level) > 0 || rightful.iter().all(|p| p >= level))
+            .max_by_key(|level| (gain(*level), (level * 1000.0) as i64))
             .unwrap_or(0.0);
         // Where some of the category's phrases were found, short of the lists' threshold:
         // the lowest level at which no such harmless case fired, never under one half.
