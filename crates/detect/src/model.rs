@@ -12,13 +12,17 @@
 //! several labels), with AdaGrad steps, L2 regularisation and each class weighted to half the
 //! total, over the cases in an order fixed by a seed: the same cases give the same model,
 //! byte for byte, on any machine (the logistic function uses an exponential written here,
-//! not the platform's, whose last bit may differ).
+//! not the platform's, whose last bit may differ). Beside the labelled cases it learns from
+//! the lists' phrases themselves: each plain phrase strong enough to fire alone as a text of
+//! its category, each harmless context (a negative weight) as a harmless text.
 //!
-//! **Thresholds** come from five-fold cross-validation on the training cases: a model is
-//! trained on four fifths and scores the fifth it did not see, and per category the threshold
-//! is the lowest probability at which no harmless case fired (never under one half). The same
-//! out-of-fold scores set how sure the model must be that a text is *not* in a category to
-//! overrule a list hit there: the highest level that overruled no rightful list hit.
+//! **Thresholds** come from five-fold cross-validation on the labelled cases (the phrases are
+//! always learnt from, never held out): a model is trained on four fifths and scores the fifth
+//! it did not see, and per category the threshold is the lowest probability at which no more
+//! than one harmless case in a thousand fired (never under one half). The same out-of-fold
+//! scores set how sure the model must be that a text is *not* in a category to overrule a list
+//! hit there: of the levels tried, the one overruling most harmless list hits for the rightful
+//! ones it overrules (each rightful one counting as two harmless ones).
 //!
 //! **Explaining.** A prediction lists the features that pushed it up most, as written
 //! (`"unalive"`, `"tie a"`, `"…nalive…"`), so a DSL can see why it fired.
@@ -30,10 +34,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 const EMBEDDED: &[u8] = include_bytes!("../model/ward.model");
 
 /// The first bytes of a model file (the version is the last).
-const MAGIC: &[u8; 8] = b"WARDMDL2";
-/// The first bytes of a model file of the first version, without the support levels (read as
-/// never supporting the lists).
-const MAGIC_1: &[u8; 8] = b"WARDMDL1";
+const MAGIC: &[u8; 8] = b"WARDMDL1";
 
 /// Texts longer than this (bytes of normalised text) are not read by the model: it is trained
 /// on searches, messages, titles and paragraphs, and a whole page is scored by its lists.
@@ -79,9 +80,6 @@ pub struct ModelCategory {
     pub threshold: f32,
     /// Below this probability, a list hit in this category is overruled (0: never).
     pub overrule: f32,
-    /// At or above this probability, the category fires on a text where its phrases were
-    /// found but did not reach the lists' threshold (above 1: never).
-    pub support: f32,
 }
 
 /// What the model makes of a text in one category.
@@ -273,7 +271,7 @@ impl Model {
         }
     }
 
-    /// The model as a file: `WARDMDL2`, then little-endian counts and values (see
+    /// The model as a file: `WARDMDL1`, then little-endian counts and values (see
     /// [`Model::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(16 + self.weights.len() * 2 + self.index.len() * 5);
@@ -288,7 +286,6 @@ impl Model {
                 category.scale,
                 category.threshold,
                 category.overrule,
-                category.support,
             ] {
                 out.extend_from_slice(&value.to_le_bytes());
             }
@@ -310,15 +307,12 @@ impl Model {
     }
 
     /// Reads a model file: the magic bytes; the number of categories, and each one's id
-    /// (length, UTF-8), bias, scale, threshold, overrule and support (f32 each; no support in
-    /// a `WARDMDL1` file); the number of features, and each one's key (u32), number of
-    /// weights and (category, weight) pairs.
+    /// (length, UTF-8), bias, scale, threshold and overrule (f32 each); the number of
+    /// features, and each one's key (u32), number of weights and (category, weight) pairs.
     pub fn from_bytes(bytes: &[u8]) -> Result<Model, ModelError> {
         let mut reader = Reader { bytes, at: 0 };
-        let magic = reader.take(MAGIC.len())?;
-        let first_version = magic == MAGIC_1;
-        if magic != MAGIC && !first_version {
-            return Err(ModelError("it does not start with WARDMDL2 (or WARDMDL1)"));
+        if reader.take(MAGIC.len())? != MAGIC {
+            return Err(ModelError("it does not start with WARDMDL1"));
         }
         let count = reader.byte()?;
         let mut categories = Vec::with_capacity(usize::from(count));
@@ -331,14 +325,12 @@ impl Model {
             let scale = reader.float()?;
             let threshold = reader.float()?;
             let overrule = reader.float()?;
-            let support = if first_version { 2.0 } else { reader.float()? };
             categories.push(ModelCategory {
                 id,
                 bias,
                 scale,
                 threshold,
                 overrule,
-                support,
             });
         }
         let features = reader.u32()?;
@@ -676,8 +668,9 @@ pub struct Example {
     pub labels: Vec<String>,
     /// The categories the lists fired on.
     pub listed: Vec<String>,
-    /// The categories some of whose phrases were found, short of the lists' threshold.
-    pub partial: Vec<String>,
+    /// Whether it is a list's phrase rather than a labelled case: always learnt from, never
+    /// held out or counted in the cross-validation.
+    pub from_lists: bool,
 }
 
 /// How a model is trained.
@@ -702,7 +695,7 @@ impl Default for Training {
             rate: 0.5,
             l2: 0.001,
             seed: 23,
-            harmless_allowed: 0.0,
+            harmless_allowed: 0.001,
         }
     }
 }
@@ -745,20 +738,59 @@ pub fn train_on_cases(
         .iter()
         .map(|case| {
             let text = crate::normalise(&case.text);
-            let (listed, partial) = scanner.lists_alone(&text);
+            let listed = scanner
+                .scan_normalised(&text)
+                .into_iter()
+                .map(|finding| finding.category)
+                .collect();
             Example {
                 text,
                 labels: case.labels.clone(),
                 listed,
-                partial,
+                from_lists: false,
             }
         })
+        .chain(phrase_examples(scanner.lists(), &categories))
         .collect();
     Ok(train_and_check(
         &categories,
         &examples,
         &Training::default(),
     ))
+}
+
+/// The lists' phrases as examples to learn from: each plain phrase (no `*`) strong enough to
+/// fire its category alone, as a text in that category, and each harmless context (a negative
+/// weight) as a harmless text, so that the model knows the lists' words too and can carry them
+/// to misspellings and to wordings the lists do not have.
+fn phrase_examples(lists: &crate::PhraseLists, categories: &[String]) -> Vec<Example> {
+    let mut examples = Vec::new();
+    for category in &lists.categories {
+        if !categories.contains(&category.id) {
+            continue;
+        }
+        for phrase in &category.phrases {
+            let plain = phrase
+                .parts
+                .iter()
+                .all(|part| part.anchor == crate::phrases::Anchor::Words);
+            if !plain || (phrase.weight > 0 && phrase.weight < category.threshold) {
+                continue;
+            }
+            let text: Vec<&str> = phrase.parts.iter().map(|p| p.text.as_str()).collect();
+            examples.push(Example {
+                text: text.join(" "),
+                labels: if phrase.weight > 0 {
+                    vec![category.id.clone()]
+                } else {
+                    Vec::new()
+                },
+                listed: Vec::new(),
+                from_lists: true,
+            });
+        }
+    }
+    examples
 }
 
 /// How the lists and the model did together on the training cases, each scored by a model
@@ -797,8 +829,8 @@ pub fn train_and_check(
     // Out-of-fold probabilities, per example and category.
     let mut held_out = vec![Vec::new(); examples.len()];
     for fold in 0..FOLDS {
-        let (inside, outside): (Vec<usize>, Vec<usize>) =
-            (0..examples.len()).partition(|i| fold_of(&examples[*i].text) != fold);
+        let (inside, outside): (Vec<usize>, Vec<usize>) = (0..examples.len())
+            .partition(|i| examples[*i].from_lists || fold_of(&examples[*i].text) != fold);
         let model = fit(categories, &encoded, examples, &inside, training);
         for i in outside {
             // A text the model cannot read counts as nothing found (and nothing overruled).
@@ -815,7 +847,7 @@ pub fn train_and_check(
         // The lowest threshold at which no more than the allowed share of harmless cases
         // fired, never under one half.
         let mut harmless: Vec<f32> = (0..examples.len())
-            .filter(|i| examples[*i].labels.is_empty())
+            .filter(|i| examples[*i].labels.is_empty() && !examples[*i].from_lists)
             .map(out_of_fold)
             .collect();
         harmless.sort_by(|a, b| b.total_cmp(a));
@@ -848,15 +880,6 @@ pub fn train_and_check(
             .filter(|level| gain(*level) > 0 || rightful.iter().all(|p| p >= level))
             .max_by_key(|level| (gain(*level), (level * 1000.0) as i64))
             .unwrap_or(0.0);
-        // Where some of the category's phrases were found, short of the lists' threshold:
-        // the lowest level at which no such harmless case fired, never under one half.
-        let highest_partial_harmless = (0..examples.len())
-            .filter(|i| {
-                examples[*i].labels.is_empty() && examples[*i].partial.contains(&category.id)
-            })
-            .map(out_of_fold)
-            .fold(0.0f32, f32::max);
-        category.support = next_step(highest_partial_harmless.max(0.499)).min(category.threshold);
     }
     let checked = check(&model, examples, &held_out);
     (model, checked)
@@ -873,16 +896,16 @@ fn check(model: &Model, examples: &[Example], held_out: &[Vec<f32>]) -> CrossVal
         ..CrossValidated::default()
     };
     for (example, probabilities) in examples.iter().zip(held_out) {
+        if example.from_lists {
+            continue;
+        }
         let fired = |c: usize, category: &ModelCategory| {
             let listed = example.listed.contains(&category.id);
             // A text the model could not read is what the lists say.
             let Some(&p) = probabilities.get(c) else {
                 return listed;
             };
-            let partial = example.partial.contains(&category.id);
-            (listed && p >= category.overrule)
-                || p >= category.threshold
-                || (partial && p >= category.support)
+            (listed && p >= category.overrule) || p >= category.threshold
         };
         let any = model
             .categories
@@ -1098,7 +1121,6 @@ fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) 
                 scale,
                 threshold: 0.5,
                 overrule: 0.0,
-                support: 2.0,
             })
             .collect(),
         index,
@@ -1116,7 +1138,7 @@ mod tests {
             text: normalise_phrase(text),
             labels: labels.iter().map(|l| (*l).to_owned()).collect(),
             listed: Vec::new(),
-            partial: Vec::new(),
+            from_lists: false,
         }
     }
 
@@ -1194,26 +1216,53 @@ mod tests {
     }
 
     #[test]
-    fn a_first_version_file_reads_as_never_supporting_the_lists() {
-        let model = train(&categories(), &examples(), &Training::default());
-        let bytes = model.to_bytes();
-        // The same file as the first version wrote it: no support level after the overrule.
-        let mut first = MAGIC_1.to_vec();
-        let mut at = MAGIC.len();
-        first.push(bytes[at]);
-        at += 1;
-        for _ in 0..model.categories().len() {
-            let length = usize::from(bytes[at]);
-            first.extend_from_slice(&bytes[at..at + 1 + length + 16]);
-            at += 1 + length + 20;
+    fn the_lists_phrases_are_learnt_from_but_never_counted_as_cases() {
+        let cases_file: String = examples()
+            .iter()
+            .map(|e| {
+                let labels = if e.labels.is_empty() {
+                    "none".to_owned()
+                } else {
+                    e.labels.join(",")
+                };
+                format!("chat\t{labels}\t{}\n", e.text)
+            })
+            .collect();
+        let (cases, problems) = crate::eval::parse_cases("cases", &cases_file);
+        assert!(problems.is_empty(), "{problems:?}");
+        let harmless = cases.iter().filter(|c| c.labels.is_empty()).count();
+        let lists = |extra: &str| {
+            let mut lists = crate::PhraseLists::default();
+            let problems = lists.parse(
+                "test",
+                &format!(
+                    "category self-harm \"Self-harm\"\nthreshold 50\n60 want to die\n{extra}\
+                     category drugs \"Drugs\"\nthreshold 50\n60 buy weed\n"
+                ),
+            );
+            assert!(problems.is_empty(), "{problems:?}");
+            crate::Scanner::new(lists)
+        };
+        let plain = lists("");
+        let taught = lists("60 sewer slide\n60 end it tonight\n-40 water slide\n");
+        let (without, checked_without) = train_on_cases(&plain, &cases).expect("trains");
+        let (with, checked_with) = train_on_cases(&taught, &cases).expect("trains");
+        // The phrases are not cases: the cross-validation counts the same cases either way.
+        assert_eq!(checked_without.harmless.0, harmless);
+        assert_eq!(checked_with.harmless.0, harmless);
+        assert_eq!(checked_without.lists_alone.0, checked_with.lists_alone.0);
+        // What the model makes of a phrase no case has, in self-harm (category 0).
+        let sure =
+            |model: &Model, text: &str| model.predict(&normalise_phrase(text))[0].probability;
+        for text in ["sewer slide", "end it tonight"] {
+            assert!(
+                sure(&with, text) > sure(&without, text) + 0.1,
+                "{text}: {} against {}",
+                sure(&with, text),
+                sure(&without, text)
+            );
         }
-        first.extend_from_slice(&bytes[at..]);
-        let read = Model::from_bytes(&first).expect("a first-version file reads");
-        for (old, new) in read.categories().iter().zip(model.categories()) {
-            assert_eq!((old.threshold, old.overrule), (new.threshold, new.overrule));
-            assert!(old.support > 1.0, "{old:?}");
-        }
-        assert_eq!(read.feature_count(), model.feature_count());
+        assert!(sure(&with, "water slide") < 0.5);
     }
 
     #[test]

@@ -431,9 +431,6 @@ pub enum Layer {
     Model,
     /// Both.
     Both,
-    /// Some of the category's phrases were found, short of the lists' threshold, and the
-    /// classifier was sure enough of the rest (its level "with phrases").
-    Together,
     /// Neither (a finding that did not fire, kept to explain a miss).
     Neither,
 }
@@ -445,7 +442,6 @@ impl Layer {
             Layer::Lists => "phrase lists",
             Layer::Model => "classifier",
             Layer::Both => "phrase lists and classifier",
-            Layer::Together => "phrase lists and classifier together",
             Layer::Neither => "neither layer",
         }
     }
@@ -701,22 +697,6 @@ impl Scanner {
         crate::context::temper(self, findings, site)
     }
 
-    /// What the lists alone make of normalised `text`, ignoring any model: the categories
-    /// they fire on, and those some of whose phrases were found short of the threshold (a
-    /// positive score). What the model is trained beside.
-    pub fn lists_alone(&self, text: &str) -> (Vec<String>, Vec<String>) {
-        let mut fired = Vec::new();
-        let mut partial = Vec::new();
-        for finding in self.list_findings(text, &[]) {
-            if finding.layer == Layer::Lists {
-                fired.push(finding.category);
-            } else if finding.score > 0 {
-                partial.push(finding.category);
-            }
-        }
-        (fired, partial)
-    }
-
     /// Every category any phrase of which was found in `text` (any text: it is normalised
     /// here), whether or not its score reached the threshold, highest score first: what a
     /// scan saw, for explaining a miss.
@@ -798,12 +778,8 @@ impl Scanner {
             let known = &model.categories()[m];
             let probability = reading.predictions[m].probability;
             let sure = probability >= known.threshold;
-            // Sure enough to fire where some of the category's phrases were found.
-            let supports = probability >= known.support;
             let found = findings.iter().position(|f| f.category == category.id);
-            if found.is_none()
-                && (phrases_first || (!sure && ((firing && !supports) || probability < 0.1)))
-            {
+            if found.is_none() && (phrases_first || (!sure && (firing || probability < 0.1))) {
                 continue;
             }
             let finding = match found {
@@ -834,7 +810,6 @@ impl Scanner {
                 (true, true) => Layer::Both,
                 (true, false) => Layer::Lists,
                 (false, true) => Layer::Model,
-                (false, false) if !listed && supports && finding.score > 0 => Layer::Together,
                 (false, false) => Layer::Neither,
             };
             let per_mille = |p: f32| (p * 1000.0).round().clamp(0.0, 1000.0) as u16;

@@ -384,20 +384,18 @@ fn train(arguments: &TrainArgs) -> Result<u8, Failure> {
          classifier together:"
     );
     say!(
-        "{:<16} {:>9} {:>13} {:>9} {:>7} {:>7}",
+        "{:<16} {:>9} {:>9} {:>7} {:>7}",
         "category",
         "fires at",
-        "with phrases",
         "overrules",
         "cases",
         "recall"
     );
     for (category, (_, cases, caught)) in model.categories().iter().zip(&checked.categories) {
         say!(
-            "{:<16} {:>8.1}% {:>12.1}% {:>8.1}% {:>7} {:>7}",
+            "{:<16} {:>8.1}% {:>8.1}% {:>7} {:>7}",
             category.id,
             category.threshold * 100.0,
-            category.support * 100.0,
             category.overrule * 100.0,
             cases,
             percent(ratio(*caught, *cases))
