@@ -771,13 +771,29 @@ impl Scanner {
             }
             return findings;
         };
+        // The categories in which a phrase the school has left out is in this text: the
+        // classifier, which learnt the lists' phrases too, does not fire alone there, or
+        // leaving a phrase out would not stop its alerts.
+        let left_out: Vec<String> = if excluded.is_empty() {
+            Vec::new()
+        } else {
+            self.list_findings(text, &[])
+                .into_iter()
+                .filter(|f| {
+                    f.phrases
+                        .iter()
+                        .any(|(written, _)| excluded.contains(written))
+                })
+                .map(|f| f.category)
+                .collect()
+        };
         for (list_index, category) in self.lists.categories.iter().enumerate() {
             let Some(m) = index[list_index] else {
                 continue;
             };
             let known = &model.categories()[m];
             let probability = reading.predictions[m].probability;
-            let sure = probability >= known.threshold;
+            let sure = probability >= known.threshold && !left_out.contains(&category.id);
             let found = findings.iter().position(|f| f.category == category.id);
             if found.is_none() && (phrases_first || (!sure && (firing || probability < 0.1))) {
                 continue;
@@ -1133,6 +1149,35 @@ threshold 30
                 scanner.scan(text)
             );
         }
+    }
+
+    #[test]
+    fn a_phrase_left_out_stops_the_classifier_too() {
+        let scanner = Scanner::new(crate::default_lists()).with_model(Model::shared());
+        let text = normalise("i am going to kill myself tonight");
+        let fired = |excluded: &[String]| -> Vec<String> {
+            scanner
+                .scan_normalised_excluding(&text, excluded)
+                .into_iter()
+                .map(|f| f.category)
+                .collect()
+        };
+        assert!(fired(&[]).contains(&"self-harm".to_owned()));
+        let model_alone = scanner
+            .scores(&text)
+            .into_iter()
+            .find(|f| f.category == "self-harm")
+            .and_then(|f| f.model)
+            .expect("the classifier read it");
+        assert!(
+            model_alone.per_mille >= model_alone.threshold_per_mille,
+            "the classifier alone would fire: {model_alone:?}"
+        );
+        assert!(
+            !fired(&["kill myself".to_owned()]).contains(&"self-harm".to_owned()),
+            "{:?}",
+            scanner.scan_normalised_excluding(&text, &["kill myself".to_owned()])
+        );
     }
 
     #[test]
