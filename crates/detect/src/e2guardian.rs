@@ -213,7 +213,11 @@ fn parse_line(line: &str, banned: bool) -> Result<Phrase, String> {
             ));
         }
     }
-    Ok(Phrase { parts, weight })
+    Ok(Phrase {
+        parts,
+        weight,
+        language: None,
+    })
 }
 
 /// What importing a folder of e2guardian phrase lists did.

@@ -759,7 +759,7 @@ pub fn train_on_cases(
     ))
 }
 
-/// The lists' phrases as examples to learn from: each plain phrase (no `*`) strong enough to
+/// The lists' English phrases as examples to learn from: each plain phrase (no `*`) strong enough to
 /// fire its category alone, as a text in that category, and each harmless context (a negative
 /// weight) as a harmless text, so that the model knows the lists' words too and can carry them
 /// to misspellings and to wordings the lists do not have.
@@ -774,7 +774,12 @@ fn phrase_examples(lists: &crate::PhraseLists, categories: &[String]) -> Vec<Exa
                 .parts
                 .iter()
                 .all(|part| part.anchor == crate::phrases::Anchor::Words);
-            if !plain || (phrase.weight > 0 && phrase.weight < category.threshold) {
+            // The classifier is trained on English: another language's phrases would teach it
+            // to read that language's texts with nothing to tell it what is harmless there.
+            if !plain
+                || phrase.language.is_some()
+                || (phrase.weight > 0 && phrase.weight < category.threshold)
+            {
                 continue;
             }
             let text: Vec<&str> = phrase.parts.iter().map(|p| p.text.as_str()).collect();

@@ -150,6 +150,8 @@ pub struct Phrase {
     pub parts: Vec<Part>,
     /// Its weight (negative for a harmless context).
     pub weight: i32,
+    /// The language its list declared (`language pl`), if not English.
+    pub language: Option<String>,
 }
 
 impl Phrase {
@@ -201,6 +203,8 @@ impl PhraseLists {
     pub fn parse(&mut self, source: &str, text: &str) -> Vec<ListError> {
         let mut problems = Vec::new();
         let mut current: Option<usize> = None;
+        // The language of the phrases from here on (a `language` line), if not English.
+        let mut language: Option<String> = None;
         for (number, line) in text.lines().enumerate() {
             let error = |message: String| ListError {
                 source: source.to_owned(),
@@ -233,6 +237,15 @@ impl PhraseLists {
                     }
                     let title = title.trim().trim_matches('"');
                     current = Some(self.category_index(id, title));
+                }
+                "language" => {
+                    if rest.is_empty() || !rest.chars().all(|c| c.is_ascii_lowercase()) {
+                        problems.push(error(format!(
+                            "a language is a code of lower-case letters (pl, ar): {rest:?}"
+                        )));
+                        continue;
+                    }
+                    language = (rest != "en").then(|| rest.to_owned());
                 }
                 "about" => {
                     let Some(index) = current else {
@@ -285,7 +298,11 @@ impl PhraseLists {
                             let phrases = &mut self.categories[index].phrases;
                             match phrases.iter_mut().find(|p| p.parts == parts) {
                                 Some(same) => same.weight = weight,
-                                None => phrases.push(Phrase { parts, weight }),
+                                None => phrases.push(Phrase {
+                                    parts,
+                                    weight,
+                                    language: language.clone(),
+                                }),
                             }
                         }
                         Some(_) if weight == 0 => {
@@ -821,7 +838,17 @@ impl Scanner {
                 }
             };
             let listed = finding.layer == Layer::Lists;
-            let overruled = listed && probability < known.overrule;
+            // The classifier knows English: it overrules a list hit only if an English phrase
+            // made it (looked up only when it would overrule, which is rare).
+            let overruled = listed
+                && probability < known.overrule
+                && finding.phrases.iter().any(|(written, weight)| {
+                    *weight > 0
+                        && category
+                            .phrases
+                            .iter()
+                            .any(|p| p.language.is_none() && p.written() == *written)
+                });
             finding.layer = match (listed && !overruled, sure) {
                 (true, true) => Layer::Both,
                 (true, false) => Layer::Lists,
@@ -1091,6 +1118,34 @@ threshold 30
         assert_eq!(harm.severity(AgeBand::Staff), 3);
         assert_eq!(harm.phrases[3].written(), "pills & overdos*");
         assert_eq!(lists.phrase_count(), 8);
+    }
+
+    #[test]
+    fn a_language_line_marks_the_phrases_after_it_to_the_end_of_the_file() {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse("en.list", "category self-harm\n60 want to die\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        let problems = lists.parse(
+            "pl.list",
+            "language pl\ncategory self-harm\n60 chce umrzec\nlanguage Polish\n",
+        );
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].line, 4);
+        let problems = lists.parse("more.list", "category self-harm\n60 end it all\n");
+        assert!(problems.is_empty(), "{problems:?}");
+        let languages: Vec<(String, Option<&str>)> = lists.categories[0]
+            .phrases
+            .iter()
+            .map(|p| (p.written(), p.language.as_deref()))
+            .collect();
+        assert_eq!(
+            languages,
+            [
+                ("want to die".to_owned(), None),
+                ("chce umrzec".to_owned(), Some("pl")),
+                ("end it all".to_owned(), None),
+            ]
+        );
     }
 
     #[test]
