@@ -293,10 +293,15 @@ impl PhraseLists {
                         }
                         Some(parts) if !parts.is_empty() && weight != 0 => {
                             // A phrase that reads the same as one the category has already
-                            // (`don't tell` and `dont tell`) counts once: the later line sets
-                            // its weight, so a school's own list can change a built-in one.
+                            // (`don't tell` and `dont tell`, `a & b` and `b & a`) counts once:
+                            // the later line sets its weight, so a school's own list can
+                            // change a built-in one.
                             let phrases = &mut self.categories[index].phrases;
-                            match phrases.iter_mut().find(|p| p.parts == parts) {
+                            let same_parts = |p: &&mut Phrase| {
+                                p.parts.len() == parts.len()
+                                    && p.parts.iter().all(|part| parts.contains(part))
+                            };
+                            match phrases.iter_mut().find(same_parts) {
                                 Some(same) => same.weight = weight,
                                 None => phrases.push(Phrase {
                                     parts,
@@ -790,19 +795,25 @@ impl Scanner {
         };
         // The categories in which a phrase the school has left out is in this text: the
         // classifier, which learnt the lists' phrases too, does not fire alone there, or
-        // leaving a phrase out would not stop its alerts.
-        let left_out: Vec<String> = if excluded.is_empty() {
-            Vec::new()
-        } else {
-            self.list_findings(text, &[])
-                .into_iter()
-                .filter(|f| {
-                    f.phrases
-                        .iter()
-                        .any(|(written, _)| excluded.contains(written))
-                })
-                .map(|f| f.category)
-                .collect()
+        // leaving a phrase out would not stop its alerts. Found (by matching the text again,
+        // with every phrase) only when the classifier would fire and something is left out.
+        let mut left_out: Option<Vec<String>> = None;
+        let mut left_out_of = |category: &str| -> bool {
+            !excluded.is_empty()
+                && left_out
+                    .get_or_insert_with(|| {
+                        self.list_findings(text, &[])
+                            .into_iter()
+                            .filter(|f| {
+                                f.phrases
+                                    .iter()
+                                    .any(|(written, _)| excluded.contains(written))
+                            })
+                            .map(|f| f.category)
+                            .collect()
+                    })
+                    .iter()
+                    .any(|id| id == category)
         };
         for (list_index, category) in self.lists.categories.iter().enumerate() {
             let Some(m) = index[list_index] else {
@@ -810,7 +821,7 @@ impl Scanner {
             };
             let known = &model.categories()[m];
             let probability = reading.predictions[m].probability;
-            let sure = probability >= known.threshold && !left_out.contains(&category.id);
+            let sure = probability >= known.threshold && !left_out_of(&category.id);
             let found = findings.iter().position(|f| f.category == category.id);
             if found.is_none() && (phrases_first || (!sure && (firing || probability < 0.1))) {
                 continue;
@@ -1144,6 +1155,28 @@ threshold 30
                 ("want to die".to_owned(), None),
                 ("chce umrzec".to_owned(), Some("pl")),
                 ("end it all".to_owned(), None),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_phrase_reading_the_same_is_one_phrase_whose_weight_the_later_line_sets() {
+        let mut lists = PhraseLists::default();
+        let problems = lists.parse(
+            "same.list",
+            "category drugs\n20 pills & party\n40 party & pills\n30 don't tell\n50 dont tell\n",
+        );
+        assert!(problems.is_empty(), "{problems:?}");
+        let phrases: Vec<(String, i32)> = lists.categories[0]
+            .phrases
+            .iter()
+            .map(|p| (p.written(), p.weight))
+            .collect();
+        assert_eq!(
+            phrases,
+            [
+                ("pills & party".to_owned(), 40),
+                ("do not tell".to_owned(), 50)
             ]
         );
     }
