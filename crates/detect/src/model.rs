@@ -52,17 +52,15 @@ const MIN_KNOWN_SHARE: f32 = 0.25;
 #[derive(Clone)]
 pub struct Model {
     categories: Vec<ModelCategory>,
-    /// Feature hash → where its weights start in `weights`, and how many there are.
-    index: HashMap<u32, (u32, u8), BuildHasherDefault<KeyHasher>>,
-    /// (category, weight in steps of the category's `scale`), grouped by feature.
-    weights: Vec<(u8, i8)>,
+    /// Feature hash → its weight in each category, in steps of the category's `scale`.
+    table: FeatureTable,
 }
 
 impl std::fmt::Debug for Model {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Model")
             .field("categories", &self.categories)
-            .field("features", &self.index.len())
+            .field("features", &self.table.len())
             .finish()
     }
 }
@@ -91,8 +89,8 @@ pub struct Prediction {
     pub probability: f32,
 }
 
-/// A known feature of a text: its key, as written, and its weights.
-type Known<'m, 't> = (u32, Written<'t>, &'m [(u8, i8)]);
+/// A known feature of a text: its key, as written, and its weight in each category.
+type Known<'m, 't> = (u32, Written<'t>, &'m [i8]);
 
 /// What the model made of one text: the probabilities, and the known features that could
 /// explain them.
@@ -116,16 +114,17 @@ impl Reading<'_, '_> {
         // (key, what it added, as written): a repeated feature adds again.
         let mut raised: Vec<(u32, f32, Written<'_>)> = Vec::new();
         for &(key, written, weights) in &self.kept {
-            if !explains(&written) {
-                continue;
-            }
-            for &(c, step) in weights {
-                if usize::from(c) == category && step > 0 {
-                    raised.push((key, f32::from(step) * scale * self.value, written));
-                }
+            let step = weights[category];
+            if step > 0 && explains(&written) {
+                raised.push((key, f32::from(step) * scale * self.value, written));
             }
         }
-        raised.sort_by_key(|(key, _, _)| *key);
+        // By key, a repeat after the first (the order kept: an unstable sort is faster).
+        let mut order: Vec<(u32, u32)> = (0..raised.len())
+            .map(|at| (raised[at].0, at as u32))
+            .collect();
+        order.sort_unstable();
+        let raised = order.into_iter().map(|(_, at)| raised[at as usize]);
         let mut summed: Vec<(u32, f32, Written<'_>)> = Vec::with_capacity(raised.len());
         for (key, added, written) in raised {
             match summed.last_mut() {
@@ -133,7 +132,8 @@ impl Reading<'_, '_> {
                 _ => summed.push((key, added, written)),
             }
         }
-        summed.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        // Keys are one each now: this order is total.
+        summed.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         // Pieces of a feature already named say nothing more (`myself`, then `…mysel…`).
         let mut named: Vec<(String, f32)> = Vec::with_capacity(EXPLAIN);
         for (_, added, written) in summed {
@@ -185,7 +185,7 @@ impl Model {
 
     /// How many features have weights.
     pub fn feature_count(&self) -> usize {
-        self.index.len()
+        self.table.len()
     }
 
     /// The probability of each category for normalised `text`, in the categories' order.
@@ -215,20 +215,24 @@ impl Model {
     fn predict_known<'m, 't>(&'m self, text: &'t str, keep: bool) -> Reading<'m, 't> {
         // Steps summed in whole numbers, then scaled once by what each feature counts.
         let mut steps = vec![0i32; self.categories.len()];
-        let mut count = 0usize;
         let mut known = 0usize;
         let mut kept: Vec<Known<'m, 't>> = Vec::with_capacity(if keep { 128 } else { 0 });
-        features(text, |key, written| {
-            count += 1;
-            let weights = self.weights_of(key);
-            known += usize::from(!weights.is_empty());
-            for &(category, step) in weights {
-                steps[usize::from(category)] += i32::from(step);
+        // Every feature first, then every lookup: the lookups, each a likely cache miss, do
+        // not wait on one another or on the hashing.
+        let mut all: Vec<(u32, Written<'t>)> = Vec::with_capacity(4 * text.len() + 16);
+        features(text, |key, written| all.push((key, written)));
+        let count = all.len();
+        for (key, written) in all {
+            if let Some(weights) = self.table.get(key) {
+                known += 1;
+                for (sum, &step) in steps.iter_mut().zip(weights) {
+                    *sum += i32::from(step);
+                }
+                if keep {
+                    kept.push((key, written, weights));
+                }
             }
-            if keep && !weights.is_empty() {
-                kept.push((key, written, weights));
-            }
-        });
+        }
         let value = if count == 0 {
             0.0
         } else {
@@ -261,20 +265,10 @@ impl Model {
         self.predict_known(text, true).explain(category)
     }
 
-    fn weights_of(&self, key: u32) -> &[(u8, i8)] {
-        match self.index.get(&key) {
-            Some(&(start, count)) => {
-                let start = start as usize;
-                &self.weights[start..start + usize::from(count)]
-            }
-            None => &[],
-        }
-    }
-
     /// The model as a file: `WARDMDL1`, then little-endian counts and values (see
     /// [`Model::from_bytes`]).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(16 + self.weights.len() * 2 + self.index.len() * 5);
+        let mut out = Vec::with_capacity(16 + self.table.len() * (5 + 2 * self.categories.len()));
         out.extend_from_slice(MAGIC);
         out.push(u8::try_from(self.categories.len()).unwrap_or(u8::MAX));
         for category in &self.categories {
@@ -291,16 +285,22 @@ impl Model {
             }
         }
         // Features in key order, so the same model is the same file.
-        let mut keys: Vec<(&u32, &(u32, u8))> = self.index.iter().collect();
-        keys.sort_unstable_by_key(|(key, _)| **key);
-        out.extend_from_slice(&u32::try_from(keys.len()).unwrap_or(u32::MAX).to_le_bytes());
-        for (key, &(start, count)) in keys {
+        let mut features: Vec<(u32, &[i8])> = self.table.iter().collect();
+        features.sort_unstable_by_key(|(key, _)| *key);
+        out.extend_from_slice(
+            &u32::try_from(features.len())
+                .unwrap_or(u32::MAX)
+                .to_le_bytes(),
+        );
+        for (key, weights) in features {
             out.extend_from_slice(&key.to_le_bytes());
-            out.push(count);
-            let start = start as usize;
-            for &(category, step) in &self.weights[start..start + usize::from(count)] {
-                out.push(category);
-                out.push(step.to_le_bytes()[0]);
+            let count = weights.iter().filter(|step| **step != 0).count();
+            out.push(u8::try_from(count).unwrap_or(u8::MAX));
+            for (category, &step) in weights.iter().enumerate() {
+                if step != 0 {
+                    out.push(u8::try_from(category).unwrap_or(u8::MAX));
+                    out.push(step.to_le_bytes()[0]);
+                }
             }
         }
         out
@@ -334,35 +334,35 @@ impl Model {
             });
         }
         let features = reader.u32()?;
-        let mut index = HashMap::with_capacity_and_hasher(
-            (features as usize).min(bytes.len() / 5),
-            BuildHasherDefault::default(),
-        );
-        let mut weights = Vec::new();
+        let mut table =
+            FeatureTable::new(categories.len(), (features as usize).min(bytes.len() / 5));
+        let mut weights = vec![0i8; categories.len()];
         for _ in 0..features {
             let key = reader.u32()?;
             let count = reader.byte()?;
-            let start = u32::try_from(weights.len()).map_err(|_| ModelError("too many weights"))?;
+            weights.fill(0);
             for _ in 0..count {
-                let category = reader.byte()?;
-                if usize::from(category) >= categories.len() {
-                    return Err(ModelError("a weight names a category the model lacks"));
-                }
+                let category = usize::from(reader.byte()?);
                 let step = i8::from_le_bytes([reader.byte()?]);
-                weights.push((category, step));
+                match weights.get_mut(category) {
+                    None => return Err(ModelError("a weight names a category the model lacks")),
+                    Some(weight) if *weight != 0 => {
+                        return Err(ModelError("a feature names a category twice"));
+                    }
+                    Some(weight) => *weight = step,
+                }
             }
-            if index.insert(key, (start, count)).is_some() {
+            if step_free(&weights) {
+                return Err(ModelError("a feature has no weight"));
+            }
+            if !table.insert(key, &weights) {
                 return Err(ModelError("a feature is listed twice"));
             }
         }
         if reader.at != bytes.len() {
             return Err(ModelError("bytes left over at the end"));
         }
-        Ok(Model {
-            categories,
-            index,
-            weights,
-        })
+        Ok(Model { categories, table })
     }
 }
 
@@ -1098,21 +1098,16 @@ fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) 
             if largest > 0.0 { largest / 127.0 } else { 1.0 }
         })
         .collect();
-    let mut index = HashMap::with_capacity_and_hasher(keys.len(), BuildHasherDefault::default());
-    let mut stored = Vec::new();
+    let mut table = FeatureTable::new(width, keys.len());
+    let mut steps = vec![0i8; width];
     for (f, &key) in keys.iter().enumerate() {
-        let start = stored.len() as u32;
-        for c in 0..width {
-            let step = (weights[f * width + c] / scales[c])
+        for (c, step) in steps.iter_mut().enumerate() {
+            *step = (weights[f * width + c] / scales[c])
                 .round()
                 .clamp(-127.0, 127.0) as i8;
-            if step != 0 {
-                stored.push((c as u8, step));
-            }
         }
-        let count = (stored.len() as u32 - start) as u8;
-        if count > 0 {
-            index.insert(key, (start, count));
+        if !step_free(&steps) {
+            table.insert(key, &steps);
         }
     }
     Model {
@@ -1128,8 +1123,111 @@ fn quantise(categories: &[String], keys: &[u32], weights: &[f32], bias: &[f32]) 
                 overrule: 0.0,
             })
             .collect(),
-        index,
-        weights: stored,
+        table,
+    }
+}
+
+/// Whether every weight is nothing.
+fn step_free(weights: &[i8]) -> bool {
+    weights.iter().all(|step| *step == 0)
+}
+
+/// Each feature's weights, dense (one per category), in an open-addressed table whose slot
+/// holds the key, a mark that it is taken, and the weights side by side: looking a feature up
+/// reads one cache line, where a map to a list of (category, weight) pairs read three. A short
+/// text's score is mostly these lookups, and beside the phrase automaton they miss the cache.
+#[derive(Clone)]
+struct FeatureTable {
+    /// Values per slot: the key's four bytes, the mark, the weights; rounded up to 4.
+    stride: usize,
+    width: usize,
+    /// Slots less one; the number of slots is a power of two.
+    mask: usize,
+    slots: Vec<i8>,
+    len: usize,
+}
+
+/// A key as a slot holds it.
+fn key_bytes(key: u32) -> [i8; 4] {
+    key.to_le_bytes().map(|byte| i8::from_le_bytes([byte]))
+}
+
+impl FeatureTable {
+    /// Room for `features` features of `width` weights each, at most two thirds full.
+    fn new(width: usize, features: usize) -> FeatureTable {
+        let stride = (5 + width).div_ceil(4) * 4;
+        let count = (features + features / 2 + 1).next_power_of_two();
+        FeatureTable {
+            stride,
+            width,
+            mask: count - 1,
+            slots: vec![0; count * stride],
+            len: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn home(&self, key: u32) -> usize {
+        // Keys are hashes already; the multiply mixes their high bits into the low.
+        (key.wrapping_mul(0x9E37_79B1) >> 7) as usize & self.mask
+    }
+
+    /// The key's weights, one per category.
+    fn get(&self, key: u32) -> Option<&[i8]> {
+        let wanted = key_bytes(key);
+        let mut at = self.home(key);
+        loop {
+            let slot = &self.slots[at * self.stride..][..self.stride];
+            if slot[4] == 0 {
+                return None;
+            }
+            if slot[..4] == wanted {
+                return Some(&slot[5..5 + self.width]);
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    /// Adds a feature; false if the key is there already. Grows when two thirds full.
+    fn insert(&mut self, key: u32, weights: &[i8]) -> bool {
+        debug_assert_eq!(weights.len(), self.width);
+        if (self.len + 1) * 3 > (self.mask + 1) * 2 {
+            let mut grown = FeatureTable::new(self.width, (self.mask + 1) * 2);
+            for (key, weights) in self.iter() {
+                grown.insert(key, weights);
+            }
+            *self = grown;
+        }
+        let wanted = key_bytes(key);
+        let mut at = self.home(key);
+        loop {
+            let slot = &mut self.slots[at * self.stride..][..self.stride];
+            if slot[4] == 0 {
+                slot[..4].copy_from_slice(&wanted);
+                slot[4] = 1;
+                slot[5..5 + self.width].copy_from_slice(weights);
+                self.len += 1;
+                return true;
+            }
+            if slot[..4] == wanted {
+                return false;
+            }
+            at = (at + 1) & self.mask;
+        }
+    }
+
+    /// Every feature and its weights, in slot order.
+    fn iter(&self) -> impl Iterator<Item = (u32, &[i8])> {
+        self.slots
+            .chunks_exact(self.stride)
+            .filter(|slot| slot[4] != 0)
+            .map(|slot| {
+                let key = [slot[0], slot[1], slot[2], slot[3]].map(|byte| byte.to_le_bytes()[0]);
+                (u32::from_le_bytes(key), &slot[5..5 + self.width])
+            })
     }
 }
 
@@ -1282,6 +1380,65 @@ mod tests {
         let mut wrong = bytes;
         wrong[0] = b'X';
         assert!(Model::from_bytes(&wrong).is_err());
+    }
+
+    #[test]
+    fn a_file_naming_a_feature_badly_is_refused() {
+        // One category, then features as (key, [(category, step)]).
+        let file = |features: &[(u32, &[(u8, i8)])]| {
+            let mut bytes = MAGIC.to_vec();
+            bytes.extend_from_slice(&[1, 1, b'x']);
+            for value in [0.0f32, 1.0, 0.5, 0.0] {
+                bytes.extend_from_slice(&value.to_le_bytes());
+            }
+            bytes.extend_from_slice(&(features.len() as u32).to_le_bytes());
+            for (key, weights) in features {
+                bytes.extend_from_slice(&key.to_le_bytes());
+                bytes.push(weights.len() as u8);
+                for &(category, step) in *weights {
+                    bytes.push(category);
+                    bytes.push(step.to_le_bytes()[0]);
+                }
+            }
+            bytes
+        };
+        let good = file(&[(7, &[(0, 3)]), (9, &[(0, -2)])]);
+        let model = Model::from_bytes(&good).expect("reads");
+        assert_eq!(model.to_bytes(), good);
+        for bad in [
+            file(&[(7, &[(0, 3)]), (7, &[(0, 1)])]),
+            file(&[(7, &[(0, 3), (0, 1)])]),
+            file(&[(7, &[(1, 3)])]),
+            file(&[(7, &[])]),
+            file(&[(7, &[(0, 0)])]),
+        ] {
+            assert!(Model::from_bytes(&bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_feature_table_finds_what_it_holds_and_nothing_else() {
+        let mut table = FeatureTable::new(3, 0);
+        let weights = |key: u32| [key as i8, -(key as i8), 1];
+        // Keys that share their low bits, and enough of them to grow the table many times.
+        let keys: Vec<u32> = (0..5_000u32).map(|n| n.wrapping_mul(1 << 20) ^ n).collect();
+        for &key in &keys {
+            assert!(table.insert(key, &weights(key)));
+        }
+        assert!(!table.insert(keys[10], &weights(1)));
+        assert_eq!(table.len(), keys.len());
+        for &key in &keys {
+            assert_eq!(table.get(key), Some(&weights(key)[..]));
+        }
+        for absent in [1u32, 3 << 20, u32::MAX] {
+            assert!(!keys.contains(&absent));
+            assert_eq!(table.get(absent), None);
+        }
+        let mut listed: Vec<u32> = table.iter().map(|(key, _)| key).collect();
+        listed.sort_unstable();
+        let mut sorted = keys.clone();
+        sorted.sort_unstable();
+        assert_eq!(listed, sorted);
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! the phrases found in a text add up to its threshold or more; each phrase counts once per text
 //! (a long page repeating a word is not more worrying than a short one saying it once).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 
 use std::sync::Arc;
@@ -488,9 +488,13 @@ pub struct ModelView {
 pub struct Scanner {
     lists: PhraseLists,
     matcher: Matcher,
-    /// Per pattern: the phrases it is a part of, by number (phrases are numbered through the
-    /// categories in order, so numbers in order are grouped by category).
-    uses: Vec<Vec<u32>>,
+    /// Per pattern: the phrases it is the key part of, by number, in order (phrases are
+    /// numbered through the categories in order, so numbers in order are grouped by category).
+    /// A phrase's key part is the one fewest phrases share: a phrase is found only if all its
+    /// parts are, so it need be looked at only when its key part is found, and a common word
+    /// (`adult`, in thousands of e2guardian's combinations) no longer brings every phrase it
+    /// is in to be checked.
+    keyed: Vec<Vec<u32>>,
     /// Per phrase number: its category and its index there.
     numbered: Vec<(usize, usize)>,
     /// Per category and phrase: the patterns that make it up.
@@ -499,6 +503,9 @@ pub struct Scanner {
     alias_matcher: Matcher,
     /// Per pattern of `alias_matcher`: the part it stands for.
     alias_of: Vec<usize>,
+    /// Per category: its phrases, as written, that only another language's list gives (the
+    /// classifier, which knows English, does not overrule a hit they alone made).
+    foreign: Vec<HashSet<String>>,
     /// The classifier, if one is used, and per list category its category there.
     model: Option<(Arc<Model>, Vec<Option<usize>>)>,
 }
@@ -561,20 +568,51 @@ impl Scanner {
                 alias_of.push(id);
             }
         }
+        let mut keyed: Vec<Vec<u32>> = vec![Vec::new(); patterns.len()];
+        for (number, &(category, phrase)) in numbered.iter().enumerate() {
+            let phrase_parts: &Vec<usize> = &parts[category][phrase];
+            let key = phrase_parts
+                .iter()
+                .copied()
+                .min_by_key(|&id| (uses[id].len(), std::cmp::Reverse(patterns[id].len())));
+            if let Some(key) = key {
+                keyed[key].push(u32::try_from(number).unwrap_or(u32::MAX));
+            }
+        }
         let alias_matcher = Matcher::new(&alias_patterns)
             .unwrap_or_else(|error| panic!("building the run-together automaton: {error}"));
         // Every pattern is valid for the builder (plain strings); an error here would be a
         // size limit, which the defaults do not impose.
         let matcher = Matcher::new(&patterns)
             .unwrap_or_else(|error| panic!("building the phrase automaton: {error}"));
+        let foreign = lists
+            .categories
+            .iter()
+            .map(|category| {
+                let english: HashSet<String> = category
+                    .phrases
+                    .iter()
+                    .filter(|p| p.language.is_none())
+                    .map(Phrase::written)
+                    .collect();
+                category
+                    .phrases
+                    .iter()
+                    .filter(|p| p.language.is_some())
+                    .map(Phrase::written)
+                    .filter(|written| !english.contains(written))
+                    .collect()
+            })
+            .collect();
         Scanner {
             lists,
             matcher,
-            uses,
+            keyed,
             numbered,
             parts,
             alias_matcher,
             alias_of,
+            foreign,
             model: None,
         }
     }
@@ -670,7 +708,7 @@ impl Scanner {
         let mark = crate::normalise::PARAGRAPH;
         let marks: Vec<usize> = memchr::memchr_iter(mark, normalised.as_bytes()).collect();
         // (paragraph, pattern) for each pattern of those categories found.
-        let mut relevant = vec![false; self.uses.len()];
+        let mut relevant = vec![false; self.keyed.len()];
         for &category in &fired_index {
             for parts in &self.parts[category] {
                 for &part in parts {
@@ -854,11 +892,7 @@ impl Scanner {
             let overruled = listed
                 && probability < known.overrule
                 && finding.phrases.iter().any(|(written, weight)| {
-                    *weight > 0
-                        && category
-                            .phrases
-                            .iter()
-                            .any(|p| p.language.is_none() && p.written() == *written)
+                    *weight > 0 && !self.foreign[list_index].contains(written)
                 });
             finding.layer = match (listed && !overruled, sure) {
                 (true, true) => Layer::Both,
@@ -934,10 +968,9 @@ impl Scanner {
         let mut candidates: Vec<u32> = found
             .first
             .iter()
-            .flat_map(|&(id, _)| self.uses[id].iter().copied())
+            .flat_map(|&(id, _)| self.keyed[id].iter().copied())
             .collect();
         candidates.sort_unstable();
-        candidates.dedup();
         candidates.retain(|&number| {
             let (category, phrase) = self.numbered[number as usize];
             // A phrase of one part was found with it.
@@ -1002,11 +1035,10 @@ impl Scanner {
         let has = |pattern: usize| found.binary_search_by_key(&pattern, |(_, p)| *p).is_ok();
         let mut phrases: Vec<u32> = found
             .iter()
-            .flat_map(|&(_, pattern)| self.uses[pattern].iter().copied())
+            .flat_map(|&(_, pattern)| self.keyed[pattern].iter().copied())
             .filter(|&number| categories.contains(&self.numbered[number as usize].0))
             .collect();
         phrases.sort_unstable();
-        phrases.dedup();
         let mut scores = vec![0i32; self.lists.categories.len()];
         for number in phrases {
             let (category, phrase) = self.numbered[number as usize];
