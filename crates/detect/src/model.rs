@@ -1419,7 +1419,7 @@ mod tests {
     #[test]
     fn the_feature_table_finds_what_it_holds_and_nothing_else() {
         let mut table = FeatureTable::new(3, 0);
-        let weights = |key: u32| [key as i8, -(key as i8), 1];
+        let weights = |key: u32| [key as i8, (key as i8).wrapping_neg(), 1];
         // Keys that share their low bits, and enough of them to grow the table many times.
         let keys: Vec<u32> = (0..5_000u32).map(|n| n.wrapping_mul(1 << 20) ^ n).collect();
         for &key in &keys {
