@@ -1153,10 +1153,11 @@ fn key_bytes(key: u32) -> [i8; 4] {
 }
 
 impl FeatureTable {
-    /// Room for `features` features of `width` weights each, at most two thirds full.
+    /// Room for `features` features of `width` weights each, at most four fifths full: the
+    /// table is read at random, so the smaller it is the more of it stays in the cache.
     fn new(width: usize, features: usize) -> FeatureTable {
         let stride = (5 + width).div_ceil(4) * 4;
-        let count = (features + features / 2 + 1).next_power_of_two();
+        let count = (features + features / 4 + 1).next_power_of_two();
         FeatureTable {
             stride,
             width,
@@ -1191,11 +1192,11 @@ impl FeatureTable {
         }
     }
 
-    /// Adds a feature; false if the key is there already. Grows when two thirds full.
+    /// Adds a feature; false if the key is there already. Grows when four fifths full.
     fn insert(&mut self, key: u32, weights: &[i8]) -> bool {
         debug_assert_eq!(weights.len(), self.width);
-        if (self.len + 1) * 3 > (self.mask + 1) * 2 {
-            let mut grown = FeatureTable::new(self.width, (self.mask + 1) * 2);
+        if (self.len + 1) * 5 > (self.mask + 1) * 4 {
+            let mut grown = FeatureTable::new(self.width, self.mask + 1);
             for (key, weights) in self.iter() {
                 grown.insert(key, weights);
             }
