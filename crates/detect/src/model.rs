@@ -119,12 +119,7 @@ impl Reading<'_, '_> {
                 raised.push((key, f32::from(step) * scale * self.value, written));
             }
         }
-        // By key, a repeat after the first (the order kept: an unstable sort is faster).
-        let mut order: Vec<(u32, u32)> = (0..raised.len())
-            .map(|at| (raised[at].0, at as u32))
-            .collect();
-        order.sort_unstable();
-        let raised = order.into_iter().map(|(_, at)| raised[at as usize]);
+        raised.sort_by_key(|(key, _, _)| *key);
         let mut summed: Vec<(u32, f32, Written<'_>)> = Vec::with_capacity(raised.len());
         for (key, added, written) in raised {
             match summed.last_mut() {

@@ -589,6 +589,11 @@ impl Scanner {
             .categories
             .iter()
             .map(|category| {
+                // Most categories (every imported e2guardian one) have no other language's
+                // phrase: nothing to write out for them.
+                if category.phrases.iter().all(|p| p.language.is_none()) {
+                    return HashSet::new();
+                }
                 let english: HashSet<String> = category
                     .phrases
                     .iter()
