@@ -28,7 +28,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use crate::context::SiteKind;
-use crate::matcher::Matcher;
+use crate::matcher::{Found, Matcher};
 use crate::model::{MODEL_MAX_BYTES, Model};
 use crate::{PageText, normalise};
 
@@ -787,18 +787,20 @@ impl Scanner {
         only: Option<&[String]>,
     ) -> Vec<Finding> {
         let phrases_first = only.is_some();
+        // The text is walked once; its findings are written out from what the walk found.
+        let parts = self.parts_found(text);
         let mut findings = match only {
             // A paragraph: only what fired on the whole page, and only where it fires here
             // (the model does not fire alone in a paragraph).
-            Some(only) => self.list_findings_where(text, excluded, |category, score| {
+            Some(only) => self.findings_of(&parts, text, excluded, |category, score| {
                 score >= category.threshold && only.contains(&category.id)
             }),
             // Scanning for what fires: only what the lists fire on is written out now (a
             // category the model fires on gets its weaker phrases below).
-            None if firing => self.list_findings_where(text, excluded, |category, score| {
+            None if firing => self.findings_of(&parts, text, excluded, |category, score| {
                 score >= category.threshold
             }),
-            None => self.list_findings(text, excluded),
+            None => self.findings_of(&parts, text, excluded, |_, _| true),
         };
         if only.is_some() {
             let known = |f: &Finding| {
@@ -838,14 +840,14 @@ impl Scanner {
         };
         // The categories in which a phrase the school has left out is in this text: the
         // classifier, which learnt the lists' phrases too, does not fire alone there, or
-        // leaving a phrase out would not stop its alerts. Found (by matching the text again,
-        // with every phrase) only when the classifier would fire and something is left out.
+        // leaving a phrase out would not stop its alerts. Written out (with every phrase) only
+        // when the classifier would fire and something is left out.
         let mut left_out: Option<Vec<String>> = None;
         let mut left_out_of = |category: &str| -> bool {
             !excluded.is_empty()
                 && left_out
                     .get_or_insert_with(|| {
-                        self.list_findings(text, &[])
+                        self.findings_of(&parts, text, &[], |_, _| true)
                             .into_iter()
                             .filter(|f| {
                                 f.phrases
@@ -873,7 +875,7 @@ impl Scanner {
                 Some(at) => &mut findings[at],
                 None => {
                     let weaker = if firing {
-                        self.list_findings_where(text, excluded, |c, _| c.id == category.id)
+                        self.findings_of(&parts, text, excluded, |c, _| c.id == category.id)
                             .pop()
                     } else {
                         None
@@ -950,15 +952,31 @@ impl Scanner {
         excluded: &[String],
         wanted: impl Fn(&Category, i32) -> bool,
     ) -> Vec<Finding> {
-        // (pattern, where it first starts), one per pattern found, sorted by pattern.
+        self.findings_of(&self.parts_found(text), text, excluded, wanted)
+    }
+
+    /// Every part found in normalised `text` (pattern, where it first starts), parts run
+    /// together found as the parts they stand for.
+    fn parts_found(&self, text: &str) -> Found {
         let mut found = self.matcher.first_matches(text.as_bytes());
         if text.len() <= MODEL_MAX_BYTES {
-            // Parts run together, found as the parts they stand for.
             self.alias_matcher
                 .all_matches(text.as_bytes(), |alias, start| {
                     found.add(self.alias_of[alias], start);
                 });
         }
+        found
+    }
+
+    /// [`Scanner::list_findings_where`], with the parts of `text` found already: a text is
+    /// walked once however often its findings are written out.
+    fn findings_of(
+        &self,
+        found: &Found,
+        text: &str,
+        excluded: &[String],
+        wanted: impl Fn(&Category, i32) -> bool,
+    ) -> Vec<Finding> {
         if found.first.is_empty() {
             return Vec::new();
         }
