@@ -941,18 +941,7 @@ impl Scanner {
     /// Every category a phrase of which was found in normalised `text`, without `excluded`
     /// phrases, as [`Layer::Lists`] if it reached its threshold and [`Layer::Neither`] if not.
     fn list_findings(&self, text: &str, excluded: &[String]) -> Vec<Finding> {
-        self.list_findings_where(text, excluded, |_, _| true)
-    }
-
-    /// [`Scanner::list_findings`] for the categories `wanted` (given the category and its
-    /// score) only: the others are not written out.
-    fn list_findings_where(
-        &self,
-        text: &str,
-        excluded: &[String],
-        wanted: impl Fn(&Category, i32) -> bool,
-    ) -> Vec<Finding> {
-        self.findings_of(&self.parts_found(text), text, excluded, wanted)
+        self.findings_of(&self.parts_found(text), text, excluded, |_, _| true)
     }
 
     /// Every part found in normalised `text` (pattern, where it first starts), parts run
@@ -968,8 +957,9 @@ impl Scanner {
         found
     }
 
-    /// [`Scanner::list_findings_where`], with the parts of `text` found already: a text is
-    /// walked once however often its findings are written out.
+    /// [`Scanner::list_findings`] for the categories `wanted` (given the category and its
+    /// score) only, the others not written out, from the parts of `text` found already: a
+    /// text is walked once however often its findings are written out.
     fn findings_of(
         &self,
         found: &Found,
